@@ -1,0 +1,1 @@
+"""The metering service around the pure `pricing_rules` core."""

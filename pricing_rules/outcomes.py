@@ -1,0 +1,350 @@
+"""Outcome state: which events are billable outcomes, deduplicated, pending or reversed.
+
+`CompiledPlan.classify` is the per-event step the storage layer runs when it stores an event;
+`resolve_key` is the order-independent rule that decides, among the candidate events of one
+dedupe key, which one counts. `OutcomeLedger` runs both in memory over a stream of events for
+pricing a file, simulating, or benchmarking. All three share these rules, so a stored outcome
+row and an in-memory price can never disagree.
+
+The rules, independent of arrival order:
+- candidates of one (customer, outcome, period, dedupe key) are ordered by (timestamp, id);
+- a candidate is reversed when a reversal event with its match key happened at or after it
+  (and at or before the as-of time);
+- the first candidate that is not reversed counts; the other live candidates are duplicates;
+- the one that counts is pending until its timestamp plus `settle.after` is at or before as-of.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from pricing_rules.events import Event
+from pricing_rules.measures import MeasureProblem
+from pricing_rules.paths import MISSING, Getter, canonical_key, compile_getter
+from pricing_rules.periods import Period, period_containing
+from pricing_rules.rules import OutcomeSpec, RuleFile
+
+MeasureValue = Decimal | str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeHit:
+    """An event is a candidate for `outcome` under `dedupe_key`."""
+
+    outcome: str
+    dedupe_key: str
+    match_key: str | None
+    value: MeasureValue
+    problem: str | None
+    settles_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReversalHit:
+    """An event cancels the outcomes of `outcome` whose match key is `match_key`."""
+
+    outcome: str
+    match_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    outcomes: tuple[OutcomeHit, ...] = ()
+    reversals: tuple[ReversalHit, ...] = ()
+
+    @property
+    def matched(self) -> bool:
+        return bool(self.outcomes or self.reversals)
+
+
+UNMATCHED = Classification()
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One event competing for a dedupe key; value and problem ride along for the ledger."""
+
+    event_id: str
+    occurred_at: datetime
+    match_key: str | None = None
+    value: MeasureValue = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyResolution:
+    winner: Candidate | None
+    reversed: list[Candidate]
+    duplicates: list[Candidate]
+
+
+def resolve_key(
+    candidates: Sequence[Candidate], last_reversal: Mapping[str, datetime]
+) -> KeyResolution:
+    """Decide which candidate of one dedupe key counts (see the module docstring)."""
+    winner: Candidate | None = None
+    reversed_: list[Candidate] = []
+    duplicates: list[Candidate] = []
+    for candidate in sorted(candidates, key=lambda c: (c.occurred_at, c.event_id)):
+        reversal = None if candidate.match_key is None else last_reversal.get(candidate.match_key)
+        if reversal is not None and reversal >= candidate.occurred_at:
+            reversed_.append(candidate)
+        elif winner is None:
+            winner = candidate
+        else:
+            duplicates.append(candidate)
+    return KeyResolution(winner, reversed_, duplicates)
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledOutcome:
+    name: str
+    matches: Callable[[Event], bool]
+    key_path: str | None
+    key_of: Getter | None
+    match_of: Getter | None
+    value_of: Callable[[Event], Any]
+    settle_after: timedelta
+
+    def hit(self, event: Event) -> OutcomeHit:
+        problem: str | None = None
+        if self.key_of is None:
+            key = event.id
+        else:
+            raw = self.key_of(event)
+            if raw is MISSING:
+                key = f"missing:{event.id}"
+                problem = f"{self.key_path} is missing, so the outcome cannot be deduplicated"
+            else:
+                key = canonical_key(raw)
+        match_key: str | None = None
+        if self.match_of is not None:
+            raw_match = self.match_of(event)
+            match_key = None if raw_match is MISSING else canonical_key(raw_match)
+        value: MeasureValue = None
+        if problem is None:
+            try:
+                value = self.value_of(event)
+            except MeasureProblem as exc:
+                problem = str(exc)
+        return OutcomeHit(
+            self.name, key, match_key, value, problem, event.timestamp + self.settle_after
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledReversal:
+    outcome: str
+    matches: Callable[[Event], bool]
+    match_of: Getter
+
+    def hit(self, event: Event) -> ReversalHit | None:
+        raw = self.match_of(event)
+        if raw is MISSING:
+            return None
+        return ReversalHit(self.outcome, canonical_key(raw))
+
+
+def _always(event: Event) -> bool:
+    return True
+
+
+def _compile_outcome(name: str, spec: OutcomeSpec) -> _CompiledOutcome:
+    reversed_by = spec.settle.reversed_by
+    return _CompiledOutcome(
+        name=name,
+        matches=spec.where.compile() if spec.where is not None else _always,
+        key_path=spec.unique_by,
+        key_of=compile_getter(spec.unique_by) if spec.unique_by else None,
+        match_of=compile_getter(reversed_by.match) if reversed_by else None,
+        value_of=spec.measure.compile_value(),
+        settle_after=spec.settle.after,
+    )
+
+
+class CompiledPlan:
+    """A rule file compiled once into per-event-type closures."""
+
+    def __init__(self, rules: RuleFile) -> None:
+        self.rules = rules
+        self.outcomes_by_type: dict[str, list[_CompiledOutcome]] = {}
+        self.reversals_by_type: dict[str, list[_CompiledReversal]] = {}
+        for name, spec in rules.outcomes.items():
+            compiled = _compile_outcome(name, spec)
+            self.outcomes_by_type.setdefault(spec.event, []).append(compiled)
+            reversed_by = spec.settle.reversed_by
+            if reversed_by is not None:
+                self.reversals_by_type.setdefault(reversed_by.event, []).append(
+                    _CompiledReversal(
+                        outcome=name,
+                        matches=reversed_by.where.compile() if reversed_by.where else _always,
+                        match_of=compile_getter(reversed_by.match),
+                    )
+                )
+
+    def classify(self, event: Event) -> Classification:
+        """The outcome candidacies and reversals this one event makes, with no state."""
+        outcomes = self.outcomes_by_type.get(event.type)
+        reversals = self.reversals_by_type.get(event.type)
+        if outcomes is None and reversals is None:
+            return UNMATCHED
+        hits = tuple(o.hit(event) for o in outcomes or () if o.matches(event))
+        reversal_hits = tuple(
+            hit
+            for r in reversals or ()
+            if r.matches(event) and (hit := r.hit(event)) is not None
+        )
+        if not hits and not reversal_hits:
+            return UNMATCHED
+        return Classification(hits, reversal_hits)
+
+    def period_of(self, instant: datetime) -> Period:
+        billing = self.rules.billing
+        return period_containing(instant, billing.interval, billing.timezone)
+
+
+def compile_plan(rules: RuleFile) -> CompiledPlan:
+    return CompiledPlan(rules)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """An event that should be an outcome but cannot be valued; reported, never dropped."""
+
+    event_id: str
+    outcome: str
+    message: str
+
+
+@dataclass(slots=True)
+class OutcomeUsage:
+    """What one customer's outcomes of one kind amount to in a period, as of a time."""
+
+    outcome: str
+    quantity: Decimal = Decimal(0)
+    billable: int = 0
+    values: list[Decimal] = field(default_factory=list)
+    pending: int = 0
+    reversed: int = 0
+    duplicates: int = 0
+
+
+@dataclass(slots=True)
+class CustomerUsage:
+    customer: str
+    outcomes: dict[str, OutcomeUsage] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def usage(self, outcome: str) -> OutcomeUsage:
+        found = self.outcomes.get(outcome)
+        if found is None:
+            found = self.outcomes[outcome] = OutcomeUsage(outcome)
+        return found
+
+
+class OutcomeLedger:
+    """Outcome state over a stream of events for one period, as of one time.
+
+    Memory holds one entry per dedupe key (every candidate of a key only when the outcome can
+    be reversed, since a later reversal may promote a later candidate), never the events.
+    """
+
+    def __init__(self, plan: CompiledPlan, period: Period, as_of: datetime) -> None:
+        self.plan = plan
+        self.period = period
+        self.as_of = as_of
+        self.customers: set[str] = set()
+        self._groups: dict[tuple[str, str, str], list[Candidate]] = {}
+        self._duplicates: dict[tuple[str, str, str], int] = {}
+        self._last_reversal: dict[tuple[str, str], dict[str, datetime]] = {}
+        self._reversible = {
+            name for name, spec in plan.rules.outcomes.items() if spec.settle.reversed_by
+        }
+
+    def add_all(self, events: Iterable[Event]) -> None:
+        for event in events:
+            self.add(event)
+
+    def add(self, event: Event) -> None:
+        ts = event.timestamp
+        if ts > self.as_of:
+            return
+        plan = self.plan
+        reversals = plan.reversals_by_type.get(event.type)
+        if reversals is not None:
+            self._add_reversals(event, reversals)
+        if not self.period.start <= ts < self.period.end:
+            return
+        self.customers.add(event.customer)
+        outcomes = plan.outcomes_by_type.get(event.type)
+        if outcomes is None:
+            return
+        for compiled in outcomes:
+            if compiled.matches(event):
+                self._add_candidate(event, compiled)
+
+    def _add_reversals(self, event: Event, reversals: list[_CompiledReversal]) -> None:
+        for reversal in reversals:
+            if not reversal.matches(event):
+                continue
+            hit = reversal.hit(event)
+            if hit is None:
+                continue
+            latest = self._last_reversal.setdefault((event.customer, hit.outcome), {})
+            seen = latest.get(hit.match_key)
+            if seen is None or event.timestamp > seen:
+                latest[hit.match_key] = event.timestamp
+
+    def _add_candidate(self, event: Event, compiled: _CompiledOutcome) -> None:
+        hit = compiled.hit(event)
+        candidate = Candidate(event.id, event.timestamp, hit.match_key, hit.value, hit.problem)
+        gkey = (event.customer, compiled.name, hit.dedupe_key)
+        group = self._groups.get(gkey)
+        if group is None:
+            self._groups[gkey] = [candidate]
+        elif compiled.name in self._reversible:
+            group.append(candidate)
+        else:
+            # Without reversals only the earliest candidate can ever count.
+            self._duplicates[gkey] = self._duplicates.get(gkey, 0) + 1
+            first = group[0]
+            if (candidate.occurred_at, candidate.event_id) < (first.occurred_at, first.event_id):
+                group[0] = candidate
+
+    def resolve(self) -> dict[str, CustomerUsage]:
+        """Every customer with an event in the period, with its usage per outcome."""
+        specs = self.plan.rules.outcomes
+        usages = {customer: CustomerUsage(customer) for customer in self.customers}
+        accumulators: dict[tuple[str, str], Any] = {}
+        no_reversals: dict[str, datetime] = {}
+        for (customer, outcome, _key), group in self._groups.items():
+            usage = usages[customer].usage(outcome)
+            latest = self._last_reversal.get((customer, outcome), no_reversals)
+            resolution = resolve_key(group, latest)
+            usage.reversed += len(resolution.reversed)
+            usage.duplicates += len(resolution.duplicates)
+            usage.duplicates += self._duplicates.get((customer, outcome, _key), 0)
+            winner = resolution.winner
+            if winner is None:
+                continue
+            if winner.problem is not None:
+                usages[customer].problems.append(Problem(winner.event_id, outcome, winner.problem))
+                continue
+            spec = specs[outcome]
+            if winner.occurred_at + spec.settle.after > self.as_of:
+                usage.pending += 1
+                continue
+            usage.billable += 1
+            if isinstance(winner.value, Decimal):
+                usage.values.append(winner.value)
+            accumulator = accumulators.get((customer, outcome))
+            if accumulator is None:
+                accumulator = accumulators[(customer, outcome)] = spec.measure.accumulator()
+            accumulator.add(winner.value, winner.occurred_at, winner.event_id)
+        for (customer, outcome), accumulator in accumulators.items():
+            usages[customer].outcomes[outcome].quantity = accumulator.result()
+        return dict(sorted(usages.items()))

@@ -1,0 +1,108 @@
+"""Dotted paths into an event (`properties.a.b`, `customer`, `type`), compiled once.
+
+A path is validated when the rule file loads and turned into a getter closure, so the
+per-event cost is a few dict lookups. `MISSING` distinguishes an absent value from JSON null.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Annotated, Any, Final
+
+from pydantic import AfterValidator
+
+from pricing_rules.events import Event
+
+ROOT_FIELDS: Final = ("id", "type", "customer", "timestamp", "properties", "cost")
+_SEGMENT = r"[A-Za-z0-9_\-$@]+"
+_PATH_RE = re.compile(rf"^(?:id|type|customer|timestamp|(?:properties|cost)(?:\.{_SEGMENT})+)$")
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+MISSING: Final = _Missing()
+
+Getter = Callable[[Event], Any]
+
+
+def check_path(value: str) -> str:
+    """Raise a ValueError saying what a path looks like, for the rule-file loader."""
+    if not isinstance(value, str) or not _PATH_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not an event path; expected one of id, type, customer, timestamp, "
+            "or a dotted path under properties or cost such as properties.conversation_id"
+        )
+    return value
+
+
+Path = Annotated[str, AfterValidator(check_path)]
+
+
+def segments(path: str) -> tuple[str, ...]:
+    """The path split into its root field and the keys below it."""
+    return tuple(path.split("."))
+
+
+def compile_getter(path: str) -> Getter:
+    """A closure reading `path` from an event; returns MISSING when any step is absent."""
+    root, *rest = segments(check_path(path))
+    if root == "properties":
+        keys = tuple(rest)
+        if len(keys) == 1:
+            (only,) = keys
+
+            def get_top(event: Event) -> Any:
+                return event.properties.get(only, MISSING)
+
+            return get_top
+
+        def get_nested(event: Event) -> Any:
+            value: Any = event.properties
+            for key in keys:
+                if not isinstance(value, dict):
+                    return MISSING
+                value = value.get(key, MISSING)
+                if value is MISSING:
+                    return MISSING
+            return value
+
+        return get_nested
+    if root == "cost":
+        keys = tuple(rest)
+
+        def get_cost(event: Event) -> Any:
+            value: Any = event.cost
+            for key in keys:
+                if not isinstance(value, dict):
+                    return MISSING
+                value = value.get(key, MISSING)
+                if value is MISSING:
+                    return MISSING
+            return value
+
+        return get_cost
+    attribute = root
+
+    def get_field(event: Event) -> Any:
+        return getattr(event, attribute)
+
+    return get_field
+
+
+def canonical_key(value: Any) -> str:
+    """The text a dedupe or match key is compared and stored as: stable across JSON types."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)

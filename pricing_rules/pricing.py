@@ -1,0 +1,110 @@
+"""From measured usage to invoice lines: each charge priced, rounded once, then min and cap.
+
+The amounts of charge models are unrounded; a line is rounded here, once, half-up to the
+currency's minor unit, and the total is the sum of rounded lines. The minimum true-up and the
+cap compare against that rounded subtotal, so the printed lines always add up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+from pricing_rules.charges import FlatCharge, PercentageCharge, TierAmount, Usage
+from pricing_rules.money import round_money
+from pricing_rules.rules import RuleFile
+
+LineKind = Literal["charge", "minimum", "maximum"]
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class PricedLine:
+    charge: str
+    kind: LineKind
+    outcome: str | None
+    quantity: Decimal
+    amount: Decimal
+    tiers: tuple[TierAmount, ...] = ()
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PricedInvoice:
+    currency: str
+    lines: tuple[PricedLine, ...]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.amount for line in self.lines), ZERO)
+
+
+@dataclass(frozen=True, slots=True)
+class MeasuredUsage:
+    """An outcome's measured quantity, its billable count, and its per-event values.
+
+    `values` is a callable so a database can stream them only for charges that need them.
+    """
+
+    quantity: Decimal = ZERO
+    events: int = 0
+    values: Callable[[], Iterable[Decimal]] = tuple
+
+
+NO_USAGE = MeasuredUsage()
+
+
+def price_usage(rules: RuleFile, usage: Mapping[str, MeasuredUsage]) -> PricedInvoice:
+    """Price one customer's period: one line per charge, then the minimum or cap line."""
+    currency = rules.currency
+    lines: list[PricedLine] = []
+    for charge in rules.charges:
+        if isinstance(charge, FlatCharge):
+            outcome = None
+            priced = charge.price(Usage(quantity=Decimal(1)))
+        else:
+            outcome = charge.outcome
+            measured = usage.get(outcome, NO_USAGE)
+            values = measured.values() if isinstance(charge, PercentageCharge) else ()
+            priced = charge.price(
+                Usage(quantity=measured.quantity, values=values, events=measured.events)
+            )
+        lines.append(
+            PricedLine(
+                charge=charge.display_name,
+                kind="charge",
+                outcome=outcome,
+                quantity=priced.quantity,
+                amount=round_money(priced.amount, currency),
+                tiers=priced.tiers,
+                detail=priced.detail,
+            )
+        )
+    subtotal = sum((line.amount for line in lines), ZERO)
+    if rules.minimum is not None and subtotal < rules.minimum:
+        true_up = round_money(rules.minimum - subtotal, currency)
+        lines.append(
+            PricedLine(
+                charge="Minimum spend true-up",
+                kind="minimum",
+                outcome=None,
+                quantity=Decimal(1),
+                amount=true_up,
+                detail=f"period minimum {rules.minimum}",
+            )
+        )
+    if rules.maximum is not None and subtotal > rules.maximum:
+        cap = round_money(rules.maximum - subtotal, currency)
+        lines.append(
+            PricedLine(
+                charge="Period cap",
+                kind="maximum",
+                outcome=None,
+                quantity=Decimal(1),
+                amount=cap,
+                detail=f"period maximum {rules.maximum}",
+            )
+        )
+    return PricedInvoice(currency, tuple(lines))
