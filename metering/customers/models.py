@@ -1,0 +1,38 @@
+"""The vendor's customers, known by the vendor's own external id."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from metering.db.types import UTCDateTime, utcnow
+
+
+class CustomerStatus(StrEnum):
+    """`unprovisioned`: created because an event named it before the vendor did."""
+
+    PROVISIONED = "provisioned"
+    UNPROVISIONED = "unprovisioned"
+
+
+class Customer(SQLModel, table=True):
+    """One customer of a vendor; `plan_id` picks the rules its events are matched against."""
+
+    __tablename__ = "customers"
+    __table_args__ = (
+        sa.UniqueConstraint("vendor_id", "external_id", name="uq_customers_vendor_external_id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    vendor_id: str = Field(foreign_key="vendors.id", max_length=40)
+    external_id: str = Field(max_length=200)
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    timezone: str = Field(default="UTC", max_length=64)
+    status: str = Field(default=CustomerStatus.PROVISIONED.value, max_length=20)
+    plan_id: str | None = Field(default=None, foreign_key="plans.id", max_length=40)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
