@@ -1,0 +1,135 @@
+"""Database fixtures: every test runs on a fresh SQLite file and a fresh PostgreSQL database.
+
+Both are made by running the Alembic migrations, never `create_all`. The PostgreSQL server
+is the one at 127.0.0.1:5432 (override with METERING_TEST_POSTGRES_URL); when it does not
+answer, the PostgreSQL tests fail with a message saying so: CI must never skip them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session
+
+from metering.db import migrate
+from metering.db.engine import make_engine
+from metering.db.models import metadata
+from metering.settings import Settings
+
+ADMIN_URL = os.environ.get(
+    "METERING_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def _admin_engine() -> Engine:
+    return sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+
+
+@contextmanager
+def postgres_database(label: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database for the duration of the block; its URL."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = f"metering_test_{label}_{worker}_{secrets.token_hex(4)}".lower()
+    admin = _admin_engine()
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        pytest.fail(
+            f"PostgreSQL at {make_url(ADMIN_URL).render_as_string()} is not answering, so the "
+            f"PostgreSQL tests cannot run (start it; .ci/run does): {exc.orig}",
+            pytrace=False,
+        )
+    try:
+        yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def empty_database(backend: str, directory: Path, label: str) -> Iterator[str]:
+    """The URL of a new database with no tables on `backend`."""
+    if backend == "sqlite":
+        yield f"sqlite:///{directory / f'{label}.db'}"
+    else:
+        with postgres_database(label) as url:
+            yield url
+
+
+@contextmanager
+def migrated_database(backend: str, directory: Path, label: str) -> Iterator[str]:
+    """A new database brought to the latest migration; its URL."""
+    with empty_database(backend, directory, label) as url:
+        migrate.upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture(scope="module")
+def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One migrated database per test module and backend."""
+    with migrated_database(backend, tmp_path_factory.mktemp("db"), "module") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def module_engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def _clear(engine: Engine) -> None:
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            tables = ", ".join(table.name for table in metadata.sorted_tables)
+            connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(metadata.sorted_tables):
+                connection.execute(table.delete())
+
+
+@pytest.fixture
+def engine(module_engine: Engine) -> Engine:
+    """The module's database, emptied before each test (the schema stays as migrated)."""
+    _clear(module_engine)
+    return module_engine
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+@pytest.fixture
+def app(engine: Engine, database_url: str) -> Any:
+    """The FastAPI app on the test database (the app builds its own engine from the URL)."""
+    from metering.app import create_app
+
+    return create_app(Settings(database_url=database_url))
+
+
+@pytest.fixture
+def app_client(app: Any) -> Iterator[Any]:
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as client:
+        yield client
