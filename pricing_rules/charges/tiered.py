@@ -1,0 +1,68 @@
+"""Graduated and volume pricing over the same tiers, with Stripe's semantics.
+
+Quantity zero falls in the first tier (Stripe: tiers count from 0 and `flat_amount` is "the
+flat billing amount for an entire tier, regardless of the number of units in the tier"), so
+a flat price on the first tier is owed even when nothing was used, and the unit part is 0.
+OpenMeter-based billing docs say the same ("defining a flat fee in the first tier will
+always cause the customer to be billed, regardless of usage") and Lago changed to it.
+A plan that wants 0 at no usage puts the fee on a later tier or uses a `flat` charge.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from pricing_rules.charges.base import ZERO, ChargeAmount, TierAmount, UnitCharge, Usage
+from pricing_rules.charges.tiers import Tiers, tier_amount
+
+
+class GraduatedCharge(UnitCharge):
+    """Each tier prices the units that fall in it; every tier reached adds its flat price."""
+
+    model: Literal["graduated"]
+    tiers: Tiers = Field(description="Ascending tiers; the last has up_to: null.")
+
+    def price(self, usage: Usage) -> ChargeAmount:
+        paid = self.paid_units(usage.quantity)
+        rows: list[TierAmount] = []
+        lower = ZERO
+        for number, tier in enumerate(self.tiers, start=1):
+            if number > 1 and paid <= lower:
+                break
+            upper = paid if tier.up_to is None else min(paid, tier.up_to)
+            units = max(upper - lower, ZERO)
+            rows.append(tier_amount(number, tier, lower, units, tier.amount(units)))
+            if tier.up_to is None:
+                break
+            lower = tier.up_to
+        total = sum((row.amount for row in rows), ZERO)
+        return ChargeAmount(
+            quantity=usage.quantity,
+            amount=total,
+            tiers=tuple(rows),
+            detail=self.describe(usage.quantity, "graduated"),
+        )
+
+
+class VolumeCharge(UnitCharge):
+    """Every unit is priced at the tier the total falls in, plus that tier's flat price."""
+
+    model: Literal["volume"]
+    tiers: Tiers = Field(description="Ascending tiers; the last has up_to: null.")
+
+    def price(self, usage: Usage) -> ChargeAmount:
+        paid = self.paid_units(usage.quantity)
+        lower = ZERO
+        for number, tier in enumerate(self.tiers, start=1):
+            if tier.up_to is None or paid <= tier.up_to:
+                amount = tier.amount(paid)
+                return ChargeAmount(
+                    quantity=usage.quantity,
+                    amount=amount,
+                    tiers=(tier_amount(number, tier, lower, paid, amount),),
+                    detail=self.describe(usage.quantity, f"volume tier {number}"),
+                )
+            lower = tier.up_to
+        raise AssertionError("validated tiers always end with an open tier")  # pragma: no cover
