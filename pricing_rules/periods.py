@@ -2,14 +2,14 @@
 
 A period is half-open, [start, end), so every instant belongs to exactly one period and the
 end of one is the start of the next. The period keeps the interval and timezone it was cut
-with, because its label ("2026-11") is a local date and cannot be read back from UTC alone
+with, because its label ("2026-11") is a local date that cannot be read back from UTC alone
 (Pacific/Kiritimati and Pacific/Honolulu months start at the same UTC hour on different days).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Annotated, Literal, get_args
@@ -52,18 +52,21 @@ Timezone = Annotated[
 
 @dataclass(frozen=True, slots=True)
 class Period:
-    """[start, end) in UTC, with the interval and timezone that give it its local label."""
+    """[start, end) in UTC; equal periods are equal instants, however they were cut.
+
+    `interval` and `timezone` give the period its local label. A period built from bare
+    instants (a custom --from/--to range) infers its interval when it matches one exactly in
+    `timezone`, and is otherwise labelled as an ISO 8601 interval, "start/end".
+    """
 
     start: datetime
     end: datetime
-    interval: Interval
-    timezone: str
+    interval: Interval | None = field(default=None, compare=False)
+    timezone: str = field(default="UTC", compare=False)
 
     def __post_init__(self) -> None:
-        if self.start.tzinfo is None or self.end.tzinfo is None:
-            raise ValueError("period boundaries must be timezone-aware")
-        if self.start >= self.end:
-            raise ValueError(f"period start {self.start} is not before its end {self.end}")
+        _require_aware(self.start)
+        _require_aware(self.end)
 
     def contains(self, instant: datetime) -> bool:
         _require_aware(instant)
@@ -75,7 +78,16 @@ class Period:
 
     @property
     def label(self) -> str:
-        return label_of(self.local_start, self.interval)
+        interval = self.interval or self._matching_interval()
+        if interval is None:
+            return f"{self.start.isoformat()}/{self.end.isoformat()}"
+        return label_of(self.local_start, interval)
+
+    def _matching_interval(self) -> Interval | None:
+        for interval in INTERVALS:
+            if period_containing(self.start, interval, self.timezone) == self:
+                return interval
+        return None
 
 
 def label_of(first_day: date, interval: Interval) -> str:

@@ -161,9 +161,27 @@ def test_unknown_timezone_in_computation() -> None:
         period_containing(utc(2026, 11, 1), "month", "Mars/Base")
 
 
-def test_period_is_frozen_and_checks_its_bounds() -> None:
+def test_period_is_frozen_and_needs_aware_bounds() -> None:
     period = period_from_label("2026", "year", "UTC")
     with pytest.raises(AttributeError):
         period.start = utc(2020, 1, 1)  # type: ignore[misc]
-    with pytest.raises(ValueError, match="not before its end"):
-        Period(start=utc(2026, 1, 2), end=utc(2026, 1, 1), interval="day", timezone="UTC")
+    with pytest.raises(ValueError, match="has no timezone"):
+        Period(start=datetime(2026, 1, 1), end=utc(2026, 1, 2))
+
+
+def test_periods_are_equal_by_their_instants() -> None:
+    bare = Period(utc(2026, 11, 1), utc(2026, 12, 1))
+    assert bare == period_from_label("2026-11", "month", "UTC")
+    assert hash(bare) == hash(period_from_label("2026-11", "month", "UTC"))
+
+
+def test_bare_period_infers_its_label_when_it_is_a_whole_interval() -> None:
+    assert Period(utc(2026, 11, 1), utc(2026, 12, 1)).label == "2026-11"
+    assert Period(utc(2026, 11, 23), utc(2026, 11, 30)).label == "2026-W48"
+    new_york = Period(utc(2026, 11, 1, 4), utc(2026, 12, 1, 5), timezone="America/New_York")
+    assert new_york.label == "2026-11"
+
+
+def test_custom_range_is_labelled_as_an_iso_interval() -> None:
+    period = Period(utc(2026, 11, 3), utc(2026, 11, 17, 12))
+    assert period.label == "2026-11-03T00:00:00+00:00/2026-11-17T12:00:00+00:00"
