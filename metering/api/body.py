@@ -1,0 +1,42 @@
+"""Bounded request bodies: a body over the limit is refused before it is read whole."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from metering.api.problems import ProblemError, problem_type
+
+
+def _too_large(limit: int) -> ProblemError:
+    mib = limit / (1024 * 1024)
+    return ProblemError(
+        413,
+        "Content Too Large",
+        f"The body exceeds the limit of {limit} bytes ({mib:g} MiB).",
+        type=problem_type("body-too-large"),
+    )
+
+
+def _declared_length(request: Request) -> int | None:
+    header = request.headers.get("content-length")
+    if header is None:
+        return None
+    try:
+        return int(header)
+    except ValueError:
+        raise ProblemError(
+            400, "Bad Request", f"Content-Length '{header}' is not a number of bytes."
+        ) from None
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, or a 413 problem as soon as Content-Length or the stream passes `limit`."""
+    declared = _declared_length(request)
+    if declared is not None and declared > limit:
+        raise _too_large(limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _too_large(limit)
+    return bytes(body)

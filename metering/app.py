@@ -1,0 +1,66 @@
+"""The FastAPI application: one router per domain, RFC 9457 errors, one engine per app."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from metering.api import health
+from metering.api.problems import install_problem_handlers
+from metering.customers import endpoints as customers
+from metering.db.engine import make_engine
+from metering.plans import endpoints as plans
+from metering.settings import Settings, get_settings
+from metering.vendors import endpoints as vendors
+
+DESCRIPTION = """\
+Outcome events in, billable outcomes out.
+
+* **Webhook** `POST /v1/webhooks/{vendor_id}/events`: signed with Standard Webhooks
+  (`webhook-id`, `webhook-timestamp`, `webhook-signature`) using the vendor's signing secret.
+* **REST API** under `/v1`: `Authorization: Bearer <api key>`.
+
+Every error is an RFC 9457 problem (`application/problem+json`).
+"""
+
+
+def _events_router() -> APIRouter | None:
+    """The ingestion and event routes, once `metering.events.endpoints` exists."""
+    if importlib.util.find_spec("metering.events.endpoints") is None:
+        return None
+    module = importlib.import_module("metering.events.endpoints")
+    router: APIRouter = module.router
+    return router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """An app on `settings.database_url` (the process settings by default)."""
+    settings = settings or get_settings()
+    engine = make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Outcome metering",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    app.include_router(vendors.router)
+    app.include_router(customers.router)
+    app.include_router(plans.router)
+    events = _events_router()
+    if events is not None:
+        app.include_router(events)
+    return app
