@@ -19,8 +19,9 @@ from pricing_rules.conditions import (
     Where,
     parse_where,
 )
-from pricing_rules.errors import RuleValueError, RuleValueErrors
+from pricing_rules.errors import RuleFileError, RuleValueError, RuleValueErrors
 from pricing_rules.events import Event
+from pricing_rules.loader import load_rules
 
 WHERE = TypeAdapter(Where)
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -458,3 +459,54 @@ def test_dump_keeps_two_tests_of_one_operator_apart() -> None:
     reparsed = parse_where(mapping).compile()
     for value, expected in [(1, False), (2, False), (3, True)]:
         assert reparsed(event(properties={"a": value})) is expected
+
+
+def test_rule_file_errors_point_at_the_line_of_each_fault() -> None:
+    text = """\
+plan: support-agent
+version: 1
+currency: usd
+outcomes:
+  resolved:
+    event: conversation.resolved
+    where:
+      properties.channel: {equals: chat}
+      properties.score: {gte: true, lt: 10}
+      any_of:
+        - {properties.tier: {eq: gold}}
+        - {properties.vip: {exists: maybe}}
+      not: {propertie.test: true}
+charges:
+  - {outcome: resolved, model: per_unit, unit_price: "0.99"}
+"""
+    with pytest.raises(RuleFileError) as caught:
+        load_rules(text, "support.yaml")
+    assert [(error.line, error.message) for error in caught.value.errors] == [
+        (8, f"unknown operator 'equals' for properties.channel; expected one of {OPERATOR_LIST}"),
+        (9, "properties.score: gte needs a number or a string, not true"),
+        (12, "properties.vip: exists needs true or false, not 'maybe'"),
+        (
+            13,
+            "'propertie.test' is not an event path; expected one of id, type, customer, "
+            "timestamp, or a dotted path under properties or cost such as "
+            "properties.conversation_id",
+        ),
+    ]
+
+
+def test_yaml_decimals_keep_their_exact_value() -> None:
+    text = """\
+plan: p
+version: 1
+currency: usd
+outcomes:
+  scored:
+    event: lead.scored
+    where: {properties.score: {gte: 0.7}}
+charges:
+  - {outcome: scored, model: per_unit, unit_price: "1"}
+"""
+    where = load_rules(text).outcomes["scored"].where
+    assert where == Compare(path="properties.score", op="gte", value=Decimal("0.7"))
+    assert where.compile()(event(properties={"score": 0.7})) is True
+    assert where.compile()(event(properties={"score": 0.69999})) is False

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from pricing_rules.errors import RuleValueError
+from pricing_rules.errors import RuleFileError, RuleValueError
 from pricing_rules.events import Event
+from pricing_rules.loader import load_rules
 from pricing_rules.measures import (
     Count,
     Latest,
@@ -252,3 +253,31 @@ def test_values_read_then_aggregated_end_to_end() -> None:
     for index, raw in enumerate([19.99, "0.01", 5, Decimal("75.00")]):
         accumulator.add(read(event(raw)), at(index), f"evt_{index}")
     assert accumulator.result() == Decimal("100.00")
+
+
+def test_rule_file_measure_errors_point_at_their_line() -> None:
+    text = """\
+plan: p
+version: 1
+currency: usd
+outcomes:
+  pipeline:
+    event: deal.closed
+    measure: {avg: properties.amount}
+  seats:
+    event: seats.changed
+    measure:
+      max: seats
+charges:
+  - {outcome: pipeline, model: per_unit, unit_price: "1"}
+"""
+    with pytest.raises(RuleFileError) as caught:
+        load_rules(text, "deals.yaml")
+    assert [(error.line, error.message) for error in caught.value.errors] == [
+        (7, f"unknown measure 'avg'; {EXPECTED}"),
+        (
+            11,
+            "'seats' is not an event path; expected one of id, type, customer, timestamp, "
+            "or a dotted path under properties or cost such as properties.conversation_id",
+        ),
+    ]
