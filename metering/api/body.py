@@ -6,13 +6,16 @@ from fastapi import Request
 
 from metering.api.problems import ProblemError, problem_type
 
+MIB = 1024 * 1024
+
 
 def _too_large(limit: int) -> ProblemError:
-    mib = limit / (1024 * 1024)
+    mib, rest = divmod(limit, MIB)
+    size = f"{limit} bytes ({mib} MiB)" if mib and not rest else f"{limit} bytes"
     return ProblemError(
         413,
         "Content Too Large",
-        f"The body exceeds the limit of {limit} bytes ({mib:g} MiB).",
+        f"The body exceeds the limit of {size}.",
         type=problem_type("body-too-large"),
     )
 

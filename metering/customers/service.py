@@ -5,6 +5,7 @@ Functions add and flush; the caller commits.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 from sqlalchemy.exc import IntegrityError
@@ -96,7 +97,7 @@ def update(session: Session, customer: Customer, data: CustomerUpdate) -> Custom
 def _rederiver() -> Callable[[Session, Customer], object] | None:
     """H4's `rederive_customer`, once the outcomes service provides it."""
     try:
-        from metering.outcomes import service as outcomes  # type: ignore[attr-defined]
+        outcomes = importlib.import_module("metering.outcomes.service")
     except ImportError:
         return None
     found: Callable[[Session, Customer], object] | None = getattr(
