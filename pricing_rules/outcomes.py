@@ -194,9 +194,7 @@ class CompiledPlan:
             return UNMATCHED
         hits = tuple(o.hit(event) for o in outcomes or () if o.matches(event))
         reversal_hits = tuple(
-            hit
-            for r in reversals or ()
-            if r.matches(event) and (hit := r.hit(event)) is not None
+            hit for r in reversals or () if r.matches(event) and (hit := r.hit(event)) is not None
         )
         if not hits and not reversal_hits:
             return UNMATCHED
