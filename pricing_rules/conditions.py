@@ -83,7 +83,6 @@ _ORDERING: Final[dict[str, Callable[[Any, Any], bool]]] = {
 _FLOAT_MAX: Final = sys.float_info.max
 
 T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
 
 
 class PredicateBuilder(Protocol[T]):
@@ -93,6 +92,8 @@ class PredicateBuilder(Protocol[T]):
     `eq` and `in`), so it must return FALSE, never NULL, for a missing path or a value of
     another JSON type; `not_` can then be a plain NOT. Numbers arrive as int or Decimal,
     `in` operands as a tuple. Strings compare by code point (PostgreSQL: COLLATE "C").
+    A path is its segments, root first: ("customer",) or ("properties", "lead", "score").
+    `all_of` and `any_of` get at least two items; an empty group arrives as `true()`.
     """
 
     def compare(self, path: tuple[str, ...], op: SqlOp, value: Operand) -> T: ...
