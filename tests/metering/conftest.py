@@ -11,6 +11,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -133,3 +134,91 @@ def app_client(app: Any) -> Iterator[Any]:
 
     with TestClient(app) as client:
         yield client
+
+
+SUPPORT_RULES = """\
+plan: support-agent
+version: 1
+currency: usd
+billing:
+  interval: month
+  timezone: UTC
+  close_after: 72h
+outcomes:
+  resolved_conversation:
+    event: conversation.resolved
+    where:
+      properties.channel: {in: [chat, email]}
+      properties.handled_by: {eq: ai}
+    unique_by: properties.conversation_id
+    settle:
+      after: 72h
+      reversed_by: {event: conversation.reopened, match: properties.conversation_id}
+    measure: count
+  pipeline_value:
+    event: deal.closed
+    measure: {sum: properties.amount}
+charges:
+  - outcome: resolved_conversation
+    model: per_unit
+    unit_price: "0.99"
+  - outcome: pipeline_value
+    model: percentage
+    rate: "1.5"
+"""
+
+
+@dataclass(frozen=True)
+class VendorFixture:
+    """A stored vendor with its API key and signing secret in clear."""
+
+    id: str
+    api_key: str
+    signing_secret: str
+
+
+def create_vendor(engine: Engine, name: str) -> VendorFixture:
+    from metering.vendors.service import create_vendor as create
+
+    with Session(engine) as session:
+        made = create(session, name)
+        session.commit()
+        return VendorFixture(made.vendor.id, made.api_key, made.signing_secret)
+
+
+def create_plan(engine: Engine, vendor_id: str, rules: str = SUPPORT_RULES) -> str:
+    """Upload `rules` as a plan version of the vendor; the plan id."""
+    from metering.plans.service import upload
+    from metering.vendors.models import Vendor
+
+    with Session(engine) as session:
+        vendor = session.get(Vendor, vendor_id)
+        assert vendor is not None
+        plan_id = upload(session, vendor, rules, "rules.yaml").plan.id
+        session.commit()
+        return plan_id
+
+
+def create_customer(
+    engine: Engine, vendor_id: str, external_id: str, plan_id: str | None = None
+) -> str:
+    from metering.customers.models import Customer
+    from metering.db.ids import new_id
+
+    with Session(engine) as session:
+        customer = Customer(
+            id=new_id("cus"), vendor_id=vendor_id, external_id=external_id, plan_id=plan_id
+        )
+        session.add(customer)
+        session.commit()
+        return customer.id
+
+
+@pytest.fixture
+def vendor(engine: Engine) -> VendorFixture:
+    return create_vendor(engine, "Acme AI")
+
+
+@pytest.fixture
+def plan_id(engine: Engine, vendor: VendorFixture) -> str:
+    return create_plan(engine, vendor.id)

@@ -1,0 +1,156 @@
+"""Queries for events: idempotent bulk inserts, lookups, the filtered listing."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from metering.customers.models import Customer, CustomerStatus
+from metering.db.ids import new_id
+from metering.events.models import EventVoid, StoredEvent
+
+CHUNK = 1000
+EVENTS = StoredEvent.metadata.tables["events"]
+CUSTOMERS = Customer.metadata.tables["customers"]
+
+
+def _insert(session: Session, table: sa.Table) -> Any:
+    """An INSERT that can say ON CONFLICT DO NOTHING on this session's database."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRef:
+    id: str
+    plan_id: str | None
+
+
+def ensure_customers(
+    session: Session, vendor_id: str, external_ids: Collection[str], now: datetime
+) -> dict[str, CustomerRef]:
+    """The customers with these external ids, creating missing ones as unprovisioned."""
+    wanted = sorted(set(external_ids))
+    found = _customers(session, vendor_id, wanted)
+    missing = [external_id for external_id in wanted if external_id not in found]
+    if missing:
+        rows = [
+            {
+                "id": new_id("cus"),
+                "vendor_id": vendor_id,
+                "external_id": external_id,
+                "timezone": "UTC",
+                "status": CustomerStatus.UNPROVISIONED.value,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for external_id in missing
+        ]
+        statement = _insert(session, CUSTOMERS).on_conflict_do_nothing(
+            index_elements=["vendor_id", "external_id"]
+        )
+        session.execute(statement, rows)
+        found.update(_customers(session, vendor_id, missing))
+    return found
+
+
+def _customers(session: Session, vendor_id: str, external_ids: list[str]) -> dict[str, CustomerRef]:
+    found: dict[str, CustomerRef] = {}
+    for start in range(0, len(external_ids), CHUNK):
+        statement = select(Customer.external_id, Customer.id, Customer.plan_id).where(
+            Customer.vendor_id == vendor_id,
+            col(Customer.external_id).in_(external_ids[start : start + CHUNK]),
+        )
+        for external_id, customer_id, plan_id in session.exec(statement).all():
+            found[external_id] = CustomerRef(customer_id, plan_id)
+    return found
+
+
+def insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Insert the events whose (vendor, id) is not stored yet; their pks by event id.
+
+    ON CONFLICT DO NOTHING makes concurrent posts of the same event safe: the unique
+    constraint lets exactly one insert win, the others see it as already stored.
+    """
+    if not rows:
+        return {}
+    statement = (
+        _insert(session, EVENTS)
+        .on_conflict_do_nothing(index_elements=["vendor_id", "event_id"])
+        .returning(EVENTS.c.pk, EVENTS.c.event_id)
+    )
+    result = session.execute(statement, list(rows))
+    return {event_id: pk for pk, event_id in result.all()}
+
+
+def stored_hashes(session: Session, vendor_id: str, event_ids: Collection[str]) -> dict[str, str]:
+    """The content hash of each of these event ids already stored for the vendor."""
+    ids = sorted(event_ids)
+    found: dict[str, str] = {}
+    for start in range(0, len(ids), CHUNK):
+        statement = select(StoredEvent.event_id, StoredEvent.content_hash).where(
+            StoredEvent.vendor_id == vendor_id,
+            col(StoredEvent.event_id).in_(ids[start : start + CHUNK]),
+        )
+        found.update(dict(session.exec(statement).all()))
+    return found
+
+
+def by_event_id(session: Session, vendor_id: str, event_id: str) -> StoredEvent | None:
+    statement = select(StoredEvent).where(
+        StoredEvent.vendor_id == vendor_id, StoredEvent.event_id == event_id
+    )
+    return session.exec(statement).first()
+
+
+def void_of(session: Session, event_pk: int) -> EventVoid | None:
+    return session.get(EventVoid, event_pk)
+
+
+def voids_of(session: Session, event_pks: Collection[int]) -> dict[int, EventVoid]:
+    if not event_pks:
+        return {}
+    statement = select(EventVoid).where(col(EventVoid.event_pk).in_(list(event_pks)))
+    return {void.event_pk: void for void in session.exec(statement).all()}
+
+
+def customer_by_reference(session: Session, vendor_id: str, reference: str) -> Customer | None:
+    """A customer by our id (`cus_...`) or by the vendor's external id."""
+    statement = select(Customer).where(
+        Customer.vendor_id == vendor_id,
+        sa.or_(col(Customer.id) == reference, col(Customer.external_id) == reference),
+    )
+    return session.exec(statement).first()
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    customer_id: str | None = None
+    type: str | None = None
+    status: str | None = None
+    occurred_from: datetime | None = None
+    occurred_to: datetime | None = None
+
+
+def listing(vendor_id: str, where: EventFilter) -> SelectOfScalar[StoredEvent]:
+    """The vendor's events matching `where` (time range: from inclusive, to exclusive)."""
+    statement = select(StoredEvent).where(StoredEvent.vendor_id == vendor_id)
+    if where.customer_id is not None:
+        statement = statement.where(StoredEvent.customer_id == where.customer_id)
+    if where.type is not None:
+        statement = statement.where(StoredEvent.type == where.type)
+    if where.status is not None:
+        statement = statement.where(StoredEvent.status == where.status)
+    if where.occurred_from is not None:
+        statement = statement.where(col(StoredEvent.occurred_at) >= where.occurred_from)
+    if where.occurred_to is not None:
+        statement = statement.where(col(StoredEvent.occurred_at) < where.occurred_to)
+    return statement

@@ -1,0 +1,100 @@
+"""API shapes of events, ingestion results and voids."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class RejectedItem(BaseModel):
+    """An item of the request that was not stored, by its position in the request."""
+
+    index: int = Field(description="Position of the item in the request (0 for a single event).")
+    id: str | None = Field(description="The item's id, when it had a readable one.")
+    status: int = Field(description="409: id already used with other content; 422: invalid.")
+    detail: str = Field(description="The field at fault and what was expected.")
+
+
+class StoredItem(BaseModel):
+    index: int
+    id: str
+    status: str = Field(description="counted, duplicate, reversal, reversed, unmatched, ...")
+
+
+class IngestResponse(BaseModel):
+    """What became of a request: stored, already stored (duplicates), rejected."""
+
+    accepted: int = Field(description="Events stored by this request.")
+    duplicates: int = Field(description="Events already stored with the same content.")
+    rejected: list[RejectedItem]
+    events: list[StoredItem] = Field(description="The events stored by this request.")
+
+    model_config = {
+        "json_schema_extra": {
+            "example": {
+                "accepted": 2,
+                "duplicates": 1,
+                "rejected": [
+                    {
+                        "index": 3,
+                        "id": "evt_104",
+                        "status": 422,
+                        "detail": "timestamp: expected an ISO 8601 date-time such as "
+                        "2026-11-28T14:03:00Z, got '2026-11-31'",
+                    }
+                ],
+                "events": [
+                    {"index": 0, "id": "evt_101", "status": "counted"},
+                    {"index": 1, "id": "evt_102", "status": "unmatched"},
+                ],
+            }
+        }
+    }
+
+
+class VoidIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000, examples=["test traffic sent by mistake"])
+
+
+class VoidOut(BaseModel):
+    reason: str
+    voided_at: datetime
+
+
+class OutcomeOut(BaseModel):
+    """One candidate outcome of an event and what became of it."""
+
+    outcome: str
+    state: str = Field(description="counted | duplicate | reversed | voided | problem")
+    period_start: datetime
+    period_end: datetime
+    dedupe_key: str
+    match_key: str | None
+    value: Decimal | str | None = Field(description="The measured value (count: null).")
+    problem: str | None
+    settles_at: datetime = Field(description="Billable from this time unless reversed.")
+    plan_version_id: str
+
+
+class EventOut(BaseModel):
+    id: str
+    type: str
+    customer: str = Field(description="The vendor's id of the customer, as sent.")
+    customer_id: str
+    timestamp: datetime
+    received_at: datetime
+    status: str = Field(
+        description="counted | duplicate | reversal | reversed | unmatched | problem | late "
+        "| voided"
+    )
+    properties: dict[str, Any]
+    cost: dict[str, Any] | None
+    plan_version_id: str | None
+    void: VoidOut | None = None
+
+
+class EventDetail(EventOut):
+    outcomes: list[OutcomeOut]

@@ -1,0 +1,333 @@
+"""Outcome rows: written with the events that make them, re-resolved when the picture changes.
+
+An event is classified by the pure core against its customer's plan version; each outcome
+it is a candidate for becomes a row, each reversal it makes becomes a reversal row. Then
+every dedupe key touched is resolved again with `resolve_key` over all its stored
+candidates, so the stored states never depend on arrival order: a reopen stored before its
+resolution ends exactly as if it had come after. Writers of the same (customer, outcome)
+take turns (`metering.db.locks`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from metering.customers.models import Customer
+from metering.db.locks import lock_names
+from metering.events.models import EventStatus, StoredEvent
+from metering.outcomes import repository
+from metering.outcomes.models import Outcome, OutcomeState
+from metering.outcomes.plans import PlanRef, current_versions
+from metering.outcomes.repository import Key, MatchRef
+from pricing_rules.events import Event
+from pricing_rules.outcomes import Candidate, OutcomeHit, ReversalHit, resolve_key
+from pricing_rules.periods import Period
+
+
+@dataclass(frozen=True, slots=True)
+class Classified:
+    """What a plan makes of one event; `status` holds until its keys are resolved."""
+
+    status: EventStatus
+    plan_version_id: str | None
+    period: Period | None = None
+    hits: tuple[OutcomeHit, ...] = ()
+    reversals: tuple[ReversalHit, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEventRef:
+    """A stored event to derive outcome rows for; `stored_status` is what its row says now."""
+
+    pk: int
+    vendor_id: str
+    customer_id: str
+    event: Event
+    classified: Classified
+    stored_status: str
+
+
+def classify(plan: PlanRef | None, event: Event, received_at: datetime) -> Classified:
+    """Match one event: unmatched without a plan, late after its period closed."""
+    if plan is None:
+        return Classified(EventStatus.UNMATCHED, None)
+    period = plan.plan.period_of(event.timestamp)
+    if period.end + plan.plan.rules.billing.close_after < received_at:
+        return Classified(EventStatus.LATE, plan.version_id, period)
+    found = plan.plan.classify(event)
+    if found.outcomes:
+        status = EventStatus.COUNTED
+    elif found.reversals:
+        status = EventStatus.REVERSAL
+    else:
+        status = EventStatus.UNMATCHED
+    return Classified(status, plan.version_id, period, found.outcomes, found.reversals)
+
+
+def status_from_states(states: Collection[str], is_reversal: bool) -> EventStatus:
+    """An event's status from its outcome rows: the best thing that became of it."""
+    for state, status in (
+        (OutcomeState.COUNTED, EventStatus.COUNTED),
+        (OutcomeState.PROBLEM, EventStatus.PROBLEM),
+        (OutcomeState.DUPLICATE, EventStatus.DUPLICATE),
+        (OutcomeState.REVERSED, EventStatus.REVERSED),
+    ):
+        if state in states:
+            return status
+    return EventStatus.REVERSAL if is_reversal else EventStatus.UNMATCHED
+
+
+@dataclass(slots=True)
+class _Member:
+    """A candidate of one key: a stored row (`row_id`) or a new one (`new_index`)."""
+
+    event_pk: int
+    event_id: str
+    occurred_at: datetime
+    match_key: str | None
+    problem: str | None
+    state: str | None
+    row_id: int | None = None
+    new_index: int | None = None
+
+
+def _key_of(row: dict[str, Any]) -> Key:
+    return (row["customer_id"], row["outcome"], row["period_start"], row["dedupe_key"])
+
+
+def _outcome_row(ref: StoredEventRef, hit: OutcomeHit) -> dict[str, Any]:
+    period = ref.classified.period
+    assert period is not None
+    value = hit.value
+    return {
+        "vendor_id": ref.vendor_id,
+        "customer_id": ref.customer_id,
+        "plan_version_id": ref.classified.plan_version_id,
+        "event_pk": ref.pk,
+        "event_id": ref.event.id,
+        "outcome": hit.outcome,
+        "period_start": period.start,
+        "period_end": period.end,
+        "dedupe_key": hit.dedupe_key,
+        "match_key": hit.match_key,
+        "occurred_at": ref.event.timestamp,
+        "value": value if isinstance(value, Decimal) else None,
+        "value_text": value if isinstance(value, str) else None,
+        "problem": hit.problem,
+        "settles_at": hit.settles_at,
+        "state": OutcomeState.DUPLICATE,
+    }
+
+
+def _reversal_row(ref: StoredEventRef, hit: ReversalHit) -> dict[str, Any]:
+    return {
+        "vendor_id": ref.vendor_id,
+        "customer_id": ref.customer_id,
+        "outcome": hit.outcome,
+        "match_key": hit.match_key,
+        "occurred_at": ref.event.timestamp,
+        "event_pk": ref.pk,
+        "voided": False,
+    }
+
+
+def write_outcomes(session: Session, refs: Sequence[StoredEventRef]) -> dict[int, EventStatus]:
+    """Write the rows of newly stored events and resolve every key they touch.
+
+    Returns the final status of each of `refs`; event rows whose status changed (these
+    or earlier ones whose outcome was promoted, demoted or reversed) are updated.
+    """
+    new_rows = [_outcome_row(ref, hit) for ref in refs for hit in ref.classified.hits]
+    reversal_rows = [_reversal_row(ref, hit) for ref in refs for hit in ref.classified.reversals]
+    final = {ref.pk: ref.classified.status for ref in refs}
+    if new_rows or reversal_rows:
+        matches = {(r["customer_id"], r["outcome"], r["match_key"]) for r in reversal_rows}
+        lock_names(
+            session,
+            [(r["customer_id"], r["outcome"]) for r in new_rows]
+            + [(customer, outcome) for customer, outcome, _ in matches],
+        )
+        repository.insert_reversals(session, reversal_rows)
+        new_states, changed_events = _resolve(session, new_rows, matches, set())
+        states_by_event: dict[int, list[str]] = {}
+        for row, state in zip(new_rows, new_states, strict=True):
+            states_by_event.setdefault(row["event_pk"], []).append(state)
+        for ref in refs:
+            if ref.classified.hits:
+                final[ref.pk] = status_from_states(
+                    states_by_event[ref.pk], bool(ref.classified.reversals)
+                )
+        _refresh_statuses(session, changed_events - final.keys())
+    stored = {ref.pk: ref.stored_status for ref in refs}
+    _set_statuses(session, [(pk, s) for pk, s in final.items() if s != stored[pk]])
+    return final
+
+
+def _resolve(
+    session: Session,
+    new_rows: list[dict[str, Any]],
+    reversal_matches: Collection[MatchRef],
+    extra_keys: set[Key],
+) -> tuple[list[str], set[int]]:
+    """Resolve every key touched; insert `new_rows` with their states, update changed rows.
+
+    Returns the states given to `new_rows` and the pks of earlier events whose rows changed.
+    The caller holds the (customer, outcome) locks of everything touched.
+    """
+    keys = {_key_of(row) for row in new_rows} | extra_keys
+    if reversal_matches:
+        keys |= repository.keys_matching(session, reversal_matches)
+    groups: dict[Key, list[_Member]] = {}
+    for stored in repository.live_rows_of_keys(session, keys):
+        groups.setdefault(
+            (stored.customer_id, stored.outcome, stored.period_start, stored.dedupe_key), []
+        ).append(
+            _Member(
+                stored.event_pk,
+                stored.event_id,
+                stored.occurred_at,
+                stored.match_key,
+                stored.problem,
+                stored.state,
+                row_id=stored.id,
+            )
+        )
+    for index, row in enumerate(new_rows):
+        groups.setdefault(_key_of(row), []).append(
+            _Member(
+                row["event_pk"],
+                row["event_id"],
+                row["occurred_at"],
+                row["match_key"],
+                row["problem"],
+                None,
+                new_index=index,
+            )
+        )
+    matches = {
+        (key[0], key[1], member.match_key)
+        for key, members in groups.items()
+        for member in members
+        if member.match_key is not None
+    }
+    reversals = repository.last_reversals(session, matches)
+    new_states = [str(OutcomeState.DUPLICATE)] * len(new_rows)
+    changes: list[tuple[int, str]] = []
+    changed_events: set[int] = set()
+    for key, members in groups.items():
+        for member, state in _states_of(members, reversals.get((key[0], key[1]), {})):
+            if member.new_index is not None:
+                new_states[member.new_index] = state
+            elif member.state != state:
+                assert member.row_id is not None
+                changes.append((member.row_id, state))
+                changed_events.add(member.event_pk)
+    repository.set_states(session, changes)
+    for row, state in zip(new_rows, new_states, strict=True):
+        row["state"] = state
+    repository.insert_rows(session, new_rows)
+    return new_states, changed_events
+
+
+def _states_of(
+    members: list[_Member], last_reversal: dict[str, datetime]
+) -> Iterable[tuple[_Member, str]]:
+    by_event = {member.event_id: member for member in members}
+    resolution = resolve_key(
+        [Candidate(m.event_id, m.occurred_at, m.match_key) for m in members], last_reversal
+    )
+    if resolution.winner is not None:
+        winner = by_event[resolution.winner.event_id]
+        yield winner, OutcomeState.PROBLEM if winner.problem else OutcomeState.COUNTED
+    for candidate in resolution.reversed:
+        yield by_event[candidate.event_id], OutcomeState.REVERSED
+    for candidate in resolution.duplicates:
+        yield by_event[candidate.event_id], OutcomeState.DUPLICATE
+
+
+def _refresh_statuses(session: Session, event_pks: Collection[int]) -> None:
+    """Recompute the status of earlier events whose outcome rows changed state."""
+    if not event_pks:
+        return
+    states = repository.states_of_events(session, event_pks)
+    _set_statuses(
+        session, [(pk, status_from_states(states.get(pk, []), False)) for pk in event_pks]
+    )
+
+
+def _set_statuses(session: Session, statuses: Iterable[tuple[int, str]]) -> None:
+    values = [{"pk": pk, "status": str(status)} for pk, status in statuses]
+    if values:
+        session.execute(sa.update(StoredEvent), values)
+
+
+def void_outcomes(session: Session, event: StoredEvent) -> None:
+    """Take a voided event out of its keys and reversals, then resolve those keys again."""
+    assert event.pk is not None
+    rows = repository.rows_of_event(session, event.pk)
+    reversals = repository.reversals_of_event(session, event.pk)
+    matches = {(r.customer_id, r.outcome, r.match_key) for r in reversals}
+    lock_names(
+        session,
+        [(r.customer_id, r.outcome) for r in rows] + [(c, o) for c, o, _ in matches],
+    )
+    repository.void_rows_of_event(session, event.pk)
+    keys = {(r.customer_id, r.outcome, r.period_start, r.dedupe_key) for r in rows}
+    _, changed_events = _resolve(session, [], matches, keys)
+    _refresh_statuses(session, changed_events - {event.pk})
+
+
+def as_core_event(row: StoredEvent) -> Event:
+    """The pure core's view of a stored event."""
+    return Event(
+        id=row.event_id,
+        type=row.type,
+        customer=row.customer_external_id,
+        timestamp=row.occurred_at,
+        properties=row.properties,
+        cost=row.cost,
+    )
+
+
+def rederive_customer(session: Session, customer: Customer) -> None:
+    """Derive every outcome of `customer` again from its events under its current plan.
+
+    Called when a plan is attached or changed: events stored while the customer had no
+    plan (status unmatched) become outcomes now. Voided events stay voided.
+    """
+    plan = None
+    if customer.plan_id is not None:
+        plan = current_versions(session, [customer.plan_id]).get(customer.plan_id)
+    events = session.exec(
+        select(StoredEvent)
+        .where(
+            StoredEvent.customer_id == customer.id,
+            col(StoredEvent.status) != EventStatus.VOIDED,
+        )
+        .order_by(col(StoredEvent.pk))
+    ).all()
+    outcomes = session.exec(
+        select(Outcome.outcome).where(Outcome.customer_id == customer.id).distinct()
+    ).all()
+    planned = list(plan.plan.rules.outcomes) if plan is not None else []
+    lock_names(session, [(customer.id, name) for name in {*outcomes, *planned}])
+    repository.delete_for_customer(session, customer.id)
+    refs = []
+    for row in events:
+        assert row.pk is not None
+        event = as_core_event(row)
+        classified = classify(plan, event, row.received_at)
+        row.plan_version_id = classified.plan_version_id
+        refs.append(
+            StoredEventRef(row.pk, row.vendor_id, customer.id, event, classified, row.status)
+        )
+    session.flush()
+    write_outcomes(session, refs)
+    session.expire_all()
