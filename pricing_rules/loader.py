@@ -25,9 +25,7 @@ from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from pricing_rules.errors import Loc, RuleError, RuleFileError, RuleValueError, RuleValueErrors
-
-if typing.TYPE_CHECKING:
-    from pricing_rules.rules import RuleFile
+from pricing_rules.rules import RuleFile
 
 M = TypeVar("M", bound=BaseModel)
 Position = tuple[int, int]
@@ -38,8 +36,6 @@ _YAML_TAG: Final = "tag:yaml.org,2002:"
 
 def load_rules(text: str, filename: str = "<rules>") -> RuleFile:
     """The validated rule file in `text`; RuleFileError lists every problem, in file order."""
-    from pricing_rules.rules import RuleFile
-
     return load_document(text, RuleFile, filename)
 
 

@@ -10,9 +10,16 @@ from typing import Annotated, Any, Literal
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
+from pricing_rules.charges import GraduatedCharge
 from pricing_rules.durations import Duration
 from pricing_rules.errors import RuleFileError
-from pricing_rules.loader import load_document, read_text, read_yaml
+from pricing_rules.loader import (
+    load_document,
+    load_rules,
+    load_rules_file,
+    read_text,
+    read_yaml,
+)
 
 
 class _Strict(BaseModel):
@@ -229,3 +236,167 @@ def test_file_that_is_not_utf8_points_at_the_bad_byte(tmp_path: Path) -> None:
     assert [str(error) for error in raised.value.errors] == [
         f"{latin}:2:10: the file is not UTF-8 text; save it as UTF-8"
     ]
+
+
+# --- the real rule file --------------------------------------------------------------------
+
+
+def rule_errors(text: str) -> list[str]:
+    with pytest.raises(RuleFileError) as raised:
+        load_rules(text, "plan.yaml")
+    return [str(error) for error in raised.value.errors]
+
+
+HEAD = "plan: support-agent\nversion: 3\ncurrency: usd\n"
+OUTCOME = "outcomes:\n  resolved:\n    event: conversation.resolved\n"
+
+
+def test_rule_file_loads_with_exact_prices() -> None:
+    rules = load_rules(
+        HEAD
+        + OUTCOME
+        + "charges:\n"
+        + "  - outcome: resolved\n"
+        + "    model: graduated\n"
+        + "    tiers:\n"
+        + "      - {up_to: 1000, unit_price: 0.99}\n"
+        + "      - {up_to: null, unit_price: 0.79, flat_price: 0}\n"
+        + "minimum: 500.00\n"
+    )
+    (charge,) = rules.charges
+    assert isinstance(charge, GraduatedCharge)
+    assert [tier.unit_price for tier in charge.tiers] == [Decimal("0.99"), Decimal("0.79")]
+    assert str(rules.minimum) == "500.00"
+    assert rules.billing.close_after.total_seconds() == 72 * 3600
+
+
+def test_rule_file_missing_version() -> None:
+    text = "plan: support-agent\ncurrency: usd\ncharges:\n  - {model: flat, price: 1}\n"
+    assert rule_errors(text) == ["plan.yaml:1:1: missing required key 'version'"]
+
+
+def test_rule_file_unknown_key_in_tier_lists_the_tier_keys() -> None:
+    text = (
+        HEAD
+        + OUTCOME  # 4-6
+        + "charges:\n"  # 7
+        + "  - outcome: resolved\n"  # 8
+        + "    model: graduated\n"  # 9
+        + "    tiers:\n"  # 10
+        + "      - {up_to: 1000, unit_prise: 0.99}\n"  # 11
+        + "      - {up_to: null, unit_price: 0.79}\n"  # 12
+    )
+    assert rule_errors(text) == [
+        "plan.yaml:11:23: unknown key 'unit_prise' in tier; "
+        "expected one of up_to, unit_price, flat_price"
+    ]
+
+
+def test_rule_file_misspelt_charge_model() -> None:
+    text = HEAD + OUTCOME + "charges:\n  - outcome: resolved\n    model: graduatd\n"
+    assert rule_errors(text) == [
+        "plan.yaml:9:12: unknown charge model 'graduatd' (did you mean 'graduated'?); "
+        "expected one of per_unit, graduated, volume, package, percentage, flat"
+    ]
+
+
+def test_rule_file_wrong_types_negative_price_currency_and_duration_all_at_once() -> None:
+    text = (
+        "plan: support-agent\n"  # 1
+        "version: three\n"  # 2
+        "currency: usx\n"  # 3
+        "billing:\n"  # 4
+        "  close_after: 72x\n"  # 5
+        "charges:\n"  # 6
+        "  - {model: flat, price: -5}\n"  # 7
+    )
+    assert rule_errors(text) == [
+        "plan.yaml:2:10: expected a whole number, got 'three'",
+        "plan.yaml:3:11: unknown currency 'usx'; expected an ISO 4217 code such as usd, eur or jpy",
+        "plan.yaml:5:16: '72x' is not a duration; expected a number and a unit "
+        "(s, m, h, d, w) such as 72h or 30m",
+        "plan.yaml:7:26: must not be negative, got -5",
+    ]
+
+
+def test_rule_file_tiers_out_of_order_and_open_tier_not_last() -> None:
+    text = (
+        HEAD
+        + OUTCOME  # 4-6
+        + "charges:\n"  # 7
+        + "  - outcome: resolved\n"  # 8
+        + "    model: volume\n"  # 9
+        + "    tiers:\n"  # 10
+        + "      - {up_to: 1000, unit_price: 0.99}\n"  # 11
+        + "      - {up_to: null, unit_price: 0.79}\n"  # 12
+        + "      - {up_to: 500, unit_price: 0.50}\n"  # 13
+    )
+    assert rule_errors(text) == [
+        "plan.yaml:12:17: only the last tier may have up_to: null",
+        "plan.yaml:13:17: the last tier must have up_to: null so every quantity has a price",
+        "plan.yaml:13:17: tier 3 up_to 500 must be greater than the previous tier's 1000",
+    ]
+
+
+def test_rule_file_unique_by_that_is_not_a_path() -> None:
+    text = (
+        HEAD + OUTCOME + "    unique_by: conversation_id\n" + "charges: [{model: flat, price: 1}]\n"
+    )
+    assert rule_errors(text) == [
+        "plan.yaml:7:16: 'conversation_id' is not an event path; expected one of id, type, "
+        "customer, timestamp, or a dotted path under properties or cost such as "
+        "properties.conversation_id"
+    ]
+
+
+def test_rule_file_charge_for_an_unknown_outcome_and_minimum_above_maximum() -> None:
+    text = (
+        HEAD
+        + OUTCOME  # 4-6
+        + "charges:\n"  # 7
+        + "  - outcome: resolvd\n"  # 8
+        + "    model: per_unit\n"  # 9
+        + "    unit_price: 1\n"  # 10
+        + "minimum: 100\n"  # 11
+        + "maximum: 50\n"  # 12
+    )
+    assert rule_errors(text) == [
+        "plan.yaml:8:14: charge refers to unknown outcome 'resolvd'; expected one of the "
+        "outcomes of this file (resolved)",
+        "plan.yaml:11:10: minimum 100 is above maximum 50",
+    ]
+
+
+def test_rule_file_unknown_top_level_key_and_missing_charges() -> None:
+    text = HEAD + "charge:\n  - {model: flat, price: 1}\n"
+    assert rule_errors(text) == [
+        "plan.yaml:1:1: missing required key 'charges'",
+        "plan.yaml:4:1: unknown key 'charge' at the top level; expected one of plan, version, "
+        "currency, billing, outcomes, charges, minimum, maximum",
+    ]
+
+
+def test_rule_file_bad_outcome_name_points_at_the_key() -> None:
+    text = HEAD + "outcomes:\n  Resolved:\n    event: x\ncharges: [{model: flat, price: 1}]\n"
+    assert rule_errors(text) == [
+        "plan.yaml:5:3: expected lowercase letters, digits and underscores starting with a "
+        "letter, such as resolved_conversation, got 'Resolved'"
+    ]
+
+
+def test_rule_file_empty_charges() -> None:
+    assert rule_errors(HEAD + "charges: []\n") == [
+        "plan.yaml:4:10: expected at least 1 item(s) in charges, got 0"
+    ]
+
+
+def test_load_rules_file_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "plan.yaml"
+    path.write_text(HEAD + "charges: [{model: flat, price: 1}]\nversion: 4\n")
+    with pytest.raises(RuleFileError) as raised:
+        load_rules_file(path)
+    assert [str(error) for error in raised.value.errors] == [
+        f"{path}:5:1: duplicate key 'version'; it is already set on line 2"
+    ]
+    path.write_text(HEAD + "charges: [{model: flat, price: 1}]\n")
+    assert load_rules_file(path).plan == "support-agent"

@@ -1,0 +1,99 @@
+"""The rule-file JSON Schema: generated from the models, usable by editors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pricing_rules.loader import read_yaml
+from pricing_rules.schema import rule_file_schema
+
+EXAMPLES = sorted((Path(__file__).parents[2] / "pricing_rules" / "examples").glob("*.yaml"))
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _refs(item)
+
+
+def test_schema_declares_draft_id_title_and_description() -> None:
+    schema = rule_file_schema()
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["$id"] == "urn:outcome-metering:schema:rule-file"
+    assert schema["title"] == "Pricing rule file"
+    assert schema["description"].startswith("One immutable version of a plan's")
+
+
+def test_top_level_keys_are_the_contract_and_nothing_else() -> None:
+    schema = rule_file_schema()
+    assert schema["type"] == "object"
+    assert schema["additionalProperties"] is False
+    assert list(schema["properties"]) == [
+        "plan",
+        "version",
+        "currency",
+        "billing",
+        "outcomes",
+        "charges",
+        "minimum",
+        "maximum",
+    ]
+    assert schema["required"] == ["plan", "version", "currency", "charges"]
+
+
+def test_every_reference_resolves_to_a_definition() -> None:
+    schema = rule_file_schema()
+    refs = set(_refs(schema))
+    assert refs
+    for ref in refs:
+        assert ref.startswith("#/$defs/")
+        assert ref.removeprefix("#/$defs/") in schema["$defs"]
+
+
+def test_duration_is_text_with_a_pattern_and_defaults_in_rule_file_form() -> None:
+    close_after = rule_file_schema()["$defs"]["Billing"]["properties"]["close_after"]
+    assert close_after["default"] == "3d"
+    assert close_after["anyOf"][0]["type"] == "string"
+    assert "pattern" in close_after["anyOf"][0]
+
+
+def test_tier_lists_its_keys_for_completion() -> None:
+    tier = rule_file_schema()["$defs"]["Tier"]
+    assert list(tier["properties"]) == ["up_to", "unit_price", "flat_price"]
+    assert tier["additionalProperties"] is False
+
+
+def test_schema_is_valid_draft_2020_12() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.Draft202012Validator.check_schema(rule_file_schema())
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[path.name for path in EXAMPLES])
+def test_example_files_validate_against_the_schema(example: Path) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    validator = jsonschema.Draft202012Validator(rule_file_schema())
+    data = read_yaml(example.read_text()).data
+    assert [error.message for error in validator.iter_errors(data)] == []
+
+
+def test_schema_rejects_a_misspelt_key() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    validator = jsonschema.Draft202012Validator(rule_file_schema())
+    data = read_yaml(EXAMPLES[0].read_text()).data
+    data["plann"] = data.pop("plan")
+    messages = [error.message for error in validator.iter_errors(data)]
+    assert "'plan' is a required property" in messages
+
+
+def test_there_are_examples_to_check() -> None:
+    assert len(EXAMPLES) >= 3
