@@ -35,6 +35,8 @@ def parse_duration(value: Any) -> timedelta:
         if value == 0:
             return timedelta(0)
         raise _not_a_duration(str(value))
+    if value is None:
+        raise ValueError(f"a duration is needed here; {_EXPECTED}")
     if not isinstance(value, str):
         raise _not_a_duration(str(value))
     if not _DURATION_RE.match(value):

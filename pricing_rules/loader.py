@@ -211,6 +211,9 @@ class _Builder:
             return
         self.document.keys[child] = _position(key_node)
         result[key] = self.build(value_node, child)
+        if isinstance(value_node, ScalarNode) and value_node.value == "":
+            # An empty value has no text of its own; ruamel marks it at the next token.
+            self.document.values[child] = _position(key_node)
 
     def scalar(self, node: Node) -> Any:
         tag = _tag(node)

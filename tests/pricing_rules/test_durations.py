@@ -96,3 +96,11 @@ def test_json_schema_is_text_pattern_or_zero() -> None:
 def test_sub_second_duration_cannot_be_written() -> None:
     with pytest.raises(ValueError, match="whole seconds"):
         format_duration(timedelta(milliseconds=5))
+
+
+def test_missing_duration_says_one_is_needed() -> None:
+    with pytest.raises(ValueError) as raised:
+        parse_duration(None)
+    assert str(raised.value) == (
+        "a duration is needed here; expected a number and a unit (s, m, h, d, w) such as 72h or 30m"
+    )

@@ -400,3 +400,13 @@ def test_load_rules_file_names_the_file(tmp_path: Path) -> None:
     ]
     path.write_text(HEAD + "charges: [{model: flat, price: 1}]\n")
     assert load_rules_file(path).plan == "support-agent"
+
+
+def test_empty_value_points_at_its_key() -> None:
+    text = HEAD + "billing:\n  close_after:\noutcomes:\n  resolved:\n" + "charges: []\n"
+    assert rule_errors(text) == [
+        "plan.yaml:5:3: a duration is needed here; expected a number and a unit "
+        "(s, m, h, d, w) such as 72h or 30m",
+        "plan.yaml:7:3: expected a mapping (key: value), got null",
+        "plan.yaml:8:10: expected at least 1 item(s) in charges, got 0",
+    ]
