@@ -36,6 +36,16 @@ def resolved(
     }
 
 
+def reopen_event(event_id: str, conversation: str, customer: str = "acme") -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "type": "conversation.reopened",
+        "customer": customer,
+        "timestamp": recent(120),
+        "properties": {"conversation_id": conversation},
+    }
+
+
 def auth(api_key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"}
 

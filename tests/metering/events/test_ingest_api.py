@@ -323,9 +323,10 @@ def test_exact_decimals_round_trip(
     app_client: TestClient, engine: Engine, vendor: VendorFixture
 ) -> None:
     text = (
-        '{"id": "evt_d", "type": "deal.closed", "customer": "acme", "timestamp": "%s", '
-        '"properties": {"amount": 1234.5678901234567890123, "n": 3}}'
-    ) % recent()
+        '{"id": "evt_d", "type": "deal.closed", "customer": "acme", "timestamp": "'
+        + recent()
+        + '", "properties": {"amount": 1234.5678901234567890123, "n": 3}}'
+    )
     response = app_client.post("/v1/events", content=text.encode(), headers=auth(vendor.api_key))
     assert response.status_code == 201
     raw = app_client.get("/v1/events/evt_d", headers=auth(vendor.api_key)).text
