@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from pricing_rules.loader import read_yaml
 from pricing_rules.schema import rule_file_schema
@@ -74,21 +75,18 @@ def test_tier_lists_its_keys_for_completion() -> None:
 
 
 def test_schema_is_valid_draft_2020_12() -> None:
-    jsonschema = pytest.importorskip("jsonschema")
-    jsonschema.Draft202012Validator.check_schema(rule_file_schema())
+    Draft202012Validator.check_schema(rule_file_schema())
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[path.name for path in EXAMPLES])
 def test_example_files_validate_against_the_schema(example: Path) -> None:
-    jsonschema = pytest.importorskip("jsonschema")
-    validator = jsonschema.Draft202012Validator(rule_file_schema())
+    validator = Draft202012Validator(rule_file_schema())
     data = read_yaml(example.read_text()).data
     assert [error.message for error in validator.iter_errors(data)] == []
 
 
 def test_schema_rejects_a_misspelt_key() -> None:
-    jsonschema = pytest.importorskip("jsonschema")
-    validator = jsonschema.Draft202012Validator(rule_file_schema())
+    validator = Draft202012Validator(rule_file_schema())
     data = read_yaml(EXAMPLES[0].read_text()).data
     data["plann"] = data.pop("plan")
     messages = [error.message for error in validator.iter_errors(data)]
