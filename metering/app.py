@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
 from metering.api import health
 from metering.api.problems import install_problem_handlers
 from metering.customers import endpoints as customers
 from metering.db.engine import make_engine
+from metering.events import endpoints as events
 from metering.plans import endpoints as plans
 from metering.settings import Settings, get_settings
 from metering.vendors import endpoints as vendors
@@ -26,15 +25,6 @@ Outcome events in, billable outcomes out.
 
 Every error is an RFC 9457 problem (`application/problem+json`).
 """
-
-
-def _events_router() -> APIRouter | None:
-    """The ingestion and event routes, once `metering.events.endpoints` exists."""
-    if importlib.util.find_spec("metering.events.endpoints") is None:
-        return None
-    module = importlib.import_module("metering.events.endpoints")
-    router: APIRouter = module.router
-    return router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -60,7 +50,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(vendors.router)
     app.include_router(customers.router)
     app.include_router(plans.router)
-    events = _events_router()
-    if events is not None:
-        app.include_router(events)
+    app.include_router(events.router)
     return app

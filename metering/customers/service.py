@@ -5,9 +5,6 @@ Functions add and flush; the caller commits.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -17,6 +14,7 @@ from metering.customers.models import Customer, CustomerStatus
 from metering.customers.schemas import CustomerCreate, CustomerUpdate
 from metering.db.ids import new_id
 from metering.db.types import utcnow
+from metering.outcomes.service import rederive_customer
 from metering.plans import repository as plans
 from metering.plans.models import Plan
 from metering.vendors.models import Vendor
@@ -94,18 +92,6 @@ def update(session: Session, customer: Customer, data: CustomerUpdate) -> Custom
     return customer
 
 
-def _rederiver() -> Callable[[Session, Customer], object] | None:
-    """H4's `rederive_customer`, once the outcomes service provides it."""
-    try:
-        outcomes = importlib.import_module("metering.outcomes.service")
-    except ImportError:
-        return None
-    found: Callable[[Session, Customer], object] | None = getattr(
-        outcomes, "rederive_customer", None
-    )
-    return found
-
-
 def attach_plan(
     session: Session, vendor: Vendor, customer: Customer, plan_ref: str, version: int | None
 ) -> Plan:
@@ -144,7 +130,5 @@ def attach_plan(
     customer.updated_at = utcnow()
     session.add(customer)
     session.flush()
-    rederive = _rederiver()
-    if rederive is not None:
-        rederive(session, customer)
+    rederive_customer(session, customer)
     return plan

@@ -81,3 +81,21 @@ def rotate_signing_secret(
     session.add(secret)
     session.flush()
     return Rotation(secret=secret, previous_expires_at=expires_at)
+
+
+class VendorNotFound(LookupError):
+    pass
+
+
+def find_vendor(session: Session, ref: str) -> Vendor:
+    """The vendor with id `ref`, or the only one named `ref` (for the CLI)."""
+    vendor = repository.get_vendor(session, ref)
+    if vendor is not None:
+        return vendor
+    named = repository.vendors_named(session, ref)
+    if len(named) == 1:
+        return named[0]
+    if not named:
+        raise VendorNotFound(f"no vendor with id or name '{ref}'")
+    ids = ", ".join(vendor.id for vendor in named)
+    raise VendorNotFound(f"several vendors are named '{ref}' ({ids}); pass the id")

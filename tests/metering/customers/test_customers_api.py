@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,8 @@ from metering.plans.repository import by_slug
 from metering.plans.service import upload
 from metering.vendors.service import NewVendor
 from tests.metering.api.support import bearer, make_vendor
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "pricing_rules" / "examples"
 
 RULES = """\
 plan: {slug}
@@ -244,3 +248,33 @@ def test_a_vendor_cannot_attach_another_vendors_plan(
         f"/v1/customers/{mine['id']}/plan", json={"plan": plan.id}, headers=other
     )
     assert (response.status_code, response.json()["detail"]) == (404, f"No plan '{plan.id}'.")
+
+
+def test_attaching_a_plan_rederives_events_stored_before(
+    app_client: Any, auth: dict[str, str], engine: Engine, vendor: NewVendor
+) -> None:
+    with Session(engine) as session:
+        upload(
+            session,
+            vendor.vendor,
+            (EXAMPLES / "support-agent.yaml").read_text(),
+            "support-agent.yaml",
+        )
+        session.commit()
+    event = {
+        "id": "evt_1",
+        "type": "conversation.resolved",
+        "customer": "acme",
+        "timestamp": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
+        "properties": {"conversation_id": "c-1", "channel": "chat", "handled_by": "ai"},
+    }
+    sent = app_client.post("/v1/events", json=event, headers=auth)
+    assert sent.status_code == 201, sent.text
+    assert app_client.get("/v1/events/evt_1", headers=auth).json()["status"] == "unmatched"
+    customer = app_client.get("/v1/customers?external_id=acme", headers=auth).json()["data"][0]
+    assert customer["status"] == "unprovisioned"
+    attached = app_client.post(
+        f"/v1/customers/{customer['id']}/plan", json={"plan": "support-agent"}, headers=auth
+    )
+    assert attached.status_code == 200
+    assert app_client.get("/v1/events/evt_1", headers=auth).json()["status"] == "counted"

@@ -1,0 +1,45 @@
+"""`metering rules apply FILE --vendor V`: store a rule file as a new plan version.
+
+It goes through the plans service on the configured database rather than the HTTP API:
+an operator applying rules from a deploy job has the database, not a vendor's API key
+(keys are stored hashed, so the CLI could not get one), and the service is the same code
+the API runs, so the validation and the immutability rules are identical.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from metering.api.problems import ProblemError
+from metering.cli.db import open_session
+from metering.plans import service
+from metering.vendors.service import VendorNotFound, find_vendor
+from pricing_rules.errors import RuleFileError
+from pricing_rules.loader import read_text
+
+
+def apply_command(
+    file: Path = typer.Argument(..., help="Rule file (YAML)."),
+    vendor: str = typer.Option(..., "--vendor", help="Vendor id or name."),
+) -> None:
+    """Upload a rule file as a new immutable version of its plan."""
+    try:
+        text = read_text(file)
+        with open_session() as session:
+            owner = find_vendor(session, vendor)
+            upload = service.upload(session, owner, text, str(file))
+            session.commit()
+    except RuleFileError as error:
+        for item in error.errors:
+            typer.echo(str(item), err=True)
+        raise typer.Exit(code=1) from None
+    except (VendorNotFound, ProblemError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from None
+    state = "stored as" if upload.created else "unchanged, already"
+    typer.echo(
+        f"plan {upload.plan.slug} version {upload.version.version} {state} "
+        f"{upload.version.id} for vendor {owner.id}"
+    )

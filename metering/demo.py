@@ -1,0 +1,234 @@
+"""`make run`: a demo vendor, customers and plans, demo events through the signed webhook.
+
+Every step is idempotent, so a second run (or a fresh clone) works: the vendor is found by
+name, rule files re-upload as no-ops, customers are created once, and the demo events of a
+day have fixed ids and timestamps, so sending them again reports duplicates. Each run
+issues a new API key, since a stored key is only a hash and cannot be printed again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from rich.console import Console
+from sqlmodel import Session
+
+from metering.app import create_app
+from metering.cli.db import database_label
+from metering.cli.events import Line, SendReport, print_report, send_events
+from metering.customers import repository as customers
+from metering.customers import service as customer_service
+from metering.customers.models import CustomerStatus
+from metering.customers.schemas import CustomerCreate
+from metering.db import migrate
+from metering.db.engine import make_engine
+from metering.plans import service as plan_service
+from metering.settings import get_settings
+from metering.vendors import repository as vendors
+from metering.vendors import service as vendor_service
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "pricing_rules" / "examples"
+DEMO_VENDOR = "Demo Vendor"
+# (external id, name, plan slug); "stark" is never created: its events make it unprovisioned.
+DEMO_CUSTOMERS = [
+    ("acme", "Acme Corp", "support-agent"),
+    ("globex", "Globex", "support-agent"),
+    ("umbrella", "Umbrella Inc", "sales-agent"),
+    ("hooli", "Hooli", "deal-value"),
+]
+EVENTS_PER_CUSTOMER = 80
+
+
+@dataclass(frozen=True)
+class DemoCredentials:
+    vendor_id: str
+    api_key: str
+    signing_secret: str
+
+
+def prepare(session: Session) -> DemoCredentials:
+    """The demo vendor, its plans and customers, made or found; a fresh API key."""
+    named = vendors.vendors_named(session, DEMO_VENDOR)
+    if named:
+        vendor = named[0]
+        api_key = vendor_service.issue_api_key(session, vendor).key
+    else:
+        created = vendor_service.create_vendor(session, DEMO_VENDOR)
+        vendor, api_key = created.vendor, created.api_key
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        plan_service.upload(session, vendor, path.read_text(encoding="utf-8"), path.name)
+    for external_id, name, plan in DEMO_CUSTOMERS:
+        customer = customers.by_external_id(session, vendor.id, external_id)
+        if customer is None or customer.status == CustomerStatus.UNPROVISIONED.value:
+            data = CustomerCreate(external_id=external_id, name=name)
+            customer = customer_service.create(session, vendor, data)
+        if customer.plan_id is None:
+            customer_service.attach_plan(session, vendor, customer, plan, None)
+    secret = vendors.current_secret(session, vendor.id)
+    assert secret is not None
+    return DemoCredentials(vendor.id, api_key, secret.secret)
+
+
+def _support(rng: random.Random, n: int) -> tuple[str, dict[str, Any]]:
+    conversation = f"c-{n // 2}"  # pairs share a conversation: the second is a duplicate
+    if rng.random() < 0.08:
+        return "conversation.reopened", {"conversation_id": conversation}
+    return "conversation.resolved", {
+        "conversation_id": conversation,
+        "channel": rng.choice(["chat", "chat", "email", "phone"]),
+        "handled_by": rng.choice(["ai", "ai", "ai", "human"]),
+        "test": rng.random() < 0.05,
+    }
+
+
+def _sales(rng: random.Random, n: int) -> tuple[str, dict[str, Any]]:
+    lead = f"L-{n}"
+    if rng.random() < 0.1:
+        return "lead.disqualified", {"lead_id": f"L-{max(n - 1, 0)}"}
+    source = rng.choice(["web", "web", "referral", "test"])
+    return "lead.qualified", {"lead_id": lead, "score": rng.randint(40, 100), "source": source}
+
+
+def _deals(rng: random.Random, n: int) -> tuple[str, dict[str, Any]]:
+    stage = rng.choice(["closed_won", "closed_won", "closed_lost"])
+    amount = f"{rng.randint(50, 400_000) / 100:.2f}"
+    return "deal.closed", {"deal_id": f"D-{n}", "stage": stage, "amount": amount}
+
+
+GENERATORS = {"support-agent": _support, "sales-agent": _sales, "deal-value": _deals}
+
+
+def demo_events(day: date) -> list[dict[str, Any]]:
+    """The same few hundred events for a given day: spread over the six days before it."""
+    rng = random.Random(day.toordinal())
+    start = datetime.combine(day, clock(), tzinfo=UTC) - timedelta(days=6)
+    span = int(timedelta(days=6).total_seconds())
+    customers_and_plans = [(c, p) for c, _, p in DEMO_CUSTOMERS] + [("stark", "support-agent")]
+    events: list[dict[str, Any]] = []
+    for customer, plan in customers_and_plans:
+        count = 5 if customer == "stark" else EVENTS_PER_CUSTOMER
+        for n in range(count):
+            event_type, properties = GENERATORS[plan](rng, n)
+            events.append(
+                {
+                    "id": f"demo-{day.isoformat()}-{customer}-{n:03d}",
+                    "type": event_type,
+                    "customer": customer,
+                    "timestamp": (start + timedelta(seconds=rng.randrange(span))).isoformat(),
+                    "properties": properties,
+                    "cost": {"amount": f"{rng.randint(1, 90) / 1000:.3f}", "currency": "usd"},
+                }
+            )
+    return sorted(events, key=lambda event: str(event["timestamp"]))
+
+
+def wait_until_ready(url: str, attempts: int = 100) -> None:
+    for _ in range(attempts):
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url}/readyz did not answer 200")
+
+
+def send_demo_events(url: str, credentials: DemoCredentials, console: Console) -> SendReport:
+    lines = [Line(n, event) for n, event in enumerate(demo_events(date.today()), start=1)]
+    report = SendReport()
+    with httpx.Client(base_url=url, timeout=60) as client:
+        send_events(client, credentials.vendor_id, credentials.signing_secret, lines, report)
+    print_report(report, console)
+    return report
+
+
+def print_access(url: str, credentials: DemoCredentials, console: Console) -> None:
+    console.print(f"\n[bold]API docs[/bold]        {url}/docs")
+    console.print(f"[bold]API base[/bold]        {url}/v1")
+    console.print(f"[bold]webhook[/bold]         {url}/v1/webhooks/{credentials.vendor_id}/events")
+    console.print(f"[bold]API key[/bold]         {credentials.api_key}")
+    console.print(f"[bold]signing secret[/bold]  {credentials.signing_secret}")
+    console.print(
+        f"\ntry: curl -H \"Authorization: Bearer {credentials.api_key}\" '{url}/v1/events?limit=5'"
+    )
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m metering.demo", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--once", action="store_true", help="stop after sending the events")
+    return parser.parse_args(argv)
+
+
+@dataclass
+class _Outcome:
+    report: SendReport | None = None
+    error: BaseException | None = None
+
+
+def _stream(
+    outcome: _Outcome,
+    url: str,
+    credentials: DemoCredentials,
+    console: Console,
+    server: uvicorn.Server,
+    once: bool,
+) -> None:
+    try:
+        wait_until_ready(url)
+        outcome.report = send_demo_events(url, credentials, console)
+        print_access(url, credentials, console)
+        if not once:
+            console.print("\nserving; press Ctrl+C to stop")
+    except BaseException as error:  # reported by the main thread
+        outcome.error = error
+        server.should_exit = True
+    if once:
+        server.should_exit = True
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    console = Console(soft_wrap=True)
+    settings = get_settings()
+    migrate.upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            credentials = prepare(session)
+            session.commit()
+    finally:
+        engine.dispose()
+    console.print(f"database {database_label(settings.database_url)} ready; demo vendor set up")
+    config = uvicorn.Config(
+        create_app(settings), host=args.host, port=args.port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    url = f"http://{args.host}:{args.port}"
+    outcome = _Outcome()
+    sender = threading.Thread(
+        target=_stream, args=(outcome, url, credentials, console, server, args.once), daemon=True
+    )
+    sender.start()
+    server.run()  # in the main thread, so Ctrl+C stops it cleanly
+    sender.join(timeout=5)
+    if outcome.error is not None:
+        console.print(f"[red]demo failed:[/red] {outcome.error}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
