@@ -60,7 +60,7 @@ from pydantic_core import core_schema
 
 from pricing_rules.errors import Loc, RuleValueError, RuleValueErrors
 from pricing_rules.events import Event
-from pricing_rules.paths import MISSING, check_path, compile_getter, segments
+from pricing_rules.paths import MISSING, NESTED_PATTERN, check_path, compile_getter, segments
 
 Scalar: TypeAlias = bool | int | Decimal | str | None
 Operand: TypeAlias = Scalar | tuple[Scalar, ...]
@@ -529,7 +529,7 @@ def _json_numbers(value: Any) -> Any:
 
 # --- JSON Schema of the mapping form ----------------------------------------------------
 
-_PATH_PATTERN: Final = r"^(?:id|type|customer|(?:properties|cost)(?:\.[A-Za-z0-9_\-$@]+)+)$"
+_PATH_PATTERN: Final = rf"^(?:id|type|customer|{NESTED_PATTERN})$"
 _SCALAR_SCHEMA: Final[dict[str, Any]] = {"type": ["string", "number", "boolean", "null"]}
 _LIST_SCHEMA: Final[dict[str, Any]] = {"type": "array", "items": _SCALAR_SCHEMA, "minItems": 1}
 _ORDERED_SCHEMA: Final[dict[str, Any]] = {"type": ["string", "number"]}

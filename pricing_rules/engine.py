@@ -70,8 +70,6 @@ class PricingReport:
 
 def decimal_text(value: Decimal) -> str:
     """A quantity without float noise or exponent: 6, 12.5, 0.001."""
-    if value == value.to_integral_value():
-        return str(value.quantize(Decimal(1)))
     return format(value.normalize(), "f")
 
 

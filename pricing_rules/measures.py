@@ -33,7 +33,14 @@ from pydantic import (
 
 from pricing_rules.errors import RuleValueError
 from pricing_rules.events import Event
-from pricing_rules.paths import _PATH_RE, MISSING, Path, canonical_key, check_path, compile_getter
+from pricing_rules.paths import (
+    MISSING,
+    PATH_PATTERN,
+    Path,
+    canonical_key,
+    check_path,
+    compile_getter,
+)
 
 MeasureValue: TypeAlias = Decimal | str | None
 SqlAggregate = Literal["count", "sum", "max", "latest", "count_distinct"]
@@ -298,7 +305,7 @@ def parse_measure(raw: Any) -> Any:
 
 _PATH_SCHEMA: Final[dict[str, Any]] = {
     "type": "string",
-    "pattern": _PATH_RE.pattern,
+    "pattern": PATH_PATTERN,
     "description": "An event path such as properties.amount.",
 }
 _MEASURE_SCHEMA: Final[dict[str, Any]] = {

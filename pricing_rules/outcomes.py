@@ -16,6 +16,7 @@ The rules, independent of arrival order:
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from pricing_rules.events import Event
-from pricing_rules.measures import MeasureProblem
+from pricing_rules.measures import Accumulator, MeasureProblem
 from pricing_rules.paths import MISSING, Getter, canonical_key, compile_getter
 from pricing_rules.periods import Period, period_containing
 from pricing_rules.rules import OutcomeSpec, RuleFile
@@ -109,28 +110,36 @@ class _CompiledOutcome:
     match_of: Getter | None
     value_of: Callable[[Event], Any]
     settle_after: timedelta
+    reversible: bool
 
-    def hit(self, event: Event) -> OutcomeHit:
+    def evaluate(self, event: Event) -> tuple[str, str | None, MeasureValue, str | None]:
+        """(dedupe key, match key, value, problem) as a plain tuple: this is the hot path."""
         problem: str | None = None
-        if self.key_of is None:
+        key_of = self.key_of
+        if key_of is None:
             key = event.id
         else:
-            raw = self.key_of(event)
+            raw = key_of(event)
             if raw is MISSING:
                 key = f"missing:{event.id}"
                 problem = f"{self.key_path} is missing, so the outcome cannot be deduplicated"
             else:
-                key = canonical_key(raw)
+                key = raw if raw.__class__ is str else canonical_key(raw)
         match_key: str | None = None
         if self.match_of is not None:
             raw_match = self.match_of(event)
-            match_key = None if raw_match is MISSING else canonical_key(raw_match)
+            if raw_match is not MISSING:
+                match_key = raw_match if raw_match.__class__ is str else canonical_key(raw_match)
         value: MeasureValue = None
         if problem is None:
             try:
                 value = self.value_of(event)
             except MeasureProblem as exc:
                 problem = str(exc)
+        return key, match_key, value, problem
+
+    def hit(self, event: Event) -> OutcomeHit:
+        key, match_key, value, problem = self.evaluate(event)
         return OutcomeHit(
             self.name, key, match_key, value, problem, event.timestamp + self.settle_after
         )
@@ -163,6 +172,7 @@ def _compile_outcome(name: str, spec: OutcomeSpec) -> _CompiledOutcome:
         match_of=compile_getter(reversed_by.match) if reversed_by else None,
         value_of=spec.measure.compile_value(),
         settle_after=spec.settle.after,
+        reversible=reversed_by is not None,
     )
 
 
@@ -244,11 +254,17 @@ class CustomerUsage:
         return found
 
 
+# A candidate as the ledger keeps it: (timestamp, event id, match key, value, problem).
+_Kept = tuple[datetime, str, str | None, MeasureValue, str | None]
+_GroupKey = tuple[str, str, str]
+
+
 class OutcomeLedger:
     """Outcome state over a stream of events for one period, as of one time.
 
     Memory holds one entry per dedupe key (every candidate of a key only when the outcome can
     be reversed, since a later reversal may promote a later candidate), never the events.
+    Candidates are plain tuples here; `resolve_key` decides only the keys that need it.
     """
 
     def __init__(self, plan: CompiledPlan, period: Period, as_of: datetime) -> None:
@@ -256,34 +272,71 @@ class OutcomeLedger:
         self.period = period
         self.as_of = as_of
         self.customers: set[str] = set()
-        self._groups: dict[tuple[str, str, str], list[Candidate]] = {}
-        self._duplicates: dict[tuple[str, str, str], int] = {}
+        self._single: dict[_GroupKey, _Kept] = {}
+        self._several: dict[_GroupKey, list[_Kept]] = {}
+        self._duplicates: dict[_GroupKey, int] = {}
         self._last_reversal: dict[tuple[str, str], dict[str, datetime]] = {}
-        self._reversible = {
-            name for name, spec in plan.rules.outcomes.items() if spec.settle.reversed_by
+        self._steps = {
+            kind: [(o.name, o.matches, o.evaluate, o.reversible) for o in compiled]
+            for kind, compiled in plan.outcomes_by_type.items()
         }
 
-    def add_all(self, events: Iterable[Event]) -> None:
-        for event in events:
-            self.add(event)
-
     def add(self, event: Event) -> None:
-        ts = event.timestamp
-        if ts > self.as_of:
-            return
-        plan = self.plan
-        reversals = plan.reversals_by_type.get(event.type)
-        if reversals is not None:
-            self._add_reversals(event, reversals)
-        if not self.period.start <= ts < self.period.end:
-            return
-        self.customers.add(event.customer)
-        outcomes = plan.outcomes_by_type.get(event.type)
-        if outcomes is None:
-            return
-        for compiled in outcomes:
-            if compiled.matches(event):
-                self._add_candidate(event, compiled)
+        self.add_all((event,))
+
+    def add_all(self, events: Iterable[Event]) -> None:
+        collecting = gc.isenabled()
+        # Kept candidates are tuples of immutable values and form no cycle; the collector's
+        # passes over millions of them cost about a quarter of the loop, so pause it here.
+        gc.disable()
+        try:
+            self._add_events(events)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _add_events(self, events: Iterable[Event]) -> None:
+        """The hot loop: everything it touches per event is a local."""
+        as_of, start, end = self.as_of, self.period.start, self.period.end
+        steps_of = self._steps.get
+        reversals_of = self.plan.reversals_by_type.get
+        add_customer = self.customers.add
+        single, several, duplicates = self._single, self._several, self._duplicates
+        for event in events:
+            ts = event.timestamp
+            if ts > as_of:
+                continue
+            kind = event.type
+            reversals = reversals_of(kind)
+            if reversals is not None:
+                self._add_reversals(event, reversals)
+            if not start <= ts < end:
+                continue
+            customer = event.customer
+            add_customer(customer)
+            steps = steps_of(kind)
+            if steps is None:
+                continue
+            for name, matches, evaluate, reversible in steps:
+                if not matches(event):
+                    continue
+                key, match_key, value, problem = evaluate(event)
+                kept: _Kept = (ts, event.id, match_key, value, problem)
+                gkey = (customer, name, key)
+                first = single.get(gkey)
+                if first is None:
+                    single[gkey] = kept
+                elif reversible:
+                    group = several.get(gkey)
+                    if group is None:
+                        several[gkey] = [first, kept]
+                    else:
+                        group.append(kept)
+                else:
+                    # Without reversals only the earliest candidate can ever count.
+                    duplicates[gkey] = duplicates.get(gkey, 0) + 1
+                    if (ts, event.id) < (first[0], first[1]):
+                        single[gkey] = kept
 
     def _add_reversals(self, event: Event, reversals: list[_CompiledReversal]) -> None:
         for reversal in reversals:
@@ -297,52 +350,52 @@ class OutcomeLedger:
             if seen is None or event.timestamp > seen:
                 latest[hit.match_key] = event.timestamp
 
-    def _add_candidate(self, event: Event, compiled: _CompiledOutcome) -> None:
-        hit = compiled.hit(event)
-        candidate = Candidate(event.id, event.timestamp, hit.match_key, hit.value, hit.problem)
-        gkey = (event.customer, compiled.name, hit.dedupe_key)
-        group = self._groups.get(gkey)
-        if group is None:
-            self._groups[gkey] = [candidate]
-        elif compiled.name in self._reversible:
-            group.append(candidate)
-        else:
-            # Without reversals only the earliest candidate can ever count.
-            self._duplicates[gkey] = self._duplicates.get(gkey, 0) + 1
-            first = group[0]
-            if (candidate.occurred_at, candidate.event_id) < (first.occurred_at, first.event_id):
-                group[0] = candidate
+    def _winner(self, gkey: _GroupKey, first: _Kept, usage: OutcomeUsage) -> _Kept | None:
+        """The candidate that counts for a key, tallying reversed and duplicate ones."""
+        several = self._several.get(gkey)
+        latest = self._last_reversal.get((gkey[0], gkey[1]))
+        if several is None and (latest is None or first[2] not in latest):
+            usage.duplicates += self._duplicates.get(gkey, 0)
+            return first
+        kept_by_id = {kept[1]: kept for kept in several or (first,)}
+        resolution = resolve_key(
+            [Candidate(k[1], k[0], k[2]) for k in kept_by_id.values()], latest or {}
+        )
+        usage.reversed += len(resolution.reversed)
+        usage.duplicates += len(resolution.duplicates) + self._duplicates.get(gkey, 0)
+        return None if resolution.winner is None else kept_by_id[resolution.winner.event_id]
 
     def resolve(self) -> dict[str, CustomerUsage]:
         """Every customer with an event in the period, with its usage per outcome."""
         specs = self.plan.rules.outcomes
         usages = {customer: CustomerUsage(customer) for customer in self.customers}
-        accumulators: dict[tuple[str, str], Any] = {}
-        no_reversals: dict[str, datetime] = {}
-        for (customer, outcome, _key), group in self._groups.items():
-            usage = usages[customer].usage(outcome)
-            latest = self._last_reversal.get((customer, outcome), no_reversals)
-            resolution = resolve_key(group, latest)
-            usage.reversed += len(resolution.reversed)
-            usage.duplicates += len(resolution.duplicates)
-            usage.duplicates += self._duplicates.get((customer, outcome, _key), 0)
-            winner = resolution.winner
+        tallies: dict[tuple[str, str], tuple[OutcomeUsage, Accumulator, timedelta]] = {}
+        as_of = self.as_of
+        for gkey, first in self._single.items():
+            customer, outcome, _ = gkey
+            tally = tallies.get((customer, outcome))
+            if tally is None:
+                spec = specs[outcome]
+                tally = (
+                    usages[customer].usage(outcome),
+                    spec.measure.accumulator(),
+                    spec.settle.after,
+                )
+                tallies[(customer, outcome)] = tally
+            usage, accumulator, settle_after = tally
+            winner = self._winner(gkey, first, usage)
             if winner is None:
                 continue
-            if winner.problem is not None:
-                usages[customer].problems.append(Problem(winner.event_id, outcome, winner.problem))
-                continue
-            spec = specs[outcome]
-            if winner.occurred_at + spec.settle.after > self.as_of:
+            occurred_at, event_id, _, value, problem = winner
+            if problem is not None:
+                usages[customer].problems.append(Problem(event_id, outcome, problem))
+            elif occurred_at + settle_after > as_of:
                 usage.pending += 1
-                continue
-            usage.billable += 1
-            if isinstance(winner.value, Decimal):
-                usage.values.append(winner.value)
-            accumulator = accumulators.get((customer, outcome))
-            if accumulator is None:
-                accumulator = accumulators[(customer, outcome)] = spec.measure.accumulator()
-            accumulator.add(winner.value, winner.occurred_at, winner.event_id)
-        for (customer, outcome), accumulator in accumulators.items():
-            usages[customer].outcomes[outcome].quantity = accumulator.result()
+            else:
+                usage.billable += 1
+                if isinstance(value, Decimal):
+                    usage.values.append(value)
+                accumulator.add(value, occurred_at, event_id)
+        for usage, accumulator, _ in tallies.values():
+            usage.quantity = accumulator.result()
         return dict(sorted(usages.items()))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Annotated, Any, Final
 
 from pydantic import AfterValidator
@@ -16,8 +17,10 @@ from pydantic import AfterValidator
 from pricing_rules.events import Event
 
 ROOT_FIELDS: Final = ("id", "type", "customer", "timestamp", "properties", "cost")
-_SEGMENT = r"[A-Za-z0-9_\-$@]+"
-_PATH_RE = re.compile(rf"^(?:id|type|customer|timestamp|(?:properties|cost)(?:\.{_SEGMENT})+)$")
+SEGMENT_PATTERN: Final = r"[A-Za-z0-9_\-$@]+"
+NESTED_PATTERN: Final = rf"(?:properties|cost)(?:\.{SEGMENT_PATTERN})+"
+PATH_PATTERN: Final = rf"^(?:id|type|customer|timestamp|{NESTED_PATTERN})$"
+_PATH_RE = re.compile(PATH_PATTERN)
 
 
 class _Missing:
@@ -100,9 +103,19 @@ def compile_getter(path: str) -> Getter:
 
 
 def canonical_key(value: Any) -> str:
-    """The text a dedupe or match key is compared and stored as: stable across JSON types."""
+    """The text a dedupe or match key is compared and stored as: stable across JSON types.
+
+    Numbers are written in one form whatever their JSON spelling, so 7, 7.0 and "7.0" as a
+    Decimal all name the same conversation; strings are kept as they are.
+    """
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float | Decimal):
+        number = Decimal(repr(value)) if isinstance(value, float) else value
+        if number.is_finite():
+            return format(number.normalize(), "f")
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)

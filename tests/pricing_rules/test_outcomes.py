@@ -198,3 +198,14 @@ def test_sum_measure_values_and_value_problems() -> None:
         [Decimal("20"), Decimal("100.50")],
     )
     assert sorted(p.event_id for p in usage.problems) == ["d3", "d4"]
+
+
+def test_numeric_keys_dedupe_whatever_their_json_spelling() -> None:
+    events = [
+        resolved("e1", 7, at(2)),  # type: ignore[arg-type]
+        resolved("e2", 7.0, at(3)),  # type: ignore[arg-type]
+        resolved("e3", Decimal("7.00"), at(4)),  # type: ignore[arg-type]
+        resolved("e4", "7", at(5)),
+    ]
+    usage = usage_of(events)
+    assert (usage.billable, usage.duplicates) == (1, 3)
