@@ -1,0 +1,83 @@
+"""`make run`: the demo sets itself up idempotently and sends its events through the webhook."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import socket
+from datetime import date
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, func, select
+
+from metering.customers.models import Customer
+from metering.demo import DEMO_CUSTOMERS, demo_events, main, prepare
+from metering.events.models import StoredEvent
+from metering.plans.models import Plan, PlanVersion
+from metering.vendors.models import ApiKey, Vendor
+
+
+def _count(session: Session, model: type) -> int:
+    return session.exec(select(func.count()).select_from(model)).one()
+
+
+def test_prepare_twice_makes_everything_once(engine: Engine) -> None:
+    with Session(engine, expire_on_commit=False) as session:
+        first = prepare(session)
+        session.commit()
+    with Session(engine, expire_on_commit=False) as session:
+        second = prepare(session)
+        session.commit()
+        assert (second.vendor_id, second.signing_secret) == (first.vendor_id, first.signing_secret)
+        assert second.api_key != first.api_key
+        assert _count(session, Vendor) == 1
+        assert _count(session, Plan) == 3
+        assert _count(session, PlanVersion) == 3
+        hashes = set(session.exec(select(ApiKey.hash)).all())
+        assert hashlib.sha256(second.api_key.encode()).hexdigest() in hashes
+        statement = select(Customer.external_id, Plan.slug).join(
+            Plan,
+            Plan.id == Customer.plan_id,  # type: ignore[arg-type]
+        )
+        plans = dict(session.exec(statement).all())
+    assert plans == {external_id: plan for external_id, _, plan in DEMO_CUSTOMERS}
+
+
+def test_demo_events_are_the_same_all_day_and_in_the_past() -> None:
+    day = date(2026, 11, 28)
+    events = demo_events(day)
+    assert events == demo_events(day)
+    assert len(events) == 4 * 80 + 5
+    assert len({event["id"] for event in events}) == len(events)
+    assert max(event["timestamp"] for event in events) < "2026-11-28T00:00:00+00:00"
+    assert min(event["timestamp"] for event in events) >= "2026-11-22T00:00:00+00:00"
+    assert {event["id"] for event in demo_events(date(2026, 11, 29))}.isdisjoint(
+        {event["id"] for event in events}
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_the_demo_runs_twice_end_to_end(
+    cli_database: str, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--once", "--port", str(_free_port())]) == 0
+    first = capsys.readouterr().out
+    assert main(["--once", "--port", str(_free_port())]) == 0
+    second = capsys.readouterr().out
+    assert "accepted 325, duplicates 0, rejected 0" in first
+    assert "accepted 0, duplicates 325, rejected 0" in second
+    for output in (first, second):
+        assert re.search(r"API docs\s+http://127\.0\.0\.1:\d+/docs", output)
+        assert re.search(r"API key\s+mk_live_\S+", output)
+        assert re.search(r"signing secret\s+whsec_\S+", output)
+    with Session(engine) as session:
+        assert _count(session, StoredEvent) == 325
+        stark = session.exec(select(Customer).where(Customer.external_id == "stark")).one()
+    assert stark.status == "unprovisioned"
