@@ -116,13 +116,19 @@ def _print_report(report: PricingReport) -> None:
         table = Table(title=f"customer {customer.customer}", title_justify="left")
         table.add_column("charge")
         table.add_column("quantity", justify="right")
+        table.add_column("detail", style="dim")
         table.add_column(f"amount ({currency})", justify="right")
         for line in customer.invoice.lines:
             table.add_row(
-                line.charge, decimal_text(line.quantity), money_text(line.amount, exponent)
+                line.charge,
+                decimal_text(line.quantity),
+                line.detail,
+                money_text(line.amount, exponent),
             )
         table.add_section()
-        table.add_row("[bold]total[/]", "", f"[bold]{money_text(customer.invoice.total, exponent)}")
+        table.add_row(
+            "[bold]total[/]", "", "", f"[bold]{money_text(customer.invoice.total, exponent)}"
+        )
         console.print(table)
         notes = []
         for name, usage in customer.usage.outcomes.items():
