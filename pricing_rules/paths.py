@@ -59,47 +59,32 @@ def segments(path: str) -> tuple[str, ...]:
 def compile_getter(path: str) -> Getter:
     """A closure reading `path` from an event; returns MISSING when any step is absent."""
     root, *rest = segments(check_path(path))
-    if root == "properties":
-        keys = tuple(rest)
-        if len(keys) == 1:
-            (only,) = keys
+    if not rest:
 
-            def get_top(event: Event) -> Any:
-                return event.properties.get(only, MISSING)
+        def get_field(event: Event) -> Any:
+            return getattr(event, root)
 
-            return get_top
+        return get_field
+    if root == "properties" and len(rest) == 1:
+        (only,) = rest  # the common case, one dict lookup
 
-        def get_nested(event: Event) -> Any:
-            value: Any = event.properties
-            for key in keys:
-                if not isinstance(value, dict):
-                    return MISSING
-                value = value.get(key, MISSING)
-                if value is MISSING:
-                    return MISSING
-            return value
+        def get_top(event: Event) -> Any:
+            return event.properties.get(only, MISSING)
 
-        return get_nested
-    if root == "cost":
-        keys = tuple(rest)
+        return get_top
+    keys = tuple(rest)
 
-        def get_cost(event: Event) -> Any:
-            value: Any = event.cost
-            for key in keys:
-                if not isinstance(value, dict):
-                    return MISSING
-                value = value.get(key, MISSING)
-                if value is MISSING:
-                    return MISSING
-            return value
+    def get_nested(event: Event) -> Any:
+        value: Any = getattr(event, root)
+        for key in keys:
+            if not isinstance(value, dict):
+                return MISSING
+            value = value.get(key, MISSING)
+            if value is MISSING:
+                return MISSING
+        return value
 
-        return get_cost
-    attribute = root
-
-    def get_field(event: Event) -> Any:
-        return getattr(event, attribute)
-
-    return get_field
+    return get_nested
 
 
 def canonical_key(value: Any) -> str:

@@ -84,27 +84,23 @@ def price_usage(rules: RuleFile, usage: Mapping[str, MeasuredUsage]) -> PricedIn
         )
     subtotal = sum((line.amount for line in lines), ZERO)
     if rules.minimum is not None and subtotal < rules.minimum:
-        true_up = round_money(rules.minimum - subtotal, currency)
         lines.append(
-            PricedLine(
-                charge="Minimum spend true-up",
-                kind="minimum",
-                outcome=None,
-                quantity=Decimal(1),
-                amount=true_up,
-                detail=f"period minimum {rules.minimum}",
-            )
+            _bound_line("minimum", "Minimum spend true-up", rules.minimum, subtotal, currency)
         )
     if rules.maximum is not None and subtotal > rules.maximum:
-        cap = round_money(rules.maximum - subtotal, currency)
-        lines.append(
-            PricedLine(
-                charge="Period cap",
-                kind="maximum",
-                outcome=None,
-                quantity=Decimal(1),
-                amount=cap,
-                detail=f"period maximum {rules.maximum}",
-            )
-        )
+        lines.append(_bound_line("maximum", "Period cap", rules.maximum, subtotal, currency))
     return PricedInvoice(currency, tuple(lines))
+
+
+def _bound_line(
+    kind: LineKind, charge: str, bound: Decimal, subtotal: Decimal, currency: str
+) -> PricedLine:
+    """The line that brings the subtotal to the period minimum or down to the cap."""
+    return PricedLine(
+        charge=charge,
+        kind=kind,
+        outcome=None,
+        quantity=Decimal(1),
+        amount=round_money(bound - subtotal, currency),
+        detail=f"period {kind} {bound}",
+    )
