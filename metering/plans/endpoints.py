@@ -12,13 +12,18 @@ from sqlmodel import Session, col
 from metering.api.auth import current_vendor
 from metering.api.body import read_body
 from metering.api.deps import app_settings
-from metering.api.examples import rule_file_request_body
 from metering.api.pagination import Cursor, Limit, Page, paginate
 from metering.api.problems import ProblemError, problem_responses, problem_type
 from metering.db.session import get_session
 from metering.plans import repository, service
 from metering.plans.models import Plan, PlanVersion
-from metering.plans.schemas import PlanOut, PlanVersionOut, PlanVersionSummary, RuleFileUpload
+from metering.plans.schemas import (
+    PlanOut,
+    PlanVersionOut,
+    PlanVersionSummary,
+    RuleFileUpload,
+    rule_file_request_body,
+)
 from metering.settings import Settings
 from metering.vendors.models import Vendor
 from pricing_rules.errors import RuleFileError

@@ -7,6 +7,51 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+RULE_FILE_EXAMPLE = """\
+plan: support-agent
+version: 1
+currency: usd
+billing: {interval: month, timezone: UTC, close_after: 72h}
+outcomes:
+  resolved_conversation:
+    event: conversation.resolved
+    where:
+      properties.handled_by: {eq: ai}
+    unique_by: properties.conversation_id
+    settle:
+      after: 72h
+      reversed_by: {event: conversation.reopened, match: properties.conversation_id}
+charges:
+  - outcome: resolved_conversation
+    model: graduated
+    tiers:
+      - {up_to: 1000, unit_price: "0.99"}
+      - {up_to: null, unit_price: "0.79"}
+"""
+
+
+def rule_file_request_body() -> dict[str, Any]:
+    """`openapi_extra` for the plan upload: YAML as is, or JSON `{"yaml": ...}`."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/yaml": {
+                    "schema": {"type": "string"},
+                    "example": RULE_FILE_EXAMPLE,
+                },
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"yaml": {"type": "string"}},
+                        "required": ["yaml"],
+                    },
+                    "example": {"yaml": RULE_FILE_EXAMPLE},
+                },
+            },
+        }
+    }
+
 
 class RuleFileUpload(BaseModel):
     """The JSON form of an upload; `application/yaml` bodies carry the YAML directly."""

@@ -12,6 +12,7 @@ from sqlmodel import Session, func, select
 
 from metering.app import create_app
 from metering.plans.models import PlanVersion
+from metering.plans.schemas import RULE_FILE_EXAMPLE
 from metering.settings import Settings
 from metering.vendors.service import NewVendor
 from pricing_rules.errors import RuleFileError
@@ -232,3 +233,7 @@ def test_another_vendors_plans_are_404(
     assert theirs["plan_id"] != plan_id
     mine = app_client.get("/v1/plans/support/versions/1", headers=auth).json()
     assert mine["rules"]["charges"][0]["price"] == "20.00"
+
+
+def test_the_documented_example_is_a_valid_rule_file() -> None:
+    assert load_rules(RULE_FILE_EXAMPLE, "example.yaml").plan == "support-agent"
