@@ -8,11 +8,17 @@ through a float on its way in or out.
 from __future__ import annotations
 
 import json
+import re
+import secrets
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-_encode_string = json.encoder.encode_basestring_ascii
+# The C encoder cannot write a Decimal as a number, so `_default` turns one into a string
+# carrying a per-process random marker, and the marked strings are unquoted afterwards.
+# Real text cannot carry the marker: it starts with a NUL and a secret nobody sends.
+_MARK = "\x00" + secrets.token_hex(8)
+_MARKED_NUMBER = re.compile(r'"\\u0000' + _MARK[1:] + r'([-+.0-9Ee]+)"')
 
 
 def loads(text: str | bytes) -> Any:
@@ -20,59 +26,27 @@ def loads(text: str | bytes) -> Any:
     return json.loads(text, parse_float=Decimal)
 
 
-def dumps(value: Any, *, sort_keys: bool = True) -> str:
-    """Compact JSON; `Decimal` written as a JSON number, exactly; datetimes as UTC ISO 8601.
-
-    Sorted keys (the default) make the text canonical, for content hashes.
-    """
-    parts: list[str] = []
-    _write(value, parts, sort_keys)
-    return "".join(parts)
-
-
 def iso_utc(value: datetime) -> str:
     """`2026-11-28T14:03:00Z`: the one way times leave the service."""
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _write(value: Any, out: list[str], sort_keys: bool) -> None:
-    if isinstance(value, str):
-        out.append(_encode_string(value))
-    elif value is None:
-        out.append("null")
-    elif value is True:
-        out.append("true")
-    elif value is False:
-        out.append("false")
-    elif isinstance(value, int):
-        out.append(int.__repr__(value))
-    elif isinstance(value, Decimal):
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"{value} cannot be written as JSON")
-        out.append(str(value))
-    elif isinstance(value, float):
-        out.append(json.dumps(value, allow_nan=False))
-    elif isinstance(value, datetime):
-        out.append(_encode_string(iso_utc(value)))
-    elif isinstance(value, dict):
-        out.append("{")
-        first = True
-        for key in sorted(value) if sort_keys else value:
-            if not isinstance(key, str):
-                raise TypeError(f"JSON object keys must be strings, got {key!r}")
-            if not first:
-                out.append(",")
-            first = False
-            out.append(_encode_string(key))
-            out.append(":")
-            _write(value[key], out, sort_keys)
-        out.append("}")
-    elif isinstance(value, list | tuple):
-        out.append("[")
-        for index, item in enumerate(value):
-            if index:
-                out.append(",")
-            _write(item, out, sort_keys)
-        out.append("]")
-    else:
-        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+        return _MARK + str(value)
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def dumps(value: Any, *, sort_keys: bool = True) -> str:
+    """Compact JSON; `Decimal` written as a JSON number, exactly; datetimes as UTC ISO 8601.
+
+    Sorted keys (the default) make the text canonical, for content hashes.
+    """
+    text = json.dumps(
+        value, sort_keys=sort_keys, separators=(",", ":"), default=_default, allow_nan=False
+    )
+    return _MARKED_NUMBER.sub(r"\1", text) if "\\u0000" in text else text

@@ -8,24 +8,17 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from metering.customers.models import Customer, CustomerStatus
+from metering.db import bulk
 from metering.db.ids import new_id
 from metering.events.models import EventVoid, StoredEvent
 
 CHUNK = 1000
 EVENTS = StoredEvent.metadata.tables["events"]
 CUSTOMERS = Customer.metadata.tables["customers"]
-
-
-def _insert(session: Session, table: sa.Table) -> Any:
-    """An INSERT that can say ON CONFLICT DO NOTHING on this session's database."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +47,7 @@ def ensure_customers(
             }
             for external_id in missing
         ]
-        statement = _insert(session, CUSTOMERS).on_conflict_do_nothing(
-            index_elements=["vendor_id", "external_id"]
-        )
-        session.execute(statement, rows)
+        bulk.insert_rows(session, CUSTOMERS, rows, skip_conflicts_on=("vendor_id", "external_id"))
         found.update(_customers(session, vendor_id, missing))
     return found
 
@@ -80,15 +70,14 @@ def insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, in
     ON CONFLICT DO NOTHING makes concurrent posts of the same event safe: the unique
     constraint lets exactly one insert win, the others see it as already stored.
     """
-    if not rows:
-        return {}
-    statement = (
-        _insert(session, EVENTS)
-        .on_conflict_do_nothing(index_elements=["vendor_id", "event_id"])
-        .returning(EVENTS.c.pk, EVENTS.c.event_id)
+    inserted = bulk.insert_rows(
+        session,
+        EVENTS,
+        rows,
+        skip_conflicts_on=("vendor_id", "event_id"),
+        returning=("pk", "event_id"),
     )
-    result = session.execute(statement, list(rows))
-    return {event_id: pk for pk, event_id in result.all()}
+    return {event_id: pk for pk, event_id in inserted}
 
 
 def stored_hashes(session: Session, vendor_id: str, event_ids: Collection[str]) -> dict[str, str]:

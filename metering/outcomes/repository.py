@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from metering.db import bulk
 from metering.outcomes.models import Outcome, OutcomeReversal, OutcomeState
 
 Key = tuple[str, str, datetime, str]  # customer_id, outcome, period_start, dedupe_key
@@ -24,13 +25,23 @@ def _chunks(items: Collection[T]) -> Iterator[list[T]]:
         yield ordered[start : start + CHUNK]
 
 
-def _key_columns() -> sa.Tuple:
-    return sa.tuple_(
+TEXT = sa.Text()
+TIME = sa.DateTime(timezone=True)
+
+
+def _key_in(session: Session, keys: list[Key]) -> sa.ColumnElement[bool]:
+    columns = (
         col(Outcome.customer_id),
         col(Outcome.outcome),
         col(Outcome.period_start),
         col(Outcome.dedupe_key),
     )
+    return bulk.tuples_in(session, columns, (TEXT, TEXT, TIME, TEXT), keys)
+
+
+def _match_in(session: Session, table: Any, matches: list[MatchRef]) -> sa.ColumnElement[bool]:
+    columns = (col(table.customer_id), col(table.outcome), col(table.match_key))
+    return bulk.tuples_in(session, columns, (TEXT, TEXT, TEXT), matches)
 
 
 def live_rows_of_keys(session: Session, keys: Collection[Key]) -> list[Outcome]:
@@ -40,7 +51,7 @@ def live_rows_of_keys(session: Session, keys: Collection[Key]) -> list[Outcome]:
         rows.extend(
             session.exec(
                 select(Outcome).where(
-                    _key_columns().in_(chunk), col(Outcome.state) != OutcomeState.VOIDED
+                    _key_in(session, chunk), col(Outcome.state) != OutcomeState.VOIDED
                 )
             ).all()
         )
@@ -50,11 +61,10 @@ def live_rows_of_keys(session: Session, keys: Collection[Key]) -> list[Outcome]:
 def keys_matching(session: Session, matches: Collection[MatchRef]) -> set[Key]:
     """The keys that have a live candidate with one of these match keys."""
     keys: set[Key] = set()
-    columns = sa.tuple_(col(Outcome.customer_id), col(Outcome.outcome), col(Outcome.match_key))
     for chunk in _chunks(matches):
         statement = (
             select(Outcome.customer_id, Outcome.outcome, Outcome.period_start, Outcome.dedupe_key)
-            .where(columns.in_(chunk), col(Outcome.state) != OutcomeState.VOIDED)
+            .where(_match_in(session, Outcome, chunk), col(Outcome.state) != OutcomeState.VOIDED)
             .distinct()
         )
         keys.update((c, o, p, d) for c, o, p, d in session.exec(statement).all())
@@ -66,11 +76,6 @@ def last_reversals(
 ) -> dict[tuple[str, str], dict[str, datetime]]:
     """The latest live reversal time per match key, grouped by (customer, outcome)."""
     found: dict[tuple[str, str], dict[str, datetime]] = {}
-    columns = sa.tuple_(
-        col(OutcomeReversal.customer_id),
-        col(OutcomeReversal.outcome),
-        col(OutcomeReversal.match_key),
-    )
     for chunk in _chunks(matches):
         statement = (
             select(
@@ -79,7 +84,10 @@ def last_reversals(
                 OutcomeReversal.match_key,
                 sa.func.max(OutcomeReversal.occurred_at),
             )
-            .where(columns.in_(chunk), col(OutcomeReversal.voided).is_(False))
+            .where(
+                _match_in(session, OutcomeReversal, chunk),
+                col(OutcomeReversal.voided).is_(False),
+            )
             .group_by(
                 col(OutcomeReversal.customer_id),
                 col(OutcomeReversal.outcome),
@@ -115,14 +123,16 @@ def reversals_of_event(session: Session, event_pk: int) -> Sequence[OutcomeRever
     return session.exec(statement).all()
 
 
+OUTCOMES = Outcome.metadata.tables["outcomes"]
+REVERSALS = OutcomeReversal.metadata.tables["outcome_reversals"]
+
+
 def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(sa.insert(Outcome), rows)
+    bulk.insert_rows(session, OUTCOMES, rows)
 
 
 def insert_reversals(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(sa.insert(OutcomeReversal), rows)
+    bulk.insert_rows(session, REVERSALS, rows)
 
 
 def set_states(session: Session, changes: Iterable[tuple[int, str]]) -> None:

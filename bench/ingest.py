@@ -1,0 +1,304 @@
+"""Ingestion benchmark: HTTP batches against `metering serve --workers 2` on PostgreSQL,
+with PostgreSQL COPY of the same rows as the baseline.
+
+    python bench/ingest.py [--events 200000] [--batch 500] [--clients 8] [--singles 1000]
+
+Needs the PostgreSQL server at 127.0.0.1:5432 (METERING_BENCH_POSTGRES_URL to change it).
+Makes two fresh databases (one served, one for COPY) and drops them afterwards.
+A benchmark, not a test: it prints figures and fails only if something breaks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from metering.customers.models import Customer
+from metering.db import jsontext
+from metering.db.engine import make_engine
+from metering.db.ids import new_id
+from metering.db.migrate import upgrade
+from metering.events.parsing import content_hash
+from metering.plans.service import upload
+from metering.vendors.service import create_vendor
+from pricing_rules.event_json import event_from_json
+
+ADMIN_URL = os.environ.get(
+    "METERING_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+RULES = Path(__file__).resolve().parents[1] / "pricing_rules/examples/support-agent.yaml"
+CUSTOMERS = 100
+COPY_COLUMNS = (
+    "vendor_id, event_id, type, customer_id, customer_external_id, occurred_at, received_at, "
+    "properties, cost, content_hash, status, plan_version_id"
+)
+
+
+def _admin(statement: str) -> None:
+    engine = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    with engine.connect() as connection:
+        connection.execute(sa.text(statement))
+    engine.dispose()
+
+
+@contextmanager
+def fresh_database(label: str) -> Iterator[str]:
+    name = f"metering_bench_{label}_{secrets.token_hex(4)}"
+    _admin(f'CREATE DATABASE "{name}"')
+    try:
+        url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        upgrade(url)
+        yield url
+    finally:
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def seed(url: str) -> tuple[str, str, dict[str, str]]:
+    """A vendor with the support-agent plan and its customers: (vendor id, key, customers)."""
+    engine = make_engine(url)
+    with Session(engine) as session:
+        made = create_vendor(session, "Bench")
+        plan = upload(session, made.vendor, RULES.read_text(), RULES.name).plan
+        customers = {}
+        for number in range(CUSTOMERS):
+            external_id = f"customer-{number:03}"
+            customer = Customer(
+                id=new_id("cus"),
+                vendor_id=made.vendor.id,
+                external_id=external_id,
+                plan_id=plan.id,
+            )
+            session.add(customer)
+            customers[external_id] = customer.id
+        session.commit()
+        vendor_id, key = made.vendor.id, made.api_key
+    engine.dispose()
+    return vendor_id, key, customers
+
+
+def make_events(count: int, prefix: str) -> list[dict[str, Any]]:
+    """Resolutions over many conversations, with duplicates and reopens mixed in."""
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    events = []
+    for number in range(count):
+        customer = f"customer-{number % CUSTOMERS:03}"
+        conversation = f"c-{number // 10 * 9 + number % 9}"  # every tenth one a duplicate
+        at = (base + timedelta(milliseconds=number)).isoformat().replace("+00:00", "Z")
+        if number % 20 == 19:
+            event = {
+                "id": f"{prefix}{number}",
+                "type": "conversation.reopened",
+                "customer": customer,
+                "timestamp": at,
+                "properties": {"conversation_id": conversation},
+            }
+        else:
+            event = {
+                "id": f"{prefix}{number}",
+                "type": "conversation.resolved",
+                "customer": customer,
+                "timestamp": at,
+                "properties": {
+                    "conversation_id": conversation,
+                    "channel": "chat",
+                    "handled_by": "ai",
+                    "model": "gpt-x",
+                    "turns": number % 17,
+                },
+            }
+        events.append(event)
+    return events
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def server_command(port: int, workers: int) -> list[str]:
+    metering = shutil.which("metering", path=str(Path(sys.executable).parent))
+    if metering:
+        probe = subprocess.run([metering, "serve", "--help"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return [metering, "serve", "--port", str(port), "--workers", str(workers)]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "metering.app:create_app",
+        "--factory",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+
+
+@contextmanager
+def server(url: str, workers: int) -> Iterator[str]:
+    port = free_port()
+    command = server_command(port, workers)
+    print(
+        "server:", " ".join(Path(command[0]).name if i == 0 else c for i, c in enumerate(command))
+    )
+    env = os.environ | {"DATABASE_URL": url}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("the server did not start")
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+async def post_batches(
+    base: str, key: str, events: list[dict[str, Any]], size: int, clients: int
+) -> float:
+    batches = [events[i : i + size] for i in range(0, len(events), size)]
+    queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
+    for batch in batches:
+        queue.put_nowait(batch)
+    accepted = 0
+
+    async def client() -> None:
+        nonlocal accepted
+        async with httpx.AsyncClient(
+            base_url=base, timeout=120, headers={"Authorization": f"Bearer {key}"}
+        ) as http:
+            while not queue.empty():
+                batch = queue.get_nowait()
+                response = await http.post(
+                    "/v1/events",
+                    content=jsontext.dumps({"events": batch}),
+                    headers={"content-type": "application/json"},
+                )
+                response.raise_for_status()
+                body = response.json()
+                if body["rejected"]:
+                    raise SystemExit(f"rejected: {body['rejected'][:3]}")
+                accepted += body["accepted"]
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    elapsed = time.perf_counter() - started
+    if accepted != len(events):
+        raise SystemExit(f"{accepted} of {len(events)} events accepted")
+    return elapsed
+
+
+def single_latencies(base: str, key: str, events: list[dict[str, Any]]) -> list[float]:
+    latencies = []
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as http:
+        for event in events:
+            started = time.perf_counter()
+            response = http.post("/v1/events", json=event)
+            latencies.append(time.perf_counter() - started)
+            if response.status_code != 201:
+                raise SystemExit(f"single event: {response.status_code} {response.text}")
+    return latencies
+
+
+def copy_rows(
+    url: str, vendor_id: str, customers: dict[str, str], events: list[dict[str, Any]]
+) -> float:
+    """COPY the rows HTTP ingestion writes (parsed, hashed, status set) into the events table."""
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    started = time.perf_counter()
+    now = datetime.now(UTC)
+    with psycopg.connect(conninfo) as connection, connection.cursor() as cursor:
+        with cursor.copy(f"COPY events ({COPY_COLUMNS}) FROM STDIN") as copy:
+            for item in events:
+                event = event_from_json(item)
+                copy.write_row(
+                    (
+                        vendor_id,
+                        event.id,
+                        event.type,
+                        customers[event.customer],
+                        event.customer,
+                        event.timestamp,
+                        now,
+                        jsontext.dumps(event.properties),
+                        None,
+                        content_hash(event),
+                        "counted",
+                        None,
+                    )
+                )
+        connection.commit()
+    return time.perf_counter() - started
+
+
+def percentile(values: list[float], share: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(share * 100) - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--singles", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    events = make_events(args.events, "evt_")
+    singles = make_events(args.singles, "one_")
+    with fresh_database("http") as url:
+        _, key, _ = seed(url)
+        with server(url, args.workers) as base:
+            http_seconds = asyncio.run(post_batches(base, key, events, args.batch, args.clients))
+            latencies = single_latencies(base, key, singles)
+    with fresh_database("copy") as url:
+        copy_vendor, _, customers = seed(url)
+        copy_seconds = copy_rows(url, copy_vendor, customers, events)
+    http_rate = args.events / http_seconds
+    copy_rate = args.events / copy_seconds
+    print(
+        f"events:            {args.events} in batches of {args.batch}, {args.clients} clients, "
+        f"{args.workers} workers"
+    )
+    print(f"HTTP ingestion:    {http_rate:10,.0f} events/s ({http_seconds:.1f} s)")
+    print(f"PostgreSQL COPY:   {copy_rate:10,.0f} events/s ({copy_seconds:.1f} s)")
+    print(f"HTTP / COPY:       {http_rate / copy_rate:10.1%}  (target at least 25%)")
+    print(
+        f"single events:     p50 {percentile(latencies, 0.50) * 1000:.1f} ms, "
+        f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms over {len(latencies)} requests"
+    )
+
+
+if __name__ == "__main__":
+    main()
