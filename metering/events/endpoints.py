@@ -52,6 +52,20 @@ from metering.vendors.models import Vendor
 
 router = APIRouter(tags=["events"])
 
+STATUS_CODES = """
+
+**Status codes**
+- one event: `201` stored; `200` already stored with the same content (a safe retry);
+  `409` the id was stored with other content (never overwritten); `422` invalid event.
+- a batch: `200` with `accepted`, `duplicates` and each `rejected` item by `index`
+  (`409` or `422` with the reason); the valid items are stored, the others are not.
+- nothing stored: `400` malformed JSON, `401` missing or bad credentials, `413` body over
+  5 MiB or more than 1,000 events, `415` unsupported Content-Type, `422` bad envelope.
+
+Accepted bodies: one event object, `{"events": [...]}`, a CloudEvents 1.0 structured event
+(`application/cloudevents+json`) or batch (`application/cloudevents-batch+json`).
+"""
+
 
 class ExactJSONResponse(JSONResponse):
     """JSON with decimals written as exact numbers (event properties keep their digits)."""
@@ -135,6 +149,8 @@ def _fields(item: Any) -> dict[str, Any]:
     response_model=IngestResponse,
     responses={**_INGEST_RESPONSES, **problem_responses(401, 413)},
     openapi_extra=_INGEST_OPENAPI,
+    description="Store one event or a batch of up to 1,000; retrying a batch is always safe."
+    + STATUS_CODES,
 )
 async def post_events(
     request: Request,
@@ -154,6 +170,9 @@ async def post_events(
     response_model=IngestResponse,
     responses={**_INGEST_RESPONSES, **problem_responses(401, 404)},
     openapi_extra=_INGEST_OPENAPI,
+    description="`POST /v1/events` for signed deliveries: Standard Webhooks headers made with "
+    "the vendor's signing secret; timestamps more than 5 minutes off are refused (`401`), "
+    "an unknown vendor is `404`." + STATUS_CODES,
 )
 async def post_webhook_events(
     vendor_id: str, request: Request, session: Session = Depends(get_session)
