@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import typer
 
+from metering.cli.apply import apply_command
+from metering.cli.db import db_app
+from metering.cli.events import events_app
 from metering.cli.rules import rules_app
+from metering.cli.serve import serve_command
+from metering.cli.vendors import vendors_app
 
 app = typer.Typer(
     name="metering",
@@ -12,4 +17,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+rules_app.command("apply")(apply_command)
 app.add_typer(rules_app, name="rules")
+app.add_typer(db_app, name="db")
+app.add_typer(vendors_app, name="vendors")
+app.add_typer(events_app, name="events")
+app.command("serve")(serve_command)
