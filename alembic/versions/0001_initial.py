@@ -141,7 +141,7 @@ def upgrade() -> None:
         postgresql_where=COUNTED,
     )
     op.create_index("ix_outcomes_key", "outcomes", key)
-    op.create_index("ix_outcomes_match", "outcomes", ["customer_id", "outcome", "match_key"])
+    op.create_index("ix_outcomes_match", "outcomes", ["match_key", "customer_id", "outcome"])
     op.create_index("ix_outcomes_event_pk", "outcomes", ["event_pk"])
     op.create_index("ix_outcomes_vendor_period", "outcomes", ["vendor_id", "period_start", "state"])
     op.create_table(

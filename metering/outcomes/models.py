@@ -41,7 +41,8 @@ class Outcome(SQLModel, table=True):
             postgresql_where=sa.text("state = 'counted'"),
         ),
         sa.Index("ix_outcomes_key", "customer_id", "outcome", "period_start", "dedupe_key"),
-        sa.Index("ix_outcomes_match", "customer_id", "outcome", "match_key"),
+        # Match key first: key lookups (customer, outcome, ...) must not take this index.
+        sa.Index("ix_outcomes_match", "match_key", "customer_id", "outcome"),
         sa.Index("ix_outcomes_event_pk", "event_pk"),
         sa.Index("ix_outcomes_vendor_period", "vendor_id", "period_start", "state"),
     )

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from metering.customers.models import Customer
+from metering.db.bulk import prefer_index_lookups
 from metering.db.locks import lock_names
 from metering.events.models import EventStatus, StoredEvent
 from metering.outcomes import repository
@@ -144,6 +145,7 @@ def write_outcomes(session: Session, refs: Sequence[StoredEventRef]) -> dict[int
     Returns the final status of each of `refs`; event rows whose status changed (these
     or earlier ones whose outcome was promoted, demoted or reversed) are updated.
     """
+    prefer_index_lookups(session)
     new_rows = [_outcome_row(ref, hit) for ref in refs for hit in ref.classified.hits]
     reversal_rows = [_reversal_row(ref, hit) for ref in refs for hit in ref.classified.reversals]
     final = {ref.pk: ref.classified.status for ref in refs}
@@ -271,6 +273,7 @@ def _set_statuses(session: Session, statuses: Iterable[tuple[int, str]]) -> None
 def void_outcomes(session: Session, event: StoredEvent) -> None:
     """Take a voided event out of its keys and reversals, then resolve those keys again."""
     assert event.pk is not None
+    prefer_index_lookups(session)
     rows = repository.rows_of_event(session, event.pk)
     reversals = repository.reversals_of_event(session, event.pk)
     matches = {(r.customer_id, r.outcome, r.match_key) for r in reversals}
