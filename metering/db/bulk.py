@@ -155,5 +155,10 @@ def prefer_index_lookups(session: Session) -> None:
     index probes costs the same at any table size.
     """
     if session.get_bind().dialect.name == "postgresql":
-        for setting in ("enable_seqscan", "enable_hashjoin", "enable_mergejoin"):
-            session.execute(sa.text(f"SET LOCAL {setting} = off"))
+        session.execute(
+            sa.text(
+                "SELECT set_config('enable_seqscan', 'off', true), "
+                "set_config('enable_hashjoin', 'off', true), "
+                "set_config('enable_mergejoin', 'off', true)"
+            )
+        )
