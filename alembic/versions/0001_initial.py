@@ -104,7 +104,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_events_vendor_status", "events", ["vendor_id", "status"])
     op.create_index("ix_events_vendor_type", "events", ["vendor_id", "type"])
-    op.create_index("ix_events_vendor_occurred", "events", ["vendor_id", "occurred_at"])
     op.create_table(
         "event_voids",
         sa.Column("event_pk", BIGKEY, sa.ForeignKey("events.pk"), primary_key=True),
@@ -143,7 +142,6 @@ def upgrade() -> None:
     op.create_index("ix_outcomes_key", "outcomes", key)
     op.create_index("ix_outcomes_match", "outcomes", ["match_key", "customer_id", "outcome"])
     op.create_index("ix_outcomes_event_pk", "outcomes", ["event_pk"])
-    op.create_index("ix_outcomes_vendor_period", "outcomes", ["vendor_id", "period_start", "state"])
     op.create_table(
         "outcome_reversals",
         sa.Column("id", BIGKEY, primary_key=True, autoincrement=True),

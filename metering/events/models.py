@@ -34,7 +34,6 @@ class StoredEvent(SQLModel, table=True):
         sa.Index("ix_events_vendor_customer_occurred", "vendor_id", "customer_id", "occurred_at"),
         sa.Index("ix_events_vendor_status", "vendor_id", "status"),
         sa.Index("ix_events_vendor_type", "vendor_id", "type"),
-        sa.Index("ix_events_vendor_occurred", "vendor_id", "occurred_at"),
     )
 
     pk: int | None = Field(default=None, sa_type=BigIntKey, primary_key=True)

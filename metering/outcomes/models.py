@@ -44,7 +44,6 @@ class Outcome(SQLModel, table=True):
         # Match key first: key lookups (customer, outcome, ...) must not take this index.
         sa.Index("ix_outcomes_match", "match_key", "customer_id", "outcome"),
         sa.Index("ix_outcomes_event_pk", "event_pk"),
-        sa.Index("ix_outcomes_vendor_period", "vendor_id", "period_start", "state"),
     )
 
     id: int | None = Field(default=None, sa_type=BigIntKey, primary_key=True)
