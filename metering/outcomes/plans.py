@@ -20,20 +20,36 @@ class PlanRef:
 
     version_id: str
     plan: CompiledPlan
+    key_locked: frozenset[str]
 
 
-_cache: dict[str, CompiledPlan] = {}
+def key_locked_outcomes(plan: CompiledPlan) -> frozenset[str]:
+    """Outcomes whose writers can lock one dedupe key instead of the whole outcome.
+
+    That is safe when a reversal names exactly one dedupe key: no reversal at all, or a
+    reversal matched on the same path as `unique_by` (match key == dedupe key).
+    """
+    names = set()
+    for name, spec in plan.rules.outcomes.items():
+        reversed_by = spec.settle.reversed_by
+        if reversed_by is None or (spec.unique_by and reversed_by.match == spec.unique_by):
+            names.add(name)
+    return frozenset(names)
+
+
+_cache: dict[str, PlanRef] = {}
 _lock = threading.Lock()
 
 
 def compiled(version: PlanVersion) -> PlanRef:
     """The compiled rules of `version` (versions never change, so the cache never expires)."""
-    plan = _cache.get(version.id)
-    if plan is None:
+    ref = _cache.get(version.id)
+    if ref is None:
         plan = compile_plan(load_rules(version.yaml, f"plan version {version.id}"))
+        ref = PlanRef(version.id, plan, key_locked_outcomes(plan))
         with _lock:
-            _cache[version.id] = plan
-    return PlanRef(version.id, plan)
+            _cache[version.id] = ref
+    return ref
 
 
 def current_versions(session: Session, plan_ids: Iterable[str]) -> dict[str, PlanRef]:

@@ -4,8 +4,9 @@ An event is classified by the pure core against its customer's plan version; eac
 it is a candidate for becomes a row, each reversal it makes becomes a reversal row. Then
 every dedupe key touched is resolved again with `resolve_key` over all its stored
 candidates, so the stored states never depend on arrival order: a reopen stored before its
-resolution ends exactly as if it had come after. Writers of the same (customer, outcome)
-take turns (`metering.db.locks`).
+resolution ends exactly as if it had come after. Writers of the same dedupe key take turns
+(`metering.db.locks`); when a plan's reversal matches on another path than its dedupe key,
+writers of the whole (customer, outcome) do.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlmodel import Session, col, select
 
 from metering.customers.models import Customer
 from metering.db.bulk import prefer_index_lookups
-from metering.db.locks import lock_names
+from metering.db.locks import lock_groups, lock_names
 from metering.events.models import EventStatus, StoredEvent
 from metering.outcomes import repository
 from metering.outcomes.models import Outcome, OutcomeState
@@ -41,6 +42,7 @@ class Classified:
     period: Period | None = None
     hits: tuple[OutcomeHit, ...] = ()
     reversals: tuple[ReversalHit, ...] = ()
+    key_locked: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +71,9 @@ def classify(plan: PlanRef | None, event: Event, received_at: datetime) -> Class
         status = EventStatus.REVERSAL
     else:
         status = EventStatus.UNMATCHED
-    return Classified(status, plan.version_id, period, found.outcomes, found.reversals)
+    return Classified(
+        status, plan.version_id, period, found.outcomes, found.reversals, plan.key_locked
+    )
 
 
 def status_from_states(states: Collection[str], is_reversal: bool) -> EventStatus:
@@ -151,11 +155,7 @@ def write_outcomes(session: Session, refs: Sequence[StoredEventRef]) -> dict[int
     final = {ref.pk: ref.classified.status for ref in refs}
     if new_rows or reversal_rows:
         matches = {(r["customer_id"], r["outcome"], r["match_key"]) for r in reversal_rows}
-        lock_names(
-            session,
-            [(r["customer_id"], r["outcome"]) for r in new_rows]
-            + [(customer, outcome) for customer, outcome, _ in matches],
-        )
+        _lock_for(session, refs)
         repository.insert_reversals(session, reversal_rows)
         new_states, changed_events = _resolve(session, new_rows, matches, set())
         states_by_event: dict[int, list[str]] = {}
@@ -170,6 +170,26 @@ def write_outcomes(session: Session, refs: Sequence[StoredEventRef]) -> dict[int
     stored = {ref.pk: ref.stored_status for ref in refs}
     _set_statuses(session, [(pk, s) for pk, s in final.items() if s != stored[pk]])
     return final
+
+
+def _lock_for(session: Session, refs: Sequence[StoredEventRef]) -> None:
+    """Lock what these events touch: one dedupe key where the plan allows, else the whole
+    (customer, outcome), so batches for the same customers still write side by side."""
+    groups: list[tuple[str, str]] = []
+    members: list[tuple[str, str, str]] = []
+    for ref in refs:
+        fine = ref.classified.key_locked
+        for hit in ref.classified.hits:
+            if hit.outcome in fine:
+                members.append((ref.customer_id, hit.outcome, hit.dedupe_key))
+            else:
+                groups.append((ref.customer_id, hit.outcome))
+        for reversal in ref.classified.reversals:
+            if reversal.outcome in fine:
+                members.append((ref.customer_id, reversal.outcome, reversal.match_key))
+            else:
+                groups.append((ref.customer_id, reversal.outcome))
+    lock_groups(session, groups, members)
 
 
 def _resolve(
