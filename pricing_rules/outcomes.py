@@ -181,6 +181,7 @@ class CompiledPlan:
 
     def __init__(self, rules: RuleFile) -> None:
         self.rules = rules
+        self._last_period: Period | None = None
         self.outcomes_by_type: dict[str, list[_CompiledOutcome]] = {}
         self.reversals_by_type: dict[str, list[_CompiledReversal]] = {}
         for name, spec in rules.outcomes.items():
@@ -211,8 +212,15 @@ class CompiledPlan:
         return Classification(hits, reversal_hits)
 
     def period_of(self, instant: datetime) -> Period:
+        """The billing period of `instant`; events of a batch mostly share one, so the last
+        answer is kept (cutting a period in a timezone costs more than matching an event)."""
+        last = self._last_period
+        if last is not None and last.start <= instant < last.end:
+            return last
         billing = self.rules.billing
-        return period_containing(instant, billing.interval, billing.timezone)
+        found = period_containing(instant, billing.interval, billing.timezone)
+        self._last_period = found
+        return found
 
 
 def compile_plan(rules: RuleFile) -> CompiledPlan:

@@ -32,7 +32,7 @@ def _array_cast(column: sa.Column[Any]) -> str:
 def _column_values(column: sa.Column[Any], rows: Sequence[dict[str, Any]]) -> list[Any]:
     values = [row[column.name] for row in rows]
     if isinstance(column.type, sa.JSON):
-        return [None if value is None else jsontext.dumps(value) for value in values]
+        return [jsontext.column_text(value) for value in values]
     return values
 
 
@@ -108,7 +108,7 @@ def _insert_copy(
             for row in rows:
                 copy.write_row(
                     [
-                        jsontext.dumps(row[key]) if is_json and row[key] is not None else row[key]
+                        jsontext.column_text(row[key]) if is_json else row[key]
                         for key, is_json in zip(keys, json_columns, strict=True)
                     ]
                 )

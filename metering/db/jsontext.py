@@ -21,6 +21,22 @@ _MARK = "\x00" + secrets.token_hex(8)
 _MARKED_NUMBER = re.compile(r'"\\u0000' + _MARK[1:] + r'([-+.0-9Ee]+)"')
 
 
+class Encoded(str):
+    """JSON text already encoded by `dumps`: written to a JSON column as it is, not again."""
+
+    __slots__ = ()
+
+
+def encoded(value: Any) -> Encoded | None:
+    """`value` as canonical JSON text, ready for a JSON column (None stays SQL NULL)."""
+    return None if value is None else Encoded(dumps(value))
+
+
+def column_text(value: Any) -> str | None:
+    """What a JSON column receives as text (None stays SQL NULL)."""
+    return None if value is None else dumps(value)
+
+
 def loads(text: str | bytes) -> Any:
     """Decode JSON, reading every non-integer number as a `Decimal`."""
     return json.loads(text, parse_float=Decimal)
@@ -44,8 +60,11 @@ def _default(value: Any) -> Any:
 def dumps(value: Any, *, sort_keys: bool = True) -> str:
     """Compact JSON; `Decimal` written as a JSON number, exactly; datetimes as UTC ISO 8601.
 
-    Sorted keys (the default) make the text canonical, for content hashes.
+    Sorted keys (the default) make the text canonical, for content hashes. `Encoded` text
+    is returned as it is, so JSON made once is never encoded twice.
     """
+    if isinstance(value, Encoded):
+        return value
     text = json.dumps(
         value, sort_keys=sort_keys, separators=(",", ":"), default=_default, allow_nan=False
     )

@@ -9,6 +9,7 @@ are stored.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,6 +40,8 @@ class EventIn:
 
     event: Event
     content_hash: str
+    properties_json: jsontext.Encoded
+    cost_json: jsontext.Encoded | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,17 +148,27 @@ def read_envelope(body: bytes, content_type: str | None, limits: Limits) -> Enve
     return Envelope(items=[payload], batch=False)
 
 
-def content_hash(event: Event) -> str:
-    """SHA-256 of the event's canonical JSON: equal content, equal hash, whatever the shape."""
-    canonical = jsontext.dumps(
-        {
-            "id": event.id,
-            "type": event.type,
-            "customer": event.customer,
-            "timestamp": event.timestamp,
-            "properties": event.properties,
-            "cost": event.cost,
-        }
+def content_hash(
+    event: Event,
+    properties_json: str | None = None,
+    cost_json: str | None = None,
+) -> str:
+    """SHA-256 of the event's canonical content: equal content, equal hash, whatever the
+    shape it came in. The JSON of properties and cost may be passed in when already made."""
+    if properties_json is None:
+        properties_json = jsontext.dumps(event.properties)
+    if cost_json is None and event.cost is not None:
+        cost_json = jsontext.dumps(event.cost)
+    canonical = json.dumps(
+        [
+            event.id,
+            event.type,
+            event.customer,
+            jsontext.iso_utc(event.timestamp),
+            properties_json,
+            cost_json,
+        ],
+        separators=(",", ":"),
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -183,7 +196,8 @@ def parse_item(item: Any, now: datetime, limits: Limits) -> EventIn:
             f"in the future (server time {jsontext.iso_utc(now)})",
             event.id,
         )
-    size = len(jsontext.dumps(event.properties).encode())
+    properties_json = jsontext.Encoded(jsontext.dumps(event.properties))
+    size = len(properties_json.encode())
     if size > limits.max_properties_bytes:
         field = "data" if time_field == "time" else "properties"
         raise ItemError(
@@ -191,4 +205,10 @@ def parse_item(item: Any, now: datetime, limits: Limits) -> EventIn:
             f"bytes ({limits.max_properties_bytes // 1024} KiB)",
             event.id,
         )
-    return EventIn(event=event, content_hash=content_hash(event))
+    cost_json = jsontext.encoded(event.cost)
+    return EventIn(
+        event=event,
+        content_hash=content_hash(event, properties_json, cost_json),
+        properties_json=properties_json,
+        cost_json=cost_json,
+    )

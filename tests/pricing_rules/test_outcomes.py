@@ -209,3 +209,17 @@ def test_numeric_keys_dedupe_whatever_their_json_spelling() -> None:
     ]
     usage = usage_of(events)
     assert (usage.billable, usage.duplicates) == (1, 3)
+
+
+def test_period_of_follows_the_plan_timezone_across_calls() -> None:
+    rules = RULES.model_copy(
+        update={"billing": RULES.billing.model_copy(update={"timezone": "America/New_York"})}
+    )
+    plan = compile_plan(rules)
+    november = plan.period_of(datetime(2026, 11, 15, tzinfo=UTC))
+    assert plan.period_of(datetime(2026, 11, 20, tzinfo=UTC)) is november
+    # 03:00 UTC on Dec 1 is still Nov 30 in New York; 05:00 UTC is December there.
+    assert plan.period_of(datetime(2026, 12, 1, 3, tzinfo=UTC)) == november
+    december = plan.period_of(datetime(2026, 12, 1, 5, tzinfo=UTC))
+    assert december.start == datetime(2026, 12, 1, 5, tzinfo=UTC)
+    assert plan.period_of(datetime(2026, 10, 31, 12, tzinfo=UTC)).end == november.start
