@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -218,16 +219,48 @@ def test_serve_migrates_then_runs_uvicorn(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(serve.uvicorn, "run", lambda *a, **kw: calls.append((a, kw)))
     get_settings.cache_clear()
     try:
-        result = runner.invoke(cli, ["serve", "--port", "8123", "--workers", "2"])
+        result = runner.invoke(cli, ["serve", "--port", "8123"])
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert calls == [
-        (
-            ("metering.app:create_app",),
-            {"factory": True, "host": "127.0.0.1", "port": 8123, "workers": 2},
-        )
+        (("metering.app:create_app",), {"factory": True, "host": "127.0.0.1", "port": 8123})
     ]
     engine = make_engine(url)
     assert migrate.is_current(engine)
     engine.dispose()
+
+
+def test_serve_with_workers_shares_one_explicit_tcp_socket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """asyncio sets TCP_NODELAY only on sockets whose protocol is TCP; without it every
+    keep-alive response of a worker waits for a delayed ACK."""
+    monkeypatch.setenv("METERING_DATABASE_URL", f"sqlite:///{tmp_path / 'served.db'}")
+    started: list[tuple[int, list[socket.socket]]] = []
+
+    class Recorder:
+        def __init__(self, config: Any, sockets: list[socket.socket]) -> None:
+            started.append((config.workers, sockets))
+
+        def run(self) -> None:
+            pass
+
+    monkeypatch.setattr(serve, "Multiprocess", Recorder)
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(cli, ["serve", "--port", "0", "--workers", "2"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    ((workers, (sock,)),) = started
+    try:
+        assert workers == 2
+        assert (sock.family, sock.type, sock.proto) == (
+            socket.AF_INET,
+            socket.SOCK_STREAM,
+            socket.IPPROTO_TCP,
+        )
+        assert sock.get_inheritable()
+    finally:
+        sock.close()
