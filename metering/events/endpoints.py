@@ -283,7 +283,7 @@ def list_events(
 
 
 @router.get(
-    "/v1/events/{event_id}",
+    "/v1/events/{event_id:path}",
     summary="Get an event with its status and outcomes",
     response_model=EventDetail,
     responses=problem_responses(401, 404),
@@ -297,7 +297,7 @@ def get_event(
 
 
 @router.post(
-    "/v1/events/{event_id}/void",
+    "/v1/events/{event_id:path}/void",
     summary="Void an event",
     response_model=EventDetail,
     responses=problem_responses(401, 404, 422),

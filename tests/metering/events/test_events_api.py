@@ -151,3 +151,18 @@ def test_another_vendor_cannot_read_list_or_void_events(
         (other.id, "e1", "unmatched"),
     }
     assert table(engine, "event_voids", "reason") == []
+
+
+def test_ids_with_slashes_can_be_read_and_voided(
+    app_client: TestClient, engine: Engine, vendor: VendorFixture, plan_id: str
+) -> None:
+    create_customer(engine, vendor.id, "acme", plan_id)
+    _send(app_client, vendor, resolved("crm/deal/7", "c-7", timestamp=recent(30)))
+    key = auth(vendor.api_key)
+    for path in ("/v1/events/crm/deal/7", "/v1/events/crm%2Fdeal%2F7"):
+        response = app_client.get(path, headers=key)
+        assert response.status_code == 200, path
+        assert response.json()["id"] == "crm/deal/7"
+    voided = app_client.post("/v1/events/crm/deal/7/void", json={"reason": "dup"}, headers=key)
+    assert voided.status_code == 200
+    assert table(engine, "events", "event_id", "status") == [("crm/deal/7", "voided")]
