@@ -358,6 +358,10 @@ class OutcomeLedger:
             if seen is None or event.timestamp > seen:
                 latest[hit.match_key] = event.timestamp
 
+    def key_count(self) -> int:
+        """Dedupe keys held in memory: what the ledger's memory grows with."""
+        return len(self._single)
+
     def _winner(self, gkey: _GroupKey, first: _Kept, usage: OutcomeUsage) -> _Kept | None:
         """The candidate that counts for a key, tallying reversed and duplicate ones."""
         several = self._several.get(gkey)
