@@ -13,13 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pricing_rules.charges import GraduatedCharge
 from pricing_rules.durations import Duration
 from pricing_rules.errors import RuleFileError
-from pricing_rules.loader import (
-    load_document,
-    load_rules,
-    load_rules_file,
-    read_text,
-    read_yaml,
-)
+from pricing_rules.loader import load_document, load_rules, load_rules_file, read_text
+from pricing_rules.yaml_source import read_yaml
 
 
 class _Strict(BaseModel):

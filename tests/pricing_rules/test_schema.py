@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
-from pricing_rules.loader import read_yaml
 from pricing_rules.schema import rule_file_schema
+from pricing_rules.yaml_source import read_yaml
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "pricing_rules" / "examples").glob("*.yaml"))
 
