@@ -7,13 +7,23 @@ that names the key, never a silently ignored setting. Cross-field rules live in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails
 
-from pricing_rules.charges import Charge, FlatCharge, PercentageCharge
+from pricing_rules.charges import Charge
 from pricing_rules.conditions import Where
 from pricing_rules.durations import Duration
 from pricing_rules.errors import RuleValueError, RuleValueErrors
@@ -78,44 +88,96 @@ class RuleFile(RuleModel):
     minimum: Money | None = Field(default=None, description="Period minimum spend.")
     maximum: Money | None = Field(default=None, description="Period cap.")
 
-    @model_validator(mode="after")
-    def _check_references(self) -> Self:
-        problems: list[RuleValueError] = []
-        names = sorted(self.outcomes)
-        for index, charge in enumerate(self.charges):
-            if isinstance(charge, FlatCharge):
-                continue
-            outcome = self.outcomes.get(charge.outcome)
-            if outcome is None:
-                known = ", ".join(names) or "none are defined"
-                problems.append(
-                    RuleValueError(
-                        f"charge refers to unknown outcome {charge.outcome!r}; "
-                        f"expected one of the outcomes of this file ({known})",
-                        ("charges", index, "outcome"),
-                    )
-                )
-            elif isinstance(charge, PercentageCharge) and not isinstance(outcome.measure, Sum):
-                problems.append(
-                    RuleValueError(
-                        f"a percentage charge needs a value per event; outcome "
-                        f"{charge.outcome!r} must use measure {{sum: <path>}}",
-                        ("charges", index, "outcome"),
-                    )
-                )
-        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
-            problems.append(
-                RuleValueError(
-                    f"minimum {self.minimum} is above maximum {self.maximum}", ("minimum",)
-                )
+    @model_validator(mode="wrap")
+    @classmethod
+    def _check_references(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        """Check references across sections on the raw data, so their faults are reported
+        together with the faults of single fields instead of only once those are fixed."""
+        problems = reference_problems(data) if isinstance(data, Mapping) else []
+        try:
+            rule_file = handler(data)
+        except ValidationError as invalid:
+            if not problems:
+                raise
+            details: list[InitErrorDetails] = [
+                {"type": e["type"], "loc": e["loc"], "input": e["input"], "ctx": e.get("ctx", {})}
+                for e in invalid.errors()
+            ]
+            details.append(
+                {
+                    "type": "value_error",
+                    "loc": (),
+                    "input": data,
+                    "ctx": {"error": RuleValueErrors(problems)},
+                }
             )
+            raise ValidationError.from_exception_data(invalid.title, details) from None
         if problems:
             raise RuleValueErrors(problems)
-        return self
+        return rule_file
 
     def charge_names(self) -> list[str]:
         return [charge.display_name for charge in self.charges]
 
 
-def zero() -> Decimal:
-    return Decimal(0)
+def reference_problems(data: Mapping[str, Any]) -> list[RuleValueError]:
+    """Charges naming outcomes that do not exist or cannot be priced so, and a minimum above
+    the maximum; reads the raw mapping and skips whatever is malformed (reported elsewhere)."""
+    problems: list[RuleValueError] = []
+    outcomes = data.get("outcomes")
+    outcomes = outcomes if isinstance(outcomes, Mapping) else {}
+    charges = data.get("charges")
+    for index, item in enumerate(charges if isinstance(charges, list) else []):
+        charge = _raw(item)
+        if not isinstance(charge, Mapping) or charge.get("model") == "flat":
+            continue
+        name = charge.get("outcome")
+        if not isinstance(name, str):
+            continue
+        outcome = _raw(outcomes.get(name))
+        if outcome is None:
+            known = ", ".join(sorted(str(key) for key in outcomes)) or "none are defined"
+            problems.append(
+                RuleValueError(
+                    f"charge refers to unknown outcome {name!r}; "
+                    f"expected one of the outcomes of this file ({known})",
+                    ("charges", index, "outcome"),
+                )
+            )
+        elif charge.get("model") == "percentage" and not _sums(outcome):
+            problems.append(
+                RuleValueError(
+                    f"a percentage charge needs a value per event; outcome "
+                    f"{name!r} must use measure {{sum: <path>}}",
+                    ("charges", index, "outcome"),
+                )
+            )
+    minimum, maximum = data.get("minimum"), data.get("maximum")
+    if (
+        _is_amount(minimum)
+        and _is_amount(maximum)
+        and Decimal(str(minimum)) > Decimal(str(maximum))
+    ):
+        problems.append(
+            RuleValueError(f"minimum {minimum} is above maximum {maximum}", ("minimum",))
+        )
+    return problems
+
+
+def _raw(value: Any) -> Any:
+    """A section as mapping data, also when it was given as a model already."""
+    return value.model_dump() if isinstance(value, BaseModel) else value
+
+
+def _sums(outcome: Any) -> bool:
+    measure = outcome.get("measure") if isinstance(outcome, Mapping) else None
+    return isinstance(measure, Sum) or (isinstance(measure, Mapping) and "sum" in measure)
+
+
+def _is_amount(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+        return False
+    try:
+        return Decimal(str(value)).is_finite()
+    except ArithmeticError:
+        return False

@@ -405,3 +405,22 @@ def test_empty_value_points_at_its_key() -> None:
         "plan.yaml:7:3: expected a mapping (key: value), got null",
         "plan.yaml:8:10: expected at least 1 item(s) in charges, got 0",
     ]
+
+
+def test_reference_errors_are_reported_with_field_errors() -> None:
+    text = (
+        HEAD
+        + OUTCOME  # 4-6
+        + "charges:\n"  # 7
+        + "  - outcome: resolvd\n"  # 8
+        + "    model: per_unit\n"  # 9
+        + "    unit_price: -1\n"  # 10
+        + "minimum: 100\n"  # 11
+        + "maximum: 50\n"  # 12
+    )
+    assert rule_errors(text) == [
+        "plan.yaml:8:14: charge refers to unknown outcome 'resolvd'; expected one of the "
+        "outcomes of this file (resolved)",
+        "plan.yaml:10:17: must not be negative, got -1",
+        "plan.yaml:11:10: minimum 100 is above maximum 50",
+    ]
