@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pricing_rules.events import Event
 from pricing_rules.money import minor_units
@@ -36,7 +36,6 @@ class PricingReport:
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON shape: amounts as decimal strings in major units."""
-        outcomes = list(self.rules.outcomes)
         exponent = minor_units(self.rules.currency)
         return {
             "plan": self.rules.plan,
@@ -55,8 +54,8 @@ class PricingReport:
                         }
                         for line in c.invoice.lines
                     ],
-                    "pending": {o: c.usage.usage(o).pending for o in outcomes},
-                    "reversed": {o: c.usage.usage(o).reversed for o in outcomes},
+                    "pending": self._counts(c.usage, "pending"),
+                    "reversed": self._counts(c.usage, "reversed"),
                     "problems": [
                         {"event": p.event_id, "outcome": p.outcome, "message": p.message}
                         for p in c.usage.problems
@@ -65,6 +64,13 @@ class PricingReport:
                 }
                 for c in self.customers
             ],
+        }
+
+    def _counts(self, usage: CustomerUsage, kind: Literal["pending", "reversed"]) -> dict[str, int]:
+        """Every outcome of the plan with its count, 0 when the customer had none."""
+        return {
+            name: getattr(found, kind) if (found := usage.outcomes.get(name)) else 0
+            for name in self.rules.outcomes
         }
 
 

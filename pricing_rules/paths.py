@@ -16,7 +16,6 @@ from pydantic import AfterValidator
 
 from pricing_rules.events import Event
 
-ROOT_FIELDS: Final = ("id", "type", "customer", "timestamp", "properties", "cost")
 SEGMENT_PATTERN: Final = r"[A-Za-z0-9_\-$@]+"
 NESTED_PATTERN: Final = rf"(?:properties|cost)(?:\.{SEGMENT_PATTERN})+"
 PATH_PATTERN: Final = rf"^(?:id|type|customer|timestamp|{NESTED_PATTERN})$"

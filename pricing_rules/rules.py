@@ -116,9 +116,6 @@ class RuleFile(RuleModel):
             raise RuleValueErrors(problems)
         return rule_file
 
-    def charge_names(self) -> list[str]:
-        return [charge.display_name for charge in self.charges]
-
 
 def reference_problems(data: Mapping[str, Any]) -> list[RuleValueError]:
     """Charges naming outcomes that do not exist or cannot be priced so, and a minimum above

@@ -69,15 +69,11 @@ def price_command(
         _print_report(report)
 
 
-def _bad_usage(message: str) -> typer.BadParameter:
-    return typer.BadParameter(message)
-
-
 def _instant(value: str, option: str) -> datetime:
     try:
         return parse_timestamp(value, option)
     except EventFormatError as exc:
-        raise _bad_usage(str(exc)) from None
+        raise typer.BadParameter(str(exc)) from None
 
 
 def _period(
@@ -85,16 +81,16 @@ def _period(
 ) -> Period:
     if label is not None:
         if start is not None or end is not None:
-            raise _bad_usage("give either --period or --from and --to, not both")
+            raise typer.BadParameter("give either --period or --from and --to, not both")
         try:
             return period_from_label(label, interval, timezone)  # type: ignore[arg-type]
         except ValueError as exc:
-            raise _bad_usage(f"--period: {exc}") from None
+            raise typer.BadParameter(f"--period: {exc}") from None
     if start is None or end is None:
-        raise _bad_usage("give --period, or both --from and --to")
+        raise typer.BadParameter("give --period, or both --from and --to")
     period = Period(_instant(start, "--from"), _instant(end, "--to"))
     if period.end <= period.start:
-        raise _bad_usage("--to must be after --from")
+        raise typer.BadParameter("--to must be after --from")
     return period
 
 
