@@ -62,6 +62,16 @@ def insert_rows(
     return []
 
 
+def _insert_suffix(skip_conflicts_on: Sequence[str], returning: Sequence[str]) -> str:
+    """The ON CONFLICT and RETURNING clauses of a PostgreSQL INSERT ... SELECT."""
+    suffix = ""
+    if skip_conflicts_on:
+        suffix += f" ON CONFLICT ({', '.join(skip_conflicts_on)}) DO NOTHING"
+    if returning:
+        suffix += f" RETURNING {', '.join(returning)}"
+    return suffix
+
+
 def _insert_unnest(
     session: Session,
     table: sa.Table,
@@ -73,10 +83,7 @@ def _insert_unnest(
     names = ", ".join(column.name for column in columns)
     arrays = ", ".join(_array_cast(column) for column in columns)
     sql = f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays})"
-    if skip_conflicts_on:
-        sql += f" ON CONFLICT ({', '.join(skip_conflicts_on)}) DO NOTHING"
-    if returning:
-        sql += f" RETURNING {', '.join(returning)}"
+    sql += _insert_suffix(skip_conflicts_on, returning)
     parameters = {column.name: _column_values(column, rows) for column in columns}
     result: CursorResult[Any] = session.execute(sa.text(sql), parameters)  # type: ignore[assignment]
     return [tuple(row) for row in result.all()] if returning else []
@@ -115,10 +122,7 @@ def _insert_copy(
         if direct:
             return []
         sql = f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {target}"
-        if skip_conflicts_on:
-            sql += f" ON CONFLICT ({', '.join(skip_conflicts_on)}) DO NOTHING"
-        if returning:
-            sql += f" RETURNING {', '.join(returning)}"
+        sql += _insert_suffix(skip_conflicts_on, returning)
         cursor.execute(sql)
         inserted = [tuple(row) for row in cursor.fetchall()] if returning else []
         cursor.execute(f"DELETE FROM {target}")
