@@ -1,0 +1,338 @@
+"""Closing due periods: every subscription's next period, once its late window has passed.
+
+A subscription's cursor is `billed_through` (or `starts_at`); the period to close is the
+plan period containing the cursor, clipped to the subscription. It is due when its end
+plus the plan's `close_after` has passed; it is priced as of exactly that instant, so
+closing is deterministic whenever it runs. Customers sharing a plan version and a period
+are closed together: one aggregate query, bulk inserts, one UPDATE of the cursors.
+
+Safe to run twice or in two processes: each batch claims its subscription rows
+(PostgreSQL `FOR UPDATE SKIP LOCKED`; SQLite has one writer at a time) and closes only the
+ones whose cursor has not moved, and invoices are unique per (customer, period start).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from itertools import groupby
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from metering.customers.models import Customer
+from metering.db.types import utcnow
+from metering.invoices import repository
+from metering.invoices.corrections import correct_period
+from metering.invoices.models import Invoice, InvoiceStatus
+from metering.invoices.rating import LineDraft, rate
+from metering.invoices.usage import measure_tallies, measured_usage
+from metering.outcomes.plans import compiled
+from metering.outcomes.stale import clear_stale, mark_stale
+from metering.plans.models import PlanVersion
+from metering.subscriptions.models import Subscription
+from pricing_rules.periods import Period, clip, period_containing
+from pricing_rules.rules import RuleFile
+
+BATCH_SIZE = 1000
+Progress = Callable[[int, int], None]
+"""Called after each batch with (periods done, periods found due so far)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DuePeriod:
+    """A subscription's next period to close; `cursor` is where it stood when found."""
+
+    subscription_id: str
+    customer_id: str
+    vendor_id: str
+    plan_version_id: str
+    cursor: datetime
+    period: Period
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedInvoice:
+    id: str
+    number: int
+    customer_id: str
+    period_start: datetime
+    period_end: datetime
+    currency: str
+    total: Decimal
+    corrections: int
+
+
+@dataclass(slots=True)
+class CloseReport:
+    """What a run closed; `skipped`: due periods another process was closing."""
+
+    invoices: list[ClosedInvoice] = field(default_factory=list)
+    corrected_periods: int = 0
+    skipped: int = 0
+
+
+def rules_of(session: Session, plan_version_id: str) -> RuleFile:
+    version = session.get(PlanVersion, plan_version_id)
+    if version is None:
+        raise LookupError(f"no plan version {plan_version_id}")
+    return compiled(version).plan.rules
+
+
+def subscription_period(subscription: Subscription, rules: RuleFile, at: datetime) -> Period:
+    """The plan period containing `at`, cut to the subscription."""
+    billing = rules.billing
+    period = period_containing(at, billing.interval, billing.timezone)
+    return clip(period, subscription.starts_at, subscription.ends_at)
+
+
+def due_periods(
+    session: Session,
+    now: datetime,
+    vendor_id: str | None = None,
+    customer_id: str | None = None,
+) -> list[DuePeriod]:
+    """The next period of every subscription whose late window has passed by `now`."""
+    cursor = sa.func.coalesce(col(Subscription.billed_through), col(Subscription.starts_at))
+    statement = select(Subscription).where(
+        cursor <= now,
+        sa.or_(col(Subscription.ends_at).is_(None), cursor < col(Subscription.ends_at)),
+    )
+    if vendor_id is not None:
+        statement = statement.where(Subscription.vendor_id == vendor_id)
+    if customer_id is not None:
+        statement = statement.where(Subscription.customer_id == customer_id)
+    rules: dict[str, RuleFile] = {}
+    due = []
+    for subscription in session.exec(statement.order_by(col(Subscription.id))).all():
+        version = subscription.plan_version_id
+        if version not in rules:
+            rules[version] = rules_of(session, version)
+        start = subscription.billed_through or subscription.starts_at
+        period = subscription_period(subscription, rules[version], start)
+        if period.end + rules[version].billing.close_after <= now:
+            due.append(
+                DuePeriod(
+                    subscription.id,
+                    subscription.customer_id,
+                    subscription.vendor_id,
+                    version,
+                    start,
+                    period,
+                )
+            )
+    return due
+
+
+def _batches(due: Sequence[DuePeriod], size: int) -> Iterator[list[DuePeriod]]:
+    """Periods sharing a plan version and period, `size` at a time."""
+
+    def key(item: DuePeriod) -> tuple[str, datetime, datetime]:
+        return (item.plan_version_id, item.period.start, item.period.end)
+
+    for _, group in groupby(sorted(due, key=key), key=key):
+        members = list(group)
+        for start in range(0, len(members), size):
+            yield members[start : start + size]
+
+
+def close_due(
+    engine: Engine,
+    now: datetime | None = None,
+    vendor_id: str | None = None,
+    customer_id: str | None = None,
+    progress: Progress | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> CloseReport:
+    """Close every due period (catching up period by period) and issue its invoice."""
+    now = now or utcnow()
+    report = CloseReport()
+    done = 0
+    while True:
+        with Session(engine) as session:
+            due = due_periods(session, now, vendor_id, customer_id)
+        if not due:
+            break
+        found = done + len(due)
+        closed_now = 0
+        for batch in _batches(due, batch_size):
+            closed = _close_batch(engine, batch, now, report)
+            closed_now += closed
+            report.skipped += len(batch) - closed
+            done += len(batch)
+            if progress is not None:
+                progress(done, found)
+        if closed_now == 0:
+            break
+    return report
+
+
+def _claim(session: Session, batch: Sequence[DuePeriod]) -> list[DuePeriod]:
+    """Lock the batch's subscriptions and keep those whose cursor has not moved."""
+    expected = {item.subscription_id: item for item in batch}
+    statement = (
+        sa.select(
+            col(Subscription.id), col(Subscription.billed_through), col(Subscription.starts_at)
+        )
+        .where(col(Subscription.id).in_(sorted(expected)))
+        .with_for_update(skip_locked=True)
+    )
+    claimed = []
+    for subscription_id, billed_through, starts_at in session.execute(statement):
+        item = expected[subscription_id]
+        if (billed_through or starts_at) == item.cursor:
+            claimed.append(item)
+    return claimed
+
+
+@dataclass(slots=True)
+class _Draft:
+    """One invoice being built in a batch."""
+
+    item: DuePeriod
+    customer: Customer
+    lines: list[LineDraft]
+    corrections: int = 0
+
+
+def _close_batch(
+    engine: Engine, batch: Sequence[DuePeriod], now: datetime, report: CloseReport
+) -> int:
+    """Close one batch in one transaction; the number of invoices issued."""
+    first = batch[0]
+    period = first.period
+    with Session(engine, expire_on_commit=False) as session:
+        claimed = _claim(session, batch)
+        already = repository.customers_invoiced(
+            session, [item.customer_id for item in claimed], period.start
+        )
+        claimed = [item for item in claimed if item.customer_id not in already]
+        if not claimed:
+            session.rollback()
+            return 0
+        rules = rules_of(session, first.plan_version_id)
+        as_of = period.end + rules.billing.close_after
+        ids = [item.customer_id for item in claimed]
+        customers = {
+            c.id: c for c in session.exec(select(Customer).where(col(Customer.id).in_(ids)))
+        }
+        marks = repository.stale_marks(session, ids)
+        tallies = measure_tallies(session, rules, ids, period.start, as_of)
+        drafts = []
+        for item in claimed:
+            counted = tallies.get(item.customer_id, {})
+            usage = measured_usage(session, rules, item.customer_id, counted, period.start, as_of)
+            outcome_ids = {name: tally.ids for name, tally in counted.items()}
+            lines = rate(rules, usage, outcome_ids, period.start, period.end)
+            drafts.append(_Draft(item, customers[item.customer_id], lines))
+        cleared, corrected = _add_corrections(session, drafts, marks, as_of)
+        number = repository.reserve_numbers(session, first.vendor_id, len(drafts))
+        closed = []
+        invoices = []
+        for offset, draft in enumerate(drafts):
+            invoice = _issue(draft, rules, number + offset, as_of, now)
+            invoices.append((invoice, draft.lines))
+            closed.append(
+                ClosedInvoice(
+                    invoice.id,
+                    number + offset,
+                    invoice.customer_id,
+                    period.start,
+                    period.end,
+                    invoice.currency,
+                    invoice.total,
+                    draft.corrections,
+                )
+            )
+        repository.insert_invoices(session, invoices)
+        repository.advance_subscriptions(
+            session, [item.subscription_id for item in claimed], period.end, now
+        )
+        for customer_id in ids:
+            generation = marks.get((customer_id, period.start))
+            if generation is not None:
+                cleared.append((customer_id, period.start, generation))
+        for customer_id, period_start, generation in cleared:
+            clear_stale(session, customer_id, period_start, generation)
+        mark_stale(
+            session,
+            [
+                (first.vendor_id, customer_id, period.start)
+                for customer_id, counted in tallies.items()
+                if any(tally.pending for tally in counted.values())
+            ],
+        )
+        session.commit()
+    report.invoices.extend(closed)
+    report.corrected_periods += corrected
+    return len(closed)
+
+
+def _add_corrections(
+    session: Session,
+    drafts: Sequence[_Draft],
+    marks: dict[tuple[str, datetime], int],
+    as_of: datetime,
+) -> tuple[list[tuple[str, datetime, int]], int]:
+    """Append the correction lines of every earlier period marked stale; the marks to clear
+    (at the generation read before measuring) and the number of periods corrected."""
+    cleared: list[tuple[str, datetime, int]] = []
+    corrected = 0
+    period_start = drafts[0].item.period.start if drafts else None
+    marked = {customer for customer, start in marks if start != period_start}
+    wanted = [d for d in drafts if d.item.customer_id in marked]
+    if not wanted:
+        return cleared, corrected
+    earlier = repository.invoices_of_periods(
+        session,
+        [(c, start) for c, start in marks if c in marked and start != period_start],
+    )
+    rules: dict[str, RuleFile] = {}
+    for draft in wanted:
+        customer_id = draft.item.customer_id
+        for invoice in earlier.get(customer_id, []):
+            generation = marks[(customer_id, invoice.period_start)]
+            if invoice.status == InvoiceStatus.VOID.value:
+                cleared.append((customer_id, invoice.period_start, generation))
+                continue
+            if invoice.plan_version_id not in rules:
+                rules[invoice.plan_version_id] = rules_of(session, invoice.plan_version_id)
+            correction = correct_period(session, invoice, rules[invoice.plan_version_id], as_of)
+            draft.lines.extend(correction.lines)
+            draft.corrections += 1 if correction.lines else 0
+            corrected += 1 if correction.lines else 0
+            if not correction.pending:
+                cleared.append((customer_id, invoice.period_start, generation))
+    return cleared, corrected
+
+
+def _issue(draft: _Draft, rules: RuleFile, number: int, as_of: datetime, now: datetime) -> Invoice:
+    """The invoice of a draft, issued: numbered, dated, due, ready to sync."""
+    item, customer = draft.item, draft.customer
+    method = customer.collection_method
+    due_at = None
+    if method == "send_invoice":
+        due_at = now + timedelta(days=customer.days_until_due)
+    return Invoice(
+        id=repository.new_invoice_id(),
+        vendor_id=item.vendor_id,
+        customer_id=item.customer_id,
+        subscription_id=item.subscription_id,
+        plan_version_id=item.plan_version_id,
+        number=number,
+        status=InvoiceStatus.ISSUED.value,
+        currency=rules.currency,
+        period_start=item.period.start,
+        period_end=item.period.end,
+        as_of=as_of,
+        total=sum((line.amount for line in draft.lines), Decimal(0)),
+        collection_method=method,
+        due_at=due_at,
+        issued_at=now,
+        next_sync_at=now,
+        created_at=now,
+        updated_at=now,
+    )

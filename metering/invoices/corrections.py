@@ -1,0 +1,274 @@
+"""Corrections of a closed period: credit and adjustment lines on the customer's next invoice.
+
+An issued invoice is never edited. When outcomes of its period change afterwards (a
+reversal, a voided event, a late event, an outcome that settled after the close), the
+period is marked stale and the customer's next close compares, charge by charge:
+
+- billed: the amounts of every line already billed for the period (its invoice and earlier
+  corrections), and per outcome the rows those lines still count;
+- current: the counted rows of the period settled as of this close;
+- S1 = billed rows that still count; credit = price(S1) - billed (what no longer counts);
+- adjustment = price(current) - price(S1) (what counts now and was not billed).
+
+So the lines of a period always add up to its price as of the latest close, and a credit
+names the rows it takes back, an adjustment the rows it adds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from metering.invoices.models import Invoice, InvoiceLine, InvoiceStatus, LineKind
+from metering.invoices.rating import KeyedLine, LineDraft, keyed_lines
+from metering.invoices.usage import to_decimal
+from metering.outcomes.models import Outcome, OutcomeState
+from pricing_rules.periods import Period
+from pricing_rules.pricing import MeasuredUsage, price_usage
+from pricing_rules.rules import RuleFile
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    id: int
+    outcome: str
+    value: Decimal | None
+    value_text: str | None
+    occurred_at: datetime
+    event_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """The lines correcting one period; `pending`: some of its outcomes have not settled."""
+
+    lines: list[LineDraft]
+    pending: bool
+
+
+@dataclass(slots=True)
+class _Billed:
+    amounts: dict[str, Decimal]
+    quantities: dict[str, Decimal]
+    descriptions: dict[str, str]
+    ids: dict[str, set[int]]
+
+
+def _billed(session: Session, customer_id: str, period_start: datetime) -> _Billed:
+    """What the customer's lines for the period billed so far (void invoices do not count)."""
+    lines = session.exec(
+        select(InvoiceLine)
+        .join(Invoice, col(Invoice.id) == col(InvoiceLine.invoice_id))
+        .where(
+            InvoiceLine.customer_id == customer_id,
+            InvoiceLine.period_start == period_start,
+            col(Invoice.status) != InvoiceStatus.VOID.value,
+        )
+        .order_by(col(Invoice.created_at), col(Invoice.id), col(InvoiceLine.position))
+    ).all()
+    billed = _Billed({}, {}, {}, {})
+    by_invoice: dict[str, list[InvoiceLine]] = {}
+    for line in lines:
+        by_invoice.setdefault(line.invoice_id, []).append(line)
+        key = line.charge_key
+        billed.amounts[key] = billed.amounts.get(key, ZERO) + line.amount
+        billed.quantities[key] = billed.quantities.get(key, ZERO) + (line.quantity or ZERO)
+        billed.descriptions.setdefault(key, line.description)
+    for invoice_lines in by_invoice.values():
+        removed: dict[str, set[int]] = {}
+        added: dict[str, set[int]] = {}
+        for line in invoice_lines:
+            if line.outcome is None:
+                continue
+            target = removed if line.kind == LineKind.CREDIT.value else added
+            target.setdefault(line.outcome, set()).update(line.outcome_ids)
+        for outcome, ids in removed.items():
+            billed.ids.get(outcome, set()).difference_update(ids)
+        for outcome, ids in added.items():
+            billed.ids.setdefault(outcome, set()).update(ids)
+    return billed
+
+
+def _current_rows(
+    session: Session, customer_id: str, period_start: datetime, as_of: datetime
+) -> tuple[list[_Row], bool]:
+    """Counted rows of the period settled by `as_of`, and whether any are still pending."""
+    t = Outcome.__table__.c  # type: ignore[attr-defined]
+    statement = sa.select(
+        t.id,
+        t.outcome,
+        sa.type_coerce(t.value, sa.types.NullType()),
+        t.value_text,
+        t.occurred_at,
+        t.event_id,
+        t.settles_at,
+    ).where(
+        t.customer_id == customer_id,
+        t.period_start == period_start,
+        t.state == OutcomeState.COUNTED.value,
+    )
+    rows: list[_Row] = []
+    pending = False
+    for row_id, outcome, value, text, occurred_at, event_id, settles_at in session.execute(
+        statement
+    ):
+        if settles_at > as_of:
+            pending = True
+            continue
+        number = None if value is None else to_decimal(value)
+        rows.append(_Row(row_id, outcome, number, text, occurred_at, event_id))
+    return rows, pending
+
+
+def usage_of_rows(rules: RuleFile, rows: Iterable[_Row]) -> dict[str, MeasuredUsage]:
+    """Measure rows in memory with the core's own accumulators."""
+    grouped: dict[str, list[_Row]] = {}
+    for row in rows:
+        if row.outcome in rules.outcomes:
+            grouped.setdefault(row.outcome, []).append(row)
+    usage: dict[str, MeasuredUsage] = {}
+    for outcome, members in grouped.items():
+        accumulator = rules.outcomes[outcome].measure.accumulator()
+        values: list[Decimal] = []
+        for row in members:
+            value: Any = row.value_text if row.value is None else row.value
+            accumulator.add(value, row.occurred_at, row.event_id)
+            if row.value is not None:
+                values.append(row.value)
+        usage[outcome] = MeasuredUsage(
+            quantity=accumulator.result(), events=len(members), values=_returning(values)
+        )
+    return usage
+
+
+def _returning(values: list[Decimal]) -> Callable[[], Iterable[Decimal]]:
+    return lambda: values
+
+
+def _ordered_keys(*sources: Iterable[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for source in sources:
+        for key in source:
+            seen.setdefault(key, None)
+    return list(seen)
+
+
+def correct_period(
+    session: Session,
+    invoice: Invoice,
+    rules: RuleFile,
+    as_of: datetime,
+) -> Correction:
+    """The credit and adjustment lines that bring `invoice`'s period to its price now."""
+    billed = _billed(session, invoice.customer_id, invoice.period_start)
+    rows, pending = _current_rows(session, invoice.customer_id, invoice.period_start, as_of)
+    current_ids: dict[str, set[int]] = {}
+    for row in rows:
+        current_ids.setdefault(row.outcome, set()).add(row.id)
+    kept = {outcome: ids & current_ids.get(outcome, set()) for outcome, ids in billed.ids.items()}
+    removed = {o: ids - kept.get(o, set()) for o, ids in billed.ids.items()}
+    added = {o: ids - kept.get(o, set()) for o, ids in current_ids.items()}
+    kept_rows = [row for row in rows if row.id in kept.get(row.outcome, ())]
+    before = {
+        line.key: line
+        for line in keyed_lines(rules, price_usage(rules, usage_of_rows(rules, kept_rows)))
+    }
+    after = {
+        line.key: line
+        for line in keyed_lines(rules, price_usage(rules, usage_of_rows(rules, rows)))
+    }
+    keys = _ordered_keys(before, after, billed.amounts)
+    period = Period(invoice.period_start, invoice.period_end, None, rules.billing.timezone)
+    lines: list[LineDraft] = []
+    for key in keys:
+        line = before.get(key) or after.get(key)
+        amount = _amount(before, key) - billed.amounts.get(key, ZERO)
+        if amount:
+            quantity = _quantity(before, key, line) - billed.quantities.get(key, ZERO)
+            lines.append(
+                _draft(
+                    LineKind.CREDIT,
+                    key,
+                    f"Correction of invoice {_number(invoice)}: {_description(line, billed, key)}",
+                    line,
+                    quantity if _counts_units(line) else None,
+                    amount,
+                    invoice,
+                    sorted(removed.get(line.outcome, ())) if line and line.outcome else [],
+                )
+            )
+    for key in keys:
+        line = after.get(key) or before.get(key)
+        amount = _amount(after, key) - _amount(before, key)
+        if amount:
+            quantity = _quantity(after, key, line) - _quantity(before, key, line)
+            lines.append(
+                _draft(
+                    LineKind.ADJUSTMENT,
+                    key,
+                    f"Adjustment for {period.label}: {_description(line, billed, key)}",
+                    line,
+                    quantity if _counts_units(line) else None,
+                    amount,
+                    invoice,
+                    sorted(added.get(line.outcome, ())) if line and line.outcome else [],
+                )
+            )
+    return Correction(lines, pending)
+
+
+def _amount(lines: dict[str, KeyedLine], key: str) -> Decimal:
+    line = lines.get(key)
+    return ZERO if line is None else line.amount
+
+
+def _quantity(lines: dict[str, KeyedLine], key: str, fallback: KeyedLine | None) -> Decimal:
+    line = lines.get(key)
+    return ZERO if line is None else line.quantity
+
+
+def _counts_units(line: KeyedLine | None) -> bool:
+    return line is not None and line.outcome is not None
+
+
+def _number(invoice: Invoice) -> str:
+    return f"#{invoice.number}" if invoice.number is not None else invoice.id
+
+
+def _description(line: KeyedLine | None, billed: _Billed, key: str) -> str:
+    if line is not None:
+        return line.description
+    return billed.descriptions.get(key, key)
+
+
+def _draft(
+    kind: LineKind,
+    key: str,
+    description: str,
+    line: KeyedLine | None,
+    quantity: Decimal | None,
+    amount: Decimal,
+    invoice: Invoice,
+    ids: Sequence[int],
+) -> LineDraft:
+    return LineDraft(
+        kind=kind.value,
+        charge_key=key,
+        description=description,
+        outcome=line.outcome if line else None,
+        quantity=quantity,
+        amount=amount,
+        period_start=invoice.period_start,
+        period_end=invoice.period_end,
+        detail={"corrects": key},
+        outcome_ids=ids,
+        corrects_invoice_id=invoice.id,
+    )

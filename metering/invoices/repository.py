@@ -1,0 +1,163 @@
+"""Invoice storage: numbering, bulk writes of a closed batch, and the reads around them."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from metering.db import bulk
+from metering.db.ids import new_id
+from metering.invoices.models import Invoice, InvoiceCounter, InvoiceLine, StalePeriod
+from metering.invoices.rating import LineDraft
+from metering.subscriptions.models import Subscription
+
+_INVOICES: sa.Table = Invoice.__table__  # type: ignore[attr-defined]
+_LINES: sa.Table = InvoiceLine.__table__  # type: ignore[attr-defined]
+_COUNTERS: sa.Table = InvoiceCounter.__table__  # type: ignore[attr-defined]
+
+
+def new_invoice_id() -> str:
+    return new_id("inv")
+
+
+def reserve_numbers(session: Session, vendor_id: str, count: int) -> int:
+    """The first of `count` consecutive invoice numbers of the vendor, taken in this
+    transaction: the counter row stays locked until commit, so numbers have no gaps."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert(_COUNTERS) if dialect == "postgresql" else sqlite.insert(_COUNTERS)
+    statement = (
+        insert.values(vendor_id=vendor_id, last_number=count)
+        .on_conflict_do_update(
+            index_elements=["vendor_id"],
+            set_={"last_number": _COUNTERS.c.last_number + count},
+        )
+        .returning(_COUNTERS.c.last_number)
+    )
+    last: int = session.execute(statement).scalar_one()
+    return last - count + 1
+
+
+def customers_invoiced(
+    session: Session, customer_ids: Collection[str], period_start: datetime
+) -> set[str]:
+    """Which of the customers already have an invoice for the period."""
+    if not customer_ids:
+        return set()
+    return set(
+        session.exec(
+            select(Invoice.customer_id).where(
+                col(Invoice.customer_id).in_(sorted(customer_ids)),
+                Invoice.period_start == period_start,
+            )
+        ).all()
+    )
+
+
+def stale_marks(session: Session, customer_ids: Collection[str]) -> dict[tuple[str, datetime], int]:
+    """(customer id, period start) -> generation of every mark of the customers."""
+    if not customer_ids:
+        return {}
+    rows = session.exec(
+        select(StalePeriod).where(col(StalePeriod.customer_id).in_(sorted(customer_ids)))
+    ).all()
+    return {(row.customer_id, row.period_start): row.generation for row in rows}
+
+
+def invoices_of_periods(
+    session: Session, periods: Collection[tuple[str, datetime]]
+) -> dict[str, list[Invoice]]:
+    """The invoices of (customer id, period start) pairs, by customer, oldest period first."""
+    wanted = set(periods)
+    if not wanted:
+        return {}
+    rows = session.exec(
+        select(Invoice)
+        .where(col(Invoice.customer_id).in_(sorted({c for c, _ in wanted})))
+        .order_by(col(Invoice.period_start))
+    ).all()
+    found: dict[str, list[Invoice]] = {}
+    for invoice in rows:
+        if (invoice.customer_id, invoice.period_start) in wanted:
+            found.setdefault(invoice.customer_id, []).append(invoice)
+    return found
+
+
+def _line_row(invoice: Invoice, position: int, line: LineDraft) -> dict[str, Any]:
+    return {
+        "id": new_id("il"),
+        "invoice_id": invoice.id,
+        "customer_id": invoice.customer_id,
+        "position": position,
+        "kind": line.kind,
+        "charge_key": line.charge_key,
+        "description": line.description,
+        "outcome": line.outcome,
+        "period_start": line.period_start,
+        "period_end": line.period_end,
+        "corrects_invoice_id": line.corrects_invoice_id,
+        "quantity": line.quantity,
+        "amount": line.amount,
+        "detail": line.detail,
+        "outcome_ids": list(line.outcome_ids),
+        "stripe_item_id": None,
+    }
+
+
+def _insert(session: Session, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """COPY many rows into PostgreSQL; a plain multi-row INSERT otherwise (array columns
+    do not go through the unnest path of `bulk.insert_rows`)."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql" and len(rows) >= bulk.COPY_THRESHOLD:
+        bulk.insert_rows(session, table, rows)
+    else:
+        session.execute(sa.insert(table), list(rows))
+
+
+def insert_invoices(
+    session: Session, invoices: Sequence[tuple[Invoice, Sequence[LineDraft]]]
+) -> None:
+    """Write issued invoices and their lines: two statements for the whole batch."""
+    invoice_rows = [invoice.model_dump() for invoice, _ in invoices]
+    line_rows = [
+        _line_row(invoice, position, line)
+        for invoice, lines in invoices
+        for position, line in enumerate(lines, start=1)
+    ]
+    _insert(session, _INVOICES, invoice_rows)
+    _insert(session, _LINES, line_rows)
+
+
+def advance_subscriptions(
+    session: Session, subscription_ids: Sequence[str], billed_through: datetime, now: datetime
+) -> None:
+    session.execute(
+        sa.update(Subscription)
+        .where(col(Subscription.id).in_(list(subscription_ids)))
+        .values(billed_through=billed_through, updated_at=now)
+    )
+
+
+def listing(
+    vendor_id: str, customer_id: str | None = None, status: str | None = None
+) -> SelectOfScalar[Invoice]:
+    statement = select(Invoice).where(Invoice.vendor_id == vendor_id)
+    if customer_id is not None:
+        statement = statement.where(Invoice.customer_id == customer_id)
+    if status is not None:
+        statement = statement.where(Invoice.status == status)
+    return statement
+
+
+def lines_of(session: Session, invoice_id: str) -> Sequence[InvoiceLine]:
+    return session.exec(
+        select(InvoiceLine)
+        .where(InvoiceLine.invoice_id == invoice_id)
+        .order_by(col(InvoiceLine.position))
+    ).all()

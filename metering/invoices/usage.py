@@ -1,0 +1,269 @@
+"""Measured usage of a period straight from outcome rows: one aggregate query per batch.
+
+Billing counts the `counted` rows of a period that have settled by `as_of`. Count, sum,
+max and unique are SQL aggregates, grouped by customer and outcome, and the same query
+collects the ids of the rows counted (the invoice line keeps them) and what is still
+pending. `latest` is one ordered query; percentage charges stream their per-event values.
+
+SQLite has no decimal type (values are stored as REAL): its values are read as the
+shortest decimal that round-trips (`Decimal(repr(x))`), and sums go through an exact
+Python aggregate, so both databases measure what the pure core measures.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from metering.outcomes.models import Outcome, OutcomeState
+from pricing_rules.charges import PercentageCharge
+from pricing_rules.measures import Latest, Max, Sum, Unique
+from pricing_rules.pricing import MeasuredUsage
+from pricing_rules.rules import RuleFile
+
+ZERO = Decimal(0)
+STREAM_ROWS = 10_000
+_OUTCOMES: sa.Table = Outcome.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(slots=True)
+class OutcomeTally:
+    """One customer's outcome in one period: what counts as of `as_of`, and what waits."""
+
+    billable: int = 0
+    total: Decimal = ZERO
+    largest: Decimal = ZERO
+    distinct: int = 0
+    latest: Decimal = ZERO
+    ids: list[int] = field(default_factory=list)
+    pending: int = 0
+    next_settles_at: datetime | None = None
+
+
+Tallies = dict[str, dict[str, OutcomeTally]]
+"""customer id -> outcome name -> tally."""
+
+
+def to_decimal(raw: Any) -> Decimal:
+    """A stored number as an exact Decimal (SQLite hands back floats)."""
+    if isinstance(raw, Decimal):
+        return raw
+    if isinstance(raw, float):
+        return Decimal(repr(raw))
+    if isinstance(raw, int):
+        return Decimal(raw)
+    return Decimal(str(raw))
+
+
+class _ExactSum:
+    """SQLite aggregate: the exact decimal sum of REAL values, as text."""
+
+    def __init__(self) -> None:
+        self.total = ZERO
+
+    def step(self, value: Any) -> None:
+        if value is not None:
+            self.total += to_decimal(value)
+
+    def finalize(self) -> str:
+        return str(self.total)
+
+
+def _raw(expression: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """The driver's value, without the column type's conversion (see `to_decimal`)."""
+    return sa.type_coerce(expression, sa.types.NullType())
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _sum(session: Session, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    if _is_postgres(session):
+        return sa.func.sum(column)
+    driver = session.connection().connection.driver_connection
+    driver.create_aggregate("exact_sum", 1, _ExactSum)  # type: ignore[union-attr]
+    return sa.func.exact_sum(column)
+
+
+def _ids(session: Session, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    if _is_postgres(session):
+        return sa.func.array_agg(column)
+    return sa.func.json_group_array(column)
+
+
+def _id_list(raw: Any) -> list[int]:
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        return [int(i) for i in json.loads(raw)]
+    return [int(i) for i in raw]
+
+
+def _scope(customer_ids: Collection[str], period_start: datetime) -> list[sa.ColumnElement[bool]]:
+    t = _OUTCOMES.c
+    return [
+        t.state == OutcomeState.COUNTED.value,
+        t.period_start == period_start,
+        t.customer_id.in_(sorted(customer_ids)),
+    ]
+
+
+def measure_tallies(
+    session: Session,
+    rules: RuleFile,
+    customer_ids: Collection[str],
+    period_start: datetime,
+    as_of: datetime,
+) -> Tallies:
+    """Every outcome of `customer_ids` in the period starting at `period_start`."""
+    if not customer_ids:
+        return {}
+    t = _OUTCOMES.c
+    settled = t.settles_at <= as_of
+    waiting = t.settles_at > as_of
+    measures = [spec.measure for spec in rules.outcomes.values()]
+    columns: list[sa.ColumnElement[Any]] = [
+        t.customer_id,
+        t.outcome,
+        sa.func.count().filter(settled).label("billable"),
+        _ids(session, t.id).filter(settled).label("ids"),
+        sa.func.count().filter(waiting).label("pending"),
+        sa.func.min(t.settles_at).filter(waiting).label("next_settles_at"),
+    ]
+    if any(isinstance(m, Sum) for m in measures):
+        columns.append(_raw(_sum(session, t.value).filter(settled)).label("total"))
+    if any(isinstance(m, Max) for m in measures):
+        columns.append(_raw(sa.func.max(t.value).filter(settled)).label("largest"))
+    if any(isinstance(m, Unique) for m in measures):
+        columns.append(sa.func.count(sa.distinct(t.value_text)).filter(settled).label("distinct"))
+    statement = (
+        sa.select(*columns)
+        .where(*_scope(customer_ids, period_start))
+        .group_by(t.customer_id, t.outcome)
+    )
+    tallies: Tallies = {}
+    for row in session.execute(statement).mappings():
+        tally = OutcomeTally(
+            billable=row["billable"],
+            ids=_id_list(row["ids"]),
+            pending=row["pending"],
+            next_settles_at=row["next_settles_at"],
+        )
+        if row.get("total") is not None:
+            tally.total = to_decimal(row["total"])
+        if row.get("largest") is not None:
+            tally.largest = to_decimal(row["largest"])
+        if row.get("distinct") is not None:
+            tally.distinct = row["distinct"]
+        tallies.setdefault(row["customer_id"], {})[row["outcome"]] = tally
+    latest = [name for name, spec in rules.outcomes.items() if isinstance(spec.measure, Latest)]
+    if latest:
+        _add_latest(session, tallies, customer_ids, period_start, as_of, latest)
+    return tallies
+
+
+def _add_latest(
+    session: Session,
+    tallies: Tallies,
+    customer_ids: Collection[str],
+    period_start: datetime,
+    as_of: datetime,
+    outcomes: list[str],
+) -> None:
+    """The value of the last row by (occurred_at, event id), as the core orders them."""
+    t = _OUTCOMES.c
+    event_id: sa.ColumnElement[Any] = t.event_id
+    if _is_postgres(session):
+        event_id = sa.collate(event_id, "C")  # code point order, as Python compares
+    ranked = (
+        sa.select(
+            t.customer_id,
+            t.outcome,
+            _raw(t.value).label("value"),
+            sa.func.row_number()
+            .over(
+                partition_by=(t.customer_id, t.outcome),
+                order_by=(t.occurred_at.desc(), event_id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(*_scope(customer_ids, period_start), t.settles_at <= as_of, t.outcome.in_(outcomes))
+        .subquery()
+    )
+    statement = sa.select(ranked.c.customer_id, ranked.c.outcome, ranked.c.value).where(
+        ranked.c.rank == 1
+    )
+    for customer_id, outcome, value in session.execute(statement):
+        tally = tallies.get(customer_id, {}).get(outcome)
+        if tally is not None and value is not None:
+            tally.latest = to_decimal(value)
+
+
+def stream_values(
+    session: Session, customer_id: str, outcome: str, period_start: datetime, as_of: datetime
+) -> Callable[[], Iterable[Decimal]]:
+    """The per-event values of one outcome, read in chunks when a charge asks for them."""
+
+    def values() -> Iterator[Decimal]:
+        t = _OUTCOMES.c
+        statement = (
+            sa.select(_raw(t.value))
+            .where(
+                *_scope([customer_id], period_start), t.outcome == outcome, t.settles_at <= as_of
+            )
+            .execution_options(yield_per=STREAM_ROWS)
+        )
+        for (value,) in session.execute(statement):
+            yield to_decimal(value)
+
+    return values
+
+
+def quantity_of(rules: RuleFile, outcome: str, tally: OutcomeTally) -> Decimal:
+    """The measured quantity the rule file asks for (count, sum, max, latest, unique)."""
+    measure = rules.outcomes[outcome].measure
+    if isinstance(measure, Sum):
+        return tally.total
+    if isinstance(measure, Max):
+        return tally.largest
+    if isinstance(measure, Latest):
+        return tally.latest
+    if isinstance(measure, Unique):
+        return Decimal(tally.distinct)
+    return Decimal(tally.billable)
+
+
+def valued_outcomes(rules: RuleFile) -> frozenset[str]:
+    """Outcomes priced per event (percentage charges): their values are streamed."""
+    return frozenset(c.outcome for c in rules.charges if isinstance(c, PercentageCharge))
+
+
+def measured_usage(
+    session: Session,
+    rules: RuleFile,
+    customer_id: str,
+    tallies: Mapping[str, OutcomeTally],
+    period_start: datetime,
+    as_of: datetime,
+) -> dict[str, MeasuredUsage]:
+    """What `price_usage` takes, for one customer's tallies."""
+    valued = valued_outcomes(rules)
+    usage: dict[str, MeasuredUsage] = {}
+    for outcome, tally in tallies.items():
+        if outcome not in rules.outcomes:
+            continue
+        values: Callable[[], Iterable[Decimal]] = tuple
+        if outcome in valued and tally.billable:
+            values = stream_values(session, customer_id, outcome, period_start, as_of)
+        usage[outcome] = MeasuredUsage(
+            quantity=quantity_of(rules, outcome, tally), events=tally.billable, values=values
+        )
+    return usage
