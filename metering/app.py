@@ -14,6 +14,7 @@ from metering.db.engine import make_engine
 from metering.events import endpoints as events
 from metering.plans import endpoints as plans
 from metering.settings import Settings, get_settings
+from metering.subscriptions import endpoints as subscriptions
 from metering.vendors import endpoints as vendors
 
 DESCRIPTION = """\
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(vendors.router)
     app.include_router(customers.router)
+    app.include_router(subscriptions.router)
     app.include_router(plans.router)
     app.include_router(events.router)
     return app

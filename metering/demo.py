@@ -35,6 +35,8 @@ from metering.db import migrate
 from metering.db.engine import make_engine
 from metering.plans import service as plan_service
 from metering.settings import get_settings
+from metering.subscriptions import repository as subscriptions
+from metering.subscriptions import service as subscription_service
 from metering.vendors import repository as vendors
 from metering.vendors import service as vendor_service
 
@@ -57,6 +59,15 @@ class DemoCredentials:
     signing_secret: str
 
 
+def demo_start(today: date) -> datetime:
+    """Subscriptions start at the first of the month two months back, so the previous
+    month is a whole period that the close can invoice."""
+    month = today.month - 2
+    year = today.year + (month - 1) // 12
+    month = (month - 1) % 12 + 1
+    return datetime(year, month, 1, tzinfo=UTC)
+
+
 def prepare(session: Session) -> DemoCredentials:
     """The demo vendor, its plans and customers, made or found; a fresh API key."""
     named = vendors.vendors_named(session, DEMO_VENDOR)
@@ -73,8 +84,10 @@ def prepare(session: Session) -> DemoCredentials:
         if customer is None or customer.status == CustomerStatus.UNPROVISIONED.value:
             data = CustomerCreate(external_id=external_id, name=name)
             customer = customer_service.create(session, vendor, data)
-        if customer.plan_id is None:
-            customer_service.attach_plan(session, vendor, customer, plan, None)
+        if not subscriptions.of_customer(session, customer.id):
+            subscription_service.subscribe(
+                session, vendor, customer, plan, starts_at=demo_start(date.today())
+            )
     secret = vendors.current_secret(session, vendor.id)
     assert secret is not None
     return DemoCredentials(vendor.id, api_key, secret.secret)

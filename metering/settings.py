@@ -27,6 +27,21 @@ class Settings(BaseSettings):
     webhook_tolerance: timedelta = timedelta(minutes=5)
     secret_grace_period: timedelta = timedelta(hours=24)
 
+    # Stripe: tests point `stripe_api_base` at a local fake; no key means no Stripe sync.
+    stripe_api_key: str | None = None
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_webhook_secret: str | None = None
+    stripe_max_network_retries: int = 0
+    stripe_timeout_seconds: float = 30.0
+    # A failing sync step is retried with exponential backoff from this delay, up to the cap.
+    sync_retry_base: timedelta = timedelta(seconds=30)
+    sync_retry_cap: timedelta = timedelta(hours=1)
+    sync_lease: timedelta = timedelta(minutes=5)
+
+    # Jobs run in `metering serve` (unless --no-jobs) and in `metering worker`.
+    jobs_close_interval: timedelta = timedelta(minutes=5)
+    jobs_sync_interval: timedelta = timedelta(seconds=30)
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

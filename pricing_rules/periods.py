@@ -209,3 +209,16 @@ def _require_aware(instant: datetime) -> None:
 
 def _unknown_interval(interval: object) -> ValueError:
     return ValueError(f"unknown interval {interval!r}; expected one of {', '.join(INTERVALS)}")
+
+
+def clip(period: Period, start: datetime, end: datetime | None) -> Period:
+    """The part of `period` inside [start, end) (a subscription that starts or ends inside
+    it splits it); keeps the period's label when nothing is cut."""
+    _require_aware(start)
+    new_start = max(period.start, start)
+    new_end = period.end if end is None else min(period.end, end)
+    if new_start >= new_end:
+        raise ValueError(f"{period.label} does not overlap [{start.isoformat()}, {end})")
+    if (new_start, new_end) == (period.start, period.end):
+        return period
+    return Period(new_start, new_end, None, period.timezone)

@@ -15,6 +15,8 @@ import typer
 from metering.api.problems import ProblemError
 from metering.cli.db import open_session
 from metering.plans import service
+from metering.subscriptions.schemas import ApplyMode
+from metering.subscriptions.service import apply_version
 from metering.vendors.service import VendorNotFound, find_vendor
 from pricing_rules.errors import RuleFileError
 from pricing_rules.loader import read_text
@@ -23,6 +25,12 @@ from pricing_rules.loader import read_text
 def apply_command(
     file: Path = typer.Argument(..., help="Rule file (YAML)."),
     vendor: str = typer.Option(..., "--vendor", help="Vendor id or name."),
+    apply: ApplyMode = typer.Option(
+        ApplyMode.NEXT_PERIOD,
+        "--apply",
+        help="Move the plan's subscribers on older versions to this one: at the end of "
+        "their current period, immediately (the period is split), or none.",
+    ),
 ) -> None:
     """Upload a rule file as a new immutable version of its plan."""
     try:
@@ -30,6 +38,7 @@ def apply_command(
         with open_session() as session:
             owner = find_vendor(session, vendor)
             upload = service.upload(session, owner, text, str(file))
+            moved = apply_version(session, owner, upload.version, apply)
             session.commit()
     except RuleFileError as error:
         for item in error.errors:
@@ -43,3 +52,7 @@ def apply_command(
         f"plan {upload.plan.slug} version {upload.version.version} {state} "
         f"{upload.version.id} for vendor {owner.id}"
     )
+    changed = [change for change in moved if change.changed]
+    if changed:
+        when = "now" if apply == ApplyMode.IMMEDIATELY else "at the end of their current period"
+        typer.echo(f"{len(changed)} subscriber(s) move to version {upload.version.version} {when}")

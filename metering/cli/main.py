@@ -7,9 +7,12 @@ import typer
 from metering.cli.apply import apply_command
 from metering.cli.db import db_app
 from metering.cli.events import events_app
+from metering.cli.invoices import invoices_app
+from metering.cli.outcomes import outcomes_app
 from metering.cli.rules import rules_app
 from metering.cli.serve import serve_command
 from metering.cli.vendors import vendors_app
+from metering.cli.worker import worker_command
 
 app = typer.Typer(
     name="metering",
@@ -22,4 +25,7 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(db_app, name="db")
 app.add_typer(vendors_app, name="vendors")
 app.add_typer(events_app, name="events")
+app.add_typer(outcomes_app, name="outcomes")
+app.add_typer(invoices_app, name="invoices")
 app.command("serve")(serve_command)
+app.command("worker")(worker_command)

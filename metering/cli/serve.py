@@ -1,15 +1,28 @@
-"""`metering serve`: migrate the database, then run the API under uvicorn."""
+"""`metering serve`: migrate the database, then run the API under uvicorn (and the jobs).
+
+The jobs run in this process, next to uvicorn and outside the app: with `--workers N` the
+process here is uvicorn's supervisor, so one `metering serve` runs one scheduler however many
+API processes it starts, and an app made by `create_app` (tests, other servers) never runs
+jobs. `--no-jobs` leaves them to `metering worker` processes.
+"""
 
 from __future__ import annotations
 
+import signal
 import socket
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from types import FrameType
 
 import typer
 import uvicorn
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 from metering.cli.db import database_label
+from metering.cli.worker import jobs_summary
 from metering.db import migrate
+from metering.jobs.scheduler import running_jobs
 from metering.settings import get_settings
 
 APP = "metering.app:create_app"
@@ -35,17 +48,49 @@ class _TCPConfig(uvicorn.Config):
         return sock
 
 
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """SIGTERM raises SystemExit, so the jobs stop cleanly after uvicorn has.
+
+    uvicorn handles SIGTERM while it serves, then re-raises it with the handler it found: by
+    default that kills the process before the scheduler could wait for a running job.
+    """
+
+    def leave(signum: int, _frame: FrameType | None) -> None:
+        sys.exit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, leave)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def serve_command(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="TCP port."),
     workers: int = typer.Option(1, min=1, help="Worker processes (each opens its own pool)."),
+    jobs: bool = typer.Option(
+        True,
+        "--jobs/--no-jobs",
+        help="Run the background jobs (closing periods, Stripe sync) in this process, once "
+        "whatever --workers is. --no-jobs when `metering worker` processes run them.",
+    ),
 ) -> None:
     """Serve the webhook and REST API (migrations run first, so a fresh database works)."""
-    url = get_settings().database_url
+    settings = get_settings()
+    url = settings.database_url
     migrate.upgrade(url)
     typer.echo(f"database {database_label(url)} migrated; serving on http://{host}:{port}")
-    if workers == 1:
-        uvicorn.run(APP, factory=True, host=host, port=port)
-        return
-    config = _TCPConfig(APP, factory=True, host=host, port=port, workers=workers)
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    with ExitStack() as stack:
+        if jobs:
+            stack.enter_context(_sigterm_unwinds())
+            stack.enter_context(running_jobs(settings))
+            typer.echo(f"jobs: {jobs_summary(settings)}")
+        else:
+            typer.echo("jobs: off (run `metering worker`)")
+        if workers == 1:
+            uvicorn.run(APP, factory=True, host=host, port=port)
+            return
+        config = _TCPConfig(APP, factory=True, host=host, port=port, workers=workers)
+        Multiprocess(config, sockets=[config.bind_socket()]).run()

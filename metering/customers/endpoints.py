@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import APIRouter, Depends, Query
 from sqlmodel import Session, col
 
@@ -10,28 +12,55 @@ from metering.api.pagination import Cursor, Limit, Page, paginate
 from metering.api.problems import problem_responses
 from metering.customers import repository, service
 from metering.customers.models import Customer, CustomerStatus
-from metering.customers.schemas import CustomerCreate, CustomerOut, CustomerUpdate, PlanAttach
+from metering.customers.schemas import CustomerCreate, CustomerOut, CustomerUpdate
 from metering.db.session import get_session
-from metering.plans.models import Plan
+from metering.db.types import utcnow
+from metering.subscriptions import repository as subscriptions
+from metering.subscriptions import service as subscription_service
+from metering.subscriptions.models import Subscription
+from metering.subscriptions.schemas import PlanChange
 from metering.vendors.models import Vendor
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"], responses=problem_responses(401))
 
 
+def customers_out(session: Session, customers: Sequence[Customer]) -> list[CustomerOut]:
+    """API views of customers with their current subscription and pending change."""
+    now = utcnow()
+    subs = subscriptions.of_customers(session, [customer.id for customer in customers])
+    shown: dict[str, tuple[Subscription | None, Subscription | None]] = {
+        customer_id: subscription_service.current_and_pending(found, now)
+        for customer_id, found in subs.items()
+    }
+    listed = [sub for pair in shown.values() for sub in pair if sub is not None]
+    described = {out.id: out for out in subscription_service.describe(session, listed)}
+    views = []
+    for customer in customers:
+        current, pending = shown.get(customer.id, (None, None))
+        current_out = described[current.id] if current is not None else None
+        views.append(
+            CustomerOut(
+                id=customer.id,
+                external_id=customer.external_id,
+                name=customer.name,
+                email=customer.email,
+                timezone=customer.timezone,
+                status=customer.status,
+                plan_id=current_out.plan_id if current_out else None,
+                plan=current_out.plan if current_out else None,
+                subscription=current_out,
+                pending_change=described[pending.id] if pending is not None else None,
+                collection_method=customer.collection_method,
+                days_until_due=customer.days_until_due,
+                created_at=customer.created_at,
+                updated_at=customer.updated_at,
+            )
+        )
+    return views
+
+
 def customer_out(session: Session, customer: Customer) -> CustomerOut:
-    plan = session.get(Plan, customer.plan_id) if customer.plan_id else None
-    return CustomerOut(
-        id=customer.id,
-        external_id=customer.external_id,
-        name=customer.name,
-        email=customer.email,
-        timezone=customer.timezone,
-        status=customer.status,
-        plan_id=customer.plan_id,
-        plan=plan.slug if plan else None,
-        created_at=customer.created_at,
-        updated_at=customer.updated_at,
-    )
+    return customers_out(session, [customer])[0]
 
 
 @router.post(
@@ -64,7 +93,7 @@ def list_customers(
 ) -> Page[CustomerOut]:
     statement = repository.listing(vendor.id, external_id, status.value if status else None)
     customers, next_cursor = paginate(session, statement, col(Customer.id), cursor, limit)
-    data = [customer_out(session, customer) for customer in customers]
+    data = customers_out(session, customers)
     return Page[CustomerOut](data=data, next_cursor=next_cursor)
 
 
@@ -103,17 +132,23 @@ def update_customer(
 @router.post(
     "/{customer_id}/plan",
     response_model=CustomerOut,
-    summary="Attach a plan",
+    summary="Subscribe to a plan or change plan",
     responses=problem_responses(404, 409, 422),
 )
-def attach_plan(
+def change_plan(
     customer_id: str,
-    data: PlanAttach,
+    data: PlanChange,
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
 ) -> CustomerOut:
-    """The customer's stored events are matched again under the plan, in this transaction."""
+    """A first subscription starts at `starts_at` (default: the start of the plan's current
+    period). A change takes effect at the end of the current period (`next_period`, shown
+    as `pending_change` until then) or now (`immediately`: the period is split in two, each
+    part priced by its own version). The same version again changes nothing. Stored events
+    in the time the change reaches are matched again, in this transaction."""
     customer = service.get_or_404(session, vendor, customer_id)
-    service.attach_plan(session, vendor, customer, data.plan, data.version)
+    subscription_service.subscribe(
+        session, vendor, customer, data.plan, data.version, data.effective, data.starts_at
+    )
     session.commit()
     return customer_out(session, customer)

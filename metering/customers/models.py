@@ -19,7 +19,7 @@ class CustomerStatus(StrEnum):
 
 
 class Customer(SQLModel, table=True):
-    """One customer of a vendor; `plan_id` picks the rules its events are matched against."""
+    """One customer of a vendor; its subscriptions say which rules price its events."""
 
     __tablename__ = "customers"
     __table_args__ = (
@@ -33,6 +33,13 @@ class Customer(SQLModel, table=True):
     email: str | None = Field(default=None, max_length=320)
     timezone: str = Field(default="UTC", max_length=64)
     status: str = Field(default=CustomerStatus.PROVISIONED.value, max_length=20)
-    plan_id: str | None = Field(default=None, foreign_key="plans.id", max_length=40)
+    # How Stripe collects its invoices: charge_automatically or send_invoice.
+    collection_method: str = Field(
+        default="charge_automatically",
+        max_length=30,
+        sa_column_kwargs={"server_default": "charge_automatically"},
+    )
+    days_until_due: int = Field(default=30, sa_column_kwargs={"server_default": "30"})
+    stripe_customer_id: str | None = Field(default=None, max_length=100)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

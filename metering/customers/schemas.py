@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from metering.invoices.models import CollectionMethod
+from metering.subscriptions.schemas import SubscriptionOut
 from pricing_rules.periods import Timezone
 
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
@@ -35,6 +37,12 @@ class CustomerCreate(BaseModel):
     name: Name | None = None
     email: Email | None = None
     timezone: Timezone = "UTC"
+    collection_method: CollectionMethod = Field(
+        default=CollectionMethod.CHARGE_AUTOMATICALLY,
+        description="How Stripe collects its invoices: charge the saved payment method, or "
+        "send the invoice to be paid within `days_until_due`.",
+    )
+    days_until_due: int = Field(default=30, ge=1, le=365)
 
 
 class CustomerUpdate(BaseModel):
@@ -47,17 +55,8 @@ class CustomerUpdate(BaseModel):
     name: Name | None = None
     email: Email | None = None
     timezone: Timezone | None = None
-
-
-class PlanAttach(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"plan": "support-agent"}]}
-    )
-
-    plan: str = Field(min_length=1, description="The plan's slug or id.")
-    version: int | None = Field(
-        default=None, ge=1, description="A version that must exist; the latest by default."
-    )
+    collection_method: CollectionMethod | None = None
+    days_until_due: int | None = Field(default=None, ge=1, le=365)
 
 
 class CustomerOut(BaseModel):
@@ -67,7 +66,13 @@ class CustomerOut(BaseModel):
     email: str | None
     timezone: str
     status: str = Field(description="`unprovisioned`: first seen in an event, not yet created.")
-    plan_id: str | None
-    plan: str | None = Field(description="The attached plan's slug.")
+    plan_id: str | None = Field(description="The plan of the subscription in force now.")
+    plan: str | None = Field(description="That plan's slug.")
+    subscription: SubscriptionOut | None = Field(description="The subscription in force now.")
+    pending_change: SubscriptionOut | None = Field(
+        description="The subscription that starts next (a plan change not yet in force)."
+    )
+    collection_method: str
+    days_until_due: int
     created_at: datetime
     updated_at: datetime

@@ -1,4 +1,6 @@
-"""Customers: create (or provision one first seen in an event), update, attach a plan.
+"""Customers: create (or provision one first seen in an event), update.
+
+Plans are attached through subscriptions (`metering.subscriptions.service`).
 
 Functions add and flush; the caller commits.
 """
@@ -14,9 +16,6 @@ from metering.customers.models import Customer, CustomerStatus
 from metering.customers.schemas import CustomerCreate, CustomerUpdate
 from metering.db.ids import new_id
 from metering.db.types import utcnow
-from metering.outcomes.service import rederive_customer
-from metering.plans import repository as plans
-from metering.plans.models import Plan
 from metering.vendors.models import Vendor
 
 
@@ -42,6 +41,8 @@ def _provision(session: Session, customer: Customer, data: CustomerCreate) -> Cu
     customer.name = data.name
     customer.email = data.email
     customer.timezone = data.timezone
+    customer.collection_method = data.collection_method.value
+    customer.days_until_due = data.days_until_due
     customer.status = CustomerStatus.PROVISIONED.value
     customer.updated_at = utcnow()
     session.add(customer)
@@ -64,6 +65,8 @@ def create(session: Session, vendor: Vendor, data: CustomerCreate) -> Customer:
             name=data.name,
             email=data.email,
             timezone=data.timezone,
+            collection_method=data.collection_method.value,
+            days_until_due=data.days_until_due,
             status=CustomerStatus.PROVISIONED.value,
         )
         try:
@@ -75,60 +78,26 @@ def create(session: Session, vendor: Vendor, data: CustomerCreate) -> Customer:
     raise _exists(customer)
 
 
+NOT_NULL = {
+    "timezone": "an IANA name such as UTC",
+    "collection_method": "charge_automatically or send_invoice",
+    "days_until_due": "a number of days",
+}
+
+
 def update(session: Session, customer: Customer, data: CustomerUpdate) -> Customer:
-    changes = data.model_dump(exclude_unset=True)
-    if changes.get("timezone", "") is None:
-        raise ProblemError(
-            422,
-            "Invalid Request",
-            "timezone: cannot be null; send an IANA name such as UTC",
-            type=problem_type("invalid-request"),
-        )
+    changes = data.model_dump(exclude_unset=True, mode="json")
+    for name, example in NOT_NULL.items():
+        if name in changes and changes[name] is None:
+            raise ProblemError(
+                422,
+                "Invalid Request",
+                f"{name}: cannot be null; send {example}",
+                type=problem_type("invalid-request"),
+            )
     for field, value in changes.items():
         setattr(customer, field, value)
     customer.updated_at = utcnow()
     session.add(customer)
     session.flush()
     return customer
-
-
-def attach_plan(
-    session: Session, vendor: Vendor, customer: Customer, plan_ref: str, version: int | None
-) -> Plan:
-    """Put `customer` on a plan and re-derive its stored events' outcomes under it.
-
-    A customer follows its plan's latest version; naming a version checks that it is that
-    one, so an out-of-date pin is refused instead of silently ignored.
-    """
-    plan = plans.by_ref(session, vendor.id, plan_ref)
-    if plan is None:
-        raise not_found("plan", plan_ref)
-    latest = plans.latest_version(session, plan.id)
-    if latest is None:
-        raise ProblemError(
-            409,
-            "Plan Has No Version",
-            f"Plan '{plan.slug}' has no version yet; upload a rule file first.",
-            type=problem_type("plan-without-version"),
-        )
-    if version is not None and version != latest.version:
-        if plans.version(session, plan.id, version) is None:
-            raise ProblemError(
-                404,
-                "Not Found",
-                f"No version {version} of plan '{plan.slug}'.",
-                type=problem_type("not-found"),
-            )
-        raise ProblemError(
-            422,
-            "Version Not Current",
-            f"Version {version} of plan '{plan.slug}' is not its latest ({latest.version}); "
-            "a customer is rated under its plan's latest version.",
-            type=problem_type("version-not-current"),
-        )
-    customer.plan_id = plan.id
-    customer.updated_at = utcnow()
-    session.add(customer)
-    session.flush()
-    rederive_customer(session, customer)
-    return plan

@@ -6,8 +6,12 @@ from sqlmodel import SQLModel
 
 from metering.customers.models import Customer
 from metering.events.models import EventVoid, StoredEvent
+from metering.invoices.models import Invoice, InvoiceCounter, InvoiceLine, StalePeriod
+from metering.jobs.models import apscheduler_jobs
 from metering.outcomes.models import Outcome, OutcomeReversal
 from metering.plans.models import Plan, PlanVersion
+from metering.stripe_sync.models import StripeEventSeen
+from metering.subscriptions.models import Subscription
 from metering.vendors.models import ApiKey, SigningSecret, Vendor
 
 metadata = SQLModel.metadata
@@ -16,12 +20,19 @@ __all__ = [
     "ApiKey",
     "Customer",
     "EventVoid",
+    "Invoice",
+    "InvoiceCounter",
+    "InvoiceLine",
     "Outcome",
     "OutcomeReversal",
     "Plan",
     "PlanVersion",
     "SigningSecret",
+    "StalePeriod",
     "StoredEvent",
+    "StripeEventSeen",
+    "Subscription",
     "Vendor",
+    "apscheduler_jobs",
     "metadata",
 ]

@@ -40,3 +40,27 @@ Amount = sa.Numeric(38, 12)
 def utcnow() -> datetime:
     """Now, aware, in UTC (the only clock read in the storage layer)."""
     return datetime.now(UTC)
+
+
+class IdList(sa.TypeDecorator[list[int]]):
+    """A list of row ids kept on one row: `bigint[]` on PostgreSQL, a JSON array elsewhere.
+
+    An invoice line keeps the ids of the outcomes it counted this way, so closing a period
+    writes one value per line instead of one link row per outcome.
+    """
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import ARRAY
+
+            return dialect.type_descriptor(ARRAY(sa.BigInteger()))
+        return dialect.type_descriptor(sa.JSON())
+
+    def process_bind_param(self, value: list[int] | None, dialect: Dialect) -> Any:
+        return None if value is None else [int(v) for v in value]
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> list[int] | None:
+        return None if value is None else [int(v) for v in value]

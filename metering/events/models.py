@@ -21,7 +21,6 @@ class EventStatus(StrEnum):
     REVERSED = "reversed"
     UNMATCHED = "unmatched"
     PROBLEM = "problem"
-    LATE = "late"
     VOIDED = "voided"
 
 

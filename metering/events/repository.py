@@ -21,16 +21,11 @@ EVENTS = StoredEvent.metadata.tables["events"]
 CUSTOMERS = Customer.metadata.tables["customers"]
 
 
-@dataclass(frozen=True, slots=True)
-class CustomerRef:
-    id: str
-    plan_id: str | None
-
-
 def ensure_customers(
     session: Session, vendor_id: str, external_ids: Collection[str], now: datetime
-) -> dict[str, CustomerRef]:
-    """The customers with these external ids, creating missing ones as unprovisioned."""
+) -> dict[str, str]:
+    """The ids of the customers with these external ids, creating missing ones as
+    unprovisioned; keyed by external id."""
     wanted = sorted(set(external_ids))
     found = _customers(session, vendor_id, wanted)
     missing = [external_id for external_id in wanted if external_id not in found]
@@ -52,15 +47,14 @@ def ensure_customers(
     return found
 
 
-def _customers(session: Session, vendor_id: str, external_ids: list[str]) -> dict[str, CustomerRef]:
-    found: dict[str, CustomerRef] = {}
+def _customers(session: Session, vendor_id: str, external_ids: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
     for start in range(0, len(external_ids), CHUNK):
-        statement = select(Customer.external_id, Customer.id, Customer.plan_id).where(
+        statement = select(Customer.external_id, Customer.id).where(
             Customer.vendor_id == vendor_id,
             col(Customer.external_id).in_(external_ids[start : start + CHUNK]),
         )
-        for external_id, customer_id, plan_id in session.exec(statement).all():
-            found[external_id] = CustomerRef(customer_id, plan_id)
+        found.update(dict(session.exec(statement).all()))
     return found
 
 

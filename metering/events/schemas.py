@@ -87,8 +87,7 @@ class EventOut(BaseModel):
     timestamp: datetime
     received_at: datetime
     status: str = Field(
-        description="counted | duplicate | reversal | reversed | unmatched | problem | late "
-        "| voided"
+        description="counted | duplicate | reversal | reversed | unmatched | problem | voided"
     )
     properties: dict[str, Any]
     cost: dict[str, Any] | None

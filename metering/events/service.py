@@ -19,9 +19,9 @@ from metering.db.types import utcnow
 from metering.events import repository
 from metering.events.models import EventStatus, EventVoid, StoredEvent
 from metering.events.parsing import EventIn, ItemError, Limits, parse_item
-from metering.outcomes.plans import current_versions
 from metering.outcomes.service import StoredEventRef, classify, void_outcomes, write_outcomes
 from metering.settings import Settings
+from metering.subscriptions.repository import term_at, terms_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,22 +107,20 @@ def _store(
     customers = repository.ensure_customers(
         session, vendor_id, {e.event.customer for e in events.values()}, now
     )
-    plans = current_versions(
-        session, {c.plan_id for c in customers.values() if c.plan_id is not None}
-    )
+    terms = terms_of(session, customers.values())
     rows: list[dict[str, Any]] = []
     classified = {}
     for event_id in sorted(events):  # one lock order for every writer
         event = events[event_id].event
-        customer = customers[event.customer]
-        found = classify(plans.get(customer.plan_id or ""), event, now)
+        customer_id = customers[event.customer]
+        found = classify(term_at(terms.get(customer_id, ()), event.timestamp), event)
         classified[event_id] = found
         rows.append(
             {
                 "vendor_id": vendor_id,
                 "event_id": event_id,
                 "type": event.type,
-                "customer_id": customer.id,
+                "customer_id": customer_id,
                 "customer_external_id": event.customer,
                 "occurred_at": event.timestamp,
                 "received_at": now,
@@ -145,14 +143,14 @@ def _store(
         StoredEventRef(
             pk,
             vendor_id,
-            customers[events[event_id].event.customer].id,
+            customers[events[event_id].event.customer],
             events[event_id].event,
             classified[event_id],
             classified[event_id].status.value,
         )
         for event_id, pk in inserted.items()
     ]
-    statuses = write_outcomes(session, refs)
+    statuses = write_outcomes(session, refs, now)
     result.accepted = len(refs)
     result.stored = [
         Stored(indexes[ref.event.id], ref.event.id, statuses[ref.pk].value) for ref in refs
@@ -183,11 +181,12 @@ def void(
             "reason: must not be empty",
             type=problem_type("invalid-request"),
         )
-    record = EventVoid(event_pk=event.pk, reason=reason, voided_at=now or utcnow())
+    voided_at = now or utcnow()
+    record = EventVoid(event_pk=event.pk, reason=reason, voided_at=voided_at)
     session.add(record)
     event.status = EventStatus.VOIDED
     session.add(event)
     session.flush()
-    void_outcomes(session, event)
+    void_outcomes(session, event, voided_at)
     session.refresh(event)
     return event, record

@@ -52,6 +52,17 @@ def compiled(version: PlanVersion) -> PlanRef:
     return ref
 
 
+def versions_by_id(session: Session, version_ids: Iterable[str]) -> dict[str, PlanRef]:
+    """These versions compiled, keyed by version id; only uncompiled ones are read."""
+    wanted = set(version_ids)
+    found = {vid: ref for vid in wanted if (ref := _cache.get(vid)) is not None}
+    missing = sorted(wanted - found.keys())
+    if missing:
+        rows = session.exec(select(PlanVersion).where(sa.column("id").in_(missing))).all()
+        found.update({row.id: compiled(row) for row in rows})
+    return found
+
+
 def current_versions(session: Session, plan_ids: Iterable[str]) -> dict[str, PlanRef]:
     """Each plan's latest version (highest number), compiled, keyed by plan id."""
     wanted = sorted(set(plan_ids))

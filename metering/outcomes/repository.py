@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -157,8 +158,42 @@ def void_rows_of_event(session: Session, event_pk: int) -> None:
     )
 
 
-def delete_for_customer(session: Session, customer_id: str) -> None:
-    session.execute(sa.delete(Outcome).where(col(Outcome.customer_id) == customer_id))
-    session.execute(
-        sa.delete(OutcomeReversal).where(col(OutcomeReversal.customer_id) == customer_id)
+@dataclass(frozen=True, slots=True)
+class Removed:
+    """What deleting a customer's rows took away: periods, keys and reversal matches."""
+
+    periods: set[tuple[datetime, datetime]]
+    keys: set[Key]
+    matches: set[MatchRef]
+
+
+def delete_for_customer(session: Session, customer_id: str, since: datetime | None) -> Removed:
+    """Delete the outcome and reversal rows of a customer's events at or after `since`."""
+    rows = sa.and_(
+        col(Outcome.customer_id) == customer_id,
+        sa.true() if since is None else col(Outcome.occurred_at) >= since,
+    )
+    reversals = sa.and_(
+        col(OutcomeReversal.customer_id) == customer_id,
+        sa.true() if since is None else col(OutcomeReversal.occurred_at) >= since,
+    )
+    found = session.exec(
+        select(
+            Outcome.outcome,
+            Outcome.period_start,
+            Outcome.period_end,
+            Outcome.dedupe_key,
+        )
+        .where(rows)
+        .distinct()
+    ).all()
+    matches = session.exec(
+        select(OutcomeReversal.outcome, OutcomeReversal.match_key).where(reversals).distinct()
+    ).all()
+    session.execute(sa.delete(Outcome).where(rows))
+    session.execute(sa.delete(OutcomeReversal).where(reversals))
+    return Removed(
+        periods={(start, end) for _, start, end, _ in found},
+        keys={(customer_id, outcome, start, key) for outcome, start, _, key in found},
+        matches={(customer_id, outcome, match_key) for outcome, match_key in matches},
     )

@@ -26,11 +26,12 @@ from metering.db.locks import lock_groups, lock_names
 from metering.events.models import EventStatus, StoredEvent
 from metering.outcomes import repository
 from metering.outcomes.models import Outcome, OutcomeState
-from metering.outcomes.plans import PlanRef, current_versions
 from metering.outcomes.repository import Key, MatchRef
+from metering.outcomes.stale import mark_stale
+from metering.subscriptions.repository import Term, term_at, terms_of
 from pricing_rules.events import Event
 from pricing_rules.outcomes import Candidate, OutcomeHit, ReversalHit, resolve_key
-from pricing_rules.periods import Period
+from pricing_rules.periods import Period, clip
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +58,17 @@ class StoredEventRef:
     stored_status: str
 
 
-def classify(plan: PlanRef | None, event: Event, received_at: datetime) -> Classified:
-    """Match one event: unmatched without a plan, late after its period closed."""
-    if plan is None:
+def classify(term: Term | None, event: Event) -> Classified:
+    """Match one event against the subscription in force at its time (unmatched without).
+
+    Its period is the plan's period cut to the subscription, so a plan change inside a
+    period makes two periods, each deduped and closed on its own. An event that comes
+    after its period closed is matched all the same: the next close corrects the period.
+    """
+    if term is None:
         return Classified(EventStatus.UNMATCHED, None)
-    period = plan.plan.period_of(event.timestamp)
-    if period.end + plan.plan.rules.billing.close_after < received_at:
-        return Classified(EventStatus.LATE, plan.version_id, period)
+    plan = term.plan
+    period = clip(plan.plan.period_of(event.timestamp), term.starts_at, term.ends_at)
     found = plan.plan.classify(event)
     if found.outcomes:
         status = EventStatus.COUNTED
@@ -99,6 +104,8 @@ class _Member:
     match_key: str | None
     problem: str | None
     state: str | None
+    vendor_id: str
+    period_end: datetime
     row_id: int | None = None
     new_index: int | None = None
 
@@ -143,11 +150,14 @@ def _reversal_row(ref: StoredEventRef, hit: ReversalHit) -> dict[str, Any]:
     }
 
 
-def write_outcomes(session: Session, refs: Sequence[StoredEventRef]) -> dict[int, EventStatus]:
+def write_outcomes(
+    session: Session, refs: Sequence[StoredEventRef], now: datetime
+) -> dict[int, EventStatus]:
     """Write the rows of newly stored events and resolve every key they touch.
 
     Returns the final status of each of `refs`; event rows whose status changed (these
-    or earlier ones whose outcome was promoted, demoted or reversed) are updated.
+    or earlier ones whose outcome was promoted, demoted or reversed) are updated. Periods
+    that had ended by `now` and got a new or changed row are marked stale.
     """
     prefer_index_lookups(session)
     new_rows = [_outcome_row(ref, hit) for ref in refs for hit in ref.classified.hits]
@@ -157,7 +167,7 @@ def write_outcomes(session: Session, refs: Sequence[StoredEventRef]) -> dict[int
         matches = {(r["customer_id"], r["outcome"], r["match_key"]) for r in reversal_rows}
         _lock_for(session, refs)
         repository.insert_reversals(session, reversal_rows)
-        new_states, changed_events = _resolve(session, new_rows, matches, set())
+        new_states, changed_events = _resolve(session, new_rows, matches, set(), now)
         states_by_event: dict[int, list[str]] = {}
         for row, state in zip(new_rows, new_states, strict=True):
             states_by_event.setdefault(row["event_pk"], []).append(state)
@@ -197,11 +207,13 @@ def _resolve(
     new_rows: list[dict[str, Any]],
     reversal_matches: Collection[MatchRef],
     extra_keys: set[Key],
+    now: datetime,
 ) -> tuple[list[str], set[int]]:
     """Resolve every key touched; insert `new_rows` with their states, update changed rows.
 
     Returns the states given to `new_rows` and the pks of earlier events whose rows changed.
-    The caller holds the (customer, outcome) locks of everything touched.
+    The caller holds the (customer, outcome) locks of everything touched. Every period
+    ended by `now` in which a row was inserted or changed state is marked stale.
     """
     keys = {_key_of(row) for row in new_rows} | extra_keys
     if reversal_matches:
@@ -218,6 +230,8 @@ def _resolve(
                 stored.match_key,
                 stored.problem,
                 stored.state,
+                stored.vendor_id,
+                stored.period_end,
                 row_id=stored.id,
             )
         )
@@ -230,6 +244,8 @@ def _resolve(
                 row["match_key"],
                 row["problem"],
                 None,
+                row["vendor_id"],
+                row["period_end"],
                 new_index=index,
             )
         )
@@ -243,6 +259,7 @@ def _resolve(
     new_states = [str(OutcomeState.DUPLICATE)] * len(new_rows)
     changes: list[tuple[int, str]] = []
     changed_events: set[int] = set()
+    ended: set[tuple[str, str, datetime]] = set()
     for key, members in groups.items():
         for member, state in _states_of(members, reversals.get((key[0], key[1]), {})):
             if member.new_index is not None:
@@ -251,7 +268,12 @@ def _resolve(
                 assert member.row_id is not None
                 changes.append((member.row_id, state))
                 changed_events.add(member.event_pk)
+            else:
+                continue
+            if member.period_end <= now:
+                ended.add((member.vendor_id, key[0], key[2]))
     repository.set_states(session, changes)
+    mark_stale(session, ended)
     for row, state in zip(new_rows, new_states, strict=True):
         row["state"] = state
     repository.insert_rows(session, new_rows)
@@ -290,7 +312,7 @@ def _set_statuses(session: Session, statuses: Iterable[tuple[int, str]]) -> None
         session.execute(sa.update(StoredEvent), values)
 
 
-def void_outcomes(session: Session, event: StoredEvent) -> None:
+def void_outcomes(session: Session, event: StoredEvent, now: datetime) -> None:
     """Take a voided event out of its keys and reversals, then resolve those keys again."""
     assert event.pk is not None
     prefer_index_lookups(session)
@@ -302,8 +324,12 @@ def void_outcomes(session: Session, event: StoredEvent) -> None:
         [(r.customer_id, r.outcome) for r in rows] + [(c, o) for c, o, _ in matches],
     )
     repository.void_rows_of_event(session, event.pk)
+    mark_stale(
+        session,
+        {(r.vendor_id, r.customer_id, r.period_start) for r in rows if r.period_end <= now},
+    )
     keys = {(r.customer_id, r.outcome, r.period_start, r.dedupe_key) for r in rows}
-    _, changed_events = _resolve(session, [], matches, keys)
+    _, changed_events = _resolve(session, [], matches, keys, now)
     _refresh_statuses(session, changed_events - {event.pk})
 
 
@@ -319,38 +345,49 @@ def as_core_event(row: StoredEvent) -> Event:
     )
 
 
-def rederive_customer(session: Session, customer: Customer) -> None:
-    """Derive every outcome of `customer` again from its events under its current plan.
+def rederive_customer(
+    session: Session, customer: Customer, now: datetime, since: datetime | None = None
+) -> int:
+    """Derive the outcomes of `customer`'s events at or after `since` again (all without).
 
-    Called when a plan is attached or changed: events stored while the customer had no
-    plan (status unmatched) become outcomes now. Voided events stay voided.
+    Called when its subscriptions change: each event is matched under the version in force
+    at its time, events stored with no subscription in force become outcomes, and periods
+    that had ended are marked stale so the next close corrects them. `since` must be a
+    period boundary of the old and the new subscriptions (a key never straddles it).
+    Voided events stay voided. Returns the number of events derived.
     """
-    plan = None
-    if customer.plan_id is not None:
-        plan = current_versions(session, [customer.plan_id]).get(customer.plan_id)
-    events = session.exec(
-        select(StoredEvent)
-        .where(
-            StoredEvent.customer_id == customer.id,
-            col(StoredEvent.status) != EventStatus.VOIDED,
-        )
-        .order_by(col(StoredEvent.pk))
-    ).all()
+    terms = terms_of(session, [customer.id]).get(customer.id, [])
+    statement = select(StoredEvent).where(
+        StoredEvent.customer_id == customer.id,
+        col(StoredEvent.status) != EventStatus.VOIDED,
+    )
+    if since is not None:
+        statement = statement.where(col(StoredEvent.occurred_at) >= since)
+    events = session.exec(statement.order_by(col(StoredEvent.pk))).all()
     outcomes = session.exec(
         select(Outcome.outcome).where(Outcome.customer_id == customer.id).distinct()
     ).all()
-    planned = list(plan.plan.rules.outcomes) if plan is not None else []
+    planned = {name for term in terms for name in term.plan.plan.rules.outcomes}
     lock_names(session, [(customer.id, name) for name in {*outcomes, *planned}])
-    repository.delete_for_customer(session, customer.id)
+    removed = repository.delete_for_customer(session, customer.id, since)
+    mark_stale(
+        session,
+        {(customer.vendor_id, customer.id, start) for start, end in removed.periods if end <= now},
+    )
     refs = []
     for row in events:
         assert row.pk is not None
         event = as_core_event(row)
-        classified = classify(plan, event, row.received_at)
+        classified = classify(term_at(terms, event.timestamp), event)
         row.plan_version_id = classified.plan_version_id
         refs.append(
             StoredEventRef(row.pk, row.vendor_id, customer.id, event, classified, row.status)
         )
     session.flush()
-    write_outcomes(session, refs)
+    write_outcomes(session, refs, now)
+    if removed.keys or removed.matches:
+        # Rows before `since` whose key or reversal lost a row or reversal resolve again.
+        _, changed = _resolve(session, [], removed.matches, removed.keys, now)
+        _refresh_statuses(session, changed - {ref.pk for ref in refs})
     session.expire_all()
+    return len(refs)

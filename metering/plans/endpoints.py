@@ -25,6 +25,8 @@ from metering.plans.schemas import (
     rule_file_request_body,
 )
 from metering.settings import Settings
+from metering.subscriptions.schemas import ApplyMode
+from metering.subscriptions.service import apply_version
 from metering.vendors.models import Vendor
 from pricing_rules.errors import RuleFileError
 
@@ -105,6 +107,12 @@ async def upload_plan(
     request: Request,
     response: Response,
     filename: str = Query("rules.yaml", description="File name used in error messages."),
+    apply: ApplyMode = Query(
+        ApplyMode.NEXT_PERIOD,
+        description="Move the plan's subscribers on older versions to this version: at the "
+        "end of their current period (`next_period`), now (`immediately`, their current "
+        "period is split), or not at all (`none`).",
+    ),
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
     settings: Settings = Depends(app_settings),
@@ -117,6 +125,7 @@ async def upload_plan(
         result = service.upload(session, vendor, text, filename)
     except RuleFileError as error:
         raise _invalid_rules(error) from None
+    apply_version(session, vendor, result.version, apply)
     session.commit()
     if not result.created:
         response.status_code = 200

@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -199,17 +200,40 @@ def create_plan(engine: Engine, vendor_id: str, rules: str = SUPPORT_RULES) -> s
         return plan_id
 
 
+DEFAULT_START = datetime(2020, 1, 1, tzinfo=UTC)
+
+
 def create_customer(
-    engine: Engine, vendor_id: str, external_id: str, plan_id: str | None = None
+    engine: Engine,
+    vendor_id: str,
+    external_id: str,
+    plan_id: str | None = None,
+    starts_at: datetime | None = None,
 ) -> str:
+    """A provisioned customer; with `plan_id`, subscribed to the plan's latest version from
+    `starts_at` (2020-01-01 by default, so every test event falls inside it)."""
     from metering.customers.models import Customer
     from metering.db.ids import new_id
+    from metering.plans.repository import latest_version
+    from metering.subscriptions.models import Subscription
 
     with Session(engine) as session:
-        customer = Customer(
-            id=new_id("cus"), vendor_id=vendor_id, external_id=external_id, plan_id=plan_id
-        )
+        customer = Customer(id=new_id("cus"), vendor_id=vendor_id, external_id=external_id)
         session.add(customer)
+        if plan_id is not None:
+            version = latest_version(session, plan_id)
+            assert version is not None, f"plan {plan_id} has no version"
+            session.flush()
+            session.add(
+                Subscription(
+                    id=new_id("sub"),
+                    vendor_id=vendor_id,
+                    customer_id=customer.id,
+                    plan_id=plan_id,
+                    plan_version_id=version.id,
+                    starts_at=starts_at or DEFAULT_START,
+                )
+            )
         session.commit()
         return customer.id
 

@@ -17,14 +17,21 @@ from tests.metering.conftest import BACKENDS, empty_database
 TABLES = {
     "alembic_version",
     "api_keys",
+    "apscheduler_jobs",
     "customers",
     "event_voids",
     "events",
+    "invoice_counters",
+    "invoice_lines",
+    "invoices",
     "outcome_reversals",
     "outcomes",
     "plan_versions",
     "plans",
     "signing_secrets",
+    "stale_periods",
+    "stripe_events",
+    "subscriptions",
     "vendors",
 }
 

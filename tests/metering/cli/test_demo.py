@@ -5,16 +5,17 @@ from __future__ import annotations
 import hashlib
 import re
 import socket
-from datetime import date
+from datetime import UTC, date
 
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 from metering.customers.models import Customer
-from metering.demo import DEMO_CUSTOMERS, demo_events, main, prepare
+from metering.demo import DEMO_CUSTOMERS, demo_events, demo_start, main, prepare
 from metering.events.models import StoredEvent
 from metering.plans.models import Plan, PlanVersion
+from metering.subscriptions.models import Subscription
 from metering.vendors.models import ApiKey, Vendor
 
 
@@ -36,12 +37,24 @@ def test_prepare_twice_makes_everything_once(engine: Engine) -> None:
         assert _count(session, PlanVersion) == 3
         hashes = set(session.exec(select(ApiKey.hash)).all())
         assert hashlib.sha256(second.api_key.encode()).hexdigest() in hashes
-        statement = select(Customer.external_id, Plan.slug).join(
-            Plan,
-            Plan.id == Customer.plan_id,  # type: ignore[arg-type]
+        statement = (
+            select(Customer.external_id, Plan.slug, Subscription.starts_at)
+            .join(Subscription, Subscription.customer_id == Customer.id)  # type: ignore[arg-type]
+            .join(Plan, Plan.id == Subscription.plan_id)  # type: ignore[arg-type]
         )
-        plans = dict(session.exec(statement).all())
-    assert plans == {external_id: plan for external_id, _, plan in DEMO_CUSTOMERS}
+        rows = session.exec(statement).all()
+    assert {external_id: plan for external_id, plan, _ in rows} == {
+        external_id: plan for external_id, _, plan in DEMO_CUSTOMERS
+    }
+    assert len(rows) == len(DEMO_CUSTOMERS)
+    start = demo_start(date.today())
+    assert {starts_at.replace(tzinfo=UTC) for _, _, starts_at in rows} == {start}
+
+
+def test_demo_subscriptions_start_two_months_back() -> None:
+    assert demo_start(date(2026, 11, 28)).isoformat() == "2026-09-01T00:00:00+00:00"
+    assert demo_start(date(2026, 2, 1)).isoformat() == "2025-12-01T00:00:00+00:00"
+    assert demo_start(date(2026, 1, 31)).isoformat() == "2025-11-01T00:00:00+00:00"
 
 
 def test_demo_events_are_the_same_all_day_and_in_the_past() -> None:

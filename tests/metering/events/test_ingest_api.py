@@ -101,10 +101,11 @@ def test_batch_stores_valid_items_and_reports_each_invalid_one(
     assert rejected[6]["detail"] == "id: is required"
     assert rejected[7]["detail"] == "expected an event object, got the string 'not an event'"
     assert _events(engine) == [("evt_1", "acme", "unmatched"), ("evt_9", "newco", "unmatched")]
-    assert table(engine, "customers", "external_id", "status", "plan_id", order="external_id") == [
-        ("acme", "unprovisioned", None),
-        ("newco", "unprovisioned", None),
+    assert table(engine, "customers", "external_id", "status", order="external_id") == [
+        ("acme", "unprovisioned"),
+        ("newco", "unprovisioned"),
     ]
+    assert table(engine, "subscriptions", "id") == []
 
     retry = app_client.post("/v1/events", json={"events": items}, headers=auth(vendor.api_key))
     assert retry.json()["accepted"] == 0
@@ -307,16 +308,31 @@ def test_webhook_accepts_signed_deliveries_only(
     assert _events(engine) == [("evt_1", "acme", "counted"), ("evt_2", "acme", "counted")]
 
 
-def test_late_events_are_stored_and_marked_late(
+def test_late_events_are_stored_with_outcomes_in_their_period(
     app_client: TestClient, engine: Engine, vendor: VendorFixture, plan_id: str
 ) -> None:
-    create_customer(engine, vendor.id, "acme", plan_id)
+    """A period closed long ago still gets the event's outcome row (the next close bills it
+    as a correction) and is marked stale."""
+    acme = create_customer(engine, vendor.id, "acme", plan_id)
     long_ago = resolved("evt_old", "c-1", timestamp="2025-01-15T10:00:00Z")
     response = app_client.post("/v1/events", json=long_ago, headers=auth(vendor.api_key))
     assert response.status_code == 201
-    assert response.json()["events"] == [{"index": 0, "id": "evt_old", "status": "late"}]
-    assert _events(engine) == [("evt_old", "acme", "late")]
-    assert table(engine, "outcomes", "event_id") == []
+    assert response.json()["events"] == [{"index": 0, "id": "evt_old", "status": "counted"}]
+    assert _events(engine) == [("evt_old", "acme", "counted")]
+    rows = table(engine, "outcomes", "event_id", "period_start", "period_end", "state")
+    assert [(e, _utc(s), _utc(p), st) for e, s, p, st in rows] == [
+        ("evt_old", "2025-01-01T00:00:00+00:00", "2025-02-01T00:00:00+00:00", "counted")
+    ]
+    marks = table(engine, "stale_periods", "customer_id", "period_start", "generation")
+    assert [(c, _utc(p), g) for c, p, g in marks] == [(acme, "2025-01-01T00:00:00+00:00", 1)]
+
+
+def _utc(value: object) -> str:
+    """A stored timestamp as UTC ISO text (SQLite hands back text, PostgreSQL datetimes)."""
+    instant = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    return instant.astimezone(UTC).isoformat()
 
 
 def test_exact_decimals_round_trip(

@@ -15,6 +15,8 @@ from metering.customers.models import Customer
 from metering.events.parsing import Limits
 from metering.events.service import ingest, void
 from metering.outcomes.service import rederive_customer
+from metering.plans.repository import latest_version
+from metering.subscriptions.models import Subscription
 from tests.metering.conftest import VendorFixture, create_customer
 from tests.metering.events.helpers import table
 
@@ -141,10 +143,20 @@ def test_events_before_a_plan_are_derived_when_one_is_attached(
     with Session(engine) as session:
         customer = session.exec(select(Customer)).one()
         assert customer.status == "unprovisioned"
-        customer.plan_id = plan_id
-        session.add(customer)
+        version = latest_version(session, plan_id)
+        assert version is not None
+        session.add(
+            Subscription(
+                id="sub_1",
+                vendor_id=vendor.id,
+                customer_id=customer.id,
+                plan_id=plan_id,
+                plan_version_id=version.id,
+                starts_at=datetime(2026, 11, 1, tzinfo=UTC),
+            )
+        )
         session.flush()
-        rederive_customer(session, customer)
+        assert rederive_customer(session, customer, NOW) == 4
         session.commit()
     assert state(engine) == STORY_END
     assert {pv for (pv,) in table(engine, "events", "plan_version_id")} == {

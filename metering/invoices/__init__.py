@@ -1,0 +1,1 @@
+"""Invoices: closing billing periods, rating them from outcome rows, corrections."""

@@ -1,0 +1,1 @@
+"""Background jobs (APScheduler): close due periods, sync invoices, retry failures."""

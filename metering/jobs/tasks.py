@@ -1,0 +1,82 @@
+"""The job functions the scheduler runs, and the process context they run in.
+
+The job store pickles a job's function reference and arguments into the database, so the
+functions take no arguments: the engine and settings (which hold the Stripe key, never to be
+written to a table) come from the context the process binds when its scheduler starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from metering.db.types import utcnow
+from metering.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What the jobs of this process use: the database, the settings, a name for leases."""
+
+    engine: Engine
+    settings: Settings
+    owner: str
+
+
+_context: JobContext | None = None
+
+
+def process_owner() -> str:
+    """This process's name in sync leases (host and pid: unique among live workers)."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:80]
+
+
+def bind(context: JobContext) -> None:
+    """Make `context` the one this process's jobs run in."""
+    global _context
+    _context = context
+
+
+def unbind() -> None:
+    global _context
+    _context = None
+
+
+def current() -> JobContext:
+    """The bound context; a job that runs without one is a programming error."""
+    if _context is None:
+        raise RuntimeError("no job context: start the jobs with metering.jobs.scheduler")
+    return _context
+
+
+def close_due_periods() -> None:
+    """Close every period that is due now (invoices issued, corrections billed)."""
+    # Imported when the job runs: invoices import much of the service, the scheduler none.
+    from metering.invoices.close import close_due
+
+    context = current()
+    report = close_due(context.engine, now=utcnow())
+    logger.info(
+        "close_due_periods: %d invoices issued, %d periods corrected, %d left to another process",
+        len(report.invoices),
+        report.corrected_periods,
+        report.skipped,
+    )
+
+
+def sync_invoices() -> None:
+    """Push due invoices to Stripe; failed steps come due again through their backoff."""
+    context = current()
+    if context.settings.stripe_api_key is None:
+        logger.debug("sync_invoices: no Stripe API key, nothing to do")
+        return
+    from metering.stripe_sync.sync import sync_due
+
+    report = sync_due(context.engine, context.settings, now=utcnow(), owner=context.owner)
+    logger.info("sync_invoices: %s", report)

@@ -1,0 +1,1 @@
+"""Producing invoices through Stripe: a resumable, idempotent sync per invoice."""

@@ -1,0 +1,68 @@
+"""API shapes of subscriptions and plan changes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class Effective(StrEnum):
+    """When a plan change takes effect: at the end of the current period, or now (the
+    current period is then split in two, each part priced by its own version)."""
+
+    NEXT_PERIOD = "next_period"
+    IMMEDIATELY = "immediately"
+
+
+class ApplyMode(StrEnum):
+    """What uploading a new version does to the plan's subscribers on older versions."""
+
+    NEXT_PERIOD = "next_period"
+    IMMEDIATELY = "immediately"
+    NONE = "none"
+
+
+class PlanChange(BaseModel):
+    """Subscribe a customer to a plan version, or change the version it is on."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"plan": "support-agent"},
+                {"plan": "support-agent", "version": 2, "effective": "immediately"},
+                {"plan": "support-agent", "starts_at": "2026-10-01T00:00:00Z"},
+            ]
+        },
+    )
+
+    plan: str = Field(min_length=1, description="The plan's slug or id.")
+    version: int | None = Field(
+        default=None, ge=1, description="A version that must exist; the latest by default."
+    )
+    effective: Effective = Field(
+        default=Effective.NEXT_PERIOD,
+        description="For a change: `next_period` (at the end of the current period) or "
+        "`immediately` (now; the current period is split). A first subscription starts at "
+        "`starts_at`.",
+    )
+    starts_at: AwareDatetime | None = Field(
+        default=None,
+        description="Only for a first subscription: when it starts (may be in the past: "
+        "stored events from then on are matched again). Default: the start of the plan's "
+        "current period.",
+    )
+
+
+class SubscriptionOut(BaseModel):
+    id: str
+    plan_id: str
+    plan: str = Field(description="The plan's slug.")
+    version: int
+    plan_version_id: str
+    starts_at: datetime
+    ends_at: datetime | None = Field(description="Exclusive; null while it runs on.")
+    billed_through: datetime | None = Field(description="End of the last period invoiced.")
+    created_at: datetime
