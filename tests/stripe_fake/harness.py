@@ -1,0 +1,100 @@
+"""Start the extended localstripe (`tests.stripe_fake.server`) as a real process and drive it.
+
+The sync under test talks to it over HTTP with the real `stripe` library, exactly as it would
+to api.stripe.com; the tests read Stripe's side back through the same library.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+import stripe
+
+API_KEY = "sk_test_metering_harness"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class FakeStripe:
+    """A running harness at `url` (give it to `Settings.stripe_api_base`)."""
+
+    url: str
+    process: subprocess.Popen[str]
+
+    def _control(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        response = httpx.request(method, f"{self.url}/_config/{path}", json=body, timeout=10)
+        response.raise_for_status()
+        return response
+
+    def client(self) -> stripe.StripeClient:
+        return stripe.StripeClient(API_KEY, base_addresses={"api": self.url})
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The API requests seen since the last `clear_requests`, in order."""
+        seen: list[dict[str, Any]] = self._control("GET", "requests").json()
+        return seen
+
+    def clear_requests(self) -> None:
+        self._control("DELETE", "requests")
+
+    def fault(self, status: int, count: int = 1, path: str = "/v1/", method: str = "POST") -> None:
+        """Answer the next `count` matching requests with `status` (before Stripe sees them)."""
+        self._control(
+            "POST", "faults", {"status": status, "count": count, "path": path, "method": method}
+        )
+
+    def kill(self, pid: int, request: int, when: str) -> None:
+        """SIGKILL `pid` at the `request`-th request counted from `clear_requests`:
+        `before` Stripe carries it out, or `after` (Stripe did it; the client never hears)."""
+        self._control("POST", "kill", {"pid": pid, "request": request, "when": when})
+
+    def reset(self) -> None:
+        self._control("DELETE", "state")
+
+    def customer_with_card(self, card: str = "pm_card_visa") -> str:
+        """A Stripe customer whose invoices are charged to `card` (a Stripe test card id)."""
+        customer = self.client().v1.customers.create(
+            params={"payment_method": card, "invoice_settings": {"default_payment_method": card}}
+        )
+        return customer.id
+
+
+@contextmanager
+def running_fake_stripe() -> Iterator[FakeStripe]:
+    # Errors go to a file, not a pipe nobody reads (a full pipe would stall the server).
+    with tempfile.TemporaryFile(mode="w+") as errors:
+        yield from _run(errors)
+
+
+def _run(errors: IO[str]) -> Iterator[FakeStripe]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.stripe_fake.server"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=errors,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line.startswith("port "):
+            process.kill()
+            process.wait()
+            errors.seek(0)
+            raise RuntimeError(f"the Stripe harness did not start: {line}{errors.read()}")
+        yield FakeStripe(f"http://127.0.0.1:{int(line.split()[1])}", process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

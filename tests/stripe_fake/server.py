@@ -1,0 +1,461 @@
+"""localstripe, extended just enough to stand in for Stripe in the invoice sync tests.
+
+Run as its own process: `python -m tests.stripe_fake.server` prints `port N` once listening
+on 127.0.0.1 (a free port). `tests/stripe_fake/harness.py` starts and drives it.
+
+localstripe (1.15.10) keeps its own objects, ids, validation and payment logic here:
+customers, payment methods (including its decline test cards), payment intents, charges,
+invoices, invoice items. What it lacks, and this module adds or patches, is only this:
+
+* One-off invoices. localstripe only invoices subscriptions (`POST /v1/invoices` without
+  `subscription` is a 404 or 400), ignores `metadata`, and knows no `collection_method`,
+  `days_until_due`, `currency`, `auto_advance` or `pending_invoice_items_behavior` (when
+  not `include`, the customer's pending items stay pending, as in Stripe).
+* Invoice items created with `invoice=` are added to that draft invoice's lines (localstripe
+  only sweeps pending items in when an invoice is created); `period[start]`/`period[end]`
+  are accepted (localstripe knows the legacy `period_start`/`period_end` only); an item
+  whose currency differs from its invoice's is refused.
+* `POST /v1/invoices/{id}/finalize` and `/send` do not exist there; added. Finalizing gives
+  the invoice a number and a hosted URL. `void` no longer fails on an invoice that has no
+  payment intent. `pay` answers a declined card with Stripe's 402 `card_declined` (localstripe
+  leaves the invoice open and answers 200).
+* `total` may be negative (credit lines above the charges), as in Stripe; `amount_due` stays
+  at least zero. localstripe clamped `total` at zero.
+* Idempotency-Key: localstripe ignores it. Here a POST with a key seen before replays the
+  first response (`Idempotent-Replayed: true`); the same key with other parameters is
+  Stripe's 400 `idempotency_error`.
+* No state on disk: localstripe pickles its store to one fixed file in /tmp after every
+  write; here each process keeps its own store in memory (parallel test runs stay apart).
+
+Test controls, under `/_config/` (no API key, like localstripe's own `/_config/` routes):
+`GET/DELETE /_config/requests` (the API requests seen, in order), `POST /_config/faults`
+(answer the next matching requests with an error status, before Stripe logic runs),
+`POST /_config/kill` (SIGKILL a client process when it sends its n-th request, before or
+after the request is carried out), `DELETE /_config/state` (forget everything).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from localstripe import resources, server
+from localstripe.errors import UserError
+from localstripe.resources import Event, Invoice, InvoiceItem, InvoiceLineItem, store
+from localstripe.webhooks import schedule_webhook
+
+# --- no disk: every harness process keeps its own store ------------------------------------
+
+resources.Store.dump_to_disk = lambda self: None  # type: ignore[method-assign]
+resources.Store.try_load_from_disk = lambda self: None  # type: ignore[method-assign]
+
+
+# --- one-off invoices ----------------------------------------------------------------------
+
+_subscription_invoice_create = Invoice._api_create
+COLLECTION_METHODS = ("charge_automatically", "send_invoice")
+
+
+def _bad_request(message: str, param: str | None = None) -> UserError:
+    return UserError(400, message, {"param": param} if param else None)
+
+
+def create_invoice(
+    cls: type[Invoice],
+    customer: Any = None,
+    subscription: Any = None,
+    collection_method: Any = "charge_automatically",
+    days_until_due: Any = None,
+    currency: Any = None,
+    auto_advance: Any = None,
+    pending_invoice_items_behavior: Any = None,
+    metadata: Any = None,
+    description: Any = None,
+    **rest: Any,
+) -> Invoice:
+    """Subscription invoices stay localstripe's; one-off invoices are made here."""
+    if subscription is not None:
+        return _subscription_invoice_create(
+            customer=customer,
+            subscription=subscription,
+            metadata=metadata,
+            description=description,
+            pending_invoice_items_behavior=pending_invoice_items_behavior,
+            **rest,
+        )
+    if rest:
+        raise _bad_request("Received unknown parameters: " + ", ".join(sorted(rest)))
+    if collection_method not in COLLECTION_METHODS:
+        raise _bad_request("Invalid collection_method", "collection_method")
+    days = resources.try_convert_to_int(days_until_due)
+    if collection_method == "send_invoice":
+        if not isinstance(days, int) or days < 0:
+            raise _bad_request(
+                "Missing required param: days_until_due (send_invoice)", "days_until_due"
+            )
+    elif days is not None:
+        raise _bad_request(
+            "days_until_due can only be set when collection_method is send_invoice",
+            "days_until_due",
+        )
+    if currency is not None and not (isinstance(currency, str) and len(currency) == 3):
+        raise _bad_request("Invalid currency", "currency")
+    advance = resources.try_convert_to_bool(auto_advance)
+    if advance is not None and not isinstance(advance, bool):
+        raise _bad_request("Invalid boolean: auto_advance", "auto_advance")
+    if pending_invoice_items_behavior not in (None, "exclude", "include"):
+        raise _bad_request("Invalid pending_invoice_items_behavior")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise _bad_request("Invalid metadata", "metadata")
+
+    invoice = Invoice(customer=customer, metadata=metadata, description=description)
+    if pending_invoice_items_behavior != "include":
+        # Invoice() swept the customer's pending items in; Stripe's default leaves them out.
+        for line in invoice.lines._list:
+            InvoiceItem._api_retrieve(line.invoice_item).invoice = None
+        invoice.lines._list = []
+    invoice.currency = currency or invoice.currency
+    invoice.collection_method = collection_method
+    invoice.days_until_due = days
+    invoice.due_date = invoice.date + days * 86400 if days is not None else None
+    invoice.auto_advance = bool(advance)
+    invoice.number = None
+    invoice.hosted_invoice_url = None
+    return invoice
+
+
+Invoice._api_create = classmethod(create_invoice)  # type: ignore[method-assign,assignment]
+
+
+def _total(self: Invoice) -> int:
+    return int(self.subtotal + self.tax)
+
+
+def _amount_due(self: Invoice) -> int:
+    return max(0, int(self.subtotal + self.tax - self.starting_balance))
+
+
+Invoice.total = property(_total)  # type: ignore[method-assign,assignment]
+Invoice.amount_due = property(_amount_due)  # type: ignore[method-assign,assignment]
+
+
+# --- invoice items on a draft invoice ------------------------------------------------------
+
+
+def create_invoice_item(cls: type[InvoiceItem], period: Any = None, **data: Any) -> InvoiceItem:
+    """localstripe's item, also added to the lines of the draft invoice it names."""
+    if period is not None:
+        if not isinstance(period, dict) or set(period) != {"start", "end"}:
+            raise _bad_request("Invalid period: needs start and end", "period")
+        data["period_start"], data["period_end"] = period["start"], period["end"]
+    invoice = None
+    if isinstance(data.get("invoice"), str):
+        invoice = Invoice._api_retrieve(data["invoice"])
+        if invoice.status != "draft":
+            raise _bad_request("You can only add invoice items to draft invoices.", "invoice")
+        if data.get("currency") != invoice.currency:
+            raise _bad_request(
+                f"The currency of the invoice item ({data.get('currency')}) must match the "
+                f"currency of the invoice ({invoice.currency}).",
+                "currency",
+            )
+        if data.get("customer") != invoice.customer:
+            raise _bad_request("The invoice belongs to another customer.", "invoice")
+    item = InvoiceItem(**data)
+    if invoice is not None:
+        invoice.lines._list.append(InvoiceLineItem(item))
+    return item
+
+
+InvoiceItem._api_create = classmethod(create_invoice_item)  # type: ignore[method-assign,assignment]
+
+
+# --- finalize, send, pay, void -------------------------------------------------------------
+
+_invoice_numbers: dict[str, int] = {}
+
+
+def _open_invoice(id: str) -> Invoice:
+    invoice = Invoice._api_retrieve(id)
+    if invoice.status == "draft":
+        raise _bad_request("This invoice has not been finalized.")
+    return invoice
+
+
+def finalize_invoice(id: str, auto_advance: Any = None, **rest: Any) -> Invoice:
+    if rest:
+        raise _bad_request("Received unknown parameters: " + ", ".join(sorted(rest)))
+    invoice = Invoice._api_retrieve(id)
+    if invoice.status != "draft":
+        raise _bad_request(
+            "This invoice is already finalized, you can't re-finalize a non-draft invoice."
+        )
+    invoice._finalize()
+    count = _invoice_numbers.get(invoice.customer, 0) + 1
+    _invoice_numbers[invoice.customer] = count
+    invoice.number = f"{invoice.customer[-8:].upper()}-{count:04d}"
+    invoice.hosted_invoice_url = f"https://invoice.stripe.test/i/{invoice.id}"
+    if auto_advance is not None:
+        invoice.auto_advance = resources.try_convert_to_bool(auto_advance)
+    schedule_webhook(Event("invoice.finalized", invoice))
+    if invoice.status == "paid":  # nothing to collect (total <= 0)
+        invoice.status_transitions["paid_at"] = int(time.time())
+        schedule_webhook(Event("invoice.paid", invoice))
+    return invoice
+
+
+def send_invoice(id: str, **rest: Any) -> Invoice:
+    if rest:
+        raise _bad_request("Received unknown parameters: " + ", ".join(sorted(rest)))
+    invoice = _open_invoice(id)
+    if invoice.collection_method != "send_invoice":
+        raise _bad_request(
+            "You can only manually send an invoice if its collection method is 'send_invoice'."
+        )
+    if invoice.status != "open":
+        raise _bad_request(f"You can't send an invoice that is {invoice.status}.")
+    invoice.sent_at = int(time.time())
+    schedule_webhook(Event("invoice.sent", invoice))
+    return invoice
+
+
+def pay_invoice(id: str, **rest: Any) -> Invoice:
+    """localstripe's pay; a declined card is Stripe's 402 instead of a silent open invoice."""
+    if rest:
+        raise _bad_request("Received unknown parameters: " + ", ".join(sorted(rest)))
+    invoice = Invoice._api_pay_invoice(id)
+    if invoice.status == "paid":
+        schedule_webhook(Event("invoice.paid", invoice))
+        return invoice
+    charge = invoice.charge
+    if charge is not None and charge.status == "failed":
+        invoice.attempt_count += 1
+        schedule_webhook(Event("invoice.payment_failed", invoice))
+        error = UserError(
+            402,
+            charge.failure_message,
+            {"code": charge.failure_code, "decline_code": "generic_decline", "charge": charge.id},
+        )
+        error.body["error"]["type"] = "card_error"
+        raise error
+    return invoice
+
+
+def void_invoice(id: str, **rest: Any) -> Invoice:
+    if rest:
+        raise _bad_request("Received unknown parameters: " + ", ".join(sorted(rest)))
+    invoice = Invoice._api_retrieve(id)
+    if invoice.status not in ("draft", "open"):
+        raise _bad_request(f"You can't void an invoice that is {invoice.status}.")
+    if invoice.payment_intent is not None:
+        resources.PaymentIntent._api_cancel(invoice.payment_intent)
+    invoice._draft = False
+    invoice._voided = True
+    invoice.status_transitions["voided_at"] = int(time.time())
+    schedule_webhook(Event("invoice.voided", invoice))
+    return invoice
+
+
+INVOICE_ACTIONS = {
+    "/v1/invoices/{id}/finalize": finalize_invoice,
+    "/v1/invoices/{id}/send": send_invoice,
+    "/v1/invoices/{id}/pay": pay_invoice,
+    "/v1/invoices/{id}/void": void_invoice,
+}
+
+
+async def invoice_action(request: web.Request) -> web.Response:
+    data = await server.get_post_data(request) or {}
+    expand = data.pop("expand", None)
+    resource = request.match_info.route.resource
+    assert resource is not None
+    action = INVOICE_ACTIONS[resource.canonical]
+    invoice = action(request.match_info["id"], **data)
+    return server.json_response(invoice._export(expand=expand))
+
+
+# --- requests log, faults, kills, idempotency ----------------------------------------------
+
+
+@dataclass
+class Controls:
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    kills: list[dict[str, Any]] = field(default_factory=list)
+    # (api key, idempotency key) -> (request fingerprint, status, body, content type)
+    idempotent: dict[tuple[str, str], tuple[str, int, bytes, str]] = field(default_factory=dict)
+
+
+controls = Controls()
+
+
+def _stripe_error(status: int, message: str, type: str, code: str | None = None) -> web.Response:
+    error: dict[str, Any] = {"type": type, "message": message}
+    if code:
+        error["code"] = code
+    return server.json_response({"error": error}, status=status)
+
+
+def _fault_for(request: web.Request) -> dict[str, Any] | None:
+    for fault in controls.faults:
+        if request.method == fault.get("method", request.method) and request.path.startswith(
+            fault.get("path", "/v1/")
+        ):
+            fault["count"] -= 1
+            if fault["count"] <= 0:
+                controls.faults.remove(fault)
+            return fault
+    return None
+
+
+def _kill(request_number: int, when: str) -> None:
+    for kill in list(controls.kills):
+        if kill["request"] == request_number and kill["when"] == when:
+            controls.kills.remove(kill)
+            os.kill(kill["pid"], signal.SIGKILL)
+
+
+async def _carry_out(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        response: web.StreamResponse = await handler(request)
+    except UserError as error:
+        response = error.to_response()
+    return response
+
+
+@web.middleware
+async def harness_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    if request.path.startswith("/_config/"):
+        return await _carry_out(request, handler)
+    key = request.headers.get("Idempotency-Key")
+    entry: dict[str, Any] = {
+        "method": request.method,
+        "path": request.path,
+        "idempotency_key": key,
+        "replayed": False,
+    }
+    controls.requests.append(entry)
+    number = len(controls.requests)
+    _kill(number, "before")
+    fault = _fault_for(request)
+    if fault is not None:
+        entry["status"] = fault["status"]
+        kind = "rate_limit_error" if fault["status"] == 429 else "api_error"
+        return _stripe_error(fault["status"], "Injected by the test harness", kind)
+
+    route = request.match_info.route.resource
+    if route is not None and request.method == "POST" and route.canonical in INVOICE_ACTIONS:
+        handler = invoice_action  # localstripe's own pay and void routes are replaced here
+
+    response: web.StreamResponse
+    if key is not None and request.method == "POST":
+        body = await request.read()
+        api_key = request.headers.get("Authorization", "")
+        fingerprint = hashlib.sha256(
+            f"{request.method} {request.path} ".encode() + body
+        ).hexdigest()
+        seen = controls.idempotent.get((api_key, key))
+        if seen is not None:
+            if seen[0] != fingerprint:
+                response = _stripe_error(
+                    400,
+                    "Keys for idempotent requests can only be used with the same parameters "
+                    "they were first used with.",
+                    "idempotency_error",
+                )
+            else:
+                response = web.Response(
+                    body=seen[2],
+                    status=seen[1],
+                    content_type=seen[3],
+                    headers={"Idempotent-Replayed": "true"},
+                )
+                entry["replayed"] = True
+        else:
+            response = await _carry_out(request, handler)
+            if isinstance(response, web.Response) and response.status < 500:
+                content = response.body if isinstance(response.body, bytes) else b""
+                controls.idempotent[(api_key, key)] = (
+                    fingerprint,
+                    response.status,
+                    content,
+                    response.content_type,
+                )
+    else:
+        response = await _carry_out(request, handler)
+    entry["status"] = response.status
+    _kill(number, "after")
+    return response
+
+
+async def get_requests(request: web.Request) -> web.Response:
+    return server.json_response(controls.requests)
+
+
+async def clear_requests(request: web.Request) -> web.Response:
+    controls.requests.clear()
+    return web.Response()
+
+
+async def add_fault(request: web.Request) -> web.Response:
+    """Body: {"status": 500, "count": 1, "path": "/v1/invoices", "method": "POST"}."""
+    fault = await request.json()
+    fault.setdefault("count", 1)
+    controls.faults.append(fault)
+    return web.Response()
+
+
+async def add_kill(request: web.Request) -> web.Response:
+    """Body: {"pid": 123, "request": 3, "when": "before" | "after"}; numbers count requests
+    from the last `DELETE /_config/requests`."""
+    kill = await request.json()
+    if kill.get("when") not in ("before", "after"):
+        raise UserError(400, "when must be before or after")
+    controls.kills.append(kill)
+    return web.Response()
+
+
+async def reset(request: web.Request) -> web.Response:
+    store.clear()
+    _invoice_numbers.clear()
+    controls.requests.clear()
+    controls.faults.clear()
+    controls.kills.clear()
+    controls.idempotent.clear()
+    return web.Response()
+
+
+def build_app() -> web.Application:
+    app = server.app
+    app.middlewares.append(harness_middleware)
+    for path in ("/v1/invoices/{id}/finalize", "/v1/invoices/{id}/send"):
+        app.router.add_post(path, invoice_action)
+    app.router.add_get("/_config/requests", get_requests)
+    app.router.add_delete("/_config/requests", clear_requests)
+    app.router.add_post("/_config/faults", add_fault)
+    app.router.add_post("/_config/kill", add_kill)
+    app.router.add_delete("/_config/state", reset)
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0, help="0: any free port")
+    args = parser.parse_args()
+    app = build_app()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", args.port))
+    print(f"port {sock.getsockname()[1]}", flush=True)
+    web.run_app(app, sock=sock, print=None, access_log=None, handle_signals=True)
+
+
+if __name__ == "__main__":
+    main()
