@@ -29,3 +29,9 @@ def listing(
     if status is not None:
         statement = statement.where(Customer.status == status)
     return statement
+
+
+def with_external_id(session: Session, external_id: str) -> list[Customer]:
+    """Every vendor's customer with this external id (the CLI names customers this way)."""
+    statement = select(Customer).where(Customer.external_id == external_id)
+    return list(session.exec(statement).all())

@@ -167,15 +167,24 @@ class Removed:
     matches: set[MatchRef]
 
 
-def delete_for_customer(session: Session, customer_id: str, since: datetime | None) -> Removed:
-    """Delete the outcome and reversal rows of a customer's events at or after `since`."""
+def _within(column: Any, since: datetime | None, until: datetime | None) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        sa.true() if since is None else column >= since,
+        sa.true() if until is None else column < until,
+    )
+
+
+def delete_for_customer(
+    session: Session, customer_id: str, since: datetime | None, until: datetime | None
+) -> Removed:
+    """Delete the outcome and reversal rows of a customer's events in [since, until)."""
     rows = sa.and_(
         col(Outcome.customer_id) == customer_id,
-        sa.true() if since is None else col(Outcome.occurred_at) >= since,
+        _within(col(Outcome.occurred_at), since, until),
     )
     reversals = sa.and_(
         col(OutcomeReversal.customer_id) == customer_id,
-        sa.true() if since is None else col(OutcomeReversal.occurred_at) >= since,
+        _within(col(OutcomeReversal.occurred_at), since, until),
     )
     found = session.exec(
         select(
@@ -197,3 +206,18 @@ def delete_for_customer(session: Session, customer_id: str, since: datetime | No
         keys={(customer_id, outcome, start, key) for outcome, start, _, key in found},
         matches={(customer_id, outcome, match_key) for outcome, match_key in matches},
     )
+
+
+def state_counts(
+    session: Session, customer_id: str, since: datetime | None, until: datetime | None
+) -> dict[str, int]:
+    """How many outcome rows of a customer's events in [since, until) are in each state."""
+    statement = (
+        select(Outcome.state, sa.func.count())
+        .where(
+            col(Outcome.customer_id) == customer_id,
+            _within(col(Outcome.occurred_at), since, until),
+        )
+        .group_by(col(Outcome.state))
+    )
+    return {state: count for state, count in session.exec(statement).all()}

@@ -33,6 +33,8 @@ from pricing_rules.events import Event
 from pricing_rules.outcomes import Candidate, OutcomeHit, ReversalHit, resolve_key
 from pricing_rules.periods import Period, clip
 
+StaleMark = tuple[str, str, datetime]  # vendor_id, customer_id, period_start
+
 
 @dataclass(frozen=True, slots=True)
 class Classified:
@@ -151,14 +153,19 @@ def _reversal_row(ref: StoredEventRef, hit: ReversalHit) -> dict[str, Any]:
 
 
 def write_outcomes(
-    session: Session, refs: Sequence[StoredEventRef], now: datetime
+    session: Session,
+    refs: Sequence[StoredEventRef],
+    now: datetime,
+    ended: set[StaleMark] | None = None,
 ) -> dict[int, EventStatus]:
     """Write the rows of newly stored events and resolve every key they touch.
 
     Returns the final status of each of `refs`; event rows whose status changed (these
     or earlier ones whose outcome was promoted, demoted or reversed) are updated. Periods
-    that had ended by `now` and got a new or changed row are marked stale.
+    that had ended by `now` and got a new or changed row are marked stale (in one
+    statement; or added to `ended` for a caller that marks more).
     """
+    marks: set[StaleMark] = set() if ended is None else ended
     prefer_index_lookups(session)
     new_rows = [_outcome_row(ref, hit) for ref in refs for hit in ref.classified.hits]
     reversal_rows = [_reversal_row(ref, hit) for ref in refs for hit in ref.classified.reversals]
@@ -167,7 +174,7 @@ def write_outcomes(
         matches = {(r["customer_id"], r["outcome"], r["match_key"]) for r in reversal_rows}
         _lock_for(session, refs)
         repository.insert_reversals(session, reversal_rows)
-        new_states, changed_events = _resolve(session, new_rows, matches, set(), now)
+        new_states, changed_events = _resolve(session, new_rows, matches, set(), now, marks)
         states_by_event: dict[int, list[str]] = {}
         for row, state in zip(new_rows, new_states, strict=True):
             states_by_event.setdefault(row["event_pk"], []).append(state)
@@ -179,6 +186,8 @@ def write_outcomes(
         _refresh_statuses(session, changed_events - final.keys())
     stored = {ref.pk: ref.stored_status for ref in refs}
     _set_statuses(session, [(pk, s) for pk, s in final.items() if s != stored[pk]])
+    if ended is None:
+        mark_stale(session, marks)
     return final
 
 
@@ -208,12 +217,13 @@ def _resolve(
     reversal_matches: Collection[MatchRef],
     extra_keys: set[Key],
     now: datetime,
+    ended: set[StaleMark],
 ) -> tuple[list[str], set[int]]:
     """Resolve every key touched; insert `new_rows` with their states, update changed rows.
 
     Returns the states given to `new_rows` and the pks of earlier events whose rows changed.
     The caller holds the (customer, outcome) locks of everything touched. Every period
-    ended by `now` in which a row was inserted or changed state is marked stale.
+    ended by `now` in which a row was inserted or changed state is added to `ended`.
     """
     keys = {_key_of(row) for row in new_rows} | extra_keys
     if reversal_matches:
@@ -259,7 +269,6 @@ def _resolve(
     new_states = [str(OutcomeState.DUPLICATE)] * len(new_rows)
     changes: list[tuple[int, str]] = []
     changed_events: set[int] = set()
-    ended: set[tuple[str, str, datetime]] = set()
     for key, members in groups.items():
         for member, state in _states_of(members, reversals.get((key[0], key[1]), {})):
             if member.new_index is not None:
@@ -273,7 +282,6 @@ def _resolve(
             if member.period_end <= now:
                 ended.add((member.vendor_id, key[0], key[2]))
     repository.set_states(session, changes)
-    mark_stale(session, ended)
     for row, state in zip(new_rows, new_states, strict=True):
         row["state"] = state
     repository.insert_rows(session, new_rows)
@@ -324,13 +332,11 @@ def void_outcomes(session: Session, event: StoredEvent, now: datetime) -> None:
         [(r.customer_id, r.outcome) for r in rows] + [(c, o) for c, o, _ in matches],
     )
     repository.void_rows_of_event(session, event.pk)
-    mark_stale(
-        session,
-        {(r.vendor_id, r.customer_id, r.period_start) for r in rows if r.period_end <= now},
-    )
+    ended = {(r.vendor_id, r.customer_id, r.period_start) for r in rows if r.period_end <= now}
     keys = {(r.customer_id, r.outcome, r.period_start, r.dedupe_key) for r in rows}
-    _, changed_events = _resolve(session, [], matches, keys, now)
+    _, changed_events = _resolve(session, [], matches, keys, now, ended)
     _refresh_statuses(session, changed_events - {event.pk})
+    mark_stale(session, ended)
 
 
 def as_core_event(row: StoredEvent) -> Event:
@@ -346,34 +352,40 @@ def as_core_event(row: StoredEvent) -> Event:
 
 
 def rederive_customer(
-    session: Session, customer: Customer, now: datetime, since: datetime | None = None
+    session: Session,
+    customer: Customer,
+    now: datetime,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> int:
-    """Derive the outcomes of `customer`'s events at or after `since` again (all without).
+    """Derive the outcomes of `customer`'s events in [since, until) again (None: unbounded).
 
-    Called when its subscriptions change: each event is matched under the version in force
-    at its time, events stored with no subscription in force become outcomes, and periods
-    that had ended are marked stale so the next close corrects them. `since` must be a
-    period boundary of the old and the new subscriptions (a key never straddles it).
-    Voided events stay voided. Returns the number of events derived.
+    Called when its subscriptions change or an operator asks: each event is matched under
+    the version in force at its time, events stored with no subscription in force become
+    outcomes, and periods that had ended are marked stale so the next close corrects them.
+    `since` and `until` must be period boundaries of the subscriptions (a dedupe key never
+    straddles them). Voided events stay voided. Returns the number of events derived.
     """
     terms = terms_of(session, [customer.id]).get(customer.id, [])
     statement = select(StoredEvent).where(
+        StoredEvent.vendor_id == customer.vendor_id,
         StoredEvent.customer_id == customer.id,
         col(StoredEvent.status) != EventStatus.VOIDED,
     )
     if since is not None:
         statement = statement.where(col(StoredEvent.occurred_at) >= since)
+    if until is not None:
+        statement = statement.where(col(StoredEvent.occurred_at) < until)
     events = session.exec(statement.order_by(col(StoredEvent.pk))).all()
     outcomes = session.exec(
         select(Outcome.outcome).where(Outcome.customer_id == customer.id).distinct()
     ).all()
     planned = {name for term in terms for name in term.plan.plan.rules.outcomes}
     lock_names(session, [(customer.id, name) for name in {*outcomes, *planned}])
-    removed = repository.delete_for_customer(session, customer.id, since)
-    mark_stale(
-        session,
-        {(customer.vendor_id, customer.id, start) for start, end in removed.periods if end <= now},
-    )
+    removed = repository.delete_for_customer(session, customer.id, since, until)
+    ended = {
+        (customer.vendor_id, customer.id, start) for start, end in removed.periods if end <= now
+    }
     refs = []
     for row in events:
         assert row.pk is not None
@@ -384,10 +396,11 @@ def rederive_customer(
             StoredEventRef(row.pk, row.vendor_id, customer.id, event, classified, row.status)
         )
     session.flush()
-    write_outcomes(session, refs, now)
+    write_outcomes(session, refs, now, ended)
     if removed.keys or removed.matches:
-        # Rows before `since` whose key or reversal lost a row or reversal resolve again.
-        _, changed = _resolve(session, [], removed.matches, removed.keys, now)
+        # Rows outside the range whose key or reversal lost a row or reversal resolve again.
+        _, changed = _resolve(session, [], removed.matches, removed.keys, now, ended)
         _refresh_statuses(session, changed - {ref.pk for ref in refs})
+    mark_stale(session, ended)
     session.expire_all()
     return len(refs)

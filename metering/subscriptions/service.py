@@ -29,7 +29,7 @@ from metering.subscriptions import repository
 from metering.subscriptions.models import Subscription
 from metering.subscriptions.schemas import ApplyMode, Effective, SubscriptionOut
 from metering.vendors.models import Vendor
-from pricing_rules.periods import Period, clip, period_containing
+from pricing_rules.periods import Period, clip, period_containing, period_from_label
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +286,35 @@ def describe(session: Session, subs: Sequence[Subscription]) -> list[Subscriptio
         )
         for sub in subs
     ]
+
+
+def span_of_label(session: Session, customer_id: str, label: str) -> tuple[datetime, datetime]:
+    """The instants [start, end) a period label covers for a customer, read in the interval
+    and timezone of each of its subscriptions' plans; ValueError saying why if none fits."""
+    subs = repository.of_customer(session, customer_id)
+    if not subs:
+        raise ValueError("the customer has no subscription, so it has no billing periods")
+    plans = versions_by_id(session, {sub.plan_version_id for sub in subs})
+    parts: list[Period] = []
+    errors: set[str] = set()
+    for sub in subs:
+        billing = plans[sub.plan_version_id].plan.rules.billing
+        try:
+            period = period_from_label(label, billing.interval, billing.timezone)
+        except ValueError as error:
+            errors.add(str(error))
+            continue
+        if period.start < (sub.ends_at or period.end) and sub.starts_at < period.end:
+            parts.append(clip(period, sub.starts_at, sub.ends_at))
+    if not parts:
+        if errors and len(errors) == len(subs):
+            raise ValueError("; ".join(sorted(errors)))
+        spans = ", ".join(
+            f"{sub.starts_at.isoformat()} to {sub.ends_at.isoformat() if sub.ends_at else 'now'}"
+            for sub in subs
+        )
+        raise ValueError(f"period {label} is outside the customer's subscriptions ({spans})")
+    return min(part.start for part in parts), max(part.end for part in parts)
 
 
 def current_and_pending(
