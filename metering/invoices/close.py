@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import groupby
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -27,7 +28,7 @@ from metering.customers.models import Customer
 from metering.db.types import utcnow
 from metering.invoices import repository
 from metering.invoices.corrections import correct_period
-from metering.invoices.models import Invoice, InvoiceStatus
+from metering.invoices.models import CollectionMethod, InvoiceStatus, SyncState
 from metering.invoices.rating import LineDraft, rate
 from metering.invoices.usage import measure_tallies, measured_usage
 from metering.outcomes.plans import compiled
@@ -96,34 +97,37 @@ def due_periods(
     customer_id: str | None = None,
 ) -> list[DuePeriod]:
     """The next period of every subscription whose late window has passed by `now`."""
-    cursor = sa.func.coalesce(col(Subscription.billed_through), col(Subscription.starts_at))
-    statement = select(Subscription).where(
-        cursor <= now,
-        sa.or_(col(Subscription.ends_at).is_(None), cursor < col(Subscription.ends_at)),
-    )
+    s = Subscription
+    cursor = sa.func.coalesce(col(s.billed_through), col(s.starts_at))
+    statement = sa.select(
+        col(s.id),
+        col(s.customer_id),
+        col(s.vendor_id),
+        col(s.plan_version_id),
+        col(s.starts_at),
+        col(s.ends_at),
+        cursor.label("cursor"),
+    ).where(cursor <= now, sa.or_(col(s.ends_at).is_(None), cursor < col(s.ends_at)))
     if vendor_id is not None:
-        statement = statement.where(Subscription.vendor_id == vendor_id)
+        statement = statement.where(col(s.vendor_id) == vendor_id)
     if customer_id is not None:
-        statement = statement.where(Subscription.customer_id == customer_id)
+        statement = statement.where(col(s.customer_id) == customer_id)
     rules: dict[str, RuleFile] = {}
+    periods: dict[tuple[str, datetime], Period] = {}  # subscriptions mostly share a cursor
     due = []
-    for subscription in session.exec(statement.order_by(col(Subscription.id))).all():
-        version = subscription.plan_version_id
+    for sub_id, customer, vendor, version, starts_at, ends_at, start in session.execute(
+        statement.order_by(col(s.id))
+    ):
         if version not in rules:
             rules[version] = rules_of(session, version)
-        start = subscription.billed_through or subscription.starts_at
-        period = subscription_period(subscription, rules[version], start)
-        if period.end + rules[version].billing.close_after <= now:
-            due.append(
-                DuePeriod(
-                    subscription.id,
-                    subscription.customer_id,
-                    subscription.vendor_id,
-                    version,
-                    start,
-                    period,
-                )
-            )
+        billing = rules[version].billing
+        plan_period = periods.get((version, start))
+        if plan_period is None:
+            plan_period = period_containing(start, billing.interval, billing.timezone)
+            periods[(version, start)] = plan_period
+        period = clip(plan_period, starts_at, ends_at)
+        if period.end + billing.close_after <= now:
+            due.append(DuePeriod(sub_id, customer, vendor, version, start, period))
     return due
 
 
@@ -233,17 +237,17 @@ def _close_batch(
         closed = []
         invoices = []
         for offset, draft in enumerate(drafts):
-            invoice = _issue(draft, rules, number + offset, as_of, now)
+            invoice = _issued_row(draft, rules, number + offset, as_of, now)
             invoices.append((invoice, draft.lines))
             closed.append(
                 ClosedInvoice(
-                    invoice.id,
+                    invoice["id"],
                     number + offset,
-                    invoice.customer_id,
+                    draft.item.customer_id,
                     period.start,
                     period.end,
-                    invoice.currency,
-                    invoice.total,
+                    rules.currency,
+                    invoice["total"],
                     draft.corrections,
                 )
             )
@@ -309,30 +313,42 @@ def _add_corrections(
     return cleared, corrected
 
 
-def _issue(draft: _Draft, rules: RuleFile, number: int, as_of: datetime, now: datetime) -> Invoice:
-    """The invoice of a draft, issued: numbered, dated, due, ready to sync."""
+def _issued_row(
+    draft: _Draft, rules: RuleFile, number: int, as_of: datetime, now: datetime
+) -> dict[str, Any]:
+    """The invoice of a draft, issued (numbered, dated, due, ready to sync), as a row with
+    every column: a batch is COPYed in, which bypasses column defaults."""
     item, customer = draft.item, draft.customer
     method = customer.collection_method
     due_at = None
-    if method == "send_invoice":
+    if method == CollectionMethod.SEND_INVOICE.value:
         due_at = now + timedelta(days=customer.days_until_due)
-    return Invoice(
-        id=repository.new_invoice_id(),
-        vendor_id=item.vendor_id,
-        customer_id=item.customer_id,
-        subscription_id=item.subscription_id,
-        plan_version_id=item.plan_version_id,
-        number=number,
-        status=InvoiceStatus.ISSUED.value,
-        currency=rules.currency,
-        period_start=item.period.start,
-        period_end=item.period.end,
-        as_of=as_of,
-        total=sum((line.amount for line in draft.lines), Decimal(0)),
-        collection_method=method,
-        due_at=due_at,
-        issued_at=now,
-        next_sync_at=now,
-        created_at=now,
-        updated_at=now,
-    )
+    return {
+        "id": repository.new_invoice_id(),
+        "vendor_id": item.vendor_id,
+        "customer_id": item.customer_id,
+        "subscription_id": item.subscription_id,
+        "plan_version_id": item.plan_version_id,
+        "number": number,
+        "status": InvoiceStatus.ISSUED.value,
+        "currency": rules.currency,
+        "period_start": item.period.start,
+        "period_end": item.period.end,
+        "as_of": as_of,
+        "total": sum((line.amount for line in draft.lines), Decimal(0)),
+        "collection_method": method,
+        "due_at": due_at,
+        "issued_at": now,
+        "paid_at": None,
+        "voided_at": None,
+        "sync_state": SyncState.NOT_STARTED.value,
+        "sync_error": None,
+        "sync_attempts": 0,
+        "next_sync_at": now,
+        "sync_lease_owner": None,
+        "sync_lease_until": None,
+        "stripe_invoice_id": None,
+        "stripe_hosted_url": None,
+        "created_at": now,
+        "updated_at": now,
+    }

@@ -7,12 +7,13 @@ lines billed, charge by charge.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from metering.invoices.usage import OutcomeIds
 from pricing_rules.charges import TierAmount
 from pricing_rules.charges.base import ChargeBase
 from pricing_rules.pricing import MeasuredUsage, PricedInvoice, price_usage
@@ -32,7 +33,7 @@ class LineDraft:
     period_start: datetime
     period_end: datetime
     detail: dict[str, Any] = field(default_factory=dict)
-    outcome_ids: Sequence[int] = ()
+    outcome_ids: OutcomeIds = ()
     corrects_invoice_id: str | None = None
 
 
@@ -89,7 +90,7 @@ def keyed_lines(rules: RuleFile, priced: PricedInvoice) -> list[KeyedLine]:
 def rate(
     rules: RuleFile,
     usage: Mapping[str, MeasuredUsage],
-    ids: Mapping[str, Sequence[int]],
+    ids: Mapping[str, OutcomeIds],
     period_start: datetime,
     period_end: datetime,
 ) -> list[LineDraft]:
@@ -109,4 +110,3 @@ def rate(
         )
         for line in keyed_lines(rules, price_usage(rules, usage))
     ]
-

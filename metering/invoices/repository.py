@@ -15,6 +15,7 @@ from metering.db import bulk
 from metering.db.ids import new_id
 from metering.invoices.models import Invoice, InvoiceCounter, InvoiceLine, StalePeriod
 from metering.invoices.rating import LineDraft
+from metering.invoices.usage import id_array_text, id_list
 from metering.subscriptions.models import Subscription
 
 _INVOICES: sa.Table = Invoice.__table__  # type: ignore[attr-defined]
@@ -88,11 +89,14 @@ def invoices_of_periods(
     return found
 
 
-def _line_row(invoice: Invoice, position: int, line: LineDraft) -> dict[str, Any]:
+def _line_row(
+    invoice: dict[str, Any], position: int, line: LineDraft, ids_as_text: bool
+) -> dict[str, Any]:
+    ids = line.outcome_ids
     return {
         "id": new_id("il"),
-        "invoice_id": invoice.id,
-        "customer_id": invoice.customer_id,
+        "invoice_id": invoice["id"],
+        "customer_id": invoice["customer_id"],
         "position": position,
         "kind": line.kind,
         "charge_key": line.charge_key,
@@ -104,33 +108,37 @@ def _line_row(invoice: Invoice, position: int, line: LineDraft) -> dict[str, Any
         "quantity": line.quantity,
         "amount": line.amount,
         "detail": line.detail,
-        "outcome_ids": list(line.outcome_ids),
+        "outcome_ids": id_array_text(ids) if ids_as_text else id_list(ids),
         "stripe_item_id": None,
     }
 
 
+def _copies(session: Session, rows: Sequence[Any]) -> bool:
+    """Whether `bulk.insert_rows` would COPY these rows (it does from a few dozen on
+    PostgreSQL); smaller batches take a plain multi-row INSERT here, since array columns
+    do not fit its unnest path."""
+    return session.get_bind().dialect.name == "postgresql" and len(rows) >= bulk.COPY_THRESHOLD
+
+
 def _insert(session: Session, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
-    """COPY many rows into PostgreSQL; a plain multi-row INSERT otherwise (array columns
-    do not go through the unnest path of `bulk.insert_rows`)."""
-    if not rows:
-        return
-    if session.get_bind().dialect.name == "postgresql" and len(rows) >= bulk.COPY_THRESHOLD:
+    if _copies(session, rows):
         bulk.insert_rows(session, table, rows)
-    else:
+    elif rows:
         session.execute(sa.insert(table), list(rows))
 
 
 def insert_invoices(
-    session: Session, invoices: Sequence[tuple[Invoice, Sequence[LineDraft]]]
+    session: Session, invoices: Sequence[tuple[dict[str, Any], Sequence[LineDraft]]]
 ) -> None:
-    """Write issued invoices and their lines: two statements for the whole batch."""
-    invoice_rows = [invoice.model_dump() for invoice, _ in invoices]
+    """Write invoices (rows with every column) and their lines: two statements a batch."""
+    count = sum(len(lines) for _, lines in invoices)
+    as_text = _copies(session, range(count))
     line_rows = [
-        _line_row(invoice, position, line)
+        _line_row(invoice, position, line, as_text)
         for invoice, lines in invoices
         for position, line in enumerate(lines, start=1)
     ]
-    _insert(session, _INVOICES, invoice_rows)
+    _insert(session, _INVOICES, [invoice for invoice, _ in invoices])
     _insert(session, _LINES, line_rows)
 
 
