@@ -19,6 +19,8 @@ from metering.settings import Settings
 
 logger = logging.getLogger(__name__)
 
+SYNC_BATCH = 100
+
 
 @dataclass(frozen=True)
 class JobContext:
@@ -71,12 +73,22 @@ def close_due_periods() -> None:
 
 
 def sync_invoices() -> None:
-    """Push due invoices to Stripe; failed steps come due again through their backoff."""
+    """Push due invoices to Stripe; failed steps come due again through their backoff.
+
+    Passes of `SYNC_BATCH` follow each other while they come back full, so a close that
+    issued thousands of invoices is synced in this run, not a batch per interval.
+    """
     context = current()
     if context.settings.stripe_api_key is None:
         logger.debug("sync_invoices: no Stripe API key, nothing to do")
         return
     from metering.stripe_sync.sync import sync_due
 
-    report = sync_due(context.engine, context.settings, now=utcnow(), owner=context.owner)
-    logger.info("sync_invoices: %s", report)
+    seen: set[str] = set()
+    while True:
+        report = sync_due(context.engine, context.settings, owner=context.owner, limit=SYNC_BATCH)
+        logger.info("sync_invoices: %s", report)
+        handled = {result.invoice_id for result in report.results}
+        if len(report.results) + report.skipped < SYNC_BATCH or handled <= seen:
+            return
+        seen |= handled
