@@ -38,6 +38,12 @@ def apply_command(
         with open_session() as session:
             owner = find_vendor(session, vendor)
             upload = service.upload(session, owner, text, str(file))
+            state = "stored as" if upload.created else "unchanged, already"
+            stored = (
+                f"plan {upload.plan.slug} version {upload.version.version} {state} "
+                f"{upload.version.id} for vendor {owner.id}"
+            )
+            number = upload.version.version
             moved = apply_version(session, owner, upload.version, apply)
             session.commit()
     except RuleFileError as error:
@@ -47,12 +53,8 @@ def apply_command(
     except (VendorNotFound, ProblemError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=1) from None
-    state = "stored as" if upload.created else "unchanged, already"
-    typer.echo(
-        f"plan {upload.plan.slug} version {upload.version.version} {state} "
-        f"{upload.version.id} for vendor {owner.id}"
-    )
-    changed = [change for change in moved if change.changed]
+    typer.echo(stored)
+    changed = sum(1 for change in moved if change.changed)
     if changed:
         when = "now" if apply == ApplyMode.IMMEDIATELY else "at the end of their current period"
-        typer.echo(f"{len(changed)} subscriber(s) move to version {upload.version.version} {when}")
+        typer.echo(f"{changed} subscriber(s) move to version {number} {when}")

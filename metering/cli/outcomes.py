@@ -28,7 +28,7 @@ outcomes_app = typer.Typer(help="Outcome rows derived from events.", no_args_is_
 
 
 def _fail(message: str) -> typer.Exit:
-    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False)
+    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {message}", highlight=False)
     return typer.Exit(code=1)
 
 
@@ -70,7 +70,7 @@ def rederive_command(
     ),
 ) -> None:
     """Derive a customer's outcome rows again from its stored events, in one transaction."""
-    console = Console()
+    console = Console(soft_wrap=True)
     now = utcnow()
     try:
         with open_session() as session:
