@@ -20,7 +20,7 @@ import uvicorn
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 from metering.cli.db import database_label
-from metering.cli.worker import jobs_summary
+from metering.cli.worker import jobs_summary, log_jobs
 from metering.db import migrate
 from metering.jobs.scheduler import running_jobs
 from metering.settings import get_settings
@@ -73,8 +73,8 @@ def serve_command(
     jobs: bool = typer.Option(
         True,
         "--jobs/--no-jobs",
-        help="Run the background jobs (closing periods, Stripe sync) in this process, once "
-        "whatever --workers is. --no-jobs when `metering worker` processes run them.",
+        help="Run the background jobs (closing periods, Stripe sync) in this process: one "
+        "scheduler whatever --workers is. --no-jobs when `metering worker` processes run them.",
     ),
 ) -> None:
     """Serve the webhook and REST API (migrations run first, so a fresh database works)."""
@@ -84,6 +84,7 @@ def serve_command(
     typer.echo(f"database {database_label(url)} migrated; serving on http://{host}:{port}")
     with ExitStack() as stack:
         if jobs:
+            log_jobs()
             stack.enter_context(_sigterm_unwinds())
             stack.enter_context(running_jobs(settings))
             typer.echo(f"jobs: {jobs_summary(settings)}")

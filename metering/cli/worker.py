@@ -33,15 +33,19 @@ def jobs_summary(settings: Settings) -> str:
     return f"closing due periods every {_duration(settings.jobs_close_interval)}, {sync}"
 
 
+def log_jobs() -> None:
+    """Job runs and failures to stderr (uvicorn's own loggers do not propagate to the root)."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+
+
 def worker_command() -> None:
     """Run the jobs (close due periods, sync invoices to Stripe) until interrupted.
 
-    Migrates first. Any number of workers may run against one PostgreSQL database: the jobs
-    claim their rows, so two processes never issue or sync the same invoice twice.
+    Migrates first. Workers may share one PostgreSQL database: jobs claim what they work on.
     """
     settings = get_settings()
     migrate.upgrade(settings.database_url)
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    log_jobs()
     # A flag, not a threading.Event: a handler that takes a lock the interrupted main thread
     # holds would deadlock.
     stopping: list[int] = []

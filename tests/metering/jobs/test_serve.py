@@ -96,6 +96,7 @@ def test_sigterm_stops_uvicorn_then_the_jobs(tmp_path: Path) -> None:
     server = start_metering(["serve", "--port", "0"], env, log)
     try:
         wait_for(lambda: "Application startup complete" in log.read_text(), 30, "uvicorn")
+        wait_for(lambda: "close_due_periods: 0 invoices issued" in log.read_text(), 30, "a run")
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 128 + signal.SIGTERM, log.read_text()
     finally:
