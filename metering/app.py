@@ -12,6 +12,7 @@ from metering.api.problems import install_problem_handlers
 from metering.customers import endpoints as customers
 from metering.db.engine import make_engine
 from metering.events import endpoints as events
+from metering.invoices import endpoints as invoices
 from metering.plans import endpoints as plans
 from metering.settings import Settings, get_settings
 from metering.subscriptions import endpoints as subscriptions
@@ -53,4 +54,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(subscriptions.router)
     app.include_router(plans.router)
     app.include_router(events.router)
+    app.include_router(invoices.router)
     return app
