@@ -15,6 +15,7 @@ from metering.events import endpoints as events
 from metering.invoices import endpoints as invoices
 from metering.plans import endpoints as plans
 from metering.settings import Settings, get_settings
+from metering.stripe_sync import endpoints as stripe_webhook
 from metering.subscriptions import endpoints as subscriptions
 from metering.vendors import endpoints as vendors
 
@@ -55,4 +56,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(plans.router)
     app.include_router(events.router)
     app.include_router(invoices.router)
+    app.include_router(stripe_webhook.router)
     return app

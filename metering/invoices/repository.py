@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from metering.customers.models import Customer
 from metering.db import bulk
 from metering.db.ids import new_id
 from metering.invoices.models import Invoice, InvoiceCounter, InvoiceLine, StalePeriod
@@ -169,3 +170,15 @@ def lines_of(session: Session, invoice_id: str) -> Sequence[InvoiceLine]:
         .where(InvoiceLine.invoice_id == invoice_id)
         .order_by(col(InvoiceLine.position))
     ).all()
+
+
+def invoices_by_id(session: Session, invoice_ids: Collection[str]) -> Sequence[Invoice]:
+    return session.exec(select(Invoice).where(col(Invoice.id).in_(sorted(invoice_ids)))).all()
+
+
+def external_ids(session: Session, customer_ids: Collection[str]) -> dict[str, str]:
+    """Customer id -> the vendor's own id for it, for showing invoices to people."""
+    rows = session.exec(
+        select(Customer.id, Customer.external_id).where(col(Customer.id).in_(sorted(customer_ids)))
+    ).all()
+    return dict(rows)
