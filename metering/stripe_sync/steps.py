@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -27,7 +28,6 @@ from stripe.params import (
     InvoiceItemCreateParams,
 )
 
-from metering.db.types import utcnow
 from metering.invoices.models import CollectionMethod, InvoiceStatus, SyncState
 from metering.stripe_sync import state
 from metering.stripe_sync.failures import PermanentSyncError, describe
@@ -46,10 +46,15 @@ class Run:
     lease: timedelta
     retry_base: timedelta
     retry_cap: timedelta
+    started: float = field(default_factory=time.monotonic)
+
+    def clock(self) -> datetime:
+        """`now` moved on by the time this pass has taken (tests pass a fixed `now`)."""
+        return self.now + timedelta(seconds=time.monotonic() - self.started)
 
     def save(self, invoice_id: str, values: dict[str, Any], *more: sa.Executable) -> None:
         """Commit a step's result (and renew the lease), or raise `LeaseLost`."""
-        lease_until = max(self.now, utcnow()) + self.lease
+        lease_until = self.clock() + self.lease
         state.write(
             self.engine, invoice_id, self.owner, {**values, "sync_lease_until": lease_until}, *more
         )
@@ -75,6 +80,17 @@ def _digest(params: object) -> str:
 
 def _major(minor: int, currency: str) -> Decimal:
     return Decimal(minor).scaleb(-minor_units(currency))
+
+
+def _minor(amount: Decimal, currency: str, what: str) -> int:
+    """Stripe's integer amount; an amount finer than the currency's minor unit is refused
+    (the close rounds every line, so this is a bug to show, not to round away)."""
+    try:
+        return to_minor_units(amount, currency)
+    except ValueError:
+        raise PermanentSyncError(
+            f"{what}: {amount.normalize():f} {currency} is not rounded to the currency's minor unit"
+        ) from None
 
 
 def sync_customer(run: Run, invoice: InvoiceSnapshot) -> bool:
@@ -176,7 +192,7 @@ def create_items(run: Run, invoice: InvoiceSnapshot) -> bool:
         params: InvoiceItemCreateParams = {
             "customer": _stripe_customer(invoice),
             "invoice": stripe_invoice,
-            "amount": to_minor_units(line.amount, invoice.currency),
+            "amount": _minor(line.amount, invoice.currency, f"line {line.position} ({line.id})"),
             "currency": invoice.currency,
             "description": line.description,
             "period": {
@@ -223,7 +239,7 @@ def finalize(run: Run, invoice: InvoiceSnapshot) -> bool:
         stripe_invoice,
         ("open", "paid"),
     )
-    expected = to_minor_units(invoice.total, invoice.currency)
+    expected = _minor(invoice.total, invoice.currency, f"invoice {invoice.id} total")
     if finalized.total != expected:
         currency = invoice.currency
         raise PermanentSyncError(

@@ -11,7 +11,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,9 +28,11 @@ class FakeStripe:
 
     url: str
     process: subprocess.Popen[str]
+    # One client for the whole run: each new httpx client builds an SSL context (~25 ms).
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10))
 
     def _control(self, method: str, path: str, body: Any = None) -> httpx.Response:
-        response = httpx.request(method, f"{self.url}/_config/{path}", json=body, timeout=10)
+        response = self.http.request(method, f"{self.url}/_config/{path}", json=body)
         response.raise_for_status()
         return response
 

@@ -18,7 +18,7 @@ invoices, invoice items. What it lacks, and this module adds or patches, is only
 * `POST /v1/invoices/{id}/finalize` and `/send` do not exist there; added. Finalizing gives
   the invoice a number and a hosted URL. `void` no longer fails on an invoice that has no
   payment intent. `pay` answers a declined card with Stripe's 402 `card_declined` (localstripe
-  leaves the invoice open and answers 200).
+  leaves the invoice open and answers 200) and accepts `paid_out_of_band`.
 * `total` may be negative (credit lines above the charges), as in Stripe; `amount_due` stays
   at least zero. localstripe clamped `total` at zero.
 * Idempotency-Key: localstripe ignores it. Here a POST with a key seen before replays the
@@ -142,6 +142,17 @@ def _amount_due(self: Invoice) -> int:
     return max(0, int(self.subtotal + self.tax - self.starting_balance))
 
 
+_localstripe_status = Invoice.status
+
+
+def _status(self: Invoice) -> str:
+    if getattr(self, "_paid_out_of_band", False) and not self._voided:
+        return "paid"
+    status: str = _localstripe_status.fget(self)
+    return status
+
+
+Invoice.status = property(_status)  # type: ignore[method-assign,assignment]
 Invoice.total = property(_total)  # type: ignore[method-assign,assignment]
 Invoice.amount_due = property(_amount_due)  # type: ignore[method-assign,assignment]
 
@@ -226,10 +237,19 @@ def send_invoice(id: str, **rest: Any) -> Invoice:
     return invoice
 
 
-def pay_invoice(id: str, **rest: Any) -> Invoice:
-    """localstripe's pay; a declined card is Stripe's 402 instead of a silent open invoice."""
+def pay_invoice(id: str, paid_out_of_band: Any = None, **rest: Any) -> Invoice:
+    """localstripe's pay; a declined card is Stripe's 402 instead of a silent open invoice.
+    `paid_out_of_band` (as when the customer paid by bank transfer) marks it paid."""
     if rest:
         raise _bad_request("Received unknown parameters: " + ", ".join(sorted(rest)))
+    if resources.try_convert_to_bool(paid_out_of_band) is True:
+        invoice = _open_invoice(id)
+        if invoice.status != "open":
+            raise _bad_request(f"Invoice is already {invoice.status}")
+        invoice._paid_out_of_band = True
+        invoice.status_transitions["paid_at"] = int(time.time())
+        schedule_webhook(Event("invoice.paid", invoice))
+        return invoice
     invoice = Invoice._api_pay_invoice(id)
     if invoice.status == "paid":
         schedule_webhook(Event("invoice.paid", invoice))
@@ -315,11 +335,15 @@ def _fault_for(request: web.Request) -> dict[str, Any] | None:
     return None
 
 
-def _kill(request_number: int, when: str) -> None:
+def _kill(request_number: int, when: str) -> bool:
+    """SIGKILL the client armed for this request, if any; whether one was killed."""
+    killed = False
     for kill in list(controls.kills):
         if kill["request"] == request_number and kill["when"] == when:
             controls.kills.remove(kill)
             os.kill(kill["pid"], signal.SIGKILL)
+            killed = True
+    return killed
 
 
 async def _carry_out(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -343,7 +367,9 @@ async def harness_middleware(request: web.Request, handler: Any) -> web.StreamRe
     }
     controls.requests.append(entry)
     number = len(controls.requests)
-    _kill(number, "before")
+    if _kill(number, "before"):  # the client is gone before Stripe did anything
+        entry["status"] = 503
+        return _stripe_error(503, "The client was killed by the test harness", "api_error")
     fault = _fault_for(request)
     if fault is not None:
         entry["status"] = fault["status"]
