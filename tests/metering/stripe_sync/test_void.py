@@ -79,12 +79,13 @@ def test_void_of_an_open_invoice_voids_it_in_stripe(
     fake_stripe.clear_requests()
 
     sync_due(engine, settings, now=LATER)
+    requests = fake_stripe.requests()
 
     invoice = invoice_row(engine, invoice_id)
     assert invoice.sync_state == SyncState.VOID
     remote = fake_stripe.client().v1.invoices.retrieve(invoice.stripe_invoice_id or "")
     assert remote.status == "void"
-    assert [r["idempotency_key"] for r in fake_stripe.requests()] == [
+    assert [r["idempotency_key"] for r in requests] == [
         f"metering:invoice:{invoice_id}:void"
     ]
 
