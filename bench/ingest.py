@@ -40,6 +40,7 @@ from metering.db.ids import new_id
 from metering.db.migrate import upgrade
 from metering.events.parsing import content_hash
 from metering.plans.service import upload
+from metering.subscriptions.models import Subscription
 from metering.vendors.service import create_vendor
 from pricing_rules.event_json import event_from_json
 
@@ -78,17 +79,23 @@ def seed(url: str) -> tuple[str, str, dict[str, str]]:
     engine = make_engine(url)
     with Session(engine) as session:
         made = create_vendor(session, "Bench")
-        plan = upload(session, made.vendor, RULES.read_text(), RULES.name).plan
+        stored = upload(session, made.vendor, RULES.read_text(), RULES.name)
         customers = {}
         for number in range(CUSTOMERS):
             external_id = f"customer-{number:03}"
-            customer = Customer(
-                id=new_id("cus"),
-                vendor_id=made.vendor.id,
-                external_id=external_id,
-                plan_id=plan.id,
-            )
+            customer = Customer(id=new_id("cus"), vendor_id=made.vendor.id, external_id=external_id)
             session.add(customer)
+            session.flush()
+            session.add(
+                Subscription(
+                    id=new_id("sub"),
+                    vendor_id=made.vendor.id,
+                    customer_id=customer.id,
+                    plan_id=stored.plan.id,
+                    plan_version_id=stored.version.id,
+                    starts_at=datetime(2020, 1, 1, tzinfo=UTC),
+                )
+            )
             customers[external_id] = customer.id
         session.commit()
         vendor_id, key = made.vendor.id, made.api_key

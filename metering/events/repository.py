@@ -47,6 +47,26 @@ def ensure_customers(
     return found
 
 
+def hold_subscriptions(session: Session, customer_ids: Collection[str]) -> None:
+    """Keep these customers' subscriptions as read until this transaction ends.
+
+    A plan change locks its customer row FOR UPDATE before it re-derives the customer's
+    events; FOR KEY SHARE here makes that change wait for batches that matched events under
+    the old subscriptions, and makes later batches read the new ones. Locks are taken in id
+    order, the order plan changes use. (SQLite has a single writer: nothing to do.)
+    """
+    if session.get_bind().dialect.name != "postgresql" or not customer_ids:
+        return
+    ids = sorted(set(customer_ids))
+    for start in range(0, len(ids), CHUNK):
+        session.execute(
+            sa.select(col(Customer.id))
+            .where(col(Customer.id).in_(ids[start : start + CHUNK]))
+            .order_by(col(Customer.id))
+            .with_for_update(read=True, key_share=True)
+        )
+
+
 def _customers(session: Session, vendor_id: str, external_ids: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for start in range(0, len(external_ids), CHUNK):

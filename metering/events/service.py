@@ -107,6 +107,7 @@ def _store(
     customers = repository.ensure_customers(
         session, vendor_id, {e.event.customer for e in events.values()}, now
     )
+    repository.hold_subscriptions(session, customers.values())
     terms = terms_of(session, customers.values())
     rows: list[dict[str, Any]] = []
     classified = {}

@@ -76,10 +76,15 @@ def current_period(session: Session, subscription: Subscription, instant: dateti
     return clip(ref.plan.period_of(instant), subscription.starts_at, None)
 
 
-def _lock_customer(session: Session, customer: Customer) -> None:
-    """Serialise plan changes of one customer (PostgreSQL row lock; SQLite has one writer)."""
+def _lock_customers(session: Session, customer_ids: Sequence[str]) -> None:
+    """Serialise plan changes of these customers with each other and with ingestion batches
+    of them (which hold FOR KEY SHARE): PostgreSQL row locks in id order; SQLite has one
+    writer."""
     session.execute(
-        sa.select(col(Customer.id)).where(col(Customer.id) == customer.id).with_for_update()
+        sa.select(col(Customer.id))
+        .where(col(Customer.id).in_(sorted(set(customer_ids))))
+        .order_by(col(Customer.id))
+        .with_for_update()
     )
 
 
@@ -118,7 +123,7 @@ def subscribe(
     """
     now = now or utcnow()
     _, target = resolve_version(session, vendor, plan_ref, version)
-    _lock_customer(session, customer)
+    _lock_customers(session, [customer.id])
     subs = repository.of_customer(session, customer.id)
     current = _in_force(subs, now)
     pending = [sub for sub in subs if sub.starts_at > now]
@@ -243,8 +248,13 @@ def apply_version(
         )
         .order_by(col(Subscription.customer_id))
     )
-    changes = []
-    for sub in session.exec(older).all():
+    changes: list[Change] = []
+    found = session.exec(older).all()
+    if not found:
+        return changes
+    _lock_customers(session, [sub.customer_id for sub in found])
+    relocked = older.execution_options(populate_existing=True)
+    for sub in session.exec(relocked).all():  # read again after the locks
         customer = session.get(Customer, sub.customer_id)
         assert customer is not None
         changes.append(
