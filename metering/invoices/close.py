@@ -30,7 +30,7 @@ from metering.invoices import repository
 from metering.invoices.corrections import correct_period
 from metering.invoices.models import CollectionMethod, InvoiceStatus, SyncState
 from metering.invoices.rating import LineDraft, rate
-from metering.invoices.usage import measure_tallies, measured_usage
+from metering.invoices.usage import Tallies, measure_tallies, measured_usage
 from metering.outcomes.plans import compiled
 from metering.outcomes.stale import clear_stale, mark_stale
 from metering.plans.models import PlanVersion
@@ -161,15 +161,15 @@ def close_due(
         if not due:
             break
         found = done + len(due)
-        closed_now = 0
+        moved_now = 0
         for batch in _batches(due, batch_size):
-            closed = _close_batch(engine, batch, now, report)
-            closed_now += closed
-            report.skipped += len(batch) - closed
+            moved = _close_batch(engine, batch, now, report)
+            moved_now += moved
+            report.skipped += len(batch) - moved
             done += len(batch)
             if progress is not None:
                 progress(done, found)
-        if closed_now == 0:
+        if moved_now == 0:
             break
     return report
 
@@ -205,74 +205,94 @@ class _Draft:
 def _close_batch(
     engine: Engine, batch: Sequence[DuePeriod], now: datetime, report: CloseReport
 ) -> int:
-    """Close one batch in one transaction; the number of invoices issued."""
+    """Close one batch in one transaction; the number of subscriptions moved on."""
     first = batch[0]
     period = first.period
     with Session(engine, expire_on_commit=False) as session:
         claimed = _claim(session, batch)
-        already = repository.customers_invoiced(
+        invoiced = repository.customers_invoiced(
             session, [item.customer_id for item in claimed], period.start
         )
-        claimed = [item for item in claimed if item.customer_id not in already]
         if not claimed:
             session.rollback()
             return 0
-        rules = rules_of(session, first.plan_version_id)
-        as_of = period.end + rules.billing.close_after
-        ids = [item.customer_id for item in claimed]
-        customers = {
-            c.id: c for c in session.exec(select(Customer).where(col(Customer.id).in_(ids)))
-        }
-        marks = repository.stale_marks(session, ids)
-        tallies = measure_tallies(session, rules, ids, period.start, as_of)
-        drafts = []
-        for item in claimed:
-            counted = tallies.get(item.customer_id, {})
-            usage = measured_usage(session, rules, item.customer_id, counted, period.start, as_of)
-            outcome_ids = {name: tally.ids for name, tally in counted.items()}
-            lines = rate(rules, usage, outcome_ids, period.start, period.end)
-            drafts.append(_Draft(item, customers[item.customer_id], lines))
-        cleared, corrected = _add_corrections(session, drafts, marks, as_of)
-        number = repository.reserve_numbers(session, first.vendor_id, len(drafts))
-        closed = []
-        invoices = []
-        for offset, draft in enumerate(drafts):
-            invoice = _issued_row(draft, rules, number + offset, as_of, now)
-            invoices.append((invoice, draft.lines))
-            closed.append(
-                ClosedInvoice(
-                    invoice["id"],
-                    number + offset,
-                    draft.item.customer_id,
-                    period.start,
-                    period.end,
-                    rules.currency,
-                    invoice["total"],
-                    draft.corrections,
-                )
-            )
-        repository.insert_invoices(session, invoices)
+        # A period invoiced already (under a subscription replaced since) only moves on.
         repository.advance_subscriptions(
             session, [item.subscription_id for item in claimed], period.end, now
         )
-        for customer_id in ids:
-            generation = marks.get((customer_id, period.start))
-            if generation is not None:
-                cleared.append((customer_id, period.start, generation))
+        moved = len(claimed)
+        claimed = [item for item in claimed if item.customer_id not in invoiced]
+        rules = rules_of(session, first.plan_version_id)
+        as_of = period.end + rules.billing.close_after
+        ids = [item.customer_id for item in claimed]
+        marks = repository.stale_marks(session, ids)  # read before measuring
+        tallies = measure_tallies(session, rules, ids, period.start, as_of)
+        drafts = _price(session, claimed, rules, tallies, as_of)
+        cleared, corrected = _add_corrections(session, drafts, marks, as_of)
+        closed = _issue(session, drafts, rules, as_of, now)
+        cleared += [
+            (customer_id, period.start, marks[(customer_id, period.start)])
+            for customer_id in ids
+            if (customer_id, period.start) in marks
+        ]
         for customer_id, period_start, generation in cleared:
             clear_stale(session, customer_id, period_start, generation)
-        mark_stale(
-            session,
-            [
-                (first.vendor_id, customer_id, period.start)
-                for customer_id, counted in tallies.items()
-                if any(tally.pending for tally in counted.values())
-            ],
-        )
+        waiting = [c for c, counted in tallies.items() if any(t.pending for t in counted.values())]
+        mark_stale(session, [(first.vendor_id, c, period.start) for c in waiting])
         session.commit()
     report.invoices.extend(closed)
     report.corrected_periods += corrected
-    return len(closed)
+    return moved
+
+
+def _price(
+    session: Session,
+    claimed: Sequence[DuePeriod],
+    rules: RuleFile,
+    tallies: Tallies,
+    as_of: datetime,
+) -> list[_Draft]:
+    """Each claimed period priced by the core from its tallies."""
+    ids = [item.customer_id for item in claimed]
+    customers = {c.id: c for c in session.exec(select(Customer).where(col(Customer.id).in_(ids)))}
+    drafts = []
+    for item in claimed:
+        start, end = item.period.start, item.period.end
+        counted = tallies.get(item.customer_id, {})
+        usage = measured_usage(session, rules, item.customer_id, counted, start, as_of)
+        outcome_ids = {name: tally.ids for name, tally in counted.items()}
+        lines = rate(rules, usage, outcome_ids, start, end)
+        drafts.append(_Draft(item, customers[item.customer_id], lines))
+    return drafts
+
+
+def _issue(
+    session: Session, drafts: Sequence[_Draft], rules: RuleFile, as_of: datetime, now: datetime
+) -> list[ClosedInvoice]:
+    """Number the drafts (gapless: the counter stays locked until commit) and write them."""
+    if not drafts:
+        return []
+    number = repository.reserve_numbers(session, drafts[0].item.vendor_id, len(drafts))
+    rows = []
+    closed = []
+    for offset, draft in enumerate(drafts):
+        row = _issued_row(draft, rules, number + offset, as_of, now)
+        rows.append((row, draft.lines))
+        item = draft.item
+        closed.append(
+            ClosedInvoice(
+                row["id"],
+                row["number"],
+                item.customer_id,
+                item.period.start,
+                item.period.end,
+                rules.currency,
+                row["total"],
+                draft.corrections,
+            )
+        )
+    repository.insert_invoices(session, rows)
+    return closed
 
 
 def _add_corrections(

@@ -204,3 +204,19 @@ def _external(engine: Engine, customer_id: str) -> str:
         customer = session.get(Customer, customer_id)
         assert customer is not None
         return customer.external_id
+
+
+def test_a_period_invoiced_already_is_passed_over(engine: Engine, vendor: VendorFixture) -> None:
+    plan = create_plan(engine, vendor.id, RULES)
+    create_customer(engine, vendor.id, "acme", plan, starts_at=OCTOBER)
+    close(engine, at(5, month=11))
+    with Session(engine) as session:  # an operator rewinds the subscription by hand
+        [subscription] = session.exec(select(Subscription)).all()
+        subscription.billed_through = None
+        session.add(subscription)
+        session.commit()
+
+    report = close(engine, at(5, month=12))
+
+    assert [(i.number, i.period_start) for i in invoices(engine)] == [(1, OCTOBER), (2, NOVEMBER)]
+    assert [i.period_start for i in report.invoices] == [NOVEMBER]
