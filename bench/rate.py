@@ -170,6 +170,8 @@ def load(url: str, events: int, customers: int, expected: Any) -> None:
     reversals: dict[tuple[str, str], dict[str, datetime]] = {}
     received = CLOSE_AT - timedelta(days=4)
     with psycopg.connect(_conninfo(url)) as connection, connection.cursor() as cursor:
+        # The rows are consistent by construction: skip the per-row foreign key triggers.
+        cursor.execute("SET session_replication_role = replica")
         with cursor.copy(f"COPY events ({EVENT_COLUMNS}) FROM STDIN") as copy:
             for pk, event in enumerate(generate(events, customers), start=1):
                 found = plan.classify(event)
