@@ -61,26 +61,3 @@ def versions_by_id(session: Session, version_ids: Iterable[str]) -> dict[str, Pl
         rows = session.exec(select(PlanVersion).where(sa.column("id").in_(missing))).all()
         found.update({row.id: compiled(row) for row in rows})
     return found
-
-
-def current_versions(session: Session, plan_ids: Iterable[str]) -> dict[str, PlanRef]:
-    """Each plan's latest version (highest number), compiled, keyed by plan id."""
-    wanted = sorted(set(plan_ids))
-    if not wanted:
-        return {}
-    latest = (
-        select(PlanVersion.plan_id, sa.func.max(PlanVersion.version).label("version"))
-        .where(sa.column("plan_id").in_(wanted))
-        .group_by(PlanVersion.plan_id)
-        .subquery()
-    )
-    rows = session.exec(
-        select(PlanVersion).join(
-            latest,
-            sa.and_(
-                PlanVersion.plan_id == latest.c.plan_id,  # type: ignore[arg-type]
-                PlanVersion.version == latest.c.version,  # type: ignore[arg-type]
-            ),
-        )
-    ).all()
-    return {row.plan_id: compiled(row) for row in rows}
