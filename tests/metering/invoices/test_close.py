@@ -220,3 +220,43 @@ def test_a_period_invoiced_already_is_passed_over(engine: Engine, vendor: Vendor
 
     assert [(i.number, i.period_start) for i in invoices(engine)] == [(1, OCTOBER), (2, NOVEMBER)]
     assert [i.period_start for i in report.invoices] == [NOVEMBER]
+
+
+def test_a_plan_changed_mid_period_bills_each_part_by_its_version(
+    engine: Engine, vendor: VendorFixture
+) -> None:
+    from metering.subscriptions.schemas import Effective
+    from metering.subscriptions.service import subscribe
+    from metering.vendors.models import Vendor
+
+    plan = create_plan(engine, vendor.id, RULES)
+    customer_id = create_customer(engine, vendor.id, "acme", plan, starts_at=OCTOBER)
+    higher_fee = RULES.replace("version: 1", "version: 2").replace("20.00", "50.00")
+    create_plan(engine, vendor.id, higher_fee)
+    send(engine, vendor.id, [resolution(f"r{i}", at(i + 1), f"c{i}") for i in range(6)], at(10))
+    with Session(engine) as session:
+        owner = session.get(Vendor, vendor.id)
+        customer = session.get(Customer, customer_id)
+        assert owner is not None and customer is not None
+        subscribe(session, owner, customer, "support-agent", 2, Effective.IMMEDIATELY, now=at(10))
+        session.commit()
+    # The same conversation before and after the change: one outcome in each part.
+    send(engine, vendor.id, [resolution("again", at(12), "c0")], at(12))
+
+    close(engine, at(5, month=11))
+
+    first, second = invoices(engine)
+    assert (first.period_start, first.period_end) == (OCTOBER, at(10))
+    assert (second.period_start, second.period_end) == (at(10), NOVEMBER)
+    assert first.plan_version_id != second.plan_version_id
+    assert summary(engine, first.id) == [
+        ("charge", "resolved_conversation (graduated)", "3.96"),  # 6, 2 free
+        ("charge", "pipeline_value (percentage)", "0.00"),
+        ("charge", "Platform fee", "20.00"),
+        ("minimum", "Minimum spend true-up", "1.04"),
+    ]
+    assert summary(engine, second.id) == [
+        ("charge", "resolved_conversation (graduated)", "0.00"),  # 1, free
+        ("charge", "pipeline_value (percentage)", "0.00"),
+        ("charge", "Platform fee", "50.00"),
+    ]
