@@ -31,6 +31,8 @@ def classify(error: Exception) -> FailureKind:
 
 def describe(error: Exception) -> str:
     """The error as an operator reads it in `sync_error`."""
+    if isinstance(error, PermanentSyncError):
+        return str(error)
     if isinstance(error, stripe.StripeError):
         status = f" (HTTP {error.http_status})" if error.http_status else ""
         code = f" [{error.code}]" if error.code else ""

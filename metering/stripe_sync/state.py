@@ -64,6 +64,7 @@ class InvoiceSnapshot:
     sync_state: str
     sync_attempts: int
     stripe_invoice_id: str | None
+    updated_at: datetime
     customer: CustomerSnapshot
     lines: tuple[LineSnapshot, ...]
 
@@ -99,6 +100,7 @@ def load(engine: Engine, invoice_id: str) -> InvoiceSnapshot:
         sync_state=invoice.sync_state,
         sync_attempts=invoice.sync_attempts,
         stripe_invoice_id=invoice.stripe_invoice_id,
+        updated_at=invoice.updated_at,
         customer=CustomerSnapshot(
             id=customer.id,
             vendor_id=customer.vendor_id,

@@ -60,6 +60,10 @@ class Run:
         )
 
 
+# Stripe forgets an idempotency key after 24 hours; a step last touched longer ago than this
+# may repeat a call whose key Stripe no longer knows.
+IDEMPOTENCY_WINDOW = timedelta(hours=23)
+
 # A step returns whether the sync should go on to the next one.
 Step = Callable[[Run, InvoiceSnapshot], bool]
 
@@ -137,7 +141,23 @@ def _collection_method(invoice: InvoiceSnapshot) -> Literal["charge_automaticall
 
 
 def create_invoice(run: Run, invoice: InvoiceSnapshot) -> bool:
-    """A draft one-off invoice in Stripe, collected only when we say so (auto_advance off)."""
+    """A draft one-off invoice in Stripe, collected only when we say so (auto_advance off).
+
+    When the previous attempt may be older than Stripe's idempotency window (its answer lost,
+    then no worker for a day), the invoice it made is looked up first, not made again.
+    """
+    if run.now - invoice.updated_at >= IDEMPOTENCY_WINDOW:
+        found = _find_by_metadata(run, invoice)
+        if found is not None:
+            run.save(
+                invoice.id,
+                {
+                    "sync_state": SyncState.INVOICE_CREATED.value,
+                    "stripe_invoice_id": found,
+                    "sync_error": None,
+                },
+            )
+            return True
     period = f"{invoice.period_start:%Y-%m-%d} to {invoice.period_end:%Y-%m-%d}"
     params: InvoiceCreateParams = {
         "customer": _stripe_customer(invoice),

@@ -58,6 +58,10 @@ class FakeStripe:
         `before` Stripe carries it out, or `after` (Stripe did it; the client never hears)."""
         self._control("POST", "kill", {"pid": pid, "request": request, "when": when})
 
+    def forget_idempotency_keys(self) -> None:
+        """Stripe forgets a key 24 hours after its first use; this forgets them all now."""
+        self._control("DELETE", "idempotency")
+
     def reset(self) -> None:
         self._control("DELETE", "state")
 

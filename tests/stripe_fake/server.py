@@ -31,7 +31,8 @@ Test controls, under `/_config/` (no API key, like localstripe's own `/_config/`
 `GET/DELETE /_config/requests` (the API requests seen, in order), `POST /_config/faults`
 (answer the next matching requests with an error status, before Stripe logic runs),
 `POST /_config/kill` (SIGKILL a client process when it sends its n-th request, before or
-after the request is carried out), `DELETE /_config/state` (forget everything).
+after the request is carried out), `DELETE /_config/idempotency` (Stripe's 24-hour expiry of
+idempotency keys, now), `DELETE /_config/state` (forget everything).
 """
 
 from __future__ import annotations
@@ -448,6 +449,12 @@ async def add_kill(request: web.Request) -> web.Response:
     return web.Response()
 
 
+async def forget_idempotency_keys(request: web.Request) -> web.Response:
+    """What Stripe does 24 hours after a key was first used."""
+    controls.idempotent.clear()
+    return web.Response()
+
+
 async def reset(request: web.Request) -> web.Response:
     store.clear()
     _invoice_numbers.clear()
@@ -467,6 +474,7 @@ def build_app() -> web.Application:
     app.router.add_delete("/_config/requests", clear_requests)
     app.router.add_post("/_config/faults", add_fault)
     app.router.add_post("/_config/kill", add_kill)
+    app.router.add_delete("/_config/idempotency", forget_idempotency_keys)
     app.router.add_delete("/_config/state", reset)
     return app
 

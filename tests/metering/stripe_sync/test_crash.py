@@ -15,10 +15,12 @@ from datetime import timedelta
 from multiprocessing.connection import Connection
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, col
 
 from metering.db.engine import make_engine
-from metering.invoices.models import InvoiceStatus, SyncState
+from metering.invoices.models import Invoice, InvoiceStatus, SyncState
 from metering.settings import Settings
 from metering.stripe_sync.sync import sync_due
 from tests.metering.stripe_sync.conftest import sync_settings
@@ -141,3 +143,34 @@ def test_send_invoice_killed_at_each_request(
     assert_one_stripe_invoice(engine, fake_stripe, invoice_id, stripe_customer)
     remote = fake_stripe.client().v1.invoices.retrieve(invoice.stripe_invoice_id or "")
     assert remote.status == "open"
+
+
+def test_invoice_made_before_a_long_outage_is_found_not_made_again(
+    engine: Engine, settings: Settings, fake_stripe: FakeStripe
+) -> None:
+    """The worker created the Stripe invoice, lost the answer, and none ran for two days:
+    Stripe no longer knows the idempotency key, so the sync looks for the invoice first."""
+    card = fake_stripe.customer_with_card()
+    invoice_id = issued_invoice(engine, billing(engine, stripe_customer_id=card), THREE_LINES)
+    fake_stripe.fault(500, path="/v1/invoiceitems")
+    sync_due(engine, settings, now=NOW)
+    made = invoice_row(engine, invoice_id).stripe_invoice_id
+    with Session(engine) as session:  # as if the commit of the invoice step never happened
+        session.execute(
+            sa.update(Invoice)
+            .where(col(Invoice.id) == invoice_id)
+            .values(
+                stripe_invoice_id=None,
+                sync_state=SyncState.CUSTOMER_SYNCED.value,
+                updated_at=NOW,
+                next_sync_at=NOW,
+            )
+        )
+        session.commit()
+    fake_stripe.forget_idempotency_keys()
+
+    sync_due(engine, settings, now=NOW + timedelta(days=2))
+
+    invoice = invoice_row(engine, invoice_id)
+    assert (invoice.status, invoice.stripe_invoice_id) == (InvoiceStatus.PAID, made)
+    assert_one_stripe_invoice(engine, fake_stripe, invoice_id, card)
