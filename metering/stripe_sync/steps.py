@@ -64,6 +64,9 @@ class Run:
 # may repeat a call whose key Stripe no longer knows.
 IDEMPOTENCY_WINDOW = timedelta(hours=23)
 
+# A step that went through clears the error; `sync_attempts` counts consecutive failures.
+SUCCEEDED: dict[str, Any] = {"sync_error": None, "sync_attempts": 0}
+
 # A step returns whether the sync should go on to the next one.
 Step = Callable[[Run, InvoiceSnapshot], bool]
 
@@ -122,7 +125,7 @@ def sync_customer(run: Run, invoice: InvoiceSnapshot) -> bool:
         ).id
     run.save(
         invoice.id,
-        {"sync_state": SyncState.CUSTOMER_SYNCED.value, "sync_error": None},
+        {"sync_state": SyncState.CUSTOMER_SYNCED.value, **SUCCEEDED},
         state.set_stripe_customer(customer.id, stripe_id),
     )
     return True
@@ -154,7 +157,7 @@ def create_invoice(run: Run, invoice: InvoiceSnapshot) -> bool:
                 {
                     "sync_state": SyncState.INVOICE_CREATED.value,
                     "stripe_invoice_id": found,
-                    "sync_error": None,
+                    **SUCCEEDED,
                 },
             )
             return True
@@ -183,7 +186,7 @@ def create_invoice(run: Run, invoice: InvoiceSnapshot) -> bool:
         {
             "sync_state": SyncState.INVOICE_CREATED.value,
             "stripe_invoice_id": made.id,
-            "sync_error": None,
+            **SUCCEEDED,
         },
     )
     return True
@@ -225,7 +228,7 @@ def create_items(run: Run, invoice: InvoiceSnapshot) -> bool:
             params, options=idempotency("line", line.id, "item")
         )
         run.save(invoice.id, {}, state.set_stripe_item(line.id, item.id))
-    run.save(invoice.id, {"sync_state": SyncState.ITEMS_CREATED.value, "sync_error": None})
+    run.save(invoice.id, {"sync_state": SyncState.ITEMS_CREATED.value, **SUCCEEDED})
     return True
 
 
@@ -270,7 +273,7 @@ def finalize(run: Run, invoice: InvoiceSnapshot) -> bool:
     values: dict[str, Any] = {
         "sync_state": SyncState.FINALIZED.value,
         "stripe_hosted_url": finalized.hosted_invoice_url,
-        "sync_error": None,
+        **SUCCEEDED,
     }
     if finalized.status == "paid":  # nothing to collect: Stripe marks it paid at once
         values["sync_state"] = SyncState.PAID.value
@@ -300,7 +303,7 @@ def collect(run: Run, invoice: InvoiceSnapshot) -> bool:
             stripe_invoice,
             ("paid",),
         )
-        run.save(invoice.id, {"sync_error": None})
+        run.save(invoice.id, {**SUCCEEDED})
         return False
     try:
         paid = _or_already(
@@ -325,7 +328,7 @@ def collect(run: Run, invoice: InvoiceSnapshot) -> bool:
         return False
     run.save(
         invoice.id,
-        {"sync_state": SyncState.PAID.value, "sync_error": None},
+        {"sync_state": SyncState.PAID.value, **SUCCEEDED},
         _mark_paid(paid, invoice, run),
     )
     return False
@@ -380,7 +383,7 @@ def void(run: Run, invoice: InvoiceSnapshot) -> bool:
     if stripe_invoice is not None:
         draft = invoice.sync_state not in (SyncState.FINALIZED, SyncState.FAILED)
         _void_in_stripe(run, invoice, stripe_invoice, draft)
-    run.save(invoice.id, {"sync_state": SyncState.VOID.value, "sync_error": None})
+    run.save(invoice.id, {"sync_state": SyncState.VOID.value, **SUCCEEDED})
     return False
 
 

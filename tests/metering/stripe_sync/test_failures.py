@@ -63,6 +63,7 @@ def test_server_errors_and_rate_limits_are_retried_with_backoff(
 
     sync_due(engine, settings, now=invoice.next_sync_at)
     invoice = invoice_row(engine, invoice_id)
+    assert invoice.sync_attempts == 0
     assert (invoice.status, invoice.sync_state, invoice.sync_error) == (
         InvoiceStatus.PAID,
         SyncState.PAID,
