@@ -402,5 +402,6 @@ def rederive_customer(
         _, changed = _resolve(session, [], removed.matches, removed.keys, now, ended)
         _refresh_statuses(session, changed - {ref.pk for ref in refs})
     mark_stale(session, ended)
-    session.expire_all()
+    for row in events:  # their statuses were updated in bulk, past the identity map
+        session.expire(row)
     return len(refs)

@@ -21,6 +21,7 @@ from metering.api.problems import ProblemError, not_found, problem_type
 from metering.customers.models import Customer
 from metering.db.ids import new_id
 from metering.db.types import utcnow
+from metering.events.models import StoredEvent
 from metering.outcomes.plans import versions_by_id
 from metering.outcomes.service import rederive_customer
 from metering.plans import repository as plans
@@ -152,6 +153,7 @@ def subscribe(
     period = current_period(session, current, now)
     if effective == Effective.NEXT_PERIOD:
         current.ends_at = period.end
+        current.updated_at = now
         session.add(current)
         new = _new(customer, target, period.end)
         session.add(new)
@@ -161,6 +163,7 @@ def subscribe(
         new = current
     else:
         current.ends_at = now
+        current.updated_at = now
         new = _new(customer, target, now)
     session.add(current)
     session.add(new)
@@ -213,14 +216,30 @@ def _first(
 def _touched(
     session: Session, customer: Customer, subscription: Subscription, since: datetime, now: datetime
 ) -> Change:
-    """Store the change and derive the outcomes of events from `since` on again."""
+    """Store the change and derive the outcomes of events from `since` on again (a change
+    at a future boundary has, but for clock skew, no events to derive: it costs one query)."""
     subscription.updated_at = now
     session.add(subscription)
     customer.updated_at = now
     session.add(customer)
     session.flush()
+    if since > now and not _has_events_since(session, customer, since):
+        return Change(subscription, changed=True)
     count = rederive_customer(session, customer, now, since)
     return Change(subscription, changed=True, rederived=count)
+
+
+def _has_events_since(session: Session, customer: Customer, since: datetime) -> bool:
+    statement = (
+        select(StoredEvent.pk)
+        .where(
+            StoredEvent.vendor_id == customer.vendor_id,
+            StoredEvent.customer_id == customer.id,
+            col(StoredEvent.occurred_at) >= since,
+        )
+        .limit(1)
+    )
+    return session.exec(statement).first() is not None
 
 
 def apply_version(
