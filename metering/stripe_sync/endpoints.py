@@ -37,12 +37,14 @@ def _bad_signature(detail: str) -> ProblemError:
     return ProblemError(400, "Bad Request", detail, type=problem_type("stripe-signature-invalid"))
 
 
-def _store(
+def store_event(
     engine: sa.Engine, event_id: str, event_type: str, data: dict[str, Any]
 ) -> WebhookOutcome:
+    """Apply the event in its own transaction; a concurrent delivery of the same event
+    loses on the `stripe_events` key and reports a duplicate."""
     with Session(engine, expire_on_commit=False) as session:
-        outcome = apply_event(session, event_id, event_type, data)
         try:
+            outcome = apply_event(session, event_id, event_type, data)
             session.commit()
         except sa.exc.IntegrityError:  # the same event applied meanwhile by another delivery
             session.rollback()
@@ -88,7 +90,7 @@ async def stripe_webhook(request: Request) -> WebhookReceipt:
     body = json.loads(payload)
     data = (body.get("data") or {}).get("object") or {}
     outcome = await run_in_threadpool(
-        _store, get_engine(request), str(event.id), str(event.type), data
+        store_event, get_engine(request), str(event.id), str(event.type), data
     )
     return WebhookReceipt(
         event_id=outcome.event_id,

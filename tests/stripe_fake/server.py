@@ -18,7 +18,9 @@ invoices, invoice items. What it lacks, and this module adds or patches, is only
 * `POST /v1/invoices/{id}/finalize` and `/send` do not exist there; added. Finalizing gives
   the invoice a number and a hosted URL. `void` no longer fails on an invoice that has no
   payment intent. `pay` answers a declined card with Stripe's 402 `card_declined` (localstripe
-  leaves the invoice open and answers 200) and accepts `paid_out_of_band`.
+  leaves the invoice open and answers 200) and accepts `paid_out_of_band`. These record
+  Stripe's `invoice.finalized`, `.sent`, `.paid`, `.payment_failed` and `.voided` events
+  (`GET /v1/events`), as localstripe does for the events it knows.
 * `total` may be negative (credit lines above the charges), as in Stripe; `amount_due` stays
   at least zero. localstripe clamped `total` at zero.
 * Idempotency-Key: localstripe ignores it. Here a POST with a key seen before replays the

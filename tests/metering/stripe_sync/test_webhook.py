@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,8 +19,10 @@ from sqlalchemy.engine import Engine
 from metering.app import create_app
 from metering.invoices.models import InvoiceStatus, SyncState
 from metering.settings import Settings
+from metering.stripe_sync.endpoints import store_event
 from metering.stripe_sync.models import StripeEventSeen
 from metering.stripe_sync.sync import sync_due
+from metering.stripe_sync.webhook import WebhookOutcome
 from tests.metering.stripe_sync.factory import NOW, billing, invoice_row, issued_invoice
 from tests.stripe_fake.harness import FakeStripe
 
@@ -233,4 +236,26 @@ def test_stripes_own_paid_event_pays_a_sent_invoice(
     result = deliver(client, json.dumps(stripe_event.to_dict()).encode())
 
     assert (result["invoice_id"], result["applied"]) == (invoice_id, True)
+    assert invoice_row(engine, invoice_id).status == InvoiceStatus.PAID
+
+
+def test_the_same_event_delivered_twice_at_once_is_applied_once(
+    engine: Engine, sent: tuple[str, str]
+) -> None:
+    invoice_id, stripe_id = sent
+    start = threading.Barrier(2)
+    outcomes: list[WebhookOutcome] = []
+
+    def deliver_now() -> None:
+        start.wait()
+        invoice = {"object": "invoice", **paid(stripe_id)}
+        outcomes.append(store_event(engine, "evt_twice", "invoice.paid", invoice))
+
+    threads = [threading.Thread(target=deliver_now) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted((o.applied, o.duplicate) for o in outcomes) == [(False, True), (True, False)]
     assert invoice_row(engine, invoice_id).status == InvoiceStatus.PAID
