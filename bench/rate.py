@@ -6,7 +6,8 @@ Loading is not timed: a child process generates the events, derives their outcom
 with the pure core (classify, then `resolve_key` per dedupe key, as ingestion does) and
 COPYs both into a fresh `bench_rate` database (reversal rows are not stored: closing never
 reads them). The parent then times `SELECT customer_id, count(*) FROM events GROUP BY
-customer_id` as the baseline and the whole close (`close_due`), and prints the ratio
+customer_id` as the baseline and the whole close (`close_due`; the plan has graduated,
+package, percentage and flat charges and a minimum), and prints the ratio
 (target under 10x) and its own peak RSS (target under 500 MB), which the loading child
 does not count in. The invoices' grand total is checked against the core's price of the
 same events. Needs the PostgreSQL server at 127.0.0.1:5432 (METERING_BENCH_POSTGRES_URL).
@@ -72,6 +73,10 @@ outcomes:
       properties.score: {gte: 70}
     unique_by: properties.lead_id
     settle: {after: 24h}
+  pipeline_value:
+    event: deal.closed
+    unique_by: properties.deal_id
+    measure: {sum: properties.amount}
 charges:
   - outcome: resolved_conversation
     model: graduated
@@ -83,6 +88,11 @@ charges:
     model: package
     package_size: 25
     price: "20.00"
+  - outcome: pipeline_value
+    model: percentage
+    rate: "1.5"
+    per_event_min: "1.00"
+    per_event_max: "50.00"
   - {name: Platform fee, model: flat, price: "200.00"}
 minimum: "500.00"
 """
@@ -109,7 +119,7 @@ def _conninfo(url: str) -> str:
 
 
 def generate(count: int, customers: int, seed: int = 7) -> Iterator[Event]:
-    """Resolutions (some on a human or phone, some repeated), reopens and scored leads."""
+    """Resolutions (some on a human or phone, some repeated), reopens, scored leads, deals."""
     rng = random.Random(seed)
     span = int((PERIOD.end - PERIOD.start).total_seconds()) - 1
     channels = ("chat", "email", "phone")
@@ -127,9 +137,13 @@ def generate(count: int, customers: int, seed: int = 7) -> Iterator[Event]:
         elif roll < 0.65:
             props = {"conversation_id": f"c{rng.randrange(count // 3)}"}
             yield Event(f"e{n}", "conversation.reopened", customer, at, props)
-        else:
+        elif roll < 0.9:
             props = {"lead_id": f"l{rng.randrange(count // 3)}", "score": rng.randrange(100)}
             yield Event(f"e{n}", "lead.qualified", customer, at, props)
+        else:
+            amount = Decimal(rng.randrange(1_000, 10_000_000)).scaleb(-2)
+            props = {"deal_id": f"d{n}", "amount": amount}
+            yield Event(f"e{n}", "deal.closed", customer, at, props)
 
 
 def seed(url: str, customers: int) -> tuple[str, str, dict[str, str]]:
@@ -224,9 +238,9 @@ def load(url: str, events: int, customers: int, expected: Any) -> None:
                             key,
                             hit.match_key,
                             candidate.occurred_at,
-                            None,
-                            None,
-                            None,
+                            hit.value if isinstance(hit.value, Decimal) else None,
+                            hit.value if isinstance(hit.value, str) else None,
+                            hit.problem,
                             hit.settles_at,
                             states[candidate.event_id],
                         )

@@ -30,7 +30,8 @@ from metering.invoices import repository
 from metering.invoices.corrections import correct_period
 from metering.invoices.models import CollectionMethod, InvoiceStatus, SyncState
 from metering.invoices.rating import LineDraft, rate
-from metering.invoices.usage import Tallies, measure_tallies, measured_usage
+from metering.invoices.usage import Tallies, measure_tallies
+from metering.invoices.values import ValueStream, measured_usage
 from metering.outcomes.plans import compiled
 from metering.outcomes.stale import clear_stale, mark_stale
 from metering.plans.models import PlanVersion
@@ -255,13 +256,14 @@ def _price(
     """Each claimed period priced by the core from its tallies."""
     ids = [item.customer_id for item in claimed]
     customers = {c.id: c for c in session.exec(select(Customer).where(col(Customer.id).in_(ids)))}
+    period = claimed[0].period if claimed else None
+    stream = ValueStream(session, rules, ids, period.start if period else as_of, as_of)
     drafts = []
-    for item in claimed:
-        start, end = item.period.start, item.period.end
+    for item in sorted(claimed, key=lambda item: item.customer_id):  # the stream's order
         counted = tallies.get(item.customer_id, {})
-        usage = measured_usage(session, rules, item.customer_id, counted, start, as_of)
+        usage = measured_usage(rules, item.customer_id, counted, stream)
         outcome_ids = {name: tally.ids for name, tally in counted.items()}
-        lines = rate(rules, usage, outcome_ids, start, end)
+        lines = rate(rules, usage, outcome_ids, item.period.start, item.period.end)
         drafts.append(_Draft(item, customers[item.customer_id], lines))
     return drafts
 

@@ -24,7 +24,8 @@ from metering.invoices.schemas import (
     UpcomingInvoice,
     UpcomingLine,
 )
-from metering.invoices.usage import id_list, measure_tallies, measured_usage
+from metering.invoices.usage import id_list, measure_tallies
+from metering.invoices.values import ValueStream, measured_usage
 from metering.outcomes.models import Outcome
 from metering.outcomes.stale import mark_stale
 from metering.subscriptions.models import Subscription
@@ -204,7 +205,8 @@ def upcoming(session: Session, customer: Customer, now: datetime) -> UpcomingInv
     rules = rules_of(session, subscription.plan_version_id)
     period = subscription_period(subscription, rules, now)
     tallies = measure_tallies(session, rules, [customer.id], period.start, now).get(customer.id, {})
-    usage = measured_usage(session, rules, customer.id, tallies, period.start, now)
+    stream = ValueStream(session, rules, [customer.id], period.start, now)
+    usage = measured_usage(rules, customer.id, tallies, stream)
     ids = {name: tally.ids for name, tally in tallies.items()}
     lines = rate(rules, usage, ids, period.start, period.end)
     corrections = pending_corrections(session, customer, now, period.start)

@@ -3,7 +3,8 @@
 Billing counts the `counted` rows of a period that have settled by `as_of`. Count, sum,
 max and unique are SQL aggregates, grouped by customer and outcome, and the same query
 collects the ids of the rows counted (the invoice line keeps them) and what is still
-pending. `latest` is one ordered query; percentage charges stream their per-event values.
+pending. `latest` is one ordered query; percentage charges read per-event values from one
+ordered stream per batch (`metering.invoices.values`).
 
 SQLite has no decimal type (values are stored as REAL): its values are read as the
 shortest decimal that round-trips (`Decimal(repr(x))`), and sums go through an exact
@@ -13,7 +14,7 @@ Python aggregate, so both databases measure what the pure core measures.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -23,14 +24,11 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from metering.outcomes.models import Outcome, OutcomeState
-from pricing_rules.charges import PercentageCharge
 from pricing_rules.measures import Latest, Max, Sum, Unique
-from pricing_rules.pricing import MeasuredUsage
 from pricing_rules.rules import RuleFile
 
 ZERO = Decimal(0)
-STREAM_ROWS = 10_000
-_OUTCOMES: sa.Table = Outcome.__table__  # type: ignore[attr-defined]
+OUTCOMES: sa.Table = Outcome.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(slots=True)
@@ -137,8 +135,8 @@ def _hash_aggregates(session: Session) -> None:
         session.execute(sa.text("SELECT set_config('work_mem', '64MB', true)"))
 
 
-def _scope(customer_ids: Collection[str], period_start: datetime) -> list[sa.ColumnElement[bool]]:
-    t = _OUTCOMES.c
+def scope(customer_ids: Collection[str], period_start: datetime) -> list[sa.ColumnElement[bool]]:
+    t = OUTCOMES.c
     return [
         t.state == OutcomeState.COUNTED.value,
         t.period_start == period_start,
@@ -156,7 +154,7 @@ def measure_tallies(
     """Every outcome of `customer_ids` in the period starting at `period_start`."""
     if not customer_ids:
         return {}
-    t = _OUTCOMES.c
+    t = OUTCOMES.c
     settled = t.settles_at <= as_of
     waiting = t.settles_at > as_of
     measures = [spec.measure for spec in rules.outcomes.values()]
@@ -176,7 +174,7 @@ def measure_tallies(
         columns.append(sa.func.count(sa.distinct(t.value_text)).filter(settled).label("distinct"))
     statement = (
         sa.select(*columns)
-        .where(*_scope(customer_ids, period_start))
+        .where(*scope(customer_ids, period_start))
         .group_by(t.customer_id, t.outcome)
     )
     tallies: Tallies = {}
@@ -210,7 +208,7 @@ def _add_latest(
     outcomes: list[str],
 ) -> None:
     """The value of the last row by (occurred_at, event id), as the core orders them."""
-    t = _OUTCOMES.c
+    t = OUTCOMES.c
     event_id: sa.ColumnElement[Any] = t.event_id
     if _is_postgres(session):
         event_id = sa.collate(event_id, "C")  # code point order, as Python compares
@@ -226,7 +224,7 @@ def _add_latest(
             )
             .label("rank"),
         )
-        .where(*_scope(customer_ids, period_start), t.settles_at <= as_of, t.outcome.in_(outcomes))
+        .where(*scope(customer_ids, period_start), t.settles_at <= as_of, t.outcome.in_(outcomes))
         .subquery()
     )
     statement = sa.select(ranked.c.customer_id, ranked.c.outcome, ranked.c.value).where(
@@ -236,26 +234,6 @@ def _add_latest(
         tally = tallies.get(customer_id, {}).get(outcome)
         if tally is not None and value is not None:
             tally.latest = to_decimal(value)
-
-
-def stream_values(
-    session: Session, customer_id: str, outcome: str, period_start: datetime, as_of: datetime
-) -> Callable[[], Iterable[Decimal]]:
-    """The per-event values of one outcome, read in chunks when a charge asks for them."""
-
-    def values() -> Iterator[Decimal]:
-        t = _OUTCOMES.c
-        statement = (
-            sa.select(_raw(t.value))
-            .where(
-                *_scope([customer_id], period_start), t.outcome == outcome, t.settles_at <= as_of
-            )
-            .execution_options(yield_per=STREAM_ROWS)
-        )
-        for (value,) in session.execute(statement):
-            yield to_decimal(value)
-
-    return values
 
 
 def quantity_of(rules: RuleFile, outcome: str, tally: OutcomeTally) -> Decimal:
@@ -270,31 +248,3 @@ def quantity_of(rules: RuleFile, outcome: str, tally: OutcomeTally) -> Decimal:
     if isinstance(measure, Unique):
         return Decimal(tally.distinct)
     return Decimal(tally.billable)
-
-
-def valued_outcomes(rules: RuleFile) -> frozenset[str]:
-    """Outcomes priced per event (percentage charges): their values are streamed."""
-    return frozenset(c.outcome for c in rules.charges if isinstance(c, PercentageCharge))
-
-
-def measured_usage(
-    session: Session,
-    rules: RuleFile,
-    customer_id: str,
-    tallies: Mapping[str, OutcomeTally],
-    period_start: datetime,
-    as_of: datetime,
-) -> dict[str, MeasuredUsage]:
-    """What `price_usage` takes, for one customer's tallies."""
-    valued = valued_outcomes(rules)
-    usage: dict[str, MeasuredUsage] = {}
-    for outcome, tally in tallies.items():
-        if outcome not in rules.outcomes:
-            continue
-        values: Callable[[], Iterable[Decimal]] = tuple
-        if outcome in valued and tally.billable:
-            values = stream_values(session, customer_id, outcome, period_start, as_of)
-        usage[outcome] = MeasuredUsage(
-            quantity=quantity_of(rules, outcome, tally), events=tally.billable, values=values
-        )
-    return usage

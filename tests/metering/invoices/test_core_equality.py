@@ -183,3 +183,50 @@ def test_every_period_bills_what_the_core_prices(engine: Engine, vendor: VendorF
         for customer in CUSTOMERS:  # a customer without events still owes the minimum
             expected.setdefault(customer, Decimal("30.00"))
         assert billed(engine, period) == expected, period.label
+
+
+PERCENTAGES = """\
+plan: percentages
+version: 1
+currency: usd
+billing: {timezone: Europe/Paris}
+outcomes:
+  small_deal: {event: deal.small, measure: {sum: properties.amount}}
+  big_deal: {event: deal.big, measure: {sum: properties.amount}}
+charges:
+  - {name: Big deals, outcome: big_deal, model: percentage, rate: "2", per_event_max: "30"}
+  - {name: Small deals, outcome: small_deal, model: percentage, rate: "10", per_event_min: "1"}
+  - {name: Big deal fee, outcome: big_deal, model: percentage, rate: "0", per_event_fee: "0.25"}
+"""
+
+
+def test_percentage_charges_read_one_stream_in_any_charge_order(
+    engine: Engine, vendor: VendorFixture
+) -> None:
+    plan = create_plan(engine, vendor.id, PERCENTAGES)
+    for customer in CUSTOMERS:
+        create_customer(engine, vendor.id, customer, plan, starts_at=OCT.start)
+    rng = random.Random(7)
+    events = [
+        {
+            "id": f"e{n}",
+            "type": rng.choice(["deal.small", "deal.big"]),
+            "customer": rng.choice(CUSTOMERS[:2]),  # gamma has none: its charges read nothing
+            "timestamp": iso(_instant(rng, OCT)),
+            "properties": {"amount": Decimal(rng.randrange(1, 500_000)).scaleb(-2)},
+        }
+        for n in range(120)
+    ]
+    deliver(engine, vendor.id, events, OCT.end)
+
+    close(engine, OCT.end + timedelta(days=3))
+
+    core = price_events(
+        load_rules(PERCENTAGES, "rules.yaml"),
+        [event_from_json(e) for e in events],
+        OCT,
+        OCT.end + timedelta(hours=72),
+    )
+    expected = {c.customer: c.invoice.total for c in core.customers} | {"gamma": Decimal(0)}
+    assert billed(engine, OCT) == expected
+    assert all(total > 0 for customer, total in expected.items() if customer != "gamma")
