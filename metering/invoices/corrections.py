@@ -187,88 +187,70 @@ def correct_period(
     }
     keys = _ordered_keys(before, after, billed.amounts)
     period = Period(invoice.period_start, invoice.period_end, None, rules.billing.timezone)
-    lines: list[LineDraft] = []
-    for key in keys:
-        line = before.get(key) or after.get(key)
-        amount = _amount(before, key) - billed.amounts.get(key, ZERO)
-        if amount:
-            quantity = _quantity(before, key, line) - billed.quantities.get(key, ZERO)
-            lines.append(
-                _draft(
-                    LineKind.CREDIT,
-                    key,
-                    f"Correction of invoice {_number(invoice)}: {_description(line, billed, key)}",
-                    line,
-                    quantity if _counts_units(line) else None,
-                    amount,
-                    invoice,
-                    sorted(removed.get(line.outcome, ())) if line and line.outcome else [],
-                )
-            )
-    for key in keys:
-        line = after.get(key) or before.get(key)
-        amount = _amount(after, key) - _amount(before, key)
-        if amount:
-            quantity = _quantity(after, key, line) - _quantity(before, key, line)
-            lines.append(
-                _draft(
-                    LineKind.ADJUSTMENT,
-                    key,
-                    f"Adjustment for {period.label}: {_description(line, billed, key)}",
-                    line,
-                    quantity if _counts_units(line) else None,
-                    amount,
-                    invoice,
-                    sorted(added.get(line.outcome, ())) if line and line.outcome else [],
-                )
-            )
+    credits = _Difference(
+        LineKind.CREDIT, f"Correction of invoice {_number(invoice)}", before, after, removed
+    )
+    adjustments = _Difference(
+        LineKind.ADJUSTMENT, f"Adjustment for {period.label}", after, before, added
+    )
+    lines = credits.lines(keys, billed.amounts, billed.quantities, billed, invoice)
+    lines += adjustments.lines(
+        keys,
+        {key: line.amount for key, line in before.items()},
+        {key: line.quantity for key, line in before.items()},
+        billed,
+        invoice,
+    )
     return Correction(lines, pending)
 
 
-def _amount(lines: dict[str, KeyedLine], key: str) -> Decimal:
-    line = lines.get(key)
-    return ZERO if line is None else line.amount
+@dataclass(frozen=True, slots=True)
+class _Difference:
+    """Lines bringing what was counted (`base`) to the price `target`, charge by charge."""
 
+    kind: LineKind
+    title: str
+    target: dict[str, KeyedLine]
+    other: dict[str, KeyedLine]
+    ids: dict[str, set[int]]
 
-def _quantity(lines: dict[str, KeyedLine], key: str, fallback: KeyedLine | None) -> Decimal:
-    line = lines.get(key)
-    return ZERO if line is None else line.quantity
-
-
-def _counts_units(line: KeyedLine | None) -> bool:
-    return line is not None and line.outcome is not None
+    def lines(
+        self,
+        keys: Sequence[str],
+        base_amounts: dict[str, Decimal],
+        base_quantities: dict[str, Decimal],
+        billed: _Billed,
+        invoice: Invoice,
+    ) -> list[LineDraft]:
+        drafts = []
+        for key in keys:
+            line = self.target.get(key) or self.other.get(key)
+            found = self.target.get(key)
+            amount = (found.amount if found else ZERO) - base_amounts.get(key, ZERO)
+            if not amount:
+                continue
+            quantity = None
+            outcome = line.outcome if line else None
+            if outcome is not None:
+                quantity = (found.quantity if found else ZERO) - base_quantities.get(key, ZERO)
+            description = line.description if line else billed.descriptions.get(key, key)
+            drafts.append(
+                LineDraft(
+                    kind=self.kind.value,
+                    charge_key=key,
+                    description=f"{self.title}: {description}",
+                    outcome=outcome,
+                    quantity=quantity,
+                    amount=amount,
+                    period_start=invoice.period_start,
+                    period_end=invoice.period_end,
+                    detail={"corrects": key},
+                    outcome_ids=sorted(self.ids.get(outcome, ())) if outcome else [],
+                    corrects_invoice_id=invoice.id,
+                )
+            )
+        return drafts
 
 
 def _number(invoice: Invoice) -> str:
     return f"#{invoice.number}" if invoice.number is not None else invoice.id
-
-
-def _description(line: KeyedLine | None, billed: _Billed, key: str) -> str:
-    if line is not None:
-        return line.description
-    return billed.descriptions.get(key, key)
-
-
-def _draft(
-    kind: LineKind,
-    key: str,
-    description: str,
-    line: KeyedLine | None,
-    quantity: Decimal | None,
-    amount: Decimal,
-    invoice: Invoice,
-    ids: Sequence[int],
-) -> LineDraft:
-    return LineDraft(
-        kind=kind.value,
-        charge_key=key,
-        description=description,
-        outcome=line.outcome if line else None,
-        quantity=quantity,
-        amount=amount,
-        period_start=invoice.period_start,
-        period_end=invoice.period_end,
-        detail={"corrects": key},
-        outcome_ids=ids,
-        corrects_invoice_id=invoice.id,
-    )

@@ -31,6 +31,12 @@ ZERO = Decimal(0)
 OUTCOMES: sa.Table = Outcome.__table__  # type: ignore[attr-defined]
 
 
+OutcomeIds = Sequence[int] | str
+"""Row ids: a list, or PostgreSQL's array text `{1,2,3}` passed back to COPY unparsed (a
+close reads and writes a million of them; parsing and dumping them cost more than the query).
+"""
+
+
 @dataclass(slots=True)
 class OutcomeTally:
     """One customer's outcome in one period: what counts as of `as_of`, and what waits."""
@@ -43,12 +49,6 @@ class OutcomeTally:
     ids: OutcomeIds = ()
     pending: int = 0
     next_settles_at: datetime | None = None
-
-
-OutcomeIds = Sequence[int] | str
-"""Row ids: a list, or PostgreSQL's array text `{1,2,3}` passed back to COPY unparsed (a
-close reads and writes a million of them; parsing and dumping them cost more than the query).
-"""
 
 
 def id_list(ids: OutcomeIds) -> list[int]:
