@@ -8,13 +8,14 @@ from sqlalchemy.engine import Engine
 
 from metering.api.problems import ProblemError
 from metering.subscriptions.schemas import Effective
-from tests.metering.conftest import VendorFixture, create_customer
+from tests.metering.conftest import VendorFixture, create_customer, create_plan
 from tests.metering.events.helpers import table
 from tests.metering.subscriptions.support import (
     outcome_rows,
     plan_with_versions,
     reopen,
     resolution,
+    rules,
     send,
     spans,
     stale_marks,
@@ -178,3 +179,32 @@ def test_refusals_are_explained(engine: Engine, vendor: VendorFixture) -> None:
         subscribe(engine, vendor.id, acme, "2026-11-10T00:00", plan="nope")
     assert (unknown.value.status, unknown.value.detail) == (404, "No plan 'nope'.")
     assert spans(engine) == [(1, "2020-01-01T00:00", None)]
+
+
+def test_moving_to_another_plan_at_the_next_period(engine: Engine, vendor: VendorFixture) -> None:
+    plan_id = plan_with_versions(engine, vendor.id, 1)
+    acme = create_customer(engine, vendor.id, "acme", plan_id)
+    create_plan(
+        engine,
+        vendor.id,
+        rules(1, "5.00", slug="premium-agent").replace("interval: month", "interval: week"),
+    )
+    subscribe(engine, vendor.id, acme, "2026-11-10T12:00", plan="premium-agent")
+    assert [(start, end) for _, start, end in spans(engine)] == [
+        ("2020-01-01T00:00", "2026-12-01T00:00"),
+        ("2026-12-01T00:00", None),
+    ]
+    send(engine, vendor.id, "2026-12-09T00:00", resolution("r1", "2026-12-02T09:00"))
+    send(engine, vendor.id, "2026-12-09T00:00", resolution("r2", "2026-12-08T09:00"))
+    # Weekly periods from the change on: the first one is cut at December 1 (a Tuesday).
+    assert [(e, s, p) for e, _, s, p, _ in outcome_rows(engine)] == [
+        ("r1", "2026-12-01T00:00", "2026-12-07T00:00"),
+        ("r2", "2026-12-07T00:00", "2026-12-14T00:00"),
+    ]
+    plans = table(
+        engine,
+        "outcomes o JOIN plan_versions v ON v.id = o.plan_version_id "
+        "JOIN plans p ON p.id = v.plan_id",
+        "p.slug",
+    )
+    assert plans == [("premium-agent",), ("premium-agent",)]
