@@ -265,3 +265,26 @@ def test_upcoming_invoice_needs_a_plan_in_force(
     assert response.json()["title"] == "No Subscription"
     assert foreign.status_code == 404
     assert foreign.json()["detail"] == f"No customer '{customer}'."
+
+
+def test_retry_sync_makes_the_sync_due_or_says_why_not(
+    app_client: TestClient, engine: Engine, vendor: VendorFixture
+) -> None:
+    _, october, november = two_invoices(engine, vendor)
+    with Session(engine) as session:
+        failed = session.get(Invoice, october)
+        paid = session.get(Invoice, november)
+        assert failed is not None and paid is not None
+        failed.sync_error, failed.next_sync_at = "card_declined", None
+        paid.status, paid.sync_state = "paid", "paid"
+        session.add_all([failed, paid])
+        session.commit()
+
+    retried = app_client.post(f"/v1/invoices/{october}/retry_sync", headers=auth(vendor))
+    refused = app_client.post(f"/v1/invoices/{november}/retry_sync", headers=auth(vendor))
+
+    assert retried.status_code == 200
+    assert retried.json()["sync_error"] is None
+    assert retried.json()["next_sync_at"] is not None
+    assert refused.status_code == 409
+    assert refused.json()["title"] == "Nothing To Retry"
