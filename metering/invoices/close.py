@@ -46,13 +46,15 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True, slots=True)
 class DuePeriod:
-    """A subscription's next period to close; `cursor` is where it stood when found."""
+    """A subscription's next period to close, and the subscription as it was when found
+    (`cursor`: where it stood; `ends_at`: where it ended, which cuts the period)."""
 
     subscription_id: str
     customer_id: str
     vendor_id: str
     plan_version_id: str
     cursor: datetime
+    ends_at: datetime | None
     period: Period
 
 
@@ -128,7 +130,7 @@ def due_periods(
             periods[(version, start)] = plan_period
         period = clip(plan_period, starts_at, ends_at)
         if period.end + billing.close_after <= now:
-            due.append(DuePeriod(sub_id, customer, vendor, version, start, period))
+            due.append(DuePeriod(sub_id, customer, vendor, version, start, ends_at, period))
     return due
 
 
@@ -176,19 +178,26 @@ def close_due(
 
 
 def _claim(session: Session, batch: Sequence[DuePeriod]) -> list[DuePeriod]:
-    """Lock the batch's subscriptions and keep those whose cursor has not moved."""
+    """Lock the batch's subscriptions and keep those nobody changed since they were read
+    (closed by another process, or ended or moved to another version by a plan change)."""
     expected = {item.subscription_id: item for item in batch}
+    s = Subscription
     statement = (
         sa.select(
-            col(Subscription.id), col(Subscription.billed_through), col(Subscription.starts_at)
+            col(s.id),
+            col(s.billed_through),
+            col(s.starts_at),
+            col(s.ends_at),
+            col(s.plan_version_id),
         )
-        .where(col(Subscription.id).in_(sorted(expected)))
+        .where(col(s.id).in_(sorted(expected)))
         .with_for_update(skip_locked=True)
     )
     claimed = []
-    for subscription_id, billed_through, starts_at in session.execute(statement):
-        item = expected[subscription_id]
-        if (billed_through or starts_at) == item.cursor:
+    for sub_id, billed_through, starts_at, ends_at, version in session.execute(statement):
+        item = expected[sub_id]
+        now_as_read = (billed_through or starts_at, ends_at, version)
+        if now_as_read == (item.cursor, item.ends_at, item.plan_version_id):
             claimed.append(item)
     return claimed
 

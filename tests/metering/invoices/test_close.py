@@ -260,3 +260,24 @@ def test_a_plan_changed_mid_period_bills_each_part_by_its_version(
         ("charge", "pipeline_value (percentage)", "0.00"),
         ("charge", "Platform fee", "50.00"),
     ]
+
+
+def test_a_subscription_changed_after_it_was_found_due_is_left_for_the_next_run(
+    engine: Engine, vendor: VendorFixture
+) -> None:
+    from metering.invoices.close import CloseReport, _close_batch, due_periods
+
+    plan = create_plan(engine, vendor.id, RULES)
+    create_customer(engine, vendor.id, "acme", plan, starts_at=OCTOBER)
+    now = at(5, month=11)
+    with Session(engine) as session:
+        due = due_periods(session, now)
+        [subscription] = session.exec(select(Subscription)).all()
+        subscription.ends_at = at(20)  # a plan change lands in between
+        session.add(subscription)
+        session.commit()
+
+    assert _close_batch(engine, due, now, CloseReport()) == 0
+    assert invoices(engine) == []
+    close(engine, now)
+    assert [(i.period_start, i.period_end) for i in invoices(engine)] == [(OCTOBER, at(20))]
