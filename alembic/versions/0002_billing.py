@@ -91,6 +91,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_invoices_vendor_status", "invoices", ["vendor_id", "status"])
     op.create_index("ix_invoices_sync", "invoices", ["sync_state", "next_sync_at"])
+    op.create_index(
+        "uq_invoices_stripe_invoice_id", "invoices", ["stripe_invoice_id"], unique=True
+    )
     op.create_table(
         "invoice_lines",
         sa.Column("id", ID, primary_key=True),

@@ -60,6 +60,8 @@ class Invoice(SQLModel, table=True):
         sa.UniqueConstraint("vendor_id", "number", name="uq_invoices_vendor_number"),
         sa.Index("ix_invoices_vendor_status", "vendor_id", "status"),
         sa.Index("ix_invoices_sync", "sync_state", "next_sync_at"),
+        # Stripe webhooks find our invoice by Stripe's id.
+        sa.Index("uq_invoices_stripe_invoice_id", "stripe_invoice_id", unique=True),
     )
 
     id: str = Field(primary_key=True, max_length=40)
