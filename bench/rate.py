@@ -1,6 +1,6 @@
 """Rating benchmark: close one month of 1,000,000 events for 1,000 customers in PostgreSQL.
 
-    python bench/rate.py [--events 1000000] [--customers 1000]
+    python bench/rate.py [--events 1000000] [--customers 1000] [--deals 0.1]
 
 Loading is not timed: a child process generates the events, derives their outcome rows
 with the pure core (classify, then `resolve_key` per dedupe key, as ingestion does) and
@@ -118,7 +118,7 @@ def _conninfo(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def generate(count: int, customers: int, seed: int = 7) -> Iterator[Event]:
+def generate(count: int, customers: int, deals: float, seed: int = 7) -> Iterator[Event]:
     """Resolutions (some on a human or phone, some repeated), reopens, scored leads, deals."""
     rng = random.Random(seed)
     span = int((PERIOD.end - PERIOD.start).total_seconds()) - 1
@@ -137,7 +137,7 @@ def generate(count: int, customers: int, seed: int = 7) -> Iterator[Event]:
         elif roll < 0.65:
             props = {"conversation_id": f"c{rng.randrange(count // 3)}"}
             yield Event(f"e{n}", "conversation.reopened", customer, at, props)
-        elif roll < 0.9:
+        elif roll < 1 - deals:
             props = {"lead_id": f"l{rng.randrange(count // 3)}", "score": rng.randrange(100)}
             yield Event(f"e{n}", "lead.qualified", customer, at, props)
         else:
@@ -175,7 +175,7 @@ def seed(url: str, customers: int) -> tuple[str, str, dict[str, str]]:
     return result
 
 
-def load(url: str, events: int, customers: int, expected: Any) -> None:
+def load(url: str, events: int, customers: int, deals: float, expected: Any) -> None:
     """In the child: seed, COPY events and their outcome rows, price them with the core."""
     vendor_id, version_id, ids = seed(url, customers)
     rules = load_rules(RULES, "bench.yaml")
@@ -187,7 +187,7 @@ def load(url: str, events: int, customers: int, expected: Any) -> None:
         # The rows are consistent by construction: skip the per-row foreign key triggers.
         cursor.execute("SET session_replication_role = replica")
         with cursor.copy(f"COPY events ({EVENT_COLUMNS}) FROM STDIN") as copy:
-            for pk, event in enumerate(generate(events, customers), start=1):
+            for pk, event in enumerate(generate(events, customers, deals), start=1):
                 found = plan.classify(event)
                 for hit in found.outcomes:
                     key = (event.customer, hit.outcome, hit.dedupe_key)
@@ -247,7 +247,9 @@ def load(url: str, events: int, customers: int, expected: Any) -> None:
                     )
         connection.commit()
         cursor.execute("ANALYZE")
-    report = price_events(rules, generate(events, customers), PERIOD, CLOSE_AT - timedelta(days=2))
+    report = price_events(
+        rules, generate(events, customers, deals), PERIOD, CLOSE_AT - timedelta(days=2)
+    )
     expected.value = str(sum((c.invoice.total for c in report.customers), Decimal(0)))
 
 
@@ -270,6 +272,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--customers", type=int, default=1_000)
+    parser.add_argument(
+        "--deals",
+        type=float,
+        default=0.1,
+        help="Share of events that are deals, priced per event by the percentage charge "
+        "(each value goes through Python: 0 shows the close of counts and tiers alone).",
+    )
     args = parser.parse_args()
     _admin(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
     _admin(f'CREATE DATABASE "{DATABASE}"')
@@ -279,7 +288,9 @@ def main() -> None:
         began = time.perf_counter()
         context = multiprocessing.get_context("spawn")
         expected = context.Manager().Value(str, "")
-        child = context.Process(target=load, args=(url, args.events, args.customers, expected))
+        child = context.Process(
+            target=load, args=(url, args.events, args.customers, args.deals, expected)
+        )
         child.start()
         child.join()
         if child.exitcode != 0:
