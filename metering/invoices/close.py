@@ -263,10 +263,11 @@ def _price(
     as_of: datetime,
 ) -> list[_Draft]:
     """Each claimed period priced by the core from its tallies."""
+    if not claimed:
+        return []
     ids = [item.customer_id for item in claimed]
     customers = {c.id: c for c in session.exec(select(Customer).where(col(Customer.id).in_(ids)))}
-    period = claimed[0].period if claimed else None
-    stream = ValueStream(session, rules, ids, period.start if period else as_of, as_of)
+    stream = ValueStream(session, rules, ids, claimed[0].period.start, as_of)
     drafts = []
     for item in sorted(claimed, key=lambda item: item.customer_id):  # the stream's order
         counted = tallies.get(item.customer_id, {})
