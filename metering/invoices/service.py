@@ -121,9 +121,17 @@ def line_outcomes(
     session: Session, line: InvoiceLine, cursor: str | None, limit: int
 ) -> tuple[list[LineOutcomeOut], str | None]:
     """A page of the outcome rows behind a line, by row id."""
-    after = decode_cursor(cursor) if cursor is not None else None
     ids = sorted(line.outcome_ids)
-    if isinstance(after, int):
+    if cursor is not None:
+        after = decode_cursor(cursor)
+        if not isinstance(after, int):
+            raise ProblemError(
+                400,
+                "Invalid Cursor",
+                f"cursor '{cursor}' is not a cursor of this list; pass `next_cursor` of a "
+                "previous page.",
+                type=problem_type("invalid-cursor"),
+            )
         ids = [i for i in ids if i > after]
     page = ids[:limit]
     rows = session.exec(select(Outcome).where(col(Outcome.id).in_(page))).all()

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from metering.api.pagination import encode_cursor
 from metering.customers.models import Customer
 from metering.db.types import utcnow
 from metering.invoices.models import Invoice, InvoiceLine, StalePeriod
@@ -124,6 +125,9 @@ def test_outcomes_behind_a_line_page_by_row(
     assert by_event["r3"]["state"] == "reversed"  # billed in October, credited in November
     assert by_event["r0"]["state"] == "counted"
     assert by_event["r0"]["dedupe_key"] == "c0"
+    foreign = app_client.get(f"{url}?cursor={encode_cursor('inv_x')}", headers=auth(vendor))
+    assert foreign.status_code == 400
+    assert foreign.json()["title"] == "Invalid Cursor"
     missing = app_client.get(f"/v1/invoices/{october}/lines/il_nope/outcomes", headers=auth(vendor))
     assert missing.status_code == 404
     assert missing.json()["detail"] == "No line 'il_nope'."
