@@ -236,8 +236,10 @@ def _close_batch(
         as_of = period.end + rules.billing.close_after
         ids = [item.customer_id for item in claimed]
         marks = repository.stale_marks(session, ids)  # read before measuring
-        tallies = measure_tallies(session, rules, ids, period.start, as_of)
-        drafts = _price(session, claimed, rules, tallies, as_of)
+        with ValueStream(session, rules, ids, period.start, as_of) as stream:
+            stream.prefetch()
+            tallies = measure_tallies(session, rules, ids, period.start, as_of)
+            drafts = _price(session, claimed, rules, tallies, stream)
         cleared, corrected = _add_corrections(session, drafts, marks, as_of)
         closed = _issue(session, drafts, rules, as_of, now)
         cleared += [
@@ -260,14 +262,13 @@ def _price(
     claimed: Sequence[DuePeriod],
     rules: RuleFile,
     tallies: Tallies,
-    as_of: datetime,
+    stream: ValueStream,
 ) -> list[_Draft]:
     """Each claimed period priced by the core from its tallies."""
     if not claimed:
         return []
     ids = [item.customer_id for item in claimed]
     customers = {c.id: c for c in session.exec(select(Customer).where(col(Customer.id).in_(ids)))}
-    stream = ValueStream(session, rules, ids, claimed[0].period.start, as_of)
     drafts = []
     for item in sorted(claimed, key=lambda item: item.customer_id):  # the stream's order
         counted = tallies.get(item.customer_id, {})

@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from metering.invoices.prefetch import Prefetch
 from metering.invoices.usage import OUTCOMES, OutcomeTally, quantity_of, scope, to_decimal
 from pricing_rules.charges import PercentageCharge
 from pricing_rules.pricing import MeasuredUsage
@@ -65,6 +66,7 @@ class ValueStream:
         self._runs: Iterator[_Run] | None = None
         self._head: _Run | None = None
         self._kept: dict[tuple[str, str], list[Decimal]] = {}
+        self._prefetch: Prefetch | None = None
 
     @property
     def outcomes(self) -> list[str]:
@@ -90,25 +92,42 @@ class ValueStream:
         for chunk in result.partitions():
             yield [(c, o, to_decimal(v)) for c, o, v in chunk]
 
+    def _postgres_query(self) -> tuple[str, tuple[Any, ...]]:
+        return (
+            "SELECT customer_id, outcome, value FROM outcomes WHERE state = 'counted' "
+            "AND period_start = %s AND settles_at <= %s AND customer_id = ANY(%s) "
+            "AND outcome = ANY(%s) "
+            'ORDER BY customer_id COLLATE "C", array_position(%s, outcome::text)',
+            (self._period_start, self._as_of, self._customer_ids, self._outcomes, self._outcomes),
+        )
+
+    def prefetch(self) -> None:
+        """Start reading the values now, beside this transaction (PostgreSQL; see
+        `metering.invoices.prefetch`), when there are any to read."""
+        postgres = self._session.get_bind().dialect.name == "postgresql"
+        if postgres and self._outcomes and self._customer_ids and self._prefetch is None:
+            self._prefetch = Prefetch(self._session, *self._postgres_query())
+
+    def close(self) -> None:
+        if self._prefetch is not None:
+            self._prefetch.close()
+
+    def __enter__(self) -> ValueStream:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def _postgres_chunks(self) -> Iterator[Sequence[Sequence[Any]]]:
-        """A psycopg server-side cursor, a chunk of plain tuples at a time (ORM rows cost
+        """Plain tuples a chunk at a time, from a psycopg server-side cursor (ORM rows cost
         twice the query for a hundred thousand values)."""
+        if self._prefetch is not None:
+            yield from self._prefetch.chunks()
+            return
         driver = self._session.connection().connection.driver_connection
         cursor = driver.cursor(name=f"invoice_values_{id(self):x}")  # type: ignore[union-attr]
         try:
-            cursor.execute(
-                "SELECT customer_id, outcome, value FROM outcomes WHERE state = 'counted' "
-                "AND period_start = %s AND settles_at <= %s AND customer_id = ANY(%s) "
-                "AND outcome = ANY(%s) "
-                'ORDER BY customer_id COLLATE "C", array_position(%s, outcome::text)',
-                (
-                    self._period_start,
-                    self._as_of,
-                    self._customer_ids,
-                    self._outcomes,
-                    self._outcomes,
-                ),
-            )
+            cursor.execute(*self._postgres_query())
             while chunk := cursor.fetchmany(STREAM_ROWS):
                 yield chunk
         finally:
