@@ -13,7 +13,8 @@ import random
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
@@ -33,12 +34,16 @@ from metering.customers.models import CustomerStatus
 from metering.customers.schemas import CustomerCreate
 from metering.db import migrate
 from metering.db.engine import make_engine
+from metering.invoices.close import close_due
+from metering.jobs.scheduler import running_jobs
 from metering.plans import service as plan_service
-from metering.settings import get_settings
+from metering.settings import Settings, get_settings
 from metering.subscriptions import repository as subscriptions
 from metering.subscriptions import service as subscription_service
 from metering.vendors import repository as vendors
 from metering.vendors import service as vendor_service
+from pricing_rules.loader import load_rules
+from pricing_rules.periods import zone
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "pricing_rules" / "examples"
 DEMO_VENDOR = "Demo Vendor"
@@ -50,6 +55,7 @@ DEMO_CUSTOMERS = [
     ("hooli", "Hooli", "deal-value"),
 ]
 EVENTS_PER_CUSTOMER = 80
+EVENTS_PER_CUSTOMER_LAST_MONTH = 40
 
 
 @dataclass(frozen=True)
@@ -59,13 +65,13 @@ class DemoCredentials:
     signing_secret: str
 
 
-def demo_start(today: date) -> datetime:
-    """Subscriptions start at the first of the month two months back, so the previous
-    month is a whole period that the close can invoice."""
+def demo_start(today: date, timezone: str = "UTC") -> datetime:
+    """Subscriptions start on the first of the month two months back, at local midnight in
+    the plan's timezone, so the previous month is a whole period that the close invoices."""
     month = today.month - 2
     year = today.year + (month - 1) // 12
     month = (month - 1) % 12 + 1
-    return datetime(year, month, 1, tzinfo=UTC)
+    return datetime(year, month, 1, tzinfo=zone(timezone)).astimezone(UTC)
 
 
 def prepare(session: Session) -> DemoCredentials:
@@ -77,8 +83,12 @@ def prepare(session: Session) -> DemoCredentials:
     else:
         created = vendor_service.create_vendor(session, DEMO_VENDOR)
         vendor, api_key = created.vendor, created.api_key
+    timezones = {}
     for path in sorted(EXAMPLES.glob("*.yaml")):
-        plan_service.upload(session, vendor, path.read_text(encoding="utf-8"), path.name)
+        text = path.read_text(encoding="utf-8")
+        plan_service.upload(session, vendor, text, path.name)
+        rules = load_rules(text, path.name)
+        timezones[rules.plan] = rules.billing.timezone
     for external_id, name, plan in DEMO_CUSTOMERS:
         customer = customers.by_external_id(session, vendor.id, external_id)
         if customer is None or customer.status == CustomerStatus.UNPROVISIONED.value:
@@ -86,7 +96,11 @@ def prepare(session: Session) -> DemoCredentials:
             customer = customer_service.create(session, vendor, data)
         if not subscriptions.of_customer(session, customer.id):
             subscription_service.subscribe(
-                session, vendor, customer, plan, starts_at=demo_start(date.today())
+                session,
+                vendor,
+                customer,
+                plan,
+                starts_at=demo_start(date.today(), timezones[plan]),
             )
     secret = vendors.current_secret(session, vendor.id)
     assert secret is not None
@@ -122,28 +136,56 @@ def _deals(rng: random.Random, n: int) -> tuple[str, dict[str, Any]]:
 GENERATORS = {"support-agent": _support, "sales-agent": _sales, "deal-value": _deals}
 
 
-def demo_events(day: date) -> list[dict[str, Any]]:
-    """The same few hundred events for a given day: spread over the six days before it."""
-    rng = random.Random(day.toordinal())
-    start = datetime.combine(day, clock(), tzinfo=UTC) - timedelta(days=6)
-    span = int(timedelta(days=6).total_seconds())
+def _generate(
+    rng: random.Random, prefix: str, start: datetime, span: timedelta, per_customer: int
+) -> list[dict[str, Any]]:
+    seconds = int(span.total_seconds())
     customers_and_plans = [(c, p) for c, _, p in DEMO_CUSTOMERS] + [("stark", "support-agent")]
     events: list[dict[str, Any]] = []
     for customer, plan in customers_and_plans:
-        count = 5 if customer == "stark" else EVENTS_PER_CUSTOMER
+        count = 5 if customer == "stark" else per_customer
         for n in range(count):
             event_type, properties = GENERATORS[plan](rng, n)
             events.append(
                 {
-                    "id": f"demo-{day.isoformat()}-{customer}-{n:03d}",
+                    "id": f"{prefix}-{customer}-{n:03d}",
                     "type": event_type,
                     "customer": customer,
-                    "timestamp": (start + timedelta(seconds=rng.randrange(span))).isoformat(),
+                    "timestamp": (start + timedelta(seconds=rng.randrange(seconds))).isoformat(),
                     "properties": properties,
                     "cost": {"amount": f"{rng.randint(1, 90) / 1000:.3f}", "currency": "usd"},
                 }
             )
-    return sorted(events, key=lambda event: str(event["timestamp"]))
+    return events
+
+
+def previous_month(day: date) -> tuple[datetime, datetime]:
+    """[first of last month, first of this month) in UTC."""
+    this_month = datetime(day.year, day.month, 1, tzinfo=UTC)
+    last = (this_month - timedelta(days=1)).replace(day=1)
+    return last, this_month
+
+
+def demo_events(day: date) -> list[dict[str, Any]]:
+    """The same few hundred events all day: spread over the six days before `day`, and over
+    the previous month (ids fixed per month), so the close has a whole period to invoice."""
+    recent_start = datetime.combine(day, clock(), tzinfo=UTC) - timedelta(days=6)
+    recent = _generate(
+        random.Random(day.toordinal()),
+        f"demo-{day.isoformat()}",
+        recent_start,
+        timedelta(days=6),
+        EVENTS_PER_CUSTOMER,
+    )
+    start, end = previous_month(day)
+    earlier = _generate(
+        random.Random(start.toordinal()),
+        f"demo-{start:%Y-%m}-month",
+        start,
+        end - start,
+        EVENTS_PER_CUSTOMER_LAST_MONTH,
+    )
+    return sorted(recent + earlier, key=lambda event: str(event["timestamp"]))
 
 
 def wait_until_ready(url: str, attempts: int = 100) -> None:
@@ -166,9 +208,22 @@ def send_demo_events(url: str, credentials: DemoCredentials, console: Console) -
     return report
 
 
+def close_periods(settings: Settings, console: Console) -> None:
+    """Close the demo's ended periods now, so the first look at the API shows invoices (the
+    jobs started next keep doing it while the demo serves)."""
+    engine = make_engine(settings.database_url)
+    try:
+        report = close_due(engine)
+    finally:
+        engine.dispose()
+    total = len(report.invoices)
+    console.print(f"closed {total} period{'' if total == 1 else 's'}: invoices issued")
+
+
 def print_access(url: str, credentials: DemoCredentials, console: Console) -> None:
     console.print(f"\n[bold]API docs[/bold]        {url}/docs")
     console.print(f"[bold]API base[/bold]        {url}/v1")
+    console.print(f"[bold]invoices[/bold]        {url}/v1/invoices")
     console.print(f"[bold]webhook[/bold]         {url}/v1/webhooks/{credentials.vendor_id}/events")
     console.print(f"[bold]API key[/bold]         {credentials.api_key}")
     console.print(f"[bold]signing secret[/bold]  {credentials.signing_secret}")
@@ -189,6 +244,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 class _Outcome:
     report: SendReport | None = None
     error: BaseException | None = None
+    jobs: ExitStack = field(default_factory=ExitStack)
 
 
 def _stream(
@@ -199,9 +255,14 @@ def _stream(
     server: uvicorn.Server,
     once: bool,
 ) -> None:
+    """Send the events, close what has ended, then leave the jobs running beside the API."""
+    settings = get_settings()
     try:
         wait_until_ready(url)
         outcome.report = send_demo_events(url, credentials, console)
+        close_periods(settings, console)
+        if not once:
+            outcome.jobs.enter_context(running_jobs(settings))
         print_access(url, credentials, console)
         if not once:
             console.print("\nserving; press Ctrl+C to stop")
@@ -237,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     sender.start()
     server.run()  # in the main thread, so Ctrl+C stops it cleanly
     sender.join(timeout=5)
+    outcome.jobs.close()
     if outcome.error is not None:
         console.print(f"[red]demo failed:[/red] {outcome.error}")
         return 1

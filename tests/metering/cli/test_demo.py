@@ -14,6 +14,7 @@ from sqlmodel import Session, func, select
 from metering.customers.models import Customer
 from metering.demo import DEMO_CUSTOMERS, demo_events, demo_start, main, prepare
 from metering.events.models import StoredEvent
+from metering.invoices.models import Invoice, InvoiceLine
 from metering.plans.models import Plan, PlanVersion
 from metering.subscriptions.models import Subscription
 from metering.vendors.models import ApiKey, Vendor
@@ -47,12 +48,19 @@ def test_prepare_twice_makes_everything_once(engine: Engine) -> None:
         external_id: plan for external_id, _, plan in DEMO_CUSTOMERS
     }
     assert len(rows) == len(DEMO_CUSTOMERS)
-    start = demo_start(date.today())
-    assert {starts_at.replace(tzinfo=UTC) for _, _, starts_at in rows} == {start}
+    zones = {
+        "support-agent": "UTC",
+        "sales-agent": "America/New_York",
+        "deal-value": "Europe/Paris",
+    }
+    for _, plan, starts_at in rows:
+        assert starts_at.replace(tzinfo=UTC) == demo_start(date.today(), zones[plan])
 
 
 def test_demo_subscriptions_start_two_months_back() -> None:
     assert demo_start(date(2026, 11, 28)).isoformat() == "2026-09-01T00:00:00+00:00"
+    new_york = demo_start(date(2026, 11, 28), "America/New_York")
+    assert new_york.isoformat() == "2026-09-01T04:00:00+00:00"
     assert demo_start(date(2026, 2, 1)).isoformat() == "2025-12-01T00:00:00+00:00"
     assert demo_start(date(2026, 1, 31)).isoformat() == "2025-11-01T00:00:00+00:00"
 
@@ -61,13 +69,17 @@ def test_demo_events_are_the_same_all_day_and_in_the_past() -> None:
     day = date(2026, 11, 28)
     events = demo_events(day)
     assert events == demo_events(day)
-    assert len(events) == 4 * 80 + 5
+    assert len(events) == (4 * 80 + 5) + (4 * 40 + 5)
     assert len({event["id"] for event in events}) == len(events)
     assert max(event["timestamp"] for event in events) < "2026-11-28T00:00:00+00:00"
-    assert min(event["timestamp"] for event in events) >= "2026-11-22T00:00:00+00:00"
-    assert {event["id"] for event in demo_events(date(2026, 11, 29))}.isdisjoint(
-        {event["id"] for event in events}
-    )
+    recent = {e["id"] for e in events if e["timestamp"] >= "2026-11-22T00:00:00+00:00"}
+    last_month = [e for e in events if e["timestamp"] < "2026-11-01T00:00:00+00:00"]
+    assert len(last_month) == 4 * 40 + 5
+    assert min(event["timestamp"] for event in last_month) >= "2026-10-01T00:00:00+00:00"
+    next_day = {event["id"] for event in demo_events(date(2026, 11, 29))}
+    # The recent events are new each day; last month's keep their ids all month.
+    assert next_day.isdisjoint(recent)
+    assert {event["id"] for event in last_month} <= next_day
 
 
 def _free_port() -> int:
@@ -84,13 +96,18 @@ def test_the_demo_runs_twice_end_to_end(
     first = capsys.readouterr().out
     assert main(["--once", "--port", str(_free_port())]) == 0
     second = capsys.readouterr().out
-    assert "accepted 325, duplicates 0, rejected 0" in first
-    assert "accepted 0, duplicates 325, rejected 0" in second
+    assert "accepted 490, duplicates 0, rejected 0" in first
+    assert "accepted 0, duplicates 490, rejected 0" in second
+    assert re.search(r"closed [1-9]\d* periods: invoices issued", first)
+    assert "closed 0 periods" in second
     for output in (first, second):
         assert re.search(r"API docs\s+http://127\.0\.0\.1:\d+/docs", output)
         assert re.search(r"API key\s+mk_live_\S+", output)
         assert re.search(r"signing secret\s+whsec_\S+", output)
     with Session(engine) as session:
-        assert _count(session, StoredEvent) == 325
+        assert _count(session, StoredEvent) == 490
+        assert _count(session, Invoice) > 0
+        lines = session.exec(select(InvoiceLine)).all()
+        assert any(line.outcome_ids for line in lines)  # last month's outcomes were billed
         stark = session.exec(select(Customer).where(Customer.external_id == "stark")).one()
     assert stark.status == "unprovisioned"
