@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from metering.api.problems import ProblemError
+from metering.cli.common import fail
 from metering.cli.db import open_session
 from metering.plans import service
 from metering.subscriptions.schemas import ApplyMode
@@ -51,8 +52,7 @@ def apply_command(
             typer.echo(str(item), err=True)
         raise typer.Exit(code=1) from None
     except (VendorNotFound, ProblemError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=1) from None
+        raise fail(str(error)) from None
     typer.echo(stored)
     changed = sum(1 for change in moved if change.changed)
     if changed:

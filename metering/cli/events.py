@@ -24,6 +24,7 @@ from rich.progress import Progress
 from rich.table import Table
 from standardwebhooks import Webhook
 
+from metering.cli.common import fail
 from metering.cli.db import open_session
 from metering.vendors import repository
 from metering.vendors.service import VendorNotFound, find_vendor
@@ -196,16 +197,14 @@ def send(
     try:
         vendor_id, signing_secret = _credentials(vendor, secret)
     except VendorNotFound as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=1) from None
+        raise fail(str(error)) from None
     report = SendReport()
     lines = read_lines(file, report)
     try:
         with httpx.Client(base_url=url, timeout=60) as client:
             send_events(client, vendor_id, signing_secret, lines, report, batch_size)
     except httpx.TransportError as error:
-        typer.echo(f"error: cannot reach {url}: {error}", err=True)
-        raise typer.Exit(code=1) from None
+        raise fail(f"cannot reach {url}: {error}") from None
     print_report(report, console)
     if report.rejected:
         raise typer.Exit(code=1)

@@ -15,9 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlmodel import Session
 
+from metering.cli.common import fail, find_customer
 from metering.cli.db import open_session
-from metering.customers import repository as customers
-from metering.customers.models import Customer
 from metering.db.engine import make_engine
 from metering.db.types import utcnow
 from metering.invoices import repository
@@ -34,37 +33,16 @@ invoices_app = typer.Typer(help="Invoices: close due periods, show one.", no_arg
 SHOWN = 50
 
 
-def _fail(message: str) -> typer.Exit:
-    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(code=1)
-
-
 def _as_of(text: str | None) -> datetime:
     if text is None:
         return utcnow()
     try:
         instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise _fail(f"--as-of {text!r} is not an ISO 8601 time such as 2026-12-04T00:00Z") from None
+        raise fail(f"--as-of {text!r} is not an ISO 8601 time such as 2026-12-04T00:00Z") from None
     if instant.tzinfo is None:
-        raise _fail(f"--as-of {text!r} has no timezone; add Z or an offset such as +01:00")
+        raise fail(f"--as-of {text!r} has no timezone; add Z or an offset such as +01:00")
     return instant
-
-
-def _customer(session: Session, external_id: str, vendor: str | None) -> Customer:
-    if vendor is not None:
-        owner = find_vendor(session, vendor)
-        found = customers.by_external_id(session, owner.id, external_id)
-        if found is None:
-            raise _fail(f"vendor {owner.id} has no customer '{external_id}'")
-        return found
-    matching = customers.with_external_id(session, external_id)
-    if not matching:
-        raise _fail(f"no customer '{external_id}'")
-    if len(matching) > 1:
-        vendors = ", ".join(sorted(customer.vendor_id for customer in matching))
-        raise _fail(f"several vendors have a customer '{external_id}' ({vendors}); pass --vendor")
-    return matching[0]
 
 
 def _period_label(session: Session, plan_version_id: str, start: datetime, end: datetime) -> str:
@@ -107,12 +85,12 @@ def run_command(
     try:
         with open_session() as session:
             if customer is not None:
-                found = _customer(session, customer, vendor)
+                found = find_customer(session, customer, vendor)
                 vendor_id, customer_id = found.vendor_id, found.id
             elif vendor is not None:
                 vendor_id = find_vendor(session, vendor).id
     except VendorNotFound as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     engine = make_engine(get_settings().database_url)
     columns = (
         TextColumn("closing periods"),
@@ -147,7 +125,7 @@ def show_command(invoice_id: str = typer.Argument(..., help="The invoice id (inv
     with open_session() as session:
         invoice = session.get(Invoice, invoice_id)
         if invoice is None:
-            raise _fail(f"no invoice '{invoice_id}'")
+            raise fail(f"no invoice '{invoice_id}'")
         detail = invoice_detail(session, invoice)
         names = repository.external_ids(session, {invoice.customer_id})
         period = _period_label(

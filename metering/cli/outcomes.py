@@ -13,39 +13,16 @@ from datetime import datetime
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlmodel import Session
 
+from metering.cli.common import fail, find_customer
 from metering.cli.db import open_session
-from metering.customers import repository as customers
-from metering.customers.models import Customer
 from metering.db.types import utcnow
 from metering.outcomes import repository
 from metering.outcomes.service import rederive_customer
 from metering.subscriptions.service import span_of_label
-from metering.vendors.service import VendorNotFound, find_vendor
+from metering.vendors.service import VendorNotFound
 
 outcomes_app = typer.Typer(help="Outcome rows derived from events.", no_args_is_help=True)
-
-
-def _fail(message: str) -> typer.Exit:
-    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(code=1)
-
-
-def _customer(session: Session, external_id: str, vendor: str | None) -> Customer:
-    if vendor is not None:
-        owner = find_vendor(session, vendor)
-        found = customers.by_external_id(session, owner.id, external_id)
-        if found is None:
-            raise _fail(f"vendor {owner.id} has no customer '{external_id}'")
-        return found
-    matching = customers.with_external_id(session, external_id)
-    if not matching:
-        raise _fail(f"no customer '{external_id}'")
-    if len(matching) > 1:
-        vendors = ", ".join(sorted(customer.vendor_id for customer in matching))
-        raise _fail(f"several vendors have a customer '{external_id}' ({vendors}); pass --vendor")
-    return matching[0]
 
 
 def _states_table(before: dict[str, int], after: dict[str, int]) -> Table:
@@ -74,21 +51,21 @@ def rederive_command(
     now = utcnow()
     try:
         with open_session() as session:
-            found = _customer(session, customer, vendor)
+            found = find_customer(session, customer, vendor)
             since: datetime | None = None
             until: datetime | None = None
             if period is not None:
                 try:
                     since, until = span_of_label(session, found.id, period)
                 except ValueError as error:
-                    raise _fail(f"customer '{customer}': {error}") from None
+                    raise fail(f"customer '{customer}': {error}") from None
             before = repository.state_counts(session, found.id, since, until)
             with console.status(f"deriving the outcomes of {customer} again..."):
                 derived = rederive_customer(session, found, now, since, until)
                 session.commit()
             after = repository.state_counts(session, found.id, since, until)
     except VendorNotFound as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     where = ""
     if since is not None and until is not None:
         where = f" from {since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} UTC"

@@ -1,0 +1,43 @@
+"""What several commands share: how they fail, and how they find a customer by its id."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.text import Text
+from sqlmodel import Session
+
+from metering.customers import repository as customers
+from metering.customers.models import Customer
+from metering.vendors.service import find_vendor
+
+
+def fail(message: str) -> typer.Exit:
+    """Print `error: message` to stderr; the caller raises the returned exit (code 1).
+
+    The message is plain text: brackets in it are printed, never read as markup.
+    """
+    line = Text.assemble(("error:", "red"), " ", message)
+    Console(stderr=True, soft_wrap=True).print(line, highlight=False)
+    return typer.Exit(code=1)
+
+
+def find_customer(session: Session, external_id: str, vendor: str | None) -> Customer:
+    """The customer with this external id, of `vendor` (id or name) when given.
+
+    Without `vendor` the id must name one customer across vendors. Raises `VendorNotFound`
+    for an unknown vendor; the caller reports it.
+    """
+    if vendor is not None:
+        owner = find_vendor(session, vendor)
+        found = customers.by_external_id(session, owner.id, external_id)
+        if found is None:
+            raise fail(f"vendor {owner.id} has no customer '{external_id}'")
+        return found
+    matching = customers.with_external_id(session, external_id)
+    if not matching:
+        raise fail(f"no customer '{external_id}'")
+    if len(matching) > 1:
+        vendors = ", ".join(sorted(customer.vendor_id for customer in matching))
+        raise fail(f"several vendors have a customer '{external_id}' ({vendors}); pass --vendor")
+    return matching[0]
