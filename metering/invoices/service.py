@@ -57,20 +57,11 @@ def invoice_out(invoice: Invoice) -> InvoiceOut:
 
 
 def line_out(line: InvoiceLine, currency: str) -> InvoiceLineOut:
+    """A stored line: the fields a draft shows, with its id, position and Stripe item."""
     return InvoiceLineOut(
+        **upcoming_line(line, currency).model_dump(),
         id=line.id,
         position=line.position,
-        kind=line.kind,
-        charge_key=line.charge_key,
-        description=line.description,
-        outcome=line.outcome,
-        quantity=_quantity(line.quantity),
-        amount=_money(line.amount, currency),
-        detail=line.detail,
-        period_start=line.period_start,
-        period_end=line.period_end,
-        corrects_invoice_id=line.corrects_invoice_id,
-        outcome_count=len(line.outcome_ids),
         stripe_item_id=line.stripe_item_id,
     )
 
@@ -177,7 +168,7 @@ def subscription_in_force(session: Session, customer: Customer, now: datetime) -
     return found
 
 
-def _upcoming_line(line: LineDraft, currency: str) -> UpcomingLine:
+def upcoming_line(line: LineDraft | InvoiceLine, currency: str) -> UpcomingLine:
     return UpcomingLine(
         kind=line.kind,
         charge_key=line.charge_key,
@@ -233,8 +224,8 @@ def upcoming(session: Session, customer: Customer, now: datetime) -> UpcomingInv
         period_end=period.end,
         as_of=now,
         closes_at=period.end + rules.billing.close_after,
-        lines=[_upcoming_line(line, rules.currency) for line in lines],
-        corrections=[_upcoming_line(line, rules.currency) for line in corrections],
+        lines=[upcoming_line(line, rules.currency) for line in lines],
+        corrections=[upcoming_line(line, rules.currency) for line in corrections],
         pending=pending,
         total=_money(total, rules.currency),
     )
