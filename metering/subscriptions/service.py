@@ -17,7 +17,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from metering.api.problems import ProblemError, not_found, problem_type
+from metering.api.problems import ProblemError, problem_type
 from metering.customers.models import Customer
 from metering.db.ids import new_id
 from metering.db.types import utcnow
@@ -26,6 +26,7 @@ from metering.outcomes.plans import versions_by_id
 from metering.outcomes.service import rederive_customer
 from metering.plans import repository as plans
 from metering.plans.models import Plan, PlanVersion
+from metering.plans.service import plan_or_404, version_or_404
 from metering.subscriptions import repository
 from metering.subscriptions.models import Subscription
 from metering.subscriptions.schemas import ApplyMode, Effective, SubscriptionOut
@@ -47,9 +48,7 @@ def resolve_version(
     session: Session, vendor: Vendor, plan_ref: str, number: int | None
 ) -> tuple[Plan, PlanVersion]:
     """The plan and the version asked for (the latest when `number` is None)."""
-    plan = plans.by_ref(session, vendor.id, plan_ref)
-    if plan is None:
-        raise not_found("plan", plan_ref)
+    plan = plan_or_404(session, vendor, plan_ref)
     if number is None:
         version = plans.latest_version(session, plan.id)
         if version is None:
@@ -60,15 +59,7 @@ def resolve_version(
                 type=problem_type("plan-without-version"),
             )
         return plan, version
-    version = plans.version(session, plan.id, number)
-    if version is None:
-        raise ProblemError(
-            404,
-            "Not Found",
-            f"No version {number} of plan '{plan.slug}'.",
-            type=problem_type("not-found"),
-        )
-    return plan, version
+    return plan, version_or_404(session, plan, number)
 
 
 def current_period(session: Session, subscription: Subscription, instant: datetime) -> Period:
