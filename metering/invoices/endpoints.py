@@ -3,19 +3,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from fastapi import APIRouter, Depends, Query
 from sqlmodel import Session, col
 
 from metering.api.auth import current_vendor
 from metering.api.pagination import Cursor, Limit, Page, paginate
-from metering.api.problems import ProblemError, problem_responses, problem_type
+from metering.api.problems import problem_responses
 from metering.customers import service as customers
 from metering.db.session import get_session
 from metering.db.types import utcnow
 from metering.invoices import repository, service
 from metering.invoices.models import Invoice, InvoiceStatus
 from metering.invoices.schemas import InvoiceDetail, InvoiceOut, LineOutcomeOut, UpcomingInvoice
-from metering.stripe_sync.sync import SyncNotRetryable, retry_sync
 from metering.vendors.models import Vendor
 
 router = APIRouter(tags=["invoices"], responses=problem_responses(401))
@@ -80,6 +82,19 @@ def list_line_outcomes(
     return Page[LineOutcomeOut](data=data, next_cursor=next_cursor)
 
 
+def _change(
+    session: Session,
+    vendor: Vendor,
+    invoice_id: str,
+    change: Callable[[Session, Invoice, datetime], object],
+) -> InvoiceDetail:
+    """Apply `change` to the vendor's invoice, commit, and show the invoice as it is now."""
+    invoice = service.get_or_404(session, vendor, invoice_id)
+    change(session, invoice, utcnow())
+    session.commit()
+    return service.invoice_detail(session, invoice)
+
+
 @router.post(
     "/v1/invoices/{invoice_id}/void",
     response_model=InvoiceDetail,
@@ -93,9 +108,7 @@ def void_invoice(
 ) -> InvoiceDetail:
     """Issued, failed or draft invoices become `void` (voiding again changes nothing); the
     Stripe sync voids it in Stripe too. A paid invoice is a 409."""
-    invoice = service.void(session, service.get_or_404(session, vendor, invoice_id), utcnow())
-    session.commit()
-    return service.invoice_detail(session, invoice)
+    return _change(session, vendor, invoice_id, service.void)
 
 
 @router.post(
@@ -110,15 +123,7 @@ def retry_invoice_sync(
     session: Session = Depends(get_session),
 ) -> InvoiceDetail:
     """After a permanent Stripe error is fixed (or a declined card updated): sync it now."""
-    invoice = service.get_or_404(session, vendor, invoice_id)
-    try:
-        retry_sync(session, invoice, utcnow())
-    except SyncNotRetryable as error:
-        raise ProblemError(
-            409, "Nothing To Retry", str(error), type=problem_type("nothing-to-retry")
-        ) from None
-    session.commit()
-    return service.invoice_detail(session, invoice)
+    return _change(session, vendor, invoice_id, service.retry_sync)
 
 
 @router.get(

@@ -28,6 +28,7 @@ from metering.invoices.usage import id_list, measure_tallies
 from metering.invoices.values import ValueStream, measured_usage
 from metering.outcomes.models import Outcome
 from metering.outcomes.stale import mark_stale
+from metering.stripe_sync import sync
 from metering.subscriptions.models import Subscription
 from metering.vendors.models import Vendor
 from pricing_rules.engine import decimal_text, money_text
@@ -99,6 +100,16 @@ def void(session: Session, invoice: Invoice, now: datetime) -> Invoice:
     }
     mark_stale(session, corrected)
     return invoice
+
+
+def retry_sync(session: Session, invoice: Invoice, now: datetime) -> None:
+    """Make the invoice's Stripe sync due now; nothing to retry is a 409."""
+    try:
+        sync.retry_sync(session, invoice, now)
+    except sync.SyncNotRetryable as error:
+        raise ProblemError(
+            409, "Nothing To Retry", str(error), type=problem_type("nothing-to-retry")
+        ) from None
 
 
 def line_or_404(session: Session, invoice: Invoice, line_id: str) -> InvoiceLine:
