@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from metering.events.parsing import Limits
-from metering.events.service import ingest
+from metering.events.service import ingest, void
 from metering.invoices.close import CloseReport, close_due
 from metering.invoices.models import Invoice, InvoiceLine
 
@@ -104,6 +104,12 @@ def send(engine: Engine, vendor_id: str, events: list[dict[str, Any]], now: date
         result = ingest(session, vendor_id, events, now, LIMITS)
         session.commit()
     assert result.rejected == []
+
+
+def void_event(engine: Engine, vendor_id: str, event_id: str, reason: str, now: datetime) -> None:
+    with Session(engine) as session:
+        void(session, vendor_id, event_id, reason, now)
+        session.commit()
 
 
 def close(engine: Engine, now: datetime, **kwargs: Any) -> CloseReport:

@@ -17,14 +17,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from metering.customers.models import Customer
-from metering.events.service import void
 from metering.invoices.models import InvoiceLine
 from pricing_rules.engine import price_events
 from pricing_rules.event_json import event_from_json
 from pricing_rules.loader import load_rules
 from pricing_rules.periods import Period, period_from_label
 from tests.metering.conftest import VendorFixture, create_customer, create_plan
-from tests.metering.invoices.helpers import close, iso, send
+from tests.metering.invoices.helpers import close, iso, send, void_event
 
 RULES = """\
 plan: measured
@@ -163,9 +162,7 @@ def test_every_period_bills_what_the_core_prices(engine: Engine, vendor: VendorF
     deliver(engine, vendor.id, november[80:], NOV.end)
     second = close(engine, NOV.end + timedelta(days=3))
     deliver(engine, vendor.id, late_november, DEC.start + timedelta(days=10))
-    with Session(engine) as session:
-        void(session, vendor.id, voided["id"], "entered twice", DEC.start + timedelta(days=10))
-        session.commit()
+    void_event(engine, vendor.id, voided["id"], "entered twice", DEC.start + timedelta(days=10))
     third = close(engine, DEC.end + timedelta(days=3))
 
     assert [len(r.invoices) for r in (first, second, third)] == [3, 3, 3]

@@ -8,7 +8,6 @@ from decimal import Decimal
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from metering.events.service import void
 from metering.invoices.models import InvoiceLine
 from metering.outcomes.models import Outcome
 from tests.metering.conftest import VendorFixture, create_customer, create_plan
@@ -24,6 +23,7 @@ from tests.metering.invoices.helpers import (
     resolution,
     send,
     summary,
+    void_event,
 )
 
 OCTOBER_EVENTS = [resolution(f"r{i}", at(i + 1), f"c{i}") for i in range(8)] + [
@@ -95,9 +95,7 @@ def test_a_void_after_the_invoice_is_credited_on_the_next(
     engine: Engine, vendor: VendorFixture
 ) -> None:
     october_closed(engine, vendor)
-    with Session(engine) as session:
-        void(session, vendor.id, "d1", "test deal", at(10, month=11))
-        session.commit()
+    void_event(engine, vendor.id, "d1", "test deal", at(10, month=11))
 
     close(engine, at(5, month=12))
 
@@ -135,9 +133,7 @@ def test_a_correction_moves_the_minimum_true_up_with_the_charge(
     close(engine, at(5, month=11))
     # 3 paid conversations 2.97 + the deal's per-event minimum 1.00 + 20.00: 1.03 true-up
     assert invoices(engine)[0].total == Decimal("25.00")
-    with Session(engine) as session:
-        void(session, vendor.id, "d1", "test deal", at(10, month=11))
-        session.commit()
+    void_event(engine, vendor.id, "d1", "test deal", at(10, month=11))
 
     close(engine, at(5, month=12))
 
@@ -156,9 +152,7 @@ def test_corrections_of_corrections_keep_the_period_at_its_price(
     send(engine, vendor.id, [reopen("o1", at(30), "c3")], at(10, month=11))
     close(engine, at(5, month=12))
     send(engine, vendor.id, [resolution("late", at(31), "c-late")], at(10, month=12))
-    with Session(engine) as session:
-        void(session, vendor.id, "o1", "reopened by mistake", at(10, month=12))
-        session.commit()
+    void_event(engine, vendor.id, "o1", "reopened by mistake", at(10, month=12))
 
     close(engine, at(5, month=1).replace(year=2027))
 

@@ -127,17 +127,6 @@ def invoice_row(engine: Engine, invoice_id: str) -> Invoice:
         return invoice
 
 
-def line_rows(engine: Engine, invoice_id: str) -> list[InvoiceLine]:
-    with Session(engine) as session:
-        return list(
-            session.exec(
-                select(InvoiceLine)
-                .where(InvoiceLine.invoice_id == invoice_id)
-                .order_by(InvoiceLine.position)  # type: ignore[arg-type]
-            )
-        )
-
-
 def customer_row(engine: Engine, customer_id: str) -> Customer:
     with Session(engine) as session:
         customer = session.get(Customer, customer_id)

@@ -23,6 +23,7 @@ from metering.db.engine import make_engine
 from metering.invoices.models import Invoice, InvoiceStatus, SyncState
 from metering.settings import Settings
 from metering.stripe_sync.sync import sync_due
+from tests.metering.invoices.helpers import lines as line_rows
 from tests.metering.stripe_sync.conftest import sync_settings
 from tests.metering.stripe_sync.factory import (
     NOW,
@@ -30,7 +31,6 @@ from tests.metering.stripe_sync.factory import (
     customer_row,
     invoice_row,
     issued_invoice,
-    line_rows,
 )
 from tests.stripe_fake.harness import FakeStripe
 

@@ -13,13 +13,13 @@ from sqlmodel import Session
 from metering.invoices.models import Invoice, InvoiceStatus, SyncState
 from metering.settings import Settings
 from metering.stripe_sync.sync import SyncNotRetryable, retry_sync, sync_due
+from tests.metering.invoices.helpers import lines as line_rows
 from tests.metering.stripe_sync.factory import (
     FIVE_LINES,
     NOW,
     billing,
     invoice_row,
     issued_invoice,
-    line_rows,
 )
 from tests.stripe_fake.harness import FakeStripe
 

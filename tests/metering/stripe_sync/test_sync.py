@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from metering.invoices.models import InvoiceStatus, SyncState
 from metering.settings import Settings
 from metering.stripe_sync.sync import sync_due
+from tests.metering.invoices.helpers import lines as line_rows
 from tests.metering.stripe_sync.factory import (
     FIVE_LINES,
     NOW,
@@ -17,7 +18,6 @@ from tests.metering.stripe_sync.factory import (
     customer_row,
     invoice_row,
     issued_invoice,
-    line_rows,
 )
 from tests.stripe_fake.harness import FakeStripe
 
