@@ -121,6 +121,17 @@ def invoices(engine: Engine) -> list[Invoice]:
         return list(session.exec(select(Invoice).order_by(col(Invoice.number))).all())
 
 
+def update_invoice(engine: Engine, invoice_id: str, **values: Any) -> None:
+    """Set columns of a stored invoice, as an operator, Stripe or the API would have."""
+    with Session(engine) as session:
+        invoice = session.get(Invoice, invoice_id)
+        assert invoice is not None
+        for name, value in values.items():
+            setattr(invoice, name, value)
+        session.add(invoice)
+        session.commit()
+
+
 def lines(engine: Engine, invoice_id: str) -> list[InvoiceLine]:
     with Session(engine) as session:
         return list(

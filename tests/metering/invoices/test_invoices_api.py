@@ -12,8 +12,9 @@ from sqlmodel import Session, select
 from metering.api.pagination import encode_cursor
 from metering.customers.models import Customer
 from metering.db.types import utcnow
-from metering.invoices.models import Invoice, InvoiceLine, StalePeriod
+from metering.invoices.models import InvoiceLine, StalePeriod
 from metering.invoices.service import upcoming
+from tests.metering.api.support import bearer
 from tests.metering.conftest import VendorFixture, create_customer, create_plan, create_vendor
 from tests.metering.invoices.helpers import (
     NOVEMBER,
@@ -27,11 +28,12 @@ from tests.metering.invoices.helpers import (
     reopen,
     resolution,
     send,
+    update_invoice,
 )
 
 
 def auth(vendor: VendorFixture) -> dict[str, str]:
-    return {"Authorization": f"Bearer {vendor.api_key}"}
+    return bearer(vendor.api_key)
 
 
 def two_invoices(engine: Engine, vendor: VendorFixture) -> tuple[str, str, str]:
@@ -152,12 +154,7 @@ def test_void_and_the_paid_conflict(
     app_client: TestClient, engine: Engine, vendor: VendorFixture
 ) -> None:
     _, october, november = two_invoices(engine, vendor)
-    with Session(engine) as session:
-        paid = session.get(Invoice, october)
-        assert paid is not None
-        paid.status = "paid"
-        session.add(paid)
-        session.commit()
+    update_invoice(engine, october, status="paid")
 
     voided = app_client.post(f"/v1/invoices/{november}/void", headers=auth(vendor))
     again = app_client.post(f"/v1/invoices/{november}/void", headers=auth(vendor))
@@ -275,14 +272,8 @@ def test_retry_sync_makes_the_sync_due_or_says_why_not(
     app_client: TestClient, engine: Engine, vendor: VendorFixture
 ) -> None:
     _, october, november = two_invoices(engine, vendor)
-    with Session(engine) as session:
-        failed = session.get(Invoice, october)
-        paid = session.get(Invoice, november)
-        assert failed is not None and paid is not None
-        failed.sync_error, failed.next_sync_at = "card_declined", None
-        paid.status, paid.sync_state = "paid", "paid"
-        session.add_all([failed, paid])
-        session.commit()
+    update_invoice(engine, october, sync_error="card_declined", next_sync_at=None)
+    update_invoice(engine, november, status="paid", sync_state="paid")
 
     retried = app_client.post(f"/v1/invoices/{october}/retry_sync", headers=auth(vendor))
     refused = app_client.post(f"/v1/invoices/{november}/retry_sync", headers=auth(vendor))

@@ -14,6 +14,7 @@ from metering.invoices.models import Invoice, InvoiceStatus, SyncState
 from metering.settings import Settings
 from metering.stripe_sync.sync import SyncNotRetryable, retry_sync, sync_due
 from tests.metering.invoices.helpers import lines as line_rows
+from tests.metering.invoices.helpers import update_invoice
 from tests.metering.stripe_sync.factory import (
     FIVE_LINES,
     NOW,
@@ -79,12 +80,7 @@ def test_backoff_stops_growing_at_the_cap(
 ) -> None:
     billed = billing(engine)
     invoice_id = issued_invoice(engine, billed, FIVE_LINES)
-    with Session(engine) as session:
-        invoice = session.get(Invoice, invoice_id)
-        assert invoice is not None
-        invoice.sync_attempts = 12
-        session.add(invoice)
-        session.commit()
+    update_invoice(engine, invoice_id, sync_attempts=12)
     fake_stripe.fault(503)
 
     sync_due(engine, settings, now=NOW)

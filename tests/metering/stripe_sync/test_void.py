@@ -13,6 +13,7 @@ from sqlmodel import Session, col
 from metering.invoices.models import Invoice, InvoiceStatus, SyncState
 from metering.settings import Settings
 from metering.stripe_sync.sync import sync_due
+from tests.metering.invoices.helpers import update_invoice
 from tests.metering.stripe_sync.factory import NOW, billing, invoice_row, issued_invoice
 from tests.stripe_fake.harness import FakeStripe
 
@@ -21,14 +22,9 @@ LATER = NOW + timedelta(hours=2)
 
 def void(engine: Engine, invoice_id: str, now: datetime) -> None:
     """What voiding through the API does to the row."""
-    with Session(engine) as session:
-        invoice = session.get(Invoice, invoice_id)
-        assert invoice is not None
-        invoice.status = InvoiceStatus.VOID.value
-        invoice.voided_at = now
-        invoice.next_sync_at = now
-        session.add(invoice)
-        session.commit()
+    update_invoice(
+        engine, invoice_id, status=InvoiceStatus.VOID.value, voided_at=now, next_sync_at=now
+    )
 
 
 def test_void_before_any_sync_calls_nothing(
