@@ -11,11 +11,15 @@ from cloudevents.core.bindings.http import to_structured_event
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 from standardwebhooks import Webhook
 
 from metering.db.types import utcnow
+from metering.events.parsing import Limits
+from metering.events.service import IngestResult, ingest
 
 STARTED = utcnow().replace(microsecond=0)
+LIMITS = Limits(max_batch_events=10_000, max_properties_bytes=32768, future_tolerance=timedelta(0))
 
 
 def recent(minutes_ago: int = 60) -> str:
@@ -36,14 +40,27 @@ def resolved(
     }
 
 
-def reopen_event(event_id: str, conversation: str, customer: str = "acme") -> dict[str, Any]:
+def reopen_event(
+    event_id: str, conversation: str, customer: str = "acme", timestamp: str | None = None
+) -> dict[str, Any]:
     return {
         "id": event_id,
         "type": "conversation.reopened",
         "customer": customer,
-        "timestamp": recent(120),
+        "timestamp": timestamp or recent(120),
         "properties": {"conversation_id": conversation},
     }
+
+
+def ingest_all(
+    engine: Engine, vendor_id: str, events: list[dict[str, Any]], now: datetime
+) -> IngestResult:
+    """Store `events` as received at `now` through the service (no HTTP); none rejected."""
+    with Session(engine) as session:
+        result = ingest(session, vendor_id, events, now, LIMITS)
+        session.commit()
+    assert result.rejected == []
+    return result
 
 
 def auth(api_key: str) -> dict[str, str]:

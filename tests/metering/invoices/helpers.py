@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from metering.events.parsing import Limits
-from metering.events.service import ingest, void
+from metering.events.service import void
 from metering.invoices.close import CloseReport, close_due
 from metering.invoices.models import Invoice, InvoiceLine
-
-LIMITS = Limits(max_batch_events=10_000, max_properties_bytes=32768, future_tolerance=timedelta(0))
+from tests.metering.events.helpers import ingest_all
 
 RULES = """\
 plan: support-agent
@@ -100,10 +98,7 @@ def deal(
 
 
 def send(engine: Engine, vendor_id: str, events: list[dict[str, Any]], now: datetime) -> None:
-    with Session(engine) as session:
-        result = ingest(session, vendor_id, events, now, LIMITS)
-        session.commit()
-    assert result.rejected == []
+    ingest_all(engine, vendor_id, events, now)
 
 
 def void_event(engine: Engine, vendor_id: str, event_id: str, reason: str, now: datetime) -> None:

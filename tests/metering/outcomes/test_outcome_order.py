@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,43 +12,26 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from metering.customers.models import Customer
-from metering.events.parsing import Limits
-from metering.events.service import ingest, void
+from metering.events.service import void
 from metering.outcomes.service import rederive_customer
 from metering.plans.repository import latest_version
 from metering.subscriptions.models import Subscription
 from tests.metering.conftest import VendorFixture, create_customer
-from tests.metering.events.helpers import table
+from tests.metering.events.helpers import ingest_all, reopen_event, resolved, table
 
 NOW = datetime(2026, 11, 10, tzinfo=UTC)
-LIMITS = Limits(max_batch_events=1000, max_properties_bytes=32768, future_tolerance=timedelta(0))
 
 
 def resolution(event_id: str, at: str, conversation: str = "c-1") -> dict[str, Any]:
-    return {
-        "id": event_id,
-        "type": "conversation.resolved",
-        "customer": "acme",
-        "timestamp": f"2026-11-02T{at}:00Z",
-        "properties": {"conversation_id": conversation, "channel": "chat", "handled_by": "ai"},
-    }
+    return resolved(event_id, conversation, timestamp=f"2026-11-02T{at}:00Z")
 
 
 def reopen(event_id: str, at: str, conversation: str = "c-1") -> dict[str, Any]:
-    return {
-        "id": event_id,
-        "type": "conversation.reopened",
-        "customer": "acme",
-        "timestamp": f"2026-11-02T{at}:00Z",
-        "properties": {"conversation_id": conversation},
-    }
+    return reopen_event(event_id, conversation, timestamp=f"2026-11-02T{at}:00Z")
 
 
 def send(engine: Engine, vendor_id: str, *events: dict[str, Any]) -> None:
-    with Session(engine) as session:
-        result = ingest(session, vendor_id, list(events), NOW, LIMITS)
-        session.commit()
-    assert result.rejected == []
+    ingest_all(engine, vendor_id, list(events), NOW)
 
 
 def state(engine: Engine) -> dict[str, tuple[str, list[str]]]:

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from metering.customers.models import Customer
-from metering.events.parsing import Limits
-from metering.events.service import ingest
 from metering.subscriptions import service
 from metering.subscriptions.schemas import Effective
 from metering.vendors.models import Vendor
 from tests.metering.conftest import SUPPORT_RULES, create_plan
-from tests.metering.events.helpers import table
-
-LIMITS = Limits(max_batch_events=1000, max_properties_bytes=32768, future_tolerance=timedelta(0))
+from tests.metering.events.helpers import ingest_all, reopen_event, resolved, table
 
 
 def at(text: str) -> datetime:
@@ -42,32 +38,16 @@ def plan_with_versions(engine: Engine, vendor_id: str, count: int) -> str:
 
 
 def resolution(event_id: str, when: str, conversation: str = "c-1") -> dict[str, Any]:
-    return {
-        "id": event_id,
-        "type": "conversation.resolved",
-        "customer": "acme",
-        "timestamp": f"{when}:00Z",
-        "properties": {"conversation_id": conversation, "channel": "chat", "handled_by": "ai"},
-    }
+    return resolved(event_id, conversation, timestamp=f"{when}:00Z")
 
 
 def reopen(event_id: str, when: str, conversation: str = "c-1") -> dict[str, Any]:
-    return {
-        "id": event_id,
-        "type": "conversation.reopened",
-        "customer": "acme",
-        "timestamp": f"{when}:00Z",
-        "properties": {"conversation_id": conversation},
-    }
+    return reopen_event(event_id, conversation, timestamp=f"{when}:00Z")
 
 
 def send(engine: Engine, vendor_id: str, now: str, *events: dict[str, Any]) -> list[str]:
     """Ingest `events` as received at `now`; their statuses."""
-    with Session(engine) as session:
-        result = ingest(session, vendor_id, list(events), at(now), LIMITS)
-        session.commit()
-    assert result.rejected == []
-    return [stored.status for stored in result.stored]
+    return [stored.status for stored in ingest_all(engine, vendor_id, list(events), at(now)).stored]
 
 
 def subscribe(

@@ -13,8 +13,8 @@ from sqlmodel import Session
 from metering.events.service import ingest
 from metering.subscriptions.schemas import Effective
 from tests.metering.conftest import VendorFixture, create_customer
+from tests.metering.events.helpers import LIMITS
 from tests.metering.subscriptions.support import (
-    LIMITS,
     at,
     outcome_rows,
     plan_with_versions,
