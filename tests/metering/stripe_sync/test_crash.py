@@ -15,15 +15,14 @@ from datetime import timedelta
 from multiprocessing.connection import Connection
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col
 
 from metering.db.engine import make_engine
-from metering.invoices.models import Invoice, InvoiceStatus, SyncState
+from metering.invoices.models import InvoiceStatus, SyncState
 from metering.settings import Settings
 from metering.stripe_sync.sync import sync_due
 from tests.metering.invoices.helpers import lines as line_rows
+from tests.metering.invoices.helpers import update_invoice
 from tests.metering.stripe_sync.conftest import sync_settings
 from tests.metering.stripe_sync.factory import (
     NOW,
@@ -155,18 +154,14 @@ def test_invoice_made_before_a_long_outage_is_found_not_made_again(
     fake_stripe.fault(500, path="/v1/invoiceitems")
     sync_due(engine, settings, now=NOW)
     made = invoice_row(engine, invoice_id).stripe_invoice_id
-    with Session(engine) as session:  # as if the commit of the invoice step never happened
-        session.execute(
-            sa.update(Invoice)
-            .where(col(Invoice.id) == invoice_id)
-            .values(
-                stripe_invoice_id=None,
-                sync_state=SyncState.CUSTOMER_SYNCED.value,
-                updated_at=NOW,
-                next_sync_at=NOW,
-            )
-        )
-        session.commit()
+    update_invoice(  # as if the commit of the invoice step never happened
+        engine,
+        invoice_id,
+        stripe_invoice_id=None,
+        sync_state=SyncState.CUSTOMER_SYNCED.value,
+        updated_at=NOW,
+        next_sync_at=NOW,
+    )
     fake_stripe.forget_idempotency_keys()
 
     sync_due(engine, settings, now=NOW + timedelta(days=2))
