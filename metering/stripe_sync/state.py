@@ -7,10 +7,10 @@ Stripe, then writes the result in a short transaction guarded by its lease on th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -19,6 +19,11 @@ from sqlmodel import col
 from metering.customers.models import Customer
 from metering.db.types import utcnow
 from metering.invoices.models import Invoice, InvoiceLine, InvoiceStatus
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 
 class LeaseLost(Exception):
@@ -86,45 +91,23 @@ def load(engine: Engine, invoice_id: str) -> InvoiceSnapshot:
     days = customer.days_until_due
     if invoice.due_at is not None and invoice.issued_at is not None:
         days = max(0, (invoice.due_at - invoice.issued_at).days)
-    return InvoiceSnapshot(
-        id=invoice.id,
-        vendor_id=invoice.vendor_id,
-        number=invoice.number,
-        status=invoice.status,
-        currency=invoice.currency,
-        total=invoice.total,
-        collection_method=invoice.collection_method,
+    return _copy(
+        InvoiceSnapshot,
+        invoice,
         days_until_due=days,
-        period_start=invoice.period_start,
-        period_end=invoice.period_end,
-        sync_state=invoice.sync_state,
-        sync_attempts=invoice.sync_attempts,
-        stripe_invoice_id=invoice.stripe_invoice_id,
-        updated_at=invoice.updated_at,
-        customer=CustomerSnapshot(
-            id=customer.id,
-            vendor_id=customer.vendor_id,
-            external_id=customer.external_id,
-            name=customer.name,
-            email=customer.email,
-            stripe_customer_id=customer.stripe_customer_id,
-        ),
-        lines=tuple(
-            LineSnapshot(
-                id=line.id,
-                position=line.position,
-                kind=line.kind,
-                charge_key=line.charge_key,
-                description=line.description,
-                amount=line.amount,
-                period_start=line.period_start,
-                period_end=line.period_end,
-                corrects_invoice_id=line.corrects_invoice_id,
-                stripe_item_id=line.stripe_item_id,
-            )
-            for line in lines
-        ),
+        customer=_copy(CustomerSnapshot, customer),
+        lines=tuple(_copy(LineSnapshot, line) for line in lines),
     )
+
+
+def _copy(snapshot: type[T], row: sa.Row[Any], **given: Any) -> T:
+    """A snapshot of `row`: each field from the column of its name, unless `given`."""
+    values = {
+        field.name: getattr(row, field.name)
+        for field in fields(snapshot)
+        if field.name not in given
+    }
+    return snapshot(**values, **given)
 
 
 def due_ids(engine: Engine, now: datetime, limit: int) -> list[str]:
