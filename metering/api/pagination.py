@@ -39,6 +39,16 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None
 
 
+def invalid_cursor(cursor: str, reason: str) -> ProblemError:
+    """The 400 for a cursor a list cannot continue from; `reason` says why."""
+    return ProblemError(
+        400,
+        "Invalid Cursor",
+        f"cursor '{cursor}' {reason}; pass `next_cursor` of a previous page.",
+        type=problem_type("invalid-cursor"),
+    )
+
+
 def encode_cursor(value: str | int) -> str:
     raw = json.dumps([value], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -58,12 +68,7 @@ def decode_cursor(cursor: str) -> str | int:
         and not isinstance(value[0], bool)
     ):
         return value[0]
-    raise ProblemError(
-        400,
-        "Invalid Cursor",
-        f"cursor '{cursor}' was not issued by this API; pass `next_cursor` of a previous page.",
-        type=problem_type("invalid-cursor"),
-    )
+    raise invalid_cursor(cursor, "was not issued by this API")
 
 
 def paginate(

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from sqlmodel import Session, col, select
 
-from metering.api.pagination import decode_cursor, encode_cursor
+from metering.api.pagination import decode_cursor, encode_cursor, invalid_cursor
 from metering.api.problems import ProblemError, not_found, problem_type
 from metering.customers.models import Customer
 from metering.invoices import repository
@@ -127,13 +127,7 @@ def line_outcomes(
     if cursor is not None:
         after = decode_cursor(cursor)
         if not isinstance(after, int):
-            raise ProblemError(
-                400,
-                "Invalid Cursor",
-                f"cursor '{cursor}' is not a cursor of this list; pass `next_cursor` of a "
-                "previous page.",
-                type=problem_type("invalid-cursor"),
-            )
+            raise invalid_cursor(cursor, "is not a cursor of this list")
         ids = [i for i in ids if i > after]
     page = ids[:limit]
     rows = session.exec(select(Outcome).where(col(Outcome.id).in_(page))).all()
