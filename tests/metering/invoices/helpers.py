@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from metering.events.service import void
+from metering.invoices import repository
 from metering.invoices.close import CloseReport, close_due
 from metering.invoices.models import Invoice, InvoiceLine
 from tests.metering.events.helpers import ingest_all
@@ -129,13 +130,7 @@ def update_invoice(engine: Engine, invoice_id: str, **values: Any) -> None:
 
 def lines(engine: Engine, invoice_id: str) -> list[InvoiceLine]:
     with Session(engine) as session:
-        return list(
-            session.exec(
-                select(InvoiceLine)
-                .where(InvoiceLine.invoice_id == invoice_id)
-                .order_by(col(InvoiceLine.position))
-            ).all()
-        )
+        return list(repository.lines_of(session, invoice_id))
 
 
 def summary(engine: Engine, invoice_id: str) -> list[tuple[str, str, str]]:
