@@ -77,6 +77,13 @@ class Period:
         return self.start.astimezone(zone(self.timezone)).date()
 
     @property
+    def local_days(self) -> str:
+        """The period's days in its timezone, last day included: "2026-10-01 to 2026-10-31"."""
+        first = self.local_start
+        last = (self.end - timedelta(microseconds=1)).astimezone(zone(self.timezone)).date()
+        return first.isoformat() if first == last else f"{first.isoformat()} to {last.isoformat()}"
+
+    @property
     def label(self) -> str:
         interval = self.interval or self._matching_interval()
         if interval is None:

@@ -19,6 +19,7 @@ from sqlmodel import col
 from metering.customers.models import Customer
 from metering.db.types import utcnow
 from metering.invoices.models import Invoice, InvoiceLine, InvoiceStatus
+from metering.plans.models import PlanVersion
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -66,6 +67,7 @@ class InvoiceSnapshot:
     days_until_due: int
     period_start: datetime
     period_end: datetime
+    timezone: str
     sync_state: str
     sync_attempts: int
     stripe_invoice_id: str | None
@@ -83,6 +85,9 @@ def load(engine: Engine, invoice_id: str) -> InvoiceSnapshot:
         customer = connection.execute(
             sa.select(Customer.__table__).where(col(Customer.id) == invoice.customer_id)  # type: ignore[attr-defined]
         ).one()
+        parsed = connection.execute(
+            sa.select(col(PlanVersion.parsed)).where(col(PlanVersion.id) == invoice.plan_version_id)
+        ).scalar_one()
         lines = connection.execute(
             sa.select(InvoiceLine.__table__)  # type: ignore[attr-defined]
             .where(col(InvoiceLine.invoice_id) == invoice_id)
@@ -95,6 +100,7 @@ def load(engine: Engine, invoice_id: str) -> InvoiceSnapshot:
         InvoiceSnapshot,
         invoice,
         days_until_due=days,
+        timezone=parsed["billing"]["timezone"],
         customer=_copy(CustomerSnapshot, customer),
         lines=tuple(_copy(LineSnapshot, line) for line in lines),
     )

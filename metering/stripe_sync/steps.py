@@ -33,6 +33,7 @@ from metering.stripe_sync import state
 from metering.stripe_sync.failures import PermanentSyncError, describe
 from metering.stripe_sync.state import InvoiceSnapshot
 from pricing_rules.money import minor_units, to_minor_units
+from pricing_rules.periods import Period
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ def create_invoice(run: Run, invoice: InvoiceSnapshot) -> bool:
                 },
             )
             return True
-    period = f"{invoice.period_start:%Y-%m-%d} to {invoice.period_end:%Y-%m-%d}"
+    period = Period(invoice.period_start, invoice.period_end, None, invoice.timezone).local_days
     params: InvoiceCreateParams = {
         "customer": _stripe_customer(invoice),
         "currency": invoice.currency,

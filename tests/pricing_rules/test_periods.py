@@ -185,3 +185,13 @@ def test_bare_period_infers_its_label_when_it_is_a_whole_interval() -> None:
 def test_custom_range_is_labelled_as_an_iso_interval() -> None:
     period = Period(utc(2026, 11, 3), utc(2026, 11, 17, 12))
     assert period.label == "2026-11-03T00:00:00+00:00/2026-11-17T12:00:00+00:00"
+
+
+def test_local_days_name_the_last_day_included_in_the_plan_timezone() -> None:
+    paris = period_containing(datetime(2026, 10, 15, tzinfo=UTC), "month", "Europe/Paris")
+    assert paris.start == datetime(2026, 9, 30, 22, tzinfo=UTC)
+    assert paris.local_days == "2026-10-01 to 2026-10-31"
+    day = period_containing(datetime(2026, 10, 15, 12, tzinfo=UTC), "day", "UTC")
+    assert day.local_days == "2026-10-15"
+    split = Period(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 12, 15, tzinfo=UTC))
+    assert split.local_days == "2026-10-01 to 2026-10-12"

@@ -48,6 +48,7 @@ def test_five_line_invoice_is_paid_in_stripe_with_the_same_lines(
     assert remote.customer == card_customer
     assert remote.metadata["metering_invoice_id"] == invoice_id
     assert remote.collection_method == "charge_automatically"
+    assert remote.description == "Invoice 1 for 2026-10-01 to 2026-10-31"  # last day included
     assert invoice.stripe_hosted_url == remote.hosted_invoice_url
     items = [(i.amount, i.description, i.metadata["metering_line_id"]) for i in remote.lines.data]
     lines = line_rows(engine, invoice_id)
