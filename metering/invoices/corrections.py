@@ -17,7 +17,7 @@ names the rows it takes back, an adjustment the rows it adds.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -201,7 +201,47 @@ def correct_period(
         billed,
         invoice,
     )
-    return Correction(lines, pending)
+    return Correction(_net_invoice_level(lines, credits, adjustments), pending)
+
+
+def _net_invoice_level(
+    lines: list[LineDraft], credits: _Difference, adjustments: _Difference
+) -> list[LineDraft]:
+    """One line per charge that counts no outcomes (minimum, cap, flat fee).
+
+    When a period got both a credit and an adjustment, such a charge can move both ways (a
+    true-up that a credit raises and an adjustment lowers again): those two lines name no
+    outcome, so they are netted into one, a credit when it takes money back, an adjustment
+    when it adds some, or nothing when they cancel out.
+    """
+    totals: dict[str, Decimal] = {}
+    counts: dict[str, int] = {}
+    for line in lines:
+        if line.outcome is None:
+            totals[line.charge_key] = totals.get(line.charge_key, ZERO) + line.amount
+            counts[line.charge_key] = counts.get(line.charge_key, 0) + 1
+    netted: list[LineDraft] = []
+    done: set[str] = set()
+    for line in lines:
+        key = line.charge_key
+        if line.outcome is not None or counts[key] == 1:
+            netted.append(line)
+            continue
+        if key in done or not totals[key]:
+            continue
+        done.add(key)
+        own = credits if line.kind == credits.kind.value else adjustments
+        name = line.description.removeprefix(f"{own.title}: ")
+        source = credits if totals[key] < 0 else adjustments
+        netted.append(
+            replace(
+                line,
+                kind=source.kind.value,
+                description=f"{source.title}: {name}",
+                amount=totals[key],
+            )
+        )
+    return netted
 
 
 @dataclass(frozen=True, slots=True)
