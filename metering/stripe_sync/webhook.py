@@ -61,7 +61,9 @@ def apply_event(
     """Record the event and update our invoice; the caller commits (a concurrent duplicate
     then fails on the `stripe_events` key and changes nothing)."""
     if session.get(StripeEventSeen, event_id) is not None:
-        return WebhookOutcome(event_id, event_type, None, False, True, "already applied")
+        ours = find_invoice(session, stripe_object) if "id" in stripe_object else None
+        invoice_id = ours.id if ours is not None else None
+        return WebhookOutcome(event_id, event_type, invoice_id, False, True, "already applied")
     is_invoice = event_type.startswith("invoice.") and stripe_object.get("object") == "invoice"
     session.add(
         StripeEventSeen(

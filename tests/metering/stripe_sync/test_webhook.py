@@ -122,7 +122,8 @@ def test_paid_marks_the_invoice_paid_once(
         "duplicate": False,
         "detail": "paid",
     }
-    assert (again["applied"], again["duplicate"], again["detail"]) == (
+    assert (again["invoice_id"], again["applied"], again["duplicate"], again["detail"]) == (
+        invoice_id,
         False,
         True,
         "already applied",
