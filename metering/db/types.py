@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,8 +34,45 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 # Bigint keys that still autoincrement on SQLite (only INTEGER PRIMARY KEY does there).
 BigIntKey = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
+
+def exact_decimal(raw: Any) -> Decimal:
+    """A stored number as an exact Decimal.
+
+    SQLite keeps NUMERIC values as REAL (15 significant digits): the shortest decimal that
+    reads back as the same float is the number that was stored, where formatting the float
+    to 12 places would show 1234567.89 as 1234567.889999999898.
+    """
+    if isinstance(raw, Decimal):
+        return raw
+    if isinstance(raw, float):
+        return Decimal(repr(raw))
+    if isinstance(raw, int):
+        return Decimal(raw)
+    return Decimal(str(raw))
+
+
+class ExactNumeric(sa.TypeDecorator[Decimal]):
+    """NUMERIC(38, 12) that gives back exactly the decimal stored, on SQLite too."""
+
+    impl = sa.Numeric(38, 12)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.Numeric(38, 12, asdecimal=False))
+        return dialect.type_descriptor(sa.Numeric(38, 12))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "sqlite":
+            return value
+        return str(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else exact_decimal(value)
+
+
 # Money, quantities and measured values: exact decimals, never float.
-Amount = sa.Numeric(38, 12)
+Amount = ExactNumeric()
 
 
 def utcnow() -> datetime:

@@ -25,9 +25,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from metering.db.types import exact_decimal
 from metering.invoices.models import Invoice, InvoiceLine, InvoiceStatus, LineKind
 from metering.invoices.rating import KeyedLine, LineDraft, keyed_lines
-from metering.invoices.usage import to_decimal
 from metering.outcomes.models import Outcome, OutcomeState
 from pricing_rules.periods import Period
 from pricing_rules.pricing import MeasuredUsage, price_usage
@@ -123,7 +123,7 @@ def _current_rows(
         if settles_at > as_of:
             pending = True
             continue
-        number = None if value is None else to_decimal(value)
+        number = None if value is None else exact_decimal(value)
         rows.append(_Row(row_id, outcome, number, text, occurred_at, event_id))
     return rows, pending
 

@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from metering.db.types import exact_decimal
 from metering.outcomes.models import Outcome, OutcomeState
 from pricing_rules.measures import Latest, Max, Sum, Unique
 from pricing_rules.rules import RuleFile
@@ -70,17 +71,6 @@ Tallies = dict[str, dict[str, OutcomeTally]]
 """customer id -> outcome name -> tally."""
 
 
-def to_decimal(raw: Any) -> Decimal:
-    """A stored number as an exact Decimal (SQLite hands back floats)."""
-    if isinstance(raw, Decimal):
-        return raw
-    if isinstance(raw, float):
-        return Decimal(repr(raw))
-    if isinstance(raw, int):
-        return Decimal(raw)
-    return Decimal(str(raw))
-
-
 class _ExactSum:
     """SQLite aggregate: the exact decimal sum of REAL values, as text."""
 
@@ -89,14 +79,14 @@ class _ExactSum:
 
     def step(self, value: Any) -> None:
         if value is not None:
-            self.total += to_decimal(value)
+            self.total += exact_decimal(value)
 
     def finalize(self) -> str:
         return str(self.total)
 
 
 def _raw(expression: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-    """The driver's value, without the column type's conversion (see `to_decimal`)."""
+    """The driver's value, without the column type's conversion (see `exact_decimal`)."""
     return sa.type_coerce(expression, sa.types.NullType())
 
 
@@ -187,9 +177,9 @@ def measure_tallies(
             next_settles_at=row["next_settles_at"],
         )
         if row.get("total") is not None:
-            tally.total = to_decimal(row["total"])
+            tally.total = exact_decimal(row["total"])
         if row.get("largest") is not None:
-            tally.largest = to_decimal(row["largest"])
+            tally.largest = exact_decimal(row["largest"])
         if row.get("distinct") is not None:
             tally.distinct = row["distinct"]
         tallies.setdefault(row["customer_id"], {})[row["outcome"]] = tally
@@ -233,7 +223,7 @@ def _add_latest(
     for customer_id, outcome, value in session.execute(statement):
         tally = tallies.get(customer_id, {}).get(outcome)
         if tally is not None and value is not None:
-            tally.latest = to_decimal(value)
+            tally.latest = exact_decimal(value)
 
 
 def quantity_of(rules: RuleFile, outcome: str, tally: OutcomeTally) -> Decimal:

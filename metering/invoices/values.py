@@ -21,8 +21,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from metering.db.types import exact_decimal
 from metering.invoices.prefetch import Prefetch
-from metering.invoices.usage import OUTCOMES, OutcomeTally, quantity_of, scope, to_decimal
+from metering.invoices.usage import OUTCOMES, OutcomeTally, quantity_of, scope
 from pricing_rules.charges import PercentageCharge
 from pricing_rules.pricing import MeasuredUsage
 from pricing_rules.rules import RuleFile
@@ -90,7 +91,7 @@ class ValueStream:
         )
         result = self._session.execute(statement.execution_options(yield_per=STREAM_ROWS))
         for chunk in result.partitions():
-            yield [(c, o, to_decimal(v)) for c, o, v in chunk]
+            yield [(c, o, exact_decimal(v)) for c, o, v in chunk]
 
     def _postgres_query(self) -> tuple[str, tuple[Any, ...]]:
         return (
