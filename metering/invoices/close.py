@@ -240,7 +240,7 @@ def _close_batch(
             stream.prefetch()
             tallies = measure_tallies(session, rules, ids, period.start, as_of)
             drafts = _price(session, claimed, rules, tallies, stream)
-        cleared, corrected = _add_corrections(session, drafts, marks, as_of)
+        cleared, corrected = _add_corrections(session, drafts, marks, as_of, rules.currency)
         closed = _issue(session, drafts, rules, as_of, now)
         cleared += [
             (customer_id, period.start, marks[(customer_id, period.start)])
@@ -313,9 +313,14 @@ def _add_corrections(
     drafts: Sequence[_Draft],
     marks: dict[tuple[str, datetime], int],
     as_of: datetime,
+    currency: str,
 ) -> tuple[list[tuple[str, datetime, int]], int]:
     """Append the correction lines of every earlier period marked stale; the marks to clear
-    (at the generation read before measuring) and the number of periods corrected."""
+    (at the generation read before measuring) and the number of periods corrected.
+
+    A period billed in another currency (the customer changed to a plan in another
+    currency) is left marked: its lines cannot be added to an invoice in this one.
+    """
     cleared: list[tuple[str, datetime, int]] = []
     corrected = 0
     period_start = drafts[0].item.period.start if drafts else None
@@ -334,6 +339,8 @@ def _add_corrections(
             generation = marks[(customer_id, invoice.period_start)]
             if invoice.status == InvoiceStatus.VOID.value:
                 cleared.append((customer_id, invoice.period_start, generation))
+                continue
+            if invoice.currency != currency:
                 continue
             if invoice.plan_version_id not in rules:
                 rules[invoice.plan_version_id] = rules_of(session, invoice.plan_version_id)

@@ -190,14 +190,15 @@ def upcoming_line(line: LineDraft | InvoiceLine, currency: str) -> UpcomingLine:
 
 
 def pending_corrections(
-    session: Session, customer: Customer, now: datetime, current: datetime
+    session: Session, customer: Customer, now: datetime, current: datetime, currency: str
 ) -> list[LineDraft]:
-    """The corrections of the customer's stale periods, as of `now`, without writing."""
+    """The corrections of the customer's stale periods, as of `now`, without writing (those
+    of periods billed in another currency wait, as the close leaves them)."""
     marks = repository.stale_marks(session, [customer.id])
     periods = [(c, start) for c, start in marks if start != current]
     lines: list[LineDraft] = []
     for invoice in repository.invoices_of_periods(session, periods).get(customer.id, []):
-        if invoice.status != InvoiceStatus.VOID.value:
+        if invoice.status != InvoiceStatus.VOID.value and invoice.currency == currency:
             rules = rules_of(session, invoice.plan_version_id)
             lines.extend(correct_period(session, invoice, rules, now).lines)
     return lines
@@ -213,7 +214,7 @@ def upcoming(session: Session, customer: Customer, now: datetime) -> UpcomingInv
     usage = measured_usage(rules, customer.id, tallies, stream)
     ids = {name: tally.ids for name, tally in tallies.items()}
     lines = rate(rules, usage, ids, period.start, period.end)
-    corrections = pending_corrections(session, customer, now, period.start)
+    corrections = pending_corrections(session, customer, now, period.start, rules.currency)
     pending = [
         PendingOutcomes(outcome=name, count=tally.pending, next_settles_at=tally.next_settles_at)
         for name, tally in sorted(tallies.items())

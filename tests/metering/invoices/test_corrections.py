@@ -8,8 +8,12 @@ from decimal import Decimal
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from metering.invoices.models import InvoiceLine
+from metering.customers.models import Customer
+from metering.invoices.models import InvoiceLine, StalePeriod
+from metering.invoices.service import upcoming
 from metering.outcomes.models import Outcome
+from metering.subscriptions.service import subscribe
+from metering.vendors.models import Vendor
 from tests.metering.conftest import VendorFixture, create_customer, create_plan
 from tests.metering.invoices.helpers import (
     OCTOBER,
@@ -176,3 +180,36 @@ def test_a_stale_mark_without_changes_adds_no_line(engine: Engine, vendor: Vendo
 
     assert summary(engine, invoices(engine)[1].id) == NOVEMBER_LINES
     assert report.corrected_periods == 0
+
+
+def test_a_correction_never_lands_on_an_invoice_in_another_currency(
+    engine: Engine, vendor: VendorFixture
+) -> None:
+    """October billed in usd, November on a plan in eur: the October credit waits, marked,
+    instead of being added in the wrong currency."""
+    plan = create_plan(engine, vendor.id, RULES)
+    customer_id = create_customer(engine, vendor.id, "acme", plan, starts_at=OCTOBER)
+    euro = RULES.replace("plan: support-agent", "plan: support-eu").replace("usd", "eur")
+    create_plan(engine, vendor.id, euro)
+    with Session(engine) as session:
+        owner = session.get(Vendor, vendor.id)
+        customer = session.get(Customer, customer_id)
+        assert owner is not None and customer is not None
+        subscribe(session, owner, customer, "support-eu", now=at(20))
+        session.commit()
+    send(engine, vendor.id, OCTOBER_EVENTS, at(25))
+    close(engine, at(5, month=11))
+    send(engine, vendor.id, [reopen("o1", at(30), "c3")], at(10, month=11))
+
+    close(engine, at(5, month=12))
+
+    october, november = invoices(engine)
+    assert (october.currency, november.currency) == ("usd", "eur")
+    assert summary(engine, november.id) == NOVEMBER_LINES
+    with Session(engine) as session:
+        marks = session.exec(select(StalePeriod)).all()
+        assert [mark.period_start for mark in marks] == [OCTOBER]
+        found = session.get(Customer, customer_id)
+        assert found is not None
+        shown = upcoming(session, found, at(10, month=12))
+    assert shown.corrections == []
