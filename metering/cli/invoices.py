@@ -20,9 +20,10 @@ from metering.cli.db import open_session
 from metering.db.engine import make_engine
 from metering.db.types import utcnow
 from metering.invoices import repository
-from metering.invoices.close import CloseReport, close_due, rules_of
+from metering.invoices.close import CloseReport, close_due
 from metering.invoices.models import Invoice
 from metering.invoices.service import invoice_detail
+from metering.outcomes.plans import rules_of
 from metering.settings import get_settings
 from metering.vendors.service import VendorNotFound, find_vendor
 from pricing_rules.engine import money_text

@@ -32,9 +32,8 @@ from metering.invoices.models import CollectionMethod, InvoiceStatus, SyncState
 from metering.invoices.rating import LineDraft, rate
 from metering.invoices.usage import Tallies, measure_tallies
 from metering.invoices.values import ValueStream, measured_usage
-from metering.outcomes.plans import compiled
+from metering.outcomes.plans import rules_of
 from metering.outcomes.stale import clear_stale, mark_stale
-from metering.plans.models import PlanVersion
 from metering.subscriptions.models import Subscription
 from pricing_rules.periods import Period, clip, period_containing
 from pricing_rules.rules import RuleFile
@@ -77,13 +76,6 @@ class CloseReport:
     invoices: list[ClosedInvoice] = field(default_factory=list)
     corrected_periods: int = 0
     skipped: int = 0
-
-
-def rules_of(session: Session, plan_version_id: str) -> RuleFile:
-    version = session.get(PlanVersion, plan_version_id)
-    if version is None:
-        raise LookupError(f"no plan version {plan_version_id}")
-    return compiled(version).plan.rules
 
 
 def subscription_period(subscription: Subscription, rules: RuleFile, at: datetime) -> Period:

@@ -11,7 +11,7 @@ from metering.api.pagination import decode_cursor, encode_cursor, invalid_cursor
 from metering.api.problems import ProblemError, not_found, problem_type
 from metering.customers.models import Customer
 from metering.invoices import repository
-from metering.invoices.close import rules_of, subscription_period
+from metering.invoices.close import subscription_period
 from metering.invoices.corrections import correct_period
 from metering.invoices.models import Invoice, InvoiceLine, InvoiceStatus, LineKind
 from metering.invoices.rating import LineDraft, rate
@@ -27,9 +27,12 @@ from metering.invoices.schemas import (
 from metering.invoices.usage import id_list, measure_tallies
 from metering.invoices.values import ValueStream, measured_usage
 from metering.outcomes.models import Outcome
+from metering.outcomes.plans import rules_of
 from metering.outcomes.stale import mark_stale
 from metering.stripe_sync import sync
+from metering.subscriptions import repository as subscriptions
 from metering.subscriptions.models import Subscription
+from metering.subscriptions.service import in_force
 from metering.vendors.models import Vendor
 from pricing_rules.engine import decimal_text, money_text
 from pricing_rules.money import minor_units
@@ -157,12 +160,8 @@ def _value(row: Outcome) -> str | None:
 
 
 def subscription_in_force(session: Session, customer: Customer, now: datetime) -> Subscription:
-    found = session.exec(
-        select(Subscription)
-        .where(Subscription.customer_id == customer.id, col(Subscription.starts_at) <= now)
-        .order_by(col(Subscription.starts_at).desc())
-    ).first()
-    if found is None or (found.ends_at is not None and found.ends_at <= now):
+    found = in_force(subscriptions.of_customer(session, customer.id), now)
+    if found is None:
         raise ProblemError(
             404,
             "No Subscription",

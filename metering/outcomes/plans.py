@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from metering.plans.models import PlanVersion
 from pricing_rules.loader import load_rules
 from pricing_rules.outcomes import CompiledPlan, compile_plan
+from pricing_rules.rules import RuleFile
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +62,11 @@ def versions_by_id(session: Session, version_ids: Iterable[str]) -> dict[str, Pl
         rows = session.exec(select(PlanVersion).where(sa.column("id").in_(missing))).all()
         found.update({row.id: compiled(row) for row in rows})
     return found
+
+
+def rules_of(session: Session, version_id: str) -> RuleFile:
+    """The rules of one plan version (read from the database only the first time)."""
+    found = versions_by_id(session, [version_id])
+    if version_id not in found:
+        raise LookupError(f"no plan version {version_id}")
+    return found[version_id].plan.rules

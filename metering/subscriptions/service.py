@@ -22,7 +22,7 @@ from metering.customers.models import Customer
 from metering.db.ids import new_id
 from metering.db.types import utcnow
 from metering.events.models import StoredEvent
-from metering.outcomes.plans import versions_by_id
+from metering.outcomes.plans import rules_of, versions_by_id
 from metering.outcomes.service import rederive_customer
 from metering.plans import repository as plans
 from metering.plans.models import Plan, PlanVersion
@@ -80,7 +80,8 @@ def _lock_customers(session: Session, customer_ids: Sequence[str]) -> None:
     )
 
 
-def _in_force(subs: Sequence[Subscription], now: datetime) -> Subscription | None:
+def in_force(subs: Sequence[Subscription], now: datetime) -> Subscription | None:
+    """The subscription of `subs` in force at `now`, if any."""
     for sub in subs:
         if sub.starts_at <= now and (sub.ends_at is None or now < sub.ends_at):
             return sub
@@ -117,7 +118,7 @@ def subscribe(
     _, target = resolve_version(session, vendor, plan_ref, version)
     _lock_customers(session, [customer.id])
     subs = repository.of_customer(session, customer.id)
-    current = _in_force(subs, now)
+    current = in_force(subs, now)
     pending = [sub for sub in subs if sub.starts_at > now]
     if current is None:
         return _first(session, customer, target, subs, pending, starts_at, now)
@@ -175,7 +176,7 @@ def _first(
     ended = [sub for sub in subs if sub not in pending]
     last_end = max((sub.ends_at for sub in ended if sub.ends_at is not None), default=None)
     if starts_at is None:
-        billing = versions_by_id(session, [target.id])[target.id].plan.rules.billing
+        billing = rules_of(session, target.id).billing
         start = period_containing(now, billing.interval, billing.timezone).start
         if last_end is not None:
             start = max(start, last_end)
@@ -341,6 +342,6 @@ def current_and_pending(
     subs: Sequence[Subscription], now: datetime
 ) -> tuple[Subscription | None, Subscription | None]:
     """The subscription in force at `now` and the next one, if a change is pending."""
-    current = _in_force(subs, now)
+    current = in_force(subs, now)
     later = [sub for sub in subs if sub.starts_at > now]
     return current, (later[0] if later else None)
