@@ -42,6 +42,17 @@ class Settings(BaseSettings):
     jobs_close_interval: timedelta = timedelta(minutes=5)
     jobs_sync_interval: timedelta = timedelta(seconds=30)
 
+    # Outbound webhooks and alerts (issue 6): a delivery's POST times out quickly; failures
+    # are retried with exponential backoff (base doubling up to the cap, with jitter) until
+    # the window has passed since the event; a claimed batch is leased to one worker.
+    webhook_timeout: timedelta = timedelta(seconds=10)
+    webhook_retry_base: timedelta = timedelta(seconds=30)
+    webhook_retry_cap: timedelta = timedelta(hours=1)
+    webhook_retry_window: timedelta = timedelta(hours=24)
+    webhook_lease: timedelta = timedelta(minutes=5)
+    jobs_webhooks_interval: timedelta = timedelta(seconds=5)
+    jobs_alerts_interval: timedelta = timedelta(minutes=1)
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
+from metering.alerts.models import AlertFiring, AlertRule
 from metering.customers.models import Customer
 from metering.events.models import EventVoid, StoredEvent
 from metering.invoices.models import Invoice, InvoiceCounter, InvoiceLine, StalePeriod
@@ -13,10 +14,13 @@ from metering.plans.models import Plan, PlanVersion
 from metering.stripe_sync.models import StripeEventSeen
 from metering.subscriptions.models import Subscription
 from metering.vendors.models import ApiKey, SigningSecret, Vendor
+from metering.webhooks_out.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 metadata = SQLModel.metadata
 
 __all__ = [
+    "AlertFiring",
+    "AlertRule",
     "ApiKey",
     "Customer",
     "EventVoid",
@@ -33,6 +37,9 @@ __all__ = [
     "StripeEventSeen",
     "Subscription",
     "Vendor",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "apscheduler_jobs",
     "metadata",
 ]
