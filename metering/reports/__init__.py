@@ -1,0 +1,1 @@
+"""Vendor reports: margin per outcome (price earned against the AI cost spent on it)."""

@@ -1,0 +1,148 @@
+"""The figures of a margin report, as plain values: no database, no rounding.
+
+Amounts stay unrounded `Decimal`s in the plan's currency; they are rounded to the
+currency's minor unit only where they are displayed (CLI table, vendor page).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+ZERO = Decimal(0)
+HUNDRED = Decimal(100)
+
+
+def margin_percent(revenue: Decimal, margin: Decimal) -> Decimal | None:
+    """Margin as a percent of revenue; None when there is no revenue to divide by."""
+    if revenue == 0:
+        return None
+    return margin * HUNDRED / revenue
+
+
+@dataclass(slots=True)
+class OutcomeMargin:
+    """One outcome type of one customer's period."""
+
+    outcome: str
+    settled: int = 0
+    pending: int = 0
+    revenue: Decimal = ZERO
+    cost: Decimal = ZERO
+
+    @property
+    def margin(self) -> Decimal:
+        return self.revenue - self.cost
+
+    @property
+    def margin_percent(self) -> Decimal | None:
+        return margin_percent(self.revenue, self.margin)
+
+
+@dataclass(slots=True)
+class CustomerMargin:
+    """One customer's period under one subscription (a plan change mid-period makes two).
+
+    `revenue_source` is `invoice` when the period is invoiced (its lines, with the credits
+    and adjustments later invoices made for it), `live` when it is rated as of the report.
+    `other_revenue` is what no outcome carries: flat fees, the minimum true-up, the cap.
+    """
+
+    customer_id: str
+    customer: str
+    plan: str
+    plan_version: int
+    currency: str
+    period_start: datetime
+    period_end: datetime
+    revenue_source: str = "live"
+    invoice_ids: list[str] = field(default_factory=list)
+    outcomes: dict[str, OutcomeMargin] = field(default_factory=dict)
+    other_revenue: Decimal = ZERO
+    unbilled_cost: Decimal = ZERO
+    unpriced: Counter[str] = field(default_factory=Counter)
+
+    def outcome(self, name: str) -> OutcomeMargin:
+        found = self.outcomes.get(name)
+        if found is None:
+            found = self.outcomes[name] = OutcomeMargin(name)
+        return found
+
+    @property
+    def outcome_revenue(self) -> Decimal:
+        return sum((o.revenue for o in self.outcomes.values()), ZERO)
+
+    @property
+    def revenue(self) -> Decimal:
+        return self.outcome_revenue + self.other_revenue
+
+    @property
+    def attributed_cost(self) -> Decimal:
+        return sum((o.cost for o in self.outcomes.values()), ZERO)
+
+    @property
+    def cost(self) -> Decimal:
+        return self.attributed_cost + self.unbilled_cost
+
+    @property
+    def margin(self) -> Decimal:
+        return self.revenue - self.cost
+
+    @property
+    def margin_percent(self) -> Decimal | None:
+        return margin_percent(self.revenue, self.margin)
+
+    @property
+    def unpriced_events(self) -> int:
+        return sum(self.unpriced.values())
+
+
+@dataclass(slots=True)
+class CurrencyTotals:
+    """Every customer period of the report billed in one currency, added up."""
+
+    currency: str
+    settled: int = 0
+    pending: int = 0
+    revenue: Decimal = ZERO
+    attributed_cost: Decimal = ZERO
+    unbilled_cost: Decimal = ZERO
+    unpriced_events: int = 0
+
+    @property
+    def cost(self) -> Decimal:
+        return self.attributed_cost + self.unbilled_cost
+
+    @property
+    def margin(self) -> Decimal:
+        return self.revenue - self.cost
+
+    @property
+    def margin_percent(self) -> Decimal | None:
+        return margin_percent(self.revenue, self.margin)
+
+    def add(self, row: CustomerMargin) -> None:
+        self.settled += sum(o.settled for o in row.outcomes.values())
+        self.pending += sum(o.pending for o in row.outcomes.values())
+        self.revenue += row.revenue
+        self.attributed_cost += row.attributed_cost
+        self.unbilled_cost += row.unbilled_cost
+        self.unpriced_events += row.unpriced_events
+
+
+@dataclass(slots=True)
+class MarginReport:
+    """The report of one period label (`2026-11`) as of one instant."""
+
+    period: str
+    as_of: datetime
+    customers: list[CustomerMargin] = field(default_factory=list)
+
+    @property
+    def totals(self) -> list[CurrencyTotals]:
+        by_currency: dict[str, CurrencyTotals] = {}
+        for row in self.customers:
+            by_currency.setdefault(row.currency, CurrencyTotals(row.currency)).add(row)
+        return [by_currency[c] for c in sorted(by_currency)]
