@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from pricing_rules.costs import CostFormatError, parse_cost
 from pricing_rules.events import Event
 
 MAX_ID_LENGTH = 200
@@ -57,7 +58,7 @@ def event_from_json(item: object) -> Event:
         customer=_text(item, "customer"),
         timestamp=parse_timestamp(_required(item, "timestamp")),
         properties=_object(item, "properties"),
-        cost=_optional_object(item, "cost"),
+        cost=_cost(item),
     )
 
 
@@ -78,7 +79,7 @@ def _from_cloudevent(item: Mapping[str, Any]) -> Event:
         customer=_text(item, "subject"),
         timestamp=parse_timestamp(_required(item, "time"), "time"),
         properties=dict(data),
-        cost=_optional_object(item, "cost"),
+        cost=_cost(item),
     )
 
 
@@ -119,6 +120,19 @@ def _object(item: Mapping[str, Any], field: str) -> dict[str, Any]:
 
 def _optional_object(item: Mapping[str, Any], field: str) -> dict[str, Any] | None:
     return _object(item, field) if item.get(field) is not None else None
+
+
+def _cost(item: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The event's cost, checked for shape; pricing it waits for the plan version in force."""
+    cost = _optional_object(item, "cost")
+    if cost is not None:
+        try:
+            parse_cost(cost)
+        except CostFormatError as error:
+            raise EventFormatError(
+                f"cost.{error.field}" if error.field else "cost", error.message
+            ) from None
+    return cost
 
 
 def _describe(value: object) -> str:

@@ -87,8 +87,9 @@ def price_usage(rules: RuleFile, usage: Mapping[str, MeasuredUsage]) -> PricedIn
         lines.append(
             _bound_line("minimum", "Minimum spend true-up", rules.minimum, subtotal, currency)
         )
-    if rules.maximum is not None and subtotal > rules.maximum:
-        lines.append(_bound_line("maximum", "Period cap", rules.maximum, subtotal, currency))
+    cap = rules.maximum
+    if cap is not None and cap.on_reach == "stop_billing" and subtotal > cap.amount:
+        lines.append(_bound_line("maximum", "Period cap", cap.amount, subtotal, currency))
     return PricedInvoice(currency, tuple(lines))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -18,7 +18,9 @@ from pydantic import (
     Field,
     ModelWrapValidatorHandler,
     StringConstraints,
+    TypeAdapter,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic_core import InitErrorDetails
@@ -66,6 +68,14 @@ class Settle(RuleModel):
     reversed_by: ReversedBy | None = None
 
 
+class PortalSpec(RuleModel):
+    show: tuple[Path, ...] = Field(
+        default=(),
+        description="Event paths the customer sees in the billing portal; nothing else of the "
+        "event is shown.",
+    )
+
+
 class OutcomeSpec(RuleModel):
     event: EventType = Field(description="Event type that can produce this outcome.")
     where: Where | None = None
@@ -74,6 +84,65 @@ class OutcomeSpec(RuleModel):
     )
     settle: Settle = Settle()
     measure: Measure = Count()
+    portal: PortalSpec = PortalSpec()
+
+
+ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class TokenPrices(RuleModel):
+    input: Money = Field(description="Price of `per` input tokens, in the plan's currency.")
+    output: Money = Field(description="Price of `per` output tokens, in the plan's currency.")
+    per: int = Field(default=1_000_000, ge=1, description="Tokens the prices are for.")
+
+
+class Costs(RuleModel):
+    """What producing outcomes costs the vendor, for margin reports; never billed."""
+
+    attribute_to: Path | None = Field(
+        default=None,
+        description="Path read on cost events and outcome events; equal values attach a "
+        "cost to the outcome.",
+    )
+    models: dict[ModelName, TokenPrices] = Field(default_factory=dict)
+
+
+class Maximum(RuleModel):
+    """The period cap; a plain amount in the file means `on_reach: stop_billing`."""
+
+    amount: Money
+    on_reach: Literal["notify", "stop_billing"] = Field(
+        default="stop_billing",
+        description="stop_billing caps the invoice at the amount; notify only tells the vendor.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_amount(cls, data: Any) -> Any:
+        return data if isinstance(data, Mapping | BaseModel) else {"amount": data}
+
+
+_MONEY_SCHEMA = TypeAdapter(Money).json_schema()
+MaximumSetting = Annotated[
+    Maximum,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                _MONEY_SCHEMA,
+                {
+                    "type": "object",
+                    "properties": {
+                        "amount": _MONEY_SCHEMA,
+                        "on_reach": {"enum": ["notify", "stop_billing"], "default": "stop_billing"},
+                    },
+                    "required": ["amount"],
+                    "additionalProperties": False,
+                },
+            ],
+            "description": 'Period cap: an amount, or {amount: "20000.00", on_reach: notify}.',
+        }
+    ),
+]
 
 
 class RuleFile(RuleModel):
@@ -86,7 +155,8 @@ class RuleFile(RuleModel):
     outcomes: dict[OutcomeName, OutcomeSpec] = Field(default_factory=dict)
     charges: list[Charge] = Field(min_length=1)
     minimum: Money | None = Field(default=None, description="Period minimum spend.")
-    maximum: Money | None = Field(default=None, description="Period cap.")
+    maximum: MaximumSetting | None = None
+    costs: Costs | None = None
 
     @model_validator(mode="wrap")
     @classmethod
@@ -149,7 +219,9 @@ def reference_problems(data: Mapping[str, Any]) -> list[RuleValueError]:
                     ("charges", index, "outcome"),
                 )
             )
-    minimum, maximum = data.get("minimum"), data.get("maximum")
+    minimum, maximum = data.get("minimum"), _raw(data.get("maximum"))
+    if isinstance(maximum, Mapping):
+        maximum = maximum.get("amount")
     if (
         _is_amount(minimum)
         and _is_amount(maximum)

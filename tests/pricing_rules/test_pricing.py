@@ -14,8 +14,9 @@ from pricing_rules.rules import RuleFile
 
 
 def plan(currency: str = "usd", minimum: str | None = None, maximum: str | None = None) -> RuleFile:
+    """`maximum` is an amount, or YAML for the mapping form when it starts with `{`."""
     bounds = "".join(
-        f'{key}: "{value}"\n'
+        f"{key}: {value}\n" if value.startswith("{") else f'{key}: "{value}"\n'
         for key, value in (("minimum", minimum), ("maximum", maximum))
         if value
     )
@@ -73,6 +74,20 @@ def test_cap_line_is_negative() -> None:
     # 333.00 + 250.00 + 10.00 = 593.00, capped at 100.00
     assert amounts(invoice)[-1] == ("Period cap", "-493.00")
     assert invoice.total == Decimal("100.00")
+
+
+def test_cap_written_as_a_mapping_stops_billing_by_default() -> None:
+    invoice = price_usage(plan(maximum='{amount: "100.00"}'), usage(1000, ["10000"]))
+    assert amounts(invoice)[-1] == ("Period cap", "-493.00")
+    assert invoice.total == Decimal("100.00")
+
+
+def test_maximum_that_only_notifies_bills_everything() -> None:
+    rules = plan(maximum='{amount: "100.00", on_reach: notify}')
+    assert rules.maximum is not None and rules.maximum.on_reach == "notify"
+    invoice = price_usage(rules, usage(1000, ["10000"]))
+    assert [line.charge for line in invoice.lines] == ["Calls", "Commission", "Platform"]
+    assert invoice.total == Decimal("593.00")
 
 
 def test_no_usage_still_bills_flat_fee() -> None:

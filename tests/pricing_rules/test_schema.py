@@ -48,6 +48,7 @@ def test_top_level_keys_are_the_contract_and_nothing_else() -> None:
         "charges",
         "minimum",
         "maximum",
+        "costs",
     ]
     assert schema["required"] == ["plan", "version", "currency", "charges"]
 
