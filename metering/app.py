@@ -11,6 +11,7 @@ from metering.api import health
 from metering.api.problems import install_problem_handlers
 from metering.customers import endpoints as customers
 from metering.db.engine import make_engine
+from metering.disputes import endpoints as disputes
 from metering.events import endpoints as events
 from metering.invoices import endpoints as invoices
 from metering.plans import endpoints as plans
@@ -56,5 +57,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(plans.router)
     app.include_router(events.router)
     app.include_router(invoices.router)
+    app.include_router(disputes.router)
     app.include_router(stripe_webhook.router)
     return app

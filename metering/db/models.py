@@ -6,6 +6,7 @@ from sqlmodel import SQLModel
 
 from metering.alerts.models import AlertFiring, AlertRule
 from metering.customers.models import Customer
+from metering.disputes.models import Dispute
 from metering.events.models import EventVoid, StoredEvent
 from metering.invoices.models import Invoice, InvoiceCounter, InvoiceLine, StalePeriod
 from metering.jobs.models import apscheduler_jobs
@@ -23,6 +24,7 @@ __all__ = [
     "AlertRule",
     "ApiKey",
     "Customer",
+    "Dispute",
     "EventVoid",
     "Invoice",
     "InvoiceCounter",

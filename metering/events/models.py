@@ -16,6 +16,7 @@ class EventStatus(StrEnum):
     """What became of a stored event; every stored event has one."""
 
     COUNTED = "counted"
+    CREDITED = "credited"
     DUPLICATE = "duplicate"
     REVERSAL = "reversal"
     REVERSED = "reversed"

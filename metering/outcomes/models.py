@@ -19,6 +19,8 @@ class OutcomeState(StrEnum):
     """
 
     COUNTED = "counted"
+    # The key's winner, taken back by an accepted dispute (never counted again).
+    CREDITED = "credited"
     DUPLICATE = "duplicate"
     REVERSED = "reversed"
     VOIDED = "voided"
@@ -44,6 +46,8 @@ class Outcome(SQLModel, table=True):
         # Match key first: key lookups (customer, outcome, ...) must not take this index.
         sa.Index("ix_outcomes_match", "match_key", "customer_id", "outcome"),
         sa.Index("ix_outcomes_event_pk", "event_pk"),
+        # The portal lists a customer's outcomes newest first, a page at a time.
+        sa.Index("ix_outcomes_customer_time", "customer_id", "occurred_at", "id"),
     )
 
     id: int | None = Field(default=None, sa_type=BigIntKey, primary_key=True)

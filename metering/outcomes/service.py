@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 from metering.customers.models import Customer
 from metering.db.bulk import prefer_index_lookups
 from metering.db.locks import lock_groups, lock_names
+from metering.disputes import repository as disputes
 from metering.events.models import EventStatus, StoredEvent
 from metering.outcomes import repository
 from metering.outcomes.models import Outcome, OutcomeState
@@ -87,6 +88,7 @@ def status_from_states(states: Collection[str], is_reversal: bool) -> EventStatu
     """An event's status from its outcome rows: the best thing that became of it."""
     for state, status in (
         (OutcomeState.COUNTED, EventStatus.COUNTED),
+        (OutcomeState.CREDITED, EventStatus.CREDITED),
         (OutcomeState.PROBLEM, EventStatus.PROBLEM),
         (OutcomeState.DUPLICATE, EventStatus.DUPLICATE),
         (OutcomeState.REVERSED, EventStatus.REVERSED),
@@ -222,6 +224,7 @@ def _resolve(
     """Resolve every key touched; insert `new_rows` with their states, update changed rows.
 
     Returns the states given to `new_rows` and the pks of earlier events whose rows changed.
+    Keys covered by an accepted dispute keep their winner `credited` instead of counted.
     The caller holds the (customer, outcome) locks of everything touched. Every period
     ended by `now` in which a row was inserted or changed state is added to `ended`.
     """
@@ -266,11 +269,13 @@ def _resolve(
         if member.match_key is not None
     }
     reversals = repository.last_reversals(session, matches)
+    credited = disputes.credited_keys(session, groups.keys())
     new_states = [str(OutcomeState.DUPLICATE)] * len(new_rows)
     changes: list[tuple[int, str]] = []
     changed_events: set[int] = set()
     for key, members in groups.items():
-        for member, state in _states_of(members, reversals.get((key[0], key[1]), {})):
+        last_reversal = reversals.get((key[0], key[1]), {})
+        for member, state in _states_of(members, last_reversal, key in credited):
             if member.new_index is not None:
                 new_states[member.new_index] = state
             elif member.state != state:
@@ -289,15 +294,20 @@ def _resolve(
 
 
 def _states_of(
-    members: list[_Member], last_reversal: dict[str, datetime]
+    members: list[_Member], last_reversal: dict[str, datetime], credited: bool
 ) -> Iterable[tuple[_Member, str]]:
+    """Each member's state; the winner of a key an accepted dispute covers is `credited`,
+    so none of its duplicates is promoted in its place."""
     by_event = {member.event_id: member for member in members}
     resolution = resolve_key(
         [Candidate(m.event_id, m.occurred_at, m.match_key) for m in members], last_reversal
     )
     if resolution.winner is not None:
         winner = by_event[resolution.winner.event_id]
-        yield winner, OutcomeState.PROBLEM if winner.problem else OutcomeState.COUNTED
+        if winner.problem:
+            yield winner, OutcomeState.PROBLEM
+        else:
+            yield winner, OutcomeState.CREDITED if credited else OutcomeState.COUNTED
     for candidate in resolution.reversed:
         yield by_event[candidate.event_id], OutcomeState.REVERSED
     for candidate in resolution.duplicates:
@@ -336,6 +346,17 @@ def void_outcomes(session: Session, event: StoredEvent, now: datetime) -> None:
     keys = {(r.customer_id, r.outcome, r.period_start, r.dedupe_key) for r in rows}
     _, changed_events = _resolve(session, [], matches, keys, now, ended)
     _refresh_statuses(session, changed_events - {event.pk})
+    mark_stale(session, ended)
+
+
+def resolve_keys(session: Session, keys: Collection[Key], now: datetime) -> None:
+    """Resolve `keys` again after something outside their rows changed (a dispute was
+    accepted): rows and event statuses follow, ended periods are marked stale."""
+    prefer_index_lookups(session)
+    lock_names(session, sorted({(key[0], key[1]) for key in keys}))
+    ended: set[StaleMark] = set()
+    _, changed_events = _resolve(session, [], (), set(keys), now, ended)
+    _refresh_statuses(session, changed_events)
     mark_stale(session, ended)
 
 
