@@ -53,6 +53,16 @@ class Settings(BaseSettings):
     jobs_webhooks_interval: timedelta = timedelta(seconds=5)
     jobs_alerts_interval: timedelta = timedelta(minutes=1)
 
+    # Customer portal (issue 5): cookie signing key (None: one is generated once and kept in
+    # the database, so every `serve --workers` process agrees), branding defaults, lifetimes.
+    portal_secret_key: str | None = None
+    portal_vendor_name: str | None = None
+    portal_brand_color: str = "#4f46e5"
+    # Where portal links point (e.g. https://billing.example.com); None: the API's own address.
+    portal_base_url: str | None = None
+    portal_link_lifetime: timedelta = timedelta(minutes=15)
+    portal_session_lifetime: timedelta = timedelta(hours=12)
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

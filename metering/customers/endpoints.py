@@ -45,6 +45,7 @@ def customers_out(session: Session, customers: Sequence[Customer]) -> list[Custo
                 name=customer.name,
                 email=customer.email,
                 timezone=customer.timezone,
+                locale=customer.locale,
                 status=customer.status,
                 plan_id=current_out.plan_id if current_out else None,
                 plan=current_out.plan if current_out else None,

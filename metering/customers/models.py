@@ -32,6 +32,10 @@ class Customer(SQLModel, table=True):
     name: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=320)
     timezone: str = Field(default="UTC", max_length=64)
+    # How the portal formats amounts and dates for this customer (a babel locale).
+    locale: str = Field(
+        default="en_US", max_length=20, sa_column_kwargs={"server_default": "en_US"}
+    )
     status: str = Field(default=CustomerStatus.PROVISIONED.value, max_length=20)
     # How Stripe collects its invoices: charge_automatically or send_invoice.
     collection_method: str = Field(

@@ -5,15 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from metering.invoices.models import CollectionMethod
 from metering.subscriptions.schemas import SubscriptionOut
+from metering.web.format import parse_locale
 from pricing_rules.periods import Timezone
 
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)]
+# How the billing portal formats amounts and dates for the customer: en_US, de_DE, fr_FR...
+Locale = Annotated[str, StringConstraints(max_length=20), AfterValidator(parse_locale)]
 
 
 class CustomerCreate(BaseModel):
@@ -37,6 +40,9 @@ class CustomerCreate(BaseModel):
     name: Name | None = None
     email: Email | None = None
     timezone: Timezone = "UTC"
+    locale: Locale = Field(
+        default="en_US", description="How the billing portal formats amounts and dates."
+    )
     collection_method: CollectionMethod = Field(
         default=CollectionMethod.CHARGE_AUTOMATICALLY,
         description="How Stripe collects its invoices: charge the saved payment method, or "
@@ -55,6 +61,7 @@ class CustomerUpdate(BaseModel):
     name: Name | None = None
     email: Email | None = None
     timezone: Timezone | None = None
+    locale: Locale | None = None
     collection_method: CollectionMethod | None = None
     days_until_due: int | None = Field(default=None, ge=1, le=365)
 
@@ -65,6 +72,7 @@ class CustomerOut(BaseModel):
     name: str | None
     email: str | None
     timezone: str
+    locale: str
     status: str = Field(description="`unprovisioned`: first seen in an event, not yet created.")
     plan_id: str | None = Field(description="The plan of the subscription in force now.")
     plan: str | None = Field(description="That plan's slug.")

@@ -41,6 +41,7 @@ def _provision(session: Session, customer: Customer, data: CustomerCreate) -> Cu
     customer.name = data.name
     customer.email = data.email
     customer.timezone = data.timezone
+    customer.locale = data.locale
     customer.collection_method = data.collection_method.value
     customer.days_until_due = data.days_until_due
     customer.status = CustomerStatus.PROVISIONED.value
@@ -65,6 +66,7 @@ def create(session: Session, vendor: Vendor, data: CustomerCreate) -> Customer:
             name=data.name,
             email=data.email,
             timezone=data.timezone,
+            locale=data.locale,
             collection_method=data.collection_method.value,
             days_until_due=data.days_until_due,
             status=CustomerStatus.PROVISIONED.value,
@@ -80,6 +82,7 @@ def create(session: Session, vendor: Vendor, data: CustomerCreate) -> Customer:
 
 NOT_NULL = {
     "timezone": "an IANA name such as UTC",
+    "locale": "a locale such as en_US",
     "collection_method": "charge_automatically or send_invoice",
     "days_until_due": "a number of days",
 }

@@ -12,6 +12,7 @@ from metering.invoices.models import Invoice, InvoiceCounter, InvoiceLine, Stale
 from metering.jobs.models import apscheduler_jobs
 from metering.outcomes.models import Outcome, OutcomeReversal
 from metering.plans.models import Plan, PlanVersion
+from metering.portal.models import PortalKey, PortalSession
 from metering.stripe_sync.models import StripeEventSeen
 from metering.subscriptions.models import Subscription
 from metering.vendors.models import ApiKey, SigningSecret, Vendor
@@ -33,6 +34,8 @@ __all__ = [
     "OutcomeReversal",
     "Plan",
     "PlanVersion",
+    "PortalKey",
+    "PortalSession",
     "SigningSecret",
     "StalePeriod",
     "StoredEvent",

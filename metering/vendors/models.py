@@ -17,6 +17,9 @@ class Vendor(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=40)
     name: str = Field(max_length=200)
+    # Portal branding; null: the METERING_PORTAL_* settings (then the name above).
+    portal_name: str | None = Field(default=None, max_length=200)
+    portal_color: str | None = Field(default=None, max_length=7)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 
