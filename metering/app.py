@@ -15,6 +15,7 @@ from metering.disputes import endpoints as disputes
 from metering.events import endpoints as events
 from metering.invoices import endpoints as invoices
 from metering.plans import endpoints as plans
+from metering.reports import endpoints as reports
 from metering.portal.router import install_portal
 from metering.settings import Settings, get_settings
 from metering.stripe_sync import endpoints as stripe_webhook
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(plans.router)
     app.include_router(events.router)
     app.include_router(invoices.router)
+    app.include_router(reports.router)
     app.include_router(disputes.router)
     app.include_router(stripe_webhook.router)
     install_portal(app)
