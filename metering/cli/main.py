@@ -9,6 +9,7 @@ from metering.cli.db import db_app
 from metering.cli.events import events_app
 from metering.cli.invoices import invoices_app
 from metering.cli.outcomes import outcomes_app
+from metering.cli.report import report_app
 from metering.cli.rules import rules_app
 from metering.cli.serve import serve_command
 from metering.cli.vendors import vendors_app
@@ -27,5 +28,6 @@ app.add_typer(vendors_app, name="vendors")
 app.add_typer(events_app, name="events")
 app.add_typer(outcomes_app, name="outcomes")
 app.add_typer(invoices_app, name="invoices")
+app.add_typer(report_app, name="report")
 app.command("serve")(serve_command)
 app.command("worker")(worker_command)
