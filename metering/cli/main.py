@@ -12,6 +12,7 @@ from metering.cli.outcomes import outcomes_app
 from metering.cli.report import report_app
 from metering.cli.rules import rules_app
 from metering.cli.serve import serve_command
+from metering.cli.simulate import simulate_command
 from metering.cli.vendors import vendors_app
 from metering.cli.worker import worker_command
 
@@ -22,6 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 rules_app.command("apply")(apply_command)
+rules_app.command("simulate")(simulate_command)
 app.add_typer(rules_app, name="rules")
 app.add_typer(db_app, name="db")
 app.add_typer(vendors_app, name="vendors")
