@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -161,7 +161,6 @@ class VendorApi:
 
     http: httpx.Client
     keys: VendorFixture
-    sent: list[dict[str, Any]] = field(default_factory=list)
 
     def call(self, method: str, path: str, expect: int = 200, **options: Any) -> Any:
         headers = {"Authorization": f"Bearer {self.keys.api_key}", **options.pop("headers", {})}
@@ -181,7 +180,6 @@ class VendorApi:
         )
         assert response.status_code == 200, response.text
         assert response.json()["rejected"] == [], response.text
-        self.sent.extend(events)
 
     def upload_plan(self) -> None:
         self.call(
@@ -213,6 +211,17 @@ class VendorApi:
         listed = self.get(f"/v1/invoices?customer={customer_id}")["data"]
         return [self.get(f"/v1/invoices/{invoice['id']}") for invoice in listed]
 
+    def line_outcomes(self, invoice: dict[str, Any], line: dict[str, Any]) -> list[dict[str, Any]]:
+        """The outcome rows behind an invoice line, as the API lists them."""
+        page = self.get(f"/v1/invoices/{invoice['id']}/lines/{line['id']}/outcomes?limit=100")
+        rows: list[dict[str, Any]] = page["data"]
+        return rows
+
+    def disputes(self, status: str | None = None) -> list[dict[str, Any]]:
+        query = f"?status={status}&limit=100" if status else "?limit=100"
+        rows: list[dict[str, Any]] = self.get(f"/v1/disputes{query}")["data"]
+        return rows
+
     def portal_link(self, customer_id: str) -> str:
         """A fresh single-use portal link for the customer."""
         created = self.call("POST", "/v1/portal_sessions", 201, json={"customer": customer_id})
@@ -222,19 +231,28 @@ class VendorApi:
 
 @dataclass(frozen=True)
 class Seeded:
-    """The customers every test can read (none of them is changed by a test)."""
+    """The customers every test can read (no test changes them)."""
 
     months: Months
     acme: str
     globex: str
 
 
+def invoiced_customer(
+    api: VendorApi, engine: Engine, months: Months, external_id: str, name: str, sent: int = 99
+) -> str:
+    """A customer since the start of last month, its last month closed (one invoice) and
+    the first `sent` of this month's events sent; its id."""
+    customer_id = api.new_customer(external_id, name, months.last.start)
+    api.send(last_month_events(external_id, months))
+    close_due(engine, now=months.close_last, customer_id=customer_id)
+    api.send(this_month_events(external_id, months)[:sent])
+    return customer_id
+
+
 def seed(api: VendorApi, engine: Engine) -> Seeded:
     months = Months.around(datetime.now(UTC))
     api.upload_plan()
-    acme = api.new_customer("acme", "Acme Corp", months.last.start)
-    globex = api.new_customer("globex", "Globex Inc", months.last.start)
-    api.send(last_month_events("acme", months) + last_month_events("globex", months))
-    close_due(engine, now=months.close_last)
-    api.send(this_month_events("acme", months) + this_month_events("globex", months)[:2])
+    acme = invoiced_customer(api, engine, months, "acme", "Acme Corp")
+    globex = invoiced_customer(api, engine, months, "globex", "Globex Inc", sent=2)
     return Seeded(months, acme, globex)
