@@ -18,6 +18,7 @@ from metering.plans import endpoints as plans
 from metering.reports import endpoints as reports
 from metering.portal.router import install_portal
 from metering.settings import Settings, get_settings
+from metering.simulation import endpoints as simulation
 from metering.stripe_sync import endpoints as stripe_webhook
 from metering.subscriptions import endpoints as subscriptions
 from metering.vendors import endpoints as vendors
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(customers.router)
     app.include_router(subscriptions.router)
     app.include_router(plans.router)
+    app.include_router(simulation.router)
     app.include_router(events.router)
     app.include_router(invoices.router)
     app.include_router(reports.router)
