@@ -21,6 +21,7 @@ from metering.settings import Settings, get_settings
 from metering.simulation import endpoints as simulation
 from metering.stripe_sync import endpoints as stripe_webhook
 from metering.subscriptions import endpoints as subscriptions
+from metering.vendor_web.endpoints import install_vendor_web
 from metering.vendors import endpoints as vendors
 
 DESCRIPTION = """\
@@ -65,4 +66,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(disputes.router)
     app.include_router(stripe_webhook.router)
     install_portal(app)
+    install_vendor_web(app)
     return app
