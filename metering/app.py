@@ -15,8 +15,8 @@ from metering.disputes import endpoints as disputes
 from metering.events import endpoints as events
 from metering.invoices import endpoints as invoices
 from metering.plans import endpoints as plans
-from metering.reports import endpoints as reports
 from metering.portal.router import install_portal
+from metering.reports import endpoints as reports
 from metering.settings import Settings, get_settings
 from metering.simulation import endpoints as simulation
 from metering.stripe_sync import endpoints as stripe_webhook
