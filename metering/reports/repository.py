@@ -133,6 +133,14 @@ class CostEvent:
     own_outcome: str | None
 
 
+def has_cost() -> sa.ColumnElement[bool]:
+    """The event carries a cost: its JSON column is neither SQL NULL nor JSON `null` (what
+    an event without a cost is stored as)."""
+    return sa.and_(
+        col(StoredEvent.cost).is_not(None), sa.cast(col(StoredEvent.cost), sa.Text) != "null"
+    )
+
+
 def cost_events(
     session: Session,
     vendor_id: str,
@@ -156,7 +164,7 @@ def cost_events(
         col(StoredEvent.customer_id).in_(sorted(customer_ids)),
         col(StoredEvent.occurred_at) >= start,
         col(StoredEvent.occurred_at) < end,
-        col(StoredEvent.cost).is_not(None),
+        has_cost(),
         col(StoredEvent.status) != EventStatus.VOIDED.value,
     )
     result = session.execute(statement.execution_options(yield_per=STREAM_ROWS))

@@ -50,7 +50,7 @@ from metering.reports.margin import CustomerMargin, MarginReport
 from metering.subscriptions.models import Subscription
 from metering.subscriptions.repository import of_customers
 from pricing_rules.costs import event_cost
-from pricing_rules.periods import Period, clip, period_from_label
+from pricing_rules.periods import INTERVALS, Period, clip, period_from_label
 from pricing_rules.rules import RuleFile
 
 BATCH_SIZE = 500
@@ -77,6 +77,24 @@ def _customers(
     customers = list(session.exec(statement.order_by(col(Customer.id))).all())
     for start in range(0, len(customers), CUSTOMER_CHUNK):
         yield customers[start : start + CUSTOMER_CHUNK]
+
+
+class BadPeriod(ValueError):
+    """A period label no billing interval can read."""
+
+
+def check_label(label: str) -> str:
+    """`label` if some interval reads it (2026-11-28, 2026-W48, 2026-11, 2026-Q4, 2026)."""
+    for interval in INTERVALS:
+        try:
+            period_from_label(label, interval, "UTC")
+        except ValueError:
+            continue
+        return label
+    raise BadPeriod(
+        f"period {label!r} is not a period label; expected a month such as 2026-11, or "
+        "2026-11-28, 2026-W48, 2026-Q4, 2026 for plans billed by day, week, quarter or year"
+    )
 
 
 def _period_of(rules: RuleFile, label: str) -> Period | None:
@@ -144,7 +162,9 @@ def margin_report(
     plan_id: str | None = None,
     progress: Progress | None = None,
 ) -> MarginReport:
-    """The margin report of period `label` as of `as_of` (see the module docstring)."""
+    """The margin report of period `label` as of `as_of` (see the module docstring);
+    `BadPeriod` when no interval reads the label."""
+    check_label(label)
     parts = parts_of(session, vendor_id, label, customer_id, plan_id)
     report = MarginReport(period=label, as_of=as_of)
     done = 0

@@ -8,10 +8,12 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from metering.reports.repository import cost_events
 from metering.reports.service import margin_report
 from tests.metering.conftest import VendorFixture, create_customer, create_plan
 from tests.metering.events.helpers import ingest_all
 from tests.metering.reports.helpers import (
+    NOVEMBER,
     REPORTED,
     RULES,
     at,
@@ -85,3 +87,13 @@ def test_an_outcome_events_own_cost_lands_on_it(
         (row,) = margin_report(session, vendor.id, "2026-11", REPORTED).customers
     assert row.outcomes["resolved_conversation"].cost == Decimal("0.51")
     assert row.unbilled_cost == 0
+
+
+def test_only_events_with_a_cost_are_streamed(
+    engine: Engine, vendor: VendorFixture, acme: str
+) -> None:
+    ingest_all(engine, vendor.id, month_of_conversations(), REPORTED)
+    with Session(engine) as session:
+        streamed = cost_events(session, vendor.id, [acme], NOVEMBER, REPORTED)
+        ids = sorted(cost.event.id for cost in streamed)
+    assert ids == ["e-1", "e-2", "e-3", "e-4", "e-5", "e-6", "e-7"]  # not r-1, r-3, o-3
