@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
+from metering.db.ids import new_id
+from metering.plans.repository import latest_version
 from metering.reports.repository import cost_events
 from metering.reports.service import margin_report
+from metering.subscriptions.models import Subscription
 from tests.metering.conftest import VendorFixture, create_customer, create_plan
 from tests.metering.events.helpers import ingest_all
 from tests.metering.reports.helpers import (
@@ -97,3 +101,100 @@ def test_only_events_with_a_cost_are_streamed(
         streamed = cost_events(session, vendor.id, [acme], NOVEMBER, REPORTED)
         ids = sorted(cost.event.id for cost in streamed)
     assert ids == ["e-1", "e-2", "e-3", "e-4", "e-5", "e-6", "e-7"]  # not r-1, r-3, o-3
+
+
+def test_cost_of_a_pending_outcome_counts_before_its_revenue(
+    engine: Engine, vendor: VendorFixture, acme: str
+) -> None:
+    events = [
+        call("e-1", "c-1", money("0.30"), at(30, 18)),
+        resolution("r-1", "c-1", at(30, 20)),  # settles Dec 1 20:00
+        call("e-2", "c-2", money("0.05"), at(30, 21)),
+        call("e-3", "c-2", {"amount": "0.07", "currency": "eur"}, at(30, 22)),
+    ]
+    ingest_all(engine, vendor.id, events, REPORTED)
+    as_of = datetime(2026, 12, 1, tzinfo=UTC)
+    with Session(engine) as session:
+        (row,) = margin_report(session, vendor.id, "2026-11", as_of).customers
+    resolved = row.outcomes["resolved_conversation"]
+    assert (resolved.settled, resolved.pending) == (0, 1)
+    assert (resolved.revenue, resolved.cost, resolved.margin) == (
+        0,
+        Decimal("0.30"),
+        -Decimal("0.30"),
+    )
+    assert resolved.margin_percent is None
+    assert row.unbilled_cost == Decimal("0.05")
+    assert dict(row.unpriced) == {"cost is in eur, the plan bills in usd": 1}
+
+
+TWO_OUTCOMES = RULES.replace(
+    "charges:\n",
+    """  escalated_conversation:
+    event: conversation.escalated
+    unique_by: properties.conversation_id
+charges:
+  - outcome: escalated_conversation
+    model: per_unit
+    unit_price: "0.50"
+""",
+)
+
+
+def test_a_key_shared_by_two_outcome_types_lands_on_the_earliest(
+    engine: Engine, vendor: VendorFixture
+) -> None:
+    create_customer(engine, vendor.id, "acme", create_plan(engine, vendor.id, TWO_OUTCOMES))
+    escalated = resolution("x-1", "c-1", at(14, 10)) | {"type": "conversation.escalated"}
+    events = [
+        call("e-1", "c-1", money("0.10"), at(14, 9)),
+        escalated,
+        resolution("r-1", "c-1", at(14, 11)),
+        call("e-2", "c-1", money("0.02"), at(14, 12)),
+    ]
+    ingest_all(engine, vendor.id, events, REPORTED)
+    with Session(engine) as session:
+        (row,) = margin_report(session, vendor.id, "2026-11", REPORTED).customers
+    assert row.outcomes["escalated_conversation"].cost == Decimal("0.12")
+    assert row.outcomes["resolved_conversation"].cost == 0
+    assert row.outcomes["escalated_conversation"].revenue == Decimal("0.50")
+    assert row.outcomes["resolved_conversation"].revenue == Decimal("0.99")
+
+
+def test_a_plan_change_mid_period_makes_two_rows(engine: Engine, vendor: VendorFixture) -> None:
+
+    mid = datetime(2026, 11, 16, tzinfo=UTC)
+    first = create_plan(engine, vendor.id, RULES)
+    second = create_plan(engine, vendor.id, RULES.replace("support-agent", "support-pro"))
+    customer = create_customer(engine, vendor.id, "acme", first, starts_at=NOVEMBER)
+    with Session(engine) as session:
+        (old,) = session.exec(select(Subscription)).all()
+        newer = Subscription(**old.model_dump(exclude={"id", "plan_id", "plan_version_id"}))
+        old.ends_at = mid
+        session.add(old)
+        session.flush()
+        version = latest_version(session, second)
+        assert version is not None
+        newer.id, newer.plan_id, newer.plan_version_id = new_id("sub"), second, version.id
+        newer.starts_at = mid
+        session.add(newer)
+        session.commit()
+    events = [
+        call("e-1", "c-1", money("0.10"), at(10)),
+        resolution("r-1", "c-1", at(10, 13)),
+        call("e-2", "c-2", money("0.20"), at(20)),
+        resolution("r-2", "c-2", at(20, 13)),
+        call("e-3", "c-1", money("0.40"), at(20, 14)),  # c-1 resolved under the old plan
+    ]
+    ingest_all(engine, vendor.id, events, REPORTED)
+    with Session(engine) as session:
+        rows = margin_report(session, vendor.id, "2026-11", REPORTED).customers
+    assert [(r.customer_id, r.plan, r.period_start.day, r.period_end.day) for r in rows] == [
+        (customer, "support-agent", 1, 16),
+        (customer, "support-pro", 16, 1),
+    ]
+    assert [r.outcomes["resolved_conversation"].cost for r in rows] == [
+        Decimal("0.10"),
+        Decimal("0.20"),
+    ]
+    assert [r.unbilled_cost for r in rows] == [0, Decimal("0.40")]
