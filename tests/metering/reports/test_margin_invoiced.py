@@ -62,6 +62,6 @@ def test_reversed_after_invoice_credits_revenue_and_unbills_its_cost(
     row = november(engine, vendor, DECEMBER_CLOSED)
     assert len(row.invoice_ids) == 2  # November's and December's (the credit line)
     resolved = row.outcomes["resolved_conversation"]
-    assert (resolved.settled, resolved.revenue, resolved.cost) == (0, Decimal("0.00"), 0)
+    assert (resolved.settled, resolved.revenue, resolved.cost) == (0, Decimal("0.00"), Decimal(0))
     assert row.unbilled_cost == Decimal("0.078")  # c-1's 0.021 joins c-2's and c-3's
     assert row.margin == Decimal("19.922")
