@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from metering.alerts import endpoints as alerts
 from metering.api import health
 from metering.api.problems import install_problem_handlers
 from metering.customers import endpoints as customers
@@ -23,6 +24,7 @@ from metering.stripe_sync import endpoints as stripe_webhook
 from metering.subscriptions import endpoints as subscriptions
 from metering.vendor_web.endpoints import install_vendor_web
 from metering.vendors import endpoints as vendors
+from metering.webhooks_out import endpoints as webhooks_out
 
 DESCRIPTION = """\
 Outcome events in, billable outcomes out.
@@ -65,6 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(disputes.router)
     app.include_router(stripe_webhook.router)
+    app.include_router(webhooks_out.router)
+    app.include_router(alerts.router)
     install_portal(app)
     install_vendor_web(app)
     return app

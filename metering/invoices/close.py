@@ -35,6 +35,7 @@ from metering.invoices.values import ValueStream, measured_usage
 from metering.outcomes.plans import rules_of
 from metering.outcomes.stale import clear_stale, mark_stale
 from metering.subscriptions.models import Subscription
+from metering.webhooks_out.invoice_events import announce_issued
 from pricing_rules.periods import Period, clip, period_containing
 from pricing_rules.rules import RuleFile
 
@@ -234,6 +235,7 @@ def _close_batch(
             drafts = _price(session, claimed, rules, tallies, stream)
         cleared, corrected = _add_corrections(session, drafts, marks, as_of, rules.currency)
         closed = _issue(session, drafts, rules, as_of, now)
+        announce_issued(session.connection(), [invoice.id for invoice in closed])
         cleared += [
             (customer_id, period.start, marks[(customer_id, period.start)])
             for customer_id in ids

@@ -26,10 +26,12 @@ from metering.settings import Settings
 
 CLOSE_JOB_ID = "close_due_periods"
 SYNC_JOB_ID = "sync_invoices"
+WEBHOOKS_JOB_ID = "deliver_webhooks"
+ALERTS_JOB_ID = "evaluate_alerts"
 
 
 def build_scheduler(engine: Engine, settings: Settings) -> BackgroundScheduler:
-    """A scheduler (not started) with both jobs, each due at once and then every interval.
+    """A scheduler (not started) with every job, each due at once and then every interval.
 
     `coalesce` turns runs missed while no process was up into one; with no misfire grace
     time a late run still happens (a period closed late is better than one left open);
@@ -37,7 +39,7 @@ def build_scheduler(engine: Engine, settings: Settings) -> BackgroundScheduler:
     """
     scheduler = BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=engine)},
-        executors={"default": ThreadPoolExecutor(max_workers=2)},
+        executors={"default": ThreadPoolExecutor(max_workers=4)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone=UTC,
     )
@@ -45,6 +47,8 @@ def build_scheduler(engine: Engine, settings: Settings) -> BackgroundScheduler:
     for job_id, function, interval in (
         (CLOSE_JOB_ID, tasks.close_due_periods, settings.jobs_close_interval),
         (SYNC_JOB_ID, tasks.sync_invoices, settings.jobs_sync_interval),
+        (WEBHOOKS_JOB_ID, tasks.deliver_webhooks, settings.jobs_webhooks_interval),
+        (ALERTS_JOB_ID, tasks.evaluate_alerts, settings.jobs_alerts_interval),
     ):
         scheduler.add_job(
             function,

@@ -20,6 +20,7 @@ from metering.settings import Settings
 logger = logging.getLogger(__name__)
 
 SYNC_BATCH = 100
+WEBHOOK_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -92,3 +93,31 @@ def sync_invoices() -> None:
         if len(report.results) + report.skipped < SYNC_BATCH or handled <= seen:
             return
         seen |= handled
+
+
+def deliver_webhooks() -> None:
+    """Send the outbound webhook deliveries that are due (new ones and retries).
+
+    Passes follow each other while they come back full, like `sync_invoices`.
+    """
+    from metering.webhooks_out.delivery import deliver_due
+
+    context = current()
+    while True:
+        report = deliver_due(
+            context.engine, context.settings, owner=context.owner, limit=WEBHOOK_BATCH
+        )
+        if report.results:
+            logger.info("deliver_webhooks: %s", report)
+        if len(report.results) < WEBHOOK_BATCH:
+            return
+
+
+def evaluate_alerts() -> None:
+    """Fire the alert rules (and plan maximums that notify) crossed since the last run."""
+    from metering.alerts.evaluation import evaluate
+
+    context = current()
+    fired = evaluate(context.engine, now=utcnow())
+    if fired:
+        logger.info("evaluate_alerts: %d alerts fired", len(fired))

@@ -20,6 +20,7 @@ from metering.customers.models import Customer
 from metering.db.types import utcnow
 from metering.invoices.models import Invoice, InvoiceLine, InvoiceStatus
 from metering.plans.models import PlanVersion
+from metering.webhooks_out.invoice_events import announce_moved
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -168,7 +169,7 @@ def write(
         if result.rowcount != 1:
             raise LeaseLost(invoice_id)
         for statement in more:
-            connection.execute(statement)
+            announce_moved(connection, connection.execute(statement))
 
 
 def release(
@@ -197,6 +198,7 @@ def set_status(invoice_id: str, status: InvoiceStatus, **values: Any) -> sa.Exec
             col(Invoice.status).in_([InvoiceStatus.ISSUED, InvoiceStatus.PAYMENT_FAILED]),
         )
         .values(status=status.value, updated_at=utcnow(), **values)
+        .returning(col(Invoice.id), col(Invoice.status))
     )
 
 

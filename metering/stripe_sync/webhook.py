@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from metering.db.types import utcnow
 from metering.invoices.models import Invoice, InvoiceStatus, SyncState
 from metering.stripe_sync.models import StripeEventSeen
+from metering.webhooks_out.invoice_events import announce_if_moved
 
 HANDLED = (
     "invoice.paid",
@@ -82,6 +83,7 @@ def apply_event(
     if applied:
         invoice.updated_at = utcnow()
         session.add(invoice)
+        announce_if_moved(session, invoice)
     return WebhookOutcome(
         event_id, event_type, invoice.id, applied, False, detail or f"invoice is {invoice.status}"
     )

@@ -14,8 +14,16 @@ from sqlalchemy.engine import Engine
 from metering.db.engine import make_engine
 from metering.jobs import tasks
 from metering.jobs.models import apscheduler_jobs
-from metering.jobs.scheduler import CLOSE_JOB_ID, SYNC_JOB_ID, build_scheduler
+from metering.jobs.scheduler import (
+    ALERTS_JOB_ID,
+    CLOSE_JOB_ID,
+    SYNC_JOB_ID,
+    WEBHOOKS_JOB_ID,
+    build_scheduler,
+)
 from metering.settings import Settings
+
+ALL_JOBS = sorted([ALERTS_JOB_ID, CLOSE_JOB_ID, SYNC_JOB_ID, WEBHOOKS_JOB_ID])
 
 
 def job_settings(database_url: str, close: timedelta, sync: timedelta) -> Settings:
@@ -42,11 +50,13 @@ def test_both_jobs_are_stored_with_their_intervals(engine: Engine, database_url:
     settings = job_settings(database_url, timedelta(minutes=7), timedelta(seconds=45))
     with paused_scheduler(settings) as scheduler:
         jobs = {job.id: job for job in scheduler.get_jobs()}
-        assert stored_job_ids(engine) == [CLOSE_JOB_ID, SYNC_JOB_ID]
+        assert stored_job_ids(engine) == ALL_JOBS
     assert jobs[CLOSE_JOB_ID].trigger.interval == timedelta(minutes=7)
     assert jobs[SYNC_JOB_ID].trigger.interval == timedelta(seconds=45)
     assert jobs[CLOSE_JOB_ID].func is tasks.close_due_periods
     assert jobs[SYNC_JOB_ID].func is tasks.sync_invoices
+    assert jobs[WEBHOOKS_JOB_ID].func is tasks.deliver_webhooks
+    assert jobs[ALERTS_JOB_ID].func is tasks.evaluate_alerts
     for job in jobs.values():
         assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, None)
 
@@ -57,9 +67,10 @@ def test_a_second_process_replaces_the_schedule_instead_of_adding_to_it(
     first = job_settings(database_url, timedelta(minutes=7), timedelta(seconds=45))
     second = job_settings(database_url, timedelta(minutes=2), timedelta(seconds=10))
     with paused_scheduler(first) as running, paused_scheduler(second):
-        assert stored_job_ids(engine) == [CLOSE_JOB_ID, SYNC_JOB_ID]
+        assert stored_job_ids(engine) == ALL_JOBS
         intervals = {job.id: job.trigger.interval for job in running.get_jobs()}
-    assert intervals == {CLOSE_JOB_ID: timedelta(minutes=2), SYNC_JOB_ID: timedelta(seconds=10)}
+    assert intervals[CLOSE_JOB_ID] == timedelta(minutes=2)
+    assert intervals[SYNC_JOB_ID] == timedelta(seconds=10)
 
 
 def test_the_api_alone_runs_no_jobs(engine: Engine, app_client: Any) -> None:

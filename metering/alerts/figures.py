@@ -1,0 +1,66 @@
+"""The live figures of customers' periods, rated exactly as the close rates them.
+
+The close's own functions measure and price: `measure_tallies` aggregates the outcome rows,
+`measured_usage` and `rate` run the pure core. So an alert's spend is the amount the
+invoice will show for what has settled so far, never a second rating that could disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from sqlmodel import Session
+
+from metering.invoices.rating import rate
+from metering.invoices.usage import measure_tallies
+from metering.invoices.values import ValueStream, measured_usage
+from pricing_rules.periods import Period
+from pricing_rules.rules import RuleFile
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodFigures:
+    """One customer's period as of some instant.
+
+    `charges`: the charge lines (what the usage costs, uncapped); `spend`: what the invoice
+    bills for them so far (with a stop_billing cap line, before any minimum true-up);
+    `outcomes`: billable (settled, counted) outcomes per name.
+    """
+
+    charges: Decimal = ZERO
+    spend: Decimal = ZERO
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def outcome_count(self, outcome: str | None) -> int:
+        if outcome is None:
+            return sum(self.outcomes.values())
+        return self.outcomes.get(outcome, 0)
+
+
+def period_figures(
+    session: Session,
+    rules: RuleFile,
+    customer_ids: Collection[str],
+    period: Period,
+    as_of: datetime,
+) -> dict[str, PeriodFigures]:
+    """The figures of customers sharing a plan version and a period, in one aggregate."""
+    ids = sorted(customer_ids)
+    figures: dict[str, PeriodFigures] = {}
+    with ValueStream(session, rules, ids, period.start, as_of) as stream:
+        tallies = measure_tallies(session, rules, ids, period.start, as_of)
+        for customer_id in ids:  # the stream's order
+            counted = tallies.get(customer_id, {})
+            usage = measured_usage(rules, customer_id, counted, stream)
+            lines = rate(rules, usage, {}, period.start, period.end)
+            figures[customer_id] = PeriodFigures(
+                charges=sum((line.amount for line in lines if line.kind == "charge"), ZERO),
+                spend=sum((line.amount for line in lines if line.kind != "minimum"), ZERO),
+                outcomes={name: tally.billable for name, tally in counted.items()},
+            )
+    return figures
