@@ -50,6 +50,11 @@ class PortalContext:
     fmt: Formatter
 
 
+def portal_now() -> datetime:
+    """The instant pages show data as of (a dependency, so tests can fix it)."""
+    return utcnow()
+
+
 def _signed_out(title: str, message: str) -> PortalPageError:
     return PortalPageError(401, title, message)
 

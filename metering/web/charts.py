@@ -60,7 +60,9 @@ def bar_chart(
     bar_w = max(slot * 0.7, 1)
     every = max(1, len(points) // 10 + (1 if len(points) % 10 else 0))
     parts: list[str] = []
-    for tick in (Decimal(0), top / 2, top):
+    middle = top / 2
+    ticks = (Decimal(0), middle, top) if middle == middle.to_integral_value() else (Decimal(0), top)
+    for tick in ticks:
         y = top_pad + plot_h - float(tick / top) * plot_h
         parts.append(
             f'<line class="axis" x1="{left}" x2="{width - 8}" y1="{y:.1f}" y2="{y:.1f}"/>'

@@ -40,6 +40,13 @@ def money(amount: Decimal | str, currency: str, locale: str = DEFAULT_LOCALE) ->
     return babel_numbers.format_currency(Decimal(amount), currency.upper(), locale=locale)
 
 
+def price(amount: Decimal | str, currency: str, locale: str = DEFAULT_LOCALE) -> str:
+    """A unit price or tier amount with every digit it has: `0.0035` -> `$0.0035`."""
+    return babel_numbers.format_currency(
+        Decimal(amount), currency.upper(), locale=locale, decimal_quantization=False
+    )
+
+
 def number(value: Decimal | int | str, locale: str = DEFAULT_LOCALE) -> str:
     """`1234.5` -> `1,234.5` (en_US), `1.234,5` (de_DE); every significant digit kept."""
     exact = Decimal(value)
@@ -60,6 +67,11 @@ def datetime(value: DateTime, timezone: str, locale: str = DEFAULT_LOCALE) -> st
     day = babel_dates.format_date(local.date(), format="medium", locale=locale)
     clock = babel_dates.format_time(local, format="short", locale=locale)
     return f"{day}, {clock} {local.tzname() or timezone}"
+
+
+def day(value: Date, locale: str = DEFAULT_LOCALE) -> str:
+    """A short day label for chart axes: `Nov 3` (en_US), `3. Nov.` (de_DE)."""
+    return babel_dates.format_skeleton("MMMd", value, locale=locale)
 
 
 def period(start: DateTime, end: DateTime, timezone: str, locale: str = DEFAULT_LOCALE) -> str:
@@ -86,6 +98,15 @@ class Formatter:
         if chosen is None:
             return number(amount, self.locale)
         return money(amount, chosen, self.locale)
+
+    def price(self, amount: Decimal | str, currency: str | None = None) -> str:
+        chosen = currency or self.currency
+        if chosen is None:
+            return number(amount, self.locale)
+        return price(amount, chosen, self.locale)
+
+    def day(self, value: Date) -> str:
+        return day(value, self.locale)
 
     def number(self, value: Decimal | int | str) -> str:
         return number(value, self.locale)

@@ -23,6 +23,15 @@ templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.trim_blocks = True
 templates.env.lstrip_blocks = True
 
+
+def humanize(name: str) -> str:
+    """A rule-file name as words: `resolved_conversation` -> `Resolved conversation`."""
+    words = name.replace("_", " ").replace("-", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
+templates.env.filters["humanize"] = humanize
+
 # Pages are per customer and may show amounts: never kept by shared caches.
 NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 

@@ -1,0 +1,213 @@
+"""What the overview page shows: the current period so far and the one before it.
+
+The projected invoice is `metering.invoices.service.upcoming`, the same call the API's
+upcoming invoice makes, so the page and the API can never disagree. Around it the page adds
+plain indexed reads of outcome rows: reversed counts, the next outcomes to settle, and the
+outcomes per local day (one GROUP BY whose day buckets are the plan timezone's midnights,
+so it means the same on SQLite and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from metering.customers.models import Customer
+from metering.invoices import service as invoices
+from metering.invoices.close import subscription_period
+from metering.invoices.models import Invoice, InvoiceStatus
+from metering.invoices.rating import rate
+from metering.invoices.schemas import UpcomingInvoice
+from metering.invoices.usage import measure_tallies
+from metering.invoices.values import ValueStream, measured_usage
+from metering.outcomes.models import Outcome, OutcomeState
+from metering.outcomes.plans import rules_of
+from metering.subscriptions import repository as subscriptions
+from metering.subscriptions.service import in_force
+from pricing_rules.periods import Period, zone
+
+NEXT_TO_SETTLE = 5
+
+
+@dataclass(frozen=True)
+class DayCount:
+    day: date
+    count: int
+
+
+@dataclass(frozen=True)
+class PreviousPeriod:
+    """The period before the current one: its invoice when issued, else its rating now."""
+
+    start: datetime
+    end: datetime
+    currency: str
+    total: Decimal
+    invoice: Invoice | None
+
+
+@dataclass(frozen=True)
+class Overview:
+    upcoming: UpcomingInvoice
+    timezone: str
+    reversed: dict[str, int] = field(default_factory=dict)
+    next_to_settle: list[Outcome] = field(default_factory=list)
+    per_day: list[DayCount] = field(default_factory=list)
+    previous: PreviousPeriod | None = None
+
+    @property
+    def total(self) -> Decimal:
+        return Decimal(self.upcoming.total)
+
+    @property
+    def pending_count(self) -> int:
+        return sum(p.count for p in self.upcoming.pending)
+
+    @property
+    def reversed_count(self) -> int:
+        return sum(self.reversed.values())
+
+    @property
+    def outcome_count(self) -> int:
+        return sum(d.count for d in self.per_day)
+
+    @property
+    def change(self) -> Decimal | None:
+        """This period so far minus the previous period's total."""
+        return None if self.previous is None else self.total - self.previous.total
+
+
+def _period_outcomes(customer_id: str, period_start: datetime) -> Any:
+    return (
+        col(Outcome.customer_id) == customer_id,
+        col(Outcome.period_start) == period_start,
+    )
+
+
+def reversed_counts(session: Session, customer_id: str, period_start: datetime) -> dict[str, int]:
+    """Reversed outcome rows of the period, by outcome name."""
+    statement = (
+        select(Outcome.outcome, sa.func.count())
+        .where(*_period_outcomes(customer_id, period_start))
+        .where(col(Outcome.state) == OutcomeState.REVERSED.value)
+        .group_by(col(Outcome.outcome))
+    )
+    return {name: int(count) for name, count in session.exec(statement).all()}
+
+
+def next_to_settle(
+    session: Session, customer_id: str, period_start: datetime, now: datetime
+) -> list[Outcome]:
+    """The counted outcomes of the period that settle soonest (still pending now)."""
+    statement = (
+        select(Outcome)
+        .where(*_period_outcomes(customer_id, period_start))
+        .where(col(Outcome.state) == OutcomeState.COUNTED.value, col(Outcome.settles_at) > now)
+        .order_by(col(Outcome.settles_at), col(Outcome.id))
+        .limit(NEXT_TO_SETTLE)
+    )
+    return list(session.exec(statement).all())
+
+
+def local_days(start: datetime, end: datetime, timezone: str) -> list[tuple[date, datetime]]:
+    """Each local day touching [start, end) with the instant (UTC) that day ends."""
+    tz = zone(timezone)
+    day = start.astimezone(tz).date()
+    days = []
+    while True:
+        next_midnight = datetime.combine(day + timedelta(days=1), datetime.min.time(), tz)
+        days.append((day, next_midnight.astimezone(start.tzinfo)))
+        if next_midnight >= end:
+            return days
+        day += timedelta(days=1)
+
+
+def outcomes_per_day(
+    session: Session, customer_id: str, period: Period, until: datetime, timezone: str
+) -> list[DayCount]:
+    """Counted outcomes of the period per local day, up to `until`: one GROUP BY."""
+    days = local_days(period.start, min(until, period.end), timezone)
+    bucket = sa.case(
+        *[(col(Outcome.occurred_at) < ends, index) for index, (_, ends) in enumerate(days)],
+        else_=len(days) - 1,
+    ).label("bucket")
+    statement = (
+        sa.select(bucket, sa.func.count())
+        .where(*_period_outcomes(customer_id, period.start))
+        .where(col(Outcome.state) == OutcomeState.COUNTED.value)
+        .group_by(bucket)
+    )
+    counts = {int(b): int(n) for b, n in session.execute(statement).all()}
+    return [DayCount(day, counts.get(index, 0)) for index, (day, _) in enumerate(days)]
+
+
+def rated_total(
+    session: Session, customer_id: str, plan_version_id: str, period: Period, as_of: datetime
+) -> Decimal:
+    """A period's lines priced as of `as_of` with the calls `upcoming` makes (no writes)."""
+    rules = rules_of(session, plan_version_id)
+    tallies = measure_tallies(session, rules, [customer_id], period.start, as_of)
+    mine = tallies.get(customer_id, {})
+    stream = ValueStream(session, rules, [customer_id], period.start, as_of)
+    usage = measured_usage(rules, customer_id, mine, stream)
+    ids = {name: tally.ids for name, tally in mine.items()}
+    lines = rate(rules, usage, ids, period.start, period.end)
+    return sum((line.amount for line in lines), Decimal(0))
+
+
+def previous_period(
+    session: Session, customer: Customer, current_start: datetime, now: datetime
+) -> PreviousPeriod | None:
+    """The period ending where the current one starts, if the customer had a plan then."""
+    instant = current_start - timedelta(microseconds=1)
+    subscription = in_force(subscriptions.of_customer(session, customer.id), instant)
+    if subscription is None:
+        return None
+    rules = rules_of(session, subscription.plan_version_id)
+    period = subscription_period(subscription, rules, instant)
+    invoice = session.exec(
+        select(Invoice).where(
+            Invoice.customer_id == customer.id,
+            Invoice.period_start == period.start,
+            col(Invoice.status) != InvoiceStatus.DRAFT.value,
+        )
+    ).first()
+    if invoice is not None:
+        return PreviousPeriod(period.start, period.end, invoice.currency, invoice.total, invoice)
+    total = rated_total(session, customer.id, subscription.plan_version_id, period, now)
+    return PreviousPeriod(period.start, period.end, rules.currency, total, None)
+
+
+def build(session: Session, customer: Customer, now: datetime) -> Overview:
+    """The overview of `customer` at `now` (a ProblemError 404 when it has no plan now)."""
+    upcoming = invoices.upcoming(session, customer, now)
+    rules = rules_of(session, upcoming.plan_version_id)
+    timezone = rules.billing.timezone
+    period = Period(upcoming.period_start, upcoming.period_end, timezone=timezone)
+    return Overview(
+        upcoming=upcoming,
+        timezone=timezone,
+        reversed=reversed_counts(session, customer.id, period.start),
+        next_to_settle=next_to_settle(session, customer.id, period.start, now),
+        per_day=outcomes_per_day(session, customer.id, period, now, timezone),
+        previous=previous_period(session, customer, period.start, now),
+    )
+
+
+def outcome_names(overview: Overview) -> Sequence[str]:
+    """Every outcome the page mentions, in order of first appearance."""
+    names: dict[str, None] = {}
+    for line in overview.upcoming.lines:
+        if line.outcome:
+            names[line.outcome] = None
+    for pending in overview.upcoming.pending:
+        names[pending.outcome] = None
+    for name in overview.reversed:
+        names[name] = None
+    return list(names)
