@@ -1,0 +1,79 @@
+"""The overview in Chromium shows the same money as the vendor API's upcoming invoice, to the
+cent: every amount is read from the page as the customer sees it and parsed back. Each page
+is saved as a full-page PNG in the artifacts folder (see conftest)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from playwright.sync_api import Locator, Page
+
+from tests.browser.conftest import PortalApp, Shot, heading, money, sign_in
+
+
+def table_rows(table: Locator) -> list[tuple[str, str]]:
+    """Each body row's heading cell (first line) and last cell, as shown."""
+    rows = []
+    for row in table.locator("tbody tr").all():
+        label = row.locator("th").inner_text().strip().splitlines()[0]
+        rows.append((label, row.locator("td").last.inner_text().strip()))
+    return rows
+
+
+def api_lines(upcoming: dict[str, Any]) -> list[tuple[str, Decimal]]:
+    lines = upcoming["lines"] + upcoming["corrections"]
+    return [(line["description"], Decimal(line["amount"])) for line in lines]
+
+
+def test_the_overview_shows_the_upcoming_invoice_to_the_cent(
+    page: Page, portal_app: PortalApp, shot: Shot
+) -> None:
+    customer = portal_app.seeded.acme
+    sign_in(page, portal_app, customer)
+    upcoming = portal_app.api.upcoming(customer)
+    assert heading(page) == "Overview"
+    shot(page, "overview")
+
+    total = Decimal(upcoming["total"])
+    assert money(page.locator("#projected-total").inner_text()) == total
+    projected = page.get_by_role("table", name="Projected invoice")
+    shown = [(label, money(amount)) for label, amount in table_rows(projected)]
+    assert shown == api_lines(upcoming)
+    assert money(projected.locator("tfoot td").last.inner_text()) == total
+
+    (invoice,) = portal_app.api.invoices(customer)
+    previous = page.locator(".card", has=page.get_by_role("heading", name="Previous period"))
+    assert money(previous.locator(".figure").inner_text()) == Decimal(invoice["total"])
+    assert previous.get_by_role("link", name="invoice #1").get_attribute("href") == (
+        f"/portal/invoices/{invoice['id']}"
+    )
+    by_outcome = page.get_by_role("table", name="This period by outcome")
+    charged = upcoming["lines"][0]
+    assert charged["outcome"] == "resolved_conversation"
+    assert money(table_rows(by_outcome)[0][1]) == Decimal(charged["amount"])
+
+    pending = {row["outcome"]: row["count"] for row in upcoming["pending"]}
+    assert pending == {"resolved_conversation": 2}
+    pending_table = page.get_by_role("table", name="Pending settlement")
+    assert table_rows(pending_table)[0][0] == "Resolved conversation"
+    counts = pending_table.locator("tbody tr td.num")
+    assert counts.inner_text() == "2"
+
+
+def test_the_overview_is_the_signed_in_customers_own(
+    page: Page, portal_app: PortalApp, shot: Shot
+) -> None:
+    """globex was sent fewer events this month than acme: its page shows its own numbers."""
+    globex = portal_app.seeded.globex
+    sign_in(page, portal_app, globex)
+    upcoming = portal_app.api.upcoming(globex)
+    assert upcoming["pending"] == []
+    assert "Globex Inc" in page.locator("header").inner_text()
+    assert money(page.locator("#projected-total").inner_text()) == Decimal(upcoming["total"])
+    projected = page.get_by_role("table", name="Projected invoice")
+    assert [(label, money(amount)) for label, amount in table_rows(projected)] == api_lines(
+        upcoming
+    )
+    assert page.get_by_text("No outcome is waiting to settle.").is_visible()
+    shot(page, "overview")
