@@ -3,8 +3,9 @@
 `OutcomeLedger` prices a period but keeps only what pricing needs (one entry per dedupe key,
 duplicates counted, not named). A simulation also shows *which* events change treatment, so
 this tracker follows one customer's period with the same core steps storage runs: the
-compiled `where` of each outcome, its dedupe and match keys (`hit`), the reversals, and
-`resolve_key` per dedupe key. Memory: one small tuple per candidate event of the period.
+compiled `where` of each outcome, its dedupe and match keys (`evaluate`), the reversals,
+and `resolve_key` per dedupe key (only for keys with several candidates or a reversal, as
+in the ledger). Memory: one small tuple per candidate event of the period.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ class Treatment(StrEnum):
 TreatmentKey = tuple[str, str]
 """(event id, outcome name)."""
 
-# A candidate as kept: (candidate, problem, settles at).
-_Kept = tuple[Candidate, str | None, datetime]
+# A candidate as kept: (timestamp, event id, match key, problem).
+_Kept = tuple[datetime, str, str | None, str | None]
 
 
 class TreatmentTracker:
@@ -74,27 +75,43 @@ class TreatmentTracker:
                 if not outcome.matches(event):
                     self._excluded.append((event.id, outcome.name))
                     continue
-                found = outcome.hit(event)
-                kept = (Candidate(event.id, ts, found.match_key), found.problem, found.settles_at)
-                self._candidates.setdefault((outcome.name, found.dedupe_key), []).append(kept)
+                key, match_key, _, problem = outcome.evaluate(event)
+                kept = (ts, event.id, match_key, problem)
+                self._candidates.setdefault((outcome.name, key), []).append(kept)
 
     def resolve(self) -> dict[TreatmentKey, Treatment]:
         """The treatment of every (event, outcome) the rule file considered."""
         result = dict.fromkeys(self._excluded, Treatment.EXCLUDED)
+        settle_after = {name: spec.settle.after for name, spec in self.plan.rules.outcomes.items()}
         for (outcome, _), kept in self._candidates.items():
-            by_id = {candidate.event_id: (problem, settles) for candidate, problem, settles in kept}
-            resolution = resolve_key([k[0] for k in kept], self._last_reversal.get(outcome, {}))
-            if resolution.winner is not None:
-                event_id = resolution.winner.event_id
-                problem, settles_at = by_id[event_id]
-                if problem is not None:
-                    result[(event_id, outcome)] = Treatment.PROBLEM
-                elif settles_at > self.as_of:
-                    result[(event_id, outcome)] = Treatment.PENDING
-                else:
-                    result[(event_id, outcome)] = Treatment.COUNTED
-            for candidate in resolution.reversed:
-                result[(candidate.event_id, outcome)] = Treatment.REVERSED
-            for candidate in resolution.duplicates:
-                result[(candidate.event_id, outcome)] = Treatment.DEDUPLICATED
+            reversals = self._last_reversal.get(outcome, {})
+            if len(kept) == 1 and kept[0][2] not in reversals:
+                winner: _Kept | None = kept[0]  # alone and never reversed: no contest
+            else:
+                winner = self._contest(outcome, kept, reversals, result)
+            if winner is None:
+                continue
+            occurred_at, event_id, _, problem = winner
+            if problem is not None:
+                result[(event_id, outcome)] = Treatment.PROBLEM
+            elif occurred_at + settle_after[outcome] > self.as_of:
+                result[(event_id, outcome)] = Treatment.PENDING
+            else:
+                result[(event_id, outcome)] = Treatment.COUNTED
         return result
+
+    @staticmethod
+    def _contest(
+        outcome: str,
+        kept: list[_Kept],
+        reversals: dict[str, datetime],
+        result: dict[TreatmentKey, Treatment],
+    ) -> _Kept | None:
+        """`resolve_key` over one key's candidates; records the losers, returns the winner."""
+        by_id = {k[1]: k for k in kept}
+        resolution = resolve_key([Candidate(k[1], k[0], k[2]) for k in kept], reversals)
+        for candidate in resolution.reversed:
+            result[(candidate.event_id, outcome)] = Treatment.REVERSED
+        for candidate in resolution.duplicates:
+            result[(candidate.event_id, outcome)] = Treatment.DEDUPLICATED
+        return None if resolution.winner is None else by_id[resolution.winner.event_id]
