@@ -12,8 +12,15 @@ from metering.invoices.models import InvoiceStatus
 from metering.stripe_sync import state
 from metering.stripe_sync.webhook import apply_event
 from tests.metering.conftest import VendorFixture, create_customer, create_plan
-from tests.metering.invoices.helpers import RULES, at, close, invoices, resolution, send
-from tests.metering.invoices.helpers import update_invoice
+from tests.metering.invoices.helpers import (
+    RULES,
+    at,
+    close,
+    invoices,
+    resolution,
+    send,
+    update_invoice,
+)
 from tests.metering.webhooks_out.helpers import add_endpoint, deliveries, payload
 
 TYPES = ["invoice.issued", "invoice.paid", "invoice.payment_failed"]
@@ -21,7 +28,7 @@ CLOSED = datetime(2026, 11, 5, tzinfo=UTC)
 
 
 def issue_october(engine: Engine, vendor: VendorFixture) -> str:
-    """acme's October invoice (10 resolutions, 2 free: 5 x 0.99 + 3 x 0.79 + the 20.00 fee), issued."""
+    """acme's October invoice, issued: 10 resolutions, 2 free, 5 x 0.99 + 3 x 0.79 + 20.00."""
     plan = create_plan(engine, vendor.id, RULES)
     create_customer(engine, vendor.id, "acme", plan, datetime(2026, 10, 1, tzinfo=UTC))
     events = [resolution(f"r{n}", at(n + 1), f"c{n}") for n in range(10)]
