@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from metering.cli.alerts import alerts_app
 from metering.cli.apply import apply_command
 from metering.cli.db import db_app
 from metering.cli.events import events_app
@@ -14,6 +15,7 @@ from metering.cli.rules import rules_app
 from metering.cli.serve import serve_command
 from metering.cli.simulate import simulate_command
 from metering.cli.vendors import vendors_app
+from metering.cli.webhooks import webhooks_app
 from metering.cli.worker import worker_command
 
 app = typer.Typer(
@@ -31,5 +33,7 @@ app.add_typer(events_app, name="events")
 app.add_typer(outcomes_app, name="outcomes")
 app.add_typer(invoices_app, name="invoices")
 app.add_typer(report_app, name="report")
+app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(alerts_app, name="alerts")
 app.command("serve")(serve_command)
 app.command("worker")(worker_command)
