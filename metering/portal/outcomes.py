@@ -28,11 +28,13 @@ from metering.db import bulk
 from metering.disputes import repository as disputes
 from metering.disputes.models import DisputeStatus
 from metering.events.models import StoredEvent
+from metering.invoices.close import subscription_period
 from metering.invoices.models import Invoice, InvoiceLine, InvoiceStatus, LineKind
 from metering.outcomes.models import Outcome, OutcomeState
 from metering.outcomes.plans import rules_of
 from metering.outcomes.service import as_core_event
 from metering.subscriptions import repository as subscriptions
+from metering.subscriptions.service import in_force
 from pricing_rules.paths import MISSING, Getter, canonical_key, compile_getter
 from pricing_rules.rules import RuleFile
 
@@ -163,13 +165,34 @@ def visible_columns(session: Session, customer_id: str) -> list[str]:
     return list(seen)
 
 
-def outcome_names(session: Session, customer_id: str) -> list[str]:
-    """The outcome types of the customer's plans (the type filter's choices)."""
+@dataclass(frozen=True, slots=True)
+class Choices:
+    """What the filter form offers: outcome types and billing periods (newest first)."""
+
+    outcome_names: list[str]
+    periods: list[tuple[datetime, datetime]]
+
+
+def choices(session: Session, customer_id: str, now: datetime) -> Choices:
+    """The customer's outcome types, its invoiced periods and the period in force now."""
+    subs = subscriptions.of_customer(session, customer_id)
     names: dict[str, None] = {}
-    for subscription in subscriptions.of_customer(session, customer_id):
+    for subscription in subs:
         for name in rules_of(session, subscription.plan_version_id).outcomes:
             names.setdefault(name, None)
-    return sorted(names)
+    periods = {
+        (start, end)
+        for start, end in session.execute(
+            sa.select(INVOICES.c.period_start, INVOICES.c.period_end).where(
+                INVOICES.c.customer_id == customer_id
+            )
+        )
+    }
+    current = in_force(subs, now)
+    if current is not None:
+        period = subscription_period(current, rules_of(session, current.plan_version_id), now)
+        periods.add((period.start, period.end))
+    return Choices(sorted(names), sorted(periods, reverse=True))
 
 
 def value_text(value: Any) -> str:
