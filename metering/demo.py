@@ -54,6 +54,7 @@ DEMO_CUSTOMERS = [
     ("umbrella", "Umbrella Inc", "sales-agent"),
     ("hooli", "Hooli", "deal-value"),
 ]
+PORTAL_CUSTOMER = "acme"
 EVENTS_PER_CUSTOMER = 80
 EVENTS_PER_CUSTOMER_LAST_MONTH = 40
 
@@ -220,6 +221,33 @@ def close_periods(settings: Settings, console: Console) -> None:
     console.print(f"closed {total} period{'' if total == 1 else 's'}: invoices issued")
 
 
+def portal_link(url: str, credentials: DemoCredentials, external_id: str = PORTAL_CUSTOMER) -> str:
+    """A billing-portal sign-in link for a demo customer, made through the vendor API."""
+    headers = {"Authorization": f"Bearer {credentials.api_key}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+        found = client.get("/v1/customers", params={"external_id": external_id})
+        found.raise_for_status()
+        customer_id = found.json()["data"][0]["id"]
+        made = client.post(
+            "/v1/portal_sessions", json={"customer": customer_id, "return_url": f"{url}/docs"}
+        )
+        made.raise_for_status()
+        link: str = made.json()["url"]
+        return link
+
+
+def print_portal(url: str, credentials: DemoCredentials, console: Console) -> None:
+    link = portal_link(url, credentials)
+    console.print(f"\n[bold]billing portal[/bold]  {PORTAL_CUSTOMER}'s portal, open this link:")
+    console.print(f"  {link}", markup=False, highlight=False)
+    console.print(
+        "  (opens once, within 15 minutes; a new one: "
+        f".venv/bin/metering portal link {PORTAL_CUSTOMER} --base-url {url})",
+        markup=False,
+        highlight=False,
+    )
+
+
 def print_access(url: str, credentials: DemoCredentials, console: Console) -> None:
     console.print(f"\n[bold]API docs[/bold]        {url}/docs")
     console.print(f"[bold]API base[/bold]        {url}/v1")
@@ -264,6 +292,7 @@ def _stream(
         if not once:
             outcome.jobs.enter_context(running_jobs(settings))
         print_access(url, credentials, console)
+        print_portal(url, credentials, console)
         if not once:
             console.print("\nserving; press Ctrl+C to stop")
     except BaseException as error:  # reported by the main thread

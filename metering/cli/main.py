@@ -10,6 +10,7 @@ from metering.cli.db import db_app
 from metering.cli.events import events_app
 from metering.cli.invoices import invoices_app
 from metering.cli.outcomes import outcomes_app
+from metering.cli.portal import portal_app
 from metering.cli.report import report_app
 from metering.cli.rules import rules_app
 from metering.cli.serve import serve_command
@@ -32,6 +33,7 @@ app.add_typer(vendors_app, name="vendors")
 app.add_typer(events_app, name="events")
 app.add_typer(outcomes_app, name="outcomes")
 app.add_typer(invoices_app, name="invoices")
+app.add_typer(portal_app, name="portal")
 app.add_typer(report_app, name="report")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(alerts_app, name="alerts")
