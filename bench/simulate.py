@@ -8,8 +8,8 @@ scored leads, deals) into a fresh `bench_simulate` database, then prices them wi
 core (`price_events`) for the expected current total. The parent times
 `metering.simulation.service.simulate` through a read-only session (the proposal counts
 phone resolutions, charges 1.09 from the first unit and drops the reopen reversal), and
-prints the time, events per second, its own peak RSS (target under 500 MB; the loading
-child does not count in) and the totals. The current total must equal the core's price.
+prints the time, events per second, the time of only reading the same events (baseline),
+its own peak RSS (target under 500 MB; the loading child does not count in) and the totals. The current total must equal the core's price.
 Needs the PostgreSQL server at 127.0.0.1:5432 (METERING_BENCH_POSTGRES_URL).
 """
 
@@ -39,8 +39,9 @@ from metering.db.migrate import upgrade
 from metering.plans.models import Plan
 from metering.plans.service import upload
 from metering.simulation.readonly import read_only_session
+from metering.simulation.repository import stream_events, subscribers
 from metering.simulation.schemas import simulation_out
-from metering.simulation.service import simulate
+from metering.simulation.service import CUSTOMER_BATCH, simulate
 from metering.subscriptions.models import Subscription
 from metering.vendors.service import create_vendor
 from pricing_rules.engine import price_events
@@ -220,6 +221,19 @@ def load(url: str, events: int, customers: int, expected: Any) -> None:
     expected.value = str(total)
 
 
+def read_baseline(url: str) -> float:
+    """Seconds to stream every event as the simulation does, without pricing them."""
+    with read_only_session(url) as session:
+        plan = session.exec(select(Plan)).one()
+        ids = [s.id for s in subscribers(session, plan.id, PERIOD.start, PERIOD.end)]
+        began = time.perf_counter()
+        for offset in range(0, len(ids), CUSTOMER_BATCH):
+            batch = ids[offset : offset + CUSTOMER_BATCH]
+            for _ in stream_events(session, plan.vendor_id, batch, PERIOD.start, NOW):
+                pass
+        return time.perf_counter() - began
+
+
 def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -244,6 +258,7 @@ def main() -> None:
             raise SystemExit(f"loading failed with exit code {child.exitcode}")
         print(f"loaded {args.events:,} events in {time.perf_counter() - began:.1f} s (not timed)")
         proposed = load_rules(PROPOSED, "proposed.yaml")
+        baseline = read_baseline(url)
         before = rss_mib()
         began = time.perf_counter()
         with read_only_session(url) as session:
@@ -255,6 +270,7 @@ def main() -> None:
             f"simulation of {out.events:,} events, {len(out.customers):,} customers: "
             f"{elapsed:.1f} s ({out.events / elapsed:,.0f} events/s)"
         )
+        print(f"baseline, reading the same events: {baseline:.1f} s ({elapsed / baseline:.1f}x)")
         print(f"peak RSS: {rss_mib():.0f} MiB (before the simulation {before:.0f} MiB; target 500)")
         print(
             f"total current {out.total.current} usd (core {expected.value}), proposed "
