@@ -9,8 +9,9 @@ core (`price_events`) for the expected current total. The parent times
 `metering.simulation.service.simulate` through a read-only session (the proposal counts
 phone resolutions, charges 1.09 from the first unit and drops the reopen reversal), and
 prints the time, events per second, the time of only reading the same events (baseline),
-its own peak RSS (target under 500 MB; the loading child does not count in) and the totals. The current total must equal the core's price.
-Needs the PostgreSQL server at 127.0.0.1:5432 (METERING_BENCH_POSTGRES_URL).
+its own peak RSS (target under 500 MB; the loading child does not count in) and the
+totals. The current total must equal the core's price. Needs the PostgreSQL server at
+127.0.0.1:5432 (METERING_BENCH_POSTGRES_URL).
 """
 
 from __future__ import annotations
