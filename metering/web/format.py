@@ -7,6 +7,7 @@ periods are cut in), so "Nov 30" on a page is the same day the invoice counts. A
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date as Date
 from datetime import datetime as DateTime
@@ -19,12 +20,16 @@ from babel import numbers as babel_numbers
 from pricing_rules.periods import zone
 
 DEFAULT_LOCALE = "en_US"
+LOCALE_ID = re.compile(r"[A-Za-z]{2,3}(?:_[A-Za-z0-9]{2,8}){0,3}")
 
 
 def parse_locale(value: str) -> str:
     """A locale identifier babel knows, normalised (`de-de` -> `de_DE`); ValueError otherwise."""
+    text = value.strip().replace("-", "_")
     try:
-        locale = Locale.parse(value.strip().replace("-", "_"))
+        if not LOCALE_ID.fullmatch(text):
+            raise ValueError(text)
+        locale = Locale.parse(text)
     except (UnknownLocaleError, ValueError, TypeError) as error:
         raise ValueError(f"'{value}' is not a known locale (e.g. en_US, de_DE, fr_FR)") from error
     return str(locale)
