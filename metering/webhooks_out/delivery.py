@@ -97,19 +97,24 @@ def signing_secrets(endpoint: WebhookEndpoint, now: datetime) -> tuple[str, ...]
 def claim_due(
     engine: Engine, owner: str, now: datetime, lease: timedelta, limit: int
 ) -> list[Claimed]:
-    """Lease up to `limit` due deliveries to `owner` (one short transaction)."""
+    """Lease up to `limit` due deliveries to `owner` (one short transaction).
+
+    Deliveries of a disabled endpoint wait: they go out once it is enabled again.
+    """
     with Session(engine, expire_on_commit=False) as session, session.begin():
         statement = (
             select(WebhookDelivery)
+            .join(WebhookEndpoint, col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id))
             .where(
                 WebhookDelivery.status == DeliveryStatus.PENDING.value,
                 col(WebhookDelivery.next_attempt_at) <= now,
+                col(WebhookEndpoint.enabled).is_(True),
             )
             .order_by(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.id))
             .limit(limit)
         )
         if session.get_bind().dialect.name == "postgresql":
-            statement = statement.with_for_update(skip_locked=True)
+            statement = statement.with_for_update(of=WebhookDelivery, skip_locked=True)
         rows = session.exec(statement).all()
         endpoint_ids = {row.endpoint_id for row in rows}
         endpoints = {

@@ -116,7 +116,8 @@ def update_endpoint(
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
 ) -> EndpointOut:
-    """Disabling stops new deliveries to it; deliveries already made keep being retried."""
+    """Disabling pauses the endpoint: events are no longer written for it, and its pending
+    deliveries wait until it is enabled again."""
     endpoint = service.endpoint_or_404(session, vendor, endpoint_id)
     service.update_endpoint(session, endpoint, data)
     session.commit()
@@ -154,7 +155,7 @@ def delete_endpoint(
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
 ) -> EndpointOut:
-    """The endpoint is disabled, not erased: its deliveries stay visible."""
+    """The endpoint is disabled (paused), not erased: its deliveries stay visible."""
     endpoint = service.endpoint_or_404(session, vendor, endpoint_id)
     service.update_endpoint(session, endpoint, EndpointUpdate(enabled=False))
     session.commit()

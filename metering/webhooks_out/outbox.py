@@ -101,4 +101,3 @@ def enqueue_many(
         )
     connection.execute(sa.insert(DELIVERIES), rows)
     return len(rows)
-

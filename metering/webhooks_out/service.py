@@ -56,7 +56,8 @@ def create_endpoint(session: Session, vendor: Vendor, data: EndpointCreate) -> W
 def update_endpoint(
     session: Session, endpoint: WebhookEndpoint, data: EndpointUpdate
 ) -> WebhookEndpoint:
-    """Disabling stops new deliveries; those already written keep being sent."""
+    """Disabling pauses the endpoint: no new deliveries, and pending ones wait until it is
+    enabled again."""
     if data.url is not None:
         endpoint.url = str(data.url)
     if data.event_types is not None:

@@ -125,3 +125,21 @@ def test_another_vendors_endpoints_and_deliveries_are_404(
         f"/v1/webhook_deliveries/{delivery_id}/retry", headers=bearer(other.api_key)
     )
     assert retry.status_code == 404
+
+
+def test_a_disabled_endpoints_pending_deliveries_wait_until_it_is_enabled(
+    engine: Engine, app_client: Any, vendor: VendorFixture
+) -> None:
+    with running(Receiver()) as receiver:
+        made = create(app_client, vendor, url=receiver.url).json()
+        with Session(engine) as session:
+            enqueue(session, vendor.id, "invoice.issued", {"invoice": "inv_1"})
+            session.commit()
+        path = f"/v1/webhook_endpoints/{made['id']}"
+        app_client.delete(path, headers=bearer(vendor.api_key))
+        assert deliver_due(engine, Settings(), owner="test").results == {}
+        assert [d.status for d in deliveries(engine)] == ["pending"]
+
+        app_client.patch(path, json={"enabled": True}, headers=bearer(vendor.api_key))
+        assert deliver_due(engine, Settings(), owner="test").delivered == 1
+    assert [r.body["data"] for r in receiver.received] == [{"invoice": "inv_1"}]
