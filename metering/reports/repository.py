@@ -148,24 +148,34 @@ def cost_events(
     start: datetime,
     end: datetime,
 ) -> Iterator[CostEvent]:
-    """The events in [start, end) with a cost, voided ones left out, streamed."""
+    """The events in [start, end) with a cost, voided ones left out, streamed; each with the
+    counted outcome it made itself (the first by name if it counts for several), joined in
+    one pass over the period's counted outcomes rather than looked up event by event."""
+    ids = sorted(customer_ids)
     own = (
-        sa.select(col(Outcome.outcome))
+        sa.select(
+            col(Outcome.event_pk).label("event_pk"),
+            sa.func.min(col(Outcome.outcome)).label("outcome"),
+        )
         .where(
-            col(Outcome.event_pk) == col(StoredEvent.pk),
+            col(Outcome.customer_id).in_(ids),
+            col(Outcome.period_start) == start,
             col(Outcome.state) == OutcomeState.COUNTED.value,
         )
-        .order_by(col(Outcome.id))
-        .limit(1)
-        .scalar_subquery()
+        .group_by(col(Outcome.event_pk))
+        .subquery()
     )
-    statement = sa.select(*_EVENT_COLUMNS, own.label("own_outcome")).where(
-        col(StoredEvent.vendor_id) == vendor_id,
-        col(StoredEvent.customer_id).in_(sorted(customer_ids)),
-        col(StoredEvent.occurred_at) >= start,
-        col(StoredEvent.occurred_at) < end,
-        has_cost(),
-        col(StoredEvent.status) != EventStatus.VOIDED.value,
+    statement = (
+        sa.select(*_EVENT_COLUMNS, own.c.outcome.label("own_outcome"))
+        .outerjoin(own, own.c.event_pk == col(StoredEvent.pk))
+        .where(
+            col(StoredEvent.vendor_id) == vendor_id,
+            col(StoredEvent.customer_id).in_(ids),
+            col(StoredEvent.occurred_at) >= start,
+            col(StoredEvent.occurred_at) < end,
+            has_cost(),
+            col(StoredEvent.status) != EventStatus.VOIDED.value,
+        )
     )
     result = session.execute(statement.execution_options(yield_per=STREAM_ROWS))
     for row in result:
