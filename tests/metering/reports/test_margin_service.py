@@ -25,6 +25,7 @@ from tests.metering.reports.helpers import (
     money,
     month_of_conversations,
     resolution,
+    tokens,
 )
 
 pytestmark = pytest.mark.usefixtures("engine")
@@ -195,3 +196,21 @@ def test_a_plan_change_mid_period_makes_two_rows(engine: Engine, vendor: VendorF
         Decimal("0.20"),
     ]
     assert [r.unbilled_cost for r in rows] == [0, Decimal("0.40")]
+
+
+def test_without_a_costs_section_only_own_costs_attach(
+    engine: Engine, vendor: VendorFixture
+) -> None:
+    plain = RULES[: RULES.index("costs:")]
+    create_customer(engine, vendor.id, "acme", create_plan(engine, vendor.id, plain))
+    events = [
+        call("e-1", "c-1", money("0.10"), at(14, 9)),
+        call("e-2", "c-1", tokens("gpt-4o", 1000, 100), at(14, 10)),
+        resolution("r-1", "c-1", at(14, 11), cost=money("0.03")),
+    ]
+    ingest_all(engine, vendor.id, events, REPORTED)
+    with Session(engine) as session:
+        (row,) = margin_report(session, vendor.id, "2026-11", REPORTED).customers
+    assert row.outcomes["resolved_conversation"].cost == Decimal("0.03")
+    assert row.unbilled_cost == Decimal("0.10")  # no attribute_to: no key to follow
+    assert dict(row.unpriced) == {"model 'gpt-4o' has no token prices in the rule file": 1}
