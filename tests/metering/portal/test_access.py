@@ -183,3 +183,58 @@ def test_links_point_at_the_configured_portal_address(
         )
     assert path.startswith("/portal/session/")
     assert answer.json()["url"].startswith("https://billing.acme.test/portal/session/")
+
+
+def test_cookie_is_secure_over_https(app: Any, vendor: VendorFixture, acme: str) -> None:
+    with TestClient(app, base_url="https://testserver") as client:
+        opened = client.get(portal_link(client, vendor.api_key, acme), follow_redirects=False)
+    assert opened.status_code == 303
+    assert "Secure" in opened.headers["set-cookie"]
+
+
+def test_portal_errors_are_pages_and_api_errors_stay_problems(
+    app: Any, app_client: TestClient, vendor: VendorFixture, acme: str
+) -> None:
+    from fastapi import APIRouter
+
+    crash = APIRouter()
+
+    @crash.get("/portal/crash-for-test")
+    def crashing() -> None:
+        raise RuntimeError("secret internals")
+
+    app.include_router(crash)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        sign_in(client, vendor.api_key, acme)
+        failed = client.get("/portal/crash-for-test")
+        assert failed.status_code == 500
+        assert failed.headers["content-type"].startswith("text/html")
+        assert "Something went wrong on our side" in failed.text
+        assert "secret internals" not in failed.text and "Traceback" not in failed.text
+        missing = client.get("/portal/no-such-page")
+        assert missing.status_code == 404 and "Page not found" in missing.text
+    api = app_client.get("/v1/no-such-route")
+    assert api.status_code == 404
+    assert api.headers["content-type"] == "application/problem+json"
+
+
+def test_every_process_signs_with_the_same_stored_key(
+    engine: Engine, database_url: str, vendor: VendorFixture, acme: str
+) -> None:
+    from metering.app import create_app
+    from metering.portal.models import PortalKey
+    from metering.settings import Settings
+
+    settings = Settings(database_url=database_url)
+    with TestClient(create_app(settings)) as first, TestClient(create_app(settings)) as second:
+        sign_in(first, vendor.api_key, acme)
+        second.cookies.set(COOKIE_NAME, first.cookies[COOKIE_NAME])
+        assert second.get("/portal").status_code == 200
+    with Session(engine) as session:
+        assert len(session.exec(select(PortalKey)).all()) == 1
+    keyed = Settings(database_url=database_url, portal_secret_key="from-the-environment")
+    with TestClient(create_app(keyed)) as third:
+        third.cookies.set(COOKIE_NAME, first.cookies[COOKIE_NAME])
+        assert third.get("/portal").status_code == 401  # another key: not ours
+        sign_in(third, vendor.api_key, acme)
+        assert third.get("/portal").status_code == 200
