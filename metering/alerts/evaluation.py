@@ -1,12 +1,10 @@
 """Evaluate alert rules and plan maximums on every period that can still change.
 
-A period can change while it runs and, through late events, until its close (its end plus
-the plan's `close_after`); it is watched a little longer (`GRACE`) so that an evaluation
-run after the close still sees its final figures. Each watched period is rated as of now
-(capped at its close) with the close's own functions, and each rule whose threshold its
-figure has reached fires, exactly once per (rule, customer, period): the firing row is
-inserted with ON CONFLICT DO NOTHING, and only the insert that made the row enqueues
-`alert.triggered` in the same transaction. Evaluating again, or in two workers at once,
+The periods watched are those of `metering.alerts.watch`. Each is rated as of now (capped
+at its close) with the close's own functions, batch by batch of customers sharing a plan
+version and a period, and each rule whose threshold its figure has reached fires, exactly
+once per (rule, customer, period): the firing row is inserted with ON CONFLICT DO NOTHING,
+and only the insert that made the row enqueues `alert.triggered` in the same transaction. Evaluating again, or in two workers at once,
 fires nothing new; the next period starts with no firing, so it fires again.
 """
 
@@ -14,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -26,30 +24,20 @@ from sqlmodel import Session, col, select
 from metering.alerts import repository
 from metering.alerts.figures import PeriodFigures, period_figures
 from metering.alerts.models import MAXIMUM_REACHED, AlertFiring, AlertKind, AlertRule
+from metering.alerts.watch import RuleIndex, Watch, watch_groups, watches
 from metering.customers.models import Customer
 from metering.db.types import utcnow
 from metering.outcomes.plans import rules_of
-from metering.subscriptions.models import Subscription
 from metering.webhooks_out.models import EventType
 from metering.webhooks_out.outbox import enqueue
 from pricing_rules.engine import decimal_text, money_text
 from pricing_rules.money import minor_units
-from pricing_rules.periods import Period, clip, period_containing
-from pricing_rules.rules import RuleFile
+from pricing_rules.periods import Period
+from pricing_rules.rules import Maximum, RuleFile
 
-GRACE = timedelta(days=1)
-# Subscriptions that ended longer ago than this have no period left to watch.
-LONGEST_WATCH = timedelta(days=120)
+BATCH_SIZE = 1000
 FIRINGS: sa.Table = AlertFiring.__table__  # type: ignore[attr-defined]
 HUNDRED = Decimal(100)
-
-
-@dataclass(frozen=True, slots=True)
-class Watch:
-    """One subscription's period to evaluate."""
-
-    subscription: Subscription
-    period: Period
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,54 +66,35 @@ class Fired:
     threshold: Decimal
 
 
-def watched_periods(
-    subscription: Subscription, rules: RuleFile, now: datetime, grace: timedelta = GRACE
-) -> list[Period]:
-    """The subscription's periods that can still change at `now`, latest first."""
-    if subscription.starts_at > now:
-        return []
-    billing = rules.billing
-    ends_at = subscription.ends_at
-    last = now if ends_at is None or ends_at > now else ends_at - timedelta(microseconds=1)
-    period = clip(
-        period_containing(last, billing.interval, billing.timezone),
-        subscription.starts_at,
-        ends_at,
-    )
-    watched = []
-    while period.end + billing.close_after + grace > now:
-        watched.append(period)
-        if period.start <= subscription.starts_at:
-            break
-        earlier = period_containing(
-            period.start - timedelta(microseconds=1), billing.interval, billing.timezone
-        )
-        period = clip(earlier, subscription.starts_at, ends_at)
-    return watched
+def rule_crossing(
+    rule: AlertRule, figures: PeriodFigures, maximum: Maximum | None
+) -> Crossing | None:
+    """The rule's figure for the period, if it has reached the threshold."""
+    threshold = rule.threshold
+    if rule.kind == AlertKind.SPEND:
+        figure, reached = figures.spend, figures.spend >= threshold
+    elif rule.kind == AlertKind.OUTCOME_COUNT:
+        count = Decimal(figures.outcome_count(rule.outcome))
+        figure, reached = count, count >= threshold
+    elif rule.kind == AlertKind.MAXIMUM_PERCENT and maximum is not None:
+        # Compared exactly; the percent shown is rounded to hundredths.
+        figure = (figures.charges * HUNDRED / maximum.amount).quantize(Decimal("0.01"))
+        reached = figures.charges * HUNDRED >= threshold * maximum.amount
+    else:  # a percent of a maximum the customer's plan does not have
+        return None
+    return Crossing(rule, rule.kind, figure, threshold) if reached else None
 
 
 def crossings(
     rules: RuleFile, applicable: Iterable[AlertRule], figures: PeriodFigures
 ) -> list[Crossing]:
-    """Every threshold `figures` has reached."""
-    found = []
+    """Every threshold `figures` has reached: the rules', then the plan maximum."""
     maximum = rules.maximum
-    for rule in applicable:
-        figure: Decimal
-        if rule.kind == AlertKind.SPEND:
-            figure = figures.spend
-        elif rule.kind == AlertKind.OUTCOME_COUNT:
-            figure = Decimal(figures.outcome_count(rule.outcome))
-        elif rule.kind == AlertKind.MAXIMUM_PERCENT and maximum is not None:
-            figure = (figures.charges * HUNDRED / maximum.amount).quantize(Decimal("0.01"))
-            if figures.charges * HUNDRED < rule.threshold * maximum.amount:
-                continue
-            found.append(Crossing(rule, rule.kind, figure, rule.threshold))
-            continue
-        else:
-            continue
-        if figure >= rule.threshold:
-            found.append(Crossing(rule, rule.kind, figure, rule.threshold))
+    found = [
+        crossing
+        for rule in applicable
+        if (crossing := rule_crossing(rule, figures, maximum)) is not None
+    ]
     if maximum is not None and figures.charges >= maximum.amount:
         found.append(Crossing(None, MAXIMUM_REACHED, figures.charges, maximum.amount))
     return found
@@ -210,76 +179,27 @@ def _fire(
     )
 
 
-class _Rules:
-    """The rules in force, found by the customer or the plan they watch."""
-
-    def __init__(self, rules: Sequence[AlertRule]) -> None:
-        self.by_customer: dict[str, list[AlertRule]] = {}
-        self.by_plan: dict[str, list[AlertRule]] = {}
-        for rule in rules:
-            if rule.customer_id is not None:
-                self.by_customer.setdefault(rule.customer_id, []).append(rule)
-            elif rule.plan_id is not None:
-                self.by_plan.setdefault(rule.plan_id, []).append(rule)
-
-    def of(self, subscription: Subscription) -> list[AlertRule]:
-        return [
-            *self.by_customer.get(subscription.customer_id, []),
-            *self.by_plan.get(subscription.plan_id, []),
-        ]
-
-
-def _watches(session: Session, rules: _Rules, now: datetime, vendor_id: str | None) -> list[Watch]:
-    """Every period of a subscription that a rule or its plan's maximum watches."""
-    statement = select(Subscription).where(
-        sa.or_(
-            col(Subscription.ends_at).is_(None),
-            col(Subscription.ends_at) > now - LONGEST_WATCH,
-        ),
-        col(Subscription.starts_at) <= now,
-    )
-    if vendor_id is not None:
-        statement = statement.where(Subscription.vendor_id == vendor_id)
-    watches: list[Watch] = []
-    for subscription in session.exec(statement.order_by(col(Subscription.id))).all():
-        version_rules = rules_of(session, subscription.plan_version_id)
-        if not rules.of(subscription) and version_rules.maximum is None:
-            continue
-        watches.extend(
-            Watch(subscription, period)
-            for period in watched_periods(subscription, version_rules, now)
-        )
-    return watches
-
-
-def _groups(watches: Sequence[Watch]) -> dict[tuple[str, Period], list[Watch]]:
-    """Watches sharing a plan version and a period: rated together, like the close does."""
-    groups: dict[tuple[str, Period], list[Watch]] = {}
-    for watch in watches:
-        key = (watch.subscription.plan_version_id, watch.period)
-        groups.setdefault(key, []).append(watch)
-    return groups
-
-
 def evaluate(
     engine: Engine, now: datetime | None = None, vendor_id: str | None = None
 ) -> list[Fired]:
     """Fire what is crossed at `now` (of one vendor, or all); what fired in this run."""
     now = now or utcnow()
     with Session(engine) as session:
-        rules = _Rules(session.exec(repository.rules(vendor_id)).all())
-        groups = _groups(_watches(session, rules, now, vendor_id))
+        rules = RuleIndex(session.exec(repository.rules(vendor_id)).all())
+        groups = watch_groups(watches(session, rules, now, vendor_id))
     fired: list[Fired] = []
     for (version_id, period), members in groups.items():
-        with Session(engine, expire_on_commit=False) as session:
-            fired.extend(_evaluate_group(session, rules, version_id, period, members, now))
-            session.commit()
+        for start in range(0, len(members), BATCH_SIZE):
+            batch = members[start : start + BATCH_SIZE]
+            with Session(engine, expire_on_commit=False) as session:
+                fired.extend(_evaluate_group(session, rules, version_id, period, batch, now))
+                session.commit()
     return fired
 
 
 def _evaluate_group(
     session: Session,
-    rules: _Rules,
+    rules: RuleIndex,
     version_id: str,
     period: Period,
     members: Sequence[Watch],
