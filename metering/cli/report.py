@@ -138,9 +138,23 @@ def _table(report: MarginReport) -> Table:
         )
     for totals in report.totals:
         table.add_section()
+        name = f"total {totals.currency}"
+        for outcome in sorted(totals.outcomes):
+            item = totals.outcomes[outcome]
+            table.add_row(
+                name,
+                outcome,
+                str(item.settled),
+                str(item.pending),
+                _money(item.revenue, totals.currency),
+                _money(item.cost, totals.currency),
+                _money(item.margin, totals.currency),
+                _percent(item.margin_percent),
+            )
+            name = ""
         table.add_row(
-            f"total {totals.currency}",
-            "",
+            name,
+            "all",
             str(totals.settled),
             str(totals.pending),
             _money(totals.revenue, totals.currency),
@@ -182,7 +196,15 @@ def csv_rows(report: MarginReport) -> Iterator[dict[str, Any]]:
             "period_end": row.period_end.isoformat(),
         }
     for totals in out.totals:
-        yield {"period": out.period, "row": "total", **totals.model_dump()}
+        for item in totals.outcomes:
+            yield {
+                "period": out.period,
+                "row": "total",
+                "currency": totals.currency,
+                **item.model_dump(),
+                "attributed_cost": item.cost,
+            }
+        yield {"period": out.period, "row": "total", **totals.model_dump(exclude={"outcomes"})}
 
 
 def _unpriced_notes(report: MarginReport) -> list[str]:

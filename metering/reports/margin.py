@@ -101,9 +101,11 @@ class CustomerMargin:
 
 @dataclass(slots=True)
 class CurrencyTotals:
-    """Every customer period of the report billed in one currency, added up."""
+    """Every customer period of the report billed in one currency, added up, also per
+    outcome type."""
 
     currency: str
+    outcomes: dict[str, OutcomeMargin] = field(default_factory=dict)
     settled: int = 0
     pending: int = 0
     revenue: Decimal = ZERO
@@ -124,6 +126,12 @@ class CurrencyTotals:
         return margin_percent(self.revenue, self.margin)
 
     def add(self, row: CustomerMargin) -> None:
+        for name, item in row.outcomes.items():
+            total = self.outcomes.setdefault(name, OutcomeMargin(name))
+            total.settled += item.settled
+            total.pending += item.pending
+            total.revenue += item.revenue
+            total.cost += item.cost
         self.settled += sum(o.settled for o in row.outcomes.values())
         self.pending += sum(o.pending for o in row.outcomes.values())
         self.revenue += row.revenue

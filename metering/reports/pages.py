@@ -45,14 +45,8 @@ def _charts(report: MarginReport) -> list[dict[str, Any]]:
     charts = []
     for totals in report.totals:
         currency = totals.currency
-        revenue: dict[str, Decimal] = {}
-        cost: dict[str, Decimal] = {}
-        for row in report.customers:
-            if row.currency != currency:
-                continue
-            for name, item in row.outcomes.items():
-                revenue[name] = revenue.get(name, Decimal(0)) + item.revenue
-                cost[name] = cost.get(name, Decimal(0)) + item.cost
+        revenue = {name: item.revenue for name, item in totals.outcomes.items()}
+        cost = {name: item.cost for name, item in totals.outcomes.items()}
         cost[UNBILLED] = totals.unbilled_cost
 
         def show(value: Decimal | int, currency: str = currency) -> str:

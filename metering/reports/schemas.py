@@ -74,6 +74,7 @@ class CustomerMarginOut(BaseModel):
 
 class CurrencyTotalsOut(BaseModel):
     currency: str
+    outcomes: list[OutcomeMarginOut] = Field(description="Per outcome type, all customers.")
     settled: int
     pending: int
     revenue: str
@@ -134,6 +135,7 @@ def customer_out(row: CustomerMargin) -> CustomerMarginOut:
 def totals_out(row: CurrencyTotals) -> CurrencyTotalsOut:
     return CurrencyTotalsOut(
         currency=row.currency,
+        outcomes=[outcome_out(row.outcomes[name], row.currency) for name in sorted(row.outcomes)],
         settled=row.settled,
         pending=row.pending,
         revenue=_amount(row.revenue, row.currency),

@@ -45,10 +45,14 @@ def test_table_rounds_to_the_cent(cli_database: str, acme: str) -> None:
     assert outcome.endswith(" 97.9% │")  # numbers right-aligned
     unbilled = next(line for line in lines if "unbilled cost" in line)
     assert "0.06" in unbilled
-    total = next(line for line in lines if "total usd" in line)
-    assert [cell.strip() for cell in total.split("│")[1:-1]] == [
+    by_outcome, total = (line for line in lines if "total usd" in line or " all " in line)
+    assert [cell.strip() for cell in by_outcome.split("│")[1:3]] == [
         "total usd",
+        "resolved_conversation",
+    ]
+    assert [cell.strip() for cell in total.split("│")[1:-1]] == [
         "",
+        "all",
         "1",
         "0",
         "20.99",
@@ -65,8 +69,13 @@ def test_csv_has_the_exact_amounts(cli_database: str, acme: str) -> None:
     result = runner.invoke(app, ["report", "margin", "--period", "2026-11", "--csv", *AS_OF])
     assert result.exit_code == 0, result.output
     records = list(csv.DictReader(io.StringIO(result.stdout)))
-    assert [r["row"] for r in records] == ["outcome", "customer", "total"]
-    outcome, customer, total = records
+    assert [r["row"] for r in records] == ["outcome", "customer", "total", "total"]
+    outcome, customer, by_outcome, total = records
+    assert (by_outcome["outcome"], by_outcome["cost"], by_outcome["currency"]) == (
+        "resolved_conversation",
+        "0.021",
+        "usd",
+    )
     assert outcome["outcome"] == "resolved_conversation"
     assert (outcome["revenue"], outcome["cost"], outcome["margin"]) == ("0.99", "0.021", "0.969")
     assert outcome["margin_percent"] == "97.88"

@@ -55,6 +55,7 @@ def test_report_per_customer_and_outcome(app_client: Any, vendor: VendorFixture,
     ]
     (totals,) = body["totals"]
     assert totals["currency"] == "usd"
+    assert totals["outcomes"] == row["outcomes"]
     assert (totals["revenue"], totals["cost"], totals["margin"]) == ("20.99", "0.078", "20.912")
 
 
