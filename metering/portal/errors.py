@@ -20,6 +20,7 @@ from metering.web.templating import render
 
 if TYPE_CHECKING:
     from metering.portal.auth import PortalContext
+    from metering.portal.branding import Branding
 
 PORTAL_PREFIX = "/portal"
 Handler = Callable[[Request, Exception], Awaitable[Response]]
@@ -43,6 +44,10 @@ class PortalPageError(Exception):
         self.message = message
         self.portal = portal
         self.headers = headers or {}
+        # Signed-out pages that know the vendor (a used or expired link) show its brand and
+        # a way back to its app, where a new link is made.
+        self.branding: Branding | None = None
+        self.return_url: str | None = None
 
 
 def not_found_page(kind: str, portal: PortalContext | None = None) -> PortalPageError:
@@ -61,6 +66,8 @@ def page_response(request: Request, error: PortalPageError) -> Response:
     if error.portal is not None:
         context["portal"] = error.portal
         context["fmt"] = error.portal.fmt
+    elif error.branding is not None:
+        context["branding"] = error.branding
     return render(
         request, "portal/message.html", context, status_code=error.status, headers=error.headers
     )

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from metering.db.session import get_session
 from metering.db.types import utcnow
-from metering.portal import service
+from metering.portal import repository, service
 from metering.portal.auth import (
     COOKIE_NAME,
     PortalContext,
@@ -18,7 +18,10 @@ from metering.portal.auth import (
     cookie_value,
     portal_context,
 )
+from metering.portal.branding import branding_of
+from metering.portal.errors import PortalPageError
 from metering.settings import Settings
+from metering.vendors.models import Vendor
 from metering.web.templating import render
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
@@ -27,9 +30,17 @@ router = APIRouter(prefix="/portal", include_in_schema=False)
 @router.get("/session/{token}")
 def open_session(token: str, request: Request, session: Session = Depends(get_session)) -> Response:
     """Use the link once, set the 12-hour cookie, and go to the overview."""
-    row = service.open_link(session, token, utcnow())
-    session.commit()
     settings: Settings = request.app.state.settings
+    try:
+        row = service.open_link(session, token, utcnow())
+    except PortalPageError as refused:
+        known = repository.by_token(session, token)
+        vendor = session.get(Vendor, known.vendor_id) if known is not None else None
+        if known is not None and vendor is not None:
+            refused.branding = branding_of(vendor, settings)
+            refused.return_url = known.return_url
+        raise
+    session.commit()
     response = RedirectResponse("/portal", status_code=303)
     response.set_cookie(
         COOKIE_NAME,

@@ -59,6 +59,8 @@ def test_link_opens_once_into_a_cookie_session(
     assert again.status_code == 410
     assert "already been used" in again.text and "new link" in again.text
     assert again.headers["content-type"].startswith("text/html")
+    assert "<title>This link has already been used · Acme AI</title>" in again.text
+    assert 'href="https://app.acme.test/settings">Back to Acme AI</a>' in again.text
 
 
 def test_unknown_or_other_vendors_customer_is_a_404_problem(
