@@ -16,12 +16,10 @@ import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
-from babel.numbers import parse_decimal
 from playwright.sync_api import Browser, Error, Page, Playwright, ViewportSize, sync_playwright
 from sqlalchemy.engine import Engine
 
@@ -145,24 +143,3 @@ def shot(request: pytest.FixtureRequest) -> Shot:
         return path
 
     return save
-
-
-def sign_in(page: Page, app: PortalApp, customer_id: str) -> None:
-    """Open a fresh portal link of the customer, as the customer's browser does."""
-    response = page.goto(app.api.portal_link(customer_id))
-    assert response is not None
-    assert response.status == 200, f"{page.url}: {response.status} {page.inner_text('main')}"
-    assert page.url == f"{app.url}/portal"
-
-
-def heading(page: Page) -> str:
-    """The page's first-level heading, as a screen reader announces it."""
-    return page.get_by_role("heading", level=1).inner_text().strip()
-
-
-def money(text: str, locale: str = "en_US") -> Decimal:
-    """An amount as the page shows it (`$1,234.50`, `-$0.99`) read back exactly."""
-    digits = re.sub(r"[^0-9,.\-\u2212]", "", text).replace("\u2212", "-")
-    assert digits, f"no amount in {text!r}"
-    parsed: Decimal = parse_decimal(digits, locale=locale, strict=True)
-    return parsed

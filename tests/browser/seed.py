@@ -239,12 +239,23 @@ class Seeded:
 
 
 def invoiced_customer(
-    api: VendorApi, engine: Engine, months: Months, external_id: str, name: str, sent: int = 99
+    api: VendorApi,
+    engine: Engine,
+    months: Months,
+    external_id: str,
+    name: str,
+    sent: int = 99,
+    more_last_month: int = 0,
 ) -> str:
-    """A customer since the start of last month, its last month closed (one invoice) and
-    the first `sent` of this month's events sent; its id."""
+    """A customer since the start of last month, its last month closed (one invoice, with
+    `more_last_month` more conversations than the usual ones) and the first `sent` of this
+    month's events sent; its id."""
     customer_id = api.new_customer(external_id, name, months.last.start)
-    api.send(last_month_events(external_id, months))
+    more = [
+        resolved(external_id, f"a-more-{n}", months.in_last(10 + n), f"c-more-{n}", "chat", "sales")
+        for n in range(more_last_month)
+    ]
+    api.send(last_month_events(external_id, months) + more)
     close_due(engine, now=months.close_last, customer_id=customer_id)
     api.send(this_month_events(external_id, months)[:sent])
     return customer_id

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from playwright.sync_api import Browser, Page
 
-from tests.browser.conftest import PortalApp, Shot, heading, sign_in
+from tests.browser.conftest import PortalApp, Shot
+from tests.browser.pages import heading, sign_in
 
 
 def test_a_link_opens_the_portal_once(
@@ -49,7 +50,7 @@ def test_a_forged_link_is_refused(page: Page, portal_app: PortalApp, shot: Shot)
 def test_without_a_session_every_page_asks_for_a_link(
     page: Page, portal_app: PortalApp, shot: Shot
 ) -> None:
-    for path in ("/portal",):
+    for path in ("/portal", "/portal/outcomes", "/portal/invoices", "/portal/outcomes.csv"):
         response = page.goto(path)
         assert response is not None
         assert (path, response.status) == (path, 401)
@@ -65,3 +66,33 @@ def test_logging_out_ends_the_session(page: Page, portal_app: PortalApp, shot: S
     response = page.goto("/portal")
     assert response is not None
     assert response.status == 401
+
+
+def test_another_customers_pages_are_not_found(
+    page: Page, portal_app: PortalApp, shot: Shot
+) -> None:
+    """Signed in as acme, globex's invoice, outcome, line and exports by URL: 404, and none
+    of globex's data on the page."""
+    api = portal_app.api
+    (theirs,) = api.invoices(portal_app.seeded.globex)
+    line = theirs["lines"][0]
+    outcome = api.line_outcomes(theirs, line)[0]
+    sign_in(page, portal_app, portal_app.seeded.acme)
+    paths = {
+        "invoice": f"/portal/invoices/{theirs['id']}",
+        "outcome": f"/portal/outcomes/{outcome['id']}",
+        "line": f"/portal/outcomes?invoice={theirs['id']}&line={line['id']}",
+        "export": f"/portal/outcomes.csv?invoice={theirs['id']}",
+        "line-export": f"/portal/outcomes.csv?invoice={theirs['id']}&line={line['id']}",
+    }
+    for name, path in paths.items():
+        response = page.goto(path)
+        assert response is not None
+        assert (name, response.status) == (name, 404)
+        assert heading(page) == "Not found"
+        assert "Globex" not in page.content()
+        shot(page, name)
+    (mine,) = api.invoices(portal_app.seeded.acme)
+    response = page.goto(f"/portal/invoices/{mine['id']}")
+    assert response is not None
+    assert response.status == 200

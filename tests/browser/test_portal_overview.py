@@ -7,18 +7,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from playwright.sync_api import Locator, Page
+from playwright.sync_api import Page
 
-from tests.browser.conftest import PortalApp, Shot, heading, money, sign_in
-
-
-def table_rows(table: Locator) -> list[tuple[str, str]]:
-    """Each body row's heading cell (first line) and last cell, as shown."""
-    rows = []
-    for row in table.locator("tbody tr").all():
-        label = row.locator("th").inner_text().strip().splitlines()[0]
-        rows.append((label, row.locator("td").last.inner_text().strip()))
-    return rows
+from tests.browser.conftest import PortalApp, Shot
+from tests.browser.pages import heading, money, sign_in, table_rows
 
 
 def api_lines(upcoming: dict[str, Any]) -> list[tuple[str, Decimal]]:

@@ -1,0 +1,83 @@
+"""Reading and working the portal's pages the way a customer does: by role, label and text.
+
+Amounts are read as shown and parsed back in the customer's locale, so a comparison with
+the API is to the cent and also checks the formatting.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from babel.numbers import parse_decimal
+from playwright.sync_api import Locator, Page
+
+if TYPE_CHECKING:
+    from tests.browser.conftest import PortalApp
+
+Row = dict[str, str]
+
+
+def sign_in(page: Page, app: PortalApp, customer_id: str) -> None:
+    """Open a fresh portal link of the customer, as the customer's browser does."""
+    response = page.goto(app.api.portal_link(customer_id))
+    assert response is not None
+    assert response.status == 200, f"{page.url}: {response.status} {page.inner_text('main')}"
+    assert page.url == f"{app.url}/portal"
+
+
+def go_to(page: Page, name: str) -> None:
+    """Follow the portal's main navigation to `name` (Overview, Outcomes, ...)."""
+    nav = page.get_by_role("navigation", name="Billing portal")
+    nav.get_by_role("link", name=name, exact=True).click()
+    page.wait_for_load_state()
+
+
+def heading(page: Page) -> str:
+    """The page's first-level heading, as a screen reader announces it."""
+    return page.get_by_role("heading", level=1).inner_text().strip()
+
+
+def money(text: str, locale: str = "en_US") -> Decimal:
+    """An amount as the page shows it (`$1,234.50`, `-$0.99`) read back exactly."""
+    digits = re.sub(r"[^0-9,.\-\u2212]", "", text).replace("\u2212", "-")
+    assert digits, f"no amount in {text!r}"
+    parsed: Decimal = parse_decimal(digits, locale=locale, strict=True)
+    return parsed
+
+
+def table_rows(table: Locator) -> list[tuple[str, str]]:
+    """Each body row's heading cell (first line) and last cell, as shown."""
+    rows = []
+    for row in table.locator("tbody tr").all():
+        label = row.locator("th").inner_text().strip().splitlines()[0]
+        rows.append((label, row.locator("td").last.inner_text().strip()))
+    return rows
+
+
+def shown_outcomes(page: Page) -> list[Row]:
+    """The outcome table's rows, each cell under its column heading (status: first line)."""
+    table = page.get_by_role("table", name="Outcomes")
+    titles = [title.strip() for title in table.locator("thead th").all_inner_texts()]
+    rows = []
+    for row in table.locator("tbody tr").all():
+        cells = [cell.strip() for cell in row.locator("td").all_inner_texts()]
+        if len(cells) == len(titles):
+            shown = dict(zip(titles, cells, strict=True))
+            shown["Status"] = shown["Status"].splitlines()[0]
+            rows.append(shown)
+    return rows
+
+
+def apply_filters(page: Page, **choices: str) -> None:
+    """Fill the filter form by its labels (selects by option text) and send it."""
+    form = page.get_by_role("search", name="Filter outcomes")
+    for label, value in choices.items():
+        field = form.get_by_label(label, exact=True)
+        if field.evaluate("element => element.tagName") == "SELECT":
+            field.select_option(label=value)
+        else:
+            field.fill(value)
+    form.get_by_role("button", name="Apply filters").click()
+    page.wait_for_load_state()

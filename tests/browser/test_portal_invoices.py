@@ -1,0 +1,67 @@
+"""Invoices in Chromium: the list, an invoice's lines and tiers to the cent against the
+vendor API, the outcomes behind a line, and the printable layout. Each page is saved as a
+full-page PNG in the artifacts folder (see conftest)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from playwright.sync_api import Page
+
+from tests.browser.conftest import PortalApp, Shot
+from tests.browser.pages import heading, money, shown_outcomes, sign_in
+
+
+def test_an_invoice_its_lines_and_the_outcomes_behind_a_line(
+    page: Page, portal_app: PortalApp, shot: Shot
+) -> None:
+    customer = portal_app.seeded.acme
+    (invoice,) = portal_app.api.invoices(customer)
+    sign_in(page, portal_app, customer)
+    page.get_by_role("navigation", name="Billing portal").get_by_role(
+        "link", name="Invoices"
+    ).click()
+    assert heading(page) == "Invoices"
+    listed = page.get_by_role("table", name="Your invoices, newest first")
+    (row,) = listed.locator("tbody tr").all()
+    assert money(row.locator("td").last.inner_text()) == Decimal(invoice["total"])
+    assert "Issued" in row.inner_text()
+    shot(page, "list")
+
+    row.get_by_role("link", name="#1").click()
+    assert page.url == f"{portal_app.url}/portal/invoices/{invoice['id']}"
+    assert heading(page).startswith("Invoice #1")
+    assert money(page.locator("#invoice-total").inner_text()) == Decimal(invoice["total"])
+    lines = page.get_by_role("table", name="Lines")
+    shown = [
+        (
+            line.locator("strong").first.inner_text(),
+            money(line.locator(":scope > td").last.inner_text()),
+        )
+        for line in lines.locator(":scope > tbody > tr").all()
+    ]
+    assert shown == [(line["description"], Decimal(line["amount"])) for line in invoice["lines"]]
+    assert money(lines.locator(":scope > tfoot td").inner_text()) == Decimal(invoice["total"])
+    charged = invoice["lines"][0]
+    tiers = page.get_by_role("table", name=f"Tiers of {charged['description']}")
+    assert [
+        money(cells.locator("td").last.inner_text()) for cells in tiers.locator("tbody tr").all()
+    ] == [Decimal(tier["amount"]) for tier in charged["detail"]["tiers"]]
+    shot(page, "invoice")
+
+    page.emulate_media(media="print")
+    assert page.get_by_role("link", name="All invoices").is_hidden()
+    assert lines.is_visible()
+    shot(page, "print")
+    page.emulate_media(media="screen")
+
+    behind = portal_app.api.line_outcomes(invoice, charged)
+    page.get_by_role("link", name=f"{len(behind)} outcomes behind this line").click()
+    assert heading(page) == "Outcomes"
+    assert page.get_by_text("Showing the outcomes behind one line of an invoice").is_visible()
+    rows = shown_outcomes(page)
+    assert sorted(row["Counted once per"] for row in rows) == sorted(
+        outcome["dedupe_key"] for outcome in behind
+    )
+    assert {row["Status"] for row in rows} == {"Billed on invoice #1"}
+    shot(page, "line-outcomes")

@@ -1,0 +1,173 @@
+"""The outcome list in Chromium: every outcome with the status the customer reads, what the
+filter form leaves, the CSV the export link downloads, one outcome's page, and that only the
+rule file's portal.show properties ever reach the customer. Each page is saved as a
+full-page PNG in the artifacts folder (see conftest)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from datetime import datetime, timedelta
+
+from playwright.sync_api import Page
+
+from tests.browser.conftest import PortalApp, Shot
+from tests.browser.pages import Row, apply_filters, go_to, heading, shown_outcomes, sign_in
+from tests.browser.seed import SECRET_NOTE, Months
+
+SETTLE = timedelta(hours=72)
+
+
+def statuses(rows: list[Row]) -> Counter[tuple[str, str]]:
+    return Counter((row["Counted once per"], row["Status"]) for row in rows)
+
+
+def this_month(months: Months, hours: int) -> str:
+    """What an outcome resolved `hours` into this month reads now (the seed's b events)."""
+    at: datetime = months.in_this(hours)
+    return "Billable" if at + SETTLE <= months.now else "Pending settlement"
+
+
+def expected(months: Months) -> Counter[tuple[str, str]]:
+    """acme's outcomes as seeded: last month billed on invoice #1, this month's as of now."""
+    billed = "Billed on invoice #1"
+    return Counter(
+        {
+            ("c-1", billed): 1,
+            ("c-2", billed): 1,
+            ("c-2", "Duplicate"): 1,
+            ("c-3", "Reversed"): 1,
+            ("c-4", billed): 1,
+            ("c-6", billed): 1,
+            ("c-11", this_month(months, 1)): 1,
+            ("c-12", this_month(months, 2)): 1,
+            ("c-13", "Reversed"): 1,
+            ("c-12", "Duplicate"): 1,
+            ("c-14", "Pending settlement"): 1,
+            ("c-15", "Pending settlement"): 1,
+            ("c-16", this_month(months, 6)): 1,
+            ("c-17", this_month(months, 7)): 1,
+            ("c-18", this_month(months, 8)): 1,
+        }
+    )
+
+
+def open_outcomes(page: Page, portal_app: PortalApp) -> None:
+    sign_in(page, portal_app, portal_app.seeded.acme)
+    go_to(page, "Outcomes")
+    assert heading(page) == "Outcomes"
+
+
+def test_the_list_shows_every_outcome_and_the_filters_narrow_it(
+    page: Page, portal_app: PortalApp, shot: Shot
+) -> None:
+    months = portal_app.seeded.months
+    open_outcomes(page, portal_app)
+    everything = shown_outcomes(page)
+    assert statuses(everything) == expected(months)
+    c4 = next(row for row in everything if row["Counted once per"] == "c-4")
+    assert (c4["Outcome"], c4["Channel"], c4["Topic"]) == (
+        "Resolved conversation",
+        "chat",
+        "refunds",
+    )
+    assert SECRET_NOTE not in page.content()
+    shot(page, "all")
+
+    apply_filters(page, Status="Reversed")
+    assert "status=reversed" in page.url
+    assert statuses(shown_outcomes(page)) == Counter(
+        {("c-3", "Reversed"): 1, ("c-13", "Reversed"): 1}
+    )
+    shot(page, "reversed")
+
+    apply_filters(page, Status="Billed")
+    billed = shown_outcomes(page)
+    assert statuses(billed) == Counter(
+        {(f"c-{n}", "Billed on invoice #1"): 1 for n in (1, 2, 4, 6)}
+    )
+    (invoice,) = portal_app.api.invoices(portal_app.seeded.acme)
+    table = page.get_by_role("table", name="Outcomes")
+    assert {link.get_attribute("href") for link in table.get_by_role("link", name="#1").all()} == {
+        f"/portal/invoices/{invoice['id']}"
+    }
+    shot(page, "billed")
+
+    apply_filters(page, Status="All statuses", **{"Search key or event id": "c-12"})
+    assert statuses(shown_outcomes(page)) == Counter(
+        {("c-12", this_month(months, 2)): 1, ("c-12", "Duplicate"): 1}
+    )
+    shot(page, "search")
+
+    apply_filters(page, **{"Search key or event id": "", "Status": "Pending settlement"})
+    pending = {row["Counted once per"] for row in shown_outcomes(page)}
+    assert {"c-14", "c-15"} <= pending
+    assert pending <= {"c-14", "c-15", "c-11", "c-12", "c-16", "c-17", "c-18"}
+    shot(page, "pending")
+
+
+def test_the_export_downloads_the_filtered_list_as_csv(
+    page: Page, portal_app: PortalApp, shot: Shot
+) -> None:
+    open_outcomes(page, portal_app)
+    apply_filters(page, Status="Billed")
+    shot(page, "billed")
+    with page.expect_download() as started:
+        page.get_by_role("link", name="Export CSV").click()
+    download = started.value
+    assert download.suggested_filename.startswith("outcomes-acme-")
+    assert download.suggested_filename.endswith(".csv")
+    text = download.path().read_text(encoding="utf-8")
+    assert SECRET_NOTE not in text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows[0].keys() == {
+        "time",
+        "outcome",
+        "status",
+        "invoice",
+        "dedupe_key",
+        "properties.channel",
+        "properties.topic",
+    }
+    assert sorted(
+        (row["dedupe_key"], row["status"], row["invoice"], row["properties.channel"])
+        for row in rows
+    ) == [
+        ("c-1", "billed", "1", "chat"),
+        ("c-2", "billed", "1", "email"),
+        ("c-4", "billed", "1", "chat"),
+        ("c-6", "billed", "1", "email"),
+    ]
+    assert all(row["outcome"] == "resolved_conversation" for row in rows)
+
+
+def test_the_whole_list_exports_every_row(page: Page, portal_app: PortalApp) -> None:
+    open_outcomes(page, portal_app)
+    with page.expect_download() as started:
+        page.get_by_role("link", name="Export CSV").click()
+    with open(started.value.path(), encoding="utf-8") as exported:
+        rows = list(csv.DictReader(exported))
+    assert len(rows) == sum(expected(portal_app.seeded.months).values())
+    assert Counter(row["status"] for row in rows)["duplicate"] == 2
+
+
+def test_an_outcome_page_shows_its_facts(page: Page, portal_app: PortalApp, shot: Shot) -> None:
+    open_outcomes(page, portal_app)
+    apply_filters(page, **{"Search key or event id": "c-4"})
+    page.get_by_role("table", name="Outcomes").get_by_role("link", name="Details").click()
+    assert heading(page).startswith("Resolved conversation")
+    facts = dict(
+        zip(
+            page.locator("dl.facts dt").all_inner_texts(),
+            page.locator("dl.facts dd").all_inner_texts(),
+            strict=True,
+        )
+    )
+    assert facts["Status"] == "Billed on invoice #1"
+    assert facts["Counted once per"] == "c-4"
+    assert facts["Event"] == "acme-a4"
+    assert (facts["Channel"], facts["Topic"]) == ("chat", "refunds")
+    assert SECRET_NOTE not in page.content()
+    assert page.get_by_label("Reason").is_visible()
+    shot(page, "detail")
