@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from metering.api.pagination import decode_cursor, encode_cursor
 from metering.api.problems import ProblemError
@@ -32,14 +32,14 @@ from metering.invoices.close import subscription_period
 from metering.invoices.models import Invoice, InvoiceLine, InvoiceStatus, LineKind
 from metering.outcomes.models import Outcome, OutcomeState
 from metering.outcomes.plans import rules_of
-from metering.outcomes.service import as_core_event
 from metering.subscriptions import repository as subscriptions
 from metering.subscriptions.service import in_force
+from pricing_rules.events import Event
 from pricing_rules.paths import MISSING, Getter, canonical_key, compile_getter
 from pricing_rules.rules import RuleFile
 
 PAGE_SIZE = 50
-EXPORT_CHUNK = 1000
+EXPORT_CHUNK = 2000
 
 OUTCOMES: sa.Table = Outcome.__table__  # type: ignore[attr-defined]
 LINES: sa.Table = InvoiceLine.__table__  # type: ignore[attr-defined]
@@ -214,9 +214,13 @@ def _properties(session: Session, rows: Sequence[Any]) -> dict[int, dict[str, st
     if not shown:
         return {}
     pks = sorted({row.event_pk for row in rows if row.id in shown})
+    e = EVENTS.c
+    statement = sa.select(
+        e.pk, e.event_id, e.type, e.customer_external_id, e.occurred_at, e.properties
+    ).where(e.pk.in_(pks))
     events = {
-        event.pk: as_core_event(event)
-        for event in session.exec(select(StoredEvent).where(col(StoredEvent.pk).in_(pks))).all()
+        pk: Event(event_id, kind, customer, occurred_at, properties)
+        for pk, event_id, kind, customer, occurred_at, properties in session.execute(statement)
     }
     values: dict[int, dict[str, str]] = {}
     for row in rows:

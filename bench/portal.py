@@ -1,0 +1,342 @@
+"""Portal benchmark: one customer with 100,000 outcomes in the current period, PostgreSQL.
+
+    python bench/portal.py [--outcomes 100000] [--requests 50]
+
+Loading is not timed: a vendor, a plan that shows two event properties in the portal and
+one customer subscribed since the period start are made through the services; generated
+events (resolutions, some repeated, with a few reopens, and deals) spread from the start of
+the current period to now are classified by the pure core and COPYed with their outcome
+rows into a fresh `bench_portal` database. Then the app runs in process (ASGI through
+TestClient) with a real portal cookie from a sign-in link, and each page is requested
+`--requests` times after a warm-up: the overview, the first outcomes page and a filtered
+outcomes page (type and status). Prints p50 and p95 per page (target: p95 under 300 ms),
+and, not gated, a search, a later page and the whole CSV export. Exits 1 when a gated p95
+misses the target. Needs the PostgreSQL server at 127.0.0.1:5432
+(METERING_BENCH_POSTGRES_URL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from metering.app import create_app
+from metering.customers.models import Customer
+from metering.db import jsontext
+from metering.db.engine import make_engine
+from metering.db.ids import new_id
+from metering.db.migrate import upgrade
+from metering.db.types import utcnow
+from metering.plans.service import upload
+from metering.settings import Settings
+from metering.subscriptions.models import Subscription
+from metering.vendors.service import create_vendor
+from pricing_rules.events import Event
+from pricing_rules.loader import load_rules
+from pricing_rules.outcomes import Candidate, compile_plan, resolve_key
+from pricing_rules.periods import period_containing
+
+ADMIN_URL = os.environ.get(
+    "METERING_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+DATABASE = "bench_portal"
+TARGET_MS = 300.0
+RULES = """
+plan: bench-portal
+version: 1
+currency: usd
+billing: {interval: month, timezone: UTC, close_after: 72h}
+outcomes:
+  resolved_conversation:
+    event: conversation.resolved
+    where:
+      properties.channel: {in: [chat, email]}
+      properties.handled_by: {eq: ai}
+    unique_by: properties.conversation_id
+    settle:
+      after: 72h
+      reversed_by: {event: conversation.reopened, match: properties.conversation_id}
+    portal: {show: [properties.channel, properties.topic]}
+  pipeline_value:
+    event: deal.closed
+    unique_by: properties.deal_id
+    measure: {sum: properties.amount}
+charges:
+  - outcome: resolved_conversation
+    model: graduated
+    free_units: 50
+    tiers:
+      - {up_to: 1000, unit_price: "0.99"}
+      - {up_to: null, unit_price: "0.79"}
+  - outcome: pipeline_value
+    model: percentage
+    rate: "1.5"
+    per_event_min: "1.00"
+    per_event_max: "50.00"
+  - {name: Platform fee, model: flat, price: "200.00"}
+minimum: "500.00"
+"""
+EVENT_COLUMNS = (
+    "pk, vendor_id, event_id, type, customer_id, customer_external_id, occurred_at, "
+    "received_at, properties, cost, content_hash, status, plan_version_id"
+)
+OUTCOME_COLUMNS = (
+    "vendor_id, customer_id, plan_version_id, event_pk, event_id, outcome, period_start, "
+    "period_end, dedupe_key, match_key, occurred_at, value, value_text, problem, "
+    "settles_at, state"
+)
+TOPICS = ("billing", "login", "shipping", "refund", "other")
+
+
+def _admin(statement: str) -> None:
+    engine = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    with engine.connect() as connection:
+        connection.execute(sa.text(statement))
+    engine.dispose()
+
+
+def _conninfo(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def generate(outcomes: int, start: datetime, end: datetime, seed: int = 11) -> Iterator[Event]:
+    """`outcomes` outcome events in [start, end) (9 in 10 resolutions, some repeated; the
+    rest deals), and a reopen for about one resolution in 50."""
+    rng = random.Random(seed)
+    span = max(int((end - start).total_seconds()) - 1, 1)
+    conversations = max(outcomes * 4 // 5, 1)
+    for n in range(outcomes):
+        at = start + timedelta(seconds=rng.randrange(span))
+        if rng.random() < 0.9:
+            conversation = f"c{rng.randrange(conversations)}"
+            props: dict[str, Any] = {
+                "conversation_id": conversation,
+                "channel": "chat" if rng.random() < 0.7 else "email",
+                "handled_by": "ai",
+                "topic": TOPICS[rng.randrange(len(TOPICS))],
+                "agent_notes": "internal, never shown",
+            }
+            yield Event(f"e{n}", "conversation.resolved", "acme", at, props)
+            if rng.random() < 0.02:
+                later = min(at + timedelta(hours=1), end - timedelta(seconds=1))
+                reopen = {"conversation_id": conversation}
+                yield Event(f"o{n}", "conversation.reopened", "acme", later, reopen)
+        else:
+            amount = Decimal(rng.randrange(1_000, 1_000_000)).scaleb(-2)
+            props = {"deal_id": f"d{n}", "amount": amount}
+            yield Event(f"e{n}", "deal.closed", "acme", at, props)
+
+
+def seed(url: str, period_start: datetime) -> tuple[str, str, str, str]:
+    """A vendor (its API key), the plan, and one customer subscribed from `period_start`."""
+    engine = make_engine(url)
+    with Session(engine) as session:
+        made = create_vendor(session, "Bench Portal")
+        uploaded = upload(session, made.vendor, RULES, "bench-portal.yaml")
+        customer = Customer(id=new_id("cus"), vendor_id=made.vendor.id, external_id="acme")
+        session.add(customer)
+        session.flush()
+        session.add(
+            Subscription(
+                id=new_id("sub"),
+                vendor_id=made.vendor.id,
+                customer_id=customer.id,
+                plan_id=uploaded.plan.id,
+                plan_version_id=uploaded.version.id,
+                starts_at=period_start,
+            )
+        )
+        session.commit()
+        result = made.vendor.id, made.api_key, uploaded.version.id, customer.id
+    engine.dispose()
+    return result
+
+
+def load(url: str, outcomes: int, now: datetime) -> tuple[str, str]:
+    """Seed and COPY the events and their outcome rows; the API key and customer id."""
+    rules = load_rules(RULES, "bench-portal.yaml")
+    period = period_containing(now, rules.billing.interval, rules.billing.timezone)
+    vendor_id, api_key, version_id, customer_id = seed(url, period.start)
+    plan = compile_plan(rules)
+    candidates: dict[tuple[str, str], list[tuple[Candidate, int, Any]]] = {}
+    reversals: dict[str, dict[str, datetime]] = {}
+    end = now - timedelta(minutes=1)
+    with psycopg.connect(_conninfo(url)) as connection, connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")
+        with cursor.copy(f"COPY events ({EVENT_COLUMNS}) FROM STDIN") as copy:
+            for pk, event in enumerate(generate(outcomes, period.start, end), start=1):
+                found = plan.classify(event)
+                for hit in found.outcomes:
+                    candidate = Candidate(event.id, event.timestamp, hit.match_key)
+                    members = candidates.setdefault((hit.outcome, hit.dedupe_key), [])
+                    members.append((candidate, pk, hit))
+                for reversal in found.reversals:
+                    latest = reversals.setdefault(reversal.outcome, {})
+                    seen = latest.get(reversal.match_key)
+                    if seen is None or event.timestamp > seen:
+                        latest[reversal.match_key] = event.timestamp
+                copy.write_row(
+                    (
+                        pk,
+                        vendor_id,
+                        event.id,
+                        event.type,
+                        customer_id,
+                        event.customer,
+                        event.timestamp,
+                        event.timestamp,
+                        jsontext.dumps(event.properties),
+                        None,
+                        f"{pk:064x}",
+                        "counted" if found.outcomes else "reversal",
+                        version_id,
+                    )
+                )
+        cursor.execute("SELECT setval(pg_get_serial_sequence('events', 'pk'), max(pk)) FROM events")
+        with cursor.copy(f"COPY outcomes ({OUTCOME_COLUMNS}) FROM STDIN") as copy:
+            for (outcome, key), members in candidates.items():
+                resolution = resolve_key([m[0] for m in members], reversals.get(outcome, {}))
+                states = {c.event_id: "reversed" for c in resolution.reversed}
+                states |= {c.event_id: "duplicate" for c in resolution.duplicates}
+                if resolution.winner is not None:
+                    states[resolution.winner.event_id] = "counted"
+                for candidate, pk, hit in members:
+                    copy.write_row(
+                        (
+                            vendor_id,
+                            customer_id,
+                            version_id,
+                            pk,
+                            candidate.event_id,
+                            outcome,
+                            period.start,
+                            period.end,
+                            key,
+                            hit.match_key,
+                            candidate.occurred_at,
+                            hit.value if isinstance(hit.value, Decimal) else None,
+                            hit.value if isinstance(hit.value, str) else None,
+                            hit.problem,
+                            hit.settles_at,
+                            states[candidate.event_id],
+                        )
+                    )
+        connection.commit()
+        cursor.execute("ANALYZE")
+    return api_key, customer_id
+
+
+def sign_in(client: TestClient, api_key: str, customer_id: str) -> None:
+    """Open a sign-in link made through the vendor API: the client keeps the cookie."""
+    made = client.post(
+        "/v1/portal_sessions",
+        json={"customer": customer_id},
+        headers={"Authorization": f"Bearer {api_key}"},
+    )
+    made.raise_for_status()
+    url: str = made.json()["url"]
+    opened = client.get(url[url.index("/portal/") :], follow_redirects=False)
+    if opened.status_code != 303:
+        raise SystemExit(f"the sign-in link was refused: {opened.status_code} {opened.text}")
+
+
+def timings(request: Callable[[], Any], runs: int, warmup: int = 3) -> list[float]:
+    """Milliseconds per request, after `warmup` untimed ones; each must answer 200."""
+    for _ in range(warmup):
+        request()
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        answer = request()
+        times.append((time.perf_counter() - began) * 1000)
+        if answer.status_code != 200:
+            raise SystemExit(f"{answer.request.url} answered {answer.status_code}")
+    return times
+
+
+def p95(times: list[float]) -> float:
+    return statistics.quantiles(times, n=100, method="inclusive")[94]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--outcomes", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=50)
+    args = parser.parse_args()
+    _admin(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+    _admin(f'CREATE DATABASE "{DATABASE}"')
+    url = make_url(ADMIN_URL).set(database=DATABASE).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        began = time.perf_counter()
+        api_key, customer_id = load(url, args.outcomes, utcnow())
+        engine = make_engine(url)
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("SELECT count(*) FROM outcomes WHERE customer_id = :c"), {"c": customer_id}
+            ).scalar_one()
+        engine.dispose()
+        print(f"loaded {rows:,} outcomes of one customer in {time.perf_counter() - began:.1f} s")
+        failed = run(url, api_key, customer_id, args.requests)
+    finally:
+        _admin(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+    if failed:
+        sys.exit(f"p95 at or over {TARGET_MS:.0f} ms: {', '.join(failed)}")
+
+
+def run(url: str, api_key: str, customer_id: str, runs: int) -> list[str]:
+    """Time the pages; the names of the gated ones whose p95 misses the target."""
+    app = create_app(Settings(database_url=url))
+    gated = {
+        "overview": "/portal",
+        "outcomes, first page": "/portal/outcomes",
+        "outcomes, filtered": "/portal/outcomes?outcome=resolved_conversation&status=billable",
+    }
+    informational = {
+        "outcomes, search": "/portal/outcomes?q=c1234",
+        "outcomes, pending": "/portal/outcomes?status=pending",
+    }
+    failed = []
+    with TestClient(app) as client:
+        sign_in(client, api_key, customer_id)
+        first = client.get("/portal/outcomes")
+        marker = 'href="/portal/outcomes?cursor='
+        if marker in first.text:
+            start = first.text.index(marker) + len('href="')
+            informational["outcomes, next page"] = first.text[start : first.text.index('"', start)]
+        print(f"{'page':<24} {'p50 ms':>8} {'p95 ms':>8}  target p95 < {TARGET_MS:.0f} ms")
+        for name, path in {**gated, **informational}.items():
+            times = timings(lambda path=path: client.get(path.replace("&amp;", "&")), runs)
+            high = p95(times)
+            verdict = ""
+            if name in gated:
+                verdict = "ok" if high < TARGET_MS else "MISSED"
+                if high >= TARGET_MS:
+                    failed.append(name)
+            else:
+                verdict = "(not gated)"
+            print(f"{name:<24} {statistics.median(times):>8.1f} {high:>8.1f}  {verdict}")
+        began = time.perf_counter()
+        export = client.get("/portal/outcomes.csv")
+        elapsed = time.perf_counter() - began
+        lines = export.text.count("\n") - 1
+        print(f"CSV export of {lines:,} rows: {elapsed:.2f} s (not gated)")
+    return failed
+
+
+if __name__ == "__main__":
+    main()
