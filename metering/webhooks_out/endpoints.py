@@ -43,7 +43,10 @@ def with_secret(endpoint: WebhookEndpoint) -> EndpointWithSecret:
 
 
 def delivery_out(delivery: WebhookDelivery) -> DeliveryOut:
-    return DeliveryOut.model_validate(delivery, from_attributes=True)
+    return DeliveryOut(
+        **delivery.model_dump(exclude={"attempts", "payload", "vendor_id", "lease_owner"}),
+        attempt_count=delivery.attempts,
+    )
 
 
 def delivery_detail(session: Session, delivery: WebhookDelivery) -> DeliveryDetail:
@@ -54,7 +57,7 @@ def delivery_detail(session: Session, delivery: WebhookDelivery) -> DeliveryDeta
     return DeliveryDetail(
         **delivery_out(delivery).model_dump(),
         payload=json.loads(delivery.payload),
-        attempt_log=attempts,
+        attempts=attempts,
     )
 
 

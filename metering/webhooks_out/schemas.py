@@ -77,8 +77,9 @@ class DeliveryOut(BaseModel):
     event_id: str = Field(description="Sent as `webhook-id`, the same on every attempt.")
     event_type: str
     status: str = Field(description="pending, delivered or failed (gave up after the window).")
-    attempts: int
+    attempt_count: int = Field(description="Attempts made so far.")
     next_attempt_at: datetime | None
+    give_up_at: datetime = Field(description="Failing attempts are retried until this time.")
     last_error: str | None
     created_at: datetime
     delivered_at: datetime | None
@@ -86,4 +87,4 @@ class DeliveryOut(BaseModel):
 
 class DeliveryDetail(DeliveryOut):
     payload: dict[str, Any] = Field(description="The body every attempt sends.")
-    attempt_log: list[AttemptOut] = Field(description="Every attempt, oldest first.")
+    attempts: list[AttemptOut] = Field(description="Every attempt, oldest first.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -65,12 +65,12 @@ def test_fails_twice_then_succeeds_one_event_three_attempts_same_id(
         "/v1/webhook_deliveries?status=delivered", headers=bearer(vendor.api_key)
     ).json()["data"]
     assert len(listed) == 1
-    assert listed[0]["event_id"] in ids and listed[0]["attempts"] == 3
+    assert listed[0]["event_id"] in ids and listed[0]["attempt_count"] == 3
     detail = app_client.get(
         f"/v1/webhook_deliveries/{listed[0]['id']}", headers=bearer(vendor.api_key)
     ).json()
-    assert [a["status_code"] for a in detail["attempt_log"]] == [500, 500, 200]
-    assert all(a["duration_ms"] >= 0 and a["error"] is None for a in detail["attempt_log"])
+    assert [a["status_code"] for a in detail["attempts"]] == [500, 500, 200]
+    assert all(a["duration_ms"] >= 0 and a["error"] is None for a in detail["attempts"])
     assert detail["status"] == "delivered" and detail["payload"]["type"] == "invoice.issued"
 
 
@@ -91,8 +91,8 @@ def test_a_receiver_that_is_down_loses_nothing(
     first = app_client.get(
         f"/v1/webhook_deliveries/{pending[0]['id']}", headers=bearer(vendor.api_key)
     ).json()
-    assert first["attempt_log"][0]["status_code"] is None
-    assert "Connect" in first["attempt_log"][0]["error"]
+    assert first["attempts"][0]["status_code"] is None
+    assert "Connect" in first["attempts"][0]["error"]
 
     with running(receiver):
         assert deliver(engine, timedelta(hours=2)).delivered == 3
@@ -115,7 +115,11 @@ def test_gives_up_after_the_retry_window_and_a_manual_retry_sends_again(
         failed = app_client.get(
             "/v1/webhook_deliveries?status=failed", headers=bearer(vendor.api_key)
         ).json()["data"]
-        assert [d["attempts"] for d in failed] == [3]
+        assert [d["attempt_count"] for d in failed] == [3]
+        window = datetime.fromisoformat(failed[0]["give_up_at"]) - datetime.fromisoformat(
+            failed[0]["created_at"]
+        )
+        assert window == timedelta(hours=24)
         retried = app_client.post(
             f"/v1/webhook_deliveries/{failed[0]['id']}/retry", headers=bearer(vendor.api_key)
         ).json()
