@@ -53,6 +53,7 @@ class CustomerResult:
     events: int = 0
 
 
+Treatments = dict[TreatmentKey, Treatment]
 ChangeKind = tuple[str, Treatment, Treatment]
 """(outcome, treatment now, treatment under the proposal)."""
 
@@ -100,7 +101,7 @@ class _PeriodRun:
         self.ledger.add_all(events)
         self.tracker.add_all(events)
 
-    def finish(self, customer: str) -> tuple[Decimal, dict[TreatmentKey, Treatment]]:
+    def finish(self, customer: str) -> tuple[Decimal, Treatments]:
         """The period's invoice total (flat fees and minimum also without events)."""
         usage = self.ledger.resolve().get(customer) or CustomerUsage(customer)
         rules = self.window.plan.rules
@@ -113,29 +114,69 @@ def _chunks(events: Iterable[Event], size: int) -> Iterator[list[Event]]:
         yield chunk
 
 
-@dataclass(slots=True)
-class _CustomerSides:
-    result: CustomerResult
-    treatments: dict[Side, dict[TreatmentKey, Treatment]]
+class _Comparison:
+    """One customer's treatments, compared side against side as periods finish.
+
+    A period priced on both sides (the proposal kept the interval) is compared as soon as
+    both are done and then dropped; periods cut differently wait for the customer's end.
+    """
+
+    def __init__(self, simulation: SimulationResult, customer: str, examples: int) -> None:
+        self.simulation = simulation
+        self.customer = customer
+        self.examples = examples
+        self.waiting: dict[tuple[datetime, datetime], dict[Side, Treatments]] = {}
+
+    def add(self, window: Window, treatments: Treatments) -> None:
+        span = (window.period.start, window.period.end)
+        sides = self.waiting.setdefault(span, {})
+        sides[window.side] = treatments
+        if len(sides) == len(Side):
+            del self.waiting[span]
+            self._compare(sides[Side.CURRENT], sides[Side.PROPOSED])
+
+    def finish(self) -> None:
+        merged: dict[Side, Treatments] = {side: {} for side in Side}
+        for sides in self.waiting.values():
+            for side, treatments in sides.items():
+                merged[side].update(treatments)
+        self.waiting.clear()
+        self._compare(merged[Side.CURRENT], merged[Side.PROPOSED])
+
+    def _compare(self, current: Treatments, proposed: Treatments) -> None:
+        simulation = self.simulation
+        for key in sorted(current.keys() | proposed.keys()):
+            before = current.get(key, Treatment.NOT_MATCHED)
+            after = proposed.get(key, Treatment.NOT_MATCHED)
+            if before == after:
+                continue
+            simulation.changes[(key[1], before, after)] += 1
+            if len(simulation.examples) < self.examples:
+                simulation.examples.append(
+                    ChangedEvent(key[0], self.customer, key[1], before, after)
+                )
 
 
 def _run_customer(
-    subscriber: Subscriber, windows: Sequence[Window], events: Iterable[Event]
-) -> _CustomerSides:
+    simulation: SimulationResult,
+    subscriber: Subscriber,
+    windows: Sequence[Window],
+    events: Iterable[Event],
+    examples: int,
+) -> None:
     """Feed one customer's time-ordered events to each window while it is open."""
     result = CustomerResult(subscriber.id, subscriber.external_id, periods=len(windows))
-    treatments: dict[Side, dict[TreatmentKey, Treatment]] = {side: {} for side in Side}
+    comparison = _Comparison(simulation, subscriber.external_id, examples)
     waiting = list(windows)  # earliest period first
     running: list[_PeriodRun] = []
 
     def finish(run: _PeriodRun) -> None:
-        total, treated = run.finish(subscriber.external_id)
-        side = run.window.side
-        if side is Side.CURRENT:
+        total, treatments = run.finish(subscriber.external_id)
+        if run.window.side is Side.CURRENT:
             result.current += total
         else:
             result.proposed += total
-        treatments[side].update(treated)
+        comparison.add(run.window, treatments)
 
     for chunk in _chunks(events, CHUNK_EVENTS):
         result.events += len(chunk)
@@ -150,21 +191,8 @@ def _run_customer(
             running.remove(run)
     for run in [*running, *(_PeriodRun(w) for w in waiting)]:
         finish(run)
-    return _CustomerSides(result, treatments)
-
-
-def _compare(sides: _CustomerSides, simulation: SimulationResult, examples: int) -> None:
-    current, proposed = sides.treatments[Side.CURRENT], sides.treatments[Side.PROPOSED]
-    for key in sorted(current.keys() | proposed.keys()):
-        before = current.get(key, Treatment.NOT_MATCHED)
-        after = proposed.get(key, Treatment.NOT_MATCHED)
-        if before == after:
-            continue
-        simulation.changes[(key[1], before, after)] += 1
-        if len(simulation.examples) < examples:
-            simulation.examples.append(
-                ChangedEvent(key[0], sides.result.external_id, key[1], before, after)
-            )
+    comparison.finish()
+    simulation.customers.append(result)
 
 
 def _terms_on_plan(
@@ -190,18 +218,6 @@ def _check_currency(terms: dict[str, list[Term]], proposed: RuleFile) -> list[in
                 f"{rules.currency.upper()}, then change the currency in a version of its own"
             )
     return sorted(numbers)
-
-
-def _add_customer(
-    simulation: SimulationResult,
-    subscriber: Subscriber,
-    windows: Sequence[Window],
-    events: Iterable[Event],
-    examples: int,
-) -> None:
-    sides = _run_customer(subscriber, windows, events)
-    simulation.customers.append(sides.result)
-    _compare(sides, simulation, examples)
 
 
 def _report(progress: Progress | None, done: int, total: int, simulation: SimulationResult) -> None:
@@ -246,11 +262,11 @@ def simulate(
         for customer_id, rows in groupby(stream, key=lambda row: row[0]):
             subscriber = by_id.pop(customer_id)
             events = (event for _, event in rows)
-            _add_customer(simulation, subscriber, windows[customer_id], events, examples)
+            _run_customer(simulation, subscriber, windows[customer_id], events, examples)
             done += 1
             _report(progress, done, len(subscribers), simulation)
         for subscriber in by_id.values():  # no event in the range
-            _add_customer(simulation, subscriber, windows[subscriber.id], (), examples)
+            _run_customer(simulation, subscriber, windows[subscriber.id], (), examples)
             done += 1
             _report(progress, done, len(subscribers), simulation)
     simulation.customers.sort(key=lambda c: c.external_id)

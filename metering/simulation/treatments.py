@@ -51,8 +51,10 @@ class TreatmentTracker:
         self.plan = plan
         self.period = period
         self.as_of = as_of
-        self._excluded: list[TreatmentKey] = []
-        self._candidates: dict[tuple[str, str], list[_Kept]] = {}
+        self._excluded: dict[str, list[str]] = {}  # outcome -> event ids
+        # Most keys have one candidate: kept alone, a list only from the second on.
+        self._single: dict[tuple[str, str], _Kept] = {}
+        self._several: dict[tuple[str, str], list[_Kept]] = {}
         self._last_reversal: dict[str, dict[str, datetime]] = {}
 
     def add_all(self, events: Iterable[Event]) -> None:
@@ -73,22 +75,31 @@ class TreatmentTracker:
                 continue
             for outcome in outcomes_of(event.type, ()):
                 if not outcome.matches(event):
-                    self._excluded.append((event.id, outcome.name))
+                    self._excluded.setdefault(outcome.name, []).append(event.id)
                     continue
                 key, match_key, _, problem = outcome.evaluate(event)
                 kept = (ts, event.id, match_key, problem)
-                self._candidates.setdefault((outcome.name, key), []).append(kept)
+                gkey = (outcome.name, key)
+                first = self._single.setdefault(gkey, kept)
+                if first is not kept:
+                    self._several.setdefault(gkey, [first]).append(kept)
 
     def resolve(self) -> dict[TreatmentKey, Treatment]:
         """The treatment of every (event, outcome) the rule file considered."""
-        result = dict.fromkeys(self._excluded, Treatment.EXCLUDED)
+        result = {
+            (event_id, outcome): Treatment.EXCLUDED
+            for outcome, event_ids in self._excluded.items()
+            for event_id in event_ids
+        }
         settle_after = {name: spec.settle.after for name, spec in self.plan.rules.outcomes.items()}
-        for (outcome, _), kept in self._candidates.items():
+        for gkey, first in self._single.items():
+            outcome = gkey[0]
             reversals = self._last_reversal.get(outcome, {})
-            if len(kept) == 1 and kept[0][2] not in reversals:
-                winner: _Kept | None = kept[0]  # alone and never reversed: no contest
+            several = self._several.get(gkey)
+            if several is None and first[2] not in reversals:
+                winner: _Kept | None = first  # alone and never reversed: no contest
             else:
-                winner = self._contest(outcome, kept, reversals, result)
+                winner = self._contest(outcome, several or [first], reversals, result)
             if winner is None:
                 continue
             occurred_at, event_id, _, problem = winner
