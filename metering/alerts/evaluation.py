@@ -4,8 +4,9 @@ The periods watched are those of `metering.alerts.watch`. Each is rated as of no
 at its close) with the close's own functions, batch by batch of customers sharing a plan
 version and a period, and each rule whose threshold its figure has reached fires, exactly
 once per (rule, customer, period): the firing row is inserted with ON CONFLICT DO NOTHING,
-and only the insert that made the row enqueues `alert.triggered` in the same transaction. Evaluating again, or in two workers at once,
-fires nothing new; the next period starts with no firing, so it fires again.
+and only the insert that made the row enqueues `alert.triggered` in the same transaction.
+Evaluating again, or in two workers at once, fires nothing new; the next period starts with
+no firing, so it fires again.
 """
 
 from __future__ import annotations
