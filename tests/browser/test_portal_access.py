@@ -5,8 +5,14 @@ conftest: $METERING_ARTIFACTS_DIR or tests/browser/artifacts/)."""
 
 from __future__ import annotations
 
-from playwright.sync_api import Browser, Page
+from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
+from playwright.sync_api import Browser, Page
+from sqlmodel import col
+
+from metering.portal.models import PortalSession
+from metering.portal.repository import hash_token
 from tests.browser.conftest import PortalApp, Shot
 from tests.browser.pages import heading, sign_in
 
@@ -45,6 +51,24 @@ def test_a_forged_link_is_refused(page: Page, portal_app: PortalApp, shot: Shot)
     assert heading(page) == "This link is not valid"
     assert [c["name"] for c in page.context.cookies()] == []
     shot(page, "forged-link")
+
+
+def test_an_expired_link_is_refused(page: Page, portal_app: PortalApp, shot: Shot) -> None:
+    """A link left 15 minutes unused (its expiry moved to a minute ago in the database)."""
+    link = portal_app.api.portal_link(portal_app.seeded.acme)
+    with portal_app.engine.begin() as connection:
+        expired = connection.execute(
+            sa.update(PortalSession)
+            .where(col(PortalSession.token_hash) == hash_token(link.rsplit("/", 1)[-1]))
+            .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
+        assert expired.rowcount == 1
+    response = page.goto(link)
+    assert response is not None
+    assert response.status == 410
+    assert heading(page) == "This link has expired"
+    assert [c["name"] for c in page.context.cookies()] == []
+    shot(page, "expired-link")
 
 
 def test_without_a_session_every_page_asks_for_a_link(
