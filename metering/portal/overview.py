@@ -2,9 +2,9 @@
 
 The projected invoice is `metering.invoices.service.upcoming`, the same call the API's
 upcoming invoice makes, so the page and the API can never disagree. Around it the page adds
-plain indexed reads of outcome rows: reversed counts, the next outcomes to settle, and the
-outcomes per local day (one GROUP BY whose day buckets are the plan timezone's midnights,
-so it means the same on SQLite and PostgreSQL).
+two reads of outcome rows: one GROUP BY for the outcomes per local day and the reversed
+counts (day buckets are the plan timezone's midnights, so it means the same on SQLite and
+PostgreSQL), and the next outcomes to settle, read from the recent rows only.
 """
 
 from __future__ import annotations
@@ -90,25 +90,22 @@ def _period_outcomes(customer_id: str, period_start: datetime) -> Any:
     )
 
 
-def reversed_counts(session: Session, customer_id: str, period_start: datetime) -> dict[str, int]:
-    """Reversed outcome rows of the period, by outcome name."""
-    statement = (
-        select(Outcome.outcome, sa.func.count())
-        .where(*_period_outcomes(customer_id, period_start))
-        .where(col(Outcome.state) == OutcomeState.REVERSED.value)
-        .group_by(col(Outcome.outcome))
-    )
-    return {name: int(count) for name, count in session.exec(statement).all()}
-
-
 def next_to_settle(
-    session: Session, customer_id: str, period_start: datetime, now: datetime
+    session: Session, customer_id: str, period_start: datetime, now: datetime, window: timedelta
 ) -> list[Outcome]:
-    """The counted outcomes of the period that settle soonest (still pending now)."""
+    """The counted outcomes of the period that settle soonest (still pending now).
+
+    An outcome settles `window` (its `settle.after`) after it occurred, so only those that
+    occurred within the window can be pending: the read stays on the recent rows.
+    """
     statement = (
         select(Outcome)
         .where(*_period_outcomes(customer_id, period_start))
-        .where(col(Outcome.state) == OutcomeState.COUNTED.value, col(Outcome.settles_at) > now)
+        .where(
+            col(Outcome.occurred_at) > now - window,
+            col(Outcome.state) == OutcomeState.COUNTED.value,
+            col(Outcome.settles_at) > now,
+        )
         .order_by(col(Outcome.settles_at), col(Outcome.id))
         .limit(NEXT_TO_SETTLE)
     )
@@ -128,23 +125,41 @@ def local_days(start: datetime, end: datetime, timezone: str) -> list[tuple[date
         day += timedelta(days=1)
 
 
-def outcomes_per_day(
+@dataclass(frozen=True)
+class PeriodCounts:
+    per_day: list[DayCount]
+    reversed: dict[str, int]
+
+
+def period_counts(
     session: Session, customer_id: str, period: Period, until: datetime, timezone: str
-) -> list[DayCount]:
-    """Counted outcomes of the period per local day, up to `until`: one GROUP BY."""
+) -> PeriodCounts:
+    """Counted outcomes per local day up to `until`, and reversed ones by outcome name.
+
+    One GROUP BY over the period's rows; the day of a row is the bucket between two local
+    midnights (a CASE over the period's days), so both databases cut days alike.
+    """
     days = local_days(period.start, min(until, period.end), timezone)
     bucket = sa.case(
         *[(col(Outcome.occurred_at) < ends, index) for index, (_, ends) in enumerate(days)],
         else_=len(days) - 1,
     ).label("bucket")
+    states = [OutcomeState.COUNTED.value, OutcomeState.REVERSED.value]
     statement = (
-        sa.select(bucket, sa.func.count())
+        sa.select(bucket, col(Outcome.outcome), col(Outcome.state), sa.func.count())
         .where(*_period_outcomes(customer_id, period.start))
-        .where(col(Outcome.state) == OutcomeState.COUNTED.value)
-        .group_by(bucket)
+        .where(col(Outcome.state).in_(states))
+        .group_by(bucket, col(Outcome.outcome), col(Outcome.state))
     )
-    counts = {int(b): int(n) for b, n in session.execute(statement).all()}
-    return [DayCount(day, counts.get(index, 0)) for index, (day, _) in enumerate(days)]
+    counted: dict[int, int] = {}
+    reversed_by: dict[str, int] = {}
+    for index, name, state, count in session.execute(statement).all():
+        if state == OutcomeState.COUNTED.value:
+            counted[int(index)] = counted.get(int(index), 0) + int(count)
+        else:
+            reversed_by[name] = reversed_by.get(name, 0) + int(count)
+    per_day = [DayCount(day, counted.get(index, 0)) for index, (day, _) in enumerate(days)]
+    return PeriodCounts(per_day=per_day, reversed=dict(sorted(reversed_by.items())))
 
 
 def rated_total(
@@ -190,12 +205,14 @@ def build(session: Session, customer: Customer, now: datetime) -> Overview:
     rules = rules_of(session, upcoming.plan_version_id)
     timezone = rules.billing.timezone
     period = Period(upcoming.period_start, upcoming.period_end, timezone=timezone)
+    counts = period_counts(session, customer.id, period, now, timezone)
+    window = max((spec.settle.after for spec in rules.outcomes.values()), default=timedelta(0))
     return Overview(
         upcoming=upcoming,
         timezone=timezone,
-        reversed=reversed_counts(session, customer.id, period.start),
-        next_to_settle=next_to_settle(session, customer.id, period.start, now),
-        per_day=outcomes_per_day(session, customer.id, period, now, timezone),
+        reversed=counts.reversed,
+        next_to_settle=next_to_settle(session, customer.id, period.start, now, window),
+        per_day=counts.per_day,
         previous=previous_period(session, customer, period.start, now),
     )
 
