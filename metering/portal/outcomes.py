@@ -15,7 +15,6 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
@@ -24,14 +23,22 @@ from sqlmodel import Session
 
 from metering.api.pagination import decode_cursor, encode_cursor
 from metering.api.problems import ProblemError
-from metering.db import bulk
 from metering.disputes import repository as disputes
-from metering.disputes.models import DisputeStatus
 from metering.events.models import StoredEvent
 from metering.invoices.close import subscription_period
-from metering.invoices.models import Invoice, InvoiceLine, InvoiceStatus, LineKind
-from metering.outcomes.models import Outcome, OutcomeState
+from metering.invoices.models import Invoice, InvoiceLine
+from metering.outcomes.models import Outcome
 from metering.outcomes.plans import rules_of
+from metering.portal.outcomes_status import (
+    LABELS,
+    DisplayStatus,
+    InvoiceRef,
+    display,
+    last_lines,
+    line_ids,
+    open_keys,
+    status_condition,
+)
 from metering.subscriptions import repository as subscriptions
 from metering.subscriptions.service import in_force
 from pricing_rules.events import Event
@@ -45,33 +52,6 @@ OUTCOMES: sa.Table = Outcome.__table__  # type: ignore[attr-defined]
 LINES: sa.Table = InvoiceLine.__table__  # type: ignore[attr-defined]
 INVOICES: sa.Table = Invoice.__table__  # type: ignore[attr-defined]
 EVENTS: sa.Table = StoredEvent.__table__  # type: ignore[attr-defined]
-
-
-class DisplayStatus(StrEnum):
-    """What the customer reads in the status column."""
-
-    PENDING = "pending"
-    BILLABLE = "billable"
-    BILLED = "billed"
-    CREDITED = "credited"
-    REVERSED = "reversed"
-    VOIDED = "voided"
-    DUPLICATE = "duplicate"
-    PROBLEM = "problem"
-    DISPUTED = "disputed"
-
-
-LABELS = {
-    DisplayStatus.PENDING: "Pending settlement",
-    DisplayStatus.BILLABLE: "Billable",
-    DisplayStatus.BILLED: "Billed",
-    DisplayStatus.CREDITED: "Credited",
-    DisplayStatus.REVERSED: "Reversed",
-    DisplayStatus.VOIDED: "Voided",
-    DisplayStatus.DUPLICATE: "Duplicate",
-    DisplayStatus.PROBLEM: "Problem",
-    DisplayStatus.DISPUTED: "Disputed",
-}
 
 
 class BadCursor(ValueError):
@@ -93,16 +73,6 @@ class OutcomeFilter:
     search: str | None = None
     invoice_id: str | None = None
     line_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class InvoiceRef:
-    id: str
-    number: int | None
-
-    @property
-    def label(self) -> str:
-        return f"#{self.number}" if self.number is not None else "draft"
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,129 +200,7 @@ def _properties(session: Session, rows: Sequence[Any]) -> dict[int, dict[str, st
     return values
 
 
-# --- which invoice lines name an outcome ------------------------------------------------
-
-
-def _line_ids(session: Session) -> tuple[Any, sa.ColumnElement[Any]]:
-    """The table-valued expansion of `invoice_lines.outcome_ids` and its element column."""
-    if session.get_bind().dialect.name == "postgresql":
-        expanded = sa.func.unnest(LINES.c.outcome_ids).table_valued("oid")
-        return expanded, expanded.c.oid
-    each = sa.func.json_each(LINES.c.outcome_ids).table_valued("value")
-    return each, each.c.value
-
-
-def _live_lines(customer_id: str) -> list[sa.ColumnElement[bool]]:
-    """This customer's lines that count outcomes, on invoices that are not void."""
-    return [
-        LINES.c.customer_id == customer_id,
-        LINES.c.outcome.is_not(None),
-        INVOICES.c.status != InvoiceStatus.VOID.value,
-    ]
-
-
-def _ids_on_lines(
-    session: Session, customer_id: str, kinds: Collection[LineKind], flt: OutcomeFilter
-) -> sa.Select[Any]:
-    """The outcome ids named by the customer's live lines of `kinds` (periods overlapping
-    the filter's range only, so an old year of invoices is not expanded for a recent page)."""
-    expanded, element = _line_ids(session)
-    statement = (
-        sa.select(element)
-        .select_from(LINES.join(INVOICES, INVOICES.c.id == LINES.c.invoice_id))
-        .join(expanded, sa.true())
-        .where(*_live_lines(customer_id), LINES.c.kind.in_([kind.value for kind in kinds]))
-    )
-    if flt.since is not None:
-        statement = statement.where(LINES.c.period_end > flt.since)
-    if flt.until is not None:
-        statement = statement.where(LINES.c.period_start < flt.until)
-    return statement
-
-
-BILLING = (LineKind.CHARGE, LineKind.ADJUSTMENT)
-ANY_LINE = (LineKind.CHARGE, LineKind.ADJUSTMENT, LineKind.CREDIT)
-
-
-def _last_lines(
-    session: Session, customer_id: str, rows: Sequence[Any]
-) -> dict[int, tuple[str, InvoiceRef]]:
-    """Outcome id -> (kind, invoice) of the latest live line naming it, for these rows."""
-    if not rows:
-        return {}
-    ids = [row.id for row in rows]
-    starts = sorted({row.period_start for row in rows})
-    expanded, element = _line_ids(session)
-    statement = (
-        sa.select(element, LINES.c.kind, INVOICES.c.id, INVOICES.c.number)
-        .select_from(LINES.join(INVOICES, INVOICES.c.id == LINES.c.invoice_id))
-        .join(expanded, sa.true())
-        .where(
-            *_live_lines(customer_id),
-            LINES.c.period_start.in_(starts),
-            element.in_(ids),
-        )
-        .order_by(INVOICES.c.created_at, INVOICES.c.id, LINES.c.position)
-    )
-    found: dict[int, tuple[str, InvoiceRef]] = {}
-    for outcome_id, kind, invoice_id, number in session.execute(statement):
-        found[int(outcome_id)] = (kind, InvoiceRef(invoice_id, number))
-    return found
-
-
 # --- the query ------------------------------------------------------------------------------
-
-
-def _open_keys(session: Session, customer_id: str) -> dict[disputes.Key, str]:
-    return {
-        disputes.key_of(row): row.id
-        for row in disputes.of_customer(session, customer_id)
-        if row.status == DisputeStatus.OPEN.value
-    }
-
-
-KEY_TYPES = (sa.Text(), sa.Text(), sa.DateTime(timezone=True), sa.Text())
-
-
-def _key_columns() -> tuple[Any, ...]:
-    t = OUTCOMES.c
-    return (t.customer_id, t.outcome, t.period_start, t.dedupe_key)
-
-
-def _disputed(session: Session, keys: Collection[disputes.Key]) -> sa.ColumnElement[bool]:
-    """Counted rows of a key with an open dispute."""
-    if not keys:
-        return sa.false()
-    counted = OUTCOMES.c.state == OutcomeState.COUNTED.value
-    return sa.and_(counted, bulk.tuples_in(session, _key_columns(), KEY_TYPES, list(keys)))
-
-
-def _status_condition(
-    session: Session,
-    customer_id: str,
-    status: DisplayStatus,
-    flt: OutcomeFilter,
-    now: datetime,
-    open_keys: Collection[disputes.Key],
-) -> sa.ColumnElement[bool]:
-    """Rows the status filter keeps; the same rules `_display` applies to a row."""
-    t = OUTCOMES.c
-    if status is DisplayStatus.DISPUTED:
-        return _disputed(session, open_keys)
-    credited_lines = t.id.in_(_ids_on_lines(session, customer_id, [LineKind.CREDIT], flt))
-    billed_lines = t.id.in_(_ids_on_lines(session, customer_id, BILLING, flt))
-    counted = t.state == OutcomeState.COUNTED.value
-    not_disputed = sa.not_(_disputed(session, open_keys))
-    if status is DisplayStatus.CREDITED:
-        return sa.or_(t.state == OutcomeState.CREDITED.value, credited_lines)
-    if status is DisplayStatus.PENDING:
-        return sa.and_(counted, t.settles_at > now, not_disputed, sa.not_(credited_lines))
-    if status is DisplayStatus.BILLED:
-        return sa.and_(counted, billed_lines, sa.not_(credited_lines), not_disputed)
-    if status is DisplayStatus.BILLABLE:
-        on_lines = t.id.in_(_ids_on_lines(session, customer_id, ANY_LINE, flt))
-        return sa.and_(counted, t.settles_at <= now, sa.not_(on_lines), not_disputed)
-    return sa.and_(t.state == status.value, sa.not_(credited_lines))
 
 
 def _escape_like(text: str) -> str:
@@ -364,7 +212,7 @@ def _conditions(
     customer_id: str,
     flt: OutcomeFilter,
     now: datetime,
-    open_keys: Collection[disputes.Key],
+    disputed: Collection[disputes.Key],
 ) -> list[sa.ColumnElement[bool]]:
     t = OUTCOMES.c
     where: list[sa.ColumnElement[bool]] = [t.customer_id == customer_id]
@@ -382,7 +230,11 @@ def _conditions(
     if flt.line_id is not None or flt.invoice_id is not None:
         where.append(t.id.in_(_ids_of_invoice(session, customer_id, flt)))
     if flt.status is not None:
-        where.append(_status_condition(session, customer_id, flt.status, flt, now, open_keys))
+        where.append(
+            status_condition(
+                session, customer_id, flt.status, (flt.since, flt.until), now, disputed
+            )
+        )
     return where
 
 
@@ -403,7 +255,7 @@ def check_invoice_filter(session: Session, customer_id: str, flt: OutcomeFilter)
 
 
 def _ids_of_invoice(session: Session, customer_id: str, flt: OutcomeFilter) -> sa.Select[Any]:
-    expanded, element = _line_ids(session)
+    expanded, element = line_ids(session)
     statement = (
         sa.select(element)
         .select_from(LINES)
@@ -452,13 +304,13 @@ def _rows(
     customer_id: str,
     flt: OutcomeFilter,
     now: datetime,
-    open_keys: Collection[disputes.Key],
+    disputed: Collection[disputes.Key],
     cursor: str | None,
     limit: int,
 ) -> list[Any]:
     t = OUTCOMES.c
     statement = sa.select(*(t[name] for name in COLUMNS)).where(
-        *_conditions(session, customer_id, flt, now, open_keys)
+        *_conditions(session, customer_id, flt, now, disputed)
     )
     if cursor is not None:
         when, ident = _after(cursor)
@@ -471,41 +323,19 @@ def _rows(
     return list(session.execute(statement).all())
 
 
-def _display(
-    row: Any,
-    now: datetime,
-    line: tuple[str, InvoiceRef] | None,
-    dispute_id: str | None,
-) -> tuple[DisplayStatus, InvoiceRef | None]:
-    state = row.state
-    if state == OutcomeState.COUNTED.value and dispute_id is not None:
-        return DisplayStatus.DISPUTED, line[1] if line else None
-    if state == OutcomeState.CREDITED.value:
-        return DisplayStatus.CREDITED, line[1] if line else None
-    if line is not None and line[0] == LineKind.CREDIT.value:
-        return DisplayStatus.CREDITED, line[1]
-    if state == OutcomeState.COUNTED.value:
-        if line is not None:
-            return DisplayStatus.BILLED, line[1]
-        if row.settles_at > now:
-            return DisplayStatus.PENDING, None
-        return DisplayStatus.BILLABLE, None
-    return DisplayStatus(state), None
-
-
 def _views(
     session: Session,
     customer_id: str,
     rows: Sequence[Any],
     now: datetime,
-    open_keys: dict[disputes.Key, str],
+    disputed: dict[disputes.Key, str],
 ) -> list[OutcomeView]:
-    lines = _last_lines(session, customer_id, rows)
+    lines = last_lines(session, customer_id, rows)
     properties = _properties(session, rows)
     views = []
     for row in rows:
-        dispute_id = open_keys.get((customer_id, row.outcome, row.period_start, row.dedupe_key))
-        status, invoice = _display(row, now, lines.get(row.id), dispute_id)
+        dispute_id = disputed.get((customer_id, row.outcome, row.period_start, row.dedupe_key))
+        status, invoice = display(row, now, lines.get(row.id), dispute_id)
         views.append(
             OutcomeView(
                 id=row.id,
@@ -539,10 +369,10 @@ def page(
     or line of another customer.
     """
     check_invoice_filter(session, customer_id, flt)
-    open_keys = _open_keys(session, customer_id)
-    rows = _rows(session, customer_id, flt, now, open_keys, cursor, limit)
+    disputed = open_keys(session, customer_id)
+    rows = _rows(session, customer_id, flt, now, disputed, cursor, limit)
     next_cursor = _cursor_of(rows[limit - 1]) if len(rows) > limit else None
-    views = _views(session, customer_id, rows[:limit], now, open_keys)
+    views = _views(session, customer_id, rows[:limit], now, disputed)
     return OutcomePage(views, next_cursor, visible_columns(session, customer_id))
 
 
@@ -555,11 +385,11 @@ def every_row(
 ) -> Iterator[list[OutcomeView]]:
     """All matching rows, newest first, `chunk` at a time (for the CSV export)."""
     check_invoice_filter(session, customer_id, flt)
-    open_keys = _open_keys(session, customer_id)
+    disputed = open_keys(session, customer_id)
     cursor: str | None = None
     while True:
-        rows = _rows(session, customer_id, flt, now, open_keys, cursor, chunk)
-        yield _views(session, customer_id, rows[:chunk], now, open_keys)
+        rows = _rows(session, customer_id, flt, now, disputed, cursor, chunk)
+        yield _views(session, customer_id, rows[:chunk], now, disputed)
         if len(rows) <= chunk:
             return
         cursor = _cursor_of(rows[chunk - 1])
@@ -575,4 +405,4 @@ def one(session: Session, customer_id: str, outcome_id: int, now: datetime) -> O
     ).all()
     if not rows:
         return None
-    return _views(session, customer_id, rows, now, _open_keys(session, customer_id))[0]
+    return _views(session, customer_id, rows, now, open_keys(session, customer_id))[0]

@@ -33,7 +33,8 @@ from metering.portal.auth import (
     render_page,
 )
 from metering.portal.errors import PortalPageError, not_found_page
-from metering.portal.outcomes import DisplayStatus, OutcomeFilter, OutcomeView
+from metering.portal.outcomes import OutcomeFilter, OutcomeView
+from metering.portal.outcomes_status import LABELS, DisplayStatus
 from metering.web.templating import humanize
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
@@ -145,7 +146,7 @@ def list_outcomes(
             "params": params,
             "choices": choices,
             "statuses": list(DisplayStatus),
-            "labels": outcomes.LABELS,
+            "labels": LABELS,
             "columns": [(path, column_title(path)) for path in shown.columns],
             "filtered": any(params.values()),
             "export_query": _query(params),

@@ -27,9 +27,6 @@ from tests.metering.invoices.helpers import (
 )
 
 PORTAL_RULES = RULES.replace(
-    "    measure: {sum: properties.amount}\n",
-    "    measure: {sum: properties.amount}\n",
-).replace(
     "      reversed_by: {event: conversation.reopened, match: properties.conversation_id}\n",
     "      reversed_by: {event: conversation.reopened, match: properties.conversation_id}\n"
     "    portal: {show: [properties.channel, properties.topic]}\n",

@@ -8,7 +8,8 @@ from sqlmodel import Session
 
 from metering.invoices.models import LineKind
 from metering.portal import outcomes
-from metering.portal.outcomes import DisplayStatus, OutcomeFilter
+from metering.portal.outcomes import OutcomeFilter
+from metering.portal.outcomes_status import DisplayStatus
 from tests.metering.conftest import VendorFixture, create_customer
 from tests.metering.disputes.helpers import outcome_row
 from tests.metering.invoices.helpers import invoices, lines
