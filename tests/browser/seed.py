@@ -257,7 +257,8 @@ def invoiced_customer(
     ]
     api.send(last_month_events(external_id, months) + more)
     close_due(engine, now=months.close_last, customer_id=customer_id)
-    api.send(this_month_events(external_id, months)[:sent])
+    if sent:
+        api.send(this_month_events(external_id, months)[:sent])
     return customer_id
 
 

@@ -4,12 +4,17 @@ full-page PNG in the artifacts folder (see conftest)."""
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
+import sqlalchemy as sa
 from playwright.sync_api import Page
+from sqlmodel import col
 
+from metering.invoices.models import Invoice
 from tests.browser.conftest import PortalApp, Shot
-from tests.browser.pages import heading, money, shown_outcomes, sign_in
+from tests.browser.pages import go_to, heading, money, shown_outcomes, sign_in
+from tests.browser.seed import invoiced_customer
 
 
 def test_an_invoice_its_lines_and_the_outcomes_behind_a_line(
@@ -18,9 +23,7 @@ def test_an_invoice_its_lines_and_the_outcomes_behind_a_line(
     customer = portal_app.seeded.acme
     (invoice,) = portal_app.api.invoices(customer)
     sign_in(page, portal_app, customer)
-    page.get_by_role("navigation", name="Billing portal").get_by_role(
-        "link", name="Invoices"
-    ).click()
+    go_to(page, "Invoices")
     assert heading(page) == "Invoices"
     listed = page.get_by_role("table", name="Your invoices, newest first")
     (row,) = listed.locator("tbody tr").all()
@@ -65,3 +68,27 @@ def test_an_invoice_its_lines_and_the_outcomes_behind_a_line(
     )
     assert {row["Status"] for row in rows} == {"Billed on invoice #1"}
     shot(page, "line-outcomes")
+
+
+def test_an_invoice_in_stripe_links_to_its_hosted_page(
+    page: Page, portal_app: PortalApp, shot: Shot
+) -> None:
+    """The Stripe sync stores the hosted invoice URL; here it is set as the sync would."""
+    api, months = portal_app.api, portal_app.seeded.months
+    customer = invoiced_customer(
+        api, portal_app.engine, months, f"stripe-{uuid.uuid4().hex[:8]}", "Hooli", sent=0
+    )
+    (invoice,) = api.invoices(customer)
+    hosted = "https://invoice.stripe.com/i/acct_test/in_test_hosted"
+    with portal_app.engine.begin() as connection:
+        connection.execute(
+            sa.update(Invoice)
+            .where(col(Invoice.id) == invoice["id"])
+            .values(stripe_hosted_url=hosted, stripe_invoice_id="in_test_hosted")
+        )
+    sign_in(page, portal_app, customer)
+    page.goto(f"/portal/invoices/{invoice['id']}")
+    link = page.get_by_role("link", name="View and pay on Stripe")
+    assert link.get_attribute("href") == hosted
+    assert link.get_attribute("target") == "_blank"
+    shot(page, "invoice")
