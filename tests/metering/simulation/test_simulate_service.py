@@ -7,7 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from metering.customers.models import Customer
@@ -177,3 +179,13 @@ def test_a_proposal_in_another_currency_is_refused(
 
     with pytest.raises(SimulationError, match=r"bills in EUR but version 1 .* bills in USD"):
         run(database_url, history.plan_id, PROPOSED.replace("currency: usd", "currency: eur"))
+
+
+def test_the_simulation_session_cannot_write(
+    engine: Engine, database_url: str, vendor: VendorFixture
+) -> None:
+    with read_only_session(database_url) as session, pytest.raises(DBAPIError) as refused:
+        session.execute(sa.text("DELETE FROM vendors"))
+    assert "read-only" in str(refused.value).lower() or "readonly" in str(refused.value).lower()
+    with Session(engine) as session:
+        assert session.get(Vendor, vendor.id) is not None
