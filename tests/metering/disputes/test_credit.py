@@ -150,3 +150,18 @@ def test_a_later_duplicate_of_a_credited_key_is_not_counted(
         )
     assert key_states == ["credited", "duplicate", "duplicate"]
     assert summary(engine, invoices(engine)[0].id) == CREDITED_LINES
+
+
+def test_accepted_after_the_period_ended_but_before_its_close(
+    engine: Engine, vendor: VendorFixture
+) -> None:
+    customer_id = october_sent(engine, vendor)
+    dispute_id = file_dispute(engine, customer_id, "r3", at(31))
+
+    answer(engine, vendor.id, dispute_id, accepted=True, now=at(2, month=11))
+    close(engine, at(5, month=11))
+    close(engine, at(5, month=12))
+
+    october, november = invoices(engine)
+    assert summary(engine, october.id) == CREDITED_LINES
+    assert summary(engine, november.id) == NOVEMBER_LINES  # nothing left to correct
