@@ -142,3 +142,23 @@ def test_an_accepted_dispute_on_a_billed_outcome_is_a_credit_on_the_next_invoice
     ]
     assert money(page.locator("#projected-total").inner_text()) == Decimal(upcoming["total"])
     shot(page, "overview")
+
+
+def test_a_dispute_form_with_a_forged_csrf_token_is_refused(
+    page: Page, portal_app: PortalApp, shot: Shot
+) -> None:
+    api, months = portal_app.api, portal_app.seeded.months
+    external_id = f"dispute-csrf-{uuid.uuid4().hex[:8]}"
+    customer = api.new_customer(external_id, "Initech", months.this.start)
+    api.send(this_month_events(external_id, months))
+    sign_in(page, portal_app, customer)
+    page.goto("/portal/outcomes?q=c-16")
+    page.get_by_role("table", name="Outcomes").get_by_role("link", name="Details").click()
+    page.get_by_label("Reason").fill(REASON)
+    page.locator("form[action$='/dispute'] input[name=csrf_token]").evaluate(
+        "field => { field.value = 'forged'; }"
+    )
+    page.get_by_role("button", name="Send dispute").click()
+    assert heading(page) == "This form has expired"
+    shot(page, "refused")
+    assert [d for d in api.disputes() if d["customer_id"] == customer] == []
