@@ -174,7 +174,8 @@ def load(url: str, outcomes: int, now: datetime) -> tuple[str, str]:
     plan = compile_plan(rules)
     candidates: dict[tuple[str, str], list[tuple[Candidate, int, Any]]] = {}
     reversals: dict[str, dict[str, datetime]] = {}
-    end = now - timedelta(minutes=1)
+    # Up to a minute ago (at the very start of a period, its first minute).
+    end = max(now - timedelta(minutes=1), period.start + timedelta(minutes=1))
     with psycopg.connect(_conninfo(url)) as connection, connection.cursor() as cursor:
         cursor.execute("SET session_replication_role = replica")
         with cursor.copy(f"COPY events ({EVENT_COLUMNS}) FROM STDIN") as copy:
