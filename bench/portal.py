@@ -25,6 +25,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from functools import partial
 from decimal import Decimal
 from typing import Any
 
@@ -321,7 +322,7 @@ def run(url: str, api_key: str, customer_id: str, runs: int) -> list[str]:
             informational["outcomes, next page"] = first.text[start : first.text.index('"', start)]
         print(f"{'page':<24} {'p50 ms':>8} {'p95 ms':>8}  target p95 < {TARGET_MS:.0f} ms")
         for name, path in {**gated, **informational}.items():
-            times = timings(lambda path=path: client.get(path.replace("&amp;", "&")), runs)
+            times = timings(partial(client.get, path.replace("&amp;", "&")), runs)
             high = p95(times)
             verdict = ""
             if name in gated:
