@@ -25,8 +25,8 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from functools import partial
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import psycopg
