@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -245,17 +244,24 @@ def deliver_due(
     http = client or httpx.Client(
         timeout=settings.webhook_timeout.total_seconds(), follow_redirects=False
     )
+
+    def attempt(item: Claimed) -> str:
+        # Recorded as soon as it is answered: a crash loses at most the answers in flight
+        # (those deliveries are sent again once their lease passes; receivers dedupe on
+        # `webhook-id`).
+        attempted_at = fixed_now or utcnow()
+        answer = send(http, item)
+        return record(
+            engine, item, answer, owner=owner, attempted_at=attempted_at, settings=settings, rng=rng
+        )
+
     try:
         with ThreadPoolExecutor(max_workers=min(PARALLEL_SENDS, len(claimed))) as pool:
-            answers: Sequence[Answer] = list(pool.map(lambda c: send(http, c), claimed))
+            statuses = list(pool.map(attempt, claimed))
     finally:
         if own_client:
             http.close()
-    for item, answer in zip(claimed, answers, strict=True):
-        attempted_at = fixed_now or utcnow()
-        status = record(
-            engine, item, answer, owner=owner, attempted_at=attempted_at, settings=settings, rng=rng
-        )
+    for item, status in zip(claimed, statuses, strict=True):
         report.results[item.delivery_id] = status
         if status == DeliveryStatus.DELIVERED.value:
             report.delivered += 1
