@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from metering.db.types import utcnow
 from metering.settings import Settings
-from metering.webhooks_out.delivery import backoff, deliver_due
+from metering.webhooks_out.delivery import Answer, backoff, claim_due, deliver_due, record
 from metering.webhooks_out.outbox import enqueue
 from tests.metering.api.support import bearer
 from tests.metering.conftest import VendorFixture
@@ -136,3 +136,31 @@ def test_backoff_doubles_from_the_base_up_to_the_cap_with_jitter() -> None:
     assert all(0.8 * b <= w <= 1.2 * b for w, b in zip(waits, nominal, strict=True))
     assert nominal[:4] == [timedelta(seconds=s) for s in (30, 60, 120, 240)]
     assert nominal[-1] == cap
+
+
+def test_a_worker_that_died_mid_send_leaves_the_delivery_to_another_after_its_lease(
+    engine: Engine, app_client: Any, vendor: VendorFixture
+) -> None:
+    with running(Receiver()) as receiver:
+        endpoint = register(app_client, vendor, receiver.url, ["invoice.issued"])
+        receiver.secrets = [endpoint["secret"]]
+        issue_event(engine, vendor)
+        now = utcnow()
+        [lost] = claim_due(engine, "dead", now, SETTINGS.webhook_lease, 10)  # then it died
+        assert deliver(engine).results == {}  # leased: nobody else sends it
+        after = deliver(engine, SETTINGS.webhook_lease + timedelta(seconds=1))
+        assert after.delivered == 1
+    late = record(
+        engine,
+        lost,
+        Answer(status_code=500, error=None, duration_ms=3),
+        owner="dead",
+        attempted_at=now,
+        settings=SETTINGS,
+    )
+    assert late == "lease_lost"
+    [delivery] = app_client.get("/v1/webhook_deliveries", headers=bearer(vendor.api_key)).json()[
+        "data"
+    ]
+    assert (delivery["status"], delivery["attempt_count"]) == ("delivered", 1)
+    assert len(receiver.received) == 1
