@@ -33,6 +33,16 @@ TABLES = {
     "stripe_events",
     "subscriptions",
     "vendors",
+    # issue 5: portal and disputes
+    "portal_sessions",
+    "portal_keys",
+    "disputes",
+    # issue 6: alerts and outbound webhooks
+    "alert_rules",
+    "alert_firings",
+    "webhook_endpoints",
+    "webhook_deliveries",
+    "webhook_attempts",
 }
 
 
