@@ -186,13 +186,20 @@ class VendorApi:
             "POST", "/v1/plans", 201, content=RULES, headers={"Content-Type": "application/yaml"}
         )
 
-    def new_customer(self, external_id: str, name: str, since: datetime) -> str:
+    def new_customer(
+        self, external_id: str, name: str, since: datetime, locale: str = "en_US"
+    ) -> str:
         """A customer subscribed to the plan from `since`; its id."""
         customer = self.call(
             "POST",
             "/v1/customers",
             201,
-            json={"external_id": external_id, "name": name, "email": f"{external_id}@example.com"},
+            json={
+                "external_id": external_id,
+                "name": name,
+                "email": f"{external_id}@example.com",
+                "locale": locale,
+            },
         )
         customer_id: str = customer["id"]
         self.call(

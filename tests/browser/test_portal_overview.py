@@ -4,6 +4,7 @@ is saved as a full-page PNG in the artifacts folder (see conftest)."""
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +12,7 @@ from playwright.sync_api import Page
 
 from tests.browser.conftest import PortalApp, Shot
 from tests.browser.pages import heading, money, sign_in, table_rows
+from tests.browser.seed import this_month_events
 
 
 def api_lines(upcoming: dict[str, Any]) -> list[tuple[str, Decimal]]:
@@ -68,4 +70,25 @@ def test_the_overview_is_the_signed_in_customers_own(
         upcoming
     )
     assert page.get_by_text("No outcome is waiting to settle.").is_visible()
+    shot(page, "overview")
+
+
+def test_a_german_customer_reads_german_amounts_equal_to_the_api(
+    page: Page, portal_app: PortalApp, shot: Shot
+) -> None:
+    """de_DE: `10,49 $` and `1.234,50`; parsed back in that locale, still the API's cents."""
+    api, months = portal_app.api, portal_app.seeded.months
+    external_id = f"de-{uuid.uuid4().hex[:8]}"
+    customer = api.new_customer(external_id, "Beispiel GmbH", months.this.start, locale="de_DE")
+    api.send(this_month_events(external_id, months))
+    sign_in(page, portal_app, customer)
+    upcoming = api.upcoming(customer)
+    assert page.evaluate("document.documentElement.lang") == "de-DE"
+    total = page.locator("#projected-total").inner_text()
+    assert "," in total
+    assert money(total, "de_DE") == Decimal(upcoming["total"])
+    projected = page.get_by_role("table", name="Projected invoice")
+    assert [
+        (label, money(amount, "de_DE")) for label, amount in table_rows(projected)
+    ] == api_lines(upcoming)
     shot(page, "overview")
