@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from metering.alerts.evaluation import evaluate
-from metering.cli.invoices import _as_of as parse_as_of
+from metering.cli.common import parse_as_of
 from metering.db.engine import make_engine
 from metering.settings import get_settings
 from pricing_rules.engine import decimal_text

@@ -1,6 +1,8 @@
-"""What several commands share: how they fail, and how they find a customer by its id."""
+"""What several commands share: how they fail, read --as-of, and find a customer by its id."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import typer
 from rich.console import Console
@@ -9,6 +11,7 @@ from sqlmodel import Session
 
 from metering.customers import repository as customers
 from metering.customers.models import Customer
+from metering.db.types import utcnow
 from metering.vendors.service import find_vendor
 
 
@@ -20,6 +23,19 @@ def fail(message: str) -> typer.Exit:
     line = Text.assemble(("error:", "red"), " ", message)
     Console(stderr=True, soft_wrap=True).print(line, highlight=False)
     return typer.Exit(code=1)
+
+
+def parse_as_of(text: str | None) -> datetime:
+    """The instant an `--as-of` option names (now when omitted); it must carry a timezone."""
+    if text is None:
+        return utcnow()
+    try:
+        instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise fail(f"--as-of {text!r} is not an ISO 8601 time such as 2026-12-04T00:00Z") from None
+    if instant.tzinfo is None:
+        raise fail(f"--as-of {text!r} has no timezone; add Z or an offset such as +01:00")
+    return instant
 
 
 def find_customer(session: Session, external_id: str, vendor: str | None) -> Customer:

@@ -15,10 +15,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlmodel import Session
 
-from metering.cli.common import fail, find_customer
+from metering.cli.common import fail, find_customer, parse_as_of
 from metering.cli.db import open_session
 from metering.db.engine import make_engine
-from metering.db.types import utcnow
 from metering.invoices import repository
 from metering.invoices.close import CloseReport, close_due
 from metering.invoices.models import Invoice
@@ -32,18 +31,6 @@ from pricing_rules.periods import Period
 
 invoices_app = typer.Typer(help="Invoices: close due periods, show one.", no_args_is_help=True)
 SHOWN = 50
-
-
-def _as_of(text: str | None) -> datetime:
-    if text is None:
-        return utcnow()
-    try:
-        instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise fail(f"--as-of {text!r} is not an ISO 8601 time such as 2026-12-04T00:00Z") from None
-    if instant.tzinfo is None:
-        raise fail(f"--as-of {text!r} has no timezone; add Z or an offset such as +01:00")
-    return instant
 
 
 def _period_label(session: Session, plan_version_id: str, start: datetime, end: datetime) -> str:
@@ -81,7 +68,7 @@ def run_command(
 ) -> None:
     """Close every period due, issue its invoice, and bill corrections of earlier ones."""
     console = Console(soft_wrap=True)
-    now = _as_of(as_of)
+    now = parse_as_of(as_of)
     vendor_id = customer_id = None
     try:
         with open_session() as session:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import sys
 from collections.abc import Iterator
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,9 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlmodel import Session, select
 
-from metering.cli.common import fail, find_customer
+from metering.cli.common import fail, find_customer, parse_as_of
 from metering.cli.db import open_session
-from metering.db.types import utcnow
 from metering.reports.margin import MarginReport
 from metering.reports.schemas import CustomerMarginOut, report_out
 from metering.reports.service import BadPeriod, margin_report
@@ -55,18 +53,6 @@ CSV_COLUMNS = (
     "margin_percent",
     "unpriced_events",
 )
-
-
-def _as_of(text: str | None) -> datetime:
-    if text is None:
-        return utcnow()
-    try:
-        instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise fail(f"--as-of {text!r} is not an ISO 8601 time such as 2026-12-04T00:00Z") from None
-    if instant.tzinfo is None:
-        raise fail(f"--as-of {text!r} has no timezone; add Z or an offset such as +01:00")
-    return instant
 
 
 def _scope(session: Session, vendor: str | None, customer: str | None) -> tuple[str, str | None]:
@@ -229,7 +215,7 @@ def margin_command(
 ) -> None:
     """Per customer and outcome type: outcomes, revenue, attributed cost, margin, margin %,
     and the cost that landed on no billed outcome (unbilled)."""
-    instant = _as_of(as_of)
+    instant = parse_as_of(as_of)
     errors = Console(stderr=True, soft_wrap=True)
     columns = (
         TextColumn("customer periods"),
