@@ -37,7 +37,12 @@ def _start(database_url: str, port: int, log: Path, env: dict[str, str]) -> subp
         *("-m", "uvicorn", "metering.app:create_app", "--factory"),
         *("--host", "127.0.0.1", "--port", str(port), "--no-access-log"),
     ]
-    environment = {**os.environ, **env, "METERING_DATABASE_URL": database_url}
+    environment = {
+        **os.environ,
+        **env,
+        "METERING_DATABASE_URL": database_url,
+        "METERING_PORTAL_BASE_URL": f"http://127.0.0.1:{port}",
+    }
     with log.open("ab") as output:
         return subprocess.Popen(
             command, cwd=REPOSITORY, env=environment, stdout=output, stderr=subprocess.STDOUT
