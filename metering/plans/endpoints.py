@@ -36,11 +36,12 @@ YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yam
 YAML_MEDIA_TYPE = "application/yaml"
 
 
-def _media_type(request: Request) -> str:
+def rules_media_type(request: Request) -> str:
+    """The body's media type; uploads and simulations read a rule file the same way."""
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-def _yaml_text(body: bytes, media_type: str) -> str:
+def rules_text(body: bytes, media_type: str) -> str:
     if media_type in YAML_TYPES:
         try:
             return body.decode("utf-8")
@@ -65,7 +66,8 @@ def _yaml_text(body: bytes, media_type: str) -> str:
     )
 
 
-def _invalid_rules(error: RuleFileError) -> ProblemError:
+def invalid_rules_problem(error: RuleFileError) -> ProblemError:
+    """A 422 listing every error of the rule file with its line and column."""
     items = [
         {"file": e.file, "line": e.line, "column": e.column, "message": e.message}
         for e in error.errors
@@ -120,11 +122,11 @@ async def upload_plan(
     """The plan and version come from the file's `plan:` and `version:`. Every error is
     listed with its line and column, as `metering rules check` prints them."""
     body = await read_body(request, settings.max_body_bytes)
-    text = _yaml_text(body, _media_type(request))
+    text = rules_text(body, rules_media_type(request))
     try:
         result = service.upload(session, vendor, text, filename)
     except RuleFileError as error:
-        raise _invalid_rules(error) from None
+        raise invalid_rules_problem(error) from None
     apply_version(session, vendor, result.version, apply)
     session.commit()
     if not result.created:

@@ -21,7 +21,7 @@ from metering.api.problems import ProblemError, problem_responses, problem_type
 from metering.db.session import get_session
 from metering.db.types import utcnow
 from metering.plans import service as plans
-from metering.plans.endpoints import _invalid_rules, _media_type, _yaml_text
+from metering.plans.endpoints import invalid_rules_problem, rules_media_type, rules_text
 from metering.plans.models import Plan
 from metering.plans.schemas import rule_file_request_body
 from metering.settings import Settings
@@ -94,9 +94,9 @@ async def simulate_plan(
     plan_id = plans.plan_or_404(session, vendor, plan_ref).id
     session.rollback()  # nothing more to read on the request's own connection
     _check_range(start, end)
-    text = _yaml_text(await read_body(request, settings.max_body_bytes), _media_type(request))
+    text = rules_text(await read_body(request, settings.max_body_bytes), rules_media_type(request))
     try:
         rules = load_rules(text, filename)
     except RuleFileError as error:
-        raise _invalid_rules(error) from None
+        raise invalid_rules_problem(error) from None
     return await run_in_threadpool(_run, settings.database_url, plan_id, rules, start, end)
