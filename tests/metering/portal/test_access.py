@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -54,6 +55,9 @@ def test_link_opens_once_into_a_cookie_session(
     page = app_client.get("/portal")
     assert page.status_code == 200
     assert "Back to Acme AI" in page.text and "https://app.acme.test/settings" in page.text
+    assert page.headers["cache-control"] == "no-store"
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
 
     again = app_client.get(path, follow_redirects=False)
     assert again.status_code == 410
@@ -127,10 +131,14 @@ def test_no_tampered_or_missing_cookie_gets_in(
     sign_in(app_client, vendor.api_key, acme)
     good = app_client.cookies[COOKIE_NAME]
     payload, _, signature = good.rpartition(".")
-    flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
+    # The first character: all its bits count (the last one may carry padding bits only).
+    flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
     app_client.cookies.set(COOKIE_NAME, f"{payload}.{flipped}")
     refused = app_client.get("/portal")
     assert refused.status_code == 401 and "not valid" in refused.text
+    forged = URLSafeTimedSerializer("a-guessed-key", salt="portal-session")
+    app_client.cookies.set(COOKIE_NAME, forged.dumps({"sid": "pts_any", "csrf": "x"}))
+    assert app_client.get("/portal").status_code == 401
     app_client.cookies.set(COOKIE_NAME, good)
     assert app_client.get("/portal").status_code == 200
 
