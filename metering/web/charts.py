@@ -103,7 +103,8 @@ def bar_chart(
         f'<figcaption id="{chart_id}-caption" class="muted">{escape(title)}: '
         f"{escape(summary)}</figcaption>"
         f"<details><summary>Show the figures as a table</summary>"
-        f'<div class="table-scroll"><table><thead><tr><th scope="col">{escape(label_heading)}'
+        f'<div class="table-scroll"><table><caption class="visually-hidden">{escape(title)}'
+        f'</caption><thead><tr><th scope="col">{escape(label_heading)}'
         f'</th><th scope="col" class="num">{escape(value_label)}</th></tr></thead>'
         f"<tbody>{rows}</tbody></table></div></details></figure>"
     )

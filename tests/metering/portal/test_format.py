@@ -96,6 +96,7 @@ def test_bar_chart_has_a_text_alternative() -> None:
         )
     )
     assert 'role="img"' in chart and "<title id=" in chart
+    assert '<caption class="visually-hidden">Outcomes per day</caption>' in chart
     assert "3 bars, total 7 outcomes, highest 5 outcomes" in chart
     assert '<th scope="row">Nov 1</th><td class="num">2 outcomes</td>' in chart
     assert "Nov &lt;3&gt;" in chart and "Nov <3>" not in chart

@@ -86,7 +86,7 @@ def test_overview_shows_the_period_so_far(
     assert page.status_code == 200
     text = text_of(page.text)
     assert upcoming_total(engine, acme, NOW) == "38.96"  # 4 paid x 0.99 + 15.00 + 20.00
-    assert 'id="projected-total">$38.96<' in page.text
+    assert 'id="projected-total" data-amount="38.96">$38.96<' in page.text
     assert "Current period: Nov 1 \u2013 30, 2026" in text.replace("\u2009", " ")
     # By outcome: 6 settled resolutions (2 free) and the deal; pending and reversed apart.
     assert re.search(r"Resolved conversation .*? 6 6 2 1 \$3\.96", text)
@@ -160,7 +160,7 @@ def test_overview_in_the_customers_locale(
     sign_in(app_client, vendor.api_key, acme)
     page = app_client.get("/portal")
     assert '<html lang="de-DE">' in page.text
-    assert 'id="projected-total">38,96\xa0$<' in page.text
+    assert 'id="projected-total" data-amount="38.96">38,96\xa0$<' in page.text
     assert "1.000" in text_of(page.text)  # the deal's 1000 units
 
 
@@ -186,7 +186,8 @@ def test_overview_equals_the_upcoming_invoice_api_to_the_cent(
     api = app_client.get(f"/v1/customers/{acme}/upcoming_invoice", headers=bearer(vendor.api_key))
     assert api.status_code == 200
     upcoming = api.json()
-    assert f'id="projected-total">{money(upcoming["total"], "usd")}<' in page.text
+    total = upcoming["total"]
+    assert f'id="projected-total" data-amount="{total}">{money(total, "usd")}<' in page.text
     for line in upcoming["lines"]:
         assert money(line["amount"], "usd") in page.text
     assert Decimal(upcoming["total"]) >= Decimal("25.00")
