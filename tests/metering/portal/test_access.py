@@ -248,3 +248,19 @@ def test_every_process_signs_with_the_same_stored_key(
         assert third.get("/portal").status_code == 401  # another key: not ours
         sign_in(third, vendor.api_key, acme)
         assert third.get("/portal").status_code == 200
+
+
+def test_sessions_end_twelve_hours_after_the_link_was_opened(
+    app_client: TestClient, engine: Engine, vendor: VendorFixture, acme: str
+) -> None:
+    sign_in(app_client, vendor.api_key, acme)
+    assert app_client.get("/portal").status_code == 200
+    with Session(engine) as session:
+        row = session.exec(select(PortalSession)).one()
+        assert row.used_at is not None
+        row.used_at = row.used_at - timedelta(hours=12)
+        session.add(row)
+        session.commit()
+    expired = app_client.get("/portal")
+    assert expired.status_code == 401
+    assert "Your session has expired" in expired.text
