@@ -43,8 +43,8 @@ def bar_chart(
     value_label: str = "Value",
     label_heading: str = "Day",
     show: Callable[[Decimal | int], str] = str,
-    width: int = 640,
-    height: int = 200,
+    width: int = 960,
+    height: int = 240,
 ) -> Markup:
     """A bar per point with its value axis, plus the same figures as a table.
 
@@ -52,8 +52,8 @@ def bar_chart(
     every few bars when there are many.
     """
     chart_id = f"chart-{next(_ids)}"
-    left, bottom, top_pad = 40, 24, 10
-    plot_w, plot_h = width - left - 8, height - bottom - top_pad
+    left, right, bottom, top_pad = 44, 28, 28, 12
+    plot_w, plot_h = width - left - right, height - bottom - top_pad
     largest = max((Decimal(p.value) for p in points), default=Decimal(0))
     top = _nice_top(largest)
     slot = plot_w / max(len(points), 1)
@@ -65,7 +65,7 @@ def bar_chart(
     for tick in ticks:
         y = top_pad + plot_h - float(tick / top) * plot_h
         parts.append(
-            f'<line class="axis" x1="{left}" x2="{width - 8}" y1="{y:.1f}" y2="{y:.1f}"/>'
+            f'<line class="axis" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>'
             f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{escape(show(tick))}</text>'
         )
     for index, point in enumerate(points):
@@ -79,8 +79,10 @@ def bar_chart(
             f"{escape(show(point.value))}</title></rect>"
         )
         if index % every == 0:
+            # Every other label is minor: a narrow screen hides those (see portal.css).
+            kind = "label-minor" if (index // every) % 2 else "label"
             parts.append(
-                f'<text x="{x + bar_w / 2:.1f}" y="{height - 6}" '
+                f'<text class="{kind}" x="{x + bar_w / 2:.1f}" y="{height - 6}" '
                 f'text-anchor="middle">{escape(point.label)}</text>'
             )
     total = sum((Decimal(p.value) for p in points), Decimal(0))
@@ -97,7 +99,7 @@ def bar_chart(
     return Markup(
         f'<figure class="chart" aria-labelledby="{chart_id}-title">'
         f'<svg viewBox="0 0 {width} {height}" role="img" '
-        f'aria-labelledby="{chart_id}-title {chart_id}-desc" preserveAspectRatio="none">'
+        f'aria-labelledby="{chart_id}-title {chart_id}-desc">'
         f'<title id="{chart_id}-title">{escape(title)}</title>'
         f'<desc id="{chart_id}-desc">{escape(summary)}</desc>{"".join(parts)}</svg>'
         f'<figcaption id="{chart_id}-caption" class="muted">{escape(title)}: '
