@@ -149,6 +149,21 @@ def check_csrf(context: PortalContext, token: str | None) -> None:
         )
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def require_csrf(request: Request, portal: PortalContext = Depends(portal_context)) -> None:
+    """Router-wide guard: any portal request that changes something carries the CSRF token.
+
+    Handlers still call `check_csrf` themselves; this makes a form that forgets to fail
+    closed. The form is parsed once (Starlette caches it for the handler's Form fields).
+    """
+    if request.method in SAFE_METHODS:
+        return
+    token = (await request.form()).get("csrf_token")
+    check_csrf(portal, token if isinstance(token, str) else None)
+
+
 def render_page(
     request: Request,
     portal: PortalContext,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from metering.portal import (
     disputes_pages,
@@ -12,6 +12,7 @@ from metering.portal import (
     overview_pages,
     session_pages,
 )
+from metering.portal.auth import require_csrf
 from metering.portal.errors import install_page_handlers
 from metering.web.templating import mount_static
 
@@ -20,9 +21,9 @@ def install_portal(app: FastAPI) -> None:
     """Add the portal to `app` (after `install_problem_handlers`)."""
     app.include_router(endpoints.router)
     app.include_router(session_pages.router)
-    app.include_router(overview_pages.router)
-    app.include_router(invoices_pages.router)
-    app.include_router(outcomes_pages.router)
-    app.include_router(disputes_pages.router)
+    # Signed-in pages: every unsafe request must carry the session's CSRF token.
+    guarded = [Depends(require_csrf)]
+    for pages in (overview_pages, invoices_pages, outcomes_pages, disputes_pages):
+        app.include_router(pages.router, dependencies=guarded)
     mount_static(app)
     install_page_handlers(app)

@@ -264,3 +264,30 @@ def test_sessions_end_twelve_hours_after_the_link_was_opened(
     expired = app_client.get("/portal")
     assert expired.status_code == 401
     assert "Your session has expired" in expired.text
+
+
+def test_every_signed_in_form_needs_the_csrf_token(
+    app: Any, vendor: VendorFixture, acme: str
+) -> None:
+    """The router-wide guard refuses a POST without the token, even from a handler that
+    forgets to check it."""
+    from fastapi import APIRouter, Depends
+
+    from metering.portal.auth import require_csrf
+
+    forgetful = APIRouter()
+
+    @forgetful.post("/portal/forgetful-form")
+    def change_something() -> dict[str, str]:
+        return {"changed": "yes"}
+
+    app.include_router(forgetful, dependencies=[Depends(require_csrf)])
+    with TestClient(app) as client:
+        sign_in(client, vendor.api_key, acme)
+        for data in ({}, {"csrf_token": "forged", "note": "x"}):
+            refused = client.post("/portal/forgetful-form", data=data)
+            assert refused.status_code == 403 and "This form has expired" in refused.text
+        token = csrf_of(client.get("/portal").text)
+        accepted = client.post("/portal/forgetful-form", data={"csrf_token": token})
+        assert accepted.json() == {"changed": "yes"}
+        assert client.get("/portal/invoices").status_code == 200  # reading needs no token
