@@ -9,7 +9,6 @@ PostgreSQL), and the next outcomes to settle, read from the recent rows only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -215,16 +214,3 @@ def build(session: Session, customer: Customer, now: datetime) -> Overview:
         per_day=counts.per_day,
         previous=previous_period(session, customer, period.start, now),
     )
-
-
-def outcome_names(overview: Overview) -> Sequence[str]:
-    """Every outcome the page mentions, in order of first appearance."""
-    names: dict[str, None] = {}
-    for line in overview.upcoming.lines:
-        if line.outcome:
-            names[line.outcome] = None
-    for pending in overview.upcoming.pending:
-        names[pending.outcome] = None
-    for name in overview.reversed:
-        names[name] = None
-    return list(names)

@@ -45,6 +45,5 @@ def overview(
             "overview": shown,
             "upcoming": shown.upcoming,
             "chart": chart,
-            "outcome_names": overview_service.outcome_names(shown),
         },
     )
