@@ -37,7 +37,9 @@ def listing(
         try:
             before = datetime.fromisoformat(str(after))
         except ValueError:
-            raise invalid_cursor(cursor, "is not a cursor of this list") from None
+            before = None
+        if before is None or before.tzinfo is None:
+            raise invalid_cursor(cursor, "is not a cursor of this list")
         statement = statement.where(col(Invoice.period_start) < before)
     rows = session.exec(statement.order_by(col(Invoice.period_start).desc()).limit(limit + 1)).all()
     if len(rows) <= limit:

@@ -6,10 +6,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
+from metering.api.problems import ProblemError
 from metering.db.session import get_session
 from metering.portal import invoices
 from metering.portal.auth import PortalContext, portal_context, render_page
-from metering.portal.errors import not_found_page
+from metering.portal.errors import PortalPageError, not_found_page
 
 router = APIRouter(prefix="/portal/invoices", include_in_schema=False)
 
@@ -29,7 +30,16 @@ def invoice_list(
     portal: PortalContext = Depends(portal_context),
     session: Session = Depends(get_session),
 ) -> HTMLResponse:
-    rows, next_cursor = invoices.listing(session, portal.customer.id, cursor)
+    try:
+        rows, next_cursor = invoices.listing(session, portal.customer.id, cursor)
+    except ProblemError:
+        raise PortalPageError(
+            400,
+            "This page of invoices does not exist",
+            "The address has a page marker this list did not make. Start again from the first "
+            "page of your invoices.",
+            portal=portal,
+        ) from None
     shown = [(row, invoices.formatter_of(session, row, portal.customer.locale)) for row in rows]
     return render_page(
         request,

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from metering.api.pagination import encode_cursor
 from metering.invoices.models import InvoiceStatus
 from tests.metering.api.support import bearer
 from tests.metering.conftest import VendorFixture, create_customer, create_plan, create_vendor
@@ -151,8 +152,10 @@ def test_invoices_page_by_cursor_newest_first(
     second = app_client.get(older.group(1).replace("&amp;", "&")).text
     assert [int(n) for n in re.findall(r">#(\d+)</a>", second)] == list(range(6, 0, -1))
     assert 'rel="next"' not in second and "Newest invoices" in second
-    bad = app_client.get("/portal/invoices?cursor=bm9wZQ")
-    assert bad.status_code == 400 and "cursor" in bad.text
+    for cursor in ("bm9wZQ", encode_cursor("2026-01-01T00:00:00"), encode_cursor(7)):
+        bad = app_client.get(f"/portal/invoices?cursor={cursor}")
+        assert bad.status_code == 400 and "This page of invoices does not exist" in bad.text
+        assert "Log out" in bad.text  # still signed in, with the portal's navigation
 
 
 def test_invoice_in_the_customers_locale(
