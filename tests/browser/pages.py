@@ -27,11 +27,20 @@ def sign_in(page: Page, app: PortalApp, customer_id: str) -> None:
     assert page.url == f"{app.url}/portal"
 
 
+def follow(page: Page, target: Locator, *, tap: bool = False) -> None:
+    """Click (or tap) a link or submit button and wait until the next page has loaded, so
+    nothing is read from the page being left."""
+    with page.expect_navigation():
+        if tap:
+            target.tap()
+        else:
+            target.click()
+
+
 def go_to(page: Page, name: str) -> None:
     """Follow the portal's main navigation to `name` (Overview, Outcomes, ...)."""
     nav = page.get_by_role("navigation", name="Billing portal")
-    nav.get_by_role("link", name=name, exact=True).click()
-    page.wait_for_load_state()
+    follow(page, nav.get_by_role("link", name=name, exact=True))
 
 
 def heading(page: Page) -> str:
@@ -79,5 +88,4 @@ def apply_filters(page: Page, **choices: str) -> None:
             field.select_option(label=value)
         else:
             field.fill(value)
-    form.get_by_role("button", name="Apply filters").click()
-    page.wait_for_load_state()
+    follow(page, form.get_by_role("button", name="Apply filters"))

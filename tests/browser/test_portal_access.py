@@ -14,7 +14,7 @@ from sqlmodel import col
 from metering.portal.models import PortalSession
 from metering.portal.repository import hash_token
 from tests.browser.conftest import PortalApp, Shot
-from tests.browser.pages import heading, sign_in
+from tests.browser.pages import follow, heading, sign_in
 
 
 def test_a_link_opens_the_portal_once(
@@ -84,7 +84,7 @@ def test_without_a_session_every_page_asks_for_a_link(
 
 def test_logging_out_ends_the_session(page: Page, portal_app: PortalApp, shot: Shot) -> None:
     sign_in(page, portal_app, portal_app.seeded.acme)
-    page.get_by_role("button", name="Log out").click()
+    follow(page, page.get_by_role("button", name="Log out"))
     assert heading(page) == "You are signed out"
     shot(page, "logged-out")
     response = page.goto("/portal")

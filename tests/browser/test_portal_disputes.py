@@ -15,6 +15,7 @@ from playwright.sync_api import Page
 from tests.browser.conftest import PortalApp, Shot
 from tests.browser.pages import (
     apply_filters,
+    follow,
     go_to,
     heading,
     money,
@@ -44,11 +45,11 @@ def dispute_from_the_outcome_page(page: Page, key: str, shot: Shot) -> None:
     go_to(page, "Outcomes")
     apply_filters(page, **{"Search key or event id": key})
     assert [row["Counted once per"] for row in shown_outcomes(page)] == [key]
-    page.get_by_role("table", name="Outcomes").get_by_role("link", name="Details").click()
+    follow(page, page.get_by_role("table", name="Outcomes").get_by_role("link", name="Details"))
     assert facts(page)["Counted once per"] == key
     page.get_by_label("Reason").fill(REASON)
     shot(page, "outcome-before")
-    page.get_by_role("button", name="Send dispute").click()
+    follow(page, page.get_by_role("button", name="Send dispute"))
     assert heading(page) == "Disputes"
     assert page.get_by_role("status").inner_text().startswith("Your dispute was sent")
     shot(page, "filed")
@@ -82,7 +83,7 @@ def see_it_accepted_and_credited(page: Page, key: str, shot: Shot) -> None:
     assert (row["Counted once per"], row["Reason"], row["Status"]) == (key, REASON, "Accepted")
     assert row["Vendor's answer"].startswith(ANSWER)
     shot(page, "accepted")
-    page.get_by_role("table", name="Disputes").get_by_role("link").first.click()
+    follow(page, page.get_by_role("table", name="Disputes").get_by_role("link").first)
     shown = facts(page)
     assert (shown["Counted once per"], shown["Status"]) == (key, "Credited")
     assert "Accepted" in page.locator("#disputes ~ ul").inner_text()
@@ -153,12 +154,12 @@ def test_a_dispute_form_with_a_forged_csrf_token_is_refused(
     api.send(this_month_events(external_id, months))
     sign_in(page, portal_app, customer)
     page.goto("/portal/outcomes?q=c-16")
-    page.get_by_role("table", name="Outcomes").get_by_role("link", name="Details").click()
+    follow(page, page.get_by_role("table", name="Outcomes").get_by_role("link", name="Details"))
     page.get_by_label("Reason").fill(REASON)
     page.locator("form[action$='/dispute'] input[name=csrf_token]").evaluate(
         "field => { field.value = 'forged'; }"
     )
-    page.get_by_role("button", name="Send dispute").click()
+    follow(page, page.get_by_role("button", name="Send dispute"))
     assert heading(page) == "This form has expired"
     shot(page, "refused")
     assert [d for d in api.disputes() if d["customer_id"] == customer] == []

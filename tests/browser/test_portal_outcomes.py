@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from playwright.sync_api import Page
 
 from tests.browser.conftest import PortalApp, Shot
-from tests.browser.pages import Row, apply_filters, go_to, heading, shown_outcomes, sign_in
+from tests.browser.pages import Row, apply_filters, follow, go_to, heading, shown_outcomes, sign_in
 from tests.browser.seed import SECRET_NOTE, Months
 
 SETTLE = timedelta(hours=72)
@@ -155,7 +155,7 @@ def test_the_whole_list_exports_every_row(page: Page, portal_app: PortalApp) -> 
 def test_an_outcome_page_shows_its_facts(page: Page, portal_app: PortalApp, shot: Shot) -> None:
     open_outcomes(page, portal_app)
     apply_filters(page, **{"Search key or event id": "c-4"})
-    page.get_by_role("table", name="Outcomes").get_by_role("link", name="Details").click()
+    follow(page, page.get_by_role("table", name="Outcomes").get_by_role("link", name="Details"))
     assert heading(page).startswith("Resolved conversation")
     facts = dict(
         zip(
