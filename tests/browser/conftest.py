@@ -15,12 +15,23 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Error, Page, Playwright, ViewportSize, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Error,
+    Page,
+    Playwright,
+    Request,
+    Response,
+    ViewportSize,
+    sync_playwright,
+)
 from sqlalchemy.engine import Engine
 
 from metering.db.engine import make_engine
@@ -109,14 +120,35 @@ def portal_app(
             engine.dispose()
 
 
+@contextmanager
+def watched(context: BrowserContext, app: PortalApp) -> Iterator[Page]:
+    """A page of `context` that must not fail: no JavaScript error, no request leaving the
+    service (every asset is served by the app, no CDN), no static file missing."""
+    problems: list[str] = []
+
+    def request(made: Request) -> None:
+        if not made.url.startswith((f"{app.url}/", "data:", "blob:", "about:")):
+            problems.append(f"request outside the service: {made.url}")
+
+    def response(answer: Response) -> None:
+        if answer.url.startswith(f"{app.url}/static/") and answer.status >= 400:
+            problems.append(f"static file {answer.url}: {answer.status}")
+
+    context.on("request", request)
+    context.on("response", response)
+    context.on("weberror", lambda error: problems.append(f"JavaScript error: {error.error}"))
+    context.set_default_timeout(15_000)
+    yield context.new_page()
+    context.close()
+    assert problems == [], problems
+
+
 @pytest.fixture
 def page(browser: Browser, portal_app: PortalApp) -> Iterator[Page]:
     """A fresh browser context (no cookies) on the service, downloads accepted."""
     context = browser.new_context(base_url=portal_app.url, accept_downloads=True)
-    context.set_default_timeout(15_000)
-    opened = context.new_page()
-    yield opened
-    context.close()
+    with watched(context, portal_app) as opened:
+        yield opened
 
 
 @pytest.fixture
@@ -125,10 +157,8 @@ def phone_page(browser: Browser, portal_app: PortalApp) -> Iterator[Page]:
     context = browser.new_context(
         base_url=portal_app.url, viewport=PHONE, is_mobile=True, has_touch=True
     )
-    context.set_default_timeout(15_000)
-    opened = context.new_page()
-    yield opened
-    context.close()
+    with watched(context, portal_app) as opened:
+        yield opened
 
 
 @pytest.fixture
