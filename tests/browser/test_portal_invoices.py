@@ -52,6 +52,7 @@ def test_an_invoice_its_lines_and_the_outcomes_behind_a_line(
     ] == [Decimal(tier["amount"]) for tier in charged["detail"]["tiers"]]
     shot(page, "invoice")
 
+    assert page.get_by_role("button", name="Print").is_visible()  # shown by portal.js
     page.emulate_media(media="print")
     assert page.get_by_role("link", name="All invoices").is_hidden()
     assert lines.is_visible()
