@@ -53,7 +53,7 @@ def period_figures(
     ids = sorted(customer_ids)
     figures: dict[str, PeriodFigures] = {}
     with ValueStream(session, rules, ids, period.start, as_of) as stream:
-        tallies = measure_tallies(session, rules, ids, period.start, as_of)
+        tallies = measure_tallies(session, rules, ids, period.start, as_of, with_ids=False)
         for customer_id in ids:  # the stream's order
             counted = tallies.get(customer_id, {})
             usage = measured_usage(rules, customer_id, counted, stream)

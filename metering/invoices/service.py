@@ -24,7 +24,7 @@ from metering.invoices.schemas import (
     UpcomingInvoice,
     UpcomingLine,
 )
-from metering.invoices.usage import id_list, measure_tallies
+from metering.invoices.usage import id_count, measure_tallies
 from metering.invoices.values import ValueStream, measured_usage
 from metering.outcomes.models import Outcome
 from metering.outcomes.plans import rules_of
@@ -172,7 +172,10 @@ def subscription_in_force(session: Session, customer: Customer, now: datetime) -
     return found
 
 
-def upcoming_line(line: LineDraft | InvoiceLine, currency: str) -> UpcomingLine:
+def upcoming_line(
+    line: LineDraft | InvoiceLine, currency: str, outcome_count: int | None = None
+) -> UpcomingLine:
+    """A line as the API shows it; `outcome_count` when the line was rated without its ids."""
     return UpcomingLine(
         kind=line.kind,
         charge_key=line.charge_key,
@@ -184,7 +187,7 @@ def upcoming_line(line: LineDraft | InvoiceLine, currency: str) -> UpcomingLine:
         period_start=line.period_start,
         period_end=line.period_end,
         corrects_invoice_id=line.corrects_invoice_id,
-        outcome_count=len(id_list(line.outcome_ids)),
+        outcome_count=id_count(line.outcome_ids) if outcome_count is None else outcome_count,
     )
 
 
@@ -208,11 +211,13 @@ def upcoming(session: Session, customer: Customer, now: datetime) -> UpcomingInv
     subscription = subscription_in_force(session, customer, now)
     rules = rules_of(session, subscription.plan_version_id)
     period = subscription_period(subscription, rules, now)
-    tallies = measure_tallies(session, rules, [customer.id], period.start, now).get(customer.id, {})
+    tallies = measure_tallies(session, rules, [customer.id], period.start, now, with_ids=False).get(
+        customer.id, {}
+    )
     stream = ValueStream(session, rules, [customer.id], period.start, now)
     usage = measured_usage(rules, customer.id, tallies, stream)
-    ids = {name: tally.ids for name, tally in tallies.items()}
-    lines = rate(rules, usage, ids, period.start, period.end)
+    lines = rate(rules, usage, {}, period.start, period.end)
+    counts = {name: tally.billable for name, tally in tallies.items()}
     corrections = pending_corrections(session, customer, now, period.start, rules.currency)
     pending = [
         PendingOutcomes(outcome=name, count=tally.pending, next_settles_at=tally.next_settles_at)
@@ -229,7 +234,9 @@ def upcoming(session: Session, customer: Customer, now: datetime) -> UpcomingInv
         period_end=period.end,
         as_of=now,
         closes_at=period.end + rules.billing.close_after,
-        lines=[upcoming_line(line, rules.currency) for line in lines],
+        lines=[
+            upcoming_line(line, rules.currency, counts.get(line.outcome or "", 0)) for line in lines
+        ],
         corrections=[upcoming_line(line, rules.currency) for line in corrections],
         pending=pending,
         total=_money(total, rules.currency),

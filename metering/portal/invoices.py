@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from metering.api.pagination import decode_cursor, encode_cursor, invalid_cursor
 from metering.invoices import repository
 from metering.invoices.models import Invoice, InvoiceLine, InvoiceStatus
-from metering.invoices.usage import id_list
+from metering.invoices.usage import id_count
 from metering.outcomes.plans import rules_of
 from metering.web.format import Formatter
 
@@ -126,7 +126,7 @@ def lines(session: Session, invoice: Invoice) -> list[LineView]:
             line=row,
             text=str(row.detail.get("text", "")) if isinstance(row.detail, dict) else "",
             tiers=_tiers(row.detail) if isinstance(row.detail, dict) else [],
-            outcome_count=len(id_list(row.outcome_ids)),
+            outcome_count=id_count(row.outcome_ids),
             corrects=corrected.get(row.corrects_invoice_id or ""),
         )
         for row in rows

@@ -166,12 +166,11 @@ def rated_total(
 ) -> Decimal:
     """A period's lines priced as of `as_of` with the calls `upcoming` makes (no writes)."""
     rules = rules_of(session, plan_version_id)
-    tallies = measure_tallies(session, rules, [customer_id], period.start, as_of)
+    tallies = measure_tallies(session, rules, [customer_id], period.start, as_of, with_ids=False)
     mine = tallies.get(customer_id, {})
     stream = ValueStream(session, rules, [customer_id], period.start, as_of)
     usage = measured_usage(rules, customer_id, mine, stream)
-    ids = {name: tally.ids for name, tally in mine.items()}
-    lines = rate(rules, usage, ids, period.start, period.end)
+    lines = rate(rules, usage, {}, period.start, period.end)
     return sum((line.amount for line in lines), Decimal(0))
 
 

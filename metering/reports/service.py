@@ -195,7 +195,7 @@ def _batch_margins(
         for part in batch
     }
     ids = sorted(rows)
-    tallies = measure_tallies(session, rules, ids, period.start, as_of)
+    tallies = measure_tallies(session, rules, ids, period.start, as_of, with_ids=False)
     for customer_id, outcomes in tallies.items():
         for name, tally in outcomes.items():
             row = rows[customer_id].outcome(name)
