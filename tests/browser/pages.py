@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from babel.numbers import parse_decimal
 from playwright.sync_api import Locator, Page
@@ -54,6 +54,12 @@ def money(text: str, locale: str = "en_US") -> Decimal:
     assert digits, f"no amount in {text!r}"
     parsed: Decimal = parse_decimal(digits, locale=locale, strict=True)
     return parsed
+
+
+def counted_outcomes(upcoming: dict[str, Any]) -> int:
+    """Outcomes an upcoming invoice (API) counts: those behind its lines and those pending."""
+    priced = sum(int(line["outcome_count"]) for line in upcoming["lines"] if line["outcome"])
+    return priced + sum(int(pending["count"]) for pending in upcoming["pending"])
 
 
 def table_rows(table: Locator) -> list[tuple[str, str]]:

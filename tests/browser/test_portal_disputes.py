@@ -15,6 +15,7 @@ from playwright.sync_api import Page
 from tests.browser.conftest import PortalApp, Shot
 from tests.browser.pages import (
     apply_filters,
+    counted_outcomes,
     follow,
     go_to,
     heading,
@@ -27,12 +28,6 @@ from tests.browser.seed import invoiced_customer, this_month_events
 
 REASON = "The customer wrote again the next day: it was not resolved."
 ANSWER = "Agreed, credited."
-
-
-def counted(upcoming: dict[str, Any]) -> int:
-    """Outcomes the open period counts: priced ones and those still pending."""
-    priced = sum(int(line["outcome_count"]) for line in upcoming["lines"] if line["outcome"])
-    return priced + sum(int(pending["count"]) for pending in upcoming["pending"])
 
 
 def facts(page: Page) -> dict[str, str]:
@@ -109,7 +104,7 @@ def test_an_accepted_dispute_takes_the_outcome_off_this_period(
 
     see_it_accepted_and_credited(page, "c-16", shot)
     after = api.upcoming(customer)
-    assert counted(after) == counted(before) - 1
+    assert counted_outcomes(after) == counted_outcomes(before) - 1
     go_to(page, "Overview")
     assert money(page.locator("#projected-total").inner_text()) == Decimal(after["total"])
     shot(page, "overview")

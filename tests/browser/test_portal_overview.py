@@ -5,14 +5,22 @@ is saved as a full-page PNG in the artifacts folder (see conftest)."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from playwright.sync_api import Page
 
 from tests.browser.conftest import PortalApp, Shot
-from tests.browser.pages import heading, money, sign_in, table_rows
+from tests.browser.pages import counted_outcomes, heading, money, sign_in, table_rows
 from tests.browser.seed import this_month_events
+
+
+def en_us_time(iso: str) -> str:
+    """`2026-12-01T20:52:25Z` as an en_US reader sees it: `Dec 1, 2026, 8:52 PM UTC`."""
+    at = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    hour = at.hour % 12 or 12
+    return f"{at:%b} {at.day}, {at.year}, {hour}:{at:%M} {'AM' if at.hour < 12 else 'PM'} UTC"
 
 
 def api_lines(upcoming: dict[str, Any]) -> list[tuple[str, Decimal]]:
@@ -51,8 +59,14 @@ def test_the_overview_shows_the_upcoming_invoice_to_the_cent(
     assert pending == {"resolved_conversation": 2}
     pending_table = page.get_by_role("table", name="Pending settlement")
     assert table_rows(pending_table)[0][0] == "Resolved conversation"
-    counts = pending_table.locator("tbody tr td.num")
-    assert counts.inner_text() == "2"
+    (row,) = pending_table.locator("tbody tr").all()
+    count, settles = row.locator("td").all_inner_texts()
+    assert count == "2"
+    assert " ".join(settles.split()) == en_us_time(upcoming["pending"][0]["next_settles_at"])
+    outcomes_card = page.locator(
+        ".card", has=page.get_by_role("heading", name="Outcomes this period")
+    )
+    assert outcomes_card.locator(".figure").inner_text() == str(counted_outcomes(upcoming))
 
 
 def test_the_overview_is_the_signed_in_customers_own(
