@@ -158,3 +158,29 @@ def test_a_dispute_form_with_a_forged_csrf_token_is_refused(
     assert heading(page) == "This form has expired"
     shot(page, "refused")
     assert [d for d in api.disputes() if d["customer_id"] == customer] == []
+
+
+def test_a_rejected_dispute_shows_the_vendors_note_and_the_outcome_stays_billed(
+    page: Page, portal_app: PortalApp, shot: Shot
+) -> None:
+    api, months = portal_app.api, portal_app.seeded.months
+    external_id = f"dispute-rejected-{uuid.uuid4().hex[:8]}"
+    customer = invoiced_customer(api, portal_app.engine, months, external_id, "Initech", sent=0)
+    (invoice,) = api.invoices(customer)
+    sign_in(page, portal_app, customer)
+    dispute_from_the_outcome_page(page, "c-6", shot)
+    (dispute,) = [d for d in api.disputes("open") if d["customer_id"] == customer]
+    note = "Resolved by the AI on Oct 4; the reopening came from another ticket."
+    rejected = api.call("POST", f"/v1/disputes/{dispute['id']}/reject", json={"note": note})
+    assert rejected["status"] == "rejected"
+
+    go_to(page, "Disputes")
+    (row,) = dispute_rows(page)
+    assert (row["Counted once per"], row["Status"]) == ("c-6", "Rejected")
+    assert row["Vendor's answer"].startswith(note)
+    shot(page, "rejected")
+    follow(page, page.get_by_role("table", name="Disputes").get_by_role("link").first)
+    assert facts(page)["Status"] == f"Billed on invoice #{invoice['number']}"
+    assert page.get_by_label("Reason").is_visible()  # it can be disputed again
+    assert api.upcoming(customer)["corrections"] == []
+    shot(page, "outcome")

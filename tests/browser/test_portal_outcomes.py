@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from collections import Counter
 from datetime import datetime, timedelta
 
@@ -14,7 +15,7 @@ from playwright.sync_api import Page
 
 from tests.browser.conftest import PortalApp, Shot
 from tests.browser.pages import Row, apply_filters, follow, go_to, heading, shown_outcomes, sign_in
-from tests.browser.seed import SECRET_NOTE, Months
+from tests.browser.seed import SECRET_NOTE, Months, resolved
 
 SETTLE = timedelta(hours=72)
 
@@ -171,3 +172,33 @@ def test_an_outcome_page_shows_its_facts(page: Page, portal_app: PortalApp, shot
     assert SECRET_NOTE not in page.content()
     assert page.get_by_label("Reason").is_visible()
     shot(page, "detail")
+
+
+def test_a_long_list_is_paged(page: Page, portal_app: PortalApp, shot: Shot) -> None:
+    """60 outcomes: 50 on the first page, the 10 older ones on the next, none twice."""
+    api, months = portal_app.api, portal_app.seeded.months
+    external_id = f"paged-{uuid.uuid4().hex[:8]}"
+    customer = api.new_customer(external_id, "Umbrella", months.last.start)
+    api.send(
+        [
+            resolved(
+                external_id,
+                f"p{n}",
+                months.in_last(1) + timedelta(minutes=n),
+                f"k-{n}",
+                "chat",
+                "sales",
+            )
+            for n in range(60)
+        ]
+    )
+    sign_in(page, portal_app, customer)
+    go_to(page, "Outcomes")
+    first = [row["Counted once per"] for row in shown_outcomes(page)]
+    assert first == [f"k-{n}" for n in range(59, 9, -1)]
+    shot(page, "first")
+    follow(page, page.get_by_role("navigation", name="Pages").get_by_role("link", name="Next page"))
+    second = [row["Counted once per"] for row in shown_outcomes(page)]
+    assert second == [f"k-{n}" for n in range(9, -1, -1)]
+    assert page.get_by_role("link", name="Next page").count() == 0
+    shot(page, "second")
