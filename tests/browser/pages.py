@@ -56,6 +56,22 @@ def money(text: str, locale: str = "en_US") -> Decimal:
     return parsed
 
 
+def luminance(css_colour: str) -> float:
+    """WCAG relative luminance of a computed colour such as `rgb(79, 70, 229)`."""
+    red, green, blue = (int(part) / 255 for part in re.findall(r"\d+", css_colour)[:3])
+
+    def linear(channel: float) -> float:
+        return channel / 12.92 if channel <= 0.03928 else ((channel + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * linear(red) + 0.7152 * linear(green) + 0.0722 * linear(blue)
+
+
+def contrast_ratio(first: str, second: str) -> float:
+    """WCAG contrast ratio of two computed colours (4.5 is the minimum for body text)."""
+    light, dark = sorted((luminance(first), luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
 def counted_outcomes(upcoming: dict[str, Any]) -> int:
     """Outcomes an upcoming invoice (API) counts: those behind its lines and those pending."""
     priced = sum(int(line["outcome_count"]) for line in upcoming["lines"] if line["outcome"])

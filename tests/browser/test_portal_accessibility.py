@@ -6,12 +6,11 @@ the artifacts folder (see conftest)."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from playwright.sync_api import Page
 
 from tests.browser.conftest import PortalApp, Shot
-from tests.browser.pages import follow, heading, shown_outcomes, sign_in
+from tests.browser.pages import contrast_ratio, follow, heading, shown_outcomes, sign_in
 
 UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button')]
   .filter(e => e.type !== 'hidden')
@@ -39,20 +38,10 @@ COLOURS = """selector => {
 }"""
 
 
-def luminance(css: str) -> float:
-    red, green, blue = (int(part) / 255 for part in re.findall(r"\d+", css)[:3])
-
-    def linear(channel: float) -> float:
-        return channel / 12.92 if channel <= 0.03928 else ((channel + 0.055) / 1.055) ** 2.4
-
-    return 0.2126 * linear(red) + 0.7152 * linear(green) + 0.0722 * linear(blue)
-
-
 def contrast(page: Page, selector: str) -> float:
     """WCAG contrast ratio of an element's text on the background behind it."""
-    colours: list[Any] = page.evaluate(COLOURS, selector)
-    light, dark = sorted((luminance(colours[0]), luminance(colours[1])), reverse=True)
-    return (light + 0.05) / (dark + 0.05)
+    text, background = page.evaluate(COLOURS, selector)
+    return contrast_ratio(text, background)
 
 
 def check(page: Page, shot: Shot, name: str) -> None:
