@@ -229,9 +229,10 @@ class VendorApi:
         rows: list[dict[str, Any]] = self.get(f"/v1/disputes{query}")["data"]
         return rows
 
-    def portal_link(self, customer_id: str) -> str:
+    def portal_link(self, customer_id: str, return_url: str | None = None) -> str:
         """A fresh single-use portal link for the customer."""
-        created = self.call("POST", "/v1/portal_sessions", 201, json={"customer": customer_id})
+        body = {"customer": customer_id, "return_url": return_url}
+        created = self.call("POST", "/v1/portal_sessions", 201, json=body)
         url: str = created["url"]
         return url
 
