@@ -83,17 +83,7 @@ def test_a_vendor_sees_margin_simulates_prices_and_credits_a_dispute(
 ) -> None:
     # 1. The plan, the customer on it since the start of month A, a spend alert, and an
     # endpoint at the receiver for every event type.
-    uploaded = vendor.call(
-        "POST", "/v1/plans", 201, content=RULES, headers={"Content-Type": "application/yaml"}
-    )
-    assert (uploaded["plan"], uploaded["version"]) == ("insight-agent", 1)
-    customer = vendor.call("POST", "/v1/customers", 201, json={"external_id": "acme"})
-    customer_id = customer["id"]
-    vendor.call(
-        "POST",
-        f"/v1/customers/{customer_id}/plan",
-        json={"plan": "insight-agent", "starts_at": iso(months.a.start)},
-    )
+    customer_id = vendor.subscribe_acme(months.a.start)
     alert = vendor.call(
         "POST",
         "/v1/alerts",
@@ -200,32 +190,20 @@ def test_a_vendor_sees_margin_simulates_prices_and_credits_a_dispute(
         ]
 
         # 6. The customer opens a portal link and disputes c-2 through the outcome's form.
-        session = vendor.call("POST", "/v1/portal_sessions", 201, json={"customer": customer_id})
-        link = session["url"][session["url"].index("/portal/") :]
-        opened = vendor.http.get(link, follow_redirects=False)
-        assert (opened.status_code, opened.headers["location"]) == (303, "/portal")
-        listed = vendor.http.get("/portal/outcomes", params={"q": "c-2"})
-        assert listed.status_code == 200, listed.text
-        assert "Billed on invoice" in listed.text and "email" in listed.text
-        (outcome_id,) = re.findall(r'href="/portal/outcomes/(\d+)"', listed.text)
-        page = vendor.http.get(f"/portal/outcomes/{outcome_id}")
-        assert page.status_code == 200, page.text
-        filed = vendor.http.post(
-            f"/portal/outcomes/{outcome_id}/dispute",
-            data={
-                "reason": "The customer wrote again: not resolved.",
-                "csrf_token": csrf_of(page.text),
-            },
-            follow_redirects=False,
-        )
-        assert (filed.status_code, filed.headers["location"]) == (303, "/portal/disputes?filed=1")
+        listed = vendor.dispute_in_portal(customer_id, "c-2", "not resolved")
+        assert "Billed on invoice" in listed and "email" in listed  # the channel is shown
 
         (dispute,) = vendor.get(f"/v1/disputes?status=open&customer={customer_id}")["data"]
-        assert (dispute["dedupe_key"], dispute["event_id"]) == ("c-2", "res-2")
+        assert (dispute["dedupe_key"], dispute["event_id"], dispute["reason"]) == (
+            "c-2",
+            "res-2",
+            "not resolved",
+        )
         accepted = vendor.call(
             "POST", f"/v1/disputes/{dispute['id']}/accept", json={"note": "Agreed"}
         )
         assert (accepted["status"], accepted["resolution_note"]) == ("accepted", "Agreed")
+        assert "Accepted" in vendor.http.get("/portal/disputes").text
         deliver(engine)
         assert types_received(receiver) == [
             "alert.triggered",
@@ -265,6 +243,31 @@ def test_a_vendor_sees_margin_simulates_prices_and_credits_a_dispute(
     assert (row["attributed_cost"], row["unbilled_cost"]) == ("0.0247", "0.07245")
     assert all(got.verified for got in receiver.received)
     assert len({got.webhook_id for got in receiver.received}) == 5
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Simulation prices credited outcomes: see H8 bugs in the notes (requests.md)",
+)
+def test_a_simulation_of_unchanged_rules_leaves_a_credited_outcome_off_like_the_invoice(
+    engine: Engine, vendor: Vendor, months: Months
+) -> None:
+    """A dispute accepted before the close leaves the outcome off A's invoice; the README
+    says a simulation of the rules in force equals the issued invoices."""
+    customer_id = vendor.subscribe_acme(months.a.start)
+    vendor.send([resolved(f"res-{n}", months.in_a(n), f"c-{n}", "chat") for n in (1, 2, 3)])
+    vendor.dispute_in_portal(customer_id, "c-2", "not resolved")
+    (dispute,) = vendor.get(f"/v1/disputes?status=open&customer={customer_id}")["data"]
+    vendor.call("POST", f"/v1/disputes/{dispute['id']}/accept", json={})
+
+    close_due(engine, now=months.close_a)
+    (one,) = vendor.invoices(customer_id)
+    assert shown(one["lines"]) == [
+        ("charge", "Resolved conversations", "2", "4.00"),
+        ("charge", "Platform fee", "1", "5.00"),
+    ]
+    assert one["total"] == "9.00"
+    assert vendor.simulate(RULES, months.a)["total"]["current"] == one["total"]
 
 
 # --- the vendor, its months, and what it sends ------------------------------------------
@@ -327,6 +330,42 @@ class Vendor:
     def line_events(self, invoice: dict[str, Any], line: dict[str, Any]) -> dict[str, str]:
         page = self.get(f"/v1/invoices/{invoice['id']}/lines/{line['id']}/outcomes")
         return {row["event_id"]: row["state"] for row in page["data"]}
+
+    def subscribe_acme(self, since: datetime) -> str:
+        """Upload the plan; create acme on it from `since`; acme's id."""
+        uploaded = self.call(
+            "POST", "/v1/plans", 201, content=RULES, headers={"Content-Type": "application/yaml"}
+        )
+        assert (uploaded["plan"], uploaded["version"]) == ("insight-agent", 1)
+        customer_id: str = self.call("POST", "/v1/customers", 201, json={"external_id": "acme"})[
+            "id"
+        ]
+        self.call(
+            "POST",
+            f"/v1/customers/{customer_id}/plan",
+            json={"plan": "insight-agent", "starts_at": iso(since)},
+        )
+        return customer_id
+
+    def dispute_in_portal(self, customer_id: str, conversation: str, reason: str) -> str:
+        """As the customer: open a fresh portal link, find the conversation's outcome, file
+        the form on its page; the outcomes list as it was before filing."""
+        session = self.call("POST", "/v1/portal_sessions", 201, json={"customer": customer_id})
+        link = session["url"][session["url"].index("/portal/") :]
+        opened = self.http.get(link, follow_redirects=False)
+        assert (opened.status_code, opened.headers["location"]) == (303, "/portal")
+        listed = self.http.get("/portal/outcomes", params={"q": conversation})
+        assert listed.status_code == 200, listed.text
+        (outcome_id,) = re.findall(r'href="/portal/outcomes/(\d+)"', listed.text)
+        page = self.http.get(f"/portal/outcomes/{outcome_id}")
+        assert page.status_code == 200, page.text
+        filed = self.http.post(
+            f"/portal/outcomes/{outcome_id}/dispute",
+            data={"reason": reason, "csrf_token": csrf_of(page.text)},
+            follow_redirects=False,
+        )
+        assert (filed.status_code, filed.headers["location"]) == (303, "/portal/disputes?filed=1")
+        return listed.text
 
     def simulate(self, rules: str, period: Period) -> dict[str, Any]:
         answer: dict[str, Any] = self.call(
