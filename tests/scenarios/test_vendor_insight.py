@@ -365,7 +365,8 @@ class Vendor:
             follow_redirects=False,
         )
         assert (filed.status_code, filed.headers["location"]) == (303, "/portal/disputes?filed=1")
-        return listed.text
+        text: str = listed.text
+        return text
 
     def simulate(self, rules: str, period: Period) -> dict[str, Any]:
         answer: dict[str, Any] = self.call(
