@@ -106,23 +106,21 @@ def test_a_vendor_sees_margin_simulates_prices_and_credits_a_dispute(
         # c-3: 20000/5000 on small on its resolution event itself (0.006)
         # c-4: 8000/2000 on gpt-4o (0.04), 1000/0 on small (0.00015): unbilled
         at = months.in_a
-        assert (
-            vendor.send(
-                [
-                    model_call("call-1", at(1), "c-1", tokens("gpt-4o", 1200, 300)),
-                    model_call("call-2", at(1), "c-1", tokens("gpt-4o", 2000, 500)),
-                    model_call("call-3", at(1), "c-1", tokens("small", 10000, 2000)),
-                    resolved("res-1", at(2), "c-1", "chat"),
-                    model_call("call-4", at(3), "c-2", {"amount": "0.0123", "currency": "usd"}),
-                    model_call("call-5", at(3), "c-2", tokens("gpt-4o", 4000, 1000)),
-                    resolved("res-2", at(4), "c-2", "email"),
-                    resolved("res-3", at(5), "c-3", "chat", cost=tokens("small", 20000, 5000)),
-                    model_call("call-6", at(6), "c-4", tokens("gpt-4o", 8000, 2000)),
-                    model_call("call-7", at(6), "c-4", tokens("small", 1000, 0)),
-                ]
-            )["accepted"]
-            == 10
+        sent = vendor.send(
+            [
+                model_call("call-1", at(1), "c-1", tokens("gpt-4o", 1200, 300)),
+                model_call("call-2", at(1), "c-1", tokens("gpt-4o", 2000, 500)),
+                model_call("call-3", at(1), "c-1", tokens("small", 10000, 2000)),
+                resolved("res-1", at(2), "c-1", "chat"),
+                model_call("call-4", at(3), "c-2", {"amount": "0.0123", "currency": "usd"}),
+                model_call("call-5", at(3), "c-2", tokens("gpt-4o", 4000, 1000)),
+                resolved("res-2", at(4), "c-2", "email"),
+                resolved("res-3", at(5), "c-3", "chat", cost=tokens("small", 20000, 5000)),
+                model_call("call-6", at(6), "c-4", tokens("gpt-4o", 8000, 2000)),
+                model_call("call-7", at(6), "c-4", tokens("small", 1000, 0)),
+            ]
         )
+        assert sent["accepted"] == 10
 
         # 3. The alert job runs while A can still change, then A closes: 3 x 2.00 + 5.00.
         fired = evaluate(engine, now=months.a.end + timedelta(hours=1))
