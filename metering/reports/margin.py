@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -22,8 +23,48 @@ def margin_percent(revenue: Decimal, margin: Decimal) -> Decimal | None:
     return margin * HUNDRED / revenue
 
 
+class _RevenueAndCost(Protocol):
+    @property
+    def revenue(self) -> Decimal: ...
+
+    @property
+    def cost(self) -> Decimal: ...
+
+
+class _CostParts(Protocol):
+    @property
+    def attributed_cost(self) -> Decimal: ...
+
+    @property
+    def unbilled_cost(self) -> Decimal: ...
+
+
+class _Margin:
+    """`margin` and `margin_percent` of a class that has `revenue` and `cost`."""
+
+    __slots__ = ()
+
+    @property
+    def margin(self: _RevenueAndCost) -> Decimal:
+        return self.revenue - self.cost
+
+    @property
+    def margin_percent(self: _RevenueAndCost) -> Decimal | None:
+        return margin_percent(self.revenue, self.revenue - self.cost)
+
+
+class _SplitCost(_Margin):
+    """`cost` (and so the margin) of a class whose cost is attributed to outcomes or not."""
+
+    __slots__ = ()
+
+    @property
+    def cost(self: _CostParts) -> Decimal:
+        return self.attributed_cost + self.unbilled_cost
+
+
 @dataclass(slots=True)
-class OutcomeMargin:
+class OutcomeMargin(_Margin):
     """One outcome type of one customer's period."""
 
     outcome: str
@@ -32,17 +73,9 @@ class OutcomeMargin:
     revenue: Decimal = ZERO
     cost: Decimal = ZERO
 
-    @property
-    def margin(self) -> Decimal:
-        return self.revenue - self.cost
-
-    @property
-    def margin_percent(self) -> Decimal | None:
-        return margin_percent(self.revenue, self.margin)
-
 
 @dataclass(slots=True)
-class CustomerMargin:
+class CustomerMargin(_SplitCost):
     """One customer's period under one subscription (a plan change mid-period makes two).
 
     `revenue_source` is `invoice` when the period is invoiced (its lines, with the credits
@@ -83,24 +116,12 @@ class CustomerMargin:
         return sum((o.cost for o in self.outcomes.values()), ZERO)
 
     @property
-    def cost(self) -> Decimal:
-        return self.attributed_cost + self.unbilled_cost
-
-    @property
-    def margin(self) -> Decimal:
-        return self.revenue - self.cost
-
-    @property
-    def margin_percent(self) -> Decimal | None:
-        return margin_percent(self.revenue, self.margin)
-
-    @property
     def unpriced_events(self) -> int:
         return sum(self.unpriced.values())
 
 
 @dataclass(slots=True)
-class CurrencyTotals:
+class CurrencyTotals(_SplitCost):
     """Every customer period of the report billed in one currency, added up, also per
     outcome type."""
 
@@ -112,18 +133,6 @@ class CurrencyTotals:
     attributed_cost: Decimal = ZERO
     unbilled_cost: Decimal = ZERO
     unpriced_events: int = 0
-
-    @property
-    def cost(self) -> Decimal:
-        return self.attributed_cost + self.unbilled_cost
-
-    @property
-    def margin(self) -> Decimal:
-        return self.revenue - self.cost
-
-    @property
-    def margin_percent(self) -> Decimal | None:
-        return margin_percent(self.revenue, self.margin)
 
     def add(self, row: CustomerMargin) -> None:
         for name, item in row.outcomes.items():
