@@ -17,7 +17,7 @@ The rules, independent of arrival order:
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -247,6 +247,7 @@ class OutcomeUsage:
     pending: int = 0
     reversed: int = 0
     duplicates: int = 0
+    credited: int = 0
 
 
 @dataclass(slots=True)
@@ -273,12 +274,23 @@ class OutcomeLedger:
     Memory holds one entry per dedupe key (every candidate of a key only when the outcome can
     be reversed, since a later reversal may promote a later candidate), never the events.
     Candidates are plain tuples here; `resolve_key` decides only the keys that need it.
+
+    `credited` names the keys (customer, outcome, dedupe key) the vendor credited, by
+    accepting a dispute: such a key's winner is counted as credited, never billed, and none
+    of its duplicates is promoted in its place.
     """
 
-    def __init__(self, plan: CompiledPlan, period: Period, as_of: datetime) -> None:
+    def __init__(
+        self,
+        plan: CompiledPlan,
+        period: Period,
+        as_of: datetime,
+        credited: Collection[tuple[str, str, str]] = frozenset(),
+    ) -> None:
         self.plan = plan
         self.period = period
         self.as_of = as_of
+        self.credited = frozenset(credited)
         self.customers: set[str] = set()
         self._single: dict[_GroupKey, _Kept] = {}
         self._several: dict[_GroupKey, list[_Kept]] = {}
@@ -401,6 +413,8 @@ class OutcomeLedger:
             occurred_at, event_id, _, value, problem = winner
             if problem is not None:
                 usages[customer].problems.append(Problem(event_id, outcome, problem))
+            elif gkey in self.credited:
+                usage.credited += 1
             elif occurred_at + settle_after > as_of:
                 usage.pending += 1
             else:

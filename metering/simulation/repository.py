@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from metering.customers.models import Customer
+from metering.disputes import repository as disputes
+from metering.disputes.models import DisputeStatus
 from metering.events.models import EventStatus, StoredEvent
 from metering.plans.models import Plan, PlanVersion
 from metering.subscriptions.models import Subscription
@@ -26,6 +28,19 @@ PAGE_ROWS = 5000
 class Subscriber:
     id: str
     external_id: str
+
+
+CreditedKey = tuple[str, datetime, str]  # outcome, period start, dedupe key
+
+
+def credited_keys(session: Session, customer_ids: Sequence[str]) -> dict[str, set[CreditedKey]]:
+    """Per customer, the keys the vendor credited by accepting a dispute."""
+    found: dict[str, set[CreditedKey]] = {}
+    for customer_id, outcome, period_start, key in disputes.keys_with_status(
+        session, customer_ids, DisputeStatus.ACCEPTED
+    ):
+        found.setdefault(customer_id, set()).add((outcome, period_start, key))
+    return found
 
 
 def version_ids(session: Session, plan_id: str) -> set[str]:

@@ -11,7 +11,7 @@ The caller passes a read-only session (`metering.simulation.readonly`): nothing 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from metering.plans.models import Plan
 from metering.simulation import repository
-from metering.simulation.repository import Subscriber
+from metering.simulation.repository import CreditedKey, Subscriber
 from metering.simulation.treatments import Treatment, TreatmentKey, TreatmentTracker
 from metering.simulation.windows import Side, Window, customer_windows
 from metering.subscriptions.repository import Term, terms_of
@@ -92,9 +92,9 @@ class SimulationResult:
 class _PeriodRun:
     """One window being fed: the ledger that prices it and the tracker that explains it."""
 
-    def __init__(self, window: Window) -> None:
+    def __init__(self, window: Window, credited: Collection[tuple[str, str, str]]) -> None:
         self.window = window
-        self.ledger = OutcomeLedger(window.plan, window.period, window.as_of)
+        self.ledger = OutcomeLedger(window.plan, window.period, window.as_of, credited)
         self.tracker = TreatmentTracker(window.plan, window.period, window.as_of)
 
     def add_all(self, events: Sequence[Event]) -> None:
@@ -163,9 +163,23 @@ def _run_customer(
     windows: Sequence[Window],
     events: Iterable[Event],
     examples: int,
+    credited: Collection[CreditedKey],
 ) -> None:
-    """Feed one customer's time-ordered events to each window while it is open."""
+    """Feed one customer's time-ordered events to each window while it is open.
+
+    Keys the vendor credited (accepted disputes) stay credited on both sides, by outcome
+    name and dedupe key, in the period they were credited in.
+    """
     result = CustomerResult(subscriber.id, subscriber.external_id, periods=len(windows))
+
+    def run_of(window: Window) -> _PeriodRun:
+        keys = {
+            (subscriber.external_id, outcome, key)
+            for outcome, period_start, key in credited
+            if period_start == window.period.start
+        }
+        return _PeriodRun(window, keys)
+
     comparison = _Comparison(simulation, subscriber.external_id, examples)
     waiting = list(windows)  # earliest period first
     running: list[_PeriodRun] = []
@@ -182,14 +196,14 @@ def _run_customer(
         result.events += len(chunk)
         first, last = chunk[0].timestamp, chunk[-1].timestamp
         while waiting and waiting[0].period.start <= last:
-            running.append(_PeriodRun(waiting.pop(0)))
+            running.append(run_of(waiting.pop(0)))
         for run in running:
             if run.window.as_of >= first:
                 run.add_all(chunk)
         for run in [r for r in running if r.window.as_of < last]:
             finish(run)
             running.remove(run)
-    for run in [*running, *(_PeriodRun(w) for w in waiting)]:
+    for run in [*running, *(run_of(w) for w in waiting)]:
         finish(run)
     comparison.finish()
     simulation.customers.append(result)
@@ -251,6 +265,7 @@ def simulate(
     windows = {
         s.id: customer_windows(terms.get(s.id, []), compiled, start, end, now) for s in subscribers
     }
+    credited = repository.credited_keys(session, [s.id for s in subscribers])
     done = 0
     for offset in range(0, len(subscribers), CUSTOMER_BATCH):
         batch = subscribers[offset : offset + CUSTOMER_BATCH]
@@ -262,11 +277,25 @@ def simulate(
         for customer_id, rows in groupby(stream, key=lambda row: row[0]):
             subscriber = by_id.pop(customer_id)
             events = (event for _, event in rows)
-            _run_customer(simulation, subscriber, windows[customer_id], events, examples)
+            _run_customer(
+                simulation,
+                subscriber,
+                windows[customer_id],
+                events,
+                examples,
+                credited.get(customer_id, ()),
+            )
             done += 1
             _report(progress, done, len(subscribers), simulation)
         for subscriber in by_id.values():  # no event in the range
-            _run_customer(simulation, subscriber, windows[subscriber.id], (), examples)
+            _run_customer(
+                simulation,
+                subscriber,
+                windows[subscriber.id],
+                (),
+                examples,
+                credited.get(subscriber.id, ()),
+            )
             done += 1
             _report(progress, done, len(subscribers), simulation)
     simulation.customers.sort(key=lambda c: c.external_id)

@@ -88,6 +88,26 @@ def test_first_event_counts_and_later_ones_are_duplicates() -> None:
     assert (usage.billable, usage.duplicates, usage.quantity) == (1, 1, Decimal(1))
 
 
+def test_a_credited_key_is_never_billed_nor_replaced_by_its_duplicates() -> None:
+    """An accepted dispute credits the key: its winner is credited, pending or settled, and
+    a later event for the same conversation is not promoted in its place."""
+    events = [
+        resolved("e1", "c-1", at(2)),
+        resolved("e2", "c-1", at(3)),
+        resolved("e3", "c-2", at(4)),
+    ]
+    ledger = OutcomeLedger(PLAN, NOV, NOV.end, credited={("acme", "resolved", "c-1")})
+    ledger.add_all(events)
+    usage = ledger.resolve()["acme"].usage("resolved")
+    assert (usage.billable, usage.credited, usage.duplicates, usage.quantity) == (1, 1, 1, 1)
+    pending = OutcomeLedger(PLAN, NOV, at(4), credited={("acme", "resolved", "c-1")})
+    pending.add_all(events)
+    assert pending.resolve()["acme"].usage("resolved").pending == 1  # c-2 only
+    other = OutcomeLedger(PLAN, NOV, NOV.end, credited={("globex", "resolved", "c-1")})
+    other.add_all(events)
+    assert other.resolve()["acme"].usage("resolved").billable == 2
+
+
 def test_settle_window_is_inclusive_of_as_of() -> None:
     events = [resolved("e1", "c-1", at(2, 12))]
     assert usage_of(events, as_of=at(5, 12)).billable == 1

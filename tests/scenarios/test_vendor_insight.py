@@ -243,10 +243,6 @@ def test_a_vendor_sees_margin_simulates_prices_and_credits_a_dispute(
     assert len({got.webhook_id for got in receiver.received}) == 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Simulation prices credited outcomes: see H8 bugs in the notes (requests.md)",
-)
 def test_a_simulation_of_unchanged_rules_leaves_a_credited_outcome_off_like_the_invoice(
     engine: Engine, vendor: Vendor, months: Months
 ) -> None:
