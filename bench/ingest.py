@@ -17,7 +17,6 @@ import os
 import secrets
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -29,24 +28,13 @@ from typing import Any
 
 import httpx
 import psycopg
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
-from sqlmodel import Session
+from common import percentile
+from postgres import Seeded, conninfo, fresh_database, seed
 
-from metering.customers.models import Customer
 from metering.db import jsontext
-from metering.db.engine import make_engine
-from metering.db.ids import new_id
-from metering.db.migrate import upgrade
 from metering.events.parsing import content_hash
-from metering.plans.service import upload
-from metering.subscriptions.models import Subscription
-from metering.vendors.service import create_vendor
 from pricing_rules.event_json import event_from_json
 
-ADMIN_URL = os.environ.get(
-    "METERING_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 RULES = Path(__file__).resolve().parents[1] / "pricing_rules/examples/support-agent.yaml"
 CUSTOMERS = 100
 COPY_COLUMNS = (
@@ -55,52 +43,10 @@ COPY_COLUMNS = (
 )
 
 
-def _admin(statement: str) -> None:
-    engine = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
-    with engine.connect() as connection:
-        connection.execute(sa.text(statement))
-    engine.dispose()
-
-
-@contextmanager
-def fresh_database(label: str) -> Iterator[str]:
-    name = f"metering_bench_{label}_{secrets.token_hex(4)}"
-    _admin(f'CREATE DATABASE "{name}"')
-    try:
-        url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-        upgrade(url)
-        yield url
-    finally:
-        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def seed(url: str) -> tuple[str, str, dict[str, str]]:
-    """A vendor with the support-agent plan and its customers: (vendor id, key, customers)."""
-    engine = make_engine(url)
-    with Session(engine) as session:
-        made = create_vendor(session, "Bench")
-        stored = upload(session, made.vendor, RULES.read_text(), RULES.name)
-        customers = {}
-        for number in range(CUSTOMERS):
-            external_id = f"customer-{number:03}"
-            customer = Customer(id=new_id("cus"), vendor_id=made.vendor.id, external_id=external_id)
-            session.add(customer)
-            session.flush()
-            session.add(
-                Subscription(
-                    id=new_id("sub"),
-                    vendor_id=made.vendor.id,
-                    customer_id=customer.id,
-                    plan_id=stored.plan.id,
-                    plan_version_id=stored.version.id,
-                    starts_at=datetime(2020, 1, 1, tzinfo=UTC),
-                )
-            )
-            customers[external_id] = customer.id
-        session.commit()
-        vendor_id, key = made.vendor.id, made.api_key
-    engine.dispose()
-    return vendor_id, key, customers
+def seed_support(url: str) -> Seeded:
+    """A vendor with the support-agent plan and its customers."""
+    customers = [f"customer-{number:03}" for number in range(CUSTOMERS)]
+    return seed(url, RULES.read_text(), RULES.name, customers, datetime(2020, 1, 1, tzinfo=UTC))
 
 
 def make_events(count: int, prefix: str) -> list[dict[str, Any]]:
@@ -274,10 +220,9 @@ def copy_rows(
     url: str, vendor_id: str, customers: dict[str, str], events: list[dict[str, Any]]
 ) -> float:
     """COPY the rows HTTP ingestion writes (parsed, hashed, status set) into the events table."""
-    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     started = time.perf_counter()
     now = datetime.now(UTC)
-    with psycopg.connect(conninfo) as connection, connection.cursor() as cursor:
+    with psycopg.connect(conninfo(url)) as connection, connection.cursor() as cursor:
         with cursor.copy(f"COPY events ({COPY_COLUMNS}) FROM STDIN") as copy:
             for item in events:
                 event = event_from_json(item)
@@ -301,10 +246,6 @@ def copy_rows(
     return time.perf_counter() - started
 
 
-def percentile(values: list[float], share: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(share * 100) - 1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
@@ -316,8 +257,8 @@ def main() -> None:
     args = parser.parse_args()
     events = make_events(args.events, "evt_")
     singles = make_events(args.singles, "one_")
-    with fresh_database("http") as url:
-        _, key, _ = seed(url)
+    with fresh_database(f"metering_bench_http_{secrets.token_hex(4)}") as url:
+        key = seed_support(url).api_key
         with server(url, args.workers) as base:
             http_seconds = asyncio.run(
                 post_batches(base, key, events, args.batch, args.clients, args.keep_alive)
@@ -325,9 +266,9 @@ def main() -> None:
             half = len(singles) // 2
             fresh = single_latencies(base, key, singles[:half], keep_alive=False)
             kept = single_latencies(base, key, singles[half:], keep_alive=True)
-    with fresh_database("copy") as url:
-        copy_vendor, _, customers = seed(url)
-        copy_seconds = copy_rows(url, copy_vendor, customers, events)
+    with fresh_database(f"metering_bench_copy_{secrets.token_hex(4)}") as url:
+        seeded = seed_support(url)
+        copy_seconds = copy_rows(url, seeded.vendor_id, seeded.customer_ids, events)
     http_rate = args.events / http_seconds
     copy_rate = args.events / copy_seconds
     print(
@@ -340,8 +281,8 @@ def main() -> None:
     print(f"HTTP / COPY:       {http_rate / copy_rate:10.1%}  (target at least 25%)")
     for label, latencies in (("new connection", fresh), ("kept-alive", kept)):
         print(
-            f"single events, {label + ':':16}p50 {percentile(latencies, 0.50) * 1000:.1f} ms, "
-            f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms over {len(latencies)} requests"
+            f"single events, {label + ':':16}p50 {percentile(latencies, 50) * 1000:.1f} ms, "
+            f"p99 {percentile(latencies, 99) * 1000:.1f} ms over {len(latencies)} requests"
         )
 
 

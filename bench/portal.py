@@ -18,7 +18,6 @@ misses the target. Needs the PostgreSQL server at 127.0.0.1:5432
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
@@ -29,31 +28,19 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-import psycopg
 import sqlalchemy as sa
+from common import percentile
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import make_url
-from sqlmodel import Session
+from postgres import copy_events, fresh_database, seed
 
 from metering.app import create_app
-from metering.customers.models import Customer
-from metering.db import jsontext
 from metering.db.engine import make_engine
-from metering.db.ids import new_id
-from metering.db.migrate import upgrade
 from metering.db.types import utcnow
-from metering.plans.service import upload
 from metering.settings import Settings
-from metering.subscriptions.models import Subscription
-from metering.vendors.service import create_vendor
 from pricing_rules.events import Event
 from pricing_rules.loader import load_rules
-from pricing_rules.outcomes import Candidate, compile_plan, resolve_key
 from pricing_rules.periods import period_containing
 
-ADMIN_URL = os.environ.get(
-    "METERING_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 DATABASE = "bench_portal"
 TARGET_MS = 300.0
 RULES = """
@@ -91,27 +78,7 @@ charges:
   - {name: Platform fee, model: flat, price: "200.00"}
 minimum: "500.00"
 """
-EVENT_COLUMNS = (
-    "pk, vendor_id, event_id, type, customer_id, customer_external_id, occurred_at, "
-    "received_at, properties, cost, content_hash, status, plan_version_id"
-)
-OUTCOME_COLUMNS = (
-    "vendor_id, customer_id, plan_version_id, event_pk, event_id, outcome, period_start, "
-    "period_end, dedupe_key, match_key, occurred_at, value, value_text, problem, "
-    "settles_at, state"
-)
 TOPICS = ("billing", "login", "shipping", "refund", "other")
-
-
-def _admin(statement: str) -> None:
-    engine = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
-    with engine.connect() as connection:
-        connection.execute(sa.text(statement))
-    engine.dispose()
-
-
-def _conninfo(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def generate(outcomes: int, start: datetime, end: datetime, seed: int = 11) -> Iterator[Event]:
@@ -142,104 +109,15 @@ def generate(outcomes: int, start: datetime, end: datetime, seed: int = 11) -> I
             yield Event(f"e{n}", "deal.closed", "acme", at, props)
 
 
-def seed(url: str, period_start: datetime) -> tuple[str, str, str, str]:
-    """A vendor (its API key), the plan, and one customer subscribed from `period_start`."""
-    engine = make_engine(url)
-    with Session(engine) as session:
-        made = create_vendor(session, "Bench Portal")
-        uploaded = upload(session, made.vendor, RULES, "bench-portal.yaml")
-        customer = Customer(id=new_id("cus"), vendor_id=made.vendor.id, external_id="acme")
-        session.add(customer)
-        session.flush()
-        session.add(
-            Subscription(
-                id=new_id("sub"),
-                vendor_id=made.vendor.id,
-                customer_id=customer.id,
-                plan_id=uploaded.plan.id,
-                plan_version_id=uploaded.version.id,
-                starts_at=period_start,
-            )
-        )
-        session.commit()
-        result = made.vendor.id, made.api_key, uploaded.version.id, customer.id
-    engine.dispose()
-    return result
-
-
 def load(url: str, outcomes: int, now: datetime) -> tuple[str, str]:
     """Seed and COPY the events and their outcome rows; the API key and customer id."""
     rules = load_rules(RULES, "bench-portal.yaml")
     period = period_containing(now, rules.billing.interval, rules.billing.timezone)
-    vendor_id, api_key, version_id, customer_id = seed(url, period.start)
-    plan = compile_plan(rules)
-    candidates: dict[tuple[str, str], list[tuple[Candidate, int, Any]]] = {}
-    reversals: dict[str, dict[str, datetime]] = {}
+    seeded = seed(url, RULES, "bench-portal.yaml", ["acme"], period.start, "Bench Portal")
     # Up to a minute ago (at the very start of a period, its first minute).
     end = max(now - timedelta(minutes=1), period.start + timedelta(minutes=1))
-    with psycopg.connect(_conninfo(url)) as connection, connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")
-        with cursor.copy(f"COPY events ({EVENT_COLUMNS}) FROM STDIN") as copy:
-            for pk, event in enumerate(generate(outcomes, period.start, end), start=1):
-                found = plan.classify(event)
-                for hit in found.outcomes:
-                    candidate = Candidate(event.id, event.timestamp, hit.match_key)
-                    members = candidates.setdefault((hit.outcome, hit.dedupe_key), [])
-                    members.append((candidate, pk, hit))
-                for reversal in found.reversals:
-                    latest = reversals.setdefault(reversal.outcome, {})
-                    seen = latest.get(reversal.match_key)
-                    if seen is None or event.timestamp > seen:
-                        latest[reversal.match_key] = event.timestamp
-                copy.write_row(
-                    (
-                        pk,
-                        vendor_id,
-                        event.id,
-                        event.type,
-                        customer_id,
-                        event.customer,
-                        event.timestamp,
-                        event.timestamp,
-                        jsontext.dumps(event.properties),
-                        None,
-                        f"{pk:064x}",
-                        "counted" if found.outcomes else "reversal",
-                        version_id,
-                    )
-                )
-        cursor.execute("SELECT setval(pg_get_serial_sequence('events', 'pk'), max(pk)) FROM events")
-        with cursor.copy(f"COPY outcomes ({OUTCOME_COLUMNS}) FROM STDIN") as copy:
-            for (outcome, key), members in candidates.items():
-                resolution = resolve_key([m[0] for m in members], reversals.get(outcome, {}))
-                states = {c.event_id: "reversed" for c in resolution.reversed}
-                states |= {c.event_id: "duplicate" for c in resolution.duplicates}
-                if resolution.winner is not None:
-                    states[resolution.winner.event_id] = "counted"
-                for candidate, pk, hit in members:
-                    copy.write_row(
-                        (
-                            vendor_id,
-                            customer_id,
-                            version_id,
-                            pk,
-                            candidate.event_id,
-                            outcome,
-                            period.start,
-                            period.end,
-                            key,
-                            hit.match_key,
-                            candidate.occurred_at,
-                            hit.value if isinstance(hit.value, Decimal) else None,
-                            hit.value if isinstance(hit.value, str) else None,
-                            hit.problem,
-                            hit.settles_at,
-                            states[candidate.event_id],
-                        )
-                    )
-        connection.commit()
-        cursor.execute("ANALYZE")
-    return api_key, customer_id
+    copy_events(url, seeded, generate(outcomes, period.start, end), None, (rules, period))
+    return seeded.api_key, seeded.customer_ids["acme"]
 
 
 def sign_in(client: TestClient, api_key: str, customer_id: str) -> None:
@@ -270,20 +148,12 @@ def timings(request: Callable[[], Any], runs: int, warmup: int = 3) -> list[floa
     return times
 
 
-def p95(times: list[float]) -> float:
-    return statistics.quantiles(times, n=100, method="inclusive")[94]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--outcomes", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=50)
     args = parser.parse_args()
-    _admin(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-    _admin(f'CREATE DATABASE "{DATABASE}"')
-    url = make_url(ADMIN_URL).set(database=DATABASE).render_as_string(hide_password=False)
-    try:
-        upgrade(url)
+    with fresh_database(DATABASE) as url:
         began = time.perf_counter()
         api_key, customer_id = load(url, args.outcomes, utcnow())
         engine = make_engine(url)
@@ -294,8 +164,6 @@ def main() -> None:
         engine.dispose()
         print(f"loaded {rows:,} outcomes of one customer in {time.perf_counter() - began:.1f} s")
         failed = run(url, api_key, customer_id, args.requests)
-    finally:
-        _admin(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
     if failed:
         sys.exit(f"p95 at or over {TARGET_MS:.0f} ms: {', '.join(failed)}")
 
@@ -323,7 +191,7 @@ def run(url: str, api_key: str, customer_id: str, runs: int) -> list[str]:
         print(f"{'page':<24} {'p50 ms':>8} {'p95 ms':>8}  target p95 < {TARGET_MS:.0f} ms")
         for name, path in {**gated, **informational}.items():
             times = timings(partial(client.get, path.replace("&amp;", "&")), runs)
-            high = p95(times)
+            high = percentile(times, 95)
             verdict = ""
             if name in gated:
                 verdict = "ok" if high < TARGET_MS else "MISSED"

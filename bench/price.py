@@ -10,11 +10,12 @@ Run: `make bench` or `python bench/price.py [--events N]`.
 from __future__ import annotations
 
 import argparse
-import random
-import resource
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import islice
+
+from common import SUPPORT_RULES, rss_mib, support_events
 
 from pricing_rules.engine import price_customer
 from pricing_rules.events import Event
@@ -22,78 +23,36 @@ from pricing_rules.loader import load_rules
 from pricing_rules.outcomes import OutcomeLedger, compile_plan
 from pricing_rules.periods import period_from_label
 
-RULES = """
-plan: bench
-version: 1
-currency: usd
-billing: {interval: month, timezone: UTC, close_after: 72h}
-outcomes:
-  resolved_conversation:
-    event: conversation.resolved
-    where:
-      properties.channel: {in: [chat, email]}
-      properties.handled_by: {eq: ai}
-    unique_by: properties.conversation_id
-    settle:
-      after: 72h
-      reversed_by: {event: conversation.reopened, match: properties.conversation_id}
-  qualified_lead:
-    event: lead.qualified
-    where:
-      properties.score: {gte: 70}
-    unique_by: properties.lead_id
-    settle: {after: 24h}
-charges:
-  - outcome: resolved_conversation
-    model: graduated
-    free_units: 50
-    tiers:
-      - {up_to: 1000, unit_price: "0.99"}
-      - {up_to: null, unit_price: "0.79"}
-  - outcome: qualified_lead
-    model: package
-    package_size: 25
-    price: "20.00"
-  - {name: Platform fee, model: flat, price: "200.00"}
-minimum: "500.00"
-"""
+# The rating plan without its deals: counts, tiers, a package, a flat fee and a minimum.
+RULES = SUPPORT_RULES.replace(
+    """  pipeline_value:
+    event: deal.closed
+    unique_by: properties.deal_id
+    measure: {sum: properties.amount}
+""",
+    "",
+).replace(
+    """  - outcome: pipeline_value
+    model: percentage
+    rate: "1.5"
+    per_event_min: "1.00"
+    per_event_max: "50.00"
+""",
+    "",
+)
 
 CHUNK = 50_000
 
 
-def generate(count: int, customers: int, seed: int = 7) -> Iterator[list[Event]]:
-    rng = random.Random(seed)
+def generate(count: int, customers: int) -> Iterator[list[Event]]:
+    """Resolutions (some on a human or phone, some repeated), reopens and scored leads, in
+    chunks of `CHUNK` events."""
     start = datetime(2026, 11, 1, tzinfo=UTC)
     span = int(timedelta(days=30).total_seconds())
-    channels = ("chat", "email", "phone")
-    chunk: list[Event] = []
-    for n in range(count):
-        customer = f"cus_{rng.randrange(customers):04d}"
-        at = start + timedelta(seconds=rng.randrange(span))
-        roll = rng.random()
-        if roll < 0.6:
-            props: dict[str, object] = {
-                "conversation_id": f"c{rng.randrange(count // 3)}",
-                "channel": channels[rng.randrange(3)],
-                "handled_by": "ai" if rng.random() < 0.8 else "human",
-            }
-            event = Event(f"e{n}", "conversation.resolved", customer, at, props)
-        elif roll < 0.65:
-            props = {"conversation_id": f"c{rng.randrange(count // 3)}"}
-            event = Event(f"e{n}", "conversation.reopened", customer, at, props)
-        else:
-            props = {"lead_id": f"l{rng.randrange(count // 3)}", "score": rng.randrange(100)}
-            event = Event(f"e{n}", "lead.qualified", customer, at, props)
-        chunk.append(event)
-        if len(chunk) == CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
+    events = support_events(count, customers, start, span, deals=0, seed=7, prefix="cus_")
+    while chunk := list(islice(events, CHUNK)):
         yield chunk
-
-
-def rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        del chunk  # before the next one is made: one chunk held at a time
 
 
 def main() -> None:

@@ -1,0 +1,228 @@
+"""What the PostgreSQL benchmarks share: a fresh database, the seeded vendor, plan and
+customers, loading events (and the outcome rows the core derives) with COPY, in a child
+process whose memory does not count in the benchmark's.
+
+Imported as `postgres` by the scripts in this directory (see `common`). Needs the
+PostgreSQL server at 127.0.0.1:5432 (METERING_BENCH_POSTGRES_URL to change it).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from metering.customers.models import Customer
+from metering.db import jsontext
+from metering.db.engine import make_engine
+from metering.db.ids import new_id
+from metering.db.migrate import upgrade
+from metering.plans.service import upload
+from metering.subscriptions.models import Subscription
+from metering.vendors.service import create_vendor
+from pricing_rules.events import Event
+from pricing_rules.outcomes import Candidate, compile_plan, resolve_key
+from pricing_rules.periods import Period
+from pricing_rules.rules import RuleFile
+
+ADMIN_URL = os.environ.get(
+    "METERING_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+EVENT_COLUMNS = (
+    "pk, vendor_id, event_id, type, customer_id, customer_external_id, occurred_at, "
+    "received_at, properties, cost, content_hash, status, plan_version_id"
+)
+OUTCOME_COLUMNS = (
+    "vendor_id, customer_id, plan_version_id, event_pk, event_id, outcome, period_start, "
+    "period_end, dedupe_key, match_key, occurred_at, value, value_text, problem, "
+    "settles_at, state"
+)
+
+
+def admin(statement: str) -> None:
+    """Run `statement` (CREATE or DROP DATABASE) outside a transaction on the server."""
+    engine = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    with engine.connect() as connection:
+        connection.execute(sa.text(statement))
+    engine.dispose()
+
+
+def conninfo(url: str) -> str:
+    """The SQLAlchemy `url` as psycopg takes it, for COPY."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@contextmanager
+def fresh_database(name: str) -> Iterator[str]:
+    """A new migrated database `name` (one left by a broken run is dropped first); its URL.
+    Dropped afterwards, whatever happens."""
+    admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin(f'CREATE DATABASE "{name}"')
+    try:
+        url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        upgrade(url)
+        yield url
+    finally:
+        admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """The rows `seed` made: what the loaders and the timed code refer to."""
+
+    vendor_id: str
+    api_key: str
+    plan_id: str
+    version_id: str
+    customer_ids: dict[str, str]  # external id -> customer id
+
+
+def seed(
+    url: str,
+    rules: str,
+    filename: str,
+    external_ids: Iterable[str],
+    starts_at: datetime,
+    vendor: str = "Bench",
+) -> Seeded:
+    """A vendor, the plan in `rules`, and customers subscribed to it from `starts_at`."""
+    engine = make_engine(url)
+    with Session(engine) as session:
+        made = create_vendor(session, vendor)
+        uploaded = upload(session, made.vendor, rules, filename)
+        ids = {}
+        for external_id in external_ids:
+            customer = Customer(id=new_id("cus"), vendor_id=made.vendor.id, external_id=external_id)
+            session.add(customer)
+            session.flush()
+            session.add(
+                Subscription(
+                    id=new_id("sub"),
+                    vendor_id=made.vendor.id,
+                    customer_id=customer.id,
+                    plan_id=uploaded.plan.id,
+                    plan_version_id=uploaded.version.id,
+                    starts_at=starts_at,
+                )
+            )
+            ids[external_id] = customer.id
+        session.commit()
+        seeded = Seeded(made.vendor.id, made.api_key, uploaded.plan.id, uploaded.version.id, ids)
+    engine.dispose()
+    return seeded
+
+
+def copy_events(
+    url: str,
+    seeded: Seeded,
+    events: Iterable[Event],
+    received: datetime | None,
+    outcomes: tuple[RuleFile, Period] | None = None,
+) -> None:
+    """COPY `events` (received at `received`, or when they occurred if None) into the
+    seeded database; with `outcomes`, also the outcome rows the pure core derives from them
+    in that period: classify, then `resolve_key` per dedupe key, as ingestion does.
+    Without, every event is stored as counted. Then ANALYZE."""
+    plan = None if outcomes is None else compile_plan(outcomes[0])
+    candidates: dict[tuple[str, str, str], list[tuple[Candidate, int, Any]]] = {}
+    reversals: dict[tuple[str, str], dict[str, datetime]] = {}
+    ids = seeded.customer_ids
+    with psycopg.connect(conninfo(url)) as connection, connection.cursor() as cursor:
+        # The rows are consistent by construction: skip the per-row foreign key triggers.
+        cursor.execute("SET session_replication_role = replica")
+        with cursor.copy(f"COPY events ({EVENT_COLUMNS}) FROM STDIN") as copy:
+            for pk, event in enumerate(events, start=1):
+                status = "counted"
+                if plan is not None:
+                    found = plan.classify(event)
+                    for hit in found.outcomes:
+                        key = (event.customer, hit.outcome, hit.dedupe_key)
+                        candidate = Candidate(event.id, event.timestamp, hit.match_key)
+                        candidates.setdefault(key, []).append((candidate, pk, hit))
+                    for reversal in found.reversals:
+                        latest = reversals.setdefault((event.customer, reversal.outcome), {})
+                        seen = latest.get(reversal.match_key)
+                        if seen is None or event.timestamp > seen:
+                            latest[reversal.match_key] = event.timestamp
+                    status = (
+                        "counted"
+                        if found.outcomes
+                        else "reversal"
+                        if found.reversals
+                        else "unmatched"
+                    )
+                copy.write_row(
+                    (
+                        pk,
+                        seeded.vendor_id,
+                        event.id,
+                        event.type,
+                        ids[event.customer],
+                        event.customer,
+                        event.timestamp,
+                        event.timestamp if received is None else received,
+                        jsontext.dumps(event.properties),
+                        None if event.cost is None else jsontext.dumps(event.cost),
+                        f"{pk:064x}",
+                        status,
+                        seeded.version_id,
+                    )
+                )
+        cursor.execute("SELECT setval(pg_get_serial_sequence('events', 'pk'), max(pk)) FROM events")
+        if outcomes is not None:
+            period = outcomes[1]
+            with cursor.copy(f"COPY outcomes ({OUTCOME_COLUMNS}) FROM STDIN") as copy:
+                for (customer, outcome, key), members in candidates.items():
+                    last = reversals.get((customer, outcome), {})
+                    resolution = resolve_key([member[0] for member in members], last)
+                    states = {c.event_id: "reversed" for c in resolution.reversed}
+                    states |= {c.event_id: "duplicate" for c in resolution.duplicates}
+                    if resolution.winner is not None:
+                        states[resolution.winner.event_id] = "counted"
+                    for candidate, pk, hit in members:
+                        copy.write_row(
+                            (
+                                seeded.vendor_id,
+                                ids[customer],
+                                seeded.version_id,
+                                pk,
+                                candidate.event_id,
+                                outcome,
+                                period.start,
+                                period.end,
+                                key,
+                                hit.match_key,
+                                candidate.occurred_at,
+                                hit.value if isinstance(hit.value, Decimal) else None,
+                                hit.value if isinstance(hit.value, str) else None,
+                                hit.problem,
+                                hit.settles_at,
+                                states[candidate.event_id],
+                            )
+                        )
+        connection.commit()
+        cursor.execute("ANALYZE")
+
+
+def load_in_child(load: Callable[..., None], *args: Any) -> str:
+    """Run `load(*args, expected)` in a fresh process, so that its memory does not count in
+    this one's peak RSS; the string it set in `expected.value`."""
+    context = multiprocessing.get_context("spawn")
+    expected = context.Manager().Value(str, "")
+    child = context.Process(target=load, args=(*args, expected))
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise SystemExit(f"loading failed with exit code {child.exitcode}")
+    value: str = expected.value
+    return value
