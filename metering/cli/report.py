@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 
 from metering.cli.common import fail, find_customer, parse_as_of
 from metering.cli.db import open_session
-from metering.reports.margin import MarginReport
+from metering.reports.margin import CurrencyTotals, CustomerMargin, MarginReport, OutcomeMargin
 from metering.reports.schemas import CustomerMarginOut, report_out
 from metering.reports.service import BadPeriod, margin_report
 from metering.vendors.models import Vendor
@@ -76,6 +76,38 @@ def _percent(value: Decimal | None) -> str:
     return "" if value is None else f"{value:.1f}%"
 
 
+def _cells(
+    name: str,
+    label: str,
+    counts: tuple[str, str],
+    figures: OutcomeMargin | CustomerMargin | CurrencyTotals,
+    currency: str,
+) -> list[str]:
+    """A row of figures: `counts` are the settled and pending outcomes (blank if none)."""
+    return [
+        name,
+        label,
+        *counts,
+        _money(figures.revenue, currency),
+        _money(figures.cost, currency),
+        _money(figures.margin, currency),
+        _percent(figures.margin_percent),
+    ]
+
+
+def _add_outcomes(
+    table: Table, name: str, outcomes: dict[str, OutcomeMargin], currency: str
+) -> str:
+    """A row per outcome type, by name, `name` on the first only; the name the next row
+    shows (blank once written)."""
+    for outcome in sorted(outcomes):
+        item = outcomes[outcome]
+        counts = (str(item.settled), str(item.pending))
+        table.add_row(*_cells(name, outcome, counts, item, currency))
+        name = ""
+    return name
+
+
 def _table(report: MarginReport) -> Table:
     table = Table(
         "customer",
@@ -89,19 +121,7 @@ def _table(report: MarginReport) -> Table:
         if index:
             table.add_section()
         name = f"{row.customer} ({row.currency}, {row.revenue_source})"
-        for outcome in sorted(row.outcomes):
-            item = row.outcomes[outcome]
-            table.add_row(
-                name,
-                outcome,
-                str(item.settled),
-                str(item.pending),
-                _money(item.revenue, row.currency),
-                _money(item.cost, row.currency),
-                _money(item.margin, row.currency),
-                _percent(item.margin_percent),
-            )
-            name = ""
+        name = _add_outcomes(table, name, row.outcomes, row.currency)
         if row.other_revenue:
             table.add_row(
                 name, "not per outcome", "", "", _money(row.other_revenue, row.currency), ""
@@ -111,44 +131,13 @@ def _table(report: MarginReport) -> Table:
             table.add_row(
                 name, "unbilled cost", "", "", "", _money(row.unbilled_cost, row.currency)
             )
-        table.add_row(
-            "",
-            "customer total",
-            "",
-            "",
-            _money(row.revenue, row.currency),
-            _money(row.cost, row.currency),
-            _money(row.margin, row.currency),
-            _percent(row.margin_percent),
-            style="bold",
-        )
+        total = _cells("", "customer total", ("", ""), row, row.currency)
+        table.add_row(*total, style="bold")
     for totals in report.totals:
         table.add_section()
-        name = f"total {totals.currency}"
-        for outcome in sorted(totals.outcomes):
-            item = totals.outcomes[outcome]
-            table.add_row(
-                name,
-                outcome,
-                str(item.settled),
-                str(item.pending),
-                _money(item.revenue, totals.currency),
-                _money(item.cost, totals.currency),
-                _money(item.margin, totals.currency),
-                _percent(item.margin_percent),
-            )
-            name = ""
-        table.add_row(
-            name,
-            "all",
-            str(totals.settled),
-            str(totals.pending),
-            _money(totals.revenue, totals.currency),
-            _money(totals.cost, totals.currency),
-            _money(totals.margin, totals.currency),
-            _percent(totals.margin_percent),
-            style="bold",
-        )
+        name = _add_outcomes(table, f"total {totals.currency}", totals.outcomes, totals.currency)
+        counts = (str(totals.settled), str(totals.pending))
+        table.add_row(*_cells(name, "all", counts, totals, totals.currency), style="bold")
     return table
 
 
