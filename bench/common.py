@@ -8,6 +8,7 @@ measures the core's memory, does not count the database libraries in.
 
 from __future__ import annotations
 
+import argparse
 import random
 import resource
 import statistics
@@ -64,6 +65,14 @@ charges:
   - {name: Platform fee, model: flat, price: "200.00"}
 minimum: "500.00"
 """
+
+
+def sizes_parser(description: str | None) -> argparse.ArgumentParser:
+    """The options of a benchmark of many customers' events: --events and --customers."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--customers", type=int, default=1_000)
+    return parser
 
 
 def customer_ids(customers: int) -> list[str]:

@@ -15,7 +15,6 @@ Needs the PostgreSQL server at 127.0.0.1:5432 (METERING_BENCH_POSTGRES_URL).
 
 from __future__ import annotations
 
-import argparse
 import random
 import time
 from collections.abc import Iterator
@@ -23,8 +22,8 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from common import customer_ids, rss_mib
-from postgres import copy_events, fresh_database, load_in_child, seed
+from common import customer_ids, rss_mib, sizes_parser
+from postgres import copy_events, loaded_database, seed
 from sqlmodel import Session
 
 from metering.db.engine import make_engine
@@ -107,14 +106,9 @@ def load(url: str, events: int, customers: int, expected: Any) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--customers", type=int, default=1_000)
+    parser = sizes_parser(__doc__)
     args = parser.parse_args()
-    with fresh_database(DATABASE) as url:
-        began = time.perf_counter()
-        expected = load_in_child(load, url, args.events, args.customers)
-        print(f"loaded {args.events:,} events in {time.perf_counter() - began:.1f} s (not timed)")
+    with loaded_database(DATABASE, load, args.events, args.customers) as (url, expected):
         vendor_id, core_cost = expected.split()
         engine = make_engine(url)
         before = rss_mib()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -226,3 +227,16 @@ def load_in_child(load: Callable[..., None], *args: Any) -> str:
         raise SystemExit(f"loading failed with exit code {child.exitcode}")
     value: str = expected.value
     return value
+
+
+@contextmanager
+def loaded_database(
+    name: str, load: Callable[..., None], events: int, *args: Any
+) -> Iterator[tuple[str, str]]:
+    """A fresh database `name` that `load(url, events, *args, expected)` filled in a child
+    process (not timed); its URL and the string the child left in `expected.value`."""
+    with fresh_database(name) as url:
+        began = time.perf_counter()
+        expected = load_in_child(load, url, events, *args)
+        print(f"loaded {events:,} events in {time.perf_counter() - began:.1f} s (not timed)")
+        yield url, expected

@@ -9,13 +9,12 @@ Run: `make bench` or `python bench/price.py [--events N]`.
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 
-from common import SUPPORT_RULES, rss_mib, support_events
+from common import SUPPORT_RULES, rss_mib, sizes_parser, support_events
 
 from pricing_rules.engine import price_customer
 from pricing_rules.events import Event
@@ -56,9 +55,7 @@ def generate(count: int, customers: int) -> Iterator[list[Event]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--customers", type=int, default=1_000)
+    parser = sizes_parser(__doc__)
     args = parser.parse_args()
 
     rules = load_rules(RULES, "bench.yaml")

@@ -15,7 +15,6 @@ same events. Needs the PostgreSQL server at 127.0.0.1:5432 (METERING_BENCH_POSTG
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -23,8 +22,8 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
-from common import SUPPORT_RULES, customer_ids, rss_mib, support_events
-from postgres import conninfo, copy_events, fresh_database, load_in_child, seed
+from common import SUPPORT_RULES, customer_ids, rss_mib, sizes_parser, support_events
+from postgres import conninfo, copy_events, loaded_database, seed
 
 from metering.db.engine import make_engine
 from metering.invoices.close import close_due
@@ -69,9 +68,7 @@ def best_of(runs: int, url: str, sql: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--customers", type=int, default=1_000)
+    parser = sizes_parser(__doc__)
     parser.add_argument(
         "--deals",
         type=float,
@@ -80,10 +77,8 @@ def main() -> None:
         "(each value goes through Python: 0 shows the close of counts and tiers alone).",
     )
     args = parser.parse_args()
-    with fresh_database(DATABASE) as url:
-        began = time.perf_counter()
-        expected = load_in_child(load, url, args.events, args.customers, args.deals)
-        print(f"loaded {args.events:,} events in {time.perf_counter() - began:.1f} s (not timed)")
+    sizes = (args.events, args.customers, args.deals)
+    with loaded_database(DATABASE, load, *sizes) as (url, expected):
         baseline = best_of(3, url, "SELECT customer_id, count(*) FROM events GROUP BY customer_id")
         best_of(1, url, "SELECT count(*) FROM outcomes")  # the same warm cache for both
         engine = make_engine(url)

@@ -16,15 +16,14 @@ totals. The current total must equal the core's price. Needs the PostgreSQL serv
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from common import SUPPORT_RULES, customer_ids, rss_mib, support_events
-from postgres import copy_events, fresh_database, load_in_child, seed
+from common import SUPPORT_RULES, customer_ids, rss_mib, sizes_parser, support_events
+from postgres import copy_events, loaded_database, seed
 from sqlmodel import select
 
 from metering.plans.models import Plan
@@ -88,14 +87,9 @@ def read_baseline(url: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--customers", type=int, default=1_000)
+    parser = sizes_parser(__doc__)
     args = parser.parse_args()
-    with fresh_database(DATABASE) as url:
-        began = time.perf_counter()
-        expected = load_in_child(load, url, args.events, args.customers)
-        print(f"loaded {args.events:,} events in {time.perf_counter() - began:.1f} s (not timed)")
+    with loaded_database(DATABASE, load, args.events, args.customers) as (url, expected):
         proposed = load_rules(PROPOSED, "proposed.yaml")
         baseline = read_baseline(url)
         before = rss_mib()
