@@ -56,6 +56,7 @@ charges:
 minimum: "10.00"
 """
 CLOSE_AFTER = timedelta(hours=72)
+SETTLE_AFTER = timedelta(hours=72)
 SECRET_NOTE = "internal-note-never-shown"
 """Put in every event's properties: the rule file does not show it, so no page may."""
 
@@ -92,6 +93,12 @@ class Months:
     def minutes_ago(self, minutes: int) -> datetime:
         """Inside this month's settle window whatever today's date: pending."""
         return max(self.this.start, self.now - timedelta(minutes=minutes))
+
+
+def pending_now(months: Months, hours: int) -> bool:
+    """Whether an outcome resolved `hours` into this month (the b events) is still inside its
+    settle window: only in the first days of a month."""
+    return months.in_this(hours) + SETTLE_AFTER > months.now
 
 
 def resolved(

@@ -9,15 +9,13 @@ import csv
 import io
 import uuid
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from playwright.sync_api import Page
 
 from tests.browser.conftest import PortalApp, Shot
 from tests.browser.pages import Row, apply_filters, follow, go_to, heading, shown_outcomes, sign_in
-from tests.browser.seed import SECRET_NOTE, Months, resolved
-
-SETTLE = timedelta(hours=72)
+from tests.browser.seed import SECRET_NOTE, Months, pending_now, resolved
 
 
 def statuses(rows: list[Row]) -> Counter[tuple[str, str]]:
@@ -26,8 +24,7 @@ def statuses(rows: list[Row]) -> Counter[tuple[str, str]]:
 
 def this_month(months: Months, hours: int) -> str:
     """What an outcome resolved `hours` into this month reads now (the seed's b events)."""
-    at: datetime = months.in_this(hours)
-    return "Billable" if at + SETTLE <= months.now else "Pending settlement"
+    return "Pending settlement" if pending_now(months, hours) else "Billable"
 
 
 def expected(months: Months) -> Counter[tuple[str, str]]:
