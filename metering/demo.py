@@ -17,6 +17,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,16 @@ def _deals(rng: random.Random, n: int) -> tuple[str, dict[str, Any]]:
 GENERATORS = {"support-agent": _support, "sales-agent": _sales, "deal-value": _deals}
 
 
+@cache
+def plan_currencies() -> dict[str, str]:
+    """Each example plan's currency: what an event's cost is written in (margin reports)."""
+    found = {}
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        rules = load_rules(path.read_text(encoding="utf-8"), path.name)
+        found[rules.plan] = rules.currency
+    return found
+
+
 def _generate(
     rng: random.Random, prefix: str, start: datetime, span: timedelta, per_customer: int
 ) -> list[dict[str, Any]]:
@@ -154,7 +165,10 @@ def _generate(
                     "customer": customer,
                     "timestamp": (start + timedelta(seconds=rng.randrange(seconds))).isoformat(),
                     "properties": properties,
-                    "cost": {"amount": f"{rng.randint(1, 90) / 1000:.3f}", "currency": "usd"},
+                    "cost": {
+                        "amount": f"{rng.randint(1, 90) / 1000:.3f}",
+                        "currency": plan_currencies()[plan],
+                    },
                 }
             )
     return events

@@ -52,21 +52,27 @@ def bar_chart(
     every few bars when there are many.
     """
     chart_id = f"chart-{next(_ids)}"
-    left, right, bottom, top_pad = 44, 28, 28, 12
-    plot_w, plot_h = width - left - right, height - bottom - top_pad
     largest = max((Decimal(p.value) for p in points), default=Decimal(0))
     top = _nice_top(largest)
+    # Value labels sit inside the plot, above their grid line: however long a formatted
+    # amount ("€12,000.00") and however the drawing is scaled, it is never cut off.
+    left, right, bottom, top_pad = 8, 8, 28, 20
+    plot_w, plot_h = width - left - right, height - bottom - top_pad
     slot = plot_w / max(len(points), 1)
     bar_w = max(slot * 0.7, 1)
     every = max(1, len(points) // 10 + (1 if len(points) % 10 else 0))
     parts: list[str] = []
+    tick_labels: list[str] = []
     middle = top / 2
     ticks = (Decimal(0), middle, top) if middle == middle.to_integral_value() else (Decimal(0), top)
     for tick in ticks:
         y = top_pad + plot_h - float(tick / top) * plot_h
         parts.append(
             f'<line class="axis" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>'
-            f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{escape(show(tick))}</text>'
+        )
+        tick_labels.append(
+            f'<text class="tick" x="{left}" y="{y - 4:.1f}" text-anchor="start">'
+            f"{escape(show(tick))}</text>"
         )
     for index, point in enumerate(points):
         value = Decimal(point.value)
@@ -85,6 +91,7 @@ def bar_chart(
                 f'<text class="{kind}" x="{x + bar_w / 2:.1f}" y="{height - 6}" '
                 f'text-anchor="middle">{escape(point.label)}</text>'
             )
+    parts.extend(tick_labels)  # over the bars, haloed (portal.css)
     total = sum((Decimal(p.value) for p in points), Decimal(0))
     summary = (
         f"{len(points)} bars, total {show(total)}, highest {show(largest)}"
