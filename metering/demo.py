@@ -26,6 +26,7 @@ import uvicorn
 from rich.console import Console
 from sqlmodel import Session
 
+from metering.api.problems import ProblemError
 from metering.app import create_app
 from metering.cli.db import database_label
 from metering.cli.events import Line, SendReport, print_report, send_events
@@ -326,6 +327,14 @@ def main(argv: list[str] | None = None) -> int:
         with Session(engine, expire_on_commit=False) as session:
             credentials = prepare(session)
             session.commit()
+    except ProblemError as error:
+        # An example plan changed since this database's demo ran (versions are immutable).
+        console.print(
+            f"[red]demo failed:[/red] {error.detail}\n"
+            f"This database holds an earlier demo; remove it to start over: "
+            f"{database_label(settings.database_url)} (make clean removes var/)."
+        )
+        return 1
     finally:
         engine.dispose()
     console.print(f"database {database_label(settings.database_url)} ready; demo vendor set up")
