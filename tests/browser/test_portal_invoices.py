@@ -13,7 +13,15 @@ from sqlmodel import col
 
 from metering.invoices.models import Invoice
 from tests.browser.conftest import PortalApp, Shot
-from tests.browser.pages import follow, go_to, heading, money, shown_outcomes, sign_in
+from tests.browser.pages import (
+    contrast_ratio,
+    follow,
+    go_to,
+    heading,
+    money,
+    shown_outcomes,
+    sign_in,
+)
 from tests.browser.seed import invoiced_customer
 
 
@@ -55,6 +63,8 @@ def test_an_invoice_its_lines_and_the_outcomes_behind_a_line(
     assert page.get_by_role("button", name="Print").is_visible()  # shown by portal.js
     page.emulate_media(media="print")
     assert page.get_by_role("link", name="All invoices").is_hidden()
+    brand = page.locator(".brand-name").evaluate("element => getComputedStyle(element).color")
+    assert contrast_ratio(brand, "rgb(255, 255, 255)") >= 4.5  # paper prints no background
     assert lines.is_visible()
     shot(page, "print")
     page.emulate_media(media="screen")
