@@ -46,7 +46,8 @@ def test_the_page_needs_a_signed_in_vendor(app_client: Any, acme: str) -> None:
     assert (
         response.headers["location"] == "/vendor/login?next=%2Fvendor%2Fmargin%3Fperiod%3D2026-11"
     )
-    forged = app_client.get(MARGIN, cookies={"vendor_session": "x.y.z"}, follow_redirects=False)
+    app_client.cookies.set("vendor_session", "x.y.z")
+    forged = app_client.get(MARGIN, follow_redirects=False)
     assert forged.status_code == 303
 
 
