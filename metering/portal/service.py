@@ -73,8 +73,8 @@ def open_link(session: Session, token: str, now: datetime) -> PortalSession:
     raise PortalPageError(
         410,
         "This link has expired",
-        "Sign-in links work for 15 minutes. Open the billing portal again from your vendor's "
-        "app to get a new link.",
+        "Sign-in links work for a few minutes only. Open the billing portal again from your "
+        "vendor's app to get a new link.",
     )
 
 
