@@ -2,10 +2,12 @@
 
 What a user does goes through HTTP: the plan upload, the customer and its subscription,
 events through the signed webhook, voiding an event, invoices with their lines and the
-outcomes behind a line, the upcoming invoice, Stripe's webhook. What runs as a job in
-production (closing periods, the Stripe sync) is called directly at the time the job would
-run. Stripe is the localstripe harness, a real process; the databases are a fresh SQLite file
-and a fresh PostgreSQL database.
+outcomes behind a line, the upcoming invoice, Stripe's webhook, and the vendor's own
+webhook endpoint (a real receiver on localhost that verifies every delivery with
+`standardwebhooks`). What runs as a job in production (closing periods, the Stripe sync,
+webhook deliveries) is called directly at the time the job would run. Stripe is the
+localstripe harness, a real process; the databases are a fresh SQLite file and a fresh
+PostgreSQL database.
 
 Month A is last month and month B this one: the upcoming invoice is priced as of the real
 now, so B has to be the month we are in; each month is closed at its close instant. Every
@@ -17,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,10 +38,12 @@ from metering.cli.main import app as cli
 from metering.invoices.close import close_due
 from metering.settings import Settings
 from metering.stripe_sync.sync import sync_due
+from metering.webhooks_out.delivery import deliver_due
 from pricing_rules.periods import Period, period_containing
 from tests.metering.api.support import signed_headers
 from tests.metering.conftest import VendorFixture, create_vendor
 from tests.metering.stripe_sync.conftest import sync_settings
+from tests.metering.webhooks_out.receiver import Receiver, running
 from tests.stripe_fake.harness import API_KEY, FakeStripe
 
 # Graduated with a free unit, a 72-hour settle window with reversals, a flat fee, a minimum.
@@ -278,6 +283,32 @@ def deliver_from_stripe(http: TestClient, payload: bytes) -> dict[str, Any]:
     return receipt
 
 
+def deliver(engine: Engine, settings: Settings) -> None:
+    """The `deliver_webhooks` job once: every due delivery, sent now (the receiver answers
+    before `deliver_due` returns, so nothing needs waiting for)."""
+    report = deliver_due(engine, settings, owner="scenario", rng=random.Random(1))
+    assert (report.retrying, report.failed) == (0, 0)
+
+
+def invoice_events(receiver: Receiver) -> list[tuple[str, str, str, str]]:
+    """What the receiver got, in order: type, invoice, its status and total."""
+    return [
+        (
+            got.body["type"],
+            got.body["data"]["invoice"],
+            got.body["data"]["status"],
+            got.body["data"]["total"],
+        )
+        for got in receiver.received
+    ]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with running(Receiver()) as started:
+        yield started
+
+
 @pytest.fixture
 def settings(engine: Engine, database_url: str, fake_stripe: FakeStripe) -> Settings:
     return sync_settings(database_url, fake_stripe.url, stripe_webhook_secret=STRIPE_WEBHOOK_SECRET)
@@ -290,12 +321,25 @@ def vendor(engine: Engine, settings: Settings) -> Iterator[Vendor]:
 
 
 def test_a_customer_through_two_billing_periods(
-    engine: Engine, settings: Settings, vendor: Vendor, fake_stripe: FakeStripe, tmp_path: Path
+    engine: Engine,
+    settings: Settings,
+    vendor: Vendor,
+    fake_stripe: FakeStripe,
+    receiver: Receiver,
+    tmp_path: Path,
 ) -> None:
     months = Months.around(datetime.now(UTC))
 
-    # 1. The plan uploaded, the customer created and subscribed from the start of month A.
-    # It pays by invoice (`send_invoice`), so its payment comes back by Stripe's webhook.
+    # 1. The vendor's endpoint for invoice events; the plan uploaded, the customer created
+    # and subscribed from the start of month A. It pays by invoice (`send_invoice`), so its
+    # payment comes back by Stripe's webhook.
+    endpoint = vendor.call(
+        "POST",
+        "/v1/webhook_endpoints",
+        201,
+        json={"url": receiver.url, "event_types": ["invoice.issued", "invoice.paid"]},
+    )
+    receiver.secrets = [endpoint["secret"]]
     uploaded = vendor.call(
         "POST", "/v1/plans", 201, content=RULES, headers={"Content-Type": "application/yaml"}
     )
@@ -376,6 +420,8 @@ def test_a_customer_through_two_billing_periods(
     core_a = core_price(tmp_path, vendor.sent, months.a, months.close_a)
     assert charge_lines(shown(one["lines"])) == core_lines(core_a)
     assert one["total"] == core_a["total"]
+    deliver(engine, settings)
+    assert invoice_events(receiver) == [("invoice.issued", one["id"], "issued", "11.48")]
 
     # 4. Stripe: the invoice is made and sent there; the customer pays; Stripe says so twice.
     assert sync_due(engine, settings, now=months.close_a).count("done") == 1
@@ -391,6 +437,16 @@ def test_a_customer_through_two_billing_periods(
     assert (one["status"], one["sync_state"], one["total"]) == ("paid", "paid", "11.48")
     assert one["paid_at"] is not None
     assert stripe_side(fake_stripe, one["stripe_invoice_id"])[:2] == ("paid", 1148)
+
+    # The vendor's endpoint heard of it once (Stripe's repeat changed nothing), signed.
+    deliver(engine, settings)
+    assert invoice_events(receiver) == [
+        ("invoice.issued", one["id"], "issued", "11.48"),
+        ("invoice.paid", one["id"], "paid", "11.48"),
+    ]
+    assert receiver.received[1].body["data"]["paid_at"] == one["paid_at"]
+    assert all(got.verified for got in receiver.received)
+    assert len({got.webhook_id for got in receiver.received}) == 2
 
     # 5. After the invoice: c-5 reopened, c-6's event voided, c-9 of month A arrives late;
     # then month B's events.
