@@ -78,7 +78,9 @@ def _charts(report: MarginReport) -> list[dict[str, Any]]:
 def margin_page(
     request: Request,
     period: str | None = Query(None, description="Period label, e.g. 2026-11."),
-    customer: str | None = Query(None, description="Only this customer (external id)."),
+    customer: str | None = Query(
+        None, description="Only this customer: your id for it, or ours (cus_...)."
+    ),
     plan: str | None = Query(None, description="Only this plan (id or slug)."),
     context: VendorContext = Depends(vendor_context),
     session: Session = Depends(get_session),
@@ -99,7 +101,9 @@ def margin_page(
     }
     customer_id = plan_id = None
     if customer:
-        found = customers.by_external_id(session, context.vendor.id, customer)
+        found = customers.by_external_id(session, context.vendor.id, customer) or customers.get(
+            session, context.vendor.id, customer
+        )
         customer_id = found.id if found is not None else ""
     if plan:
         found_plan = plans.by_ref(session, context.vendor.id, plan)

@@ -93,11 +93,8 @@ def bar_chart(
             )
     parts.extend(tick_labels)  # over the bars, haloed (portal.css)
     total = sum((Decimal(p.value) for p in points), Decimal(0))
-    summary = (
-        f"{len(points)} bars, total {show(total)}, highest {show(largest)}"
-        if points
-        else "No data yet."
-    )
+    bars = "1 bar" if len(points) == 1 else f"{len(points)} bars"
+    summary = f"{bars}, total {show(total)}, highest {show(largest)}" if points else "No data yet."
     rows = "".join(
         f'<tr><th scope="row">{escape(p.label)}</th>'
         f'<td class="num">{escape(show(p.value))}</td></tr>'
@@ -106,7 +103,7 @@ def bar_chart(
     return Markup(
         f'<figure class="chart" aria-labelledby="{chart_id}-title">'
         f'<svg viewBox="0 0 {width} {height}" role="img" '
-        f'aria-labelledby="{chart_id}-title {chart_id}-desc">'
+        f'aria-labelledby="{chart_id}-title" aria-describedby="{chart_id}-desc">'
         f'<title id="{chart_id}-title">{escape(title)}</title>'
         f'<desc id="{chart_id}-desc">{escape(summary)}</desc>{"".join(parts)}</svg>'
         f'<figcaption id="{chart_id}-caption" class="muted">{escape(title)}: '

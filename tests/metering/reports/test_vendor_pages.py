@@ -130,6 +130,19 @@ def test_a_vendor_sees_only_its_customers(
     assert "acme" not in page.text
 
 
+def test_the_customer_filter_takes_either_id(
+    engine: Engine, app_client: Any, vendor: VendorFixture, acme: str
+) -> None:
+    globex = create_customer(engine, vendor.id, "globex", None)
+    sign_in(app_client, vendor.api_key)
+    for ref in ("acme", acme):
+        page = app_client.get(f"{MARGIN}&customer={ref}")
+        assert 'id="margin-usd">$20.91<' in page.text
+    for ref in ("globex", globex, "nobody"):
+        page = app_client.get(f"{MARGIN}&customer={ref}")
+        assert "acme" not in page.text.split("<main", 1)[1]
+
+
 def test_a_bad_period_is_explained(app_client: Any, vendor: VendorFixture) -> None:
     sign_in(app_client, vendor.api_key)
     page = app_client.get("/vendor/margin?period=soon")
