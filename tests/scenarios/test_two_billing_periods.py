@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,12 +37,11 @@ from metering.cli.main import app as cli
 from metering.invoices.close import close_due
 from metering.settings import Settings
 from metering.stripe_sync.sync import sync_due
-from metering.webhooks_out.delivery import deliver_due
-from pricing_rules.periods import Period, period_containing
-from tests.metering.api.support import signed_headers
-from tests.metering.conftest import VendorFixture, create_vendor
+from pricing_rules.periods import Period
+from tests.metering.conftest import create_vendor
 from tests.metering.stripe_sync.conftest import sync_settings
 from tests.metering.webhooks_out.receiver import Receiver, running
+from tests.scenarios.story import Months, VendorSide, deliver, iso
 from tests.stripe_fake.harness import API_KEY, FakeStripe
 
 # Graduated with a free unit, a 72-hour settle window with reversals, a flat fee, a minimum.
@@ -86,10 +84,6 @@ Line = tuple[str, str, str | None, str]
 """What a reader sees on a line: kind, description, quantity, amount."""
 
 
-def iso(instant: datetime) -> str:
-    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def resolved(
     event_id: str, at: datetime, conversation: str, channel: str = "chat"
 ) -> dict[str, Any]:
@@ -112,85 +106,20 @@ def reopened(event_id: str, at: datetime, conversation: str) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class Months:
-    """Month A (last month), month B (this one), and the instants their closes run at."""
-
-    a: Period
-    b: Period
-    now: datetime
-
-    @classmethod
-    def around(cls, now: datetime) -> Months:
-        b = period_containing(now, "month", "UTC")
-        a = period_containing(b.start - timedelta(seconds=1), "month", "UTC")
-        return cls(a, b, now.replace(microsecond=0))
-
-    @property
-    def close_a(self) -> datetime:
-        return self.a.end + CLOSE_AFTER + timedelta(minutes=30)
-
-    @property
-    def close_b(self) -> datetime:
-        return self.b.end + CLOSE_AFTER + timedelta(minutes=30)
-
-    def in_a(self, days: int) -> datetime:
-        return self.a.start + timedelta(days=days)
-
-    def in_b(self, seconds: int) -> datetime:
-        """Seconds into B, but never after now (B may have begun a moment ago)."""
-        return max(self.b.start, min(self.b.start + timedelta(seconds=seconds), self.now))
-
-    def just_now(self) -> datetime:
-        """A minute ago, in B: inside its settle window whatever today's date."""
-        return max(self.b.start, self.now - timedelta(minutes=1))
-
-
 @dataclass
-class Vendor:
-    """The vendor's side: its keys, an HTTP client, and the events it sent (for the core)."""
+class Vendor(VendorSide):
+    """The vendor's side, keeping the events it sent (for the core's price)."""
 
-    http: TestClient
-    keys: VendorFixture
     sent: list[dict[str, Any]] = field(default_factory=list)
     voided: set[str] = field(default_factory=set)
-    deliveries: int = 0
 
     def send(self, events: list[dict[str, Any]]) -> dict[str, Any]:
-        """POST a batch to the signed webhook, as the vendor's sender does."""
-        self.deliveries += 1
-        body = json.dumps({"events": events})
-        headers = signed_headers(self.keys.signing_secret, body, msg_id=f"msg_{self.deliveries}")
-        response = self.http.post(
-            f"/v1/webhooks/{self.keys.id}/events", content=body, headers=headers
-        )
-        assert response.status_code == 200, response.text
-        result: dict[str, Any] = response.json()
-        assert result["rejected"] == []
+        result = super().send(events)
         self.sent.extend(event for event in events if event not in self.sent)
         return result
 
-    def call(self, method: str, path: str, expect: int = 200, **options: Any) -> Any:
-        headers = {"Authorization": f"Bearer {self.keys.api_key}", **options.pop("headers", {})}
-        response = self.http.request(method, path, headers=headers, **options)
-        assert response.status_code == expect, response.text
-        return response.json()
-
-    def get(self, path: str) -> Any:
-        return self.call("GET", path)
-
     def statuses(self, *event_ids: str) -> dict[str, str]:
         return {event_id: self.get(f"/v1/events/{event_id}")["status"] for event_id in event_ids}
-
-    def invoices(self, customer_id: str) -> list[dict[str, Any]]:
-        """The customer's invoices with their lines, oldest first."""
-        listed = self.get(f"/v1/invoices?customer={customer_id}")["data"]
-        return [self.get(f"/v1/invoices/{invoice['id']}") for invoice in listed]
-
-    def line_events(self, invoice: dict[str, Any], line: dict[str, Any]) -> dict[str, str]:
-        """The events behind a line, with the state of their outcome now."""
-        page = self.get(f"/v1/invoices/{invoice['id']}/lines/{line['id']}/outcomes")
-        return {row["event_id"]: row["state"] for row in page["data"]}
 
     def unvoided(self) -> list[dict[str, Any]]:
         return [event for event in self.sent if event["id"] not in self.voided]
@@ -283,13 +212,6 @@ def deliver_from_stripe(http: TestClient, payload: bytes) -> dict[str, Any]:
     return receipt
 
 
-def deliver(engine: Engine, settings: Settings) -> None:
-    """The `deliver_webhooks` job once: every due delivery, sent now (the receiver answers
-    before `deliver_due` returns, so nothing needs waiting for)."""
-    report = deliver_due(engine, settings, owner="scenario", rng=random.Random(1))
-    assert (report.retrying, report.failed) == (0, 0)
-
-
 def invoice_events(receiver: Receiver) -> list[tuple[str, str, str, str]]:
     """What the receiver got, in order: type, invoice, its status and total."""
     return [
@@ -328,7 +250,7 @@ def test_a_customer_through_two_billing_periods(
     receiver: Receiver,
     tmp_path: Path,
 ) -> None:
-    months = Months.around(datetime.now(UTC))
+    months = Months.around(datetime.now(UTC), CLOSE_AFTER)
 
     # 1. The vendor's endpoint for invoice events; the plan uploaded, the customer created
     # and subscribed from the start of month A. It pays by invoice (`send_invoice`), so its

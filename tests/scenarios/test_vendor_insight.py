@@ -14,11 +14,8 @@ and the dispute answer happen at the real now, while A is closed.
 
 from __future__ import annotations
 
-import json
-import random
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -31,12 +28,11 @@ from metering.alerts.evaluation import evaluate
 from metering.app import create_app
 from metering.invoices.close import close_due
 from metering.settings import Settings
-from metering.webhooks_out.delivery import deliver_due
-from pricing_rules.periods import Period, period_containing
-from tests.metering.api.support import signed_headers
-from tests.metering.conftest import VendorFixture, create_vendor
+from pricing_rules.periods import Period
+from tests.metering.conftest import create_vendor
 from tests.metering.portal.helpers import csrf_of
 from tests.metering.webhooks_out.receiver import Received, Receiver, running
+from tests.scenarios.story import Months, VendorSide, deliver, iso
 
 # Token prices per 1,000,000 tokens; 2.00 a resolved conversation and a 5.00 platform fee.
 RULES = """\
@@ -136,7 +132,7 @@ def test_a_vendor_sees_margin_simulates_prices_and_credits_a_dispute(
             ("charge", "Resolved conversations", "3", "6.00"),
             ("charge", "Platform fee", "1", "5.00"),
         ]
-        deliver(engine)
+        deliver(engine, Settings())
         assert types_received(receiver) == ["alert.triggered", "invoice.issued"]
         triggered, issued = by_type(receiver, "alert.triggered", "invoice.issued")
         assert triggered.body["data"]["alert"]["id"] == alert["id"]
@@ -202,7 +198,7 @@ def test_a_vendor_sees_margin_simulates_prices_and_credits_a_dispute(
         )
         assert (accepted["status"], accepted["resolution_note"]) == ("accepted", "Agreed")
         assert "Accepted" in vendor.http.get("/portal/disputes").text
-        deliver(engine)
+        deliver(engine, Settings())
         assert types_received(receiver) == [
             "alert.triggered",
             "dispute.resolved",
@@ -230,7 +226,7 @@ def test_a_vendor_sees_margin_simulates_prices_and_credits_a_dispute(
         credit = two["lines"][2]
         assert credit["corrects_invoice_id"] == one["id"]
         assert vendor.line_events(two, credit) == {"res-2": "credited"}
-        deliver(engine)
+        deliver(engine, Settings())
         assert len(receiver.received) == 5
         assert receiver.received[4].body["type"] == "invoice.issued"
         assert receiver.received[4].body["data"]["total"] == "3.00"
@@ -267,63 +263,8 @@ def test_a_simulation_of_unchanged_rules_leaves_a_credited_outcome_off_like_the_
 # --- the vendor, its months, and what it sends ------------------------------------------
 
 
-@dataclass(frozen=True)
-class Months:
-    """Month A (last month) and B (this one), and the instants their closes run at."""
-
-    a: Period
-    b: Period
-
-    @property
-    def close_a(self) -> datetime:
-        return self.a.end + CLOSE_AFTER + timedelta(minutes=30)
-
-    @property
-    def close_b(self) -> datetime:
-        return self.b.end + CLOSE_AFTER + timedelta(minutes=30)
-
-    def in_a(self, days: int) -> datetime:
-        return self.a.start + timedelta(days=days)
-
-
-@dataclass
-class Vendor:
-    """The vendor's side: its keys and an HTTP client on the real app."""
-
-    http: TestClient
-    keys: VendorFixture
-    batches: int = 0
-
-    def send(self, events: list[dict[str, Any]]) -> dict[str, Any]:
-        """POST a batch to the signed webhook, as the vendor's sender does."""
-        self.batches += 1
-        body = json.dumps({"events": events})
-        headers = signed_headers(self.keys.signing_secret, body, msg_id=f"msg_{self.batches}")
-        response = self.http.post(
-            f"/v1/webhooks/{self.keys.id}/events", content=body, headers=headers
-        )
-        assert response.status_code == 200, response.text
-        result: dict[str, Any] = response.json()
-        assert result["rejected"] == []
-        return result
-
-    def call(self, method: str, path: str, expect: int = 200, **options: Any) -> Any:
-        headers = {"Authorization": f"Bearer {self.keys.api_key}", **options.pop("headers", {})}
-        response = self.http.request(method, path, headers=headers, **options)
-        assert response.status_code == expect, response.text
-        return response.json()
-
-    def get(self, path: str) -> Any:
-        return self.call("GET", path)
-
-    def invoices(self, customer_id: str) -> list[dict[str, Any]]:
-        """The customer's invoices with their lines, oldest first."""
-        listed = self.get(f"/v1/invoices?customer={customer_id}")["data"]
-        return [self.get(f"/v1/invoices/{invoice['id']}") for invoice in listed]
-
-    def line_events(self, invoice: dict[str, Any], line: dict[str, Any]) -> dict[str, str]:
-        page = self.get(f"/v1/invoices/{invoice['id']}/lines/{line['id']}/outcomes")
-        return {row["event_id"]: row["state"] for row in page["data"]}
+class Vendor(VendorSide):
+    """The vendor's side, with the steps of this story."""
 
     def subscribe_acme(self, since: datetime) -> str:
         """Upload the plan; create acme on it from `since`; acme's id."""
@@ -373,10 +314,6 @@ class Vendor:
         return answer
 
 
-def iso(instant: datetime) -> str:
-    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def tokens(model: str, input_tokens: int, output_tokens: int) -> dict[str, Any]:
     return {"model": model, "input_tokens": input_tokens, "output_tokens": output_tokens}
 
@@ -419,13 +356,6 @@ def shown(lines: list[dict[str, Any]]) -> list[tuple[str, str, str | None, str]]
     return [(line["kind"], line["description"], line["quantity"], line["amount"]) for line in lines]
 
 
-def deliver(engine: Engine) -> None:
-    """The `deliver_webhooks` job once: every due delivery, sent now (the receiver answers
-    before `deliver_due` returns, so nothing needs waiting for)."""
-    report = deliver_due(engine, Settings(), owner="scenario", rng=random.Random(1))
-    assert (report.retrying, report.failed) == (0, 0)
-
-
 def types_received(receiver: Receiver) -> list[str]:
     """The event types received so far, sorted: a batch is sent in parallel, in any order."""
     return sorted(str(got.body["type"]) for got in receiver.received)
@@ -442,9 +372,7 @@ def by_type(receiver: Receiver, *event_types: str) -> list[Received]:
 
 @pytest.fixture
 def months() -> Months:
-    b = period_containing(datetime.now(UTC), "month", "UTC")
-    a = period_containing(b.start - timedelta(seconds=1), "month", "UTC")
-    return Months(a, b)
+    return Months.around(datetime.now(UTC), CLOSE_AFTER)
 
 
 @pytest.fixture
