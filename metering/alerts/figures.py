@@ -1,8 +1,7 @@
 """The live figures of customers' periods, rated exactly as the close rates them.
 
-The close's own functions measure and price: `measure_tallies` aggregates the outcome rows,
-`measured_usage` and `rate` run the pure core. So an alert's spend is the amount the
-invoice will show for what has settled so far, never a second rating that could disagree.
+`metering.invoices.live` rates with the close's own steps, so an alert's spend is the amount
+the invoice will show for what has settled so far, never a second rating that could disagree.
 """
 
 from __future__ import annotations
@@ -14,9 +13,7 @@ from decimal import Decimal
 
 from sqlmodel import Session
 
-from metering.invoices.rating import rate
-from metering.invoices.usage import measure_tallies
-from metering.invoices.values import ValueStream, measured_usage
+from metering.invoices.live import rate_live
 from pricing_rules.periods import Period
 from pricing_rules.rules import RuleFile
 
@@ -50,17 +47,11 @@ def period_figures(
     as_of: datetime,
 ) -> dict[str, PeriodFigures]:
     """The figures of customers sharing a plan version and a period, in one aggregate."""
-    ids = sorted(customer_ids)
-    figures: dict[str, PeriodFigures] = {}
-    with ValueStream(session, rules, ids, period.start, as_of) as stream:
-        tallies = measure_tallies(session, rules, ids, period.start, as_of, with_ids=False)
-        for customer_id in ids:  # the stream's order
-            counted = tallies.get(customer_id, {})
-            usage = measured_usage(rules, customer_id, counted, stream)
-            lines = rate(rules, usage, {}, period.start, period.end)
-            figures[customer_id] = PeriodFigures(
-                charges=sum((line.amount for line in lines if line.kind == "charge"), ZERO),
-                spend=sum((line.amount for line in lines if line.kind != "minimum"), ZERO),
-                outcomes={name: tally.billable for name, tally in counted.items()},
-            )
-    return figures
+    return {
+        customer_id: PeriodFigures(
+            charges=sum((line.amount for line in rated.lines if line.kind == "charge"), ZERO),
+            spend=sum((line.amount for line in rated.lines if line.kind != "minimum"), ZERO),
+            outcomes={name: tally.billable for name, tally in rated.tallies.items()},
+        )
+        for customer_id, rated in rate_live(session, rules, customer_ids, period, as_of).items()
+    }

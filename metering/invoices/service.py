@@ -13,8 +13,9 @@ from metering.customers.models import Customer
 from metering.invoices import repository
 from metering.invoices.close import subscription_period
 from metering.invoices.corrections import correct_period
+from metering.invoices.live import rate_live
 from metering.invoices.models import Invoice, InvoiceLine, InvoiceStatus, LineKind
-from metering.invoices.rating import LineDraft, rate
+from metering.invoices.rating import LineDraft
 from metering.invoices.schemas import (
     InvoiceDetail,
     InvoiceLineOut,
@@ -24,8 +25,7 @@ from metering.invoices.schemas import (
     UpcomingInvoice,
     UpcomingLine,
 )
-from metering.invoices.usage import id_count, measure_tallies
-from metering.invoices.values import ValueStream, measured_usage
+from metering.invoices.usage import id_count
 from metering.outcomes.models import Outcome
 from metering.outcomes.plans import rules_of
 from metering.outcomes.stale import mark_stale
@@ -211,12 +211,8 @@ def upcoming(session: Session, customer: Customer, now: datetime) -> UpcomingInv
     subscription = subscription_in_force(session, customer, now)
     rules = rules_of(session, subscription.plan_version_id)
     period = subscription_period(subscription, rules, now)
-    tallies = measure_tallies(session, rules, [customer.id], period.start, now, with_ids=False).get(
-        customer.id, {}
-    )
-    stream = ValueStream(session, rules, [customer.id], period.start, now)
-    usage = measured_usage(rules, customer.id, tallies, stream)
-    lines = rate(rules, usage, {}, period.start, period.end)
+    rated = rate_live(session, rules, [customer.id], period, now)[customer.id]
+    tallies, lines = rated.tallies, rated.lines
     counts = {name: tally.billable for name, tally in tallies.items()}
     corrections = pending_corrections(session, customer, now, period.start, rules.currency)
     pending = [

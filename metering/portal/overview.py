@@ -20,11 +20,9 @@ from sqlmodel import Session, col, select
 from metering.customers.models import Customer
 from metering.invoices import service as invoices
 from metering.invoices.close import subscription_period
+from metering.invoices.live import rate_live
 from metering.invoices.models import Invoice, InvoiceStatus
-from metering.invoices.rating import rate
 from metering.invoices.schemas import UpcomingInvoice
-from metering.invoices.usage import measure_tallies
-from metering.invoices.values import ValueStream, measured_usage
 from metering.outcomes.models import Outcome, OutcomeState
 from metering.outcomes.plans import rules_of
 from metering.subscriptions import repository as subscriptions
@@ -164,14 +162,9 @@ def period_counts(
 def rated_total(
     session: Session, customer_id: str, plan_version_id: str, period: Period, as_of: datetime
 ) -> Decimal:
-    """A period's lines priced as of `as_of` with the calls `upcoming` makes (no writes)."""
+    """A period's total rated as of `as_of`, as the upcoming invoice is (no writes)."""
     rules = rules_of(session, plan_version_id)
-    tallies = measure_tallies(session, rules, [customer_id], period.start, as_of, with_ids=False)
-    mine = tallies.get(customer_id, {})
-    stream = ValueStream(session, rules, [customer_id], period.start, as_of)
-    usage = measured_usage(rules, customer_id, mine, stream)
-    lines = rate(rules, usage, {}, period.start, period.end)
-    return sum((line.amount for line in lines), Decimal(0))
+    return rate_live(session, rules, [customer_id], period, as_of)[customer_id].total
 
 
 def previous_period(
