@@ -39,7 +39,7 @@ def log_jobs() -> None:
 
 
 def worker_command() -> None:
-    """Run the jobs (close due periods, sync invoices to Stripe) until interrupted.
+    """Run the jobs (close periods, sync to Stripe, send webhooks, check alerts) until interrupted.
 
     Migrates first. Workers may share one PostgreSQL database: jobs claim what they work on.
     """
