@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m metering.demo
+	$(BIN)/python -m demo
 
 # The browser tests run on their own: Playwright's sync API keeps an event loop running in
 # its process, which would break the asyncio.run of tests that follow them on a worker.

@@ -1,13 +1,13 @@
-"""Alembic environment: runs the migrations on the URL given by `metering.db.migrate`."""
+"""Alembic environment: runs the migrations on the URL given by `metering.platform.db.migrate`."""
 
 from __future__ import annotations
 
 from sqlalchemy.engine import Connection
 
 from alembic import context
-from metering.db.engine import make_engine
-from metering.db.models import metadata
-from metering.settings import get_settings
+from metering.platform.db.engine import make_engine
+from metering.platform.settings import get_settings
+from metering.surfaces.tables import metadata
 
 config = context.config
 

@@ -31,8 +31,8 @@ import psycopg
 from common import percentile
 from postgres import Seeded, conninfo, fresh_database, seed
 
-from metering.db import jsontext
-from metering.events.parsing import content_hash
+from metering.ledger.events.parsing import content_hash
+from metering.platform.db import jsontext
 from pricing_rules.event_json import event_from_json
 
 RULES = Path(__file__).resolve().parents[1] / "pricing_rules/examples/support-agent.yaml"
@@ -100,7 +100,7 @@ def server_command(port: int, workers: int) -> list[str]:
         sys.executable,
         "-m",
         "uvicorn",
-        "metering.app:create_app",
+        "metering.surfaces.app:create_app",
         "--factory",
         "--port",
         str(port),

@@ -26,8 +26,8 @@ from common import customer_ids, rss_mib, sizes_parser
 from postgres import copy_events, loaded_database, seed
 from sqlmodel import Session
 
-from metering.db.engine import make_engine
-from metering.reports.service import margin_report
+from metering.platform.db.engine import make_engine
+from metering.surfaces.reports.service import margin_report
 from pricing_rules.costs import event_cost
 from pricing_rules.events import Event
 from pricing_rules.loader import load_rules

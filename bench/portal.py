@@ -33,10 +33,10 @@ from common import percentile
 from fastapi.testclient import TestClient
 from postgres import copy_events, fresh_database, seed
 
-from metering.app import create_app
-from metering.db.engine import make_engine
-from metering.db.types import utcnow
-from metering.settings import Settings
+from metering.platform.db.engine import make_engine
+from metering.platform.db.types import utcnow
+from metering.platform.settings import Settings
+from metering.surfaces.app import create_app
 from pricing_rules.events import Event
 from pricing_rules.loader import load_rules
 from pricing_rules.periods import period_containing

@@ -23,14 +23,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-from metering.customers.models import Customer
-from metering.db import jsontext
-from metering.db.engine import make_engine
-from metering.db.ids import new_id
-from metering.db.migrate import upgrade
-from metering.plans.service import upload
-from metering.subscriptions.models import Subscription
-from metering.vendors.service import create_vendor
+from metering.catalog.customers.models import Customer
+from metering.catalog.plans.service import upload
+from metering.catalog.subscriptions.models import Subscription
+from metering.catalog.vendors.service import create_vendor
+from metering.platform.db import jsontext
+from metering.platform.db.engine import make_engine
+from metering.platform.db.ids import new_id
+from metering.platform.db.migrate import upgrade
 from pricing_rules.events import Event
 from pricing_rules.outcomes import Candidate, compile_plan, resolve_key
 from pricing_rules.periods import Period

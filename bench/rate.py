@@ -25,8 +25,8 @@ import psycopg
 from common import SUPPORT_RULES, customer_ids, rss_mib, sizes_parser, support_events
 from postgres import conninfo, copy_events, loaded_database, seed
 
-from metering.db.engine import make_engine
-from metering.invoices.close import close_due
+from metering.billing.invoices.close import close_due
+from metering.platform.db.engine import make_engine
 from pricing_rules.engine import price_events
 from pricing_rules.events import Event
 from pricing_rules.loader import load_rules

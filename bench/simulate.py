@@ -6,7 +6,7 @@ Loading is not timed: a child process seeds a vendor, the plan and its subscribe
 COPYs generated events (resolutions, some on the phone or by a human, repeats, reopens,
 scored leads, deals) into a fresh `bench_simulate` database, then prices them with the pure
 core (`price_events`) for the expected current total. The parent times
-`metering.simulation.service.simulate` through a read-only session (the proposal counts
+`metering.surfaces.simulation.service.simulate` through a read-only session (the proposal counts
 phone resolutions, charges 1.09 from the first unit and drops the reopen reversal), and
 prints the time, events per second, the time of only reading the same events (baseline),
 its own peak RSS (target under 500 MB; the loading child does not count in) and the
@@ -26,11 +26,11 @@ from common import SUPPORT_RULES, customer_ids, rss_mib, sizes_parser, support_e
 from postgres import copy_events, loaded_database, seed
 from sqlmodel import select
 
-from metering.plans.models import Plan
-from metering.simulation.readonly import read_only_session
-from metering.simulation.repository import stream_events, subscribers
-from metering.simulation.schemas import simulation_out
-from metering.simulation.service import CUSTOMER_BATCH, simulate
+from metering.catalog.plans.models import Plan
+from metering.surfaces.simulation.readonly import read_only_session
+from metering.surfaces.simulation.repository import stream_events, subscribers
+from metering.surfaces.simulation.schemas import simulation_out
+from metering.surfaces.simulation.service import CUSTOMER_BATCH, simulate
 from pricing_rules.engine import price_events
 from pricing_rules.events import Event
 from pricing_rules.loader import load_rules

@@ -19,11 +19,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the harness and the row factory live under tests/
 
-from metering.db.engine import make_engine  # noqa: E402
-from metering.db.migrate import upgrade  # noqa: E402
-from metering.stripe_sync.sync import sync_due  # noqa: E402
-from tests.metering.stripe_sync.conftest import sync_settings  # noqa: E402
-from tests.metering.stripe_sync.factory import (  # noqa: E402
+from metering.platform.db.engine import make_engine  # noqa: E402
+from metering.platform.db.migrate import upgrade  # noqa: E402
+from metering.providers.stripe.sync import sync_due  # noqa: E402
+from tests.metering.providers.stripe.conftest import sync_settings  # noqa: E402
+from tests.metering.providers.stripe.factory import (  # noqa: E402
     FIVE_LINES,
     NOW,
     billing,

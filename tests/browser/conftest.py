@@ -34,7 +34,7 @@ from playwright.sync_api import (
 )
 from sqlalchemy.engine import Engine
 
-from metering.db.engine import make_engine
+from metering.platform.db.engine import make_engine
 from tests.browser.seed import Seeded, VendorApi, seed
 from tests.browser.server import running_app
 from tests.metering.conftest import BACKENDS, create_vendor, migrated_database

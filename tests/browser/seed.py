@@ -18,10 +18,10 @@ from typing import Any
 import httpx
 from sqlalchemy.engine import Engine
 
-from metering.invoices.close import close_due
+from metering.billing.invoices.close import close_due
 from pricing_rules.periods import Period, period_containing
-from tests.metering.api.support import signed_headers
 from tests.metering.conftest import VendorFixture
+from tests.metering.platform.api.support import signed_headers
 
 PLAN = "portal-agent"
 RULES = f"""\

@@ -34,7 +34,7 @@ def free_port() -> int:
 def _start(database_url: str, port: int, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
-        *("-m", "uvicorn", "metering.app:create_app", "--factory"),
+        *("-m", "uvicorn", "metering.surfaces.app:create_app", "--factory"),
         *("--host", "127.0.0.1", "--port", str(port), "--no-access-log"),
     ]
     environment = {

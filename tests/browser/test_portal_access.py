@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from playwright.sync_api import Browser, Page
 from sqlmodel import col
 
-from metering.portal.models import PortalSession
-from metering.portal.repository import hash_token
+from metering.surfaces.portal.models import PortalSession
+from metering.surfaces.portal.repository import hash_token
 from tests.browser.conftest import PortalApp, Shot
 from tests.browser.pages import follow, heading, sign_in
 

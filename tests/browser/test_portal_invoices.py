@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from playwright.sync_api import Page
 from sqlmodel import col
 
-from metering.invoices.models import Invoice
+from metering.billing.invoices.models import Invoice
 from tests.browser.conftest import PortalApp, Shot
 from tests.browser.pages import (
     contrast_ratio,

@@ -21,10 +21,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
-from metering.db import migrate
-from metering.db.engine import make_engine
-from metering.db.models import metadata
-from metering.settings import Settings
+from metering.platform.db import migrate
+from metering.platform.db.engine import make_engine
+from metering.platform.settings import Settings
+from metering.surfaces.tables import metadata
 
 ADMIN_URL = os.environ.get(
     "METERING_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -124,7 +124,7 @@ def session(engine: Engine) -> Iterator[Session]:
 @pytest.fixture
 def app(engine: Engine, database_url: str) -> Any:
     """The FastAPI app on the test database (the app builds its own engine from the URL)."""
-    from metering.app import create_app
+    from metering.surfaces.app import create_app
 
     return create_app(Settings(database_url=database_url))
 
@@ -179,7 +179,7 @@ class VendorFixture:
 
 
 def create_vendor(engine: Engine, name: str) -> VendorFixture:
-    from metering.vendors.service import create_vendor as create
+    from metering.catalog.vendors.service import create_vendor as create
 
     with Session(engine) as session:
         made = create(session, name)
@@ -189,8 +189,8 @@ def create_vendor(engine: Engine, name: str) -> VendorFixture:
 
 def create_plan(engine: Engine, vendor_id: str, rules: str = SUPPORT_RULES) -> str:
     """Upload `rules` as a plan version of the vendor; the plan id."""
-    from metering.plans.service import upload
-    from metering.vendors.models import Vendor
+    from metering.catalog.plans.service import upload
+    from metering.catalog.vendors.models import Vendor
 
     with Session(engine) as session:
         vendor = session.get(Vendor, vendor_id)
@@ -212,10 +212,10 @@ def create_customer(
 ) -> str:
     """A provisioned customer; with `plan_id`, subscribed to the plan's latest version from
     `starts_at` (2020-01-01 by default, so every test event falls inside it)."""
-    from metering.customers.models import Customer
-    from metering.db.ids import new_id
-    from metering.plans.repository import latest_version
-    from metering.subscriptions.models import Subscription
+    from metering.catalog.customers.models import Customer
+    from metering.catalog.plans.repository import latest_version
+    from metering.catalog.subscriptions.models import Subscription
+    from metering.platform.db.ids import new_id
 
     with Session(engine) as session:
         customer = Customer(id=new_id("cus"), vendor_id=vendor_id, external_id=external_id)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from metering.cli.main import app
+from metering.surfaces.cli.main import app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "pricing_rules" / "examples"
 runner = CliRunner()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from metering.cli.main import app
+from metering.surfaces.cli.main import app
 
 runner = CliRunner()
 

@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from metering.db import migrate
-from metering.db.engine import make_engine
-from metering.db.models import metadata
+from metering.platform.db import migrate
+from metering.platform.db.engine import make_engine
+from metering.surfaces.tables import metadata
 from tests.metering.conftest import BACKENDS, empty_database
 
 TABLES = {

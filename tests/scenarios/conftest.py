@@ -4,7 +4,7 @@ PostgreSQL database per module) and the Stripe harness, shared with tests/meteri
 from __future__ import annotations
 
 from tests.metering.conftest import backend, database_url, engine, module_engine
-from tests.metering.stripe_sync.conftest import fake_stripe, module_fake_stripe
+from tests.metering.providers.stripe.conftest import fake_stripe, module_fake_stripe
 
 __all__ = [
     "backend",

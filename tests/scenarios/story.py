@@ -12,11 +12,11 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from metering.settings import Settings
-from metering.webhooks_out.delivery import deliver_due
+from metering.notify.webhooks.delivery import deliver_due
+from metering.platform.settings import Settings
 from pricing_rules.periods import Period, period_containing
-from tests.metering.api.support import signed_headers
 from tests.metering.conftest import VendorFixture
+from tests.metering.platform.api.support import signed_headers
 
 
 def iso(instant: datetime) -> str:

@@ -32,15 +32,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
-from metering.app import create_app
-from metering.cli.main import app as cli
-from metering.invoices.close import close_due
-from metering.settings import Settings
-from metering.stripe_sync.sync import sync_due
+from metering.billing.invoices.close import close_due
+from metering.platform.settings import Settings
+from metering.providers.stripe.sync import sync_due
+from metering.surfaces.app import create_app
+from metering.surfaces.cli.main import app as cli
 from pricing_rules.periods import Period
 from tests.metering.conftest import create_vendor
-from tests.metering.stripe_sync.conftest import sync_settings
-from tests.metering.webhooks_out.receiver import Receiver, running
+from tests.metering.notify.webhooks.receiver import Receiver, running
+from tests.metering.providers.stripe.conftest import sync_settings
 from tests.scenarios.story import Months, VendorSide, deliver, iso
 from tests.stripe_fake.harness import API_KEY, FakeStripe
 

@@ -24,14 +24,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from metering.alerts.evaluation import evaluate
-from metering.app import create_app
-from metering.invoices.close import close_due
-from metering.settings import Settings
+from metering.billing.invoices.close import close_due
+from metering.notify.alerts.evaluation import evaluate
+from metering.platform.settings import Settings
+from metering.surfaces.app import create_app
 from pricing_rules.periods import Period
 from tests.metering.conftest import create_vendor
-from tests.metering.portal.helpers import csrf_of
-from tests.metering.webhooks_out.receiver import Received, Receiver, running
+from tests.metering.notify.webhooks.receiver import Received, Receiver, running
+from tests.metering.surfaces.portal.helpers import csrf_of
 from tests.scenarios.story import Months, VendorSide, deliver, iso
 
 # Token prices per 1,000,000 tokens; 2.00 a resolved conversation and a 5.00 platform fee.

@@ -1,0 +1,111 @@
+"""`invoice.issued`, `invoice.paid` and `invoice.payment_failed`: what they say, and the
+calls the close and the Stripe sync make in the transaction that moves the invoice.
+
+They work on the caller's connection (the close and the sync write with SQLAlchemy Core),
+and read what the event says from the rows as the transaction sees them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, CursorResult
+from sqlmodel import Session
+
+from metering.billing.invoices.models import Invoice, InvoiceStatus
+from metering.catalog.customers.models import Customer
+from metering.platform.outbox.models import EventType
+from metering.platform.outbox.service import enqueue_many
+from pricing_rules.engine import money_text
+from pricing_rules.money import minor_units
+
+INVOICES: sa.Table = Invoice.__table__  # type: ignore[attr-defined]
+CUSTOMERS: sa.Table = Customer.__table__  # type: ignore[attr-defined]
+
+STATUS_EVENTS = {
+    InvoiceStatus.PAID.value: EventType.INVOICE_PAID,
+    InvoiceStatus.PAYMENT_FAILED.value: EventType.INVOICE_PAYMENT_FAILED,
+}
+
+
+def invoice_data(row: Any) -> dict[str, Any]:
+    """The `data` of an invoice event: which invoice, whose, which period, how much."""
+    data: dict[str, Any] = {
+        "invoice": row.id,
+        "number": row.number,
+        "status": row.status,
+        "customer": {"id": row.customer_id, "external_id": row.external_id},
+        "period": {"start": row.period_start, "end": row.period_end},
+        "total": money_text(row.total, minor_units(row.currency)),
+        "currency": row.currency,
+    }
+    if row.status == InvoiceStatus.PAID.value:
+        data["paid_at"] = row.paid_at
+    if row.status == InvoiceStatus.PAYMENT_FAILED.value:
+        data["error"] = row.sync_error
+    return data
+
+
+def _invoices(connection: Connection, invoice_ids: Collection[str]) -> Sequence[Any]:
+    i, c = INVOICES.c, CUSTOMERS.c
+    statement = (
+        sa.select(
+            i.id,
+            i.vendor_id,
+            i.number,
+            i.status,
+            i.customer_id,
+            c.external_id,
+            i.period_start,
+            i.period_end,
+            i.total,
+            i.currency,
+            i.paid_at,
+            i.sync_error,
+        )
+        .join(CUSTOMERS, c.id == i.customer_id)
+        .where(i.id.in_(sorted(invoice_ids)))
+        .order_by(i.id)
+    )
+    return connection.execute(statement).all()
+
+
+def announce(connection: Connection, event_type: EventType, invoice_ids: Collection[str]) -> int:
+    """Enqueue `event_type` for each invoice, per vendor; the deliveries written."""
+    by_vendor: dict[str, list[dict[str, Any]]] = {}
+    for row in _invoices(connection, invoice_ids) if invoice_ids else ():
+        by_vendor.setdefault(row.vendor_id, []).append(invoice_data(row))
+    return sum(
+        enqueue_many(connection, vendor_id, event_type.value, items)
+        for vendor_id, items in by_vendor.items()
+    )
+
+
+def announce_issued(connection: Connection, invoice_ids: Collection[str]) -> int:
+    """`invoice.issued` for invoices the close has just written (same transaction)."""
+    return announce(connection, EventType.INVOICE_ISSUED, invoice_ids)
+
+
+def announce_status(connection: Connection, invoice_id: str, status: str) -> int:
+    """`invoice.paid` or `invoice.payment_failed` once the invoice moved to that status;
+    other statuses announce nothing."""
+    event_type = STATUS_EVENTS.get(status)
+    return 0 if event_type is None else announce(connection, event_type, [invoice_id])
+
+
+def announce_moved(connection: Connection, result: CursorResult[Any]) -> int:
+    """For a status UPDATE ... RETURNING id, status: announce the rows it moved."""
+    if not result.returns_rows:
+        return 0
+    return sum(announce_status(connection, row.id, row.status) for row in result.all())
+
+
+def announce_if_moved(session: Session, invoice: Invoice) -> int:
+    """For an invoice changed in `session` (a Stripe webhook): announce its new status if
+    this change moved it (flushed first, so the event reads the row as it will commit)."""
+    if not sa.inspect(invoice).attrs.status.history.has_changes():
+        return 0
+    session.flush()
+    return announce_status(session.connection(), invoice.id, invoice.status)

@@ -1,0 +1,55 @@
+"""Periods rated as of an instant, writing nothing: the upcoming invoice, the portal's
+previous period and alerts show what the close would bill for what has settled so far.
+
+The close's own steps measure and price (`measure_tallies`, `measured_usage`, `rate`), so a
+live figure can never disagree with the invoice; only the outcome ids, which an invoice
+keeps and a live figure does not show, are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlmodel import Session
+
+from metering.billing.invoices.rating import LineDraft, rate
+from metering.billing.invoices.usage import OutcomeTally, measure_tallies
+from metering.billing.invoices.values import ValueStream, measured_usage
+from pricing_rules.periods import Period
+from pricing_rules.rules import RuleFile
+
+
+@dataclass(frozen=True, slots=True)
+class LiveRating:
+    """One customer's period as of an instant: its tally per outcome and its lines."""
+
+    tallies: dict[str, OutcomeTally]
+    lines: list[LineDraft]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.amount for line in self.lines), Decimal(0))
+
+
+def rate_live(
+    session: Session,
+    rules: RuleFile,
+    customer_ids: Collection[str],
+    period: Period,
+    as_of: datetime,
+) -> dict[str, LiveRating]:
+    """Every customer of `customer_ids` (sharing `rules` and `period`), in one aggregate."""
+    ids = sorted(customer_ids)
+    rated: dict[str, LiveRating] = {}
+    with ValueStream(session, rules, ids, period.start, as_of) as stream:
+        tallies = measure_tallies(session, rules, ids, period.start, as_of, with_ids=False)
+        for customer_id in ids:  # the stream's order
+            counted = tallies.get(customer_id, {})
+            usage = measured_usage(rules, customer_id, counted, stream)
+            rated[customer_id] = LiveRating(
+                counted, rate(rules, usage, {}, period.start, period.end)
+            )
+    return rated

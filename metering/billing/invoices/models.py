@@ -1,0 +1,136 @@
+"""Invoices, their lines and per-vendor numbering."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from metering.catalog.customers.models import CollectionMethod
+from metering.platform.db.types import Amount, IdList, UTCDateTime, utcnow
+
+
+class InvoiceStatus(StrEnum):
+    """draft -> issued -> paid | payment_failed | void; payment_failed may still be paid."""
+
+    DRAFT = "draft"
+    ISSUED = "issued"
+    PAID = "paid"
+    PAYMENT_FAILED = "payment_failed"
+    VOID = "void"
+
+
+class SyncState(StrEnum):
+    """How far the invoice has got in Stripe; each step is persisted before the next."""
+
+    NOT_STARTED = "not_started"
+    CUSTOMER_SYNCED = "customer_synced"
+    INVOICE_CREATED = "invoice_created"
+    ITEMS_CREATED = "items_created"
+    FINALIZED = "finalized"
+    PAID = "paid"
+    FAILED = "failed"
+    VOID = "void"
+
+
+class LineKind(StrEnum):
+    """`credit` and `adjustment` correct an earlier period; the rest price this one."""
+
+    CHARGE = "charge"
+    MINIMUM = "minimum"
+    MAXIMUM = "maximum"
+    CREDIT = "credit"
+    ADJUSTMENT = "adjustment"
+
+
+class Invoice(SQLModel, table=True):
+    """One customer's invoice for one period; never edited once issued (only its status)."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (
+        sa.UniqueConstraint("customer_id", "period_start", name="uq_invoices_customer_period"),
+        sa.UniqueConstraint("vendor_id", "number", name="uq_invoices_vendor_number"),
+        sa.Index("ix_invoices_vendor_status", "vendor_id", "status"),
+        sa.Index("ix_invoices_sync", "sync_state", "next_sync_at"),
+        # Stripe webhooks find our invoice by Stripe's id.
+        sa.Index("uq_invoices_stripe_invoice_id", "stripe_invoice_id", unique=True),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    vendor_id: str = Field(foreign_key="vendors.id", max_length=40)
+    customer_id: str = Field(foreign_key="customers.id", max_length=40)
+    subscription_id: str = Field(foreign_key="subscriptions.id", max_length=40)
+    plan_version_id: str = Field(foreign_key="plan_versions.id", max_length=40)
+    number: int | None = Field(default=None)
+    status: str = Field(default=InvoiceStatus.DRAFT.value, max_length=20)
+    currency: str = Field(max_length=3)
+    period_start: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    period_end: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # Outcomes count when settled at this instant (the close time).
+    as_of: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    total: Decimal = Field(default=Decimal(0), sa_type=Amount)
+    collection_method: str = Field(
+        default=CollectionMethod.CHARGE_AUTOMATICALLY.value, max_length=30
+    )
+    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    issued_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    paid_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    voided_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    sync_state: str = Field(default=SyncState.NOT_STARTED.value, max_length=20)
+    sync_error: str | None = Field(default=None, sa_type=sa.Text)
+    sync_attempts: int = Field(default=0)
+    next_sync_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    sync_lease_owner: str | None = Field(default=None, max_length=80)
+    sync_lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    stripe_invoice_id: str | None = Field(default=None, max_length=100)
+    stripe_hosted_url: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class InvoiceLine(SQLModel, table=True):
+    """One priced line and the outcome rows behind it.
+
+    `charge_key` identifies the rule-file charge (or minimum/maximum) across invoices, so a
+    correction can compare what a period is worth now with what its lines billed.
+    `period_start`/`period_end` are the period the line prices: for a credit or adjustment,
+    the earlier period it corrects, whose invoice is `corrects_invoice_id`.
+    """
+
+    __tablename__ = "invoice_lines"
+    __table_args__ = (
+        sa.UniqueConstraint("invoice_id", "position", name="uq_invoice_lines_position"),
+        sa.Index("ix_invoice_lines_corrects", "corrects_invoice_id"),
+        sa.Index("ix_invoice_lines_customer_period", "customer_id", "period_start"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    invoice_id: str = Field(foreign_key="invoices.id", max_length=40)
+    customer_id: str = Field(foreign_key="customers.id", max_length=40)
+    position: int
+    kind: str = Field(max_length=20)
+    charge_key: str = Field(max_length=300)
+    description: str = Field(sa_type=sa.Text)
+    outcome: str | None = Field(default=None, max_length=200)
+    period_start: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    period_end: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    corrects_invoice_id: str | None = Field(default=None, foreign_key="invoices.id", max_length=40)
+    quantity: Decimal | None = Field(default=None, sa_type=Amount)
+    amount: Decimal = Field(sa_type=Amount)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    # Outcome rows this line counted (credit lines: the ones it takes back).
+    outcome_ids: list[int] = Field(default_factory=list, sa_type=IdList)
+    stripe_item_id: str | None = Field(default=None, max_length=100)
+
+
+class InvoiceCounter(SQLModel, table=True):
+    """The last invoice number issued per vendor; bumped in the issuing transaction (no gaps)."""
+
+    __tablename__ = "invoice_counters"
+
+    vendor_id: str = Field(foreign_key="vendors.id", primary_key=True, max_length=40)
+    last_number: int = Field(default=0)

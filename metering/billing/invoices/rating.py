@@ -1,0 +1,112 @@
+"""Priced lines as invoice lines: the core's `price_usage`, each line keyed by its charge.
+
+A line's `charge_key` names the rule-file charge it prices (`charge:<index>:<name>`), or
+`minimum`/`maximum`, so a later correction can compare a period's price now with what its
+lines billed, charge by charge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from metering.billing.invoices.usage import OutcomeIds
+from pricing_rules.charges import TierAmount
+from pricing_rules.charges.base import ChargeBase
+from pricing_rules.pricing import MeasuredUsage, PricedInvoice, price_usage
+from pricing_rules.rules import RuleFile
+
+
+@dataclass(frozen=True, slots=True)
+class LineDraft:
+    """An invoice line before it is stored (the upcoming invoice shows drafts as they are)."""
+
+    kind: str
+    charge_key: str
+    description: str
+    outcome: str | None
+    quantity: Decimal | None
+    amount: Decimal
+    period_start: datetime
+    period_end: datetime
+    detail: dict[str, Any] = field(default_factory=dict)
+    outcome_ids: OutcomeIds = ()
+    corrects_invoice_id: str | None = None
+
+
+def charge_key(index: int, charge: ChargeBase) -> str:
+    """`charge:<index>:<name or outcome>`: stable while the version's charges are."""
+    label = charge.name or getattr(charge, "outcome", None) or charge.model
+    return f"charge:{index}:{label}"
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else format(value.normalize(), "f")
+
+
+def tier_detail(tier: TierAmount) -> dict[str, Any]:
+    return {
+        "tier": tier.tier,
+        "first_unit": _text(tier.first_unit),
+        "last_unit": _text(tier.last_unit),
+        "units": _text(tier.units),
+        "unit_price": _text(tier.unit_price),
+        "flat_price": _text(tier.flat_price),
+        "amount": _text(tier.amount),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedLine:
+    """A priced line with its charge key, as `priced_by_key` returns them."""
+
+    key: str
+    kind: str
+    description: str
+    outcome: str | None
+    quantity: Decimal
+    amount: Decimal
+    detail: dict[str, Any]
+
+
+def keyed_lines(rules: RuleFile, priced: PricedInvoice) -> list[KeyedLine]:
+    """The lines of `priced` in order, each with its charge key."""
+    keys = [charge_key(i, c) for i, c in enumerate(rules.charges)]
+    result = []
+    for index, line in enumerate(priced.lines):
+        key = keys[index] if index < len(keys) else line.kind
+        detail: dict[str, Any] = {"text": line.detail}
+        if line.tiers:
+            detail["tiers"] = [tier_detail(tier) for tier in line.tiers]
+        result.append(
+            KeyedLine(key, line.kind, line.charge, line.outcome, line.quantity, line.amount, detail)
+        )
+    return result
+
+
+def rate(
+    rules: RuleFile,
+    usage: Mapping[str, MeasuredUsage],
+    ids: Mapping[str, OutcomeIds],
+    period_start: datetime,
+    period_end: datetime,
+) -> list[LineDraft]:
+    """The lines of one customer's period: one per charge, then the minimum or cap."""
+    return [
+        LineDraft(
+            kind=line.kind,
+            charge_key=line.key,
+            description=line.description,
+            outcome=line.outcome,
+            quantity=line.quantity,
+            amount=line.amount,
+            period_start=period_start,
+            period_end=period_end,
+            detail=line.detail,
+            outcome_ids=ids.get(line.outcome, ()) if line.outcome else (),
+        )
+        for line in keyed_lines(rules, price_usage(rules, usage))
+    ]

@@ -1,0 +1,239 @@
+"""Reading invoices for the API, voiding one, and the upcoming invoice of a customer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlmodel import Session, col, select
+
+from metering.billing.invoices import repository
+from metering.billing.invoices.close import subscription_period
+from metering.billing.invoices.corrections import correct_period
+from metering.billing.invoices.live import rate_live
+from metering.billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus, LineKind
+from metering.billing.invoices.rating import LineDraft
+from metering.billing.invoices.schemas import (
+    InvoiceDetail,
+    InvoiceLineOut,
+    InvoiceOut,
+    LineOutcomeOut,
+    PendingOutcomes,
+    UpcomingInvoice,
+    UpcomingLine,
+)
+from metering.billing.invoices.usage import id_count
+from metering.catalog.customers.models import Customer
+from metering.catalog.plans.compiled import rules_of
+from metering.catalog.subscriptions import repository as subscriptions
+from metering.catalog.subscriptions.models import Subscription
+from metering.catalog.subscriptions.service import in_force
+from metering.catalog.vendors.models import Vendor
+from metering.ledger.outcomes.models import Outcome
+from metering.ledger.outcomes.stale import mark_stale, stale_marks
+from metering.platform.api.pagination import decode_cursor, encode_cursor, invalid_cursor
+from metering.platform.api.problems import ProblemError, not_found, problem_type
+from metering.providers.stripe import sync
+from pricing_rules.engine import decimal_text, money_text
+from pricing_rules.money import minor_units
+
+
+def get_or_404(session: Session, vendor: Vendor, invoice_id: str) -> Invoice:
+    """The vendor's invoice; another vendor's is as unknown as a missing one."""
+    invoice = session.get(Invoice, invoice_id)
+    if invoice is None or invoice.vendor_id != vendor.id:
+        raise not_found("invoice", invoice_id)
+    return invoice
+
+
+def _money(amount: Decimal, currency: str) -> str:
+    return money_text(amount, minor_units(currency))
+
+
+def _quantity(quantity: Decimal | None) -> str | None:
+    return None if quantity is None else decimal_text(quantity)
+
+
+def invoice_out(invoice: Invoice) -> InvoiceOut:
+    return InvoiceOut(
+        **invoice.model_dump(exclude={"total"}), total=_money(invoice.total, invoice.currency)
+    )
+
+
+def line_out(line: InvoiceLine, currency: str) -> InvoiceLineOut:
+    """A stored line: the fields a draft shows, with its id, position and Stripe item."""
+    return InvoiceLineOut(
+        **upcoming_line(line, currency).model_dump(),
+        id=line.id,
+        position=line.position,
+        stripe_item_id=line.stripe_item_id,
+    )
+
+
+def invoice_detail(session: Session, invoice: Invoice) -> InvoiceDetail:
+    lines = [line_out(line, invoice.currency) for line in repository.lines_of(session, invoice.id)]
+    return InvoiceDetail(**invoice_out(invoice).model_dump(), lines=lines)
+
+
+def void(session: Session, invoice: Invoice, now: datetime) -> Invoice:
+    """Void an invoice (again: nothing changes); a paid one is a 409.
+
+    The Stripe sync voids it there too. Periods it corrected are marked stale, so the
+    customer's next close bills those corrections again.
+    """
+    if invoice.status == InvoiceStatus.PAID.value:
+        raise ProblemError(
+            409,
+            "Invoice Paid",
+            f"Invoice '{invoice.id}' is paid and cannot be voided; refund the payment in "
+            "Stripe instead.",
+            type=problem_type("invoice-paid"),
+        )
+    if invoice.status == InvoiceStatus.VOID.value:
+        return invoice
+    invoice.status = InvoiceStatus.VOID.value
+    invoice.voided_at = now
+    invoice.next_sync_at = now
+    invoice.updated_at = now
+    session.add(invoice)
+    corrected = {
+        (invoice.vendor_id, line.customer_id, line.period_start)
+        for line in repository.lines_of(session, invoice.id)
+        if line.kind in (LineKind.CREDIT.value, LineKind.ADJUSTMENT.value)
+    }
+    mark_stale(session, corrected)
+    return invoice
+
+
+def retry_sync(session: Session, invoice: Invoice, now: datetime) -> None:
+    """Make the invoice's Stripe sync due now; nothing to retry is a 409."""
+    try:
+        sync.retry_sync(session, invoice, now)
+    except sync.SyncNotRetryable as error:
+        raise ProblemError(
+            409, "Nothing To Retry", str(error), type=problem_type("nothing-to-retry")
+        ) from None
+
+
+def line_or_404(session: Session, invoice: Invoice, line_id: str) -> InvoiceLine:
+    line = session.get(InvoiceLine, line_id)
+    if line is None or line.invoice_id != invoice.id:
+        raise not_found("line", line_id)
+    return line
+
+
+def line_outcomes(
+    session: Session, line: InvoiceLine, cursor: str | None, limit: int
+) -> tuple[list[LineOutcomeOut], str | None]:
+    """A page of the outcome rows behind a line, by row id."""
+    ids = sorted(line.outcome_ids)
+    if cursor is not None:
+        after = decode_cursor(cursor)
+        if not isinstance(after, int):
+            raise invalid_cursor(cursor, "is not a cursor of this list")
+        ids = [i for i in ids if i > after]
+    page = ids[:limit]
+    rows = session.exec(select(Outcome).where(col(Outcome.id).in_(page))).all()
+    by_id = {row.id: row for row in rows}
+    data = [
+        LineOutcomeOut(
+            id=row_id,
+            event_id=row.event_id,
+            outcome=row.outcome,
+            state=row.state,
+            occurred_at=row.occurred_at,
+            settles_at=row.settles_at,
+            dedupe_key=row.dedupe_key,
+            value=_value(row),
+        )
+        for row_id in page
+        if (row := by_id.get(row_id)) is not None
+    ]
+    next_cursor = encode_cursor(page[-1]) if len(ids) > limit else None
+    return data, next_cursor
+
+
+def _value(row: Outcome) -> str | None:
+    if row.value is not None:
+        return decimal_text(row.value)
+    return row.value_text
+
+
+def subscription_in_force(session: Session, customer: Customer, now: datetime) -> Subscription:
+    found = in_force(subscriptions.of_customer(session, customer.id), now)
+    if found is None:
+        raise ProblemError(
+            404,
+            "No Subscription",
+            f"Customer '{customer.id}' has no plan in force now; subscribe it with "
+            f"POST /v1/customers/{customer.id}/plan.",
+            type=problem_type("no-subscription"),
+        )
+    return found
+
+
+def upcoming_line(
+    line: LineDraft | InvoiceLine, currency: str, outcome_count: int | None = None
+) -> UpcomingLine:
+    """A line as the API shows it; `outcome_count` when the line was rated without its ids."""
+    return UpcomingLine(
+        kind=line.kind,
+        charge_key=line.charge_key,
+        description=line.description,
+        outcome=line.outcome,
+        quantity=_quantity(line.quantity),
+        amount=_money(line.amount, currency),
+        detail=line.detail,
+        period_start=line.period_start,
+        period_end=line.period_end,
+        corrects_invoice_id=line.corrects_invoice_id,
+        outcome_count=id_count(line.outcome_ids) if outcome_count is None else outcome_count,
+    )
+
+
+def pending_corrections(
+    session: Session, customer: Customer, now: datetime, current: datetime, currency: str
+) -> list[LineDraft]:
+    """The corrections of the customer's stale periods, as of `now`, without writing (those
+    of periods billed in another currency wait, as the close leaves them)."""
+    marks = stale_marks(session, [customer.id])
+    periods = [(c, start) for c, start in marks if start != current]
+    lines: list[LineDraft] = []
+    for invoice in repository.invoices_of_periods(session, periods).get(customer.id, []):
+        if invoice.status != InvoiceStatus.VOID.value and invoice.currency == currency:
+            rules = rules_of(session, invoice.plan_version_id)
+            lines.extend(correct_period(session, invoice, rules, now).lines)
+    return lines
+
+
+def upcoming(session: Session, customer: Customer, now: datetime) -> UpcomingInvoice:
+    """The period containing `now`, priced as of `now`, with what is pending apart."""
+    subscription = subscription_in_force(session, customer, now)
+    rules = rules_of(session, subscription.plan_version_id)
+    period = subscription_period(subscription, rules, now)
+    rated = rate_live(session, rules, [customer.id], period, now)[customer.id]
+    tallies, lines = rated.tallies, rated.lines
+    counts = {name: tally.billable for name, tally in tallies.items()}
+    corrections = pending_corrections(session, customer, now, period.start, rules.currency)
+    pending = [
+        PendingOutcomes(outcome=name, count=tally.pending, next_settles_at=tally.next_settles_at)
+        for name, tally in sorted(tallies.items())
+        if tally.pending and tally.next_settles_at is not None
+    ]
+    total = sum((line.amount for line in [*lines, *corrections]), Decimal(0))
+    return UpcomingInvoice(
+        customer_id=customer.id,
+        subscription_id=subscription.id,
+        plan_version_id=subscription.plan_version_id,
+        currency=rules.currency,
+        period_start=period.start,
+        period_end=period.end,
+        as_of=now,
+        closes_at=period.end + rules.billing.close_after,
+        lines=[
+            upcoming_line(line, rules.currency, counts.get(line.outcome or "", 0)) for line in lines
+        ],
+        corrections=[upcoming_line(line, rules.currency) for line in corrections],
+        pending=pending,
+        total=_money(total, rules.currency),
+    )

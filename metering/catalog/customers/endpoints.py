@@ -1,0 +1,129 @@
+"""`/v1/customers`: the calling vendor's customers (another vendor's are 404)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import APIRouter, Depends, Query
+from sqlmodel import Session, col
+
+from metering.catalog.customers import repository, service
+from metering.catalog.customers.models import Customer, CustomerStatus
+from metering.catalog.customers.schemas import CustomerCreate, CustomerOut, CustomerUpdate
+from metering.catalog.subscriptions import repository as subscriptions
+from metering.catalog.subscriptions import service as subscription_service
+from metering.catalog.subscriptions.models import Subscription
+from metering.catalog.vendors.auth import current_vendor
+from metering.catalog.vendors.models import Vendor
+from metering.platform.api.pagination import Cursor, Limit, Page, paginate
+from metering.platform.api.problems import problem_responses
+from metering.platform.db.session import get_session
+from metering.platform.db.types import utcnow
+
+router = APIRouter(prefix="/v1/customers", tags=["customers"], responses=problem_responses(401))
+
+
+def customers_out(session: Session, customers: Sequence[Customer]) -> list[CustomerOut]:
+    """API views of customers with their current subscription and pending change."""
+    now = utcnow()
+    subs = subscriptions.of_customers(session, [customer.id for customer in customers])
+    shown: dict[str, tuple[Subscription | None, Subscription | None]] = {
+        customer_id: subscription_service.current_and_pending(found, now)
+        for customer_id, found in subs.items()
+    }
+    listed = [sub for pair in shown.values() for sub in pair if sub is not None]
+    described = {out.id: out for out in subscription_service.describe(session, listed)}
+    views = []
+    for customer in customers:
+        current, pending = shown.get(customer.id, (None, None))
+        current_out = described[current.id] if current is not None else None
+        views.append(
+            CustomerOut(
+                id=customer.id,
+                external_id=customer.external_id,
+                name=customer.name,
+                email=customer.email,
+                timezone=customer.timezone,
+                locale=customer.locale,
+                status=customer.status,
+                plan_id=current_out.plan_id if current_out else None,
+                plan=current_out.plan if current_out else None,
+                subscription=current_out,
+                pending_change=described[pending.id] if pending is not None else None,
+                collection_method=customer.collection_method,
+                days_until_due=customer.days_until_due,
+                created_at=customer.created_at,
+                updated_at=customer.updated_at,
+            )
+        )
+    return views
+
+
+def customer_out(session: Session, customer: Customer) -> CustomerOut:
+    return customers_out(session, [customer])[0]
+
+
+@router.post(
+    "",
+    response_model=CustomerOut,
+    status_code=201,
+    summary="Create a customer",
+    responses=problem_responses(409, 422),
+)
+def create_customer(
+    data: CustomerCreate,
+    vendor: Vendor = Depends(current_vendor),
+    session: Session = Depends(get_session),
+) -> CustomerOut:
+    """A customer first seen in an event (status `unprovisioned`) is provisioned in place,
+    keeping its id and events; an already provisioned external id is a 409."""
+    customer = service.create(session, vendor, data)
+    session.commit()
+    return customer_out(session, customer)
+
+
+@router.get("", response_model=Page[CustomerOut], summary="List customers")
+def list_customers(
+    cursor: Cursor = None,
+    limit: Limit = 100,
+    external_id: str | None = Query(None, description="Only the customer with this id."),
+    status: CustomerStatus | None = Query(None, description="provisioned or unprovisioned"),
+    vendor: Vendor = Depends(current_vendor),
+    session: Session = Depends(get_session),
+) -> Page[CustomerOut]:
+    statement = repository.listing(vendor.id, external_id, status.value if status else None)
+    customers, next_cursor = paginate(session, statement, col(Customer.id), cursor, limit)
+    data = customers_out(session, customers)
+    return Page[CustomerOut](data=data, next_cursor=next_cursor)
+
+
+@router.get(
+    "/{customer_id}",
+    response_model=CustomerOut,
+    summary="Get a customer",
+    responses=problem_responses(404),
+)
+def get_customer(
+    customer_id: str,
+    vendor: Vendor = Depends(current_vendor),
+    session: Session = Depends(get_session),
+) -> CustomerOut:
+    """By our id (`cus_...`); to find one by your own id use `GET /v1/customers?external_id=`."""
+    return customer_out(session, service.get_or_404(session, vendor, customer_id))
+
+
+@router.patch(
+    "/{customer_id}",
+    response_model=CustomerOut,
+    summary="Update a customer",
+    responses=problem_responses(404, 422),
+)
+def update_customer(
+    customer_id: str,
+    data: CustomerUpdate,
+    vendor: Vendor = Depends(current_vendor),
+    session: Session = Depends(get_session),
+) -> CustomerOut:
+    customer = service.update(session, service.get_or_404(session, vendor, customer_id), data)
+    session.commit()
+    return customer_out(session, customer)

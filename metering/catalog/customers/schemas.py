@@ -1,0 +1,86 @@
+"""API shapes of customers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from metering.catalog.customers.models import CollectionMethod
+from metering.catalog.subscriptions.schemas import SubscriptionOut
+from metering.platform.web.format import parse_locale
+from pricing_rules.periods import Timezone
+
+ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)]
+# How the billing portal formats amounts and dates for the customer: en_US, de_DE, fr_FR...
+Locale = Annotated[str, StringConstraints(max_length=20), AfterValidator(parse_locale)]
+
+
+class CustomerCreate(BaseModel):
+    """A customer, known by the id the vendor uses for it in events (`customer`)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "external_id": "acme",
+                    "name": "Acme Corp",
+                    "email": "billing@acme.test",
+                    "timezone": "Europe/Paris",
+                }
+            ]
+        },
+    )
+
+    external_id: ExternalId
+    name: Name | None = None
+    email: Email | None = None
+    timezone: Timezone = "UTC"
+    locale: Locale = Field(
+        default="en_US", description="How the billing portal formats amounts and dates."
+    )
+    collection_method: CollectionMethod = Field(
+        default=CollectionMethod.CHARGE_AUTOMATICALLY,
+        description="How Stripe collects its invoices: charge the saved payment method, or "
+        "send the invoice to be paid within `days_until_due`.",
+    )
+    days_until_due: int = Field(default=30, ge=1, le=365)
+
+
+class CustomerUpdate(BaseModel):
+    """Fields to change; absent fields stay as they are."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "Acme Corporation"}]}
+    )
+
+    name: Name | None = None
+    email: Email | None = None
+    timezone: Timezone | None = None
+    locale: Locale | None = None
+    collection_method: CollectionMethod | None = None
+    days_until_due: int | None = Field(default=None, ge=1, le=365)
+
+
+class CustomerOut(BaseModel):
+    id: str
+    external_id: str
+    name: str | None
+    email: str | None
+    timezone: str
+    locale: str
+    status: str = Field(description="`unprovisioned`: first seen in an event, not yet created.")
+    plan_id: str | None = Field(description="The plan of the subscription in force now.")
+    plan: str | None = Field(description="That plan's slug.")
+    subscription: SubscriptionOut | None = Field(description="The subscription in force now.")
+    pending_change: SubscriptionOut | None = Field(
+        description="The subscription that starts next (a plan change not yet in force)."
+    )
+    collection_method: str
+    days_until_due: int
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,106 @@
+"""Customers: create (or provision one first seen in an event), update.
+
+Plans are attached through subscriptions (`metering.catalog.subscriptions.service`).
+
+Functions add and flush; the caller commits.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from metering.catalog.customers import repository
+from metering.catalog.customers.models import Customer, CustomerStatus
+from metering.catalog.customers.schemas import CustomerCreate, CustomerUpdate
+from metering.catalog.vendors.models import Vendor
+from metering.platform.api.problems import ProblemError, not_found, problem_type
+from metering.platform.db.ids import new_id
+from metering.platform.db.types import utcnow
+
+
+def get_or_404(session: Session, vendor: Vendor, customer_id: str) -> Customer:
+    customer = repository.get(session, vendor.id, customer_id)
+    if customer is None:
+        raise not_found("customer", customer_id)
+    return customer
+
+
+def _exists(customer: Customer) -> ProblemError:
+    return ProblemError(
+        409,
+        "Customer Already Exists",
+        f"A customer with external_id '{customer.external_id}' already exists: {customer.id}.",
+        type=problem_type("customer-exists"),
+        extra={"customer_id": customer.id},
+    )
+
+
+def _provision(session: Session, customer: Customer, data: CustomerCreate) -> Customer:
+    """Give a customer first seen in an event the details the vendor now sends."""
+    customer.name = data.name
+    customer.email = data.email
+    customer.timezone = data.timezone
+    customer.locale = data.locale
+    customer.collection_method = data.collection_method.value
+    customer.days_until_due = data.days_until_due
+    customer.status = CustomerStatus.PROVISIONED.value
+    customer.updated_at = utcnow()
+    session.add(customer)
+    session.flush()
+    return customer
+
+
+def create(session: Session, vendor: Vendor, data: CustomerCreate) -> Customer:
+    """A new customer; an unprovisioned one with the same external id is provisioned."""
+    for _ in range(2):  # a concurrent insert of the same external id: read it back once
+        existing = repository.by_external_id(session, vendor.id, data.external_id)
+        if existing is not None:
+            if existing.status != CustomerStatus.UNPROVISIONED.value:
+                raise _exists(existing)
+            return _provision(session, existing, data)
+        customer = Customer(
+            id=new_id("cus"),
+            vendor_id=vendor.id,
+            external_id=data.external_id,
+            name=data.name,
+            email=data.email,
+            timezone=data.timezone,
+            locale=data.locale,
+            collection_method=data.collection_method.value,
+            days_until_due=data.days_until_due,
+            status=CustomerStatus.PROVISIONED.value,
+        )
+        try:
+            with session.begin_nested():
+                session.add(customer)
+            return customer
+        except IntegrityError:
+            continue
+    raise _exists(customer)
+
+
+NOT_NULL = {
+    "timezone": "an IANA name such as UTC",
+    "locale": "a locale such as en_US",
+    "collection_method": "charge_automatically or send_invoice",
+    "days_until_due": "a number of days",
+}
+
+
+def update(session: Session, customer: Customer, data: CustomerUpdate) -> Customer:
+    changes = data.model_dump(exclude_unset=True, mode="json")
+    for name, example in NOT_NULL.items():
+        if name in changes and changes[name] is None:
+            raise ProblemError(
+                422,
+                "Invalid Request",
+                f"{name}: cannot be null; send {example}",
+                type=problem_type("invalid-request"),
+            )
+    for field, value in changes.items():
+        setattr(customer, field, value)
+    customer.updated_at = utcnow()
+    session.add(customer)
+    session.flush()
+    return customer

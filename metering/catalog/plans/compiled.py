@@ -1,0 +1,72 @@
+"""Compiled plans, one per immutable plan version, compiled once per process."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from metering.catalog.plans.models import PlanVersion
+from pricing_rules.loader import load_rules
+from pricing_rules.outcomes import CompiledPlan, compile_plan
+from pricing_rules.rules import RuleFile
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRef:
+    """The version an event is matched against, with its compiled rules."""
+
+    version_id: str
+    plan: CompiledPlan
+    key_locked: frozenset[str]
+
+
+def key_locked_outcomes(plan: CompiledPlan) -> frozenset[str]:
+    """Outcomes whose writers can lock one dedupe key instead of the whole outcome.
+
+    That is safe when a reversal names exactly one dedupe key: no reversal at all, or a
+    reversal matched on the same path as `unique_by` (match key == dedupe key).
+    """
+    names = set()
+    for name, spec in plan.rules.outcomes.items():
+        reversed_by = spec.settle.reversed_by
+        if reversed_by is None or (spec.unique_by and reversed_by.match == spec.unique_by):
+            names.add(name)
+    return frozenset(names)
+
+
+_cache: dict[str, PlanRef] = {}
+_lock = threading.Lock()
+
+
+def compiled(version: PlanVersion) -> PlanRef:
+    """The compiled rules of `version` (versions never change, so the cache never expires)."""
+    ref = _cache.get(version.id)
+    if ref is None:
+        plan = compile_plan(load_rules(version.yaml, f"plan version {version.id}"))
+        ref = PlanRef(version.id, plan, key_locked_outcomes(plan))
+        with _lock:
+            _cache[version.id] = ref
+    return ref
+
+
+def versions_by_id(session: Session, version_ids: Iterable[str]) -> dict[str, PlanRef]:
+    """These versions compiled, keyed by version id; only uncompiled ones are read."""
+    wanted = set(version_ids)
+    found = {vid: ref for vid in wanted if (ref := _cache.get(vid)) is not None}
+    missing = sorted(wanted - found.keys())
+    if missing:
+        rows = session.exec(select(PlanVersion).where(sa.column("id").in_(missing))).all()
+        found.update({row.id: compiled(row) for row in rows})
+    return found
+
+
+def rules_of(session: Session, version_id: str) -> RuleFile:
+    """The rules of one plan version (read from the database only the first time)."""
+    found = versions_by_id(session, [version_id])
+    if version_id not in found:
+        raise LookupError(f"no plan version {version_id}")
+    return found[version_id].plan.rules

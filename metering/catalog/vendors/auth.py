@@ -1,0 +1,155 @@
+"""Who is calling: a vendor's API key (REST API) or its webhook signature (event webhook).
+
+Signatures follow Standard Webhooks and are checked by the `standardwebhooks` package. We
+check the headers and the timestamp first ourselves, so each failure gets its own detail
+(missing header, stale or future timestamp, no matching signature) instead of the
+package's one exception type, and so the tolerance comes from the settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+from standardwebhooks import Webhook, WebhookVerificationError
+
+from metering.catalog.vendors import repository
+from metering.catalog.vendors.credentials import hash_api_key
+from metering.catalog.vendors.models import Vendor
+from metering.platform.api.problems import ProblemError, not_found, problem_type
+from metering.platform.db.session import get_session
+from metering.platform.db.types import utcnow
+from metering.platform.settings import Settings, get_settings
+
+WEBHOOK_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+
+
+def _unauthorized(slug: str, detail: str, scheme: str | None = None) -> ProblemError:
+    headers = {"WWW-Authenticate": scheme} if scheme else None
+    return ProblemError(401, "Unauthorized", detail, type=problem_type(slug), headers=headers)
+
+
+def current_vendor(request: Request, session: Session = Depends(get_session)) -> Vendor:
+    """The vendor whose API key is in `Authorization: Bearer <key>`; a 401 problem otherwise."""
+    header = request.headers.get("authorization")
+    if not header:
+        raise _unauthorized(
+            "missing-api-key", "Send your API key as 'Authorization: Bearer <key>'.", "Bearer"
+        )
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise _unauthorized(
+            "missing-api-key",
+            "The Authorization header must be 'Bearer <key>'.",
+            "Bearer",
+        )
+    vendor = repository.vendor_by_key_hash(session, hash_api_key(key.strip()))
+    if vendor is None:
+        raise _unauthorized(
+            "invalid-api-key", "The API key is not valid (unknown or revoked).", "Bearer"
+        )
+    return vendor
+
+
+def _sent_at(value: str) -> datetime:
+    try:
+        return datetime.fromtimestamp(float(value), tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        raise _unauthorized(
+            "invalid-signature-headers",
+            f"webhook-timestamp '{value}' is not a Unix timestamp in seconds.",
+        ) from None
+
+
+def _check_timestamp(sent_at: datetime, now: datetime, tolerance: timedelta) -> None:
+    skew = int((now - sent_at).total_seconds())
+    limit = int(tolerance.total_seconds())
+    if skew > limit:
+        raise _unauthorized(
+            "stale-webhook-timestamp",
+            f"webhook-timestamp is {skew} seconds old; the tolerance is {limit} seconds. "
+            "Sign each delivery when sending it (replays are refused).",
+        )
+    if -skew > limit:
+        raise _unauthorized(
+            "future-webhook-timestamp",
+            f"webhook-timestamp is {-skew} seconds in the future; the tolerance is {limit} "
+            "seconds. Check the sender's clock.",
+        )
+
+
+def _package_problem(error: WebhookVerificationError) -> ProblemError:
+    """The package also checks the timestamp (fixed 5 minutes) and the header syntax."""
+    message = str(error)
+    if "too old" in message or "too new" in message:
+        return _unauthorized("stale-webhook-timestamp", f"webhook-timestamp refused: {message}.")
+    if "No matching signature" in message:
+        return _unauthorized(
+            "invalid-signature",
+            "webhook-signature matches none of the vendor's signing secrets "
+            "(signed with another secret, or the body changed after signing).",
+        )
+    return _unauthorized("invalid-signature-headers", f"Webhook headers refused: {message}.")
+
+
+def check_signature(
+    secrets: Sequence[str],
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    tolerance: timedelta,
+    now: datetime,
+) -> None:
+    """Raise a 401 problem unless `headers` sign `body` with one of `secrets` in time."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    missing = [name for name in WEBHOOK_HEADERS if not lowered.get(name)]
+    if missing:
+        raise _unauthorized(
+            "missing-signature",
+            f"Missing webhook header(s): {', '.join(missing)}. "
+            "Sign the request with the Standard Webhooks scheme.",
+        )
+    _check_timestamp(_sent_at(lowered["webhook-timestamp"]), now, tolerance)
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProblemError(400, "Bad Request", "The body is not UTF-8 text.") from None
+    problem: ProblemError | None = None
+    for secret in secrets:
+        try:
+            Webhook(secret).verify(body, lowered, json_parse=False)
+            return
+        except WebhookVerificationError as error:
+            problem = _package_problem(error)
+        except ValueError:
+            problem = _unauthorized(
+                "invalid-signature-headers",
+                "webhook-signature is malformed: expected space-separated 'v1,<base64>' items.",
+            )
+    raise problem or _unauthorized("invalid-signature", "The vendor has no signing secret.")
+
+
+def verify_webhook(
+    session: Session,
+    vendor_id: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+) -> Vendor:
+    """The vendor of `/v1/webhooks/{vendor_id}/events` once the delivery's signature checks out.
+
+    404 for an unknown vendor; 401 for a missing, malformed, stale or wrong signature. The
+    current secret and any old one still in its rotation grace period are accepted.
+    """
+    settings = settings or get_settings()
+    now = now or utcnow()
+    vendor = repository.get_vendor(session, vendor_id)
+    if vendor is None:
+        raise not_found("vendor", vendor_id)
+    secrets = [row.secret for row in repository.valid_secrets(session, vendor.id, now)]
+    check_signature(secrets, body, headers, tolerance=settings.webhook_tolerance, now=now)
+    return vendor

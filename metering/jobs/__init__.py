@@ -1,1 +1,0 @@
-"""Background jobs (APScheduler): close due periods, sync invoices, retry failures."""

@@ -1,0 +1,87 @@
+"""Queries over disputes; the key of a dispute is the key of the outcome it names."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from metering.ledger.disputes.models import Dispute, DisputeStatus
+
+Key = tuple[str, str, datetime, str]  # customer_id, outcome, period_start, dedupe_key
+CHUNK = 500
+
+
+def key_of(dispute: Dispute) -> Key:
+    return (dispute.customer_id, dispute.outcome, dispute.period_start, dispute.dedupe_key)
+
+
+def keys_with_status(
+    session: Session, customer_ids: Collection[str], status: DisputeStatus
+) -> set[Key]:
+    """The keys of these customers' disputes in `status` (a customer has few: one query
+    by customer, filtered here, is cheaper on the ingest path than a tuple lookup)."""
+    ordered = sorted(set(customer_ids))
+    keys: set[Key] = set()
+    for start in range(0, len(ordered), CHUNK):
+        rows = session.exec(
+            select(Dispute).where(
+                col(Dispute.customer_id).in_(ordered[start : start + CHUNK]),
+                Dispute.status == status.value,
+            )
+        ).all()
+        keys.update(key_of(row) for row in rows)
+    return keys
+
+
+def credited_keys(session: Session, keys: Collection[Key]) -> set[Key]:
+    """Which of `keys` an accepted dispute covers."""
+    if not keys:
+        return set()
+    accepted = keys_with_status(session, {key[0] for key in keys}, DisputeStatus.ACCEPTED)
+    return accepted & set(keys)
+
+
+def open_dispute(session: Session, key: Key) -> Dispute | None:
+    customer_id, outcome, period_start, dedupe_key = key
+    return session.exec(
+        select(Dispute).where(
+            Dispute.customer_id == customer_id,
+            Dispute.outcome == outcome,
+            Dispute.period_start == period_start,
+            Dispute.dedupe_key == dedupe_key,
+            Dispute.status == DisputeStatus.OPEN.value,
+        )
+    ).first()
+
+
+def listing(
+    vendor_id: str, status: str | None = None, customer_id: str | None = None
+) -> SelectOfScalar[Dispute]:
+    statement = select(Dispute).where(Dispute.vendor_id == vendor_id)
+    if status is not None:
+        statement = statement.where(Dispute.status == status)
+    if customer_id is not None:
+        statement = statement.where(Dispute.customer_id == customer_id)
+    return statement
+
+
+def of_customer(session: Session, customer_id: str) -> Sequence[Dispute]:
+    """A customer's disputes, newest first."""
+    return session.exec(
+        select(Dispute)
+        .where(Dispute.customer_id == customer_id)
+        .order_by(col(Dispute.created_at).desc(), col(Dispute.id).desc())
+    ).all()
+
+
+def lock(session: Session, dispute_id: str) -> Dispute | None:
+    """The dispute, its row locked until commit (PostgreSQL), read fresh."""
+    return session.exec(
+        select(Dispute)
+        .where(Dispute.id == dispute_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()

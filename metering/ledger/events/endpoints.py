@@ -1,0 +1,315 @@
+"""`/v1/events` and `/v1/webhooks/{vendor_id}/events`: two doors, one ingestion service.
+
+Status codes of both ingestion doors:
+- one event: 201 stored, 200 already stored with the same content (a safe retry);
+- a batch (`{"events": [...]}` or a CloudEvents batch): 200, with `accepted`, `duplicates`
+  and every `rejected` item by index (409 id reused with other content, 422 invalid);
+- problems, nothing stored: 400 malformed JSON, 401 bad or missing key or signature,
+  404 unknown vendor (webhook), 409 or 422 for a single event, 413 body over the size limit
+  or more than 1,000 events, 415 unsupported Content-Type.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from sqlmodel import Session, col
+from starlette.concurrency import run_in_threadpool
+
+from metering.catalog.vendors.auth import current_vendor, verify_webhook
+from metering.catalog.vendors.models import Vendor
+from metering.ledger.events import repository, service
+from metering.ledger.events.models import EventStatus, StoredEvent
+from metering.ledger.events.parsing import (
+    CLOUDEVENT,
+    CLOUDEVENTS_BATCH,
+    JSON,
+    Envelope,
+    read_envelope,
+)
+from metering.ledger.events.schemas import (
+    EventDetail,
+    EventOut,
+    IngestResponse,
+    OutcomeOut,
+    RejectedItem,
+    StoredItem,
+    VoidIn,
+    VoidOut,
+)
+from metering.ledger.outcomes import repository as outcomes
+from metering.platform.api.body import read_body
+from metering.platform.api.deps import app_settings
+from metering.platform.api.pagination import Cursor, Limit, Page, paginate
+from metering.platform.api.problems import ProblemError, problem_responses, problem_type
+from metering.platform.db import jsontext
+from metering.platform.db.session import get_session
+from metering.platform.db.types import utcnow
+from metering.platform.settings import Settings
+
+router = APIRouter(tags=["events"])
+
+STATUS_CODES = """
+
+**Status codes**
+- one event: `201` stored; `200` already stored with the same content (a safe retry);
+  `409` the id was stored with other content (never overwritten); `422` invalid event.
+- a batch: `200` with `accepted`, `duplicates` and each `rejected` item by `index`
+  (`409` or `422` with the reason); the valid items are stored, the others are not.
+- nothing stored: `400` malformed JSON, `401` missing or bad credentials, `413` body over
+  5 MiB or more than 1,000 events, `415` unsupported Content-Type, `422` bad envelope.
+
+Accepted bodies: one event object, `{"events": [...]}`, a CloudEvents 1.0 structured event
+(`application/cloudevents+json`) or batch (`application/cloudevents-batch+json`).
+"""
+
+
+class ExactJSONResponse(JSONResponse):
+    """JSON with decimals written as exact numbers (event properties keep their digits)."""
+
+    def render(self, content: Any) -> bytes:
+        return jsontext.dumps(content, sort_keys=False).encode()
+
+
+_EVENT_EXAMPLE = {
+    "id": "evt_101",
+    "type": "conversation.resolved",
+    "customer": "acme",
+    "timestamp": "2026-11-28T14:03:00Z",
+    "properties": {"conversation_id": "c-42", "channel": "chat", "handled_by": "ai"},
+}
+_CLOUDEVENT_EXAMPLE = {
+    "specversion": "1.0",
+    "id": "evt_101",
+    "type": "conversation.resolved",
+    "source": "/support-agent",
+    "subject": "acme",
+    "time": "2026-11-28T14:03:00Z",
+    "data": {"conversation_id": "c-42", "channel": "chat", "handled_by": "ai"},
+}
+_INGEST_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            JSON: {
+                "examples": {
+                    "one event": {"value": _EVENT_EXAMPLE},
+                    "batch": {"value": {"events": [_EVENT_EXAMPLE]}},
+                }
+            },
+            CLOUDEVENT: {"example": _CLOUDEVENT_EXAMPLE},
+            CLOUDEVENTS_BATCH: {"example": [_CLOUDEVENT_EXAMPLE]},
+        },
+    }
+}
+_INGEST_RESPONSES: dict[int | str, dict[str, Any]] = {
+    201: {"model": IngestResponse, "description": "One event stored."},
+    **problem_responses(400, 409, 413, 422),
+}
+
+
+def _ingest(
+    session: Session, vendor_id: str, envelope: Envelope, settings: Settings
+) -> ExactJSONResponse:
+    result = service.ingest(
+        session, vendor_id, envelope.items, utcnow(), service.limits_of(settings)
+    )
+    session.commit()
+    if not envelope.batch and result.rejected:
+        rejected = result.rejected[0]
+        title = "Conflict" if rejected.status == 409 else "Invalid Event"
+        slug = "event-conflict" if rejected.status == 409 else "invalid-event"
+        raise ProblemError(
+            rejected.status,
+            title,
+            rejected.detail,
+            type=problem_type(slug),
+            extra={"rejected": [RejectedItem(**_fields(rejected)).model_dump()]},
+        )
+    body = IngestResponse(
+        accepted=result.accepted,
+        duplicates=result.duplicates,
+        rejected=[RejectedItem(**_fields(r)) for r in result.rejected],
+        events=[StoredItem(**_fields(s)) for s in result.stored],
+    )
+    status = 201 if not envelope.batch and result.accepted else 200
+    return ExactJSONResponse(body.model_dump(), status_code=status)
+
+
+def _fields(item: Any) -> dict[str, Any]:
+    return {name: getattr(item, name) for name in item.__slots__}
+
+
+@router.post(
+    "/v1/events",
+    summary="Send events (API key)",
+    response_model=IngestResponse,
+    responses={**_INGEST_RESPONSES, **problem_responses(401, 413)},
+    openapi_extra=_INGEST_OPENAPI,
+    description="Store one event or a batch of up to 1,000; retrying a batch is always safe."
+    + STATUS_CODES,
+)
+async def post_events(
+    request: Request,
+    vendor: Vendor = Depends(current_vendor),
+    session: Session = Depends(get_session),
+) -> ExactJSONResponse:
+    """Store one event or a batch of up to 1,000. Retrying a whole batch is always safe."""
+    settings = app_settings(request)
+    body = await read_body(request, settings.max_body_bytes)
+    envelope = read_envelope(body, request.headers.get("content-type"), service.limits_of(settings))
+    return await run_in_threadpool(_ingest, session, vendor.id, envelope, settings)
+
+
+@router.post(
+    "/v1/webhooks/{vendor_id}/events",
+    summary="Send events (signed webhook)",
+    response_model=IngestResponse,
+    responses={**_INGEST_RESPONSES, **problem_responses(401, 404)},
+    openapi_extra=_INGEST_OPENAPI,
+    description="`POST /v1/events` for signed deliveries: Standard Webhooks headers made with "
+    "the vendor's signing secret; timestamps more than 5 minutes off are refused (`401`), "
+    "an unknown vendor is `404`." + STATUS_CODES,
+)
+async def post_webhook_events(
+    vendor_id: str, request: Request, session: Session = Depends(get_session)
+) -> ExactJSONResponse:
+    """The same as `POST /v1/events`, authenticated by a Standard Webhooks signature made
+    with the vendor's signing secret (timestamps older or newer than 5 minutes refused)."""
+    settings = app_settings(request)
+    body = await read_body(request, settings.max_body_bytes)
+    vendor = await run_in_threadpool(
+        verify_webhook, session, vendor_id, body, dict(request.headers), settings=settings
+    )
+    envelope = read_envelope(body, request.headers.get("content-type"), service.limits_of(settings))
+    return await run_in_threadpool(_ingest, session, vendor.id, envelope, settings)
+
+
+def _event_out(event: StoredEvent, void: Any = None) -> dict[str, Any]:
+    return EventOut(
+        id=event.event_id,
+        type=event.type,
+        customer=event.customer_external_id,
+        customer_id=event.customer_id,
+        timestamp=event.occurred_at,
+        received_at=event.received_at,
+        status=event.status,
+        properties=event.properties,
+        cost=event.cost,
+        plan_version_id=event.plan_version_id,
+        void=VoidOut(reason=void.reason, voided_at=void.voided_at) if void else None,
+    ).model_dump()
+
+
+def _detail(session: Session, event: StoredEvent) -> ExactJSONResponse:
+    assert event.pk is not None
+    rows = outcomes.rows_of_event(session, event.pk)
+    document = _event_out(event, repository.void_of(session, event.pk))
+    document["outcomes"] = [
+        OutcomeOut(
+            outcome=row.outcome,
+            state=row.state,
+            period_start=row.period_start,
+            period_end=row.period_end,
+            dedupe_key=row.dedupe_key,
+            match_key=row.match_key,
+            value=row.value if row.value is not None else row.value_text,
+            problem=row.problem,
+            settles_at=row.settles_at,
+            plan_version_id=row.plan_version_id,
+        ).model_dump()
+        for row in rows
+    ]
+    return ExactJSONResponse(document)
+
+
+@router.get(
+    "/v1/events",
+    summary="List events",
+    response_model=Page[EventOut],
+    responses=problem_responses(400, 401, 422),
+)
+def list_events(
+    customer: str | None = Query(None, description="Customer id (cus_...) or your own id."),
+    type: str | None = Query(None, description="Event type."),
+    status: EventStatus | None = Query(None, description="Event status."),
+    occurred_from: datetime | None = Query(
+        None, alias="from", description="Events at or after this time (ISO 8601)."
+    ),
+    occurred_to: datetime | None = Query(
+        None, alias="to", description="Events before this time (ISO 8601)."
+    ),
+    cursor: Cursor = None,
+    limit: Limit = 100,
+    vendor: Vendor = Depends(current_vendor),
+    session: Session = Depends(get_session),
+) -> ExactJSONResponse:
+    """The vendor's events in the order they were stored, filtered, a page at a time."""
+    for name, value in (("from", occurred_from), ("to", occurred_to)):
+        if value is not None and value.tzinfo is None:
+            raise ProblemError(
+                422,
+                "Invalid Request",
+                f"query parameter {name}: add a timezone (Z or an offset) to {value.isoformat()}",
+                type=problem_type("invalid-request"),
+            )
+    customer_id = None
+    if customer is not None:
+        found = repository.customer_by_reference(session, vendor.id, customer)
+        if found is None:
+            return ExactJSONResponse({"data": [], "next_cursor": None})
+        customer_id = found.id
+    where = repository.EventFilter(
+        customer_id=customer_id,
+        type=type,
+        status=status.value if status else None,
+        occurred_from=occurred_from,
+        occurred_to=occurred_to,
+    )
+    rows, next_cursor = paginate(
+        session,
+        repository.listing(vendor.id, where),
+        col(StoredEvent.pk),
+        cursor,
+        limit,
+    )
+    voided = [row.pk for row in rows if row.pk is not None and row.status == EventStatus.VOIDED]
+    voids = repository.voids_of(session, voided)
+    data = [_event_out(row, voids.get(row.pk or 0)) for row in rows]
+    return ExactJSONResponse({"data": data, "next_cursor": next_cursor})
+
+
+@router.get(
+    "/v1/events/{event_id:path}",
+    summary="Get an event with its status and outcomes",
+    response_model=EventDetail,
+    responses=problem_responses(401, 404),
+)
+def get_event(
+    event_id: str,
+    vendor: Vendor = Depends(current_vendor),
+    session: Session = Depends(get_session),
+) -> ExactJSONResponse:
+    return _detail(session, service.get_event(session, vendor.id, event_id))
+
+
+@router.post(
+    "/v1/events/{event_id:path}/void",
+    summary="Void an event",
+    response_model=EventDetail,
+    responses=problem_responses(401, 404, 422),
+)
+def void_event(
+    event_id: str,
+    data: VoidIn,
+    vendor: Vendor = Depends(current_vendor),
+    session: Session = Depends(get_session),
+) -> ExactJSONResponse:
+    """Mark the event voided: kept for audit, out of rating. Its outcome is taken back and
+    the next candidate of its key, if any, counts instead. Voiding again changes nothing."""
+    event, _ = service.void(session, vendor.id, event_id, data.reason)
+    session.commit()
+    return _detail(session, event)

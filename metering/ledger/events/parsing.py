@@ -1,0 +1,214 @@
+"""From a request body to validated events: envelopes, CloudEvents, per-item checks.
+
+The envelope (one event, `{"events": [...]}`, CloudEvents structured or batch) is checked
+as a whole: a malformed one is a problem response and nothing is stored. Each item is then
+checked on its own, so one bad event in a batch is reported by its index while the others
+are stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from metering.platform.api.problems import ProblemError, problem_type
+from metering.platform.db import jsontext
+from pricing_rules.event_json import EventFormatError, event_from_json
+from pricing_rules.events import Event
+
+JSON = "application/json"
+CLOUDEVENT = "application/cloudevents+json"
+CLOUDEVENTS_BATCH = "application/cloudevents-batch+json"
+CONTENT_TYPES = (JSON, CLOUDEVENT, CLOUDEVENTS_BATCH)
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The items of a request; `batch` is false for a single event (answered differently)."""
+
+    items: list[Any]
+    batch: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EventIn:
+    """A valid event and the hash of its content (the same id must keep the same hash)."""
+
+    event: Event
+    content_hash: str
+    properties_json: jsontext.Encoded
+    cost_json: jsontext.Encoded | None
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_batch_events: int
+    max_properties_bytes: int
+    future_tolerance: timedelta
+
+
+class ItemError(ValueError):
+    """Why one item of a request cannot be stored; `event_id` when the item had a usable one."""
+
+    def __init__(self, detail: str, event_id: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.event_id = event_id
+
+
+def media_type(content_type: str | None) -> str:
+    """`application/json; charset=utf-8` -> `application/json`; no header means JSON."""
+    if not content_type:
+        return JSON
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def decode_json(body: bytes) -> Any:
+    """The decoded body (numbers exact), or a 400 problem saying where it stops being JSON."""
+    if not body.strip():
+        raise ProblemError(
+            400,
+            "Malformed JSON",
+            "The body is empty; send a JSON event or batch.",
+            type=problem_type("malformed-json"),
+        )
+    try:
+        return jsontext.loads(body)
+    except UnicodeDecodeError:
+        raise ProblemError(
+            400,
+            "Malformed JSON",
+            "The body is not UTF-8 text.",
+            type=problem_type("malformed-json"),
+        ) from None
+    except ValueError as exc:
+        raise ProblemError(
+            400,
+            "Malformed JSON",
+            f"The body is not valid JSON: {exc}.",
+            type=problem_type("malformed-json"),
+        ) from None
+
+
+def _invalid_envelope(detail: str) -> ProblemError:
+    return ProblemError(
+        422, "Invalid Event Envelope", detail, type=problem_type("invalid-envelope")
+    )
+
+
+def _batch(items: Any, where: str, limit: int) -> Envelope:
+    if not isinstance(items, list):
+        raise _invalid_envelope(f"{where} must be a JSON array of events.")
+    if not items:
+        raise _invalid_envelope(f"{where} is empty; send at least one event.")
+    if len(items) > limit:
+        raise ProblemError(
+            413,
+            "Too Many Events",
+            f"The batch has {len(items)} events; at most {limit} are accepted per request. "
+            "Split it into smaller batches.",
+            type=problem_type("too-many-events"),
+        )
+    return Envelope(items=items, batch=True)
+
+
+def read_envelope(body: bytes, content_type: str | None, limits: Limits) -> Envelope:
+    """The items of a request body in any of the accepted shapes; problems for the rest."""
+    kind = media_type(content_type)
+    if kind not in CONTENT_TYPES:
+        raise ProblemError(
+            415,
+            "Unsupported Media Type",
+            f"Content-Type '{kind}' is not accepted; use {', '.join(CONTENT_TYPES)}.",
+            type=problem_type("unsupported-media-type"),
+        )
+    payload = decode_json(body)
+    if kind == CLOUDEVENTS_BATCH:
+        return _batch(payload, "A CloudEvents batch", limits.max_batch_events)
+    if not isinstance(payload, dict):
+        raise _invalid_envelope(
+            'Expected one event object or {"events": [...]}'
+            + (
+                " (a JSON array needs Content-Type application/cloudevents-batch+json)."
+                if isinstance(payload, list)
+                else "."
+            )
+        )
+    if kind == JSON and "events" in payload and "id" not in payload:
+        extra = sorted(set(payload) - {"events"})
+        if extra:
+            raise _invalid_envelope(f"Unknown member '{extra[0]}' next to 'events'.")
+        return _batch(payload["events"], "events", limits.max_batch_events)
+    if kind == CLOUDEVENT and "specversion" not in payload:
+        raise _invalid_envelope("A structured CloudEvent needs 'specversion': '1.0'.")
+    return Envelope(items=[payload], batch=False)
+
+
+def content_hash(
+    event: Event,
+    properties_json: str | None = None,
+    cost_json: str | None = None,
+) -> str:
+    """SHA-256 of the event's canonical content: equal content, equal hash, whatever the
+    shape it came in. The JSON of properties and cost may be passed in when already made."""
+    if properties_json is None:
+        properties_json = jsontext.dumps(event.properties)
+    if cost_json is None and event.cost is not None:
+        cost_json = jsontext.dumps(event.cost)
+    canonical = json.dumps(
+        [
+            event.id,
+            event.type,
+            event.customer,
+            jsontext.iso_utc(event.timestamp),
+            properties_json,
+            cost_json,
+        ],
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _item_id(item: Any) -> str | None:
+    if isinstance(item, Mapping):
+        value = item.get("id")
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
+
+
+def parse_item(item: Any, now: datetime, limits: Limits) -> EventIn:
+    """One validated event, or an `ItemError` naming the field and what was expected."""
+    event_id = _item_id(item)
+    try:
+        event = event_from_json(item)
+    except EventFormatError as exc:
+        raise ItemError(str(exc), event_id) from None
+    time_field = "time" if "specversion" in item else "timestamp"
+    if event.timestamp > now + limits.future_tolerance:
+        minutes = int(limits.future_tolerance.total_seconds() // 60)
+        raise ItemError(
+            f"{time_field}: {jsontext.iso_utc(event.timestamp)} is more than {minutes} minutes "
+            f"in the future (server time {jsontext.iso_utc(now)})",
+            event.id,
+        )
+    properties_json = jsontext.Encoded(jsontext.dumps(event.properties))
+    size = len(properties_json.encode())
+    if size > limits.max_properties_bytes:
+        field = "data" if time_field == "time" else "properties"
+        raise ItemError(
+            f"{field}: {size} bytes of JSON, over the limit of {limits.max_properties_bytes} "
+            f"bytes ({limits.max_properties_bytes // 1024} KiB)",
+            event.id,
+        )
+    cost_json = jsontext.encoded(event.cost)
+    return EventIn(
+        event=event,
+        content_hash=content_hash(event, properties_json, cost_json),
+        properties_json=properties_json,
+        cost_json=cost_json,
+    )

@@ -1,0 +1,193 @@
+"""Storing events: every valid event exactly once, every invalid one reported by index.
+
+One transaction per request: customers named for the first time are created as
+unprovisioned, new events are inserted (a retried or concurrent duplicate is skipped by
+the unique constraint), and their outcome rows are written. Retrying a whole batch is
+always safe: stored events come back as duplicates, never as new rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from metering.catalog.subscriptions.repository import term_at, terms_of
+from metering.ledger.events import repository
+from metering.ledger.events.models import EventStatus, EventVoid, StoredEvent
+from metering.ledger.events.parsing import EventIn, ItemError, Limits, parse_item
+from metering.ledger.outcomes.service import StoredEventRef, classify, void_outcomes, write_outcomes
+from metering.platform.api.problems import ProblemError, not_found, problem_type
+from metering.platform.db.types import utcnow
+from metering.platform.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An item that was not stored: 409 for an id reused with other content, 422 invalid."""
+
+    index: int
+    id: str | None
+    status: int
+    detail: str
+
+
+@dataclass(slots=True)
+class Stored:
+    index: int
+    id: str
+    status: str
+
+
+@dataclass(slots=True)
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+    stored: list[Stored] = field(default_factory=list)
+
+
+def limits_of(settings: Settings) -> Limits:
+    return Limits(
+        max_batch_events=settings.max_batch_events,
+        max_properties_bytes=settings.max_properties_bytes,
+        future_tolerance=settings.future_tolerance,
+    )
+
+
+def _conflict_detail(event_id: str, where: str) -> str:
+    return (
+        f"event '{event_id}' {where} with different content; an event id is stored once and "
+        "never overwritten, so send a change as a new event with a new id"
+    )
+
+
+def ingest(
+    session: Session, vendor_id: str, items: list[Any], now: datetime, limits: Limits
+) -> IngestResult:
+    """Store the valid items of one request (the caller commits)."""
+    result = IngestResult()
+    first_seen: dict[str, EventIn] = {}
+    indexes: dict[str, int] = {}
+    for index, item in enumerate(items):
+        try:
+            parsed = parse_item(item, now, limits)
+        except ItemError as error:
+            result.rejected.append(Rejected(index, error.event_id, 422, error.detail))
+            continue
+        event_id = parsed.event.id
+        earlier = first_seen.get(event_id)
+        if earlier is None:
+            first_seen[event_id] = parsed
+            indexes[event_id] = index
+        elif earlier.content_hash == parsed.content_hash:
+            result.duplicates += 1
+        else:
+            where = f"appears earlier in this batch (index {indexes[event_id]})"
+            result.rejected.append(
+                Rejected(index, event_id, 409, _conflict_detail(event_id, where))
+            )
+    if first_seen:
+        _store(session, vendor_id, first_seen, indexes, now, result)
+    result.rejected.sort(key=lambda rejected: rejected.index)
+    result.stored.sort(key=lambda stored: stored.index)
+    return result
+
+
+def _store(
+    session: Session,
+    vendor_id: str,
+    events: dict[str, EventIn],
+    indexes: dict[str, int],
+    now: datetime,
+    result: IngestResult,
+) -> None:
+    customers = repository.ensure_customers(
+        session, vendor_id, {e.event.customer for e in events.values()}, now
+    )
+    repository.hold_subscriptions(session, customers.values())
+    terms = terms_of(session, customers.values())
+    rows: list[dict[str, Any]] = []
+    classified = {}
+    for event_id in sorted(events):  # one lock order for every writer
+        event = events[event_id].event
+        customer_id = customers[event.customer]
+        found = classify(term_at(terms.get(customer_id, ()), event.timestamp), event)
+        classified[event_id] = found
+        rows.append(
+            {
+                "vendor_id": vendor_id,
+                "event_id": event_id,
+                "type": event.type,
+                "customer_id": customer_id,
+                "customer_external_id": event.customer,
+                "occurred_at": event.timestamp,
+                "received_at": now,
+                "properties": events[event_id].properties_json,
+                "cost": events[event_id].cost_json,
+                "content_hash": events[event_id].content_hash,
+                "status": found.status.value,
+                "plan_version_id": found.plan_version_id,
+            }
+        )
+    inserted = repository.insert_new(session, rows)
+    existing = repository.stored_hashes(session, vendor_id, events.keys() - inserted.keys())
+    for event_id, stored_hash in existing.items():
+        if stored_hash == events[event_id].content_hash:
+            result.duplicates += 1
+        else:
+            detail = _conflict_detail(event_id, "was already stored")
+            result.rejected.append(Rejected(indexes[event_id], event_id, 409, detail))
+    refs = [
+        StoredEventRef(
+            pk,
+            vendor_id,
+            customers[events[event_id].event.customer],
+            events[event_id].event,
+            classified[event_id],
+            classified[event_id].status.value,
+        )
+        for event_id, pk in inserted.items()
+    ]
+    statuses = write_outcomes(session, refs, now)
+    result.accepted = len(refs)
+    result.stored = [
+        Stored(indexes[ref.event.id], ref.event.id, statuses[ref.pk].value) for ref in refs
+    ]
+
+
+def get_event(session: Session, vendor_id: str, event_id: str) -> StoredEvent:
+    """The vendor's event, or a 404 problem (also for another vendor's event)."""
+    event = repository.by_event_id(session, vendor_id, event_id)
+    if event is None:
+        raise not_found("event", event_id)
+    return event
+
+
+def void(
+    session: Session, vendor_id: str, event_id: str, reason: str, now: datetime | None = None
+) -> tuple[StoredEvent, EventVoid]:
+    """Void an event (kept for audit, out of rating); voiding it again changes nothing."""
+    event = get_event(session, vendor_id, event_id)
+    assert event.pk is not None
+    earlier = repository.void_of(session, event.pk)
+    if earlier is not None:
+        return event, earlier
+    if not reason.strip():
+        raise ProblemError(
+            422,
+            "Invalid Request",
+            "reason: must not be empty",
+            type=problem_type("invalid-request"),
+        )
+    voided_at = now or utcnow()
+    record = EventVoid(event_pk=event.pk, reason=reason, voided_at=voided_at)
+    session.add(record)
+    event.status = EventStatus.VOIDED
+    session.add(event)
+    session.flush()
+    void_outcomes(session, event, voided_at)
+    session.refresh(event)
+    return event, record

@@ -1,0 +1,107 @@
+"""Outcome rows: one per (event, outcome) candidate, the reversals that cancel them, and the
+closed periods whose outcomes changed since their close."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from metering.platform.db.types import Amount, BigIntKey, UTCDateTime, utcnow
+
+
+class OutcomeState(StrEnum):
+    """Whether a candidate is the one billed for its dedupe key.
+
+    Pending versus billable is not a state: it is `settles_at <= as_of` when read.
+    """
+
+    COUNTED = "counted"
+    # The key's winner, taken back by an accepted dispute (never counted again).
+    CREDITED = "credited"
+    DUPLICATE = "duplicate"
+    REVERSED = "reversed"
+    VOIDED = "voided"
+    PROBLEM = "problem"
+
+
+class Outcome(SQLModel, table=True):
+    """A candidate outcome; at most one `counted` row per (customer, outcome, period, key)."""
+
+    __tablename__ = "outcomes"
+    __table_args__ = (
+        sa.Index(
+            "uq_outcomes_counted_key",
+            "customer_id",
+            "outcome",
+            "period_start",
+            "dedupe_key",
+            unique=True,
+            sqlite_where=sa.text("state = 'counted'"),
+            postgresql_where=sa.text("state = 'counted'"),
+        ),
+        sa.Index("ix_outcomes_key", "customer_id", "outcome", "period_start", "dedupe_key"),
+        # Match key first: key lookups (customer, outcome, ...) must not take this index.
+        sa.Index("ix_outcomes_match", "match_key", "customer_id", "outcome"),
+        sa.Index("ix_outcomes_event_pk", "event_pk"),
+        # The portal lists a customer's outcomes newest first, a page at a time.
+        sa.Index("ix_outcomes_customer_time", "customer_id", "occurred_at", "id"),
+    )
+
+    id: int | None = Field(default=None, sa_type=BigIntKey, primary_key=True)
+    vendor_id: str = Field(foreign_key="vendors.id", max_length=40)
+    customer_id: str = Field(foreign_key="customers.id", max_length=40)
+    plan_version_id: str = Field(foreign_key="plan_versions.id", max_length=40)
+    event_pk: int = Field(sa_type=BigIntKey, foreign_key="events.pk")
+    event_id: str = Field(max_length=200)
+    outcome: str = Field(max_length=200)
+    period_start: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    period_end: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    dedupe_key: str = Field(sa_type=sa.Text)
+    match_key: str | None = Field(default=None, sa_type=sa.Text)
+    occurred_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    value: Decimal | None = Field(default=None, sa_type=Amount)
+    value_text: str | None = Field(default=None, sa_type=sa.Text)
+    problem: str | None = Field(default=None, sa_type=sa.Text)
+    settles_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    state: str = Field(max_length=20)
+
+
+class OutcomeReversal(SQLModel, table=True):
+    """A reversal event's claim on every candidate of `(customer, outcome, match_key)`."""
+
+    __tablename__ = "outcome_reversals"
+    __table_args__ = (
+        sa.Index("ix_outcome_reversals_match", "customer_id", "outcome", "match_key"),
+        sa.Index("ix_outcome_reversals_event_pk", "event_pk"),
+    )
+
+    id: int | None = Field(default=None, sa_type=BigIntKey, primary_key=True)
+    vendor_id: str = Field(foreign_key="vendors.id", max_length=40)
+    customer_id: str = Field(foreign_key="customers.id", max_length=40)
+    outcome: str = Field(max_length=200)
+    match_key: str = Field(sa_type=sa.Text)
+    occurred_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    event_pk: int = Field(sa_type=BigIntKey, foreign_key="events.pk")
+    voided: bool = Field(default=False)
+
+
+class StalePeriod(SQLModel, table=True):
+    """A period whose outcomes changed after it was closed (or still had pending outcomes).
+
+    Written where outcome rows change; the customer's next close re-rates it and bills the
+    difference as credit or adjustment lines, then deletes the mark.
+    """
+
+    __tablename__ = "stale_periods"
+
+    customer_id: str = Field(foreign_key="customers.id", primary_key=True, max_length=40)
+    period_start: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    vendor_id: str = Field(foreign_key="vendors.id", max_length=40)
+    # Bumped by every new mark: a re-rate deletes the mark only at the generation it read,
+    # so a change committed while it ran is never forgotten.
+    generation: int = Field(default=1)
+    marked_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

@@ -1,0 +1,223 @@
+"""Queries over outcome and reversal rows, always set-based (one statement per batch)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from metering.ledger.outcomes.models import Outcome, OutcomeReversal, OutcomeState
+from metering.platform.db import bulk
+
+Key = tuple[str, str, datetime, str]  # customer_id, outcome, period_start, dedupe_key
+MatchRef = tuple[str, str, str]  # customer_id, outcome, match_key
+
+T = TypeVar("T")
+CHUNK = 500  # tuples per IN list: well under both databases' parameter limits
+
+
+def _chunks(items: Collection[T]) -> Iterator[list[T]]:
+    ordered = list(items)
+    for start in range(0, len(ordered), CHUNK):
+        yield ordered[start : start + CHUNK]
+
+
+TEXT = sa.Text()
+TIME = sa.DateTime(timezone=True)
+
+
+def _key_in(session: Session, keys: list[Key]) -> sa.ColumnElement[bool]:
+    columns = (
+        col(Outcome.customer_id),
+        col(Outcome.outcome),
+        col(Outcome.period_start),
+        col(Outcome.dedupe_key),
+    )
+    return bulk.tuples_in(session, columns, (TEXT, TEXT, TIME, TEXT), keys)
+
+
+def _match_in(session: Session, table: Any, matches: list[MatchRef]) -> sa.ColumnElement[bool]:
+    columns = (col(table.customer_id), col(table.outcome), col(table.match_key))
+    return bulk.tuples_in(session, columns, (TEXT, TEXT, TEXT), matches)
+
+
+def live_rows_of_keys(session: Session, keys: Collection[Key]) -> list[Outcome]:
+    """Every candidate of `keys` that is not voided."""
+    rows: list[Outcome] = []
+    for chunk in _chunks(keys):
+        rows.extend(
+            session.exec(
+                select(Outcome).where(
+                    _key_in(session, chunk), col(Outcome.state) != OutcomeState.VOIDED
+                )
+            ).all()
+        )
+    return rows
+
+
+def keys_matching(session: Session, matches: Collection[MatchRef]) -> set[Key]:
+    """The keys that have a live candidate with one of these match keys."""
+    keys: set[Key] = set()
+    for chunk in _chunks(matches):
+        statement = (
+            select(Outcome.customer_id, Outcome.outcome, Outcome.period_start, Outcome.dedupe_key)
+            .where(_match_in(session, Outcome, chunk), col(Outcome.state) != OutcomeState.VOIDED)
+            .distinct()
+        )
+        keys.update((c, o, p, d) for c, o, p, d in session.exec(statement).all())
+    return keys
+
+
+def last_reversals(
+    session: Session, matches: Collection[MatchRef]
+) -> dict[tuple[str, str], dict[str, datetime]]:
+    """The latest live reversal time per match key, grouped by (customer, outcome)."""
+    found: dict[tuple[str, str], dict[str, datetime]] = {}
+    for chunk in _chunks(matches):
+        statement = (
+            select(
+                OutcomeReversal.customer_id,
+                OutcomeReversal.outcome,
+                OutcomeReversal.match_key,
+                sa.func.max(OutcomeReversal.occurred_at),
+            )
+            .where(
+                _match_in(session, OutcomeReversal, chunk),
+                col(OutcomeReversal.voided).is_(False),
+            )
+            .group_by(
+                col(OutcomeReversal.customer_id),
+                col(OutcomeReversal.outcome),
+                col(OutcomeReversal.match_key),
+            )
+        )
+        for customer_id, outcome, match_key, latest in session.exec(statement).all():
+            found.setdefault((customer_id, outcome), {})[match_key] = latest
+    return found
+
+
+def states_of_events(session: Session, event_pks: Collection[int]) -> dict[int, list[str]]:
+    """The states of every outcome row of these events."""
+    states: dict[int, list[str]] = {}
+    for chunk in _chunks(event_pks):
+        statement = select(Outcome.event_pk, Outcome.state).where(col(Outcome.event_pk).in_(chunk))
+        for event_pk, state in session.exec(statement).all():
+            states.setdefault(event_pk, []).append(state)
+    return states
+
+
+def rows_of_event(session: Session, event_pk: int) -> Sequence[Outcome]:
+    statement = select(Outcome).where(Outcome.event_pk == event_pk).order_by(col(Outcome.id))
+    return session.exec(statement).all()
+
+
+def reversals_of_event(session: Session, event_pk: int) -> Sequence[OutcomeReversal]:
+    statement = (
+        select(OutcomeReversal)
+        .where(OutcomeReversal.event_pk == event_pk)
+        .order_by(col(OutcomeReversal.id))
+    )
+    return session.exec(statement).all()
+
+
+OUTCOMES = Outcome.metadata.tables["outcomes"]
+REVERSALS = OutcomeReversal.metadata.tables["outcome_reversals"]
+
+
+def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    bulk.insert_rows(session, OUTCOMES, rows)
+
+
+def insert_reversals(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    bulk.insert_rows(session, REVERSALS, rows)
+
+
+def set_states(session: Session, changes: Iterable[tuple[int, str]]) -> None:
+    """Update row states by id: demotions first, so a key never has two counted rows."""
+    ordered = sorted(changes, key=lambda change: change[1] == OutcomeState.COUNTED)
+    if ordered:
+        session.execute(
+            sa.update(Outcome), [{"id": row_id, "state": state} for row_id, state in ordered]
+        )
+
+
+def void_rows_of_event(session: Session, event_pk: int) -> None:
+    session.execute(
+        sa.update(Outcome)
+        .where(col(Outcome.event_pk) == event_pk)
+        .values(state=OutcomeState.VOIDED)
+    )
+    session.execute(
+        sa.update(OutcomeReversal)
+        .where(col(OutcomeReversal.event_pk) == event_pk)
+        .values(voided=True)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Removed:
+    """What deleting a customer's rows took away: periods, keys and reversal matches."""
+
+    periods: set[tuple[datetime, datetime]]
+    keys: set[Key]
+    matches: set[MatchRef]
+
+
+def _within(column: Any, since: datetime | None, until: datetime | None) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        sa.true() if since is None else column >= since,
+        sa.true() if until is None else column < until,
+    )
+
+
+def delete_for_customer(
+    session: Session, customer_id: str, since: datetime | None, until: datetime | None
+) -> Removed:
+    """Delete the outcome and reversal rows of a customer's events in [since, until)."""
+    rows = sa.and_(
+        col(Outcome.customer_id) == customer_id,
+        _within(col(Outcome.occurred_at), since, until),
+    )
+    reversals = sa.and_(
+        col(OutcomeReversal.customer_id) == customer_id,
+        _within(col(OutcomeReversal.occurred_at), since, until),
+    )
+    found = session.exec(
+        select(
+            Outcome.outcome,
+            Outcome.period_start,
+            Outcome.period_end,
+            Outcome.dedupe_key,
+        )
+        .where(rows)
+        .distinct()
+    ).all()
+    matches = session.exec(
+        select(OutcomeReversal.outcome, OutcomeReversal.match_key).where(reversals).distinct()
+    ).all()
+    session.execute(sa.delete(Outcome).where(rows))
+    session.execute(sa.delete(OutcomeReversal).where(reversals))
+    return Removed(
+        periods={(start, end) for _, start, end, _ in found},
+        keys={(customer_id, outcome, start, key) for outcome, start, _, key in found},
+        matches={(customer_id, outcome, match_key) for outcome, match_key in matches},
+    )
+
+
+def state_counts(
+    session: Session, customer_id: str, since: datetime | None, until: datetime | None
+) -> dict[str, int]:
+    """How many outcome rows of a customer's events in [since, until) are in each state."""
+    statement = (
+        select(Outcome.state, sa.func.count())
+        .where(
+            col(Outcome.customer_id) == customer_id,
+            _within(col(Outcome.occurred_at), since, until),
+        )
+        .group_by(col(Outcome.state))
+    )
+    return {state: count for state, count in session.exec(statement).all()}

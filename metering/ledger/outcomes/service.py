@@ -1,0 +1,428 @@
+"""Outcome rows: written with the events that make them, re-resolved when the picture changes.
+
+An event is classified by the pure core against its customer's plan version; each outcome
+it is a candidate for becomes a row, each reversal it makes becomes a reversal row. Then
+every dedupe key touched is resolved again with `resolve_key` over all its stored
+candidates, so the stored states never depend on arrival order: a reopen stored before its
+resolution ends exactly as if it had come after. Writers of the same dedupe key take turns
+(`metering.platform.db.locks`); when a plan's reversal matches on another path than its dedupe key,
+writers of the whole (customer, outcome) do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from metering.catalog.customers.models import Customer
+from metering.catalog.subscriptions.repository import Term, term_at, terms_of
+from metering.ledger.disputes import repository as disputes
+from metering.ledger.events.models import EventStatus, StoredEvent
+from metering.ledger.outcomes import repository
+from metering.ledger.outcomes.models import Outcome, OutcomeState
+from metering.ledger.outcomes.repository import Key, MatchRef
+from metering.ledger.outcomes.stale import mark_stale
+from metering.platform.db.bulk import prefer_index_lookups
+from metering.platform.db.locks import lock_groups, lock_names
+from pricing_rules.events import Event
+from pricing_rules.outcomes import Candidate, OutcomeHit, ReversalHit, resolve_key
+from pricing_rules.periods import Period, clip
+
+StaleMark = tuple[str, str, datetime]  # vendor_id, customer_id, period_start
+
+
+@dataclass(frozen=True, slots=True)
+class Classified:
+    """What a plan makes of one event; `status` holds until its keys are resolved."""
+
+    status: EventStatus
+    plan_version_id: str | None
+    period: Period | None = None
+    hits: tuple[OutcomeHit, ...] = ()
+    reversals: tuple[ReversalHit, ...] = ()
+    key_locked: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEventRef:
+    """A stored event to derive outcome rows for; `stored_status` is what its row says now."""
+
+    pk: int
+    vendor_id: str
+    customer_id: str
+    event: Event
+    classified: Classified
+    stored_status: str
+
+
+def classify(term: Term | None, event: Event) -> Classified:
+    """Match one event against the subscription in force at its time (unmatched without).
+
+    Its period is the plan's period cut to the subscription, so a plan change inside a
+    period makes two periods, each deduped and closed on its own. An event that comes
+    after its period closed is matched all the same: the next close corrects the period.
+    """
+    if term is None:
+        return Classified(EventStatus.UNMATCHED, None)
+    plan = term.plan
+    period = clip(plan.plan.period_of(event.timestamp), term.starts_at, term.ends_at)
+    found = plan.plan.classify(event)
+    if found.outcomes:
+        status = EventStatus.COUNTED
+    elif found.reversals:
+        status = EventStatus.REVERSAL
+    else:
+        status = EventStatus.UNMATCHED
+    return Classified(
+        status, plan.version_id, period, found.outcomes, found.reversals, plan.key_locked
+    )
+
+
+def status_from_states(states: Collection[str], is_reversal: bool) -> EventStatus:
+    """An event's status from its outcome rows: the best thing that became of it."""
+    for state, status in (
+        (OutcomeState.COUNTED, EventStatus.COUNTED),
+        (OutcomeState.CREDITED, EventStatus.CREDITED),
+        (OutcomeState.PROBLEM, EventStatus.PROBLEM),
+        (OutcomeState.DUPLICATE, EventStatus.DUPLICATE),
+        (OutcomeState.REVERSED, EventStatus.REVERSED),
+    ):
+        if state in states:
+            return status
+    return EventStatus.REVERSAL if is_reversal else EventStatus.UNMATCHED
+
+
+@dataclass(slots=True)
+class _Member:
+    """A candidate of one key: a stored row (`row_id`) or a new one (`new_index`)."""
+
+    event_pk: int
+    event_id: str
+    occurred_at: datetime
+    match_key: str | None
+    problem: str | None
+    state: str | None
+    vendor_id: str
+    period_end: datetime
+    row_id: int | None = None
+    new_index: int | None = None
+
+
+def _key_of(row: dict[str, Any]) -> Key:
+    return (row["customer_id"], row["outcome"], row["period_start"], row["dedupe_key"])
+
+
+def _outcome_row(ref: StoredEventRef, hit: OutcomeHit) -> dict[str, Any]:
+    period = ref.classified.period
+    assert period is not None
+    value = hit.value
+    return {
+        "vendor_id": ref.vendor_id,
+        "customer_id": ref.customer_id,
+        "plan_version_id": ref.classified.plan_version_id,
+        "event_pk": ref.pk,
+        "event_id": ref.event.id,
+        "outcome": hit.outcome,
+        "period_start": period.start,
+        "period_end": period.end,
+        "dedupe_key": hit.dedupe_key,
+        "match_key": hit.match_key,
+        "occurred_at": ref.event.timestamp,
+        "value": value if isinstance(value, Decimal) else None,
+        "value_text": value if isinstance(value, str) else None,
+        "problem": hit.problem,
+        "settles_at": hit.settles_at,
+        "state": OutcomeState.DUPLICATE,
+    }
+
+
+def _reversal_row(ref: StoredEventRef, hit: ReversalHit) -> dict[str, Any]:
+    return {
+        "vendor_id": ref.vendor_id,
+        "customer_id": ref.customer_id,
+        "outcome": hit.outcome,
+        "match_key": hit.match_key,
+        "occurred_at": ref.event.timestamp,
+        "event_pk": ref.pk,
+        "voided": False,
+    }
+
+
+def write_outcomes(
+    session: Session,
+    refs: Sequence[StoredEventRef],
+    now: datetime,
+    ended: set[StaleMark] | None = None,
+) -> dict[int, EventStatus]:
+    """Write the rows of newly stored events and resolve every key they touch.
+
+    Returns the final status of each of `refs`; event rows whose status changed (these
+    or earlier ones whose outcome was promoted, demoted or reversed) are updated. Periods
+    that had ended by `now` and got a new or changed row are marked stale (in one
+    statement; or added to `ended` for a caller that marks more).
+    """
+    marks: set[StaleMark] = set() if ended is None else ended
+    prefer_index_lookups(session)
+    new_rows = [_outcome_row(ref, hit) for ref in refs for hit in ref.classified.hits]
+    reversal_rows = [_reversal_row(ref, hit) for ref in refs for hit in ref.classified.reversals]
+    final = {ref.pk: ref.classified.status for ref in refs}
+    if new_rows or reversal_rows:
+        matches = {(r["customer_id"], r["outcome"], r["match_key"]) for r in reversal_rows}
+        _lock_for(session, refs)
+        repository.insert_reversals(session, reversal_rows)
+        new_states, changed_events = _resolve(session, new_rows, matches, set(), now, marks)
+        states_by_event: dict[int, list[str]] = {}
+        for row, state in zip(new_rows, new_states, strict=True):
+            states_by_event.setdefault(row["event_pk"], []).append(state)
+        for ref in refs:
+            if ref.classified.hits:
+                final[ref.pk] = status_from_states(
+                    states_by_event[ref.pk], bool(ref.classified.reversals)
+                )
+        _refresh_statuses(session, changed_events - final.keys())
+    stored = {ref.pk: ref.stored_status for ref in refs}
+    _set_statuses(session, [(pk, s) for pk, s in final.items() if s != stored[pk]])
+    if ended is None:
+        mark_stale(session, marks)
+    return final
+
+
+def _lock_for(session: Session, refs: Sequence[StoredEventRef]) -> None:
+    """Lock what these events touch: one dedupe key where the plan allows, else the whole
+    (customer, outcome), so batches for the same customers still write side by side."""
+    groups: list[tuple[str, str]] = []
+    members: list[tuple[str, str, str]] = []
+    for ref in refs:
+        fine = ref.classified.key_locked
+        for hit in ref.classified.hits:
+            if hit.outcome in fine:
+                members.append((ref.customer_id, hit.outcome, hit.dedupe_key))
+            else:
+                groups.append((ref.customer_id, hit.outcome))
+        for reversal in ref.classified.reversals:
+            if reversal.outcome in fine:
+                members.append((ref.customer_id, reversal.outcome, reversal.match_key))
+            else:
+                groups.append((ref.customer_id, reversal.outcome))
+    lock_groups(session, groups, members)
+
+
+def _resolve(
+    session: Session,
+    new_rows: list[dict[str, Any]],
+    reversal_matches: Collection[MatchRef],
+    extra_keys: set[Key],
+    now: datetime,
+    ended: set[StaleMark],
+) -> tuple[list[str], set[int]]:
+    """Resolve every key touched; insert `new_rows` with their states, update changed rows.
+
+    Returns the states given to `new_rows` and the pks of earlier events whose rows changed.
+    Keys covered by an accepted dispute keep their winner `credited` instead of counted.
+    The caller holds the (customer, outcome) locks of everything touched. Every period
+    ended by `now` in which a row was inserted or changed state is added to `ended`.
+    """
+    keys = {_key_of(row) for row in new_rows} | extra_keys
+    if reversal_matches:
+        keys |= repository.keys_matching(session, reversal_matches)
+    groups: dict[Key, list[_Member]] = {}
+    for stored in repository.live_rows_of_keys(session, keys):
+        groups.setdefault(
+            (stored.customer_id, stored.outcome, stored.period_start, stored.dedupe_key), []
+        ).append(
+            _Member(
+                stored.event_pk,
+                stored.event_id,
+                stored.occurred_at,
+                stored.match_key,
+                stored.problem,
+                stored.state,
+                stored.vendor_id,
+                stored.period_end,
+                row_id=stored.id,
+            )
+        )
+    for index, row in enumerate(new_rows):
+        groups.setdefault(_key_of(row), []).append(
+            _Member(
+                row["event_pk"],
+                row["event_id"],
+                row["occurred_at"],
+                row["match_key"],
+                row["problem"],
+                None,
+                row["vendor_id"],
+                row["period_end"],
+                new_index=index,
+            )
+        )
+    matches = {
+        (key[0], key[1], member.match_key)
+        for key, members in groups.items()
+        for member in members
+        if member.match_key is not None
+    }
+    reversals = repository.last_reversals(session, matches)
+    credited = disputes.credited_keys(session, groups.keys())
+    new_states = [str(OutcomeState.DUPLICATE)] * len(new_rows)
+    changes: list[tuple[int, str]] = []
+    changed_events: set[int] = set()
+    for key, members in groups.items():
+        last_reversal = reversals.get((key[0], key[1]), {})
+        for member, state in _states_of(members, last_reversal, key in credited):
+            if member.new_index is not None:
+                new_states[member.new_index] = state
+            elif member.state != state:
+                assert member.row_id is not None
+                changes.append((member.row_id, state))
+                changed_events.add(member.event_pk)
+            else:
+                continue
+            if member.period_end <= now:
+                ended.add((member.vendor_id, key[0], key[2]))
+    repository.set_states(session, changes)
+    for row, state in zip(new_rows, new_states, strict=True):
+        row["state"] = state
+    repository.insert_rows(session, new_rows)
+    return new_states, changed_events
+
+
+def _states_of(
+    members: list[_Member], last_reversal: dict[str, datetime], credited: bool
+) -> Iterable[tuple[_Member, str]]:
+    """Each member's state; the winner of a key an accepted dispute covers is `credited`,
+    so none of its duplicates is promoted in its place."""
+    by_event = {member.event_id: member for member in members}
+    resolution = resolve_key(
+        [Candidate(m.event_id, m.occurred_at, m.match_key) for m in members], last_reversal
+    )
+    if resolution.winner is not None:
+        winner = by_event[resolution.winner.event_id]
+        if winner.problem:
+            yield winner, OutcomeState.PROBLEM
+        else:
+            yield winner, OutcomeState.CREDITED if credited else OutcomeState.COUNTED
+    for candidate in resolution.reversed:
+        yield by_event[candidate.event_id], OutcomeState.REVERSED
+    for candidate in resolution.duplicates:
+        yield by_event[candidate.event_id], OutcomeState.DUPLICATE
+
+
+def _refresh_statuses(session: Session, event_pks: Collection[int]) -> None:
+    """Recompute the status of earlier events whose outcome rows changed state."""
+    if not event_pks:
+        return
+    states = repository.states_of_events(session, event_pks)
+    _set_statuses(
+        session, [(pk, status_from_states(states.get(pk, []), False)) for pk in event_pks]
+    )
+
+
+def _set_statuses(session: Session, statuses: Iterable[tuple[int, str]]) -> None:
+    values = [{"pk": pk, "status": str(status)} for pk, status in statuses]
+    if values:
+        session.execute(sa.update(StoredEvent), values)
+
+
+def void_outcomes(session: Session, event: StoredEvent, now: datetime) -> None:
+    """Take a voided event out of its keys and reversals, then resolve those keys again."""
+    assert event.pk is not None
+    prefer_index_lookups(session)
+    rows = repository.rows_of_event(session, event.pk)
+    reversals = repository.reversals_of_event(session, event.pk)
+    matches = {(r.customer_id, r.outcome, r.match_key) for r in reversals}
+    lock_names(
+        session,
+        [(r.customer_id, r.outcome) for r in rows] + [(c, o) for c, o, _ in matches],
+    )
+    repository.void_rows_of_event(session, event.pk)
+    ended = {(r.vendor_id, r.customer_id, r.period_start) for r in rows if r.period_end <= now}
+    keys = {(r.customer_id, r.outcome, r.period_start, r.dedupe_key) for r in rows}
+    _, changed_events = _resolve(session, [], matches, keys, now, ended)
+    _refresh_statuses(session, changed_events - {event.pk})
+    mark_stale(session, ended)
+
+
+def resolve_keys(session: Session, keys: Collection[Key], now: datetime) -> None:
+    """Resolve `keys` again after something outside their rows changed (a dispute was
+    accepted): rows and event statuses follow, ended periods are marked stale."""
+    prefer_index_lookups(session)
+    lock_names(session, sorted({(key[0], key[1]) for key in keys}))
+    ended: set[StaleMark] = set()
+    _, changed_events = _resolve(session, [], (), set(keys), now, ended)
+    _refresh_statuses(session, changed_events)
+    mark_stale(session, ended)
+
+
+def as_core_event(row: StoredEvent) -> Event:
+    """The pure core's view of a stored event."""
+    return Event(
+        id=row.event_id,
+        type=row.type,
+        customer=row.customer_external_id,
+        timestamp=row.occurred_at,
+        properties=row.properties,
+        cost=row.cost,
+    )
+
+
+def rederive_customer(
+    session: Session,
+    customer: Customer,
+    now: datetime,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> int:
+    """Derive the outcomes of `customer`'s events in [since, until) again (None: unbounded).
+
+    Called when its subscriptions change or an operator asks: each event is matched under
+    the version in force at its time, events stored with no subscription in force become
+    outcomes, and periods that had ended are marked stale so the next close corrects them.
+    `since` and `until` must be period boundaries of the subscriptions (a dedupe key never
+    straddles them). Voided events stay voided. Returns the number of events derived.
+    """
+    terms = terms_of(session, [customer.id]).get(customer.id, [])
+    statement = select(StoredEvent).where(
+        StoredEvent.vendor_id == customer.vendor_id,
+        StoredEvent.customer_id == customer.id,
+        col(StoredEvent.status) != EventStatus.VOIDED,
+    )
+    if since is not None:
+        statement = statement.where(col(StoredEvent.occurred_at) >= since)
+    if until is not None:
+        statement = statement.where(col(StoredEvent.occurred_at) < until)
+    events = session.exec(statement.order_by(col(StoredEvent.pk))).all()
+    outcomes = session.exec(
+        select(Outcome.outcome).where(Outcome.customer_id == customer.id).distinct()
+    ).all()
+    planned = {name for term in terms for name in term.plan.plan.rules.outcomes}
+    lock_names(session, [(customer.id, name) for name in {*outcomes, *planned}])
+    removed = repository.delete_for_customer(session, customer.id, since, until)
+    ended = {
+        (customer.vendor_id, customer.id, start) for start, end in removed.periods if end <= now
+    }
+    refs = []
+    for row in events:
+        assert row.pk is not None
+        event = as_core_event(row)
+        classified = classify(term_at(terms, event.timestamp), event)
+        row.plan_version_id = classified.plan_version_id
+        refs.append(
+            StoredEventRef(row.pk, row.vendor_id, customer.id, event, classified, row.status)
+        )
+    session.flush()
+    write_outcomes(session, refs, now, ended)
+    if removed.keys or removed.matches:
+        # Rows outside the range whose key or reversal lost a row or reversal resolve again.
+        _, changed = _resolve(session, [], removed.matches, removed.keys, now, ended)
+        _refresh_statuses(session, changed - {ref.pk for ref in refs})
+    mark_stale(session, ended)
+    for row in events:  # their statuses were updated in bulk, past the identity map
+        session.expire(row)
+    return len(refs)

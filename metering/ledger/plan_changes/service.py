@@ -1,0 +1,243 @@
+"""Subscribing customers to plan versions and changing them, one period boundary at a time.
+
+A customer's subscriptions never overlap. A change ends the current subscription at the end
+of its current period (or now, when asked) and starts the new one there; a change not yet
+in force is replaced by the next one. When a change reaches into time that has events (an
+immediate change, a first subscription starting in the past), the customer's outcomes from
+the affected period on are derived again from its events, in the same transaction. This is
+why plan changes belong to the ledger: the subscription rows are the catalog's, the outcome
+rows derived from them are ours. Functions flush; the caller commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from metering.catalog.customers.models import Customer
+from metering.catalog.plans.compiled import rules_of
+from metering.catalog.plans.models import PlanVersion
+from metering.catalog.subscriptions import repository
+from metering.catalog.subscriptions.models import Subscription
+from metering.catalog.subscriptions.schemas import ApplyMode, Effective
+from metering.catalog.subscriptions.service import (
+    current_period,
+    in_force,
+    new_subscription,
+    resolve_version,
+)
+from metering.catalog.vendors.models import Vendor
+from metering.ledger.events.models import StoredEvent
+from metering.ledger.outcomes.service import rederive_customer
+from metering.platform.api.problems import ProblemError, problem_type
+from metering.platform.db.types import utcnow
+from pricing_rules.periods import period_containing
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """The result of a subscribe call: the subscription for the asked version, whether
+    anything changed, and how many stored events were derived again."""
+
+    subscription: Subscription
+    changed: bool
+    rederived: int = 0
+
+
+def _lock_customers(session: Session, customer_ids: Sequence[str]) -> None:
+    """Serialise plan changes of these customers with each other and with ingestion batches
+    of them (which hold FOR KEY SHARE): PostgreSQL row locks in id order; SQLite has one
+    writer."""
+    session.execute(
+        sa.select(col(Customer.id))
+        .where(col(Customer.id).in_(sorted(set(customer_ids))))
+        .order_by(col(Customer.id))
+        .with_for_update()
+    )
+
+
+def subscribe(
+    session: Session,
+    vendor: Vendor,
+    customer: Customer,
+    plan_ref: str,
+    version: int | None = None,
+    effective: Effective = Effective.NEXT_PERIOD,
+    starts_at: datetime | None = None,
+    now: datetime | None = None,
+) -> Change:
+    """Put `customer` on a plan version: a first subscription, or a change of the current.
+
+    The same version again changes nothing; asking for the current version while a change
+    is pending cancels that change.
+    """
+    now = now or utcnow()
+    _, target = resolve_version(session, vendor, plan_ref, version)
+    _lock_customers(session, [customer.id])
+    subs = repository.of_customer(session, customer.id)
+    current = in_force(subs, now)
+    pending = [sub for sub in subs if sub.starts_at > now]
+    if current is None:
+        return _first(session, customer, target, subs, pending, starts_at, now)
+    if starts_at is not None:
+        raise ProblemError(
+            422,
+            "Invalid Request",
+            "starts_at: only a first subscription takes a start; this customer is "
+            f"subscribed since {current.starts_at.isoformat()}, so send `effective` "
+            "(next_period or immediately) to change its plan",
+            type=problem_type("invalid-request"),
+        )
+    wanted_last = pending[-1] if pending else current
+    if wanted_last.plan_version_id == target.id and (
+        not pending or effective == Effective.NEXT_PERIOD
+    ):
+        return Change(wanted_last, changed=False)
+    for sub in pending:
+        session.delete(sub)
+    session.flush()
+    if current.plan_version_id == target.id:  # back to the current version: no change pending
+        current.ends_at = None
+        return _touched(session, customer, current, current_period(session, current, now).end, now)
+    period = current_period(session, current, now)
+    if effective == Effective.NEXT_PERIOD:
+        current.ends_at = period.end
+        current.updated_at = now
+        session.add(current)
+        new = new_subscription(customer, target, period.end)
+        session.add(new)
+        return _touched(session, customer, new, period.end, now)
+    if current.starts_at == now:  # nothing of it has run: put it on the new version instead
+        current.plan_id, current.plan_version_id = target.plan_id, target.id
+        new = current
+    else:
+        current.ends_at = now
+        current.updated_at = now
+        new = new_subscription(customer, target, now)
+    session.add(current)
+    session.add(new)
+    return _touched(session, customer, new, period.start, now)
+
+
+def _first(
+    session: Session,
+    customer: Customer,
+    target: PlanVersion,
+    subs: Sequence[Subscription],
+    pending: Sequence[Subscription],
+    starts_at: datetime | None,
+    now: datetime,
+) -> Change:
+    """A subscription with none in force: at `starts_at`, or the start of the plan's
+    current period (never before the end of an earlier subscription)."""
+    ended = [sub for sub in subs if sub not in pending]
+    last_end = max((sub.ends_at for sub in ended if sub.ends_at is not None), default=None)
+    if starts_at is None:
+        billing = rules_of(session, target.id).billing
+        start = period_containing(now, billing.interval, billing.timezone).start
+        if last_end is not None:
+            start = max(start, last_end)
+    else:
+        start = starts_at
+        if last_end is not None and start < last_end:
+            raise ProblemError(
+                409,
+                "Subscriptions Overlap",
+                f"starts_at {start.isoformat()} is before the end of the customer's last "
+                f"subscription ({last_end.isoformat()}); subscriptions never overlap.",
+                type=problem_type("subscriptions-overlap"),
+            )
+    if (
+        len(pending) == 1
+        and pending[0].plan_version_id == target.id
+        and (starts_at is None or pending[0].starts_at == start)
+    ):
+        return Change(pending[0], changed=False)
+    for sub in pending:
+        session.delete(sub)
+    session.flush()
+    new = new_subscription(customer, target, start)
+    session.add(new)
+    since = min([start, *(sub.starts_at for sub in pending)])
+    return _touched(session, customer, new, since, now)
+
+
+def _touched(
+    session: Session, customer: Customer, subscription: Subscription, since: datetime, now: datetime
+) -> Change:
+    """Store the change and derive the outcomes of events from `since` on again (outcome
+    rows come from events, so a customer with no event since then costs one query)."""
+    subscription.updated_at = now
+    session.add(subscription)
+    customer.updated_at = now
+    session.add(customer)
+    session.flush()
+    if not _has_events_since(session, customer, since):
+        return Change(subscription, changed=True)
+    count = rederive_customer(session, customer, now, since)
+    return Change(subscription, changed=True, rederived=count)
+
+
+def _has_events_since(session: Session, customer: Customer, since: datetime) -> bool:
+    statement = (
+        select(StoredEvent.pk)
+        .where(
+            StoredEvent.vendor_id == customer.vendor_id,
+            StoredEvent.customer_id == customer.id,
+            col(StoredEvent.occurred_at) >= since,
+        )
+        .limit(1)
+    )
+    return session.exec(statement).first() is not None
+
+
+def apply_version(
+    session: Session,
+    vendor: Vendor,
+    version: PlanVersion,
+    mode: ApplyMode,
+    now: datetime | None = None,
+) -> list[Change]:
+    """Move the plan's subscribers on older versions to `version` (`none`: nobody).
+
+    A subscriber is a customer whose last subscription (running or pending) is on this
+    plan; a customer moved to another plan meanwhile is left alone.
+    """
+    if mode == ApplyMode.NONE:
+        return []
+    now = now or utcnow()
+    older = (
+        select(Subscription)
+        .join(PlanVersion, col(PlanVersion.id) == col(Subscription.plan_version_id))
+        .where(
+            col(Subscription.plan_id) == version.plan_id,
+            col(Subscription.ends_at).is_(None),
+            col(PlanVersion.version) < version.version,
+        )
+        .order_by(col(Subscription.customer_id))
+    )
+    changes: list[Change] = []
+    found = session.exec(older).all()
+    if not found:
+        return changes
+    _lock_customers(session, [sub.customer_id for sub in found])
+    relocked = older.execution_options(populate_existing=True)
+    for sub in session.exec(relocked).all():  # read again after the locks
+        customer = session.get(Customer, sub.customer_id)
+        assert customer is not None
+        changes.append(
+            subscribe(
+                session,
+                vendor,
+                customer,
+                version.plan_id,
+                version.version,
+                Effective(mode.value),
+                now=now,
+            )
+        )
+    return changes

@@ -1,0 +1,82 @@
+"""One APScheduler per process, its jobs kept in the service's own database.
+
+Several processes (`metering serve`, `metering worker`) may run it against one database.
+APScheduler 3 does not coordinate them: each wakes up on the shared table and may run a job
+another process runs at the same moment. That is allowed because the jobs are safe to run
+twice: closing claims subscription rows and the (customer, period) unique key, the Stripe
+sync claims each invoice with a lease. The table only keeps the schedule; the last process
+to start writes its intervals there, and every process follows the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.engine import Engine
+
+from metering.platform.db.engine import make_engine
+from metering.platform.db.types import utcnow
+from metering.platform.jobs import context
+from metering.platform.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A job function (no arguments: see `context`) and how often it runs."""
+
+    id: str
+    function: Callable[[], None]
+    interval: timedelta
+
+
+def build_scheduler(engine: Engine, jobs: Sequence[Job]) -> BackgroundScheduler:
+    """A scheduler (not started) with every job, each due at once and then every interval.
+
+    `coalesce` turns runs missed while no process was up into one; with no misfire grace
+    time a late run still happens (a period closed late is better than one left open);
+    `max_instances=1` keeps a slow close from overlapping itself within the process.
+    """
+    scheduler = BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(engine=engine)},
+        executors={"default": ThreadPoolExecutor(max_workers=4)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        timezone=UTC,
+    )
+    now = utcnow()
+    for job in jobs:
+        scheduler.add_job(
+            job.function,
+            "interval",
+            seconds=job.interval.total_seconds(),
+            id=job.id,
+            name=job.id,
+            replace_existing=True,
+            next_run_time=now,
+        )
+    return scheduler
+
+
+@contextmanager
+def running_jobs(settings: Settings, jobs: Sequence[Job]) -> Iterator[BackgroundScheduler]:
+    """The jobs run in background threads of this process for the duration of the block.
+
+    Leaving the block waits for a job that is running to finish, so a close or a sync step
+    is not cut off halfway (their transactions would roll back, but the work is lost).
+    """
+    engine = make_engine(settings.database_url)
+    context.bind(context.JobContext(engine, settings, context.process_owner()))
+    scheduler = build_scheduler(engine, jobs)
+    try:
+        scheduler.start()
+        yield scheduler
+    finally:
+        if scheduler.running:
+            scheduler.shutdown(wait=True)
+        context.unbind()
+        engine.dispose()

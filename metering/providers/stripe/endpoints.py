@@ -1,0 +1,102 @@
+"""`POST /v1/stripe/webhook`: Stripe tells us an invoice was paid, failed, voided or finalized."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+import stripe
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from metering.platform.api.body import read_body
+from metering.platform.api.deps import app_settings
+from metering.platform.api.problems import ProblemError, problem_responses, problem_type
+from metering.platform.db.session import get_engine
+from metering.providers.stripe.webhook import WebhookOutcome, apply_event
+
+router = APIRouter(tags=["stripe"])
+
+
+class WebhookReceipt(BaseModel):
+    """What the delivery did; Stripe only needs the 2xx."""
+
+    received: bool = True
+    event_id: str
+    type: str
+    invoice_id: str | None = Field(default=None, description="Our invoice, if the event names one.")
+    applied: bool = Field(description="Whether our invoice changed.")
+    duplicate: bool = Field(description="This event id was delivered and applied before.")
+    detail: str
+
+
+def _bad_signature(detail: str) -> ProblemError:
+    return ProblemError(400, "Bad Request", detail, type=problem_type("stripe-signature-invalid"))
+
+
+def store_event(
+    engine: sa.Engine, event_id: str, event_type: str, data: dict[str, Any]
+) -> WebhookOutcome:
+    """Apply the event in its own transaction; a concurrent delivery of the same event
+    loses on the `stripe_events` key and reports a duplicate."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            outcome = apply_event(session, event_id, event_type, data)
+            session.commit()
+        except sa.exc.IntegrityError:  # the same event applied meanwhile by another delivery
+            session.rollback()
+            return WebhookOutcome(event_id, event_type, None, False, True, "already applied")
+        return outcome
+
+
+@router.post(
+    "/v1/stripe/webhook",
+    summary="Stripe webhook",
+    response_model=WebhookReceipt,
+    responses=problem_responses(400),
+    description="Signed by Stripe (`Stripe-Signature`, the endpoint secret in "
+    "`METERING_STRIPE_WEBHOOK_SECRET`). `invoice.paid`, `invoice.payment_succeeded`, "
+    "`invoice.payment_failed`, `invoice.voided` and `invoice.finalized` update our invoice; "
+    "other events are acknowledged and ignored. Each event id is applied once; a paid or void "
+    "invoice never changes again, so repeated and out-of-order deliveries are harmless. "
+    "A bad signature is `400`.",
+)
+async def stripe_webhook(request: Request) -> WebhookReceipt:
+    settings = app_settings(request)
+    if not settings.stripe_webhook_secret:
+        raise ProblemError(
+            404,
+            "Not Found",
+            "Stripe webhooks are not configured (no stripe_webhook_secret).",
+            type=problem_type("not-found"),
+        )
+    payload = await read_body(request, settings.max_body_bytes)
+    try:
+        event = stripe.Webhook.construct_event(
+            payload,
+            request.headers.get("stripe-signature"),
+            settings.stripe_webhook_secret,
+            tolerance=int(settings.webhook_tolerance.total_seconds()),
+        )
+    except stripe.SignatureVerificationError as error:
+        raise _bad_signature(
+            f"Stripe-Signature does not verify: {error.user_message or error}"
+        ) from None
+    except ValueError:
+        raise _bad_signature("The body is not a Stripe event (invalid JSON).") from None
+    body = json.loads(payload)
+    data = (body.get("data") or {}).get("object") or {}
+    outcome = await run_in_threadpool(
+        store_event, get_engine(request), str(event.id), str(event.type), data
+    )
+    return WebhookReceipt(
+        event_id=outcome.event_id,
+        type=outcome.type,
+        invoice_id=outcome.invoice_id,
+        applied=outcome.applied,
+        duplicate=outcome.duplicate,
+        detail=outcome.detail,
+    )

@@ -1,0 +1,76 @@
+"""The FastAPI application: one router per domain, RFC 9457 errors, one engine per app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from metering.billing.invoices import endpoints as invoices
+from metering.catalog.customers import endpoints as customers
+from metering.catalog.plans import endpoints as plans
+from metering.catalog.subscriptions import endpoints as subscriptions
+from metering.catalog.vendors import endpoints as vendors
+from metering.ledger.disputes import endpoints as disputes
+from metering.ledger.events import endpoints as events
+from metering.ledger.plan_changes import endpoints as plan_changes
+from metering.notify.alerts import endpoints as alerts
+from metering.notify.webhooks import endpoints as webhooks_out
+from metering.platform.api import health
+from metering.platform.api.problems import install_problem_handlers
+from metering.platform.db.engine import make_engine
+from metering.platform.settings import Settings, get_settings
+from metering.providers.stripe import endpoints as stripe_webhook
+from metering.surfaces.portal.router import install_portal
+from metering.surfaces.reports import endpoints as reports
+from metering.surfaces.simulation import endpoints as simulation
+from metering.surfaces.vendor_web.endpoints import install_vendor_web
+
+DESCRIPTION = """\
+Outcome events in, billable outcomes out.
+
+* **Webhook** `POST /v1/webhooks/{vendor_id}/events`: signed with Standard Webhooks
+  (`webhook-id`, `webhook-timestamp`, `webhook-signature`) using the vendor's signing secret.
+* **REST API** under `/v1`: `Authorization: Bearer <api key>`.
+
+Every error is an RFC 9457 problem (`application/problem+json`).
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """An app on `settings.database_url` (the process settings by default)."""
+    settings = settings or get_settings()
+    engine = make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Outcome metering",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    app.include_router(vendors.router)
+    app.include_router(customers.router)
+    app.include_router(subscriptions.router)
+    app.include_router(plans.router)
+    app.include_router(plan_changes.router)
+    app.include_router(simulation.router)
+    app.include_router(events.router)
+    app.include_router(invoices.router)
+    app.include_router(reports.router)
+    app.include_router(disputes.router)
+    app.include_router(stripe_webhook.router)
+    app.include_router(webhooks_out.router)
+    app.include_router(alerts.router)
+    install_portal(app)
+    install_vendor_web(app)
+    return app

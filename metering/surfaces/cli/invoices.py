@@ -1,0 +1,146 @@
+"""`metering invoices ...`: close due periods by hand, show an invoice.
+
+The jobs close periods on their own (`metering worker`); `run` is for an operator who
+wants it now, or as of another time (closing is deterministic: a period is priced as of its
+end plus `close_after`, whenever it runs).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlmodel import Session
+
+from metering.billing.invoices import repository
+from metering.billing.invoices.close import CloseReport, close_due
+from metering.billing.invoices.models import Invoice
+from metering.billing.invoices.service import invoice_detail
+from metering.catalog.plans.compiled import rules_of
+from metering.catalog.vendors.service import VendorNotFound, find_vendor
+from metering.platform.db.engine import make_engine
+from metering.platform.settings import get_settings
+from metering.surfaces.cli.common import fail, find_customer, parse_as_of
+from metering.surfaces.cli.db import open_session
+from pricing_rules.engine import money_text
+from pricing_rules.money import minor_units
+from pricing_rules.periods import Period
+
+invoices_app = typer.Typer(help="Invoices: close due periods, show one.", no_args_is_help=True)
+SHOWN = 50
+
+
+def _period_label(session: Session, plan_version_id: str, start: datetime, end: datetime) -> str:
+    return Period(start, end, None, rules_of(session, plan_version_id).billing.timezone).label
+
+
+def _summary(session: Session, report: CloseReport) -> Table:
+    table = Table("number", "customer", "period", "total", "corrections", title_justify="left")
+    shown = report.invoices[:SHOWN]
+    invoices = {i.id: i for i in repository.invoices_by_id(session, [i.id for i in shown])}
+    names = repository.external_ids(session, {i.customer_id for i in shown})
+    for closed in shown:
+        invoice = invoices[closed.id]
+        table.add_row(
+            str(closed.number),
+            names.get(closed.customer_id, closed.customer_id),
+            _period_label(session, invoice.plan_version_id, closed.period_start, closed.period_end),
+            f"{money_text(closed.total, minor_units(closed.currency))} {closed.currency}",
+            str(closed.corrections),
+        )
+    if len(report.invoices) > SHOWN:
+        table.caption = f"... and {len(report.invoices) - SHOWN} more"
+    return table
+
+
+@invoices_app.command("run")
+def run_command(
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="Close what is due at this time (ISO 8601); now by default."
+    ),
+    customer: str | None = typer.Option(
+        None, "--customer", help="Only this customer (its external id)."
+    ),
+    vendor: str | None = typer.Option(None, "--vendor", help="Only this vendor (id or name)."),
+) -> None:
+    """Close every period due, issue its invoice, and bill corrections of earlier ones."""
+    console = Console(soft_wrap=True)
+    now = parse_as_of(as_of)
+    vendor_id = customer_id = None
+    try:
+        with open_session() as session:
+            if customer is not None:
+                found = find_customer(session, customer, vendor)
+                vendor_id, customer_id = found.vendor_id, found.id
+            elif vendor is not None:
+                vendor_id = find_vendor(session, vendor).id
+    except VendorNotFound as error:
+        raise fail(str(error)) from None
+    engine = make_engine(get_settings().database_url)
+    columns = (
+        TextColumn("closing periods"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("close", total=None)
+
+            def advance(done: int, found: int) -> None:
+                progress.update(task, completed=done, total=found)
+
+            report = close_due(engine, now, vendor_id, customer_id, advance)
+        with open_session() as session:
+            if report.invoices:
+                console.print(_summary(session, report))
+    finally:
+        engine.dispose()
+    console.print(
+        f"{len(report.invoices)} invoice(s) issued as of {now.isoformat()}, "
+        f"{report.corrected_periods} earlier period(s) corrected"
+        + (f", {report.skipped} being closed by another process" if report.skipped else "")
+    )
+
+
+@invoices_app.command("show")
+def show_command(invoice_id: str = typer.Argument(..., help="The invoice id (inv_...).")) -> None:
+    """An invoice and its lines."""
+    console = Console(soft_wrap=True)
+    with open_session() as session:
+        invoice = session.get(Invoice, invoice_id)
+        if invoice is None:
+            raise fail(f"no invoice '{invoice_id}'")
+        detail = invoice_detail(session, invoice)
+        names = repository.external_ids(session, {invoice.customer_id})
+        period = _period_label(
+            session, invoice.plan_version_id, invoice.period_start, invoice.period_end
+        )
+        labels = {
+            (line.period_start, line.period_end): _period_label(
+                session, invoice.plan_version_id, line.period_start, line.period_end
+            )
+            for line in detail.lines
+        }
+    number = f"#{detail.number}" if detail.number is not None else "(draft)"
+    console.print(
+        f"invoice {number} {detail.id}: {names.get(detail.customer_id, detail.customer_id)}, "
+        f"{period}, {detail.status}, Stripe {detail.sync_state}"
+        + (f" ({detail.sync_error})" if detail.sync_error else "")
+    )
+    table = Table("#", "kind", "description", "period", "quantity", "amount", "outcomes")
+    for line in detail.lines:
+        table.add_row(
+            str(line.position),
+            line.kind,
+            line.description,
+            labels[(line.period_start, line.period_end)],
+            line.quantity or "",
+            line.amount,
+            str(line.outcome_count),
+        )
+    table.add_row("", "", "total", "", "", f"{detail.total} {detail.currency}", "", style="bold")
+    console.print(table)

@@ -1,0 +1,69 @@
+"""`metering worker`: run the background jobs without the API."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from datetime import timedelta
+from types import FrameType
+
+import typer
+
+from metering.platform.db import migrate
+from metering.platform.settings import Settings, get_settings
+from metering.surfaces.cli.db import database_label
+from metering.surfaces.jobs import running_jobs
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _duration(interval: timedelta) -> str:
+    seconds = interval.total_seconds()
+    return f"{seconds:g}s" if seconds < 120 else f"{seconds / 60:g}min"
+
+
+def jobs_summary(settings: Settings) -> str:
+    """One line saying what the jobs will do, for the operator starting them."""
+    sync = (
+        f"syncing invoices to Stripe every {_duration(settings.jobs_sync_interval)}"
+        if settings.stripe_api_key
+        else "no Stripe sync (METERING_STRIPE_API_KEY is not set)"
+    )
+    return f"closing due periods every {_duration(settings.jobs_close_interval)}, {sync}"
+
+
+def log_jobs() -> None:
+    """Job runs and failures to stderr (uvicorn's own loggers do not propagate to the root)."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+
+
+def worker_command() -> None:
+    """Run the jobs (close periods, sync to Stripe, send webhooks, check alerts) until interrupted.
+
+    Migrates first. Workers may share one PostgreSQL database: jobs claim what they work on.
+    """
+    settings = get_settings()
+    migrate.upgrade(settings.database_url)
+    log_jobs()
+    # A flag, not a threading.Event: a handler that takes a lock the interrupted main thread
+    # holds would deadlock.
+    stopping: list[int] = []
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        stopping.append(signum)
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with running_jobs(settings):
+            typer.echo(
+                f"database {database_label(settings.database_url)} migrated; "
+                f"{jobs_summary(settings)} (Ctrl-C stops)"
+            )
+            while not stopping:
+                time.sleep(0.2)
+            typer.echo("stopping: waiting for running jobs to finish")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    typer.echo("worker stopped")

@@ -1,0 +1,107 @@
+"""The jobs every `metering serve` and `metering worker` process runs, and how often.
+
+Several processes may run them against one database: each is safe to run twice (closing
+claims subscription rows and the (customer, period) unique key, the payment sync leases each
+invoice, webhook deliveries are leased). The functions take no arguments: what they use comes
+from the process's job context (`metering.platform.jobs.context`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from metering.billing.invoices.close import close_due
+from metering.notify.alerts.evaluation import evaluate
+from metering.notify.webhooks.delivery import deliver_due
+from metering.platform.db.types import utcnow
+from metering.platform.jobs import scheduler
+from metering.platform.jobs.context import current
+from metering.platform.settings import Settings
+from metering.providers.stripe.sync import sync_due
+
+logger = logging.getLogger(__name__)
+
+SYNC_BATCH = 100
+WEBHOOK_BATCH = 100
+
+CLOSE_JOB_ID = "close_due_periods"
+SYNC_JOB_ID = "sync_invoices"
+WEBHOOKS_JOB_ID = "deliver_webhooks"
+ALERTS_JOB_ID = "evaluate_alerts"
+
+
+def close_due_periods() -> None:
+    """Close every period that is due now (invoices issued, corrections billed)."""
+    context = current()
+    report = close_due(context.engine, now=utcnow())
+    logger.info(
+        "close_due_periods: %d invoices issued, %d periods corrected, %d left to another process",
+        len(report.invoices),
+        report.corrected_periods,
+        report.skipped,
+    )
+
+
+def sync_invoices() -> None:
+    """Push due invoices to Stripe; failed steps come due again through their backoff.
+
+    Passes of `SYNC_BATCH` follow each other while they come back full, so a close that
+    issued thousands of invoices is synced in this run, not a batch per interval.
+    """
+    context = current()
+    if context.settings.stripe_api_key is None:
+        logger.debug("sync_invoices: no Stripe API key, nothing to do")
+        return
+    seen: set[str] = set()
+    while True:
+        report = sync_due(context.engine, context.settings, owner=context.owner, limit=SYNC_BATCH)
+        logger.info("sync_invoices: %s", report)
+        handled = {result.invoice_id for result in report.results}
+        if len(report.results) + report.skipped < SYNC_BATCH or handled <= seen:
+            return
+        seen |= handled
+
+
+def deliver_webhooks() -> None:
+    """Send the outbound webhook deliveries that are due (new ones and retries).
+
+    Passes follow each other while they come back full, like `sync_invoices`.
+    """
+    context = current()
+    while True:
+        report = deliver_due(
+            context.engine, context.settings, owner=context.owner, limit=WEBHOOK_BATCH
+        )
+        if report.results:
+            logger.info("deliver_webhooks: %s", report)
+        if len(report.results) < WEBHOOK_BATCH:
+            return
+
+
+def evaluate_alerts() -> None:
+    """Fire the alert rules (and plan maximums that notify) crossed since the last run."""
+    context = current()
+    fired = evaluate(context.engine, now=utcnow())
+    if fired:
+        logger.info("evaluate_alerts: %d alerts fired", len(fired))
+
+
+def jobs_of(settings: Settings) -> list[scheduler.Job]:
+    """Every job with the interval `settings` gives it."""
+    return [
+        scheduler.Job(CLOSE_JOB_ID, close_due_periods, settings.jobs_close_interval),
+        scheduler.Job(SYNC_JOB_ID, sync_invoices, settings.jobs_sync_interval),
+        scheduler.Job(WEBHOOKS_JOB_ID, deliver_webhooks, settings.jobs_webhooks_interval),
+        scheduler.Job(ALERTS_JOB_ID, evaluate_alerts, settings.jobs_alerts_interval),
+    ]
+
+
+@contextmanager
+def running_jobs(settings: Settings) -> Iterator[BackgroundScheduler]:
+    """Every job running in background threads of this process for the block's duration."""
+    with scheduler.running_jobs(settings, jobs_of(settings)) as running:
+        yield running

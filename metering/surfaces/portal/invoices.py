@@ -1,0 +1,139 @@
+"""The customer's invoices as the portal shows them: issued ones only, newest period first.
+
+Drafts are not shown (they are not final); another customer's invoice is as unknown as a
+missing one. Pages are cut by period start, unique per customer, so a cursor never skips or
+repeats an invoice when a new one is issued between two pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from metering.billing.invoices import repository
+from metering.billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus
+from metering.billing.invoices.usage import id_count
+from metering.catalog.plans.compiled import rules_of
+from metering.platform.api.pagination import decode_cursor, encode_cursor, invalid_cursor
+from metering.platform.web.format import Formatter
+
+PAGE_SIZE = 20
+
+
+def listing(
+    session: Session, customer_id: str, cursor: str | None, limit: int = PAGE_SIZE
+) -> tuple[Sequence[Invoice], str | None]:
+    """A page of the customer's issued invoices, newest period first, and the next cursor."""
+    statement = select(Invoice).where(
+        Invoice.customer_id == customer_id, col(Invoice.status) != InvoiceStatus.DRAFT.value
+    )
+    if cursor is not None:
+        after = decode_cursor(cursor)
+        try:
+            before = datetime.fromisoformat(str(after))
+        except ValueError:
+            before = None
+        if before is None or before.tzinfo is None:
+            raise invalid_cursor(cursor, "is not a cursor of this list")
+        statement = statement.where(col(Invoice.period_start) < before)
+    rows = session.exec(statement.order_by(col(Invoice.period_start).desc()).limit(limit + 1)).all()
+    if len(rows) <= limit:
+        return rows, None
+    page = rows[:limit]
+    return page, encode_cursor(page[-1].period_start.isoformat())
+
+
+def of_customer(session: Session, customer_id: str, invoice_id: str) -> Invoice | None:
+    """The customer's issued invoice `invoice_id`, or None (missing, a draft, or not theirs)."""
+    invoice = session.get(Invoice, invoice_id)
+    if (
+        invoice is None
+        or invoice.customer_id != customer_id
+        or invoice.status == InvoiceStatus.DRAFT.value
+    ):
+        return None
+    return invoice
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One tier's share of a graduated or volume line (decimal strings as stored)."""
+
+    tier: int
+    first_unit: str | None
+    last_unit: str | None
+    units: str | None
+    unit_price: str | None
+    flat_price: str | None
+    amount: str | None
+
+
+@dataclass(frozen=True)
+class LineView:
+    line: InvoiceLine
+    text: str
+    tiers: list[Tier]
+    outcome_count: int
+    corrects: Invoice | None
+
+    @property
+    def amount(self) -> Decimal:
+        return self.line.amount
+
+
+def _last_unit(tier: dict[str, Any]) -> str | None:
+    """The tier's last unit billed; an open last tier ends where its units do."""
+    last, first, units = tier.get("last_unit"), tier.get("first_unit"), tier.get("units")
+    if last is None and first is not None and units is not None:
+        return str(Decimal(first) + Decimal(units) - 1)
+    return None if last is None else str(last)
+
+
+def _tiers(detail: dict[str, Any]) -> list[Tier]:
+    """The tiers that billed units (an empty tier says nothing about this invoice)."""
+    tiers = [t for t in detail.get("tiers") or [] if isinstance(t, dict)]
+    return [
+        Tier(
+            tier=int(t.get("tier", index + 1)),
+            first_unit=t.get("first_unit"),
+            last_unit=_last_unit(t),
+            units=t.get("units"),
+            unit_price=t.get("unit_price"),
+            flat_price=t.get("flat_price"),
+            amount=t.get("amount"),
+        )
+        for index, t in enumerate(tiers)
+        if t.get("units") is None or Decimal(str(t["units"])) != 0
+    ]
+
+
+def lines(session: Session, invoice: Invoice) -> list[LineView]:
+    """The invoice's lines with their tier detail, and the invoices corrections correct."""
+    rows = repository.lines_of(session, invoice.id)
+    corrected_ids = {row.corrects_invoice_id for row in rows if row.corrects_invoice_id}
+    corrected = {
+        found.id: found
+        for found in repository.invoices_by_id(session, corrected_ids)
+        if found.customer_id == invoice.customer_id
+    }
+    return [
+        LineView(
+            line=row,
+            text=str(row.detail.get("text", "")) if isinstance(row.detail, dict) else "",
+            tiers=_tiers(row.detail) if isinstance(row.detail, dict) else [],
+            outcome_count=id_count(row.outcome_ids),
+            corrects=corrected.get(row.corrects_invoice_id or ""),
+        )
+        for row in rows
+    ]
+
+
+def formatter_of(session: Session, invoice: Invoice, locale: str) -> Formatter:
+    """Dates in the timezone of the plan version that priced the invoice, its currency."""
+    rules = rules_of(session, invoice.plan_version_id)
+    return Formatter(locale=locale, timezone=rules.billing.timezone, currency=invoice.currency)

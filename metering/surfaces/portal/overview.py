@@ -1,0 +1,208 @@
+"""What the overview page shows: the current period so far and the one before it.
+
+The projected invoice is `metering.billing.invoices.service.upcoming`, the same call the API's
+upcoming invoice makes, so the page and the API can never disagree. Around it the page adds
+two reads of outcome rows: one GROUP BY for the outcomes per local day and the reversed
+counts (day buckets are the plan timezone's midnights, so it means the same on SQLite and
+PostgreSQL), and the next outcomes to settle, read from the recent rows only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from metering.billing.invoices import service as invoices
+from metering.billing.invoices.close import subscription_period
+from metering.billing.invoices.live import rate_live
+from metering.billing.invoices.models import Invoice, InvoiceStatus
+from metering.billing.invoices.schemas import UpcomingInvoice
+from metering.catalog.customers.models import Customer
+from metering.catalog.plans.compiled import rules_of
+from metering.catalog.subscriptions import repository as subscriptions
+from metering.catalog.subscriptions.service import in_force
+from metering.ledger.outcomes.models import Outcome, OutcomeState
+from pricing_rules.periods import Period, zone
+
+NEXT_TO_SETTLE = 5
+
+
+@dataclass(frozen=True)
+class DayCount:
+    day: date
+    count: int
+
+
+@dataclass(frozen=True)
+class PreviousPeriod:
+    """The period before the current one: its invoice when issued, else its rating now."""
+
+    start: datetime
+    end: datetime
+    currency: str
+    total: Decimal
+    invoice: Invoice | None
+
+
+@dataclass(frozen=True)
+class Overview:
+    upcoming: UpcomingInvoice
+    timezone: str
+    reversed: dict[str, int] = field(default_factory=dict)
+    next_to_settle: list[Outcome] = field(default_factory=list)
+    per_day: list[DayCount] = field(default_factory=list)
+    previous: PreviousPeriod | None = None
+
+    @property
+    def total(self) -> Decimal:
+        return Decimal(self.upcoming.total)
+
+    @property
+    def pending_count(self) -> int:
+        return sum(p.count for p in self.upcoming.pending)
+
+    @property
+    def reversed_count(self) -> int:
+        return sum(self.reversed.values())
+
+    @property
+    def outcome_count(self) -> int:
+        return sum(d.count for d in self.per_day)
+
+    @property
+    def change(self) -> Decimal | None:
+        """This period so far minus the previous period's total."""
+        return None if self.previous is None else self.total - self.previous.total
+
+
+def _period_outcomes(customer_id: str, period_start: datetime) -> Any:
+    return (
+        col(Outcome.customer_id) == customer_id,
+        col(Outcome.period_start) == period_start,
+    )
+
+
+def next_to_settle(
+    session: Session, customer_id: str, period_start: datetime, now: datetime, window: timedelta
+) -> list[Outcome]:
+    """The counted outcomes of the period that settle soonest (still pending now).
+
+    An outcome settles `window` (its `settle.after`) after it occurred, so only those that
+    occurred within the window can be pending: the read stays on the recent rows.
+    """
+    statement = (
+        select(Outcome)
+        .where(*_period_outcomes(customer_id, period_start))
+        .where(
+            col(Outcome.occurred_at) > now - window,
+            col(Outcome.state) == OutcomeState.COUNTED.value,
+            col(Outcome.settles_at) > now,
+        )
+        .order_by(col(Outcome.settles_at), col(Outcome.id))
+        .limit(NEXT_TO_SETTLE)
+    )
+    return list(session.exec(statement).all())
+
+
+def local_days(start: datetime, end: datetime, timezone: str) -> list[tuple[date, datetime]]:
+    """Each local day touching [start, end) with the instant (UTC) that day ends."""
+    tz = zone(timezone)
+    day = start.astimezone(tz).date()
+    days = []
+    while True:
+        next_midnight = datetime.combine(day + timedelta(days=1), datetime.min.time(), tz)
+        days.append((day, next_midnight.astimezone(start.tzinfo)))
+        if next_midnight >= end:
+            return days
+        day += timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class PeriodCounts:
+    per_day: list[DayCount]
+    reversed: dict[str, int]
+
+
+def period_counts(
+    session: Session, customer_id: str, period: Period, until: datetime, timezone: str
+) -> PeriodCounts:
+    """Counted outcomes per local day up to `until`, and reversed ones by outcome name.
+
+    One GROUP BY over the period's rows; the day of a row is the bucket between two local
+    midnights (a CASE over the period's days), so both databases cut days alike.
+    """
+    days = local_days(period.start, min(until, period.end), timezone)
+    bucket = sa.case(
+        *[(col(Outcome.occurred_at) < ends, index) for index, (_, ends) in enumerate(days)],
+        else_=len(days) - 1,
+    ).label("bucket")
+    states = [OutcomeState.COUNTED.value, OutcomeState.REVERSED.value]
+    statement = (
+        sa.select(bucket, col(Outcome.outcome), col(Outcome.state), sa.func.count())
+        .where(*_period_outcomes(customer_id, period.start))
+        .where(col(Outcome.state).in_(states))
+        .group_by(bucket, col(Outcome.outcome), col(Outcome.state))
+    )
+    counted: dict[int, int] = {}
+    reversed_by: dict[str, int] = {}
+    for index, name, state, count in session.execute(statement).all():
+        if state == OutcomeState.COUNTED.value:
+            counted[int(index)] = counted.get(int(index), 0) + int(count)
+        else:
+            reversed_by[name] = reversed_by.get(name, 0) + int(count)
+    per_day = [DayCount(day, counted.get(index, 0)) for index, (day, _) in enumerate(days)]
+    return PeriodCounts(per_day=per_day, reversed=dict(sorted(reversed_by.items())))
+
+
+def rated_total(
+    session: Session, customer_id: str, plan_version_id: str, period: Period, as_of: datetime
+) -> Decimal:
+    """A period's total rated as of `as_of`, as the upcoming invoice is (no writes)."""
+    rules = rules_of(session, plan_version_id)
+    return rate_live(session, rules, [customer_id], period, as_of)[customer_id].total
+
+
+def previous_period(
+    session: Session, customer: Customer, current_start: datetime, now: datetime
+) -> PreviousPeriod | None:
+    """The period ending where the current one starts, if the customer had a plan then."""
+    instant = current_start - timedelta(microseconds=1)
+    subscription = in_force(subscriptions.of_customer(session, customer.id), instant)
+    if subscription is None:
+        return None
+    rules = rules_of(session, subscription.plan_version_id)
+    period = subscription_period(subscription, rules, instant)
+    invoice = session.exec(
+        select(Invoice).where(
+            Invoice.customer_id == customer.id,
+            Invoice.period_start == period.start,
+            col(Invoice.status) != InvoiceStatus.DRAFT.value,
+        )
+    ).first()
+    if invoice is not None:
+        return PreviousPeriod(period.start, period.end, invoice.currency, invoice.total, invoice)
+    total = rated_total(session, customer.id, subscription.plan_version_id, period, now)
+    return PreviousPeriod(period.start, period.end, rules.currency, total, None)
+
+
+def build(session: Session, customer: Customer, now: datetime) -> Overview:
+    """The overview of `customer` at `now` (a ProblemError 404 when it has no plan now)."""
+    upcoming = invoices.upcoming(session, customer, now)
+    rules = rules_of(session, upcoming.plan_version_id)
+    timezone = rules.billing.timezone
+    period = Period(upcoming.period_start, upcoming.period_end, timezone=timezone)
+    counts = period_counts(session, customer.id, period, now, timezone)
+    window = max((spec.settle.after for spec in rules.outcomes.values()), default=timedelta(0))
+    return Overview(
+        upcoming=upcoming,
+        timezone=timezone,
+        reversed=counts.reversed,
+        next_to_settle=next_to_settle(session, customer.id, period.start, now, window),
+        per_day=counts.per_day,
+        previous=previous_period(session, customer, period.start, now),
+    )

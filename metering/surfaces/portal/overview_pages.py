@@ -1,0 +1,49 @@
+"""`/portal`: the current period so far, the projected invoice, and the previous period."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from sqlmodel import Session
+
+from metering.platform.api.problems import ProblemError
+from metering.platform.db.session import get_session
+from metering.platform.web.charts import Point, bar_chart
+from metering.surfaces.portal import overview as overview_service
+from metering.surfaces.portal.auth import PortalContext, portal_context, portal_now, render_page
+
+router = APIRouter(prefix="/portal", include_in_schema=False)
+
+
+@router.get("", response_class=HTMLResponse)
+def overview(
+    request: Request,
+    portal: PortalContext = Depends(portal_context),
+    session: Session = Depends(get_session),
+    now: datetime = Depends(portal_now),
+) -> HTMLResponse:
+    try:
+        shown = overview_service.build(session, portal.customer, now)
+    except ProblemError as problem:
+        if problem.status != 404:
+            raise
+        return render_page(request, portal, "portal/overview_empty.html", {})
+    fmt = portal.fmt
+    chart = bar_chart(
+        [Point(fmt.day(d.day), d.count) for d in shown.per_day],
+        title="Outcomes per day this period",
+        value_label="Outcomes",
+        show=fmt.number,
+    )
+    return render_page(
+        request,
+        portal,
+        "portal/overview.html",
+        {
+            "overview": shown,
+            "upcoming": shown.upcoming,
+            "chart": chart,
+        },
+    )

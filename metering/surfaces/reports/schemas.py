@@ -1,0 +1,157 @@
+"""API shapes of the margin report; amounts are exact decimal strings in the plan currency
+(unrounded: a model call may cost 0.0027), percents are rounded to two places."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, Field
+
+from metering.surfaces.reports.margin import (
+    CurrencyTotals,
+    CustomerMargin,
+    MarginReport,
+    OutcomeMargin,
+)
+from pricing_rules.money import minor_units
+
+PERCENT = Decimal("0.01")
+
+
+def _amount(value: Decimal, currency: str) -> str:
+    """Exact, never with fewer decimals than the currency has: 20.00, 0.99, 0.0027."""
+    places = minor_units(currency)
+    exact = value.normalize()
+    if -exact.as_tuple().exponent < places:  # type: ignore[operator]
+        exact = value.quantize(Decimal(1).scaleb(-places))
+    return format(exact, "f")
+
+
+def _percent(value: Decimal | None) -> str | None:
+    return None if value is None else str(value.quantize(PERCENT))
+
+
+class OutcomeMarginOut(BaseModel):
+    outcome: str
+    settled: int = Field(description="Counted outcomes settled (billable) as of the report.")
+    pending: int = Field(description="Counted outcomes still inside their settle window.")
+    revenue: str
+    cost: str = Field(description="Cost attributed to these outcomes.")
+    margin: str
+    margin_percent: str | None = Field(description="Margin / revenue x 100; null without revenue.")
+
+
+class UnpricedOut(BaseModel):
+    reason: str = Field(description="Why the cost could not be priced (unknown model, currency).")
+    events: int
+
+
+class CustomerMarginOut(BaseModel):
+    customer_id: str
+    customer: str = Field(description="The customer's external id.")
+    plan: str
+    plan_version: int
+    currency: str
+    period_start: datetime
+    period_end: datetime
+    revenue_source: str = Field(
+        description="`invoice`: billed lines of the period (with later corrections); "
+        "`live`: rated as of the report."
+    )
+    invoice_ids: list[str]
+    outcomes: list[OutcomeMarginOut]
+    outcome_revenue: str
+    other_revenue: str = Field(description="Revenue not per outcome: flat fees, minimum, cap.")
+    revenue: str
+    attributed_cost: str
+    unbilled_cost: str = Field(description="Cost on keys that became no counted outcome.")
+    cost: str
+    margin: str
+    margin_percent: str | None
+    unpriced: list[UnpricedOut]
+
+
+class CurrencyTotalsOut(BaseModel):
+    currency: str
+    outcomes: list[OutcomeMarginOut] = Field(description="Per outcome type, all customers.")
+    settled: int
+    pending: int
+    revenue: str
+    attributed_cost: str
+    unbilled_cost: str
+    cost: str
+    margin: str
+    margin_percent: str | None
+    unpriced_events: int
+
+
+class MarginReportOut(BaseModel):
+    period: str
+    as_of: datetime
+    customers: list[CustomerMarginOut]
+    totals: list[CurrencyTotalsOut] = Field(description="One entry per currency billed.")
+
+
+def outcome_out(row: OutcomeMargin, currency: str) -> OutcomeMarginOut:
+    return OutcomeMarginOut(
+        outcome=row.outcome,
+        settled=row.settled,
+        pending=row.pending,
+        revenue=_amount(row.revenue, currency),
+        cost=_amount(row.cost, currency),
+        margin=_amount(row.margin, currency),
+        margin_percent=_percent(row.margin_percent),
+    )
+
+
+def customer_out(row: CustomerMargin) -> CustomerMarginOut:
+    return CustomerMarginOut(
+        customer_id=row.customer_id,
+        customer=row.customer,
+        plan=row.plan,
+        plan_version=row.plan_version,
+        currency=row.currency,
+        period_start=row.period_start,
+        period_end=row.period_end,
+        revenue_source=row.revenue_source,
+        invoice_ids=row.invoice_ids,
+        outcomes=[outcome_out(row.outcomes[name], row.currency) for name in sorted(row.outcomes)],
+        outcome_revenue=_amount(row.outcome_revenue, row.currency),
+        other_revenue=_amount(row.other_revenue, row.currency),
+        revenue=_amount(row.revenue, row.currency),
+        attributed_cost=_amount(row.attributed_cost, row.currency),
+        unbilled_cost=_amount(row.unbilled_cost, row.currency),
+        cost=_amount(row.cost, row.currency),
+        margin=_amount(row.margin, row.currency),
+        margin_percent=_percent(row.margin_percent),
+        unpriced=[
+            UnpricedOut(reason=reason, events=count)
+            for reason, count in sorted(row.unpriced.items())
+        ],
+    )
+
+
+def totals_out(row: CurrencyTotals) -> CurrencyTotalsOut:
+    return CurrencyTotalsOut(
+        currency=row.currency,
+        outcomes=[outcome_out(row.outcomes[name], row.currency) for name in sorted(row.outcomes)],
+        settled=row.settled,
+        pending=row.pending,
+        revenue=_amount(row.revenue, row.currency),
+        attributed_cost=_amount(row.attributed_cost, row.currency),
+        unbilled_cost=_amount(row.unbilled_cost, row.currency),
+        cost=_amount(row.cost, row.currency),
+        margin=_amount(row.margin, row.currency),
+        margin_percent=_percent(row.margin_percent),
+        unpriced_events=row.unpriced_events,
+    )
+
+
+def report_out(report: MarginReport) -> MarginReportOut:
+    return MarginReportOut(
+        period=report.period,
+        as_of=report.as_of,
+        customers=[customer_out(row) for row in report.customers],
+        totals=[totals_out(row) for row in report.totals],
+    )

@@ -1,0 +1,116 @@
+"""Reads of a simulation: the plan's subscribers and their stored events, streamed.
+
+Events come per batch of customers, ordered by customer then time, through a server-side
+cursor (`yield_per`), so memory holds one page of rows, never the range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from metering.catalog.customers.models import Customer
+from metering.catalog.plans.models import Plan, PlanVersion
+from metering.catalog.subscriptions.models import Subscription
+from metering.ledger.disputes import repository as disputes
+from metering.ledger.disputes.models import DisputeStatus
+from metering.ledger.events.models import EventStatus, StoredEvent
+from pricing_rules.events import Event
+
+PAGE_ROWS = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    id: str
+    external_id: str
+
+
+CreditedKey = tuple[str, datetime, str]  # outcome, period start, dedupe key
+
+
+def credited_keys(session: Session, customer_ids: Sequence[str]) -> dict[str, set[CreditedKey]]:
+    """Per customer, the keys the vendor credited by accepting a dispute."""
+    found: dict[str, set[CreditedKey]] = {}
+    for customer_id, outcome, period_start, key in disputes.keys_with_status(
+        session, customer_ids, DisputeStatus.ACCEPTED
+    ):
+        found.setdefault(customer_id, set()).add((outcome, period_start, key))
+    return found
+
+
+def version_ids(session: Session, plan_id: str) -> set[str]:
+    statement = sa.select(col(PlanVersion.id)).where(col(PlanVersion.plan_id) == plan_id)
+    return set(session.execute(statement).scalars())
+
+
+def subscribers(session: Session, plan_id: str, start: datetime, end: datetime) -> list[Subscriber]:
+    """Customers with a subscription to the plan overlapping [start, end), by id."""
+    s, c = Subscription, Customer
+    statement = (
+        sa.select(col(c.id), col(c.external_id))
+        .where(
+            col(c.id).in_(
+                sa.select(col(s.customer_id)).where(
+                    col(s.plan_id) == plan_id,
+                    col(s.starts_at) < end,
+                    sa.or_(col(s.ends_at).is_(None), col(s.ends_at) > start),
+                )
+            )
+        )
+        .order_by(col(c.id))
+    )
+    return [Subscriber(id_, external) for id_, external in session.execute(statement)]
+
+
+def stream_events(
+    session: Session,
+    vendor_id: str,
+    customer_ids: Sequence[str],
+    since: datetime,
+    until: datetime,
+) -> Iterator[tuple[str, Event]]:
+    """(customer id, event) of the customers' events in [since, until], voided ones left out,
+    ordered by customer id then time."""
+    e = StoredEvent
+    statement = (
+        sa.select(
+            col(e.customer_id),
+            col(e.event_id),
+            col(e.type),
+            col(e.customer_external_id),
+            col(e.occurred_at),
+            col(e.properties),
+            col(e.cost),
+        )
+        .where(
+            col(e.vendor_id) == vendor_id,
+            col(e.customer_id).in_(sorted(customer_ids)),
+            col(e.occurred_at) >= since,
+            col(e.occurred_at) <= until,
+            col(e.status) != EventStatus.VOIDED.value,
+        )
+        .order_by(col(e.customer_id), col(e.occurred_at))
+        .execution_options(yield_per=PAGE_ROWS)
+    )
+    for customer_id, event_id, kind, external_id, occurred_at, properties, cost in session.execute(
+        statement
+    ):
+        yield customer_id, Event(event_id, kind, external_id, occurred_at, properties or {}, cost)
+
+
+def plans_matching(session: Session, ref: str, vendor_id: str | None) -> list[Plan]:
+    """Plans whose id or slug is `ref`, of one vendor or of any (for the CLI)."""
+    statement = select(Plan).where(sa.or_(col(Plan.id) == ref, col(Plan.slug) == ref))
+    if vendor_id is not None:
+        statement = statement.where(col(Plan.vendor_id) == vendor_id)
+    return list(session.exec(statement.order_by(col(Plan.id))).all())
+
+
+def plans_of_vendor(session: Session, vendor_id: str) -> list[Plan]:
+    statement = select(Plan).where(col(Plan.vendor_id) == vendor_id).order_by(col(Plan.slug))
+    return list(session.exec(statement).all())

@@ -1,0 +1,149 @@
+"""The one shape of a simulation's answer: the API body and `metering rules simulate --json`.
+
+Amounts are decimal strings in major units, rounded to the currency's minor unit like
+invoice totals; the percent change is relative to the current amount, to two places, and
+null when the current amount is zero (no percentage of nothing).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from pydantic import BaseModel, Field
+
+from metering.surfaces.simulation.service import SimulationResult
+from pricing_rules.engine import money_text
+from pricing_rules.money import minor_units
+
+HUNDRED = Decimal(100)
+
+
+class Amounts(BaseModel):
+    current: str = Field(description="Under the versions in force, as the invoices bill it.")
+    proposed: str = Field(description="Under the proposed rule file.")
+    difference: str = Field(description="proposed - current.")
+    percent_change: str | None = Field(
+        description="difference / current x 100, two places; null when current is 0."
+    )
+
+
+class CustomerAmounts(Amounts):
+    customer: str = Field(description="The vendor's id of the customer (external id).")
+    customer_id: str
+    periods: int = Field(description="Periods priced, both sides together.")
+    events: int = Field(description="Stored events read for this customer.")
+
+
+class TreatmentChangeCount(BaseModel):
+    outcome: str
+    current: str = Field(description="counted, pending, problem, deduplicated, reversed, ...")
+    proposed: str
+    events: int
+
+
+class TreatmentChangeExample(BaseModel):
+    event_id: str
+    customer: str
+    outcome: str
+    current: str
+    proposed: str
+
+
+class ProposedRules(BaseModel):
+    plan: str
+    version: int
+    currency: str
+
+
+class SimulationOut(BaseModel):
+    plan_id: str
+    plan: str
+    current_versions: list[int] = Field(description="The versions in force over the range.")
+    proposed: ProposedRules
+    currency: str
+    range_from: datetime = Field(alias="from")
+    range_to: datetime = Field(alias="to")
+    as_of: datetime = Field(description="Now: open periods are priced as of this time.")
+    events: int
+    customers: list[CustomerAmounts]
+    total: Amounts
+    treatment_changes: list[TreatmentChangeCount] = Field(
+        description="Per outcome, how many events change treatment, per kind of change."
+    )
+    examples: list[TreatmentChangeExample] = Field(description="The first events that change.")
+
+    model_config = {"populate_by_name": True}
+
+
+def percent_change(current: Decimal, proposed: Decimal) -> Decimal | None:
+    if current == 0:
+        return None
+    return ((proposed - current) / current * HUNDRED).quantize(
+        Decimal("0.01"), rounding=ROUND_HALF_UP
+    )
+
+
+def amounts(current: Decimal, proposed: Decimal, exponent: int) -> dict[str, str | None]:
+    change = percent_change(current, proposed)
+    return {
+        "current": money_text(current, exponent),
+        "proposed": money_text(proposed, exponent),
+        "difference": money_text(proposed - current, exponent),
+        "percent_change": None if change is None else str(change),
+    }
+
+
+def simulation_out(result: SimulationResult) -> SimulationOut:
+    exponent = minor_units(result.currency)
+    current = sum((c.current for c in result.customers), Decimal(0))
+    proposed = sum((c.proposed for c in result.customers), Decimal(0))
+    changes = sorted(result.changes.items(), key=lambda item: (item[0][0], -item[1], item[0]))
+    return SimulationOut.model_validate(
+        {
+            "plan_id": result.plan_id,
+            "plan": result.plan_slug,
+            "current_versions": result.current_versions,
+            "proposed": {
+                "plan": result.proposed.plan,
+                "version": result.proposed.version,
+                "currency": result.proposed.currency,
+            },
+            "currency": result.currency,
+            "from": result.start,
+            "to": result.end,
+            "as_of": result.as_of,
+            "events": result.events,
+            "customers": [
+                {
+                    "customer": c.external_id,
+                    "customer_id": c.customer_id,
+                    "periods": c.periods,
+                    "events": c.events,
+                    **amounts(c.current, c.proposed, exponent),
+                }
+                for c in result.customers
+            ],
+            "total": amounts(current, proposed, exponent),
+            "treatment_changes": [
+                {"outcome": outcome, "current": before, "proposed": after, "events": count}
+                for (outcome, before, after), count in changes
+            ],
+            "examples": [
+                {
+                    "event_id": e.event_id,
+                    "customer": e.customer,
+                    "outcome": e.outcome,
+                    "current": e.current,
+                    "proposed": e.proposed,
+                }
+                for e in result.examples
+            ],
+        }
+    )
+
+
+def simulation_json(result: SimulationResult) -> dict[str, object]:
+    """The JSON document (by alias: `from`, `to`), as the API sends it."""
+    document: dict[str, object] = simulation_out(result).model_dump(mode="json", by_alias=True)
+    return document

@@ -1,0 +1,303 @@
+"""Price a plan's stored history twice: under the versions in force and under a proposal.
+
+Both sides run the pure core billing runs (`OutcomeLedger` then `price_customer`), period by
+period, so the current side of a simulation equals the invoices the close issued. Events
+stream customer by customer in time order; a period's ledger is dropped as soon as the
+stream has passed its as-of time, so memory follows one customer's open periods (about
+0.8 KB per event of that period, both sides together), never the range or the plan.
+The caller passes a read-only session (`metering.surfaces.simulation.readonly`): nothing
+here writes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from itertools import groupby, islice
+
+from sqlmodel import Session
+
+from metering.catalog.plans.models import Plan
+from metering.catalog.subscriptions.repository import Term, terms_of
+from metering.surfaces.simulation import repository
+from metering.surfaces.simulation.repository import CreditedKey, Subscriber
+from metering.surfaces.simulation.treatments import Treatment, TreatmentKey, TreatmentTracker
+from metering.surfaces.simulation.windows import Side, Window, customer_windows
+from pricing_rules.engine import price_customer
+from pricing_rules.events import Event
+from pricing_rules.outcomes import CompiledPlan, CustomerUsage, OutcomeLedger, compile_plan
+from pricing_rules.rules import RuleFile
+
+CUSTOMER_BATCH = 200
+CHUNK_EVENTS = 2000
+EXAMPLES = 20
+ZERO = Decimal(0)
+
+Progress = Callable[[int, int, int], None]
+"""Called after each customer with (customers done, customers in all, events read)."""
+
+
+class SimulationError(ValueError):
+    """The simulation cannot be run as asked; the message says why and what to do."""
+
+
+@dataclass(slots=True)
+class CustomerResult:
+    customer_id: str
+    external_id: str
+    current: Decimal = ZERO
+    proposed: Decimal = ZERO
+    periods: int = 0
+    events: int = 0
+
+
+Treatments = dict[TreatmentKey, Treatment]
+ChangeKind = tuple[str, Treatment, Treatment]
+"""(outcome, treatment now, treatment under the proposal)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChangedEvent:
+    event_id: str
+    customer: str
+    outcome: str
+    current: Treatment
+    proposed: Treatment
+
+
+@dataclass(slots=True)
+class SimulationResult:
+    plan_id: str
+    plan_slug: str
+    proposed: RuleFile
+    current_versions: list[int]
+    start: datetime
+    end: datetime
+    as_of: datetime
+    customers: list[CustomerResult] = field(default_factory=list)
+    changes: Counter[ChangeKind] = field(default_factory=Counter)
+    examples: list[ChangedEvent] = field(default_factory=list)
+
+    @property
+    def currency(self) -> str:
+        return self.proposed.currency
+
+    @property
+    def events(self) -> int:
+        return sum(c.events for c in self.customers)
+
+
+class _PeriodRun:
+    """One window being fed: the ledger that prices it and the tracker that explains it."""
+
+    def __init__(self, window: Window, credited: Collection[tuple[str, str, str]]) -> None:
+        self.window = window
+        self.ledger = OutcomeLedger(window.plan, window.period, window.as_of, credited)
+        self.tracker = TreatmentTracker(window.plan, window.period, window.as_of)
+
+    def add_all(self, events: Sequence[Event]) -> None:
+        self.ledger.add_all(events)
+        self.tracker.add_all(events)
+
+    def finish(self, customer: str) -> tuple[Decimal, Treatments]:
+        """The period's invoice total (flat fees and minimum also without events)."""
+        usage = self.ledger.resolve().get(customer) or CustomerUsage(customer)
+        rules = self.window.plan.rules
+        return price_customer(rules, usage).total, self.tracker.resolve()
+
+
+def _chunks(events: Iterable[Event], size: int) -> Iterator[list[Event]]:
+    iterator = iter(events)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+class _Comparison:
+    """One customer's treatments, compared side against side as periods finish.
+
+    A period priced on both sides (the proposal kept the interval) is compared as soon as
+    both are done and then dropped; periods cut differently wait for the customer's end.
+    """
+
+    def __init__(self, simulation: SimulationResult, customer: str, examples: int) -> None:
+        self.simulation = simulation
+        self.customer = customer
+        self.examples = examples
+        self.waiting: dict[tuple[datetime, datetime], dict[Side, Treatments]] = {}
+
+    def add(self, window: Window, treatments: Treatments) -> None:
+        span = (window.period.start, window.period.end)
+        sides = self.waiting.setdefault(span, {})
+        sides[window.side] = treatments
+        if len(sides) == len(Side):
+            del self.waiting[span]
+            self._compare(sides[Side.CURRENT], sides[Side.PROPOSED])
+
+    def finish(self) -> None:
+        merged: dict[Side, Treatments] = {side: {} for side in Side}
+        for sides in self.waiting.values():
+            for side, treatments in sides.items():
+                merged[side].update(treatments)
+        self.waiting.clear()
+        self._compare(merged[Side.CURRENT], merged[Side.PROPOSED])
+
+    def _compare(self, current: Treatments, proposed: Treatments) -> None:
+        simulation = self.simulation
+        for key in sorted(current.keys() | proposed.keys()):
+            before = current.get(key, Treatment.NOT_MATCHED)
+            after = proposed.get(key, Treatment.NOT_MATCHED)
+            if before == after:
+                continue
+            simulation.changes[(key[1], before, after)] += 1
+            if len(simulation.examples) < self.examples:
+                simulation.examples.append(
+                    ChangedEvent(key[0], self.customer, key[1], before, after)
+                )
+
+
+def _run_customer(
+    simulation: SimulationResult,
+    subscriber: Subscriber,
+    windows: Sequence[Window],
+    events: Iterable[Event],
+    examples: int,
+    credited: Collection[CreditedKey],
+) -> None:
+    """Feed one customer's time-ordered events to each window while it is open.
+
+    Keys the vendor credited (accepted disputes) stay credited on both sides, by outcome
+    name and dedupe key, in the period they were credited in.
+    """
+    result = CustomerResult(subscriber.id, subscriber.external_id, periods=len(windows))
+
+    def run_of(window: Window) -> _PeriodRun:
+        keys = {
+            (subscriber.external_id, outcome, key)
+            for outcome, period_start, key in credited
+            if period_start == window.period.start
+        }
+        return _PeriodRun(window, keys)
+
+    comparison = _Comparison(simulation, subscriber.external_id, examples)
+    waiting = list(windows)  # earliest period first
+    running: list[_PeriodRun] = []
+
+    def finish(run: _PeriodRun) -> None:
+        total, treatments = run.finish(subscriber.external_id)
+        if run.window.side is Side.CURRENT:
+            result.current += total
+        else:
+            result.proposed += total
+        comparison.add(run.window, treatments)
+
+    for chunk in _chunks(events, CHUNK_EVENTS):
+        result.events += len(chunk)
+        first, last = chunk[0].timestamp, chunk[-1].timestamp
+        while waiting and waiting[0].period.start <= last:
+            running.append(run_of(waiting.pop(0)))
+        for run in running:
+            if run.window.as_of >= first:
+                run.add_all(chunk)
+        for run in [r for r in running if r.window.as_of < last]:
+            finish(run)
+            running.remove(run)
+    for run in [*running, *(run_of(w) for w in waiting)]:
+        finish(run)
+    comparison.finish()
+    simulation.customers.append(result)
+
+
+def _terms_on_plan(
+    session: Session, customer_ids: Sequence[str], versions: set[str]
+) -> dict[str, list[Term]]:
+    return {
+        customer_id: [t for t in terms if t.plan.version_id in versions]
+        for customer_id, terms in terms_of(session, customer_ids).items()
+    }
+
+
+def _check_currency(terms: dict[str, list[Term]], proposed: RuleFile) -> list[int]:
+    """The version numbers in force; SimulationError when one bills in another currency."""
+    numbers: set[int] = set()
+    for term in (t for found in terms.values() for t in found):
+        rules = term.plan.plan.rules
+        numbers.add(rules.version)
+        if rules.currency != proposed.currency:
+            raise SimulationError(
+                f"the proposed file bills in {proposed.currency.upper()} but version "
+                f"{rules.version} of plan '{rules.plan}' bills in {rules.currency.upper()}: "
+                "amounts in two currencies cannot be compared; simulate the price change in "
+                f"{rules.currency.upper()}, then change the currency in a version of its own"
+            )
+    return sorted(numbers)
+
+
+def _report(progress: Progress | None, done: int, total: int, simulation: SimulationResult) -> None:
+    if progress is not None:
+        progress(done, total, simulation.events)
+
+
+def simulate(
+    session: Session,
+    plan: Plan,
+    proposed: RuleFile,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    progress: Progress | None = None,
+    examples: int = EXAMPLES,
+) -> SimulationResult:
+    """Price the plan's subscribers' events in the periods overlapping [start, end) both ways."""
+    if start >= end:
+        raise SimulationError(f"the range is empty: from {start.isoformat()} is not before to")
+    if start >= now:
+        raise SimulationError(f"the range starts at {start.isoformat()}, after now: no history")
+    subscribers = repository.subscribers(session, plan.id, start, end)
+    terms = _terms_on_plan(
+        session, [s.id for s in subscribers], repository.version_ids(session, plan.id)
+    )
+    simulation = SimulationResult(
+        plan.id, plan.slug, proposed, _check_currency(terms, proposed), start, end, now
+    )
+    compiled: CompiledPlan = compile_plan(proposed)
+    windows = {
+        s.id: customer_windows(terms.get(s.id, []), compiled, start, end, now) for s in subscribers
+    }
+    credited = repository.credited_keys(session, [s.id for s in subscribers])
+    done = 0
+    for offset in range(0, len(subscribers), CUSTOMER_BATCH):
+        batch = subscribers[offset : offset + CUSTOMER_BATCH]
+        spans = [w for s in batch for w in windows[s.id]]
+        since = min((w.period.start for w in spans), default=start)
+        until = max((w.as_of for w in spans), default=start)
+        by_id = {s.id: s for s in batch}
+        stream = repository.stream_events(session, plan.vendor_id, list(by_id), since, until)
+        for customer_id, rows in groupby(stream, key=lambda row: row[0]):
+            subscriber = by_id.pop(customer_id)
+            events = (event for _, event in rows)
+            _run_customer(
+                simulation,
+                subscriber,
+                windows[customer_id],
+                events,
+                examples,
+                credited.get(customer_id, ()),
+            )
+            done += 1
+            _report(progress, done, len(subscribers), simulation)
+        for subscriber in by_id.values():  # no event in the range
+            _run_customer(
+                simulation,
+                subscriber,
+                windows[subscriber.id],
+                (),
+                examples,
+                credited.get(subscriber.id, ()),
+            )
+            done += 1
+            _report(progress, done, len(subscribers), simulation)
+    simulation.customers.sort(key=lambda c: c.external_id)
+    return simulation

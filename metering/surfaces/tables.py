@@ -1,0 +1,50 @@
+"""Every table model, imported in one place so the metadata is complete (Alembic, tests)."""
+
+from __future__ import annotations
+
+from sqlmodel import SQLModel
+
+from metering.billing.invoices.models import Invoice, InvoiceCounter, InvoiceLine
+from metering.catalog.customers.models import Customer
+from metering.catalog.plans.models import Plan, PlanVersion
+from metering.catalog.subscriptions.models import Subscription
+from metering.catalog.vendors.models import ApiKey, SigningSecret, Vendor
+from metering.ledger.disputes.models import Dispute
+from metering.ledger.events.models import EventVoid, StoredEvent
+from metering.ledger.outcomes.models import Outcome, OutcomeReversal, StalePeriod
+from metering.notify.alerts.models import AlertFiring, AlertRule
+from metering.platform.jobs.models import apscheduler_jobs
+from metering.platform.outbox.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from metering.providers.stripe.models import StripeEventSeen
+from metering.surfaces.portal.models import PortalKey, PortalSession
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "AlertFiring",
+    "AlertRule",
+    "ApiKey",
+    "Customer",
+    "Dispute",
+    "EventVoid",
+    "Invoice",
+    "InvoiceCounter",
+    "InvoiceLine",
+    "Outcome",
+    "OutcomeReversal",
+    "Plan",
+    "PlanVersion",
+    "PortalKey",
+    "PortalSession",
+    "SigningSecret",
+    "StalePeriod",
+    "StoredEvent",
+    "StripeEventSeen",
+    "Subscription",
+    "Vendor",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "apscheduler_jobs",
+    "metadata",
+]

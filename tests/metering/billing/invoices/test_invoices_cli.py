@@ -1,0 +1,84 @@
+"""`metering invoices run` and `metering invoices show` against the test database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.engine import Engine
+from typer.testing import CliRunner
+
+from metering.platform.settings import get_settings
+from metering.surfaces.cli.main import app
+from tests.metering.billing.invoices.helpers import (
+    OCTOBER,
+    RULES,
+    at,
+    deal,
+    invoices,
+    reopen,
+    resolution,
+    send,
+)
+from tests.metering.conftest import VendorFixture, create_customer, create_plan
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_database(
+    database_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    monkeypatch.setenv("METERING_DATABASE_URL", database_url)
+    monkeypatch.setenv("COLUMNS", "200")  # tables unwrapped, as on a wide terminal
+    get_settings.cache_clear()
+    yield database_url
+    get_settings.cache_clear()
+
+
+def test_run_closes_due_periods_and_show_prints_the_lines(
+    cli_database: str, engine: Engine, vendor: VendorFixture
+) -> None:
+    plan = create_plan(engine, vendor.id, RULES)
+    create_customer(engine, vendor.id, "acme", plan, starts_at=OCTOBER)
+    create_customer(engine, vendor.id, "globex", plan, starts_at=OCTOBER)
+    events = [resolution(f"r{i}", at(i + 1), f"c{i}") for i in range(8)]
+    send(engine, vendor.id, [*events, deal("d1", at(3), "1000.50")], at(25))
+
+    early = runner.invoke(app, ["invoices", "run", "--as-of", "2026-11-03T23:59Z"])
+    closed = runner.invoke(app, ["invoices", "run", "--as-of", "2026-11-05T00:00Z"])
+    again = runner.invoke(app, ["invoices", "run", "--as-of", "2026-11-05T00:00Z"])
+
+    assert early.exit_code == 0, early.output
+    assert "0 invoice(s) issued" in early.output
+    assert closed.exit_code == 0, closed.output
+    assert "2 invoice(s) issued as of 2026-11-05T00:00:00+00:00" in closed.output
+    assert "acme" in closed.output and "2026-10" in closed.output and "40.75 usd" in closed.output
+    assert "0 invoice(s) issued" in again.output
+
+    send(engine, vendor.id, [reopen("o1", at(30), "c3")], at(10, month=11))
+    december = runner.invoke(
+        app, ["invoices", "run", "--as-of", "2026-12-05T00:00Z", "--customer", "acme"]
+    )
+    assert "1 invoice(s) issued" in december.output
+    assert "1 earlier period(s) corrected" in december.output
+    [_, _, november] = invoices(engine)
+    shown = runner.invoke(app, ["invoices", "show", november.id])
+    assert shown.exit_code == 0, shown.output
+    assert "invoice #3" in shown.output
+    assert "Correction of invoice #1" in shown.output
+    assert "-0.79" in shown.output
+    assert "24.21 usd" in shown.output
+
+
+def test_run_and_show_refuse_what_they_cannot_find(cli_database: str) -> None:
+    unknown = runner.invoke(app, ["invoices", "run", "--customer", "nobody"])
+    naive = runner.invoke(app, ["invoices", "run", "--as-of", "2026-11-05T00:00"])
+    missing = runner.invoke(app, ["invoices", "show", "inv_nope"])
+
+    assert unknown.exit_code == 1
+    assert "no customer 'nobody'" in unknown.output
+    assert naive.exit_code == 1
+    assert "has no timezone" in naive.output
+    assert missing.exit_code == 1
+    assert "no invoice 'inv_nope'" in missing.output

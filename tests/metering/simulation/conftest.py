@@ -1,5 +1,0 @@
-"""The CLI's database fixture, shared with the CLI tests."""
-
-from tests.metering.cli.conftest import cli_database
-
-__all__ = ["cli_database"]

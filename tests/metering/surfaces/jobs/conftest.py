@@ -1,0 +1,34 @@
+"""Run `metering` commands as real processes: the jobs live in threads and signal handlers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parents[4]
+COMMAND = [sys.executable, "-c", "from metering.surfaces.cli.main import app; app()"]
+
+
+def start_metering(args: list[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`metering ARGS` with `env` added to this environment; stdout and stderr go to `log`."""
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            [*COMMAND, *args],
+            cwd=REPOSITORY,
+            env={**os.environ, **env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll `condition` until it holds; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)
