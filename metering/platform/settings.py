@@ -8,7 +8,7 @@ from functools import lru_cache
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_DATABASE_URL = "sqlite:///var/metering.platform.db"
+DEFAULT_DATABASE_URL = "sqlite:///var/metering.db"
 
 
 class Settings(BaseSettings):
