@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from pricing_rules.charges import FlatCharge, PercentageCharge, TierAmount, Usage
+from pricing_rules.charges import TierAmount, Usage
 from pricing_rules.money import round_money
 from pricing_rules.rules import RuleFile
 
@@ -61,13 +61,12 @@ def price_usage(rules: RuleFile, usage: Mapping[str, MeasuredUsage]) -> PricedIn
     currency = rules.currency
     lines: list[PricedLine] = []
     for charge in rules.charges:
-        if isinstance(charge, FlatCharge):
-            outcome = None
+        outcome = charge.priced_outcome
+        if outcome is None:
             priced = charge.price(Usage(quantity=Decimal(1)))
         else:
-            outcome = charge.outcome
             measured = usage.get(outcome, NO_USAGE)
-            values = measured.values() if isinstance(charge, PercentageCharge) else ()
+            values = measured.values() if charge.needs_values else ()
             priced = charge.price(
                 Usage(quantity=measured.quantity, values=values, events=measured.events)
             )

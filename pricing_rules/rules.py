@@ -25,7 +25,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails
 
-from pricing_rules.charges import Charge
+from pricing_rules.charges import Charge, charge_class
 from pricing_rules.conditions import Where
 from pricing_rules.durations import Duration
 from pricing_rules.errors import RuleValueError, RuleValueErrors
@@ -196,7 +196,10 @@ def reference_problems(data: Mapping[str, Any]) -> list[RuleValueError]:
     charges = data.get("charges")
     for index, item in enumerate(charges if isinstance(charges, list) else []):
         charge = _raw(item)
-        if not isinstance(charge, Mapping) or charge.get("model") == "flat":
+        if not isinstance(charge, Mapping):
+            continue
+        model = charge_class(charge.get("model"))
+        if model is not None and not model.prices_outcome:
             continue
         name = charge.get("outcome")
         if not isinstance(name, str):
@@ -211,10 +214,10 @@ def reference_problems(data: Mapping[str, Any]) -> list[RuleValueError]:
                     ("charges", index, "outcome"),
                 )
             )
-        elif charge.get("model") == "percentage" and not _sums(outcome):
+        elif model is not None and model.needs_values and not _sums(outcome):
             problems.append(
                 RuleValueError(
-                    f"a percentage charge needs a value per event; outcome "
+                    f"a {charge['model']} charge needs a value per event; outcome "
                     f"{name!r} must use measure {{sum: <path>}}",
                     ("charges", index, "outcome"),
                 )

@@ -10,7 +10,7 @@ from abc import abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -25,8 +25,8 @@ ChargeName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 class Usage:
     """What an outcome measured in a period.
 
-    `values` (per-event values, used by percentage only) may be a generator streamed from a
-    database: a charge iterates it at most once.
+    `values` (per-event values, given only to charges that declare `needs_values`) may be a
+    generator streamed from a database: a charge iterates it at most once.
     """
 
     quantity: Decimal
@@ -68,7 +68,19 @@ class FrozenModel(BaseModel):
 
 
 class ChargeBase(FrozenModel):
-    """Base of every charge model."""
+    """Base of every charge model.
+
+    A model is a subclass whose `model` is a Literal (its key in rule files), defined in a
+    module of `pricing_rules.charges`, which finds it there. Whatever the rest of the engine
+    needs to know about a model it reads here, never from the model's name or class.
+    """
+
+    position: ClassVar[int] = 1_000
+    """Where the model stands when the models are listed (the JSON Schema, the reference)."""
+    prices_outcome: ClassVar[bool] = False
+    """Whether the charge prices one outcome's usage, or stands alone like a platform fee."""
+    needs_values: ClassVar[bool] = False
+    """Whether `price` reads each event's value (`Usage.values`), which a database streams."""
 
     model: str
     name: ChargeName | None = Field(default=None, description="Line name shown on invoices.")
@@ -76,6 +88,16 @@ class ChargeBase(FrozenModel):
     @property
     def display_name(self) -> str:
         return self.name or self.default_name()
+
+    @property
+    def priced_outcome(self) -> str | None:
+        """The outcome whose usage this charge prices; None when it prices none."""
+        return None
+
+    @property
+    def valued_outcome(self) -> str | None:
+        """The outcome whose per-event values `price` reads, when it reads them."""
+        return self.priced_outcome if self.needs_values else None
 
     @abstractmethod
     def default_name(self) -> str:
@@ -89,7 +111,13 @@ class ChargeBase(FrozenModel):
 class OutcomeCharge(ChargeBase):
     """A charge priced from one outcome's usage."""
 
+    prices_outcome: ClassVar[bool] = True
+
     outcome: str = Field(description="Name of the outcome (under `outcomes:`) this charge prices.")
+
+    @property
+    def priced_outcome(self) -> str | None:
+        return self.outcome
 
     def default_name(self) -> str:
         return f"{self.outcome} ({self.model})"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -13,6 +13,8 @@ from pricing_rules.money import Money
 
 class FlatCharge(ChargeBase):
     """`price` in the rule file; `amount` in Python, since `price()` is the pricing method."""
+
+    position: ClassVar[int] = 10
 
     model: Literal["flat"]
     amount: Money = Field(alias="price", description="The fee charged every period.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import ROUND_CEILING, Decimal
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -14,6 +14,8 @@ from pricing_rules.money import Money
 
 class PackageCharge(UnitCharge):
     """`price` in the rule file; `package_price` in Python, since `price()` is the method."""
+
+    position: ClassVar[int] = 50
 
     model: Literal["package"]
     package_size: PositiveInt = Field(description="Units in one pack.")

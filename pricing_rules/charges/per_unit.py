@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -14,6 +14,8 @@ PositiveInt = Annotated[int, Field(strict=True, gt=0)]
 
 
 class PerUnitCharge(UnitCharge):
+    position: ClassVar[int] = 20
+
     model: Literal["per_unit"]
     unit_price: Money = Field(description="Price of one unit (or of one group with divide_by).")
     divide_by: PositiveInt | None = Field(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal, Self
+from typing import ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -15,6 +15,9 @@ HUNDRED = Decimal(100)
 
 
 class PercentageCharge(OutcomeCharge):
+    position: ClassVar[int] = 60
+    needs_values: ClassVar[bool] = True
+
     model: Literal["percentage"]
     rate: NonNegativeDecimal = Field(description='Percent of each event\'s value, e.g. "1.5".')
     per_event_min: Money | None = Field(default=None, description="Least charged per event.")

@@ -10,7 +10,7 @@ A plan that wants 0 at no usage puts the fee on a later tier or uses a `flat` ch
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -20,6 +20,8 @@ from pricing_rules.charges.tiers import Tiers, tier_amount
 
 class GraduatedCharge(UnitCharge):
     """Each tier prices the units that fall in it; every tier reached adds its flat price."""
+
+    position: ClassVar[int] = 30
 
     model: Literal["graduated"]
     tiers: Tiers = Field(description="Ascending tiers; the last has up_to: null.")
@@ -48,6 +50,8 @@ class GraduatedCharge(UnitCharge):
 
 class VolumeCharge(UnitCharge):
     """Every unit is priced at the tier the total falls in, plus that tier's flat price."""
+
+    position: ClassVar[int] = 40
 
     model: Literal["volume"]
     tiers: Tiers = Field(description="Ascending tiers; the last has up_to: null.")

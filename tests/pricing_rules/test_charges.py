@@ -7,18 +7,12 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from pricing_rules.charges import (
-    Charge,
-    ChargeAmount,
-    FlatCharge,
-    GraduatedCharge,
-    PackageCharge,
-    PercentageCharge,
-    PerUnitCharge,
-    TierAmount,
-    Usage,
-    VolumeCharge,
-)
+from pricing_rules.charges import Charge, ChargeAmount, TierAmount, Usage
+from pricing_rules.charges.flat import FlatCharge
+from pricing_rules.charges.package import PackageCharge
+from pricing_rules.charges.per_unit import PerUnitCharge
+from pricing_rules.charges.percentage import PercentageCharge
+from pricing_rules.charges.tiered import GraduatedCharge, VolumeCharge
 from pricing_rules.errors import RuleValueError, RuleValueErrors
 from pricing_rules.money import round_money
 

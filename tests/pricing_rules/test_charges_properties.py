@@ -6,7 +6,10 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pricing_rules.charges import GraduatedCharge, PackageCharge, PerUnitCharge, Usage, VolumeCharge
+from pricing_rules.charges import Usage
+from pricing_rules.charges.package import PackageCharge
+from pricing_rules.charges.per_unit import PerUnitCharge
+from pricing_rules.charges.tiered import GraduatedCharge, VolumeCharge
 
 prices = st.decimals(min_value=0, max_value=1000, places=3, allow_nan=False, allow_infinity=False)
 optional_prices = st.none() | prices

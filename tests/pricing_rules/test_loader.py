@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
-from pricing_rules.charges import GraduatedCharge
+from pricing_rules.charges.tiered import GraduatedCharge
 from pricing_rules.durations import Duration
 from pricing_rules.errors import RuleFileError
 from pricing_rules.loader import load_document, load_rules, load_rules_file, read_text

@@ -39,7 +39,7 @@ class LineDraft:
 
 def charge_key(index: int, charge: ChargeBase) -> str:
     """`charge:<index>:<name or outcome>`: stable while the version's charges are."""
-    label = charge.name or getattr(charge, "outcome", None) or charge.model
+    label = charge.name or charge.priced_outcome or charge.model
     return f"charge:{index}:{label}"
 
 

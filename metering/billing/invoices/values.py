@@ -24,7 +24,6 @@ from sqlmodel import Session
 from metering.billing.invoices.prefetch import Prefetch
 from metering.billing.invoices.usage import OUTCOMES, OutcomeTally, quantity_of, scope
 from metering.platform.db.types import exact_decimal
-from pricing_rules.charges import PercentageCharge
 from pricing_rules.pricing import MeasuredUsage
 from pricing_rules.rules import RuleFile
 
@@ -36,8 +35,8 @@ def valued_outcomes(rules: RuleFile) -> list[str]:
     """Outcomes priced per event, in the order their charges price them."""
     seen: dict[str, None] = {}
     for charge in rules.charges:
-        if isinstance(charge, PercentageCharge):
-            seen.setdefault(charge.outcome, None)
+        if charge.valued_outcome is not None:
+            seen.setdefault(charge.valued_outcome, None)
     return list(seen)
 
 
@@ -59,7 +58,7 @@ class ValueStream:
         self._session = session
         self._outcomes = valued_outcomes(rules)
         self._rank = {name: index for index, name in enumerate(self._outcomes)}
-        priced = [c.outcome for c in rules.charges if isinstance(c, PercentageCharge)]
+        priced = [c.valued_outcome for c in rules.charges]
         self._repeated = {name for name in self._outcomes if priced.count(name) > 1}
         self._customer_ids = sorted(customer_ids)
         self._period_start = period_start
