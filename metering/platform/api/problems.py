@@ -291,7 +291,7 @@ NOTHING_TO_RETRY = _declare(
     "nothing-to-retry",
     409,
     "Nothing To Retry",
-    "The invoice's payment sync has nothing to retry (a draft, or already in sync).",
+    "The invoice has no payment sync to retry: it is a draft, or its sync finished.",
 )
 STRIPE_SIGNATURE_INVALID = _declare(
     "stripe-signature-invalid",
