@@ -18,7 +18,8 @@ from metering.ledger.plan_changes import endpoints as plan_changes
 from metering.notify.alerts import endpoints as alerts
 from metering.notify.webhooks import endpoints as webhooks_out
 from metering.platform.api import health
-from metering.platform.api.problems import install_problem_handlers
+from metering.platform.api.problem_docs import catalogue_table
+from metering.platform.api.problem_handlers import install_problem_handlers
 from metering.platform.db.engine import make_engine
 from metering.platform.settings import Settings, get_settings
 from metering.providers.stripe import endpoints as stripe_webhook
@@ -34,7 +35,8 @@ Outcome events in, billable outcomes out.
   (`webhook-id`, `webhook-timestamp`, `webhook-signature`) using the vendor's signing secret.
 * **REST API** under `/v1`: `Authorization: Bearer <api key>`.
 
-Every error is an RFC 9457 problem (`application/problem+json`).
+Every error is an RFC 9457 problem (`application/problem+json`) of one of these types:
+
 """
 
 
@@ -51,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Outcome metering",
         version="0.1.0",
-        description=DESCRIPTION,
+        description=DESCRIPTION + catalogue_table(),
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -18,21 +18,22 @@ from metering.billing.invoices.schemas import (
     UpcomingInvoice,
 )
 from metering.catalog.customers import service as customers
-from metering.catalog.vendors.auth import current_vendor
+from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
+from metering.platform.api import problems
 from metering.platform.api.pagination import Cursor, Limit, Page, paginate
-from metering.platform.api.problems import problem_responses
+from metering.platform.api.problem_docs import problem_responses
 from metering.platform.db.session import get_session
 from metering.platform.db.types import utcnow
 
-router = APIRouter(tags=["invoices"], responses=problem_responses(401))
+router = APIRouter(tags=["invoices"], responses=problem_responses(*API_KEY_PROBLEMS))
 
 
 @router.get(
     "/v1/invoices",
     response_model=Page[InvoiceOut],
     summary="List invoices",
-    responses=problem_responses(400, 422),
+    responses=problem_responses(problems.INVALID_CURSOR, problems.INVALID_REQUEST),
 )
 def list_invoices(
     cursor: Cursor = None,
@@ -54,7 +55,7 @@ def list_invoices(
     "/v1/invoices/{invoice_id}",
     response_model=InvoiceDetail,
     summary="Get an invoice with its lines",
-    responses=problem_responses(404),
+    responses=problem_responses(problems.NOT_FOUND),
 )
 def get_invoice(
     invoice_id: str,
@@ -70,7 +71,7 @@ def get_invoice(
     "/v1/invoices/{invoice_id}/lines/{line_id}/outcomes",
     response_model=Page[LineOutcomeOut],
     summary="List the outcomes behind a line",
-    responses=problem_responses(400, 404),
+    responses=problem_responses(problems.INVALID_CURSOR, problems.NOT_FOUND),
 )
 def list_line_outcomes(
     invoice_id: str,
@@ -104,7 +105,7 @@ def _change(
     "/v1/invoices/{invoice_id}/void",
     response_model=InvoiceDetail,
     summary="Void an invoice",
-    responses=problem_responses(404, 409),
+    responses=problem_responses(problems.NOT_FOUND, problems.INVOICE_PAID),
 )
 def void_invoice(
     invoice_id: str,
@@ -120,7 +121,7 @@ def void_invoice(
     "/v1/invoices/{invoice_id}/retry_sync",
     response_model=InvoiceDetail,
     summary="Retry the Stripe sync of an invoice",
-    responses=problem_responses(404, 409),
+    responses=problem_responses(problems.NOT_FOUND, problems.NOTHING_TO_RETRY),
 )
 def retry_invoice_sync(
     invoice_id: str,
@@ -136,7 +137,7 @@ def retry_invoice_sync(
     response_model=UpcomingInvoice,
     summary="Get the upcoming invoice of a customer",
     tags=["customers"],
-    responses=problem_responses(404),
+    responses=problem_responses(problems.NOT_FOUND, problems.NO_SUBSCRIPTION),
 )
 def get_upcoming_invoice(
     customer_id: str,

@@ -31,8 +31,9 @@ from metering.catalog.subscriptions.service import in_force
 from metering.catalog.vendors.models import Vendor
 from metering.ledger.outcomes.models import Outcome
 from metering.ledger.outcomes.stale import mark_stale, stale_marks
+from metering.platform.api import problems
 from metering.platform.api.pagination import decode_cursor, encode_cursor, invalid_cursor
-from metering.platform.api.problems import ProblemError, not_found, problem_type
+from metering.platform.api.problems import not_found
 from metering.providers.stripe import sync
 from pricing_rules.engine import decimal_text, money_text
 from pricing_rules.money import minor_units
@@ -82,12 +83,9 @@ def void(session: Session, invoice: Invoice, now: datetime) -> Invoice:
     customer's next close bills those corrections again.
     """
     if invoice.status == InvoiceStatus.PAID.value:
-        raise ProblemError(
-            409,
-            "Invoice Paid",
+        raise problems.INVOICE_PAID.error(
             f"Invoice '{invoice.id}' is paid and cannot be voided; refund the payment in "
-            "Stripe instead.",
-            type=problem_type("invoice-paid"),
+            "Stripe instead."
         )
     if invoice.status == InvoiceStatus.VOID.value:
         return invoice
@@ -110,9 +108,7 @@ def retry_sync(session: Session, invoice: Invoice, now: datetime) -> None:
     try:
         sync.retry_sync(session, invoice, now)
     except sync.SyncNotRetryable as error:
-        raise ProblemError(
-            409, "Nothing To Retry", str(error), type=problem_type("nothing-to-retry")
-        ) from None
+        raise problems.NOTHING_TO_RETRY.error(str(error)) from None
 
 
 def line_or_404(session: Session, invoice: Invoice, line_id: str) -> InvoiceLine:
@@ -162,12 +158,9 @@ def _value(row: Outcome) -> str | None:
 def subscription_in_force(session: Session, customer: Customer, now: datetime) -> Subscription:
     found = in_force(subscriptions.of_customer(session, customer.id), now)
     if found is None:
-        raise ProblemError(
-            404,
-            "No Subscription",
+        raise problems.NO_SUBSCRIPTION.error(
             f"Customer '{customer.id}' has no plan in force now; subscribe it with "
-            f"POST /v1/customers/{customer.id}/plan.",
-            type=problem_type("no-subscription"),
+            f"POST /v1/customers/{customer.id}/plan."
         )
     return found
 

@@ -13,14 +13,17 @@ from metering.catalog.customers.schemas import CustomerCreate, CustomerOut, Cust
 from metering.catalog.subscriptions import repository as subscriptions
 from metering.catalog.subscriptions import service as subscription_service
 from metering.catalog.subscriptions.models import Subscription
-from metering.catalog.vendors.auth import current_vendor
+from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
+from metering.platform.api import problems
 from metering.platform.api.pagination import Cursor, Limit, Page, paginate
-from metering.platform.api.problems import problem_responses
+from metering.platform.api.problem_docs import problem_responses
 from metering.platform.db.session import get_session
 from metering.platform.db.types import utcnow
 
-router = APIRouter(prefix="/v1/customers", tags=["customers"], responses=problem_responses(401))
+router = APIRouter(
+    prefix="/v1/customers", tags=["customers"], responses=problem_responses(*API_KEY_PROBLEMS)
+)
 
 
 def customers_out(session: Session, customers: Sequence[Customer]) -> list[CustomerOut]:
@@ -68,7 +71,7 @@ def customer_out(session: Session, customer: Customer) -> CustomerOut:
     response_model=CustomerOut,
     status_code=201,
     summary="Create a customer",
-    responses=problem_responses(409, 422),
+    responses=problem_responses(problems.CUSTOMER_EXISTS, problems.INVALID_REQUEST),
 )
 def create_customer(
     data: CustomerCreate,
@@ -82,7 +85,12 @@ def create_customer(
     return customer_out(session, customer)
 
 
-@router.get("", response_model=Page[CustomerOut], summary="List customers")
+@router.get(
+    "",
+    response_model=Page[CustomerOut],
+    summary="List customers",
+    responses=problem_responses(problems.INVALID_CURSOR),
+)
 def list_customers(
     cursor: Cursor = None,
     limit: Limit = 100,
@@ -101,7 +109,7 @@ def list_customers(
     "/{customer_id}",
     response_model=CustomerOut,
     summary="Get a customer",
-    responses=problem_responses(404),
+    responses=problem_responses(problems.NOT_FOUND),
 )
 def get_customer(
     customer_id: str,
@@ -116,7 +124,7 @@ def get_customer(
     "/{customer_id}",
     response_model=CustomerOut,
     summary="Update a customer",
-    responses=problem_responses(404, 422),
+    responses=problem_responses(problems.NOT_FOUND, problems.INVALID_REQUEST),
 )
 def update_customer(
     customer_id: str,

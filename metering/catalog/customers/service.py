@@ -14,7 +14,8 @@ from metering.catalog.customers import repository
 from metering.catalog.customers.models import Customer, CustomerStatus
 from metering.catalog.customers.schemas import CustomerCreate, CustomerUpdate
 from metering.catalog.vendors.models import Vendor
-from metering.platform.api.problems import ProblemError, not_found, problem_type
+from metering.platform.api import problems
+from metering.platform.api.problems import ProblemError, not_found
 from metering.platform.db.ids import new_id
 from metering.platform.db.types import utcnow
 
@@ -27,11 +28,8 @@ def get_or_404(session: Session, vendor: Vendor, customer_id: str) -> Customer:
 
 
 def _exists(customer: Customer) -> ProblemError:
-    return ProblemError(
-        409,
-        "Customer Already Exists",
+    return problems.CUSTOMER_EXISTS.error(
         f"A customer with external_id '{customer.external_id}' already exists: {customer.id}.",
-        type=problem_type("customer-exists"),
         extra={"customer_id": customer.id},
     )
 
@@ -92,12 +90,7 @@ def update(session: Session, customer: Customer, data: CustomerUpdate) -> Custom
     changes = data.model_dump(exclude_unset=True, mode="json")
     for name, example in NOT_NULL.items():
         if name in changes and changes[name] is None:
-            raise ProblemError(
-                422,
-                "Invalid Request",
-                f"{name}: cannot be null; send {example}",
-                type=problem_type("invalid-request"),
-            )
+            raise problems.INVALID_REQUEST.error(f"{name}: cannot be null; send {example}")
     for field, value in changes.items():
         setattr(customer, field, value)
     customer.updated_at = utcnow()

@@ -17,17 +17,32 @@ from metering.catalog.plans.schemas import (
     PlanVersionSummary,
     RuleFileUpload,
 )
-from metering.catalog.vendors.auth import current_vendor
+from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
+from metering.platform.api import problems
 from metering.platform.api.pagination import Cursor, Limit, Page, paginate
-from metering.platform.api.problems import ProblemError, problem_responses, problem_type
+from metering.platform.api.problem_docs import problem_responses
+from metering.platform.api.problems import ProblemError
 from metering.platform.db.session import get_session
 from pricing_rules.errors import RuleFileError
 
-router = APIRouter(prefix="/v1/plans", tags=["plans"], responses=problem_responses(401, 404))
+router = APIRouter(
+    prefix="/v1/plans",
+    tags=["plans"],
+    responses=problem_responses(*API_KEY_PROBLEMS, problems.NOT_FOUND),
+)
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 YAML_MEDIA_TYPE = "application/yaml"
+
+RULE_FILE_PROBLEMS = (
+    problems.HTTP_BAD_REQUEST,
+    problems.BODY_TOO_LARGE,
+    problems.HTTP_UNSUPPORTED_MEDIA_TYPE,
+    problems.INVALID_REQUEST,
+    problems.INVALID_RULE_FILE,
+)
+"""What reading an uploaded rule file can answer (its body, media type and rules)."""
 
 
 def rules_media_type(request: Request) -> str:
@@ -40,21 +55,16 @@ def rules_text(body: bytes, media_type: str) -> str:
         try:
             return body.decode("utf-8")
         except UnicodeDecodeError:
-            raise ProblemError(400, "Bad Request", "The rule file is not UTF-8 text.") from None
+            raise problems.HTTP_BAD_REQUEST.error("The rule file is not UTF-8 text.") from None
     if media_type == "application/json":
         try:
             return RuleFileUpload.model_validate_json(body).yaml
         except ValidationError as invalid:
-            raise ProblemError(
-                422,
-                "Invalid Request",
+            raise problems.INVALID_REQUEST.error(
                 'Send the rule file as JSON {"yaml": "..."}: '
-                + "; ".join(error["msg"] for error in invalid.errors()),
-                type=problem_type("invalid-request"),
+                + "; ".join(error["msg"] for error in invalid.errors())
             ) from None
-    raise ProblemError(
-        415,
-        "Unsupported Media Type",
+    raise problems.HTTP_UNSUPPORTED_MEDIA_TYPE.error(
         f"Content-Type '{media_type or 'missing'}' is not accepted; send application/yaml "
         'or application/json {"yaml": "..."}.',
     )
@@ -66,12 +76,8 @@ def invalid_rules_problem(error: RuleFileError) -> ProblemError:
         {"file": e.file, "line": e.line, "column": e.column, "message": e.message}
         for e in error.errors
     ]
-    return ProblemError(
-        422,
-        "Invalid Rule File",
-        "\n".join(str(e) for e in error.errors),
-        type=problem_type("invalid-rule-file"),
-        extra={"errors": items},
+    return problems.INVALID_RULE_FILE.error(
+        "\n".join(str(e) for e in error.errors), extra={"errors": items}
     )
 
 
@@ -87,7 +93,12 @@ def version_out(plan: Plan, version: PlanVersion) -> PlanVersionOut:
     )
 
 
-@router.get("", response_model=Page[PlanOut], summary="List plans")
+@router.get(
+    "",
+    response_model=Page[PlanOut],
+    summary="List plans",
+    responses=problem_responses(problems.INVALID_CURSOR),
+)
 def list_plans(
     cursor: Cursor = None,
     limit: Limit = 100,
@@ -125,6 +136,7 @@ def get_plan(
     "/{plan_ref}/versions",
     response_model=Page[PlanVersionSummary],
     summary="List a plan's versions",
+    responses=problem_responses(problems.INVALID_CURSOR),
 )
 def list_versions(
     plan_ref: str,

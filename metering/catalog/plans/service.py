@@ -15,7 +15,8 @@ from sqlmodel import Session
 from metering.catalog.plans import repository
 from metering.catalog.plans.models import Plan, PlanVersion
 from metering.catalog.vendors.models import Vendor
-from metering.platform.api.problems import ProblemError, not_found, problem_type
+from metering.platform.api import problems
+from metering.platform.api.problems import ProblemError, not_found
 from metering.platform.db.ids import new_id
 from pricing_rules.loader import load_rules
 
@@ -28,12 +29,9 @@ class Upload:
 
 
 def _conflict(plan: Plan, number: int) -> ProblemError:
-    return ProblemError(
-        409,
-        "Version Already Exists",
+    return problems.PLAN_VERSION_EXISTS.error(
         f"Version {number} of plan '{plan.slug}' already exists with different YAML; versions "
-        f"are immutable, so upload the change as a new version number.",
-        type=problem_type("plan-version-exists"),
+        f"are immutable, so upload the change as a new version number."
     )
 
 
@@ -94,10 +92,5 @@ def plan_or_404(session: Session, vendor: Vendor, ref: str) -> Plan:
 def version_or_404(session: Session, plan: Plan, number: int) -> PlanVersion:
     version = repository.version(session, plan.id, number)
     if version is None:
-        raise ProblemError(
-            404,
-            "Not Found",
-            f"No version {number} of plan '{plan.slug}'.",
-            type=problem_type("not-found"),
-        )
+        raise problems.NOT_FOUND.error(f"No version {number} of plan '{plan.slug}'.")
     return version

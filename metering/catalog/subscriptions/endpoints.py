@@ -9,13 +9,16 @@ from sqlmodel import Session
 from metering.catalog.customers import service as customers
 from metering.catalog.subscriptions import repository, service
 from metering.catalog.subscriptions.schemas import SubscriptionOut
-from metering.catalog.vendors.auth import current_vendor
+from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
-from metering.platform.api.problems import problem_responses
+from metering.platform.api import problems
+from metering.platform.api.problem_docs import problem_responses
 from metering.platform.db.session import get_session
 
 router = APIRouter(
-    prefix="/v1/customers", tags=["subscriptions"], responses=problem_responses(401, 404)
+    prefix="/v1/customers",
+    tags=["subscriptions"],
+    responses=problem_responses(*API_KEY_PROBLEMS, problems.NOT_FOUND),
 )
 
 

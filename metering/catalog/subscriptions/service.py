@@ -19,7 +19,7 @@ from metering.catalog.subscriptions import repository
 from metering.catalog.subscriptions.models import Subscription
 from metering.catalog.subscriptions.schemas import SubscriptionOut
 from metering.catalog.vendors.models import Vendor
-from metering.platform.api.problems import ProblemError, problem_type
+from metering.platform.api import problems
 from metering.platform.db.ids import new_id
 from pricing_rules.periods import Period, clip, period_from_label
 
@@ -32,11 +32,8 @@ def resolve_version(
     if number is None:
         version = plans.latest_version(session, plan.id)
         if version is None:
-            raise ProblemError(
-                409,
-                "Plan Has No Version",
-                f"Plan '{plan.slug}' has no version yet; upload a rule file first.",
-                type=problem_type("plan-without-version"),
+            raise problems.PLAN_WITHOUT_VERSION.error(
+                f"Plan '{plan.slug}' has no version yet; upload a rule file first."
             )
         return plan, version
     return plan, version_or_404(session, plan, number)

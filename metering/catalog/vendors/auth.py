@@ -18,37 +18,45 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from metering.catalog.vendors import repository
 from metering.catalog.vendors.credentials import hash_api_key
 from metering.catalog.vendors.models import Vendor
-from metering.platform.api.problems import ProblemError, not_found, problem_type
+from metering.platform.api import problems
+from metering.platform.api.problems import ProblemError, not_found
 from metering.platform.db.session import get_session
 from metering.platform.db.types import utcnow
 from metering.platform.settings import Settings, get_settings
 
 WEBHOOK_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+BEARER = {"WWW-Authenticate": "Bearer"}
 
-
-def _unauthorized(slug: str, detail: str, scheme: str | None = None) -> ProblemError:
-    headers = {"WWW-Authenticate": scheme} if scheme else None
-    return ProblemError(401, "Unauthorized", detail, type=problem_type(slug), headers=headers)
+API_KEY_PROBLEMS = (problems.MISSING_API_KEY, problems.INVALID_API_KEY)
+"""What `current_vendor` can answer, for the documented responses of the routes using it."""
+SIGNATURE_PROBLEMS = (
+    problems.NOT_FOUND,
+    problems.HTTP_BAD_REQUEST,
+    problems.MISSING_SIGNATURE,
+    problems.INVALID_SIGNATURE_HEADERS,
+    problems.STALE_WEBHOOK_TIMESTAMP,
+    problems.FUTURE_WEBHOOK_TIMESTAMP,
+    problems.INVALID_SIGNATURE,
+)
+"""What `verify_webhook` can answer."""
 
 
 def current_vendor(request: Request, session: Session = Depends(get_session)) -> Vendor:
     """The vendor whose API key is in `Authorization: Bearer <key>`; a 401 problem otherwise."""
     header = request.headers.get("authorization")
     if not header:
-        raise _unauthorized(
-            "missing-api-key", "Send your API key as 'Authorization: Bearer <key>'.", "Bearer"
+        raise problems.MISSING_API_KEY.error(
+            "Send your API key as 'Authorization: Bearer <key>'.", headers=BEARER
         )
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
-        raise _unauthorized(
-            "missing-api-key",
-            "The Authorization header must be 'Bearer <key>'.",
-            "Bearer",
+        raise problems.MISSING_API_KEY.error(
+            "The Authorization header must be 'Bearer <key>'.", headers=BEARER
         )
     vendor = repository.vendor_by_key_hash(session, hash_api_key(key.strip()))
     if vendor is None:
-        raise _unauthorized(
-            "invalid-api-key", "The API key is not valid (unknown or revoked).", "Bearer"
+        raise problems.INVALID_API_KEY.error(
+            "The API key is not valid (unknown or revoked).", headers=BEARER
         )
     return vendor
 
@@ -57,8 +65,7 @@ def _sent_at(value: str) -> datetime:
     try:
         return datetime.fromtimestamp(float(value), tz=UTC)
     except (ValueError, OverflowError, OSError):
-        raise _unauthorized(
-            "invalid-signature-headers",
+        raise problems.INVALID_SIGNATURE_HEADERS.error(
             f"webhook-timestamp '{value}' is not a Unix timestamp in seconds.",
         ) from None
 
@@ -67,14 +74,12 @@ def _check_timestamp(sent_at: datetime, now: datetime, tolerance: timedelta) -> 
     skew = int((now - sent_at).total_seconds())
     limit = int(tolerance.total_seconds())
     if skew > limit:
-        raise _unauthorized(
-            "stale-webhook-timestamp",
+        raise problems.STALE_WEBHOOK_TIMESTAMP.error(
             f"webhook-timestamp is {skew} seconds old; the tolerance is {limit} seconds. "
             "Sign each delivery when sending it (replays are refused).",
         )
     if -skew > limit:
-        raise _unauthorized(
-            "future-webhook-timestamp",
+        raise problems.FUTURE_WEBHOOK_TIMESTAMP.error(
             f"webhook-timestamp is {-skew} seconds in the future; the tolerance is {limit} "
             "seconds. Check the sender's clock.",
         )
@@ -84,14 +89,13 @@ def _package_problem(error: WebhookVerificationError) -> ProblemError:
     """The package also checks the timestamp (fixed 5 minutes) and the header syntax."""
     message = str(error)
     if "too old" in message or "too new" in message:
-        return _unauthorized("stale-webhook-timestamp", f"webhook-timestamp refused: {message}.")
+        return problems.STALE_WEBHOOK_TIMESTAMP.error(f"webhook-timestamp refused: {message}.")
     if "No matching signature" in message:
-        return _unauthorized(
-            "invalid-signature",
+        return problems.INVALID_SIGNATURE.error(
             "webhook-signature matches none of the vendor's signing secrets "
             "(signed with another secret, or the body changed after signing).",
         )
-    return _unauthorized("invalid-signature-headers", f"Webhook headers refused: {message}.")
+    return problems.INVALID_SIGNATURE_HEADERS.error(f"Webhook headers refused: {message}.")
 
 
 def check_signature(
@@ -106,8 +110,7 @@ def check_signature(
     lowered = {name.lower(): value for name, value in headers.items()}
     missing = [name for name in WEBHOOK_HEADERS if not lowered.get(name)]
     if missing:
-        raise _unauthorized(
-            "missing-signature",
+        raise problems.MISSING_SIGNATURE.error(
             f"Missing webhook header(s): {', '.join(missing)}. "
             "Sign the request with the Standard Webhooks scheme.",
         )
@@ -115,7 +118,7 @@ def check_signature(
     try:
         body.decode("utf-8")
     except UnicodeDecodeError:
-        raise ProblemError(400, "Bad Request", "The body is not UTF-8 text.") from None
+        raise problems.HTTP_BAD_REQUEST.error("The body is not UTF-8 text.") from None
     problem: ProblemError | None = None
     for secret in secrets:
         try:
@@ -124,11 +127,10 @@ def check_signature(
         except WebhookVerificationError as error:
             problem = _package_problem(error)
         except ValueError:
-            problem = _unauthorized(
-                "invalid-signature-headers",
+            problem = problems.INVALID_SIGNATURE_HEADERS.error(
                 "webhook-signature is malformed: expected space-separated 'v1,<base64>' items.",
             )
-    raise problem or _unauthorized("invalid-signature", "The vendor has no signing secret.")
+    raise problem or problems.INVALID_SIGNATURE.error("The vendor has no signing secret.")
 
 
 def verify_webhook(

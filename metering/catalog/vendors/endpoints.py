@@ -6,15 +6,17 @@ from fastapi import APIRouter, Depends
 from sqlmodel import Session
 
 from metering.catalog.vendors import service
-from metering.catalog.vendors.auth import current_vendor
+from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
 from metering.catalog.vendors.schemas import ApiKeyCreated, SigningSecretRotated, VendorOut
 from metering.platform.api.deps import app_settings
-from metering.platform.api.problems import problem_responses
+from metering.platform.api.problem_docs import problem_responses
 from metering.platform.db.session import get_session
 from metering.platform.settings import Settings
 
-router = APIRouter(prefix="/v1/vendor", tags=["vendor"], responses=problem_responses(401))
+router = APIRouter(
+    prefix="/v1/vendor", tags=["vendor"], responses=problem_responses(*API_KEY_PROBLEMS)
+)
 
 
 @router.get("", response_model=VendorOut, summary="The calling vendor")

@@ -5,24 +5,25 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from sqlmodel import Session, col
 
-from metering.catalog.vendors.auth import current_vendor
+from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
 from metering.ledger.disputes import repository, service
 from metering.ledger.disputes.models import Dispute, DisputeStatus
 from metering.ledger.disputes.schemas import AcceptBody, DisputeOut, RejectBody
+from metering.platform.api import problems
 from metering.platform.api.pagination import Cursor, Limit, Page, paginate
-from metering.platform.api.problems import problem_responses
+from metering.platform.api.problem_docs import problem_responses
 from metering.platform.db.session import get_session
 from metering.platform.db.types import utcnow
 
-router = APIRouter(tags=["disputes"], responses=problem_responses(401))
+router = APIRouter(tags=["disputes"], responses=problem_responses(*API_KEY_PROBLEMS))
 
 
 @router.get(
     "/v1/disputes",
     response_model=Page[DisputeOut],
     summary="List disputes",
-    responses=problem_responses(400, 422),
+    responses=problem_responses(problems.INVALID_CURSOR, problems.INVALID_REQUEST),
 )
 def list_disputes(
     cursor: Cursor = None,
@@ -44,7 +45,7 @@ def list_disputes(
     "/v1/disputes/{dispute_id}",
     response_model=DisputeOut,
     summary="Get a dispute",
-    responses=problem_responses(404),
+    responses=problem_responses(problems.NOT_FOUND),
 )
 def get_dispute(
     dispute_id: str,
@@ -58,7 +59,9 @@ def get_dispute(
     "/v1/disputes/{dispute_id}/accept",
     response_model=DisputeOut,
     summary="Accept a dispute (credit the outcome)",
-    responses=problem_responses(404, 409, 422),
+    responses=problem_responses(
+        problems.NOT_FOUND, problems.DISPUTE_RESOLVED, problems.INVALID_REQUEST
+    ),
 )
 def accept_dispute(
     dispute_id: str,
@@ -79,7 +82,9 @@ def accept_dispute(
     "/v1/disputes/{dispute_id}/reject",
     response_model=DisputeOut,
     summary="Reject a dispute",
-    responses=problem_responses(404, 409, 422),
+    responses=problem_responses(
+        problems.NOT_FOUND, problems.DISPUTE_RESOLVED, problems.INVALID_REQUEST
+    ),
 )
 def reject_dispute(
     dispute_id: str,

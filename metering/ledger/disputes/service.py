@@ -21,7 +21,8 @@ from metering.ledger.disputes.models import Dispute, DisputeStatus
 from metering.ledger.disputes.schemas import DisputeOut
 from metering.ledger.outcomes.models import Outcome, OutcomeState
 from metering.ledger.outcomes.service import resolve_keys
-from metering.platform.api.problems import ProblemError, not_found, problem_type
+from metering.platform.api import problems
+from metering.platform.api.problems import ProblemError, not_found
 from metering.platform.db.ids import new_id
 from metering.platform.db.locks import lock_names
 from metering.platform.outbox.service import enqueue
@@ -49,10 +50,6 @@ def key_of_row(row: Outcome) -> repository.Key:
     return (row.customer_id, row.outcome, row.period_start, row.dedupe_key)
 
 
-def _conflict(detail: str) -> ProblemError:
-    return ProblemError(409, "Not Disputable", detail, type=problem_type("not-disputable"))
-
-
 def file(
     session: Session, customer: Customer, outcome_id: int, reason: str, now: datetime
 ) -> Dispute:
@@ -63,17 +60,14 @@ def file(
     """
     text = reason.strip()
     if not text or len(text) > MAX_REASON:
-        raise ProblemError(
-            422,
-            "Invalid Reason",
-            f"Say why the outcome is disputed, in 1 to {MAX_REASON} characters.",
-            type=problem_type("invalid-reason"),
+        raise problems.INVALID_REASON.error(
+            f"Say why the outcome is disputed, in 1 to {MAX_REASON} characters."
         )
     row = outcome_of_customer(session, customer, outcome_id)
     if row is None or row.id is None:
         raise not_found("outcome", str(outcome_id))
     if row.state != OutcomeState.COUNTED.value:
-        raise _conflict(
+        raise problems.NOT_DISPUTABLE.error(
             f"Outcome {outcome_id} is {row.state}, not billed: only counted outcomes can be "
             "disputed."
         )
@@ -101,11 +95,8 @@ def file(
 
 
 def _already_open(outcome_id: int) -> ProblemError:
-    return ProblemError(
-        409,
-        "Dispute Already Open",
-        f"Outcome {outcome_id} already has an open dispute; wait for the vendor's answer.",
-        type=problem_type("dispute-open"),
+    return problems.DISPUTE_OPEN.error(
+        f"Outcome {outcome_id} already has an open dispute; wait for the vendor's answer."
     )
 
 
@@ -124,11 +115,8 @@ def _open_for_resolution(session: Session, vendor: Vendor, dispute_id: str) -> D
     dispute = repository.lock(session, dispute_id)
     assert dispute is not None
     if dispute.status != DisputeStatus.OPEN.value:
-        raise ProblemError(
-            409,
-            "Dispute Resolved",
-            f"Dispute '{dispute_id}' was already {dispute.status}; a dispute is resolved once.",
-            type=problem_type("dispute-resolved"),
+        raise problems.DISPUTE_RESOLVED.error(
+            f"Dispute '{dispute_id}' was already {dispute.status}; a dispute is resolved once."
         )
     return dispute
 

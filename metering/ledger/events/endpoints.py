@@ -19,7 +19,12 @@ from fastapi.responses import JSONResponse
 from sqlmodel import Session, col
 from starlette.concurrency import run_in_threadpool
 
-from metering.catalog.vendors.auth import current_vendor, verify_webhook
+from metering.catalog.vendors.auth import (
+    API_KEY_PROBLEMS,
+    SIGNATURE_PROBLEMS,
+    current_vendor,
+    verify_webhook,
+)
 from metering.catalog.vendors.models import Vendor
 from metering.ledger.events import repository, service
 from metering.ledger.events.models import EventStatus, StoredEvent
@@ -41,10 +46,11 @@ from metering.ledger.events.schemas import (
     VoidOut,
 )
 from metering.ledger.outcomes import repository as outcomes
+from metering.platform.api import problems
 from metering.platform.api.body import read_body
 from metering.platform.api.deps import app_settings
 from metering.platform.api.pagination import Cursor, Limit, Page, paginate
-from metering.platform.api.problems import ProblemError, problem_responses, problem_type
+from metering.platform.api.problem_docs import problem_responses
 from metering.platform.db import jsontext
 from metering.platform.db.session import get_session
 from metering.platform.db.types import utcnow
@@ -105,9 +111,18 @@ _INGEST_OPENAPI: dict[str, Any] = {
         },
     }
 }
-_INGEST_RESPONSES: dict[int | str, dict[str, Any]] = {
-    201: {"model": IngestResponse, "description": "One event stored."},
-    **problem_responses(400, 409, 413, 422),
+_INGEST_PROBLEMS = (
+    problems.HTTP_BAD_REQUEST,
+    problems.BODY_TOO_LARGE,
+    problems.MALFORMED_JSON,
+    problems.UNSUPPORTED_MEDIA_TYPE,
+    problems.INVALID_ENVELOPE,
+    problems.TOO_MANY_EVENTS,
+    problems.EVENT_CONFLICT,
+    problems.INVALID_EVENT,
+)
+_STORED_ONE: dict[int | str, dict[str, Any]] = {
+    201: {"model": IngestResponse, "description": "One event stored."}
 }
 
 
@@ -120,13 +135,9 @@ def _ingest(
     session.commit()
     if not envelope.batch and result.rejected:
         rejected = result.rejected[0]
-        title = "Conflict" if rejected.status == 409 else "Invalid Event"
-        slug = "event-conflict" if rejected.status == 409 else "invalid-event"
-        raise ProblemError(
-            rejected.status,
-            title,
+        kind = problems.EVENT_CONFLICT if rejected.status == 409 else problems.INVALID_EVENT
+        raise kind.error(
             rejected.detail,
-            type=problem_type(slug),
             extra={"rejected": [RejectedItem(**_fields(rejected)).model_dump()]},
         )
     body = IngestResponse(
@@ -147,7 +158,7 @@ def _fields(item: Any) -> dict[str, Any]:
     "/v1/events",
     summary="Send events (API key)",
     response_model=IngestResponse,
-    responses={**_INGEST_RESPONSES, **problem_responses(401, 413)},
+    responses={**_STORED_ONE, **problem_responses(*API_KEY_PROBLEMS, *_INGEST_PROBLEMS)},
     openapi_extra=_INGEST_OPENAPI,
     description="Store one event or a batch of up to 1,000; retrying a batch is always safe."
     + STATUS_CODES,
@@ -168,7 +179,7 @@ async def post_events(
     "/v1/webhooks/{vendor_id}/events",
     summary="Send events (signed webhook)",
     response_model=IngestResponse,
-    responses={**_INGEST_RESPONSES, **problem_responses(401, 404)},
+    responses={**_STORED_ONE, **problem_responses(*SIGNATURE_PROBLEMS, *_INGEST_PROBLEMS)},
     openapi_extra=_INGEST_OPENAPI,
     description="`POST /v1/events` for signed deliveries: Standard Webhooks headers made with "
     "the vendor's signing secret; timestamps more than 5 minutes off are refused (`401`), "
@@ -230,7 +241,9 @@ def _detail(session: Session, event: StoredEvent) -> ExactJSONResponse:
     "/v1/events",
     summary="List events",
     response_model=Page[EventOut],
-    responses=problem_responses(400, 401, 422),
+    responses=problem_responses(
+        *API_KEY_PROBLEMS, problems.INVALID_CURSOR, problems.INVALID_REQUEST
+    ),
 )
 def list_events(
     customer: str | None = Query(None, description="Customer id (cus_...) or your own id."),
@@ -250,11 +263,8 @@ def list_events(
     """The vendor's events in the order they were stored, filtered, a page at a time."""
     for name, value in (("from", occurred_from), ("to", occurred_to)):
         if value is not None and value.tzinfo is None:
-            raise ProblemError(
-                422,
-                "Invalid Request",
-                f"query parameter {name}: add a timezone (Z or an offset) to {value.isoformat()}",
-                type=problem_type("invalid-request"),
+            raise problems.INVALID_REQUEST.error(
+                f"query parameter {name}: add a timezone (Z or an offset) to {value.isoformat()}"
             )
     customer_id = None
     if customer is not None:
@@ -286,7 +296,7 @@ def list_events(
     "/v1/events/{event_id:path}",
     summary="Get an event with its status and outcomes",
     response_model=EventDetail,
-    responses=problem_responses(401, 404),
+    responses=problem_responses(*API_KEY_PROBLEMS, problems.NOT_FOUND),
 )
 def get_event(
     event_id: str,
@@ -300,7 +310,7 @@ def get_event(
     "/v1/events/{event_id:path}/void",
     summary="Void an event",
     response_model=EventDetail,
-    responses=problem_responses(401, 404, 422),
+    responses=problem_responses(*API_KEY_PROBLEMS, problems.NOT_FOUND, problems.INVALID_REQUEST),
 )
 def void_event(
     event_id: str,

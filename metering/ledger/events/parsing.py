@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from metering.platform.api.problems import ProblemError, problem_type
+from metering.platform.api import problems
+from metering.platform.api.problems import ProblemError
 from metering.platform.db import jsontext
 from pricing_rules.event_json import EventFormatError, event_from_json
 from pricing_rules.events import Event
@@ -70,34 +71,17 @@ def media_type(content_type: str | None) -> str:
 def decode_json(body: bytes) -> Any:
     """The decoded body (numbers exact), or a 400 problem saying where it stops being JSON."""
     if not body.strip():
-        raise ProblemError(
-            400,
-            "Malformed JSON",
-            "The body is empty; send a JSON event or batch.",
-            type=problem_type("malformed-json"),
-        )
+        raise problems.MALFORMED_JSON.error("The body is empty; send a JSON event or batch.")
     try:
         return jsontext.loads(body)
     except UnicodeDecodeError:
-        raise ProblemError(
-            400,
-            "Malformed JSON",
-            "The body is not UTF-8 text.",
-            type=problem_type("malformed-json"),
-        ) from None
+        raise problems.MALFORMED_JSON.error("The body is not UTF-8 text.") from None
     except ValueError as exc:
-        raise ProblemError(
-            400,
-            "Malformed JSON",
-            f"The body is not valid JSON: {exc}.",
-            type=problem_type("malformed-json"),
-        ) from None
+        raise problems.MALFORMED_JSON.error(f"The body is not valid JSON: {exc}.") from None
 
 
 def _invalid_envelope(detail: str) -> ProblemError:
-    return ProblemError(
-        422, "Invalid Event Envelope", detail, type=problem_type("invalid-envelope")
-    )
+    return problems.INVALID_ENVELOPE.error(detail)
 
 
 def _batch(items: Any, where: str, limit: int) -> Envelope:
@@ -106,12 +90,9 @@ def _batch(items: Any, where: str, limit: int) -> Envelope:
     if not items:
         raise _invalid_envelope(f"{where} is empty; send at least one event.")
     if len(items) > limit:
-        raise ProblemError(
-            413,
-            "Too Many Events",
+        raise problems.TOO_MANY_EVENTS.error(
             f"The batch has {len(items)} events; at most {limit} are accepted per request. "
-            "Split it into smaller batches.",
-            type=problem_type("too-many-events"),
+            "Split it into smaller batches."
         )
     return Envelope(items=items, batch=True)
 
@@ -120,11 +101,8 @@ def read_envelope(body: bytes, content_type: str | None, limits: Limits) -> Enve
     """The items of a request body in any of the accepted shapes; problems for the rest."""
     kind = media_type(content_type)
     if kind not in CONTENT_TYPES:
-        raise ProblemError(
-            415,
-            "Unsupported Media Type",
-            f"Content-Type '{kind}' is not accepted; use {', '.join(CONTENT_TYPES)}.",
-            type=problem_type("unsupported-media-type"),
+        raise problems.UNSUPPORTED_MEDIA_TYPE.error(
+            f"Content-Type '{kind}' is not accepted; use {', '.join(CONTENT_TYPES)}."
         )
     payload = decode_json(body)
     if kind == CLOUDEVENTS_BATCH:

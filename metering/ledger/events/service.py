@@ -19,7 +19,8 @@ from metering.ledger.events import repository
 from metering.ledger.events.models import EventStatus, EventVoid, StoredEvent
 from metering.ledger.events.parsing import EventIn, ItemError, Limits, parse_item
 from metering.ledger.outcomes.service import StoredEventRef, classify, void_outcomes, write_outcomes
-from metering.platform.api.problems import ProblemError, not_found, problem_type
+from metering.platform.api import problems
+from metering.platform.api.problems import not_found
 from metering.platform.db.types import utcnow
 from metering.platform.settings import Settings
 
@@ -176,12 +177,7 @@ def void(
     if earlier is not None:
         return event, earlier
     if not reason.strip():
-        raise ProblemError(
-            422,
-            "Invalid Request",
-            "reason: must not be empty",
-            type=problem_type("invalid-request"),
-        )
+        raise problems.INVALID_REQUEST.error("reason: must not be empty")
     voided_at = now or utcnow()
     record = EventVoid(event_pk=event.pk, reason=reason, voided_at=voided_at)
     session.add(record)

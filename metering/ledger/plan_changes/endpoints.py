@@ -12,6 +12,7 @@ from metering.catalog.customers.endpoints import customer_out
 from metering.catalog.customers.schemas import CustomerOut
 from metering.catalog.plans import service as plans
 from metering.catalog.plans.endpoints import (
+    RULE_FILE_PROBLEMS,
     invalid_rules_problem,
     rules_media_type,
     rules_text,
@@ -19,12 +20,13 @@ from metering.catalog.plans.endpoints import (
 )
 from metering.catalog.plans.schemas import PlanVersionOut, rule_file_request_body
 from metering.catalog.subscriptions.schemas import ApplyMode, PlanChange
-from metering.catalog.vendors.auth import current_vendor
+from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
 from metering.ledger.plan_changes import service
+from metering.platform.api import problems
 from metering.platform.api.body import read_body
 from metering.platform.api.deps import app_settings
-from metering.platform.api.problems import problem_responses
+from metering.platform.api.problem_docs import problem_responses
 from metering.platform.db.session import get_session
 from metering.platform.settings import Settings
 from pricing_rules.errors import RuleFileError
@@ -41,8 +43,12 @@ router = APIRouter()
     openapi_extra=rule_file_request_body(),
     responses={
         200: {"description": "This exact YAML was already stored as this version (no change)."},
-        **problem_responses(400, 401, 404, 409, 413, 422),
-        415: {"description": "Neither YAML nor JSON"},
+        **problem_responses(
+            *API_KEY_PROBLEMS,
+            *RULE_FILE_PROBLEMS,
+            problems.NOT_FOUND,
+            problems.PLAN_VERSION_EXISTS,
+        ),
     },
 )
 async def upload_plan(
@@ -79,7 +85,13 @@ async def upload_plan(
     tags=["customers"],
     response_model=CustomerOut,
     summary="Subscribe to a plan or change plan",
-    responses=problem_responses(401, 404, 409, 422),
+    responses=problem_responses(
+        *API_KEY_PROBLEMS,
+        problems.NOT_FOUND,
+        problems.PLAN_WITHOUT_VERSION,
+        problems.SUBSCRIPTIONS_OVERLAP,
+        problems.INVALID_REQUEST,
+    ),
 )
 def change_plan(
     customer_id: str,

@@ -33,7 +33,7 @@ from metering.catalog.subscriptions.service import (
 from metering.catalog.vendors.models import Vendor
 from metering.ledger.events.models import StoredEvent
 from metering.ledger.outcomes.service import rederive_customer
-from metering.platform.api.problems import ProblemError, problem_type
+from metering.platform.api import problems
 from metering.platform.db.types import utcnow
 from pricing_rules.periods import period_containing
 
@@ -84,13 +84,10 @@ def subscribe(
     if current is None:
         return _first(session, customer, target, subs, pending, starts_at, now)
     if starts_at is not None:
-        raise ProblemError(
-            422,
-            "Invalid Request",
+        raise problems.INVALID_REQUEST.error(
             "starts_at: only a first subscription takes a start; this customer is "
             f"subscribed since {current.starts_at.isoformat()}, so send `effective` "
-            "(next_period or immediately) to change its plan",
-            type=problem_type("invalid-request"),
+            "(next_period or immediately) to change its plan"
         )
     wanted_last = pending[-1] if pending else current
     if wanted_last.plan_version_id == target.id and (
@@ -144,12 +141,9 @@ def _first(
     else:
         start = starts_at
         if last_end is not None and start < last_end:
-            raise ProblemError(
-                409,
-                "Subscriptions Overlap",
+            raise problems.SUBSCRIPTIONS_OVERLAP.error(
                 f"starts_at {start.isoformat()} is before the end of the customer's last "
-                f"subscription ({last_end.isoformat()}); subscriptions never overlap.",
-                type=problem_type("subscriptions-overlap"),
+                f"subscription ({last_end.isoformat()}); subscriptions never overlap."
             )
     if (
         len(pending) == 1

@@ -5,16 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from sqlmodel import Session, col
 
-from metering.catalog.vendors.auth import current_vendor
+from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
 from metering.notify.alerts import repository, service
 from metering.notify.alerts.models import AlertFiring, AlertRule
 from metering.notify.alerts.schemas import AlertCreate, AlertOut, FiringOut
+from metering.platform.api import problems
 from metering.platform.api.pagination import Cursor, Limit, Page, paginate
-from metering.platform.api.problems import problem_responses
+from metering.platform.api.problem_docs import problem_responses
 from metering.platform.db.session import get_session
 
-router = APIRouter(tags=["alerts"], responses=problem_responses(401))
+router = APIRouter(tags=["alerts"], responses=problem_responses(*API_KEY_PROBLEMS))
 
 
 @router.post(
@@ -22,7 +23,9 @@ router = APIRouter(tags=["alerts"], responses=problem_responses(401))
     response_model=AlertOut,
     status_code=201,
     summary="Create an alert",
-    responses=problem_responses(404, 422),
+    responses=problem_responses(
+        problems.NOT_FOUND, problems.INVALID_ALERT, problems.INVALID_REQUEST
+    ),
 )
 def create_alert(
     data: AlertCreate,
@@ -37,7 +40,12 @@ def create_alert(
     return service.alert_out(rule)
 
 
-@router.get("/v1/alerts", response_model=Page[AlertOut], summary="List alerts")
+@router.get(
+    "/v1/alerts",
+    response_model=Page[AlertOut],
+    summary="List alerts",
+    responses=problem_responses(problems.INVALID_CURSOR),
+)
 def list_alerts(
     cursor: Cursor = None,
     limit: Limit = 100,
@@ -53,7 +61,7 @@ def list_alerts(
     "/v1/alerts/{alert_id}",
     response_model=AlertOut,
     summary="Get an alert",
-    responses=problem_responses(404),
+    responses=problem_responses(problems.NOT_FOUND),
 )
 def get_alert(
     alert_id: str,
@@ -67,7 +75,7 @@ def get_alert(
     "/v1/alerts/{alert_id}",
     status_code=204,
     summary="Delete an alert",
-    responses=problem_responses(404),
+    responses=problem_responses(problems.NOT_FOUND),
 )
 def delete_alert(
     alert_id: str,
@@ -83,7 +91,7 @@ def delete_alert(
     "/v1/alert_firings",
     response_model=Page[FiringOut],
     summary="List alert firings",
-    responses=problem_responses(400),
+    responses=problem_responses(problems.INVALID_CURSOR),
 )
 def list_firings(
     cursor: Cursor = None,

@@ -17,14 +17,11 @@ from metering.catalog.vendors.models import Vendor
 from metering.notify.alerts import repository
 from metering.notify.alerts.models import AlertFiring, AlertKind, AlertRule
 from metering.notify.alerts.schemas import AlertCreate, AlertOut, FiringOut
-from metering.platform.api.problems import ProblemError, not_found, problem_type
+from metering.platform.api import problems
+from metering.platform.api.problems import not_found
 from metering.platform.db.ids import new_id
 from metering.platform.db.types import utcnow
 from pricing_rules.engine import decimal_text
-
-
-def _invalid(detail: str) -> ProblemError:
-    return ProblemError(422, "Invalid Alert", detail, type=problem_type("invalid-alert"))
 
 
 def _check_against_plan(session: Session, plan_id: str, slug: str, data: AlertCreate) -> None:
@@ -36,9 +33,13 @@ def _check_against_plan(session: Session, plan_id: str, slug: str, data: AlertCr
     rules = rules_of(session, version.id)
     if data.outcome is not None and data.outcome not in rules.outcomes:
         known = ", ".join(sorted(rules.outcomes)) or "none"
-        raise _invalid(f"Plan '{slug}' has no outcome '{data.outcome}' (its outcomes: {known}).")
+        raise problems.INVALID_ALERT.error(
+            f"Plan '{slug}' has no outcome '{data.outcome}' (its outcomes: {known})."
+        )
     if data.kind == AlertKind.MAXIMUM_PERCENT and rules.maximum is None:
-        raise _invalid(f"Plan '{slug}' has no maximum, so maximum_percent cannot be measured.")
+        raise problems.INVALID_ALERT.error(
+            f"Plan '{slug}' has no maximum, so maximum_percent cannot be measured."
+        )
 
 
 def create(session: Session, vendor: Vendor, data: AlertCreate) -> AlertRule:

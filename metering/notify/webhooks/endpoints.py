@@ -8,7 +8,7 @@ import json
 from fastapi import APIRouter, Depends, Query, Request
 from sqlmodel import Session, col
 
-from metering.catalog.vendors.auth import current_vendor
+from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
 from metering.notify.webhooks import repository, service
 from metering.notify.webhooks.schemas import (
@@ -20,13 +20,14 @@ from metering.notify.webhooks.schemas import (
     EndpointUpdate,
     EndpointWithSecret,
 )
+from metering.platform.api import problems
 from metering.platform.api.pagination import Cursor, Limit, Page, paginate
-from metering.platform.api.problems import problem_responses
+from metering.platform.api.problem_docs import problem_responses
 from metering.platform.db.session import get_session
 from metering.platform.outbox.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from metering.platform.settings import Settings
 
-router = APIRouter(tags=["webhooks"], responses=problem_responses(401))
+router = APIRouter(tags=["webhooks"], responses=problem_responses(*API_KEY_PROBLEMS))
 
 
 def _settings(request: Request) -> Settings:
@@ -66,7 +67,7 @@ def delivery_detail(session: Session, delivery: WebhookDelivery) -> DeliveryDeta
     response_model=EndpointWithSecret,
     status_code=201,
     summary="Register a webhook endpoint",
-    responses=problem_responses(422),
+    responses=problem_responses(problems.INVALID_REQUEST),
 )
 def create_endpoint(
     data: EndpointCreate,
@@ -80,7 +81,10 @@ def create_endpoint(
 
 
 @router.get(
-    "/v1/webhook_endpoints", response_model=Page[EndpointOut], summary="List webhook endpoints"
+    "/v1/webhook_endpoints",
+    response_model=Page[EndpointOut],
+    summary="List webhook endpoints",
+    responses=problem_responses(problems.INVALID_CURSOR),
 )
 def list_endpoints(
     cursor: Cursor = None,
@@ -97,7 +101,7 @@ def list_endpoints(
     "/v1/webhook_endpoints/{endpoint_id}",
     response_model=EndpointOut,
     summary="Get a webhook endpoint",
-    responses=problem_responses(404),
+    responses=problem_responses(problems.NOT_FOUND),
 )
 def get_endpoint(
     endpoint_id: str,
@@ -111,7 +115,7 @@ def get_endpoint(
     "/v1/webhook_endpoints/{endpoint_id}",
     response_model=EndpointOut,
     summary="Update a webhook endpoint",
-    responses=problem_responses(404, 422),
+    responses=problem_responses(problems.NOT_FOUND, problems.INVALID_REQUEST),
 )
 def update_endpoint(
     endpoint_id: str,
@@ -131,7 +135,7 @@ def update_endpoint(
     "/v1/webhook_endpoints/{endpoint_id}/rotate_secret",
     response_model=EndpointWithSecret,
     summary="Rotate an endpoint's signing secret",
-    responses=problem_responses(404),
+    responses=problem_responses(problems.NOT_FOUND),
 )
 def rotate_secret(
     endpoint_id: str,
@@ -151,7 +155,7 @@ def rotate_secret(
     "/v1/webhook_endpoints/{endpoint_id}",
     response_model=EndpointOut,
     summary="Disable a webhook endpoint",
-    responses=problem_responses(404),
+    responses=problem_responses(problems.NOT_FOUND),
 )
 def delete_endpoint(
     endpoint_id: str,
@@ -169,7 +173,7 @@ def delete_endpoint(
     "/v1/webhook_deliveries",
     response_model=Page[DeliveryOut],
     summary="List webhook deliveries",
-    responses=problem_responses(400, 422),
+    responses=problem_responses(problems.INVALID_CURSOR, problems.INVALID_REQUEST),
 )
 def list_deliveries(
     cursor: Cursor = None,
@@ -189,7 +193,7 @@ def list_deliveries(
     "/v1/webhook_deliveries/{delivery_id}",
     response_model=DeliveryDetail,
     summary="Get a delivery with its attempts",
-    responses=problem_responses(404),
+    responses=problem_responses(problems.NOT_FOUND),
 )
 def get_delivery(
     delivery_id: str,
@@ -203,7 +207,7 @@ def get_delivery(
     "/v1/webhook_deliveries/{delivery_id}/retry",
     response_model=DeliveryDetail,
     summary="Send a delivery again",
-    responses=problem_responses(404),
+    responses=problem_responses(problems.NOT_FOUND),
 )
 def retry_delivery(
     delivery_id: str,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from metering.platform.api.problems import ProblemError, problem_type
+from metering.platform.api import problems
+from metering.platform.api.problems import ProblemError
 
 MIB = 1024 * 1024
 
@@ -12,12 +13,7 @@ MIB = 1024 * 1024
 def _too_large(limit: int) -> ProblemError:
     mib, rest = divmod(limit, MIB)
     size = f"{limit} bytes ({mib} MiB)" if mib and not rest else f"{limit} bytes"
-    return ProblemError(
-        413,
-        "Content Too Large",
-        f"The body exceeds the limit of {size}.",
-        type=problem_type("body-too-large"),
-    )
+    return problems.BODY_TOO_LARGE.error(f"The body exceeds the limit of {size}.")
 
 
 def _declared_length(request: Request) -> int | None:
@@ -27,8 +23,8 @@ def _declared_length(request: Request) -> int | None:
     try:
         return int(header)
     except ValueError:
-        raise ProblemError(
-            400, "Bad Request", f"Content-Length '{header}' is not a number of bytes."
+        raise problems.HTTP_BAD_REQUEST.error(
+            f"Content-Length '{header}' is not a number of bytes."
         ) from None
 
 

@@ -7,16 +7,13 @@ import logging
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
 
-from metering.platform.api.problems import ProblemError, problem_type
+from metering.platform.api import problems
+from metering.platform.api.problem_docs import problem_responses
 from metering.platform.db import migrate
 from metering.platform.db.session import get_engine
 
 router = APIRouter(tags=["health"])
 logger = logging.getLogger(__name__)
-
-
-def _not_ready(detail: str) -> ProblemError:
-    return ProblemError(503, "Service Unavailable", detail, type=problem_type("not-ready"))
 
 
 @router.get("/healthz", summary="The process is up")
@@ -27,7 +24,7 @@ def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="The database is reachable and migrated",
-    responses={503: {"description": "Database unreachable or migrations pending"}},
+    responses=problem_responses(problems.NOT_READY),
 )
 def readyz(request: Request) -> dict[str, str]:
     engine = get_engine(request)
@@ -37,7 +34,9 @@ def readyz(request: Request) -> dict[str, str]:
         current = migrate.is_current(engine)
     except sa.exc.SQLAlchemyError as error:
         logger.warning("readiness check failed: %s", error)
-        raise _not_ready("The database is not reachable.") from None
+        raise problems.NOT_READY.error("The database is not reachable.") from None
     if not current:
-        raise _not_ready("The database schema is not current; run `metering db upgrade`.")
+        raise problems.NOT_READY.error(
+            "The database schema is not current; run `metering db upgrade`."
+        )
     return {"status": "ready"}

@@ -18,7 +18,8 @@ from pydantic import BaseModel
 from sqlmodel import Session
 from sqlmodel.sql.expression import SelectOfScalar
 
-from metering.platform.api.problems import ProblemError, problem_type
+from metering.platform.api import problems
+from metering.platform.api.problems import ProblemError
 
 T = TypeVar("T")
 Row = TypeVar("Row")
@@ -41,11 +42,8 @@ class Page(BaseModel, Generic[T]):
 
 def invalid_cursor(cursor: str, reason: str) -> ProblemError:
     """The 400 for a cursor a list cannot continue from; `reason` says why."""
-    return ProblemError(
-        400,
-        "Invalid Cursor",
-        f"cursor '{cursor}' {reason}; pass `next_cursor` of a previous page.",
-        type=problem_type("invalid-cursor"),
+    return problems.INVALID_CURSOR.error(
+        f"cursor '{cursor}' {reason}; pass `next_cursor` of a previous page."
     )
 
 

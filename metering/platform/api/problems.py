@@ -1,41 +1,29 @@
-"""RFC 9457 problem details: the one shape of every error response.
+"""The catalogue of the API's problem types (RFC 9457): each one declared once, raised by name.
 
-Endpoints raise `ProblemError`; `install_problem_handlers` also renders FastAPI's request
-validation errors, unknown routes, wrong methods and unexpected crashes the same way, so a
-client parses one format and never sees a stack trace.
+A service raises `problems.INVOICE_PAID.error(f"Invoice '{id}' is paid ...")`: the status,
+title and `type` come from here, the detail, extension members and headers from the call
+site. `problem_handlers` renders every error in this shape, `problem_docs` documents each type
+in OpenAPI, and a test keeps the rest of `metering/` from building a problem of its own.
+
+A type is the relative URI `/problems/<slug>`. Plain types keep `about:blank`, with the HTTP
+status phrase as title: they say nothing more than the status (RFC 9457, section 4.2.1).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
 PROBLEM_JSON = "application/problem+json"
-
-logger = logging.getLogger(__name__)
-
-
-class Problem(BaseModel):
-    """The RFC 9457 document (documentation only; responses are built by `ProblemError`)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str
 
 
 class ProblemError(Exception):
-    """An error the client can act on, rendered as `application/problem+json`."""
+    """An error the client can act on, rendered as `application/problem+json`.
+
+    Raise one through its catalogue entry (`NOT_FOUND.error(...)`), never built inline.
+    """
 
     def __init__(
         self,
@@ -61,143 +49,297 @@ class ProblemError(Exception):
         return document
 
 
-def problem_type(slug: str) -> str:
-    """A problem type URI (relative, resolved against the API's own address)."""
-    return f"/problems/{slug}"
+@dataclass(frozen=True)
+class ProblemType:
+    """One kind of problem: the same status, title and `type` in every answer."""
+
+    slug: str
+    status: int
+    title: str
+    description: str
+    """When it happens, in one line (for the OpenAPI document)."""
+    plain: bool = False
+    """`about:blank`: the title is the status phrase and the type adds nothing to it."""
+
+    @property
+    def uri(self) -> str:
+        return "about:blank" if self.plain else f"/problems/{self.slug}"
+
+    def error(
+        self,
+        detail: str,
+        *,
+        extra: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ProblemError:
+        """This problem, with what the call site knows: `detail`, members, headers."""
+        return ProblemError(
+            self.status, self.title, detail, type=self.uri, extra=extra, headers=headers
+        )
 
 
-def not_found(kind: str, identifier: str) -> ProblemError:
-    """The same 404 whether the object does not exist or belongs to another vendor."""
-    return ProblemError(
-        404, "Not Found", f"No {kind} '{identifier}'.", type=problem_type("not-found")
-    )
+_DECLARED: dict[str, ProblemType] = {}
 
 
-def problem_response(problem: ProblemError) -> JSONResponse:
-    return JSONResponse(
-        problem.body(), status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers
-    )
+def _declare(
+    slug: str, status: int, title: str, description: str, plain: bool = False
+) -> ProblemType:
+    if slug in _DECLARED:
+        raise ValueError(f"problem type '{slug}' is declared twice")
+    _DECLARED[slug] = ProblemType(slug, status, title, description, plain)
+    return _DECLARED[slug]
 
 
-def _status_title(status: int) -> str:
+def _status_phrase(status: int) -> str:
     try:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
 
 
-def field_name(loc: Sequence[str | int]) -> str:
-    """`("body", "events", 3, "id")` -> `events[3].id`; query and path fields keep their source."""
-    parts = list(loc)
-    prefix = ""
-    if parts and parts[0] == "body":
-        parts = parts[1:]
-    elif parts and parts[0] in ("query", "path", "header", "cookie"):
-        prefix = f"{parts[0]} parameter "
-        parts = parts[1:]
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return prefix + (text or "body")
+def _plain(status: int, description: str) -> ProblemType:
+    return _declare(f"http-{status}", status, _status_phrase(status), description, plain=True)
 
 
-def validation_problem(exc: RequestValidationError) -> ProblemError:
-    """A 422 naming every invalid field; malformed JSON is a 400 of its own."""
-    errors = list(exc.errors())
-    for error in errors:
-        if error.get("type") == "json_invalid":
-            reason = error.get("ctx", {}).get("error", "invalid JSON")
-            return ProblemError(
-                400,
-                "Malformed JSON",
-                f"The body is not valid JSON: {reason} at character {error['loc'][-1]}.",
-                type=problem_type("malformed-json"),
-            )
-    items = [{"field": field_name(error["loc"]), "message": error["msg"]} for error in errors]
-    detail = "; ".join(f"{item['field']}: {item['message']}" for item in items)
-    return ProblemError(
-        422,
-        "Invalid Request",
-        detail,
-        type=problem_type("invalid-request"),
-        extra={"errors": items},
-    )
+# Plain statuses: framework answers and request-reading failures.
+HTTP_BAD_REQUEST = _plain(
+    400,
+    "The request cannot be read: a body that is not UTF-8 text, a Content-Length that is not "
+    "a number, or a body the framework cannot parse.",
+)
+HTTP_NOT_FOUND = _plain(
+    404, "No route has this path, or the plan was deleted while it was being simulated."
+)
+HTTP_METHOD_NOT_ALLOWED = _plain(405, "The path takes other methods, listed in the `Allow` header.")
+HTTP_UNSUPPORTED_MEDIA_TYPE = _plain(
+    415, 'A rule file sent as neither YAML nor JSON `{"yaml": ...}`.'
+)
+HTTP_INTERNAL_SERVER_ERROR = _plain(
+    500, "An unexpected error; it is logged, and retrying the request is safe."
+)
+
+# Any endpoint.
+MALFORMED_JSON = _declare(
+    "malformed-json", 400, "Malformed JSON", "The body is empty, not UTF-8, or not valid JSON."
+)
+INVALID_REQUEST = _declare(
+    "invalid-request",
+    422,
+    "Invalid Request",
+    "A field of the body, query or path is missing or invalid; `errors` lists each field "
+    "when the request's schema refused it.",
+)
+BODY_TOO_LARGE = _declare(
+    "body-too-large", 413, "Content Too Large", "The body exceeds the size limit (5 MiB)."
+)
+INVALID_CURSOR = _declare(
+    "invalid-cursor",
+    400,
+    "Invalid Cursor",
+    "The cursor was not issued by this list; pass `next_cursor` of a previous page.",
+)
+NOT_FOUND = _declare(
+    "not-found",
+    404,
+    "Not Found",
+    "No such object; one of another vendor is answered the same way.",
+)
+NOT_READY = _declare(
+    "not-ready",
+    503,
+    "Service Unavailable",
+    "The database is unreachable or its schema is not current.",
+)
+
+# Credentials: the vendor's API key, or the Standard Webhooks signature of the event webhook.
+MISSING_API_KEY = _declare(
+    "missing-api-key", 401, "Unauthorized", "No `Authorization: Bearer <key>` header."
+)
+INVALID_API_KEY = _declare(
+    "invalid-api-key", 401, "Unauthorized", "The API key is unknown or revoked."
+)
+MISSING_SIGNATURE = _declare(
+    "missing-signature",
+    401,
+    "Unauthorized",
+    "A webhook header is missing: webhook-id, webhook-timestamp or webhook-signature.",
+)
+INVALID_SIGNATURE_HEADERS = _declare(
+    "invalid-signature-headers",
+    401,
+    "Unauthorized",
+    "A webhook header is malformed: a timestamp not in Unix seconds, or a signature not "
+    "'v1,<base64>'.",
+)
+STALE_WEBHOOK_TIMESTAMP = _declare(
+    "stale-webhook-timestamp",
+    401,
+    "Unauthorized",
+    "webhook-timestamp is older than the tolerance; sign each delivery when sending it.",
+)
+FUTURE_WEBHOOK_TIMESTAMP = _declare(
+    "future-webhook-timestamp",
+    401,
+    "Unauthorized",
+    "webhook-timestamp is further in the future than the tolerance; check the sender's clock.",
+)
+INVALID_SIGNATURE = _declare(
+    "invalid-signature",
+    401,
+    "Unauthorized",
+    "webhook-signature matches none of the vendor's signing secrets.",
+)
+
+# Events.
+UNSUPPORTED_MEDIA_TYPE = _declare(
+    "unsupported-media-type",
+    415,
+    "Unsupported Media Type",
+    "Events sent as neither JSON nor CloudEvents JSON.",
+)
+INVALID_ENVELOPE = _declare(
+    "invalid-envelope",
+    422,
+    "Invalid Event Envelope",
+    'The body is none of: one event, `{"events": [...]}`, a CloudEvent, a CloudEvents batch.',
+)
+TOO_MANY_EVENTS = _declare(
+    "too-many-events",
+    413,
+    "Too Many Events",
+    "The batch has more events than one request accepts (1,000).",
+)
+EVENT_CONFLICT = _declare(
+    "event-conflict",
+    409,
+    "Conflict",
+    "The event id was stored with other content; a stored event is never overwritten.",
+)
+INVALID_EVENT = _declare(
+    "invalid-event",
+    422,
+    "Invalid Event",
+    "The single event sent is invalid; `rejected` names the field at fault.",
+)
+
+# Plans and subscriptions.
+INVALID_RULE_FILE = _declare(
+    "invalid-rule-file",
+    422,
+    "Invalid Rule File",
+    "The rule file has errors; `errors` lists each with its line and column.",
+)
+PLAN_VERSION_EXISTS = _declare(
+    "plan-version-exists",
+    409,
+    "Version Already Exists",
+    "This version of the plan exists with other YAML; versions are immutable.",
+)
+PLAN_WITHOUT_VERSION = _declare(
+    "plan-without-version",
+    409,
+    "Plan Has No Version",
+    "The plan has no version yet; upload a rule file first.",
+)
+SUBSCRIPTIONS_OVERLAP = _declare(
+    "subscriptions-overlap",
+    409,
+    "Subscriptions Overlap",
+    "The subscription would start before the end of the customer's last one.",
+)
+NO_SUBSCRIPTION = _declare(
+    "no-subscription", 404, "No Subscription", "The customer has no plan in force now."
+)
+
+# Customers and disputes.
+CUSTOMER_EXISTS = _declare(
+    "customer-exists",
+    409,
+    "Customer Already Exists",
+    "A customer has this external_id already; `customer_id` names it.",
+)
+INVALID_REASON = _declare(
+    "invalid-reason",
+    422,
+    "Invalid Reason",
+    "A dispute says why the outcome is disputed, in 1 to 4,000 characters.",
+)
+NOT_DISPUTABLE = _declare(
+    "not-disputable", 409, "Not Disputable", "Only counted outcomes can be disputed."
+)
+DISPUTE_OPEN = _declare(
+    "dispute-open",
+    409,
+    "Dispute Already Open",
+    "The outcome already has an open dispute, waiting for the vendor's answer.",
+)
+DISPUTE_RESOLVED = _declare(
+    "dispute-resolved",
+    409,
+    "Dispute Resolved",
+    "The dispute was already accepted or rejected; a dispute is resolved once.",
+)
+
+# Invoices and payments.
+INVOICE_PAID = _declare(
+    "invoice-paid",
+    409,
+    "Invoice Paid",
+    "A paid invoice cannot be voided; refund the payment instead.",
+)
+NOTHING_TO_RETRY = _declare(
+    "nothing-to-retry",
+    409,
+    "Nothing To Retry",
+    "The invoice has no payment sync to retry: it is a draft, or its sync finished.",
+)
+STRIPE_SIGNATURE_INVALID = _declare(
+    "stripe-signature-invalid",
+    400,
+    "Bad Request",
+    "Stripe-Signature does not verify with the endpoint secret, or the body is not an event.",
+)
+
+# Alerts, reports and simulations.
+INVALID_ALERT = _declare(
+    "invalid-alert",
+    422,
+    "Invalid Alert",
+    "The alert names an outcome, or a maximum, that its plan does not have.",
+)
+INVALID_PERIOD = _declare(
+    "invalid-period",
+    422,
+    "Invalid Period",
+    "The period is not a label of a billing interval (2026-11-28, 2026-W48, 2026-11, ...).",
+)
+INVALID_SIMULATION_RANGE = _declare(
+    "invalid-simulation-range",
+    422,
+    "Invalid Simulation Range",
+    "'from' or 'to' lacks a timezone, 'from' is not before 'to', or the range is over 366 days.",
+)
+CANNOT_SIMULATE = _declare(
+    "cannot-simulate",
+    422,
+    "Cannot Simulate",
+    "The plan's history cannot be priced over this range (for example, it starts after now).",
+)
+
+CATALOGUE: tuple[ProblemType, ...] = tuple(_DECLARED.values())
+"""Every problem type the API answers with, in declaration order."""
 
 
-async def _problem_handler(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ProblemError)
-    return problem_response(exc)
+def not_found(kind: str, identifier: str) -> ProblemError:
+    """The same 404 whether the object does not exist or belongs to another vendor."""
+    return NOT_FOUND.error(f"No {kind} '{identifier}'.")
 
 
-async def _validation_handler(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    return problem_response(validation_problem(exc))
-
-
-async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    status = exc.status_code
-    title = _status_title(status)
-    detail = exc.detail if isinstance(exc.detail, str) else title
-    if status == 404 and detail == title:
-        detail = f"No route for {request.method} {request.url.path}."
-    elif status == 405 and detail == title:
-        detail = f"{request.method} is not allowed on {request.url.path}."
-    problem = ProblemError(status, title, detail, headers=exc.headers)
-    return problem_response(problem)
-
-
-async def _crash_handler(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    problem = ProblemError(
-        500,
-        "Internal Server Error",
-        "An unexpected error occurred; it has been logged. Retrying the request is safe.",
-    )
-    return problem_response(problem)
-
-
-def install_problem_handlers(app: FastAPI) -> None:
-    """Render every error of `app` as an RFC 9457 problem."""
-    app.add_exception_handler(ProblemError, _problem_handler)
-    app.add_exception_handler(RequestValidationError, _validation_handler)
-    app.add_exception_handler(StarletteHTTPException, _http_handler)
-    app.add_exception_handler(Exception, _crash_handler)
-
-
-def _problem_example(status: int, title: str, detail: str) -> dict[str, Any]:
-    return {
-        "description": title,
-        "content": {
-            PROBLEM_JSON: {
-                "schema": Problem.model_json_schema(),
-                "example": {
-                    "type": "about:blank",
-                    "title": title,
-                    "status": status,
-                    "detail": detail,
-                },
-            }
-        },
-    }
-
-
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _problem_example(400, "Malformed JSON", "The body is not valid JSON: Expecting value."),
-    401: _problem_example(
-        401, "Unauthorized", "Missing or invalid credentials (API key or webhook signature)."
-    ),
-    404: _problem_example(404, "Not Found", "No customer 'cus_01j9...'."),
-    409: _problem_example(
-        409, "Conflict", "Event 'evt_1' was already stored with different content."
-    ),
-    413: _problem_example(
-        413, "Content Too Large", "The body exceeds the limit of 5242880 bytes (5 MiB)."
-    ),
-    422: _problem_example(422, "Invalid Request", "external_id: Field required"),
-}
-
-
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The documented problem responses for `statuses`, for a route's `responses=`."""
-    return {status: PROBLEM_RESPONSES[status] for status in statuses}
+def plain(status: int) -> ProblemType:
+    """The plain type of an HTTP error the framework raised (an unknown route, a wrong
+    method, an unreadable body); `about:blank` with the phrase for one it does not list."""
+    for kind in CATALOGUE:
+        if kind.plain and kind.status == status:
+            return kind
+    phrase = _status_phrase(status)
+    return ProblemType(f"http-{status}", status, phrase, phrase, plain=True)

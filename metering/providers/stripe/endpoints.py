@@ -12,9 +12,11 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from metering.platform.api import problems
 from metering.platform.api.body import read_body
 from metering.platform.api.deps import app_settings
-from metering.platform.api.problems import ProblemError, problem_responses, problem_type
+from metering.platform.api.problem_docs import problem_responses
+from metering.platform.api.problems import ProblemError
 from metering.platform.db.session import get_engine
 from metering.providers.stripe.webhook import WebhookOutcome, apply_event
 
@@ -34,7 +36,7 @@ class WebhookReceipt(BaseModel):
 
 
 def _bad_signature(detail: str) -> ProblemError:
-    return ProblemError(400, "Bad Request", detail, type=problem_type("stripe-signature-invalid"))
+    return problems.STRIPE_SIGNATURE_INVALID.error(detail)
 
 
 def store_event(
@@ -56,7 +58,9 @@ def store_event(
     "/v1/stripe/webhook",
     summary="Stripe webhook",
     response_model=WebhookReceipt,
-    responses=problem_responses(400),
+    responses=problem_responses(
+        problems.STRIPE_SIGNATURE_INVALID, problems.NOT_FOUND, problems.BODY_TOO_LARGE
+    ),
     description="Signed by Stripe (`Stripe-Signature`, the endpoint secret in "
     "`METERING_STRIPE_WEBHOOK_SECRET`). `invoice.paid`, `invoice.payment_succeeded`, "
     "`invoice.payment_failed`, `invoice.voided` and `invoice.finalized` update our invoice; "
@@ -67,11 +71,8 @@ def store_event(
 async def stripe_webhook(request: Request) -> WebhookReceipt:
     settings = app_settings(request)
     if not settings.stripe_webhook_secret:
-        raise ProblemError(
-            404,
-            "Not Found",
-            "Stripe webhooks are not configured (no stripe_webhook_secret).",
-            type=problem_type("not-found"),
+        raise problems.NOT_FOUND.error(
+            "Stripe webhooks are not configured (no stripe_webhook_secret)."
         )
     payload = await read_body(request, settings.max_body_bytes)
     try:

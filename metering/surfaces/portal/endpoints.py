@@ -6,10 +6,11 @@ from fastapi import APIRouter, Depends, Request
 from sqlmodel import Session
 
 from metering.catalog.customers import service as customers
-from metering.catalog.vendors.auth import current_vendor
+from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
+from metering.platform.api import problems
 from metering.platform.api.deps import app_settings
-from metering.platform.api.problems import problem_responses
+from metering.platform.api.problem_docs import problem_responses
 from metering.platform.db.session import get_session
 from metering.platform.db.types import utcnow
 from metering.platform.settings import Settings
@@ -22,7 +23,7 @@ from metering.surfaces.portal.schemas import (
     PortalSessionOut,
 )
 
-router = APIRouter(tags=["portal"], responses=problem_responses(401))
+router = APIRouter(tags=["portal"], responses=problem_responses(*API_KEY_PROBLEMS))
 
 
 def portal_base(request: Request, settings: Settings) -> str:
@@ -35,7 +36,7 @@ def portal_base(request: Request, settings: Settings) -> str:
     response_model=PortalSessionOut,
     status_code=201,
     summary="Create a billing portal link for a customer",
-    responses=problem_responses(404, 422),
+    responses=problem_responses(problems.NOT_FOUND, problems.INVALID_REQUEST),
 )
 def create_portal_session(
     data: PortalSessionCreate,
@@ -77,7 +78,7 @@ def get_branding(
     "/v1/vendor/portal",
     response_model=PortalBrandingOut,
     summary="Set the portal's name and colour",
-    responses=problem_responses(422),
+    responses=problem_responses(problems.INVALID_REQUEST),
 )
 def update_branding(
     data: PortalBrandingUpdate,

@@ -15,7 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from metering.platform.api.problems import ProblemError, validation_problem
+from metering.platform.api.problem_handlers import validation_problem
+from metering.platform.api.problems import ProblemError
 from metering.platform.web.templating import render
 
 if TYPE_CHECKING:

@@ -7,22 +7,26 @@ from sqlmodel import Session
 
 from metering.catalog.customers import repository as customers
 from metering.catalog.plans import repository as plans
-from metering.catalog.vendors.auth import current_vendor
+from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
-from metering.platform.api.problems import ProblemError, not_found, problem_responses, problem_type
+from metering.platform.api import problems
+from metering.platform.api.problem_docs import problem_responses
+from metering.platform.api.problems import not_found
 from metering.platform.db.session import get_session
 from metering.platform.db.types import utcnow
 from metering.surfaces.reports import service
 from metering.surfaces.reports.schemas import MarginReportOut, report_out
 
-router = APIRouter(tags=["reports"], responses=problem_responses(401))
+router = APIRouter(tags=["reports"], responses=problem_responses(*API_KEY_PROBLEMS))
 
 
 @router.get(
     "/v1/reports/margin",
     response_model=MarginReportOut,
     summary="Margin per outcome for a period",
-    responses=problem_responses(404, 422),
+    responses=problem_responses(
+        problems.NOT_FOUND, problems.INVALID_PERIOD, problems.INVALID_REQUEST
+    ),
 )
 def margin(
     period: str = Query(..., description="Period label in the plans' interval, e.g. 2026-11."),
@@ -48,7 +52,5 @@ def margin(
             session, vendor.id, period, utcnow(), customer_id=customer, plan_id=plan_id
         )
     except service.BadPeriod as error:
-        raise ProblemError(
-            422, "Invalid Period", str(error), type=problem_type("invalid-period")
-        ) from None
+        raise problems.INVALID_PERIOD.error(str(error)) from None
     return report_out(report)

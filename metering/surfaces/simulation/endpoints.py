@@ -15,14 +15,20 @@ from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 
 from metering.catalog.plans import service as plans
-from metering.catalog.plans.endpoints import invalid_rules_problem, rules_media_type, rules_text
+from metering.catalog.plans.endpoints import (
+    RULE_FILE_PROBLEMS,
+    invalid_rules_problem,
+    rules_media_type,
+    rules_text,
+)
 from metering.catalog.plans.models import Plan
 from metering.catalog.plans.schemas import rule_file_request_body
-from metering.catalog.vendors.auth import current_vendor
+from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
+from metering.platform.api import problems
 from metering.platform.api.body import read_body
 from metering.platform.api.deps import app_settings
-from metering.platform.api.problems import ProblemError, problem_responses, problem_type
+from metering.platform.api.problem_docs import problem_responses
 from metering.platform.db.session import get_session
 from metering.platform.db.types import utcnow
 from metering.platform.settings import Settings
@@ -36,23 +42,21 @@ from pricing_rules.rules import RuleFile
 MAX_RANGE = timedelta(days=366)
 """The longest range one request may simulate; longer ones belong to the CLI."""
 
-router = APIRouter(prefix="/v1/plans", tags=["plans"], responses=problem_responses(401, 404))
-
-
-def _invalid_range(detail: str) -> ProblemError:
-    return ProblemError(
-        422, "Invalid Simulation Range", detail, type=problem_type("invalid-simulation-range")
-    )
+router = APIRouter(
+    prefix="/v1/plans", tags=["plans"], responses=problem_responses(*API_KEY_PROBLEMS)
+)
 
 
 def _check_range(start: datetime, end: datetime) -> None:
     for name, value in (("from", start), ("to", end)):
         if value.tzinfo is None:
-            raise _invalid_range(f"'{name}' needs a timezone, such as 2026-11-01T00:00:00Z.")
+            raise problems.INVALID_SIMULATION_RANGE.error(
+                f"'{name}' needs a timezone, such as 2026-11-01T00:00:00Z."
+            )
     if start >= end:
-        raise _invalid_range("'from' must be before 'to'.")
+        raise problems.INVALID_SIMULATION_RANGE.error("'from' must be before 'to'.")
     if end - start > MAX_RANGE:
-        raise _invalid_range(
+        raise problems.INVALID_SIMULATION_RANGE.error(
             f"The range is {(end - start).days} days; at most {MAX_RANGE.days} days can be "
             "simulated per request (use `metering rules simulate` for longer ones)."
         )
@@ -62,13 +66,11 @@ def _run(url: str, plan_id: str, rules: RuleFile, start: datetime, end: datetime
     with read_only_session(url) as session:
         plan = session.get(Plan, plan_id)
         if plan is None:  # deleted since the request looked it up
-            raise ProblemError(404, "Not Found", f"No plan '{plan_id}'.")
+            raise problems.HTTP_NOT_FOUND.error(f"No plan '{plan_id}'.")
         try:
             return simulation_out(simulate(session, plan, rules, start, end, utcnow()))
         except SimulationError as error:
-            raise ProblemError(
-                422, "Cannot Simulate", str(error), type=problem_type("cannot-simulate")
-            ) from None
+            raise problems.CANNOT_SIMULATE.error(str(error)) from None
 
 
 @router.post(
@@ -76,7 +78,13 @@ def _run(url: str, plan_id: str, rules: RuleFile, start: datetime, end: datetime
     response_model=SimulationOut,
     summary="Price the plan's stored history under a proposed rule file",
     openapi_extra=rule_file_request_body(),
-    responses=problem_responses(400, 413, 422),
+    responses=problem_responses(
+        *RULE_FILE_PROBLEMS,
+        problems.NOT_FOUND,
+        problems.HTTP_NOT_FOUND,
+        problems.INVALID_SIMULATION_RANGE,
+        problems.CANNOT_SIMULATE,
+    ),
 )
 async def simulate_plan(
     plan_ref: str,

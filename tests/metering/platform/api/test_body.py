@@ -9,7 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
 from metering.platform.api.body import read_body
-from metering.platform.api.problems import ProblemError, install_problem_handlers
+from metering.platform.api.problem_handlers import install_problem_handlers
+from metering.platform.api.problems import ProblemError
 
 LIMIT = 100
 

@@ -6,7 +6,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from metering.platform.api.problems import ProblemError, install_problem_handlers, problem_responses
+from metering.platform.api import problems
+from metering.platform.api.problem_docs import problem_responses
+from metering.platform.api.problem_handlers import install_problem_handlers
+from metering.platform.api.problems import ProblemError
 
 
 class Thing(BaseModel):
@@ -108,8 +111,15 @@ def test_crash_is_a_500_problem_without_internals() -> None:
 
 
 def test_reusable_responses_document_the_problem_shape() -> None:
-    documented = problem_responses(400, 401, 404, 409, 413, 422)
+    documented = problem_responses(
+        problems.MALFORMED_JSON,
+        problems.MISSING_API_KEY,
+        problems.NOT_FOUND,
+        problems.CUSTOMER_EXISTS,
+        problems.BODY_TOO_LARGE,
+        problems.INVALID_REQUEST,
+    )
     assert sorted(documented) == [400, 401, 404, 409, 413, 422]
     content = documented[413]["content"]["application/problem+json"]
-    assert content["example"]["status"] == 413
+    assert content["examples"]["body-too-large"]["value"]["status"] == 413
     assert set(content["schema"]["required"]) == {"title", "status", "detail"}

@@ -1,0 +1,93 @@
+"""Every error answered as an RFC 9457 problem, so a client parses one format.
+
+`install_problem_handlers` renders a raised `ProblemError`, and also FastAPI's request
+validation errors, unknown routes, wrong methods and unexpected crashes, each as its
+catalogue type; a client never sees a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from metering.platform.api import problems
+from metering.platform.api.problems import PROBLEM_JSON, ProblemError
+
+logger = logging.getLogger(__name__)
+
+
+def problem_response(problem: ProblemError) -> JSONResponse:
+    return JSONResponse(
+        problem.body(), status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers
+    )
+
+
+def field_name(loc: Sequence[str | int]) -> str:
+    """`("body", "events", 3, "id")` -> `events[3].id`; query and path fields keep their source."""
+    parts = list(loc)
+    prefix = ""
+    if parts and parts[0] == "body":
+        parts = parts[1:]
+    elif parts and parts[0] in ("query", "path", "header", "cookie"):
+        prefix = f"{parts[0]} parameter "
+        parts = parts[1:]
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return prefix + (text or "body")
+
+
+def validation_problem(exc: RequestValidationError) -> ProblemError:
+    """A 422 naming every invalid field; malformed JSON is a 400 of its own."""
+    errors = list(exc.errors())
+    for error in errors:
+        if error.get("type") == "json_invalid":
+            reason = error.get("ctx", {}).get("error", "invalid JSON")
+            return problems.MALFORMED_JSON.error(
+                f"The body is not valid JSON: {reason} at character {error['loc'][-1]}."
+            )
+    items = [{"field": field_name(error["loc"]), "message": error["msg"]} for error in errors]
+    detail = "; ".join(f"{item['field']}: {item['message']}" for item in items)
+    return problems.INVALID_REQUEST.error(detail, extra={"errors": items})
+
+
+async def _problem_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProblemError)
+    return problem_response(exc)
+
+
+async def _validation_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return problem_response(validation_problem(exc))
+
+
+async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    kind = problems.plain(exc.status_code)
+    detail = exc.detail if isinstance(exc.detail, str) else kind.title
+    if kind is problems.HTTP_NOT_FOUND and detail == kind.title:
+        detail = f"No route for {request.method} {request.url.path}."
+    elif kind is problems.HTTP_METHOD_NOT_ALLOWED and detail == kind.title:
+        detail = f"{request.method} is not allowed on {request.url.path}."
+    return problem_response(kind.error(detail, headers=exc.headers))
+
+
+async def _crash_handler(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    problem = problems.HTTP_INTERNAL_SERVER_ERROR.error(
+        "An unexpected error occurred; it has been logged. Retrying the request is safe."
+    )
+    return problem_response(problem)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Render every error of `app` as an RFC 9457 problem."""
+    app.add_exception_handler(ProblemError, _problem_handler)
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_handler)
+    app.add_exception_handler(Exception, _crash_handler)
