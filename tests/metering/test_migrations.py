@@ -43,6 +43,10 @@ TABLES = {
     "webhook_endpoints",
     "webhook_deliveries",
     "webhook_attempts",
+    # issue 11: payment providers' state in provider-neutral links
+    "invoice_payment_links",
+    "invoice_line_payment_links",
+    "customer_payment_links",
 }
 
 
