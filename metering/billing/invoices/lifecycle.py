@@ -56,10 +56,6 @@ DATED: Mapping[InvoiceStatus, str] = {
 OPEN = (InvoiceStatus.ISSUED, InvoiceStatus.PAYMENT_FAILED)
 
 
-def can_move(status: str, target: InvoiceStatus) -> bool:
-    return target in TRANSITIONS[InvoiceStatus(status)]
-
-
 def _sources(target: InvoiceStatus) -> list[str]:
     return sorted(status.value for status, targets in TRANSITIONS.items() if target in targets)
 
@@ -80,13 +76,9 @@ def _move(session: Session, invoice_id: str, target: InvoiceStatus, at: datetime
 
 
 def issued_columns(at: datetime) -> dict[str, Any]:
-    """The status columns of an invoice issued at `at`."""
-    return {
-        "status": InvoiceStatus.ISSUED.value,
-        "issued_at": at,
-        "paid_at": None,
-        "voided_at": None,
-    }
+    """The status columns of an invoice issued at `at` (its other dates empty)."""
+    undated = {column: None for column in DATED.values()}
+    return {**undated, "status": InvoiceStatus.ISSUED.value, DATED[InvoiceStatus.ISSUED]: at}
 
 
 def issue(
