@@ -14,9 +14,9 @@ from metering.catalog.customers.models import CollectionMethod
 from metering.platform.db.types import Amount, IdList, UTCDateTime, utcnow
 
 
+# The moves between these, and their only writer: `lifecycle`.
 class InvoiceStatus(StrEnum):
-    """draft -> issued -> paid | payment_failed | void; payment_failed may still be paid
-    (the moves: `lifecycle.TRANSITIONS`)."""
+    """draft -> issued -> paid | payment_failed | void; payment_failed may still be paid."""
 
     DRAFT = "draft"
     ISSUED = "issued"
