@@ -117,7 +117,8 @@ def test_an_invoice_goes_through_every_step_and_is_paid(engine: Engine) -> None:
     assert link.hosted_url == f"https://memory.test/{invoice_id}"
     with Session(engine) as session:
         line_ids = [line.id for line in lines(engine, invoice_id)]
-        assert list(links.item_ids(session, line_ids).values()) == ["mt_1", "mt_2"]
+        items = links.item_ids(session, line_ids)
+        assert [items[line_id] for line_id in line_ids] == ["mt_1", "mt_2"]
         assert links.customer_external_id(session, billed.customer_id, "memory") == "mc_acme"
     assert run(engine, memory, NOW + timedelta(days=1)).results == []  # nothing left to do
 
