@@ -11,7 +11,8 @@ from sqlalchemy.engine import Engine
 
 from metering.billing.payments import state
 from metering.billing.payments.models import SyncState
-from metering.billing.payments.sync import Run, SyncReport, ensure_customer
+from metering.billing.payments.steps import Run, ensure_customer
+from metering.billing.payments.sync import SyncReport
 from metering.platform.settings import Settings
 from metering.providers.stripe.provider import StripeProvider
 from metering.surfaces.providers import sync_due
