@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))  # the harness and the row factory live under test
 
 from metering.platform.db.engine import make_engine  # noqa: E402
 from metering.platform.db.migrate import upgrade  # noqa: E402
-from metering.providers.stripe.sync import sync_due  # noqa: E402
+from metering.surfaces.providers import sync_due  # noqa: E402
 from tests.metering.providers.stripe.conftest import sync_settings  # noqa: E402
 from tests.metering.providers.stripe.factory import (  # noqa: E402
     FIVE_LINES,

@@ -21,7 +21,7 @@ from metering.platform.db.types import utcnow
 from metering.platform.jobs import scheduler
 from metering.platform.jobs.context import current
 from metering.platform.settings import Settings
-from metering.providers.stripe.sync import sync_due
+from metering.surfaces.providers import sync_due
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,8 @@ def close_due_periods() -> None:
 
 
 def sync_invoices() -> None:
-    """Push due invoices to Stripe; failed steps come due again through their backoff.
+    """Push due invoices to the payment provider (Stripe); failed steps come due again
+    through their backoff.
 
     Passes of `SYNC_BATCH` follow each other while they come back full, so a close that
     issued thousands of invoices is synced in this run, not a batch per interval.

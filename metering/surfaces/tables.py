@@ -5,6 +5,11 @@ from __future__ import annotations
 from sqlmodel import SQLModel
 
 from metering.billing.invoices.models import Invoice, InvoiceCounter, InvoiceLine
+from metering.billing.payments.models import (
+    CustomerPaymentLink,
+    InvoiceLinePaymentLink,
+    InvoicePaymentLink,
+)
 from metering.catalog.customers.models import Customer
 from metering.catalog.plans.models import Plan, PlanVersion
 from metering.catalog.subscriptions.models import Subscription
@@ -25,11 +30,14 @@ __all__ = [
     "AlertRule",
     "ApiKey",
     "Customer",
+    "CustomerPaymentLink",
     "Dispute",
     "EventVoid",
     "Invoice",
     "InvoiceCounter",
     "InvoiceLine",
+    "InvoiceLinePaymentLink",
+    "InvoicePaymentLink",
     "Outcome",
     "OutcomeReversal",
     "Plan",

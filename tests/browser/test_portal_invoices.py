@@ -7,11 +7,8 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-import sqlalchemy as sa
 from playwright.sync_api import Page
-from sqlmodel import col
 
-from metering.billing.invoices.models import Invoice
 from tests.browser.conftest import PortalApp, Shot
 from tests.browser.pages import (
     contrast_ratio,
@@ -23,6 +20,7 @@ from tests.browser.pages import (
     sign_in,
 )
 from tests.browser.seed import invoiced_customer
+from tests.metering.billing.invoices.helpers import update_payment_link
 
 
 def test_an_invoice_its_lines_and_the_outcomes_behind_a_line(
@@ -91,12 +89,13 @@ def test_an_invoice_in_stripe_links_to_its_hosted_page(
     )
     (invoice,) = api.invoices(customer)
     hosted = "https://invoice.stripe.com/i/acct_test/in_test_hosted"
-    with portal_app.engine.begin() as connection:
-        connection.execute(
-            sa.update(Invoice)
-            .where(col(Invoice.id) == invoice["id"])
-            .values(stripe_hosted_url=hosted, stripe_invoice_id="in_test_hosted")
-        )
+    update_payment_link(
+        portal_app.engine,
+        invoice["id"],
+        provider="stripe",
+        hosted_url=hosted,
+        external_id="in_test_hosted",
+    )
     sign_in(page, portal_app, customer)
     page.goto(f"/portal/invoices/{invoice['id']}")
     link = page.get_by_role("link", name="View and pay on Stripe")

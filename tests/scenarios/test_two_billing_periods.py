@@ -34,9 +34,9 @@ from typer.testing import CliRunner
 
 from metering.billing.invoices.close import close_due
 from metering.platform.settings import Settings
-from metering.providers.stripe.sync import sync_due
 from metering.surfaces.app import create_app
 from metering.surfaces.cli.main import app as cli
+from metering.surfaces.providers import sync_due
 from pricing_rules.periods import Period
 from tests.metering.conftest import create_vendor
 from tests.metering.notify.webhooks.receiver import Receiver, running

@@ -1,8 +1,7 @@
-"""`invoice.issued`, `invoice.paid` and `invoice.payment_failed`: what they say, and the
-calls the close and the Stripe sync make in the transaction that moves the invoice.
+"""`invoice.issued`, `invoice.paid` and `invoice.payment_failed`: what they say.
 
-They work on the caller's connection (the close and the sync write with SQLAlchemy Core),
-and read what the event says from the rows as the transaction sees them.
+The lifecycle (`invoices.lifecycle`) calls them in the transaction that moves the invoice;
+they read what the event says from the rows as that transaction sees them.
 """
 
 from __future__ import annotations
@@ -11,10 +10,10 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, CursorResult
-from sqlmodel import Session
+from sqlalchemy.engine import Connection
 
 from metering.billing.invoices.models import Invoice, InvoiceStatus
+from metering.billing.payments.links import LINKS
 from metering.catalog.customers.models import Customer
 from metering.platform.outbox.models import EventType
 from metering.platform.outbox.service import enqueue_many
@@ -49,7 +48,7 @@ def invoice_data(row: Any) -> dict[str, Any]:
 
 
 def _invoices(connection: Connection, invoice_ids: Collection[str]) -> Sequence[Any]:
-    i, c = INVOICES.c, CUSTOMERS.c
+    i, c, link = INVOICES.c, CUSTOMERS.c, LINKS.c
     statement = (
         sa.select(
             i.id,
@@ -63,9 +62,10 @@ def _invoices(connection: Connection, invoice_ids: Collection[str]) -> Sequence[
             i.total,
             i.currency,
             i.paid_at,
-            i.sync_error,
+            link.error.label("sync_error"),
         )
         .join(CUSTOMERS, c.id == i.customer_id)
+        .outerjoin(LINKS, link.invoice_id == i.id)
         .where(i.id.in_(sorted(invoice_ids)))
         .order_by(i.id)
     )
@@ -84,7 +84,7 @@ def announce(connection: Connection, event_type: EventType, invoice_ids: Collect
 
 
 def announce_issued(connection: Connection, invoice_ids: Collection[str]) -> int:
-    """`invoice.issued` for invoices the close has just written (same transaction)."""
+    """`invoice.issued` for invoices just written (same transaction)."""
     return announce(connection, EventType.INVOICE_ISSUED, invoice_ids)
 
 
@@ -93,19 +93,3 @@ def announce_status(connection: Connection, invoice_id: str, status: str) -> int
     other statuses announce nothing."""
     event_type = STATUS_EVENTS.get(status)
     return 0 if event_type is None else announce(connection, event_type, [invoice_id])
-
-
-def announce_moved(connection: Connection, result: CursorResult[Any]) -> int:
-    """For a status UPDATE ... RETURNING id, status: announce the rows it moved."""
-    if not result.returns_rows:
-        return 0
-    return sum(announce_status(connection, row.id, row.status) for row in result.all())
-
-
-def announce_if_moved(session: Session, invoice: Invoice) -> int:
-    """For an invoice changed in `session` (a Stripe webhook): announce its new status if
-    this change moved it (flushed first, so the event reads the row as it will commit)."""
-    if not sa.inspect(invoice).attrs.status.history.has_changes():
-        return 0
-    session.flush()
-    return announce_status(session.connection(), invoice.id, invoice.status)

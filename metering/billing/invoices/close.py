@@ -24,10 +24,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from metering.billing.invoices import repository
-from metering.billing.invoices.announce import announce_issued
+from metering.billing.invoices import lifecycle, repository
 from metering.billing.invoices.corrections import correct_period
-from metering.billing.invoices.models import InvoiceStatus, SyncState
+from metering.billing.invoices.models import InvoiceStatus
 from metering.billing.invoices.rating import LineDraft, rate
 from metering.billing.invoices.usage import Tallies, measure_tallies
 from metering.billing.invoices.values import ValueStream, measured_usage
@@ -235,7 +234,6 @@ def _close_batch(
             drafts = _price(session, claimed, rules, tallies, stream)
         cleared, corrected = _add_corrections(session, drafts, marks, as_of, rules.currency)
         closed = _issue(session, drafts, rules, as_of, now)
-        announce_issued(session.connection(), [invoice.id for invoice in closed])
         cleared += [
             (customer_id, period.start, marks[(customer_id, period.start)])
             for customer_id in ids
@@ -276,7 +274,7 @@ def _price(
 def _issue(
     session: Session, drafts: Sequence[_Draft], rules: RuleFile, as_of: datetime, now: datetime
 ) -> list[ClosedInvoice]:
-    """Number the drafts (gapless: the counter stays locked until commit) and write them."""
+    """Number the drafts (gapless: the counter stays locked until commit) and issue them."""
     if not drafts:
         return []
     number = repository.reserve_numbers(session, drafts[0].item.vendor_id, len(drafts))
@@ -298,7 +296,7 @@ def _issue(
                 draft.corrections,
             )
         )
-    repository.insert_invoices(session, rows)
+    lifecycle.issue(session, rows, now)
     return closed
 
 
@@ -350,8 +348,8 @@ def _add_corrections(
 def _issued_row(
     draft: _Draft, rules: RuleFile, number: int, as_of: datetime, now: datetime
 ) -> dict[str, Any]:
-    """The invoice of a draft, issued (numbered, dated, due, ready to sync), as a row with
-    every column: a batch is COPYed in, which bypasses column defaults."""
+    """The invoice of a draft (numbered, due) as a row with every column but the status ones,
+    which `lifecycle.issue` adds: a batch is COPYed in, which bypasses column defaults."""
     item, customer = draft.item, draft.customer
     method = customer.collection_method
     due_at = None
@@ -364,7 +362,6 @@ def _issued_row(
         "subscription_id": item.subscription_id,
         "plan_version_id": item.plan_version_id,
         "number": number,
-        "status": InvoiceStatus.ISSUED.value,
         "currency": rules.currency,
         "period_start": item.period.start,
         "period_end": item.period.end,
@@ -372,17 +369,6 @@ def _issued_row(
         "total": sum((line.amount for line in draft.lines), Decimal(0)),
         "collection_method": method,
         "due_at": due_at,
-        "issued_at": now,
-        "paid_at": None,
-        "voided_at": None,
-        "sync_state": SyncState.NOT_STARTED.value,
-        "sync_error": None,
-        "sync_attempts": 0,
-        "next_sync_at": now,
-        "sync_lease_owner": None,
-        "sync_lease_until": None,
-        "stripe_invoice_id": None,
-        "stripe_hosted_url": None,
         "created_at": now,
         "updated_at": now,
     }

@@ -46,9 +46,7 @@ def list_invoices(
     """Oldest first, a page at a time."""
     statement = repository.listing(vendor.id, customer, status.value if status else None)
     rows, next_cursor = paginate(session, statement, col(Invoice.id), cursor, limit)
-    return Page[InvoiceOut](
-        data=[service.invoice_out(row) for row in rows], next_cursor=next_cursor
-    )
+    return Page[InvoiceOut](data=service.invoices_out(session, rows), next_cursor=next_cursor)
 
 
 @router.get(

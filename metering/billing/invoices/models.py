@@ -14,6 +14,7 @@ from metering.catalog.customers.models import CollectionMethod
 from metering.platform.db.types import Amount, IdList, UTCDateTime, utcnow
 
 
+# The moves between these, and their only writer: `lifecycle`.
 class InvoiceStatus(StrEnum):
     """draft -> issued -> paid | payment_failed | void; payment_failed may still be paid."""
 
@@ -21,19 +22,6 @@ class InvoiceStatus(StrEnum):
     ISSUED = "issued"
     PAID = "paid"
     PAYMENT_FAILED = "payment_failed"
-    VOID = "void"
-
-
-class SyncState(StrEnum):
-    """How far the invoice has got in Stripe; each step is persisted before the next."""
-
-    NOT_STARTED = "not_started"
-    CUSTOMER_SYNCED = "customer_synced"
-    INVOICE_CREATED = "invoice_created"
-    ITEMS_CREATED = "items_created"
-    FINALIZED = "finalized"
-    PAID = "paid"
-    FAILED = "failed"
     VOID = "void"
 
 
@@ -48,16 +36,14 @@ class LineKind(StrEnum):
 
 
 class Invoice(SQLModel, table=True):
-    """One customer's invoice for one period; never edited once issued (only its status)."""
+    """One customer's invoice for one period; never edited once issued (only its status,
+    which `lifecycle` alone writes). Its state at the payment provider is its payment link."""
 
     __tablename__ = "invoices"
     __table_args__ = (
         sa.UniqueConstraint("customer_id", "period_start", name="uq_invoices_customer_period"),
         sa.UniqueConstraint("vendor_id", "number", name="uq_invoices_vendor_number"),
         sa.Index("ix_invoices_vendor_status", "vendor_id", "status"),
-        sa.Index("ix_invoices_sync", "sync_state", "next_sync_at"),
-        # Stripe webhooks find our invoice by Stripe's id.
-        sa.Index("uq_invoices_stripe_invoice_id", "stripe_invoice_id", unique=True),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -80,14 +66,6 @@ class Invoice(SQLModel, table=True):
     issued_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     paid_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     voided_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
-    sync_state: str = Field(default=SyncState.NOT_STARTED.value, max_length=20)
-    sync_error: str | None = Field(default=None, sa_type=sa.Text)
-    sync_attempts: int = Field(default=0)
-    next_sync_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
-    sync_lease_owner: str | None = Field(default=None, max_length=80)
-    sync_lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
-    stripe_invoice_id: str | None = Field(default=None, max_length=100)
-    stripe_hosted_url: str | None = Field(default=None, sa_type=sa.Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
@@ -124,7 +102,6 @@ class InvoiceLine(SQLModel, table=True):
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     # Outcome rows this line counted (credit lines: the ones it takes back).
     outcome_ids: list[int] = Field(default_factory=list, sa_type=IdList)
-    stripe_item_id: str | None = Field(default=None, max_length=100)
 
 
 class InvoiceCounter(SQLModel, table=True):

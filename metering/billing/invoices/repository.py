@@ -100,7 +100,6 @@ def _line_row(
         "amount": line.amount,
         "detail": line.detail,
         "outcome_ids": id_array_text(ids) if ids_as_text else id_list(ids),
-        "stripe_item_id": None,
     }
 
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlmodel import Session, col, select
 
-from metering.billing.invoices import repository
+from metering.billing.invoices import lifecycle, repository
 from metering.billing.invoices.close import subscription_period
 from metering.billing.invoices.corrections import correct_period
 from metering.billing.invoices.live import rate_live
-from metering.billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus, LineKind
+from metering.billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus
 from metering.billing.invoices.rating import LineDraft
 from metering.billing.invoices.schemas import (
     InvoiceDetail,
@@ -23,6 +25,8 @@ from metering.billing.invoices.schemas import (
     UpcomingLine,
 )
 from metering.billing.invoices.usage import id_count
+from metering.billing.payments import links, sync
+from metering.billing.payments.models import InvoicePaymentLink, SyncState
 from metering.catalog.customers.models import Customer
 from metering.catalog.plans.compiled import rules_of
 from metering.catalog.subscriptions import repository as subscriptions
@@ -30,11 +34,10 @@ from metering.catalog.subscriptions.models import Subscription
 from metering.catalog.subscriptions.service import in_force
 from metering.catalog.vendors.models import Vendor
 from metering.ledger.outcomes.models import Outcome
-from metering.ledger.outcomes.stale import mark_stale, stale_marks
+from metering.ledger.outcomes.stale import stale_marks
 from metering.platform.api import problems
 from metering.platform.api.pagination import decode_cursor, encode_cursor, invalid_cursor
 from metering.platform.api.problems import not_found
-from metering.providers.stripe import sync
 from pricing_rules.engine import decimal_text, money_text
 from pricing_rules.money import minor_units
 
@@ -55,56 +58,80 @@ def _quantity(quantity: Decimal | None) -> str | None:
     return None if quantity is None else decimal_text(quantity)
 
 
-def invoice_out(invoice: Invoice) -> InvoiceOut:
+# The API's `stripe_*` fields name the provider they predate: they show a Stripe link's ids.
+STRIPE = "stripe"
+
+
+def _payment_fields(link: InvoicePaymentLink | None) -> dict[str, Any]:
+    """The invoice's state at its payment provider, as the API has always shown it."""
+    if link is None:  # no provider has anything to do for it yet
+        return {
+            "sync_state": SyncState.NOT_STARTED.value,
+            "sync_error": None,
+            "next_sync_at": None,
+            "stripe_invoice_id": None,
+            "stripe_hosted_url": None,
+        }
+    stripe = link.provider == STRIPE
+    return {
+        "sync_state": link.step,
+        "sync_error": link.error,
+        "next_sync_at": link.next_attempt_at,
+        "stripe_invoice_id": link.external_id if stripe else None,
+        "stripe_hosted_url": link.hosted_url if stripe else None,
+    }
+
+
+def invoice_out(invoice: Invoice, link: InvoicePaymentLink | None) -> InvoiceOut:
     return InvoiceOut(
-        **invoice.model_dump(exclude={"total"}), total=_money(invoice.total, invoice.currency)
+        **invoice.model_dump(exclude={"total"}),
+        **_payment_fields(link),
+        total=_money(invoice.total, invoice.currency),
     )
 
 
-def line_out(line: InvoiceLine, currency: str) -> InvoiceLineOut:
-    """A stored line: the fields a draft shows, with its id, position and Stripe item."""
+def invoices_out(session: Session, invoices: Sequence[Invoice]) -> list[InvoiceOut]:
+    """A page of invoices, with their payment links read in one query."""
+    found = links.of_invoices(session, [invoice.id for invoice in invoices])
+    return [invoice_out(invoice, found.get(invoice.id)) for invoice in invoices]
+
+
+def line_out(line: InvoiceLine, currency: str, item_id: str | None) -> InvoiceLineOut:
+    """A stored line: the fields a draft shows, with its id, position and provider item."""
     return InvoiceLineOut(
         **upcoming_line(line, currency).model_dump(),
         id=line.id,
         position=line.position,
-        stripe_item_id=line.stripe_item_id,
+        stripe_item_id=item_id,
     )
 
 
 def invoice_detail(session: Session, invoice: Invoice) -> InvoiceDetail:
-    lines = [line_out(line, invoice.currency) for line in repository.lines_of(session, invoice.id)]
-    return InvoiceDetail(**invoice_out(invoice).model_dump(), lines=lines)
+    rows = repository.lines_of(session, invoice.id)
+    items = links.item_ids(session, [line.id for line in rows])
+    lines = [line_out(line, invoice.currency, items.get(line.id)) for line in rows]
+    (shown,) = invoices_out(session, [invoice])
+    return InvoiceDetail(**shown.model_dump(), lines=lines)
 
 
 def void(session: Session, invoice: Invoice, now: datetime) -> Invoice:
     """Void an invoice (again: nothing changes); a paid one is a 409.
 
-    The Stripe sync voids it there too. Periods it corrected are marked stale, so the
-    customer's next close bills those corrections again.
+    Its payment provider voids it there too, and the periods it corrected are marked stale,
+    so the customer's next close bills those corrections again (`lifecycle.void`).
     """
     if invoice.status == InvoiceStatus.PAID.value:
         raise problems.INVOICE_PAID.error(
             f"Invoice '{invoice.id}' is paid and cannot be voided; refund the payment in "
             "Stripe instead."
         )
-    if invoice.status == InvoiceStatus.VOID.value:
-        return invoice
-    invoice.status = InvoiceStatus.VOID.value
-    invoice.voided_at = now
-    invoice.next_sync_at = now
-    invoice.updated_at = now
-    session.add(invoice)
-    corrected = {
-        (invoice.vendor_id, line.customer_id, line.period_start)
-        for line in repository.lines_of(session, invoice.id)
-        if line.kind in (LineKind.CREDIT.value, LineKind.ADJUSTMENT.value)
-    }
-    mark_stale(session, corrected)
+    if lifecycle.void(session, invoice.id, now):
+        session.refresh(invoice)
     return invoice
 
 
 def retry_sync(session: Session, invoice: Invoice, now: datetime) -> None:
-    """Make the invoice's Stripe sync due now; nothing to retry is a 409."""
+    """Make the invoice's payment sync due now; nothing to retry is a 409."""
     try:
         sync.retry_sync(session, invoice, now)
     except sync.SyncNotRetryable as error:

@@ -44,13 +44,12 @@ class Customer(SQLModel, table=True):
         default="en_US", max_length=20, sa_column_kwargs={"server_default": "en_US"}
     )
     status: str = Field(default=CustomerStatus.PROVISIONED.value, max_length=20)
-    # How Stripe collects its invoices: charge_automatically or send_invoice.
+    # How its invoices are collected: charge_automatically or send_invoice.
     collection_method: str = Field(
         default=CollectionMethod.CHARGE_AUTOMATICALLY.value,
         max_length=30,
         sa_column_kwargs={"server_default": "charge_automatically"},
     )
     days_until_due: int = Field(default=30, sa_column_kwargs={"server_default": "30"})
-    stripe_customer_id: str | None = Field(default=None, max_length=100)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

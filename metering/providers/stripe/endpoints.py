@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import sqlalchemy as sa
-import stripe
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from metering.billing.payments.protocol import ProviderEvent, WebhookRejected
+from metering.billing.payments.webhooks import WebhookOutcome
 from metering.platform.api import problems
 from metering.platform.api.body import read_body
 from metering.platform.api.deps import app_settings
 from metering.platform.api.problem_docs import problem_responses
-from metering.platform.api.problems import ProblemError
 from metering.platform.db.session import get_engine
-from metering.providers.stripe.webhook import WebhookOutcome, apply_event
+from metering.providers.stripe.provider import StripeProvider
+from metering.providers.stripe.webhook import apply_event
 
 router = APIRouter(tags=["stripe"])
 
@@ -35,22 +33,16 @@ class WebhookReceipt(BaseModel):
     detail: str
 
 
-def _bad_signature(detail: str) -> ProblemError:
-    return problems.STRIPE_SIGNATURE_INVALID.error(detail)
-
-
-def store_event(
-    engine: sa.Engine, event_id: str, event_type: str, data: dict[str, Any]
-) -> WebhookOutcome:
+def store_event(engine: sa.Engine, event: ProviderEvent) -> WebhookOutcome:
     """Apply the event in its own transaction; a concurrent delivery of the same event
     loses on the `stripe_events` key and reports a duplicate."""
     with Session(engine, expire_on_commit=False) as session:
         try:
-            outcome = apply_event(session, event_id, event_type, data)
+            outcome = apply_event(session, event)
             session.commit()
         except sa.exc.IntegrityError:  # the same event applied meanwhile by another delivery
             session.rollback()
-            return WebhookOutcome(event_id, event_type, None, False, True, "already applied")
+            return WebhookOutcome(event.id, event.type, None, False, True, "already applied")
         return outcome
 
 
@@ -76,23 +68,10 @@ async def stripe_webhook(request: Request) -> WebhookReceipt:
         )
     payload = await read_body(request, settings.max_body_bytes)
     try:
-        event = stripe.Webhook.construct_event(
-            payload,
-            request.headers.get("stripe-signature"),
-            settings.stripe_webhook_secret,
-            tolerance=int(settings.webhook_tolerance.total_seconds()),
-        )
-    except stripe.SignatureVerificationError as error:
-        raise _bad_signature(
-            f"Stripe-Signature does not verify: {error.user_message or error}"
-        ) from None
-    except ValueError:
-        raise _bad_signature("The body is not a Stripe event (invalid JSON).") from None
-    body = json.loads(payload)
-    data = (body.get("data") or {}).get("object") or {}
-    outcome = await run_in_threadpool(
-        store_event, get_engine(request), str(event.id), str(event.type), data
-    )
+        event = StripeProvider.from_settings(settings).parse_webhook(payload, request.headers)
+    except WebhookRejected as rejected:
+        raise problems.STRIPE_SIGNATURE_INVALID.error(str(rejected)) from None
+    outcome = await run_in_threadpool(store_event, get_engine(request), event)
     return WebhookReceipt(
         event_id=outcome.event_id,
         type=outcome.type,

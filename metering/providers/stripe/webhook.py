@@ -1,123 +1,98 @@
-"""What a Stripe webhook event does to our invoice.
+"""Stripe's webhook deliveries: verified, read as provider events, each applied once.
 
-Deliveries repeat and arrive out of order: each event id is applied once (`stripe_events`),
-and an invoice never moves back from paid or void, so a late `invoice.payment_failed` after
-`invoice.paid`, or any event after a void, changes nothing.
+Stripe signs each delivery (`Stripe-Signature`, the endpoint's secret); an event id already
+applied (`stripe_events`) changes nothing again. What an event does to our invoice is the
+provider-neutral `payments.webhooks`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlmodel import Session, col, select
+import stripe
+from sqlmodel import Session
 
-from metering.billing.invoices.announce import announce_if_moved
-from metering.billing.invoices.models import Invoice, InvoiceStatus, SyncState
-from metering.platform.db.types import utcnow
+from metering.billing.payments import webhooks
+from metering.billing.payments.protocol import (
+    Declined,
+    InvoiceChange,
+    Opened,
+    Paid,
+    ProviderEvent,
+    Voided,
+    WebhookRejected,
+)
+from metering.billing.payments.webhooks import WebhookOutcome
 from metering.providers.stripe.models import StripeEventSeen
 
-HANDLED = (
-    "invoice.paid",
-    "invoice.payment_succeeded",
-    "invoice.payment_failed",
-    "invoice.voided",
-    "invoice.finalized",
-)
-OPEN = (InvoiceStatus.ISSUED, InvoiceStatus.PAYMENT_FAILED)
+PROVIDER = "stripe"
+LABEL = "Stripe"
 
 
-@dataclass(frozen=True)
-class WebhookOutcome:
-    """`applied`: our invoice changed; `duplicate`: this event id was applied before."""
-
-    event_id: str
-    type: str
-    invoice_id: str | None
-    applied: bool
-    duplicate: bool
-    detail: str
+def _moment(stamp: Any) -> datetime | None:
+    return datetime.fromtimestamp(stamp, UTC) if isinstance(stamp, int) else None
 
 
-def _moment(stamp: Any, default: datetime) -> datetime:
-    return datetime.fromtimestamp(stamp, UTC) if isinstance(stamp, int) else default
+def _change(event_type: str, stripe_invoice: dict[str, Any]) -> InvoiceChange | None:
+    """What the event says happened to the invoice; None for events we do not use."""
+    transitions = stripe_invoice.get("status_transitions") or {}
+    if event_type in ("invoice.paid", "invoice.payment_succeeded"):
+        return Paid(_moment(transitions.get("paid_at")))
+    if event_type == "invoice.voided":
+        return Voided(_moment(transitions.get("voided_at")))
+    if event_type == "invoice.payment_failed":
+        attempts = stripe_invoice.get("attempt_count")
+        return Declined(f"Stripe reported a failed payment (attempt {attempts})")
+    if event_type == "invoice.finalized":
+        url = stripe_invoice.get("hosted_invoice_url")
+        return Opened(url if isinstance(url, str) else None)
+    return None
 
 
-def find_invoice(session: Session, stripe_invoice: dict[str, Any]) -> Invoice | None:
-    """Ours, by the Stripe id we stored or, if the sync never stored it, by our metadata."""
-    stripe_id = stripe_invoice.get("id")
-    if isinstance(stripe_id, str):
-        found = session.exec(select(Invoice).where(col(Invoice.stripe_invoice_id) == stripe_id))
-        invoice = found.first()
-        if invoice is not None:
-            return invoice
-    ours = (stripe_invoice.get("metadata") or {}).get("metering_invoice_id")
-    return session.get(Invoice, ours) if isinstance(ours, str) else None
+def event_of(event_id: str, event_type: str, stripe_object: dict[str, Any]) -> ProviderEvent:
+    """The provider event of a Stripe event whose `data.object` is `stripe_object`."""
+    if not (event_type.startswith("invoice.") and stripe_object.get("object") == "invoice"):
+        return ProviderEvent(event_id, event_type, None, None, None)
+    stripe_id = stripe_object.get("id")
+    ours = (stripe_object.get("metadata") or {}).get("metering_invoice_id")
+    return ProviderEvent(
+        event_id,
+        event_type,
+        stripe_id if isinstance(stripe_id, str) else None,
+        ours if isinstance(ours, str) else None,
+        _change(event_type, stripe_object),
+    )
 
 
-def apply_event(
-    session: Session, event_id: str, event_type: str, stripe_object: dict[str, Any]
-) -> WebhookOutcome:
+def parse(payload: bytes, headers: Mapping[str, str], secret: str, tolerance: int) -> ProviderEvent:
+    """The event of a delivery, once its signature verifies (`WebhookRejected` otherwise)."""
+    try:
+        event = stripe.Webhook.construct_event(
+            payload, headers.get("stripe-signature"), secret, tolerance=tolerance
+        )
+    except stripe.SignatureVerificationError as error:
+        raise WebhookRejected(
+            f"Stripe-Signature does not verify: {error.user_message or error}"
+        ) from None
+    except ValueError:
+        raise WebhookRejected("The body is not a Stripe event (invalid JSON).") from None
+    body = json.loads(payload)
+    data = (body.get("data") or {}).get("object") or {}
+    return event_of(str(event.id), str(event.type), data)
+
+
+def apply_event(session: Session, event: ProviderEvent) -> WebhookOutcome:
     """Record the event and update our invoice; the caller commits (a concurrent duplicate
     then fails on the `stripe_events` key and changes nothing)."""
-    if session.get(StripeEventSeen, event_id) is not None:
-        ours = find_invoice(session, stripe_object) if "id" in stripe_object else None
-        invoice_id = ours.id if ours is not None else None
-        return WebhookOutcome(event_id, event_type, invoice_id, False, True, "already applied")
-    is_invoice = event_type.startswith("invoice.") and stripe_object.get("object") == "invoice"
+    if session.get(StripeEventSeen, event.id) is not None:
+        ours = webhooks.find_invoice(session, PROVIDER, event)
+        invoice_id = ours[0] if ours is not None else None
+        return WebhookOutcome(event.id, event.type, invoice_id, False, True, "already applied")
     session.add(
-        StripeEventSeen(
-            id=event_id,
-            type=event_type,
-            stripe_invoice_id=stripe_object.get("id") if is_invoice else None,
-        )
+        StripeEventSeen(id=event.id, type=event.type, stripe_invoice_id=event.external_invoice_id)
     )
-    if event_type not in HANDLED or not is_invoice:
-        return WebhookOutcome(event_id, event_type, None, False, False, "not an event we use")
-    invoice = find_invoice(session, stripe_object)
-    if invoice is None:
-        return WebhookOutcome(event_id, event_type, None, False, False, "not one of our invoices")
-    detail = _apply(invoice, event_type, stripe_object)
-    applied = detail is not None
-    if applied:
-        invoice.updated_at = utcnow()
-        session.add(invoice)
-        announce_if_moved(session, invoice)
-    return WebhookOutcome(
-        event_id, event_type, invoice.id, applied, False, detail or f"invoice is {invoice.status}"
-    )
-
-
-def _apply(invoice: Invoice, event_type: str, stripe_object: dict[str, Any]) -> str | None:
-    """Change the invoice for the event; what changed, or None when nothing did."""
-    transitions = stripe_object.get("status_transitions") or {}
-    if invoice.stripe_invoice_id is None and isinstance(stripe_object.get("id"), str):
-        invoice.stripe_invoice_id = stripe_object["id"]
-    if event_type == "invoice.finalized":
-        url = stripe_object.get("hosted_invoice_url")
-        if invoice.stripe_hosted_url is None and isinstance(url, str):
-            invoice.stripe_hosted_url = url
-            return "hosted invoice URL stored"
-        return None
-    if invoice.status not in OPEN:  # paid and void are final
-        return None
-    if event_type in ("invoice.paid", "invoice.payment_succeeded"):
-        invoice.status = InvoiceStatus.PAID.value
-        invoice.paid_at = _moment(transitions.get("paid_at"), utcnow())
-        invoice.sync_state = SyncState.PAID.value
-        invoice.sync_error = None
-        invoice.next_sync_at = None
-        return "paid"
-    if event_type == "invoice.voided":
-        invoice.status = InvoiceStatus.VOID.value
-        invoice.voided_at = _moment(transitions.get("voided_at"), utcnow())
-        invoice.sync_state = SyncState.VOID.value
-        invoice.next_sync_at = None
-        return "voided in Stripe"
-    if event_type == "invoice.payment_failed" and invoice.status == InvoiceStatus.ISSUED:
-        invoice.status = InvoiceStatus.PAYMENT_FAILED.value
-        attempts = stripe_object.get("attempt_count")
-        invoice.sync_error = f"Stripe reported a failed payment (attempt {attempts})"
-        return "payment failed"
-    return None
+    session.flush()
+    return webhooks.apply_event(session, PROVIDER, LABEL, event)

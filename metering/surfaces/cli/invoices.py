@@ -1,4 +1,4 @@
-"""`metering invoices ...`: close due periods by hand, show an invoice.
+"""`metering invoices ...`: close due periods by hand, show or void an invoice.
 
 The jobs close periods on their own (`metering worker`); `run` is for an operator who
 wants it now, or as of another time (closing is deterministic: a period is priced as of its
@@ -18,10 +18,12 @@ from sqlmodel import Session
 from metering.billing.invoices import repository
 from metering.billing.invoices.close import CloseReport, close_due
 from metering.billing.invoices.models import Invoice
-from metering.billing.invoices.service import invoice_detail
+from metering.billing.invoices.service import invoice_detail, void
 from metering.catalog.plans.compiled import rules_of
 from metering.catalog.vendors.service import VendorNotFound, find_vendor
+from metering.platform.api.problems import ProblemError
 from metering.platform.db.engine import make_engine
+from metering.platform.db.types import utcnow
 from metering.platform.settings import get_settings
 from metering.surfaces.cli.common import fail, find_customer, parse_as_of
 from metering.surfaces.cli.db import open_session
@@ -29,7 +31,9 @@ from pricing_rules.engine import money_text
 from pricing_rules.money import minor_units
 from pricing_rules.periods import Period
 
-invoices_app = typer.Typer(help="Invoices: close due periods, show one.", no_args_is_help=True)
+invoices_app = typer.Typer(
+    help="Invoices: close due periods, show or void one.", no_args_is_help=True
+)
 SHOWN = 50
 
 
@@ -144,3 +148,27 @@ def show_command(invoice_id: str = typer.Argument(..., help="The invoice id (inv
         )
     table.add_row("", "", "total", "", "", f"{detail.total} {detail.currency}", "", style="bold")
     console.print(table)
+
+
+@invoices_app.command("void")
+def void_command(invoice_id: str = typer.Argument(..., help="The invoice id (inv_...).")) -> None:
+    """Void an invoice: its payment provider voids its copy, and the corrections it carried
+    are billed again at the customer's next close."""
+    with open_session() as session:
+        invoice = session.get(Invoice, invoice_id)
+        if invoice is None:
+            raise fail(f"no invoice '{invoice_id}'")
+        was = invoice.status
+        try:
+            void(session, invoice, utcnow())
+        except ProblemError as error:
+            raise fail(error.detail) from None
+        session.commit()
+    number = f"#{invoice.number}" if invoice.number is not None else "(draft)"
+    if was == invoice.status:
+        typer.echo(f"invoice {number} {invoice.id} was void already: nothing changed")
+        return
+    typer.echo(
+        f"invoice {number} {invoice.id} is void (was {was}); its payment provider voids it "
+        "at the next sync, and the periods it corrected are billed again at the next close"
+    )

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from metering.billing.invoices import repository
 from metering.billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus
 from metering.billing.invoices.usage import id_count
+from metering.billing.payments import links
 from metering.catalog.plans.compiled import rules_of
 from metering.platform.api.pagination import decode_cursor, encode_cursor, invalid_cursor
 from metering.platform.web.format import Formatter
@@ -131,6 +132,12 @@ def lines(session: Session, invoice: Invoice) -> list[LineView]:
         )
         for row in rows
     ]
+
+
+def hosted_url(session: Session, invoice: Invoice) -> str | None:
+    """Where the customer views and pays the invoice at its payment provider, if anywhere."""
+    link = links.of_invoices(session, [invoice.id]).get(invoice.id)
+    return None if link is None else link.hosted_url
 
 
 def formatter_of(session: Session, invoice: Invoice, locale: str) -> Formatter:

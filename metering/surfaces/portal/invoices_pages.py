@@ -70,6 +70,7 @@ def invoice_page(
         "portal/invoice.html",
         {
             "invoice": invoice,
+            "hosted_url": invoices.hosted_url(session, invoice),
             "lines": invoices.lines(session, invoice),
             "ifmt": invoices.formatter_of(session, invoice, portal.customer.locale),
             "labels": STATUS_LABELS,

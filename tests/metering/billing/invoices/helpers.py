@@ -12,6 +12,8 @@ from sqlmodel import Session, col, select
 from metering.billing.invoices import repository
 from metering.billing.invoices.close import CloseReport, close_due
 from metering.billing.invoices.models import Invoice, InvoiceLine
+from metering.billing.payments import links
+from metering.billing.payments.models import InvoicePaymentLink
 from metering.ledger.events.service import void
 from tests.metering.ledger.events.helpers import ingest_all
 
@@ -125,6 +127,20 @@ def update_invoice(engine: Engine, invoice_id: str, **values: Any) -> None:
         for name, value in values.items():
             setattr(invoice, name, value)
         session.add(invoice)
+        session.commit()
+
+
+def payment_link(engine: Engine, invoice_id: str) -> InvoicePaymentLink:
+    with Session(engine) as session:
+        link = session.get(InvoicePaymentLink, invoice_id)
+        assert link is not None
+        return link
+
+
+def update_payment_link(engine: Engine, invoice_id: str, **values: Any) -> None:
+    """Set columns of an invoice's payment link, as the sync or a webhook would have."""
+    with Session(engine) as session:
+        links.update(session, invoice_id, **values)
         session.commit()
 
 

@@ -20,6 +20,7 @@ from tests.metering.billing.invoices.helpers import (
     deal,
     invoices,
     lines,
+    payment_link,
     resolution,
     send,
     summary,
@@ -60,7 +61,12 @@ def test_a_closed_period_is_priced_line_by_line(engine: Engine, vendor: VendorFi
     assert (invoice.period_start, invoice.period_end) == (OCTOBER, NOVEMBER)
     assert invoice.as_of == NOVEMBER + timedelta(hours=72)
     assert invoice.issued_at == at(5, month=11)
-    assert invoice.next_sync_at == at(5, month=11)
+    link = payment_link(engine, invoice.id)  # due for its payment provider at once
+    assert (link.provider, link.step, link.next_attempt_at) == (
+        None,
+        "not_started",
+        at(5, month=11),
+    )
     assert invoice.collection_method == "charge_automatically"
     assert invoice.due_at is None
     first = lines(engine, invoice.id)[0]

@@ -28,6 +28,7 @@ from tests.metering.billing.invoices.helpers import (
     resolution,
     send,
     update_invoice,
+    update_payment_link,
 )
 from tests.metering.conftest import VendorFixture, create_customer, create_plan, create_vendor
 from tests.metering.platform.api.support import bearer
@@ -273,8 +274,9 @@ def test_retry_sync_makes_the_sync_due_or_says_why_not(
     app_client: TestClient, engine: Engine, vendor: VendorFixture
 ) -> None:
     _, october, november = two_invoices(engine, vendor)
-    update_invoice(engine, october, sync_error="card_declined", next_sync_at=None)
-    update_invoice(engine, november, status="paid", sync_state="paid")
+    update_payment_link(engine, october, error="card_declined", next_attempt_at=None)
+    update_invoice(engine, november, status="paid")
+    update_payment_link(engine, november, step="paid")
 
     retried = app_client.post(f"/v1/invoices/{october}/retry_sync", headers=auth(vendor))
     refused = app_client.post(f"/v1/invoices/{november}/retry_sync", headers=auth(vendor))

@@ -6,8 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
 from typer.testing import CliRunner
 
+from metering.ledger.outcomes.models import StalePeriod
 from metering.platform.settings import get_settings
 from metering.surfaces.cli.main import app
 from tests.metering.billing.invoices.helpers import (
@@ -19,6 +21,7 @@ from tests.metering.billing.invoices.helpers import (
     reopen,
     resolution,
     send,
+    update_invoice,
 )
 from tests.metering.conftest import VendorFixture, create_customer, create_plan
 
@@ -82,3 +85,34 @@ def test_run_and_show_refuse_what_they_cannot_find(cli_database: str) -> None:
     assert "has no timezone" in naive.output
     assert missing.exit_code == 1
     assert "no invoice 'inv_nope'" in missing.output
+
+
+def test_void_voids_once_bills_its_corrections_again_and_refuses_a_paid_invoice(
+    cli_database: str, engine: Engine, vendor: VendorFixture
+) -> None:
+    plan = create_plan(engine, vendor.id, RULES)
+    create_customer(engine, vendor.id, "acme", plan, starts_at=OCTOBER)
+    events = [resolution(f"r{i}", at(i + 1), f"c{i}") for i in range(8)]
+    send(engine, vendor.id, [*events, deal("d1", at(3), "1000.50")], at(25))
+    runner.invoke(app, ["invoices", "run", "--as-of", "2026-11-05T00:00Z"])
+    send(engine, vendor.id, [reopen("o1", at(30), "c3")], at(10, month=11))
+    runner.invoke(app, ["invoices", "run", "--as-of", "2026-12-05T00:00Z"])
+    october, november = invoices(engine)
+    update_invoice(engine, october.id, status="paid")
+
+    voided = runner.invoke(app, ["invoices", "void", november.id])
+    again = runner.invoke(app, ["invoices", "void", november.id])
+    paid = runner.invoke(app, ["invoices", "void", october.id])
+    missing = runner.invoke(app, ["invoices", "void", "inv_nope"])
+
+    assert voided.exit_code == 0, voided.output
+    assert f"invoice #2 {november.id} is void (was issued)" in voided.output
+    assert again.exit_code == 0, again.output
+    assert "was void already: nothing changed" in again.output
+    assert paid.exit_code == 1
+    assert f"Invoice '{october.id}' is paid and cannot be voided" in paid.output
+    assert missing.exit_code == 1
+    assert "no invoice 'inv_nope'" in missing.output
+    assert [invoice.status for invoice in invoices(engine)] == ["paid", "void"]
+    with Session(engine) as session:
+        assert [m.period_start for m in session.exec(select(StalePeriod)).all()] == [OCTOBER]

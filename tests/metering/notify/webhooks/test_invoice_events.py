@@ -4,13 +4,15 @@ answers move the invoice; each in the transaction that makes the change, once.""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from metering.billing.invoices import lifecycle
 from metering.billing.invoices.models import InvoiceStatus
-from metering.providers.stripe import state
-from metering.providers.stripe.webhook import apply_event
+from metering.billing.payments import state
+from metering.providers.stripe.webhook import apply_event, event_of
 from tests.metering.billing.invoices.helpers import (
     RULES,
     at,
@@ -18,7 +20,7 @@ from tests.metering.billing.invoices.helpers import (
     invoices,
     resolution,
     send,
-    update_invoice,
+    update_payment_link,
 )
 from tests.metering.conftest import VendorFixture, create_customer, create_plan
 from tests.metering.notify.webhooks.helpers import add_endpoint, deliveries, payload
@@ -39,12 +41,12 @@ def issue_october(engine: Engine, vendor: VendorFixture) -> str:
 
 
 def stripe_event(session: Session, event_id: str, kind: str, invoice_id: str) -> None:
-    apply_event(
-        session,
-        event_id,
-        kind,
-        {"object": "invoice", "id": "in_1", "metadata": {"metering_invoice_id": invoice_id}},
-    )
+    stripe_invoice = {
+        "object": "invoice",
+        "id": "in_1",
+        "metadata": {"metering_invoice_id": invoice_id},
+    }
+    apply_event(session, event_of(event_id, kind, stripe_invoice))
     session.commit()
 
 
@@ -91,8 +93,8 @@ def test_paid_by_the_sync_step_is_announced_with_the_status_change(
 ) -> None:
     invoice_id = issue_october(engine, vendor)
     add_endpoint(engine, vendor.id, "http://a.test/hook", TYPES)
-    update_invoice(engine, invoice_id, sync_lease_owner="worker")
-    paid = state.set_status(invoice_id, InvoiceStatus.PAID, paid_at=CLOSED)
+    update_payment_link(engine, invoice_id, lease_owner="worker")
+    paid = partial(lifecycle.mark_paid, invoice_id=invoice_id, at=CLOSED)
     state.write(engine, invoice_id, "worker", {}, paid)
     state.write(engine, invoice_id, "worker", {}, paid)  # already paid: no second event
 

@@ -17,19 +17,21 @@ from multiprocessing.connection import Connection
 import pytest
 from sqlalchemy.engine import Engine
 
-from metering.billing.invoices.models import InvoiceStatus, SyncState
+from metering.billing.invoices.models import InvoiceStatus
+from metering.billing.payments.models import SyncState
 from metering.platform.db.engine import make_engine
 from metering.platform.settings import Settings
-from metering.providers.stripe.sync import sync_due
+from metering.surfaces.providers import sync_due
 from tests.metering.billing.invoices.helpers import lines as line_rows
-from tests.metering.billing.invoices.helpers import update_invoice
+from tests.metering.billing.invoices.helpers import update_payment_link
 from tests.metering.providers.stripe.conftest import sync_settings
 from tests.metering.providers.stripe.factory import (
     NOW,
     billing,
-    customer_row,
     invoice_row,
     issued_invoice,
+    stripe_customer_of,
+    stripe_items,
 )
 from tests.stripe_fake.harness import FakeStripe
 
@@ -79,7 +81,10 @@ def assert_one_stripe_invoice(
     assert [
         (item.invoice_item, item.amount, item.metadata["metering_line_id"])
         for item in remote.lines.data
-    ] == [(line.stripe_item_id, int(line.amount * 100), line.id) for line in lines]
+    ] == [
+        (item, int(line.amount * 100), line.id)
+        for item, line in zip(stripe_items(engine, lines), lines, strict=True)
+    ]
     assert remote.total == int(invoice.total * 100)
     pending = client.v1.invoice_items.list({"customer": stripe_customer}).data
     assert pending == []  # no stray item made twice outside the invoice
@@ -136,7 +141,7 @@ def test_send_invoice_killed_at_each_request(
         SyncState.FINALIZED,
         None,
     )
-    stripe_customer = customer_row(engine, billed.customer_id).stripe_customer_id or ""
+    stripe_customer = stripe_customer_of(engine, billed.customer_id) or ""
     created = fake_stripe.client().v1.customers.list({"limit": 100}).data
     assert [customer.id for customer in created] == [stripe_customer]  # made once
     assert_one_stripe_invoice(engine, fake_stripe, invoice_id, stripe_customer)
@@ -154,13 +159,13 @@ def test_invoice_made_before_a_long_outage_is_found_not_made_again(
     fake_stripe.fault(500, path="/v1/invoiceitems")
     sync_due(engine, settings, now=NOW)
     made = invoice_row(engine, invoice_id).stripe_invoice_id
-    update_invoice(  # as if the commit of the invoice step never happened
+    update_payment_link(  # as if the commit of the invoice step never happened
         engine,
         invoice_id,
-        stripe_invoice_id=None,
-        sync_state=SyncState.CUSTOMER_SYNCED.value,
+        external_id=None,
+        step=SyncState.CUSTOMER_SYNCED.value,
         updated_at=NOW,
-        next_sync_at=NOW,
+        next_attempt_at=NOW,
     )
     fake_stripe.forget_idempotency_keys()
 

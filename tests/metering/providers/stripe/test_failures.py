@@ -10,11 +10,13 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from metering.billing.invoices.models import Invoice, InvoiceStatus, SyncState
+from metering.billing.invoices.models import Invoice, InvoiceStatus
+from metering.billing.payments.models import SyncState
+from metering.billing.payments.sync import SyncNotRetryable, retry_sync
 from metering.platform.settings import Settings
-from metering.providers.stripe.sync import SyncNotRetryable, retry_sync, sync_due
+from metering.surfaces.providers import sync_due
 from tests.metering.billing.invoices.helpers import lines as line_rows
-from tests.metering.billing.invoices.helpers import update_invoice
+from tests.metering.billing.invoices.helpers import update_payment_link
 from tests.metering.providers.stripe.factory import (
     FIVE_LINES,
     NOW,
@@ -80,7 +82,7 @@ def test_backoff_stops_growing_at_the_cap(
 ) -> None:
     billed = billing(engine)
     invoice_id = issued_invoice(engine, billed, FIVE_LINES)
-    update_invoice(engine, invoice_id, sync_attempts=12)
+    update_payment_link(engine, invoice_id, attempts=12)
     fake_stripe.fault(503)
 
     sync_due(engine, settings, now=NOW)

@@ -9,14 +9,16 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.engine import Engine
 
-from metering.billing.invoices.models import SyncState
+from metering.billing.payments import state
+from metering.billing.payments.models import SyncState
+from metering.billing.payments.steps import Run, ensure_customer
+from metering.billing.payments.sync import SyncReport
 from metering.platform.settings import Settings
-from metering.providers.stripe import state
-from metering.providers.stripe.client import make_client
-from metering.providers.stripe.steps import Run, sync_customer
-from metering.providers.stripe.sync import SyncReport, sync_due
+from metering.providers.stripe.provider import StripeProvider
+from metering.surfaces.providers import sync_due
 from tests.metering.providers.stripe.factory import (
     NOW,
+    STRIPE,
     billing,
     invoice_row,
     issued_invoice,
@@ -29,10 +31,12 @@ LEASE = timedelta(minutes=5)
 def test_one_claim_wins_until_the_lease_expires(engine: Engine, fake_stripe: FakeStripe) -> None:
     invoice_id = issued_invoice(engine, billing(engine), ["1.00"])
 
-    assert state.claim(engine, invoice_id, "worker-a", NOW, LEASE)
-    assert not state.claim(engine, invoice_id, "worker-b", NOW + timedelta(minutes=4), LEASE)
-    assert state.due_ids(engine, NOW + timedelta(minutes=4), 10) == []
-    assert state.claim(engine, invoice_id, "worker-b", NOW + timedelta(minutes=5), LEASE)
+    assert state.claim(engine, invoice_id, STRIPE, "worker-a", NOW, LEASE)
+    assert not state.claim(
+        engine, invoice_id, STRIPE, "worker-b", NOW + timedelta(minutes=4), LEASE
+    )
+    assert state.due_ids(engine, STRIPE, NOW + timedelta(minutes=4), 10) == []
+    assert state.claim(engine, invoice_id, STRIPE, "worker-b", NOW + timedelta(minutes=5), LEASE)
     assert invoice_row(engine, invoice_id).sync_lease_owner == "worker-b"
 
 
@@ -40,16 +44,15 @@ def test_a_worker_that_lost_its_lease_writes_nothing(
     engine: Engine, settings: Settings, fake_stripe: FakeStripe
 ) -> None:
     invoice_id = issued_invoice(engine, billing(engine), ["1.00"])
-    assert state.claim(engine, invoice_id, "worker-a", NOW, LEASE)
-    assert state.claim(engine, invoice_id, "worker-b", NOW + LEASE, LEASE)  # a took too long
-    client = make_client(settings)
-    assert client is not None
+    assert state.claim(engine, invoice_id, STRIPE, "worker-a", NOW, LEASE)
+    assert state.claim(engine, invoice_id, STRIPE, "worker-b", NOW + LEASE, LEASE)  # too long
+    stripe = StripeProvider.from_settings(settings)
     slow = Run(
-        engine, client, "worker-a", NOW, LEASE, settings.sync_retry_base, settings.sync_retry_cap
+        engine, stripe, "worker-a", NOW, LEASE, settings.sync_retry_base, settings.sync_retry_cap
     )
 
     with pytest.raises(state.LeaseLost):
-        sync_customer(slow, state.load(engine, invoice_id))
+        ensure_customer(slow, state.load(engine, invoice_id))
 
     invoice = invoice_row(engine, invoice_id)
     assert (invoice.sync_state, invoice.sync_lease_owner) == (SyncState.NOT_STARTED, "worker-b")

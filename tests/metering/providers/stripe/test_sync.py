@@ -7,17 +7,19 @@ from decimal import Decimal
 
 from sqlalchemy.engine import Engine
 
-from metering.billing.invoices.models import InvoiceStatus, SyncState
+from metering.billing.invoices.models import InvoiceStatus
+from metering.billing.payments.models import SyncState
 from metering.platform.settings import Settings
-from metering.providers.stripe.sync import sync_due
+from metering.surfaces.providers import sync_due
 from tests.metering.billing.invoices.helpers import lines as line_rows
 from tests.metering.providers.stripe.factory import (
     FIVE_LINES,
     NOW,
     billing,
-    customer_row,
     invoice_row,
     issued_invoice,
+    stripe_customer_of,
+    stripe_items,
 )
 from tests.stripe_fake.harness import FakeStripe
 
@@ -59,7 +61,7 @@ def test_five_line_invoice_is_paid_in_stripe_with_the_same_lines(
         (-198, "Credit: Line 4", lines[3].id),
         (341, "Line 5", lines[4].id),
     ]
-    assert [line.stripe_item_id for line in lines] == [i.invoice_item for i in remote.lines.data]
+    assert stripe_items(engine, lines) == [i.invoice_item for i in remote.lines.data]
     assert remote.lines.data[3].period.end == int(lines[3].period_end.timestamp())
     linked = stripe.v1.customers.retrieve(card_customer)
     assert linked.metadata["metering_customer_id"] == billed.customer_id
@@ -104,13 +106,13 @@ def test_send_invoice_is_sent_and_waits_for_the_webhook(
     assert invoice.status == InvoiceStatus.ISSUED
     assert invoice.sync_state == SyncState.FINALIZED
     assert invoice.next_sync_at is None
-    customer = customer_row(engine, billed.customer_id)
-    assert customer.stripe_customer_id is not None
+    stripe_customer = stripe_customer_of(engine, billed.customer_id)
+    assert stripe_customer is not None
     remote = fake_stripe.client().v1.invoices.retrieve(invoice.stripe_invoice_id or "")
     assert (remote.status, remote.total, remote.collection_method) == ("open", 1251, "send_invoice")
     assert remote.days_until_due == 14
     assert remote.to_dict().get("sent_at") is not None
-    created = fake_stripe.client().v1.customers.retrieve(customer.stripe_customer_id)
+    created = fake_stripe.client().v1.customers.retrieve(stripe_customer)
     assert (created.name, created.email) == ("Acme Inc.", "billing@acme.test")
     assert created.metadata["external_id"] == "acme"
     # Synced again: nothing is due, nothing is sent twice.

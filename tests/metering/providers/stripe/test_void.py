@@ -5,15 +5,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-import sqlalchemy as sa
 import stripe
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from metering.billing.invoices.models import Invoice, InvoiceStatus, SyncState
+from metering.billing.invoices import lifecycle
+from metering.billing.invoices.models import InvoiceStatus
+from metering.billing.payments.models import SyncState
 from metering.platform.settings import Settings
-from metering.providers.stripe.sync import sync_due
-from tests.metering.billing.invoices.helpers import update_invoice
+from metering.surfaces.providers import sync_due
+from tests.metering.billing.invoices.helpers import update_payment_link
 from tests.metering.providers.stripe.factory import NOW, billing, invoice_row, issued_invoice
 from tests.stripe_fake.harness import FakeStripe
 
@@ -21,10 +22,10 @@ LATER = NOW + timedelta(hours=2)
 
 
 def void(engine: Engine, invoice_id: str, now: datetime) -> None:
-    """What voiding through the API does to the row."""
-    update_invoice(
-        engine, invoice_id, status=InvoiceStatus.VOID.value, voided_at=now, next_sync_at=now
-    )
+    """What voiding through the API does."""
+    with Session(engine) as session:
+        assert lifecycle.void(session, invoice_id, now)
+        session.commit()
 
 
 def test_void_before_any_sync_calls_nothing(
@@ -92,13 +93,7 @@ def test_void_finds_a_stripe_invoice_whose_id_was_never_stored(
     fake_stripe.fault(500, path="/v1/invoiceitems")
     sync_due(engine, settings, now=NOW)
     created = invoice_row(engine, invoice_id).stripe_invoice_id
-    with Session(engine) as session:
-        session.execute(
-            sa.update(Invoice)
-            .where(col(Invoice.id) == invoice_id)
-            .values(stripe_invoice_id=None, sync_state=SyncState.CUSTOMER_SYNCED.value)
-        )
-        session.commit()
+    update_payment_link(engine, invoice_id, external_id=None, step=SyncState.CUSTOMER_SYNCED.value)
     void(engine, invoice_id, LATER)
 
     sync_due(engine, settings, now=LATER)

@@ -16,13 +16,15 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from metering.billing.invoices.models import InvoiceStatus, SyncState
+from metering.billing.invoices.models import InvoiceStatus
+from metering.billing.payments.models import SyncState
+from metering.billing.payments.webhooks import WebhookOutcome
 from metering.platform.settings import Settings
 from metering.providers.stripe.endpoints import store_event
 from metering.providers.stripe.models import StripeEventSeen
-from metering.providers.stripe.sync import sync_due
-from metering.providers.stripe.webhook import WebhookOutcome
+from metering.providers.stripe.webhook import event_of
 from metering.surfaces.app import create_app
+from metering.surfaces.providers import sync_due
 from tests.metering.providers.stripe.factory import NOW, billing, invoice_row, issued_invoice
 from tests.stripe_fake.harness import FakeStripe
 
@@ -250,7 +252,7 @@ def test_the_same_event_delivered_twice_at_once_is_applied_once(
     def deliver_now() -> None:
         start.wait()
         invoice = {"object": "invoice", **paid(stripe_id)}
-        outcomes.append(store_event(engine, "evt_twice", "invoice.paid", invoice))
+        outcomes.append(store_event(engine, event_of("evt_twice", "invoice.paid", invoice)))
 
     threads = [threading.Thread(target=deliver_now) for _ in range(2)]
     for thread in threads:

@@ -10,11 +10,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
-from metering.billing.invoices.models import Invoice, InvoiceStatus, SyncState
+from metering.billing.invoices.models import Invoice, InvoiceStatus
+from metering.billing.payments.models import SyncState
 from metering.catalog.customers.models import Customer
 from metering.platform.db.types import utcnow
 from metering.platform.settings import Settings
 from metering.surfaces.jobs import running_jobs
+from tests.metering.providers.stripe.factory import invoice_row, link_stripe_customer
 from tests.metering.surfaces.jobs.billing import invoice_count, invoices_by_period, seed_billing
 from tests.metering.surfaces.jobs.conftest import wait_for
 from tests.stripe_fake.harness import API_KEY, FakeStripe, running_fake_stripe
@@ -55,9 +57,9 @@ def test_the_scheduler_syncs_the_invoices_it_issued_to_stripe(
 ) -> None:
     billing = seed_billing(engine, customers=2, conversations=3)
     with Session(engine) as session:
-        for customer in session.scalars(sa.select(Customer)):
-            customer.stripe_customer_id = fake_stripe.customer_with_card()
-        session.commit()
+        customer_ids = list(session.scalars(sa.select(col(Customer.id))))
+    for customer_id in customer_ids:
+        link_stripe_customer(engine, customer_id, fake_stripe.customer_with_card())
     expected = len(billing.customer_ids) * len(billing.due_periods(utcnow()))
     settings = Settings(
         database_url=database_url,
@@ -76,8 +78,10 @@ def test_the_scheduler_syncs_the_invoices_it_issued_to_stripe(
         wait_for(lambda: paid() >= expected, 30, f"{expected} paid invoices")
     stripe = fake_stripe.client()
     with Session(engine) as session:
-        for invoice in session.scalars(sa.select(Invoice)):
-            assert invoice.sync_state == SyncState.PAID
-            remote = stripe.v1.invoices.retrieve(invoice.stripe_invoice_id or "")
-            assert (remote.status, remote.total) == ("paid", int(invoice.total * 100))
-            assert remote.metadata["metering_invoice_id"] == invoice.id
+        invoice_ids = list(session.scalars(sa.select(col(Invoice.id))))
+    for invoice_id in invoice_ids:
+        invoice = invoice_row(engine, invoice_id)
+        assert invoice.sync_state == SyncState.PAID
+        remote = stripe.v1.invoices.retrieve(invoice.stripe_invoice_id or "")
+        assert (remote.status, remote.total) == ("paid", int(invoice.total * 100))
+        assert remote.metadata["metering_invoice_id"] == invoice.id

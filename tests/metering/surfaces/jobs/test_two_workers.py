@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col
+from sqlmodel import col
 
-from metering.billing.invoices.models import Invoice, InvoiceStatus, SyncState
-from metering.catalog.customers.models import Customer
+from metering.billing.invoices.models import Invoice, InvoiceStatus
+from metering.billing.payments.models import SyncState
 from metering.platform.db.types import utcnow
+from tests.metering.providers.stripe.factory import invoice_row, link_stripe_customer
 from tests.metering.surfaces.jobs.billing import Billing, invoices_by_period, seed_billing
 from tests.metering.surfaces.jobs.conftest import start_metering, wait_for
 from tests.stripe_fake.harness import API_KEY, FakeStripe, running_fake_stripe
@@ -55,13 +56,8 @@ def found(pattern: re.Pattern[str], log: Path) -> list[int]:
 
 def give_cards(engine: Engine, billing: Billing, fake: FakeStripe) -> None:
     """Each customer gets a Stripe customer with a card, so its invoices end up paid."""
-    with Session(engine) as session:
-        for customer_id in billing.customer_ids:
-            customer = session.get(Customer, customer_id)
-            assert customer is not None
-            customer.stripe_customer_id = fake.customer_with_card()
-            session.add(customer)
-        session.commit()
+    for customer_id in billing.customer_ids:
+        link_stripe_customer(engine, customer_id, fake.customer_with_card())
 
 
 def all_paid(engine: Engine, expected: int) -> bool:
@@ -129,7 +125,8 @@ def test_two_workers_close_each_period_once_and_sync_each_invoice_once(
     for invoice in ours:
         period = next(period for period in due if period.start == invoice.period_start)
         assert invoice.total == billing.total_of(period)
-        assert (invoice.status, invoice.sync_state) == (InvoiceStatus.PAID, SyncState.PAID)
+        state = invoice_row(engine, invoice.id)
+        assert (state.status, state.sync_state) == (InvoiceStatus.PAID, SyncState.PAID)
 
     # Syncing: one Stripe invoice per invoice, created, finalized and paid once.
     remote = {
@@ -139,7 +136,7 @@ def test_two_workers_close_each_period_once_and_sync_each_invoice_once(
     assert sorted(remote) == sorted(invoice.id for invoice in ours)
     for invoice in ours:
         stripe_invoice = remote[invoice.id]
-        assert stripe_invoice.id == invoice.stripe_invoice_id
+        assert stripe_invoice.id == invoice_row(engine, invoice.id).stripe_invoice_id
         assert (stripe_invoice.status, stripe_invoice.total) == ("paid", int(invoice.total * 100))
     writes = Counter(
         re.sub(r"/in_\w+", "/ID", request["path"])

@@ -22,6 +22,7 @@ from tests.metering.billing.invoices.helpers import (
     reopen,
     resolution,
     update_invoice,
+    update_payment_link,
 )
 from tests.metering.conftest import VendorFixture, create_customer, create_plan, create_vendor
 from tests.metering.ledger.events.helpers import ingest_all
@@ -90,7 +91,7 @@ def test_invoice_page_lines_and_tiers(
     assert api["total"] == "26.53"
     assert [row["amount"] for row in api["lines"]] == ["6.53", "0.00", "20.00"]
 
-    update_invoice(engine, invoice_id, stripe_hosted_url="https://invoice.stripe.test/i/abc")
+    update_payment_link(engine, invoice_id, hosted_url="https://invoice.stripe.test/i/abc")
     page = app_client.get(f"/portal/invoices/{invoice_id}")
     assert 'href="https://invoice.stripe.test/i/abc"' in page.text
     assert "View and pay on Stripe" in page.text

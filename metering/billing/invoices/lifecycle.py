@@ -1,0 +1,133 @@
+"""The only writer of an invoice's status and of the dates that go with it.
+
+    draft -> issued -> paid | payment_failed | void
+    payment_failed -> paid | void
+    paid, void: final
+
+Every move is one conditional UPDATE (the status must still be one the move starts from),
+so two writers racing (the sync and a webhook, the API and a webhook) move an invoice once,
+and a late or repeated message changes nothing. What a move entails happens in the caller's
+transaction, here, so no caller can forget it:
+
+- issued: the invoice's payment link is opened (due now) and `invoice.issued` announced;
+- paid, payment_failed: `invoice.paid` / `invoice.payment_failed` announced;
+- void: the periods its credit and adjustment lines corrected are marked stale, so the next
+  close bills those corrections again, and its payment provider is due to void its copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from metering.billing.invoices import repository
+from metering.billing.invoices.announce import announce_issued, announce_status
+from metering.billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus, LineKind
+from metering.billing.invoices.rating import LineDraft
+from metering.billing.payments import links
+from metering.ledger.outcomes.stale import mark_stale
+from metering.platform.db.types import utcnow
+
+INVOICES: sa.Table = Invoice.__table__  # type: ignore[attr-defined]
+LINES: sa.Table = InvoiceLine.__table__  # type: ignore[attr-defined]
+
+TRANSITIONS: Mapping[InvoiceStatus, frozenset[InvoiceStatus]] = {
+    InvoiceStatus.DRAFT: frozenset({InvoiceStatus.ISSUED, InvoiceStatus.VOID}),
+    InvoiceStatus.ISSUED: frozenset(
+        {InvoiceStatus.PAID, InvoiceStatus.PAYMENT_FAILED, InvoiceStatus.VOID}
+    ),
+    InvoiceStatus.PAYMENT_FAILED: frozenset({InvoiceStatus.PAID, InvoiceStatus.VOID}),
+    InvoiceStatus.PAID: frozenset(),
+    InvoiceStatus.VOID: frozenset(),
+}
+
+# The column each move dates.
+DATED: Mapping[InvoiceStatus, str] = {
+    InvoiceStatus.ISSUED: "issued_at",
+    InvoiceStatus.PAID: "paid_at",
+    InvoiceStatus.VOID: "voided_at",
+}
+
+# Statuses from which the invoice is still collected (a payment may still come).
+OPEN = (InvoiceStatus.ISSUED, InvoiceStatus.PAYMENT_FAILED)
+
+
+def _sources(target: InvoiceStatus) -> list[str]:
+    return sorted(status.value for status, targets in TRANSITIONS.items() if target in targets)
+
+
+def _move(session: Session, invoice_id: str, target: InvoiceStatus, at: datetime) -> str | None:
+    """Move the invoice to `target` if its status allows; its vendor id, or None."""
+    values: dict[str, Any] = {"status": target.value, "updated_at": utcnow()}
+    if target in DATED:
+        values[DATED[target]] = at
+    statement = (
+        sa.update(INVOICES)
+        .where(INVOICES.c.id == invoice_id, INVOICES.c.status.in_(_sources(target)))
+        .values(values)
+        .returning(INVOICES.c.vendor_id)
+    )
+    vendor_id: str | None = session.execute(statement).scalar_one_or_none()
+    return vendor_id
+
+
+def issued_columns(at: datetime) -> dict[str, Any]:
+    """The status columns of an invoice issued at `at` (its other dates empty)."""
+    undated = {column: None for column in DATED.values()}
+    return {**undated, "status": InvoiceStatus.ISSUED.value, DATED[InvoiceStatus.ISSUED]: at}
+
+
+def issue(
+    session: Session,
+    invoices: Sequence[tuple[dict[str, Any], Sequence[LineDraft]]],
+    at: datetime,
+) -> None:
+    """Write invoices that are issued as they are made (the close's: numbered rows with every
+    other column, and their lines), in bulk."""
+    if not invoices:
+        return
+    for row, _ in invoices:
+        row.update(issued_columns(at))
+    repository.insert_invoices(session, invoices)
+    invoice_ids = [row["id"] for row, _ in invoices]
+    links.open_links(session, invoice_ids, at)
+    announce_issued(session.connection(), invoice_ids)
+
+
+def mark_paid(session: Session, invoice_id: str, at: datetime) -> bool:
+    """Paid at `at`; whether the invoice moved (a paid or void one does not)."""
+    if _move(session, invoice_id, InvoiceStatus.PAID, at) is None:
+        return False
+    announce_status(session.connection(), invoice_id, InvoiceStatus.PAID.value)
+    return True
+
+
+def mark_failed(session: Session, invoice_id: str) -> bool:
+    """A payment failed (its reason is on the payment link, written first: the announcement
+    reads it); whether the invoice moved."""
+    if _move(session, invoice_id, InvoiceStatus.PAYMENT_FAILED, utcnow()) is None:
+        return False
+    announce_status(session.connection(), invoice_id, InvoiceStatus.PAYMENT_FAILED.value)
+    return True
+
+
+def void(session: Session, invoice_id: str, at: datetime) -> bool:
+    """Void the invoice; whether it moved (voiding a void or paid one does not)."""
+    vendor_id = _move(session, invoice_id, InvoiceStatus.VOID, at)
+    if vendor_id is None:
+        return False
+    corrected = session.execute(
+        sa.select(LINES.c.customer_id, LINES.c.period_start)
+        .where(
+            LINES.c.invoice_id == invoice_id,
+            LINES.c.kind.in_([LineKind.CREDIT.value, LineKind.ADJUSTMENT.value]),
+        )
+        .distinct()
+    ).all()
+    mark_stale(session, [(vendor_id, customer, start) for customer, start in corrected])
+    links.make_due(session, invoice_id, at)
+    return True
