@@ -21,8 +21,9 @@ from starlette.concurrency import run_in_threadpool
 
 from metering.catalog.vendors.auth import current_vendor, verify_webhook
 from metering.catalog.vendors.models import Vendor
+from metering.ledger import states
 from metering.ledger.events import repository, service
-from metering.ledger.events.models import EventStatus, StoredEvent
+from metering.ledger.events.models import StoredEvent
 from metering.ledger.events.parsing import (
     CLOUDEVENT,
     CLOUDEVENTS_BATCH,
@@ -41,6 +42,7 @@ from metering.ledger.events.schemas import (
     VoidOut,
 )
 from metering.ledger.outcomes import repository as outcomes
+from metering.ledger.states import EventStatus
 from metering.platform.api.body import read_body
 from metering.platform.api.deps import app_settings
 from metering.platform.api.pagination import Cursor, Limit, Page, paginate
@@ -276,7 +278,7 @@ def list_events(
         cursor,
         limit,
     )
-    voided = [row.pk for row in rows if row.pk is not None and row.status == EventStatus.VOIDED]
+    voided = [row.pk for row in rows if row.pk is not None and states.EVENT_VOIDED.holds(row)]
     voids = repository.voids_of(session, voided)
     data = [_event_out(row, voids.get(row.pk or 0)) for row in rows]
     return ExactJSONResponse({"data": data, "next_cursor": next_cursor})
