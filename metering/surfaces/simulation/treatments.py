@@ -4,9 +4,10 @@
 duplicates counted, not named). A simulation also shows *which* events change treatment, so
 this tracker follows one customer's period with the same core steps storage runs: the
 compiled `where` of each outcome, its dedupe and match keys (`evaluate`), the reversals,
-and the ledger's own rules (`metering.ledger.states`): `key_states` per dedupe key (only for
-keys with several candidates or a reversal, as in the ledger), `winner_state` and `SETTLED`
-for the winner. Memory: one small tuple per candidate event of the period.
+and `resolve_key` per dedupe key (only for keys with several candidates or a reversal, as
+in the ledger); the winner's treatment follows the ledger's own rules, `winner_state` and
+`SETTLED` (`metering.ledger.states`). Memory: one small tuple per candidate event of the
+period.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from enum import StrEnum
 from metering.ledger import states
 from metering.ledger.states import OutcomeState
 from pricing_rules.events import Event
-from pricing_rules.outcomes import Candidate, CompiledPlan
+from pricing_rules.outcomes import Candidate, CompiledPlan, resolve_key
 from pricing_rules.periods import Period
 
 
@@ -95,6 +96,7 @@ class TreatmentTracker:
             for event_id in event_ids
         }
         settle_after = {name: spec.settle.after for name, spec in self.plan.rules.outcomes.items()}
+        as_of, settled, winner_state = self.as_of, states.SETTLED.holds, states.winner_state
         for gkey, first in self._single.items():
             outcome = gkey[0]
             reversals = self._last_reversal.get(outcome, {})
@@ -106,9 +108,9 @@ class TreatmentTracker:
             if winner is None:
                 continue
             occurred_at, event_id, _, problem = winner
-            if states.winner_state(problem, credited=False) is OutcomeState.PROBLEM:
+            if winner_state(problem, False) is OutcomeState.PROBLEM:
                 result[(event_id, outcome)] = Treatment.PROBLEM
-            elif not states.SETTLED.holds(occurred_at + settle_after[outcome], self.as_of):
+            elif not settled(occurred_at + settle_after[outcome], as_of):
                 result[(event_id, outcome)] = Treatment.PENDING
             else:
                 result[(event_id, outcome)] = Treatment.COUNTED
@@ -121,15 +123,11 @@ class TreatmentTracker:
         reversals: dict[str, datetime],
         result: dict[TreatmentKey, Treatment],
     ) -> _Kept | None:
-        """`key_states` over one key's candidates; records the losers, returns the winner."""
+        """`resolve_key` over one key's candidates; records the losers, returns the winner."""
         by_id = {k[1]: k for k in kept}
-        winner: _Kept | None = None
-        candidates = [Candidate(k[1], k[0], k[2]) for k in kept]
-        for candidate, state in states.key_states(candidates, reversals, credited=False):
-            if state is OutcomeState.REVERSED:
-                result[(candidate.event_id, outcome)] = Treatment.REVERSED
-            elif state is OutcomeState.DUPLICATE:
-                result[(candidate.event_id, outcome)] = Treatment.DEDUPLICATED
-            else:
-                winner = by_id[candidate.event_id]
-        return winner
+        resolution = resolve_key([Candidate(k[1], k[0], k[2]) for k in kept], reversals)
+        for candidate in resolution.reversed:
+            result[(candidate.event_id, outcome)] = Treatment.REVERSED
+        for candidate in resolution.duplicates:
+            result[(candidate.event_id, outcome)] = Treatment.DEDUPLICATED
+        return None if resolution.winner is None else by_id[resolution.winner.event_id]
