@@ -3,8 +3,9 @@
 This module is the one place these rules are written. Each rule is a predicate with two
 faces that a test keeps in agreement on SQLite and PostgreSQL: `sql(t, ...)`, a clause over a
 table's columns (`Outcome.__table__.c`, or any selectable's with the same names), and
-`holds(row, ...)`, the same test on a row in memory. Queries, pages and jobs ask here instead
-of comparing states themselves.
+`holds(row, ...)`, the same test on a row in memory; `text` writes a clause out as SQL for
+the two places that need text (a partial index, a query sent to the driver as it is).
+Queries, pages and jobs ask here instead of comparing states themselves.
 
 **How a dedupe key resolves.** The candidates of one (customer, outcome, period, dedupe key)
 are decided by the pure core's `pricing_rules.outcomes.resolve_key`, whatever the order they
@@ -15,8 +16,8 @@ decision into the stored `OutcomeState` of every candidate:
 - `counted`: the key's winner, the one row billed for its key (a partial unique index keeps
   one per key);
 - `credited`: the winner of a key an accepted dispute covers: taken back, never counted again;
-- `problem`: a winner that could not be measured or deduplicated (a path was missing): shown,
-  never billed;
+- `problem`: a winner that could not be deduplicated or measured (its key or value was
+  missing or unusable): shown, never billed;
 - `reversed`: a reversal with its match key happened at or after it;
 - `duplicate`: a live candidate after the winner;
 - `voided`: its event was voided; it takes part in no key.
