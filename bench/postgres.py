@@ -27,12 +27,13 @@ from metering.catalog.customers.models import Customer
 from metering.catalog.plans.service import upload
 from metering.catalog.subscriptions.models import Subscription
 from metering.catalog.vendors.service import create_vendor
+from metering.ledger.states import EventStatus, key_states
 from metering.platform.db import jsontext
 from metering.platform.db.engine import make_engine
 from metering.platform.db.ids import new_id
 from metering.platform.db.migrate import upgrade
 from pricing_rules.events import Event
-from pricing_rules.outcomes import Candidate, compile_plan, resolve_key
+from pricing_rules.outcomes import Candidate, compile_plan
 from pricing_rules.periods import Period
 from pricing_rules.rules import RuleFile
 
@@ -132,7 +133,7 @@ def copy_events(
 ) -> None:
     """COPY `events` (received at `received`, or when they occurred if None) into the
     seeded database; with `outcomes`, also the outcome rows the pure core derives from them
-    in that period: classify, then `resolve_key` per dedupe key, as ingestion does.
+    in that period: classify, then `key_states` per dedupe key, as ingestion does.
     Without, every event is stored as counted. Then ANALYZE."""
     plan = None if outcomes is None else compile_plan(outcomes[0])
     candidates: dict[tuple[str, str, str], list[tuple[Candidate, int, Any]]] = {}
@@ -143,12 +144,14 @@ def copy_events(
         cursor.execute("SET session_replication_role = replica")
         with cursor.copy(f"COPY events ({EVENT_COLUMNS}) FROM STDIN") as copy:
             for pk, event in enumerate(events, start=1):
-                status = "counted"
+                status = EventStatus.COUNTED
                 if plan is not None:
                     found = plan.classify(event)
                     for hit in found.outcomes:
                         key = (event.customer, hit.outcome, hit.dedupe_key)
-                        candidate = Candidate(event.id, event.timestamp, hit.match_key)
+                        candidate = Candidate(
+                            event.id, event.timestamp, hit.match_key, problem=hit.problem
+                        )
                         candidates.setdefault(key, []).append((candidate, pk, hit))
                     for reversal in found.reversals:
                         latest = reversals.setdefault((event.customer, reversal.outcome), {})
@@ -156,11 +159,11 @@ def copy_events(
                         if seen is None or event.timestamp > seen:
                             latest[reversal.match_key] = event.timestamp
                     status = (
-                        "counted"
+                        EventStatus.COUNTED
                         if found.outcomes
-                        else "reversal"
+                        else EventStatus.REVERSAL
                         if found.reversals
-                        else "unmatched"
+                        else EventStatus.UNMATCHED
                     )
                 copy.write_row(
                     (
@@ -185,11 +188,8 @@ def copy_events(
             with cursor.copy(f"COPY outcomes ({OUTCOME_COLUMNS}) FROM STDIN") as copy:
                 for (customer, outcome, key), members in candidates.items():
                     last = reversals.get((customer, outcome), {})
-                    resolution = resolve_key([member[0] for member in members], last)
-                    states = {c.event_id: "reversed" for c in resolution.reversed}
-                    states |= {c.event_id: "duplicate" for c in resolution.duplicates}
-                    if resolution.winner is not None:
-                        states[resolution.winner.event_id] = "counted"
+                    resolved = key_states([member[0] for member in members], last, False)
+                    states = {candidate.event_id: state for candidate, state in resolved}
                     for candidate, pk, hit in members:
                         copy.write_row(
                             (

@@ -6,7 +6,7 @@ period is marked stale and the customer's next close compares, charge by charge:
 
 - billed: the amounts of every line already billed for the period (its invoice and earlier
   corrections), and per outcome the rows those lines still count;
-- current: the counted rows of the period settled as of this close;
+- current: the rows of the period billable as of this close (`metering.ledger.states`);
 - S1 = billed rows that still count; credit = price(S1) - billed (what no longer counts);
 - adjustment = price(current) - price(S1) (what counts now and was not billed).
 
@@ -27,7 +27,8 @@ from sqlmodel import Session, col, select
 
 from metering.billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus, LineKind
 from metering.billing.invoices.rating import KeyedLine, LineDraft, keyed_lines
-from metering.ledger.outcomes.models import Outcome, OutcomeState
+from metering.ledger import states
+from metering.ledger.outcomes.models import Outcome
 from metering.platform.db.types import exact_decimal
 from pricing_rules.periods import Period
 from pricing_rules.pricing import MeasuredUsage, price_usage
@@ -100,7 +101,8 @@ def _billed(session: Session, customer_id: str, period_start: datetime) -> _Bill
 def _current_rows(
     session: Session, customer_id: str, period_start: datetime, as_of: datetime
 ) -> tuple[list[_Row], bool]:
-    """Counted rows of the period settled by `as_of`, and whether any are still pending."""
+    """Rows of the period billable as of `as_of`, and whether any are still pending (one
+    read of the counted rows, split by `SETTLED` in memory)."""
     t = Outcome.__table__.c  # type: ignore[attr-defined]
     statement = sa.select(
         t.id,
@@ -113,18 +115,18 @@ def _current_rows(
     ).where(
         t.customer_id == customer_id,
         t.period_start == period_start,
-        t.state == OutcomeState.COUNTED.value,
+        states.COUNTED.sql(t),
     )
     rows: list[_Row] = []
     pending = False
-    for row_id, outcome, value, text, occurred_at, event_id, settles_at in session.execute(
-        statement
-    ):
-        if settles_at > as_of:
+    for row in session.execute(statement):
+        if not states.SETTLED.holds(row.settles_at, as_of):
             pending = True
             continue
-        number = None if value is None else exact_decimal(value)
-        rows.append(_Row(row_id, outcome, number, text, occurred_at, event_id))
+        number = None if row.value is None else exact_decimal(row.value)
+        rows.append(
+            _Row(row.id, row.outcome, number, row.value_text, row.occurred_at, row.event_id)
+        )
     return rows, pending
 
 

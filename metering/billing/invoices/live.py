@@ -1,5 +1,6 @@
 """Periods rated as of an instant, writing nothing: the upcoming invoice, the portal's
-previous period and alerts show what the close would bill for what has settled so far.
+previous period and alerts show what the close would bill for the outcomes billable so far
+(`metering.ledger.states.BILLABLE`).
 
 The close's own steps measure and price (`measure_tallies`, `measured_usage`, `rate`), so a
 live figure can never disagree with the invoice; only the outcome ids, which an invoice

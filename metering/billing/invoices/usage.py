@@ -1,10 +1,11 @@
 """Measured usage of a period straight from outcome rows: one aggregate query per batch.
 
-Billing counts the `counted` rows of a period that have settled by `as_of`. Count, sum,
-max and unique are SQL aggregates, grouped by customer and outcome, and the same query
-collects the ids of the rows counted (the invoice line keeps them) and what is still
-pending. `latest` is one ordered query; percentage charges read per-event values from one
-ordered stream per batch (`metering.billing.invoices.values`).
+Billing measures the rows of a period that are billable as of `as_of` (`BILLABLE` in
+`metering.ledger.states`: counted and settled). Count, sum, max and unique are SQL
+aggregates over the counted rows, grouped by customer and outcome, split by `SETTLED` into
+what bills and what is still pending; the same query collects the ids of the rows billed
+(the invoice line keeps them). `latest` is one ordered query; percentage charges read
+per-event values from one ordered stream per batch (`metering.billing.invoices.values`).
 
 SQLite has no decimal type (values are stored as REAL): its values are read as the
 shortest decimal that round-trips (`Decimal(repr(x))`), and sums go through an exact
@@ -23,7 +24,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from metering.ledger.outcomes.models import Outcome, OutcomeState
+from metering.ledger import states
+from metering.ledger.outcomes.models import Outcome
 from metering.platform.db.types import exact_decimal
 from pricing_rules.measures import Latest, Max, Sum, Unique
 from pricing_rules.rules import RuleFile
@@ -133,13 +135,23 @@ def _hash_aggregates(session: Session) -> None:
         session.execute(sa.text("SELECT set_config('work_mem', '64MB', true)"))
 
 
-def scope(customer_ids: Collection[str], period_start: datetime) -> list[sa.ColumnElement[bool]]:
+def _period_of(
+    customer_ids: Collection[str], period_start: datetime
+) -> list[sa.ColumnElement[bool]]:
     t = OUTCOMES.c
-    return [
-        t.state == OutcomeState.COUNTED.value,
-        t.period_start == period_start,
-        t.customer_id.in_(sorted(customer_ids)),
-    ]
+    return [t.period_start == period_start, t.customer_id.in_(sorted(customer_ids))]
+
+
+def scope(customer_ids: Collection[str], period_start: datetime) -> list[sa.ColumnElement[bool]]:
+    """The counted rows of these customers' period, settled or not."""
+    return [states.COUNTED.sql(OUTCOMES.c), *_period_of(customer_ids, period_start)]
+
+
+def billable_scope(
+    customer_ids: Collection[str], period_start: datetime, as_of: datetime
+) -> list[sa.ColumnElement[bool]]:
+    """The rows of these customers' period that bill as of `as_of`."""
+    return [states.BILLABLE.sql(OUTCOMES.c, as_of), *_period_of(customer_ids, period_start)]
 
 
 def measure_tallies(
@@ -158,8 +170,8 @@ def measure_tallies(
     if not customer_ids:
         return {}
     t = OUTCOMES.c
-    settled = t.settles_at <= as_of
-    waiting = t.settles_at > as_of
+    settled = states.SETTLED.sql(t, as_of)
+    waiting = sa.not_(settled)
     measures = [spec.measure for spec in rules.outcomes.values()]
     columns: list[sa.ColumnElement[Any]] = [
         t.customer_id,
@@ -228,7 +240,7 @@ def _add_latest(
             )
             .label("rank"),
         )
-        .where(*scope(customer_ids, period_start), t.settles_at <= as_of, t.outcome.in_(outcomes))
+        .where(*billable_scope(customer_ids, period_start, as_of), t.outcome.in_(outcomes))
         .subquery()
     )
     statement = sa.select(ranked.c.customer_id, ranked.c.outcome, ranked.c.value).where(

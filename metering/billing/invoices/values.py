@@ -1,12 +1,13 @@
 """Per-event values of a whole batch in one ordered pass, for percentage charges.
 
 A percentage charge prices each event's value (clamped per event), so it needs the values
-themselves, not an aggregate. Reading them customer by customer would be one query per
-customer (2 s for 1,000); instead one server-side cursor reads the batch's values ordered
-by customer and by the charges' order of outcomes, and each customer's charges take their
-run of rows as the stream passes. Customers must be priced in customer id order; a charge
-iterates its values as they stream, so memory stays at one chunk of rows. An outcome priced
-by two percentage charges is the exception: its values are kept for the second one.
+themselves, not an aggregate: those of the billable rows (`metering.ledger.states.BILLABLE`).
+Reading them customer by customer would be one query per customer (2 s for 1,000); instead
+one server-side cursor reads the batch's values ordered by customer and by the charges'
+order of outcomes, and each customer's charges take their run of rows as the stream passes.
+Customers must be priced in customer id order; a charge iterates its values as they stream,
+so memory stays at one chunk of rows. An outcome priced by two percentage charges is the
+exception: its values are kept for the second one.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from metering.billing.invoices.prefetch import Prefetch
-from metering.billing.invoices.usage import OUTCOMES, OutcomeTally, quantity_of, scope
+from metering.billing.invoices.usage import OUTCOMES, OutcomeTally, billable_scope, quantity_of
+from metering.ledger import states
 from metering.platform.db.types import exact_decimal
 from pricing_rules.pricing import MeasuredUsage
 from pricing_rules.rules import RuleFile
 
 STREAM_ROWS = 10_000
+_BILLABLE = states.BILLABLE.text("%s")
 Values = Callable[[], Iterable[Decimal]]
 
 
@@ -82,8 +85,7 @@ class ValueStream:
         statement = (
             sa.select(t.customer_id, t.outcome, sa.type_coerce(t.value, sa.types.NullType()))
             .where(
-                *scope(self._customer_ids, self._period_start),
-                t.settles_at <= self._as_of,
+                *billable_scope(self._customer_ids, self._period_start, self._as_of),
                 t.outcome.in_(self._outcomes),
             )
             .order_by(t.customer_id, sa.case(self._rank, value=t.outcome))
@@ -93,12 +95,12 @@ class ValueStream:
             yield [(c, o, exact_decimal(v)) for c, o, v in chunk]
 
     def _postgres_query(self) -> tuple[str, tuple[Any, ...]]:
+        """The query as the driver takes it (the stream and the prefetch read it raw)."""
         return (
-            "SELECT customer_id, outcome, value FROM outcomes WHERE state = 'counted' "
-            "AND period_start = %s AND settles_at <= %s AND customer_id = ANY(%s) "
-            "AND outcome = ANY(%s) "
+            f"SELECT customer_id, outcome, value FROM outcomes WHERE {_BILLABLE} "
+            "AND period_start = %s AND customer_id = ANY(%s) AND outcome = ANY(%s) "
             'ORDER BY customer_id COLLATE "C", array_position(%s, outcome::text)',
-            (self._period_start, self._as_of, self._customer_ids, self._outcomes, self._outcomes),
+            (self._as_of, self._period_start, self._customer_ids, self._outcomes, self._outcomes),
         )
 
     def prefetch(self) -> None:

@@ -1,8 +1,8 @@
 """Filing a dispute on an outcome, and the vendor accepting (credit) or rejecting it.
 
 Accepting credits the outcome's key: its winner becomes `credited` (see
-`metering.ledger.outcomes.service._resolve`), so the current period's invoice leaves it out and,
-when its period was already invoiced, the next close adds a credit line naming that invoice.
+`metering.ledger.states`), so the current period's invoice leaves it out and, when its period
+was already invoiced, the next close adds a credit line naming that invoice.
 Each change enqueues its outbound webhook in the same transaction.
 """
 
@@ -16,10 +16,11 @@ from sqlmodel import Session
 
 from metering.catalog.customers.models import Customer
 from metering.catalog.vendors.models import Vendor
+from metering.ledger import states
 from metering.ledger.disputes import repository
 from metering.ledger.disputes.models import Dispute, DisputeStatus
 from metering.ledger.disputes.schemas import DisputeOut
-from metering.ledger.outcomes.models import Outcome, OutcomeState
+from metering.ledger.outcomes.models import Outcome
 from metering.ledger.outcomes.service import resolve_keys
 from metering.platform.api import problems
 from metering.platform.api.problems import ProblemError, not_found
@@ -66,7 +67,7 @@ def file(
     row = outcome_of_customer(session, customer, outcome_id)
     if row is None or row.id is None:
         raise not_found("outcome", str(outcome_id))
-    if row.state != OutcomeState.COUNTED.value:
+    if not states.COUNTED.holds(row):
         raise problems.NOT_DISPUTABLE.error(
             f"Outcome {outcome_id} is {row.state}, not billed: only counted outcomes can be "
             "disputed."

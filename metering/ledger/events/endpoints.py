@@ -26,8 +26,9 @@ from metering.catalog.vendors.auth import (
     verify_webhook,
 )
 from metering.catalog.vendors.models import Vendor
+from metering.ledger import states
 from metering.ledger.events import repository, service
-from metering.ledger.events.models import EventStatus, StoredEvent
+from metering.ledger.events.models import StoredEvent
 from metering.ledger.events.parsing import (
     CLOUDEVENT,
     CLOUDEVENTS_BATCH,
@@ -46,6 +47,7 @@ from metering.ledger.events.schemas import (
     VoidOut,
 )
 from metering.ledger.outcomes import repository as outcomes
+from metering.ledger.states import EventStatus
 from metering.platform.api import problems
 from metering.platform.api.body import read_body
 from metering.platform.api.deps import app_settings
@@ -286,7 +288,7 @@ def list_events(
         cursor,
         limit,
     )
-    voided = [row.pk for row in rows if row.pk is not None and row.status == EventStatus.VOIDED]
+    voided = [row.pk for row in rows if row.pk is not None and states.EVENT_VOIDED.holds(row)]
     voids = repository.voids_of(session, voided)
     data = [_event_out(row, voids.get(row.pk or 0)) for row in rows]
     return ExactJSONResponse({"data": data, "next_cursor": next_cursor})

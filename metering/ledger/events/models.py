@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,21 +11,11 @@ from sqlmodel import Field, SQLModel
 from metering.platform.db.types import BigIntKey, UTCDateTime, utcnow
 
 
-class EventStatus(StrEnum):
-    """What became of a stored event; every stored event has one."""
-
-    COUNTED = "counted"
-    CREDITED = "credited"
-    DUPLICATE = "duplicate"
-    REVERSAL = "reversal"
-    REVERSED = "reversed"
-    UNMATCHED = "unmatched"
-    PROBLEM = "problem"
-    VOIDED = "voided"
-
-
 class StoredEvent(SQLModel, table=True):
-    """One event as received; `(vendor_id, event_id)` is the idempotency key."""
+    """One event as received; `(vendor_id, event_id)` is the idempotency key.
+
+    `status` is an `EventStatus` (`metering.ledger.states`), derived from its outcome rows.
+    """
 
     __tablename__ = "events"
     __table_args__ = (

@@ -16,9 +16,10 @@ from sqlmodel import Session
 
 from metering.catalog.subscriptions.repository import term_at, terms_of
 from metering.ledger.events import repository
-from metering.ledger.events.models import EventStatus, EventVoid, StoredEvent
+from metering.ledger.events.models import EventVoid, StoredEvent
 from metering.ledger.events.parsing import EventIn, ItemError, Limits, parse_item
 from metering.ledger.outcomes.service import StoredEventRef, classify, void_outcomes, write_outcomes
+from metering.ledger.states import EventStatus
 from metering.platform.api import problems
 from metering.platform.api.problems import not_found
 from metering.platform.db.types import utcnow

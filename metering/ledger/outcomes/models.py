@@ -5,31 +5,20 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from metering.ledger.states import COUNTED
 from metering.platform.db.types import Amount, BigIntKey, UTCDateTime, utcnow
 
 
-class OutcomeState(StrEnum):
-    """Whether a candidate is the one billed for its dedupe key.
-
-    Pending versus billable is not a state: it is `settles_at <= as_of` when read.
-    """
-
-    COUNTED = "counted"
-    # The key's winner, taken back by an accepted dispute (never counted again).
-    CREDITED = "credited"
-    DUPLICATE = "duplicate"
-    REVERSED = "reversed"
-    VOIDED = "voided"
-    PROBLEM = "problem"
-
-
 class Outcome(SQLModel, table=True):
-    """A candidate outcome; at most one `counted` row per (customer, outcome, period, key)."""
+    """A candidate outcome; at most one `counted` row per (customer, outcome, period, key).
+
+    `state` is an `OutcomeState`; what each means, and when a row is pending or billable,
+    is `metering.ledger.states`.
+    """
 
     __tablename__ = "outcomes"
     __table_args__ = (
@@ -40,8 +29,8 @@ class Outcome(SQLModel, table=True):
             "period_start",
             "dedupe_key",
             unique=True,
-            sqlite_where=sa.text("state = 'counted'"),
-            postgresql_where=sa.text("state = 'counted'"),
+            sqlite_where=sa.text(COUNTED.text()),
+            postgresql_where=sa.text(COUNTED.text()),
         ),
         sa.Index("ix_outcomes_key", "customer_id", "outcome", "period_start", "dedupe_key"),
         # Match key first: key lookups (customer, outcome, ...) must not take this index.

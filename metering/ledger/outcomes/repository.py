@@ -10,7 +10,9 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from metering.ledger.outcomes.models import Outcome, OutcomeReversal, OutcomeState
+from metering.ledger import states
+from metering.ledger.outcomes.models import Outcome, OutcomeReversal
+from metering.ledger.states import OutcomeState
 from metering.platform.db import bulk
 
 Key = tuple[str, str, datetime, str]  # customer_id, outcome, period_start, dedupe_key
@@ -28,6 +30,8 @@ def _chunks(items: Collection[T]) -> Iterator[list[T]]:
 
 TEXT = sa.Text()
 TIME = sa.DateTime(timezone=True)
+OUTCOMES = Outcome.metadata.tables["outcomes"]
+REVERSALS = OutcomeReversal.metadata.tables["outcome_reversals"]
 
 
 def _key_in(session: Session, keys: list[Key]) -> sa.ColumnElement[bool]:
@@ -52,7 +56,7 @@ def live_rows_of_keys(session: Session, keys: Collection[Key]) -> list[Outcome]:
         rows.extend(
             session.exec(
                 select(Outcome).where(
-                    _key_in(session, chunk), col(Outcome.state) != OutcomeState.VOIDED
+                    _key_in(session, chunk), sa.not_(states.VOIDED.sql(OUTCOMES.c))
                 )
             ).all()
         )
@@ -65,7 +69,7 @@ def keys_matching(session: Session, matches: Collection[MatchRef]) -> set[Key]:
     for chunk in _chunks(matches):
         statement = (
             select(Outcome.customer_id, Outcome.outcome, Outcome.period_start, Outcome.dedupe_key)
-            .where(_match_in(session, Outcome, chunk), col(Outcome.state) != OutcomeState.VOIDED)
+            .where(_match_in(session, Outcome, chunk), sa.not_(states.VOIDED.sql(OUTCOMES.c)))
             .distinct()
         )
         keys.update((c, o, p, d) for c, o, p, d in session.exec(statement).all())
@@ -102,12 +106,12 @@ def last_reversals(
 
 def states_of_events(session: Session, event_pks: Collection[int]) -> dict[int, list[str]]:
     """The states of every outcome row of these events."""
-    states: dict[int, list[str]] = {}
+    found: dict[int, list[str]] = {}
     for chunk in _chunks(event_pks):
         statement = select(Outcome.event_pk, Outcome.state).where(col(Outcome.event_pk).in_(chunk))
         for event_pk, state in session.exec(statement).all():
-            states.setdefault(event_pk, []).append(state)
-    return states
+            found.setdefault(event_pk, []).append(state)
+    return found
 
 
 def rows_of_event(session: Session, event_pk: int) -> Sequence[Outcome]:
@@ -122,10 +126,6 @@ def reversals_of_event(session: Session, event_pk: int) -> Sequence[OutcomeRever
         .order_by(col(OutcomeReversal.id))
     )
     return session.exec(statement).all()
-
-
-OUTCOMES = Outcome.metadata.tables["outcomes"]
-REVERSALS = OutcomeReversal.metadata.tables["outcome_reversals"]
 
 
 def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:

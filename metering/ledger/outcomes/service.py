@@ -2,11 +2,12 @@
 
 An event is classified by the pure core against its customer's plan version; each outcome
 it is a candidate for becomes a row, each reversal it makes becomes a reversal row. Then
-every dedupe key touched is resolved again with `resolve_key` over all its stored
-candidates, so the stored states never depend on arrival order: a reopen stored before its
-resolution ends exactly as if it had come after. Writers of the same dedupe key take turns
-(`metering.platform.db.locks`); when a plan's reversal matches on another path than its dedupe key,
-writers of the whole (customer, outcome) do.
+every dedupe key touched is resolved again over all its stored candidates
+(`metering.ledger.states.key_states`, where each state is defined), so the stored states
+never depend on arrival order: a reopen stored before its resolution ends exactly as if it
+had come after. Writers of the same dedupe key take turns (`metering.platform.db.locks`);
+when a plan's reversal matches on another path than its dedupe key, writers of the whole
+(customer, outcome) do.
 """
 
 from __future__ import annotations
@@ -22,19 +23,22 @@ from sqlmodel import Session, col, select
 
 from metering.catalog.customers.models import Customer
 from metering.catalog.subscriptions.repository import Term, term_at, terms_of
+from metering.ledger import states
 from metering.ledger.disputes import repository as disputes
-from metering.ledger.events.models import EventStatus, StoredEvent
+from metering.ledger.events.models import StoredEvent
 from metering.ledger.outcomes import repository
-from metering.ledger.outcomes.models import Outcome, OutcomeState
+from metering.ledger.outcomes.models import Outcome
 from metering.ledger.outcomes.repository import Key, MatchRef
 from metering.ledger.outcomes.stale import mark_stale
+from metering.ledger.states import EventStatus, OutcomeState
 from metering.platform.db.bulk import prefer_index_lookups
 from metering.platform.db.locks import lock_groups, lock_names
 from pricing_rules.events import Event
-from pricing_rules.outcomes import Candidate, OutcomeHit, ReversalHit, resolve_key
+from pricing_rules.outcomes import Candidate, OutcomeHit, ReversalHit
 from pricing_rules.periods import Period, clip
 
 StaleMark = tuple[str, str, datetime]  # vendor_id, customer_id, period_start
+EVENTS: sa.Table = StoredEvent.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,20 +86,6 @@ def classify(term: Term | None, event: Event) -> Classified:
     return Classified(
         status, plan.version_id, period, found.outcomes, found.reversals, plan.key_locked
     )
-
-
-def status_from_states(states: Collection[str], is_reversal: bool) -> EventStatus:
-    """An event's status from its outcome rows: the best thing that became of it."""
-    for state, status in (
-        (OutcomeState.COUNTED, EventStatus.COUNTED),
-        (OutcomeState.CREDITED, EventStatus.CREDITED),
-        (OutcomeState.PROBLEM, EventStatus.PROBLEM),
-        (OutcomeState.DUPLICATE, EventStatus.DUPLICATE),
-        (OutcomeState.REVERSED, EventStatus.REVERSED),
-    ):
-        if state in states:
-            return status
-    return EventStatus.REVERSAL if is_reversal else EventStatus.UNMATCHED
 
 
 @dataclass(slots=True)
@@ -182,7 +172,7 @@ def write_outcomes(
             states_by_event.setdefault(row["event_pk"], []).append(state)
         for ref in refs:
             if ref.classified.hits:
-                final[ref.pk] = status_from_states(
+                final[ref.pk] = states.event_status(
                     states_by_event[ref.pk], bool(ref.classified.reversals)
                 )
         _refresh_statuses(session, changed_events - final.keys())
@@ -299,28 +289,20 @@ def _states_of(
     """Each member's state; the winner of a key an accepted dispute covers is `credited`,
     so none of its duplicates is promoted in its place."""
     by_event = {member.event_id: member for member in members}
-    resolution = resolve_key(
-        [Candidate(m.event_id, m.occurred_at, m.match_key) for m in members], last_reversal
-    )
-    if resolution.winner is not None:
-        winner = by_event[resolution.winner.event_id]
-        if winner.problem:
-            yield winner, OutcomeState.PROBLEM
-        else:
-            yield winner, OutcomeState.CREDITED if credited else OutcomeState.COUNTED
-    for candidate in resolution.reversed:
-        yield by_event[candidate.event_id], OutcomeState.REVERSED
-    for candidate in resolution.duplicates:
-        yield by_event[candidate.event_id], OutcomeState.DUPLICATE
+    candidates = [
+        Candidate(m.event_id, m.occurred_at, m.match_key, problem=m.problem) for m in members
+    ]
+    for candidate, state in states.key_states(candidates, last_reversal, credited):
+        yield by_event[candidate.event_id], state
 
 
 def _refresh_statuses(session: Session, event_pks: Collection[int]) -> None:
     """Recompute the status of earlier events whose outcome rows changed state."""
     if not event_pks:
         return
-    states = repository.states_of_events(session, event_pks)
+    found = repository.states_of_events(session, event_pks)
     _set_statuses(
-        session, [(pk, status_from_states(states.get(pk, []), False)) for pk in event_pks]
+        session, [(pk, states.event_status(found.get(pk, []), False)) for pk in event_pks]
     )
 
 
@@ -391,7 +373,7 @@ def rederive_customer(
     statement = select(StoredEvent).where(
         StoredEvent.vendor_id == customer.vendor_id,
         StoredEvent.customer_id == customer.id,
-        col(StoredEvent.status) != EventStatus.VOIDED,
+        sa.not_(states.EVENT_VOIDED.sql(EVENTS.c)),
     )
     if since is not None:
         statement = statement.where(col(StoredEvent.occurred_at) >= since)

@@ -26,7 +26,7 @@ class PeriodFigures:
 
     `charges`: the charge lines (what the usage costs, uncapped); `spend`: what the invoice
     bills for them so far (with a stop_billing cap line, before any minimum true-up);
-    `outcomes`: billable (settled, counted) outcomes per name.
+    `outcomes`: billable outcomes per name (`metering.ledger.states.BILLABLE`).
     """
 
     charges: Decimal = ZERO

@@ -29,11 +29,11 @@ from metering.catalog.subscriptions.service import in_force
 from metering.ledger.disputes import repository as disputes
 from metering.ledger.events.models import StoredEvent
 from metering.ledger.outcomes.models import Outcome
+from metering.ledger.states import DisplayStatus
 from metering.platform.api.pagination import decode_cursor, encode_cursor
 from metering.platform.api.problems import ProblemError
 from metering.surfaces.portal.outcomes_status import (
     LABELS,
-    DisplayStatus,
     InvoiceRef,
     display,
     last_lines,

@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from metering.ledger.disputes import repository as disputes_repository
 from metering.ledger.disputes import service as disputes
+from metering.ledger.states import DisplayStatus
 from metering.platform.api.problems import ProblemError
 from metering.platform.db.session import get_engine, get_session
 from metering.platform.web.templating import humanize
@@ -35,7 +36,7 @@ from metering.surfaces.portal.auth import (
 )
 from metering.surfaces.portal.errors import PortalPageError, not_found_page
 from metering.surfaces.portal.outcomes import OutcomeFilter, OutcomeView
-from metering.surfaces.portal.outcomes_status import LABELS, DisplayStatus
+from metering.surfaces.portal.outcomes_status import LABELS
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 

@@ -1,11 +1,11 @@
 """What the outcome list says about a row: its display status, in SQL and in Python.
 
-A status filter and the label of a listed row follow the same rules: an open dispute shows
-`disputed`; a credited state or a credit line naming the row, `credited`; a counted row on
-a charge or adjustment line, `billed` on that line's invoice; otherwise counted rows are
-`pending` until they settle, then `billable`, and the other states show as themselves.
-Invoice lines keep the ids of their outcomes in one array, expanded here (`unnest` on
-PostgreSQL, `json_each` on SQLite) for the lines of the periods at hand only.
+A status filter and the label of a listed row follow one rule, `display_clause` and
+`display_status` in `metering.ledger.states`; this module gathers the facts the ledger
+cannot know: the open disputes of the customer and the invoice lines naming a row. Invoice
+lines keep the ids of their outcomes in one array, expanded here (`unnest` on PostgreSQL,
+`json_each` on SQLite) for the lines of the periods at hand only. A billed or credited row
+links the invoice of the latest live line naming it.
 """
 
 from __future__ import annotations
@@ -13,36 +13,23 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from metering.billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus, LineKind
+from metering.ledger import states
 from metering.ledger.disputes import repository as disputes
 from metering.ledger.disputes.models import DisputeStatus
-from metering.ledger.outcomes.models import Outcome, OutcomeState
+from metering.ledger.outcomes.models import Outcome
+from metering.ledger.states import DisplayStatus, Facts
 from metering.platform.db import bulk
 
 OUTCOMES: sa.Table = Outcome.__table__  # type: ignore[attr-defined]
 LINES: sa.Table = InvoiceLine.__table__  # type: ignore[attr-defined]
 INVOICES: sa.Table = Invoice.__table__  # type: ignore[attr-defined]
 Range = tuple[datetime | None, datetime | None]  # since (inclusive), until (exclusive)
-
-
-class DisplayStatus(StrEnum):
-    """What the customer reads in the status column."""
-
-    PENDING = "pending"
-    BILLABLE = "billable"
-    BILLED = "billed"
-    CREDITED = "credited"
-    REVERSED = "reversed"
-    VOIDED = "voided"
-    DUPLICATE = "duplicate"
-    PROBLEM = "problem"
-    DISPUTED = "disputed"
 
 
 LABELS = {
@@ -107,7 +94,6 @@ def _ids_on_lines(
 
 
 BILLING = (LineKind.CHARGE, LineKind.ADJUSTMENT)
-ANY_LINE = (LineKind.CHARGE, LineKind.ADJUSTMENT, LineKind.CREDIT)
 
 
 def last_lines(
@@ -153,11 +139,10 @@ def _key_columns() -> tuple[Any, ...]:
 
 
 def _disputed(session: Session, keys: Collection[disputes.Key]) -> sa.ColumnElement[bool]:
-    """Counted rows of a key with an open dispute."""
+    """Rows of a key with an open dispute."""
     if not keys:
         return sa.false()
-    counted = OUTCOMES.c.state == OutcomeState.COUNTED.value
-    return sa.and_(counted, bulk.tuples_in(session, _key_columns(), KEY_TYPES, list(keys)))
+    return bulk.tuples_in(session, _key_columns(), KEY_TYPES, list(keys))
 
 
 def status_condition(
@@ -168,24 +153,19 @@ def status_condition(
     now: datetime,
     open_keys: Collection[disputes.Key],
 ) -> sa.ColumnElement[bool]:
-    """Rows the status filter keeps; the same rules `display` applies to a row."""
+    """Rows the status filter keeps: `states.display_clause`, with a row's lines those of
+    the periods overlapping `within` (a row's period overlaps the range it is listed in)."""
     t = OUTCOMES.c
-    if status is DisplayStatus.DISPUTED:
-        return _disputed(session, open_keys)
-    credited_lines = t.id.in_(_ids_on_lines(session, customer_id, [LineKind.CREDIT], within))
-    billed_lines = t.id.in_(_ids_on_lines(session, customer_id, BILLING, within))
-    counted = t.state == OutcomeState.COUNTED.value
-    not_disputed = sa.not_(_disputed(session, open_keys))
-    if status is DisplayStatus.CREDITED:
-        return sa.or_(t.state == OutcomeState.CREDITED.value, credited_lines)
-    if status is DisplayStatus.PENDING:
-        return sa.and_(counted, t.settles_at > now, not_disputed, sa.not_(credited_lines))
-    if status is DisplayStatus.BILLED:
-        return sa.and_(counted, billed_lines, sa.not_(credited_lines), not_disputed)
-    if status is DisplayStatus.BILLABLE:
-        on_lines = t.id.in_(_ids_on_lines(session, customer_id, ANY_LINE, within))
-        return sa.and_(counted, t.settles_at <= now, sa.not_(on_lines), not_disputed)
-    return sa.and_(t.state == status.value, sa.not_(credited_lines))
+    facts = Facts(
+        disputed=_disputed(session, open_keys),
+        credited_line=t.id.in_(_ids_on_lines(session, customer_id, [LineKind.CREDIT], within)),
+        billed_line=t.id.in_(_ids_on_lines(session, customer_id, BILLING, within)),
+    )
+    return states.display_clause(status, t, now, facts)
+
+
+# The statuses that link the invoice of the row's latest line.
+_LINKED = (DisplayStatus.DISPUTED, DisplayStatus.CREDITED, DisplayStatus.BILLED)
 
 
 def display(
@@ -194,17 +174,13 @@ def display(
     line: tuple[str, InvoiceRef] | None,
     dispute_id: str | None,
 ) -> tuple[DisplayStatus, InvoiceRef | None]:
-    state = row.state
-    if state == OutcomeState.COUNTED.value and dispute_id is not None:
-        return DisplayStatus.DISPUTED, line[1] if line else None
-    if state == OutcomeState.CREDITED.value:
-        return DisplayStatus.CREDITED, line[1] if line else None
-    if line is not None and line[0] == LineKind.CREDIT.value:
-        return DisplayStatus.CREDITED, line[1]
-    if state == OutcomeState.COUNTED.value:
-        if line is not None:
-            return DisplayStatus.BILLED, line[1]
-        if row.settles_at > now:
-            return DisplayStatus.PENDING, None
-        return DisplayStatus.BILLABLE, None
-    return DisplayStatus(state), None
+    """A row's status (`states.display_status`, its lines told by `line`, the latest live
+    line naming it) and the invoice it links."""
+    kind = None if line is None else line[0]
+    facts = Facts(
+        disputed=dispute_id is not None,
+        credited_line=kind == LineKind.CREDIT.value,
+        billed_line=kind in BILLING,
+    )
+    status = states.display_status(row, now, facts)
+    return status, line[1] if line is not None and status in _LINKED else None

@@ -2,9 +2,10 @@
 
 The projected invoice is `metering.billing.invoices.service.upcoming`, the same call the API's
 upcoming invoice makes, so the page and the API can never disagree. Around it the page adds
-two reads of outcome rows: one GROUP BY for the outcomes per local day and the reversed
-counts (day buckets are the plan timezone's midnights, so it means the same on SQLite and
-PostgreSQL), and the next outcomes to settle, read from the recent rows only.
+two reads of outcome rows: one GROUP BY for the counted outcomes per local day and the
+reversed ones (day buckets are the plan timezone's midnights, so it means the same on SQLite
+and PostgreSQL), and the next pending outcomes to settle, read from the recent rows only
+(states and pending: `metering.ledger.states`).
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ from metering.catalog.customers.models import Customer
 from metering.catalog.plans.compiled import rules_of
 from metering.catalog.subscriptions import repository as subscriptions
 from metering.catalog.subscriptions.service import in_force
-from metering.ledger.outcomes.models import Outcome, OutcomeState
+from metering.ledger import states
+from metering.ledger.outcomes.models import Outcome
 from pricing_rules.periods import Period, zone
 
 NEXT_TO_SETTLE = 5
+OUTCOMES: sa.Table = Outcome.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ def _period_outcomes(customer_id: str, period_start: datetime) -> Any:
 def next_to_settle(
     session: Session, customer_id: str, period_start: datetime, now: datetime, window: timedelta
 ) -> list[Outcome]:
-    """The counted outcomes of the period that settle soonest (still pending now).
+    """The pending outcomes of the period that settle soonest.
 
     An outcome settles `window` (its `settle.after`) after it occurred, so only those that
     occurred within the window can be pending: the read stays on the recent rows.
@@ -98,11 +101,7 @@ def next_to_settle(
     statement = (
         select(Outcome)
         .where(*_period_outcomes(customer_id, period_start))
-        .where(
-            col(Outcome.occurred_at) > now - window,
-            col(Outcome.state) == OutcomeState.COUNTED.value,
-            col(Outcome.settles_at) > now,
-        )
+        .where(col(Outcome.occurred_at) > now - window, states.PENDING.sql(OUTCOMES.c, now))
         .order_by(col(Outcome.settles_at), col(Outcome.id))
         .limit(NEXT_TO_SETTLE)
     )
@@ -141,17 +140,18 @@ def period_counts(
         *[(col(Outcome.occurred_at) < ends, index) for index, (_, ends) in enumerate(days)],
         else_=len(days) - 1,
     ).label("bucket")
-    states = [OutcomeState.COUNTED.value, OutcomeState.REVERSED.value]
+    t = OUTCOMES.c
     statement = (
-        sa.select(bucket, col(Outcome.outcome), col(Outcome.state), sa.func.count())
+        sa.select(bucket, t.outcome, t.state, sa.func.count())
         .where(*_period_outcomes(customer_id, period.start))
-        .where(col(Outcome.state).in_(states))
-        .group_by(bucket, col(Outcome.outcome), col(Outcome.state))
+        .where(sa.or_(states.COUNTED.sql(t), states.REVERSED.sql(t)))
+        .group_by(bucket, t.outcome, t.state)
     )
     counted: dict[int, int] = {}
     reversed_by: dict[str, int] = {}
-    for index, name, state, count in session.execute(statement).all():
-        if state == OutcomeState.COUNTED.value:
+    for row in session.execute(statement).all():
+        index, name, _, count = row
+        if states.COUNTED.holds(row):
             counted[int(index)] = counted.get(int(index), 0) + int(count)
         else:
             reversed_by[name] = reversed_by.get(name, 0) + int(count)

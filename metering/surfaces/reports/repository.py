@@ -17,11 +17,14 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from metering.billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus
-from metering.ledger.events.models import EventStatus, StoredEvent
-from metering.ledger.outcomes.models import Outcome, OutcomeState
+from metering.ledger import states
+from metering.ledger.events.models import StoredEvent
+from metering.ledger.outcomes.models import Outcome
 from pricing_rules.events import Event
 
 STREAM_ROWS = 2000
+OUTCOMES: sa.Table = Outcome.__table__  # type: ignore[attr-defined]
+EVENTS: sa.Table = StoredEvent.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +113,7 @@ def counted_outcomes(
         .where(
             col(Outcome.customer_id).in_(sorted(customer_ids)),
             col(Outcome.period_start) == period_start,
-            col(Outcome.state) == OutcomeState.COUNTED.value,
+            states.COUNTED.sql(OUTCOMES.c),
         )
         .order_by(
             col(Outcome.customer_id),
@@ -160,7 +163,7 @@ def cost_events(
         .where(
             col(Outcome.customer_id).in_(ids),
             col(Outcome.period_start) == start,
-            col(Outcome.state) == OutcomeState.COUNTED.value,
+            states.COUNTED.sql(OUTCOMES.c),
         )
         .group_by(col(Outcome.event_pk))
         .subquery()
@@ -174,7 +177,7 @@ def cost_events(
             col(StoredEvent.occurred_at) >= start,
             col(StoredEvent.occurred_at) < end,
             has_cost(),
-            col(StoredEvent.status) != EventStatus.VOIDED.value,
+            sa.not_(states.EVENT_VOIDED.sql(EVENTS.c)),
         )
     )
     result = session.execute(statement.execution_options(yield_per=STREAM_ROWS))

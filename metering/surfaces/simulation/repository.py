@@ -16,12 +16,14 @@ from sqlmodel import Session, col, select
 from metering.catalog.customers.models import Customer
 from metering.catalog.plans.models import Plan, PlanVersion
 from metering.catalog.subscriptions.models import Subscription
+from metering.ledger import states
 from metering.ledger.disputes import repository as disputes
 from metering.ledger.disputes.models import DisputeStatus
-from metering.ledger.events.models import EventStatus, StoredEvent
+from metering.ledger.events.models import StoredEvent
 from pricing_rules.events import Event
 
 PAGE_ROWS = 5000
+EVENTS: sa.Table = StoredEvent.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +94,7 @@ def stream_events(
             col(e.customer_id).in_(sorted(customer_ids)),
             col(e.occurred_at) >= since,
             col(e.occurred_at) <= until,
-            col(e.status) != EventStatus.VOIDED.value,
+            sa.not_(states.EVENT_VOIDED.sql(EVENTS.c)),
         )
         .order_by(col(e.customer_id), col(e.occurred_at))
         .execution_options(yield_per=PAGE_ROWS)

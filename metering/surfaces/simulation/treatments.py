@@ -5,7 +5,9 @@ duplicates counted, not named). A simulation also shows *which* events change tr
 this tracker follows one customer's period with the same core steps storage runs: the
 compiled `where` of each outcome, its dedupe and match keys (`evaluate`), the reversals,
 and `resolve_key` per dedupe key (only for keys with several candidates or a reversal, as
-in the ledger). Memory: one small tuple per candidate event of the period.
+in the ledger); the winner's treatment follows the ledger's own rules, `winner_state` and
+`SETTLED` (`metering.ledger.states`). Memory: one small tuple per candidate event of the
+period.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
+from metering.ledger import states
+from metering.ledger.states import OutcomeState
 from pricing_rules.events import Event
 from pricing_rules.outcomes import Candidate, CompiledPlan, resolve_key
 from pricing_rules.periods import Period
@@ -92,6 +96,7 @@ class TreatmentTracker:
             for event_id in event_ids
         }
         settle_after = {name: spec.settle.after for name, spec in self.plan.rules.outcomes.items()}
+        as_of, settled, winner_state = self.as_of, states.SETTLED.holds, states.winner_state
         for gkey, first in self._single.items():
             outcome = gkey[0]
             reversals = self._last_reversal.get(outcome, {})
@@ -103,9 +108,9 @@ class TreatmentTracker:
             if winner is None:
                 continue
             occurred_at, event_id, _, problem = winner
-            if problem is not None:
+            if winner_state(problem, False) is OutcomeState.PROBLEM:
                 result[(event_id, outcome)] = Treatment.PROBLEM
-            elif occurred_at + settle_after[outcome] > self.as_of:
+            elif not settled(occurred_at + settle_after[outcome], as_of):
                 result[(event_id, outcome)] = Treatment.PENDING
             else:
                 result[(event_id, outcome)] = Treatment.COUNTED

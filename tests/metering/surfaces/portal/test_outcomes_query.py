@@ -7,9 +7,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from metering.billing.invoices.models import LineKind
+from metering.ledger.states import DisplayStatus
 from metering.surfaces.portal import outcomes
 from metering.surfaces.portal.outcomes import OutcomeFilter
-from metering.surfaces.portal.outcomes_status import DisplayStatus
 from tests.metering.billing.invoices.helpers import invoices, lines
 from tests.metering.conftest import VendorFixture, create_customer
 from tests.metering.ledger.disputes.helpers import outcome_row

@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from metering.ledger.outcomes.models import Outcome, OutcomeState
+from metering.ledger.outcomes.models import Outcome
+from metering.ledger.states import OutcomeState
 from metering.surfaces.reports.service import margin_report
 from pricing_rules.costs import event_cost
 from pricing_rules.loader import load_rules
