@@ -43,6 +43,8 @@ TABLES = {
     "webhook_endpoints",
     "webhook_deliveries",
     "webhook_attempts",
+    # issue 13: what each job did last
+    "job_runs",
 }
 
 

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Request
 from metering.platform.api.problems import ProblemError, problem_type
 from metering.platform.db import migrate
 from metering.platform.db.session import get_engine
+from metering.platform.db.types import utcnow
+from metering.platform.jobs.runs import overdue_jobs
 
 router = APIRouter(tags=["health"])
 logger = logging.getLogger(__name__)
@@ -26,18 +28,28 @@ def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="The database is reachable and migrated",
-    responses={503: {"description": "Database unreachable or migrations pending"}},
+    summary="The database is reachable and migrated, and the jobs keep succeeding",
+    responses={
+        503: {
+            "description": "Database unreachable, migrations pending, or a job (whichever "
+            "process runs it) without a success for three of its intervals"
+        }
+    },
 )
 def readyz(request: Request) -> dict[str, str]:
+    """Not ready names each overdue job and its last error: billing that stopped is loud."""
     engine = get_engine(request)
     try:
         with engine.connect() as connection:
             connection.execute(sa.text("SELECT 1"))
         current = migrate.is_current(engine)
+        with engine.connect() as connection:
+            overdue = overdue_jobs(connection, utcnow()) if current else []
     except sa.exc.SQLAlchemyError as error:
         logger.warning("readiness check failed: %s", error)
         raise _not_ready("The database is not reachable.") from None
     if not current:
         raise _not_ready("The database schema is not current; run `metering db upgrade`.")
+    if overdue:
+        raise _not_ready(f"Jobs are overdue: {'; '.join(overdue)}.")
     return {"status": "ready"}
