@@ -63,7 +63,9 @@ def reason(run: JobRun) -> str:
         return f"{text}; last error at {_instant(run.last_failed_at)}: {run.last_error}"
     if at_work(run) and run.last_started_at is not None:
         return f"{text}; a run started at {_instant(run.last_started_at)} has not finished"
-    return f"{text}; no run has started since"
+    if succeeded is None:
+        return f"{text}; no run has started since it was scheduled at {_instant(run.scheduled_at)}"
+    return f"{text}; no run has started since then"
 
 
 def error_text(error: BaseException) -> str:

@@ -54,9 +54,10 @@ def worker_command() -> None:
     """Run the jobs (close periods, sync to Stripe, send webhooks, check alerts) until interrupted.
 
     Migrates first. Workers may share one PostgreSQL database: jobs claim what they work on.
-    Exits with status 1, naming the job and its last error, when one of its jobs has not
-    succeeded for three of its intervals (a run still at work is waited for), so that the
-    process manager restarts it.
+
+    Exits with status 1 when a job goes three of its intervals without success, saying why.
+
+    A run still in progress is not held against it. Let the process manager restart it.
     """
     settings = get_settings()
     migrate.upgrade(settings.database_url)

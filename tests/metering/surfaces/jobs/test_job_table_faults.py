@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,27 +23,15 @@ from sqlmodel import Session
 from metering.platform.db.engine import make_engine
 from metering.platform.db.types import utcnow
 from metering.platform.jobs.models import JobRun
-from metering.platform.settings import Settings
 from metering.surfaces.jobs import CLOSE_JOB_ID, WEBHOOKS_JOB_ID, running_jobs
 from tests.metering.conftest import create_vendor, migrated_database
 from tests.metering.notify.webhooks.helpers import add_endpoint
 from tests.metering.notify.webhooks.receiver import Receiver, running
 from tests.metering.surfaces.jobs.billing import invoice_count, seed_billing
-from tests.metering.surfaces.jobs.conftest import wait_for
+from tests.metering.surfaces.jobs.conftest import every_second, wait_for
 
 SAVE_FAILED = "could not save the next run of job"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def every_second(database_url: str) -> Settings:
-    second = timedelta(seconds=1)
-    return Settings(
-        database_url=database_url,
-        jobs_close_interval=second,
-        jobs_sync_interval=second,
-        jobs_webhooks_interval=second,
-        jobs_alerts_interval=second,
-    )
 
 
 def succeeded_since(engine: Engine, job_id: str, moment: datetime = EPOCH) -> bool:
