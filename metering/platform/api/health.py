@@ -37,7 +37,8 @@ def healthz() -> dict[str, str]:
     },
 )
 def readyz(request: Request) -> dict[str, str]:
-    """Not ready names each overdue job and its last error: billing that stopped is loud."""
+    """Ready when the database answers with a current schema and no job is overdue; a 503
+    names each overdue job and its last error, so billing that stopped is never silent."""
     engine = get_engine(request)
     try:
         with engine.connect() as connection:

@@ -80,7 +80,7 @@ def worker_command() -> None:
             runs = current().runs
             while not stopping and not stalled:
                 time.sleep(0.2)
-                stalled = runs.stalled(utcnow())
+                stalled = [] if stopping else runs.stalled(utcnow())
             if stalled:
                 typer.echo(f"stopping, the jobs are not healthy: {'; '.join(stalled)}", err=True)
             typer.echo("stopping: waiting for running jobs to finish")
