@@ -3,7 +3,8 @@
 Several processes may run them against one database: each is safe to run twice (closing
 claims subscription rows and the (customer, period) unique key, the payment sync leases each
 invoice, webhook deliveries are leased). The functions take no arguments: what they use comes
-from the process's job context (`metering.platform.jobs.context`).
+from the process's job context (`metering.platform.jobs.context`), and each records its runs
+under its job id (`@recorded`), which `/readyz` and `metering worker` watch.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from metering.notify.alerts.evaluation import evaluate
 from metering.notify.webhooks.delivery import deliver_due
 from metering.platform.db.types import utcnow
 from metering.platform.jobs import scheduler
-from metering.platform.jobs.context import current
+from metering.platform.jobs.context import current, recorded
 from metering.platform.settings import Settings
 from metering.surfaces.providers import sync_due
 
@@ -34,6 +35,7 @@ WEBHOOKS_JOB_ID = "deliver_webhooks"
 ALERTS_JOB_ID = "evaluate_alerts"
 
 
+@recorded(CLOSE_JOB_ID)
 def close_due_periods() -> None:
     """Close every period that is due now (invoices issued, corrections billed)."""
     context = current()
@@ -46,6 +48,7 @@ def close_due_periods() -> None:
     )
 
 
+@recorded(SYNC_JOB_ID)
 def sync_invoices() -> None:
     """Push due invoices to the payment provider (Stripe); failed steps come due again
     through their backoff.
@@ -67,6 +70,7 @@ def sync_invoices() -> None:
         seen |= handled
 
 
+@recorded(WEBHOOKS_JOB_ID)
 def deliver_webhooks() -> None:
     """Send the outbound webhook deliveries that are due (new ones and retries).
 
@@ -83,6 +87,7 @@ def deliver_webhooks() -> None:
             return
 
 
+@recorded(ALERTS_JOB_ID)
 def evaluate_alerts() -> None:
     """Fire the alert rules (and plan maximums that notify) crossed since the last run."""
     context = current()

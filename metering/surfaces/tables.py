@@ -18,7 +18,7 @@ from metering.ledger.disputes.models import Dispute
 from metering.ledger.events.models import EventVoid, StoredEvent
 from metering.ledger.outcomes.models import Outcome, OutcomeReversal, StalePeriod
 from metering.notify.alerts.models import AlertFiring, AlertRule
-from metering.platform.jobs.models import apscheduler_jobs
+from metering.platform.jobs.models import JobRun, apscheduler_jobs
 from metering.platform.outbox.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from metering.providers.stripe.models import StripeEventSeen
 from metering.surfaces.portal.models import PortalKey, PortalSession
@@ -38,6 +38,7 @@ __all__ = [
     "InvoiceLine",
     "InvoiceLinePaymentLink",
     "InvoicePaymentLink",
+    "JobRun",
     "Outcome",
     "OutcomeReversal",
     "Plan",

@@ -49,6 +49,8 @@ TABLES = {
     "invoice_payment_links",
     "invoice_line_payment_links",
     "customer_payment_links",
+    # issue 13: what each job did last
+    "job_runs",
 }
 
 

@@ -6,6 +6,9 @@ another process runs at the same moment. That is allowed because the jobs are sa
 twice: closing claims subscription rows and the (customer, period) unique key, the Stripe
 sync claims each invoice with a lease. The table only keeps the schedule; the last process
 to start writes its intervals there, and every process follows the table.
+
+A database error never stops the scheduler (see `store`), and every run is recorded in
+`job_runs` (see `runs`), so a job that stops succeeding is reported, never silent.
 """
 
 from __future__ import annotations
@@ -16,14 +19,18 @@ from dataclasses import dataclass
 from datetime import UTC, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
 
 from metering.platform.db.engine import make_engine
 from metering.platform.db.types import utcnow
 from metering.platform.jobs import context
+from metering.platform.jobs.runs import JobRuns
+from metering.platform.jobs.store import SurvivingJobStore
 from metering.platform.settings import Settings
+
+# The longest wait before the scheduler tries its job table again after a database error.
+STORE_RETRY = timedelta(seconds=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +47,16 @@ def build_scheduler(engine: Engine, jobs: Sequence[Job]) -> BackgroundScheduler:
 
     `coalesce` turns runs missed while no process was up into one; with no misfire grace
     time a late run still happens (a period closed late is better than one left open);
-    `max_instances=1` keeps a slow close from overlapping itself within the process.
+    `max_instances=1` keeps a slow close from overlapping itself within the process. After
+    a database error the job table is tried again within `STORE_RETRY`, or sooner when a
+    job's interval is shorter.
     """
+    retry = min([STORE_RETRY, *(job.interval for job in jobs)])
     scheduler = BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=engine)},
+        jobstores={"default": SurvivingJobStore(engine=engine)},
         executors={"default": ThreadPoolExecutor(max_workers=4)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        jobstore_retry_interval=retry.total_seconds(),
         timezone=UTC,
     )
     now = utcnow()
@@ -70,9 +81,11 @@ def running_jobs(settings: Settings, jobs: Sequence[Job]) -> Iterator[Background
     is not cut off halfway (their transactions would roll back, but the work is lost).
     """
     engine = make_engine(settings.database_url)
-    context.bind(context.JobContext(engine, settings, context.process_owner()))
+    runs = JobRuns(engine, {job.id: job.interval for job in jobs}, utcnow())
+    context.bind(context.JobContext(engine, settings, context.process_owner(), runs))
     scheduler = build_scheduler(engine, jobs)
     try:
+        runs.register()
         scheduler.start()
         yield scheduler
     finally:

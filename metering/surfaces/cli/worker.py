@@ -1,4 +1,12 @@
-"""`metering worker`: run the background jobs without the API."""
+"""`metering worker`: run the background jobs without the API, and stop when they stop working.
+
+The worker watches its own jobs (their record in this process, `JobRuns.stalled`) while it
+waits for a signal: when one has not succeeded for three of its intervals it says which and
+why and exits with status 1, so a process manager restarts it and the operator sees it. It
+asks the process, not the database, because restarting is a remedy for this process's jobs:
+another worker's successes do not make this one healthy, and a database it cannot reach
+does not keep it from knowing.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +19,15 @@ from types import FrameType
 import typer
 
 from metering.platform.db import migrate
+from metering.platform.db.types import utcnow
+from metering.platform.jobs.context import current
 from metering.platform.settings import Settings, get_settings
 from metering.surfaces.cli.db import database_label
 from metering.surfaces.jobs import running_jobs
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# The exit status of a worker whose jobs stopped succeeding.
+UNHEALTHY = 1
 
 
 def _duration(interval: timedelta) -> str:
@@ -42,6 +54,10 @@ def worker_command() -> None:
     """Run the jobs (close periods, sync to Stripe, send webhooks, check alerts) until interrupted.
 
     Migrates first. Workers may share one PostgreSQL database: jobs claim what they work on.
+
+    Exits with status 1 when a job goes three of its intervals without success, saying why.
+
+    A run still in progress is not held against it. Let the process manager restart it.
     """
     settings = get_settings()
     migrate.upgrade(settings.database_url)
@@ -54,16 +70,24 @@ def worker_command() -> None:
         stopping.append(signum)
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stalled: list[str] = []
     try:
         with running_jobs(settings):
             typer.echo(
                 f"database {database_label(settings.database_url)} migrated; "
                 f"{jobs_summary(settings)} (Ctrl-C stops)"
             )
-            while not stopping:
+            runs = current().runs
+            while not stopping and not stalled:
                 time.sleep(0.2)
+                stalled = [] if stopping else runs.stalled(utcnow())
+            if stalled:
+                typer.echo(f"stopping, the jobs are not healthy: {'; '.join(stalled)}", err=True)
             typer.echo("stopping: waiting for running jobs to finish")
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if stalled:
+        typer.echo("worker stopped: its jobs are not healthy", err=True)
+        raise typer.Exit(UNHEALTHY)
     typer.echo("worker stopped")

@@ -50,18 +50,21 @@ def months_back(months: int, now: datetime) -> list[Period]:
     return periods[:-1]
 
 
-def seed_billing(engine: Engine, customers: int, conversations: int) -> Billing:
-    """`conversations` resolved conversations per customer in each of two closed months.
+def seed_billing(
+    engine: Engine, customers: int, conversations: int, vendor_id: str | None = None
+) -> Billing:
+    """`conversations` resolved conversations per customer in each of two closed months,
+    for a new vendor or the one given.
 
     The months are the third and second before this one, so both are due whatever today's
     date (the late window is 72 h).
     """
     periods = months_back(3, utcnow())[:2]
-    vendor = create_vendor(engine, "Jobs AI")
-    plan_id = create_plan(engine, vendor.id)
+    vendor_id = vendor_id or create_vendor(engine, "Jobs AI").id
+    plan_id = create_plan(engine, vendor_id)
     externals = [f"customer-{number:03d}" for number in range(customers)]
     customer_ids = [
-        create_customer(engine, vendor.id, external, plan_id, starts_at=periods[0].start)
+        create_customer(engine, vendor_id, external, plan_id, starts_at=periods[0].start)
         for external in externals
     ]
     limits = limits_of(Settings())
@@ -83,10 +86,10 @@ def seed_billing(engine: Engine, customers: int, conversations: int) -> Billing:
             for number in range(conversations)
         ]
         with Session(engine) as session:
-            result = ingest(session, vendor.id, items, at + timedelta(minutes=1), limits)
+            result = ingest(session, vendor_id, items, at + timedelta(minutes=1), limits)
             session.commit()
         assert not result.rejected, result.rejected
-    return Billing(vendor.id, customer_ids, periods, conversations)
+    return Billing(vendor_id, customer_ids, periods, conversations)
 
 
 def invoices_by_period(engine: Engine) -> dict[tuple[str, datetime], list[Invoice]]:

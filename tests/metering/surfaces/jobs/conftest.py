@@ -1,4 +1,5 @@
-"""Run `metering` commands as real processes: the jobs live in threads and signal handlers."""
+"""Run `metering` commands as real processes (the jobs live in threads and signal handlers),
+wait for what they do, and run every job each second."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
+
+from metering.platform.settings import Settings
 
 REPOSITORY = Path(__file__).resolve().parents[4]
 COMMAND = [sys.executable, "-c", "from metering.surfaces.cli.main import app; app()"]
@@ -32,3 +36,15 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.1)
+
+
+def every_second(database_url: str) -> Settings:
+    """Settings that run every job each second."""
+    second = timedelta(seconds=1)
+    return Settings(
+        database_url=database_url,
+        jobs_close_interval=second,
+        jobs_sync_interval=second,
+        jobs_webhooks_interval=second,
+        jobs_alerts_interval=second,
+    )

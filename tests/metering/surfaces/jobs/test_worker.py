@@ -6,6 +6,7 @@ import signal
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from metering.platform.db import migrate
 from metering.platform.db.engine import make_engine
@@ -60,3 +61,37 @@ def test_worker_says_when_it_syncs_to_stripe(tmp_path: Path) -> None:
         if worker.poll() is None:
             worker.kill()
     assert "closing due periods every 5min, syncing invoices to Stripe every 30s" in log.read_text()
+
+
+def test_worker_exits_non_zero_naming_a_job_that_stopped_succeeding(tmp_path: Path) -> None:
+    """The webhook job loses its table: three intervals on, the worker says which job and why
+    and exits with status 1, so a process manager restarts it."""
+    url = f"sqlite:///{tmp_path / 'worker.db'}"
+    log = tmp_path / "worker.log"
+    env = {"METERING_DATABASE_URL": url, **FAST, "METERING_JOBS_WEBHOOKS_INTERVAL": "PT1S"}
+    worker = start_metering(["worker"], env, log)
+    try:
+        wait_for(
+            lambda: (
+                'Job "deliver_webhooks (trigger: interval[0:00:01], next run at:' in log.read_text()
+            ),
+            30,
+            "a first webhook run",
+        )
+        engine = make_engine(url)
+        try:
+            with engine.begin() as connection:
+                connection.execute(sa.text("DROP TABLE webhook_deliveries"))
+        finally:
+            engine.dispose()
+        assert worker.wait(timeout=30) == 1, log.read_text()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    output = log.read_text()
+    assert (
+        "stopping, the jobs are not healthy: job deliver_webhooks has not succeeded for "
+        "3 intervals of 1s (last success: "
+    ) in output
+    assert "no such table: webhook_deliveries" in output
+    assert "worker stopped: its jobs are not healthy" in output
