@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,6 +63,13 @@ class Settings(BaseSettings):
     portal_base_url: str | None = None
     portal_link_lifetime: timedelta = timedelta(minutes=15)
     portal_session_lifetime: timedelta = timedelta(hours=12)
+
+    # Operating it (issue 13): how `metering serve` and `metering worker` write their log
+    # lines (one JSON object a line, or text for a terminal), and where a worker serves its
+    # own Prometheus metrics (no port: not served; see README, Monitoring).
+    log_format: Literal["json", "text"] = "json"
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int | None = None
 
 
 @lru_cache(maxsize=1)

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
-
 from metering.billing.invoices import endpoints as invoices
 from metering.catalog.customers import endpoints as customers
 from metering.catalog.plans import endpoints as plans
@@ -21,8 +19,10 @@ from metering.platform.api import health
 from metering.platform.api.problem_docs import catalogue_table
 from metering.platform.api.problem_handlers import install_problem_handlers
 from metering.platform.db.engine import make_engine
+from metering.platform.monitoring.requests import MonitoredApp
 from metering.platform.settings import Settings, get_settings
 from metering.providers.stripe import endpoints as stripe_webhook
+from metering.surfaces import monitoring
 from metering.surfaces.portal.router import install_portal
 from metering.surfaces.reports import endpoints as reports
 from metering.surfaces.simulation import endpoints as simulation
@@ -40,17 +40,17 @@ Every error is an RFC 9457 problem (`application/problem+json`) of one of these 
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> MonitoredApp:
     """An app on `settings.database_url` (the process settings by default)."""
     settings = settings or get_settings()
     engine = make_engine(settings.database_url)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: MonitoredApp) -> AsyncIterator[None]:
         yield
         engine.dispose()
 
-    app = FastAPI(
+    app = MonitoredApp(
         title="Outcome metering",
         version="0.1.0",
         description=DESCRIPTION + catalogue_table(),
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     install_problem_handlers(app)
     app.include_router(health.router)
+    app.include_router(monitoring.router)
     app.include_router(vendors.router)
     app.include_router(customers.router)
     app.include_router(subscriptions.router)

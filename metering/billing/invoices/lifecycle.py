@@ -31,6 +31,7 @@ from metering.billing.invoices.rating import LineDraft
 from metering.billing.payments import links
 from metering.ledger.outcomes.stale import mark_stale
 from metering.platform.db.types import utcnow
+from metering.platform.monitoring import metrics
 
 INVOICES: sa.Table = Invoice.__table__  # type: ignore[attr-defined]
 LINES: sa.Table = InvoiceLine.__table__  # type: ignore[attr-defined]
@@ -96,6 +97,7 @@ def issue(
     invoice_ids = [row["id"] for row, _ in invoices]
     links.open_links(session, invoice_ids, at)
     announce_issued(session.connection(), invoice_ids)
+    metrics.count_issued(session, [(row["currency"], row["total"]) for row, _ in invoices])
 
 
 def mark_paid(session: Session, invoice_id: str, at: datetime) -> bool:

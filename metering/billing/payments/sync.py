@@ -33,6 +33,7 @@ from metering.billing.payments.protocol import (
 )
 from metering.billing.payments.steps import Run, next_step
 from metering.platform.db.types import utcnow
+from metering.platform.monitoring import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +164,7 @@ def sync_due(
             report.skipped += 1
             continue
         report.results.append(sync_invoice(run, invoice_id))
+    metrics.count_payment_syncs(provider.name, [result.outcome for result in report.results])
     return report
 
 

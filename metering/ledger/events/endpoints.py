@@ -56,6 +56,7 @@ from metering.platform.api.problem_docs import problem_responses
 from metering.platform.db import jsontext
 from metering.platform.db.session import get_session
 from metering.platform.db.types import utcnow
+from metering.platform.monitoring import metrics
 from metering.platform.settings import Settings
 
 router = APIRouter(tags=["events"])
@@ -129,12 +130,13 @@ _STORED_ONE: dict[int | str, dict[str, Any]] = {
 
 
 def _ingest(
-    session: Session, vendor_id: str, envelope: Envelope, settings: Settings
+    session: Session, vendor_id: str, envelope: Envelope, settings: Settings, door: str
 ) -> ExactJSONResponse:
     result = service.ingest(
         session, vendor_id, envelope.items, utcnow(), service.limits_of(settings)
     )
     session.commit()
+    _count(door, result)
     if not envelope.batch and result.rejected:
         rejected = result.rejected[0]
         kind = problems.EVENT_CONFLICT if rejected.status == 409 else problems.INVALID_EVENT
@@ -150,6 +152,18 @@ def _ingest(
     )
     status = 201 if not envelope.batch and result.accepted else 200
     return ExactJSONResponse(body.model_dump(), status_code=status)
+
+
+def _count(door: str, result: service.IngestResult) -> None:
+    """The answer's items in `metering_events_ingested` (README, Monitoring)."""
+    conflicts = sum(1 for rejected in result.rejected if rejected.status == 409)
+    metrics.count_ingested(
+        door,
+        accepted=result.accepted,
+        duplicates=result.duplicates,
+        conflicts=conflicts,
+        rejected=len(result.rejected) - conflicts,
+    )
 
 
 def _fields(item: Any) -> dict[str, Any]:
@@ -174,7 +188,7 @@ async def post_events(
     settings = app_settings(request)
     body = await read_body(request, settings.max_body_bytes)
     envelope = read_envelope(body, request.headers.get("content-type"), service.limits_of(settings))
-    return await run_in_threadpool(_ingest, session, vendor.id, envelope, settings)
+    return await run_in_threadpool(_ingest, session, vendor.id, envelope, settings, "api")
 
 
 @router.post(
@@ -198,7 +212,7 @@ async def post_webhook_events(
         verify_webhook, session, vendor_id, body, dict(request.headers), settings=settings
     )
     envelope = read_envelope(body, request.headers.get("content-type"), service.limits_of(settings))
-    return await run_in_threadpool(_ingest, session, vendor.id, envelope, settings)
+    return await run_in_threadpool(_ingest, session, vendor.id, envelope, settings, "webhook")
 
 
 def _event_out(event: StoredEvent, void: Any = None) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from standardwebhooks import Webhook
 
 from metering.platform.db.types import utcnow
+from metering.platform.monitoring import metrics
 from metering.platform.outbox.models import (
     DeliveryStatus,
     WebhookAttempt,
@@ -261,6 +262,7 @@ def deliver_due(
     finally:
         if own_client:
             http.close()
+    metrics.count_webhook_attempts(statuses)
     for item, status in zip(claimed, statuses, strict=True):
         report.results[item.delivery_id] = status
         if status == DeliveryStatus.DELIVERED.value:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 
 from metering.platform.jobs.runs import JobRuns
+from metering.platform.monitoring import metrics
 from metering.platform.settings import Settings
 
 
@@ -72,8 +73,10 @@ def recorded(job_id: str) -> Callable[[Callable[[], None]], Callable[[], None]]:
                 function()
             except BaseException as error:
                 runs.failed(job_id, error)
+                metrics.count_job_run(job_id, succeeded=False)
                 raise
             runs.succeeded(job_id)
+            metrics.count_job_run(job_id, succeeded=True)
 
         return run
 

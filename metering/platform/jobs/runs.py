@@ -74,11 +74,15 @@ def error_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[0] if lines else ''}"[:ERROR_CHARS]
 
 
+def recorded_runs(connection: Connection) -> list[JobRun]:
+    """What the database holds of every job's runs, whichever process ran them."""
+    rows = connection.execute(sa.select(_TABLE).order_by(_TABLE.c.job_id)).mappings()
+    return [JobRun(**row) for row in rows]
+
+
 def overdue_jobs(connection: Connection, now: datetime) -> list[str]:
     """Why each overdue job of the database is overdue, whichever process runs it."""
-    rows = connection.execute(sa.select(_TABLE).order_by(_TABLE.c.job_id)).mappings()
-    late = [JobRun(**row) for row in rows]
-    return [reason(run) for run in late if overdue(run, now)]
+    return [reason(run) for run in recorded_runs(connection) if overdue(run, now)]
 
 
 class JobRuns:

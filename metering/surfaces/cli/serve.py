@@ -4,6 +4,11 @@ The jobs run in this process, next to uvicorn and outside the app: with `--worke
 process here is uvicorn's supervisor, so one `metering serve` runs one scheduler however many
 API processes it starts, and an app made by `create_app` (tests, other servers) never runs
 jobs. `--no-jobs` leaves them to `metering worker` processes.
+
+Every process logs as `METERING_LOG_FORMAT` says (uvicorn applies the same logging
+configuration in each worker). With `--workers N`, the workers and the jobs here count their
+metrics into one directory made for this run and removed at its end, so `/metrics` gives the
+totals of all of them, whichever worker answers.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ import uvicorn
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 from metering.platform.db import migrate
+from metering.platform.monitoring import logs, metrics
 from metering.platform.settings import get_settings
 from metering.surfaces.cli.db import database_label
-from metering.surfaces.cli.worker import jobs_summary, log_jobs
+from metering.surfaces.cli.worker import jobs_summary
 from metering.surfaces.jobs import running_jobs
 
 APP = "metering.surfaces.app:create_app"
@@ -82,16 +88,23 @@ def serve_command(
     url = settings.database_url
     migrate.upgrade(url)
     typer.echo(f"database {database_label(url)} migrated; serving on http://{host}:{port}")
+    log_config = logs.logging_config(settings.log_format)
     with ExitStack() as stack:
+        stack.enter_context(logs.configured(settings.log_format))
+        if workers > 1:
+            # Before the jobs start and the workers are spawned: all of them count there.
+            directory = stack.enter_context(metrics.shared_between_processes())
+            typer.echo(f"metrics: /metrics adds up the workers and the jobs (kept in {directory})")
         if jobs:
-            log_jobs()
             stack.enter_context(_sigterm_unwinds())
             stack.enter_context(running_jobs(settings))
             typer.echo(f"jobs: {jobs_summary(settings)}")
         else:
             typer.echo("jobs: off (run `metering worker`)")
         if workers == 1:
-            uvicorn.run(APP, factory=True, host=host, port=port)
+            uvicorn.run(APP, factory=True, host=host, port=port, log_config=log_config)
             return
-        config = _TCPConfig(APP, factory=True, host=host, port=port, workers=workers)
+        config = _TCPConfig(
+            APP, factory=True, host=host, port=port, workers=workers, log_config=log_config
+        )
         Multiprocess(config, sockets=[config.bind_socket()]).run()

@@ -6,13 +6,17 @@ why and exits with status 1, so a process manager restarts it and the operator s
 asks the process, not the database, because restarting is a remedy for this process's jobs:
 another worker's successes do not make this one healthy, and a database it cannot reach
 does not keep it from knowing.
+
+It logs like `metering serve` (`METERING_LOG_FORMAT`), and has no API: with
+`--metrics-port` (or `METERING_WORKER_METRICS_PORT`) it serves its own counters there for
+Prometheus to scrape; the gauges read from the database are on the API's `/metrics`.
 """
 
 from __future__ import annotations
 
-import logging
 import signal
 import time
+from contextlib import ExitStack
 from datetime import timedelta
 from types import FrameType
 
@@ -21,11 +25,11 @@ import typer
 from metering.platform.db import migrate
 from metering.platform.db.types import utcnow
 from metering.platform.jobs.context import current
+from metering.platform.monitoring import logs, metrics
 from metering.platform.settings import Settings, get_settings
 from metering.surfaces.cli.db import database_label
 from metering.surfaces.jobs import running_jobs
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # The exit status of a worker whose jobs stopped succeeding.
 UNHEALTHY = 1
 
@@ -45,12 +49,16 @@ def jobs_summary(settings: Settings) -> str:
     return f"closing due periods every {_duration(settings.jobs_close_interval)}, {sync}"
 
 
-def log_jobs() -> None:
-    """Job runs and failures to stderr (uvicorn's own loggers do not propagate to the root)."""
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-
-
-def worker_command() -> None:
+def worker_command(
+    metrics_port: int | None = typer.Option(
+        None,
+        help="Serve this worker's Prometheus metrics on this port "
+        "[default: METERING_WORKER_METRICS_PORT, else not served].",
+    ),
+    metrics_host: str | None = typer.Option(
+        None, help="Interface of the metrics port [default: METERING_WORKER_METRICS_HOST]."
+    ),
+) -> None:
     """Run the jobs (close periods, sync to Stripe, send webhooks, check alerts) until interrupted.
 
     Migrates first. Workers may share one PostgreSQL database: jobs claim what they work on.
@@ -61,7 +69,8 @@ def worker_command() -> None:
     """
     settings = get_settings()
     migrate.upgrade(settings.database_url)
-    log_jobs()
+    port = metrics_port if metrics_port is not None else settings.worker_metrics_port
+    host = metrics_host or settings.worker_metrics_host
     # A flag, not a threading.Event: a handler that takes a lock the interrupted main thread
     # holds would deadlock.
     stopping: list[int] = []
@@ -72,7 +81,11 @@ def worker_command() -> None:
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     stalled: list[str] = []
     try:
-        with running_jobs(settings):
+        with ExitStack() as stack:
+            stack.enter_context(logs.configured(settings.log_format))
+            if port is not None:
+                typer.echo(f"metrics: {stack.enter_context(metrics.served(host, port))}")
+            stack.enter_context(running_jobs(settings))
             typer.echo(
                 f"database {database_label(settings.database_url)} migrated; "
                 f"{jobs_summary(settings)} (Ctrl-C stops)"

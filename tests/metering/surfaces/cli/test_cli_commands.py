@@ -21,6 +21,7 @@ from metering.catalog.vendors.models import ApiKey
 from metering.ledger.events.models import StoredEvent
 from metering.platform.db import migrate
 from metering.platform.db.engine import make_engine
+from metering.platform.monitoring.logs import logging_config
 from metering.platform.settings import Settings, get_settings
 from metering.surfaces.cli import serve
 from metering.surfaces.cli.apply import apply_command
@@ -226,7 +227,12 @@ def test_serve_migrates_then_runs_uvicorn(tmp_path: Path, monkeypatch: pytest.Mo
     assert calls == [
         (
             ("metering.surfaces.app:create_app",),
-            {"factory": True, "host": "127.0.0.1", "port": 8123},
+            {
+                "factory": True,
+                "host": "127.0.0.1",
+                "port": 8123,
+                "log_config": logging_config("json"),
+            },
         )
     ]
     engine = make_engine(url)

@@ -18,12 +18,15 @@ COMMAND = [sys.executable, "-c", "from metering.surfaces.cli.main import app; ap
 
 
 def start_metering(args: list[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """`metering ARGS` with `env` added to this environment; stdout and stderr go to `log`."""
+    """`metering ARGS` with `env` added to this environment; stdout and stderr go to `log`.
+
+    Log lines are text (the tests read their messages) unless `env` asks for JSON.
+    """
     with log.open("wb") as output:
         return subprocess.Popen(
             [*COMMAND, *args],
             cwd=REPOSITORY,
-            env={**os.environ, **env},
+            env={**os.environ, "METERING_LOG_FORMAT": "text", **env},
             stdout=output,
             stderr=subprocess.STDOUT,
         )
