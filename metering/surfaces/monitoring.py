@@ -49,15 +49,15 @@ def job_gauges(connection: Connection, now: datetime) -> Iterator[Metric]:
         "metering_job_seconds_since_last_success",
         "Seconds since the job last succeeded in any process (since it was first scheduled "
         "when it never has).",
-        labels=["job"],
+        labels=["job_id"],
     )
     interval = GaugeMetricFamily(
-        "metering_job_interval_seconds", "The interval the job is scheduled at.", labels=["job"]
+        "metering_job_interval_seconds", "The interval the job is scheduled at.", labels=["job_id"]
     )
     late = GaugeMetricFamily(
         "metering_job_overdue",
         "1 when the job has gone three intervals without a success (/readyz answers 503).",
-        labels=["job"],
+        labels=["job_id"],
     )
     for run in recorded_runs(connection):
         since = max(run.scheduled_at, run.last_succeeded_at or run.scheduled_at)

@@ -68,7 +68,7 @@ HTTP_REQUEST_DURATION = Histogram(
 JOB_RUNS = Counter(
     "metering_job_runs",
     "Runs of each background job, by result (success, failure).",
-    ["job", "result"],
+    ["job_id", "result"],
     registry=REGISTRY,
 )
 PAYMENT_SYNCS = Counter(

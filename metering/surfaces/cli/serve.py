@@ -14,7 +14,6 @@ totals of all of them, whichever worker answers.
 from __future__ import annotations
 
 import signal
-import socket
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -28,30 +27,11 @@ from metering.platform.db import migrate
 from metering.platform.monitoring import logs, metrics
 from metering.platform.settings import get_settings
 from metering.surfaces.cli.db import database_label
+from metering.surfaces.cli.tcp import TCPConfig
 from metering.surfaces.cli.worker import jobs_summary
 from metering.surfaces.jobs import running_jobs
 
 APP = "metering.surfaces.app:create_app"
-
-
-class _TCPConfig(uvicorn.Config):
-    """Binds the shared listening socket as an explicit TCP socket.
-
-    uvicorn binds it with protocol 0 when it runs several workers, and asyncio only turns
-    on TCP_NODELAY for sockets whose protocol is TCP: every keep-alive response then waits
-    for a delayed ACK (about 40 ms). Naming the protocol gives workers the same latency as a
-    single process.
-    """
-
-    def bind_socket(self) -> socket.socket:
-        if self.uds is not None or self.fd is not None:
-            return super().bind_socket()
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        sock.set_inheritable(True)
-        return sock
 
 
 @contextmanager
@@ -104,7 +84,7 @@ def serve_command(
         if workers == 1:
             uvicorn.run(APP, factory=True, host=host, port=port, log_config=log_config)
             return
-        config = _TCPConfig(
+        config = TCPConfig(
             APP, factory=True, host=host, port=port, workers=workers, log_config=log_config
         )
         Multiprocess(config, sockets=[config.bind_socket()]).run()

@@ -207,7 +207,7 @@ def test_a_job_run_is_counted_and_resets_its_seconds_since_success(
     an_hour_ago = utcnow() - timedelta(hours=1)
     runs = JobRuns(engine, {CLOSE_JOB_ID: timedelta(minutes=5)}, an_hour_ago)
     runs.register()
-    job = {"job": CLOSE_JOB_ID}
+    job = {"job_id": CLOSE_JOB_ID}
     before = scrape(app_client)
     assert 3600 <= value(before, "metering_job_seconds_since_last_success", **job) < 3660
     assert value(before, "metering_job_interval_seconds", **job) == 300

@@ -25,7 +25,7 @@ from tests.metering.surfaces.jobs.conftest import REPOSITORY, start_metering, wa
 from tests.metering.surfaces.monitoring.helpers import parse, scrape, value
 
 INGESTED = "metering_events_ingested_total"
-CLOSE_RUNS = {"job": "close_due_periods", "result": "success"}
+CLOSE_RUNS = {"job_id": "close_due_periods", "result": "success"}
 
 WRITER = """
 import sys
@@ -108,7 +108,7 @@ def test_serve_with_two_workers_counts_every_process_once(tmp_path: Path) -> Non
                 return client.post("/v1/events", json=event, headers=headers).status_code
 
         try:
-            wait_for(lambda: healthy(url), 60, "the workers to answer")
+            wait_for(lambda: healthy(url), 120, "the workers to answer")
             with ThreadPoolExecutor(max_workers=8) as pool:
                 statuses = list(pool.map(send, range(16)))
             scrapes = [fresh_scrape(url) for _ in range(6)]
