@@ -152,8 +152,7 @@ def collect(run: Run, invoice: InvoiceSnapshot) -> bool:
         run.provider.paid_elsewhere(invoice)
         run.save(invoice.id, {"step": SyncState.PAID.value, **SUCCEEDED})
         return False
-    if invoice.amount_paid > 0:
-        run.save(invoice.id, {**SUCCEEDED})
+    if invoice.amount_paid > 0:  # the rest is paid outside too: nothing to do here
         return False
     collected = run.provider.collect(invoice)
     if isinstance(collected, Sent):

@@ -18,6 +18,8 @@ from metering.billing.payments import dunning
 from metering.billing.payments.models import SyncState
 from metering.catalog.vendors.models import Vendor
 from metering.platform.settings import Settings
+from metering.providers.stripe.endpoints import store_event
+from metering.providers.stripe.webhook import event_of
 from metering.surfaces.providers import sync_due
 from tests.metering.billing.invoices.helpers import payment_link
 from tests.metering.notify.webhooks.helpers import add_endpoint, deliveries, payload
@@ -338,3 +340,43 @@ def test_a_card_that_asks_for_authentication_is_a_failed_payment(
         "Stripe CardError (HTTP 402) [invoice_payment_intent_requires_action]"
     )
     assert payment_link(engine, invoice_id).decline_code == "authentication_required"
+
+
+def test_a_failure_stripe_reports_is_counted_once_whichever_comes_first(
+    engine: Engine, settings: Settings, fake_stripe: FakeStripe
+) -> None:
+    """Stripe's `invoice.payment_failed` may reach us before or after the sync records the
+    decline it is about: the invoice fails once, the decline is counted once."""
+    _, invoice_id, _ = declining(engine, fake_stripe)
+    fake_stripe.fault(500, path="/v1/invoices/", suffix="/pay")  # the sync's pay: no answer
+    sync_due(engine, settings, now=NOW)
+    stripe_id = invoice_row(engine, invoice_id).stripe_invoice_id
+    reported = {"object": "invoice", "id": stripe_id, "attempt_count": 1}
+
+    first = store_event(engine, event_of("evt_1", "invoice.payment_failed", reported))
+
+    assert (first.applied, first.detail) == (True, "payment failed")
+    link = payment_link(engine, invoice_id)
+    assert (link.failed_payments, link.decline_code) == (0, "payment_failed")
+    assert invoice_row(engine, invoice_id).status == InvoiceStatus.PAYMENT_FAILED
+    reported_at = link.first_failed_at
+    assert reported_at is not None
+
+    sync_due(engine, settings, now=invoice_row(engine, invoice_id).next_sync_at)  # declined
+    late = [
+        store_event(engine, event_of(e.id, e.type, e.data.object.to_dict()))
+        for e in fake_stripe.client().v1.events.list({"type": "invoice.payment_failed"}).data
+    ]
+
+    assert [(o.applied, o.detail) for o in late] == [(False, "invoice is payment_failed")]
+    link = payment_link(engine, invoice_id)
+    assert (link.failed_payments, link.decline_code, link.first_failed_at) == (
+        1,
+        "card_declined",
+        reported_at,
+    )
+    assert link.next_attempt_at == reported_at + timedelta(days=3)
+    assert [kind for kind, _ in announced(engine)] == ["invoice.payment_failed"]
+    assert announced(engine)[0][1]["payment_error"]["message"] == (
+        "Stripe reported a failed payment (attempt 1)"
+    )
