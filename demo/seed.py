@@ -1,5 +1,8 @@
 """`make run`: a demo vendor, customers and plans, demo events through the signed webhook.
 
+The demo customers are collected by the `manual` provider (invoices sent, payments recorded
+through the API), so it needs no Stripe key.
+
 Every step is idempotent, so a second run (or a fresh clone) works: the vendor is found by
 name, rule files re-upload as no-ops, customers are created once, and the demo events of a
 day have fixed ids and timestamps, so sending them again reports duplicates. Each run
@@ -28,7 +31,7 @@ from sqlmodel import Session
 from metering.billing.invoices.close import close_due
 from metering.catalog.customers import repository as customers
 from metering.catalog.customers import service as customer_service
-from metering.catalog.customers.models import CustomerStatus
+from metering.catalog.customers.models import CustomerStatus, PaymentProviderName
 from metering.catalog.customers.schemas import CustomerCreate
 from metering.catalog.plans import service as plan_service
 from metering.catalog.subscriptions import repository as subscriptions
@@ -56,6 +59,7 @@ DEMO_CUSTOMERS = [
     ("hooli", "Hooli", "deal-value"),
 ]
 PORTAL_CUSTOMER = "acme"
+MANUAL = PaymentProviderName.MANUAL
 EVENTS_PER_CUSTOMER = 80
 EVENTS_PER_CUSTOMER_LAST_MONTH = 40
 
@@ -94,8 +98,9 @@ def prepare(session: Session) -> DemoCredentials:
     for external_id, name, plan in DEMO_CUSTOMERS:
         customer = customers.by_external_id(session, vendor.id, external_id)
         if customer is None or customer.status == CustomerStatus.UNPROVISIONED.value:
-            data = CustomerCreate(external_id=external_id, name=name)
+            data = CustomerCreate(external_id=external_id, name=name, payment_provider=MANUAL)
             customer = customer_service.create(session, vendor, data)
+        customer.payment_provider = MANUAL.value  # a demo from before providers had Stripe's
         if not subscriptions.of_customer(session, customer.id):
             plan_changes.subscribe(
                 session,

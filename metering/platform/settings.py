@@ -28,7 +28,8 @@ class Settings(BaseSettings):
     webhook_tolerance: timedelta = timedelta(minutes=5)
     secret_grace_period: timedelta = timedelta(hours=24)
 
-    # Stripe: tests point `stripe_api_base` at a local fake; no key means no Stripe sync.
+    # Stripe: tests point `stripe_api_base` at a local fake; no key: no Stripe sync (the
+    # invoices of Stripe customers wait) and new customers default to the manual provider.
     stripe_api_key: str | None = None
     stripe_api_base: str = "https://api.stripe.com"
     stripe_webhook_secret: str | None = None

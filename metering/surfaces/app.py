@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from metering.billing.invoices import endpoints as invoices
+from metering.billing.payments import endpoints as payments
 from metering.catalog.customers import endpoints as customers
 from metering.catalog.plans import endpoints as plans
 from metering.catalog.subscriptions import endpoints as subscriptions
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> MonitoredApp:
     app.include_router(simulation.router)
     app.include_router(events.router)
     app.include_router(invoices.router)
+    app.include_router(payments.router)
     app.include_router(reports.router)
     app.include_router(disputes.router)
     app.include_router(stripe_webhook.router)

@@ -50,16 +50,13 @@ def close_due_periods() -> None:
 
 @recorded(SYNC_JOB_ID)
 def sync_invoices() -> None:
-    """Push due invoices to the payment provider (Stripe); failed steps come due again
-    through their backoff.
+    """Push due invoices to their payment providers (manual, and Stripe with a key); failed
+    steps come due again through their backoff, failed payments on their retry schedule.
 
     Passes of `SYNC_BATCH` follow each other while they come back full, so a close that
     issued thousands of invoices is synced in this run, not a batch per interval.
     """
     context = current()
-    if context.settings.stripe_api_key is None:
-        logger.debug("sync_invoices: no Stripe API key, nothing to do")
-        return
     seen: set[str] = set()
     while True:
         report = sync_due(context.engine, context.settings, owner=context.owner, limit=SYNC_BATCH)

@@ -1,7 +1,9 @@
-"""The payment provider the settings configure, and the sync run with it.
+"""The payment providers the settings configure, and the sync run with each.
 
-For now every invoice goes to one provider: Stripe when `METERING_STRIPE_API_KEY` is set,
-else none (invoices are issued and wait; a key set later syncs them).
+`manual` is always there (the vendor sends its invoices and records payments through the
+API); Stripe when `METERING_STRIPE_API_KEY` is set. Each invoice is collected by the provider
+its customer had when it was issued (`customers.payment_provider`); the invoices of a
+provider that is not configured wait, and a key set later syncs them.
 """
 
 from __future__ import annotations
@@ -13,15 +15,18 @@ from sqlalchemy.engine import Engine
 from metering.billing.payments import sync
 from metering.billing.payments.protocol import PaymentProvider
 from metering.platform.settings import Settings
+from metering.providers.manual.provider import ManualProvider
 from metering.providers.stripe.provider import StripeProvider
 
-OFF = "Stripe sync off (no stripe_api_key)"
+STRIPE_OFF = "Stripe sync off (no stripe_api_key)"
 
 
-def configured_provider(settings: Settings) -> PaymentProvider | None:
-    if settings.stripe_api_key is None:
-        return None
-    return StripeProvider.from_settings(settings)
+def configured_providers(settings: Settings) -> list[PaymentProvider]:
+    """Every provider that can run: manual, and Stripe when it has a key."""
+    providers: list[PaymentProvider] = [ManualProvider()]
+    if settings.stripe_api_key is not None:
+        providers.append(StripeProvider.from_settings(settings))
+    return providers
 
 
 def sync_settings(settings: Settings) -> sync.SyncSettings:
@@ -35,8 +40,12 @@ def sync_due(
     owner: str | None = None,
     limit: int = 100,
 ) -> sync.SyncReport:
-    """Sync up to `limit` due invoices with the configured provider; nothing without one."""
-    provider = configured_provider(settings)
-    if provider is None:
-        return sync.SyncReport(off=OFF)
-    return sync.sync_due(engine, provider, sync_settings(settings), now, owner, limit)
+    """Sync up to `limit` due invoices of each configured provider."""
+    report = sync.SyncReport()
+    if settings.stripe_api_key is None:
+        report.off.append(STRIPE_OFF)
+    for provider in configured_providers(settings):
+        done = sync.sync_due(engine, provider, sync_settings(settings), now, owner, limit)
+        report.results.extend(done.results)
+        report.skipped += done.skipped
+    return report

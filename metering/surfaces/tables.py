@@ -8,6 +8,7 @@ from metering.billing.invoices.models import Invoice, InvoiceCounter, InvoiceLin
 from metering.billing.payments.models import (
     CustomerPaymentLink,
     InvoiceLinePaymentLink,
+    InvoicePayment,
     InvoicePaymentLink,
 )
 from metering.catalog.customers.models import Customer
@@ -37,6 +38,7 @@ __all__ = [
     "InvoiceCounter",
     "InvoiceLine",
     "InvoiceLinePaymentLink",
+    "InvoicePayment",
     "InvoicePaymentLink",
     "JobRun",
     "Outcome",

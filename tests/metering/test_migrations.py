@@ -51,6 +51,8 @@ TABLES = {
     "customer_payment_links",
     # issue 13: what each job did last
     "job_runs",
+    # issue 12: payments received outside a payment provider
+    "invoice_payments",
 }
 
 
@@ -262,7 +264,7 @@ def test_stripe_state_moves_into_the_payment_links_and_back(backend: str, tmp_pa
         try:
             _seed_0005(engine)
 
-            migrate.upgrade(url)
+            migrate.upgrade(url, "0006")
 
             links = _moments(
                 _rows(
@@ -310,5 +312,42 @@ def test_stripe_state_moves_into_the_payment_links_and_back(backend: str, tmp_pa
                 ("cus_linked", "cus_S1"),
                 ("cus_plain", None),
             }
+        finally:
+            engine.dispose()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_invoices_waiting_for_a_provider_and_customers_are_stripes(
+    backend: str, tmp_path: Path
+) -> None:
+    """0008: an issued invoice no provider had taken yet goes to Stripe, the only provider
+    before it, as do existing customers; the dunning state starts empty."""
+    with empty_database(backend, tmp_path, "collection") as url:
+        migrate.upgrade(url, "0005")
+        engine = make_engine(url)
+        try:
+            _seed_0005(engine)
+            migrate.upgrade(url, "0007")
+            assert _rows(engine, "SELECT invoice_id, provider FROM invoice_payment_links") == {
+                ("inv_paid", "stripe"),
+                ("inv_failed", "stripe"),
+                ("inv_new", None),
+            }
+
+            migrate.upgrade(url)
+
+            assert _rows(
+                engine,
+                "SELECT invoice_id, provider, key_round, failed_payments, decline_code, "
+                "first_failed_at, uncollectible_at FROM invoice_payment_links",
+            ) == {
+                (invoice, "stripe", 0, 0, None, None, None)
+                for invoice in ("inv_paid", "inv_failed", "inv_new")
+            }
+            assert _rows(engine, "SELECT id, payment_provider FROM customers") == {
+                ("cus_linked", "stripe"),
+                ("cus_plain", "stripe"),
+            }
+            assert _rows(engine, "SELECT id, payment_retry_days FROM vendors") == {("ven_1", None)}
         finally:
             engine.dispose()

@@ -47,11 +47,42 @@ class FakeStripe:
     def clear_requests(self) -> None:
         self._control("DELETE", "requests")
 
-    def fault(self, status: int, count: int = 1, path: str = "/v1/", method: str = "POST") -> None:
-        """Answer the next `count` matching requests with `status` (before Stripe sees them)."""
-        self._control(
-            "POST", "faults", {"status": status, "count": count, "path": path, "method": method}
-        )
+    def fault(
+        self,
+        status: int,
+        count: int = 1,
+        path: str = "/v1/",
+        method: str = "POST",
+        error: dict[str, Any] | None = None,
+        carry_out: bool = False,
+        suffix: str = "",
+    ) -> None:
+        """Answer the next `count` matching requests with `status` (and Stripe's error body
+        `error`, if given) instead of carrying them out, as a failing Stripe endpoint would;
+        `carry_out`: carry them out first, then answer the error all the same (a 500 after
+        Stripe made the object). The answer is kept under the request's idempotency key, as
+        Stripe keeps it (except a 429 or 409). A request matches when its path starts with
+        `path` and ends with `suffix`."""
+        body: dict[str, Any] = {
+            "status": status,
+            "count": count,
+            "path": path,
+            "suffix": suffix,
+            "method": method,
+        }
+        if error is not None:
+            body["error"] = error
+        if carry_out:
+            body["carry_out"] = True
+        self._control("POST", "faults", body)
+
+    def lose_answers(
+        self, delay: float, count: int = 1, path: str = "/v1/", method: str = "POST"
+    ) -> None:
+        """Carry out the next `count` matching requests, then answer only after `delay`
+        seconds: a client with a shorter timeout never hears that Stripe did them."""
+        body = {"delay": delay, "count": count, "path": path, "method": method}
+        self._control("POST", "faults", body)
 
     def kill(self, pid: int, request: int, when: str) -> None:
         """SIGKILL `pid` at the `request`-th request counted from `clear_requests`:
@@ -71,6 +102,14 @@ class FakeStripe:
             params={"payment_method": card, "invoice_settings": {"default_payment_method": card}}
         )
         return customer.id
+
+    def set_default_card(self, customer: str, card: str = "pm_card_visa") -> None:
+        """The customer attaches `card` and makes it the default for its invoices."""
+        client = self.client()
+        method = client.v1.payment_methods.attach(card, {"customer": customer})
+        client.v1.customers.update(
+            customer, {"invoice_settings": {"default_payment_method": method.id}}
+        )
 
 
 @contextmanager

@@ -17,31 +17,48 @@ invoices, invoice items. What it lacks, and this module adds or patches, is only
   whose currency differs from its invoice's is refused.
 * `POST /v1/invoices/{id}/finalize` and `/send` do not exist there; added. Finalizing gives
   the invoice a number and a hosted URL. `void` no longer fails on an invoice that has no
-  payment intent. `pay` answers a declined card with Stripe's 402 `card_declined` (localstripe
-  leaves the invoice open and answers 200) and accepts `paid_out_of_band`. These record
+  payment intent. `pay` answers as Stripe does where localstripe does not: a declined card is
+  a 402 `card_declined` (localstripe leaves the invoice open and answers 200), a card that
+  asks for authentication a 402 `invoice_payment_intent_requires_action` (localstripe
+  answers 200 with the invoice open), a customer without a payment method a 400
+  `invalid_request_error` (localstripe: a 404); `paid_out_of_band` is accepted. These record
   Stripe's `invoice.finalized`, `.sent`, `.paid`, `.payment_failed` and `.voided` events
   (`GET /v1/events`), as localstripe does for the events it knows.
 * `total` may be negative (credit lines above the charges), as in Stripe; `amount_due` stays
   at least zero. localstripe clamped `total` at zero.
-* Idempotency-Key: localstripe ignores it. Here a POST with a key seen before replays the
-  first response (`Idempotent-Replayed: true`); the same key with other parameters is
-  Stripe's 400 `idempotency_error`.
+* `GET /v1/invoiceitems?invoice=in_...` lists that invoice's items, as Stripe does
+  (localstripe only lists pending items; without `invoice` it still does).
+* `GET /v1/customers/search?query=metadata['key']:'value'`: Stripe's search, for this one
+  form of query only (localstripe has no search); the results are immediate here, while
+  Stripe's search index may lag a minute behind.
+* `pm_card_authenticationRequired`, Stripe's test card that always asks for authentication,
+  is known (localstripe knows three test payment methods).
+* Idempotency-Key: localstripe ignores it. Here, as Stripe documents it, a POST with a key
+  seen in the last 24 hours replays the first answer, whatever its status, 500 included
+  (`Idempotent-Replayed: true`); the same key with other parameters is Stripe's 400
+  `idempotency_error`. Answers Stripe does not keep are not kept: a 429 (rate limited) and a
+  409 (conflict) are not saved, as no endpoint ran.
+* The API version asked for (`Stripe-Version`) is recorded with each request; localstripe
+  answers every version the same.
 * No state on disk: localstripe pickles its store to one fixed file in /tmp after every
   write; here each process keeps its own store in memory (parallel test runs stay apart).
 
 Test controls, under `/_config/` (no API key, like localstripe's own `/_config/` routes):
 `GET/DELETE /_config/requests` (the API requests seen, in order), `POST /_config/faults`
-(answer the next matching requests with an error status, before Stripe logic runs),
-`POST /_config/kill` (SIGKILL a client process when it sends its n-th request, before or
-after the request is carried out), `DELETE /_config/idempotency` (Stripe's 24-hour expiry of
-idempotency keys, now), `DELETE /_config/state` (forget everything).
+(answer the next matching requests with an error, as a failing Stripe endpoint would, or
+carry them out and answer too late for the client: its answer is lost), `POST /_config/kill`
+(SIGKILL a client process when it sends its n-th request, before or after the request is
+carried out), `DELETE /_config/idempotency` (Stripe's 24-hour expiry of idempotency keys,
+now), `DELETE /_config/state` (forget everything).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import os
+import re
 import signal
 import socket
 import time
@@ -58,6 +75,23 @@ from localstripe.webhooks import schedule_webhook
 
 resources.Store.dump_to_disk = lambda self: None  # type: ignore[method-assign]
 resources.Store.try_load_from_disk = lambda self: None  # type: ignore[method-assign]
+
+
+# --- Stripe's test card that always asks for authentication --------------------------------
+
+_canonical_test_article = resources.PaymentMethod._try_get_canonical_test_article
+
+
+def canonical_test_article(cls: Any, id: str) -> Any:
+    """localstripe's three test payment methods, and Stripe's `pm_card_authenticationRequired`
+    (4000 0027 6000 3184, one localstripe already treats as asking for authentication)."""
+    if id == "pm_card_authenticationRequired":
+        card = {"number": "4000002760003184", "exp_month": "12", "exp_year": "2030", "cvc": "123"}
+        return resources.PaymentMethod(type="card", card=card)
+    return _canonical_test_article(id)
+
+
+resources.PaymentMethod._try_get_canonical_test_article = classmethod(canonical_test_article)
 
 
 # --- one-off invoices ----------------------------------------------------------------------
@@ -190,6 +224,58 @@ def create_invoice_item(cls: type[InvoiceItem], period: Any = None, **data: Any)
 
 InvoiceItem._api_create = classmethod(create_invoice_item)  # type: ignore[method-assign,assignment]
 
+_pending_items = InvoiceItem._api_list_all
+
+
+def list_invoice_items(cls: type[InvoiceItem], url: str, invoice: Any = None, **query: Any) -> Any:
+    """Stripe's `invoice=` filter: that invoice's items; without it, localstripe's list."""
+    if invoice is None:
+        return _pending_items(url, **query)
+    if not isinstance(invoice, str) or not invoice.startswith("in_"):
+        raise _bad_request("Invalid invoice", "invoice")
+    Invoice._api_retrieve(invoice)  # 404 if unknown
+    unknown = set(query) - {"limit", "starting_after", "customer"}
+    if unknown:
+        raise _bad_request("Received unknown parameters: " + ", ".join(sorted(unknown)))
+    listed = resources.List(url, limit=query.get("limit"))
+    listed._list = [
+        item for item in store.values() if isinstance(item, InvoiceItem) and item.invoice == invoice
+    ]
+    return listed
+
+
+InvoiceItem._api_list_all = classmethod(list_invoice_items)  # type: ignore[method-assign,assignment]
+
+
+# --- customers found by our metadata -------------------------------------------------------
+
+METADATA_QUERY = re.compile(r"^metadata\['([^'\]]+)'\]:'([^']*)'$")
+
+
+async def search_customers(request: web.Request) -> web.Response:
+    """`GET /v1/customers/search?query=metadata['key']:'value'`, Stripe's search for this form."""
+    query = request.query.get("query", "")
+    matched = METADATA_QUERY.match(query.strip())
+    if matched is None:
+        raise _bad_request(f"This harness only searches metadata['key']:'value', not {query!r}")
+    key, value = matched.groups()
+    found = [
+        customer._export()
+        for customer in store.values()
+        if isinstance(customer, resources.Customer)
+        and not getattr(customer, "deleted", False)
+        and (customer.metadata or {}).get(key) == value
+    ]
+    return server.json_response(
+        {
+            "object": "search_result",
+            "url": "/v1/customers/search",
+            "has_more": False,
+            "next_page": None,
+            "data": found,
+        }
+    )
+
 
 # --- finalize, send, pay, void -------------------------------------------------------------
 
@@ -240,9 +326,21 @@ def send_invoice(id: str, **rest: Any) -> Invoice:
     return invoice
 
 
+NO_PAYMENT_METHOD = (
+    "This customer has no attached payment source or default payment method. Please consider "
+    "adding a default payment method."
+)
+
+
+def _card_error(message: str, code: str, **details: Any) -> UserError:
+    error = UserError(402, message, {"code": code, **details})
+    error.body["error"]["type"] = "card_error"
+    return error
+
+
 def pay_invoice(id: str, paid_out_of_band: Any = None, **rest: Any) -> Invoice:
-    """localstripe's pay; a declined card is Stripe's 402 instead of a silent open invoice.
-    `paid_out_of_band` (as when the customer paid by bank transfer) marks it paid."""
+    """localstripe's pay, answering as Stripe where localstripe does not (see the module's
+    docstring). `paid_out_of_band` (the customer paid outside Stripe) marks it paid."""
     if rest:
         raise _bad_request("Received unknown parameters: " + ", ".join(sorted(rest)))
     if resources.try_convert_to_bool(paid_out_of_band) is True:
@@ -253,6 +351,11 @@ def pay_invoice(id: str, paid_out_of_band: Any = None, **rest: Any) -> Invoice:
         invoice.status_transitions["paid_at"] = int(time.time())
         schedule_webhook(Event("invoice.paid", invoice))
         return invoice
+    invoice = Invoice._api_retrieve(id)
+    if invoice.status == "open" and invoice.total > 0:
+        customer = resources.Customer._api_retrieve(invoice.customer)
+        if customer._get_default_payment_method_or_source() is None:
+            raise _bad_request(NO_PAYMENT_METHOD)
     invoice = Invoice._api_pay_invoice(id)
     if invoice.status == "paid":
         schedule_webhook(Event("invoice.paid", invoice))
@@ -261,13 +364,23 @@ def pay_invoice(id: str, paid_out_of_band: Any = None, **rest: Any) -> Invoice:
     if charge is not None and charge.status == "failed":
         invoice.attempt_count += 1
         schedule_webhook(Event("invoice.payment_failed", invoice))
-        error = UserError(
-            402,
+        raise _card_error(
             charge.failure_message,
-            {"code": charge.failure_code, "decline_code": "generic_decline", "charge": charge.id},
+            charge.failure_code,
+            decline_code="generic_decline",
+            charge=charge.id,
         )
-        error.body["error"]["type"] = "card_error"
-        raise error
+    intent = resources.PaymentIntent._api_retrieve(invoice.payment_intent)
+    if intent.status == "requires_action":
+        invoice.attempt_count += 1
+        schedule_webhook(Event("invoice.payment_action_required", invoice))
+        raise _card_error(
+            "This payment requires additional user action before it can be completed "
+            "successfully. Payment can be completed using the PaymentIntent associated with "
+            "the invoice.",
+            "invoice_payment_intent_requires_action",
+            payment_intent={"id": intent.id, "status": intent.status},
+        )
     return invoice
 
 
@@ -307,13 +420,29 @@ async def invoice_action(request: web.Request) -> web.Response:
 # --- requests log, faults, kills, idempotency ----------------------------------------------
 
 
+# Stripe keeps an idempotency key's first answer this long.
+IDEMPOTENCY_WINDOW = 24 * 3600
+# Answers Stripe does not keep under the key, as no endpoint ran: rate limited, conflicting.
+NOT_KEPT = (409, 429)
+
+
+@dataclass(frozen=True)
+class Saved:
+    """The first answer given under an idempotency key, and when the key was first used."""
+
+    fingerprint: str
+    status: int
+    body: bytes
+    content_type: str
+    at: float
+
+
 @dataclass
 class Controls:
     requests: list[dict[str, Any]] = field(default_factory=list)
     faults: list[dict[str, Any]] = field(default_factory=list)
     kills: list[dict[str, Any]] = field(default_factory=list)
-    # (api key, idempotency key) -> (request fingerprint, status, body, content type)
-    idempotent: dict[tuple[str, str], tuple[str, int, bytes, str]] = field(default_factory=dict)
+    idempotent: dict[tuple[str, str], Saved] = field(default_factory=dict)
 
 
 controls = Controls()
@@ -328,14 +457,25 @@ def _stripe_error(status: int, message: str, type: str, code: str | None = None)
 
 def _fault_for(request: web.Request) -> dict[str, Any] | None:
     for fault in controls.faults:
-        if request.method == fault.get("method", request.method) and request.path.startswith(
-            fault.get("path", "/v1/")
+        if (
+            request.method == fault.get("method", request.method)
+            and request.path.startswith(fault.get("path", "/v1/"))
+            and request.path.endswith(fault.get("suffix", ""))
         ):
             fault["count"] -= 1
             if fault["count"] <= 0:
                 controls.faults.remove(fault)
             return fault
     return None
+
+
+def _faulty_answer(fault: dict[str, Any]) -> web.Response:
+    """The error a fault answers with: its own Stripe error body, or a plain one."""
+    status = int(fault["status"])
+    if fault.get("error"):
+        return server.json_response({"error": fault["error"]}, status=status)
+    kind = "rate_limit_error" if status == 429 else "api_error"
+    return _stripe_error(status, "Injected by the test harness", kind)
 
 
 def _kill(request_number: int, when: str) -> bool:
@@ -357,6 +497,42 @@ async def _carry_out(request: web.Request, handler: Any) -> web.StreamResponse:
     return response
 
 
+def _saved(request: web.Request, key: str | None) -> tuple[tuple[str, str], Saved | None] | None:
+    """The idempotency slot of a POST with a key, and what it holds (None: nothing yet)."""
+    if key is None or request.method != "POST":
+        return None
+    slot = (request.headers.get("Authorization", ""), key)
+    saved = controls.idempotent.get(slot)
+    if saved is not None and time.time() - saved.at >= IDEMPOTENCY_WINDOW:
+        del controls.idempotent[slot]
+        saved = None
+    return slot, saved
+
+
+def _replay(saved: Saved, fingerprint: str) -> web.Response:
+    if saved.fingerprint != fingerprint:
+        return _stripe_error(
+            400,
+            "Keys for idempotent requests can only be used with the same parameters they "
+            "were first used with.",
+            "idempotency_error",
+        )
+    return web.Response(
+        body=saved.body,
+        status=saved.status,
+        content_type=saved.content_type,
+        headers={"Idempotent-Replayed": "true"},
+    )
+
+
+def _keep(slot: tuple[str, str], fingerprint: str, response: web.StreamResponse) -> None:
+    if isinstance(response, web.Response) and response.status not in NOT_KEPT:
+        content = response.body if isinstance(response.body, bytes) else b""
+        controls.idempotent[slot] = Saved(
+            fingerprint, response.status, content, response.content_type or "", time.time()
+        )
+
+
 @web.middleware
 async def harness_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     if request.path.startswith("/_config/"):
@@ -365,7 +541,9 @@ async def harness_middleware(request: web.Request, handler: Any) -> web.StreamRe
     entry: dict[str, Any] = {
         "method": request.method,
         "path": request.path,
+        "query": request.query_string,
         "idempotency_key": key,
+        "stripe_version": request.headers.get("Stripe-Version"),
         "replayed": False,
     }
     controls.requests.append(entry)
@@ -373,53 +551,39 @@ async def harness_middleware(request: web.Request, handler: Any) -> web.StreamRe
     if _kill(number, "before"):  # the client is gone before Stripe did anything
         entry["status"] = 503
         return _stripe_error(503, "The client was killed by the test harness", "api_error")
-    fault = _fault_for(request)
-    if fault is not None:
-        entry["status"] = fault["status"]
-        kind = "rate_limit_error" if fault["status"] == 429 else "api_error"
-        return _stripe_error(fault["status"], "Injected by the test harness", kind)
 
     route = request.match_info.route.resource
     if route is not None and request.method == "POST" and route.canonical in INVOICE_ACTIONS:
         handler = invoice_action  # localstripe's own pay and void routes are replaced here
+    if request.method == "GET" and request.path == "/v1/customers/search":
+        handler = search_customers  # localstripe would read "search" as a customer id
 
-    response: web.StreamResponse
-    if key is not None and request.method == "POST":
+    idempotency = _saved(request, key)
+    fingerprint = ""
+    if idempotency is not None:
         body = await request.read()
-        api_key = request.headers.get("Authorization", "")
-        fingerprint = hashlib.sha256(
-            f"{request.method} {request.path} ".encode() + body
-        ).hexdigest()
-        seen = controls.idempotent.get((api_key, key))
-        if seen is not None:
-            if seen[0] != fingerprint:
-                response = _stripe_error(
-                    400,
-                    "Keys for idempotent requests can only be used with the same parameters "
-                    "they were first used with.",
-                    "idempotency_error",
-                )
-            else:
-                response = web.Response(
-                    body=seen[2],
-                    status=seen[1],
-                    content_type=seen[3],
-                    headers={"Idempotent-Replayed": "true"},
-                )
-                entry["replayed"] = True
+        asked = f"{request.method} {request.path} ".encode() + body
+        fingerprint = hashlib.sha256(asked).hexdigest()
+    fault = None
+    response: web.StreamResponse
+    if idempotency is not None and idempotency[1] is not None:
+        response = _replay(idempotency[1], fingerprint)
+        entry["replayed"] = response.status == idempotency[1].status
+    else:
+        fault = _fault_for(request)
+        if fault is not None and "status" in fault:
+            if fault.get("carry_out"):  # done, yet answered with the error
+                await _carry_out(request, handler)
+            response = _faulty_answer(fault)
         else:
             response = await _carry_out(request, handler)
-            if isinstance(response, web.Response) and response.status < 500:
-                content = response.body if isinstance(response.body, bytes) else b""
-                controls.idempotent[(api_key, key)] = (
-                    fingerprint,
-                    response.status,
-                    content,
-                    response.content_type,
-                )
-    else:
-        response = await _carry_out(request, handler)
+        if idempotency is not None:
+            _keep(idempotency[0], fingerprint, response)
     entry["status"] = response.status
+    if fault is not None and "delay" in fault:
+        # Carried out and kept; the answer comes after the client has given up waiting.
+        entry["answer_lost"] = True
+        await asyncio.sleep(float(fault["delay"]))
     _kill(number, "after")
     return response
 
@@ -434,8 +598,13 @@ async def clear_requests(request: web.Request) -> web.Response:
 
 
 async def add_fault(request: web.Request) -> web.Response:
-    """Body: {"status": 500, "count": 1, "path": "/v1/invoices", "method": "POST"}."""
+    """Body: `{"status": 500, "count": 1, "path": "/v1/invoices", "method": "POST"}`, with
+    optionally `"error": {...}` (the Stripe error body to answer with) and `"carry_out":
+    true` (carry the request out first, then answer the error); or, instead of a status,
+    `"delay": 2.0`: carry the request out, then answer after that many seconds."""
     fault = await request.json()
+    if ("status" in fault) == ("delay" in fault):
+        raise UserError(400, "a fault has a status or a delay")
     fault.setdefault("count", 1)
     controls.faults.append(fault)
     return web.Response()

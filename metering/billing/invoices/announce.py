@@ -1,6 +1,8 @@
-"""`invoice.issued`, `invoice.paid` and `invoice.payment_failed`: what they say.
+"""`invoice.issued`, `invoice.paid`, `invoice.payment_failed` and `invoice.uncollectible`:
+what they say.
 
-The lifecycle (`invoices.lifecycle`) calls them in the transaction that moves the invoice;
+The lifecycle (`invoices.lifecycle`) calls them in the transaction that moves the invoice, and
+dunning (`payments.dunning`) calls `announce_uncollectible` in the one that gives up on it;
 they read what the event says from the rows as that transaction sees them.
 """
 
@@ -14,6 +16,8 @@ from sqlalchemy.engine import Connection
 
 from metering.billing.invoices.models import Invoice, InvoiceStatus
 from metering.billing.payments.links import LINKS
+from metering.billing.payments.models import SyncState
+from metering.billing.payments.protocol import DECLINE_WORDS, DeclineCode
 from metering.catalog.customers.models import Customer
 from metering.platform.outbox.models import EventType
 from metering.platform.outbox.service import enqueue_many
@@ -44,7 +48,24 @@ def invoice_data(row: Any) -> dict[str, Any]:
         data["paid_at"] = row.paid_at
     if row.status == InvoiceStatus.PAYMENT_FAILED.value:
         data["error"] = row.sync_error
+        data["payment_error"] = payment_error(row)
     return data
+
+
+def payment_error(link: Any) -> dict[str, Any]:
+    """Why the payment failed in plain words, how often it did, and when it is tried next
+    (`next_retry_at` null: no retry is scheduled), from a payment link (or a row with its
+    columns)."""
+    code = link.decline_code or DeclineCode.OTHER.value
+    words = DECLINE_WORDS.get(DeclineCode(code))
+    return {
+        "code": code,
+        "message": words or link.error or "The payment failed.",
+        "failed_payments": link.failed_payments,
+        "first_failed_at": link.first_failed_at,
+        "next_retry_at": link.next_attempt_at if link.step == SyncState.FAILED.value else None,
+        "uncollectible_at": link.uncollectible_at,
+    }
 
 
 def _invoices(connection: Connection, invoice_ids: Collection[str]) -> Sequence[Any]:
@@ -63,6 +84,13 @@ def _invoices(connection: Connection, invoice_ids: Collection[str]) -> Sequence[
             i.currency,
             i.paid_at,
             link.error.label("sync_error"),
+            link.error,
+            link.step,
+            link.decline_code,
+            link.failed_payments,
+            link.first_failed_at,
+            link.next_attempt_at,
+            link.uncollectible_at,
         )
         .join(CUSTOMERS, c.id == i.customer_id)
         .outerjoin(LINKS, link.invoice_id == i.id)
@@ -93,3 +121,8 @@ def announce_status(connection: Connection, invoice_id: str, status: str) -> int
     other statuses announce nothing."""
     event_type = STATUS_EVENTS.get(status)
     return 0 if event_type is None else announce(connection, event_type, [invoice_id])
+
+
+def announce_uncollectible(connection: Connection, invoice_id: str) -> int:
+    """`invoice.uncollectible`: the last scheduled retry of its payment failed."""
+    return announce(connection, EventType.INVOICE_UNCOLLECTIBLE, [invoice_id])

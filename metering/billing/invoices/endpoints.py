@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from sqlmodel import Session, col
 
 from metering.billing.invoices import repository, service
@@ -15,8 +15,12 @@ from metering.billing.invoices.schemas import (
     InvoiceDetail,
     InvoiceOut,
     LineOutcomeOut,
+    PaymentRecorded,
     UpcomingInvoice,
 )
+from metering.billing.payments import received
+from metering.billing.payments.models import InvoicePayment
+from metering.billing.payments.schemas import PaymentCreate, PaymentOut
 from metering.catalog.customers import service as customers
 from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
@@ -111,7 +115,8 @@ def void_invoice(
     session: Session = Depends(get_session),
 ) -> InvoiceDetail:
     """Issued, failed or draft invoices become `void` (voiding again changes nothing); the
-    Stripe sync voids it in Stripe too. A paid invoice is a 409."""
+    Stripe sync voids it in Stripe too. A paid invoice is a 409. Payments recorded for it
+    stay recorded (`amount_paid`): settle them with the customer."""
     return _change(session, vendor, invoice_id, service.void)
 
 
@@ -126,8 +131,77 @@ def retry_invoice_sync(
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
 ) -> InvoiceDetail:
-    """After a permanent Stripe error is fixed (or a declined card updated): sync it now."""
+    """After a permanent Stripe error is fixed (or a declined card updated): sync it now. A
+    failed payment is tried again as a new request; the retry schedule goes on if it fails."""
     return _change(session, vendor, invoice_id, service.retry_sync)
+
+
+@router.post(
+    "/v1/invoices/{invoice_id}/payments",
+    response_model=PaymentRecorded,
+    status_code=201,
+    summary="Record a payment received outside the provider",
+    responses={
+        200: {
+            "model": PaymentRecorded,
+            "description": "This reference was recorded before with the same amount, date "
+            "and method: that payment, not a second one.",
+        },
+        **problem_responses(
+            problems.NOT_FOUND,
+            problems.INVOICE_NOT_PAYABLE,
+            problems.INVALID_PAYMENT,
+            problems.PAYMENT_REFERENCE_CONFLICT,
+            problems.INVALID_REQUEST,
+        ),
+    },
+)
+def record_payment(
+    invoice_id: str,
+    data: PaymentCreate,
+    response: Response,
+    vendor: Vendor = Depends(current_vendor),
+    session: Session = Depends(get_session),
+) -> PaymentRecorded:
+    """A bank transfer, a cheque: money for an issued or payment_failed invoice that did not
+    come through its payment provider. The amount is in the invoice's currency, above zero
+    and at most `amount_due`; payments may be partial. Once they cover the total the invoice
+    is `paid` (and its provider marks its own copy paid: Stripe, paid out of band); until
+    then the provider does not charge it. The `reference` names the payment: sending it
+    again answers 200 with the payment recorded first (with another amount, date or method,
+    409)."""
+    invoice = service.get_or_404(session, vendor, invoice_id)
+    recorded = service.record_payment(session, invoice, data, utcnow())
+    session.commit()
+    if not recorded.created:
+        response.status_code = 200
+    (shown,) = service.invoices_out(session, [invoice])
+    return PaymentRecorded(payment=received.payment_out(recorded.payment), invoice=shown)
+
+
+@router.get(
+    "/v1/invoices/{invoice_id}/payments",
+    response_model=Page[PaymentOut],
+    summary="List the payments recorded for an invoice",
+    responses=problem_responses(
+        problems.INVALID_CURSOR, problems.NOT_FOUND, problems.INVALID_REQUEST
+    ),
+)
+def list_payments(
+    invoice_id: str,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+    vendor: Vendor = Depends(current_vendor),
+    session: Session = Depends(get_session),
+) -> Page[PaymentOut]:
+    """Payments received outside the provider, oldest first (also in the invoice's
+    `payments`)."""
+    invoice = service.get_or_404(session, vendor, invoice_id)
+    statement = received.listing(invoice.id)
+    rows, next_cursor = paginate(session, statement, col(InvoicePayment.id), cursor, limit)
+    return Page[PaymentOut](
+        data=[received.payment_out(row) for row in rows], next_cursor=next_cursor
+    )
 
 
 @router.get(

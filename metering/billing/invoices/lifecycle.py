@@ -9,8 +9,11 @@ so two writers racing (the sync and a webhook, the API and a webhook) move an in
 and a late or repeated message changes nothing. What a move entails happens in the caller's
 transaction, here, so no caller can forget it:
 
-- issued: the invoice's payment link is opened (due now) and `invoice.issued` announced;
-- paid, payment_failed: `invoice.paid` / `invoice.payment_failed` announced;
+- issued: the invoice's payment link is opened (due now) with its customer's payment
+  provider, fixed for the invoice's life, and `invoice.issued` announced;
+- paid, payment_failed: `invoice.paid` / `invoice.payment_failed` announced. There is no
+  payment_failed -> payment_failed move: a payment that fails again updates the reason on
+  the payment link (`payments.dunning`) and announces nothing again;
 - void: the periods its credit and adjustment lines corrected are marked stale, so the next
   close bills those corrections again, and its payment provider is due to void its copy.
 """
@@ -29,12 +32,14 @@ from metering.billing.invoices.announce import announce_issued, announce_status
 from metering.billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus, LineKind
 from metering.billing.invoices.rating import LineDraft
 from metering.billing.payments import links
+from metering.catalog.customers.models import Customer
 from metering.ledger.outcomes.stale import mark_stale
 from metering.platform.db.types import utcnow
 from metering.platform.monitoring import metrics
 
 INVOICES: sa.Table = Invoice.__table__  # type: ignore[attr-defined]
 LINES: sa.Table = InvoiceLine.__table__  # type: ignore[attr-defined]
+CUSTOMERS: sa.Table = Customer.__table__  # type: ignore[attr-defined]
 
 TRANSITIONS: Mapping[InvoiceStatus, frozenset[InvoiceStatus]] = {
     InvoiceStatus.DRAFT: frozenset({InvoiceStatus.ISSUED, InvoiceStatus.VOID}),
@@ -94,9 +99,17 @@ def issue(
     for row, _ in invoices:
         row.update(issued_columns(at))
     repository.insert_invoices(session, invoices)
-    invoice_ids = [row["id"] for row, _ in invoices]
-    links.open_links(session, invoice_ids, at)
-    announce_issued(session.connection(), invoice_ids)
+    customer_ids = sorted({row["customer_id"] for row, _ in invoices})
+    found = session.execute(
+        sa.select(CUSTOMERS.c.id, CUSTOMERS.c.payment_provider).where(
+            CUSTOMERS.c.id.in_(customer_ids)
+        )
+    )
+    providers: dict[str, str] = {row.id: row.payment_provider for row in found}
+    links.open_links(
+        session, [(row["id"], providers[row["customer_id"]]) for row, _ in invoices], at
+    )
+    announce_issued(session.connection(), [row["id"] for row, _ in invoices])
     metrics.count_issued(session, [(row["currency"], row["total"]) for row, _ in invoices])
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from metering.billing.payments.schemas import PaymentError, PaymentOut
+
 _INVOICE_EXAMPLE: dict[str, Any] = {
     "id": "inv_01jd3k2m8n4p6q8r0s2t4v6w8y",
     "number": 42,
@@ -33,6 +35,10 @@ _INVOICE_EXAMPLE: dict[str, Any] = {
     "next_sync_at": None,
     "stripe_invoice_id": "in_1QabcXYZ",
     "stripe_hosted_url": None,
+    "payment_provider": "stripe",
+    "amount_paid": "0.00",
+    "amount_due": "524.21",
+    "payment_error": None,
 }
 _LINE_EXAMPLE: dict[str, Any] = {
     "id": "il_01jd3k2m8n4p6q8r0s2t4v6w8y",
@@ -114,16 +120,42 @@ class InvoiceOut(BaseModel):
     next_sync_at: datetime | None
     stripe_invoice_id: str | None
     stripe_hosted_url: str | None
+    payment_provider: str | None = Field(
+        description="Who collects it (stripe | manual): its customer's provider when it was "
+        "issued, fixed for the invoice's life."
+    )
+    amount_paid: str = Field(
+        description="Paid so far: the total once paid, else the payments recorded through "
+        "`POST /v1/invoices/{id}/payments`."
+    )
+    amount_due: str = Field(description="What is left to pay; 0 once paid or void.")
+    payment_error: PaymentError | None = Field(
+        description="While the invoice is payment_failed: why, in plain words, and when the "
+        "payment is tried again."
+    )
 
 
 class InvoiceDetail(InvoiceOut):
-    """An invoice with its lines."""
+    """An invoice with its lines and the payments recorded for it."""
 
     model_config = ConfigDict(
-        json_schema_extra={"example": {**_INVOICE_EXAMPLE, "lines": [_LINE_EXAMPLE]}}
+        json_schema_extra={
+            "example": {**_INVOICE_EXAMPLE, "lines": [_LINE_EXAMPLE], "payments": []}
+        }
     )
 
     lines: list[InvoiceLineOut]
+    payments: list[PaymentOut] = Field(
+        description="Payments received outside the provider, oldest first."
+    )
+
+
+class PaymentRecorded(BaseModel):
+    """The payment recorded (or found: the same reference was recorded before) and the
+    invoice as it is now."""
+
+    payment: PaymentOut
+    invoice: InvoiceOut
 
 
 class LineOutcomeOut(BaseModel):

@@ -10,6 +10,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from metering.billing.invoices import lifecycle, repository
+from metering.billing.invoices.announce import payment_error
 from metering.billing.invoices.close import subscription_period
 from metering.billing.invoices.corrections import correct_period
 from metering.billing.invoices.live import rate_live
@@ -25,8 +26,9 @@ from metering.billing.invoices.schemas import (
     UpcomingLine,
 )
 from metering.billing.invoices.usage import id_count
-from metering.billing.payments import links, sync
+from metering.billing.payments import links, received, sync
 from metering.billing.payments.models import InvoicePaymentLink, SyncState
+from metering.billing.payments.schemas import PaymentCreate, PaymentError
 from metering.catalog.customers.models import Customer
 from metering.catalog.plans.compiled import rules_of
 from metering.catalog.subscriptions import repository as subscriptions
@@ -71,6 +73,7 @@ def _payment_fields(link: InvoicePaymentLink | None) -> dict[str, Any]:
             "next_sync_at": None,
             "stripe_invoice_id": None,
             "stripe_hosted_url": None,
+            "payment_provider": None,
         }
     stripe = link.provider == STRIPE
     return {
@@ -79,21 +82,44 @@ def _payment_fields(link: InvoicePaymentLink | None) -> dict[str, Any]:
         "next_sync_at": link.next_attempt_at,
         "stripe_invoice_id": link.external_id if stripe else None,
         "stripe_hosted_url": link.hosted_url if stripe else None,
+        "payment_provider": link.provider,
     }
 
 
-def invoice_out(invoice: Invoice, link: InvoicePaymentLink | None) -> InvoiceOut:
+def _collected(invoice: Invoice, link: InvoicePaymentLink | None, paid: Decimal) -> dict[str, Any]:
+    """What is paid and due, and why the payment failed while it has."""
+    status = InvoiceStatus(invoice.status)
+    if status == InvoiceStatus.PAID:
+        paid = max(invoice.total, paid, Decimal(0))
+    due = Decimal(0) if status in (InvoiceStatus.PAID, InvoiceStatus.VOID) else invoice.total - paid
+    failed = status == InvoiceStatus.PAYMENT_FAILED and link is not None
+    return {
+        "amount_paid": _money(paid, invoice.currency),
+        "amount_due": _money(max(due, Decimal(0)), invoice.currency),
+        "payment_error": PaymentError(**payment_error(link)) if failed else None,
+    }
+
+
+def invoice_out(
+    invoice: Invoice, link: InvoicePaymentLink | None, paid: Decimal = Decimal(0)
+) -> InvoiceOut:
     return InvoiceOut(
         **invoice.model_dump(exclude={"total"}),
         **_payment_fields(link),
+        **_collected(invoice, link, paid),
         total=_money(invoice.total, invoice.currency),
     )
 
 
 def invoices_out(session: Session, invoices: Sequence[Invoice]) -> list[InvoiceOut]:
-    """A page of invoices, with their payment links read in one query."""
-    found = links.of_invoices(session, [invoice.id for invoice in invoices])
-    return [invoice_out(invoice, found.get(invoice.id)) for invoice in invoices]
+    """A page of invoices, with their payment links and payments read in one query each."""
+    ids = [invoice.id for invoice in invoices]
+    found = links.of_invoices(session, ids)
+    paid = received.amounts_paid(session, ids)
+    return [
+        invoice_out(invoice, found.get(invoice.id), paid.get(invoice.id, Decimal(0)))
+        for invoice in invoices
+    ]
 
 
 def line_out(line: InvoiceLine, currency: str, item_id: str | None) -> InvoiceLineOut:
@@ -111,7 +137,8 @@ def invoice_detail(session: Session, invoice: Invoice) -> InvoiceDetail:
     items = links.item_ids(session, [line.id for line in rows])
     lines = [line_out(line, invoice.currency, items.get(line.id)) for line in rows]
     (shown,) = invoices_out(session, [invoice])
-    return InvoiceDetail(**shown.model_dump(), lines=lines)
+    payments = [received.payment_out(p) for p in received.payments_of(session, invoice.id)]
+    return InvoiceDetail(**shown.model_dump(), lines=lines, payments=payments)
 
 
 def void(session: Session, invoice: Invoice, now: datetime) -> Invoice:
@@ -136,6 +163,13 @@ def retry_sync(session: Session, invoice: Invoice, now: datetime) -> None:
         sync.retry_sync(session, invoice, now)
     except sync.SyncNotRetryable as error:
         raise problems.NOTHING_TO_RETRY.error(str(error)) from None
+
+
+def record_payment(
+    session: Session, invoice: Invoice, data: PaymentCreate, now: datetime
+) -> received.Recorded:
+    """Record a payment received outside the provider (see `payments.received`)."""
+    return received.record(session, invoice, data, now)
 
 
 def line_or_404(session: Session, invoice: Invoice, line_id: str) -> InvoiceLine:

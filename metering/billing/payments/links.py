@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from metering.billing.payments.models import (
     CustomerPaymentLink,
     InvoiceLinePaymentLink,
+    InvoicePayment,
     InvoicePaymentLink,
     SyncState,
 )
@@ -26,6 +27,7 @@ from metering.platform.db.types import utcnow
 LINKS: sa.Table = InvoicePaymentLink.__table__  # type: ignore[attr-defined]
 ITEMS: sa.Table = InvoiceLinePaymentLink.__table__  # type: ignore[attr-defined]
 CUSTOMERS: sa.Table = CustomerPaymentLink.__table__  # type: ignore[attr-defined]
+PAYMENTS: sa.Table = InvoicePayment.__table__  # type: ignore[attr-defined]
 
 
 def _insert(session: Session, table: sa.Table) -> Any:
@@ -33,11 +35,14 @@ def _insert(session: Session, table: sa.Table) -> Any:
     return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
-def _new_link(invoice_id: str, due_at: datetime, now: datetime) -> dict[str, Any]:
-    """A link that no provider has taken yet, due at `due_at` (every column: it may be COPYed)."""
+def _new_link(
+    invoice_id: str, due_at: datetime, now: datetime, provider: str | None = None
+) -> dict[str, Any]:
+    """A link to `provider` (None: whichever provider takes it first), due at `due_at`
+    (every column: it may be COPYed)."""
     return {
         "invoice_id": invoice_id,
-        "provider": None,
+        "provider": provider,
         "external_id": None,
         "hosted_url": None,
         "step": SyncState.NOT_STARTED.value,
@@ -46,14 +51,21 @@ def _new_link(invoice_id: str, due_at: datetime, now: datetime) -> dict[str, Any
         "attempts": 0,
         "next_attempt_at": due_at,
         "error": None,
+        "key_round": 0,
+        "decline_code": None,
+        "first_failed_at": None,
+        "failed_payments": 0,
+        "uncollectible_at": None,
         "updated_at": now,
     }
 
 
-def open_links(session: Session, invoice_ids: Sequence[str], due_at: datetime) -> None:
-    """Links for invoices just issued, due at once (one bulk insert for a closed batch)."""
+def open_links(session: Session, providers: Sequence[tuple[str, str]], due_at: datetime) -> None:
+    """Links for invoices just issued, each to its provider (invoice id, provider), due at
+    once (one bulk insert for a closed batch)."""
     now = utcnow()
-    bulk.insert_rows(session, LINKS, [_new_link(i, due_at, now) for i in invoice_ids])
+    rows = [_new_link(invoice, due_at, now, provider) for invoice, provider in providers]
+    bulk.insert_rows(session, LINKS, rows)
 
 
 def make_due(session: Session, invoice_id: str, at: datetime) -> None:

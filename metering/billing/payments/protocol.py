@@ -7,6 +7,15 @@ only makes its calls and says what came back; it never writes our database.
 
 A provider is passed in (built from the settings by the surfaces layer): billing never
 imports one.
+
+Idempotency: the provider makes each write's idempotency key from our ids and the
+snapshot's `key_round`. The sync bumps the round after every definite answer that was not a
+success (a failure the provider `answered`, a declined payment), never after an answer that
+was lost (a timeout, a connection error, a crash before our commit): a lost answer is asked
+for again under the same key, and the provider replays it; a new attempt after a definite
+answer is a new request. Since a new request may make an object twice, a provider looks an
+object up by our ids in its metadata before making it again when `key_round` > 0 (or when
+the previous attempt is older than its idempotency window).
 """
 
 from __future__ import annotations
@@ -49,8 +58,9 @@ class LineSnapshot:
 class InvoiceSnapshot:
     """An invoice, its customer, lines and payment link as committed when the step began.
 
-    `step`, `attempts` (consecutive failures) and `link_updated_at` (the last write of the
-    link) let a provider tell a first attempt from a repeat.
+    `step`, `attempts` (consecutive failures), `key_round` (see the module's docstring) and
+    `link_updated_at` (the last write of the link) let a provider tell a first attempt from a
+    repeat. `amount_paid`: what payments recorded outside the provider have paid of it.
     """
 
     id: str
@@ -66,8 +76,11 @@ class InvoiceSnapshot:
     timezone: str
     step: str
     attempts: int
+    key_round: int
     provider_invoice_id: str | None
     link_updated_at: datetime
+    next_attempt_at: datetime | None
+    amount_paid: Decimal
     customer: CustomerSnapshot
     lines: tuple[LineSnapshot, ...]
 
@@ -84,11 +97,38 @@ class Sent:
     """The invoice was sent to the customer; its payment comes back by webhook."""
 
 
+class DeclineCode(StrEnum):
+    """Why a payment failed, as far as the customer needs to know."""
+
+    NO_PAYMENT_METHOD = "no_payment_method"
+    CARD_DECLINED = "card_declined"
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    AUTHENTICATION_REQUIRED = "authentication_required"
+    EXPIRED_CARD = "expired_card"
+    OTHER = "payment_failed"
+
+
+# What each code says to the customer and the vendor (OTHER: the provider's own words).
+DECLINE_WORDS: dict[DeclineCode, str] = {
+    DeclineCode.NO_PAYMENT_METHOD: "No payment method is on file for the customer.",
+    DeclineCode.CARD_DECLINED: "The card was declined.",
+    DeclineCode.INSUFFICIENT_FUNDS: "The card has insufficient funds.",
+    DeclineCode.AUTHENTICATION_REQUIRED: "The bank asks the customer to authenticate the payment.",
+    DeclineCode.EXPIRED_CARD: "The card has expired.",
+}
+
+
 @dataclass(frozen=True)
 class Declined:
-    """A payment attempt failed; `reason` in words an operator reads."""
+    """A payment attempt failed (a definite answer). `reason`: in the provider's words, kept
+    as the sync error for an operator; `code`: what it means, in plain words by `message`."""
 
     reason: str
+    code: DeclineCode = DeclineCode.OTHER
+
+    @property
+    def message(self) -> str:
+        return DECLINE_WORDS.get(self.code, self.reason)
 
 
 @dataclass(frozen=True)
@@ -139,8 +179,14 @@ class FailureKind(StrEnum):
 
 @dataclass(frozen=True)
 class Failure:
+    """A step's call failed. `answered`: the provider carried the request out and answered
+    (a 4xx or 5xx it keeps under the idempotency key), so the next attempt must be a new
+    request; False when the answer was lost or the request never ran (a timeout, a refused
+    connection, a rate limit), so the next attempt asks again under the same key."""
+
     kind: FailureKind
     message: str
+    answered: bool = False
 
 
 class PermanentSyncError(Exception):
@@ -163,19 +209,24 @@ class PaymentProvider(Protocol):
     def label(self) -> str:
         """As people read it in messages (`Stripe`)."""
 
-    def ensure_customer(self, invoice: InvoiceSnapshot) -> str:
+    def ensure_customer(self, invoice: InvoiceSnapshot, now: datetime) -> str:
         """Create the invoice's customer at the provider, or bring it up to date; its id."""
 
     def create_invoice(self, invoice: InvoiceSnapshot, now: datetime) -> str:
         """The provider's (draft) invoice for ours, made once; its id."""
 
-    def add_item(self, invoice: InvoiceSnapshot, line: LineSnapshot) -> str:
+    def add_item(self, invoice: InvoiceSnapshot, line: LineSnapshot, now: datetime) -> str:
         """The provider's item for one of our lines, made once; its id."""
 
     def finalize(self, invoice: InvoiceSnapshot) -> Finalized: ...
 
     def collect(self, invoice: InvoiceSnapshot) -> Collection:
-        """Charge the customer's payment method, or send the invoice, as the invoice says."""
+        """Charge the customer's payment method, or send the invoice, as the invoice says
+        (a declined or impossible charge is `Declined`, never an exception)."""
+
+    def paid_elsewhere(self, invoice: InvoiceSnapshot) -> None:
+        """Our invoice was paid outside the provider (payments recorded through our API):
+        mark the provider's copy paid, so it is never collected again."""
 
     def void(self, invoice: InvoiceSnapshot) -> None:
         """Void (or delete) the provider's copy, if there is one; `PermanentSyncError` when

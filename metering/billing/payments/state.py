@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import fields
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
@@ -18,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from metering.billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus
-from metering.billing.payments.links import CUSTOMERS, ITEMS, LINKS
+from metering.billing.payments.links import CUSTOMERS, ITEMS, LINKS, PAYMENTS
 from metering.billing.payments.protocol import CustomerSnapshot, InvoiceSnapshot, LineSnapshot
 from metering.catalog.customers.models import Customer
 from metering.catalog.plans.models import PlanVersion
@@ -65,6 +66,10 @@ def load(engine: Engine, invoice_id: str) -> InvoiceSnapshot:
             .where(LINES.c.invoice_id == invoice_id)
             .order_by(LINES.c.position)
         ).all()
+        paid = connection.execute(
+            sa.select(PAYMENTS.c.amount).where(PAYMENTS.c.invoice_id == invoice_id)
+        ).scalars()
+        amount_paid = sum(paid, Decimal(0))
     days = customer.days_until_due
     if invoice.due_at is not None and invoice.issued_at is not None:
         days = max(0, (invoice.due_at - invoice.issued_at).days)
@@ -75,8 +80,11 @@ def load(engine: Engine, invoice_id: str) -> InvoiceSnapshot:
         timezone=parsed["billing"]["timezone"],
         step=link.step,
         attempts=link.attempts,
+        key_round=link.key_round,
         provider_invoice_id=link.external_id,
         link_updated_at=link.updated_at,
+        next_attempt_at=link.next_attempt_at,
+        amount_paid=amount_paid,
         customer=_copy(CustomerSnapshot, customer, provider_id=provider_customer),
         lines=tuple(_copy(LineSnapshot, line) for line in lines),
     )
@@ -109,7 +117,12 @@ def due_ids(engine: Engine, provider: str, now: datetime, limit: int) -> list[st
         .where(
             LINKS.c.next_attempt_at <= now,
             INVOICES.c.status.in_(
-                [InvoiceStatus.ISSUED, InvoiceStatus.PAYMENT_FAILED, InvoiceStatus.VOID]
+                [
+                    InvoiceStatus.ISSUED,
+                    InvoiceStatus.PAYMENT_FAILED,
+                    InvoiceStatus.PAID,  # paid outside the provider: its copy is marked paid
+                    InvoiceStatus.VOID,
+                ]
             ),
             _takes(provider),
             _free(now),
@@ -165,14 +178,21 @@ def release(
     write(engine, invoice_id, owner, {**values, "lease_owner": None, "lease_until": None}, *then)
 
 
-def done(invoice_id: str, status_seen: str) -> Then:
-    """Nothing more to do, unless the status changed meanwhile (a void must still sync)."""
+def done(invoice_id: str, status_seen: str, due_seen: datetime | None) -> Then:
+    """Nothing more to do: the due time that brought this pass is cleared, unless the
+    status changed meanwhile (a void must still sync) or someone set another due time (a
+    step scheduling a retry, a payment method updated meanwhile)."""
     status_now = sa.select(INVOICES.c.status).where(INVOICES.c.id == invoice_id).scalar_subquery()
+    same_due = (
+        LINKS.c.next_attempt_at.is_(None)
+        if due_seen is None
+        else LINKS.c.next_attempt_at == due_seen
+    )
 
     def finish(session: Session) -> None:
         session.execute(
             sa.update(LINKS)
-            .where(LINKS.c.invoice_id == invoice_id, status_now == status_seen)
+            .where(LINKS.c.invoice_id == invoice_id, status_now == status_seen, same_due)
             .values(next_attempt_at=None)
         )
 

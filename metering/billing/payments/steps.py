@@ -2,9 +2,13 @@
 
 An issued invoice moves not_started -> customer_synced -> invoice_created -> items_created
 -> finalized -> paid | failed at its provider (a sent invoice stays finalized: its payment
-comes back by webhook); a void invoice moves to void from any step. The provider's total
-must equal ours to the cent before anything is collected. What a result does to our
-invoice goes through `invoices.lifecycle`, in the transaction that saves the step.
+comes back by webhook); a failed payment is collected again from `failed` when its retry is
+due (`dunning`); a void invoice moves to void from any step. The provider's total must equal
+ours to the cent before anything is collected. An invoice paid outside the provider
+(payments recorded through the API) still goes through the steps, and its copy is then
+marked paid instead of collected; one partly paid that way is not charged by the provider
+(it would charge the whole total). What a result does to our invoice goes through
+`invoices.lifecycle` and `dunning`, in the transaction that saves the step.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from sqlalchemy.engine import Engine
 
 from metering.billing.invoices import lifecycle
 from metering.billing.invoices.models import InvoiceStatus
-from metering.billing.payments import links, state
+from metering.billing.payments import dunning, links, state
 from metering.billing.payments.models import SyncState
 from metering.billing.payments.protocol import (
     Declined,
@@ -68,7 +72,7 @@ Step = Callable[[Run, InvoiceSnapshot], bool]
 
 
 def ensure_customer(run: Run, invoice: InvoiceSnapshot) -> bool:
-    external_id = run.provider.ensure_customer(invoice)
+    external_id = run.provider.ensure_customer(invoice, run.clock())
     run.save(
         invoice.id,
         {"step": SyncState.CUSTOMER_SYNCED.value, **SUCCEEDED},
@@ -96,7 +100,7 @@ def add_items(run: Run, invoice: InvoiceSnapshot) -> bool:
     for line in invoice.lines:
         if line.provider_item_id is not None:
             continue
-        item = run.provider.add_item(invoice, line)
+        item = run.provider.add_item(invoice, line, run.clock())
         run.save(
             invoice.id,
             {},
@@ -141,19 +145,23 @@ def _paid(run: Run, invoice: InvoiceSnapshot, paid: Paid, values: dict[str, Any]
 
 
 def collect(run: Run, invoice: InvoiceSnapshot) -> bool:
-    """Charge (a decline makes the invoice payment_failed) or send, as the invoice says."""
+    """Charge (a decline makes the invoice payment_failed and schedules its retry) or send,
+    as the invoice says; an invoice paid outside the provider is marked paid there instead,
+    and one partly paid that way is left to be paid the same way."""
+    if invoice.status == InvoiceStatus.PAID:
+        run.provider.paid_elsewhere(invoice)
+        run.save(invoice.id, {"step": SyncState.PAID.value, **SUCCEEDED})
+        return False
+    if invoice.amount_paid > 0:  # the rest is paid outside too: nothing to do here
+        return False
     collected = run.provider.collect(invoice)
     if isinstance(collected, Sent):
         run.save(invoice.id, {**SUCCEEDED})
     elif isinstance(collected, Declined):
         run.save(
             invoice.id,
-            {
-                "step": SyncState.FAILED.value,
-                "error": collected.reason,
-                "attempts": invoice.attempts + 1,
-            },
-            partial(lifecycle.mark_failed, invoice_id=invoice.id),
+            {},
+            partial(dunning.record_decline, invoice_id=invoice.id, declined=collected, now=run.now),
         )
     else:
         _paid(run, invoice, collected, dict(SUCCEEDED))
@@ -173,6 +181,7 @@ ISSUED_STEPS: dict[str, Step] = {
     SyncState.INVOICE_CREATED: add_items,
     SyncState.ITEMS_CREATED: finalize,
     SyncState.FINALIZED: collect,
+    SyncState.FAILED: collect,  # a payment retry, due on the dunning schedule or at once
 }
 
 
@@ -180,6 +189,8 @@ def next_step(invoice: InvoiceSnapshot) -> Step | None:
     """What to do next for the invoice's status and step; None when nothing is."""
     if invoice.status == InvoiceStatus.VOID:
         return None if invoice.step == SyncState.VOID else void
-    if invoice.status in lifecycle.OPEN:
+    if invoice.status in lifecycle.OPEN or (
+        invoice.status == InvoiceStatus.PAID and invoice.step != SyncState.PAID
+    ):
         return ISSUED_STEPS.get(invoice.step)
     return None

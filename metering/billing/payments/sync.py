@@ -55,25 +55,20 @@ class InvoiceSyncResult:
 
 @dataclass
 class SyncReport:
-    # Why nothing was synced (no provider configured), or None.
-    off: str | None = None
+    # Providers that did not run, and why (Stripe without a key): their invoices wait.
+    off: list[str] = field(default_factory=list)
     results: list[InvoiceSyncResult] = field(default_factory=list)
     # Due invoices another worker leased between our query and our claim.
     skipped: int = 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.off is None
 
     def count(self, outcome: str) -> int:
         return sum(1 for result in self.results if result.outcome == outcome)
 
     def __str__(self) -> str:
-        if self.off is not None:
-            return self.off
         outcomes = ("done", "retry", "error", "lease_lost")
         counts = ", ".join(f"{name} {self.count(name)}" for name in outcomes)
-        return f"{len(self.results)} invoices synced ({counts}), {self.skipped} held elsewhere"
+        text = f"{len(self.results)} invoices synced ({counts}), {self.skipped} held elsewhere"
+        return "; ".join([text, *self.off])
 
 
 def default_owner() -> str:
@@ -84,13 +79,15 @@ def default_owner() -> str:
 def sync_invoice(run: Run, invoice_id: str) -> InvoiceSyncResult:
     """Drive one leased invoice as far as it goes now; always releases the lease."""
     invoice = state.load(run.engine, invoice_id)
+    due = invoice.next_attempt_at
     try:
         while (step := next_step(invoice)) is not None:
             go_on = step(run, invoice)
             invoice = state.load(run.engine, invoice_id)
             if not go_on:
                 break
-        state.release(run.engine, invoice_id, run.owner, {}, state.done(invoice_id, invoice.status))
+        finished = state.done(invoice_id, invoice.status, due)
+        state.release(run.engine, invoice_id, run.owner, {}, finished)
         return InvoiceSyncResult(invoice_id, "done", invoice.step, None)
     except state.LeaseLost:
         logger.warning("invoice %s: lease lost to another worker", invoice_id)
@@ -113,9 +110,13 @@ def _failure(provider: PaymentProvider, invoice_id: str, error: Exception) -> Fa
 
 
 def _failed(run: Run, invoice: InvoiceSnapshot, failure: Failure) -> InvoiceSyncResult:
-    """Keep the error; transient ones come due again after a backoff."""
+    """Keep the error; transient ones come due again after a backoff. After a definite
+    answer the next attempt is a new request at the provider (`key_round` moves on); after a
+    lost one it asks again under the same key."""
     invoice = state.load(run.engine, invoice.id)
     values: dict[str, Any] = {"error": failure.message, "next_attempt_at": None}
+    if failure.answered:
+        values["key_round"] = invoice.key_round + 1
     outcome = "error"
     if failure.kind is FailureKind.TRANSIENT:
         values["attempts"] = invoice.attempts + 1
@@ -174,7 +175,8 @@ class SyncNotRetryable(ValueError):
 
 def retry_sync(session: Session, invoice: Invoice, now: datetime | None = None) -> None:
     """Make the invoice's sync due now (the caller commits): clears the error; after a
-    declined payment, payment is attempted again."""
+    declined payment, payment is attempted again (a new request: `dunning.retry_now` does
+    the same for a customer's failed payments)."""
     if invoice.status == InvoiceStatus.DRAFT:
         raise SyncNotRetryable(f"invoice {invoice.id} is a draft: it syncs once issued")
     link = links.of_invoices(session, [invoice.id]).get(invoice.id)

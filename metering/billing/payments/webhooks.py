@@ -3,7 +3,9 @@
 The provider verifies and parses the delivery (`PaymentProvider.parse_webhook`) and keeps
 each event id applied once; this finds our invoice and moves it through the lifecycle.
 Deliveries repeat and arrive out of order: an invoice never moves back from paid or void,
-so a late `payment failed` after `paid`, or anything after a void, changes nothing.
+so a late `payment failed` after `paid`, or anything after a void, changes nothing. A
+`payment failed` counts only for an issued invoice: the failures of the sync's own attempts
+are the sync's to count and retry (`dunning`), whichever arrives first.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from sqlmodel import Session
 
 from metering.billing.invoices import lifecycle
 from metering.billing.invoices.models import Invoice, InvoiceStatus
-from metering.billing.payments import links
+from metering.billing.payments import dunning, links
 from metering.billing.payments.models import SyncState
 from metering.billing.payments.protocol import (
     Declined,
@@ -110,7 +112,6 @@ def _apply(
         links.update(session, invoice_id, step=SyncState.VOID.value, next_attempt_at=None)
         return f"voided in {label}"
     if isinstance(change, Declined) and status == InvoiceStatus.ISSUED:
-        links.update(session, invoice_id, error=change.reason)
-        lifecycle.mark_failed(session, invoice_id)
+        dunning.record_reported_decline(session, invoice_id, change)
         return "payment failed"
     return None

@@ -16,10 +16,12 @@ from metering.catalog.subscriptions.models import Subscription
 from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
 from metering.platform.api import problems
+from metering.platform.api.deps import app_settings
 from metering.platform.api.pagination import Cursor, Limit, Page, paginate
 from metering.platform.api.problem_docs import problem_responses
 from metering.platform.db.session import get_session
 from metering.platform.db.types import utcnow
+from metering.platform.settings import Settings
 
 router = APIRouter(
     prefix="/v1/customers", tags=["customers"], responses=problem_responses(*API_KEY_PROBLEMS)
@@ -55,6 +57,7 @@ def customers_out(session: Session, customers: Sequence[Customer]) -> list[Custo
                 pending_change=described[pending.id] if pending is not None else None,
                 collection_method=customer.collection_method,
                 days_until_due=customer.days_until_due,
+                payment_provider=customer.payment_provider,
                 created_at=customer.created_at,
                 updated_at=customer.updated_at,
             )
@@ -77,9 +80,16 @@ def create_customer(
     data: CustomerCreate,
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
+    settings: Settings = Depends(app_settings),
 ) -> CustomerOut:
     """A customer first seen in an event (status `unprovisioned`) is provisioned in place,
-    keeping its id and events; an already provisioned external id is a 409."""
+    keeping its id and events; an already provisioned external id is a 409. Without
+    `payment_provider`, its invoices go to Stripe when the service has a Stripe key, else
+    they are collected manually."""
+    if data.payment_provider is None:
+        data = data.model_copy(
+            update={"payment_provider": service.default_payment_provider(settings)}
+        )
     customer = service.create(session, vendor, data)
     session.commit()
     return customer_out(session, customer)

@@ -25,6 +25,14 @@ class CollectionMethod(StrEnum):
     SEND_INVOICE = "send_invoice"
 
 
+class PaymentProviderName(StrEnum):
+    """Who collects a customer's invoices: Stripe, or the vendor itself (`manual`: the invoice
+    is sent, and payments are recorded through the API). A new provider adds its name here."""
+
+    STRIPE = "stripe"
+    MANUAL = "manual"
+
+
 class Customer(SQLModel, table=True):
     """One customer of a vendor; its subscriptions say which rules price its events."""
 
@@ -51,5 +59,11 @@ class Customer(SQLModel, table=True):
         sa_column_kwargs={"server_default": "charge_automatically"},
     )
     days_until_due: int = Field(default=30, sa_column_kwargs={"server_default": "30"})
+    # Who collects its invoices; each invoice keeps the provider it was issued with.
+    payment_provider: str = Field(
+        default=PaymentProviderName.STRIPE.value,
+        max_length=40,
+        sa_column_kwargs={"server_default": "stripe"},
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

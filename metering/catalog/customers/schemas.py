@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from metering.catalog.customers.models import CollectionMethod
+from metering.catalog.customers.models import CollectionMethod, PaymentProviderName
 from metering.catalog.subscriptions.schemas import SubscriptionOut
 from metering.platform.web.format import parse_locale
 from pricing_rules.periods import Timezone
@@ -49,6 +49,13 @@ class CustomerCreate(BaseModel):
         "send the invoice to be paid within `days_until_due`.",
     )
     days_until_due: int = Field(default=30, ge=1, le=365)
+    payment_provider: PaymentProviderName | None = Field(
+        default=None,
+        description="Who collects its invoices: `stripe`, or `manual` (the invoice is sent and "
+        "its payments are recorded through `POST /v1/invoices/{id}/payments`). Omitted: "
+        "`stripe` when the service has a Stripe key, else `manual`. Each invoice keeps the "
+        "provider it was issued with.",
+    )
 
 
 class CustomerUpdate(BaseModel):
@@ -64,6 +71,10 @@ class CustomerUpdate(BaseModel):
     locale: Locale | None = None
     collection_method: CollectionMethod | None = None
     days_until_due: int | None = Field(default=None, ge=1, le=365)
+    payment_provider: PaymentProviderName | None = Field(
+        default=None,
+        description="For the invoices issued from now on; issued ones keep theirs.",
+    )
 
 
 class CustomerOut(BaseModel):
@@ -82,5 +93,6 @@ class CustomerOut(BaseModel):
     )
     collection_method: str
     days_until_due: int
+    payment_provider: str = Field(description="stripe | manual: who collects its invoices.")
     created_at: datetime
     updated_at: datetime

@@ -11,13 +11,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from metering.catalog.customers import repository
-from metering.catalog.customers.models import Customer, CustomerStatus
+from metering.catalog.customers.models import Customer, CustomerStatus, PaymentProviderName
 from metering.catalog.customers.schemas import CustomerCreate, CustomerUpdate
 from metering.catalog.vendors.models import Vendor
 from metering.platform.api import problems
 from metering.platform.api.problems import ProblemError, not_found
 from metering.platform.db.ids import new_id
 from metering.platform.db.types import utcnow
+from metering.platform.settings import Settings
 
 
 def get_or_404(session: Session, vendor: Vendor, customer_id: str) -> Customer:
@@ -42,6 +43,8 @@ def _provision(session: Session, customer: Customer, data: CustomerCreate) -> Cu
     customer.locale = data.locale
     customer.collection_method = data.collection_method.value
     customer.days_until_due = data.days_until_due
+    if data.payment_provider is not None:
+        customer.payment_provider = data.payment_provider.value
     customer.status = CustomerStatus.PROVISIONED.value
     customer.updated_at = utcnow()
     session.add(customer)
@@ -49,8 +52,18 @@ def _provision(session: Session, customer: Customer, data: CustomerCreate) -> Cu
     return customer
 
 
+def default_payment_provider(settings: Settings) -> PaymentProviderName:
+    """The provider of a customer created without one: Stripe when the service has a key,
+    else manual (the vendor sends its invoices and records their payments)."""
+    if settings.stripe_api_key:
+        return PaymentProviderName.STRIPE
+    return PaymentProviderName.MANUAL
+
+
 def create(session: Session, vendor: Vendor, data: CustomerCreate) -> Customer:
-    """A new customer; an unprovisioned one with the same external id is provisioned."""
+    """A new customer; an unprovisioned one with the same external id is provisioned.
+    Without a `payment_provider` it keeps the column's (stripe): the API passes
+    `default_payment_provider` in."""
     for _ in range(2):  # a concurrent insert of the same external id: read it back once
         existing = repository.by_external_id(session, vendor.id, data.external_id)
         if existing is not None:
@@ -69,6 +82,8 @@ def create(session: Session, vendor: Vendor, data: CustomerCreate) -> Customer:
             days_until_due=data.days_until_due,
             status=CustomerStatus.PROVISIONED.value,
         )
+        if data.payment_provider is not None:
+            customer.payment_provider = data.payment_provider.value
         try:
             with session.begin_nested():
                 session.add(customer)
@@ -83,6 +98,7 @@ NOT_NULL = {
     "locale": "a locale such as en_US",
     "collection_method": "charge_automatically or send_invoice",
     "days_until_due": "a number of days",
+    "payment_provider": "stripe or manual",
 }
 
 

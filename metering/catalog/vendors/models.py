@@ -20,6 +20,8 @@ class Vendor(SQLModel, table=True):
     # Portal branding; null: the METERING_PORTAL_* settings (then the name above).
     portal_name: str | None = Field(default=None, max_length=200)
     portal_color: str | None = Field(default=None, max_length=7)
+    # Days after a first failed payment on which it is tried again; null: the default schedule.
+    payment_retry_days: list[int] | None = Field(default=None, sa_type=sa.JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 

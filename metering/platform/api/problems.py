@@ -293,6 +293,27 @@ NOTHING_TO_RETRY = _declare(
     "Nothing To Retry",
     "The invoice has no payment sync to retry: it is a draft, or its sync finished.",
 )
+INVOICE_NOT_PAYABLE = _declare(
+    "invoice-not-payable",
+    409,
+    "Invoice Not Payable",
+    "Payments are recorded against issued and payment_failed invoices; this one is a draft, "
+    "paid or void.",
+)
+INVALID_PAYMENT = _declare(
+    "invalid-payment",
+    422,
+    "Invalid Payment",
+    "The amount is not above zero, has more decimals than the invoice's currency, or is more "
+    "than the amount due; or the date is in the future.",
+)
+PAYMENT_REFERENCE_CONFLICT = _declare(
+    "payment-reference-conflict",
+    409,
+    "Payment Reference Conflict",
+    "A payment with this reference was recorded for the invoice with another amount, date or "
+    "method; a reference names one payment.",
+)
 STRIPE_SIGNATURE_INVALID = _declare(
     "stripe-signature-invalid",
     400,

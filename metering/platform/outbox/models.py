@@ -23,6 +23,7 @@ class EventType(StrEnum):
     INVOICE_ISSUED = "invoice.issued"
     INVOICE_PAID = "invoice.paid"
     INVOICE_PAYMENT_FAILED = "invoice.payment_failed"
+    INVOICE_UNCOLLECTIBLE = "invoice.uncollectible"
     OUTCOME_DISPUTED = "outcome.disputed"
     DISPUTE_RESOLVED = "dispute.resolved"
 

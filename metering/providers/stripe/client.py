@@ -6,6 +6,10 @@ import stripe
 
 from metering.platform.settings import Settings
 
+# The Stripe API version the sync was written and tested for, sent with every request (the
+# `stripe` package's own default moves with its releases; pyproject bounds its major version).
+STRIPE_API_VERSION = "2026-10-28.endive"
+
 
 def make_client(settings: Settings) -> stripe.StripeClient | None:
     """A client on `settings.stripe_api_base` (a local fake in tests); None without a key.
@@ -17,6 +21,7 @@ def make_client(settings: Settings) -> stripe.StripeClient | None:
         return None
     return stripe.StripeClient(
         settings.stripe_api_key,
+        stripe_version=STRIPE_API_VERSION,
         base_addresses={"api": settings.stripe_api_base},
         max_network_retries=settings.stripe_max_network_retries,
         http_client=stripe.RequestsClient(timeout=settings.stripe_timeout_seconds),

@@ -1,9 +1,13 @@
 """Stripe as a payment provider: the calls of each sync step, made with the official client.
 
 Our invoice becomes a one-off Stripe invoice, one invoice item per line. Every write
-carries an idempotency key made from our ids, so a step repeated after a crash (the call
-went through, our commit did not) gets Stripe's first answer back instead of making a
-second object.
+carries an idempotency key made from our ids and the invoice's `key_round`
+(`metering:invoice:<id>:finalize:r0`), so a step repeated after a lost answer (a timeout, or
+a crash between Stripe's answer and our commit) gets Stripe's first answer back instead of
+making a second object. Stripe keeps every answer under its key for 24 hours, errors and
+500s included, so after a definite answer the sync moves to the next round: a new key, a new
+request. Before making an object under a new key (or after Stripe forgot the old one), the
+object is looked up by our ids in its metadata, so none is made twice.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from stripe.params import (
 from metering.billing.payments.models import SyncState
 from metering.billing.payments.protocol import (
     Collection,
+    DeclineCode,
     Declined,
     Failure,
     Finalized,
@@ -48,9 +53,17 @@ from pricing_rules.periods import Period
 IDEMPOTENCY_WINDOW = timedelta(hours=23)
 
 
-def idempotency(*parts: object) -> stripe.RequestOptions:
-    """The idempotency key of one Stripe write, made from our ids."""
-    return {"idempotency_key": "metering:" + ":".join(str(part) for part in parts)}
+def idempotency(invoice: InvoiceSnapshot, *parts: object) -> stripe.RequestOptions:
+    """The idempotency key of one Stripe write: our ids, then the invoice's key round."""
+    key = ":".join(str(part) for part in ("metering", *parts, f"r{invoice.key_round}"))
+    return {"idempotency_key": key}
+
+
+def _may_exist(invoice: InvoiceSnapshot, now: datetime) -> bool:
+    """Whether an earlier attempt may have made what this call makes, without our holding its
+    id, where the key will not find it: a definite answer moved the key round on since, or
+    the last attempt is older than Stripe keeps keys."""
+    return invoice.key_round > 0 or now - invoice.link_updated_at >= IDEMPOTENCY_WINDOW
 
 
 def _timestamp(moment: datetime) -> int:
@@ -128,7 +141,7 @@ class StripeProvider:
             raise PermanentSyncError("Stripe is not configured (no stripe_api_key)")
         return self._client
 
-    def ensure_customer(self, invoice: InvoiceSnapshot) -> str:
+    def ensure_customer(self, invoice: InvoiceSnapshot, now: datetime) -> str:
         """Create the Stripe customer (or bring its name, email and our ids up to date)."""
         customer = invoice.customer
         metadata = {
@@ -138,27 +151,34 @@ class StripeProvider:
         }
         name = customer.name or customer.external_id
         if customer.provider_id is None:
+            if _may_exist(invoice, now) and (found := self._find_customer(customer.id)):
+                return found
             created: CustomerCreateParams = {"name": name, "metadata": metadata}
             if customer.email:
                 created["email"] = customer.email
-            key = idempotency("customer", customer.id, "create", _digest(created))
+            key = idempotency(invoice, "customer", customer.id, "create", _digest(created))
             return self.client.v1.customers.create(created, options=key).id
         updated: CustomerUpdateParams = {"name": name, "metadata": metadata}
         if customer.email:
             updated["email"] = customer.email
-        key = idempotency("customer", customer.id, "update", _digest(updated))
+        key = idempotency(invoice, "customer", customer.id, "update", _digest(updated))
         return self.client.v1.customers.update(customer.provider_id, updated, options=key).id
+
+    def _find_customer(self, customer_id: str) -> str | None:
+        """The Stripe customer made for ours whose id we never stored (Stripe's search, which
+        may lag a minute behind a customer just made)."""
+        query = f"metadata['metering_customer_id']:'{customer_id}'"
+        found = self.client.v1.customers.search({"query": query, "limit": 1}).data
+        return found[0].id if found else None
 
     def create_invoice(self, invoice: InvoiceSnapshot, now: datetime) -> str:
         """A draft one-off invoice in Stripe, collected only when we say so (auto_advance off).
 
-        When the previous attempt may be older than Stripe's idempotency window (its answer
-        lost, then no worker for a day), the invoice it made is looked up first, not made again.
+        When an earlier attempt may have made one (see `_may_exist`), it is looked up first,
+        not made again.
         """
-        if now - invoice.link_updated_at >= IDEMPOTENCY_WINDOW:
-            found = self._find_by_metadata(invoice)
-            if found is not None:
-                return found
+        if _may_exist(invoice, now) and (found := self._find_by_metadata(invoice)):
+            return found
         period = Period(invoice.period_start, invoice.period_end, None, invoice.timezone)
         params: InvoiceCreateParams = {
             "customer": _stripe_customer(invoice),
@@ -177,11 +197,21 @@ class StripeProvider:
         }
         if invoice.collection_method == CollectionMethod.SEND_INVOICE:
             params["days_until_due"] = invoice.days_until_due
-        key = idempotency("invoice", invoice.id, "create")
+        key = idempotency(invoice, "invoice", invoice.id, "create")
         return self.client.v1.invoices.create(params, options=key).id
 
-    def add_item(self, invoice: InvoiceSnapshot, line: LineSnapshot) -> str:
-        """A Stripe invoice item for the line, in minor units (a credit negative)."""
+    def add_item(self, invoice: InvoiceSnapshot, line: LineSnapshot, now: datetime) -> str:
+        """A Stripe invoice item for the line, in minor units (a credit negative), over the
+        line's period with its last second as `period[end]` (Stripe's end is inclusive).
+
+        Items are made in line order, each saved before the next, so only the first line
+        without one can have been made by an earlier attempt: that one is looked up first
+        when it may have been (see `_may_exist`)."""
+        first_missing = next(i for i in invoice.lines if i.provider_item_id is None)
+        if line is first_missing and _may_exist(invoice, now):
+            found = self._find_item(invoice, line)
+            if found is not None:
+                return found
         metadata = {
             "metering_line_id": line.id,
             "metering_invoice_id": invoice.id,
@@ -198,14 +228,25 @@ class StripeProvider:
             "description": line.description,
             "period": {
                 "start": _timestamp(line.period_start),
-                "end": _timestamp(line.period_end),
+                "end": _timestamp(line.period_end) - 1,
             },
             "metadata": metadata,
         }
         item = self.client.v1.invoice_items.create(
-            params, options=idempotency("line", line.id, "item")
+            params, options=idempotency(invoice, "line", line.id, "item")
         )
         return item.id
+
+    def _find_item(self, invoice: InvoiceSnapshot, line: LineSnapshot) -> str | None:
+        """The Stripe item made for the line whose id we never stored."""
+        listed = self.client.v1.invoice_items.list(
+            {"invoice": _stripe_invoice(invoice), "limit": 100}
+        )
+        for item in listed.auto_paging_iter():
+            metadata = item.metadata
+            if metadata and metadata.to_dict().get("metering_line_id") == line.id:
+                return item.id
+        return None
 
     def _or_already(
         self, call: Callable[[], stripe.Invoice], stripe_invoice: str, accept: tuple[str, ...]
@@ -226,7 +267,7 @@ class StripeProvider:
             lambda: self.client.v1.invoices.finalize_invoice(
                 stripe_invoice,
                 {"auto_advance": False},
-                options=idempotency("invoice", invoice.id, "finalize"),
+                options=idempotency(invoice, "invoice", invoice.id, "finalize"),
             ),
             stripe_invoice,
             ("open", "paid"),
@@ -237,30 +278,55 @@ class StripeProvider:
         return Finalized(total, finalized.hosted_invoice_url, paid)
 
     def collect(self, invoice: InvoiceSnapshot) -> Collection:
-        """charge_automatically: pay now (a declined card is `Declined`). send_invoice: send
-        it; the payment is reported by the `invoice.paid` webhook."""
+        """charge_automatically: pay now; a declined card, a card that asks for
+        authentication or a customer without a payment method is `Declined`. send_invoice:
+        send it; the payment is reported by the `invoice.paid` webhook, as is a payment that
+        is still processing."""
         stripe_invoice = _stripe_invoice(invoice)
         if invoice.collection_method == CollectionMethod.SEND_INVOICE:
             self._or_already(
                 lambda: self.client.v1.invoices.send_invoice(
-                    stripe_invoice, options=idempotency("invoice", invoice.id, "send")
+                    stripe_invoice, options=idempotency(invoice, "invoice", invoice.id, "send")
                 ),
                 stripe_invoice,
                 ("paid",),
             )
             return Sent()
         try:
-            paid = self._or_already(
-                lambda: self.client.v1.invoices.pay(
-                    stripe_invoice,
-                    options=idempotency("invoice", invoice.id, "pay", invoice.attempts),
-                ),
-                stripe_invoice,
-                ("paid",),
+            paid = self.client.v1.invoices.pay(
+                stripe_invoice, options=idempotency(invoice, "invoice", invoice.id, "pay")
             )
         except stripe.CardError as declined:
-            return Declined(failures.describe(declined))
-        return Paid(_paid_at(paid))
+            return Declined(failures.describe(declined), failures.decline_code(declined))
+        except stripe.InvalidRequestError as refused:
+            current = self.client.v1.invoices.retrieve(stripe_invoice)
+            if current.status == "paid":  # paid already (a repeat after the key expired)
+                return Paid(_paid_at(current))
+            if not self._has_payment_method(invoice):
+                return Declined(failures.describe(refused), DeclineCode.NO_PAYMENT_METHOD)
+            raise
+        return Paid(_paid_at(paid)) if paid.status == "paid" else Sent()
+
+    def _has_payment_method(self, invoice: InvoiceSnapshot) -> bool:
+        """Whether Stripe has something to charge the customer's invoices to."""
+        customer = self.client.v1.customers.retrieve(_stripe_customer(invoice))
+        settings = customer.invoice_settings
+        return bool(
+            (settings is not None and settings.default_payment_method) or customer.default_source
+        )
+
+    def paid_elsewhere(self, invoice: InvoiceSnapshot) -> None:
+        """Marked paid out of band in Stripe, so it is never charged or paid there again."""
+        stripe_invoice = _stripe_invoice(invoice)
+        self._or_already(
+            lambda: self.client.v1.invoices.pay(
+                stripe_invoice,
+                {"paid_out_of_band": True},
+                options=idempotency(invoice, "invoice", invoice.id, "paid_out_of_band"),
+            ),
+            stripe_invoice,
+            ("paid",),
+        )
 
     def _find_by_metadata(self, invoice: InvoiceSnapshot) -> str | None:
         """The Stripe invoice made for ours whose id we never stored (the answer was lost)."""
@@ -296,7 +362,7 @@ class StripeProvider:
                     return
         voided = self._or_already(
             lambda: self.client.v1.invoices.void_invoice(
-                stripe_invoice, options=idempotency("invoice", invoice.id, "void")
+                stripe_invoice, options=idempotency(invoice, "invoice", invoice.id, "void")
             ),
             stripe_invoice,
             ("void", "paid"),

@@ -132,8 +132,10 @@ def show_command(invoice_id: str = typer.Argument(..., help="The invoice id (inv
     number = f"#{detail.number}" if detail.number is not None else "(draft)"
     console.print(
         f"invoice {number} {detail.id}: {names.get(detail.customer_id, detail.customer_id)}, "
-        f"{period}, {detail.status}, Stripe {detail.sync_state}"
+        f"{period}, {detail.status}, {detail.payment_provider or 'payment'} sync "
+        f"{detail.sync_state}"
         + (f" ({detail.sync_error})" if detail.sync_error else "")
+        + (f", {detail.amount_due} {detail.currency} due" if detail.payments else "")
     )
     table = Table("#", "kind", "description", "period", "quantity", "amount", "outcomes")
     for line in detail.lines:

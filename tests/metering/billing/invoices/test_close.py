@@ -61,9 +61,10 @@ def test_a_closed_period_is_priced_line_by_line(engine: Engine, vendor: VendorFi
     assert (invoice.period_start, invoice.period_end) == (OCTOBER, NOVEMBER)
     assert invoice.as_of == NOVEMBER + timedelta(hours=72)
     assert invoice.issued_at == at(5, month=11)
-    link = payment_link(engine, invoice.id)  # due for its payment provider at once
+    # Due at once for its customer's payment provider, fixed when the invoice is issued.
+    link = payment_link(engine, invoice.id)
     assert (link.provider, link.step, link.next_attempt_at) == (
-        None,
+        "stripe",
         "not_started",
         at(5, month=11),
     )

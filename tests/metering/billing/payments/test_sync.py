@@ -34,6 +34,7 @@ from tests.metering.billing.invoices.helpers import lines, payment_link
 from tests.metering.providers.stripe.factory import NOW, billing, invoice_row, issued_invoice
 
 SETTINGS = SyncSettings(timedelta(minutes=5), timedelta(seconds=30), timedelta(minutes=10))
+MEMORY = "memory"
 
 
 class Unreachable(Exception):
@@ -57,7 +58,7 @@ class MemoryProvider:
             raise Unreachable(f"{what}: connection refused")
         self.calls.append(what)
 
-    def ensure_customer(self, invoice: InvoiceSnapshot) -> str:
+    def ensure_customer(self, invoice: InvoiceSnapshot, now: datetime) -> str:
         self._call("customer")
         return invoice.customer.provider_id or f"mc_{invoice.customer.external_id}"
 
@@ -65,7 +66,7 @@ class MemoryProvider:
         self._call("invoice")
         return f"mi_{invoice.number}"
 
-    def add_item(self, invoice: InvoiceSnapshot, line: LineSnapshot) -> str:
+    def add_item(self, invoice: InvoiceSnapshot, line: LineSnapshot, now: datetime) -> str:
         self._call(f"item {line.position}")
         return f"mt_{line.position}"
 
@@ -79,6 +80,9 @@ class MemoryProvider:
             self.declines -= 1
             return Declined("no payment method on file")
         return Paid(NOW + timedelta(minutes=1))
+
+    def paid_elsewhere(self, invoice: InvoiceSnapshot) -> None:
+        self._call("paid elsewhere")
 
     def void(self, invoice: InvoiceSnapshot) -> None:
         self._call("void")
@@ -98,7 +102,7 @@ def run(engine: Engine, provider: PaymentProvider, at: datetime = NOW) -> SyncRe
 
 def test_an_invoice_goes_through_every_step_and_is_paid(engine: Engine) -> None:
     billed = billing(engine)
-    invoice_id = issued_invoice(engine, billed, ["5.00", "-1.00"])
+    invoice_id = issued_invoice(engine, billed, ["5.00", "-1.00"], provider=MEMORY)
     memory = MemoryProvider()
 
     report = run(engine, memory)
@@ -124,7 +128,7 @@ def test_an_invoice_goes_through_every_step_and_is_paid(engine: Engine) -> None:
 
 
 def test_a_declined_payment_fails_the_invoice_until_a_retry_pays_it(engine: Engine) -> None:
-    invoice_id = issued_invoice(engine, billing(engine), ["5.00"])
+    invoice_id = issued_invoice(engine, billing(engine), ["5.00"], provider=MEMORY)
     memory = MemoryProvider(declines=1)
 
     run(engine, memory)
@@ -135,7 +139,7 @@ def test_a_declined_payment_fails_the_invoice_until_a_retry_pays_it(engine: Engi
         SyncState.FAILED,
         "no payment method on file",
     )
-    assert invoice.next_sync_at is None
+    assert invoice.next_sync_at == NOW + timedelta(days=3)  # the first scheduled retry
     later = NOW + timedelta(days=3)
     with Session(engine) as session:
         row = session.get(Invoice, invoice_id)
@@ -151,7 +155,7 @@ def test_a_declined_payment_fails_the_invoice_until_a_retry_pays_it(engine: Engi
 
 
 def test_a_total_the_provider_disagrees_with_is_not_collected(engine: Engine) -> None:
-    invoice_id = issued_invoice(engine, billing(engine), ["5.00"])
+    invoice_id = issued_invoice(engine, billing(engine), ["5.00"], provider=MEMORY)
 
     report = run(engine, MemoryProvider(total_off=Decimal("0.01")))
 
@@ -169,7 +173,7 @@ def test_a_total_the_provider_disagrees_with_is_not_collected(engine: Engine) ->
 
 
 def test_what_the_provider_calls_transient_comes_back_after_a_backoff(engine: Engine) -> None:
-    invoice_id = issued_invoice(engine, billing(engine), ["5.00"])
+    invoice_id = issued_invoice(engine, billing(engine), ["5.00"], provider=MEMORY)
 
     report = run(engine, MemoryProvider(unreachable=1))
 
@@ -186,8 +190,8 @@ def test_what_the_provider_calls_transient_comes_back_after_a_backoff(engine: En
 
 def test_a_provider_leaves_the_invoices_another_provider_took(engine: Engine) -> None:
     billed = billing(engine)
-    taken = issued_invoice(engine, billed, ["5.00"], number=1)
-    free = issued_invoice(engine, billed, ["7.00"], number=2, period_start=NOW)
+    taken = issued_invoice(engine, billed, ["5.00"], number=1, provider=None)
+    free = issued_invoice(engine, billed, ["7.00"], number=2, period_start=NOW, provider=None)
     with Session(engine) as session:
         links.update(session, taken, provider="stripe")
         session.commit()

@@ -76,8 +76,10 @@ def issued_invoice(
     total: Decimal | None = None,
     collection_method: str | None = None,
     period_start: datetime = PERIOD_START,
+    provider: str | None = STRIPE,
 ) -> str:
-    """An issued invoice with one line per amount (negative: a credit line), due for sync."""
+    """An issued invoice with one line per amount (negative: a credit line), due for sync at
+    `provider` (the customer's when it was issued; None: whichever provider takes it)."""
     with Session(engine) as session:
         customer = session.get(Customer, billed.customer_id)
         assert customer is not None
@@ -103,7 +105,9 @@ def issued_invoice(
         )
         session.add(invoice)
         session.flush()
-        session.add(InvoicePaymentLink(invoice_id=invoice.id, next_attempt_at=ISSUED_AT))
+        session.add(
+            InvoicePaymentLink(invoice_id=invoice.id, provider=provider, next_attempt_at=ISSUED_AT)
+        )
         for position, amount in enumerate(amounts, start=1):
             credit = amount.startswith("-")
             session.add(

@@ -177,7 +177,7 @@ def test_declined_card_fails_the_payment_and_a_retry_pays(
     assert (
         invoice.sync_error == "Stripe CardError (HTTP 402) [card_declined]: Your card was declined."
     )
-    assert invoice.next_sync_at is None
+    assert invoice.next_sync_at == NOW + timedelta(days=3)  # the first scheduled retry
     assert sync_due(engine, settings, now=NOW + timedelta(days=1)).results == []
 
     # The customer fixes the card; the operator retries.

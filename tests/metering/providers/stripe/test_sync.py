@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
+import stripe
 from sqlalchemy.engine import Engine
 
 from metering.billing.invoices.models import InvoiceStatus
 from metering.billing.payments.models import SyncState
 from metering.platform.settings import Settings
+from metering.providers.stripe.client import STRIPE_API_VERSION
 from metering.surfaces.providers import sync_due
 from tests.metering.billing.invoices.helpers import lines as line_rows
 from tests.metering.providers.stripe.factory import (
@@ -62,7 +65,14 @@ def test_five_line_invoice_is_paid_in_stripe_with_the_same_lines(
         (341, "Line 5", lines[4].id),
     ]
     assert stripe_items(engine, lines) == [i.invoice_item for i in remote.lines.data]
-    assert remote.lines.data[3].period.end == int(lines[3].period_end.timestamp())
+    # Stripe's period end is inclusive: the last second of the period, so Stripe shows
+    # "Sep 1 - Sep 30" for the September credit (and "Oct 1 - Oct 31" for October).
+    assert [(i.period.start, i.period.end) for i in remote.lines.data] == [
+        (int(line.period_start.timestamp()), int(line.period_end.timestamp()) - 1) for line in lines
+    ]
+    assert datetime.fromtimestamp(remote.lines.data[3].period.end, UTC) == datetime(
+        2026, 9, 30, 23, 59, 59, tzinfo=UTC
+    )
     linked = stripe.v1.customers.retrieve(card_customer)
     assert linked.metadata["metering_customer_id"] == billed.customer_id
     assert linked.email == "billing@acme.test"
@@ -76,7 +86,10 @@ def test_five_line_invoice_is_paid_in_stripe_with_the_same_lines(
         f"/v1/invoices/{stripe_invoice}/pay",
     ]
     assert all(r["idempotency_key"].startswith("metering:") for r in requests)
+    assert all(r["idempotency_key"].endswith(":r0") for r in requests)  # a first attempt
     assert len({r["idempotency_key"] for r in requests}) == 9
+    # Every request asks for the API version the sync was written for.
+    assert {r["stripe_version"] for r in requests} == {STRIPE_API_VERSION}
 
 
 def test_nothing_happens_without_an_api_key(
@@ -88,9 +101,14 @@ def test_nothing_happens_without_an_api_key(
 
     report = sync_due(engine, settings.model_copy(update={"stripe_api_key": None}), now=NOW)
 
-    assert not report.enabled
-    assert str(report) == "Stripe sync off (no stripe_api_key)"
+    assert report.off == ["Stripe sync off (no stripe_api_key)"]
+    assert str(report) == (
+        "0 invoices synced (done 0, retry 0, error 0, lease_lost 0), 0 held elsewhere; "
+        "Stripe sync off (no stripe_api_key)"
+    )
+    # The Stripe customer's invoice waits for Stripe (the manual provider leaves it alone).
     assert invoice_row(engine, invoice_id).sync_state == SyncState.NOT_STARTED
+    assert invoice_row(engine, invoice_id).next_sync_at is not None
     assert fake_stripe.requests() == []
 
 
@@ -139,3 +157,19 @@ def test_credit_above_the_charges_gives_a_negative_total_paid_at_once(
     remote = fake_stripe.client().v1.invoices.retrieve(invoice.stripe_invoice_id or "")
     assert (remote.total, remote.amount_due, remote.status) == (-397, 0, "paid")
     assert not any(r["path"].endswith("/pay") for r in fake_stripe.requests())
+
+
+def test_the_api_version_stays_pinned_when_the_package_moves_on(
+    engine: Engine, settings: Settings, fake_stripe: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A newer `stripe` package defaults to a newer API version; the sync keeps the one it
+    was written for."""
+    monkeypatch.setattr(stripe._api_version._ApiVersion, "CURRENT", "2099-01-01.later")
+    billed = billing(engine, stripe_customer_id=fake_stripe.customer_with_card())
+    issued_invoice(engine, billed, ["1.00"])
+    fake_stripe.clear_requests()
+
+    sync_due(engine, settings, now=NOW)
+
+    assert {r["stripe_version"] for r in fake_stripe.requests()} == {STRIPE_API_VERSION}
+    assert STRIPE_API_VERSION == "2026-10-28.endive"

@@ -82,7 +82,7 @@ def test_void_of_an_open_invoice_voids_it_in_stripe(
     assert invoice.sync_state == SyncState.VOID
     remote = fake_stripe.client().v1.invoices.retrieve(invoice.stripe_invoice_id or "")
     assert remote.status == "void"
-    assert [r["idempotency_key"] for r in requests] == [f"metering:invoice:{invoice_id}:void"]
+    assert [r["idempotency_key"] for r in requests] == [f"metering:invoice:{invoice_id}:void:r0"]
 
 
 def test_void_finds_a_stripe_invoice_whose_id_was_never_stored(

@@ -13,6 +13,7 @@ from sqlmodel import Session, func, select
 
 from demo.seed import DEMO_CUSTOMERS, demo_events, demo_start, main, prepare
 from metering.billing.invoices.models import Invoice, InvoiceLine
+from metering.billing.payments.models import InvoicePaymentLink
 from metering.catalog.customers.models import Customer
 from metering.catalog.plans.models import Plan, PlanVersion
 from metering.catalog.subscriptions.models import Subscription
@@ -110,4 +111,9 @@ def test_the_demo_runs_twice_end_to_end(
         lines = session.exec(select(InvoiceLine)).all()
         assert any(line.outcome_ids for line in lines)  # last month's outcomes were billed
         stark = session.exec(select(Customer).where(Customer.external_id == "stark")).one()
+        # Collected manually: the demo needs no Stripe key.
+        providers = set(session.exec(select(InvoicePaymentLink.provider)).all())
+        demo = session.exec(select(Customer).where(Customer.external_id != "stark")).all()
     assert stark.status == "unprovisioned"
+    assert providers == {"manual"}
+    assert {customer.payment_provider for customer in demo} == {"manual"}
