@@ -241,22 +241,26 @@ def test_a_vendor_sees_margin_simulates_prices_and_credits_a_dispute(
 def test_a_simulation_of_unchanged_rules_leaves_a_credited_outcome_off_like_the_invoice(
     engine: Engine, vendor: Vendor, months: Months
 ) -> None:
-    """A dispute accepted before the close leaves the outcome off A's invoice; the README
-    says a simulation of the rules in force equals the issued invoices."""
-    customer_id = vendor.subscribe_acme(months.a.start)
-    vendor.send([resolved(f"res-{n}", months.in_a(n), f"c-{n}", "chat") for n in (1, 2, 3)])
+    """A dispute accepted before the close instant leaves the outcome off the invoice; the
+    README says a simulation of the rules in force equals the issued invoices.
+
+    Month B's close instant is always ahead of now, when the API records the acceptance (a
+    close prices its period as of its instant: a credit recorded after it is corrected on
+    the next invoice instead)."""
+    customer_id = vendor.subscribe_acme(months.b.start)
+    vendor.send([resolved(f"res-{n}", months.in_b(n), f"c-{n}", "chat") for n in (1, 2, 3)])
     vendor.dispute_in_portal(customer_id, "c-2", "not resolved")
     (dispute,) = vendor.get(f"/v1/disputes?status=open&customer={customer_id}")["data"]
     vendor.call("POST", f"/v1/disputes/{dispute['id']}/accept", json={})
 
-    close_due(engine, now=months.close_a)
+    close_due(engine, now=months.close_b)
     (one,) = vendor.invoices(customer_id)
     assert shown(one["lines"]) == [
         ("charge", "Resolved conversations", "2", "4.00"),
         ("charge", "Platform fee", "1", "5.00"),
     ]
     assert one["total"] == "9.00"
-    assert vendor.simulate(RULES, months.a)["total"]["current"] == one["total"]
+    assert vendor.simulate(RULES, months.b)["total"]["current"] == one["total"]
 
 
 # --- the vendor, its months, and what it sends ------------------------------------------

@@ -85,10 +85,9 @@ def keys_matching(session: Session, matches: Collection[MatchRef]) -> set[Key]:
 
 def reversals_of(
     session: Session, matches: Collection[MatchRef]
-) -> dict[tuple[str, str], list[states.Reversal]]:
-    """Every reversal of these match keys with when its event was voided (if it was),
-    grouped by (customer, outcome)."""
-    found: dict[tuple[str, str], list[states.Reversal]] = {}
+) -> dict[MatchRef, list[states.Reversal]]:
+    """Every reversal of these match keys with when its event was voided (if it was)."""
+    found: dict[MatchRef, list[states.Reversal]] = {}
     r = OutcomeReversal
     for chunk in _chunks(matches):
         statement = (
@@ -104,7 +103,7 @@ def reversals_of(
             .where(_match_in(session, r, chunk))
         )
         for customer_id, outcome, match_key, occurred_at, voided in session.execute(statement):
-            found.setdefault((customer_id, outcome), []).append(
+            found.setdefault((customer_id, outcome, match_key), []).append(
                 states.Reversal(match_key, occurred_at, voided)
             )
     return found

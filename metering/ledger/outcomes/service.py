@@ -298,7 +298,8 @@ def _resolve(
     changes: list[repository.RowChange] = []
     changed_events: set[int] = set()
     for key, members in groups.items():
-        found = reversals.get((key[0], key[1]), [])
+        keys_matched = {member.match_key for member in members if member.match_key is not None}
+        found = [r for match in keys_matched for r in reversals.get((key[0], key[1], match), [])]
         for member, resolved in _states_of(members, found, credited.get(key)):
             now_state = (str(resolved.state), resolved.counted_from, resolved.counted_until)
             if member.new_index is not None:
