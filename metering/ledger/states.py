@@ -433,15 +433,23 @@ def key_states(
     events were voided, by event id), and again at each instant a fact takes effect."""
     key = _Key(candidates, reversals, credited_at, voided_at or {})
     resolution, credited = key.resolve(_AFTER_ALL)
-    spans = key.spans()
+    winner = resolution.winner
+    if reversals or key.voided_at or credited_at is not None:
+        spans = key.spans()
+    else:  # nothing takes effect later (the common case): the winner bills from its time on
+        spans = (
+            {}
+            if winner is None or winner.problem
+            else {winner.event_id: (winner.occurred_at, None)}
+        )
 
     def state(candidate: Candidate, kind: OutcomeState) -> KeyState:
         span = spans.get(candidate.event_id)
         return KeyState(candidate, kind, *(span or (None, None)))
 
     found: list[KeyState] = []
-    if resolution.winner is not None:
-        found.append(state(resolution.winner, winner_state(resolution.winner.problem, credited)))
+    if winner is not None:
+        found.append(state(winner, winner_state(winner.problem, credited)))
     found += [state(candidate, OutcomeState.REVERSED) for candidate in resolution.reversed]
     found += [state(candidate, OutcomeState.DUPLICATE) for candidate in resolution.duplicates]
     found += [
