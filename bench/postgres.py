@@ -27,7 +27,7 @@ from metering.catalog.customers.models import Customer
 from metering.catalog.plans.service import upload
 from metering.catalog.subscriptions.models import Subscription
 from metering.catalog.vendors.service import create_vendor
-from metering.ledger.states import EventStatus, key_states
+from metering.ledger.states import EventStatus, Reversal, key_states
 from metering.platform.db import jsontext
 from metering.platform.db.engine import make_engine
 from metering.platform.db.ids import new_id
@@ -47,7 +47,7 @@ EVENT_COLUMNS = (
 OUTCOME_COLUMNS = (
     "vendor_id, customer_id, plan_version_id, event_pk, event_id, outcome, period_start, "
     "period_end, dedupe_key, match_key, occurred_at, value, value_text, problem, "
-    "settles_at, state"
+    "settles_at, state, counted_from, counted_until"
 )
 
 
@@ -137,7 +137,7 @@ def copy_events(
     Without, every event is stored as counted. Then ANALYZE."""
     plan = None if outcomes is None else compile_plan(outcomes[0])
     candidates: dict[tuple[str, str, str], list[tuple[Candidate, int, Any]]] = {}
-    reversals: dict[tuple[str, str], dict[str, datetime]] = {}
+    reversals: dict[tuple[str, str], list[Reversal]] = {}
     ids = seeded.customer_ids
     with psycopg.connect(conninfo(url)) as connection, connection.cursor() as cursor:
         # The rows are consistent by construction: skip the per-row foreign key triggers.
@@ -154,10 +154,9 @@ def copy_events(
                         )
                         candidates.setdefault(key, []).append((candidate, pk, hit))
                     for reversal in found.reversals:
-                        latest = reversals.setdefault((event.customer, reversal.outcome), {})
-                        seen = latest.get(reversal.match_key)
-                        if seen is None or event.timestamp > seen:
-                            latest[reversal.match_key] = event.timestamp
+                        reversals.setdefault((event.customer, reversal.outcome), []).append(
+                            Reversal(reversal.match_key, event.timestamp)
+                        )
                     status = (
                         EventStatus.COUNTED
                         if found.outcomes
@@ -187,9 +186,13 @@ def copy_events(
             period = outcomes[1]
             with cursor.copy(f"COPY outcomes ({OUTCOME_COLUMNS}) FROM STDIN") as copy:
                 for (customer, outcome, key), members in candidates.items():
-                    last = reversals.get((customer, outcome), {})
-                    resolved = key_states([member[0] for member in members], last, False)
-                    states = {candidate.event_id: state for candidate, state in resolved}
+                    found_reversals = reversals.get((customer, outcome), [])
+                    relevant = {m[0].match_key for m in members}
+                    resolved = key_states(
+                        [member[0] for member in members],
+                        [r for r in found_reversals if r.match_key in relevant],
+                    )
+                    states = {k.candidate.event_id: k for k in resolved}
                     for candidate, pk, hit in members:
                         copy.write_row(
                             (
@@ -208,7 +211,9 @@ def copy_events(
                                 hit.value if isinstance(hit.value, str) else None,
                                 hit.problem,
                                 hit.settles_at,
-                                states[candidate.event_id],
+                                states[candidate.event_id].state,
+                                states[candidate.event_id].counted_from,
+                                states[candidate.event_id].counted_until,
                             )
                         )
         connection.commit()

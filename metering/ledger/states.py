@@ -23,10 +23,23 @@ decision into the stored `OutcomeState` of every candidate:
 - `voided`: its event was voided; it takes part in no key.
 
 **Settling is a time, not a state.** A counted row settles at `settles_at` (when it occurred
-plus the rule's `settle.after`). It is `PENDING` while `settles_at > as_of` and `BILLABLE` from
-that instant on (`SETTLED`: `settles_at <= as_of`): what a close bills, what live figures and
-corrections count. Nothing is rewritten when a row settles. Credited rows are not counted, so
-they are never billable.
+plus the rule's `settle.after`). Nothing is rewritten when a row settles.
+
+**Billing asks "as of an instant", and the state is "now".** `state` is what a row is given
+everything stored. A close prices its period as of exactly its close instant, whenever it
+runs, so what happened after that instant must not count yet: a reversal whose event is
+timestamped later, an event voided later, a dispute accepted later (a void or an acceptance
+happens when it is recorded; a reversal when its event says). Each row therefore also keeps
+its **counted span** [`counted_from`, `counted_until`): the instants at which it is its key's
+billed outcome (the winner, no problem, not credited), computed by `key_states` from every
+candidate, reversal, void and credit of its key with their times, whatever order they were
+stored in. `COUNTED_AT` is that test; `BILLABLE` is counted at `as_of` and settled by then,
+`PENDING` counted and not settled: what a close bills, live figures and corrections count
+(`SETTLED`: `settles_at <= as_of`). `STILL_COUNTING` are the rows a period's close reads,
+and `CHANGES_AFTER` the ones whose billing changes after `as_of` (known now): their period
+stays stale, so the next close corrects it. A counted row's span is open-ended; a credited
+row's ends at the credit. A row that would count in two separate spans (a reversal whose
+event is voided after it took effect) keeps its latest one.
 
 **Events.** A stored event's `EventStatus` is the best thing that became of its outcome rows
 (`event_status`), else `reversal` or `unmatched`; `voided` once voided (`EVENT_VOIDED`).
@@ -43,13 +56,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
 import sqlalchemy as sa
 
-from pricing_rules.outcomes import Candidate, resolve_key
+from pricing_rules.outcomes import Candidate, KeyResolution, resolve_key
 
 T = TypeVar("T")
 Instant = datetime | sa.ColumnElement[Any]
@@ -109,11 +122,23 @@ class StateColumns(Protocol):
     def state(self) -> sa.ColumnElement[Any]: ...
 
 
-class OutcomeColumns(StateColumns, Protocol):
-    """The columns of outcome rows: `Outcome.__table__.c` or a selectable's `.c`."""
-
+class SettleColumns(Protocol):
     @property
     def settles_at(self) -> sa.ColumnElement[Any]: ...
+
+
+class OutcomeColumns(StateColumns, SettleColumns, Protocol):
+    """The columns of outcome rows: `Outcome.__table__.c` or a selectable's `.c`."""
+
+
+class SpanColumns(SettleColumns, Protocol):
+    """The columns that say when a row bills: its settle time and its counted span."""
+
+    @property
+    def counted_from(self) -> sa.ColumnElement[Any]: ...
+
+    @property
+    def counted_until(self) -> sa.ColumnElement[Any]: ...
 
 
 class HasState(Protocol):
@@ -126,6 +151,19 @@ class OutcomeRow(HasState, Protocol):
 
     @property
     def settles_at(self) -> datetime: ...
+
+
+class SpanRow(Protocol):
+    """A row's settle time and counted span in memory."""
+
+    @property
+    def settles_at(self) -> datetime: ...
+
+    @property
+    def counted_from(self) -> datetime | None: ...
+
+    @property
+    def counted_until(self) -> datetime | None: ...
 
 
 class StatusColumns(Protocol):
@@ -145,6 +183,8 @@ class _Bare:
 
     state: sa.ColumnElement[Any] = sa.column("state")
     settles_at: sa.ColumnElement[Any] = sa.column("settles_at")
+    counted_from: sa.ColumnElement[Any] = sa.column("counted_from")
+    counted_until: sa.ColumnElement[Any] = sa.column("counted_until")
 
 
 def _text(clause: sa.ColumnElement[bool]) -> str:
@@ -187,7 +227,7 @@ class Settled:
     the same question of `occurred_at + settle.after`.
     """
 
-    def sql(self, t: OutcomeColumns, as_of: Instant) -> sa.ColumnElement[bool]:
+    def sql(self, t: SettleColumns, as_of: Instant) -> sa.ColumnElement[bool]:
         return t.settles_at <= as_of
 
     def holds(self, settles_at: datetime, as_of: datetime) -> bool:
@@ -197,31 +237,95 @@ class Settled:
 SETTLED = Settled()
 
 
+def _after(column: sa.ColumnElement[Any], as_of: Instant) -> sa.ColumnElement[bool]:
+    return sa.and_(column.is_not(None), column > as_of)
+
+
+def _later(value: datetime | None, as_of: datetime) -> bool:
+    return value is not None and value > as_of
+
+
+def _by(value: datetime | None, as_of: datetime) -> bool:
+    """It happened at or before `as_of`."""
+    return value is not None and value <= as_of
+
+
+@dataclass(frozen=True, slots=True)
+class CountedAt:
+    """The row is its key's billed outcome at `as_of`: inside its counted span."""
+
+    def sql(self, t: SpanColumns, as_of: Instant) -> sa.ColumnElement[bool]:
+        return sa.and_(
+            t.counted_from.is_not(None),
+            t.counted_from <= as_of,
+            sa.or_(t.counted_until.is_(None), t.counted_until > as_of),
+        )
+
+    def holds(self, row: SpanRow, as_of: datetime) -> bool:
+        start, end = row.counted_from, row.counted_until
+        return start is not None and start <= as_of and (end is None or end > as_of)
+
+
+COUNTED_AT = CountedAt()
+
+
+@dataclass(frozen=True, slots=True)
+class StillCounting:
+    """Counted at `as_of` or from a later instant: the rows a close as of `as_of` reads."""
+
+    def sql(self, t: SpanColumns, as_of: Instant) -> sa.ColumnElement[bool]:
+        return sa.and_(
+            t.counted_from.is_not(None),
+            sa.or_(t.counted_until.is_(None), t.counted_until > as_of),
+        )
+
+    def holds(self, row: SpanRow, as_of: datetime) -> bool:
+        end = row.counted_until
+        return row.counted_from is not None and (end is None or end > as_of)
+
+
+@dataclass(frozen=True, slots=True)
+class ChangesAfter:
+    """Its counted span starts or ends after `as_of`: known now, not yet as of `as_of`, so
+    a period closed as of `as_of` with such a row needs a correction later."""
+
+    def sql(self, t: SpanColumns, as_of: Instant) -> sa.ColumnElement[bool]:
+        return sa.or_(_after(t.counted_from, as_of), _after(t.counted_until, as_of))
+
+    def holds(self, row: SpanRow, as_of: datetime) -> bool:
+        return _later(row.counted_from, as_of) or _later(row.counted_until, as_of)
+
+
+STILL_COUNTING = StillCounting()
+CHANGES_AFTER = ChangesAfter()
+
+
 @dataclass(frozen=True, slots=True)
 class Billable:
-    """Counted and settled by `as_of`: what a close bills and live figures show."""
+    """Counted at `as_of` and settled by then: what a close bills and live figures show."""
 
-    def sql(self, t: OutcomeColumns, as_of: Instant) -> sa.ColumnElement[bool]:
-        return sa.and_(COUNTED.sql(t), SETTLED.sql(t, as_of))
+    def sql(self, t: SpanColumns, as_of: Instant) -> sa.ColumnElement[bool]:
+        return sa.and_(COUNTED_AT.sql(t, as_of), SETTLED.sql(t, as_of))
 
-    def holds(self, row: OutcomeRow, as_of: datetime) -> bool:
-        return COUNTED.holds(row) and SETTLED.holds(row.settles_at, as_of)
+    def holds(self, row: SpanRow, as_of: datetime) -> bool:
+        return COUNTED_AT.holds(row, as_of) and SETTLED.holds(row.settles_at, as_of)
 
     def text(self, as_of: str) -> str:
         """The clause as SQL text over bare column names, `as_of` a driver placeholder
-        (`%s`), for a query sent to the driver as it is."""
+        (`%(as_of)s`, used more than once), for a query sent to the driver as it is."""
         return _text(self.sql(_Bare(), sa.literal_column(as_of)))
 
 
 @dataclass(frozen=True, slots=True)
 class Pending:
-    """Counted, not settled by `as_of`: it bills once it settles, unless reversed first."""
+    """Counted at `as_of`, not settled by then: it bills once it settles, unless it stops
+    counting first (reversed, voided, credited)."""
 
-    def sql(self, t: OutcomeColumns, as_of: Instant) -> sa.ColumnElement[bool]:
-        return sa.and_(COUNTED.sql(t), sa.not_(SETTLED.sql(t, as_of)))
+    def sql(self, t: SpanColumns, as_of: Instant) -> sa.ColumnElement[bool]:
+        return sa.and_(COUNTED_AT.sql(t, as_of), sa.not_(SETTLED.sql(t, as_of)))
 
-    def holds(self, row: OutcomeRow, as_of: datetime) -> bool:
-        return COUNTED.holds(row) and not SETTLED.holds(row.settles_at, as_of)
+    def holds(self, row: SpanRow, as_of: datetime) -> bool:
+        return COUNTED_AT.holds(row, as_of) and not SETTLED.holds(row.settles_at, as_of)
 
 
 BILLABLE = Billable()
@@ -239,18 +343,121 @@ def winner_state(problem: str | None, credited: bool) -> OutcomeState:
     return OutcomeState.CREDITED if credited else OutcomeState.COUNTED
 
 
+@dataclass(frozen=True, slots=True)
+class Reversal:
+    """A reversal of one match key: from `occurred_at` (its event's time) on, it reverses the
+    candidates at or before that time, until its event is voided (`voided_at`), if ever."""
+
+    match_key: str
+    occurred_at: datetime
+    voided_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyState:
+    """A candidate's state now and its counted span (`counted_from` None: never billed)."""
+
+    candidate: Candidate
+    state: OutcomeState
+    counted_from: datetime | None = None
+    counted_until: datetime | None = None
+
+
+_BEFORE_ALL = datetime.min.replace(tzinfo=UTC)
+_AFTER_ALL = datetime.max.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    """Everything one key's resolution reads, each fact with the instant it takes effect."""
+
+    candidates: Sequence[Candidate]
+    reversals: Sequence[Reversal]
+    credited_at: datetime | None
+    voided_at: Mapping[str, datetime]
+
+    def resolve(self, at: datetime) -> tuple[KeyResolution, bool]:
+        """`resolve_key` over what had happened by `at`, and whether the key was credited."""
+        live = [c for c in self.candidates if not _by(self.voided_at.get(c.event_id), at)]
+        last: dict[str, datetime] = {}
+        for reversal in self.reversals:
+            if reversal.occurred_at <= at and not _by(reversal.voided_at, at):
+                seen = last.get(reversal.match_key)
+                if seen is None or reversal.occurred_at > seen:
+                    last[reversal.match_key] = reversal.occurred_at
+        return resolve_key(live, last), _by(self.credited_at, at)
+
+    def billed(self, at: datetime) -> Candidate | None:
+        """The candidate billed for the key at `at` (none when credited or a problem)."""
+        resolution, credited = self.resolve(at)
+        winner = resolution.winner
+        return None if winner is None or winner.problem or credited else winner
+
+    def spans(self) -> dict[str, tuple[datetime, datetime | None]]:
+        """Each candidate's latest counted span: the key is billed the same way between two
+        instants at which a fact takes effect, so evaluating it at each of them is exact."""
+        instants = {r.occurred_at for r in self.reversals}
+        instants |= {r.voided_at for r in self.reversals if r.voided_at is not None}
+        instants |= set(self.voided_at.values())
+        if self.credited_at is not None:
+            instants.add(self.credited_at)
+        occurred = {c.event_id: c.occurred_at for c in self.candidates}
+        spans: dict[str, tuple[datetime, datetime | None]] = {}
+        current: Candidate | None = None
+        since = _BEFORE_ALL
+
+        def close(until: datetime | None) -> None:
+            if current is not None:
+                start = max(since, occurred[current.event_id])
+                if until is None or start < until:
+                    spans[current.event_id] = (start, until)
+
+        for at in (_BEFORE_ALL, *sorted(instants)):
+            billed = self.billed(at)
+            if billed is not current:
+                close(at)
+                current, since = billed, at
+        close(None)
+        return spans
+
+
 def key_states(
-    candidates: Sequence[Candidate], last_reversal: Mapping[str, datetime], credited: bool
-) -> list[tuple[Candidate, OutcomeState]]:
-    """The state of every candidate of one dedupe key (`resolve_key` decides; `problem`
-    rides on the candidate; `credited`: an accepted dispute covers the key), winner first."""
-    resolution = resolve_key(candidates, last_reversal)
-    states: list[tuple[Candidate, OutcomeState]] = []
-    if resolution.winner is not None:
-        states.append((resolution.winner, winner_state(resolution.winner.problem, credited)))
-    states += [(candidate, OutcomeState.REVERSED) for candidate in resolution.reversed]
-    states += [(candidate, OutcomeState.DUPLICATE) for candidate in resolution.duplicates]
-    return states
+    candidates: Sequence[Candidate],
+    reversals: Sequence[Reversal] = (),
+    credited_at: datetime | None = None,
+    voided_at: Mapping[str, datetime] | None = None,
+) -> list[KeyState]:
+    """The state now and the counted span of every candidate of one dedupe key, winner
+    first: `resolve_key` decides over what is stored (`problem` rides on the candidate;
+    `credited_at`: when an accepted dispute credited the key; `voided_at`: when candidates'
+    events were voided, by event id), and again at each instant a fact takes effect."""
+    key = _Key(candidates, reversals, credited_at, voided_at or {})
+    resolution, credited = key.resolve(_AFTER_ALL)
+    winner = resolution.winner
+    if reversals or key.voided_at or credited_at is not None:
+        spans = key.spans()
+    else:  # nothing takes effect later (the common case): the winner bills from its time on
+        spans = (
+            {}
+            if winner is None or winner.problem
+            else {winner.event_id: (winner.occurred_at, None)}
+        )
+
+    def state(candidate: Candidate, kind: OutcomeState) -> KeyState:
+        span = spans.get(candidate.event_id)
+        return KeyState(candidate, kind, *(span or (None, None)))
+
+    found: list[KeyState] = []
+    if winner is not None:
+        found.append(state(winner, winner_state(winner.problem, credited)))
+    found += [state(candidate, OutcomeState.REVERSED) for candidate in resolution.reversed]
+    found += [state(candidate, OutcomeState.DUPLICATE) for candidate in resolution.duplicates]
+    found += [
+        state(candidate, OutcomeState.VOIDED)
+        for candidate in candidates
+        if candidate.event_id in key.voided_at
+    ]
+    return found
 
 
 # --- events ---------------------------------------------------------------------------------

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///var/metering.db"
 
@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     webhook_retry_window: timedelta = timedelta(hours=24)
     webhook_lease: timedelta = timedelta(minutes=5)
     jobs_webhooks_interval: timedelta = timedelta(seconds=5)
+    # Webhooks go to https URLs on public addresses only. For development the operator may
+    # allow hosts here (comma-separated names, addresses or networks such as 10.0.0.0/8),
+    # which also may use plain http. Empty by default: nothing internal is reachable.
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     jobs_alerts_interval: timedelta = timedelta(minutes=1)
 
     # Customer portal (issue 5): cookie signing key (None: one is generated once and kept in
@@ -71,6 +75,13 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int | None = None
+
+    @field_validator("webhook_allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [entry.strip() for entry in value.split(",") if entry.strip()]
+        return value
 
 
 @lru_cache(maxsize=1)

@@ -30,6 +30,15 @@ ADMIN_URL = os.environ.get(
     "METERING_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+LOCAL_RECEIVERS = ["127.0.0.1"]
+"""Where the suite's webhook receivers listen. Webhooks go only to https URLs on public
+addresses unless the operator allows hosts for development; tests that deliver to these
+receivers allow this address explicitly (`receiving_settings`), never by default."""
+
+
+def receiving_settings(**values: Any) -> Settings:
+    """Settings that let webhooks reach the local test receivers."""
+    return Settings(webhook_allowed_hosts=LOCAL_RECEIVERS, **values)
 
 
 def _admin_engine() -> Engine:
@@ -126,7 +135,7 @@ def app(engine: Engine, database_url: str) -> Any:
     """The FastAPI app on the test database (the app builds its own engine from the URL)."""
     from metering.surfaces.app import create_app
 
-    return create_app(Settings(database_url=database_url))
+    return create_app(receiving_settings(database_url=database_url))
 
 
 @pytest.fixture

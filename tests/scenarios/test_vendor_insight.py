@@ -26,10 +26,9 @@ from sqlalchemy.engine import Engine
 
 from metering.billing.invoices.close import close_due
 from metering.notify.alerts.evaluation import evaluate
-from metering.platform.settings import Settings
 from metering.surfaces.app import create_app
 from pricing_rules.periods import Period
-from tests.metering.conftest import create_vendor
+from tests.metering.conftest import create_vendor, receiving_settings
 from tests.metering.notify.webhooks.receiver import Received, Receiver, running
 from tests.metering.surfaces.portal.helpers import csrf_of
 from tests.scenarios.story import Months, VendorSide, deliver, iso
@@ -132,7 +131,7 @@ def test_a_vendor_sees_margin_simulates_prices_and_credits_a_dispute(
             ("charge", "Resolved conversations", "3", "6.00"),
             ("charge", "Platform fee", "1", "5.00"),
         ]
-        deliver(engine, Settings())
+        deliver(engine, receiving_settings())
         assert types_received(receiver) == ["alert.triggered", "invoice.issued"]
         triggered, issued = by_type(receiver, "alert.triggered", "invoice.issued")
         assert triggered.body["data"]["alert"]["id"] == alert["id"]
@@ -198,7 +197,7 @@ def test_a_vendor_sees_margin_simulates_prices_and_credits_a_dispute(
         )
         assert (accepted["status"], accepted["resolution_note"]) == ("accepted", "Agreed")
         assert "Accepted" in vendor.http.get("/portal/disputes").text
-        deliver(engine, Settings())
+        deliver(engine, receiving_settings())
         assert types_received(receiver) == [
             "alert.triggered",
             "dispute.resolved",
@@ -226,7 +225,7 @@ def test_a_vendor_sees_margin_simulates_prices_and_credits_a_dispute(
         credit = two["lines"][2]
         assert credit["corrects_invoice_id"] == one["id"]
         assert vendor.line_events(two, credit) == {"res-2": "credited"}
-        deliver(engine, Settings())
+        deliver(engine, receiving_settings())
         assert len(receiver.received) == 5
         assert receiver.received[4].body["type"] == "invoice.issued"
         assert receiver.received[4].body["data"]["total"] == "3.00"
@@ -242,22 +241,26 @@ def test_a_vendor_sees_margin_simulates_prices_and_credits_a_dispute(
 def test_a_simulation_of_unchanged_rules_leaves_a_credited_outcome_off_like_the_invoice(
     engine: Engine, vendor: Vendor, months: Months
 ) -> None:
-    """A dispute accepted before the close leaves the outcome off A's invoice; the README
-    says a simulation of the rules in force equals the issued invoices."""
-    customer_id = vendor.subscribe_acme(months.a.start)
-    vendor.send([resolved(f"res-{n}", months.in_a(n), f"c-{n}", "chat") for n in (1, 2, 3)])
+    """A dispute accepted before the close instant leaves the outcome off the invoice; the
+    README says a simulation of the rules in force equals the issued invoices.
+
+    Month B's close instant is always ahead of now, when the API records the acceptance (a
+    close prices its period as of its instant: a credit recorded after it is corrected on
+    the next invoice instead)."""
+    customer_id = vendor.subscribe_acme(months.b.start)
+    vendor.send([resolved(f"res-{n}", months.in_b(n), f"c-{n}", "chat") for n in (1, 2, 3)])
     vendor.dispute_in_portal(customer_id, "c-2", "not resolved")
     (dispute,) = vendor.get(f"/v1/disputes?status=open&customer={customer_id}")["data"]
     vendor.call("POST", f"/v1/disputes/{dispute['id']}/accept", json={})
 
-    close_due(engine, now=months.close_a)
+    close_due(engine, now=months.close_b)
     (one,) = vendor.invoices(customer_id)
     assert shown(one["lines"]) == [
         ("charge", "Resolved conversations", "2", "4.00"),
         ("charge", "Platform fee", "1", "5.00"),
     ]
     assert one["total"] == "9.00"
-    assert vendor.simulate(RULES, months.a)["total"]["current"] == one["total"]
+    assert vendor.simulate(RULES, months.b)["total"]["current"] == one["total"]
 
 
 # --- the vendor, its months, and what it sends ------------------------------------------
@@ -377,5 +380,5 @@ def months() -> Months:
 
 @pytest.fixture
 def vendor(engine: Engine, database_url: str) -> Iterator[Vendor]:
-    with TestClient(create_app(Settings(database_url=database_url))) as http:
+    with TestClient(create_app(receiving_settings(database_url=database_url))) as http:
         yield Vendor(http, create_vendor(engine, "Acme AI"))

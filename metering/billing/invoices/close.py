@@ -3,8 +3,11 @@
 A subscription's cursor is `billed_through` (or `starts_at`); the period to close is the
 plan period containing the cursor, clipped to the subscription. It is due when its end
 plus the plan's `close_after` has passed; it is priced as of exactly that instant, so
-closing is deterministic whenever it runs. Customers sharing a plan version and a period
-are closed together: one aggregate query, bulk inserts, one UPDATE of the cursors.
+closing is deterministic whenever it runs: a reversal, void or credit stored before a late
+close but taking effect after that instant does not count yet (`metering.ledger.states`,
+counted spans), and the period stays stale so the next close corrects it. Customers
+sharing a plan version and a period are closed together: one aggregate query, bulk
+inserts, one UPDATE of the cursors.
 
 Safe to run twice or in two processes: each batch claims its subscription rows
 (PostgreSQL `FOR UPDATE SKIP LOCKED`; SQLite has one writer at a time) and closes only the
@@ -241,7 +244,9 @@ def _close_batch(
         ]
         for customer_id, period_start, generation in cleared:
             clear_stale(session, customer_id, period_start, generation)
-        waiting = [c for c, counted in tallies.items() if any(t.pending for t in counted.values())]
+        waiting = [
+            c for c, counted in tallies.items() if any(t.unsettled for t in counted.values())
+        ]
         mark_stale(session, [(first.vendor_id, c, period.start) for c in waiting])
         session.commit()
     report.invoices.extend(closed)

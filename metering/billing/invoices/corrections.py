@@ -6,7 +6,8 @@ period is marked stale and the customer's next close compares, charge by charge:
 
 - billed: the amounts of every line already billed for the period (its invoice and earlier
   corrections), and per outcome the rows those lines still count;
-- current: the rows of the period billable as of this close (`metering.ledger.states`);
+- current: the rows of the period billable as of this close's instant
+  (`metering.ledger.states`: what takes effect after it waits for a later close);
 - S1 = billed rows that still count; credit = price(S1) - billed (what no longer counts);
 - adjustment = price(current) - price(S1) (what counts now and was not billed).
 
@@ -101,8 +102,9 @@ def _billed(session: Session, customer_id: str, period_start: datetime) -> _Bill
 def _current_rows(
     session: Session, customer_id: str, period_start: datetime, as_of: datetime
 ) -> tuple[list[_Row], bool]:
-    """Rows of the period billable as of `as_of`, and whether any are still pending (one
-    read of the counted rows, split by `SETTLED` in memory)."""
+    """Rows of the period billable as of `as_of`, and whether it may bill otherwise later
+    (rows pending, or changing after `as_of`): one read of the rows still counting, split
+    in memory by the same rules."""
     t = Outcome.__table__.c  # type: ignore[attr-defined]
     statement = sa.select(
         t.id,
@@ -112,16 +114,20 @@ def _current_rows(
         t.occurred_at,
         t.event_id,
         t.settles_at,
+        t.counted_from,
+        t.counted_until,
     ).where(
         t.customer_id == customer_id,
         t.period_start == period_start,
-        states.COUNTED.sql(t),
+        states.STILL_COUNTING.sql(t, as_of),
     )
     rows: list[_Row] = []
     pending = False
     for row in session.execute(statement):
-        if not states.SETTLED.holds(row.settles_at, as_of):
+        if states.CHANGES_AFTER.holds(row, as_of):
             pending = True
+        if not states.BILLABLE.holds(row, as_of):
+            pending = pending or states.PENDING.holds(row, as_of)
             continue
         number = None if row.value is None else exact_decimal(row.value)
         rows.append(

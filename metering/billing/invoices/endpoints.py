@@ -37,18 +37,25 @@ router = APIRouter(tags=["invoices"], responses=problem_responses(*API_KEY_PROBL
     "/v1/invoices",
     response_model=Page[InvoiceOut],
     summary="List invoices",
-    responses=problem_responses(problems.INVALID_CURSOR, problems.INVALID_REQUEST),
+    responses=problem_responses(
+        problems.INVALID_CURSOR, problems.INVALID_REQUEST, problems.NOT_FOUND
+    ),
 )
 def list_invoices(
     cursor: Cursor = None,
     limit: Limit = 100,
-    customer: str | None = Query(None, description="Only this customer's (cus_...)."),
+    customer: str | None = Query(
+        None, description="Only this customer's: our id (cus_...) or yours."
+    ),
     status: InvoiceStatus | None = Query(None, description="Only invoices in this status."),
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
 ) -> Page[InvoiceOut]:
-    """Oldest first, a page at a time."""
-    statement = repository.listing(vendor.id, customer, status.value if status else None)
+    """Oldest first, a page at a time; an unknown customer is a 404."""
+    customer_id = None
+    if customer is not None:
+        customer_id = customers.by_reference_or_404(session, vendor, customer).id
+    statement = repository.listing(vendor.id, customer_id, status.value if status else None)
     rows, next_cursor = paginate(session, statement, col(Invoice.id), cursor, limit)
     return Page[InvoiceOut](data=service.invoices_out(session, rows), next_cursor=next_cursor)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import queue
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,7 +31,9 @@ _END = object()
 class Prefetch:
     """The rows of `sql` read on another connection, from the snapshot of `session`."""
 
-    def __init__(self, session: Session, sql: str, params: Sequence[Any]) -> None:
+    def __init__(
+        self, session: Session, sql: str, params: Sequence[Any] | Mapping[str, Any]
+    ) -> None:
         snapshot = session.execute(sa.text("SELECT pg_export_snapshot()")).scalar_one()
         if not _SNAPSHOT.fullmatch(snapshot):
             raise ValueError(f"unexpected snapshot id {snapshot!r}")
@@ -44,7 +46,9 @@ class Prefetch:
         )
         self._thread.start()
 
-    def _run(self, engine: Engine, snapshot: str, sql: str, params: Sequence[Any]) -> None:
+    def _run(
+        self, engine: Engine, snapshot: str, sql: str, params: Sequence[Any] | Mapping[str, Any]
+    ) -> None:
         try:
             options = {"isolation_level": "REPEATABLE READ"}
             with engine.connect().execution_options(**options) as connection:

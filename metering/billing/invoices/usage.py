@@ -1,9 +1,12 @@
 """Measured usage of a period straight from outcome rows: one aggregate query per batch.
 
 Billing measures the rows of a period that are billable as of `as_of` (`BILLABLE` in
-`metering.ledger.states`: counted and settled). Count, sum, max and unique are SQL
-aggregates over the counted rows, grouped by customer and outcome, split by `SETTLED` into
-what bills and what is still pending; the same query collects the ids of the rows billed
+`metering.ledger.states`: counted at that instant, by the row's counted span, and settled),
+so what happened after `as_of` does not count yet, however late the close runs. Count, sum,
+max and unique are SQL aggregates over the rows still counting at `as_of`
+(`STILL_COUNTING`), grouped by customer and outcome, split into what bills, what is still
+pending, and what changes after `as_of` (`CHANGES_AFTER`: the close keeps that period
+stale, so the next close corrects it); the same query collects the ids of the rows billed
 (the invoice line keeps them). `latest` is one ordered query; percentage charges read
 per-event values from one ordered stream per batch (`metering.billing.invoices.values`).
 
@@ -52,6 +55,13 @@ class OutcomeTally:
     ids: OutcomeIds = ()
     pending: int = 0
     next_settles_at: datetime | None = None
+    changes_after: int = 0
+    """Rows whose billing changes after `as_of` (known now): the period needs correcting."""
+
+    @property
+    def unsettled(self) -> bool:
+        """The period may bill otherwise later: pending rows, or changes after `as_of`."""
+        return bool(self.pending or self.changes_after)
 
 
 def id_list(ids: OutcomeIds) -> list[int]:
@@ -142,9 +152,11 @@ def _period_of(
     return [t.period_start == period_start, t.customer_id.in_(sorted(customer_ids))]
 
 
-def scope(customer_ids: Collection[str], period_start: datetime) -> list[sa.ColumnElement[bool]]:
-    """The counted rows of these customers' period, settled or not."""
-    return [states.COUNTED.sql(OUTCOMES.c), *_period_of(customer_ids, period_start)]
+def scope(
+    customer_ids: Collection[str], period_start: datetime, as_of: datetime
+) -> list[sa.ColumnElement[bool]]:
+    """The rows of these customers' period still counting at `as_of`, settled or not."""
+    return [states.STILL_COUNTING.sql(OUTCOMES.c, as_of), *_period_of(customer_ids, period_start)]
 
 
 def billable_scope(
@@ -170,8 +182,8 @@ def measure_tallies(
     if not customer_ids:
         return {}
     t = OUTCOMES.c
-    settled = states.SETTLED.sql(t, as_of)
-    waiting = sa.not_(settled)
+    settled = states.BILLABLE.sql(t, as_of)
+    waiting = states.PENDING.sql(t, as_of)
     measures = [spec.measure for spec in rules.outcomes.values()]
     columns: list[sa.ColumnElement[Any]] = [
         t.customer_id,
@@ -179,6 +191,7 @@ def measure_tallies(
         sa.func.count().filter(settled).label("billable"),
         sa.func.count().filter(waiting).label("pending"),
         sa.func.min(t.settles_at).filter(waiting).label("next_settles_at"),
+        sa.func.count().filter(states.CHANGES_AFTER.sql(t, as_of)).label("changes_after"),
     ]
     if with_ids:
         columns.append(_ids(session, t.id, settled).label("ids"))
@@ -190,7 +203,7 @@ def measure_tallies(
         columns.append(sa.func.count(sa.distinct(t.value_text)).filter(settled).label("distinct"))
     statement = (
         sa.select(*columns)
-        .where(*scope(customer_ids, period_start))
+        .where(*scope(customer_ids, period_start, as_of))
         .group_by(t.customer_id, t.outcome)
     )
     tallies: Tallies = {}
@@ -201,6 +214,7 @@ def measure_tallies(
             ids=_read_ids(row.get("ids")),
             pending=row["pending"],
             next_settles_at=row["next_settles_at"],
+            changes_after=row["changes_after"],
         )
         if row.get("total") is not None:
             tally.total = exact_decimal(row["total"])

@@ -30,7 +30,7 @@ from pricing_rules.pricing import MeasuredUsage
 from pricing_rules.rules import RuleFile
 
 STREAM_ROWS = 10_000
-_BILLABLE = states.BILLABLE.text("%s")
+_BILLABLE = states.BILLABLE.text("%(as_of)s")
 Values = Callable[[], Iterable[Decimal]]
 
 
@@ -94,13 +94,19 @@ class ValueStream:
         for chunk in result.partitions():
             yield [(c, o, exact_decimal(v)) for c, o, v in chunk]
 
-    def _postgres_query(self) -> tuple[str, tuple[Any, ...]]:
+    def _postgres_query(self) -> tuple[str, dict[str, Any]]:
         """The query as the driver takes it (the stream and the prefetch read it raw)."""
         return (
             f"SELECT customer_id, outcome, value FROM outcomes WHERE {_BILLABLE} "
-            "AND period_start = %s AND customer_id = ANY(%s) AND outcome = ANY(%s) "
-            'ORDER BY customer_id COLLATE "C", array_position(%s, outcome::text)',
-            (self._as_of, self._period_start, self._customer_ids, self._outcomes, self._outcomes),
+            "AND period_start = %(period_start)s AND customer_id = ANY(%(customers)s) "
+            "AND outcome = ANY(%(outcomes)s) "
+            'ORDER BY customer_id COLLATE "C", array_position(%(outcomes)s, outcome::text)',
+            {
+                "as_of": self._as_of,
+                "period_start": self._period_start,
+                "customers": self._customer_ids,
+                "outcomes": self._outcomes,
+            },
         )
 
     def prefetch(self) -> None:

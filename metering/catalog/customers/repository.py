@@ -20,6 +20,11 @@ def by_external_id(session: Session, vendor_id: str, external_id: str) -> Custom
     return session.exec(statement).first()
 
 
+def by_reference(session: Session, vendor_id: str, reference: str) -> Customer | None:
+    """A customer by our id (`cus_...`) or else by the vendor's external id for it."""
+    return get(session, vendor_id, reference) or by_external_id(session, vendor_id, reference)
+
+
 def listing(
     vendor_id: str, external_id: str | None = None, status: str | None = None
 ) -> SelectOfScalar[Customer]:

@@ -28,6 +28,15 @@ def get_or_404(session: Session, vendor: Vendor, customer_id: str) -> Customer:
     return customer
 
 
+def by_reference_or_404(session: Session, vendor: Vendor, reference: str) -> Customer:
+    """The customer a list filter names, by our id or the vendor's; unknown is a 404 as on
+    `/v1/customers/{id}`, never an empty list that reads as "no invoices"."""
+    customer = repository.by_reference(session, vendor.id, reference)
+    if customer is None:
+        raise not_found("customer", reference)
+    return customer
+
+
 def _exists(customer: Customer) -> ProblemError:
     return problems.CUSTOMER_EXISTS.error(
         f"A customer with external_id '{customer.external_id}' already exists: {customer.id}.",

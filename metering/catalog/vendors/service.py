@@ -35,6 +35,8 @@ class NewVendor:
     vendor: Vendor
     api_key: str
     signing_secret: str
+    api_key_id: str
+    signing_secret_id: str
 
 
 def issue_api_key(session: Session, vendor: Vendor) -> IssuedKey:
@@ -54,7 +56,13 @@ def create_vendor(session: Session, name: str) -> NewVendor:
     secret = SigningSecret(id=new_id("whs"), vendor_id=vendor.id, secret=new_signing_secret())
     session.add(secret)
     issued = issue_api_key(session, vendor)
-    return NewVendor(vendor=vendor, api_key=issued.key, signing_secret=secret.secret)
+    return NewVendor(
+        vendor=vendor,
+        api_key=issued.key,
+        signing_secret=secret.secret,
+        api_key_id=issued.record.id,
+        signing_secret_id=secret.id,
+    )
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from sqlmodel import Session, col
 
+from metering.catalog.customers import service as customers
 from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
 from metering.ledger.disputes import repository, service
@@ -23,18 +24,26 @@ router = APIRouter(tags=["disputes"], responses=problem_responses(*API_KEY_PROBL
     "/v1/disputes",
     response_model=Page[DisputeOut],
     summary="List disputes",
-    responses=problem_responses(problems.INVALID_CURSOR, problems.INVALID_REQUEST),
+    responses=problem_responses(
+        problems.INVALID_CURSOR, problems.INVALID_REQUEST, problems.NOT_FOUND
+    ),
 )
 def list_disputes(
     cursor: Cursor = None,
     limit: Limit = 100,
     status: DisputeStatus | None = Query(None, description="Only disputes in this status."),
-    customer: str | None = Query(None, description="Only this customer's (cus_...)."),
+    customer: str | None = Query(
+        None, description="Only this customer's: our id (cus_...) or yours."
+    ),
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
 ) -> Page[DisputeOut]:
-    """Oldest first, a page at a time; `?status=open` is the queue to answer."""
-    statement = repository.listing(vendor.id, status.value if status else None, customer)
+    """Oldest first, a page at a time; `?status=open` is the queue to answer. An unknown
+    customer is a 404."""
+    customer_id = None
+    if customer is not None:
+        customer_id = customers.by_reference_or_404(session, vendor, customer).id
+    statement = repository.listing(vendor.id, status.value if status else None, customer_id)
     rows, next_cursor = paginate(session, statement, col(Dispute.id), cursor, limit)
     return Page[DisputeOut](
         data=[service.dispute_out(row) for row in rows], next_cursor=next_cursor

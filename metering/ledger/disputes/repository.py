@@ -18,30 +18,29 @@ def key_of(dispute: Dispute) -> Key:
     return (dispute.customer_id, dispute.outcome, dispute.period_start, dispute.dedupe_key)
 
 
-def keys_with_status(
-    session: Session, customer_ids: Collection[str], status: DisputeStatus
-) -> set[Key]:
-    """The keys of these customers' disputes in `status` (a customer has few: one query
-    by customer, filtered here, is cheaper on the ingest path than a tuple lookup)."""
+def credits_of(session: Session, customer_ids: Collection[str]) -> dict[Key, datetime]:
+    """When an accepted dispute first credited each key of these customers."""
     ordered = sorted(set(customer_ids))
-    keys: set[Key] = set()
+    found: dict[Key, datetime] = {}
     for start in range(0, len(ordered), CHUNK):
         rows = session.exec(
             select(Dispute).where(
                 col(Dispute.customer_id).in_(ordered[start : start + CHUNK]),
-                Dispute.status == status.value,
+                Dispute.status == DisputeStatus.ACCEPTED.value,
             )
         ).all()
-        keys.update(key_of(row) for row in rows)
-    return keys
+        for row in rows:
+            key, accepted = key_of(row), row.resolved_at or row.created_at
+            if key not in found or accepted < found[key]:
+                found[key] = accepted
+    return found
 
 
-def credited_keys(session: Session, keys: Collection[Key]) -> set[Key]:
-    """Which of `keys` an accepted dispute covers."""
-    if not keys:
-        return set()
-    accepted = keys_with_status(session, {key[0] for key in keys}, DisputeStatus.ACCEPTED)
-    return accepted & set(keys)
+def credited_at(session: Session, keys: Collection[Key]) -> dict[Key, datetime]:
+    """When an accepted dispute first credited each of `keys` (those it covers)."""
+    wanted = set(keys)
+    found = credits_of(session, {key[0] for key in wanted}) if wanted else {}
+    return {key: at for key, at in found.items() if key in wanted}
 
 
 def open_dispute(session: Session, key: Key) -> Dispute | None:

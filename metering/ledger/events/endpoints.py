@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from sqlmodel import Session, col
 from starlette.concurrency import run_in_threadpool
 
+from metering.catalog.customers import service as customers
 from metering.catalog.vendors.auth import (
     API_KEY_PROBLEMS,
     SIGNATURE_PROBLEMS,
@@ -258,11 +259,13 @@ def _detail(session: Session, event: StoredEvent) -> ExactJSONResponse:
     summary="List events",
     response_model=Page[EventOut],
     responses=problem_responses(
-        *API_KEY_PROBLEMS, problems.INVALID_CURSOR, problems.INVALID_REQUEST
+        *API_KEY_PROBLEMS, problems.INVALID_CURSOR, problems.INVALID_REQUEST, problems.NOT_FOUND
     ),
 )
 def list_events(
-    customer: str | None = Query(None, description="Customer id (cus_...) or your own id."),
+    customer: str | None = Query(
+        None, description="Only this customer's: our id (cus_...) or yours."
+    ),
     type: str | None = Query(None, description="Event type."),
     status: EventStatus | None = Query(None, description="Event status."),
     occurred_from: datetime | None = Query(
@@ -276,7 +279,8 @@ def list_events(
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
 ) -> ExactJSONResponse:
-    """The vendor's events in the order they were stored, filtered, a page at a time."""
+    """The vendor's events in the order they were stored, filtered, a page at a time; an
+    unknown customer is a 404."""
     for name, value in (("from", occurred_from), ("to", occurred_to)):
         if value is not None and value.tzinfo is None:
             raise problems.INVALID_REQUEST.error(
@@ -284,10 +288,7 @@ def list_events(
             )
     customer_id = None
     if customer is not None:
-        found = repository.customer_by_reference(session, vendor.id, customer)
-        if found is None:
-            return ExactJSONResponse({"data": [], "next_cursor": None})
-        customer_id = found.id
+        customer_id = customers.by_reference_or_404(session, vendor, customer).id
     where = repository.EventFilter(
         customer_id=customer_id,
         type=type,

@@ -125,15 +125,6 @@ def voids_of(session: Session, event_pks: Collection[int]) -> dict[int, EventVoi
     return {void.event_pk: void for void in session.exec(statement).all()}
 
 
-def customer_by_reference(session: Session, vendor_id: str, reference: str) -> Customer | None:
-    """A customer by our id (`cus_...`) or by the vendor's external id."""
-    statement = select(Customer).where(
-        Customer.vendor_id == vendor_id,
-        sa.or_(col(Customer.id) == reference, col(Customer.external_id) == reference),
-    )
-    return session.exec(statement).first()
-
-
 @dataclass(frozen=True, slots=True)
 class EventFilter:
     customer_id: str | None = None

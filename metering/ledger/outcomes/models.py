@@ -16,8 +16,8 @@ from metering.platform.db.types import Amount, BigIntKey, UTCDateTime, utcnow
 class Outcome(SQLModel, table=True):
     """A candidate outcome; at most one `counted` row per (customer, outcome, period, key).
 
-    `state` is an `OutcomeState`; what each means, and when a row is pending or billable,
-    is `metering.ledger.states`.
+    `state` is an `OutcomeState` (what it is now); what each means, and when a row is
+    pending or billable as of an instant (its counted span), is `metering.ledger.states`.
     """
 
     __tablename__ = "outcomes"
@@ -57,6 +57,10 @@ class Outcome(SQLModel, table=True):
     problem: str | None = Field(default=None, sa_type=sa.Text)
     settles_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     state: str = Field(max_length=20)
+    # When it is its key's billed outcome: [counted_from, counted_until), open when None
+    # (`metering.ledger.states`); counted_from None: never.
+    counted_from: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    counted_until: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
 
 
 class OutcomeReversal(SQLModel, table=True):

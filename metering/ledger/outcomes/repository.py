@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from metering.ledger import states
+from metering.ledger.events.models import EventVoid
 from metering.ledger.outcomes.models import Outcome, OutcomeReversal
 from metering.ledger.states import OutcomeState
 from metering.platform.db import bulk
@@ -49,58 +50,62 @@ def _match_in(session: Session, table: Any, matches: list[MatchRef]) -> sa.Colum
     return bulk.tuples_in(session, columns, (TEXT, TEXT, TEXT), matches)
 
 
-def live_rows_of_keys(session: Session, keys: Collection[Key]) -> list[Outcome]:
-    """Every candidate of `keys` that is not voided."""
+def rows_of_keys(session: Session, keys: Collection[Key]) -> list[Outcome]:
+    """Every candidate of `keys`, voided ones too: until its void, a voided candidate
+    counted like any other (`metering.ledger.states`, counted spans)."""
     rows: list[Outcome] = []
     for chunk in _chunks(keys):
-        rows.extend(
-            session.exec(
-                select(Outcome).where(
-                    _key_in(session, chunk), sa.not_(states.VOIDED.sql(OUTCOMES.c))
-                )
-            ).all()
-        )
+        rows.extend(session.exec(select(Outcome).where(_key_in(session, chunk))).all())
     return rows
 
 
+def voided_at(session: Session, event_pks: Collection[int]) -> dict[int, datetime]:
+    """When each of these events was voided (those that were)."""
+    found: dict[int, datetime] = {}
+    for chunk in _chunks(event_pks):
+        statement = select(EventVoid.event_pk, EventVoid.voided_at).where(
+            col(EventVoid.event_pk).in_(chunk)
+        )
+        found.update(session.exec(statement).all())
+    return found
+
+
 def keys_matching(session: Session, matches: Collection[MatchRef]) -> set[Key]:
-    """The keys that have a live candidate with one of these match keys."""
+    """The keys that have a candidate with one of these match keys."""
     keys: set[Key] = set()
     for chunk in _chunks(matches):
         statement = (
             select(Outcome.customer_id, Outcome.outcome, Outcome.period_start, Outcome.dedupe_key)
-            .where(_match_in(session, Outcome, chunk), sa.not_(states.VOIDED.sql(OUTCOMES.c)))
+            .where(_match_in(session, Outcome, chunk))
             .distinct()
         )
         keys.update((c, o, p, d) for c, o, p, d in session.exec(statement).all())
     return keys
 
 
-def last_reversals(
+def reversals_of(
     session: Session, matches: Collection[MatchRef]
-) -> dict[tuple[str, str], dict[str, datetime]]:
-    """The latest live reversal time per match key, grouped by (customer, outcome)."""
-    found: dict[tuple[str, str], dict[str, datetime]] = {}
+) -> dict[MatchRef, list[states.Reversal]]:
+    """Every reversal of these match keys with when its event was voided (if it was)."""
+    found: dict[MatchRef, list[states.Reversal]] = {}
+    r = OutcomeReversal
     for chunk in _chunks(matches):
         statement = (
-            select(
-                OutcomeReversal.customer_id,
-                OutcomeReversal.outcome,
-                OutcomeReversal.match_key,
-                sa.func.max(OutcomeReversal.occurred_at),
+            sa.select(
+                col(r.customer_id),
+                col(r.outcome),
+                col(r.match_key),
+                col(r.occurred_at),
+                col(EventVoid.voided_at),
             )
-            .where(
-                _match_in(session, OutcomeReversal, chunk),
-                col(OutcomeReversal.voided).is_(False),
-            )
-            .group_by(
-                col(OutcomeReversal.customer_id),
-                col(OutcomeReversal.outcome),
-                col(OutcomeReversal.match_key),
-            )
+            .select_from(r)
+            .outerjoin(EventVoid, col(EventVoid.event_pk) == col(r.event_pk))
+            .where(_match_in(session, r, chunk))
         )
-        for customer_id, outcome, match_key, latest in session.exec(statement).all():
-            found.setdefault((customer_id, outcome), {})[match_key] = latest
+        for customer_id, outcome, match_key, occurred_at, voided in session.execute(statement):
+            found.setdefault((customer_id, outcome, match_key), []).append(
+                states.Reversal(match_key, occurred_at, voided)
+            )
     return found
 
 
@@ -136,12 +141,21 @@ def insert_reversals(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     bulk.insert_rows(session, REVERSALS, rows)
 
 
-def set_states(session: Session, changes: Iterable[tuple[int, str]]) -> None:
-    """Update row states by id: demotions first, so a key never has two counted rows."""
+RowChange = tuple[int, str, datetime | None, datetime | None]
+"""Row id, state, counted from, counted until."""
+
+
+def set_states(session: Session, changes: Iterable[RowChange]) -> None:
+    """Update row states and counted spans by id: demotions first, so a key never has two
+    counted rows."""
     ordered = sorted(changes, key=lambda change: change[1] == OutcomeState.COUNTED)
     if ordered:
         session.execute(
-            sa.update(Outcome), [{"id": row_id, "state": state} for row_id, state in ordered]
+            sa.update(Outcome),
+            [
+                {"id": row_id, "state": state, "counted_from": start, "counted_until": end}
+                for row_id, state, start, end in ordered
+            ],
         )
 
 

@@ -12,9 +12,9 @@ when a plan's reversal matches on another path than its dedupe key, writers of t
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -38,6 +38,7 @@ from pricing_rules.outcomes import Candidate, OutcomeHit, ReversalHit
 from pricing_rules.periods import Period, clip
 
 StaleMark = tuple[str, str, datetime]  # vendor_id, customer_id, period_start
+ALWAYS = datetime.min.replace(tzinfo=UTC)
 EVENTS: sa.Table = StoredEvent.__table__  # type: ignore[attr-defined]
 
 
@@ -55,7 +56,8 @@ class Classified:
 
 @dataclass(frozen=True, slots=True)
 class StoredEventRef:
-    """A stored event to derive outcome rows for; `stored_status` is what its row says now."""
+    """A stored event to derive outcome rows for; `stored_status` is what its row says now,
+    `voided_at` when it was voided (its rows are voided, and count only until then)."""
 
     pk: int
     vendor_id: str
@@ -63,6 +65,7 @@ class StoredEventRef:
     event: Event
     classified: Classified
     stored_status: str
+    voided_at: datetime | None = None
 
 
 def classify(term: Term | None, event: Event) -> Classified:
@@ -90,7 +93,8 @@ def classify(term: Term | None, event: Event) -> Classified:
 
 @dataclass(slots=True)
 class _Member:
-    """A candidate of one key: a stored row (`row_id`) or a new one (`new_index`)."""
+    """A candidate of one key: a stored row (`row_id`) or a new one (`new_index`), with its
+    state and counted span as stored."""
 
     event_pk: int
     event_id: str
@@ -100,8 +104,14 @@ class _Member:
     state: str | None
     vendor_id: str
     period_end: datetime
+    voided_at: datetime | None = None
+    counted_from: datetime | None = None
+    counted_until: datetime | None = None
     row_id: int | None = None
     new_index: int | None = None
+
+    def as_stored(self) -> tuple[str | None, datetime | None, datetime | None]:
+        return (self.state, self.counted_from, self.counted_until)
 
 
 def _key_of(row: dict[str, Any]) -> Key:
@@ -128,7 +138,9 @@ def _outcome_row(ref: StoredEventRef, hit: OutcomeHit) -> dict[str, Any]:
         "value_text": value if isinstance(value, str) else None,
         "problem": hit.problem,
         "settles_at": hit.settles_at,
-        "state": OutcomeState.DUPLICATE,
+        "state": OutcomeState.VOIDED if ref.voided_at else OutcomeState.DUPLICATE,
+        "counted_from": None,
+        "counted_until": None,
     }
 
 
@@ -140,7 +152,7 @@ def _reversal_row(ref: StoredEventRef, hit: ReversalHit) -> dict[str, Any]:
         "match_key": hit.match_key,
         "occurred_at": ref.event.timestamp,
         "event_pk": ref.pk,
-        "voided": False,
+        "voided": ref.voided_at is not None,
     }
 
 
@@ -166,12 +178,15 @@ def write_outcomes(
         matches = {(r["customer_id"], r["outcome"], r["match_key"]) for r in reversal_rows}
         _lock_for(session, refs)
         repository.insert_reversals(session, reversal_rows)
-        new_states, changed_events = _resolve(session, new_rows, matches, set(), now, marks)
+        voided = {ref.pk: ref.voided_at for ref in refs if ref.voided_at is not None}
+        new_states, changed_events = _resolve(session, new_rows, matches, set(), now, marks, voided)
         states_by_event: dict[int, list[str]] = {}
         for row, state in zip(new_rows, new_states, strict=True):
             states_by_event.setdefault(row["event_pk"], []).append(state)
         for ref in refs:
-            if ref.classified.hits:
+            if ref.voided_at is not None:
+                final[ref.pk] = EventStatus.VOIDED
+            elif ref.classified.hits:
                 final[ref.pk] = states.event_status(
                     states_by_event[ref.pk], bool(ref.classified.reversals)
                 )
@@ -203,26 +218,15 @@ def _lock_for(session: Session, refs: Sequence[StoredEventRef]) -> None:
     lock_groups(session, groups, members)
 
 
-def _resolve(
-    session: Session,
-    new_rows: list[dict[str, Any]],
-    reversal_matches: Collection[MatchRef],
-    extra_keys: set[Key],
-    now: datetime,
-    ended: set[StaleMark],
-) -> tuple[list[str], set[int]]:
-    """Resolve every key touched; insert `new_rows` with their states, update changed rows.
-
-    Returns the states given to `new_rows` and the pks of earlier events whose rows changed.
-    Keys covered by an accepted dispute keep their winner `credited` instead of counted.
-    The caller holds the (customer, outcome) locks of everything touched. Every period
-    ended by `now` in which a row was inserted or changed state is added to `ended`.
-    """
-    keys = {_key_of(row) for row in new_rows} | extra_keys
-    if reversal_matches:
-        keys |= repository.keys_matching(session, reversal_matches)
+def _stored_members(session: Session, keys: Collection[Key]) -> dict[Key, list[_Member]]:
+    """The stored candidates of `keys`, voided ones with when they were voided."""
+    rows = repository.rows_of_keys(session, keys)
+    voided = [row.event_pk for row in rows if states.VOIDED.holds(row)]
+    voided_at = repository.voided_at(session, voided) if voided else {}
+    for event_pk in voided:  # a void is always recorded; without its time, void it always
+        voided_at.setdefault(event_pk, ALWAYS)
     groups: dict[Key, list[_Member]] = {}
-    for stored in repository.live_rows_of_keys(session, keys):
+    for stored in rows:
         groups.setdefault(
             (stored.customer_id, stored.outcome, stored.period_start, stored.dedupe_key), []
         ).append(
@@ -235,9 +239,38 @@ def _resolve(
                 stored.state,
                 stored.vendor_id,
                 stored.period_end,
+                voided_at=voided_at.get(stored.event_pk),
+                counted_from=stored.counted_from,
+                counted_until=stored.counted_until,
                 row_id=stored.id,
             )
         )
+    return groups
+
+
+def _resolve(
+    session: Session,
+    new_rows: list[dict[str, Any]],
+    reversal_matches: Collection[MatchRef],
+    extra_keys: set[Key],
+    now: datetime,
+    ended: set[StaleMark],
+    voided: Mapping[int, datetime] | None = None,
+) -> tuple[list[str], set[int]]:
+    """Resolve every key touched; insert `new_rows` with their states, update changed rows.
+
+    Returns the states given to `new_rows` and the pks of earlier events whose rows changed.
+    Each row gets its state now and its counted span (`states.key_states`, from every
+    candidate, reversal, void and credit of its key with their times). `voided`: when the
+    events of voided new rows were voided, by event pk. The caller holds the (customer,
+    outcome) locks of everything touched. Every period ended by `now` in which a row was
+    inserted or changed state or span is added to `ended`.
+    """
+    keys = {_key_of(row) for row in new_rows} | extra_keys
+    if reversal_matches:
+        keys |= repository.keys_matching(session, reversal_matches)
+    groups = _stored_members(session, keys)
+    voided = voided or {}
     for index, row in enumerate(new_rows):
         groups.setdefault(_key_of(row), []).append(
             _Member(
@@ -249,6 +282,7 @@ def _resolve(
                 None,
                 row["vendor_id"],
                 row["period_end"],
+                voided_at=voided.get(row["event_pk"]),
                 new_index=index,
             )
         )
@@ -258,20 +292,26 @@ def _resolve(
         for member in members
         if member.match_key is not None
     }
-    reversals = repository.last_reversals(session, matches)
-    credited = disputes.credited_keys(session, groups.keys())
+    reversals = repository.reversals_of(session, matches) if matches else {}
+    credited = disputes.credited_at(session, groups.keys())
     new_states = [str(OutcomeState.DUPLICATE)] * len(new_rows)
-    changes: list[tuple[int, str]] = []
+    changes: list[repository.RowChange] = []
     changed_events: set[int] = set()
     for key, members in groups.items():
-        last_reversal = reversals.get((key[0], key[1]), {})
-        for member, state in _states_of(members, last_reversal, key in credited):
+        keys_matched = {member.match_key for member in members if member.match_key is not None}
+        found = [r for match in keys_matched for r in reversals.get((key[0], key[1], match), [])]
+        for member, resolved in _states_of(members, found, credited.get(key)):
+            now_state = (str(resolved.state), resolved.counted_from, resolved.counted_until)
             if member.new_index is not None:
-                new_states[member.new_index] = state
-            elif member.state != state:
+                new_states[member.new_index] = now_state[0]
+                new_rows[member.new_index].update(
+                    counted_from=resolved.counted_from, counted_until=resolved.counted_until
+                )
+            elif member.as_stored() != now_state:
                 assert member.row_id is not None
-                changes.append((member.row_id, state))
-                changed_events.add(member.event_pk)
+                changes.append((member.row_id, *now_state))
+                if member.state != now_state[0]:
+                    changed_events.add(member.event_pk)
             else:
                 continue
             if member.period_end <= now:
@@ -284,16 +324,17 @@ def _resolve(
 
 
 def _states_of(
-    members: list[_Member], last_reversal: dict[str, datetime], credited: bool
-) -> Iterable[tuple[_Member, str]]:
-    """Each member's state; the winner of a key an accepted dispute covers is `credited`,
-    so none of its duplicates is promoted in its place."""
+    members: list[_Member], reversals: Sequence[states.Reversal], credited_at: datetime | None
+) -> Iterable[tuple[_Member, states.KeyState]]:
+    """Each member's state and counted span; the winner of a key an accepted dispute covers
+    is `credited` (from then on), so none of its duplicates is promoted in its place."""
     by_event = {member.event_id: member for member in members}
     candidates = [
         Candidate(m.event_id, m.occurred_at, m.match_key, problem=m.problem) for m in members
     ]
-    for candidate, state in states.key_states(candidates, last_reversal, credited):
-        yield by_event[candidate.event_id], state
+    voided_at = {m.event_id: m.voided_at for m in members if m.voided_at is not None}
+    for resolved in states.key_states(candidates, reversals, credited_at, voided_at):
+        yield by_event[resolved.candidate.event_id], resolved
 
 
 def _refresh_statuses(session: Session, event_pks: Collection[int]) -> None:
@@ -367,13 +408,13 @@ def rederive_customer(
     the version in force at its time, events stored with no subscription in force become
     outcomes, and periods that had ended are marked stale so the next close corrects them.
     `since` and `until` must be period boundaries of the subscriptions (a dedupe key never
-    straddles them). Voided events stay voided. Returns the number of events derived.
+    straddles them). Voided events stay voided; their rows are derived too, voided, since
+    they counted until their void. Returns the number of events derived.
     """
     terms = terms_of(session, [customer.id]).get(customer.id, [])
     statement = select(StoredEvent).where(
         StoredEvent.vendor_id == customer.vendor_id,
         StoredEvent.customer_id == customer.id,
-        sa.not_(states.EVENT_VOIDED.sql(EVENTS.c)),
     )
     if since is not None:
         statement = statement.where(col(StoredEvent.occurred_at) >= since)
@@ -389,14 +430,17 @@ def rederive_customer(
     ended = {
         (customer.vendor_id, customer.id, start) for start, end in removed.periods if end <= now
     }
+    voided = [row.pk for row in events if row.pk is not None and states.EVENT_VOIDED.holds(row)]
+    voided_at = repository.voided_at(session, voided) if voided else {}
     refs = []
     for row in events:
         assert row.pk is not None
         event = as_core_event(row)
         classified = classify(term_at(terms, event.timestamp), event)
         row.plan_version_id = classified.plan_version_id
+        void = voided_at.get(row.pk, ALWAYS) if row.pk in voided else None
         refs.append(
-            StoredEventRef(row.pk, row.vendor_id, customer.id, event, classified, row.status)
+            StoredEventRef(row.pk, row.vendor_id, customer.id, event, classified, row.status, void)
         )
     session.flush()
     write_outcomes(session, refs, now, ended)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from sqlmodel import Session, col
 
+from metering.catalog.customers import service as customers
 from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
 from metering.notify.alerts import repository, service
@@ -91,17 +92,23 @@ def delete_alert(
     "/v1/alert_firings",
     response_model=Page[FiringOut],
     summary="List alert firings",
-    responses=problem_responses(problems.INVALID_CURSOR),
+    responses=problem_responses(problems.INVALID_CURSOR, problems.NOT_FOUND),
 )
 def list_firings(
     cursor: Cursor = None,
     limit: Limit = 100,
     alert: str | None = Query(None, description="Only this alert's (alr_...)."),
-    customer: str | None = Query(None, description="Only this customer's (cus_...)."),
+    customer: str | None = Query(
+        None, description="Only this customer's: our id (cus_...) or yours."
+    ),
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
 ) -> Page[FiringOut]:
-    """Oldest first; a plan maximum reached shows with kind `maximum_reached` and no alert."""
-    statement = repository.firings(vendor.id, alert, customer)
+    """Oldest first; a plan maximum reached shows with kind `maximum_reached` and no alert.
+    An unknown customer is a 404."""
+    customer_id = None
+    if customer is not None:
+        customer_id = customers.by_reference_or_404(session, vendor, customer).id
+    statement = repository.firings(vendor.id, alert, customer_id)
     rows, next_cursor = paginate(session, statement, col(AlertFiring.id), cursor, limit)
     return Page[FiringOut](data=[service.firing_out(r) for r in rows], next_cursor=next_cursor)

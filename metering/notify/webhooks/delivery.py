@@ -6,6 +6,12 @@ so no other worker sends them meanwhile; a worker that dies mid-send leaves them
 once the lease has passed. The HTTP call holds no transaction, and each answer is written
 in a short one of its own. A 2xx is delivered; anything else is retried with exponential
 backoff and jitter until the delivery's `give_up_at`, with one last attempt there.
+
+Each POST goes only where `destinations` allows, checked again after DNS, to the address
+that was checked; redirects are not followed (a 3xx is a failed attempt naming where it
+pointed). A destination refused by that check fails the delivery at once, without retries:
+waiting does not change it. The vendor points the endpoint elsewhere (or the operator allows
+the host) and retries the delivery by hand.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from standardwebhooks import Webhook
 
+from metering.notify.webhooks.destinations import AllowedHosts, DestinationRefused, destination
 from metering.platform.db.types import utcnow
 from metering.platform.monitoring import metrics
 from metering.platform.outbox.models import (
@@ -54,6 +61,8 @@ class Answer:
     status_code: int | None
     error: str | None
     duration_ms: int
+    refused: bool = False
+    """The destination failed the address check: not retried."""
 
     @property
     def ok(self) -> bool:
@@ -156,18 +165,39 @@ def signed_headers(claimed: Claimed, sent_at: datetime) -> dict[str, str]:
     }
 
 
-def send(client: httpx.Client, claimed: Claimed) -> Answer:
-    """POST one delivery, signed now (the receiver checks the timestamp against its clock)."""
+def send(client: httpx.Client, claimed: Claimed, allowed: AllowedHosts) -> Answer:
+    """POST one delivery, signed now (the receiver checks the timestamp against its clock),
+    to the checked address of its URL (`destinations.destination`), following no redirect."""
     headers = signed_headers(claimed, utcnow())
     started = time.monotonic()
+
+    def elapsed() -> int:
+        return int((time.monotonic() - started) * 1000)
+
     try:
-        response = client.post(claimed.url, content=claimed.payload.encode(), headers=headers)
-    except httpx.HTTPError as error:
-        elapsed = int((time.monotonic() - started) * 1000)
+        where = destination(claimed.url, allowed)
+        response = client.post(
+            where.url,
+            content=claimed.payload.encode(),
+            headers={**headers, **where.headers},
+            extensions=where.extensions,
+            follow_redirects=False,
+        )
+    except DestinationRefused as error:
+        text = f"refused: {error}"[:ERROR_TEXT_LIMIT]
+        return Answer(status_code=None, error=text, duration_ms=elapsed(), refused=True)
+    except (httpx.HTTPError, OSError) as error:  # OSError: the name did not resolve
         text = f"{type(error).__name__}: {error}"[:ERROR_TEXT_LIMIT]
-        return Answer(status_code=None, error=text, duration_ms=elapsed)
-    elapsed = int((time.monotonic() - started) * 1000)
-    return Answer(status_code=response.status_code, error=None, duration_ms=elapsed)
+        return Answer(status_code=None, error=text, duration_ms=elapsed())
+    note = None
+    if response.is_redirect:
+        location = response.headers.get("location", "")
+        note = f"HTTP {response.status_code}: redirect to {location} not followed"
+    return Answer(
+        status_code=response.status_code,
+        error=note[:ERROR_TEXT_LIMIT] if note else None,
+        duration_ms=elapsed(),
+    )
 
 
 def record(
@@ -208,7 +238,7 @@ def record(
             delivery.last_error = None
         else:
             delivery.last_error = answer.error or f"HTTP {answer.status_code}"
-            if attempted_at >= delivery.give_up_at:
+            if answer.refused or attempted_at >= delivery.give_up_at:
                 delivery.status = DeliveryStatus.FAILED.value
                 delivery.next_attempt_at = None
             else:
@@ -245,13 +275,14 @@ def deliver_due(
     http = client or httpx.Client(
         timeout=settings.webhook_timeout.total_seconds(), follow_redirects=False
     )
+    allowed = AllowedHosts.parse(settings.webhook_allowed_hosts)
 
     def attempt(item: Claimed) -> str:
         # Recorded as soon as it is answered: a crash loses at most the answers in flight
         # (those deliveries are sent again once their lease passes; receivers dedupe on
         # `webhook-id`).
         attempted_at = fixed_now or utcnow()
-        answer = send(http, item)
+        answer = send(http, item, allowed)
         return record(
             engine, item, answer, owner=owner, attempted_at=attempted_at, settings=settings, rng=rng
         )

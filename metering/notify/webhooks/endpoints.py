@@ -11,6 +11,7 @@ from sqlmodel import Session, col
 from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
 from metering.notify.webhooks import repository, service
+from metering.notify.webhooks.destinations import AllowedHosts
 from metering.notify.webhooks.schemas import (
     AttemptOut,
     DeliveryDetail,
@@ -33,6 +34,10 @@ router = APIRouter(tags=["webhooks"], responses=problem_responses(*API_KEY_PROBL
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def _allowed(request: Request) -> AllowedHosts:
+    return AllowedHosts.parse(_settings(request).webhook_allowed_hosts)
 
 
 def endpoint_out(endpoint: WebhookEndpoint) -> EndpointOut:
@@ -67,15 +72,17 @@ def delivery_detail(session: Session, delivery: WebhookDelivery) -> DeliveryDeta
     response_model=EndpointWithSecret,
     status_code=201,
     summary="Register a webhook endpoint",
-    responses=problem_responses(problems.INVALID_REQUEST),
+    responses=problem_responses(problems.INVALID_REQUEST, problems.WEBHOOK_URL_REFUSED),
 )
 def create_endpoint(
     data: EndpointCreate,
+    request: Request,
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
 ) -> EndpointWithSecret:
-    """The answer carries the endpoint's signing secret, shown this once."""
-    endpoint = service.create_endpoint(session, vendor, data)
+    """The answer carries the endpoint's signing secret, shown this once. The URL must be
+    https on a public address (checked again, after DNS, at every delivery)."""
+    endpoint = service.create_endpoint(session, vendor, data, _allowed(request))
     session.commit()
     return with_secret(endpoint)
 
@@ -115,18 +122,21 @@ def get_endpoint(
     "/v1/webhook_endpoints/{endpoint_id}",
     response_model=EndpointOut,
     summary="Update a webhook endpoint",
-    responses=problem_responses(problems.NOT_FOUND, problems.INVALID_REQUEST),
+    responses=problem_responses(
+        problems.NOT_FOUND, problems.INVALID_REQUEST, problems.WEBHOOK_URL_REFUSED
+    ),
 )
 def update_endpoint(
     endpoint_id: str,
     data: EndpointUpdate,
+    request: Request,
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
 ) -> EndpointOut:
     """Disabling pauses the endpoint: events are no longer written for it, and its pending
     deliveries wait until it is enabled again."""
     endpoint = service.endpoint_or_404(session, vendor, endpoint_id)
-    service.update_endpoint(session, endpoint, data)
+    service.update_endpoint(session, endpoint, data, _allowed(request))
     session.commit()
     return endpoint_out(endpoint)
 
@@ -164,7 +174,7 @@ def delete_endpoint(
 ) -> EndpointOut:
     """The endpoint is disabled (paused), not erased: its deliveries stay visible."""
     endpoint = service.endpoint_or_404(session, vendor, endpoint_id)
-    service.update_endpoint(session, endpoint, EndpointUpdate(enabled=False))
+    service.update_endpoint(session, endpoint, EndpointUpdate(enabled=False), AllowedHosts())
     session.commit()
     return endpoint_out(endpoint)
 

@@ -67,7 +67,11 @@ class EndpointWithSecret(EndpointOut):
 class AttemptOut(BaseModel):
     attempted_at: datetime
     status_code: int | None = Field(description="The receiver's HTTP status; null on error.")
-    error: str | None = Field(description="Connection error or timeout, when there was no answer.")
+    error: str | None = Field(
+        description="Connection error, timeout, or a destination refused by the address check "
+        "(`refused: ...`), when there was no answer; for a redirect, where it pointed (never "
+        "followed)."
+    )
     duration_ms: int
 
 

@@ -12,7 +12,9 @@ from sqlmodel import Session
 from metering.catalog.vendors.credentials import new_signing_secret
 from metering.catalog.vendors.models import Vendor
 from metering.notify.webhooks import repository
+from metering.notify.webhooks.destinations import AllowedHosts, check_url
 from metering.notify.webhooks.schemas import EndpointCreate, EndpointUpdate
+from metering.platform.api import problems
 from metering.platform.api.problems import not_found
 from metering.platform.db.ids import new_id
 from metering.platform.db.types import utcnow
@@ -38,12 +40,25 @@ def _types(values: list[str]) -> list[str]:
     return sorted(set(values))
 
 
-def create_endpoint(session: Session, vendor: Vendor, data: EndpointCreate) -> WebhookEndpoint:
+def checked_url(url: str, allowed: AllowedHosts) -> str:
+    """`url` when webhooks may go there (`destinations.check_url`), else a 422 naming why."""
+    reason = check_url(url, allowed)
+    if reason is not None:
+        message = f"{url} is refused: {reason}; webhooks go to https URLs on public addresses"
+        raise problems.WEBHOOK_URL_REFUSED.error(
+            f"url: {message}.", extra={"errors": [{"field": "url", "message": message}]}
+        )
+    return url
+
+
+def create_endpoint(
+    session: Session, vendor: Vendor, data: EndpointCreate, allowed: AllowedHosts
+) -> WebhookEndpoint:
     """A new enabled endpoint with its own signing secret (the caller shows it once)."""
     endpoint = WebhookEndpoint(
         id=new_id("we"),
         vendor_id=vendor.id,
-        url=str(data.url),
+        url=checked_url(str(data.url), allowed),
         description=data.description,
         event_types=_types([event.value for event in data.event_types]),
         secret=new_signing_secret(),
@@ -54,12 +69,12 @@ def create_endpoint(session: Session, vendor: Vendor, data: EndpointCreate) -> W
 
 
 def update_endpoint(
-    session: Session, endpoint: WebhookEndpoint, data: EndpointUpdate
+    session: Session, endpoint: WebhookEndpoint, data: EndpointUpdate, allowed: AllowedHosts
 ) -> WebhookEndpoint:
     """Disabling pauses the endpoint: no new deliveries, and pending ones wait until it is
     enabled again."""
     if data.url is not None:
-        endpoint.url = str(data.url)
+        endpoint.url = checked_url(str(data.url), allowed)
     if data.event_types is not None:
         endpoint.event_types = _types([event.value for event in data.event_types])
     if data.description is not None:

@@ -321,6 +321,15 @@ STRIPE_SIGNATURE_INVALID = _declare(
     "Stripe-Signature does not verify with the endpoint secret, or the body is not an event.",
 )
 
+# Outbound webhooks.
+WEBHOOK_URL_REFUSED = _declare(
+    "webhook-url-refused",
+    422,
+    "Webhook URL Refused",
+    "Webhooks go to https URLs on public addresses only: the URL is not https, or its host "
+    "is a loopback, private, link-local or other non-public address; `errors` names the field.",
+)
+
 # Alerts, reports and simulations.
 INVALID_ALERT = _declare(
     "invalid-alert",

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 from sqlmodel import Session
 
 from metering.billing.invoices import repository
@@ -60,6 +61,28 @@ def _summary(session: Session, report: CloseReport) -> Table:
     return table
 
 
+def _check_future(as_of: datetime, present: datetime, force: bool) -> None:
+    """Refuse an --as-of after the present unless forced; say what a forced run does.
+
+    Closing as of a future instant issues invoices for periods whose late window has not
+    passed: they are final at once, and events still to come in those periods are billed
+    only as corrections on later invoices.
+    """
+    if as_of <= present:
+        return
+    consequence = (
+        f"--as-of {as_of.isoformat()} is in the future (now is {present.isoformat()}): closing "
+        "as of it issues real, immutable invoices for periods that have not ended or whose "
+        "late window is still open; events still to come in them will only be billed as "
+        "corrections on later invoices"
+    )
+    if not force:
+        raise fail(f"{consequence}. Pass --force to do so anyway.")
+    Console(stderr=True, soft_wrap=True).print(
+        Text.assemble(("warning:", "yellow"), " ", consequence, "."), highlight=False
+    )
+
+
 @invoices_app.command("run")
 def run_command(
     as_of: str | None = typer.Option(
@@ -69,10 +92,17 @@ def run_command(
         None, "--customer", help="Only this customer (its external id)."
     ),
     vendor: str | None = typer.Option(None, "--vendor", help="Only this vendor (id or name)."),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Allow an --as-of in the future: issues real, immutable invoices for periods "
+        "that have not ended.",
+    ),
 ) -> None:
     """Close every period due, issue its invoice, and bill corrections of earlier ones."""
     console = Console(soft_wrap=True)
     now = parse_as_of(as_of)
+    _check_future(now, utcnow(), force)
     vendor_id = customer_id = None
     try:
         with open_session() as session:

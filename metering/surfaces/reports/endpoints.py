@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from sqlmodel import Session
 
-from metering.catalog.customers import repository as customers
+from metering.catalog.customers import service as customers
 from metering.catalog.plans import repository as plans
 from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
@@ -30,7 +30,9 @@ router = APIRouter(tags=["reports"], responses=problem_responses(*API_KEY_PROBLE
 )
 def margin(
     period: str = Query(..., description="Period label in the plans' interval, e.g. 2026-11."),
-    customer: str | None = Query(None, description="Only this customer (cus_...)."),
+    customer: str | None = Query(
+        None, description="Only this customer: our id (cus_...) or yours."
+    ),
     plan: str | None = Query(None, description="Only customers on this plan (id or slug)."),
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
@@ -39,8 +41,9 @@ def margin(
     margin and margin percent; per customer: revenue not per outcome, unbilled and unpriced
     cost; totals per currency. Invoiced periods show their billed lines, open ones are
     rated live."""
-    if customer is not None and customers.get(session, vendor.id, customer) is None:
-        raise not_found("customer", customer)
+    customer_id = None
+    if customer is not None:
+        customer_id = customers.by_reference_or_404(session, vendor, customer).id
     plan_id = None
     if plan is not None:
         found = plans.by_ref(session, vendor.id, plan)
@@ -49,7 +52,7 @@ def margin(
         plan_id = found.id
     try:
         report = service.margin_report(
-            session, vendor.id, period, utcnow(), customer_id=customer, plan_id=plan_id
+            session, vendor.id, period, utcnow(), customer_id=customer_id, plan_id=plan_id
         )
     except service.BadPeriod as error:
         raise problems.INVALID_PERIOD.error(str(error)) from None

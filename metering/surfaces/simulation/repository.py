@@ -16,14 +16,11 @@ from sqlmodel import Session, col, select
 from metering.catalog.customers.models import Customer
 from metering.catalog.plans.models import Plan, PlanVersion
 from metering.catalog.subscriptions.models import Subscription
-from metering.ledger import states
 from metering.ledger.disputes import repository as disputes
-from metering.ledger.disputes.models import DisputeStatus
-from metering.ledger.events.models import StoredEvent
+from metering.ledger.events.models import EventVoid, StoredEvent
 from pricing_rules.events import Event
 
 PAGE_ROWS = 5000
-EVENTS: sa.Table = StoredEvent.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,15 +30,16 @@ class Subscriber:
 
 
 CreditedKey = tuple[str, datetime, str]  # outcome, period start, dedupe key
+Credits = dict[CreditedKey, datetime]
+"""The keys the vendor credited by accepting a dispute, with when it accepted."""
 
 
-def credited_keys(session: Session, customer_ids: Sequence[str]) -> dict[str, set[CreditedKey]]:
-    """Per customer, the keys the vendor credited by accepting a dispute."""
-    found: dict[str, set[CreditedKey]] = {}
-    for customer_id, outcome, period_start, key in disputes.keys_with_status(
-        session, customer_ids, DisputeStatus.ACCEPTED
-    ):
-        found.setdefault(customer_id, set()).add((outcome, period_start, key))
+def credited_keys(session: Session, customer_ids: Sequence[str]) -> dict[str, Credits]:
+    """Per customer, the keys the vendor credited and when."""
+    found: dict[str, Credits] = {}
+    credits = disputes.credits_of(session, customer_ids)
+    for (customer_id, outcome, period_start, key), accepted in credits.items():
+        found.setdefault(customer_id, {})[(outcome, period_start, key)] = accepted
     return found
 
 
@@ -75,9 +73,10 @@ def stream_events(
     customer_ids: Sequence[str],
     since: datetime,
     until: datetime,
-) -> Iterator[tuple[str, Event]]:
-    """(customer id, event) of the customers' events in [since, until], voided ones left out,
-    ordered by customer id then time."""
+) -> Iterator[tuple[str, Event, datetime | None]]:
+    """(customer id, event, when it was voided or None) of the customers' events in
+    [since, until], ordered by customer id then time. Voided events come too: a period
+    priced as of an instant before the void counts them, as its close did."""
     e = StoredEvent
     statement = (
         sa.select(
@@ -88,21 +87,23 @@ def stream_events(
             col(e.occurred_at),
             col(e.properties),
             col(e.cost),
+            col(EventVoid.voided_at),
         )
+        .select_from(e)
+        .outerjoin(EventVoid, col(EventVoid.event_pk) == col(e.pk))
         .where(
             col(e.vendor_id) == vendor_id,
             col(e.customer_id).in_(sorted(customer_ids)),
             col(e.occurred_at) >= since,
             col(e.occurred_at) <= until,
-            sa.not_(states.EVENT_VOIDED.sql(EVENTS.c)),
         )
         .order_by(col(e.customer_id), col(e.occurred_at))
         .execution_options(yield_per=PAGE_ROWS)
     )
-    for customer_id, event_id, kind, external_id, occurred_at, properties, cost in session.execute(
-        statement
-    ):
-        yield customer_id, Event(event_id, kind, external_id, occurred_at, properties or {}, cost)
+    for row in session.execute(statement):
+        customer_id, event_id, kind, external_id, occurred_at, properties, cost, voided = row
+        event = Event(event_id, kind, external_id, occurred_at, properties or {}, cost)
+        yield customer_id, event, voided
 
 
 def plans_matching(session: Session, ref: str, vendor_id: str | None) -> list[Plan]:

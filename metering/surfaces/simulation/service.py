@@ -23,7 +23,7 @@ from sqlmodel import Session
 from metering.catalog.plans.models import Plan
 from metering.catalog.subscriptions.repository import Term, terms_of
 from metering.surfaces.simulation import repository
-from metering.surfaces.simulation.repository import CreditedKey, Subscriber
+from metering.surfaces.simulation.repository import Credits, Subscriber
 from metering.surfaces.simulation.treatments import Treatment, TreatmentKey, TreatmentTracker
 from metering.surfaces.simulation.windows import Side, Window, customer_windows
 from pricing_rules.engine import price_customer
@@ -109,10 +109,20 @@ class _PeriodRun:
         return price_customer(rules, usage).total, self.tracker.resolve()
 
 
-def _chunks(events: Iterable[Event], size: int) -> Iterator[list[Event]]:
+Streamed = tuple[Event, datetime | None]
+"""An event and when it was voided (None: never)."""
+
+
+def _chunks(events: Iterable[Streamed], size: int) -> Iterator[list[Streamed]]:
     iterator = iter(events)
     while chunk := list(islice(iterator, size)):
         yield chunk
+
+
+def _as_of(chunk: list[Streamed], as_of: datetime) -> list[Event]:
+    """The chunk's events not voided by `as_of`: a void counts from when it was recorded,
+    as at the close."""
+    return [event for event, voided in chunk if voided is None or voided > as_of]
 
 
 class _Comparison:
@@ -162,22 +172,23 @@ def _run_customer(
     simulation: SimulationResult,
     subscriber: Subscriber,
     windows: Sequence[Window],
-    events: Iterable[Event],
+    events: Iterable[Streamed],
     examples: int,
-    credited: Collection[CreditedKey],
+    credited: Credits,
 ) -> None:
     """Feed one customer's time-ordered events to each window while it is open.
 
     Keys the vendor credited (accepted disputes) stay credited on both sides, by outcome
-    name and dedupe key, in the period they were credited in.
+    name and dedupe key, in the period they were credited in, from when they were: each
+    window sees the voids and credits recorded by its as-of time, as the close does.
     """
     result = CustomerResult(subscriber.id, subscriber.external_id, periods=len(windows))
 
     def run_of(window: Window) -> _PeriodRun:
         keys = {
             (subscriber.external_id, outcome, key)
-            for outcome, period_start, key in credited
-            if period_start == window.period.start
+            for (outcome, period_start, key), accepted in credited.items()
+            if period_start == window.period.start and accepted <= window.as_of
         }
         return _PeriodRun(window, keys)
 
@@ -194,13 +205,13 @@ def _run_customer(
         comparison.add(run.window, treatments)
 
     for chunk in _chunks(events, CHUNK_EVENTS):
-        result.events += len(chunk)
-        first, last = chunk[0].timestamp, chunk[-1].timestamp
+        result.events += sum(1 for _, voided in chunk if voided is None)
+        first, last = chunk[0][0].timestamp, chunk[-1][0].timestamp
         while waiting and waiting[0].period.start <= last:
             running.append(run_of(waiting.pop(0)))
         for run in running:
             if run.window.as_of >= first:
-                run.add_all(chunk)
+                run.add_all(_as_of(chunk, run.window.as_of))
         for run in [r for r in running if r.window.as_of < last]:
             finish(run)
             running.remove(run)
@@ -277,14 +288,14 @@ def simulate(
         stream = repository.stream_events(session, plan.vendor_id, list(by_id), since, until)
         for customer_id, rows in groupby(stream, key=lambda row: row[0]):
             subscriber = by_id.pop(customer_id)
-            events = (event for _, event in rows)
+            events = ((event, voided) for _, event, voided in rows)
             _run_customer(
                 simulation,
                 subscriber,
                 windows[customer_id],
                 events,
                 examples,
-                credited.get(customer_id, ()),
+                credited.get(customer_id, {}),
             )
             done += 1
             _report(progress, done, len(subscribers), simulation)
@@ -295,7 +306,7 @@ def simulate(
                 windows[subscriber.id],
                 (),
                 examples,
-                credited.get(subscriber.id, ()),
+                credited.get(subscriber.id, {}),
             )
             done += 1
             _report(progress, done, len(subscribers), simulation)

@@ -101,9 +101,7 @@ def margin_page(
     }
     customer_id = plan_id = None
     if customer:
-        found = customers.by_external_id(session, context.vendor.id, customer) or customers.get(
-            session, context.vendor.id, customer
-        )
+        found = customers.by_reference(session, context.vendor.id, customer)
         customer_id = found.id if found is not None else ""
     if plan:
         found_plan = plans.by_ref(session, context.vendor.id, plan)

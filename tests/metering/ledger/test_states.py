@@ -1,10 +1,12 @@
 """Every rule of `metering.ledger.states` selects in SQL exactly the rows its `holds` keeps.
 
 Rows of every state, settling around the as-of instant (to the microsecond on either side),
-with every combination of the display facts, go into a table with the outcome table's own
-column types, on SQLite and PostgreSQL. Each predicate's clause must select exactly the rows
-its in-memory twin keeps, and each display status's clause exactly the rows `display_status`
-gives that status (so every row shows one status, in SQL as in memory).
+with counted spans that start and end around it, with every combination of the display
+facts, go into a table with the outcome table's own column types, on SQLite and PostgreSQL.
+Each predicate's clause must select exactly the rows its in-memory twin keeps, and each
+display status's clause exactly the rows `display_status` gives that status (so every row
+shows one status, in SQL as in memory). Then how a key resolves: its state now, and the
+counted span that bills it as of any instant exactly as the pure core would then.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from metering.ledger import states
 from metering.ledger.outcomes.models import Outcome
 from metering.ledger.states import DisplayStatus, EventStatus, Facts, OutcomeState
 from metering.platform.db.types import UTCDateTime
-from pricing_rules.outcomes import Candidate
+from pricing_rules.outcomes import Candidate, resolve_key
 
 AS_OF = datetime(2026, 3, 1, 12, tzinfo=UTC)
 AROUND = (
@@ -43,6 +45,8 @@ ROWS = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("state", OUTCOME_COLUMNS.state.type, nullable=False),
     sa.Column("settles_at", OUTCOME_COLUMNS.settles_at.type, nullable=False),
+    sa.Column("counted_from", OUTCOME_COLUMNS.counted_from.type, nullable=True),
+    sa.Column("counted_until", OUTCOME_COLUMNS.counted_until.type, nullable=True),
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("disputed", sa.Boolean, nullable=False),
     sa.Column("credited_line", sa.Boolean, nullable=False),
@@ -57,6 +61,8 @@ class Row:
     id: int
     state: str
     settles_at: datetime
+    counted_from: datetime | None
+    counted_until: datetime | None
     status: str
     disputed: bool
     credited_line: bool
@@ -80,6 +86,21 @@ def rules(as_of: datetime, no_disputes: bool) -> list[Rule]:
         ),
         ("billable", states.BILLABLE.sql(t, as_of), lambda r: states.BILLABLE.holds(r, as_of)),
         ("pending", states.PENDING.sql(t, as_of), lambda r: states.PENDING.holds(r, as_of)),
+        (
+            "counted at",
+            states.COUNTED_AT.sql(t, as_of),
+            lambda r: states.COUNTED_AT.holds(r, as_of),
+        ),
+        (
+            "still counting",
+            states.STILL_COUNTING.sql(t, as_of),
+            lambda r: states.STILL_COUNTING.holds(r, as_of),
+        ),
+        (
+            "changes after",
+            states.CHANGES_AFTER.sql(t, as_of),
+            lambda r: states.CHANGES_AFTER.holds(r, as_of),
+        ),
         ("event voided", states.EVENT_VOIDED.sql(t), states.EVENT_VOIDED.holds),
     ]
     sql_facts: Facts[sa.ColumnElement[bool]] = Facts(
@@ -128,12 +149,30 @@ def check(engine: Engine, rows: Sequence[Row], as_of: datetime, no_disputes: boo
         assert selected(engine, clause) == kept, name
 
 
+def _shifted(offset: timedelta | None) -> datetime | None:
+    return None if offset is None else AS_OF + offset
+
+
+SPAN_EDGES = (None, *AROUND)
+SPANS = [(None, None)] + [
+    (_shifted(start), _shifted(end))
+    for start, end in product(AROUND, SPAN_EDGES)
+    if end is None or start < end
+]
+"""Counted spans starting and ending around the as-of instant, and no span at all."""
+
+
 def every_combination() -> list[Row]:
-    combinations = product(OutcomeState, AROUND, (False, True), (False, True), (False, True))
+    combinations = product(
+        OutcomeState, AROUND, SPANS[::3], (False, True), (False, True), (False, True)
+    )
     statuses = list(EventStatus)
     return [
-        Row(n, state.value, AS_OF + offset, statuses[n % len(statuses)].value, *facts)
-        for n, (state, offset, *facts) in enumerate(combinations)
+        Row(n, state.value, AS_OF + offset, *span, statuses[n % len(statuses)].value, *facts)
+        for n, (state, offset, span, *facts) in enumerate(combinations)
+    ] + [
+        Row(10_000 + n, "counted", AS_OF + offset, *span, "counted", False, False, False)
+        for n, (offset, span) in enumerate(product(AROUND, SPANS))
     ]
 
 
@@ -145,7 +184,14 @@ def test_every_rule_agrees_on_every_combination(table: Engine, no_disputes: bool
 def test_a_row_bills_from_its_settle_time_itself(table: Engine) -> None:
     rows = every_combination()
     load(table, rows)
-    on_time = [r for r in rows if r.settles_at == AS_OF and r.state == "counted"]
+    on_time = [
+        r
+        for r in rows
+        if r.settles_at == AS_OF
+        and r.state == "counted"
+        and r.counted_from == AS_OF
+        and r.counted_until is None
+    ]
     ids = {r.id for r in on_time}
     assert ids <= selected(table, states.BILLABLE.sql(ROWS.c, AS_OF))
     assert not ids & selected(table, states.PENDING.sql(ROWS.c, AS_OF))
@@ -165,11 +211,16 @@ ZONES = st.sampled_from(
 def generated(draw: st.DrawFn) -> tuple[list[Row], datetime]:
     as_of = (AS_OF + draw(st.sampled_from(AROUND))).astimezone(draw(ZONES))
     count = draw(st.integers(0, 25))
+
+    def zoned(instant: datetime | None) -> datetime | None:
+        return None if instant is None else instant.astimezone(draw(ZONES))
+
     rows = [
         Row(
             n,
             draw(st.sampled_from(OutcomeState)).value,
             (AS_OF + draw(st.sampled_from(AROUND))).astimezone(draw(ZONES)),
+            *(zoned(edge) for edge in draw(st.sampled_from(SPANS))),
             draw(st.sampled_from(EventStatus)).value,
             draw(st.booleans()),
             draw(st.booleans()),
@@ -201,7 +252,9 @@ def test_the_rules_written_out_as_text_select_what_their_clauses_do(
         found = connection.execute(sa.text(query + states.COUNTED.text())).scalars()
         assert set(found) == counted
         if backend == "postgresql":  # as the value stream sends it: to the driver, as it is
-            raw: Any = connection.exec_driver_sql(query + states.BILLABLE.text("%s"), (AS_OF,))
+            raw: Any = connection.exec_driver_sql(
+                query + states.BILLABLE.text("%(as_of)s"), {"as_of": AS_OF}
+            )
         else:
             as_of = sa.bindparam("as_of", AS_OF, type_=UTCDateTime())
             raw = connection.execute(
@@ -223,17 +276,133 @@ def test_a_key_has_one_winner_and_its_reversed_and_duplicate_candidates() -> Non
         Candidate("first", at(0), "m-first"),
         Candidate("winner", at(1), "m-winner"),
     ]
-    reopened = {"m-first": at(0.5)}
-    resolved = {c.event_id: s for c, s in states.key_states(candidates, reopened, False)}
+    reopened = [states.Reversal("m-first", at(0.5))]
+    resolved = {k.candidate.event_id: k.state for k in states.key_states(candidates, reopened)}
     assert resolved == {
         "first": OutcomeState.REVERSED,
         "winner": OutcomeState.COUNTED,
         "late": OutcomeState.DUPLICATE,
     }
-    credited = states.key_states(candidates, reopened, credited=True)
-    assert credited[0][0].event_id == "winner" and credited[0][1] is OutcomeState.CREDITED
+    credited = states.key_states(candidates, reopened, credited_at=at(3))
+    assert credited[0].candidate.event_id == "winner"
+    assert credited[0].state is OutcomeState.CREDITED
     troubled = [Candidate("only", at(0), None, problem="properties.id is missing")]
-    assert states.key_states(troubled, {}, credited=True)[0][1] is OutcomeState.PROBLEM
+    assert states.key_states(troubled, (), credited_at=at(3))[0].state is OutcomeState.PROBLEM
+
+
+def spans_of(found: list[states.KeyState]) -> dict[str, tuple[Any, ...]]:
+    return {k.candidate.event_id: (k.state, k.counted_from, k.counted_until) for k in found}
+
+
+def test_a_reversal_ends_the_winners_span_at_its_own_time() -> None:
+    found = states.key_states([Candidate("w", at(0), "m")], [states.Reversal("m", at(80))])
+    assert spans_of(found) == {"w": (OutcomeState.REVERSED, at(0), at(80))}
+
+
+def test_a_void_ends_a_span_when_recorded_and_promotes_the_duplicate_from_then() -> None:
+    candidates = [Candidate("w", at(0), "m"), Candidate("d", at(1), "m")]
+    found = states.key_states(candidates, voided_at={"w": at(90)})
+    assert spans_of(found) == {
+        "d": (OutcomeState.COUNTED, at(90), None),
+        "w": (OutcomeState.VOIDED, at(0), at(90)),
+    }
+
+
+def test_a_credit_ends_the_span_and_promotes_nobody() -> None:
+    candidates = [Candidate("w", at(0)), Candidate("d", at(1))]
+    found = states.key_states(candidates, credited_at=at(100))
+    assert spans_of(found) == {
+        "w": (OutcomeState.CREDITED, at(0), at(100)),
+        "d": (OutcomeState.DUPLICATE, None, None),
+    }
+
+
+def test_a_problem_and_a_reversed_candidate_never_bill() -> None:
+    troubled = [Candidate("p", at(0), problem="no key"), Candidate("d", at(1))]
+    assert spans_of(states.key_states(troubled)) == {
+        "p": (OutcomeState.PROBLEM, None, None),
+        "d": (OutcomeState.DUPLICATE, None, None),
+    }
+    early = states.key_states([Candidate("r", at(5), "m")], [states.Reversal("m", at(5))])
+    assert spans_of(early) == {"r": (OutcomeState.REVERSED, None, None)}
+
+
+def test_a_voided_reversal_counts_again_from_its_void_keeping_the_latest_span() -> None:
+    found = states.key_states(
+        [Candidate("w", at(0), "m")], [states.Reversal("m", at(10), voided_at=at(20))]
+    )
+    assert spans_of(found) == {"w": (OutcomeState.COUNTED, at(20), None)}
+
+
+HOURS = st.integers(0, 12)
+
+
+@st.composite
+def keys(draw: st.DrawFn) -> dict[str, Any]:
+    """A key's candidates, reversals, voids and credit, all on an hour grid."""
+    count = draw(st.integers(1, 4))
+    candidates = [
+        Candidate(
+            f"e{n}",
+            at(draw(HOURS)),
+            draw(st.sampled_from(["m", "n", None])),
+            problem=draw(st.sampled_from([None, None, None, "bad"])),
+        )
+        for n in range(count)
+    ]
+    reversals = [
+        states.Reversal(draw(st.sampled_from(["m", "n"])), at(draw(HOURS)))
+        for _ in range(draw(st.integers(0, 3)))
+    ]
+    voided = {c.event_id: at(draw(HOURS)) for c in candidates if draw(st.integers(0, 3)) == 0}
+    credited = at(draw(HOURS)) if draw(st.booleans()) else None
+    return {
+        "candidates": candidates,
+        "reversals": reversals,
+        "voided": voided,
+        "credited": credited,
+    }
+
+
+def billed_as_of(key: dict[str, Any], instant: datetime) -> str | None:
+    """The candidate billed at `instant`, from the pure core's rule over what had happened."""
+    live = [
+        c
+        for c in key["candidates"]
+        if c.occurred_at <= instant
+        and not (c.event_id in key["voided"] and key["voided"][c.event_id] <= instant)
+    ]
+    last: dict[str, datetime] = {}
+    for reversal in key["reversals"]:
+        if reversal.occurred_at <= instant:
+            last[reversal.match_key] = max(
+                last.get(reversal.match_key, reversal.occurred_at), reversal.occurred_at
+            )
+    winner = resolve_key(live, last).winner
+    credited = key["credited"] is not None and key["credited"] <= instant
+    return None if winner is None or winner.problem or credited else winner.event_id
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=keys(), order=st.randoms(use_true_random=False))
+def test_spans_bill_exactly_what_the_core_bills_as_of_every_instant_in_any_order(
+    key: dict[str, Any], order: Any
+) -> None:
+    candidates, reversals = list(key["candidates"]), list(key["reversals"])
+    order.shuffle(candidates)
+    order.shuffle(reversals)
+    found = states.key_states(candidates, reversals, key["credited"], key["voided"])
+
+    assert sorted(k.candidate.event_id for k in found) == sorted(c.event_id for c in candidates)
+    for hour in range(-1, 14):
+        for instant in (at(hour), at(hour + 0.5)):
+            billed = [k.candidate.event_id for k in found if states.COUNTED_AT.holds(k, instant)]
+            expected = billed_as_of(key, instant)
+            assert billed == ([] if expected is None else [expected]), instant
+    counted = [k for k in found if k.state is OutcomeState.COUNTED]
+    assert all(k.counted_until is None and k.counted_from is not None for k in counted)
+    others = [k for k in found if k.state is not OutcomeState.COUNTED]
+    assert all(k.counted_from is None or k.counted_until is not None for k in others)
 
 
 @pytest.mark.parametrize(

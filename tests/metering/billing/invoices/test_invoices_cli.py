@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 
 from metering.ledger.outcomes.models import StalePeriod
 from metering.platform.settings import get_settings
+from metering.surfaces.cli import invoices as invoices_cli
 from metering.surfaces.cli.main import app
 from tests.metering.billing.invoices.helpers import (
     OCTOBER,
@@ -26,12 +28,15 @@ from tests.metering.billing.invoices.helpers import (
 from tests.metering.conftest import VendorFixture, create_customer, create_plan
 
 runner = CliRunner()
+PRESENT = datetime(2027, 1, 1, tzinfo=UTC)
+"""The CLI's present in these tests: every --as-of they pass is in its past."""
 
 
 @pytest.fixture
 def cli_database(
     database_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[str]:
+    monkeypatch.setattr(invoices_cli, "utcnow", lambda: PRESENT)
     monkeypatch.setenv("METERING_DATABASE_URL", database_url)
     monkeypatch.setenv("COLUMNS", "200")  # tables unwrapped, as on a wide terminal
     get_settings.cache_clear()
@@ -116,3 +121,28 @@ def test_void_voids_once_bills_its_corrections_again_and_refuses_a_paid_invoice(
     assert [invoice.status for invoice in invoices(engine)] == ["paid", "void"]
     with Session(engine) as session:
         assert [m.period_start for m in session.exec(select(StalePeriod)).all()] == [OCTOBER]
+
+
+def test_run_refuses_an_as_of_in_the_future_unless_forced(
+    cli_database: str, engine: Engine, vendor: VendorFixture
+) -> None:
+    plan = create_plan(engine, vendor.id, RULES)
+    create_customer(engine, vendor.id, "acme", plan, starts_at=OCTOBER)
+    send(engine, vendor.id, [resolution("r1", at(1), "c1")], at(25))
+    future = "2027-02-05T00:00Z"  # October to December due, January not even ended now
+
+    refused = runner.invoke(app, ["invoices", "run", "--as-of", future])
+
+    assert refused.exit_code == 1
+    assert "--as-of 2027-02-05T00:00:00+00:00 is in the future" in refused.output
+    assert "now is 2027-01-01T00:00:00+00:00" in refused.output
+    assert "real, immutable invoices for periods that have not ended" in refused.output
+    assert "Pass --force" in refused.output
+    assert invoices(engine) == []
+
+    forced = runner.invoke(app, ["invoices", "run", "--as-of", future, "--force"])
+
+    assert forced.exit_code == 0, forced.output
+    assert forced.stderr.startswith("warning: --as-of 2027-02-05T00:00:00+00:00 is in the future")
+    assert "4 invoice(s) issued as of 2027-02-05T00:00:00+00:00" in forced.stdout
+    assert [i.period_start.month for i in invoices(engine)] == [10, 11, 12, 1]

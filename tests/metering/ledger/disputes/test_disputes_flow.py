@@ -199,10 +199,8 @@ def test_the_vendor_lists_by_status_and_customer_a_page_at_a_time(
         )
         == 4
     )
-    assert (
-        client.get("/v1/disputes", params={"customer": "cus_other"}, headers=headers).json()["data"]
-        == []
-    )
+    unknown = client.get("/v1/disputes", params={"customer": "cus_other"}, headers=headers)
+    assert unknown.status_code == 404 and unknown.json()["detail"] == "No customer 'cus_other'."
     assert client.get("/v1/disputes", params={"status": "lost"}, headers=headers).status_code == 422
 
 

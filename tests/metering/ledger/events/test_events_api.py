@@ -41,7 +41,8 @@ def test_list_filters_and_pages_with_a_cursor(
     assert ids("customer=acme") == ["e1", "e2", "e4", "e5"]
     assert ids(f"customer={acme}&type=conversation.resolved") == ["e1", "e2", "e5"]
     assert ids("customer=globex") == ["e3"]
-    assert ids("customer=nobody") == []
+    unknown = app_client.get("/v1/events?customer=nobody", headers=key)
+    assert unknown.status_code == 404 and unknown.json()["detail"] == "No customer 'nobody'."
     assert ids("status=duplicate") == ["e2"]
     assert ids("status=unmatched") == ["e3"]
     assert ids("status=reversal") == ["e4"]
@@ -137,7 +138,8 @@ def test_another_vendor_cannot_read_list_or_void_events(
         "data": [],
         "next_cursor": None,
     }
-    assert app_client.get("/v1/events?customer=acme", headers=intruder).json()["data"] == []
+    theirs = app_client.get("/v1/events?customer=acme", headers=intruder)
+    assert theirs.status_code == 404 and theirs.json()["detail"] == "No customer 'acme'."
     voided = app_client.post("/v1/events/e1/void", json={"reason": "x"}, headers=intruder)
     assert voided.status_code == 404
     assert voided.json()["detail"] == "No event 'e1'."

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +15,7 @@ from metering.catalog.customers.models import Customer
 from metering.catalog.plans.repository import latest_version
 from metering.catalog.subscriptions.models import Subscription
 from metering.ledger.events.service import void
+from metering.ledger.outcomes.models import Outcome
 from metering.ledger.outcomes.service import rederive_customer
 from tests.metering.conftest import VendorFixture, create_customer
 from tests.metering.ledger.events.helpers import ingest_all, reopen_event, resolved, table
@@ -43,6 +44,20 @@ def state(engine: Engine) -> dict[str, tuple[str, list[str]]]:
     return {event_id: (statuses[event_id], rows[event_id]) for event_id in sorted(statuses)}
 
 
+Span = tuple[datetime | None, datetime | None]
+
+
+def spans(engine: Engine) -> dict[str, Span]:
+    """Each outcome row's counted span (when it bills, as of any instant), by event."""
+    with Session(engine) as session:
+        rows = session.exec(select(Outcome)).all()
+        return {row.event_id: (row.counted_from, row.counted_until) for row in rows}
+
+
+def nov2(at: str) -> datetime:
+    return datetime.fromisoformat(f"2026-11-02T{at}:00+00:00")
+
+
 STORY = [
     resolution("r1", "09:00"),  # reversed by the reopen at 09:30
     reopen("o1", "09:30"),
@@ -55,6 +70,11 @@ STORY_END = {
     "r2": ("counted", ["counted"]),
     "r3": ("duplicate", ["duplicate"]),
 }
+STORY_SPANS = {
+    "r1": (nov2("09:00"), nov2("09:30")),  # billed until the reopen
+    "r2": (nov2("10:00"), None),
+    "r3": (None, None),
+}
 
 
 @pytest.mark.parametrize("order", list(itertools.permutations(range(4))))
@@ -65,6 +85,7 @@ def test_every_arrival_order_ends_in_the_same_state(
     for index in order:
         send(engine, vendor.id, STORY[index])
     assert state(engine) == STORY_END
+    assert spans(engine) == STORY_SPANS
 
 
 def test_one_batch_in_reverse_order_ends_in_the_same_state(
@@ -73,6 +94,7 @@ def test_one_batch_in_reverse_order_ends_in_the_same_state(
     create_customer(engine, vendor.id, "acme", plan_id)
     send(engine, vendor.id, *reversed(STORY))
     assert state(engine) == STORY_END
+    assert spans(engine) == STORY_SPANS
 
 
 def test_a_reopen_before_the_resolution_it_follows_cancels_it(
@@ -98,6 +120,8 @@ def test_voiding_the_counted_outcome_promotes_the_next_candidate(
         void(session, vendor.id, "r1", "test traffic", NOW)
         session.commit()
     assert state(engine) == {"r1": ("voided", ["voided"]), "r2": ("counted", ["counted"])}
+    # r1 billed until its void was recorded, r2 from then on.
+    assert spans(engine) == {"r1": (nov2("09:00"), NOW), "r2": (NOW, None)}
     assert table(engine, "event_voids", "reason") == [("test traffic",)]
     # A late duplicate still loses to r2, the earliest live candidate.
     send(engine, vendor.id, resolution("r3", "11:00"))
@@ -114,7 +138,28 @@ def test_voiding_a_reopen_restores_the_outcome_it_reversed(
         void(session, vendor.id, "o1", "sent twice by a bug", NOW)
         session.commit()
     assert state(engine) == {"o1": ("voided", []), "r1": ("counted", ["counted"])}
+    # Reversed from 09:30 until the void: of its two spans, r1 keeps the latest.
+    assert spans(engine) == {"r1": (NOW, None)}
     assert table(engine, "outcome_reversals", "match_key", "voided") == [("c-1", True)]
+
+
+def test_deriving_again_keeps_what_voided_events_counted_before_their_void(
+    engine: Engine, vendor: VendorFixture, plan_id: str
+) -> None:
+    create_customer(engine, vendor.id, "acme", plan_id)
+    send(engine, vendor.id, resolution("r1", "09:00"), resolution("r2", "10:00"))
+    with Session(engine) as session:
+        void(session, vendor.id, "r1", "test traffic", NOW)
+        session.commit()
+    before = (state(engine), spans(engine))
+
+    with Session(engine) as session:
+        customer = session.exec(select(Customer)).one()
+        assert rederive_customer(session, customer, NOW + timedelta(days=1)) == 2
+        session.commit()
+
+    assert (state(engine), spans(engine)) == before
+    assert before[1] == {"r1": (nov2("09:00"), NOW), "r2": (NOW, None)}
 
 
 def test_events_before_a_plan_are_derived_when_one_is_attached(

@@ -11,8 +11,7 @@ from sqlalchemy.engine import Engine
 from metering.notify.alerts.evaluation import evaluate
 from metering.notify.webhooks.delivery import deliver_due
 from metering.platform.db.types import utcnow
-from metering.platform.settings import Settings
-from tests.metering.conftest import VendorFixture
+from tests.metering.conftest import VendorFixture, receiving_settings
 from tests.metering.notify.alerts.helpers import iso, resolutions, rules
 from tests.metering.notify.webhooks.receiver import Receiver, running
 from tests.metering.platform.api.support import bearer
@@ -59,7 +58,7 @@ def test_a_spend_alert_reaches_the_receiver(
 
         assert len(evaluate(engine, now=utcnow())) == 1
         assert evaluate(engine, now=utcnow()) == []
-        deliver_due(engine, Settings(), owner="test", rng=random.Random(1))
+        deliver_due(engine, receiving_settings(), owner="test", rng=random.Random(1))
 
     [got] = receiver.received
     assert got.verified

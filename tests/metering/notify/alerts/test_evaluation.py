@@ -37,7 +37,7 @@ def test_spend_fires_once_per_period_and_again_the_next(
     engine: Engine, vendor: VendorFixture
 ) -> None:
     _, acme = subscribe(engine, vendor)
-    add_endpoint(engine, vendor.id, "http://a.test/hook", ["alert.triggered"])
+    add_endpoint(engine, vendor.id, "https://a.test/hook", ["alert.triggered"])
     rule = add_alert(engine, vendor.id, kind="spend", threshold="20.00", customer=acme)
 
     send(engine, vendor.id, resolutions("a", 5, at(3)), at(3))  # 5 + 12.50 = 17.50
@@ -105,7 +105,7 @@ def test_maximum_notify_bills_everything_and_notifies_once(
     engine: Engine, vendor: VendorFixture
 ) -> None:
     _, acme = subscribe(engine, vendor, NOTIFY)
-    add_endpoint(engine, vendor.id, "http://a.test/hook", ["alert.triggered"])
+    add_endpoint(engine, vendor.id, "https://a.test/hook", ["alert.triggered"])
     send(engine, vendor.id, resolutions("r", 30, at(3)), at(3))  # 75.00 + 5.00 = 80.00
     assert fire(engine, at(4)) == [("maximum_reached", "2026-10", Decimal("80.00"))]
     send(engine, vendor.id, resolutions("s", 4, at(5)), at(5))

@@ -10,8 +10,10 @@ from sqlmodel import Session, col, select
 
 from metering.catalog.vendors.models import Vendor
 from metering.notify.webhooks import service
+from metering.notify.webhooks.destinations import AllowedHosts
 from metering.notify.webhooks.schemas import EndpointCreate
 from metering.platform.outbox.models import WebhookDelivery, WebhookEndpoint
+from tests.metering.conftest import LOCAL_RECEIVERS
 
 
 def add_endpoint(
@@ -22,7 +24,8 @@ def add_endpoint(
         vendor = session.get(Vendor, vendor_id)
         assert vendor is not None
         data = EndpointCreate.model_validate({"url": url, "event_types": event_types})
-        endpoint = service.create_endpoint(session, vendor, data)
+        allowed = AllowedHosts.parse(LOCAL_RECEIVERS)
+        endpoint = service.create_endpoint(session, vendor, data, allowed)
         endpoint.enabled = enabled
         session.commit()
         return endpoint

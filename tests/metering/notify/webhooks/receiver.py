@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,10 +37,14 @@ class Receiver:
     # Each request's body and headers as sent, to verify again with other secrets.
     raw: list[tuple[bytes, dict[str, str]]] = field(default_factory=list)
     port: int = 0
+    # Where a 3xx answer of the script points (its Location header).
+    location: str | None = None
+    # Serve https with this context (its certificate names the host the test plays).
+    tls: ssl.SSLContext | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/hooks"
 
     def verify(self, body: bytes, headers: dict[str, str]) -> bool:
         for secret in self.secrets:
@@ -78,6 +83,8 @@ def running(receiver: Receiver) -> Iterator[Receiver]:
                 )
             )
             self.send_response(status)
+            if receiver.location is not None and 300 <= status < 400:
+                self.send_header("location", receiver.location)
             self.send_header("content-length", "0")
             self.end_headers()
 
@@ -85,6 +92,8 @@ def running(receiver: Receiver) -> Iterator[Receiver]:
             return
 
     server = ThreadingHTTPServer(("127.0.0.1", receiver.port), Handler)
+    if receiver.tls is not None:
+        server.socket = receiver.tls.wrap_socket(server.socket, server_side=True)
     receiver.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

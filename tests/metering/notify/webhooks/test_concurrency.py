@@ -14,8 +14,7 @@ from sqlmodel import Session
 from metering.notify.alerts.evaluation import Fired, evaluate
 from metering.notify.webhooks.delivery import DeliveryReport, deliver_due
 from metering.platform.outbox.service import enqueue
-from metering.platform.settings import Settings
-from tests.metering.conftest import VendorFixture, create_customer, create_plan
+from tests.metering.conftest import VendorFixture, create_customer, create_plan, receiving_settings
 from tests.metering.notify.alerts.helpers import add_alert, at, resolutions, rules, send
 from tests.metering.notify.webhooks.helpers import add_endpoint, deliveries
 from tests.metering.notify.webhooks.receiver import Receiver, running
@@ -52,7 +51,7 @@ def test_two_deliverers_send_each_delivery_once(engine: Engine, vendor: VendorFi
 
         def work(worker: int) -> DeliveryReport:
             return deliver_due(
-                engine, Settings(), owner=f"w{worker}", limit=7, rng=random.Random(worker)
+                engine, receiving_settings(), owner=f"w{worker}", limit=7, rng=random.Random(worker)
             )
 
         reports: list[DeliveryReport] = []
@@ -69,7 +68,7 @@ def test_two_deliverers_send_each_delivery_once(engine: Engine, vendor: VendorFi
 
 def test_two_evaluators_fire_each_alert_once(engine: Engine, vendor: VendorFixture) -> None:
     plan = create_plan(engine, vendor.id, rules())
-    add_endpoint(engine, vendor.id, "http://a.test/hook", ["alert.triggered"])
+    add_endpoint(engine, vendor.id, "https://a.test/hook", ["alert.triggered"])
     add_alert(engine, vendor.id, kind="spend", threshold="10.00", plan=plan)
     events = []
     for n in range(CUSTOMERS):

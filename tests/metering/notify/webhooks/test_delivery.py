@@ -12,12 +12,11 @@ from sqlmodel import Session
 from metering.notify.webhooks.delivery import Answer, backoff, claim_due, deliver_due, record
 from metering.platform.db.types import utcnow
 from metering.platform.outbox.service import enqueue
-from metering.platform.settings import Settings
-from tests.metering.conftest import VendorFixture
+from tests.metering.conftest import VendorFixture, receiving_settings
 from tests.metering.notify.webhooks.receiver import Receiver, free_port, running
 from tests.metering.platform.api.support import bearer
 
-SETTINGS = Settings()
+SETTINGS = receiving_settings()
 
 
 def register(client: Any, vendor: VendorFixture, url: str, types: list[str]) -> dict[str, Any]:

@@ -10,8 +10,7 @@ from sqlmodel import Session
 
 from metering.notify.webhooks.delivery import deliver_due
 from metering.platform.outbox.service import enqueue
-from metering.platform.settings import Settings
-from tests.metering.conftest import VendorFixture, create_vendor
+from tests.metering.conftest import VendorFixture, create_vendor, receiving_settings
 from tests.metering.notify.webhooks.helpers import deliveries
 from tests.metering.notify.webhooks.receiver import Receiver, running
 from tests.metering.platform.api.support import bearer
@@ -94,7 +93,7 @@ def test_after_rotation_both_secrets_verify_during_the_grace_period(
         with Session(engine) as session:
             enqueue(session, vendor.id, "invoice.issued", {"invoice": "inv_1"})
             session.commit()
-        deliver_due(engine, Settings(), owner="test", rng=random.Random(1))
+        deliver_due(engine, receiving_settings(), owner="test", rng=random.Random(1))
 
     for secret in (made["secret"], rotated["secret"]):
         receiver.secrets = [secret]
@@ -137,9 +136,9 @@ def test_a_disabled_endpoints_pending_deliveries_wait_until_it_is_enabled(
             session.commit()
         path = f"/v1/webhook_endpoints/{made['id']}"
         app_client.delete(path, headers=bearer(vendor.api_key))
-        assert deliver_due(engine, Settings(), owner="test").results == {}
+        assert deliver_due(engine, receiving_settings(), owner="test").results == {}
         assert [d.status for d in deliveries(engine)] == ["pending"]
 
         app_client.patch(path, json={"enabled": True}, headers=bearer(vendor.api_key))
-        assert deliver_due(engine, Settings(), owner="test").delivered == 1
+        assert deliver_due(engine, receiving_settings(), owner="test").delivered == 1
     assert [r.body["data"] for r in receiver.received] == [{"invoice": "inv_1"}]

@@ -51,7 +51,7 @@ def stripe_event(session: Session, event_id: str, kind: str, invoice_id: str) ->
 
 
 def test_the_close_enqueues_invoice_issued_once(engine: Engine, vendor: VendorFixture) -> None:
-    endpoint = add_endpoint(engine, vendor.id, "http://a.test/hook", TYPES)
+    endpoint = add_endpoint(engine, vendor.id, "https://a.test/hook", TYPES)
     invoice_id = issue_october(engine, vendor)
     close(engine, CLOSED)  # nothing more is due: no second event
 
@@ -73,7 +73,7 @@ def test_paid_and_payment_failed_from_stripe_webhooks(
     engine: Engine, vendor: VendorFixture
 ) -> None:
     invoice_id = issue_october(engine, vendor)
-    add_endpoint(engine, vendor.id, "http://a.test/hook", TYPES)
+    add_endpoint(engine, vendor.id, "https://a.test/hook", TYPES)
     with Session(engine) as session:
         stripe_event(session, "evt_s1", "invoice.payment_failed", invoice_id)
         stripe_event(session, "evt_s1", "invoice.payment_failed", invoice_id)  # repeated
@@ -92,7 +92,7 @@ def test_paid_by_the_sync_step_is_announced_with_the_status_change(
     engine: Engine, vendor: VendorFixture
 ) -> None:
     invoice_id = issue_october(engine, vendor)
-    add_endpoint(engine, vendor.id, "http://a.test/hook", TYPES)
+    add_endpoint(engine, vendor.id, "https://a.test/hook", TYPES)
     update_payment_link(engine, invoice_id, lease_owner="worker")
     paid = partial(lifecycle.mark_paid, invoice_id=invoice_id, at=CLOSED)
     state.write(engine, invoice_id, "worker", {}, paid)

@@ -14,12 +14,14 @@ from tests.metering.notify.webhooks.helpers import add_endpoint, deliveries, pay
 def test_one_delivery_per_subscribed_enabled_endpoint(
     engine: Engine, vendor: VendorFixture
 ) -> None:
-    issued = add_endpoint(engine, vendor.id, "http://a.test/hook", ["invoice.issued"])
-    both = add_endpoint(engine, vendor.id, "http://b.test/hook", ["invoice.paid", "invoice.issued"])
-    add_endpoint(engine, vendor.id, "http://c.test/hook", ["invoice.paid"])
-    add_endpoint(engine, vendor.id, "http://d.test/hook", ["invoice.issued"], enabled=False)
+    issued = add_endpoint(engine, vendor.id, "https://a.test/hook", ["invoice.issued"])
+    both = add_endpoint(
+        engine, vendor.id, "https://b.test/hook", ["invoice.paid", "invoice.issued"]
+    )
+    add_endpoint(engine, vendor.id, "https://c.test/hook", ["invoice.paid"])
+    add_endpoint(engine, vendor.id, "https://d.test/hook", ["invoice.issued"], enabled=False)
     other = create_vendor(engine, "Other AI")
-    add_endpoint(engine, other.id, "http://e.test/hook", ["invoice.issued"])
+    add_endpoint(engine, other.id, "https://e.test/hook", ["invoice.issued"])
 
     with Session(engine) as session:
         enqueue(session, vendor.id, "invoice.issued", {"invoice": "inv_1", "total": "12.30"})
@@ -39,7 +41,7 @@ def test_one_delivery_per_subscribed_enabled_endpoint(
 def test_nothing_is_written_when_the_callers_transaction_rolls_back(
     engine: Engine, vendor: VendorFixture
 ) -> None:
-    add_endpoint(engine, vendor.id, "http://a.test/hook", ["alert.triggered"])
+    add_endpoint(engine, vendor.id, "https://a.test/hook", ["alert.triggered"])
     with Session(engine) as session:
         enqueue(session, vendor.id, "alert.triggered", {"rule": "alr_1"})
         session.rollback()

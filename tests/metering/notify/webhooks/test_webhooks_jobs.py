@@ -11,10 +11,10 @@ from sqlmodel import Session
 from typer.testing import CliRunner
 
 from metering.platform.outbox.service import enqueue
-from metering.platform.settings import Settings, get_settings
+from metering.platform.settings import get_settings
 from metering.surfaces.cli.main import app
 from metering.surfaces.jobs import running_jobs
-from tests.metering.conftest import VendorFixture
+from tests.metering.conftest import LOCAL_RECEIVERS, VendorFixture, receiving_settings
 from tests.metering.notify.webhooks.helpers import add_endpoint, deliveries
 from tests.metering.notify.webhooks.receiver import Receiver, running
 from tests.metering.surfaces.jobs.conftest import wait_for
@@ -25,6 +25,7 @@ runner = CliRunner()
 @pytest.fixture
 def cli_database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("METERING_DATABASE_URL", database_url)
+    monkeypatch.setenv("METERING_WEBHOOK_ALLOWED_HOSTS", ",".join(LOCAL_RECEIVERS))
     get_settings.cache_clear()
     yield database_url
     get_settings.cache_clear()
@@ -40,7 +41,7 @@ def issue(engine: Engine, vendor: VendorFixture, count: int) -> None:
 def test_the_job_delivers_in_the_background(
     engine: Engine, database_url: str, vendor: VendorFixture
 ) -> None:
-    settings = Settings(
+    settings = receiving_settings(
         database_url=database_url,
         jobs_close_interval=timedelta(hours=1),
         jobs_sync_interval=timedelta(hours=1),

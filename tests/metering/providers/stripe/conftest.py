@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from metering.platform.settings import Settings
+from tests.metering.conftest import LOCAL_RECEIVERS
 from tests.stripe_fake.harness import API_KEY, FakeStripe, running_fake_stripe
 
 
@@ -44,6 +45,7 @@ def sync_settings(database_url: str, api_base: str, **overrides: object) -> Sett
         "sync_retry_base": timedelta(seconds=30),
         "sync_retry_cap": timedelta(minutes=10),
         "sync_lease": timedelta(minutes=5),
+        "webhook_allowed_hosts": LOCAL_RECEIVERS,
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]

@@ -12,17 +12,19 @@ from typing import Any
 
 import pytest
 import typer
+from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from metering.catalog.plans.models import PlanVersion
-from metering.catalog.vendors.models import ApiKey
+from metering.catalog.vendors.models import ApiKey, SigningSecret, Vendor
 from metering.ledger.events.models import StoredEvent
 from metering.platform.db import migrate
 from metering.platform.db.engine import make_engine
 from metering.platform.monitoring.logs import logging_config
 from metering.platform.settings import Settings, get_settings
+from metering.surfaces.app import create_app
 from metering.surfaces.cli import serve
 from metering.surfaces.cli.apply import apply_command
 from metering.surfaces.cli.db import db_app
@@ -55,6 +57,37 @@ def test_vendors_create_prints_the_key_and_secret_once(cli_database: str, engine
         stored = session.exec(select(ApiKey)).one()
     assert stored.hash == hashlib.sha256(key.group(1).encode()).hexdigest()
     assert "only its hash is kept" in result.output
+
+
+def test_vendors_create_json_gives_ids_key_and_secret_that_work(
+    cli_database: str, engine: Engine
+) -> None:
+    result = runner.invoke(cli, ["vendors", "create", "Acme AI", "--json"])
+
+    assert result.exit_code == 0, result.output
+    created = json.loads(result.stdout)
+    assert set(created) == {
+        "vendor_id",
+        "name",
+        "api_key_id",
+        "api_key",
+        "signing_secret_id",
+        "signing_secret",
+        "webhook_path",
+    }
+    assert "only its hash is kept" in result.stderr
+    with Session(engine) as session:
+        vendor = session.exec(select(Vendor)).one()
+        key = session.exec(select(ApiKey)).one()
+        secret = session.exec(select(SigningSecret)).one()
+    assert created["vendor_id"] == vendor.id and created["name"] == "Acme AI"
+    assert created["api_key_id"] == key.id
+    assert key.hash == hashlib.sha256(created["api_key"].encode()).hexdigest()
+    assert (created["signing_secret_id"], created["signing_secret"]) == (secret.id, secret.secret)
+    assert created["webhook_path"] == f"/v1/webhooks/{vendor.id}/events"
+    with TestClient(create_app(Settings(database_url=cli_database))) as client:
+        headers = {"authorization": f"Bearer {created['api_key']}"}
+        assert client.get("/v1/customers", headers=headers).status_code == 200
 
 
 def test_rules_apply_stores_a_version_then_is_a_no_op(cli_database: str, engine: Engine) -> None:

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from metering.platform.settings import Settings
+from tests.metering.conftest import receiving_settings
 
 REPOSITORY = Path(__file__).resolve().parents[4]
 COMMAND = [sys.executable, "-c", "from metering.surfaces.cli.main import app; app()"]
@@ -44,7 +45,7 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 def every_second(database_url: str) -> Settings:
     """Settings that run every job each second."""
     second = timedelta(seconds=1)
-    return Settings(
+    return receiving_settings(
         database_url=database_url,
         jobs_close_interval=second,
         jobs_sync_interval=second,

@@ -10,12 +10,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from metering.catalog.customers.models import Customer
 from metering.catalog.plans.models import Plan
 from metering.catalog.subscriptions.schemas import Effective
 from metering.catalog.vendors.models import Vendor
+from metering.ledger.disputes.service import accept, file
+from metering.ledger.outcomes.models import Outcome
 from metering.ledger.plan_changes.service import subscribe
 from metering.surfaces.simulation.readonly import read_only_session
 from metering.surfaces.simulation.schemas import simulation_json
@@ -26,11 +28,14 @@ from tests.metering.billing.invoices.helpers import (
     OCTOBER,
     RULES,
     at,
+    close,
+    deal,
     invoices,
     resolution,
     send,
+    void_event,
 )
-from tests.metering.conftest import VendorFixture, create_plan
+from tests.metering.conftest import VendorFixture, create_customer, create_plan
 from tests.metering.surfaces.simulation.support import NOW, PROPOSED, billed_october
 
 
@@ -189,3 +194,34 @@ def test_the_simulation_session_cannot_write(
     assert "read-only" in str(refused.value).lower() or "readonly" in str(refused.value).lower()
     with Session(engine) as session:
         assert session.get(Vendor, vendor.id) is not None
+
+
+def test_voids_and_credits_after_the_close_instant_count_as_they_did_at_the_close(
+    engine: Engine, database_url: str, vendor: VendorFixture
+) -> None:
+    """October closes as of Nov 4 00:00; r3's event is voided and a dispute on r4 accepted
+    after that, before a late close: the invoice counts both, and so does the simulation of
+    that period (their money is a correction on November's invoice)."""
+    plan_id = create_plan(engine, vendor.id, RULES)
+    customer_id = create_customer(engine, vendor.id, "acme", plan_id, starts_at=OCTOBER)
+    events = [resolution(f"r{i}", at(i + 1), f"c{i}") for i in range(8)]
+    send(engine, vendor.id, [*events, deal("d1", at(3), "1000.50")], at(25))
+    after = at(4, hour=6, month=11)
+    void_event(engine, vendor.id, "r3", "test traffic", after)
+    with Session(engine) as session:
+        customer = session.get(Customer, customer_id)
+        owner = session.get(Vendor, vendor.id)
+        row = session.exec(select(Outcome).where(Outcome.event_id == "r4")).one()
+        assert customer is not None and owner is not None and row.id is not None
+        dispute = file(session, customer, row.id, "not resolved", at(2, month=11))
+        accept(session, owner, dispute.id, "refunded", after)
+        session.commit()
+    close(engine, at(5, month=11))
+    [october] = invoices(engine)
+    assert october.total == Decimal("40.75")  # eight conversations, as of Nov 4 00:00
+
+    result = run(database_url, plan_id, RULES)
+
+    [acme] = result.customers
+    assert acme.current == october.total
+    assert acme.events == 8  # r3 is voided now: not among the events read
