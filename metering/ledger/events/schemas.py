@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -73,7 +72,11 @@ class OutcomeOut(BaseModel):
     period_end: datetime
     dedupe_key: str
     match_key: str | None
-    value: Decimal | str | None = Field(description="The measured value (count: null).")
+    value: str | None = Field(
+        description="The measured value, a decimal string (`sum`, `max`, `latest`) or the "
+        "key's text (`unique`); null for `count`.",
+        examples=["1250.5"],
+    )
     problem: str | None
     settles_at: datetime = Field(description="Billable from this time unless reversed.")
     plan_version_id: str

@@ -13,6 +13,7 @@ from metering.billing.payments.webhooks import WebhookOutcome
 from metering.platform.api import problems
 from metering.platform.api.body import read_body
 from metering.platform.api.deps import app_settings
+from metering.platform.api.openapi import STRIPE_SIGNATURE
 from metering.platform.api.problem_docs import problem_responses
 from metering.platform.db.session import get_engine
 from metering.providers.stripe.provider import StripeProvider
@@ -51,20 +52,21 @@ def store_event(engine: sa.Engine, event: ProviderEvent) -> WebhookOutcome:
     summary="Stripe webhook",
     response_model=WebhookReceipt,
     responses=problem_responses(
-        problems.STRIPE_SIGNATURE_INVALID, problems.NOT_FOUND, problems.BODY_TOO_LARGE
+        problems.STRIPE_SIGNATURE_INVALID, problems.STRIPE_NOT_CONFIGURED, problems.BODY_TOO_LARGE
     ),
+    openapi_extra=STRIPE_SIGNATURE,
     description="Signed by Stripe (`Stripe-Signature`, the endpoint secret in "
     "`METERING_STRIPE_WEBHOOK_SECRET`). `invoice.paid`, `invoice.payment_succeeded`, "
     "`invoice.payment_failed`, `invoice.voided` and `invoice.finalized` update our invoice; "
     "other events are acknowledged and ignored. Each event id is applied once; a paid or void "
     "invoice never changes again, so repeated and out-of-order deliveries are harmless. "
-    "A bad signature is `400`.",
+    "A bad signature is `400`; while the service has no Stripe webhook secret, `404`.",
 )
 async def stripe_webhook(request: Request) -> WebhookReceipt:
     settings = app_settings(request)
     if not settings.stripe_webhook_secret:
-        raise problems.NOT_FOUND.error(
-            "Stripe webhooks are not configured (no stripe_webhook_secret)."
+        raise problems.STRIPE_NOT_CONFIGURED.error(
+            "Stripe webhooks are not configured (no METERING_STRIPE_WEBHOOK_SECRET)."
         )
     payload = await read_body(request, settings.max_body_bytes)
     try:
