@@ -12,6 +12,7 @@ from sqlmodel import Session, col
 from metering.catalog.plans import repository, service
 from metering.catalog.plans.models import Plan, PlanVersion
 from metering.catalog.plans.schemas import (
+    RULE_FILE_EXAMPLE,
     PlanOut,
     PlanVersionOut,
     PlanVersionSummary,
@@ -167,7 +168,9 @@ def _yaml_response(version: PlanVersion) -> YamlResponse:
 
 
 _YAML_DOC: dict[int | str, dict[str, Any]] = {
-    200: {"content": {YAML_MEDIA_TYPE: {"schema": {"type": "string"}}}}
+    200: {
+        "content": {YAML_MEDIA_TYPE: {"schema": {"type": "string"}, "example": RULE_FILE_EXAMPLE}}
+    }
 }
 
 

@@ -5,7 +5,33 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+EVENT_EXAMPLE: dict[str, Any] = {
+    "id": "evt_101",
+    "type": "deal.closed",
+    "customer": "acme",
+    "customer_id": "cus_01m8y51h6wnk2mcpywvn5sm0n5",
+    "timestamp": "2026-11-28T14:03:00Z",
+    "received_at": "2026-11-28T14:03:01Z",
+    "status": "counted",
+    "properties": {"amount": 1250.5, "deal_id": "d-7"},
+    "cost": None,
+    "plan_version_id": "plv_01m8y51h5jrcm33p1nt0vdzh3a",
+    "void": None,
+}
+OUTCOME_EXAMPLE: dict[str, Any] = {
+    "outcome": "pipeline_value",
+    "state": "counted",
+    "period_start": "2026-11-01T00:00:00Z",
+    "period_end": "2026-12-01T00:00:00Z",
+    "dedupe_key": "evt_101",
+    "match_key": None,
+    "value": "1250.5",
+    "problem": None,
+    "settles_at": "2026-11-28T14:03:00Z",
+    "plan_version_id": "plv_01m8y51h5jrcm33p1nt0vdzh3a",
+}
 
 
 class RejectedItem(BaseModel):
@@ -55,7 +81,11 @@ class IngestResponse(BaseModel):
 
 
 class VoidIn(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000, examples=["test traffic sent by mistake"])
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "test traffic sent by mistake"}]}
+    )
+
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class VoidOut(BaseModel):
@@ -65,6 +95,8 @@ class VoidOut(BaseModel):
 
 class OutcomeOut(BaseModel):
     """One candidate outcome of an event and what became of it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [OUTCOME_EXAMPLE]})
 
     outcome: str
     state: str = Field(description="counted | duplicate | reversed | voided | problem")
@@ -83,6 +115,8 @@ class OutcomeOut(BaseModel):
 
 
 class EventOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EVENT_EXAMPLE]})
+
     id: str
     type: str
     customer: str = Field(description="The vendor's id of the customer, as sent.")
@@ -99,4 +133,8 @@ class EventOut(BaseModel):
 
 
 class EventDetail(EventOut):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{**EVENT_EXAMPLE, "outcomes": [OUTCOME_EXAMPLE]}]}
+    )
+
     outcomes: list[OutcomeOut]

@@ -7,7 +7,9 @@ generated description says it takes:
   HTTPValidationError), for every route with parameters or a body;
 - `400` malformed JSON and `415` a body that is not JSON, for every operation taking a JSON body;
 - `400` invalid cursor, for every list (a `cursor` query parameter);
-- `503` with `Retry-After` when the database is unavailable, for every route that uses it.
+- `503` with `Retry-After` when the database is unavailable, for every route that uses it;
+- an example of each list page, made from its item's example; and the nulls FastAPI drops
+  from examples, put back.
 
 Security: routes calling `current_vendor` get the bearer API key from FastAPI itself (its
 `HTTPBearer` dependency); the signed doors name theirs with `openapi_extra=` one of the
@@ -132,6 +134,64 @@ def _drop_unused_schemas(document: dict[str, Any]) -> None:
         schemas.pop("ValidationError", None)
 
 
+def _restore_nulls(value: Any, schema: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """Put back the nulls FastAPI's encoder drops from examples (it writes the document with
+    `exclude_none`): a required, nullable property missing from an example was a null."""
+    schema = schemas.get(schema.get("$ref", "").rpartition("/")[2], schema)
+    for branch in schema.get("anyOf", []):
+        _restore_nulls(value, branch, schemas)
+    if isinstance(value, list):
+        for item in value:
+            _restore_nulls(item, schema.get("items", {}), schemas)
+    if not isinstance(value, dict):
+        return
+    properties = schema.get("properties", {})
+    for name in schema.get("required", []):
+        nullable = {"type": "null"} in properties.get(name, {}).get("anyOf", [])
+        if name not in value and nullable:
+            value[name] = None
+    for name, item in value.items():
+        _restore_nulls(item, properties.get(name, {}), schemas)
+
+
+def _examples_with_nulls(document: dict[str, Any]) -> None:
+    schemas = document.get("components", {}).get("schemas", {})
+    for schema in schemas.values():
+        for example in [*schema.get("examples", []), schema.get("example")]:
+            _restore_nulls(example, schema, schemas)
+    for _name, operation in _operations(document):
+        bodies = [operation.get("requestBody", {})]
+        bodies += [response for response in operation["responses"].values()]
+        for body in bodies:
+            for media in body.get("content", {}).values():
+                examples = [media.get("example")]
+                examples += [named.get("value") for named in media.get("examples", {}).values()]
+                for example in examples:
+                    _restore_nulls(example, media.get("schema", {}), schemas)
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (path, operation)
+        for path, operations in document["paths"].items()
+        for operation in operations.values()
+    ]
+
+
+def _example(schema: dict[str, Any]) -> Any:
+    examples = schema.get("examples")
+    return examples[0] if examples else schema.get("example")
+
+
+def _page_examples(schemas: dict[str, Any]) -> None:
+    """A page of a list (`Page[X]`) is exemplified by one page holding X's example."""
+    for name, schema in schemas.items():
+        item = schema.get("properties", {}).get("data", {}).get("items", {}).get("$ref", "")
+        example = _example(schemas.get(item.rpartition("/")[2], {}))
+        if name.startswith("Page_") and example is not None and _example(schema) is None:
+            schema["examples"] = [{"data": [example], "next_cursor": None}]
+
+
 def install_openapi(app: FastAPI) -> None:
     """Make `app.openapi()` (and `/openapi.json`) the completed document."""
     generate = app.openapi
@@ -139,12 +199,13 @@ def install_openapi(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = generate()
-            for path, operations in document["paths"].items():
-                for operation in operations.values():
-                    _complete(path, operation)
+            for path, operation in _operations(document):
+                _complete(path, operation)
             components = document.setdefault("components", {})
             components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
             _drop_unused_schemas(document)
+            _examples_with_nulls(document)
+            _page_examples(components.get("schemas", {}))
         return app.openapi_schema or {}
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -24,6 +24,22 @@ router = APIRouter(tags=["stripe"])
 
 class WebhookReceipt(BaseModel):
     """What the delivery did; Stripe only needs the 2xx."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "received": True,
+                    "event_id": "evt_1QabcXYZ",
+                    "type": "invoice.paid",
+                    "invoice_id": "inv_01jd3k2m8n4p6q8r0s2t4v6w8y",
+                    "applied": True,
+                    "duplicate": False,
+                    "detail": "invoice paid",
+                }
+            ]
+        }
+    )
 
     received: bool = True
     event_id: str
