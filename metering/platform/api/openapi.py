@@ -23,7 +23,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from metering.platform.api import problems
-from metering.platform.api.problem_docs import Problem, add_problem_responses, problem_responses
+from metering.platform.api.problem_docs import Problem, add_problem_responses
 from metering.platform.api.problems import CATALOGUE, PROBLEM_JSON
 
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
@@ -65,6 +65,12 @@ STRIPE_SIGNATURE: dict[str, Any] = {"security": [{"stripeSignature": []}]}
 
 DATABASE_FREE = frozenset({"/healthz"})
 """Paths that answer without the database (every other one can answer 503)."""
+READINESS = "/readyz"
+"""Answers its own 503 (`not-ready`, no `Retry-After`): a probe, not a client to slow down."""
+UNAVAILABLE = tuple(
+    kind for kind in CATALOGUE if kind.status == 503 and kind is not problems.NOT_READY
+)
+"""The problem types of a database outage."""
 
 RETRY_AFTER = {
     "Retry-After": {
@@ -74,21 +80,18 @@ RETRY_AFTER = {
 }
 
 
-def _unavailable() -> dict[str, Any]:
-    """The 503 of a database outage: a problem document with `Retry-After`. Its types are
-    the catalogue's 503s but `/readyz`'s own `not-ready`."""
-    kinds = [kind for kind in CATALOGUE if kind.status == 503 and kind is not problems.NOT_READY]
-    response: dict[str, Any] = (
-        problem_responses(*kinds)[503]
-        if kinds
-        else {
+def _add_unavailable(responses: dict[str, Any]) -> None:
+    """The 503 of a database outage: a problem document with `Retry-After`, beside any 503
+    the route documents itself."""
+    if "503" not in responses:
+        responses["503"] = {
             "description": "Service Unavailable",
             "content": {PROBLEM_JSON: {"schema": Problem.model_json_schema()}},
         }
-    )
+    add_problem_responses(responses, *UNAVAILABLE)
+    response = responses["503"]
     response["description"] += ": the database is unavailable; retry after `Retry-After`."
     response["headers"] = RETRY_AFTER
-    return response
 
 
 def _takes_input(operation: dict[str, Any]) -> bool:
@@ -120,8 +123,8 @@ def _complete(path: str, operation: dict[str, Any]) -> None:
         )
     if _lists(operation):
         add_problem_responses(responses, problems.INVALID_CURSOR)
-    if path not in DATABASE_FREE and "503" not in responses:
-        responses["503"] = _unavailable()
+    if path not in DATABASE_FREE and path != READINESS:
+        _add_unavailable(responses)
     operation.setdefault("security", [])
     operation["responses"] = dict(sorted(responses.items()))
 
