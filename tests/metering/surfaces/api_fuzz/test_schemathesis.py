@@ -16,9 +16,12 @@ from typing import Any
 
 import pytest
 import schemathesis
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from schemathesis.engine import events, from_schema
 from sqlalchemy.engine import Engine
 
+from metering.platform.api.problem_handlers import install_problem_handlers
 from metering.platform.settings import Settings
 from metering.surfaces.app import create_app
 from tests.metering.conftest import create_customer, create_plan, create_vendor
@@ -186,3 +189,27 @@ def test_every_answer_is_described_and_none_is_a_server_error(
     assert run.report() == ""
     assert run.operations == documented
     assert set(run.cases) == {"examples", "coverage", "fuzzing", "stateful"}
+
+
+def test_the_run_reports_a_crash_and_an_undocumented_answer() -> None:
+    """The harness can fail: a crash is a failure naming the exception, an answer the
+    document does not list is another."""
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/crash")
+    def crash() -> dict[str, str]:
+        raise RuntimeError("the ledger is on fire")
+
+    @app.get("/teapot")
+    def teapot() -> JSONResponse:
+        return JSONResponse({"brewing": True}, status_code=418)
+
+    run = fuzz(app, "no-key")
+
+    assert {(operation, check) for operation, check, _ in run.failures} == {
+        ("GET /crash", "not_a_server_error"),
+        ("GET /crash", "status_code_conformance"),  # a 500 is no documented answer either
+        ("GET /teapot", "status_code_conformance"),
+    }
+    assert "crash: RuntimeError: the ledger is on fire" in run.report()
