@@ -17,6 +17,7 @@ from metering.ledger.plan_changes import endpoints as plan_changes
 from metering.notify.alerts import endpoints as alerts
 from metering.notify.webhooks import endpoints as webhooks_out
 from metering.platform.api import health
+from metering.platform.api.openapi import install_openapi
 from metering.platform.api.problem_docs import catalogue_table
 from metering.platform.api.problem_handlers import install_problem_handlers
 from metering.platform.db.engine import make_engine
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> MonitoredApp:
     app.state.settings = settings
     app.state.engine = engine
     install_problem_handlers(app)
+    install_openapi(app)
     app.include_router(health.router)
     app.include_router(monitoring.router)
     app.include_router(vendors.router)

@@ -201,19 +201,13 @@ def line_outcomes(
             occurred_at=row.occurred_at,
             settles_at=row.settles_at,
             dedupe_key=row.dedupe_key,
-            value=_value(row),
+            value=row.measured(),
         )
         for row_id in page
         if (row := by_id.get(row_id)) is not None
     ]
     next_cursor = encode_cursor(page[-1]) if len(ids) > limit else None
     return data, next_cursor
-
-
-def _value(row: Outcome) -> str | None:
-    if row.value is not None:
-        return decimal_text(row.value)
-    return row.value_text
 
 
 def subscription_in_force(session: Session, customer: Customer, now: datetime) -> Subscription:

@@ -40,20 +40,19 @@ class PaymentCreate(BaseModel):
     method: PaymentMethodKind = PaymentMethodKind.BANK_TRANSFER
 
 
+PAYMENT_OUT_EXAMPLE: dict[str, Any] = {
+    "id": "pay_01jd3k2m8n4p6q8r0s2t4v6w8y",
+    "invoice_id": "inv_01jd3k2m8n4p6q8r0s2t4v6w8y",
+    **_PAYMENT_EXAMPLE,
+    "currency": "usd",
+    "created_at": "2026-11-21T09:12:00Z",
+}
+
+
 class PaymentOut(BaseModel):
     """A payment recorded against an invoice."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "example": {
-                "id": "pay_01jd3k2m8n4p6q8r0s2t4v6w8y",
-                "invoice_id": "inv_01jd3k2m8n4p6q8r0s2t4v6w8y",
-                **_PAYMENT_EXAMPLE,
-                "currency": "usd",
-                "created_at": "2026-11-21T09:12:00Z",
-            }
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"example": PAYMENT_OUT_EXAMPLE})
 
     id: str
     invoice_id: str
@@ -99,7 +98,9 @@ RetrySchedule = Annotated[
 class DunningSettings(BaseModel):
     """When a failed payment is tried again: days after the first failure."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"retry_days": [3, 5, 7]}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"retry_days": [3, 5, 7], "default": True}]}
+    )
 
     retry_days: RetrySchedule = Field(
         description="Ascending days (1 to 90) after the first failed payment on which it is "

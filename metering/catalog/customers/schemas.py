@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from metering.catalog.customers.models import CollectionMethod, PaymentProviderName
-from metering.catalog.subscriptions.schemas import SubscriptionOut
+from metering.catalog.subscriptions.schemas import SUBSCRIPTION_EXAMPLE, SubscriptionOut
 from metering.platform.web.format import parse_locale
 from pricing_rules.periods import Timezone
 
@@ -78,6 +78,31 @@ class CustomerUpdate(BaseModel):
 
 
 class CustomerOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "cus_01m8y51h6wnk2mcpywvn5sm0n5",
+                    "external_id": "acme",
+                    "name": "Acme Corp",
+                    "email": "billing@acme.test",
+                    "timezone": "Europe/Paris",
+                    "locale": "fr_FR",
+                    "status": "provisioned",
+                    "plan_id": "pln_01m8y51h4x1mnd2xf51bcj0341",
+                    "plan": "support-agent",
+                    "subscription": SUBSCRIPTION_EXAMPLE,
+                    "pending_change": None,
+                    "collection_method": "charge_automatically",
+                    "days_until_due": 30,
+                    "payment_provider": "stripe",
+                    "created_at": "2026-11-02T09:15:00Z",
+                    "updated_at": "2026-11-02T09:15:00Z",
+                }
+            ]
+        }
+    )
+
     id: str
     external_id: str
     name: str | None

@@ -12,6 +12,7 @@ from sqlmodel import Session, col
 from metering.catalog.plans import repository, service
 from metering.catalog.plans.models import Plan, PlanVersion
 from metering.catalog.plans.schemas import (
+    RULE_FILE_EXAMPLE,
     PlanOut,
     PlanVersionOut,
     PlanVersionSummary,
@@ -156,18 +157,26 @@ def list_versions(
     return Page[PlanVersionSummary](data=data, next_cursor=next_cursor)
 
 
-def _yaml_response(version: PlanVersion) -> PlainTextResponse:
-    return PlainTextResponse(version.yaml, media_type=YAML_MEDIA_TYPE)
+class YamlResponse(PlainTextResponse):
+    """A rule file as uploaded, documented and sent as `application/yaml`."""
+
+    media_type = YAML_MEDIA_TYPE
+
+
+def _yaml_response(version: PlanVersion) -> YamlResponse:
+    return YamlResponse(version.yaml)
 
 
 _YAML_DOC: dict[int | str, dict[str, Any]] = {
-    200: {"content": {YAML_MEDIA_TYPE: {"schema": {"type": "string"}}}}
+    200: {
+        "content": {YAML_MEDIA_TYPE: {"schema": {"type": "string"}, "example": RULE_FILE_EXAMPLE}}
+    }
 }
 
 
 @router.get(
     "/{plan_ref}/versions/{number}.yaml",
-    response_class=PlainTextResponse,
+    response_class=YamlResponse,
     summary="Get a version's YAML, as uploaded",
     responses=_YAML_DOC,
 )
@@ -176,7 +185,7 @@ def get_version_yaml(
     number: int,
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
-) -> PlainTextResponse:
+) -> YamlResponse:
     plan = service.plan_or_404(session, vendor, plan_ref)
     return _yaml_response(service.version_or_404(session, plan, number))
 
@@ -198,7 +207,7 @@ def get_version(
     request: Request,
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
-) -> PlanVersionOut | PlainTextResponse:
+) -> PlanVersionOut | YamlResponse:
     plan = service.plan_or_404(session, vendor, plan_ref)
     version = service.version_or_404(session, plan, number)
     if _wants_yaml(request):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -22,6 +23,19 @@ class ApplyMode(StrEnum):
     NEXT_PERIOD = "next_period"
     IMMEDIATELY = "immediately"
     NONE = "none"
+
+
+SUBSCRIPTION_EXAMPLE: dict[str, Any] = {
+    "id": "sub_01m8y51h7rm2gayjbnkg38fm79",
+    "plan_id": "pln_01m8y51h4x1mnd2xf51bcj0341",
+    "plan": "support-agent",
+    "version": 1,
+    "plan_version_id": "plv_01m8y51h5jrcm33p1nt0vdzh3a",
+    "starts_at": "2026-11-01T00:00:00Z",
+    "ends_at": None,
+    "billed_through": "2026-11-01T00:00:00Z",
+    "created_at": "2026-11-02T09:15:00Z",
+}
 
 
 class PlanChange(BaseModel):
@@ -57,6 +71,8 @@ class PlanChange(BaseModel):
 
 
 class SubscriptionOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [SUBSCRIPTION_EXAMPLE]})
+
     id: str
     plan_id: str
     plan: str = Field(description="The plan's slug.")

@@ -52,6 +52,7 @@ from metering.ledger.states import EventStatus
 from metering.platform.api import problems
 from metering.platform.api.body import read_body
 from metering.platform.api.deps import app_settings
+from metering.platform.api.openapi import STANDARD_WEBHOOKS
 from metering.platform.api.pagination import Cursor, Limit, Page, paginate
 from metering.platform.api.problem_docs import problem_responses
 from metering.platform.db import jsontext
@@ -197,7 +198,7 @@ async def post_events(
     summary="Send events (signed webhook)",
     response_model=IngestResponse,
     responses={**_STORED_ONE, **problem_responses(*SIGNATURE_PROBLEMS, *_INGEST_PROBLEMS)},
-    openapi_extra=_INGEST_OPENAPI,
+    openapi_extra={**_INGEST_OPENAPI, **STANDARD_WEBHOOKS},
     description="`POST /v1/events` for signed deliveries: Standard Webhooks headers made with "
     "the vendor's signing secret; timestamps more than 5 minutes off are refused (`401`), "
     "an unknown vendor is `404`." + STATUS_CODES,
@@ -244,7 +245,7 @@ def _detail(session: Session, event: StoredEvent) -> ExactJSONResponse:
             period_end=row.period_end,
             dedupe_key=row.dedupe_key,
             match_key=row.match_key,
-            value=row.value if row.value is not None else row.value_text,
+            value=row.measured(),
             problem=row.problem,
             settles_at=row.settles_at,
             plan_version_id=row.plan_version_id,

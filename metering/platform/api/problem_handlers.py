@@ -61,9 +61,24 @@ async def _problem_handler(_request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc)
 
 
-async def _validation_handler(_request: Request, exc: Exception) -> JSONResponse:
+def not_json(request: Request, exc: RequestValidationError) -> ProblemError | None:
+    """A 415 for a body sent to a JSON route as something else (form data, text, no
+    Content-Type: what `curl -d` sends). FastAPI leaves such a body unread, as bytes, and
+    would only say that it is not an object."""
+    if not (isinstance(exc.body, bytes) and exc.body):
+        return None
+    if not any(tuple(error["loc"]) == ("body",) for error in exc.errors()):
+        return None
+    media_type = request.headers.get("content-type") or "none"
+    return problems.HTTP_UNSUPPORTED_MEDIA_TYPE.error(
+        f"Send the body as JSON with 'Content-Type: application/json' (Content-Type was "
+        f"'{media_type}')."
+    )
+
+
+async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return problem_response(validation_problem(exc))
+    return problem_response(not_json(request, exc) or validation_problem(exc))
 
 
 async def _http_handler(request: Request, exc: Exception) -> JSONResponse:

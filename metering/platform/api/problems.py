@@ -112,7 +112,9 @@ HTTP_NOT_FOUND = _plain(
 )
 HTTP_METHOD_NOT_ALLOWED = _plain(405, "The path takes other methods, listed in the `Allow` header.")
 HTTP_UNSUPPORTED_MEDIA_TYPE = _plain(
-    415, 'A rule file sent as neither YAML nor JSON `{"yaml": ...}`.'
+    415,
+    "A body in a media type the operation does not take: a rule file as neither YAML nor JSON "
+    '`{"yaml": ...}`, any other body as anything but JSON.',
 )
 HTTP_INTERNAL_SERVER_ERROR = _plain(
     500, "An unexpected error; it is logged, and retrying the request is safe."
@@ -313,6 +315,13 @@ PAYMENT_REFERENCE_CONFLICT = _declare(
     "Payment Reference Conflict",
     "A payment with this reference was recorded for the invoice with another amount, date or "
     "method; a reference names one payment.",
+)
+STRIPE_NOT_CONFIGURED = _declare(
+    "stripe-not-configured",
+    404,
+    "Stripe Not Configured",
+    "The service has no Stripe webhook secret (METERING_STRIPE_WEBHOOK_SECRET), so it takes no "
+    "Stripe webhooks.",
 )
 STRIPE_SIGNATURE_INVALID = _declare(
     "stripe-signature-invalid",

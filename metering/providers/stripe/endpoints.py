@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -13,6 +13,7 @@ from metering.billing.payments.webhooks import WebhookOutcome
 from metering.platform.api import problems
 from metering.platform.api.body import read_body
 from metering.platform.api.deps import app_settings
+from metering.platform.api.openapi import STRIPE_SIGNATURE
 from metering.platform.api.problem_docs import problem_responses
 from metering.platform.db.session import get_engine
 from metering.providers.stripe.provider import StripeProvider
@@ -23,6 +24,22 @@ router = APIRouter(tags=["stripe"])
 
 class WebhookReceipt(BaseModel):
     """What the delivery did; Stripe only needs the 2xx."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "received": True,
+                    "event_id": "evt_1QabcXYZ",
+                    "type": "invoice.paid",
+                    "invoice_id": "inv_01jd3k2m8n4p6q8r0s2t4v6w8y",
+                    "applied": True,
+                    "duplicate": False,
+                    "detail": "invoice paid",
+                }
+            ]
+        }
+    )
 
     received: bool = True
     event_id: str
@@ -51,20 +68,21 @@ def store_event(engine: sa.Engine, event: ProviderEvent) -> WebhookOutcome:
     summary="Stripe webhook",
     response_model=WebhookReceipt,
     responses=problem_responses(
-        problems.STRIPE_SIGNATURE_INVALID, problems.NOT_FOUND, problems.BODY_TOO_LARGE
+        problems.STRIPE_SIGNATURE_INVALID, problems.STRIPE_NOT_CONFIGURED, problems.BODY_TOO_LARGE
     ),
+    openapi_extra=STRIPE_SIGNATURE,
     description="Signed by Stripe (`Stripe-Signature`, the endpoint secret in "
     "`METERING_STRIPE_WEBHOOK_SECRET`). `invoice.paid`, `invoice.payment_succeeded`, "
     "`invoice.payment_failed`, `invoice.voided` and `invoice.finalized` update our invoice; "
     "other events are acknowledged and ignored. Each event id is applied once; a paid or void "
     "invoice never changes again, so repeated and out-of-order deliveries are harmless. "
-    "A bad signature is `400`.",
+    "A bad signature is `400`; while the service has no Stripe webhook secret, `404`.",
 )
 async def stripe_webhook(request: Request) -> WebhookReceipt:
     settings = app_settings(request)
     if not settings.stripe_webhook_secret:
-        raise problems.NOT_FOUND.error(
-            "Stripe webhooks are not configured (no stripe_webhook_secret)."
+        raise problems.STRIPE_NOT_CONFIGURED.error(
+            "Stripe webhooks are not configured (no METERING_STRIPE_WEBHOOK_SECRET)."
         )
     payload = await read_body(request, settings.max_body_bytes)
     try:
