@@ -25,6 +25,7 @@ from metering.platform.settings import Settings, get_settings
 from metering.providers.stripe import endpoints as stripe_webhook
 from metering.surfaces import monitoring
 from metering.surfaces.portal.router import install_portal
+from metering.surfaces.provider_accounts import LinkedAccounts
 from metering.surfaces.reports import endpoints as reports
 from metering.surfaces.simulation import endpoints as simulation
 from metering.surfaces.vendor_web.endpoints import install_vendor_web
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> MonitoredApp:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.provider_accounts = LinkedAccounts(settings)
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(monitoring.router)

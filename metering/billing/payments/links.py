@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from metering.billing.invoices.models import Invoice
 from metering.billing.payments.models import (
     CustomerPaymentLink,
     InvoiceLinePaymentLink,
@@ -28,6 +29,7 @@ LINKS: sa.Table = InvoicePaymentLink.__table__  # type: ignore[attr-defined]
 ITEMS: sa.Table = InvoiceLinePaymentLink.__table__  # type: ignore[attr-defined]
 CUSTOMERS: sa.Table = CustomerPaymentLink.__table__  # type: ignore[attr-defined]
 PAYMENTS: sa.Table = InvoicePayment.__table__  # type: ignore[attr-defined]
+INVOICES: sa.Table = Invoice.__table__  # type: ignore[attr-defined]
 
 
 def _insert(session: Session, table: sa.Table) -> Any:
@@ -113,6 +115,66 @@ def link_customer(session: Session, customer_id: str, provider: str, external_id
         customer_id=customer_id, provider=provider, external_id=external_id, created_at=utcnow()
     )
     session.execute(statement.on_conflict_do_nothing(index_elements=["customer_id", "provider"]))
+
+
+def relink_customer(session: Session, customer_id: str, provider: str, external_id: str) -> None:
+    """Link the customer to the provider's `external_id`, replacing the link it had."""
+    statement = _insert(session, CUSTOMERS).values(
+        customer_id=customer_id, provider=provider, external_id=external_id, created_at=utcnow()
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["customer_id", "provider"],
+            set_={"external_id": external_id, "created_at": statement.excluded.created_at},
+        )
+    )
+
+
+def customer_external_ids(
+    session: Session, customer_ids: Collection[str], provider: str
+) -> dict[str, str]:
+    """Customer id -> its customer at the provider, for the customers linked there."""
+    if not customer_ids:
+        return {}
+    rows = session.execute(
+        sa.select(CUSTOMERS.c.customer_id, CUSTOMERS.c.external_id).where(
+            CUSTOMERS.c.provider == provider, CUSTOMERS.c.customer_id.in_(sorted(customer_ids))
+        )
+    ).all()
+    return {row.customer_id: row.external_id for row in rows}
+
+
+def customers_at(session: Session, provider: str, external_id: str) -> list[str]:
+    """Our customers linked to the provider's customer `external_id`."""
+    return list(
+        session.execute(
+            sa.select(CUSTOMERS.c.customer_id)
+            .where(CUSTOMERS.c.provider == provider, CUSTOMERS.c.external_id == external_id)
+            .order_by(CUSTOMERS.c.customer_id)
+        ).scalars()
+    )
+
+
+# Steps at which the provider's invoice is being made under the customer's account there.
+IN_THE_MAKING = (SyncState.CUSTOMER_SYNCED, SyncState.INVOICE_CREATED, SyncState.ITEMS_CREATED)
+
+
+def invoices_in_the_making(session: Session, customer_id: str, provider: str) -> list[str]:
+    """The customer's invoices whose copy at the provider is being made (after its customer
+    there was chosen, before it is final): their customer there must not change."""
+    invoices = INVOICES
+    return list(
+        session.execute(
+            sa.select(LINKS.c.invoice_id)
+            .join(invoices, invoices.c.id == LINKS.c.invoice_id)
+            .where(
+                invoices.c.customer_id == customer_id,
+                LINKS.c.provider == provider,
+                LINKS.c.step.in_([step.value for step in IN_THE_MAKING]),
+            )
+            .order_by(LINKS.c.invoice_id)
+        ).scalars()
+    )
 
 
 def link_item(session: Session, line_id: str, provider: str, external_id: str) -> None:

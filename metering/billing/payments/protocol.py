@@ -158,11 +158,23 @@ InvoiceChange = Paid | Declined | Voided | Opened
 
 
 @dataclass(frozen=True)
+class PaymentMethodAdded:
+    """The customer finished the provider's setup flow for a payment method: `customer` is
+    the provider's customer, `setup` the provider's reference of the flow (Stripe: the
+    SetupIntent), from which `use_payment_method` takes the method."""
+
+    customer: str
+    setup: str
+
+
+@dataclass(frozen=True)
 class ProviderEvent:
     """A webhook delivery, parsed and verified.
 
     `external_invoice_id`: the provider's invoice it is about; `invoice_id`: ours, as the
     provider's copy names it (its metadata); `change`: None for an event we do not use.
+    `payment_method`: a payment method the customer added (then the event is about no
+    invoice).
     """
 
     id: str
@@ -170,6 +182,32 @@ class ProviderEvent:
     external_invoice_id: str | None
     invoice_id: str | None
     change: InvoiceChange | None
+    payment_method: PaymentMethodAdded | None = None
+
+
+@dataclass(frozen=True)
+class PaymentMethod:
+    """The payment method a customer's invoices are charged to, as the customer knows it:
+    `kind` card or bank_account; `brand` the card's network (visa) or the bank account's
+    type (sepa_debit); expiry for cards only."""
+
+    kind: str
+    brand: str
+    last4: str
+    exp_month: int | None = None
+    exp_year: int | None = None
+
+
+@dataclass(frozen=True)
+class SetupSession:
+    """The provider's hosted page where the customer adds or replaces its payment method."""
+
+    url: str
+    expires_at: datetime | None
+
+
+class NotSupported(Exception):
+    """The provider does not do this (the manual provider keeps no payment methods)."""
 
 
 class FailureKind(StrEnum):
@@ -234,6 +272,30 @@ class PaymentProvider(Protocol):
 
     def failure(self, error: Exception) -> Failure | None:
         """What one of the provider's errors means; None for an error that is not its own."""
+
+    def has_customer(self, external_id: str) -> bool:
+        """Whether the provider has this customer (not deleted): an existing account a
+        vendor links to one of ours."""
+
+    def open_customer(self, customer: CustomerSnapshot) -> str:
+        """The customer's account at the provider, made (once) when it has none yet, before
+        any invoice: its id. `NotSupported` when the provider keeps no accounts."""
+
+    def payment_method(self, customer: str) -> PaymentMethod | None:
+        """What the provider's customer `customer` is charged to; None when nothing is.
+        `NotSupported` when the provider keeps no payment methods."""
+
+    def payment_method_session(
+        self, customer: str, return_url: str, currency: str | None
+    ) -> SetupSession:
+        """A hosted page where the customer adds or replaces its payment method, returning
+        to `return_url`, offering what suits `currency`; its result comes back by webhook
+        (`PaymentMethodAdded`).
+        `NotSupported` when the provider keeps no payment methods."""
+
+    def use_payment_method(self, added: PaymentMethodAdded) -> PaymentMethod:
+        """Make the method the customer just added the default for its invoices (safe to
+        repeat); the method. `NotSupported` when the provider keeps none."""
 
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         """The verified event of a delivery; `WebhookRejected` when it does not verify."""

@@ -15,6 +15,9 @@ from pricing_rules.periods import Timezone
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)]
+StripeCustomerId = Annotated[
+    str, StringConstraints(pattern=r"^cus_[A-Za-z0-9]{1,96}$", strip_whitespace=True)
+]
 # How the billing portal formats amounts and dates for the customer: en_US, de_DE, fr_FR...
 Locale = Annotated[str, StringConstraints(max_length=20), AfterValidator(parse_locale)]
 
@@ -56,6 +59,12 @@ class CustomerCreate(BaseModel):
         "`stripe` when the service has a Stripe key, else `manual`. Each invoice keeps the "
         "provider it was issued with.",
     )
+    stripe_customer_id: StripeCustomerId | None = Field(
+        default=None,
+        description="An existing Stripe customer (`cus_...`) to collect through: checked to "
+        "exist in Stripe (422 when it does not), and used by the sync instead of making one. "
+        "Its payment methods are what Stripe charges.",
+    )
 
 
 class CustomerUpdate(BaseModel):
@@ -74,6 +83,11 @@ class CustomerUpdate(BaseModel):
     payment_provider: PaymentProviderName | None = Field(
         default=None,
         description="For the invoices issued from now on; issued ones keep theirs.",
+    )
+    stripe_customer_id: StripeCustomerId | None = Field(
+        default=None,
+        description="Link an existing Stripe customer (checked to exist); refused while one "
+        "of the customer's invoices is being made in Stripe under another.",
     )
 
 
@@ -94,5 +108,9 @@ class CustomerOut(BaseModel):
     collection_method: str
     days_until_due: int
     payment_provider: str = Field(description="stripe | manual: who collects its invoices.")
+    stripe_customer_id: str | None = Field(
+        default=None,
+        description="Its Stripe customer: linked through the API, or made by the sync.",
+    )
     created_at: datetime
     updated_at: datetime

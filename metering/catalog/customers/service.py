@@ -108,7 +108,11 @@ NOT_NULL = {
     "collection_method": "charge_automatically or send_invoice",
     "days_until_due": "a number of days",
     "payment_provider": "stripe or manual",
+    "stripe_customer_id": "a Stripe customer id (cus_...)",
 }
+
+# Linked by the endpoint through `accounts.ProviderAccounts`, not a column of the customer.
+LINKED = {"stripe_customer_id"}
 
 
 def update(session: Session, customer: Customer, data: CustomerUpdate) -> Customer:
@@ -117,7 +121,8 @@ def update(session: Session, customer: Customer, data: CustomerUpdate) -> Custom
         if name in changes and changes[name] is None:
             raise problems.INVALID_REQUEST.error(f"{name}: cannot be null; send {example}")
     for field, value in changes.items():
-        setattr(customer, field, value)
+        if field not in LINKED:
+            setattr(customer, field, value)
     customer.updated_at = utcnow()
     session.add(customer)
     session.flush()

@@ -314,6 +314,26 @@ PAYMENT_REFERENCE_CONFLICT = _declare(
     "A payment with this reference was recorded for the invoice with another amount, date or "
     "method; a reference names one payment.",
 )
+STRIPE_CUSTOMER_INVALID = _declare(
+    "stripe-customer-invalid",
+    422,
+    "Stripe Customer Invalid",
+    "`stripe_customer_id` names no customer in Stripe (or a deleted one), or Stripe is not "
+    "configured (no stripe_api_key).",
+)
+STRIPE_CUSTOMER_CONFLICT = _declare(
+    "stripe-customer-conflict",
+    409,
+    "Stripe Customer Conflict",
+    "The Stripe customer is linked to another customer (`customer_id` names it), or one of "
+    "this customer's invoices is being made in Stripe under its current Stripe customer.",
+)
+PROVIDER_UNAVAILABLE = _declare(
+    "provider-unavailable",
+    503,
+    "Payment Provider Unavailable",
+    "The payment provider did not answer or failed; nothing was changed, try again.",
+)
 STRIPE_SIGNATURE_INVALID = _declare(
     "stripe-signature-invalid",
     400,

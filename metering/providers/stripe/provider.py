@@ -26,10 +26,12 @@ from stripe.params import (
     InvoiceCreateParams,
     InvoiceItemCreateParams,
 )
+from stripe.params.checkout import SessionCreateParams
 
 from metering.billing.payments.models import SyncState
 from metering.billing.payments.protocol import (
     Collection,
+    CustomerSnapshot,
     DeclineCode,
     Declined,
     Failure,
@@ -37,9 +39,12 @@ from metering.billing.payments.protocol import (
     InvoiceSnapshot,
     LineSnapshot,
     Paid,
+    PaymentMethod,
+    PaymentMethodAdded,
     PermanentSyncError,
     ProviderEvent,
     Sent,
+    SetupSession,
 )
 from metering.catalog.customers.models import CollectionMethod
 from metering.platform.settings import Settings
@@ -55,7 +60,11 @@ IDEMPOTENCY_WINDOW = timedelta(hours=23)
 
 def idempotency(invoice: InvoiceSnapshot, *parts: object) -> stripe.RequestOptions:
     """The idempotency key of one Stripe write: our ids, then the invoice's key round."""
-    key = ":".join(str(part) for part in ("metering", *parts, f"r{invoice.key_round}"))
+    return _key(invoice.key_round, *parts)
+
+
+def _key(key_round: int, *parts: object) -> stripe.RequestOptions:
+    key = ":".join(str(part) for part in ("metering", *parts, f"r{key_round}"))
     return {"idempotency_key": key}
 
 
@@ -108,6 +117,34 @@ def _stripe_invoice(invoice: InvoiceSnapshot) -> str:
     return invoice.provider_invoice_id
 
 
+def _customer_metadata(customer: CustomerSnapshot) -> dict[str, str]:
+    return {
+        "metering_customer_id": customer.id,
+        "metering_vendor_id": customer.vendor_id,
+        "external_id": customer.external_id,
+    }
+
+
+# Stripe's payment method types that are bank accounts (debits), as the portal names them.
+BANK_ACCOUNTS = ("sepa_debit", "us_bank_account", "bacs_debit", "au_becs_debit", "acss_debit")
+
+
+def _described(method: stripe.PaymentMethod) -> PaymentMethod:
+    """A card (brand, last 4, expiry) or a bank account (its type, last 4)."""
+    details = method.to_dict().get(method.type) or {}
+    if method.type == "card":
+        return PaymentMethod(
+            "card",
+            str(details.get("brand") or "card"),
+            str(details.get("last4") or ""),
+            details.get("exp_month"),
+            details.get("exp_year"),
+        )
+    kind = "bank_account" if method.type in BANK_ACCOUNTS else method.type
+    brand = details.get("bank_name") or method.type
+    return PaymentMethod(kind, str(brand), str(details.get("last4") or ""))
+
+
 def _paid_at(paid: stripe.Invoice) -> datetime | None:
     transitions = getattr(paid, "status_transitions", None)
     stamp = transitions.paid_at if transitions is not None else None
@@ -142,27 +179,34 @@ class StripeProvider:
         return self._client
 
     def ensure_customer(self, invoice: InvoiceSnapshot, now: datetime) -> str:
-        """Create the Stripe customer (or bring its name, email and our ids up to date)."""
+        """Create the Stripe customer (or bring our ids, and its name and email when we have
+        them, up to date: a linked customer keeps the name it has in Stripe when ours has
+        none)."""
         customer = invoice.customer
-        metadata = {
-            "metering_customer_id": customer.id,
-            "metering_vendor_id": customer.vendor_id,
-            "external_id": customer.external_id,
-        }
-        name = customer.name or customer.external_id
         if customer.provider_id is None:
-            if _may_exist(invoice, now) and (found := self._find_customer(customer.id)):
-                return found
-            created: CustomerCreateParams = {"name": name, "metadata": metadata}
-            if customer.email:
-                created["email"] = customer.email
-            key = idempotency(invoice, "customer", customer.id, "create", _digest(created))
-            return self.client.v1.customers.create(created, options=key).id
-        updated: CustomerUpdateParams = {"name": name, "metadata": metadata}
+            return self._create_customer(customer, invoice.key_round, _may_exist(invoice, now))
+        updated: CustomerUpdateParams = {"metadata": _customer_metadata(customer)}
+        if customer.name:
+            updated["name"] = customer.name
         if customer.email:
             updated["email"] = customer.email
         key = idempotency(invoice, "customer", customer.id, "update", _digest(updated))
         return self.client.v1.customers.update(customer.provider_id, updated, options=key).id
+
+    def _create_customer(self, customer: CustomerSnapshot, key_round: int, look: bool) -> str:
+        """The Stripe customer made for ours (looked up first when `look`): the same key and
+        parameters whether the sync or a payment method setup makes it, so within Stripe's
+        idempotency window both get the same customer."""
+        if look and (found := self._find_customer(customer.id)):
+            return found
+        created: CustomerCreateParams = {
+            "name": customer.name or customer.external_id,
+            "metadata": _customer_metadata(customer),
+        }
+        if customer.email:
+            created["email"] = customer.email
+        key = _key(key_round, "customer", customer.id, "create", _digest(created))
+        return self.client.v1.customers.create(created, options=key).id
 
     def _find_customer(self, customer_id: str) -> str | None:
         """The Stripe customer made for ours whose id we never stored (Stripe's search, which
@@ -374,6 +418,72 @@ class StripeProvider:
 
     def failure(self, error: Exception) -> Failure | None:
         return failures.failure(error)
+
+    def has_customer(self, external_id: str) -> bool:
+        """Whether Stripe has the customer (a deleted one is answered as `deleted`)."""
+        try:
+            found = self.client.v1.customers.retrieve(external_id)
+        except stripe.InvalidRequestError as error:
+            if error.http_status == 404:
+                return False
+            raise
+        return not getattr(found, "deleted", False)
+
+    def open_customer(self, customer: CustomerSnapshot) -> str:
+        return self._create_customer(customer, 0, look=True)
+
+    def payment_method(self, customer: str) -> PaymentMethod | None:
+        """The method Stripe charges the customer's invoices to: its invoice default, else its
+        default source."""
+        found = self.client.v1.customers.retrieve(customer)
+        settings = found.invoice_settings
+        default = settings.default_payment_method if settings is not None else None
+        method_id = default if isinstance(default, str) else getattr(default, "id", None)
+        source = found.default_source
+        method_id = method_id or (source if isinstance(source, str) else None)
+        if method_id is None:
+            return None
+        return _described(self.client.v1.payment_methods.retrieve(method_id))
+
+    def payment_method_session(
+        self, customer: str, return_url: str, currency: str | None
+    ) -> SetupSession:
+        """A Checkout Session in `setup` mode for the customer: Stripe's hosted page collects
+        a card or bank account and returns to `return_url` (cancelled or not). Stripe
+        chooses the methods it offers for `currency`; without one, cards only."""
+        params: SessionCreateParams = {
+            "mode": "setup",
+            "customer": customer,
+            "success_url": return_url,
+            "cancel_url": return_url,
+            "setup_intent_data": {"metadata": {"metering_purpose": "default_payment_method"}},
+        }
+        if currency is not None:
+            params["currency"] = currency
+        else:
+            params["allowed_payment_method_types"] = ["card"]
+        made = self.client.v1.checkout.sessions.create(params)
+        if made.url is None:
+            raise PermanentSyncError(f"Stripe Checkout Session {made.id} has no url")
+        expires = datetime.fromtimestamp(made.expires_at, UTC) if made.expires_at else None
+        return SetupSession(made.url, expires)
+
+    def use_payment_method(self, added: PaymentMethodAdded) -> PaymentMethod:
+        """The SetupIntent's payment method becomes the customer's default for invoices."""
+        setup = self.client.v1.setup_intents.retrieve(added.setup)
+        method = setup.payment_method
+        method_id = method if isinstance(method, str) else getattr(method, "id", None)
+        if setup.status != "succeeded" or method_id is None:
+            raise PermanentSyncError(
+                f"Stripe SetupIntent {added.setup} is {setup.status}: no payment method to use"
+            )
+        updated: CustomerUpdateParams = {"invoice_settings": {"default_payment_method": method_id}}
+        self.client.v1.customers.update(
+            added.customer,
+            updated,
+            options=_key(0, "customer", added.customer, "default", method_id),
+        )
+        return _described(self.client.v1.payment_methods.retrieve(method_id))
 
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         return webhook.parse(payload, headers, self.webhook_secret or "", self.tolerance)
