@@ -24,6 +24,7 @@ from metering.platform.monitoring.requests import MonitoredApp
 from metering.platform.settings import Settings, get_settings
 from metering.providers.stripe import endpoints as stripe_webhook
 from metering.surfaces import monitoring
+from metering.surfaces.payment_methods import endpoints as payment_methods
 from metering.surfaces.portal.router import install_portal
 from metering.surfaces.provider_accounts import LinkedAccounts
 from metering.surfaces.reports import endpoints as reports
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> MonitoredApp:
     app.include_router(events.router)
     app.include_router(invoices.router)
     app.include_router(payments.router)
+    app.include_router(payment_methods.router)
     app.include_router(reports.router)
     app.include_router(disputes.router)
     app.include_router(stripe_webhook.router)

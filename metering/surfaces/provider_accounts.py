@@ -4,34 +4,18 @@ layer's customer links, which the sync uses instead of making a Stripe customer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Sequence
 
 from sqlmodel import Session
 
 from metering.billing.payments import links
-from metering.billing.payments.protocol import PaymentProvider
+from metering.billing.payments.provider_calls import ask
 from metering.catalog.customers.models import PaymentProviderName
 from metering.platform.api import problems
 from metering.platform.settings import Settings
 from metering.providers.stripe.provider import StripeProvider
 
 STRIPE = PaymentProviderName.STRIPE.value
-
-T = TypeVar("T")
-
-
-def asking(provider: PaymentProvider, call: Callable[[], T]) -> T:
-    """`call` to the provider; its own failures are a 503 that says so (nothing changed)."""
-    try:
-        return call()
-    except Exception as error:
-        failure = provider.failure(error)
-        if failure is None:
-            raise
-        raise problems.PROVIDER_UNAVAILABLE.error(
-            f"{provider.label} failed: {failure.message}. Nothing was changed; try again."
-        ) from error
 
 
 class LinkedAccounts:
@@ -73,7 +57,7 @@ class LinkedAccounts:
                 f"'{stripe_customer_id}' cannot be checked."
             )
         stripe = StripeProvider.from_settings(self.settings)
-        if not asking(stripe, lambda: stripe.has_customer(stripe_customer_id)):
+        if not ask(stripe, lambda: stripe.has_customer(stripe_customer_id)):
             raise problems.STRIPE_CUSTOMER_INVALID.error(
                 f"stripe_customer_id: Stripe has no customer '{stripe_customer_id}' (or it "
                 "was deleted); send the id of an existing customer (cus_...)."

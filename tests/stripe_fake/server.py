@@ -40,6 +40,14 @@ invoices, invoice items. What it lacks, and this module adds or patches, is only
   409 (conflict) are not saved, as no endpoint ran.
 * The API version asked for (`Stripe-Version`) is recorded with each request; localstripe
   answers every version the same.
+* Checkout Sessions in `setup` mode only (localstripe has no Checkout): `POST
+  /v1/checkout/sessions` with `mode=setup`, `customer`, `success_url`, `cancel_url` and
+  `currency` or `allowed_payment_method_types` makes an open session with its SetupIntent and
+  a `url`; `GET /v1/checkout/sessions/{id}` reads it back. The hosted page itself is not
+  served: `POST /_config/checkout/{id}/complete` (body `{"payment_method": "pm_card_visa"}`)
+  does what the customer does on it (the SetupIntent succeeds with that method, attached to
+  the customer) and answers the `setup_intent.succeeded` and `checkout.session.completed`
+  events Stripe would send, for the test to deliver signed to our webhook.
 * No state on disk: localstripe pickles its store to one fixed file in /tmp after every
   write; here each process keeps its own store in memory (parallel test runs stay apart).
 
@@ -92,6 +100,84 @@ def canonical_test_article(cls: Any, id: str) -> Any:
 
 
 resources.PaymentMethod._try_get_canonical_test_article = classmethod(canonical_test_article)
+
+
+# --- Checkout Sessions in setup mode -------------------------------------------------------
+
+
+class CheckoutSession(resources.StripeObject):  # type: ignore[misc]
+    """Stripe's `checkout.session`, in `setup` mode only: what a customer uses to add a
+    payment method on Stripe's hosted page."""
+
+    object = "checkout.session"
+    _id_prefix = "cs_test_"
+
+    def __init__(
+        self,
+        mode: Any = None,
+        customer: Any = None,
+        success_url: Any = None,
+        cancel_url: Any = None,
+        currency: Any = None,
+        allowed_payment_method_types: Any = None,
+        setup_intent_data: Any = None,
+        metadata: Any = None,
+        **rest: Any,
+    ) -> None:
+        if rest:
+            raise _bad_request("Received unknown parameters: " + ", ".join(sorted(rest)))
+        if mode != "setup":
+            raise _bad_request("Only mode=setup is supported by this fake.", "mode")
+        if not isinstance(success_url, str) or not success_url.startswith("http"):
+            raise _bad_request("success_url must be an absolute URL.", "success_url")
+        if currency is None and allowed_payment_method_types is None:
+            raise _bad_request(
+                "currency is required in setup mode when allowed_payment_method_types is not set.",
+                "currency",
+            )
+        resources.Customer._api_retrieve(customer)  # 404 if unknown
+        intent_metadata = (setup_intent_data or {}).get("metadata")
+        intent = resources.SetupIntent(customer=customer, metadata=intent_metadata)
+        super().__init__()
+        self.mode = "setup"
+        self.customer = customer
+        self.success_url = success_url
+        self.cancel_url = cancel_url
+        self.currency = currency
+        self.metadata = metadata or {}
+        self.setup_intent = intent.id
+        self.status = "open"
+        self.url = f"https://checkout.stripe.test/c/pay/{self.id}"
+        self.expires_at = self.created + 24 * 3600
+
+
+async def create_checkout_session(request: web.Request) -> web.Response:
+    data = await server.get_post_data(request) or {}
+    return server.json_response(CheckoutSession(**data)._export())
+
+
+async def retrieve_checkout_session(request: web.Request) -> web.Response:
+    session = CheckoutSession._api_retrieve(request.match_info["id"])
+    return server.json_response(session._export())
+
+
+async def complete_checkout_session(request: web.Request) -> web.Response:
+    """What the customer does on the hosted page: the session's SetupIntent succeeds with the
+    payment method (attached to the customer); answers the events Stripe sends for it."""
+    body = await request.json()
+    session = CheckoutSession._api_retrieve(request.match_info["id"])
+    intent = resources.SetupIntent._api_retrieve(session.setup_intent)
+    method = resources.PaymentMethod._api_retrieve(body["payment_method"])
+    resources.PaymentMethod._api_attach(method.id, customer=session.customer)
+    intent._attach_pm(method)
+    session.status = "complete"
+    events = [
+        Event("setup_intent.succeeded", intent),
+        Event("checkout.session.completed", session),
+    ]
+    for made in events:
+        schedule_webhook(made)
+    return server.json_response([made._export() for made in events])
 
 
 # --- one-off invoices ----------------------------------------------------------------------
@@ -641,6 +727,9 @@ def build_app() -> web.Application:
     app.middlewares.append(harness_middleware)
     for path in ("/v1/invoices/{id}/finalize", "/v1/invoices/{id}/send"):
         app.router.add_post(path, invoice_action)
+    app.router.add_post("/v1/checkout/sessions", create_checkout_session)
+    app.router.add_get("/v1/checkout/sessions/{id}", retrieve_checkout_session)
+    app.router.add_post("/_config/checkout/{id}/complete", complete_checkout_session)
     app.router.add_get("/_config/requests", get_requests)
     app.router.add_delete("/_config/requests", clear_requests)
     app.router.add_post("/_config/faults", add_fault)

@@ -247,6 +247,11 @@ class PaymentProvider(Protocol):
     def label(self) -> str:
         """As people read it in messages (`Stripe`)."""
 
+    @property
+    def keeps_payment_methods(self) -> bool:
+        """Whether customers keep a payment method there (the payment-method calls below
+        raise `NotSupported` when not)."""
+
     def ensure_customer(self, invoice: InvoiceSnapshot, now: datetime) -> str:
         """Create the invoice's customer at the provider, or bring it up to date; its id."""
 

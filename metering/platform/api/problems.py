@@ -328,6 +328,13 @@ STRIPE_CUSTOMER_CONFLICT = _declare(
     "The Stripe customer is linked to another customer (`customer_id` names it), or one of "
     "this customer's invoices is being made in Stripe under its current Stripe customer.",
 )
+PAYMENT_METHOD_NOT_SUPPORTED = _declare(
+    "payment-method-not-supported",
+    409,
+    "Payment Method Not Supported",
+    "The customer's payment provider keeps no payment methods (`manual`: the vendor collects "
+    "its invoices itself), or it is not configured.",
+)
 PROVIDER_UNAVAILABLE = _declare(
     "provider-unavailable",
     503,

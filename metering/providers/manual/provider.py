@@ -37,6 +37,7 @@ class ManualProvider:
 
     name = "manual"
     label = "Manual"
+    keeps_payment_methods = False
 
     def ensure_customer(self, invoice: InvoiceSnapshot, now: datetime) -> str:
         return invoice.customer.id

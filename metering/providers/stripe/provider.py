@@ -156,6 +156,7 @@ class StripeProvider:
 
     name = "stripe"
     label = "Stripe"
+    keeps_payment_methods = True
 
     def __init__(
         self, client: stripe.StripeClient | None, webhook_secret: str | None, tolerance: int
@@ -478,11 +479,9 @@ class StripeProvider:
                 f"Stripe SetupIntent {added.setup} is {setup.status}: no payment method to use"
             )
         updated: CustomerUpdateParams = {"invoice_settings": {"default_payment_method": method_id}}
-        self.client.v1.customers.update(
-            added.customer,
-            updated,
-            options=_key(0, "customer", added.customer, "default", method_id),
-        )
+        # Without an idempotency key: setting the same default again is harmless, and a key
+        # would replay a failed answer to every redelivery of the event for 24 hours.
+        self.client.v1.customers.update(added.customer, updated)
         return _described(self.client.v1.payment_methods.retrieve(method_id))
 
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:
