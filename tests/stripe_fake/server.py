@@ -48,6 +48,13 @@ invoices, invoice items. What it lacks, and this module adds or patches, is only
   does what the customer does on it (the SetupIntent succeeds with that method, attached to
   the customer) and answers the `setup_intent.succeeded` and `checkout.session.completed`
   events Stripe would send, for the test to deliver signed to our webhook.
+* Stripe Tax, as far as the sync uses it: `automatic_tax[enabled]=true` on a one-off invoice
+  is accepted; finalizing it without a customer address is Stripe's 400
+  `customer_tax_location_invalid`; with one, the tax is a FIXED rate for a test country:
+  19 % VAT for an address in DE (a `txr_` "VAT" rate with jurisdiction DE, made once), 0 for
+  any other country. Stripe computes real rates per product, place and registration; the
+  sync only reads the answer (`total_taxes`, with `tax_rate_details`), which has Stripe's
+  shape here. `total` and `amount_due` include the tax; `subtotal` does not.
 * No state on disk: localstripe pickles its store to one fixed file in /tmp after every
   write; here each process keeps its own store in memory (parallel test runs stay apart).
 
@@ -201,6 +208,7 @@ def create_invoice(
     pending_invoice_items_behavior: Any = None,
     metadata: Any = None,
     description: Any = None,
+    automatic_tax: Any = None,
     **rest: Any,
 ) -> Invoice:
     """Subscription invoices stay localstripe's; one-off invoices are made here."""
@@ -251,18 +259,89 @@ def create_invoice(
     invoice.auto_advance = bool(advance)
     invoice.number = None
     invoice.hosted_invoice_url = None
+    enabled = resources.try_convert_to_bool((automatic_tax or {}).get("enabled"))
+    invoice.automatic_tax = {"enabled": enabled is True, "status": None, "liability": None}
+    invoice._tax_rate = None
     return invoice
+
+
+# --- Stripe Tax: a fixed rate for a test country -------------------------------------------
+
+TAX_COUNTRY, TAX_PERCENT = "DE", 19.0
+_tax_rates: dict[str, str] = {}
+
+
+def _fixed_rate(country: str) -> Any:
+    """The test country's VAT rate (made once per store), or None: no tax elsewhere."""
+    if country != TAX_COUNTRY:
+        return None
+    made = _tax_rates.get(country)
+    if made is None:
+        rate = resources.TaxRate(
+            display_name="VAT", inclusive=False, percentage=TAX_PERCENT, jurisdiction=country
+        )
+        _tax_rates[country] = made = rate.id
+    return resources.TaxRate._api_retrieve(made)
+
+
+def compute_automatic_tax(invoice: Invoice) -> None:
+    """At finalization, as Stripe Tax: the customer's address decides the rate."""
+    if not (getattr(invoice, "automatic_tax", None) or {}).get("enabled"):
+        return
+    customer = resources.Customer._api_retrieve(invoice.customer)
+    country = (customer.address or {}).get("country")
+    if not country:
+        invoice.automatic_tax["status"] = "requires_location_input"
+        raise UserError(
+            400,
+            "The customer's location isn't recognized. Add a valid address to the customer "
+            "to calculate tax.",
+            {"code": "customer_tax_location_invalid"},
+        )
+    invoice._tax_rate = _fixed_rate(country)
+    invoice.automatic_tax["status"] = "complete"
+
+
+def _automatic_tax_amount(self: Invoice) -> int:
+    rate = getattr(self, "_tax_rate", None)
+    if rate is None or self.subtotal <= 0:
+        return 0
+    amount: int = rate._tax_amount(self.subtotal)["amount"]
+    return amount
+
+
+def _total_taxes(self: Invoice) -> list[dict[str, Any]]:
+    rate = getattr(self, "_tax_rate", None)
+    if rate is None:
+        return []
+    return [
+        {
+            "amount": _automatic_tax_amount(self),
+            "tax_behavior": "exclusive",
+            "taxable_amount": max(0, self.subtotal),
+            "taxability_reason": "standard_rated",
+            "type": "tax_rate_details",
+            "tax_rate_details": {"tax_rate": rate.id},
+        }
+    ]
+
+
+Invoice.total_taxes = property(_total_taxes)  # type: ignore[attr-defined]
 
 
 Invoice._api_create = classmethod(create_invoice)  # type: ignore[method-assign,assignment]
 
 
+def _tax(self: Invoice) -> int:
+    return int(self.tax) + _automatic_tax_amount(self)
+
+
 def _total(self: Invoice) -> int:
-    return int(self.subtotal + self.tax)
+    return int(self.subtotal + _tax(self))
 
 
 def _amount_due(self: Invoice) -> int:
-    return max(0, int(self.subtotal + self.tax - self.starting_balance))
+    return max(0, int(self.subtotal + _tax(self) - self.starting_balance))
 
 
 _localstripe_status = Invoice.status
@@ -383,6 +462,7 @@ def finalize_invoice(id: str, auto_advance: Any = None, **rest: Any) -> Invoice:
         raise _bad_request(
             "This invoice is already finalized, you can't re-finalize a non-draft invoice."
         )
+    compute_automatic_tax(invoice)
     invoice._finalize()
     count = _invoice_numbers.get(invoice.customer, 0) + 1
     _invoice_numbers[invoice.customer] = count
@@ -715,6 +795,7 @@ async def forget_idempotency_keys(request: web.Request) -> web.Response:
 async def reset(request: web.Request) -> web.Response:
     store.clear()
     _invoice_numbers.clear()
+    _tax_rates.clear()
     controls.requests.clear()
     controls.faults.clear()
     controls.kills.clear()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -58,6 +59,8 @@ def _new_link(
         "first_failed_at": None,
         "failed_payments": 0,
         "uncollectible_at": None,
+        "tax": None,
+        "tax_lines": None,
         "updated_at": now,
     }
 
@@ -186,6 +189,12 @@ def link_item(session: Session, line_id: str, provider: str, external_id: str) -
             index_elements=["line_id"], set_={"external_id": external_id, "provider": provider}
         )
     )
+
+
+def owed(total: Decimal, link: InvoicePaymentLink | None) -> Decimal:
+    """What the customer owes for an invoice: its total, plus the tax its provider computed."""
+    tax = link.tax if link is not None else None
+    return total if tax is None else total + tax
 
 
 def of_invoices(session: Session, invoice_ids: Collection[str]) -> dict[str, InvoicePaymentLink]:

@@ -38,6 +38,9 @@ class CustomerSnapshot:
     name: str | None
     email: str | None
     provider_id: str | None
+    # Where tax is computed, and its tax ids ({type, value}): sent with the customer.
+    address: dict[str, str] | None = None
+    tax_ids: list[dict[str, str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,8 @@ class InvoiceSnapshot:
     amount_paid: Decimal
     customer: CustomerSnapshot
     lines: tuple[LineSnapshot, ...]
+    # The vendor's tax provider (`stripe`: the provider computes tax); None: no tax.
+    tax_provider: str | None = None
 
 
 @dataclass(frozen=True)
@@ -132,13 +137,26 @@ class Declined:
 
 
 @dataclass(frozen=True)
+class TaxLine:
+    """One tax the provider computed: as the customer reads it (`VAT (DE)`), its rate in
+    percent, and its amount."""
+
+    description: str
+    rate: Decimal | None
+    amount: Decimal
+
+
+@dataclass(frozen=True)
 class Finalized:
-    """The provider's invoice is final: its total (ours must equal it to the cent before
-    anything is collected), its hosted page, and `paid` when nothing is left to collect."""
+    """The provider's invoice is final: its total before tax (ours must equal it to the cent
+    before anything is collected), its hosted page, `paid` when nothing is left to collect,
+    and the tax it computed (`tax` None: the invoice computes none)."""
 
     total: Decimal
     hosted_url: str | None
     paid: Paid | None = None
+    tax: Decimal | None = None
+    tax_lines: tuple[TaxLine, ...] = ()
 
 
 @dataclass(frozen=True)

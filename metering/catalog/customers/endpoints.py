@@ -64,6 +64,8 @@ def customers_out(
                 days_until_due=customer.days_until_due,
                 payment_provider=customer.payment_provider,
                 stripe_customer_id=stripe_ids.get(customer.id),
+                address=customer.address,
+                tax_ids=customer.tax_ids,
                 created_at=customer.created_at,
                 updated_at=customer.updated_at,
             )

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from metering.catalog.customers.models import CollectionMethod, PaymentProviderName
+from metering.catalog.customers.tax_details import Address, TaxIds
 from metering.catalog.subscriptions.schemas import SubscriptionOut
 from metering.platform.web.format import parse_locale
 from pricing_rules.periods import Timezone
@@ -65,6 +66,14 @@ class CustomerCreate(BaseModel):
         "exist in Stripe (422 when it does not), and used by the sync instead of making one. "
         "Its payment methods are what Stripe charges.",
     )
+    address: Address | None = Field(
+        default=None,
+        description="Its billing address: where tax is computed, when the vendor has a tax "
+        "provider (`country` decides), sent with its customer at the payment provider.",
+    )
+    tax_ids: TaxIds | None = Field(
+        default=None, description="Its tax ids (eu_vat, gb_vat, us_ein...), checked for shape."
+    )
 
 
 class CustomerUpdate(BaseModel):
@@ -89,6 +98,8 @@ class CustomerUpdate(BaseModel):
         description="Link an existing Stripe customer (checked to exist); refused while one "
         "of the customer's invoices is being made in Stripe under another.",
     )
+    address: Address | None = Field(default=None, description="Replaces the address.")
+    tax_ids: TaxIds | None = Field(default=None, description="Replaces the tax ids.")
 
 
 class CustomerOut(BaseModel):
@@ -112,5 +123,7 @@ class CustomerOut(BaseModel):
         default=None,
         description="Its Stripe customer: linked through the API, or made by the sync.",
     )
+    address: dict[str, str] | None = None
+    tax_ids: list[dict[str, str]] | None = None
     created_at: datetime
     updated_at: datetime

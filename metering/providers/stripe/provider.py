@@ -17,11 +17,12 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 import stripe
 from stripe.params import (
     CustomerCreateParams,
+    CustomerTaxIdCreateParams,
     CustomerUpdateParams,
     InvoiceCreateParams,
     InvoiceItemCreateParams,
@@ -45,6 +46,7 @@ from metering.billing.payments.protocol import (
     ProviderEvent,
     Sent,
     SetupSession,
+    TaxLine,
 )
 from metering.catalog.customers.models import CollectionMethod
 from metering.platform.settings import Settings
@@ -115,6 +117,11 @@ def _stripe_invoice(invoice: InvoiceSnapshot) -> str:
     if invoice.provider_invoice_id is None:
         raise PermanentSyncError(f"invoice {invoice.id} has no Stripe invoice id")
     return invoice.provider_invoice_id
+
+
+def _address(address: Mapping[str, str | None]) -> Any:
+    """Our address as Stripe's (the same field names)."""
+    return {key: value for key, value in address.items() if value}
 
 
 def _customer_metadata(customer: CustomerSnapshot) -> dict[str, str]:
@@ -191,8 +198,29 @@ class StripeProvider:
             updated["name"] = customer.name
         if customer.email:
             updated["email"] = customer.email
+        if customer.address:
+            updated["address"] = _address(customer.address)
         key = idempotency(invoice, "customer", customer.id, "update", _digest(updated))
-        return self.client.v1.customers.update(customer.provider_id, updated, options=key).id
+        found = self.client.v1.customers.update(customer.provider_id, updated, options=key).id
+        self._add_tax_ids(invoice, customer)
+        return found
+
+    def _add_tax_ids(self, invoice: InvoiceSnapshot, customer: CustomerSnapshot) -> None:
+        """The customer's tax ids that its Stripe customer does not have yet (Stripe keeps
+        them apart from the customer; a linked customer may have some already)."""
+        if not customer.tax_ids or customer.provider_id is None:
+            return
+        listed = self.client.v1.customers.tax_ids.list(customer.provider_id)
+        there = {(tax_id.type, tax_id.value) for tax_id in listed.auto_paging_iter()}
+        for wanted in customer.tax_ids:
+            if (wanted["type"], wanted["value"]) in there:
+                continue
+            params: CustomerTaxIdCreateParams = {
+                "type": wanted["type"],
+                "value": wanted["value"],
+            }
+            key = idempotency(invoice, "customer", customer.id, "tax_id", _digest(params))
+            self.client.v1.customers.tax_ids.create(customer.provider_id, params, options=key)
 
     def _create_customer(self, customer: CustomerSnapshot, key_round: int, look: bool) -> str:
         """The Stripe customer made for ours (looked up first when `look`): the same key and
@@ -206,6 +234,12 @@ class StripeProvider:
         }
         if customer.email:
             created["email"] = customer.email
+        if customer.address:
+            created["address"] = _address(customer.address)
+        if customer.tax_ids:
+            created["tax_id_data"] = [
+                {"type": tax_id["type"], "value": tax_id["value"]} for tax_id in customer.tax_ids
+            ]
         key = _key(key_round, "customer", customer.id, "create", _digest(created))
         return self.client.v1.customers.create(created, options=key).id
 
@@ -242,6 +276,8 @@ class StripeProvider:
         }
         if invoice.collection_method == CollectionMethod.SEND_INVOICE:
             params["days_until_due"] = invoice.days_until_due
+        if invoice.tax_provider == self.name:  # Stripe Tax computes it from the address
+            params["automatic_tax"] = {"enabled": True}
         key = idempotency(invoice, "invoice", invoice.id, "create")
         return self.client.v1.invoices.create(params, options=key).id
 
@@ -319,8 +355,26 @@ class StripeProvider:
         )
         _minor(invoice.total, invoice.currency, f"invoice {invoice.id} total")
         paid = Paid(_paid_at(finalized)) if finalized.status == "paid" else None
-        total = _major(finalized.total, invoice.currency)
-        return Finalized(total, finalized.hosted_invoice_url, paid)
+        taxes = finalized.total_taxes or []
+        tax = sum(entry.amount for entry in taxes)
+        total = _major(finalized.total - tax, invoice.currency)
+        if invoice.tax_provider != self.name:
+            return Finalized(total, finalized.hosted_invoice_url, paid)
+        lines = tuple(self._tax_line(entry, invoice.currency) for entry in taxes)
+        return Finalized(
+            total, finalized.hosted_invoice_url, paid, _major(tax, invoice.currency), lines
+        )
+
+    def _tax_line(self, entry: stripe.Invoice.TotalTax, currency: str) -> TaxLine:
+        """One of Stripe's computed taxes, named and rated by its tax rate."""
+        details = entry.tax_rate_details
+        amount = _major(entry.amount, currency)
+        if details is None:
+            return TaxLine("Tax", None, amount)
+        rate = self.client.v1.tax_rates.retrieve(details.tax_rate)
+        where = f" ({rate.jurisdiction})" if rate.jurisdiction else ""
+        percent = Decimal(str(rate.percentage)).normalize()
+        return TaxLine(f"{rate.display_name}{where}", percent, amount)
 
     def collect(self, invoice: InvoiceSnapshot) -> Collection:
         """charge_automatically: pay now; a declined card, a card that asks for

@@ -176,6 +176,7 @@ class OpenInvoice:
 
     invoice: Invoice
     pay_url: str | None
+    owed: Decimal
 
 
 def open_invoices(session: Session, customer_id: str) -> list[OpenInvoice]:
@@ -186,13 +187,35 @@ def open_invoices(session: Session, customer_id: str) -> list[OpenInvoice]:
         .order_by(col(Invoice.due_at), col(Invoice.period_start))
     ).all()
     urls = hosted_urls(session, rows)
-    return [OpenInvoice(row, urls.get(row.id)) for row in rows]
+    owed = taxes(session, rows)
+    return [OpenInvoice(row, urls.get(row.id), owed[row.id].owed) for row in rows]
 
 
 def hosted_urls(session: Session, invoices: Sequence[Invoice]) -> dict[str, str]:
     """Invoice id -> its page at its payment provider, for the invoices that have one."""
     found = links.of_invoices(session, [invoice.id for invoice in invoices])
     return {key: link.hosted_url for key, link in found.items() if link.hosted_url}
+
+
+@dataclass(frozen=True)
+class Taxed:
+    """The invoice's tax as its provider computed it (None: no tax), and what is owed."""
+
+    tax: Decimal | None
+    lines: list[dict[str, Any]]
+    owed: Decimal
+
+
+def taxes(session: Session, invoices: Sequence[Invoice]) -> dict[str, Taxed]:
+    """Invoice id -> its tax and the total the customer pays (one query)."""
+    found = links.of_invoices(session, [invoice.id for invoice in invoices])
+    shown = {}
+    for invoice in invoices:
+        link = found.get(invoice.id)
+        tax = link.tax if link is not None else None
+        lines = (link.tax_lines or []) if link is not None and tax is not None else []
+        shown[invoice.id] = Taxed(tax, lines, links.owed(invoice.total, link))
+    return shown
 
 
 def hosted_url(session: Session, invoice: Invoice) -> str | None:
