@@ -25,7 +25,9 @@ from metering.platform.monitoring.requests import MonitoredApp
 from metering.platform.settings import Settings, get_settings
 from metering.providers.stripe import endpoints as stripe_webhook
 from metering.surfaces import monitoring
+from metering.surfaces.payment_methods import endpoints as payment_methods
 from metering.surfaces.portal.router import install_portal
+from metering.surfaces.provider_accounts import LinkedAccounts
 from metering.surfaces.reports import endpoints as reports
 from metering.surfaces.simulation import endpoints as simulation
 from metering.surfaces.vendor_web.endpoints import install_vendor_web
@@ -60,6 +62,7 @@ def create_app(settings: Settings | None = None) -> MonitoredApp:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.provider_accounts = LinkedAccounts(settings)
     install_problem_handlers(app)
     install_openapi(app)
     app.include_router(health.router)
@@ -73,6 +76,7 @@ def create_app(settings: Settings | None = None) -> MonitoredApp:
     app.include_router(events.router)
     app.include_router(invoices.router)
     app.include_router(payments.router)
+    app.include_router(payment_methods.router)
     app.include_router(reports.router)
     app.include_router(disputes.router)
     app.include_router(stripe_webhook.router)

@@ -36,6 +36,9 @@ _INVOICE_EXAMPLE: dict[str, Any] = {
     "stripe_invoice_id": "in_1QabcXYZ",
     "stripe_hosted_url": None,
     "payment_provider": "stripe",
+    "tax": None,
+    "tax_lines": [],
+    "total_with_tax": "524.21",
     "amount_paid": "0.00",
     "amount_due": "524.21",
     "payment_error": None,
@@ -94,6 +97,12 @@ class InvoiceLineOut(BaseModel):
     stripe_item_id: str | None
 
 
+class TaxLineOut(BaseModel):
+    description: str = Field(description="As the provider names it, such as `VAT (DE)`.")
+    rate: str | None = Field(description="Percent, such as `19`.")
+    amount: str
+
+
 class InvoiceOut(BaseModel):
     """An invoice without its lines (as listed)."""
 
@@ -124,8 +133,15 @@ class InvoiceOut(BaseModel):
         description="Who collects it (stripe | manual): its customer's provider when it was "
         "issued, fixed for the invoice's life."
     )
+    tax: str | None = Field(
+        default=None,
+        description="The tax its payment provider computed (vendors with a tax provider, "
+        "once the invoice is final there); null: no tax. `total` stays the subtotal we priced.",
+    )
+    tax_lines: list[TaxLineOut] = Field(default_factory=list)
+    total_with_tax: str = Field(description="What the customer pays: `total` plus `tax`.")
     amount_paid: str = Field(
-        description="Paid so far: the total once paid, else the payments recorded through "
+        description="Paid so far: the total with tax once paid, else the payments recorded through "
         "`POST /v1/invoices/{id}/payments`."
     )
     amount_due: str = Field(description="What is left to pay; 0 once paid or void.")

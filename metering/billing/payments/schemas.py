@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from itertools import pairwise
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -117,3 +117,17 @@ class DunningSettingsUpdate(BaseModel):
     )
 
     retry_days: RetrySchedule | None
+
+
+class TaxSettings(BaseModel):
+    """Who computes tax on the vendor's invoices: `stripe` (Stripe Tax, from each customer's
+    address), or null: no tax is computed and invoices are as priced."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"provider": "stripe"}]}
+    )
+
+    provider: Literal["stripe"] | None = Field(
+        description="stripe: Stripe Tax computes tax on each Stripe invoice (`automatic_tax`); "
+        "our invoice keeps the tax lines and the total with tax Stripe computed. null: none."
+    )

@@ -68,7 +68,9 @@ DATABASE_FREE = frozenset({"/healthz"})
 READINESS = "/readyz"
 """Answers its own 503 (`not-ready`, no `Retry-After`): a probe, not a client to slow down."""
 UNAVAILABLE = tuple(
-    kind for kind in CATALOGUE if kind.status == 503 and kind is not problems.NOT_READY
+    kind
+    for kind in CATALOGUE
+    if kind.status == 503 and kind not in (problems.NOT_READY, problems.PROVIDER_UNAVAILABLE)
 )
 """The problem types of a database outage."""
 

@@ -323,6 +323,33 @@ STRIPE_NOT_CONFIGURED = _declare(
     "The service has no Stripe webhook secret (METERING_STRIPE_WEBHOOK_SECRET), so it takes no "
     "Stripe webhooks.",
 )
+STRIPE_CUSTOMER_INVALID = _declare(
+    "stripe-customer-invalid",
+    422,
+    "Stripe Customer Invalid",
+    "`stripe_customer_id` names no customer in Stripe (or a deleted one), or Stripe is not "
+    "configured (no stripe_api_key).",
+)
+STRIPE_CUSTOMER_CONFLICT = _declare(
+    "stripe-customer-conflict",
+    409,
+    "Stripe Customer Conflict",
+    "The Stripe customer is linked to another customer (`customer_id` names it), or one of "
+    "this customer's invoices is being made in Stripe under its current Stripe customer.",
+)
+PAYMENT_METHOD_NOT_SUPPORTED = _declare(
+    "payment-method-not-supported",
+    409,
+    "Payment Method Not Supported",
+    "The customer's payment provider keeps no payment methods (`manual`: the vendor collects "
+    "its invoices itself), or it is not configured.",
+)
+PROVIDER_UNAVAILABLE = _declare(
+    "provider-unavailable",
+    503,
+    "Payment Provider Unavailable",
+    "The payment provider did not answer or failed; nothing was changed, try again.",
+)
 STRIPE_SIGNATURE_INVALID = _declare(
     "stripe-signature-invalid",
     400,
