@@ -42,6 +42,18 @@ class PaymentMethodSessionCreate(BaseModel):
 
 
 class PaymentMethodSessionOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://checkout.stripe.com/c/pay/cs_test_a1b2c3",
+                    "expires_at": "2026-11-05T10:00:00Z",
+                    "provider": "stripe",
+                }
+            ]
+        }
+    )
+
     url: str = Field(description="The provider's hosted page (Stripe Checkout, setup mode).")
     expires_at: datetime | None
     provider: str
@@ -49,6 +61,20 @@ class PaymentMethodSessionOut(BaseModel):
 
 class PaymentMethodOut(BaseModel):
     """What the customer's invoices are charged to (`kind` card or bank_account)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "card",
+                    "brand": "visa",
+                    "last4": "4242",
+                    "exp_month": 12,
+                    "exp_year": 2030,
+                }
+            ]
+        }
+    )
 
     kind: str
     brand: str
