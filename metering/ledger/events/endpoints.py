@@ -7,6 +7,10 @@ Status codes of both ingestion doors:
 - problems, nothing stored: 400 malformed JSON, 401 bad or missing key or signature,
   404 unknown vendor (webhook), 409 or 422 for a single event, 413 body over the size limit
   or more than 1,000 events, 415 unsupported Content-Type.
+
+A transaction that loses its connection is run once more on a fresh one (an event id is
+stored once, so that is safe); a second loss, or a database that does not answer, is a 503
+with `Retry-After`.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from metering.platform.api.deps import app_settings
 from metering.platform.api.pagination import Cursor, Limit, Page, paginate
 from metering.platform.api.problem_docs import problem_responses
 from metering.platform.db import jsontext
+from metering.platform.db.faults import retried_once
 from metering.platform.db.session import get_session
 from metering.platform.db.types import utcnow
 from metering.platform.monitoring import metrics
@@ -133,10 +138,10 @@ _STORED_ONE: dict[int | str, dict[str, Any]] = {
 def _ingest(
     session: Session, vendor_id: str, envelope: Envelope, settings: Settings, door: str
 ) -> ExactJSONResponse:
-    result = service.ingest(
-        session, vendor_id, envelope.items, utcnow(), service.limits_of(settings)
+    limits = service.limits_of(settings)
+    result = retried_once(
+        session, lambda: service.ingest(session, vendor_id, envelope.items, utcnow(), limits)
     )
-    session.commit()
     _count(door, result)
     if not envelope.batch and result.rejected:
         rejected = result.rejected[0]

@@ -13,10 +13,15 @@ from collections.abc import Sequence
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from metering.platform.api import problems
 from metering.platform.api.problems import PROBLEM_JSON, ProblemError
+from metering.platform.db.faults import transient
+
+RETRY_AFTER_SECONDS = 2
+"""What a 503 for a database fault asks the client to wait before sending again."""
 
 logger = logging.getLogger(__name__)
 
@@ -77,9 +82,26 @@ async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(kind.error(detail, headers=exc.headers))
 
 
+def database_problem(exc: Exception) -> ProblemError | None:
+    """The 503 for a database fault a client can retry (`faults.transient`), else None."""
+    if not transient(exc):
+        return None
+    return problems.DATABASE_UNAVAILABLE.error(
+        "The database is unreachable or the connection to it was lost. Send the request "
+        f"again in {RETRY_AFTER_SECONDS} seconds.",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def log_failure(request: Request, exc: Exception) -> None:
+    """The one log line, with its traceback, of a request that failed on our side."""
+    what = "database fault" if transient(exc) else "unhandled error"
+    logger.error("%s on %s %s", what, request.method, request.url.path, exc_info=exc)
+
+
 async def _crash_handler(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    problem = problems.HTTP_INTERNAL_SERVER_ERROR.error(
+    log_failure(request, exc)
+    problem = database_problem(exc) or problems.HTTP_INTERNAL_SERVER_ERROR.error(
         "An unexpected error occurred; it has been logged. Retrying the request is safe."
     )
     return problem_response(problem)
@@ -90,4 +112,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _problem_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
+    # Handled where they are raised, so the server does not log them a second time.
+    app.add_exception_handler(DBAPIError, _crash_handler)
     app.add_exception_handler(Exception, _crash_handler)
