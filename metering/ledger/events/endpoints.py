@@ -15,7 +15,6 @@ with `Retry-After`.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -56,6 +55,7 @@ from metering.ledger.states import EventStatus
 from metering.platform.api import problems
 from metering.platform.api.body import read_body
 from metering.platform.api.deps import app_settings
+from metering.platform.api.inputs import CalendarTime
 from metering.platform.api.pagination import Cursor, Limit, Page, paginate
 from metering.platform.api.problem_docs import problem_responses
 from metering.platform.db import jsontext
@@ -273,10 +273,10 @@ def list_events(
     ),
     type: str | None = Query(None, description="Event type."),
     status: EventStatus | None = Query(None, description="Event status."),
-    occurred_from: datetime | None = Query(
+    occurred_from: CalendarTime | None = Query(
         None, alias="from", description="Events at or after this time (ISO 8601)."
     ),
-    occurred_to: datetime | None = Query(
+    occurred_to: CalendarTime | None = Query(
         None, alias="to", description="Events before this time (ISO 8601)."
     ),
     cursor: Cursor = None,

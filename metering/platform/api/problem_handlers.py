@@ -8,7 +8,6 @@ catalogue type; a client never sees a stack trace.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from metering.platform.api import problems
+from metering.platform.api.inputs import MAX_JSON_DEPTH, field_name
 from metering.platform.api.problems import PROBLEM_JSON, ProblemError
 from metering.platform.db.faults import transient
 
@@ -30,21 +30,6 @@ def problem_response(problem: ProblemError) -> JSONResponse:
     return JSONResponse(
         problem.body(), status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers
     )
-
-
-def field_name(loc: Sequence[str | int]) -> str:
-    """`("body", "events", 3, "id")` -> `events[3].id`; query and path fields keep their source."""
-    parts = list(loc)
-    prefix = ""
-    if parts and parts[0] == "body":
-        parts = parts[1:]
-    elif parts and parts[0] in ("query", "path", "header", "cookie"):
-        prefix = f"{parts[0]} parameter "
-        parts = parts[1:]
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return prefix + (text or "body")
 
 
 def validation_problem(exc: RequestValidationError) -> ProblemError:
@@ -73,6 +58,13 @@ async def _validation_handler(_request: Request, exc: Exception) -> JSONResponse
 
 async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc.__cause__, RecursionError):  # FastAPI could not decode the body
+        return problem_response(
+            problems.INVALID_REQUEST.error(
+                f"body: JSON nested far more than {MAX_JSON_DEPTH} levels deep, the most a "
+                "field's value may nest"
+            )
+        )
     kind = problems.plain(exc.status_code)
     detail = exc.detail if isinstance(exc.detail, str) else kind.title
     if kind is problems.HTTP_NOT_FOUND and detail == kind.title:
