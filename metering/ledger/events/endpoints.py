@@ -214,8 +214,12 @@ async def post_webhook_events(
     with the vendor's signing secret (timestamps older or newer than 5 minutes refused)."""
     settings = app_settings(request)
     body = await read_body(request, settings.max_body_bytes)
+    headers = dict(request.headers)
     vendor = await run_in_threadpool(
-        verify_webhook, session, vendor_id, body, dict(request.headers), settings=settings
+        retried_once,
+        session,
+        lambda: verify_webhook(session, vendor_id, body, headers, settings=settings),
+        commit=False,
     )
     envelope = read_envelope(body, request.headers.get("content-type"), service.limits_of(settings))
     return await run_in_threadpool(_ingest, session, vendor.id, envelope, settings, "webhook")

@@ -35,12 +35,16 @@ def _sqlstate(error: BaseException | None) -> str | None:
 
 
 def transient(exc: BaseException) -> bool:
-    """Whether `exc` is a database fault that retrying later may clear."""
-    if not isinstance(exc, DBAPIError):
+    """Whether `exc` is a database fault that retrying later may clear: an error of
+    SQLAlchemy, or of the driver itself (bulk loads use psycopg's COPY directly)."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        original: BaseException | None = exc.orig
+    elif type(exc).__module__.startswith(("psycopg", "sqlite3")):
+        original = exc
+    else:
         return False
-    if exc.connection_invalidated:
-        return True
-    original = exc.orig
     code = getattr(original, "sqlite_errorcode", None)
     if isinstance(code, int):
         return code & 0xFF in _SQLITE_TRANSIENT  # extended codes keep the primary in the low byte
@@ -51,21 +55,27 @@ def transient(exc: BaseException) -> bool:
     return state in _TRANSIENT_CODES or state.startswith(_TRANSIENT_CLASSES)
 
 
-def retried_once(session: Session, work: Callable[[], T]) -> T:
-    """`work()` and commit; after a transient fault, once more on a fresh connection.
+def retried_once(session: Session, work: Callable[[], T], *, commit: bool = True) -> T:
+    """`work()` (and commit); after a transient fault, once more on a fresh connection.
 
     Only for work that may safely run twice (a commit whose answer was lost may have been
-    applied): ingestion is, since an event id is stored once. A second fault propagates.
+    applied): reads, and ingestion, since an event id is stored once. A second fault
+    propagates.
     """
     try:
         result = work()
-        session.commit()
+        if commit:
+            session.commit()
         return result
-    except DBAPIError as exc:
+    except Exception as exc:
         if not transient(exc):
             raise
-        logger.warning("database fault, retrying once on a fresh connection: %s", exc.orig)
-        session.rollback()  # gives the dead connection back to the pool, which drops it
+        logger.warning(
+            "database fault, retrying once on a fresh connection: %s",
+            exc.orig if isinstance(exc, DBAPIError) else exc,
+        )
+        session.invalidate()  # the connection is dropped, never rolled back through
     result = work()
-    session.commit()
+    if commit:
+        session.commit()
     return result
