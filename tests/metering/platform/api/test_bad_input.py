@@ -236,14 +236,13 @@ def test_a_plan_version_no_column_holds_is_refused(
     app_client: TestClient, engine: Engine, vendor: VendorFixture, plan_id: str
 ) -> None:
     customer_id = create_customer(engine, vendor.id, "acme")
+    path = f"/v1/customers/{customer_id}/plan"
     for plan in ("x", "support-agent"):
-        response = _post(
-            app_client,
-            f"/v1/customers/{customer_id}/plan",
-            {"plan": plan, "version": 355687428096001},
-            vendor.api_key,
-        )
-        _refused(response, "version", "less than or equal to 2147483647")
+        for version in (355687428096001, 54859563636148600832):
+            response = _post(app_client, path, {"plan": plan, "version": version}, vendor.api_key)
+            _refused(response, "version", "less than or equal to 2147483647")
+    response = _post(app_client, path, {"plan": f"a\u00ec{NUL}Q"}, vendor.api_key)
+    _refused(response, "plan", "NUL character")
     assert table(engine, "subscriptions", "id") == []
 
 
@@ -263,6 +262,8 @@ def test_an_alert_threshold_no_amount_column_holds_is_refused(
     ("yaml", "line", "column", "says"),
     [
         ("\f", 1, 1, "the character U+000C is not allowed in YAML"),
+        ("plan: p\nversion: 1\ncurrency: usd\nbilling:\n  timezone: UT\x14C\n", 5, 15, "U+0014"),
+        ("plan: p\x9e\n", 1, 8, "the character U+009E is not allowed in YAML"),
         ("plan: p\nversion: 1\x00\n", 2, 11, "the character U+0000 is not allowed in YAML"),
         (
             "plan: p\nversion: 355687428096001\ncurrency: usd\n"
@@ -290,3 +291,12 @@ def test_a_rule_file_character_or_version_no_column_holds_is_a_located_error(
     assert (error["line"], error["column"]) == (line, column)
     assert says in error["message"]
     assert table(engine, "plans", "id") == []
+
+
+def test_a_form_field_with_a_nul_is_refused_as_a_page_naming_it(app_client: TestClient) -> None:
+    response = app_client.post(
+        "/vendor/login", data={"api_key": f"key{NUL}", "csrf_token": "t", "next": "/vendor/margin"}
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")
+    assert "api_key: contains a NUL character" in response.text
