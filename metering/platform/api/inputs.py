@@ -88,6 +88,8 @@ def text_fault(text: str) -> str | None:
     """Why `text` cannot be stored, or None."""
     if "\x00" in text:
         return "contains a NUL character (\\u0000), which cannot be stored"
+    if text.isascii():
+        return None
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -96,10 +98,13 @@ def text_fault(text: str) -> str | None:
     return None
 
 
-def _number_fault(value: Any) -> str | None:
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"{value} is not a finite number (NaN and Infinity are not JSON)"
-    if isinstance(value, Decimal) and not value.is_finite():
+def _scalar_fault(value: Any) -> str | None:
+    if isinstance(value, str):
+        return text_fault(value)
+    finite = math.isfinite(value) if isinstance(value, float) else True
+    if isinstance(value, Decimal):
+        finite = value.is_finite()
+    if not finite:
         return f"{value} is not a finite number (NaN and Infinity are not JSON)"
     return None
 
@@ -110,37 +115,33 @@ def json_fault(
     """The first fault in a decoded JSON value, named by its path below `where`.
 
     Objects and arrays may nest `max_depth` levels below each member of the value (the
-    value itself is the level above them). Iterative: any depth is walked without recursion.
+    value itself is the level above them). Iterative: any depth is walked without recursion,
+    and a path is made only for the objects and arrays it goes through (ingestion checks
+    every event this way).
     """
-    stack: list[tuple[Any, tuple[str | int, ...], int]] = [(value, where, 0)]
+    if not isinstance(value, dict | list):
+        reason = _scalar_fault(value)
+        return Fault(field_name(where), reason) if reason else None
+    stack: list[tuple[dict[Any, Any] | list[Any], tuple[str | int, ...], int]] = [(value, where, 0)]
     while stack:
-        item, path, depth = stack.pop()
-        if isinstance(item, str):
-            reason = text_fault(item)
-            if reason:
-                return Fault(field_name(path), reason)
-            continue
-        if not isinstance(item, dict | list):
-            reason = _number_fault(item)
-            if reason:
-                return Fault(field_name(path), reason)
-            continue
+        container, path, depth = stack.pop()
         if depth > max_depth:
             top = path[: len(where) + 1]
             return Fault(field_name(top), f"JSON nested more than {max_depth} levels deep")
-        if isinstance(item, dict):
-            for key, member in item.items():
-                reason = text_fault(key) if isinstance(key, str) else None
-                if reason:
-                    return Fault(field_name(path), f"a member name {reason}")
+        members: Any = container.items() if isinstance(container, dict) else enumerate(container)
+        for key, member in members:
+            if isinstance(key, str) and (reason := text_fault(key)):
+                return Fault(field_name(path), f"a member name {reason}")
+            if isinstance(member, dict | list):
                 stack.append((member, (*path, key), depth + 1))
-        else:
-            stack.extend((member, (*path, index), depth + 1) for index, member in enumerate(item))
+            elif reason := _scalar_fault(member):
+                return Fault(field_name((*path, key)), reason)
     return None
 
 
-def _json_media_type(content_type: str | None) -> bool:
-    kind = (content_type or "application/json").split(";", 1)[0].strip().lower()
+def _json_media_type(content_type: str) -> bool:
+    """What FastAPI decodes as JSON (nothing without a Content-Type: it is strict)."""
+    kind = content_type.split(";", 1)[0].strip().lower()
     return kind == "application/json" or kind.endswith("+json")
 
 

@@ -209,13 +209,14 @@ def test_terminations_under_load_give_no_500_and_lose_or_double_nothing(
 
 
 @pytest.mark.postgres
-def test_an_unreachable_database_is_a_503_for_the_api_and_the_portal_logged_once(
+def test_an_unreachable_database_is_a_503_for_the_api_portal_and_console_logged_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings = Settings(database_url="postgresql+psycopg://postgres@127.0.0.1:1/nothing")
     with BackgroundServer(settings, log_config=None) as server, caplog.at_level(logging.INFO):
         api = httpx.get(f"{server.url}/v1/customers", headers={"Authorization": "Bearer k"})
         page = httpx.get(f"{server.url}/portal/session/t")
+        console = httpx.get(f"{server.url}/vendor/login")
     assert api.status_code == 503
     assert api.headers["retry-after"] == "2"
     assert api.json()["type"] == "/problems/database-unavailable"
@@ -223,10 +224,14 @@ def test_an_unreachable_database_is_a_503_for_the_api_and_the_portal_logged_once
     assert page.headers["content-type"].startswith("text/html")
     assert page.headers["retry-after"] == "2"
     assert "database" in page.text
+    assert console.status_code == 503
+    assert console.headers["content-type"].startswith("text/html")
+    assert console.headers["retry-after"] == "2"
     tracebacks = [r for r in caplog.records if r.exc_info is not None]
     assert [r.getMessage() for r in tracebacks] == [
         "database fault on GET /v1/customers",
         "database fault on GET /portal/session/t",
+        "database fault on GET /vendor/login",
     ]
 
 
