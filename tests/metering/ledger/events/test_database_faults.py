@@ -8,6 +8,7 @@ not answer at all, is a 503 problem with `Retry-After`, logged once with its tra
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -32,7 +33,7 @@ from tests.metering.conftest import (
     create_vendor,
     migrated_database,
 )
-from tests.metering.ledger.events.helpers import resolved
+from tests.metering.ledger.events.helpers import resolved, signed
 from tests.metering.surfaces.cli.server import BackgroundServer
 from tests.metering.surfaces.jobs.conftest import wait_for
 
@@ -102,21 +103,33 @@ def _terminate_next_waiter(engine: Engine, seen: set[int]) -> None:
     seen.update(waiting)
 
 
-def _send(client: TestClient, key: str, body: dict[str, Any]) -> Future[httpx.Response]:
-    headers = {"Authorization": f"Bearer {key}"}
-    return ThreadPoolExecutor(1).submit(client.post, "/v1/events", json=body, headers=headers)
+def _send(
+    client: TestClient, vendor: VendorFixture, body: Any, door: str = "api"
+) -> Future[httpx.Response]:
+    """Post `body` in a thread through the API door (API key) or the signed webhook door."""
+    payload = json.dumps(body).encode()
+    if door == "api":
+        path, headers = "/v1/events", {**_bearer(vendor), "content-type": "application/json"}
+    else:
+        path = f"/v1/webhooks/{vendor.id}/events"
+        headers = signed(vendor.signing_secret, payload)
+    return ThreadPoolExecutor(1).submit(client.post, path, content=payload, headers=headers)
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("door", ["api", "webhook"])
 def test_a_batch_whose_connection_is_terminated_is_stored_on_a_fresh_one(
-    pg: tuple[Engine, str], billed: tuple[VendorFixture, str], caplog: pytest.LogCaptureFixture
+    pg: tuple[Engine, str],
+    billed: tuple[VendorFixture, str],
+    caplog: pytest.LogCaptureFixture,
+    door: str,
 ) -> None:
     engine, url = pg
     vendor, customer_id = billed
     events = [resolved(f"evt_{n}", f"c-{n}") for n in range(3)]
     with TestClient(create_app(Settings(database_url=url))) as client:
         with _customer_locked(engine, customer_id):
-            answer = _send(client, vendor.api_key, {"events": events})
+            answer = _send(client, vendor, {"events": events}, door)
             _terminate_next_waiter(engine, set())
         response = answer.result(timeout=60)
     assert response.status_code == 200, response.text
@@ -135,7 +148,7 @@ def test_a_second_loss_is_a_503_with_retry_after_and_the_resend_stores_once(
     event = resolved("evt_1", "c-1")
     with TestClient(create_app(Settings(database_url=url))) as client:
         with _customer_locked(engine, customer_id):
-            answer = _send(client, vendor.api_key, event)
+            answer = _send(client, vendor, event)
             seen: set[int] = set()
             _terminate_next_waiter(engine, seen)  # the first attempt
             _terminate_next_waiter(engine, seen)  # and its retry
