@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from fastapi import Depends
+
 from metering.billing.invoices import endpoints as invoices
 from metering.billing.payments import endpoints as payments
 from metering.catalog.customers import endpoints as customers
@@ -17,6 +19,7 @@ from metering.ledger.plan_changes import endpoints as plan_changes
 from metering.notify.alerts import endpoints as alerts
 from metering.notify.webhooks import endpoints as webhooks_out
 from metering.platform.api import health
+from metering.platform.api.inputs import check_request
 from metering.platform.api.openapi import install_openapi
 from metering.platform.api.problem_docs import catalogue_table
 from metering.platform.api.problem_handlers import install_problem_handlers
@@ -59,6 +62,7 @@ def create_app(settings: Settings | None = None) -> MonitoredApp:
         version="0.1.0",
         description=DESCRIPTION + catalogue_table(),
         lifespan=lifespan,
+        dependencies=[Depends(check_request)],  # input no column can hold stops here
     )
     app.state.settings = settings
     app.state.engine = engine

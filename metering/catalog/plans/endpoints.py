@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import ValidationError
 from sqlmodel import Session, col
@@ -21,6 +21,7 @@ from metering.catalog.plans.schemas import (
 from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
 from metering.platform.api import problems
+from metering.platform.api.inputs import INT_MAX
 from metering.platform.api.pagination import Cursor, Limit, Page, paginate
 from metering.platform.api.problem_docs import problem_responses
 from metering.platform.api.problems import ProblemError
@@ -32,6 +33,8 @@ router = APIRouter(
     tags=["plans"],
     responses=problem_responses(*API_KEY_PROBLEMS, problems.NOT_FOUND),
 )
+
+VersionNumber = Annotated[int, Path(ge=1, le=INT_MAX, description="The version number.")]
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 YAML_MEDIA_TYPE = "application/yaml"
@@ -182,7 +185,7 @@ _YAML_DOC: dict[int | str, dict[str, Any]] = {
 )
 def get_version_yaml(
     plan_ref: str,
-    number: int,
+    number: VersionNumber,
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
 ) -> YamlResponse:
@@ -203,7 +206,7 @@ def _wants_yaml(request: Request) -> bool:
 )
 def get_version(
     plan_ref: str,
-    number: int,
+    number: VersionNumber,
     request: Request,
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),

@@ -6,7 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from metering.platform.api.inputs import INT_MAX, Instant
 
 
 class Effective(StrEnum):
@@ -54,7 +56,10 @@ class PlanChange(BaseModel):
 
     plan: str = Field(min_length=1, description="The plan's slug or id.")
     version: int | None = Field(
-        default=None, ge=1, description="A version that must exist; the latest by default."
+        default=None,
+        ge=1,
+        le=INT_MAX,
+        description="A version that must exist; the latest by default.",
     )
     effective: Effective = Field(
         default=Effective.NEXT_PERIOD,
@@ -62,7 +67,7 @@ class PlanChange(BaseModel):
         "`immediately` (now; the current period is split). A first subscription starts at "
         "`starts_at`.",
     )
-    starts_at: AwareDatetime | None = Field(
+    starts_at: Instant | None = Field(
         default=None,
         description="Only for a first subscription: when it starts (may be in the past: "
         "stored events from then on are matched again). Default: the start of the plan's "

@@ -21,6 +21,7 @@ from metering.catalog.vendors.credentials import hash_api_key
 from metering.catalog.vendors.models import Vendor
 from metering.platform.api import problems
 from metering.platform.api.problems import ProblemError, not_found
+from metering.platform.db.faults import retried_once
 from metering.platform.db.session import get_session
 from metering.platform.db.types import utcnow
 from metering.platform.settings import Settings, get_settings
@@ -64,7 +65,11 @@ def current_vendor(
             else "Send your API key as 'Authorization: Bearer <key>'."
         )
         raise problems.MISSING_API_KEY.error(detail, headers=BEARER)
-    vendor = repository.vendor_by_key_hash(session, hash_api_key(credentials.credentials.strip()))
+    key_hash = hash_api_key(credentials.credentials.strip())
+    # A read, so safe to run again when the connection was lost under it.
+    vendor = retried_once(
+        session, lambda: repository.vendor_by_key_hash(session, key_hash), commit=False
+    )
     if vendor is None:
         raise problems.INVALID_API_KEY.error(
             "The API key is not valid (unknown or revoked).", headers=BEARER

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from metering.notify.alerts.models import AlertKind
+from metering.platform.api.inputs import StoredAmount
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
@@ -37,7 +37,7 @@ class AlertCreate(BaseModel):
         "true-up, after a stop_billing cap); outcome_count: billable outcomes (of `outcome`, "
         "or all); maximum_percent: the charges as a percent of the plan's `maximum` amount."
     )
-    threshold: Decimal = Field(gt=0, description="Fires when the figure reaches it.")
+    threshold: StoredAmount = Field(gt=0, description="Fires when the figure reaches it.")
     customer: str | None = Field(default=None, description="A customer id (cus_...).")
     plan: str | None = Field(default=None, description="A plan id or slug: all its subscribers.")
     outcome: str | None = Field(default=None, max_length=200)

@@ -24,7 +24,7 @@ from fastapi import FastAPI
 
 from metering.platform.api import problems
 from metering.platform.api.problem_docs import Problem, add_problem_responses
-from metering.platform.api.problems import CATALOGUE, PROBLEM_JSON
+from metering.platform.api.problems import PROBLEM_JSON
 
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     "webhookId": {
@@ -67,11 +67,7 @@ DATABASE_FREE = frozenset({"/healthz"})
 """Paths that answer without the database (every other one can answer 503)."""
 READINESS = "/readyz"
 """Answers its own 503 (`not-ready`, no `Retry-After`): a probe, not a client to slow down."""
-UNAVAILABLE = tuple(
-    kind
-    for kind in CATALOGUE
-    if kind.status == 503 and kind not in (problems.NOT_READY, problems.PROVIDER_UNAVAILABLE)
-)
+UNAVAILABLE = (problems.DATABASE_UNAVAILABLE,)
 """The problem types of a database outage."""
 
 RETRY_AFTER = {

@@ -152,6 +152,14 @@ NOT_READY = _declare(
     "Service Unavailable",
     "The database is unreachable or its schema is not current.",
 )
+DATABASE_UNAVAILABLE = _declare(
+    "database-unavailable",
+    503,
+    "Service Unavailable",
+    "The database could not be reached or the connection to it was lost; send the request "
+    "again after the seconds in `Retry-After` (an event id is stored once, so resending "
+    "events never doubles them).",
+)
 
 # Credentials: the vendor's API key, or the Standard Webhooks signature of the event webhook.
 MISSING_API_KEY = _declare(
