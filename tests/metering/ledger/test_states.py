@@ -47,7 +47,8 @@ ROWS = sa.Table(
     sa.Column("settles_at", OUTCOME_COLUMNS.settles_at.type, nullable=False),
     sa.Column("counted_from", OUTCOME_COLUMNS.counted_from.type, nullable=True),
     sa.Column("counted_until", OUTCOME_COLUMNS.counted_until.type, nullable=True),
-    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("verify_by", OUTCOME_COLUMNS.verify_by.type, nullable=True),
+    sa.Column("status", sa.String(32), nullable=False),
     sa.Column("disputed", sa.Boolean, nullable=False),
     sa.Column("credited_line", sa.Boolean, nullable=False),
     sa.Column("billed_line", sa.Boolean, nullable=False),
@@ -63,6 +64,7 @@ class Row:
     settles_at: datetime
     counted_from: datetime | None
     counted_until: datetime | None
+    verify_by: datetime | None
     status: str
     disputed: bool
     credited_line: bool
@@ -162,16 +164,22 @@ SPANS = [(None, None)] + [
 """Counted spans starting and ending around the as-of instant, and no span at all."""
 
 
+VERIFY_BY = (None, AS_OF, AS_OF + timedelta(microseconds=1))
+"""No confirmation window, one that ends at the as-of instant, one that ends just after."""
+
+
 def every_combination() -> list[Row]:
     combinations = product(
-        OutcomeState, AROUND, SPANS[::3], (False, True), (False, True), (False, True)
+        OutcomeState, AROUND, SPANS[::3], VERIFY_BY, (False, True), (False, True), (False, True)
     )
     statuses = list(EventStatus)
     return [
-        Row(n, state.value, AS_OF + offset, *span, statuses[n % len(statuses)].value, *facts)
-        for n, (state, offset, span, *facts) in enumerate(combinations)
+        Row(
+            n, state.value, AS_OF + offset, *span, verify, statuses[n % len(statuses)].value, *facts
+        )
+        for n, (state, offset, span, verify, *facts) in enumerate(combinations)
     ] + [
-        Row(10_000 + n, "counted", AS_OF + offset, *span, "counted", False, False, False)
+        Row(100_000 + n, "counted", AS_OF + offset, *span, None, "counted", False, False, False)
         for n, (offset, span) in enumerate(product(AROUND, SPANS))
     ]
 
@@ -221,6 +229,7 @@ def generated(draw: st.DrawFn) -> tuple[list[Row], datetime]:
             draw(st.sampled_from(OutcomeState)).value,
             (AS_OF + draw(st.sampled_from(AROUND))).astimezone(draw(ZONES)),
             *(zoned(edge) for edge in draw(st.sampled_from(SPANS))),
+            zoned(draw(st.sampled_from(VERIFY_BY))),
             draw(st.sampled_from(EventStatus)).value,
             draw(st.booleans()),
             draw(st.booleans()),
