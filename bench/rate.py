@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
-from common import SUPPORT_RULES, customer_ids, rss_mib, sizes_parser, support_events
+from common import SUPPORT_RULES, customer_ids, plan_rules, rss_mib, sizes_parser, support_events
 from postgres import conninfo, copy_events, loaded_database, seed
 
 from metering.billing.invoices.close import close_due
@@ -38,20 +38,26 @@ CLOSE_AT = PERIOD.end + timedelta(days=5)
 RULES = SUPPORT_RULES
 
 
-def generate(count: int, customers: int, deals: float) -> Iterator[Event]:
-    """Resolutions (some on a human or phone, some repeated), reopens, scored leads, deals."""
+def generate(count: int, customers: int, deals: float, plan: str) -> Iterator[Event]:
+    """Resolutions (some on a human or phone, some repeated), reopens, scored leads, deals;
+    with the `outcomes` plan, leads on conversations and verifiers' confirmations."""
     span = int((PERIOD.end - PERIOD.start).total_seconds()) - 1
-    return support_events(count, customers, PERIOD.start, span, deals=deals, seed=7)
+    verified = plan == "outcomes"
+    return support_events(
+        count, customers, PERIOD.start, span, deals=deals, seed=7, verified=verified
+    )
 
 
-def load(url: str, events: int, customers: int, deals: float, expected: Any) -> None:
+def load(url: str, events: int, customers: int, deals: float, plan: str, expected: Any) -> None:
     """In the child: seed, COPY events and their outcome rows, price them with the core."""
-    seeded = seed(url, RULES, "bench.yaml", customer_ids(customers), PERIOD.start)
-    rules = load_rules(RULES, "bench.yaml")
+    text = plan_rules(plan, RULES)
+    seeded = seed(url, text, "bench.yaml", customer_ids(customers), PERIOD.start)
+    rules = load_rules(text, "bench.yaml")
     received = CLOSE_AT - timedelta(days=4)
-    copy_events(url, seeded, generate(events, customers, deals), received, (rules, PERIOD))
+    stream = generate(events, customers, deals, plan)
+    copy_events(url, seeded, stream, received, (rules, PERIOD))
     report = price_events(
-        rules, generate(events, customers, deals), PERIOD, CLOSE_AT - timedelta(days=2)
+        rules, generate(events, customers, deals, plan), PERIOD, CLOSE_AT - timedelta(days=2)
     )
     expected.value = str(sum((c.invoice.total for c in report.customers), Decimal(0)))
 
@@ -76,8 +82,15 @@ def main() -> None:
         help="Share of events that are deals, priced per event by the percentage charge "
         "(each value goes through Python: 0 shows the close of counts and tiers alone).",
     )
+    parser.add_argument(
+        "--plan",
+        choices=["support", "outcomes"],
+        default="support",
+        help="support: tiers, a package, a percentage; outcomes: one outcome per conversation "
+        "by precedence (exclusive) and verified resolutions (confirmed_by).",
+    )
     args = parser.parse_args()
-    sizes = (args.events, args.customers, args.deals)
+    sizes = (args.events, args.customers, 0.0 if args.plan == "outcomes" else args.deals, args.plan)
     with loaded_database(DATABASE, load, *sizes) as (url, expected):
         baseline = best_of(3, url, "SELECT customer_id, count(*) FROM events GROUP BY customer_id")
         best_of(1, url, "SELECT count(*) FROM outcomes")  # the same warm cache for both

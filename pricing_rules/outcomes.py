@@ -112,6 +112,7 @@ class KeyResolution:
 
 
 _NO_CLAIMS: Mapping[str, datetime] = {}
+_NO_TIMES: Mapping[str, list[datetime]] = {}
 
 
 def resolve_key(
@@ -158,7 +159,10 @@ class Verification:
         confirmation inside its window, else at the window's end with `otherwise: count`,
         else never (None)."""
         deadline = occurred_at + self.within
-        first = min((t for t in confirmations if occurred_at <= t <= deadline), default=None)
+        first = None
+        for at in confirmations:
+            if occurred_at <= at <= deadline and (first is None or at < first):
+                first = at
         if first is not None:
             return first
         return deadline if self.count_unconfirmed else None
@@ -480,54 +484,70 @@ class OutcomeLedger:
                         single[gkey] = kept
 
     def _add_reversals(self, event: Event, reversals: list[_CompiledReversal]) -> None:
+        """Keep each claim: the latest reversal and rejection of a match key, every
+        confirmation (a candidate's window picks its own)."""
         for reversal in reversals:
             if not reversal.matches(event):
                 continue
-            hit = reversal.hit(event)
-            if hit is None:
+            raw = reversal.match_of(event)
+            if raw is MISSING:
                 continue
-            group = (event.customer, hit.outcome)
-            if hit.kind is ClaimKind.CONFIRMATION:
-                times = self._confirmations.setdefault(group, {})
-                times.setdefault(hit.match_key, []).append(event.timestamp)
+            match_key = raw if raw.__class__ is str else canonical_key(raw)
+            group = (event.customer, reversal.outcome)
+            ts = event.timestamp
+            kind = reversal.kind
+            if kind is ClaimKind.CONFIRMATION:
+                times = self._confirmations.get(group)
+                if times is None:
+                    times = self._confirmations[group] = {}
+                found = times.get(match_key)
+                if found is None:
+                    times[match_key] = [ts]
+                else:
+                    found.append(ts)
                 continue
-            claims = self._last_reversal if hit.kind is ClaimKind.REVERSAL else self._last_rejection
-            latest = claims.setdefault(group, {})
-            seen = latest.get(hit.match_key)
-            if seen is None or event.timestamp > seen:
-                latest[hit.match_key] = event.timestamp
+            claims = self._last_reversal if kind is ClaimKind.REVERSAL else self._last_rejection
+            latest = claims.get(group)
+            if latest is None:
+                latest = claims[group] = {}
+            seen = latest.get(match_key)
+            if seen is None or ts > seen:
+                latest[match_key] = ts
 
     def key_count(self) -> int:
         """Dedupe keys held in memory: what the ledger's memory grows with."""
         return len(self._single)
 
-    def _winner(self, gkey: _GroupKey, first: _Kept, usage: OutcomeUsage) -> _Kept | None:
+    def _tally(self, customer: str, outcome: str, usage: OutcomeUsage) -> _Tally:
+        spec = self.plan.rules.outcomes[outcome]
+        group = (customer, outcome)
+        return _Tally(
+            usage,
+            spec.measure.accumulator(),
+            spec.settle.after,
+            self._last_reversal.get(group),
+            self._last_rejection.get(group),
+            self._confirmations.get(group, _NO_TIMES),
+            self.plan.verification.get(outcome),
+        )
+
+    def _winner(self, gkey: _GroupKey, first: _Kept, tally: _Tally) -> _Kept | None:
         """The candidate that counts for a key, tallying the others by what became of them."""
         several = self._several.get(gkey)
-        group = (gkey[0], gkey[1])
-        latest = self._last_reversal.get(group)
-        rejections = self._last_rejection.get(group)
-        verification = self.plan.verification.get(gkey[1])
-        if (
-            several is None
-            and verification is None
-            and (latest is None or first[2] not in latest)
-            and (rejections is None or first[2] not in rejections)
-        ):
-            usage.duplicates += self._duplicates.get(gkey, 0)
-            return first
+        latest, rejections, verification = tally.reversals, tally.rejections, tally.verification
+        usage = tally.usage
         kept_by_id = {kept[1]: kept for kept in several or (first,)}
         awaiting: set[str] = set()
         if verification is not None:
-            confirmations = self._confirmations.get(group, {})
             for ts, event_id, match_key, _, _ in kept_by_id.values():
-                counts_from = verification.counts_from(ts, confirmations.get(match_key or "", ()))
+                times = tally.confirmations.get(match_key or "", ())
+                counts_from = verification.counts_from(ts, times)
                 if counts_from is None or counts_from > self.as_of:
                     awaiting.add(event_id)
         resolution = resolve_key(
             [Candidate(k[1], k[0], k[2]) for k in kept_by_id.values()],
-            latest or {},
-            rejections or {},
+            latest or _NO_CLAIMS,
+            rejections or _NO_CLAIMS,
             awaiting,
         )
         usage.reversed += len(resolution.reversed)
@@ -538,54 +558,107 @@ class OutcomeLedger:
 
     def resolve(self) -> dict[str, CustomerUsage]:
         """Every customer with an event in the period, with its usage per outcome."""
-        specs = self.plan.rules.outcomes
+        collecting = gc.isenabled()
+        gc.disable()  # as in `add_all`: the tuples made here form no cycle either
+        try:
+            return self._resolve()
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _resolve(self) -> dict[str, CustomerUsage]:
         rank = {name: index for index, name in enumerate(self.plan.exclusive_order)}
         usages = {customer: CustomerUsage(customer) for customer in self.customers}
-        tallies: dict[tuple[str, str], tuple[OutcomeUsage, Accumulator, timedelta]] = {}
-        # Billed winners of exclusive outcomes by subject, decided once all are known.
-        subjects: dict[tuple[str, str], list[tuple[int, _GroupKey, _Kept]]] = {}
+        tallies: dict[tuple[str, str], _Tally] = {}
+        # The best billed winner of exclusive outcomes by subject so far, by precedence.
+        subjects: dict[tuple[str, str], tuple[int, _Tally, _Kept]] = {}
+        credited, several, duplicates, as_of = (
+            self.credited,
+            self._several,
+            self._duplicates,
+            self.as_of,
+        )
+        rank_of = rank.get
         for gkey, first in self._single.items():
             customer, outcome, key = gkey
             tally = tallies.get((customer, outcome))
             if tally is None:
-                spec = specs[outcome]
-                tally = (
-                    usages[customer].usage(outcome),
-                    spec.measure.accumulator(),
-                    spec.settle.after,
-                )
-                tallies[(customer, outcome)] = tally
-            usage = tally[0]
-            winner = self._winner(gkey, first, usage)
+                usage = usages[customer].usage(outcome)
+                tally = tallies[(customer, outcome)] = self._tally(customer, outcome, usage)
+            match = first[2]
+            if (
+                gkey not in several
+                and (tally.reversals is None or match not in tally.reversals)
+                and (tally.rejections is None or match not in tally.rejections)
+            ):
+                # Alone and never cancelled (the common case): it counts, once confirmed
+                # when its outcome is verified.
+                if duplicates and gkey in duplicates:
+                    tally.usage.duplicates += duplicates[gkey]
+                verification = tally.verification
+                winner: _Kept | None = first
+                if verification is not None:
+                    times = tally.confirmations.get(match) if match else None
+                    if times is None:  # never confirmed: the end of its window, or never
+                        counts_from = (
+                            first[0] + verification.within
+                            if verification.count_unconfirmed
+                            else None
+                        )
+                    else:
+                        counts_from = verification.counts_from(first[0], times)
+                    if counts_from is None or counts_from > as_of:
+                        tally.usage.awaiting += 1
+                        winner = None
+            else:
+                winner = self._winner(gkey, first, tally)
             if winner is None:
                 continue
-            _, event_id, _, _, problem = winner
+            problem = winner[4]
             if problem is not None:
-                usages[customer].problems.append(Problem(event_id, outcome, problem))
-            elif gkey in self.credited:
-                usage.credited += 1
-            elif outcome in rank:
-                subjects.setdefault((customer, key), []).append((rank[outcome], gkey, winner))
+                usages[customer].problems.append(Problem(winner[1], outcome, problem))
+            elif credited and gkey in credited:
+                tally.usage.credited += 1
+            elif (place := rank_of(outcome)) is not None:
+                subject = (customer, key)
+                best = subjects.get(subject)
+                if best is None:
+                    subjects[subject] = (place, tally, winner)
+                elif place < best[0]:
+                    best[1].usage.superseded += 1
+                    subjects[subject] = (place, tally, winner)
+                else:
+                    tally.usage.superseded += 1
             else:
-                self._count(tally, winner)
-        for contenders in subjects.values():
-            contenders.sort()
-            _, gkey, winner = contenders[0]
-            self._count(tallies[(gkey[0], gkey[1])], winner)
-            for _, lost, _ in contenders[1:]:
-                tallies[(lost[0], lost[1])][0].superseded += 1
-        for usage, accumulator, _ in tallies.values():
-            usage.quantity = accumulator.result()
+                tally.count(winner, as_of)
+        for _, tally, winner in subjects.values():
+            tally.count(winner, as_of)
+        for tally in tallies.values():
+            tally.usage.quantity = tally.accumulator.result()
         return dict(sorted(usages.items()))
 
-    def _count(self, tally: tuple[OutcomeUsage, Accumulator, timedelta], winner: _Kept) -> None:
+
+@dataclass(slots=True)
+class _Tally:
+    """One customer's outcome of one kind while the ledger resolves: its usage, and the
+    claims on its match keys."""
+
+    usage: OutcomeUsage
+    accumulator: Accumulator
+    settle_after: timedelta
+    reversals: Mapping[str, datetime] | None
+    rejections: Mapping[str, datetime] | None
+    confirmations: Mapping[str, list[datetime]]
+    verification: Verification | None
+
+    def count(self, winner: _Kept, as_of: datetime) -> None:
         """A key's billed winner: pending until it settles, then measured."""
-        usage, accumulator, settle_after = tally
         occurred_at, event_id, _, value, _ = winner
-        if occurred_at + settle_after > self.as_of:
+        usage = self.usage
+        if occurred_at + self.settle_after > as_of:
             usage.pending += 1
         else:
             usage.billable += 1
             if isinstance(value, Decimal):
                 usage.values.append(value)
-            accumulator.add(value, occurred_at, event_id)
+            self.accumulator.add(value, occurred_at, event_id)
