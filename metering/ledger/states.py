@@ -49,7 +49,10 @@ stored in. `COUNTED_AT` is that test; `BILLABLE` is counted at `as_of` and settl
 and `CHANGES_AFTER` the ones whose billing changes after `as_of` (known now): their period
 stays stale, so the next close corrects it. A counted row's span is open-ended; a credited
 row's ends at the credit. A row that would count in two separate spans (a reversal whose
-event is voided after it took effect) keeps its latest one.
+event is voided after it took effect; a superseded outcome that counted until a candidate of
+higher precedence happened, then again once that one was reversed) keeps its latest one: an
+earlier span ends before a later candidate of its period happened, and no close is as of such
+an instant (a close's instant is after its period's end).
 
 **Events.** A stored event's `EventStatus` is the best thing that became of its outcome rows
 (`event_status`), else `reversal` or `unmatched`; `voided` once voided (`EVENT_VOIDED`).
