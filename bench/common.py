@@ -98,9 +98,7 @@ outcomes:
       properties.score: {gte: 70}
     settle: {after: 24h}
   handoff:
-    event: conversation.resolved
-    where:
-      properties.handled_by: {eq: human}
+    event: conversation.handed_off
 charges:
   - outcome: resolved_conversation
     model: graduated
@@ -146,7 +144,8 @@ def support_events(
 ) -> Iterator[Event]:
     """Resolutions (some on a human or phone, some repeated), reopens, scored leads and a
     `deals` share of deals, at random seconds in [start, start + span). `verified`: leads
-    name a conversation too, and half of them are a verifier's confirmation instead."""
+    name a conversation too, half of them are a verifier's confirmation instead, and the
+    conversations a human handled are handoffs."""
     rng = random.Random(seed)
     channels = ("chat", "email", "phone")
     for n in range(count):
@@ -159,7 +158,9 @@ def support_events(
                 "channel": channels[rng.randrange(3)],
                 "handled_by": "ai" if rng.random() < 0.8 else "human",
             }
-            yield Event(f"e{n}", "conversation.resolved", customer, at, props)
+            handed_off = verified and props["handled_by"] == "human"
+            kind = "conversation.handed_off" if handed_off else "conversation.resolved"
+            yield Event(f"e{n}", kind, customer, at, props)
         elif roll < 0.65:
             props = {"conversation_id": f"c{rng.randrange(count // 3)}"}
             yield Event(f"e{n}", "conversation.reopened", customer, at, props)

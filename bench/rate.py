@@ -15,6 +15,7 @@ same events. Needs the PostgreSQL server at 127.0.0.1:5432 (METERING_BENCH_POSTG
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -91,7 +92,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     sizes = (args.events, args.customers, 0.0 if args.plan == "outcomes" else args.deals, args.plan)
-    with loaded_database(DATABASE, load, *sizes) as (url, expected):
+    # A name of its own per run: other runs of the benchmark may share the server.
+    with loaded_database(f"{DATABASE}_{args.plan}_{os.getpid()}", load, *sizes) as (
+        url,
+        expected,
+    ):
         baseline = best_of(3, url, "SELECT customer_id, count(*) FROM events GROUP BY customer_id")
         best_of(1, url, "SELECT count(*) FROM outcomes")  # the same warm cache for both
         engine = make_engine(url)

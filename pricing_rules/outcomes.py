@@ -518,9 +518,18 @@ class OutcomeLedger:
         """Dedupe keys held in memory: what the ledger's memory grows with."""
         return len(self._single)
 
-    def _tally(self, customer: str, outcome: str, usage: OutcomeUsage) -> _Tally:
+    def _tally(
+        self,
+        customer: str,
+        outcome: str,
+        usage: OutcomeUsage,
+        subjects: dict[str, dict[str, int]],
+    ) -> _Tally:
         spec = self.plan.rules.outcomes[outcome]
         group = (customer, outcome)
+        verification = self.plan.verification.get(outcome)
+        order = self.plan.exclusive_order
+        exclusive = outcome in order
         return _Tally(
             usage,
             spec.measure.accumulator(),
@@ -528,7 +537,12 @@ class OutcomeLedger:
             self._last_reversal.get(group),
             self._last_rejection.get(group),
             self._confirmations.get(group, _NO_TIMES),
-            self.plan.verification.get(outcome),
+            verification,
+            None
+            if verification is None or not verification.count_unconfirmed
+            else self.as_of - verification.within,
+            order.index(outcome) if exclusive else -1,
+            subjects.setdefault(customer, {}) if exclusive else None,
         )
 
     def _winner(self, gkey: _GroupKey, first: _Kept, tally: _Tally) -> _Kept | None:
@@ -567,24 +581,25 @@ class OutcomeLedger:
                 gc.enable()
 
     def _resolve(self) -> dict[str, CustomerUsage]:
-        rank = {name: index for index, name in enumerate(self.plan.exclusive_order)}
         usages = {customer: CustomerUsage(customer) for customer in self.customers}
         tallies: dict[tuple[str, str], _Tally] = {}
-        # The best billed winner of exclusive outcomes by subject so far, by precedence.
-        subjects: dict[tuple[str, str], tuple[int, _Tally, _Kept]] = {}
+        # The best place in `exclusive.order` billed per customer and subject, and every
+        # billed winner of an exclusive outcome: counted once all are known.
+        subjects: dict[str, dict[str, int]] = {}
+        contenders: list[tuple[_Tally, str, _Kept]] = []
         credited, several, duplicates, as_of = (
             self.credited,
             self._several,
             self._duplicates,
             self.as_of,
         )
-        rank_of = rank.get
         for gkey, first in self._single.items():
             customer, outcome, key = gkey
             tally = tallies.get((customer, outcome))
             if tally is None:
                 usage = usages[customer].usage(outcome)
-                tally = tallies[(customer, outcome)] = self._tally(customer, outcome, usage)
+                tally = self._tally(customer, outcome, usage, subjects)
+                tallies[(customer, outcome)] = tally
             match = first[2]
             if (
                 gkey not in several
@@ -599,15 +614,13 @@ class OutcomeLedger:
                 winner: _Kept | None = first
                 if verification is not None:
                     times = tally.confirmations.get(match) if match else None
-                    if times is None:  # never confirmed: the end of its window, or never
-                        counts_from = (
-                            first[0] + verification.within
-                            if verification.count_unconfirmed
-                            else None
-                        )
+                    if times is None:  # never confirmed: counted if its window has ended
+                        counted_by = tally.counted_by
+                        counts = counted_by is not None and first[0] <= counted_by
                     else:
                         counts_from = verification.counts_from(first[0], times)
-                    if counts_from is None or counts_from > as_of:
+                        counts = counts_from is not None and counts_from <= as_of
+                    if not counts:
                         tally.usage.awaiting += 1
                         winner = None
             else:
@@ -619,20 +632,19 @@ class OutcomeLedger:
                 usages[customer].problems.append(Problem(winner[1], outcome, problem))
             elif credited and gkey in credited:
                 tally.usage.credited += 1
-            elif (place := rank_of(outcome)) is not None:
-                subject = (customer, key)
-                best = subjects.get(subject)
-                if best is None:
-                    subjects[subject] = (place, tally, winner)
-                elif place < best[0]:
-                    best[1].usage.superseded += 1
-                    subjects[subject] = (place, tally, winner)
-                else:
-                    tally.usage.superseded += 1
+            elif (contest := tally.subjects) is not None:
+                best = contest.get(key)
+                if best is None or tally.place < best:
+                    contest[key] = tally.place
+                contenders.append((tally, key, winner))
             else:
                 tally.count(winner, as_of)
-        for _, tally, winner in subjects.values():
-            tally.count(winner, as_of)
+        # In the order they were found (reading the kept candidates in memory order).
+        for tally, key, winner in contenders:
+            if tally.subjects is not None and tally.subjects[key] == tally.place:
+                tally.count(winner, as_of)
+            else:
+                tally.usage.superseded += 1
         for tally in tallies.values():
             tally.usage.quantity = tally.accumulator.result()
         return dict(sorted(usages.items()))
@@ -650,6 +662,12 @@ class _Tally:
     rejections: Mapping[str, datetime] | None
     confirmations: Mapping[str, list[datetime]]
     verification: Verification | None
+    counted_by: datetime | None
+    """With `otherwise: count`, an unconfirmed candidate counts if it occurred by this."""
+    place: int
+    """Its outcome's place in `exclusive.order` (-1: not exclusive)."""
+    subjects: dict[str, int] | None
+    """The customer's best place billed per subject, for an exclusive outcome."""
 
     def count(self, winner: _Kept, as_of: datetime) -> None:
         """A key's billed winner: pending until it settles, then measured."""
