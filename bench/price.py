@@ -4,7 +4,8 @@ Events are generated in chunks outside the timed region and streamed into the le
 memory figure shows what pricing keeps (one entry per dedupe key, and the candidates of a key
 whose outcome can be reversed), not the events themselves. Most ids here are new, so the
 number of keys grows with the events; the per-key cost is printed.
-Run: `make bench` or `python bench/price.py [--events N]`.
+Run: `make bench` or `python bench/price.py [--events N] [--plan outcomes]` (one outcome per
+conversation by precedence, verified resolutions: `bench/common.py`, `OUTCOME_RULES`).
 """
 
 from __future__ import annotations

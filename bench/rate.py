@@ -1,6 +1,9 @@
 """Rating benchmark: close one month of 1,000,000 events for 1,000 customers in PostgreSQL.
 
-    python bench/rate.py [--events 1000000] [--customers 1000] [--deals 0.1]
+    python bench/rate.py [--events 1000000] [--customers 1000] [--deals 0.1] [--plan outcomes]
+
+`--plan outcomes` closes the same traffic under one outcome per conversation by precedence
+(`exclusive`) and verified resolutions (`confirmed_by`), with verifiers' confirmations.
 
 Loading is not timed: a child process generates the events, derives their outcome rows
 with the pure core (classify, then `resolve_key` per dedupe key, as ingestion does) and
