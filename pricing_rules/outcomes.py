@@ -127,22 +127,25 @@ def resolve_key(
     candidates still waiting for their confirmation (`Verification.counts_from`).
     """
     winner: Candidate | None = None
-    found = KeyResolution(None, [], [])
+    reversed_: list[Candidate] = []
+    duplicates: list[Candidate] = []
+    rejected: list[Candidate] = []
+    waiting: list[Candidate] = []
     for candidate in sorted(candidates, key=lambda c: (c.occurred_at, c.event_id)):
         match = candidate.match_key
         rejection = None if match is None else last_rejection.get(match)
         reversal = None if match is None else last_reversal.get(match)
         if rejection is not None and rejection >= candidate.occurred_at:
-            found.rejected.append(candidate)
+            rejected.append(candidate)
         elif reversal is not None and reversal >= candidate.occurred_at:
-            found.reversed.append(candidate)
+            reversed_.append(candidate)
         elif candidate.event_id in awaiting:
-            found.awaiting.append(candidate)
+            waiting.append(candidate)
         elif winner is None:
             winner = candidate
         else:
-            found.duplicates.append(candidate)
-    return KeyResolution(winner, found.reversed, found.duplicates, found.rejected, found.awaiting)
+            duplicates.append(candidate)
+    return KeyResolution(winner, reversed_, duplicates, rejected, waiting)
 
 
 @dataclass(frozen=True, slots=True)
