@@ -25,6 +25,7 @@ from tests.metering.billing.invoices.helpers import (
     void_event,
 )
 from tests.metering.conftest import VendorFixture, create_customer, create_plan
+from tests.metering.ledger.disputes.helpers import answer, file_dispute
 
 INTERCOM = """\
 plan: intercom
@@ -271,3 +272,28 @@ def test_confirmations_in_and_out_of_their_window(engine: Engine, vendor: Vendor
     close(engine, at(5, month=11))
     [october] = invoices(engine)
     assert summary(engine, october.id) == [("charge", "Resolutions", "0.99")]
+
+
+def test_an_accepted_dispute_of_the_winner_promotes_the_next(
+    engine: Engine, vendor: VendorFixture
+) -> None:
+    plan = create_plan(engine, vendor.id, INTERCOM)
+    customer = create_customer(engine, vendor.id, "acme", plan, starts_at=OCTOBER)
+    send(engine, vendor.id, [ev("h1", at(2), "c-1"), ev("q1", at(3), "c-1")], at(20))
+    close(engine, at(5, month=11))
+    [october] = invoices(engine)
+    assert october.total == Decimal("9.99")
+
+    dispute = file_dispute(engine, customer, "q1", at(6, month=11))
+    answer(engine, vendor.id, dispute, accepted=True, now=at(7, month=11))
+    assert rows(engine) == {
+        "q1": ("qualification", "credited"),
+        "h1": ("handoff", "counted"),  # promoted: the conversation still had an outcome
+    }
+    close(engine, at(5, month=12))
+    november = invoices(engine)[1]
+    assert sorted(line for line in summary(engine, november.id) if line[0] != "charge") == [
+        ("adjustment", "Adjustment for 2026-10: Handoffs", "0.99"),
+        ("credit", "Correction of invoice #1: Qualifications", "-9.99"),
+    ]
+    assert november.total == Decimal("-9.00")
