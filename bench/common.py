@@ -67,6 +67,57 @@ minimum: "500.00"
 """
 
 
+# The same traffic under one outcome per conversation by precedence (a qualified lead before a
+# resolution before a human handoff) and AI resolutions billed only once a verifier confirms
+# them (or 72 hours later without one).
+OUTCOME_RULES = """
+plan: bench-outcomes
+version: 1
+currency: usd
+billing: {interval: month, timezone: UTC, close_after: 72h}
+exclusive:
+  key: properties.conversation_id
+  order: [qualified_lead, resolved_conversation, handoff]
+outcomes:
+  resolved_conversation:
+    event: conversation.resolved
+    where:
+      properties.channel: {in: [chat, email]}
+      properties.handled_by: {eq: ai}
+    settle:
+      after: 72h
+      reversed_by: {event: conversation.reopened, match: properties.conversation_id}
+      confirmed_by:
+        event: resolution.verified
+        match: properties.conversation_id
+        within: 72h
+        otherwise: count
+  qualified_lead:
+    event: lead.qualified
+    where:
+      properties.score: {gte: 70}
+    settle: {after: 24h}
+  handoff:
+    event: conversation.handed_off
+charges:
+  - outcome: resolved_conversation
+    model: graduated
+    free_units: 50
+    tiers:
+      - {up_to: 1000, unit_price: "0.99"}
+      - {up_to: null, unit_price: "0.79"}
+  - {outcome: qualified_lead, model: per_unit, unit_price: "9.99"}
+  - {outcome: handoff, model: per_unit, unit_price: "0.99"}
+  - {name: Platform fee, model: flat, price: "200.00"}
+minimum: "500.00"
+"""
+
+
+def plan_rules(name: str, support: str) -> str:
+    """The rules a benchmark runs: `support` (its own) or `outcomes` (`OUTCOME_RULES`)."""
+    return OUTCOME_RULES if name == "outcomes" else support
+
+
 def sizes_parser(description: str | None) -> argparse.ArgumentParser:
     """The options of a benchmark of many customers' events: --events and --customers."""
     parser = argparse.ArgumentParser(description=description)
@@ -89,9 +140,12 @@ def support_events(
     deals: float,
     seed: int,
     prefix: str = "customer-",
+    verified: bool = False,
 ) -> Iterator[Event]:
     """Resolutions (some on a human or phone, some repeated), reopens, scored leads and a
-    `deals` share of deals, at random seconds in [start, start + span)."""
+    `deals` share of deals, at random seconds in [start, start + span). `verified`: leads
+    name a conversation too, half of them are a verifier's confirmation instead, and the
+    conversations a human handled are handoffs."""
     rng = random.Random(seed)
     channels = ("chat", "email", "phone")
     for n in range(count):
@@ -104,12 +158,19 @@ def support_events(
                 "channel": channels[rng.randrange(3)],
                 "handled_by": "ai" if rng.random() < 0.8 else "human",
             }
-            yield Event(f"e{n}", "conversation.resolved", customer, at, props)
+            handed_off = verified and props["handled_by"] == "human"
+            kind = "conversation.handed_off" if handed_off else "conversation.resolved"
+            yield Event(f"e{n}", kind, customer, at, props)
         elif roll < 0.65:
             props = {"conversation_id": f"c{rng.randrange(count // 3)}"}
             yield Event(f"e{n}", "conversation.reopened", customer, at, props)
+        elif verified and roll < 0.65 + (0.35 - deals) / 2:
+            props = {"conversation_id": f"c{rng.randrange(count // 3)}"}
+            yield Event(f"e{n}", "resolution.verified", customer, at, props)
         elif roll < 1 - deals:
             props = {"lead_id": f"l{rng.randrange(count // 3)}", "score": rng.randrange(100)}
+            if verified:
+                props["conversation_id"] = f"c{rng.randrange(count // 3)}"
             yield Event(f"e{n}", "lead.qualified", customer, at, props)
         else:
             amount = Decimal(rng.randrange(1_000, 10_000_000)).scaleb(-2)

@@ -27,13 +27,13 @@ from metering.catalog.customers.models import Customer
 from metering.catalog.plans.service import upload
 from metering.catalog.subscriptions.models import Subscription
 from metering.catalog.vendors.service import create_vendor
-from metering.ledger.states import EventStatus, Reversal, key_states
+from metering.ledger.states import EventStatus, KeyFacts, Reversal, group_states
 from metering.platform.db import jsontext
 from metering.platform.db.engine import make_engine
 from metering.platform.db.ids import new_id
 from metering.platform.db.migrate import upgrade
 from pricing_rules.events import Event
-from pricing_rules.outcomes import Candidate, compile_plan
+from pricing_rules.outcomes import Candidate, ClaimKind, compile_plan
 from pricing_rules.periods import Period
 from pricing_rules.rules import RuleFile
 
@@ -47,7 +47,7 @@ EVENT_COLUMNS = (
 OUTCOME_COLUMNS = (
     "vendor_id, customer_id, plan_version_id, event_pk, event_id, outcome, period_start, "
     "period_end, dedupe_key, match_key, occurred_at, value, value_text, problem, "
-    "settles_at, state, counted_from, counted_until"
+    "settles_at, verify_by, state, counted_from, counted_until"
 )
 
 
@@ -155,12 +155,12 @@ def copy_events(
                         candidates.setdefault(key, []).append((candidate, pk, hit))
                     for reversal in found.reversals:
                         reversals.setdefault((event.customer, reversal.outcome), []).append(
-                            Reversal(reversal.match_key, event.timestamp)
+                            Reversal(reversal.match_key, event.timestamp, kind=reversal.kind)
                         )
                     status = (
                         EventStatus.COUNTED
                         if found.outcomes
-                        else EventStatus.REVERSAL
+                        else CLAIM_STATUS[found.reversals[0].kind]
                         if found.reversals
                         else EventStatus.UNMATCHED
                     )
@@ -184,40 +184,74 @@ def copy_events(
         cursor.execute("SELECT setval(pg_get_serial_sequence('events', 'pk'), max(pk)) FROM events")
         if outcomes is not None:
             period = outcomes[1]
+            assert plan is not None
             with cursor.copy(f"COPY outcomes ({OUTCOME_COLUMNS}) FROM STDIN") as copy:
-                for (customer, outcome, key), members in candidates.items():
-                    found_reversals = reversals.get((customer, outcome), [])
-                    relevant = {m[0].match_key for m in members}
-                    resolved = key_states(
-                        [member[0] for member in members],
-                        [r for r in found_reversals if r.match_key in relevant],
-                    )
-                    states = {k.candidate.event_id: k for k in resolved}
-                    for candidate, pk, hit in members:
-                        copy.write_row(
-                            (
-                                seeded.vendor_id,
-                                ids[customer],
-                                seeded.version_id,
-                                pk,
-                                candidate.event_id,
-                                outcome,
-                                period.start,
-                                period.end,
-                                key,
-                                hit.match_key,
-                                candidate.occurred_at,
-                                hit.value if isinstance(hit.value, Decimal) else None,
-                                hit.value if isinstance(hit.value, str) else None,
-                                hit.problem,
-                                hit.settles_at,
-                                states[candidate.event_id].state,
-                                states[candidate.event_id].counted_from,
-                                states[candidate.event_id].counted_until,
+                for subject in _subjects(plan.exclusive_order, candidates):
+                    facts = []
+                    for customer, outcome, key in subject:
+                        members = candidates.get((customer, outcome, key), [])
+                        relevant = {m[0].match_key for m in members}
+                        found_reversals = reversals.get((customer, outcome), [])
+                        facts.append(
+                            KeyFacts(
+                                [member[0] for member in members],
+                                [r for r in found_reversals if r.match_key in relevant],
+                                verification=plan.verification.get(outcome),
                             )
                         )
+                    for (customer, outcome, key), resolved in zip(
+                        subject, group_states(facts), strict=True
+                    ):
+                        states = {k.candidate.event_id: k for k in resolved}
+                        for candidate, pk, hit in candidates.get((customer, outcome, key), []):
+                            state = states[candidate.event_id]
+                            copy.write_row(
+                                (
+                                    seeded.vendor_id,
+                                    ids[customer],
+                                    seeded.version_id,
+                                    pk,
+                                    candidate.event_id,
+                                    outcome,
+                                    period.start,
+                                    period.end,
+                                    key,
+                                    hit.match_key,
+                                    candidate.occurred_at,
+                                    hit.value if isinstance(hit.value, Decimal) else None,
+                                    hit.value if isinstance(hit.value, str) else None,
+                                    hit.problem,
+                                    hit.settles_at,
+                                    hit.verify_by,
+                                    state.state,
+                                    state.counted_from,
+                                    state.counted_until,
+                                )
+                            )
         connection.commit()
         cursor.execute("ANALYZE")
+
+
+CLAIM_STATUS = {
+    ClaimKind.REVERSAL: EventStatus.REVERSAL,
+    ClaimKind.REJECTION: EventStatus.REJECTION,
+    ClaimKind.CONFIRMATION: EventStatus.CONFIRMATION,
+}
+
+CandidateKey = tuple[str, str, str]  # customer, outcome, dedupe key
+
+
+def _subjects(
+    order: tuple[str, ...], candidates: dict[CandidateKey, Any]
+) -> Iterator[tuple[CandidateKey, ...]]:
+    """Each key alone, or with an exclusive plan the keys of one subject in `order`."""
+    done: set[tuple[str, str]] = set()
+    for customer, outcome, key in candidates:
+        if outcome not in order:
+            yield ((customer, outcome, key),)
+        elif (customer, key) not in done:
+            done.add((customer, key))
+            yield tuple((customer, name, key) for name in order)
 
 
 def load_in_child(load: Callable[..., None], *args: Any) -> str:

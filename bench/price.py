@@ -4,7 +4,8 @@ Events are generated in chunks outside the timed region and streamed into the le
 memory figure shows what pricing keeps (one entry per dedupe key, and the candidates of a key
 whose outcome can be reversed), not the events themselves. Most ids here are new, so the
 number of keys grows with the events; the per-key cost is printed.
-Run: `make bench` or `python bench/price.py [--events N]`.
+Run: `make bench` or `python bench/price.py [--events N] [--plan outcomes]` (one outcome per
+conversation by precedence, verified resolutions: `bench/common.py`, `OUTCOME_RULES`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 
-from common import SUPPORT_RULES, rss_mib, sizes_parser, support_events
+from common import SUPPORT_RULES, plan_rules, rss_mib, sizes_parser, support_events
 
 from pricing_rules.engine import price_customer
 from pricing_rules.events import Event
@@ -43,12 +44,14 @@ RULES = SUPPORT_RULES.replace(
 CHUNK = 50_000
 
 
-def generate(count: int, customers: int) -> Iterator[list[Event]]:
-    """Resolutions (some on a human or phone, some repeated), reopens and scored leads, in
-    chunks of `CHUNK` events."""
+def generate(count: int, customers: int, verified: bool) -> Iterator[list[Event]]:
+    """Resolutions (some on a human or phone, some repeated), reopens and scored leads (with
+    `verified`, on conversations, and verifiers' confirmations), in chunks of `CHUNK`."""
     start = datetime(2026, 11, 1, tzinfo=UTC)
     span = int(timedelta(days=30).total_seconds())
-    events = support_events(count, customers, start, span, deals=0, seed=7, prefix="cus_")
+    events = support_events(
+        count, customers, start, span, deals=0, seed=7, prefix="cus_", verified=verified
+    )
     while chunk := list(islice(events, CHUNK)):
         yield chunk
         del chunk  # before the next one is made: one chunk held at a time
@@ -56,9 +59,15 @@ def generate(count: int, customers: int) -> Iterator[list[Event]]:
 
 def main() -> None:
     parser = sizes_parser(__doc__)
+    parser.add_argument(
+        "--plan",
+        choices=["support", "outcomes"],
+        default="support",
+        help="outcomes: one outcome per conversation (exclusive), verified resolutions.",
+    )
     args = parser.parse_args()
 
-    rules = load_rules(RULES, "bench.yaml")
+    rules = load_rules(plan_rules(args.plan, RULES), "bench.yaml")
     period = period_from_label("2026-11", "month", "UTC")
     ledger = OutcomeLedger(compile_plan(rules), period, period.end)
     baseline_rss = rss_mib()
@@ -66,7 +75,7 @@ def main() -> None:
     cpu = 0.0  # CPU seconds of this process spent pricing (steady when the machine is busy)
     added = 0
     checkpoints = {args.events // 4 * k for k in (1, 2, 3, 4)}
-    for chunk in generate(args.events, args.customers):
+    for chunk in generate(args.events, args.customers, args.plan == "outcomes"):
         began, began_cpu = time.perf_counter(), time.process_time()
         ledger.add_all(chunk)
         timed += time.perf_counter() - began

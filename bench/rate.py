@@ -1,6 +1,9 @@
 """Rating benchmark: close one month of 1,000,000 events for 1,000 customers in PostgreSQL.
 
-    python bench/rate.py [--events 1000000] [--customers 1000] [--deals 0.1]
+    python bench/rate.py [--events 1000000] [--customers 1000] [--deals 0.1] [--plan outcomes]
+
+`--plan outcomes` closes the same traffic under one outcome per conversation by precedence
+(`exclusive`) and verified resolutions (`confirmed_by`), with verifiers' confirmations.
 
 Loading is not timed: a child process generates the events, derives their outcome rows
 with the pure core (classify, then `resolve_key` per dedupe key, as ingestion does) and
@@ -15,6 +18,7 @@ same events. Needs the PostgreSQL server at 127.0.0.1:5432 (METERING_BENCH_POSTG
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -22,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
-from common import SUPPORT_RULES, customer_ids, rss_mib, sizes_parser, support_events
+from common import SUPPORT_RULES, customer_ids, plan_rules, rss_mib, sizes_parser, support_events
 from postgres import conninfo, copy_events, loaded_database, seed
 
 from metering.billing.invoices.close import close_due
@@ -38,20 +42,26 @@ CLOSE_AT = PERIOD.end + timedelta(days=5)
 RULES = SUPPORT_RULES
 
 
-def generate(count: int, customers: int, deals: float) -> Iterator[Event]:
-    """Resolutions (some on a human or phone, some repeated), reopens, scored leads, deals."""
+def generate(count: int, customers: int, deals: float, plan: str) -> Iterator[Event]:
+    """Resolutions (some on a human or phone, some repeated), reopens, scored leads, deals;
+    with the `outcomes` plan, leads on conversations and verifiers' confirmations."""
     span = int((PERIOD.end - PERIOD.start).total_seconds()) - 1
-    return support_events(count, customers, PERIOD.start, span, deals=deals, seed=7)
+    verified = plan == "outcomes"
+    return support_events(
+        count, customers, PERIOD.start, span, deals=deals, seed=7, verified=verified
+    )
 
 
-def load(url: str, events: int, customers: int, deals: float, expected: Any) -> None:
+def load(url: str, events: int, customers: int, deals: float, plan: str, expected: Any) -> None:
     """In the child: seed, COPY events and their outcome rows, price them with the core."""
-    seeded = seed(url, RULES, "bench.yaml", customer_ids(customers), PERIOD.start)
-    rules = load_rules(RULES, "bench.yaml")
+    text = plan_rules(plan, RULES)
+    seeded = seed(url, text, "bench.yaml", customer_ids(customers), PERIOD.start)
+    rules = load_rules(text, "bench.yaml")
     received = CLOSE_AT - timedelta(days=4)
-    copy_events(url, seeded, generate(events, customers, deals), received, (rules, PERIOD))
+    stream = generate(events, customers, deals, plan)
+    copy_events(url, seeded, stream, received, (rules, PERIOD))
     report = price_events(
-        rules, generate(events, customers, deals), PERIOD, CLOSE_AT - timedelta(days=2)
+        rules, generate(events, customers, deals, plan), PERIOD, CLOSE_AT - timedelta(days=2)
     )
     expected.value = str(sum((c.invoice.total for c in report.customers), Decimal(0)))
 
@@ -76,9 +86,20 @@ def main() -> None:
         help="Share of events that are deals, priced per event by the percentage charge "
         "(each value goes through Python: 0 shows the close of counts and tiers alone).",
     )
+    parser.add_argument(
+        "--plan",
+        choices=["support", "outcomes"],
+        default="support",
+        help="support: tiers, a package, a percentage; outcomes: one outcome per conversation "
+        "by precedence (exclusive) and verified resolutions (confirmed_by).",
+    )
     args = parser.parse_args()
-    sizes = (args.events, args.customers, args.deals)
-    with loaded_database(DATABASE, load, *sizes) as (url, expected):
+    sizes = (args.events, args.customers, 0.0 if args.plan == "outcomes" else args.deals, args.plan)
+    # A name of its own per run: other runs of the benchmark may share the server.
+    with loaded_database(f"{DATABASE}_{args.plan}_{os.getpid()}", load, *sizes) as (
+        url,
+        expected,
+    ):
         baseline = best_of(3, url, "SELECT customer_id, count(*) FROM events GROUP BY customer_id")
         best_of(1, url, "SELECT count(*) FROM outcomes")  # the same warm cache for both
         engine = make_engine(url)

@@ -12,6 +12,19 @@ The rules, independent of arrival order:
   (and at or before the as-of time);
 - the first candidate that is not reversed counts; the other live candidates are duplicates;
 - the one that counts is pending until its timestamp plus `settle.after` is at or before as-of.
+
+Verified outcomes (`settle.confirmed_by`, `settle.rejected_by`) add two kinds of claims beside
+reversals, tied to candidates by their match key the same way:
+- a rejection is a reversal the customer made (a low survey score): the candidates at or
+  before it are `rejected`, never billed;
+- a candidate of a verified outcome takes part from its first confirmation in
+  [its timestamp, + `within`] on (`Verification.counts_from`); before, it is awaiting
+  verification; without a confirmation, `otherwise: count` counts it from the end of the
+  window and `otherwise: drop` never.
+
+Exclusive outcomes (`exclusive` at plan level) share one dedupe key, the exclusive key: each
+resolves its own key as above, then the first outcome of `order` whose key has a billed winner
+(`exclusive_winner`) is the one that counts; the billed winners of the others are superseded.
 """
 
 from __future__ import annotations
@@ -21,13 +34,14 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from pricing_rules.events import Event
 from pricing_rules.measures import Accumulator, MeasureProblem
 from pricing_rules.paths import MISSING, Getter, canonical_key, compile_getter
 from pricing_rules.periods import Period, period_containing
-from pricing_rules.rules import OutcomeSpec, RuleFile
+from pricing_rules.rules import ConfirmedBy, OutcomeSpec, RejectedBy, ReversedBy, RuleFile
 
 MeasureValue = Decimal | str | None
 
@@ -42,14 +56,26 @@ class OutcomeHit:
     value: MeasureValue
     problem: str | None
     settles_at: datetime
+    verify_by: datetime | None = None
+    """The end of its confirmation window, for a verified outcome."""
+
+
+class ClaimKind(StrEnum):
+    """What an event says of the candidates of an outcome with its match key."""
+
+    REVERSAL = "reversal"
+    REJECTION = "rejection"
+    CONFIRMATION = "confirmation"
 
 
 @dataclass(frozen=True, slots=True)
 class ReversalHit:
-    """An event cancels the outcomes of `outcome` whose match key is `match_key`."""
+    """An event's claim (a reversal by default) on the outcomes of `outcome` whose match key
+    is `match_key`."""
 
     outcome: str
     match_key: str
+    kind: ClaimKind = ClaimKind.REVERSAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,24 +107,77 @@ class KeyResolution:
     winner: Candidate | None
     reversed: list[Candidate]
     duplicates: list[Candidate]
+    rejected: list[Candidate] = field(default_factory=list)
+    awaiting: list[Candidate] = field(default_factory=list)
+
+
+_NO_CLAIMS: Mapping[str, datetime] = {}
+_NO_TIMES: Mapping[str, list[datetime]] = {}
 
 
 def resolve_key(
-    candidates: Sequence[Candidate], last_reversal: Mapping[str, datetime]
+    candidates: Sequence[Candidate],
+    last_reversal: Mapping[str, datetime],
+    last_rejection: Mapping[str, datetime] = _NO_CLAIMS,
+    awaiting: Collection[str] = (),
 ) -> KeyResolution:
-    """Decide which candidate of one dedupe key counts (see the module docstring)."""
+    """Decide which candidate of one dedupe key counts (see the module docstring).
+
+    `last_rejection`: the latest rejection of each match key; `awaiting`: the event ids of
+    candidates still waiting for their confirmation (`Verification.counts_from`).
+    """
     winner: Candidate | None = None
     reversed_: list[Candidate] = []
     duplicates: list[Candidate] = []
+    rejected: list[Candidate] = []
+    waiting: list[Candidate] = []
     for candidate in sorted(candidates, key=lambda c: (c.occurred_at, c.event_id)):
-        reversal = None if candidate.match_key is None else last_reversal.get(candidate.match_key)
-        if reversal is not None and reversal >= candidate.occurred_at:
+        match = candidate.match_key
+        rejection = None if match is None else last_rejection.get(match)
+        reversal = None if match is None else last_reversal.get(match)
+        if rejection is not None and rejection >= candidate.occurred_at:
+            rejected.append(candidate)
+        elif reversal is not None and reversal >= candidate.occurred_at:
             reversed_.append(candidate)
+        elif candidate.event_id in awaiting:
+            waiting.append(candidate)
         elif winner is None:
             winner = candidate
         else:
             duplicates.append(candidate)
-    return KeyResolution(winner, reversed_, duplicates)
+    return KeyResolution(winner, reversed_, duplicates, rejected, waiting)
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """`settle.confirmed_by` of one outcome, as the resolution reads it."""
+
+    within: timedelta
+    count_unconfirmed: bool
+
+    def counts_from(
+        self, occurred_at: datetime, confirmations: Iterable[datetime]
+    ) -> datetime | None:
+        """When a candidate that occurred at `occurred_at` may count: at its first
+        confirmation inside its window, else at the window's end with `otherwise: count`,
+        else never (None)."""
+        deadline = occurred_at + self.within
+        first = None
+        for at in confirmations:
+            if occurred_at <= at <= deadline and (first is None or at < first):
+                first = at
+        if first is not None:
+            return first
+        return deadline if self.count_unconfirmed else None
+
+
+def exclusive_winner(billed: Sequence[Candidate | None]) -> int | None:
+    """Among the billed winners of one subject's keys, in the plan's `exclusive.order`, the
+    index of the one that counts: the first there is. The others are superseded."""
+    for index, candidate in enumerate(billed):
+        if candidate is not None:
+            return index
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +190,7 @@ class _CompiledOutcome:
     value_of: Callable[[Event], Any]
     settle_after: timedelta
     reversible: bool
+    verify_within: timedelta | None
 
     def evaluate(self, event: Event) -> tuple[str, str | None, MeasureValue, str | None]:
         """(dedupe key, match key, value, problem) as a plain tuple: this is the hot path."""
@@ -140,40 +220,61 @@ class _CompiledOutcome:
 
     def hit(self, event: Event) -> OutcomeHit:
         key, match_key, value, problem = self.evaluate(event)
+        within = self.verify_within
         return OutcomeHit(
-            self.name, key, match_key, value, problem, event.timestamp + self.settle_after
+            self.name,
+            key,
+            match_key,
+            value,
+            problem,
+            event.timestamp + self.settle_after,
+            None if within is None else event.timestamp + within,
         )
 
 
 @dataclass(frozen=True, slots=True)
 class _CompiledReversal:
+    """A claim an event type makes on an outcome: a reversal, a rejection or a confirmation."""
+
     outcome: str
     matches: Callable[[Event], bool]
     match_of: Getter
+    kind: ClaimKind = ClaimKind.REVERSAL
 
     def hit(self, event: Event) -> ReversalHit | None:
         raw = self.match_of(event)
         if raw is MISSING:
             return None
-        return ReversalHit(self.outcome, canonical_key(raw))
+        return ReversalHit(self.outcome, canonical_key(raw), self.kind)
 
 
 def _always(event: Event) -> bool:
     return True
 
 
-def _compile_outcome(name: str, spec: OutcomeSpec) -> _CompiledOutcome:
-    reversed_by = spec.settle.reversed_by
+def _compile_outcome(name: str, spec: OutcomeSpec, key_path: str | None) -> _CompiledOutcome:
+    settle = spec.settle
+    confirmed_by = settle.confirmed_by
+    match_path = next((c.match for c in _claims(spec) if c is not None), None)
     return _CompiledOutcome(
         name=name,
         matches=spec.where.compile() if spec.where is not None else _always,
-        key_path=spec.unique_by,
-        key_of=compile_getter(spec.unique_by) if spec.unique_by else None,
-        match_of=compile_getter(reversed_by.match) if reversed_by else None,
+        key_path=key_path,
+        key_of=compile_getter(key_path) if key_path else None,
+        match_of=compile_getter(match_path) if match_path else None,
         value_of=spec.measure.compile_value(),
-        settle_after=spec.settle.after,
-        reversible=reversed_by is not None,
+        settle_after=settle.after,
+        reversible=any(c is not None for c in _claims(spec)),
+        verify_within=None if confirmed_by is None else confirmed_by.within,
     )
+
+
+def _claims(spec: OutcomeSpec) -> tuple[ReversedBy | ConfirmedBy | RejectedBy | None, ...]:
+    settle = spec.settle
+    return (settle.reversed_by, settle.rejected_by, settle.confirmed_by)
+
+
+_CLAIM_KINDS = (ClaimKind.REVERSAL, ClaimKind.REJECTION, ClaimKind.CONFIRMATION)
 
 
 class CompiledPlan:
@@ -184,18 +285,39 @@ class CompiledPlan:
         self._last_period: Period | None = None
         self.outcomes_by_type: dict[str, list[_CompiledOutcome]] = {}
         self.reversals_by_type: dict[str, list[_CompiledReversal]] = {}
+        exclusive = rules.exclusive
+        self.exclusive_order: tuple[str, ...] = () if exclusive is None else exclusive.order
+        """Exclusive outcomes, highest precedence first (they share the exclusive key)."""
+        self.verification: dict[str, Verification] = {}
         for name, spec in rules.outcomes.items():
-            compiled = _compile_outcome(name, spec)
+            key_path = spec.unique_by
+            if exclusive is not None and name in exclusive.order:
+                key_path = exclusive.key
+            compiled = _compile_outcome(name, spec, key_path)
             self.outcomes_by_type.setdefault(spec.event, []).append(compiled)
-            reversed_by = spec.settle.reversed_by
-            if reversed_by is not None:
-                self.reversals_by_type.setdefault(reversed_by.event, []).append(
-                    _CompiledReversal(
-                        outcome=name,
-                        matches=reversed_by.where.compile() if reversed_by.where else _always,
-                        match_of=compile_getter(reversed_by.match),
-                    )
+            confirmed_by = spec.settle.confirmed_by
+            if confirmed_by is not None:
+                self.verification[name] = Verification(
+                    confirmed_by.within, confirmed_by.otherwise == "count"
                 )
+            for claim, kind in zip(_claims(spec), _CLAIM_KINDS, strict=True):
+                if claim is not None:
+                    self.reversals_by_type.setdefault(claim.event, []).append(
+                        _CompiledReversal(
+                            outcome=name,
+                            matches=claim.where.compile() if claim.where else _always,
+                            match_of=compile_getter(claim.match),
+                            kind=kind,
+                        )
+                    )
+
+    def dedupe_path(self, outcome: str) -> str | None:
+        """The path an outcome's dedupe key is read from: `unique_by`, or the exclusive key
+        for an outcome in `exclusive.order`."""
+        exclusive = self.rules.exclusive
+        if exclusive is not None and outcome in exclusive.order:
+            return exclusive.key
+        return self.rules.outcomes[outcome].unique_by
 
     def classify(self, event: Event) -> Classification:
         """The outcome candidacies and reversals this one event makes, with no state."""
@@ -248,6 +370,10 @@ class OutcomeUsage:
     reversed: int = 0
     duplicates: int = 0
     credited: int = 0
+    rejected: int = 0
+    awaiting: int = 0
+    """Verified outcomes without their confirmation (yet, or ever with `otherwise: drop`)."""
+    superseded: int = 0
 
 
 @dataclass(slots=True)
@@ -296,6 +422,8 @@ class OutcomeLedger:
         self._several: dict[_GroupKey, list[_Kept]] = {}
         self._duplicates: dict[_GroupKey, int] = {}
         self._last_reversal: dict[tuple[str, str], dict[str, datetime]] = {}
+        self._last_rejection: dict[tuple[str, str], dict[str, datetime]] = {}
+        self._confirmations: dict[tuple[str, str], dict[str, list[datetime]]] = {}
         self._steps = {
             kind: [(o.name, o.matches, o.evaluate, o.reversible) for o in compiled]
             for kind, compiled in plan.outcomes_by_type.items()
@@ -359,69 +487,199 @@ class OutcomeLedger:
                         single[gkey] = kept
 
     def _add_reversals(self, event: Event, reversals: list[_CompiledReversal]) -> None:
+        """Keep each claim: the latest reversal and rejection of a match key, every
+        confirmation (a candidate's window picks its own)."""
         for reversal in reversals:
             if not reversal.matches(event):
                 continue
-            hit = reversal.hit(event)
-            if hit is None:
+            raw = reversal.match_of(event)
+            if raw is MISSING:
                 continue
-            latest = self._last_reversal.setdefault((event.customer, hit.outcome), {})
-            seen = latest.get(hit.match_key)
-            if seen is None or event.timestamp > seen:
-                latest[hit.match_key] = event.timestamp
+            match_key = raw if raw.__class__ is str else canonical_key(raw)
+            group = (event.customer, reversal.outcome)
+            ts = event.timestamp
+            kind = reversal.kind
+            if kind is ClaimKind.CONFIRMATION:
+                times = self._confirmations.get(group)
+                if times is None:
+                    times = self._confirmations[group] = {}
+                found = times.get(match_key)
+                if found is None:
+                    times[match_key] = [ts]
+                else:
+                    found.append(ts)
+                continue
+            claims = self._last_reversal if kind is ClaimKind.REVERSAL else self._last_rejection
+            latest = claims.get(group)
+            if latest is None:
+                latest = claims[group] = {}
+            seen = latest.get(match_key)
+            if seen is None or ts > seen:
+                latest[match_key] = ts
 
     def key_count(self) -> int:
         """Dedupe keys held in memory: what the ledger's memory grows with."""
         return len(self._single)
 
-    def _winner(self, gkey: _GroupKey, first: _Kept, usage: OutcomeUsage) -> _Kept | None:
-        """The candidate that counts for a key, tallying reversed and duplicate ones."""
+    def _tally(
+        self,
+        customer: str,
+        outcome: str,
+        usage: OutcomeUsage,
+        subjects: dict[str, dict[str, int]],
+    ) -> _Tally:
+        spec = self.plan.rules.outcomes[outcome]
+        group = (customer, outcome)
+        verification = self.plan.verification.get(outcome)
+        order = self.plan.exclusive_order
+        exclusive = outcome in order
+        return _Tally(
+            usage,
+            spec.measure.accumulator(),
+            spec.settle.after,
+            self._last_reversal.get(group),
+            self._last_rejection.get(group),
+            self._confirmations.get(group, _NO_TIMES),
+            verification,
+            None
+            if verification is None or not verification.count_unconfirmed
+            else self.as_of - verification.within,
+            order.index(outcome) if exclusive else -1,
+            subjects.setdefault(customer, {}) if exclusive else None,
+        )
+
+    def _winner(self, gkey: _GroupKey, first: _Kept, tally: _Tally) -> _Kept | None:
+        """The candidate that counts for a key, tallying the others by what became of them."""
         several = self._several.get(gkey)
-        latest = self._last_reversal.get((gkey[0], gkey[1]))
-        if several is None and (latest is None or first[2] not in latest):
-            usage.duplicates += self._duplicates.get(gkey, 0)
-            return first
+        latest, rejections, verification = tally.reversals, tally.rejections, tally.verification
+        usage = tally.usage
         kept_by_id = {kept[1]: kept for kept in several or (first,)}
+        awaiting: set[str] = set()
+        if verification is not None:
+            for ts, event_id, match_key, _, _ in kept_by_id.values():
+                times = tally.confirmations.get(match_key or "", ())
+                counts_from = verification.counts_from(ts, times)
+                if counts_from is None or counts_from > self.as_of:
+                    awaiting.add(event_id)
         resolution = resolve_key(
-            [Candidate(k[1], k[0], k[2]) for k in kept_by_id.values()], latest or {}
+            [Candidate(k[1], k[0], k[2]) for k in kept_by_id.values()],
+            latest or _NO_CLAIMS,
+            rejections or _NO_CLAIMS,
+            awaiting,
         )
         usage.reversed += len(resolution.reversed)
+        usage.rejected += len(resolution.rejected)
+        usage.awaiting += len(resolution.awaiting)
         usage.duplicates += len(resolution.duplicates) + self._duplicates.get(gkey, 0)
         return None if resolution.winner is None else kept_by_id[resolution.winner.event_id]
 
     def resolve(self) -> dict[str, CustomerUsage]:
         """Every customer with an event in the period, with its usage per outcome."""
-        specs = self.plan.rules.outcomes
+        collecting = gc.isenabled()
+        gc.disable()  # as in `add_all`: the tuples made here form no cycle either
+        try:
+            return self._resolve()
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _resolve(self) -> dict[str, CustomerUsage]:
         usages = {customer: CustomerUsage(customer) for customer in self.customers}
-        tallies: dict[tuple[str, str], tuple[OutcomeUsage, Accumulator, timedelta]] = {}
-        as_of = self.as_of
+        tallies: dict[tuple[str, str], _Tally] = {}
+        # The best place in `exclusive.order` billed per customer and subject, and every
+        # billed winner of an exclusive outcome: counted once all are known.
+        subjects: dict[str, dict[str, int]] = {}
+        contenders: list[tuple[_Tally, str, _Kept]] = []
+        credited, several, duplicates, as_of = (
+            self.credited,
+            self._several,
+            self._duplicates,
+            self.as_of,
+        )
         for gkey, first in self._single.items():
-            customer, outcome, _ = gkey
+            customer, outcome, key = gkey
             tally = tallies.get((customer, outcome))
             if tally is None:
-                spec = specs[outcome]
-                tally = (
-                    usages[customer].usage(outcome),
-                    spec.measure.accumulator(),
-                    spec.settle.after,
-                )
+                usage = usages[customer].usage(outcome)
+                tally = self._tally(customer, outcome, usage, subjects)
                 tallies[(customer, outcome)] = tally
-            usage, accumulator, settle_after = tally
-            winner = self._winner(gkey, first, usage)
+            match = first[2]
+            if (
+                gkey not in several
+                and (tally.reversals is None or match not in tally.reversals)
+                and (tally.rejections is None or match not in tally.rejections)
+            ):
+                # Alone and never cancelled (the common case): it counts, once confirmed
+                # when its outcome is verified.
+                if duplicates and gkey in duplicates:
+                    tally.usage.duplicates += duplicates[gkey]
+                verification = tally.verification
+                winner: _Kept | None = first
+                if verification is not None:
+                    times = tally.confirmations.get(match) if match else None
+                    if times is None:  # never confirmed: counted if its window has ended
+                        counted_by = tally.counted_by
+                        counts = counted_by is not None and first[0] <= counted_by
+                    else:
+                        counts_from = verification.counts_from(first[0], times)
+                        counts = counts_from is not None and counts_from <= as_of
+                    if not counts:
+                        tally.usage.awaiting += 1
+                        winner = None
+            else:
+                winner = self._winner(gkey, first, tally)
             if winner is None:
                 continue
-            occurred_at, event_id, _, value, problem = winner
+            problem = winner[4]
             if problem is not None:
-                usages[customer].problems.append(Problem(event_id, outcome, problem))
-            elif gkey in self.credited:
-                usage.credited += 1
-            elif occurred_at + settle_after > as_of:
-                usage.pending += 1
+                usages[customer].problems.append(Problem(winner[1], outcome, problem))
+            elif credited and gkey in credited:
+                tally.usage.credited += 1
+            elif (contest := tally.subjects) is not None:
+                best = contest.get(key)
+                if best is None or tally.place < best:
+                    contest[key] = tally.place
+                contenders.append((tally, key, winner))
             else:
-                usage.billable += 1
-                if isinstance(value, Decimal):
-                    usage.values.append(value)
-                accumulator.add(value, occurred_at, event_id)
-        for usage, accumulator, _ in tallies.values():
-            usage.quantity = accumulator.result()
+                tally.count(winner, as_of)
+        # In the order they were found (reading the kept candidates in memory order).
+        for tally, key, winner in contenders:
+            if tally.subjects is not None and tally.subjects[key] == tally.place:
+                tally.count(winner, as_of)
+            else:
+                tally.usage.superseded += 1
+        for tally in tallies.values():
+            tally.usage.quantity = tally.accumulator.result()
         return dict(sorted(usages.items()))
+
+
+@dataclass(slots=True)
+class _Tally:
+    """One customer's outcome of one kind while the ledger resolves: its usage, and the
+    claims on its match keys."""
+
+    usage: OutcomeUsage
+    accumulator: Accumulator
+    settle_after: timedelta
+    reversals: Mapping[str, datetime] | None
+    rejections: Mapping[str, datetime] | None
+    confirmations: Mapping[str, list[datetime]]
+    verification: Verification | None
+    counted_by: datetime | None
+    """With `otherwise: count`, an unconfirmed candidate counts if it occurred by this."""
+    place: int
+    """Its outcome's place in `exclusive.order` (-1: not exclusive)."""
+    subjects: dict[str, int] | None
+    """The customer's best place billed per subject, for an exclusive outcome."""
+
+    def count(self, winner: _Kept, as_of: datetime) -> None:
+        """A key's billed winner: pending until it settles, then measured."""
+        occurred_at, event_id, _, value, _ = winner
+        usage = self.usage
+        if occurred_at + self.settle_after > as_of:
+            usage.pending += 1
+        else:
+            usage.billable += 1
+            if isinstance(value, Decimal):
+                usage.values.append(value)
+            self.accumulator.add(value, occurred_at, event_id)

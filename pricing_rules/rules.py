@@ -60,12 +60,53 @@ class ReversedBy(RuleModel):
     where: Where | None = None
 
 
+class ConfirmedBy(RuleModel):
+    """A verified outcome: it waits for a confirming event (a verifier's verdict, a survey,
+    a sign-off) before it counts."""
+
+    event: EventType = Field(description="Event type that confirms the outcome.")
+    match: Path = Field(
+        description="Path read on both events; equal values tie the confirmation to the outcome."
+    )
+    where: Where | None = None
+    within: Duration = Field(
+        description="The confirmation must happen at most this long after the outcome."
+    )
+    otherwise: Literal["drop", "count"] = Field(
+        default="drop",
+        description="Without a confirmation in time: drop (never billed) or count (billed from "
+        "the end of the window).",
+    )
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        if self.within <= timedelta(0):
+            raise RuleValueError(
+                "within must be longer than 0, or no confirmation could ever come in time; "
+                "expected a duration such as 72h",
+                ("within",),
+            )
+        return self
+
+
+class RejectedBy(RuleModel):
+    """An event that makes the outcome `rejected`: never billed, credited if invoiced."""
+
+    event: EventType = Field(description="Event type that rejects the outcome.")
+    match: Path = Field(
+        description="Path read on both events; equal values tie the rejection to the outcome."
+    )
+    where: Where | None = None
+
+
 class Settle(RuleModel):
     after: Duration = Field(
         default=timedelta(0),
         description="An outcome is pending until its timestamp plus this has passed.",
     )
     reversed_by: ReversedBy | None = None
+    confirmed_by: ConfirmedBy | None = None
+    rejected_by: RejectedBy | None = None
 
 
 class PortalSpec(RuleModel):
@@ -85,6 +126,25 @@ class OutcomeSpec(RuleModel):
     settle: Settle = Settle()
     measure: Measure = Count()
     portal: PortalSpec = PortalSpec()
+    evidence: tuple[Path, ...] = Field(
+        default=(),
+        description="Paths of the confirming event shown to the customer in the portal next "
+        "to the outcome (the verifier's verdict, the survey score); needs settle.confirmed_by.",
+    )
+
+
+class Exclusive(RuleModel):
+    """One billable outcome per subject: among `order`, the first counted one wins."""
+
+    key: Path = Field(
+        description="Path naming the subject (a conversation): at most one of the outcomes in "
+        "`order` counts per value per period."
+    )
+    order: tuple[OutcomeName, ...] = Field(
+        min_length=2,
+        description="Outcome names, highest precedence first; the others of a subject are "
+        "superseded.",
+    )
 
 
 ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -157,6 +217,7 @@ class RuleFile(RuleModel):
     minimum: Money | None = Field(default=None, description="Period minimum spend.")
     maximum: MaximumSetting | None = None
     costs: Costs | None = None
+    exclusive: Exclusive | None = None
 
     @model_validator(mode="wrap")
     @classmethod
@@ -222,6 +283,9 @@ def reference_problems(data: Mapping[str, Any]) -> list[RuleValueError]:
                     ("charges", index, "outcome"),
                 )
             )
+    problems += _exclusive_problems(data.get("exclusive"), outcomes)
+    for name, outcome in outcomes.items():
+        problems += _verification_problems(str(name), _raw(outcome))
     minimum, maximum = data.get("minimum"), _raw(data.get("maximum"))
     if isinstance(maximum, Mapping):
         maximum = maximum.get("amount")
@@ -232,6 +296,96 @@ def reference_problems(data: Mapping[str, Any]) -> list[RuleValueError]:
     ):
         problems.append(
             RuleValueError(f"minimum {minimum} is above maximum {maximum}", ("minimum",))
+        )
+    return problems
+
+
+def _exclusive_problems(exclusive: Any, outcomes: Mapping[str, Any]) -> list[RuleValueError]:
+    """`order` names outcomes of this file, once each, deduplicated on the exclusive key."""
+    exclusive = _raw(exclusive)
+    if not isinstance(exclusive, Mapping) or not isinstance(exclusive.get("order"), list | tuple):
+        return []
+    problems: list[RuleValueError] = []
+    key = exclusive.get("key")
+    known = ", ".join(sorted(str(name) for name in outcomes)) or "none are defined"
+    seen: set[str] = set()
+    for index, name in enumerate(exclusive["order"]):
+        at = ("exclusive", "order", index)
+        if not isinstance(name, str):
+            continue
+        if name in seen:
+            problems.append(RuleValueError(f"outcome {name!r} is listed twice in order", at))
+            continue
+        seen.add(name)
+        outcome = _raw(outcomes.get(name))
+        if outcome is None:
+            problems.append(
+                RuleValueError(
+                    f"order names unknown outcome {name!r}; expected one of the outcomes of "
+                    f"this file ({known})",
+                    at,
+                )
+            )
+        elif isinstance(outcome, Mapping) and outcome.get("unique_by") not in (None, key):
+            problems.append(
+                RuleValueError(
+                    f"outcome {name!r} is exclusive on {key}, so its unique_by must be {key} "
+                    f"or left out (it is {outcome.get('unique_by')})",
+                    ("outcomes", name, "unique_by"),
+                )
+            )
+    return problems
+
+
+def _verification_problems(name: str, outcome: Any) -> list[RuleValueError]:
+    """A confirmation must be another event than the outcome's own and than the ones that
+    reverse or reject it; evidence is read on the confirming event, so it needs one."""
+    if not isinstance(outcome, Mapping):
+        return []
+    settle = _raw(outcome.get("settle"))
+    settle = settle if isinstance(settle, Mapping) else {}
+    confirmed = _raw(settle.get("confirmed_by"))
+    problems: list[RuleValueError] = []
+    if isinstance(confirmed, Mapping):
+        confirming = confirmed.get("event")
+        others = {"the outcome's own event": outcome.get("event")}
+        for section in ("reversed_by", "rejected_by"):
+            other = _raw(settle.get(section))
+            if isinstance(other, Mapping):
+                others[f"settle.{section}.event"] = other.get("event")
+        for label, other_event in others.items():
+            if confirming is not None and confirming == other_event:
+                problems.append(
+                    RuleValueError(
+                        f"confirmed_by.event {confirming!r} is also {label}: no event can both "
+                        "make or cancel an outcome and confirm it; expected the event your "
+                        "verifier, survey or sign-off sends",
+                        ("outcomes", name, "settle", "confirmed_by", "event"),
+                    )
+                )
+    paths = {
+        section: claim.get("match")
+        for section in ("reversed_by", "confirmed_by", "rejected_by")
+        if isinstance(claim := _raw(settle.get(section)), Mapping)
+    }
+    first_section, first_path = next(iter(paths.items()), (None, None))
+    for section, path in paths.items():
+        if path != first_path:
+            problems.append(
+                RuleValueError(
+                    f"settle.{section}.match is {path} but settle.{first_section}.match is "
+                    f"{first_path}; expected one match path for every event that reverses, "
+                    "rejects or confirms an outcome",
+                    ("outcomes", name, "settle", section, "match"),
+                )
+            )
+    if outcome.get("evidence") and not isinstance(confirmed, Mapping):
+        problems.append(
+            RuleValueError(
+                "evidence is read on the confirming event; expected settle.confirmed_by on "
+                f"outcome {name!r}",
+                ("outcomes", name, "evidence"),
+            )
         )
     return problems
 

@@ -20,7 +20,17 @@ decision into the stored `OutcomeState` of every candidate:
   missing or unusable): shown, never billed;
 - `reversed`: a reversal with its match key happened at or after it;
 - `duplicate`: a live candidate after the winner;
-- `voided`: its event was voided; it takes part in no key.
+- `voided`: its event was voided; it takes part in no key;
+- `rejected`: a rejection (`settle.rejected_by`, a low survey score) with its match key
+  happened at or after it: never billed (credited by the next close if it was invoiced);
+- `awaiting_verification`: a verified outcome (`settle.confirmed_by`) whose confirmation has
+  not come, with `otherwise: drop`: it takes part in its key only once confirmed in its
+  window (`verify_by`), and never if not (the portal then shows it `unverified`). With
+  `otherwise: count` an unconfirmed candidate is `counted` with a span that starts at the
+  end of its window;
+- `superseded`: its key's billed winner, but its outcome is exclusive (`exclusive` in the
+  plan) and a winner of an outcome earlier in `exclusive.order` is billed for the same
+  subject (the same dedupe key): `group_states` resolves the keys of one subject together.
 
 **Settling is a time, not a state.** A counted row settles at `settles_at` (when it occurred
 plus the rule's `settle.after`). Nothing is rewritten when a row settles.
@@ -39,7 +49,10 @@ stored in. `COUNTED_AT` is that test; `BILLABLE` is counted at `as_of` and settl
 and `CHANGES_AFTER` the ones whose billing changes after `as_of` (known now): their period
 stays stale, so the next close corrects it. A counted row's span is open-ended; a credited
 row's ends at the credit. A row that would count in two separate spans (a reversal whose
-event is voided after it took effect) keeps its latest one.
+event is voided after it took effect; a superseded outcome that counted until a candidate of
+higher precedence happened, then again once that one was reversed) keeps its latest one: an
+earlier span ends before a later candidate of its period happened, and no close is as of such
+an instant (a close's instant is after its period's end).
 
 **Events.** A stored event's `EventStatus` is the best thing that became of its outcome rows
 (`event_status`), else `reversal` or `unmatched`; `voided` once voided (`EVENT_VOIDED`).
@@ -55,14 +68,21 @@ A new outcome state is one entry in `OutcomeState`, its `InState` predicate, and
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
 import sqlalchemy as sa
 
-from pricing_rules.outcomes import Candidate, KeyResolution, resolve_key
+from pricing_rules.outcomes import (
+    Candidate,
+    ClaimKind,
+    KeyResolution,
+    Verification,
+    exclusive_winner,
+    resolve_key,
+)
 
 T = TypeVar("T")
 Instant = datetime | sa.ColumnElement[Any]
@@ -78,6 +98,9 @@ class OutcomeState(StrEnum):
     REVERSED = "reversed"
     VOIDED = "voided"
     PROBLEM = "problem"
+    REJECTED = "rejected"
+    AWAITING_VERIFICATION = "awaiting_verification"
+    SUPERSEDED = "superseded"
 
 
 class EventStatus(StrEnum):
@@ -88,11 +111,17 @@ class EventStatus(StrEnum):
     DUPLICATE = "duplicate"
     # Reverses outcomes and is a candidate for none.
     REVERSAL = "reversal"
+    # Confirms or rejects outcomes (`settle.confirmed_by`, `settle.rejected_by`).
+    CONFIRMATION = "confirmation"
+    REJECTION = "rejection"
     REVERSED = "reversed"
     # No outcome of its plan version, or no subscription at its time.
     UNMATCHED = "unmatched"
     PROBLEM = "problem"
     VOIDED = "voided"
+    REJECTED = "rejected"
+    AWAITING_VERIFICATION = "awaiting_verification"
+    SUPERSEDED = "superseded"
 
 
 class DisplayStatus(StrEnum):
@@ -112,6 +141,12 @@ class DisplayStatus(StrEnum):
     PROBLEM = "problem"
     # Counted, with an open dispute on its key.
     DISPUTED = "disputed"
+    REJECTED = "rejected"
+    SUPERSEDED = "superseded"
+    # Waiting for its confirmation, inside its window.
+    AWAITING_VERIFICATION = "awaiting_verification"
+    # Its window ended without a confirmation (`otherwise: drop`): never billed.
+    UNVERIFIED = "unverified"
 
 
 # --- what the rules read --------------------------------------------------------------------
@@ -129,6 +164,15 @@ class SettleColumns(Protocol):
 
 class OutcomeColumns(StateColumns, SettleColumns, Protocol):
     """The columns of outcome rows: `Outcome.__table__.c` or a selectable's `.c`."""
+
+    @property
+    def counted_from(self) -> sa.ColumnElement[Any]: ...
+
+    @property
+    def counted_until(self) -> sa.ColumnElement[Any]: ...
+
+    @property
+    def verify_by(self) -> sa.ColumnElement[Any]: ...
 
 
 class SpanColumns(SettleColumns, Protocol):
@@ -151,6 +195,15 @@ class OutcomeRow(HasState, Protocol):
 
     @property
     def settles_at(self) -> datetime: ...
+
+    @property
+    def counted_from(self) -> datetime | None: ...
+
+    @property
+    def counted_until(self) -> datetime | None: ...
+
+    @property
+    def verify_by(self) -> datetime | None: ...
 
 
 class SpanRow(Protocol):
@@ -185,6 +238,7 @@ class _Bare:
     settles_at: sa.ColumnElement[Any] = sa.column("settles_at")
     counted_from: sa.ColumnElement[Any] = sa.column("counted_from")
     counted_until: sa.ColumnElement[Any] = sa.column("counted_until")
+    verify_by: sa.ColumnElement[Any] = sa.column("verify_by")
 
 
 def _text(clause: sa.ColumnElement[bool]) -> str:
@@ -217,6 +271,9 @@ DUPLICATE = InState(OutcomeState.DUPLICATE)
 REVERSED = InState(OutcomeState.REVERSED)
 VOIDED = InState(OutcomeState.VOIDED)
 PROBLEM = InState(OutcomeState.PROBLEM)
+REJECTED = InState(OutcomeState.REJECTED)
+AWAITING_VERIFICATION = InState(OutcomeState.AWAITING_VERIFICATION)
+SUPERSEDED = InState(OutcomeState.SUPERSEDED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,12 +402,15 @@ def winner_state(problem: str | None, credited: bool) -> OutcomeState:
 
 @dataclass(frozen=True, slots=True)
 class Reversal:
-    """A reversal of one match key: from `occurred_at` (its event's time) on, it reverses the
-    candidates at or before that time, until its event is voided (`voided_at`), if ever."""
+    """A claim on one match key, a reversal unless `kind` says otherwise: from `occurred_at`
+    (its event's time) on, a reversal or a rejection cancels the candidates at or before
+    that time, and a confirmation confirms those whose window holds it; until its event is
+    voided (`voided_at`), if ever."""
 
     match_key: str
     occurred_at: datetime
     voided_at: datetime | None = None
+    kind: ClaimKind = ClaimKind.REVERSAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,24 +428,52 @@ _AFTER_ALL = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
-class _Key:
-    """Everything one key's resolution reads, each fact with the instant it takes effect."""
+class KeyFacts:
+    """Everything one key's resolution reads, each fact with the instant it takes effect:
+    its candidates (`problem` rides on the candidate), the claims on their match keys
+    (reversals, rejections, confirmations), when an accepted dispute credited the key,
+    when candidates' events were voided (by event id), and its outcome's verification."""
 
     candidates: Sequence[Candidate]
-    reversals: Sequence[Reversal]
-    credited_at: datetime | None
-    voided_at: Mapping[str, datetime]
+    reversals: Sequence[Reversal] = ()
+    credited_at: datetime | None = None
+    voided_at: Mapping[str, datetime] = field(default_factory=dict)
+    verification: Verification | None = None
 
     def resolve(self, at: datetime) -> tuple[KeyResolution, bool]:
         """`resolve_key` over what had happened by `at`, and whether the key was credited."""
-        live = [c for c in self.candidates if not _by(self.voided_at.get(c.event_id), at)]
-        last: dict[str, datetime] = {}
-        for reversal in self.reversals:
-            if reversal.occurred_at <= at and not _by(reversal.voided_at, at):
-                seen = last.get(reversal.match_key)
-                if seen is None or reversal.occurred_at > seen:
-                    last[reversal.match_key] = reversal.occurred_at
-        return resolve_key(live, last), _by(self.credited_at, at)
+        live = [
+            c
+            for c in self.candidates
+            if c.occurred_at <= at and not _by(self.voided_at.get(c.event_id), at)
+        ]
+        last: dict[ClaimKind, dict[str, datetime]] = {
+            ClaimKind.REVERSAL: {},
+            ClaimKind.REJECTION: {},
+        }
+        confirmations: dict[str, list[datetime]] = {}
+        for claim in self.reversals:
+            if claim.occurred_at > at or _by(claim.voided_at, at):
+                continue
+            if claim.kind is ClaimKind.CONFIRMATION:
+                confirmations.setdefault(claim.match_key, []).append(claim.occurred_at)
+                continue
+            latest = last[claim.kind]
+            seen = latest.get(claim.match_key)
+            if seen is None or claim.occurred_at > seen:
+                latest[claim.match_key] = claim.occurred_at
+        awaiting: set[str] = set()
+        verification = self.verification
+        if verification is not None:
+            for candidate in live:
+                times = confirmations.get(candidate.match_key or "", ())
+                counts_from = verification.counts_from(candidate.occurred_at, times)
+                if counts_from is None or counts_from > at:
+                    awaiting.add(candidate.event_id)
+        resolution = resolve_key(
+            live, last[ClaimKind.REVERSAL], last[ClaimKind.REJECTION], awaiting
+        )
+        return resolution, _by(self.credited_at, at)
 
     def billed(self, at: datetime) -> Candidate | None:
         """The candidate billed for the key at `at` (none when credited or a problem)."""
@@ -393,32 +481,70 @@ class _Key:
         winner = resolution.winner
         return None if winner is None or winner.problem or credited else winner
 
-    def spans(self) -> dict[str, tuple[datetime, datetime | None]]:
-        """Each candidate's latest counted span: the key is billed the same way between two
-        instants at which a fact takes effect, so evaluating it at each of them is exact."""
-        instants = {r.occurred_at for r in self.reversals}
-        instants |= {r.voided_at for r in self.reversals if r.voided_at is not None}
-        instants |= set(self.voided_at.values())
+    def instants(self) -> set[datetime]:
+        """The instants at which what the key bills may change."""
+        found = {c.occurred_at for c in self.candidates}
+        found |= {r.occurred_at for r in self.reversals}
+        found |= {r.voided_at for r in self.reversals if r.voided_at is not None}
+        found |= set(self.voided_at.values())
         if self.credited_at is not None:
-            instants.add(self.credited_at)
-        occurred = {c.event_id: c.occurred_at for c in self.candidates}
-        spans: dict[str, tuple[datetime, datetime | None]] = {}
-        current: Candidate | None = None
-        since = _BEFORE_ALL
+            found.add(self.credited_at)
+        verification = self.verification
+        if verification is not None and verification.count_unconfirmed:
+            found |= {c.occurred_at + verification.within for c in self.candidates}
+        return found
 
-        def close(until: datetime | None) -> None:
-            if current is not None:
-                start = max(since, occurred[current.event_id])
-                if until is None or start < until:
-                    spans[current.event_id] = (start, until)
+    @property
+    def static(self) -> bool:
+        """Nothing takes effect after its candidates (the common case): the winner bills
+        from its time on."""
+        return (
+            not self.reversals
+            and not self.voided_at
+            and self.credited_at is None
+            and (self.verification is None)
+        )
 
-        for at in (_BEFORE_ALL, *sorted(instants)):
-            billed = self.billed(at)
-            if billed is not current:
-                close(at)
-                current, since = billed, at
-        close(None)
-        return spans
+
+_Billed = tuple[int, Candidate] | None
+"""The key (its index in the group) and candidate billed at an instant."""
+
+
+def _group_billed(keys: Sequence[KeyFacts], at: datetime) -> _Billed:
+    billed = [key.billed(at) for key in keys]
+    index = exclusive_winner(billed)
+    if index is None:
+        return None
+    candidate = billed[index]
+    assert candidate is not None
+    return index, candidate
+
+
+def _spans(keys: Sequence[KeyFacts]) -> dict[str, tuple[datetime, datetime | None]]:
+    """Each candidate's latest counted span: the group is billed the same way between two
+    instants at which a fact takes effect, so evaluating it at each of them is exact."""
+    instants: set[datetime] = set()
+    for key in keys:
+        instants |= key.instants()
+    occurred = {c.event_id: c.occurred_at for key in keys for c in key.candidates}
+    spans: dict[str, tuple[datetime, datetime | None]] = {}
+    current: _Billed = None
+    since = _BEFORE_ALL
+
+    def close(until: datetime | None) -> None:
+        if current is not None:
+            event_id = current[1].event_id
+            start = max(since, occurred[event_id])
+            if until is None or start < until:
+                spans[event_id] = (start, until)
+
+    for at in (_BEFORE_ALL, *sorted(instants)):
+        billed = _group_billed(keys, at)
+        if billed != current:
+            close(at)
+            current, since = billed, at
+    close(None)
+    return spans
 
 
 def key_states(
@@ -426,37 +552,59 @@ def key_states(
     reversals: Sequence[Reversal] = (),
     credited_at: datetime | None = None,
     voided_at: Mapping[str, datetime] | None = None,
+    verification: Verification | None = None,
 ) -> list[KeyState]:
     """The state now and the counted span of every candidate of one dedupe key, winner
     first: `resolve_key` decides over what is stored (`problem` rides on the candidate;
     `credited_at`: when an accepted dispute credited the key; `voided_at`: when candidates'
     events were voided, by event id), and again at each instant a fact takes effect."""
-    key = _Key(candidates, reversals, credited_at, voided_at or {})
-    resolution, credited = key.resolve(_AFTER_ALL)
-    winner = resolution.winner
-    if reversals or key.voided_at or credited_at is not None:
-        spans = key.spans()
-    else:  # nothing takes effect later (the common case): the winner bills from its time on
+    facts = KeyFacts(candidates, reversals, credited_at, voided_at or {}, verification)
+    return group_states([facts])[0]
+
+
+def group_states(keys: Sequence[KeyFacts]) -> list[list[KeyState]]:
+    """`key_states` of the keys of one subject of exclusive outcomes, in `exclusive.order`:
+    each key resolves on its own, then only the first key with a billed winner counts, at
+    every instant (so a reversal, void or credit of that winner promotes the next one); the
+    billed winners of the others are `superseded`. One key alone is plain `key_states`."""
+    resolved = [key.resolve(_AFTER_ALL) for key in keys]
+    billed_now = [
+        None if winner is None or winner.problem or credited else winner
+        for winner, credited in ((r.winner, credited) for r, credited in resolved)
+    ]
+    counting = exclusive_winner(billed_now)
+    spans: dict[str, tuple[datetime, datetime | None]]
+    if len(keys) == 1 and keys[0].static:
+        winner = resolved[0][0].winner
         spans = (
             {}
             if winner is None or winner.problem
             else {winner.event_id: (winner.occurred_at, None)}
         )
+    else:
+        spans = _spans(keys)
 
     def state(candidate: Candidate, kind: OutcomeState) -> KeyState:
         span = spans.get(candidate.event_id)
         return KeyState(candidate, kind, *(span or (None, None)))
 
-    found: list[KeyState] = []
-    if winner is not None:
-        found.append(state(winner, winner_state(winner.problem, credited)))
-    found += [state(candidate, OutcomeState.REVERSED) for candidate in resolution.reversed]
-    found += [state(candidate, OutcomeState.DUPLICATE) for candidate in resolution.duplicates]
-    found += [
-        state(candidate, OutcomeState.VOIDED)
-        for candidate in candidates
-        if candidate.event_id in key.voided_at
-    ]
+    found: list[list[KeyState]] = []
+    for index, (key, (resolution, credited)) in enumerate(zip(keys, resolved, strict=True)):
+        states: list[KeyState] = []
+        winner = resolution.winner
+        if winner is not None:
+            kind = winner_state(winner.problem, credited)
+            if kind is OutcomeState.COUNTED and index != counting:
+                kind = OutcomeState.SUPERSEDED
+            states.append(state(winner, kind))
+        states += [state(c, OutcomeState.REVERSED) for c in resolution.reversed]
+        states += [state(c, OutcomeState.REJECTED) for c in resolution.rejected]
+        states += [state(c, OutcomeState.AWAITING_VERIFICATION) for c in resolution.awaiting]
+        states += [state(c, OutcomeState.DUPLICATE) for c in resolution.duplicates]
+        states += [
+            state(c, OutcomeState.VOIDED) for c in key.candidates if c.event_id in key.voided_at
+        ]
+        found.append(states)
     return found
 
 
@@ -465,8 +613,11 @@ def key_states(
 _BEST_FIRST = (
     (OutcomeState.COUNTED, EventStatus.COUNTED),
     (OutcomeState.CREDITED, EventStatus.CREDITED),
+    (OutcomeState.AWAITING_VERIFICATION, EventStatus.AWAITING_VERIFICATION),
+    (OutcomeState.SUPERSEDED, EventStatus.SUPERSEDED),
     (OutcomeState.PROBLEM, EventStatus.PROBLEM),
     (OutcomeState.DUPLICATE, EventStatus.DUPLICATE),
+    (OutcomeState.REJECTED, EventStatus.REJECTED),
     (OutcomeState.REVERSED, EventStatus.REVERSED),
 )
 
@@ -512,18 +663,35 @@ class Facts(Generic[T]):
     billed_line: T
 
 
+def _awaiting(row: OutcomeRow, as_of: datetime) -> bool:
+    """Inside its confirmation window and not counted yet: waiting for its confirmation."""
+    verify_by = row.verify_by
+    return verify_by is not None and as_of < verify_by and not COUNTED_AT.holds(row, as_of)
+
+
+def _awaiting_sql(t: OutcomeColumns, as_of: Instant) -> sa.ColumnElement[bool]:
+    return sa.and_(t.verify_by.is_not(None), t.verify_by > as_of, sa.not_(COUNTED_AT.sql(t, as_of)))
+
+
 def display_status(row: OutcomeRow, as_of: datetime, facts: Facts[bool]) -> DisplayStatus:
     """What the customer reads for `row` at `as_of`; the first rule that holds decides.
 
     A counted row with an open dispute is `disputed`; one taken back (credited state or a
-    credit line) is `credited`; a counted row is `pending` until it settles, then `billed`
-    when a line bills it, else `billable`; any other state shows as itself.
+    credit line) is `credited`; a verified outcome inside its window and not counted yet is
+    `awaiting_verification`, and once its window ended unconfirmed, `unverified`; a counted
+    row is `pending` until it settles, then `billed` when a line bills it, else `billable`;
+    any other state shows as itself.
     """
     counted = COUNTED.holds(row)
     if counted and facts.disputed:
         return DisplayStatus.DISPUTED
     if CREDITED.holds(row) or facts.credited_line:
         return DisplayStatus.CREDITED
+    waiting = AWAITING_VERIFICATION.holds(row)
+    if (counted or waiting) and _awaiting(row, as_of):
+        return DisplayStatus.AWAITING_VERIFICATION
+    if waiting:
+        return DisplayStatus.UNVERIFIED
     if counted:
         if not SETTLED.holds(row.settles_at, as_of):
             return DisplayStatus.PENDING
@@ -544,8 +712,15 @@ def display_clause(
         return disputed
     if status is DisplayStatus.CREDITED:
         return sa.or_(CREDITED.sql(t), sa.and_(facts.credited_line, sa.not_(disputed)))
+    not_taken = (sa.not_(disputed), sa.not_(facts.credited_line))
+    waiting = AWAITING_VERIFICATION.sql(t)
+    awaiting = sa.and_(sa.or_(counted, waiting), _awaiting_sql(t, as_of))
+    if status is DisplayStatus.AWAITING_VERIFICATION:
+        return sa.and_(*not_taken, awaiting)
+    if status is DisplayStatus.UNVERIFIED:
+        return sa.and_(*not_taken, waiting, sa.not_(awaiting))
     if status in (DisplayStatus.PENDING, DisplayStatus.BILLED, DisplayStatus.BILLABLE):
-        kept = (counted, sa.not_(facts.disputed), sa.not_(facts.credited_line))
+        kept = (counted, sa.not_(facts.disputed), sa.not_(facts.credited_line), sa.not_(awaiting))
         settled = SETTLED.sql(t, as_of)
         if status is DisplayStatus.PENDING:
             return sa.and_(*kept, sa.not_(settled))

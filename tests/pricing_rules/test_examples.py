@@ -77,6 +77,20 @@ def test_deal_value_rounds_the_line_once() -> None:
     ]
 
 
+def test_support_outcomes_one_per_conversation_verified_and_rejected() -> None:
+    """The README's reading: c-1 verified (0.99), c-2 qualified (9.99, its resolution
+    superseded), c-3 not verified, c-4 handed off (0.99), c-5 rejected by its CSAT score,
+    c-6 handed off and resolved without verification (the handoff, 0.99)."""
+    report = price_example("support-outcomes.yaml", "support-outcomes-events.jsonl")
+    [acme] = report["customers"]
+    assert lines(acme) == [
+        ("Qualified leads", "1", "9.99"),
+        ("Resolutions", "1", "0.99"),
+        ("Procedure handoffs", "2", "1.98"),
+    ]
+    assert acme["total"] == "12.96"
+
+
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
 def test_every_example_loads(name: str) -> None:
     assert load_rules_file(EXAMPLES / name).version >= 1

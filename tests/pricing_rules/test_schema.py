@@ -49,6 +49,7 @@ def test_top_level_keys_are_the_contract_and_nothing_else() -> None:
         "minimum",
         "maximum",
         "costs",
+        "exclusive",
     ]
     assert schema["required"] == ["plan", "version", "currency", "charges"]
 

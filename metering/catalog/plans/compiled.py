@@ -14,6 +14,10 @@ from pricing_rules.loader import load_rules
 from pricing_rules.outcomes import CompiledPlan, compile_plan
 from pricing_rules.rules import RuleFile
 
+EXCLUSIVE_LOCK = "*exclusive"
+"""The lock name shared by a plan's exclusive outcomes (no outcome can be named so): their
+keys of one subject resolve together, so their writers take turns as one outcome's."""
+
 
 @dataclass(frozen=True, slots=True)
 class PlanRef:
@@ -23,18 +27,31 @@ class PlanRef:
     plan: CompiledPlan
     key_locked: frozenset[str]
 
+    def lock_name(self, outcome: str) -> str:
+        """The name writers of `outcome` lock (with the customer, and maybe the key)."""
+        return EXCLUSIVE_LOCK if outcome in self.plan.exclusive_order else outcome
+
 
 def key_locked_outcomes(plan: CompiledPlan) -> frozenset[str]:
     """Outcomes whose writers can lock one dedupe key instead of the whole outcome.
 
-    That is safe when a reversal names exactly one dedupe key: no reversal at all, or a
-    reversal matched on the same path as `unique_by` (match key == dedupe key).
+    That is safe when a claim (a reversal, rejection or confirmation) names exactly one
+    dedupe key: no claim at all, or claims matched on the same path as the dedupe key
+    (match key == dedupe key). Exclusive outcomes share their locks, so they are locked by
+    key only when all of them can be.
     """
     names = set()
     for name, spec in plan.rules.outcomes.items():
-        reversed_by = spec.settle.reversed_by
-        if reversed_by is None or (spec.unique_by and reversed_by.match == spec.unique_by):
+        settle = spec.settle
+        paths = {
+            c.match for c in (settle.reversed_by, settle.rejected_by, settle.confirmed_by) if c
+        }
+        dedupe = plan.dedupe_path(name)
+        if not paths or (dedupe and paths == {dedupe}):
             names.add(name)
+    exclusive = set(plan.exclusive_order)
+    if not exclusive <= names:
+        names -= exclusive
     return frozenset(names)
 
 

@@ -36,7 +36,7 @@ class StoredEvent(SQLModel, table=True):
     properties: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     cost: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
     content_hash: str = Field(max_length=64)
-    status: str = Field(max_length=20)
+    status: str = Field(max_length=32)
     plan_version_id: str | None = Field(default=None, foreign_key="plan_versions.id", max_length=40)
 
 

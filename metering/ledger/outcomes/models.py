@@ -57,7 +57,9 @@ class Outcome(SQLModel, table=True):
     value_text: str | None = Field(default=None, sa_type=sa.Text)
     problem: str | None = Field(default=None, sa_type=sa.Text)
     settles_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
-    state: str = Field(max_length=20)
+    state: str = Field(max_length=32)
+    # A verified outcome's end of its confirmation window (`settle.confirmed_by.within`).
+    verify_by: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     # When it is its key's billed outcome: [counted_from, counted_until), open when None
     # (`metering.ledger.states`); counted_from None: never.
     counted_from: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
@@ -70,7 +72,8 @@ class Outcome(SQLModel, table=True):
 
 
 class OutcomeReversal(SQLModel, table=True):
-    """A reversal event's claim on every candidate of `(customer, outcome, match_key)`."""
+    """An event's claim on every candidate of `(customer, outcome, match_key)`: a reversal,
+    a rejection or a confirmation (`kind`, a `pricing_rules.outcomes.ClaimKind`)."""
 
     __tablename__ = "outcome_reversals"
     __table_args__ = (
@@ -86,6 +89,9 @@ class OutcomeReversal(SQLModel, table=True):
     occurred_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     event_pk: int = Field(sa_type=BigIntKey, foreign_key="events.pk")
     voided: bool = Field(default=False)
+    kind: str = Field(
+        default="reversal", max_length=20, sa_column_kwargs={"server_default": "reversal"}
+    )
 
 
 class StalePeriod(SQLModel, table=True):

@@ -15,6 +15,7 @@ from metering.ledger.events.models import EventVoid
 from metering.ledger.outcomes.models import Outcome, OutcomeReversal
 from metering.ledger.states import OutcomeState
 from metering.platform.db import bulk
+from pricing_rules.outcomes import ClaimKind
 
 Key = tuple[str, str, datetime, str]  # customer_id, outcome, period_start, dedupe_key
 MatchRef = tuple[str, str, str]  # customer_id, outcome, match_key
@@ -86,7 +87,8 @@ def keys_matching(session: Session, matches: Collection[MatchRef]) -> set[Key]:
 def reversals_of(
     session: Session, matches: Collection[MatchRef]
 ) -> dict[MatchRef, list[states.Reversal]]:
-    """Every reversal of these match keys with when its event was voided (if it was)."""
+    """Every claim (reversal, rejection, confirmation) on these match keys, with when its
+    event was voided (if it was)."""
     found: dict[MatchRef, list[states.Reversal]] = {}
     r = OutcomeReversal
     for chunk in _chunks(matches):
@@ -97,14 +99,17 @@ def reversals_of(
                 col(r.match_key),
                 col(r.occurred_at),
                 col(EventVoid.voided_at),
+                col(r.kind),
             )
             .select_from(r)
             .outerjoin(EventVoid, col(EventVoid.event_pk) == col(r.event_pk))
             .where(_match_in(session, r, chunk))
         )
-        for customer_id, outcome, match_key, occurred_at, voided in session.execute(statement):
+        for customer_id, outcome, match_key, occurred_at, voided, kind in session.execute(
+            statement
+        ):
             found.setdefault((customer_id, outcome, match_key), []).append(
-                states.Reversal(match_key, occurred_at, voided)
+                states.Reversal(match_key, occurred_at, voided, ClaimKind(kind))
             )
     return found
 

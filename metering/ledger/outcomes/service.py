@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from metering.catalog.customers.models import Customer
+from metering.catalog.plans.compiled import EXCLUSIVE_LOCK, PlanRef, versions_by_id
 from metering.catalog.subscriptions.repository import Term, term_at, terms_of
 from metering.ledger import states
 from metering.ledger.disputes import repository as disputes
@@ -35,10 +36,11 @@ from metering.platform.db.bulk import prefer_index_lookups
 from metering.platform.db.locks import lock_groups, lock_names
 from metering.platform.db.types import AMOUNT_INTEGER_DIGITS, fits_amount
 from pricing_rules.events import Event
-from pricing_rules.outcomes import Candidate, OutcomeHit, ReversalHit
+from pricing_rules.outcomes import Candidate, ClaimKind, OutcomeHit, ReversalHit
 from pricing_rules.periods import Period, clip
 
 StaleMark = tuple[str, str, datetime]  # vendor_id, customer_id, period_start
+Key_s = tuple[Key, ...]  # the keys of one subject of exclusive outcomes, in order
 ALWAYS = datetime.min.replace(tzinfo=UTC)
 EVENTS: sa.Table = StoredEvent.__table__  # type: ignore[attr-defined]
 
@@ -53,6 +55,7 @@ class Classified:
     hits: tuple[OutcomeHit, ...] = ()
     reversals: tuple[ReversalHit, ...] = ()
     key_locked: frozenset[str] = frozenset()
+    exclusive: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,10 @@ class StoredEventRef:
     classified: Classified
     stored_status: str
     voided_at: datetime | None = None
+
+
+_CLAIM_ORDER = (ClaimKind.REVERSAL, ClaimKind.REJECTION, ClaimKind.CONFIRMATION)
+_CLAIM_STATUS = (EventStatus.REVERSAL, EventStatus.REJECTION, EventStatus.CONFIRMATION)
 
 
 def classify(term: Term | None, event: Event) -> Classified:
@@ -84,11 +91,17 @@ def classify(term: Term | None, event: Event) -> Classified:
     if found.outcomes:
         status = EventStatus.COUNTED
     elif found.reversals:
-        status = EventStatus.REVERSAL
+        status = _CLAIM_STATUS[min(_CLAIM_ORDER.index(claim.kind) for claim in found.reversals)]
     else:
         status = EventStatus.UNMATCHED
     return Classified(
-        status, plan.version_id, period, found.outcomes, found.reversals, plan.key_locked
+        status,
+        plan.version_id,
+        period,
+        found.outcomes,
+        found.reversals,
+        plan.key_locked,
+        frozenset(plan.plan.exclusive_order),
     )
 
 
@@ -105,6 +118,7 @@ class _Member:
     state: str | None
     vendor_id: str
     period_end: datetime
+    plan_version_id: str
     voided_at: datetime | None = None
     counted_from: datetime | None = None
     counted_until: datetime | None = None
@@ -147,6 +161,7 @@ def _outcome_row(ref: StoredEventRef, hit: OutcomeHit) -> dict[str, Any]:
         "value_text": value if isinstance(value, str) else None,
         "problem": problem,
         "settles_at": hit.settles_at,
+        "verify_by": hit.verify_by,
         "state": OutcomeState.VOIDED if ref.voided_at else OutcomeState.DUPLICATE,
         "counted_from": None,
         "counted_until": None,
@@ -162,6 +177,7 @@ def _reversal_row(ref: StoredEventRef, hit: ReversalHit) -> dict[str, Any]:
         "occurred_at": ref.event.timestamp,
         "event_pk": ref.pk,
         "voided": ref.voided_at is not None,
+        "kind": hit.kind.value,
     }
 
 
@@ -213,17 +229,15 @@ def _lock_for(session: Session, refs: Sequence[StoredEventRef]) -> None:
     groups: list[tuple[str, str]] = []
     members: list[tuple[str, str, str]] = []
     for ref in refs:
-        fine = ref.classified.key_locked
-        for hit in ref.classified.hits:
-            if hit.outcome in fine:
-                members.append((ref.customer_id, hit.outcome, hit.dedupe_key))
+        fine, exclusive = ref.classified.key_locked, ref.classified.exclusive
+        claims = [(hit.outcome, hit.dedupe_key) for hit in ref.classified.hits]
+        claims += [(claim.outcome, claim.match_key) for claim in ref.classified.reversals]
+        for outcome, key in claims:
+            name = EXCLUSIVE_LOCK if outcome in exclusive else outcome
+            if outcome in fine:
+                members.append((ref.customer_id, name, key))
             else:
-                groups.append((ref.customer_id, hit.outcome))
-        for reversal in ref.classified.reversals:
-            if reversal.outcome in fine:
-                members.append((ref.customer_id, reversal.outcome, reversal.match_key))
-            else:
-                groups.append((ref.customer_id, reversal.outcome))
+                groups.append((ref.customer_id, name))
     lock_groups(session, groups, members)
 
 
@@ -248,6 +262,7 @@ def _stored_members(session: Session, keys: Collection[Key]) -> dict[Key, list[_
                 stored.state,
                 stored.vendor_id,
                 stored.period_end,
+                stored.plan_version_id,
                 voided_at=voided_at.get(stored.event_pk),
                 counted_from=stored.counted_from,
                 counted_until=stored.counted_until,
@@ -291,10 +306,15 @@ def _resolve(
                 None,
                 row["vendor_id"],
                 row["period_end"],
+                row["plan_version_id"],
                 voided_at=voided.get(row["event_pk"]),
                 new_index=index,
             )
         )
+    plans = versions_by_id(session, {m.plan_version_id for ms in groups.values() for m in ms})
+    subjects = _subjects(groups, plans)
+    if missing := {key for subject in subjects for key in subject} - groups.keys():
+        groups.update(_stored_members(session, missing))
     matches = {
         (key[0], key[1], member.match_key)
         for key, members in groups.items()
@@ -306,25 +326,34 @@ def _resolve(
     new_states = [str(OutcomeState.DUPLICATE)] * len(new_rows)
     changes: list[repository.RowChange] = []
     changed_events: set[int] = set()
-    for key, members in groups.items():
-        keys_matched = {member.match_key for member in members if member.match_key is not None}
-        found = [r for match in keys_matched for r in reversals.get((key[0], key[1], match), [])]
-        for member, resolved in _states_of(members, found, credited.get(key)):
-            now_state = (str(resolved.state), resolved.counted_from, resolved.counted_until)
-            if member.new_index is not None:
-                new_states[member.new_index] = now_state[0]
-                new_rows[member.new_index].update(
-                    counted_from=resolved.counted_from, counted_until=resolved.counted_until
-                )
-            elif member.as_stored() != now_state:
-                assert member.row_id is not None
-                changes.append((member.row_id, *now_state))
-                if member.state != now_state[0]:
-                    changed_events.add(member.event_pk)
-            else:
-                continue
-            if member.period_end <= now:
-                ended.add((member.vendor_id, key[0], key[2]))
+    grouped = {key for subject in subjects for key in subject}
+    subjects += [(key,) for key in groups if key not in grouped]
+    for subject in subjects:
+        facts = [_facts(key, groups.get(key, []), reversals, credited, plans) for key in subject]
+        for key, members, resolved_key in zip(
+            subject,
+            (groups.get(key, []) for key in subject),
+            states.group_states(facts),
+            strict=True,
+        ):
+            by_event = {member.event_id: member for member in members}
+            for resolved in resolved_key:
+                member = by_event[resolved.candidate.event_id]
+                now_state = (str(resolved.state), resolved.counted_from, resolved.counted_until)
+                if member.new_index is not None:
+                    new_states[member.new_index] = now_state[0]
+                    new_rows[member.new_index].update(
+                        counted_from=resolved.counted_from, counted_until=resolved.counted_until
+                    )
+                elif member.as_stored() != now_state:
+                    assert member.row_id is not None
+                    changes.append((member.row_id, *now_state))
+                    if member.state != now_state[0]:
+                        changed_events.add(member.event_pk)
+                else:
+                    continue
+                if member.period_end <= now:
+                    ended.add((member.vendor_id, key[0], key[2]))
     repository.set_states(session, changes)
     for row, state in zip(new_rows, new_states, strict=True):
         row["state"] = state
@@ -332,18 +361,41 @@ def _resolve(
     return new_states, changed_events
 
 
-def _states_of(
-    members: list[_Member], reversals: Sequence[states.Reversal], credited_at: datetime | None
-) -> Iterable[tuple[_Member, states.KeyState]]:
-    """Each member's state and counted span; the winner of a key an accepted dispute covers
-    is `credited` (from then on), so none of its duplicates is promoted in its place."""
-    by_event = {member.event_id: member for member in members}
-    candidates = [
-        Candidate(m.event_id, m.occurred_at, m.match_key, problem=m.problem) for m in members
-    ]
-    voided_at = {m.event_id: m.voided_at for m in members if m.voided_at is not None}
-    for resolved in states.key_states(candidates, reversals, credited_at, voided_at):
-        yield by_event[resolved.candidate.event_id], resolved
+def _subjects(groups: Mapping[Key, list[_Member]], plans: Mapping[str, PlanRef]) -> list[Key_s]:
+    """The keys of exclusive outcomes grouped by subject (customer, period, dedupe key), each
+    subject's keys in its plan's `exclusive.order`, whether stored rows have them or not."""
+    found: dict[tuple[str, datetime, str], Key_s] = {}
+    for key, members in groups.items():
+        if not members:
+            continue
+        order = plans[members[0].plan_version_id].plan.exclusive_order
+        if key[1] in order:
+            subject = (key[0], key[2], key[3])
+            found[subject] = tuple((key[0], name, key[2], key[3]) for name in order)
+    return list(found.values())
+
+
+def _facts(
+    key: Key,
+    members: list[_Member],
+    reversals: Mapping[MatchRef, list[states.Reversal]],
+    credited: Mapping[Key, datetime],
+    plans: Mapping[str, PlanRef],
+) -> states.KeyFacts:
+    """What one key's resolution reads: its candidates, the claims on their match keys (a
+    voided candidate counts until its void), its credit, its outcome's verification."""
+    matched = {member.match_key for member in members if member.match_key is not None}
+    claims = [r for match in matched for r in reversals.get((key[0], key[1], match), [])]
+    verification = None
+    if members:
+        verification = plans[members[0].plan_version_id].plan.verification.get(key[1])
+    return states.KeyFacts(
+        [Candidate(m.event_id, m.occurred_at, m.match_key, problem=m.problem) for m in members],
+        claims,
+        credited.get(key),
+        {m.event_id: m.voided_at for m in members if m.voided_at is not None},
+        verification,
+    )
 
 
 def _refresh_statuses(session: Session, event_pks: Collection[int]) -> None:
@@ -369,10 +421,8 @@ def void_outcomes(session: Session, event: StoredEvent, now: datetime) -> None:
     rows = repository.rows_of_event(session, event.pk)
     reversals = repository.reversals_of_event(session, event.pk)
     matches = {(r.customer_id, r.outcome, r.match_key) for r in reversals}
-    lock_names(
-        session,
-        [(r.customer_id, r.outcome) for r in rows] + [(c, o) for c, o, _ in matches],
-    )
+    names = [(r.customer_id, r.outcome) for r in rows] + [(c, o) for c, o, _ in matches]
+    lock_names(session, _with_exclusive(names))
     repository.void_rows_of_event(session, event.pk)
     ended = {(r.vendor_id, r.customer_id, r.period_start) for r in rows if r.period_end <= now}
     keys = {(r.customer_id, r.outcome, r.period_start, r.dedupe_key) for r in rows}
@@ -381,11 +431,18 @@ def void_outcomes(session: Session, event: StoredEvent, now: datetime) -> None:
     mark_stale(session, ended)
 
 
+def _with_exclusive(names: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """These (customer, outcome) lock names and each customer's exclusive one: whichever
+    outcome of the plan is exclusive, its writers hold that name (`PlanRef.lock_name`)."""
+    found = set(names)
+    return sorted(found | {(customer, EXCLUSIVE_LOCK) for customer, _ in found})
+
+
 def resolve_keys(session: Session, keys: Collection[Key], now: datetime) -> None:
     """Resolve `keys` again after something outside their rows changed (a dispute was
     accepted): rows and event statuses follow, ended periods are marked stale."""
     prefer_index_lookups(session)
-    lock_names(session, sorted({(key[0], key[1]) for key in keys}))
+    lock_names(session, _with_exclusive({(key[0], key[1]) for key in keys}))
     ended: set[StaleMark] = set()
     _, changed_events = _resolve(session, [], (), set(keys), now, ended)
     _refresh_statuses(session, changed_events)
@@ -434,7 +491,7 @@ def rederive_customer(
         select(Outcome.outcome).where(Outcome.customer_id == customer.id).distinct()
     ).all()
     planned = {name for term in terms for name in term.plan.plan.rules.outcomes}
-    lock_names(session, [(customer.id, name) for name in {*outcomes, *planned}])
+    lock_names(session, _with_exclusive([(customer.id, name) for name in {*outcomes, *planned}]))
     removed = repository.delete_for_customer(session, customer.id, since, until)
     ended = {
         (customer.vendor_id, customer.id, start) for start, end in removed.periods if end <= now

@@ -134,6 +134,12 @@ def _print_report(report: PricingReport) -> None:
                 notes.append(f"{usage.reversed} {name} reversed")
             if usage.duplicates:
                 notes.append(f"{usage.duplicates} {name} duplicates not billed")
+            if usage.superseded:
+                notes.append(f"{usage.superseded} {name} superseded")
+            if usage.rejected:
+                notes.append(f"{usage.rejected} {name} rejected")
+            if usage.awaiting:
+                notes.append(f"{usage.awaiting} {name} not verified")
         if notes:
             console.print("  " + "; ".join(notes))
         for problem in customer.usage.problems:

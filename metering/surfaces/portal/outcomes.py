@@ -10,11 +10,9 @@ open disputes of the customer, and the event properties its rule file lets the c
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -32,6 +30,7 @@ from metering.ledger.outcomes.models import Outcome
 from metering.ledger.states import DisplayStatus
 from metering.platform.api.pagination import decode_cursor, encode_cursor
 from metering.platform.api.problems import ProblemError
+from metering.surfaces.portal.outcomes_context import evidence, superseding, value_text
 from metering.surfaces.portal.outcomes_status import (
     LABELS,
     InvoiceRef,
@@ -42,7 +41,7 @@ from metering.surfaces.portal.outcomes_status import (
     status_condition,
 )
 from pricing_rules.events import Event
-from pricing_rules.paths import MISSING, Getter, canonical_key, compile_getter
+from pricing_rules.paths import Getter, compile_getter
 from pricing_rules.rules import RuleFile
 
 PAGE_SIZE = 50
@@ -91,11 +90,17 @@ class OutcomeView:
     period_end: datetime
     properties: dict[str, str] = field(default_factory=dict)
     open_dispute_id: str | None = None
+    superseded_by: str | None = None
+    """The outcome billed for the same subject instead (`exclusive`)."""
+    evidence: dict[str, str] = field(default_factory=dict)
+    """The `evidence` paths read on the event that confirmed it."""
 
     @property
     def label(self) -> str:
         if self.status is DisplayStatus.BILLED and self.invoice is not None:
             return f"Billed on invoice {self.invoice.label}"
+        if self.status is DisplayStatus.SUPERSEDED and self.superseded_by is not None:
+            return f"Superseded by {self.superseded_by.replace('_', ' ')}"
         return LABELS[self.status]
 
     @property
@@ -163,15 +168,6 @@ def choices(session: Session, customer_id: str, now: datetime) -> Choices:
         period = subscription_period(current, rules_of(session, current.plan_version_id), now)
         periods.add((period.start, period.end))
     return Choices(sorted(names), sorted(periods, reverse=True))
-
-
-def value_text(value: Any) -> str:
-    """A property value as text: strings as they are, numbers exactly, the rest as JSON."""
-    if value is MISSING or value is None:
-        return ""
-    if isinstance(value, str | bool | int | Decimal | float):
-        return canonical_key(value)
-    return json.dumps(value, sort_keys=True, default=str)
 
 
 def _properties(session: Session, rows: Sequence[Any]) -> dict[int, dict[str, str]]:
@@ -294,7 +290,12 @@ COLUMNS = (
     "outcome",
     "state",
     "settles_at",
+    "counted_from",
+    "counted_until",
+    "verify_by",
     "dedupe_key",
+    "match_key",
+    "customer_id",
     "event_id",
     "event_pk",
     "plan_version_id",
@@ -336,10 +337,14 @@ def _views(
 ) -> list[OutcomeView]:
     lines = last_lines(session, customer_id, rows)
     properties = _properties(session, rows)
+    shown = [
+        display(row, now, lines.get(row.id), disputed.get(_key(customer_id, row))) for row in rows
+    ]
+    winners = superseding(session, rows, [status for status, _ in shown])
+    proofs = evidence(session, rows)
     views = []
-    for row in rows:
-        dispute_id = disputed.get((customer_id, row.outcome, row.period_start, row.dedupe_key))
-        status, invoice = display(row, now, lines.get(row.id), dispute_id)
+    for row, (status, invoice) in zip(rows, shown, strict=True):
+        dispute_id = disputed.get(_key(customer_id, row))
         views.append(
             OutcomeView(
                 id=row.id,
@@ -354,9 +359,15 @@ def _views(
                 period_end=row.period_end,
                 properties=properties.get(row.id, {}),
                 open_dispute_id=dispute_id if status is DisplayStatus.DISPUTED else None,
+                superseded_by=winners.get(row.id),
+                evidence=proofs.get(row.id, {}),
             )
         )
     return views
+
+
+def _key(customer_id: str, row: Any) -> disputes.Key:
+    return (customer_id, row.outcome, row.period_start, row.dedupe_key)
 
 
 def page(

@@ -42,6 +42,10 @@ LABELS = {
     DisplayStatus.DUPLICATE: "Duplicate",
     DisplayStatus.PROBLEM: "Problem",
     DisplayStatus.DISPUTED: "Disputed",
+    DisplayStatus.REJECTED: "Rejected",
+    DisplayStatus.SUPERSEDED: "Superseded",
+    DisplayStatus.AWAITING_VERIFICATION: "Awaiting verification",
+    DisplayStatus.UNVERIFIED: "Not verified",
 }
 
 

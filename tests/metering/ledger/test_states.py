@@ -27,7 +27,7 @@ from metering.ledger import states
 from metering.ledger.outcomes.models import Outcome
 from metering.ledger.states import DisplayStatus, EventStatus, Facts, OutcomeState
 from metering.platform.db.types import UTCDateTime
-from pricing_rules.outcomes import Candidate, resolve_key
+from pricing_rules.outcomes import Candidate, ClaimKind, Verification, resolve_key
 
 AS_OF = datetime(2026, 3, 1, 12, tzinfo=UTC)
 AROUND = (
@@ -47,7 +47,8 @@ ROWS = sa.Table(
     sa.Column("settles_at", OUTCOME_COLUMNS.settles_at.type, nullable=False),
     sa.Column("counted_from", OUTCOME_COLUMNS.counted_from.type, nullable=True),
     sa.Column("counted_until", OUTCOME_COLUMNS.counted_until.type, nullable=True),
-    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("verify_by", OUTCOME_COLUMNS.verify_by.type, nullable=True),
+    sa.Column("status", sa.String(32), nullable=False),
     sa.Column("disputed", sa.Boolean, nullable=False),
     sa.Column("credited_line", sa.Boolean, nullable=False),
     sa.Column("billed_line", sa.Boolean, nullable=False),
@@ -63,6 +64,7 @@ class Row:
     settles_at: datetime
     counted_from: datetime | None
     counted_until: datetime | None
+    verify_by: datetime | None
     status: str
     disputed: bool
     credited_line: bool
@@ -162,16 +164,22 @@ SPANS = [(None, None)] + [
 """Counted spans starting and ending around the as-of instant, and no span at all."""
 
 
+VERIFY_BY = (None, AS_OF, AS_OF + timedelta(microseconds=1))
+"""No confirmation window, one that ends at the as-of instant, one that ends just after."""
+
+
 def every_combination() -> list[Row]:
     combinations = product(
-        OutcomeState, AROUND, SPANS[::3], (False, True), (False, True), (False, True)
+        OutcomeState, AROUND, SPANS[::3], VERIFY_BY, (False, True), (False, True), (False, True)
     )
     statuses = list(EventStatus)
     return [
-        Row(n, state.value, AS_OF + offset, *span, statuses[n % len(statuses)].value, *facts)
-        for n, (state, offset, span, *facts) in enumerate(combinations)
+        Row(
+            n, state.value, AS_OF + offset, *span, verify, statuses[n % len(statuses)].value, *facts
+        )
+        for n, (state, offset, span, verify, *facts) in enumerate(combinations)
     ] + [
-        Row(10_000 + n, "counted", AS_OF + offset, *span, "counted", False, False, False)
+        Row(100_000 + n, "counted", AS_OF + offset, *span, None, "counted", False, False, False)
         for n, (offset, span) in enumerate(product(AROUND, SPANS))
     ]
 
@@ -221,6 +229,7 @@ def generated(draw: st.DrawFn) -> tuple[list[Row], datetime]:
             draw(st.sampled_from(OutcomeState)).value,
             (AS_OF + draw(st.sampled_from(AROUND))).astimezone(draw(ZONES)),
             *(zoned(edge) for edge in draw(st.sampled_from(SPANS))),
+            zoned(draw(st.sampled_from(VERIFY_BY))),
             draw(st.sampled_from(EventStatus)).value,
             draw(st.booleans()),
             draw(st.booleans()),
@@ -421,3 +430,111 @@ def test_an_events_status_is_the_best_of_its_outcome_states(
     outcome_states: list[str], is_reversal: bool, expected: EventStatus
 ) -> None:
     assert states.event_status(outcome_states, is_reversal) is expected
+
+
+# --- one subject of exclusive outcomes, verified outcomes ----------------------------------
+
+KINDS = st.sampled_from([ClaimKind.REVERSAL, ClaimKind.REJECTION, ClaimKind.CONFIRMATION])
+VERIFICATIONS = st.sampled_from(
+    [None, Verification(timedelta(hours=3), False), Verification(timedelta(hours=3), True)]
+)
+
+
+@st.composite
+def subjects(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Two or three keys of one subject (in precedence order), each like `keys` with claims
+    of every kind and maybe a verification."""
+    found = []
+    for index in range(draw(st.integers(2, 3))):
+        key = draw(keys())
+        key["candidates"] = [
+            Candidate(f"k{index}-{c.event_id}", c.occurred_at, c.match_key, problem=c.problem)
+            for c in key["candidates"]
+        ]
+        key["voided"] = {f"k{index}-{eid}": when for eid, when in key["voided"].items()}
+        key["reversals"] = [
+            states.Reversal(r.match_key, r.occurred_at, kind=draw(KINDS)) for r in key["reversals"]
+        ]
+        key["verification"] = draw(VERIFICATIONS)
+        found.append(key)
+    return found
+
+
+def key_billed_as_of(key: dict[str, Any], instant: datetime) -> str | None:
+    """The candidate one key bills at `instant`, from the pure core's rules."""
+    live = [
+        c
+        for c in key["candidates"]
+        if c.occurred_at <= instant
+        and not (c.event_id in key["voided"] and key["voided"][c.event_id] <= instant)
+    ]
+    last: dict[ClaimKind, dict[str, datetime]] = {ClaimKind.REVERSAL: {}, ClaimKind.REJECTION: {}}
+    confirmations: dict[str, list[datetime]] = {}
+    for claim in key["reversals"]:
+        if claim.occurred_at > instant:
+            continue
+        if claim.kind is ClaimKind.CONFIRMATION:
+            confirmations.setdefault(claim.match_key, []).append(claim.occurred_at)
+        else:
+            seen = last[claim.kind].get(claim.match_key, claim.occurred_at)
+            last[claim.kind][claim.match_key] = max(seen, claim.occurred_at)
+    awaiting = set()
+    if key["verification"] is not None:
+        for c in live:
+            start = key["verification"].counts_from(
+                c.occurred_at, confirmations.get(c.match_key or "", [])
+            )
+            if start is None or start > instant:
+                awaiting.add(c.event_id)
+    resolution = resolve_key(live, last[ClaimKind.REVERSAL], last[ClaimKind.REJECTION], awaiting)
+    winner = resolution.winner
+    credited = key["credited"] is not None and key["credited"] <= instant
+    return None if winner is None or winner.problem or credited else winner.event_id
+
+
+@settings(max_examples=300, deadline=None)
+@given(subject=subjects(), order=st.randoms(use_true_random=False))
+def test_a_subject_bills_its_first_billed_key_by_precedence_as_of_every_instant(
+    subject: list[dict[str, Any]], order: Any
+) -> None:
+    facts = []
+    for key in subject:
+        candidates, claims = list(key["candidates"]), list(key["reversals"])
+        order.shuffle(candidates)
+        order.shuffle(claims)
+        facts.append(
+            states.KeyFacts(candidates, claims, key["credited"], key["voided"], key["verification"])
+        )
+    found = [k for resolved in states.group_states(facts) for k in resolved]
+
+    assert len(found) == sum(len(key["candidates"]) for key in subject)
+    # From the instant every candidate had happened on, as a close reads (its instant is
+    # after its period's events): before, a row may have counted in an earlier span than
+    # the one it keeps, until a candidate of higher precedence happened.
+    last = max(c.occurred_at for key in subject for c in key["candidates"])
+    for hour in range(-1, 20):
+        for instant in (at(hour), at(hour + 0.5)):
+            if instant < last:
+                continue
+            billed = [k.candidate.event_id for k in found if states.COUNTED_AT.holds(k, instant)]
+            expected = next(
+                (e for key in subject if (e := key_billed_as_of(key, instant)) is not None),
+                None,
+            )
+            assert billed == ([] if expected is None else [expected]), instant
+    counted = [k for k in found if k.state is OutcomeState.COUNTED]
+    assert len(counted) <= 1
+
+
+def test_a_superseded_resolution_counts_again_when_the_qualification_is_reversed() -> None:
+    qualification = states.KeyFacts(
+        [Candidate("q", at(2), "c-1")], [states.Reversal("c-1", at(10))]
+    )
+    resolution = states.KeyFacts([Candidate("r", at(1), "c-1")])
+    handoff = states.KeyFacts([Candidate("h", at(0), "c-1")])
+    found = states.group_states([qualification, resolution, handoff])
+    assert [spans_of(key) for key in found] == [
+        {"q": (OutcomeState.REVERSED, at(2), at(10))},
+        {"r": (OutcomeState.COUNTED, at(10), None)},
+        {"h": (OutcomeState.SUPERSEDED, at(0), at(1))},  # until the resolution happened
+    ]

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
-from demo.seed import DEMO_CUSTOMERS, demo_events, demo_start, main, prepare
+from demo.seed import DEMO_CUSTOMERS, EXAMPLES, demo_events, demo_start, main, prepare
 from metering.billing.invoices.models import Invoice, InvoiceLine
 from metering.billing.payments.models import InvoicePaymentLink
 from metering.catalog.customers.models import Customer
@@ -35,8 +35,10 @@ def test_prepare_twice_makes_everything_once(engine: Engine) -> None:
         assert (second.vendor_id, second.signing_secret) == (first.vendor_id, first.signing_secret)
         assert second.api_key != first.api_key
         assert _count(session, Vendor) == 1
-        assert _count(session, Plan) == 3
-        assert _count(session, PlanVersion) == 3
+        plans = len(list(EXAMPLES.glob("*.yaml")))  # every example plan, once
+        assert plans == 4
+        assert _count(session, Plan) == plans
+        assert _count(session, PlanVersion) == plans
         hashes = set(session.exec(select(ApiKey.hash)).all())
         assert hashlib.sha256(second.api_key.encode()).hexdigest() in hashes
         statement = (

@@ -86,3 +86,26 @@ def test_a_reversal_after_the_period_counts_until_as_of() -> None:
         tracker.add_all(events)
     assert before.resolve() == {("r", "resolved"): Treatment.COUNTED}
     assert after.resolve() == {("r", "resolved"): Treatment.REVERSED}
+
+
+def test_exclusive_and_verified_outcomes_get_their_own_treatments() -> None:
+    """The example plan's events: superseded, rejected and unverified outcomes are named."""
+    from pathlib import Path
+
+    from pricing_rules.event_lines import read_event_lines
+
+    examples = Path(__file__).parents[4] / "pricing_rules" / "examples"
+    rules = load_rules((examples / "support-outcomes.yaml").read_text())
+    events = read_event_lines((examples / "support-outcomes-events.jsonl").read_text().splitlines())
+    tracker = TreatmentTracker(compile_plan(rules), NOVEMBER, NOVEMBER.end + timedelta(days=3))
+    tracker.add_all(events)
+    assert tracker.resolve() == {
+        ("o-1", "resolution"): Treatment.COUNTED,
+        ("q-2", "qualification"): Treatment.COUNTED,
+        ("o-2", "resolution"): Treatment.SUPERSEDED,
+        ("o-3", "resolution"): Treatment.AWAITING_VERIFICATION,
+        ("h-4", "handoff"): Treatment.COUNTED,
+        ("o-5", "resolution"): Treatment.REJECTED,
+        ("h-6", "handoff"): Treatment.COUNTED,
+        ("o-6", "resolution"): Treatment.AWAITING_VERIFICATION,
+    }
