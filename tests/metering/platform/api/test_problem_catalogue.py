@@ -21,7 +21,6 @@ CATALOGUE_MODULE = Path(problems.__file__)
 ANSWERED_OUTSIDE_ROUTES = {
     problems.HTTP_METHOD_NOT_ALLOWED,  # any path, by the framework
     problems.HTTP_INTERNAL_SERVER_ERROR,  # any route, on a crash
-    problems.DATABASE_UNAVAILABLE,  # any route, when the database cannot be reached
     problems.INVALID_REASON,  # disputes are filed from portal pages
     problems.NOT_DISPUTABLE,
     problems.DISPUTE_OPEN,
