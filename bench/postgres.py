@@ -47,7 +47,7 @@ EVENT_COLUMNS = (
 OUTCOME_COLUMNS = (
     "vendor_id, customer_id, plan_version_id, event_pk, event_id, outcome, period_start, "
     "period_end, dedupe_key, match_key, occurred_at, value, value_text, problem, "
-    "settles_at, state, counted_from, counted_until"
+    "settles_at, state, counted_from, counted_until, dimension"
 )
 
 
@@ -214,6 +214,7 @@ def copy_events(
                                 states[candidate.event_id].state,
                                 states[candidate.event_id].counted_from,
                                 states[candidate.event_id].counted_until,
+                                hit.dimension,
                             )
                         )
         connection.commit()

@@ -42,6 +42,8 @@ class OutcomeHit:
     value: MeasureValue
     problem: str | None
     settles_at: datetime
+    dimension: str | None = None
+    """The value of the outcome's `group_by` path, when a charge prices it per value."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +113,7 @@ class _CompiledOutcome:
     value_of: Callable[[Event], Any]
     settle_after: timedelta
     reversible: bool
+    group_of: Callable[[Event], str | None] | None = None
 
     def evaluate(self, event: Event) -> tuple[str, str | None, MeasureValue, str | None]:
         """(dedupe key, match key, value, problem) as a plain tuple: this is the hot path."""
@@ -140,8 +143,15 @@ class _CompiledOutcome:
 
     def hit(self, event: Event) -> OutcomeHit:
         key, match_key, value, problem = self.evaluate(event)
+        dimension = None if self.group_of is None else self.group_of(event)
         return OutcomeHit(
-            self.name, key, match_key, value, problem, event.timestamp + self.settle_after
+            self.name,
+            key,
+            match_key,
+            value,
+            problem,
+            event.timestamp + self.settle_after,
+            dimension,
         )
 
 
@@ -162,7 +172,20 @@ def _always(event: Event) -> bool:
     return True
 
 
-def _compile_outcome(name: str, spec: OutcomeSpec) -> _CompiledOutcome:
+def dimension_reader(path: str) -> Callable[[Event], str | None]:
+    """A closure reading a `group_by` value as text (None when the event has none)."""
+    getter = compile_getter(path)
+
+    def read(event: Event) -> str | None:
+        raw = getter(event)
+        if raw is MISSING or raw is None:
+            return None
+        return raw if raw.__class__ is str else canonical_key(raw)
+
+    return read
+
+
+def _compile_outcome(name: str, spec: OutcomeSpec, group_path: str | None) -> _CompiledOutcome:
     reversed_by = spec.settle.reversed_by
     return _CompiledOutcome(
         name=name,
@@ -173,6 +196,7 @@ def _compile_outcome(name: str, spec: OutcomeSpec) -> _CompiledOutcome:
         value_of=spec.measure.compile_value(),
         settle_after=spec.settle.after,
         reversible=reversed_by is not None,
+        group_of=dimension_reader(group_path) if group_path else None,
     )
 
 
@@ -184,8 +208,9 @@ class CompiledPlan:
         self._last_period: Period | None = None
         self.outcomes_by_type: dict[str, list[_CompiledOutcome]] = {}
         self.reversals_by_type: dict[str, list[_CompiledReversal]] = {}
+        group_paths = rules.group_paths
         for name, spec in rules.outcomes.items():
-            compiled = _compile_outcome(name, spec)
+            compiled = _compile_outcome(name, spec, group_paths.get(name))
             self.outcomes_by_type.setdefault(spec.event, []).append(compiled)
             reversed_by = spec.settle.reversed_by
             if reversed_by is not None:
@@ -248,6 +273,8 @@ class OutcomeUsage:
     reversed: int = 0
     duplicates: int = 0
     credited: int = 0
+    groups: dict[str | None, OutcomeUsage] = field(default_factory=dict)
+    """Billable usage per value of the outcome's `group_by` path, when it has one."""
 
 
 @dataclass(slots=True)
@@ -263,8 +290,9 @@ class CustomerUsage:
         return found
 
 
-# A candidate as the ledger keeps it: (timestamp, event id, match key, value, problem).
-_Kept = tuple[datetime, str, str | None, MeasureValue, str | None]
+# A candidate as the ledger keeps it: (timestamp, event id, match key, value, problem,
+# group_by value).
+_Kept = tuple[datetime, str, str | None, MeasureValue, str | None, str | None]
 _GroupKey = tuple[str, str, str]
 
 
@@ -297,7 +325,7 @@ class OutcomeLedger:
         self._duplicates: dict[_GroupKey, int] = {}
         self._last_reversal: dict[tuple[str, str], dict[str, datetime]] = {}
         self._steps = {
-            kind: [(o.name, o.matches, o.evaluate, o.reversible) for o in compiled]
+            kind: [(o.name, o.matches, o.evaluate, o.reversible, o.group_of) for o in compiled]
             for kind, compiled in plan.outcomes_by_type.items()
         }
 
@@ -337,11 +365,12 @@ class OutcomeLedger:
             steps = steps_of(kind)
             if steps is None:
                 continue
-            for name, matches, evaluate, reversible in steps:
+            for name, matches, evaluate, reversible, group_of in steps:
                 if not matches(event):
                     continue
                 key, match_key, value, problem = evaluate(event)
-                kept: _Kept = (ts, event.id, match_key, value, problem)
+                dimension = None if group_of is None else group_of(event)
+                kept: _Kept = (ts, event.id, match_key, value, problem, dimension)
                 gkey = (customer, name, key)
                 first = single.get(gkey)
                 if first is None:
@@ -392,8 +421,10 @@ class OutcomeLedger:
     def resolve(self) -> dict[str, CustomerUsage]:
         """Every customer with an event in the period, with its usage per outcome."""
         specs = self.plan.rules.outcomes
+        grouped = self.plan.rules.group_paths
         usages = {customer: CustomerUsage(customer) for customer in self.customers}
         tallies: dict[tuple[str, str], tuple[OutcomeUsage, Accumulator, timedelta]] = {}
+        group_tallies: dict[tuple[str, str, str | None], tuple[OutcomeUsage, Accumulator]] = {}
         as_of = self.as_of
         for gkey, first in self._single.items():
             customer, outcome, _ = gkey
@@ -410,7 +441,7 @@ class OutcomeLedger:
             winner = self._winner(gkey, first, usage)
             if winner is None:
                 continue
-            occurred_at, event_id, _, value, problem = winner
+            occurred_at, event_id, _, value, problem, group = winner
             if problem is not None:
                 usages[customer].problems.append(Problem(event_id, outcome, problem))
             elif gkey in self.credited:
@@ -422,6 +453,16 @@ class OutcomeLedger:
                 if isinstance(value, Decimal):
                     usage.values.append(value)
                 accumulator.add(value, occurred_at, event_id)
+                if outcome in grouped:
+                    by_value = group_tallies.get((customer, outcome, group))
+                    if by_value is None:
+                        by_value = (OutcomeUsage(outcome), specs[outcome].measure.accumulator())
+                        usage.groups[group] = by_value[0]
+                        group_tallies[(customer, outcome, group)] = by_value
+                    by_value[0].billable += 1
+                    by_value[1].add(value, occurred_at, event_id)
         for usage, accumulator, _ in tallies.values():
+            usage.quantity = accumulator.result()
+        for usage, accumulator in group_tallies.values():
             usage.quantity = accumulator.result()
         return dict(sorted(usages.items()))

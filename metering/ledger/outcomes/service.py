@@ -136,6 +136,7 @@ def _outcome_row(ref: StoredEventRef, hit: OutcomeHit) -> dict[str, Any]:
         "occurred_at": ref.event.timestamp,
         "value": value if isinstance(value, Decimal) else None,
         "value_text": value if isinstance(value, str) else None,
+        "dimension": hit.dimension,
         "problem": hit.problem,
         "settles_at": hit.settles_at,
         "state": OutcomeState.VOIDED if ref.voided_at else OutcomeState.DUPLICATE,
