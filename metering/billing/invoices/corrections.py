@@ -336,7 +336,7 @@ class _Difference:
                     amount=amount,
                     period_start=invoice.period_start,
                     period_end=invoice.period_end,
-                    detail={"corrects": key},
+                    detail=_correction_detail(key, line),
                     outcome_ids=self._ids(line) if outcome else [],
                     corrects_invoice_id=invoice.id,
                 )
@@ -351,6 +351,14 @@ class _Difference:
         if line.group is not None:
             ids = {i for i in ids if self.dimensions.get(i) == line.group.value}
         return sorted(ids)
+
+
+def _correction_detail(key: str, line: KeyedLine | None) -> dict[str, Any]:
+    """What a correction corrects: its charge key, and the `group_by` value of its line."""
+    detail: dict[str, Any] = {"corrects": key}
+    if line is not None and "group" in line.detail:
+        detail["group"] = line.detail["group"]
+    return detail
 
 
 def _number(invoice: Invoice) -> str:

@@ -28,8 +28,14 @@ from metering.surfaces.reports.margin import (
     CustomerMargin,
     MarginReport,
     OutcomeMargin,
+    value_order,
 )
-from metering.surfaces.reports.schemas import CustomerMarginOut, report_out
+from metering.surfaces.reports.schemas import (
+    CustomerMarginOut,
+    OutcomeMarginOut,
+    OutcomeValueMarginOut,
+    report_out,
+)
 from metering.surfaces.reports.service import BadPeriod, margin_report
 from pricing_rules.money import round_money
 
@@ -47,6 +53,7 @@ CSV_COLUMNS = (
     "period_end",
     "revenue_source",
     "outcome",
+    "value",
     "settled",
     "pending",
     "revenue",
@@ -110,6 +117,11 @@ def _add_outcomes(
         counts = (str(item.settled), str(item.pending))
         table.add_row(*_cells(name, outcome, counts, item, currency))
         name = ""
+        for value in sorted(item.values, key=value_order):
+            part = item.values[value]
+            counts = (str(part.settled), str(part.pending))
+            label = f"  {'(none)' if value is None else value}"
+            table.add_row(*_cells(name, label, counts, part, currency), style="dim")
     return name
 
 
@@ -159,13 +171,19 @@ def _customer_cells(row: CustomerMarginOut) -> dict[str, Any]:
     }
 
 
+def _outcome_cells(kind: str, item: OutcomeMarginOut | OutcomeValueMarginOut) -> dict[str, Any]:
+    return {"row": kind, **item.model_dump(exclude={"values"}), "attributed_cost": item.cost}
+
+
 def csv_rows(report: MarginReport) -> Iterator[dict[str, Any]]:
     """The report as CSV records, exact amounts."""
     out = report_out(report)
     for row in out.customers:
         cells = {"period": out.period, **_customer_cells(row)}
         for item in row.outcomes:
-            yield cells | {"row": "outcome", **item.model_dump(), "attributed_cost": item.cost}
+            yield cells | _outcome_cells("outcome", item)
+            for part in item.values:
+                yield cells | {"outcome": item.outcome} | _outcome_cells("value", part)
         yield cells | {
             "row": "customer",
             **row.model_dump(exclude={"outcomes", "unpriced", "invoice_ids", "outcome_revenue"}),
@@ -177,13 +195,10 @@ def csv_rows(report: MarginReport) -> Iterator[dict[str, Any]]:
         }
     for totals in out.totals:
         for item in totals.outcomes:
-            yield {
-                "period": out.period,
-                "row": "total",
-                "currency": totals.currency,
-                **item.model_dump(),
-                "attributed_cost": item.cost,
-            }
+            cells = {"period": out.period, "currency": totals.currency}
+            yield cells | _outcome_cells("total", item)
+            for part in item.values:
+                yield cells | {"outcome": item.outcome} | _outcome_cells("total value", part)
         yield {"period": out.period, "row": "total", **totals.model_dump(exclude={"outcomes"})}
 
 

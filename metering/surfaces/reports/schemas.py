@@ -13,6 +13,7 @@ from metering.surfaces.reports.margin import (
     CustomerMargin,
     MarginReport,
     OutcomeMargin,
+    value_order,
 )
 from pricing_rules.money import minor_units
 
@@ -40,6 +41,21 @@ class OutcomeMarginOut(BaseModel):
     cost: str = Field(description="Cost attributed to these outcomes.")
     margin: str
     margin_percent: str | None = Field(description="Margin / revenue x 100; null without revenue.")
+    values: list[OutcomeValueMarginOut] = Field(
+        default_factory=list,
+        description="The outcome split by the value of the group_by path its charges price it "
+        "by (revenue: what the lines of each value billed); empty when none does.",
+    )
+
+
+class OutcomeValueMarginOut(BaseModel):
+    value: str | None = Field(description="The group_by value; null: events without one.")
+    settled: int
+    pending: int
+    revenue: str
+    cost: str
+    margin: str
+    margin_percent: str | None
 
 
 class UnpricedOut(BaseModel):
@@ -96,6 +112,21 @@ class MarginReportOut(BaseModel):
 def outcome_out(row: OutcomeMargin, currency: str) -> OutcomeMarginOut:
     return OutcomeMarginOut(
         outcome=row.outcome,
+        settled=row.settled,
+        pending=row.pending,
+        revenue=_amount(row.revenue, currency),
+        cost=_amount(row.cost, currency),
+        margin=_amount(row.margin, currency),
+        margin_percent=_percent(row.margin_percent),
+        values=[
+            value_out(row.values[value], currency) for value in sorted(row.values, key=value_order)
+        ],
+    )
+
+
+def value_out(row: OutcomeMargin, currency: str) -> OutcomeValueMarginOut:
+    return OutcomeValueMarginOut(
+        value=row.value,
         settled=row.settled,
         pending=row.pending,
         revenue=_amount(row.revenue, currency),

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from metering.billing.invoices.service import upcoming
 from metering.catalog.customers.models import Customer
 from metering.ledger.outcomes.models import Outcome
+from metering.surfaces.reports.schemas import customer_out
+from metering.surfaces.reports.service import margin_report
 from pricing_rules.engine import price_events
 from pricing_rules.event_json import event_from_json
 from pricing_rules.loader import load_rules
@@ -27,6 +31,8 @@ from tests.metering.billing.invoices.helpers import (
     summary,
 )
 from tests.metering.conftest import VendorFixture, create_customer, create_plan
+from tests.metering.surfaces.portal.helpers import sign_in
+from tests.metering.surfaces.portal.test_invoices_pages import text_of
 
 RULES = """\
 plan: tasks
@@ -201,3 +207,64 @@ def test_the_upcoming_invoice_shows_each_model(engine: Engine, vendor: VendorFix
         ("Tasks (gpt-4o)", "4.00"),
         ("Platform fee", "10.00"),
     ]
+
+
+def _costly(event: dict[str, Any], amount: str) -> dict[str, Any]:
+    return event | {"cost": {"amount": amount, "currency": "usd"}}
+
+
+def _by_value(item: Any) -> dict[str | None, tuple[int, Decimal, Decimal]]:
+    return {value: (part.settled, part.revenue, part.cost) for value, part in item.values.items()}
+
+
+def test_the_margin_report_splits_an_outcome_by_model(
+    engine: Engine, vendor: VendorFixture
+) -> None:
+    events = [_costly(e, "0.10") for e in OCTOBER_TASKS[:3]] + OCTOBER_TASKS[3:]
+    closed_october(engine, vendor, PER_MODEL, events)
+    reopen = {
+        "id": "o1",
+        "type": "task.reopened",
+        "customer": "acme",
+        "timestamp": iso(at(30)),
+        "properties": {"task_id": "t3"},
+    }
+    send(engine, vendor.id, [reopen], at(10, month=11))
+    close(engine, at(5, month=12))  # credits t3's 2.00 on gpt-4o's line
+
+    with Session(engine) as session:
+        (row,) = margin_report(session, vendor.id, "2026-10", at(6, month=12)).customers
+    task = row.outcomes["task"]
+    # t3 (gpt-4o) was reopened: its 2.00 credited, its 0.10 cost now unbilled.
+    assert (task.settled, task.revenue, task.cost) == (6, Decimal("8.00"), Decimal("0.20"))
+    assert _by_value(task) == {
+        "claude": (2, Decimal("3.00"), Decimal("0.10")),
+        "gpt-4o": (2, Decimal("4.00"), Decimal("0.10")),  # 6.00 invoiced, 2.00 credited
+        "mistral": (1, Decimal("0.50"), Decimal(0)),
+        None: (1, Decimal("0.50"), Decimal(0)),
+    }
+    assert (row.other_revenue, row.unbilled_cost) == (Decimal("10.00"), Decimal("0.10"))
+    out = customer_out(row).outcomes[0]
+    assert [(v.value, v.revenue) for v in out.values] == [
+        ("claude", "3.00"),
+        ("gpt-4o", "4.00"),
+        ("mistral", "0.50"),
+        (None, "0.50"),
+    ]
+
+
+def test_the_portal_shows_each_model_line_and_its_outcomes(
+    app_client: TestClient, engine: Engine, vendor: VendorFixture
+) -> None:
+    october = closed_october(engine, vendor, PER_MODEL, OCTOBER_TASKS)
+    customer_id = invoices(engine)[0].customer_id
+    sign_in(app_client, vendor.api_key, customer_id)
+
+    page = text_of(app_client.get(f"/portal/invoices/{october}").text)
+
+    assert "Tasks (claude) 2 units, at 1.50 2 outcomes behind this line 2 $3.00" in page
+    assert "Tasks (gpt-4o) 3 units, at 2.00 3 outcomes behind this line 3 $6.00" in page
+    assert "Tasks ((none)) 1 unit, at 0.50 1 outcome behind this line 1 $0.50" in page
+    gpt = lines(engine, october)[1]
+    behind = app_client.get("/portal/outcomes", params={"invoice": october, "line": gpt.id}).text
+    assert sorted(re.findall(r"\bt[0-9]\b", text_of(behind))) == ["t1", "t3", "t6"]
