@@ -67,11 +67,49 @@ minimum: "500.00"
 """
 
 
+OUTCOME_RULES = SUPPORT_RULES.replace(
+    """  - outcome: resolved_conversation
+    model: graduated
+    free_units: 50
+    tiers:
+      - {up_to: 1000, unit_price: "0.99"}
+      - {up_to: null, unit_price: "0.79"}
+""",
+    """  - outcome: resolved_conversation
+    model: graduated
+    free_units: 10
+    group_by: properties.model
+    prices:
+      gpt-4o: [{up_to: 1000, unit_price: "0.99"}, {up_to: null, unit_price: "0.79"}]
+      claude: [{up_to: 500, unit_price: "1.09"}, {up_to: null, unit_price: "0.89"}]
+      default: [{up_to: 1000, unit_price: "0.49"}, {up_to: null, unit_price: "0.39"}]
+""",
+)
+"""The outcome rules the market uses on the same events: resolutions priced per model."""
+
+PLANS = {"support": SUPPORT_RULES, "outcomes": OUTCOME_RULES}
+MODELS = ("gpt-4o", "claude", "llama", "mistral", None)
+"""The model of resolution n is MODELS[n % 5] (None: no model property)."""
+
+
 def sizes_parser(description: str | None) -> argparse.ArgumentParser:
     """The options of a benchmark of many customers' events: --events and --customers."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--customers", type=int, default=1_000)
+    return parser
+
+
+def plans_parser(description: str | None) -> argparse.ArgumentParser:
+    """`sizes_parser` and --plan, for the benchmarks that price under either plan."""
+    parser = sizes_parser(description)
+    parser.add_argument(
+        "--plan",
+        choices=sorted(PLANS),
+        default="support",
+        help="support: tiers, a package, a percentage, a fee and a minimum; outcomes: the same "
+        "with resolutions priced per model (group_by), on events that name their model.",
+    )
     return parser
 
 
@@ -89,9 +127,11 @@ def support_events(
     deals: float,
     seed: int,
     prefix: str = "customer-",
+    models: bool = False,
 ) -> Iterator[Event]:
-    """Resolutions (some on a human or phone, some repeated), reopens, scored leads and a
-    `deals` share of deals, at random seconds in [start, start + span)."""
+    """Resolutions (some on a human or phone, some repeated; with `models`, most naming the
+    model that resolved them), reopens, scored leads and a `deals` share of deals, at random
+    seconds in [start, start + span). The random draws do not depend on `models`."""
     rng = random.Random(seed)
     channels = ("chat", "email", "phone")
     for n in range(count):
@@ -104,6 +144,8 @@ def support_events(
                 "channel": channels[rng.randrange(3)],
                 "handled_by": "ai" if rng.random() < 0.8 else "human",
             }
+            if models and (model := MODELS[n % len(MODELS)]) is not None:
+                props["model"] = model
             yield Event(f"e{n}", "conversation.resolved", customer, at, props)
         elif roll < 0.65:
             props = {"conversation_id": f"c{rng.randrange(count // 3)}"}

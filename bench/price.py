@@ -4,7 +4,7 @@ Events are generated in chunks outside the timed region and streamed into the le
 memory figure shows what pricing keeps (one entry per dedupe key, and the candidates of a key
 whose outcome can be reversed), not the events themselves. Most ids here are new, so the
 number of keys grows with the events; the per-key cost is printed.
-Run: `make bench` or `python bench/price.py [--events N]`.
+Run: `make bench` or `python bench/price.py [--events N] [--plan support|outcomes]`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 
-from common import SUPPORT_RULES, rss_mib, sizes_parser, support_events
+from common import PLANS, plans_parser, rss_mib, support_events
 
 from pricing_rules.engine import price_customer
 from pricing_rules.events import Event
@@ -22,43 +22,49 @@ from pricing_rules.loader import load_rules
 from pricing_rules.outcomes import OutcomeLedger, compile_plan
 from pricing_rules.periods import period_from_label
 
-# The rating plan without its deals: counts, tiers, a package, a flat fee and a minimum.
-RULES = SUPPORT_RULES.replace(
-    """  pipeline_value:
+
+def without_deals(rules: str) -> str:
+    """The rating plan without its deals: counts, tiers, a package, a flat fee and a minimum."""
+    return rules.replace(
+        """  pipeline_value:
     event: deal.closed
     unique_by: properties.deal_id
     measure: {sum: properties.amount}
 """,
-    "",
-).replace(
-    """  - outcome: pipeline_value
+        "",
+    ).replace(
+        """  - outcome: pipeline_value
     model: percentage
     rate: "1.5"
     per_event_min: "1.00"
     per_event_max: "50.00"
 """,
-    "",
-)
+        "",
+    )
+
 
 CHUNK = 50_000
 
 
-def generate(count: int, customers: int) -> Iterator[list[Event]]:
+def generate(count: int, customers: int, models: bool) -> Iterator[list[Event]]:
     """Resolutions (some on a human or phone, some repeated), reopens and scored leads, in
     chunks of `CHUNK` events."""
     start = datetime(2026, 11, 1, tzinfo=UTC)
     span = int(timedelta(days=30).total_seconds())
-    events = support_events(count, customers, start, span, deals=0, seed=7, prefix="cus_")
+    events = support_events(
+        count, customers, start, span, deals=0, seed=7, prefix="cus_", models=models
+    )
     while chunk := list(islice(events, CHUNK)):
         yield chunk
         del chunk  # before the next one is made: one chunk held at a time
 
 
 def main() -> None:
-    parser = sizes_parser(__doc__)
+    parser = plans_parser(__doc__)
     args = parser.parse_args()
 
-    rules = load_rules(RULES, "bench.yaml")
+    rules = load_rules(without_deals(PLANS[args.plan]), "bench.yaml")
+    print(f"plan {args.plan}")
     period = period_from_label("2026-11", "month", "UTC")
     ledger = OutcomeLedger(compile_plan(rules), period, period.end)
     baseline_rss = rss_mib()
@@ -66,7 +72,7 @@ def main() -> None:
     cpu = 0.0  # CPU seconds of this process spent pricing (steady when the machine is busy)
     added = 0
     checkpoints = {args.events // 4 * k for k in (1, 2, 3, 4)}
-    for chunk in generate(args.events, args.customers):
+    for chunk in generate(args.events, args.customers, models=args.plan != "support"):
         began, began_cpu = time.perf_counter(), time.process_time()
         ledger.add_all(chunk)
         timed += time.perf_counter() - began

@@ -1,6 +1,6 @@
 """Rating benchmark: close one month of 1,000,000 events for 1,000 customers in PostgreSQL.
 
-    python bench/rate.py [--events 1000000] [--customers 1000] [--deals 0.1]
+    python bench/rate.py [--events 1000000] [--customers 1000] [--deals 0.1] [--plan outcomes]
 
 Loading is not timed: a child process generates the events, derives their outcome rows
 with the pure core (classify, then `resolve_key` per dedupe key, as ingestion does) and
@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
-from common import SUPPORT_RULES, customer_ids, rss_mib, sizes_parser, support_events
+from common import PLANS, customer_ids, plans_parser, rss_mib, support_events
 from postgres import conninfo, copy_events, loaded_database, seed
 
 from metering.billing.invoices.close import close_due
@@ -35,24 +35,25 @@ from pricing_rules.periods import period_from_label
 DATABASE = "bench_rate"
 PERIOD = period_from_label("2026-11", "month", "UTC")
 CLOSE_AT = PERIOD.end + timedelta(days=5)
-RULES = SUPPORT_RULES
 
 
-def generate(count: int, customers: int, deals: float) -> Iterator[Event]:
+def generate(count: int, customers: int, deals: float, plan: str) -> Iterator[Event]:
     """Resolutions (some on a human or phone, some repeated), reopens, scored leads, deals."""
     span = int((PERIOD.end - PERIOD.start).total_seconds()) - 1
-    return support_events(count, customers, PERIOD.start, span, deals=deals, seed=7)
-
-
-def load(url: str, events: int, customers: int, deals: float, expected: Any) -> None:
-    """In the child: seed, COPY events and their outcome rows, price them with the core."""
-    seeded = seed(url, RULES, "bench.yaml", customer_ids(customers), PERIOD.start)
-    rules = load_rules(RULES, "bench.yaml")
-    received = CLOSE_AT - timedelta(days=4)
-    copy_events(url, seeded, generate(events, customers, deals), received, (rules, PERIOD))
-    report = price_events(
-        rules, generate(events, customers, deals), PERIOD, CLOSE_AT - timedelta(days=2)
+    return support_events(
+        count, customers, PERIOD.start, span, deals=deals, seed=7, models=plan != "support"
     )
+
+
+def load(url: str, events: int, customers: int, deals: float, plan: str, expected: Any) -> None:
+    """In the child: seed, COPY events and their outcome rows, price them with the core."""
+    text = PLANS[plan]
+    seeded = seed(url, text, "bench.yaml", customer_ids(customers), PERIOD.start)
+    rules = load_rules(text, "bench.yaml")
+    received = CLOSE_AT - timedelta(days=4)
+    sizes = (events, customers, deals, plan)
+    copy_events(url, seeded, generate(*sizes), received, (rules, PERIOD))
+    report = price_events(rules, generate(*sizes), PERIOD, CLOSE_AT - timedelta(days=2))
     expected.value = str(sum((c.invoice.total for c in report.customers), Decimal(0)))
 
 
@@ -68,7 +69,7 @@ def best_of(runs: int, url: str, sql: str) -> float:
 
 
 def main() -> None:
-    parser = sizes_parser(__doc__)
+    parser = plans_parser(__doc__)
     parser.add_argument(
         "--deals",
         type=float,
@@ -77,7 +78,8 @@ def main() -> None:
         "(each value goes through Python: 0 shows the close of counts and tiers alone).",
     )
     args = parser.parse_args()
-    sizes = (args.events, args.customers, args.deals)
+    sizes = (args.events, args.customers, args.deals, args.plan)
+    print(f"plan {args.plan}")
     with loaded_database(DATABASE, load, *sizes) as (url, expected):
         baseline = best_of(3, url, "SELECT customer_id, count(*) FROM events GROUP BY customer_id")
         best_of(1, url, "SELECT count(*) FROM outcomes")  # the same warm cache for both

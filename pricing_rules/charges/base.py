@@ -266,7 +266,8 @@ class UnitCharge(OutcomeCharge):
 
     def for_value(self, value: str | None) -> UnitCharge:
         """The charge that prices `value`: its own prices entry, or the default."""
-        return self._by_value.get(value, self) if value is not None else self
+        by_value: dict[str, UnitCharge] = self.__pydantic_private__["_by_value"]  # type: ignore[index]
+        return by_value.get(value, self) if value is not None else self
 
     def price_groups(self, groups: Mapping[str | None, Usage]) -> list[GroupAmount]:
         """One amount per value seen, in value order (events without the value last)."""

@@ -143,3 +143,18 @@ def test_installed_console_script_checks_files(rule_files: Path) -> None:
         "round",
     ]
     assert completed.stdout.splitlines()[3].startswith("support-agent.yaml: plan support-agent")
+
+
+def test_check_names_the_outcomes_priced_per_value(tmp_path: Path) -> None:
+    rules = tmp_path / "calls.yaml"
+    rules.write_text(
+        "plan: calls\nversion: 1\ncurrency: usd\noutcomes:\n  call: {event: model.called}\n"
+        "charges:\n  - {outcome: call, model: per_unit, group_by: properties.model,\n"
+        '     prices: {gpt-4o: "0.05", default: "0.01"}}\n'
+    )
+    result = CliRunner().invoke(app, ["rules", "check", str(rules)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        f"{rules}: plan calls v1 (usd, month): 1 outcome, 1 charge "
+        "(priced per value: call by properties.model)"
+    ]
