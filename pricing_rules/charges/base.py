@@ -17,8 +17,10 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SerializerFunctionWrapHandler,
     StringConstraints,
     ValidationError,
+    model_serializer,
     model_validator,
 )
 
@@ -259,6 +261,19 @@ class UnitCharge(OutcomeCharge):
         if problems:
             raise RuleValueErrors(problems)
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_default_price(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """With group_by the price key is `prices.default`'s, so a dump leaves it out and
+        validates back (a plan's charge with an override's keys is checked that way)."""
+        data = handler(self)
+        if self.group_by is not None and isinstance(data, dict):
+            field = type(self).model_fields.get(self.price_key)
+            data.pop(self.price_key, None)
+            for name, info in type(self).model_fields.items():
+                if info.alias == self.price_key or (field is not None and info is field):
+                    data.pop(name, None)
+        return data
 
     @property
     def group_path(self) -> str | None:

@@ -52,6 +52,7 @@ CSV_COLUMNS = (
     "period_start",
     "period_end",
     "revenue_source",
+    "overridden",
     "outcome",
     "value",
     "settled",
@@ -137,7 +138,8 @@ def _table(report: MarginReport) -> Table:
     for index, row in enumerate(report.customers):
         if index:
             table.add_section()
-        name = f"{row.customer} ({row.currency}, {row.revenue_source})"
+        overridden = ", overridden" if row.overridden else ""
+        name = f"{row.customer} ({row.currency}, {row.revenue_source}{overridden})"
         name = _add_outcomes(table, name, row.outcomes, row.currency)
         if row.other_revenue:
             table.add_row(
@@ -168,6 +170,7 @@ def _customer_cells(row: CustomerMarginOut) -> dict[str, Any]:
         "period_start": row.period_start.isoformat(),
         "period_end": row.period_end.isoformat(),
         "revenue_source": row.revenue_source,
+        "overridden": row.overridden,
     }
 
 

@@ -114,6 +114,8 @@ class CustomerMargin(_SplitCost):
     period_start: datetime
     period_end: datetime
     revenue_source: str = "live"
+    overridden: bool = False
+    """Billed by the customer's own override of `plan_version` (kept under its plan)."""
     invoice_ids: list[str] = field(default_factory=list)
     outcomes: dict[str, OutcomeMargin] = field(default_factory=dict)
     other_revenue: Decimal = ZERO

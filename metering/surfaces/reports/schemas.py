@@ -75,6 +75,9 @@ class CustomerMarginOut(BaseModel):
         description="`invoice`: billed lines of the period (with later corrections); "
         "`live`: rated as of the report."
     )
+    overridden: bool = Field(
+        description="Billed by the customer's own override of this plan version."
+    )
     invoice_ids: list[str]
     outcomes: list[OutcomeMarginOut]
     outcome_revenue: str
@@ -146,6 +149,7 @@ def customer_out(row: CustomerMargin) -> CustomerMarginOut:
         period_start=row.period_start,
         period_end=row.period_end,
         revenue_source=row.revenue_source,
+        overridden=row.overridden,
         invoice_ids=row.invoice_ids,
         outcomes=[outcome_out(row.outcomes[name], row.currency) for name in sorted(row.outcomes)],
         outcome_revenue=_amount(row.outcome_revenue, row.currency),

@@ -193,6 +193,7 @@ def _batch_margins(
             currency=rules.currency,
             period_start=period.start,
             period_end=period.end,
+            overridden=part.plan.overridden,
         )
         for part in batch
     }
