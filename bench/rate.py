@@ -4,7 +4,7 @@
 
 Loading is not timed: a child process generates the events, derives their outcome rows
 with the pure core (classify, then `resolve_key` per dedupe key, as ingestion does) and
-COPYs both into a fresh `bench_rate` database (reversal rows are not stored: closing never
+COPYs both into a fresh `bench_rate_<pid>` database (reversal rows are not stored: closing never
 reads them). The parent then times `SELECT customer_id, count(*) FROM events GROUP BY
 customer_id` as the baseline and the whole close (`close_due`; the plan has graduated,
 package, percentage and flat charges and a minimum), and prints the ratio
@@ -15,6 +15,7 @@ same events. Needs the PostgreSQL server at 127.0.0.1:5432 (METERING_BENCH_POSTG
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -32,7 +33,7 @@ from pricing_rules.events import Event
 from pricing_rules.loader import load_rules
 from pricing_rules.periods import period_from_label
 
-DATABASE = "bench_rate"
+DATABASE = f"bench_rate_{os.getpid()}"  # runs of other checkouts on the same server do not collide
 PERIOD = period_from_label("2026-11", "month", "UTC")
 CLOSE_AT = PERIOD.end + timedelta(days=5)
 

@@ -33,6 +33,10 @@ class CustomerAmounts(Amounts):
     customer_id: str
     periods: int = Field(description="Periods priced, both sides together.")
     events: int = Field(description="Stored events read for this customer.")
+    overridden: bool = Field(
+        description="Billed by its own override of the plan: `current` is its own prices, "
+        "`proposed` the proposal's (an override does not follow a proposal)."
+    )
 
 
 class TreatmentChangeCount(BaseModel):
@@ -120,6 +124,7 @@ def simulation_out(result: SimulationResult) -> SimulationOut:
                     "customer_id": c.customer_id,
                     "periods": c.periods,
                     "events": c.events,
+                    "overridden": c.overridden,
                     **amounts(c.current, c.proposed, exponent),
                 }
                 for c in result.customers

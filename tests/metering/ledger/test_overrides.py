@@ -12,10 +12,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from metering.catalog.customers.models import Customer
+from metering.catalog.plans.models import Plan
 from metering.catalog.subscriptions.schemas import Effective
 from metering.ledger.plan_changes.service import give_override
 from metering.surfaces.reports.service import margin_report
+from metering.surfaces.simulation.service import simulate
 from pricing_rules.errors import RuleFileError
+from pricing_rules.loader import load_rules
 from tests.metering.billing.invoices.helpers import (
     OCTOBER,
     at,
@@ -256,3 +259,28 @@ def test_a_customer_without_a_plan_cannot_get_an_override(
     )
     assert answer.status_code == 404
     assert answer.json()["type"].endswith("/no-subscription")
+
+
+def test_a_simulation_keeps_the_customer_under_its_plan_marked_overridden(
+    engine: Engine, vendor: VendorFixture, acme: str
+) -> None:
+    other_plan = create_plan(engine, vendor.id, RULES)  # the same plan: its id
+    create_customer(engine, vendor.id, "globex", other_plan, starts_at=OCTOBER)
+    override(engine, acme, HALF_PRICE, Effective.IMMEDIATELY, at(10))
+    events = [resolved("c12", at(12)), resolved("c13", at(13))]
+    send(engine, vendor.id, events, at(14))
+    with Session(engine) as session:
+        plan = session.get(Plan, other_plan)
+        assert plan is not None
+        result = simulate(
+            session, plan, load_rules(RULES), OCTOBER, at(1, 0, month=11), at(10, month=11)
+        )
+    by_customer = {c.external_id: c for c in result.customers}
+    assert by_customer["globex"].overridden is False
+    acme_row = by_customer["acme"]
+    assert acme_row.overridden is True
+    # Its own prices now: Oct 1-10 at the plan (fee 10 + minimum true-up 5 = 15.00), Oct
+    # 10-31 under the override (2 x 0.50 + fee 10 = 11.00); the proposal (the plan itself)
+    # prices the second part 2 x 1.00 + 10 + true-up 3.00 = 15.00.
+    assert (acme_row.current, acme_row.proposed) == (Decimal("26.00"), Decimal("30.00"))
+    assert result.current_versions == [1]
