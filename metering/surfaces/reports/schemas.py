@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -112,30 +113,25 @@ class MarginReportOut(BaseModel):
     totals: list[CurrencyTotalsOut] = Field(description="One entry per currency billed.")
 
 
+def _figures(row: OutcomeMargin, currency: str) -> dict[str, Any]:
+    return {
+        "settled": row.settled,
+        "pending": row.pending,
+        "revenue": _amount(row.revenue, currency),
+        "cost": _amount(row.cost, currency),
+        "margin": _amount(row.margin, currency),
+        "margin_percent": _percent(row.margin_percent),
+    }
+
+
 def outcome_out(row: OutcomeMargin, currency: str) -> OutcomeMarginOut:
     return OutcomeMarginOut(
         outcome=row.outcome,
-        settled=row.settled,
-        pending=row.pending,
-        revenue=_amount(row.revenue, currency),
-        cost=_amount(row.cost, currency),
-        margin=_amount(row.margin, currency),
-        margin_percent=_percent(row.margin_percent),
+        **_figures(row, currency),
         values=[
-            value_out(row.values[value], currency) for value in sorted(row.values, key=value_order)
+            OutcomeValueMarginOut(value=value, **_figures(row.values[value], currency))
+            for value in sorted(row.values, key=value_order)
         ],
-    )
-
-
-def value_out(row: OutcomeMargin, currency: str) -> OutcomeValueMarginOut:
-    return OutcomeValueMarginOut(
-        value=row.value,
-        settled=row.settled,
-        pending=row.pending,
-        revenue=_amount(row.revenue, currency),
-        cost=_amount(row.cost, currency),
-        margin=_amount(row.margin, currency),
-        margin_percent=_percent(row.margin_percent),
     )
 
 

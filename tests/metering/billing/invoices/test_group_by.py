@@ -145,24 +145,25 @@ def test_the_close_bills_what_the_core_prices(engine: Engine, vendor: VendorFixt
     ]
 
 
-def test_tiers_count_per_model(engine: Engine, vendor: VendorFixture) -> None:
-    rules = RULES.format(charges=TIERED.format(across=""))
+def _tiered_october(engine: Engine, vendor: VendorFixture, across: str) -> list[Any]:
+    """3 gpt-4o and 3 llama tasks closed under the tiered charge; its two lines."""
+    rules = RULES.format(charges=TIERED.format(across=across))
     events = [task(f"t{i}", at(i + 2), m) for i, m in enumerate(["gpt-4o"] * 3 + ["llama"] * 3)]
-    october = closed_october(engine, vendor, rules, events)
+    return summary(engine, closed_october(engine, vendor, rules, events))[:2]
+
+
+def test_tiers_count_per_model(engine: Engine, vendor: VendorFixture) -> None:
     # gpt-4o: 2 x 3.00 + 1 x 1.00; llama (default): 2 x 1.00 + 1 x 0.40
-    assert summary(engine, october)[:2] == [
+    assert _tiered_october(engine, vendor, "") == [
         ("charge", "Tasks (gpt-4o)", "7.00"),
         ("charge", "Tasks (llama)", "2.40"),
     ]
 
 
 def test_tiers_across_all_count_every_model(engine: Engine, vendor: VendorFixture) -> None:
-    rules = RULES.format(charges=TIERED.format(across="tiers_across: all"))
-    events = [task(f"t{i}", at(i + 2), m) for i, m in enumerate(["gpt-4o"] * 3 + ["llama"] * 3)]
-    october = closed_october(engine, vendor, rules, events)
     # 6 tasks in all. gpt-4o's tiers price 6 units at 2 x 3.00 + 4 x 1.00 = 10.00, its 3
     # tasks pay 3/6 = 5.00; the default's 2 x 1.00 + 4 x 0.40 = 3.60, llama's half 1.80.
-    assert summary(engine, october)[:2] == [
+    assert _tiered_october(engine, vendor, "tiers_across: all") == [
         ("charge", "Tasks (gpt-4o)", "5.00"),
         ("charge", "Tasks (llama)", "1.80"),
     ]
