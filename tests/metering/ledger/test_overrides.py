@@ -12,9 +12,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from metering.catalog.customers.models import Customer
-from metering.catalog.plans.models import Plan
-from metering.catalog.subscriptions.schemas import Effective
-from metering.ledger.plan_changes.service import give_override
+from metering.catalog.plans import repository as plans
+from metering.catalog.plans.models import Plan, PlanVersion
+from metering.catalog.plans.service import upload
+from metering.catalog.subscriptions.repository import of_customer
+from metering.catalog.subscriptions.schemas import ApplyMode, Effective
+from metering.catalog.vendors.models import Vendor
+from metering.ledger.plan_changes.service import apply_version, give_override
 from metering.surfaces.reports.service import margin_report
 from metering.surfaces.simulation.service import simulate
 from pricing_rules.errors import RuleFileError
@@ -284,3 +288,27 @@ def test_a_simulation_keeps_the_customer_under_its_plan_marked_overridden(
     # prices the second part 2 x 1.00 + 10 + true-up 3.00 = 15.00.
     assert (acme_row.current, acme_row.proposed) == (Decimal("26.00"), Decimal("30.00"))
     assert result.current_versions == [1]
+
+
+def test_a_new_plan_version_does_not_move_a_customer_with_its_own_prices(
+    engine: Engine, vendor: VendorFixture, acme: str
+) -> None:
+    made = override(engine, acme, HALF_PRICE, Effective.IMMEDIATELY, at(10))
+    with Session(engine) as session:
+        found = session.get(Vendor, vendor.id)
+        assert found is not None
+        upload(session, found, RULES.replace("version: 1", "version: 2"), "v2.yaml")
+        version = plans.latest_version(session, _plan_of(session, made))
+        assert version is not None and version.version == 2
+        changes = apply_version(session, found, version, ApplyMode.IMMEDIATELY, at(11))
+        session.commit()
+    assert changes == []
+    with Session(engine) as session:
+        (sub,) = [s for s in of_customer(session, acme) if s.ends_at is None]
+        assert sub.plan_version_id == made.plan_version_id
+
+
+def _plan_of(session: Session, made: Any) -> str:
+    base = session.get(PlanVersion, made.base_version_id)
+    assert base is not None
+    return base.plan_id
