@@ -185,22 +185,45 @@ def measure_tallies(
         return {}
     _hash_aggregates(session)
     tallies: Tallies = {}
-    for (customer_id, outcome, _), tally in _tally_rows(
-        session, rules, customer_ids, period_start, as_of, with_ids, None
+    grouped = rules.group_paths
+    for (customer_id, outcome, value), tally in _tally_rows(
+        session, rules, customer_ids, period_start, as_of, with_ids, bool(grouped)
     ):
-        tallies.setdefault(customer_id, {})[outcome] = tally
-    grouped = sorted(rules.group_paths)
-    if grouped:
-        for (customer_id, outcome, value), tally in _tally_rows(
-            session, rules, customer_ids, period_start, as_of, with_ids, grouped
+        outcomes = tallies.setdefault(customer_id, {})
+        if outcome not in grouped:
+            outcomes[outcome] = tally  # its rows have no dimension: one row per outcome
+            continue
+        whole = outcomes.setdefault(outcome, OutcomeTally(largest=tally.largest))
+        whole.groups[value] = tally
+        _add_group(whole, tally)
+    distinct = [o for o in grouped if isinstance(rules.outcomes[o].measure, Unique)]
+    if distinct:  # distinct values do not add up over groups: count them once more
+        for (customer_id, outcome, _), tally in _tally_rows(
+            session, rules, customer_ids, period_start, as_of, False, False, distinct
         ):
-            whole = tallies.get(customer_id, {}).get(outcome)
-            if whole is not None:
-                whole.groups[value] = tally
+            tallies[customer_id][outcome].distinct = tally.distinct
     latest = [name for name, spec in rules.outcomes.items() if isinstance(spec.measure, Latest)]
     if latest:
         _add_latest(session, tallies, customer_ids, period_start, as_of, latest)
     return tallies
+
+
+def _add_group(whole: OutcomeTally, group: OutcomeTally) -> None:
+    """Add one dimension's tally to its outcome's (ids joined in the form they came in)."""
+    whole.billable += group.billable
+    whole.total += group.total
+    whole.largest = max(whole.largest, group.largest)
+    whole.pending += group.pending
+    whole.changes_after += group.changes_after
+    if group.next_settles_at is not None and (
+        whole.next_settles_at is None or group.next_settles_at < whole.next_settles_at
+    ):
+        whole.next_settles_at = group.next_settles_at
+    if isinstance(whole.ids, str) or isinstance(group.ids, str):
+        inner = [id_array_text(i).strip("{}") for i in (whole.ids, group.ids)]
+        whole.ids = "{" + ",".join(part for part in inner if part) + "}"
+    else:
+        whole.ids = [*whole.ids, *group.ids]
 
 
 def _tally_rows(
@@ -210,10 +233,12 @@ def _tally_rows(
     period_start: datetime,
     as_of: datetime,
     with_ids: bool,
-    grouped: list[str] | None,
+    by_dimension: bool,
+    outcomes: list[str] | None = None,
 ) -> Iterator[tuple[tuple[str, str, str | None], OutcomeTally]]:
-    """One aggregate by customer and outcome, or, for the `grouped` outcomes, by customer,
-    outcome and dimension (the value of the outcome's `group_by` path)."""
+    """One aggregate by customer and outcome, and by dimension (the value of the outcome's
+    `group_by` path, None for an outcome without one) when asked; of `outcomes` only when
+    given."""
     t = OUTCOMES.c
     settled = states.BILLABLE.sql(t, as_of)
     waiting = states.PENDING.sql(t, as_of)
@@ -236,10 +261,11 @@ def _tally_rows(
         columns.append(sa.func.count(sa.distinct(t.value_text)).filter(settled).label("distinct"))
     keys: list[sa.ColumnElement[Any]] = [t.customer_id, t.outcome]
     where = scope(customer_ids, period_start, as_of)
-    if grouped is not None:
+    if by_dimension:
         keys.append(t.dimension)
         columns.append(t.dimension)
-        where.append(t.outcome.in_(grouped))
+    if outcomes is not None:
+        where.append(t.outcome.in_(outcomes))
     statement = sa.select(*columns).where(*where).group_by(*keys)
     for row in session.execute(statement).mappings():
         tally = OutcomeTally(

@@ -269,3 +269,70 @@ def test_the_portal_shows_each_model_line_and_its_outcomes(
     gpt = lines(engine, october)[1]
     behind = app_client.get("/portal/outcomes", params={"invoice": october, "line": gpt.id}).text
     assert sorted(re.findall(r"\bt[0-9]\b", text_of(behind))) == ["t1", "t3", "t6"]
+
+
+def test_a_summed_outcome_billed_by_value_and_in_total_matches_the_core(
+    engine: Engine, vendor: VendorFixture
+) -> None:
+    rules = """\
+plan: tokens
+version: 1
+currency: usd
+billing: {interval: month, timezone: UTC, close_after: 72h}
+outcomes:
+  call:
+    event: model.called
+    measure: {sum: properties.tokens}
+  seen:
+    event: model.called
+    measure: {unique: properties.user}
+charges:
+  - name: Tokens by model
+    outcome: call
+    model: per_unit
+    group_by: properties.model
+    prices: {gpt-4o: "0.002", default: "0.001"}
+  - {name: Tokens in all, outcome: call, model: volume, tiers: [{up_to: 100, unit_price: "0.01"}, {up_to: null, unit_price: "0.005"}]}
+  - name: Users by model
+    outcome: seen
+    model: per_unit
+    group_by: properties.model
+    prices: {default: "1.00"}
+  - {name: Users, outcome: seen, model: per_unit, unit_price: "0.10"}
+"""
+    calls = [
+        ("gpt-4o", 40, "u1"),
+        ("gpt-4o", 35, "u2"),
+        ("llama", 50, "u1"),
+        ("llama", 7, "u1"),
+        (None, 3, "u3"),
+    ]
+    events = [
+        {
+            "id": f"e{n}",
+            "type": "model.called",
+            "customer": "acme",
+            "timestamp": iso(at(n + 2)),
+            "properties": {"tokens": tokens, "user": user} | ({"model": model} if model else {}),
+        }
+        for n, (model, tokens, user) in enumerate(calls)
+    ]
+    october = closed_october(engine, vendor, rules, events)
+    assert summary(engine, october) == [
+        ("charge", "Tokens by model (gpt-4o)", "0.15"),  # 75 x 0.002
+        ("charge", "Tokens by model (llama)", "0.06"),  # 57 x 0.001 = 0.057
+        ("charge", "Tokens by model ((none))", "0.00"),  # 3 x 0.001 = 0.003
+        ("charge", "Tokens in all", "0.68"),  # 135 tokens, tier 2: x 0.005 = 0.675
+        ("charge", "Users by model (gpt-4o)", "2.00"),  # u1, u2
+        ("charge", "Users by model (llama)", "1.00"),  # u1
+        ("charge", "Users by model ((none))", "1.00"),  # u3
+        ("charge", "Users", "0.30"),  # u1, u2, u3 once each
+    ]
+    core = load_rules(rules)
+    period = period_containing(at(2), "month", "UTC")
+    (customer,) = price_events(
+        core, [event_from_json(e) for e in events], period, at(4, month=11)
+    ).customers
+    assert [line.amount for line in lines(engine, october)] == [
+        line.amount for line in customer.invoice.lines
+    ]
