@@ -292,7 +292,10 @@ charges:
     model: per_unit
     group_by: properties.model
     prices: {gpt-4o: "0.002", default: "0.001"}
-  - {name: Tokens in all, outcome: call, model: volume, tiers: [{up_to: 100, unit_price: "0.01"}, {up_to: null, unit_price: "0.005"}]}
+  - name: Tokens in all
+    outcome: call
+    model: volume
+    tiers: [{up_to: 100, unit_price: "0.01"}, {up_to: null, unit_price: "0.005"}]
   - name: Users by model
     outcome: seen
     model: per_unit
