@@ -2,6 +2,13 @@
 with PostgreSQL COPY of the same rows as the baseline.
 
     python bench/ingest.py [--events 200000] [--batch 500] [--clients 8] [--singles 1000]
+                           [--terminations 5]
+
+With `--terminations N`, the same events under new ids are sent a second time while every
+connection of the service to PostgreSQL is ended N times (`pg_terminate_backend`), spread
+over the run; the clients resend a batch answered 503 (after its Retry-After) or cut off,
+as a real client would. It prints the 5xx answers, the events lost and doubled (counted in
+the database) and the rate against the run without terminations.
 
 Needs the PostgreSQL server at 127.0.0.1:5432 (METERING_BENCH_POSTGRES_URL to change it).
 Makes two fresh databases (one served, one for COPY) and drops them afterwards.
@@ -20,8 +27,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -183,6 +192,107 @@ async def post_batches(
     return elapsed
 
 
+@dataclass
+class FaultRun:
+    """What the clients saw while the service's connections were terminated."""
+
+    seconds: float = 0.0
+    terminations: int = 0
+    backends_ended: int = 0
+    answers: Counter[int] = field(default_factory=Counter)
+    cut_off: int = 0
+    waited: float = 0.0
+
+
+def terminate_backends(url: str) -> int:
+    """End every connection to the served database but this one; how many were ended."""
+    with psycopg.connect(conninfo(url), autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return sum(1 for (ended,) in rows if ended)
+
+
+async def post_through_terminations(
+    base: str,
+    key: str,
+    url: str,
+    events: list[dict[str, Any]],
+    size: int,
+    clients: int,
+    terminations: int,
+    expected_seconds: float,
+) -> FaultRun:
+    """`post_batches` while the service's connections are terminated `terminations` times,
+    evenly over the time the run without them took; each batch is sent until answered 200."""
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for start in range(0, len(events), size):
+        queue.put_nowait(jsontext.dumps({"events": events[start : start + size]}).encode())
+    run = FaultRun()
+    finished = asyncio.Event()
+
+    async def client() -> None:
+        headers = {"Authorization": f"Bearer {key}", "connection": "close"}
+        async with httpx.AsyncClient(base_url=base, timeout=120, headers=headers) as http:
+            while not queue.empty():
+                payload = queue.get_nowait()
+                while True:
+                    try:
+                        response = await http.post(
+                            "/v1/events",
+                            content=payload,
+                            headers={"content-type": "application/json"},
+                        )
+                    except httpx.TransportError:
+                        run.cut_off += 1
+                        await asyncio.sleep(0.1)
+                        continue
+                    run.answers[response.status_code] += 1
+                    if response.status_code == 200:
+                        break
+                    if response.status_code < 500:
+                        raise SystemExit(f"{response.status_code}: {response.text[:300]}")
+                    pause = min(float(response.headers.get("retry-after", "1")), 10.0)
+                    run.waited += pause
+                    await asyncio.sleep(pause)
+
+    async def terminator() -> None:
+        interval = expected_seconds / (terminations + 1)
+        for _ in range(terminations):
+            try:
+                await asyncio.wait_for(finished.wait(), timeout=interval)
+                return  # the clients are done: the rest cannot fall inside the run
+            except TimeoutError:
+                pass
+            run.backends_ended += await asyncio.to_thread(terminate_backends, url)
+            run.terminations += 1
+
+    started = time.perf_counter()
+    ending = asyncio.create_task(terminator())
+    await asyncio.gather(*(client() for _ in range(clients)))
+    run.seconds = time.perf_counter() - started
+    finished.set()
+    await ending
+    return run
+
+
+def lost_and_doubled(url: str, events: list[dict[str, Any]]) -> tuple[int, int, int]:
+    """Events sent but not stored, events stored more than once, and outcome rows written
+    more than once for one event and outcome (all counted in the database)."""
+    sent = {event["id"] for event in events}
+    with psycopg.connect(conninfo(url)) as connection:
+        stored = [row[0] for row in connection.execute("SELECT event_id FROM events")]
+        doubled_outcomes = connection.execute(
+            "SELECT count(*) FROM (SELECT event_pk, outcome FROM outcomes"
+            " GROUP BY event_pk, outcome HAVING count(*) > 1) AS twice"
+        ).fetchone()
+    kept = [event_id for event_id in stored if event_id in sent]
+    lost = len(sent - set(kept))
+    doubled = len(kept) - len(set(kept))
+    return lost, doubled, int(doubled_outcomes[0]) if doubled_outcomes else 0
+
+
 def single_latencies(
     base: str, key: str, events: list[dict[str, Any]], keep_alive: bool
 ) -> list[float]:
@@ -254,7 +364,15 @@ def main() -> None:
     parser.add_argument("--singles", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep-alive", action="store_true", help="reuse one connection per client")
+    parser.add_argument(
+        "--terminations",
+        type=int,
+        default=0,
+        help="send the events again while the service's PostgreSQL connections are ended "
+        "this many times",
+    )
     args = parser.parse_args()
+    faults: FaultRun | None = None
     events = make_events(args.events, "evt_")
     singles = make_events(args.singles, "one_")
     with fresh_database(f"metering_bench_http_{secrets.token_hex(4)}") as url:
@@ -266,6 +384,21 @@ def main() -> None:
             half = len(singles) // 2
             fresh = single_latencies(base, key, singles[:half], keep_alive=False)
             kept = single_latencies(base, key, singles[half:], keep_alive=True)
+            if args.terminations:
+                again = make_events(args.events, "flt_")
+                faults = asyncio.run(
+                    post_through_terminations(
+                        base,
+                        key,
+                        url,
+                        again,
+                        args.batch,
+                        args.clients,
+                        args.terminations,
+                        http_seconds,
+                    )
+                )
+                lost, doubled, doubled_outcomes = lost_and_doubled(url, again)
     with fresh_database(f"metering_bench_copy_{secrets.token_hex(4)}") as url:
         seeded = seed_support(url)
         copy_seconds = copy_rows(url, seeded.vendor_id, seeded.customer_ids, events)
@@ -283,6 +416,29 @@ def main() -> None:
         print(
             f"single events, {label + ':':16}p50 {percentile(latencies, 50) * 1000:.1f} ms, "
             f"p99 {percentile(latencies, 99) * 1000:.1f} ms over {len(latencies)} requests"
+        )
+    if faults is not None:
+        fault_rate = args.events / faults.seconds
+        server_errors = sum(n for status, n in faults.answers.items() if status >= 500)
+        print(
+            f"terminations:      {faults.terminations} (pg_terminate_backend ended "
+            f"{faults.backends_ended} connections of the service)"
+        )
+        print(
+            f"answers:           {dict(sorted(faults.answers.items()))}, "
+            f"{faults.cut_off} requests cut off and resent, {faults.waited:.0f} s waited "
+            "for Retry-After"
+        )
+        print(
+            f"5xx answers:       {server_errors} ({faults.answers[500]} of them 500; "
+            "503 is the retryable answer, target 0 for 500)"
+        )
+        print(
+            f"events lost:       {lost}  doubled: {doubled}  outcomes doubled: {doubled_outcomes}"
+        )
+        print(
+            f"with terminations: {fault_rate:10,.0f} events/s ({faults.seconds:.1f} s), "
+            f"{fault_rate / http_rate:.1%} of the rate without"
         )
 
 

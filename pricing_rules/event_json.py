@@ -42,7 +42,12 @@ def parse_timestamp(value: object, field: str = "timestamp") -> datetime:
         raise EventFormatError(
             field, f"{value!r} has no timezone; add Z or an offset such as +01:00"
         )
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise EventFormatError(
+            field, f"{value!r} is outside the years 1 to 9999 once converted to UTC"
+        ) from None
 
 
 def event_from_json(item: object) -> Event:

@@ -149,7 +149,7 @@ class RuleFile(RuleModel):
     """One immutable version of a plan's pricing."""
 
     plan: Slug
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2**31 - 1)  # what a service stores in an INTEGER column
     currency: Currency
     billing: Billing = Billing()
     outcomes: dict[OutcomeName, OutcomeSpec] = Field(default_factory=dict)

@@ -15,6 +15,7 @@ from typing import Any, Final, Literal
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.reader import ReaderError
 
 from pricing_rules.errors import Loc, RuleError
 
@@ -49,15 +50,39 @@ def read_yaml(text: str, filename: str = "<rules>") -> Document:
     document = Document()
     try:
         root = YAML(typ="rt").compose(text)
+        if root is None:
+            return document
+        document.root_kind = _kind(root)
+        document.data = _Builder(document, filename).build(root, ())
     except MarkedYAMLError as error:
-        document.errors.append(_syntax_error(error, filename))
-        document.root_kind = "broken"
-        return document
-    if root is None:
-        return document
-    document.root_kind = _kind(root)
-    document.data = _Builder(document, filename).build(root, ())
+        return _broken(document, _syntax_error(error, filename))
+    except ReaderError as error:
+        return _broken(document, _character_error(error, text, filename))
+    except RecursionError:
+        message = "the YAML is nested too deeply to be read; a rule file nests a few levels"
+        return _broken(document, RuleError(filename, 1, 1, message))
     return document
+
+
+def _broken(document: Document, error: RuleError) -> Document:
+    document.errors = [error]
+    document.data = None
+    document.root_kind = "broken"
+    return document
+
+
+def _character_error(error: ReaderError, text: str, filename: str) -> RuleError:
+    """A character YAML does not allow (a control character, NUL, an unpaired surrogate),
+    pointed at by its line and column."""
+    before = text[: error.position]
+    line = before.count("\n") + 1
+    column = error.position - (before.rfind("\n") + 1) + 1
+    code = error.character if isinstance(error.character, int) else ord(str(error.character))
+    message = (
+        f"the character U+{code:04X} is not allowed in YAML; remove it (a rule file holds no "
+        "control characters other than tab and line breaks, and no unpaired surrogates)"
+    )
+    return RuleError(filename, line, column, message)
 
 
 def _kind(node: Node) -> str:

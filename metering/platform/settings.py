@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int | None = None
+    # How long `serve --workers N` waits for a worker to answer its supervisor's health check
+    # before killing it (uvicorn's default, 5 s, kills workers that are merely slow on a busy
+    # host, again and again).
+    serve_worker_healthcheck_seconds: int = Field(default=30, ge=1)
 
     @field_validator("webhook_allowed_hosts", mode="before")
     @classmethod

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from fastapi import Depends
+
 from metering.billing.invoices import endpoints as invoices
 from metering.billing.payments import endpoints as payments
 from metering.catalog.customers import endpoints as customers
@@ -17,6 +19,8 @@ from metering.ledger.plan_changes import endpoints as plan_changes
 from metering.notify.alerts import endpoints as alerts
 from metering.notify.webhooks import endpoints as webhooks_out
 from metering.platform.api import health
+from metering.platform.api.inputs import check_request
+from metering.platform.api.openapi import install_openapi
 from metering.platform.api.problem_docs import catalogue_table
 from metering.platform.api.problem_handlers import install_problem_handlers
 from metering.platform.db.engine import make_engine
@@ -24,7 +28,9 @@ from metering.platform.monitoring.requests import MonitoredApp
 from metering.platform.settings import Settings, get_settings
 from metering.providers.stripe import endpoints as stripe_webhook
 from metering.surfaces import monitoring
+from metering.surfaces.payment_methods import endpoints as payment_methods
 from metering.surfaces.portal.router import install_portal
+from metering.surfaces.provider_accounts import LinkedAccounts
 from metering.surfaces.reports import endpoints as reports
 from metering.surfaces.simulation import endpoints as simulation
 from metering.surfaces.vendor_web.endpoints import install_vendor_web
@@ -56,10 +62,13 @@ def create_app(settings: Settings | None = None) -> MonitoredApp:
         version="0.1.0",
         description=DESCRIPTION + catalogue_table(),
         lifespan=lifespan,
+        dependencies=[Depends(check_request)],  # input no column can hold stops here
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.provider_accounts = LinkedAccounts(settings)
     install_problem_handlers(app)
+    install_openapi(app)
     app.include_router(health.router)
     app.include_router(monitoring.router)
     app.include_router(vendors.router)
@@ -71,6 +80,7 @@ def create_app(settings: Settings | None = None) -> MonitoredApp:
     app.include_router(events.router)
     app.include_router(invoices.router)
     app.include_router(payments.router)
+    app.include_router(payment_methods.router)
     app.include_router(reports.router)
     app.include_router(disputes.router)
     app.include_router(stripe_webhook.router)

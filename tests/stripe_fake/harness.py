@@ -103,6 +103,14 @@ class FakeStripe:
         )
         return customer.id
 
+    def complete_checkout(self, session_id: str, card: str = "pm_card_visa") -> list[Any]:
+        """The customer adds `card` on the Checkout Session's hosted page; the events Stripe
+        sends for it (`setup_intent.succeeded`, `checkout.session.completed`)."""
+        events: list[Any] = self._control(
+            "POST", f"checkout/{session_id}/complete", {"payment_method": card}
+        ).json()
+        return events
+
     def set_default_card(self, customer: str, card: str = "pm_card_visa") -> None:
         """The customer attaches `card` and makes it the default for its invoices."""
         client = self.client()

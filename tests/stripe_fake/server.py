@@ -40,6 +40,21 @@ invoices, invoice items. What it lacks, and this module adds or patches, is only
   409 (conflict) are not saved, as no endpoint ran.
 * The API version asked for (`Stripe-Version`) is recorded with each request; localstripe
   answers every version the same.
+* Checkout Sessions in `setup` mode only (localstripe has no Checkout): `POST
+  /v1/checkout/sessions` with `mode=setup`, `customer`, `success_url`, `cancel_url` and
+  `currency` or `allowed_payment_method_types` makes an open session with its SetupIntent and
+  a `url`; `GET /v1/checkout/sessions/{id}` reads it back. The hosted page itself is not
+  served: `POST /_config/checkout/{id}/complete` (body `{"payment_method": "pm_card_visa"}`)
+  does what the customer does on it (the SetupIntent succeeds with that method, attached to
+  the customer) and answers the `setup_intent.succeeded` and `checkout.session.completed`
+  events Stripe would send, for the test to deliver signed to our webhook.
+* Stripe Tax, as far as the sync uses it: `automatic_tax[enabled]=true` on a one-off invoice
+  is accepted; finalizing it without a customer address is Stripe's 400
+  `customer_tax_location_invalid`; with one, the tax is a FIXED rate for a test country:
+  19 % VAT for an address in DE (a `txr_` "VAT" rate with jurisdiction DE, made once), 0 for
+  any other country. Stripe computes real rates per product, place and registration; the
+  sync only reads the answer (`total_taxes`, with `tax_rate_details`), which has Stripe's
+  shape here. `total` and `amount_due` include the tax; `subtotal` does not.
 * No state on disk: localstripe pickles its store to one fixed file in /tmp after every
   write; here each process keeps its own store in memory (parallel test runs stay apart).
 
@@ -94,6 +109,84 @@ def canonical_test_article(cls: Any, id: str) -> Any:
 resources.PaymentMethod._try_get_canonical_test_article = classmethod(canonical_test_article)
 
 
+# --- Checkout Sessions in setup mode -------------------------------------------------------
+
+
+class CheckoutSession(resources.StripeObject):  # type: ignore[misc]
+    """Stripe's `checkout.session`, in `setup` mode only: what a customer uses to add a
+    payment method on Stripe's hosted page."""
+
+    object = "checkout.session"
+    _id_prefix = "cs_test_"
+
+    def __init__(
+        self,
+        mode: Any = None,
+        customer: Any = None,
+        success_url: Any = None,
+        cancel_url: Any = None,
+        currency: Any = None,
+        allowed_payment_method_types: Any = None,
+        setup_intent_data: Any = None,
+        metadata: Any = None,
+        **rest: Any,
+    ) -> None:
+        if rest:
+            raise _bad_request("Received unknown parameters: " + ", ".join(sorted(rest)))
+        if mode != "setup":
+            raise _bad_request("Only mode=setup is supported by this fake.", "mode")
+        if not isinstance(success_url, str) or not success_url.startswith("http"):
+            raise _bad_request("success_url must be an absolute URL.", "success_url")
+        if currency is None and allowed_payment_method_types is None:
+            raise _bad_request(
+                "currency is required in setup mode when allowed_payment_method_types is not set.",
+                "currency",
+            )
+        resources.Customer._api_retrieve(customer)  # 404 if unknown
+        intent_metadata = (setup_intent_data or {}).get("metadata")
+        intent = resources.SetupIntent(customer=customer, metadata=intent_metadata)
+        super().__init__()
+        self.mode = "setup"
+        self.customer = customer
+        self.success_url = success_url
+        self.cancel_url = cancel_url
+        self.currency = currency
+        self.metadata = metadata or {}
+        self.setup_intent = intent.id
+        self.status = "open"
+        self.url = f"https://checkout.stripe.test/c/pay/{self.id}"
+        self.expires_at = self.created + 24 * 3600
+
+
+async def create_checkout_session(request: web.Request) -> web.Response:
+    data = await server.get_post_data(request) or {}
+    return server.json_response(CheckoutSession(**data)._export())
+
+
+async def retrieve_checkout_session(request: web.Request) -> web.Response:
+    session = CheckoutSession._api_retrieve(request.match_info["id"])
+    return server.json_response(session._export())
+
+
+async def complete_checkout_session(request: web.Request) -> web.Response:
+    """What the customer does on the hosted page: the session's SetupIntent succeeds with the
+    payment method (attached to the customer); answers the events Stripe sends for it."""
+    body = await request.json()
+    session = CheckoutSession._api_retrieve(request.match_info["id"])
+    intent = resources.SetupIntent._api_retrieve(session.setup_intent)
+    method = resources.PaymentMethod._api_retrieve(body["payment_method"])
+    resources.PaymentMethod._api_attach(method.id, customer=session.customer)
+    intent._attach_pm(method)
+    session.status = "complete"
+    events = [
+        Event("setup_intent.succeeded", intent),
+        Event("checkout.session.completed", session),
+    ]
+    for made in events:
+        schedule_webhook(made)
+    return server.json_response([made._export() for made in events])
+
+
 # --- one-off invoices ----------------------------------------------------------------------
 
 _subscription_invoice_create = Invoice._api_create
@@ -115,6 +208,7 @@ def create_invoice(
     pending_invoice_items_behavior: Any = None,
     metadata: Any = None,
     description: Any = None,
+    automatic_tax: Any = None,
     **rest: Any,
 ) -> Invoice:
     """Subscription invoices stay localstripe's; one-off invoices are made here."""
@@ -165,18 +259,89 @@ def create_invoice(
     invoice.auto_advance = bool(advance)
     invoice.number = None
     invoice.hosted_invoice_url = None
+    enabled = resources.try_convert_to_bool((automatic_tax or {}).get("enabled"))
+    invoice.automatic_tax = {"enabled": enabled is True, "status": None, "liability": None}
+    invoice._tax_rate = None
     return invoice
+
+
+# --- Stripe Tax: a fixed rate for a test country -------------------------------------------
+
+TAX_COUNTRY, TAX_PERCENT = "DE", 19.0
+_tax_rates: dict[str, str] = {}
+
+
+def _fixed_rate(country: str) -> Any:
+    """The test country's VAT rate (made once per store), or None: no tax elsewhere."""
+    if country != TAX_COUNTRY:
+        return None
+    made = _tax_rates.get(country)
+    if made is None:
+        rate = resources.TaxRate(
+            display_name="VAT", inclusive=False, percentage=TAX_PERCENT, jurisdiction=country
+        )
+        _tax_rates[country] = made = rate.id
+    return resources.TaxRate._api_retrieve(made)
+
+
+def compute_automatic_tax(invoice: Invoice) -> None:
+    """At finalization, as Stripe Tax: the customer's address decides the rate."""
+    if not (getattr(invoice, "automatic_tax", None) or {}).get("enabled"):
+        return
+    customer = resources.Customer._api_retrieve(invoice.customer)
+    country = (customer.address or {}).get("country")
+    if not country:
+        invoice.automatic_tax["status"] = "requires_location_input"
+        raise UserError(
+            400,
+            "The customer's location isn't recognized. Add a valid address to the customer "
+            "to calculate tax.",
+            {"code": "customer_tax_location_invalid"},
+        )
+    invoice._tax_rate = _fixed_rate(country)
+    invoice.automatic_tax["status"] = "complete"
+
+
+def _automatic_tax_amount(self: Invoice) -> int:
+    rate = getattr(self, "_tax_rate", None)
+    if rate is None or self.subtotal <= 0:
+        return 0
+    amount: int = rate._tax_amount(self.subtotal)["amount"]
+    return amount
+
+
+def _total_taxes(self: Invoice) -> list[dict[str, Any]]:
+    rate = getattr(self, "_tax_rate", None)
+    if rate is None:
+        return []
+    return [
+        {
+            "amount": _automatic_tax_amount(self),
+            "tax_behavior": "exclusive",
+            "taxable_amount": max(0, self.subtotal),
+            "taxability_reason": "standard_rated",
+            "type": "tax_rate_details",
+            "tax_rate_details": {"tax_rate": rate.id},
+        }
+    ]
+
+
+Invoice.total_taxes = property(_total_taxes)  # type: ignore[attr-defined]
 
 
 Invoice._api_create = classmethod(create_invoice)  # type: ignore[method-assign,assignment]
 
 
+def _tax(self: Invoice) -> int:
+    return int(self.tax) + _automatic_tax_amount(self)
+
+
 def _total(self: Invoice) -> int:
-    return int(self.subtotal + self.tax)
+    return int(self.subtotal + _tax(self))
 
 
 def _amount_due(self: Invoice) -> int:
-    return max(0, int(self.subtotal + self.tax - self.starting_balance))
+    return max(0, int(self.subtotal + _tax(self) - self.starting_balance))
 
 
 _localstripe_status = Invoice.status
@@ -297,6 +462,7 @@ def finalize_invoice(id: str, auto_advance: Any = None, **rest: Any) -> Invoice:
         raise _bad_request(
             "This invoice is already finalized, you can't re-finalize a non-draft invoice."
         )
+    compute_automatic_tax(invoice)
     invoice._finalize()
     count = _invoice_numbers.get(invoice.customer, 0) + 1
     _invoice_numbers[invoice.customer] = count
@@ -629,6 +795,7 @@ async def forget_idempotency_keys(request: web.Request) -> web.Response:
 async def reset(request: web.Request) -> web.Response:
     store.clear()
     _invoice_numbers.clear()
+    _tax_rates.clear()
     controls.requests.clear()
     controls.faults.clear()
     controls.kills.clear()
@@ -641,6 +808,9 @@ def build_app() -> web.Application:
     app.middlewares.append(harness_middleware)
     for path in ("/v1/invoices/{id}/finalize", "/v1/invoices/{id}/send"):
         app.router.add_post(path, invoice_action)
+    app.router.add_post("/v1/checkout/sessions", create_checkout_session)
+    app.router.add_get("/v1/checkout/sessions/{id}", retrieve_checkout_session)
+    app.router.add_post("/_config/checkout/{id}/complete", complete_checkout_session)
     app.router.add_get("/_config/requests", get_requests)
     app.router.add_delete("/_config/requests", clear_requests)
     app.router.add_post("/_config/faults", add_fault)

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from metering.billing.payments.schemas import PaymentError, PaymentOut
+from metering.billing.payments.schemas import PAYMENT_OUT_EXAMPLE, PaymentError, PaymentOut
 
 _INVOICE_EXAMPLE: dict[str, Any] = {
     "id": "inv_01jd3k2m8n4p6q8r0s2t4v6w8y",
@@ -36,6 +36,9 @@ _INVOICE_EXAMPLE: dict[str, Any] = {
     "stripe_invoice_id": "in_1QabcXYZ",
     "stripe_hosted_url": None,
     "payment_provider": "stripe",
+    "tax": None,
+    "tax_lines": [],
+    "total_with_tax": "524.21",
     "amount_paid": "0.00",
     "amount_due": "524.21",
     "payment_error": None,
@@ -94,6 +97,12 @@ class InvoiceLineOut(BaseModel):
     stripe_item_id: str | None
 
 
+class TaxLineOut(BaseModel):
+    description: str = Field(description="As the provider names it, such as `VAT (DE)`.")
+    rate: str | None = Field(description="Percent, such as `19`.")
+    amount: str
+
+
 class InvoiceOut(BaseModel):
     """An invoice without its lines (as listed)."""
 
@@ -124,8 +133,15 @@ class InvoiceOut(BaseModel):
         description="Who collects it (stripe | manual): its customer's provider when it was "
         "issued, fixed for the invoice's life."
     )
+    tax: str | None = Field(
+        default=None,
+        description="The tax its payment provider computed (vendors with a tax provider, "
+        "once the invoice is final there); null: no tax. `total` stays the subtotal we priced.",
+    )
+    tax_lines: list[TaxLineOut] = Field(default_factory=list)
+    total_with_tax: str = Field(description="What the customer pays: `total` plus `tax`.")
     amount_paid: str = Field(
-        description="Paid so far: the total once paid, else the payments recorded through "
+        description="Paid so far: the total with tax once paid, else the payments recorded through "
         "`POST /v1/invoices/{id}/payments`."
     )
     amount_due: str = Field(description="What is left to pay; 0 once paid or void.")
@@ -154,12 +170,45 @@ class PaymentRecorded(BaseModel):
     """The payment recorded (or found: the same reference was recorded before) and the
     invoice as it is now."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "payment": PAYMENT_OUT_EXAMPLE,
+                    "invoice": {
+                        **_INVOICE_EXAMPLE,
+                        "status": "paid",
+                        "amount_paid": "524.21",
+                        "amount_due": "0.00",
+                    },
+                }
+            ]
+        }
+    )
+
     payment: PaymentOut
     invoice: InvoiceOut
 
 
 class LineOutcomeOut(BaseModel):
     """An outcome row a line counted (or, for a credit, took back), with its event."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 1187,
+                    "event_id": "evt_101",
+                    "outcome": "resolved_conversation",
+                    "state": "counted",
+                    "occurred_at": "2026-10-14T09:30:00Z",
+                    "settles_at": "2026-10-17T09:30:00Z",
+                    "dedupe_key": "c-42",
+                    "value": None,
+                }
+            ]
+        }
+    )
 
     id: int
     event_id: str
@@ -195,6 +244,47 @@ class PendingOutcomes(BaseModel):
 
 class UpcomingInvoice(BaseModel):
     """The current period priced as of now: what the next invoice says so far."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "customer_id": _INVOICE_EXAMPLE["customer_id"],
+                    "subscription_id": _INVOICE_EXAMPLE["subscription_id"],
+                    "plan_version_id": _INVOICE_EXAMPLE["plan_version_id"],
+                    "currency": "usd",
+                    "period_start": "2026-11-01T00:00:00Z",
+                    "period_end": "2026-12-01T00:00:00Z",
+                    "as_of": "2026-11-20T12:00:00Z",
+                    "closes_at": "2026-12-04T00:00:00Z",
+                    "lines": [
+                        {
+                            "kind": "charge",
+                            "charge_key": "charge:0:resolved_conversation",
+                            "description": "resolved_conversation (per_unit)",
+                            "outcome": "resolved_conversation",
+                            "quantity": "40",
+                            "amount": "39.60",
+                            "detail": {"text": "40 units, at 0.99"},
+                            "period_start": "2026-11-01T00:00:00Z",
+                            "period_end": "2026-12-01T00:00:00Z",
+                            "corrects_invoice_id": None,
+                            "outcome_count": 40,
+                        }
+                    ],
+                    "corrections": [],
+                    "pending": [
+                        {
+                            "outcome": "resolved_conversation",
+                            "count": 3,
+                            "next_settles_at": "2026-11-21T08:00:00Z",
+                        }
+                    ],
+                    "total": "39.60",
+                }
+            ]
+        }
+    )
 
     customer_id: str
     subscription_id: str

@@ -89,11 +89,16 @@ def _payment_fields(link: InvoicePaymentLink | None) -> dict[str, Any]:
 def _collected(invoice: Invoice, link: InvoicePaymentLink | None, paid: Decimal) -> dict[str, Any]:
     """What is paid and due, and why the payment failed while it has."""
     status = InvoiceStatus(invoice.status)
+    owed = links.owed(invoice.total, link)
     if status == InvoiceStatus.PAID:
-        paid = max(invoice.total, paid, Decimal(0))
-    due = Decimal(0) if status in (InvoiceStatus.PAID, InvoiceStatus.VOID) else invoice.total - paid
+        paid = max(owed, paid, Decimal(0))
+    due = Decimal(0) if status in (InvoiceStatus.PAID, InvoiceStatus.VOID) else owed - paid
     failed = status == InvoiceStatus.PAYMENT_FAILED and link is not None
+    tax = link.tax if link is not None else None
     return {
+        "tax": None if tax is None else _money(tax, invoice.currency),
+        "tax_lines": (link.tax_lines or []) if tax is not None and link is not None else [],
+        "total_with_tax": _money(owed, invoice.currency),
         "amount_paid": _money(paid, invoice.currency),
         "amount_due": _money(max(due, Decimal(0)), invoice.currency),
         "payment_error": PaymentError(**payment_error(link)) if failed else None,
@@ -201,19 +206,13 @@ def line_outcomes(
             occurred_at=row.occurred_at,
             settles_at=row.settles_at,
             dedupe_key=row.dedupe_key,
-            value=_value(row),
+            value=row.measured(),
         )
         for row_id in page
         if (row := by_id.get(row_id)) is not None
     ]
     next_cursor = encode_cursor(page[-1]) if len(ids) > limit else None
     return data, next_cursor
-
-
-def _value(row: Outcome) -> str | None:
-    if row.value is not None:
-        return decimal_text(row.value)
-    return row.value_text
 
 
 def subscription_in_force(session: Session, customer: Customer, now: datetime) -> Subscription:

@@ -6,12 +6,14 @@ from fastapi import APIRouter, Depends
 from sqlmodel import Session
 
 from metering.billing.payments.dunning import DEFAULT_RETRY_DAYS
-from metering.billing.payments.schemas import DunningSettings, DunningSettingsUpdate
+from metering.billing.payments.schemas import DunningSettings, DunningSettingsUpdate, TaxSettings
 from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
 from metering.platform.api import problems
+from metering.platform.api.deps import app_settings
 from metering.platform.api.problem_docs import problem_responses
 from metering.platform.db.session import get_session
+from metering.platform.settings import Settings
 
 router = APIRouter(tags=["vendor"], responses=problem_responses(*API_KEY_PROBLEMS))
 
@@ -50,3 +52,37 @@ def update_dunning(
     session.add(vendor)
     session.commit()
     return _settings_out(vendor)
+
+
+@router.get("/v1/vendor/tax", response_model=TaxSettings, summary="Tax computation")
+def get_tax(vendor: Vendor = Depends(current_vendor)) -> TaxSettings:
+    """Who computes tax on the vendor's invoices (null: nobody)."""
+    return TaxSettings(provider=vendor.tax_provider)
+
+
+@router.patch(
+    "/v1/vendor/tax",
+    response_model=TaxSettings,
+    summary="Set who computes tax",
+    responses=problem_responses(problems.INVALID_REQUEST),
+)
+def update_tax(
+    data: TaxSettings,
+    vendor: Vendor = Depends(current_vendor),
+    session: Session = Depends(get_session),
+    settings: Settings = Depends(app_settings),
+) -> TaxSettings:
+    """`{"provider": "stripe"}`: Stripe Tax computes tax on every Stripe invoice issued from
+    now on (`automatic_tax`), from the customer's `address` (send it, and any `tax_ids`, on
+    `POST/PATCH /v1/customers`); Stripe refuses to finalize an invoice whose customer has no
+    address, which shows as its sync error. Our invoice keeps its subtotal, and records the
+    tax lines and the total with tax Stripe computed. Enable Stripe Tax in the Stripe
+    Dashboard first. `null`: no tax. Manual invoices never carry tax."""
+    if data.provider == "stripe" and not settings.stripe_api_key:
+        raise problems.INVALID_REQUEST.error(
+            "provider: Stripe is not configured on this service (no stripe_api_key)."
+        )
+    vendor.tax_provider = data.provider
+    session.add(vendor)
+    session.commit()
+    return TaxSettings(provider=vendor.tax_provider)

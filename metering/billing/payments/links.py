@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from metering.billing.invoices.models import Invoice
 from metering.billing.payments.models import (
     CustomerPaymentLink,
     InvoiceLinePaymentLink,
@@ -28,6 +30,7 @@ LINKS: sa.Table = InvoicePaymentLink.__table__  # type: ignore[attr-defined]
 ITEMS: sa.Table = InvoiceLinePaymentLink.__table__  # type: ignore[attr-defined]
 CUSTOMERS: sa.Table = CustomerPaymentLink.__table__  # type: ignore[attr-defined]
 PAYMENTS: sa.Table = InvoicePayment.__table__  # type: ignore[attr-defined]
+INVOICES: sa.Table = Invoice.__table__  # type: ignore[attr-defined]
 
 
 def _insert(session: Session, table: sa.Table) -> Any:
@@ -56,6 +59,8 @@ def _new_link(
         "first_failed_at": None,
         "failed_payments": 0,
         "uncollectible_at": None,
+        "tax": None,
+        "tax_lines": None,
         "updated_at": now,
     }
 
@@ -115,6 +120,66 @@ def link_customer(session: Session, customer_id: str, provider: str, external_id
     session.execute(statement.on_conflict_do_nothing(index_elements=["customer_id", "provider"]))
 
 
+def relink_customer(session: Session, customer_id: str, provider: str, external_id: str) -> None:
+    """Link the customer to the provider's `external_id`, replacing the link it had."""
+    statement = _insert(session, CUSTOMERS).values(
+        customer_id=customer_id, provider=provider, external_id=external_id, created_at=utcnow()
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["customer_id", "provider"],
+            set_={"external_id": external_id, "created_at": statement.excluded.created_at},
+        )
+    )
+
+
+def customer_external_ids(
+    session: Session, customer_ids: Collection[str], provider: str
+) -> dict[str, str]:
+    """Customer id -> its customer at the provider, for the customers linked there."""
+    if not customer_ids:
+        return {}
+    rows = session.execute(
+        sa.select(CUSTOMERS.c.customer_id, CUSTOMERS.c.external_id).where(
+            CUSTOMERS.c.provider == provider, CUSTOMERS.c.customer_id.in_(sorted(customer_ids))
+        )
+    ).all()
+    return {row.customer_id: row.external_id for row in rows}
+
+
+def customers_at(session: Session, provider: str, external_id: str) -> list[str]:
+    """Our customers linked to the provider's customer `external_id`."""
+    return list(
+        session.execute(
+            sa.select(CUSTOMERS.c.customer_id)
+            .where(CUSTOMERS.c.provider == provider, CUSTOMERS.c.external_id == external_id)
+            .order_by(CUSTOMERS.c.customer_id)
+        ).scalars()
+    )
+
+
+# Steps at which the provider's invoice is being made under the customer's account there.
+IN_THE_MAKING = (SyncState.CUSTOMER_SYNCED, SyncState.INVOICE_CREATED, SyncState.ITEMS_CREATED)
+
+
+def invoices_in_the_making(session: Session, customer_id: str, provider: str) -> list[str]:
+    """The customer's invoices whose copy at the provider is being made (after its customer
+    there was chosen, before it is final): their customer there must not change."""
+    invoices = INVOICES
+    return list(
+        session.execute(
+            sa.select(LINKS.c.invoice_id)
+            .join(invoices, invoices.c.id == LINKS.c.invoice_id)
+            .where(
+                invoices.c.customer_id == customer_id,
+                LINKS.c.provider == provider,
+                LINKS.c.step.in_([step.value for step in IN_THE_MAKING]),
+            )
+            .order_by(LINKS.c.invoice_id)
+        ).scalars()
+    )
+
+
 def link_item(session: Session, line_id: str, provider: str, external_id: str) -> None:
     statement = _insert(session, ITEMS).values(
         line_id=line_id, provider=provider, external_id=external_id
@@ -124,6 +189,12 @@ def link_item(session: Session, line_id: str, provider: str, external_id: str) -
             index_elements=["line_id"], set_={"external_id": external_id, "provider": provider}
         )
     )
+
+
+def owed(total: Decimal, link: InvoicePaymentLink | None) -> Decimal:
+    """What the customer owes for an invoice: its total, plus the tax its provider computed."""
+    tax = link.tax if link is not None else None
+    return total if tax is None else total + tax
 
 
 def of_invoices(session: Session, invoice_ids: Collection[str]) -> dict[str, InvoicePaymentLink]:

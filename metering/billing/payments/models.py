@@ -68,6 +68,10 @@ class InvoicePaymentLink(SQLModel, table=True):
     first_failed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     failed_payments: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     uncollectible_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    # The tax the provider computed when it finalized the invoice (vendors with a tax provider
+    # only; null: none computed): the total, and its lines [{description, rate, amount}].
+    tax: Decimal | None = Field(default=None, sa_type=Amount)
+    tax_lines: list[dict[str, str]] | None = Field(default=None, sa_type=sa.JSON)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 

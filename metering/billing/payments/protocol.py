@@ -38,6 +38,9 @@ class CustomerSnapshot:
     name: str | None
     email: str | None
     provider_id: str | None
+    # Where tax is computed, and its tax ids ({type, value}): sent with the customer.
+    address: dict[str, str] | None = None
+    tax_ids: list[dict[str, str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,8 @@ class InvoiceSnapshot:
     amount_paid: Decimal
     customer: CustomerSnapshot
     lines: tuple[LineSnapshot, ...]
+    # The vendor's tax provider (`stripe`: the provider computes tax); None: no tax.
+    tax_provider: str | None = None
 
 
 @dataclass(frozen=True)
@@ -132,13 +137,26 @@ class Declined:
 
 
 @dataclass(frozen=True)
+class TaxLine:
+    """One tax the provider computed: as the customer reads it (`VAT (DE)`), its rate in
+    percent, and its amount."""
+
+    description: str
+    rate: Decimal | None
+    amount: Decimal
+
+
+@dataclass(frozen=True)
 class Finalized:
-    """The provider's invoice is final: its total (ours must equal it to the cent before
-    anything is collected), its hosted page, and `paid` when nothing is left to collect."""
+    """The provider's invoice is final: its total before tax (ours must equal it to the cent
+    before anything is collected), its hosted page, `paid` when nothing is left to collect,
+    and the tax it computed (`tax` None: the invoice computes none)."""
 
     total: Decimal
     hosted_url: str | None
     paid: Paid | None = None
+    tax: Decimal | None = None
+    tax_lines: tuple[TaxLine, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,11 +176,23 @@ InvoiceChange = Paid | Declined | Voided | Opened
 
 
 @dataclass(frozen=True)
+class PaymentMethodAdded:
+    """The customer finished the provider's setup flow for a payment method: `customer` is
+    the provider's customer, `setup` the provider's reference of the flow (Stripe: the
+    SetupIntent), from which `use_payment_method` takes the method."""
+
+    customer: str
+    setup: str
+
+
+@dataclass(frozen=True)
 class ProviderEvent:
     """A webhook delivery, parsed and verified.
 
     `external_invoice_id`: the provider's invoice it is about; `invoice_id`: ours, as the
     provider's copy names it (its metadata); `change`: None for an event we do not use.
+    `payment_method`: a payment method the customer added (then the event is about no
+    invoice).
     """
 
     id: str
@@ -170,6 +200,32 @@ class ProviderEvent:
     external_invoice_id: str | None
     invoice_id: str | None
     change: InvoiceChange | None
+    payment_method: PaymentMethodAdded | None = None
+
+
+@dataclass(frozen=True)
+class PaymentMethod:
+    """The payment method a customer's invoices are charged to, as the customer knows it:
+    `kind` card or bank_account; `brand` the card's network (visa) or the bank account's
+    type (sepa_debit); expiry for cards only."""
+
+    kind: str
+    brand: str
+    last4: str
+    exp_month: int | None = None
+    exp_year: int | None = None
+
+
+@dataclass(frozen=True)
+class SetupSession:
+    """The provider's hosted page where the customer adds or replaces its payment method."""
+
+    url: str
+    expires_at: datetime | None
+
+
+class NotSupported(Exception):
+    """The provider does not do this (the manual provider keeps no payment methods)."""
 
 
 class FailureKind(StrEnum):
@@ -209,6 +265,11 @@ class PaymentProvider(Protocol):
     def label(self) -> str:
         """As people read it in messages (`Stripe`)."""
 
+    @property
+    def keeps_payment_methods(self) -> bool:
+        """Whether customers keep a payment method there (the payment-method calls below
+        raise `NotSupported` when not)."""
+
     def ensure_customer(self, invoice: InvoiceSnapshot, now: datetime) -> str:
         """Create the invoice's customer at the provider, or bring it up to date; its id."""
 
@@ -234,6 +295,30 @@ class PaymentProvider(Protocol):
 
     def failure(self, error: Exception) -> Failure | None:
         """What one of the provider's errors means; None for an error that is not its own."""
+
+    def has_customer(self, external_id: str) -> bool:
+        """Whether the provider has this customer (not deleted): an existing account a
+        vendor links to one of ours."""
+
+    def open_customer(self, customer: CustomerSnapshot) -> str:
+        """The customer's account at the provider, made (once) when it has none yet, before
+        any invoice: its id. `NotSupported` when the provider keeps no accounts."""
+
+    def payment_method(self, customer: str) -> PaymentMethod | None:
+        """What the provider's customer `customer` is charged to; None when nothing is.
+        `NotSupported` when the provider keeps no payment methods."""
+
+    def payment_method_session(
+        self, customer: str, return_url: str, currency: str | None
+    ) -> SetupSession:
+        """A hosted page where the customer adds or replaces its payment method, returning
+        to `return_url`, offering what suits `currency`; its result comes back by webhook
+        (`PaymentMethodAdded`).
+        `NotSupported` when the provider keeps no payment methods."""
+
+    def use_payment_method(self, added: PaymentMethodAdded) -> PaymentMethod:
+        """Make the method the customer just added the default for its invoices (safe to
+        repeat); the method. `NotSupported` when the provider keeps none."""
 
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         """The verified event of a delivery; `WebhookRejected` when it does not verify."""

@@ -143,7 +143,8 @@ def record(session: Session, invoice: Invoice, data: PaymentCreate, now: datetim
     if data.paid_on > (now + LATEST_DATE_AHEAD).date():
         raise problems.INVALID_PAYMENT.error(f"paid_on {data.paid_on} is in the future.")
     paid = amounts_paid(session, [invoice.id]).get(invoice.id, Decimal(0))
-    amount = _amount(invoice, data, invoice.total - paid)
+    owed = links.owed(invoice.total, links.of_invoices(session, [invoice.id]).get(invoice.id))
+    amount = _amount(invoice, data, owed - paid)
     payment = InvoicePayment(
         id=new_id("pay"),
         invoice_id=invoice.id,
@@ -157,7 +158,7 @@ def record(session: Session, invoice: Invoice, data: PaymentCreate, now: datetim
     )
     session.add(payment)
     session.flush()
-    if paid + amount == invoice.total:
+    if paid + amount == owed:
         lifecycle.mark_paid(session, invoice.id, now)
         links.make_due(session, invoice.id, now)  # its provider marks its copy paid
     else:

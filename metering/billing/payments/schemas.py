@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from itertools import pairwise
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -40,20 +40,19 @@ class PaymentCreate(BaseModel):
     method: PaymentMethodKind = PaymentMethodKind.BANK_TRANSFER
 
 
+PAYMENT_OUT_EXAMPLE: dict[str, Any] = {
+    "id": "pay_01jd3k2m8n4p6q8r0s2t4v6w8y",
+    "invoice_id": "inv_01jd3k2m8n4p6q8r0s2t4v6w8y",
+    **_PAYMENT_EXAMPLE,
+    "currency": "usd",
+    "created_at": "2026-11-21T09:12:00Z",
+}
+
+
 class PaymentOut(BaseModel):
     """A payment recorded against an invoice."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "example": {
-                "id": "pay_01jd3k2m8n4p6q8r0s2t4v6w8y",
-                "invoice_id": "inv_01jd3k2m8n4p6q8r0s2t4v6w8y",
-                **_PAYMENT_EXAMPLE,
-                "currency": "usd",
-                "created_at": "2026-11-21T09:12:00Z",
-            }
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"example": PAYMENT_OUT_EXAMPLE})
 
     id: str
     invoice_id: str
@@ -99,7 +98,9 @@ RetrySchedule = Annotated[
 class DunningSettings(BaseModel):
     """When a failed payment is tried again: days after the first failure."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"retry_days": [3, 5, 7]}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"retry_days": [3, 5, 7], "default": True}]}
+    )
 
     retry_days: RetrySchedule = Field(
         description="Ascending days (1 to 90) after the first failed payment on which it is "
@@ -116,3 +117,17 @@ class DunningSettingsUpdate(BaseModel):
     )
 
     retry_days: RetrySchedule | None
+
+
+class TaxSettings(BaseModel):
+    """Who computes tax on the vendor's invoices: `stripe` (Stripe Tax, from each customer's
+    address), or null: no tax is computed and invoices are as priced."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"provider": "stripe"}]}
+    )
+
+    provider: Literal["stripe"] | None = Field(
+        description="stripe: Stripe Tax computes tax on each Stripe invoice (`automatic_tax`); "
+        "our invoice keeps the tax lines and the total with tax Stripe computed. null: none."
+    )

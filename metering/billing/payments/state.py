@@ -23,6 +23,7 @@ from metering.billing.payments.links import CUSTOMERS, ITEMS, LINKS, PAYMENTS
 from metering.billing.payments.protocol import CustomerSnapshot, InvoiceSnapshot, LineSnapshot
 from metering.catalog.customers.models import Customer
 from metering.catalog.plans.models import PlanVersion
+from metering.catalog.vendors.models import Vendor
 from metering.platform.db.types import utcnow
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ INVOICES: sa.Table = Invoice.__table__  # type: ignore[attr-defined]
 LINES: sa.Table = InvoiceLine.__table__  # type: ignore[attr-defined]
 CUSTOMER_ROWS: sa.Table = Customer.__table__  # type: ignore[attr-defined]
 VERSIONS: sa.Table = PlanVersion.__table__  # type: ignore[attr-defined]
+VENDORS: sa.Table = Vendor.__table__  # type: ignore[attr-defined]
 
 # What the sync does to an invoice in the transaction that saves a step (a lifecycle move).
 Then = Callable[[Session], object]
@@ -56,6 +58,9 @@ def load(engine: Engine, invoice_id: str) -> InvoiceSnapshot:
                 CUSTOMERS.c.customer_id == invoice.customer_id,
                 CUSTOMERS.c.provider == link.provider,
             )
+        ).scalar_one_or_none()
+        tax_provider = connection.execute(
+            sa.select(VENDORS.c.tax_provider).where(VENDORS.c.id == invoice.vendor_id)
         ).scalar_one_or_none()
         parsed = connection.execute(
             sa.select(VERSIONS.c.parsed).where(VERSIONS.c.id == invoice.plan_version_id)
@@ -87,6 +92,7 @@ def load(engine: Engine, invoice_id: str) -> InvoiceSnapshot:
         amount_paid=amount_paid,
         customer=_copy(CustomerSnapshot, customer, provider_id=provider_customer),
         lines=tuple(_copy(LineSnapshot, line) for line in lines),
+        tax_provider=tax_provider,
     )
 
 

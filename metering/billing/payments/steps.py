@@ -110,12 +110,17 @@ def add_items(run: Run, invoice: InvoiceSnapshot) -> bool:
     return True
 
 
+def _amount(amount: Decimal, currency: str) -> str:
+    return money_text(amount, minor_units(currency))
+
+
 def _money(amount: Decimal, currency: str) -> str:
     return f"{money_text(amount, minor_units(currency))} {currency}"
 
 
 def finalize(run: Run, invoice: InvoiceSnapshot) -> bool:
-    """Finalize, and stop for good if the provider's total is not ours to the cent."""
+    """Finalize, and stop for good if the provider's total before tax is not ours to the
+    cent; keep the tax it computed (what the customer pays on top)."""
     done = run.provider.finalize(invoice)
     if done.total != invoice.total:
         theirs, ours = _money(done.total, invoice.currency), _money(invoice.total, invoice.currency)
@@ -128,6 +133,16 @@ def finalize(run: Run, invoice: InvoiceSnapshot) -> bool:
         "hosted_url": done.hosted_url,
         **SUCCEEDED,
     }
+    if done.tax is not None:
+        values["tax"] = done.tax
+        values["tax_lines"] = [
+            {
+                "description": line.description,
+                "rate": None if line.rate is None else str(line.rate),
+                "amount": _amount(line.amount, invoice.currency),
+            }
+            for line in done.tax_lines
+        ]
     if done.paid is not None:  # nothing to collect: the provider marks it paid at once
         _paid(run, invoice, done.paid, values)
         return False

@@ -90,6 +90,21 @@ def apply_event(
     )
 
 
+def apply_payment_method(
+    session: Session, event: ProviderEvent, customer_ids: list[str], detail: str
+) -> WebhookOutcome:
+    """The customers' new payment method is their default at the provider now (`detail`
+    says which): their failed payments are tried again at once (`dunning.retry_now`). Both
+    events of one setup may do this; a paid invoice is never tried again."""
+    retried = [
+        invoice
+        for customer_id in customer_ids
+        for invoice in dunning.retry_now(session, customer_id=customer_id)
+    ]
+    retry = f"; {len(retried)} failed invoice(s) tried again now" if retried else ""
+    return WebhookOutcome(event.id, event.type, None, True, False, detail + retry)
+
+
 def _apply(
     session: Session, invoice_id: str, status: str, label: str, change: InvoiceChange
 ) -> str | None:

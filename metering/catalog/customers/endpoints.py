@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from sqlmodel import Session, col
 
 from metering.catalog.customers import repository, service
+from metering.catalog.customers.accounts import ProviderAccounts, provider_accounts
 from metering.catalog.customers.models import Customer, CustomerStatus
 from metering.catalog.customers.schemas import CustomerCreate, CustomerOut, CustomerUpdate
 from metering.catalog.subscriptions import repository as subscriptions
@@ -28,9 +29,13 @@ router = APIRouter(
 )
 
 
-def customers_out(session: Session, customers: Sequence[Customer]) -> list[CustomerOut]:
-    """API views of customers with their current subscription and pending change."""
+def customers_out(
+    session: Session, customers: Sequence[Customer], accounts: ProviderAccounts
+) -> list[CustomerOut]:
+    """API views of customers with their current subscription, pending change and Stripe
+    customer."""
     now = utcnow()
+    stripe_ids = accounts.stripe_ids(session, [customer.id for customer in customers])
     subs = subscriptions.of_customers(session, [customer.id for customer in customers])
     shown: dict[str, tuple[Subscription | None, Subscription | None]] = {
         customer_id: subscription_service.current_and_pending(found, now)
@@ -58,6 +63,9 @@ def customers_out(session: Session, customers: Sequence[Customer]) -> list[Custo
                 collection_method=customer.collection_method,
                 days_until_due=customer.days_until_due,
                 payment_provider=customer.payment_provider,
+                stripe_customer_id=stripe_ids.get(customer.id),
+                address=customer.address,
+                tax_ids=customer.tax_ids,
                 created_at=customer.created_at,
                 updated_at=customer.updated_at,
             )
@@ -65,8 +73,15 @@ def customers_out(session: Session, customers: Sequence[Customer]) -> list[Custo
     return views
 
 
-def customer_out(session: Session, customer: Customer) -> CustomerOut:
-    return customers_out(session, [customer])[0]
+def customer_out(session: Session, customer: Customer, accounts: ProviderAccounts) -> CustomerOut:
+    return customers_out(session, [customer], accounts)[0]
+
+
+LINK_PROBLEMS = (
+    problems.STRIPE_CUSTOMER_INVALID,
+    problems.STRIPE_CUSTOMER_CONFLICT,
+    problems.PROVIDER_UNAVAILABLE,
+)
 
 
 @router.post(
@@ -74,25 +89,30 @@ def customer_out(session: Session, customer: Customer) -> CustomerOut:
     response_model=CustomerOut,
     status_code=201,
     summary="Create a customer",
-    responses=problem_responses(problems.CUSTOMER_EXISTS, problems.INVALID_REQUEST),
+    responses=problem_responses(problems.CUSTOMER_EXISTS, problems.INVALID_REQUEST, *LINK_PROBLEMS),
 )
 def create_customer(
     data: CustomerCreate,
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
     settings: Settings = Depends(app_settings),
+    accounts: ProviderAccounts = Depends(provider_accounts),
 ) -> CustomerOut:
     """A customer first seen in an event (status `unprovisioned`) is provisioned in place,
     keeping its id and events; an already provisioned external id is a 409. Without
     `payment_provider`, its invoices go to Stripe when the service has a Stripe key, else
-    they are collected manually."""
+    they are collected manually. `stripe_customer_id` links an existing Stripe customer
+    (checked in Stripe first): the sync collects through it and never makes another."""
     if data.payment_provider is None:
         data = data.model_copy(
             update={"payment_provider": service.default_payment_provider(settings)}
         )
     customer = service.create(session, vendor, data)
+    if data.stripe_customer_id is not None:
+        session.flush()
+        accounts.link_stripe(session, customer.id, data.stripe_customer_id)
     session.commit()
-    return customer_out(session, customer)
+    return customer_out(session, customer, accounts)
 
 
 @router.get(
@@ -108,10 +128,11 @@ def list_customers(
     status: CustomerStatus | None = Query(None, description="provisioned or unprovisioned"),
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
+    accounts: ProviderAccounts = Depends(provider_accounts),
 ) -> Page[CustomerOut]:
     statement = repository.listing(vendor.id, external_id, status.value if status else None)
     customers, next_cursor = paginate(session, statement, col(Customer.id), cursor, limit)
-    data = customers_out(session, customers)
+    data = customers_out(session, customers, accounts)
     return Page[CustomerOut](data=data, next_cursor=next_cursor)
 
 
@@ -125,23 +146,29 @@ def get_customer(
     customer_id: str,
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
+    accounts: ProviderAccounts = Depends(provider_accounts),
 ) -> CustomerOut:
     """By our id (`cus_...`); to find one by your own id use `GET /v1/customers?external_id=`."""
-    return customer_out(session, service.get_or_404(session, vendor, customer_id))
+    return customer_out(session, service.get_or_404(session, vendor, customer_id), accounts)
 
 
 @router.patch(
     "/{customer_id}",
     response_model=CustomerOut,
     summary="Update a customer",
-    responses=problem_responses(problems.NOT_FOUND, problems.INVALID_REQUEST),
+    responses=problem_responses(problems.NOT_FOUND, problems.INVALID_REQUEST, *LINK_PROBLEMS),
 )
 def update_customer(
     customer_id: str,
     data: CustomerUpdate,
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
+    accounts: ProviderAccounts = Depends(provider_accounts),
 ) -> CustomerOut:
+    """`stripe_customer_id` links an existing Stripe customer (checked in Stripe first); the
+    invoices issued from then on are made under it."""
     customer = service.update(session, service.get_or_404(session, vendor, customer_id), data)
+    if data.stripe_customer_id is not None:
+        accounts.link_stripe(session, customer.id, data.stripe_customer_id)
     session.commit()
-    return customer_out(session, customer)
+    return customer_out(session, customer, accounts)

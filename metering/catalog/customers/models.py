@@ -65,5 +65,9 @@ class Customer(SQLModel, table=True):
         max_length=40,
         sa_column_kwargs={"server_default": "stripe"},
     )
+    # Its billing address ({line1, line2, city, postal_code, state, country}) and tax ids
+    # ([{type, value}]): where tax is computed, sent with its customer at the provider.
+    address: dict[str, str] | None = Field(default=None, sa_type=sa.JSON)
+    tax_ids: list[dict[str, str]] | None = Field(default=None, sa_type=sa.JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

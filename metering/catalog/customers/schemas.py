@@ -8,13 +8,17 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from metering.catalog.customers.models import CollectionMethod, PaymentProviderName
-from metering.catalog.subscriptions.schemas import SubscriptionOut
+from metering.catalog.customers.tax_details import Address, TaxIds
+from metering.catalog.subscriptions.schemas import SUBSCRIPTION_EXAMPLE, SubscriptionOut
 from metering.platform.web.format import parse_locale
 from pricing_rules.periods import Timezone
 
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)]
+StripeCustomerId = Annotated[
+    str, StringConstraints(pattern=r"^cus_[A-Za-z0-9]{1,96}$", strip_whitespace=True)
+]
 # How the billing portal formats amounts and dates for the customer: en_US, de_DE, fr_FR...
 Locale = Annotated[str, StringConstraints(max_length=20), AfterValidator(parse_locale)]
 
@@ -56,6 +60,20 @@ class CustomerCreate(BaseModel):
         "`stripe` when the service has a Stripe key, else `manual`. Each invoice keeps the "
         "provider it was issued with.",
     )
+    stripe_customer_id: StripeCustomerId | None = Field(
+        default=None,
+        description="An existing Stripe customer (`cus_...`) to collect through: checked to "
+        "exist in Stripe (422 when it does not), and used by the sync instead of making one. "
+        "Its payment methods are what Stripe charges.",
+    )
+    address: Address | None = Field(
+        default=None,
+        description="Its billing address: where tax is computed, when the vendor has a tax "
+        "provider (`country` decides), sent with its customer at the payment provider.",
+    )
+    tax_ids: TaxIds | None = Field(
+        default=None, description="Its tax ids (eu_vat, gb_vat, us_ein...), checked for shape."
+    )
 
 
 class CustomerUpdate(BaseModel):
@@ -75,9 +93,41 @@ class CustomerUpdate(BaseModel):
         default=None,
         description="For the invoices issued from now on; issued ones keep theirs.",
     )
+    stripe_customer_id: StripeCustomerId | None = Field(
+        default=None,
+        description="Link an existing Stripe customer (checked to exist); refused while one "
+        "of the customer's invoices is being made in Stripe under another.",
+    )
+    address: Address | None = Field(default=None, description="Replaces the address.")
+    tax_ids: TaxIds | None = Field(default=None, description="Replaces the tax ids.")
 
 
 class CustomerOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "cus_01m8y51h6wnk2mcpywvn5sm0n5",
+                    "external_id": "acme",
+                    "name": "Acme Corp",
+                    "email": "billing@acme.test",
+                    "timezone": "Europe/Paris",
+                    "locale": "fr_FR",
+                    "status": "provisioned",
+                    "plan_id": "pln_01m8y51h4x1mnd2xf51bcj0341",
+                    "plan": "support-agent",
+                    "subscription": SUBSCRIPTION_EXAMPLE,
+                    "pending_change": None,
+                    "collection_method": "charge_automatically",
+                    "days_until_due": 30,
+                    "payment_provider": "stripe",
+                    "created_at": "2026-11-02T09:15:00Z",
+                    "updated_at": "2026-11-02T09:15:00Z",
+                }
+            ]
+        }
+    )
+
     id: str
     external_id: str
     name: str | None
@@ -94,5 +144,11 @@ class CustomerOut(BaseModel):
     collection_method: str
     days_until_due: int
     payment_provider: str = Field(description="stripe | manual: who collects its invoices.")
+    stripe_customer_id: str | None = Field(
+        default=None,
+        description="Its Stripe customer: linked through the API, or made by the sync.",
+    )
+    address: dict[str, str] | None = None
+    tax_ids: list[dict[str, str]] | None = None
     created_at: datetime
     updated_at: datetime

@@ -54,11 +54,21 @@ def _provision(session: Session, customer: Customer, data: CustomerCreate) -> Cu
     customer.days_until_due = data.days_until_due
     if data.payment_provider is not None:
         customer.payment_provider = data.payment_provider.value
+    customer.address, customer.tax_ids = _tax_details(data)
     customer.status = CustomerStatus.PROVISIONED.value
     customer.updated_at = utcnow()
     session.add(customer)
     session.flush()
     return customer
+
+
+def _tax_details(
+    data: CustomerCreate | CustomerUpdate,
+) -> tuple[dict[str, str] | None, list[dict[str, str]] | None]:
+    """The address and tax ids as stored (JSON, absent address fields left out)."""
+    address = data.address.model_dump(exclude_none=True) if data.address else None
+    tax_ids = [tax_id.model_dump() for tax_id in data.tax_ids] if data.tax_ids else None
+    return address, tax_ids
 
 
 def default_payment_provider(settings: Settings) -> PaymentProviderName:
@@ -93,6 +103,7 @@ def create(session: Session, vendor: Vendor, data: CustomerCreate) -> Customer:
         )
         if data.payment_provider is not None:
             customer.payment_provider = data.payment_provider.value
+        customer.address, customer.tax_ids = _tax_details(data)
         try:
             with session.begin_nested():
                 session.add(customer)
@@ -108,7 +119,11 @@ NOT_NULL = {
     "collection_method": "charge_automatically or send_invoice",
     "days_until_due": "a number of days",
     "payment_provider": "stripe or manual",
+    "stripe_customer_id": "a Stripe customer id (cus_...)",
 }
+
+# Linked by the endpoint through `accounts.ProviderAccounts`, not a column of the customer.
+LINKED = {"stripe_customer_id"}
 
 
 def update(session: Session, customer: Customer, data: CustomerUpdate) -> Customer:
@@ -116,8 +131,14 @@ def update(session: Session, customer: Customer, data: CustomerUpdate) -> Custom
     for name, example in NOT_NULL.items():
         if name in changes and changes[name] is None:
             raise problems.INVALID_REQUEST.error(f"{name}: cannot be null; send {example}")
+    address, tax_ids = _tax_details(data)
     for field, value in changes.items():
-        setattr(customer, field, value)
+        if field == "address":
+            customer.address = address
+        elif field == "tax_ids":
+            customer.tax_ids = tax_ids
+        elif field not in LINKED:
+            setattr(customer, field, value)
     customer.updated_at = utcnow()
     session.add(customer)
     session.flush()

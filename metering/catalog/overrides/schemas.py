@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from metering.catalog.plans.schemas import PARSED_RULE_FILE_EXAMPLE
 
 OVERRIDE_EXAMPLE = """\
 charges:
@@ -44,6 +46,27 @@ def override_request_body() -> dict[str, Any]:
 
 
 class OverrideOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "ovr_01m8y51h4x1mnd2xf51bcj0355",
+                    "customer_id": "cus_01m8y51h4x1mnd2xf51bcj0342",
+                    "version": 1,
+                    "document": OVERRIDE_EXAMPLE,
+                    "effective": "next_period",
+                    "effective_from": "2026-12-01T00:00:00Z",
+                    "plan": "support-agent",
+                    "plan_version": 1,
+                    "plan_version_id": "plv_01m8y51h4x1mnd2xf51bcj0356",
+                    "base": PARSED_RULE_FILE_EXAMPLE,
+                    "merged": PARSED_RULE_FILE_EXAMPLE,
+                    "created_at": "2026-11-20T10:00:00Z",
+                }
+            ]
+        }
+    )
+
     id: str
     customer_id: str
     version: int = Field(description="Numbered per customer from 1; never changed.")

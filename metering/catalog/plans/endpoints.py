@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import ValidationError
 from sqlmodel import Session, col
@@ -12,6 +12,7 @@ from sqlmodel import Session, col
 from metering.catalog.plans import repository, service
 from metering.catalog.plans.models import Plan, PlanVersion
 from metering.catalog.plans.schemas import (
+    RULE_FILE_EXAMPLE,
     PlanOut,
     PlanVersionOut,
     PlanVersionSummary,
@@ -20,6 +21,7 @@ from metering.catalog.plans.schemas import (
 from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
 from metering.platform.api import problems
+from metering.platform.api.inputs import INT_MAX
 from metering.platform.api.pagination import Cursor, Limit, Page, paginate
 from metering.platform.api.problem_docs import problem_responses
 from metering.platform.api.problems import ProblemError
@@ -31,6 +33,8 @@ router = APIRouter(
     tags=["plans"],
     responses=problem_responses(*API_KEY_PROBLEMS, problems.NOT_FOUND),
 )
+
+VersionNumber = Annotated[int, Path(ge=1, le=INT_MAX, description="The version number.")]
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 YAML_MEDIA_TYPE = "application/yaml"
@@ -156,27 +160,35 @@ def list_versions(
     return Page[PlanVersionSummary](data=data, next_cursor=next_cursor)
 
 
-def _yaml_response(version: PlanVersion) -> PlainTextResponse:
-    return PlainTextResponse(version.yaml, media_type=YAML_MEDIA_TYPE)
+class YamlResponse(PlainTextResponse):
+    """A rule file as uploaded, documented and sent as `application/yaml`."""
+
+    media_type = YAML_MEDIA_TYPE
+
+
+def _yaml_response(version: PlanVersion) -> YamlResponse:
+    return YamlResponse(version.yaml)
 
 
 _YAML_DOC: dict[int | str, dict[str, Any]] = {
-    200: {"content": {YAML_MEDIA_TYPE: {"schema": {"type": "string"}}}}
+    200: {
+        "content": {YAML_MEDIA_TYPE: {"schema": {"type": "string"}, "example": RULE_FILE_EXAMPLE}}
+    }
 }
 
 
 @router.get(
     "/{plan_ref}/versions/{number}.yaml",
-    response_class=PlainTextResponse,
+    response_class=YamlResponse,
     summary="Get a version's YAML, as uploaded",
     responses=_YAML_DOC,
 )
 def get_version_yaml(
     plan_ref: str,
-    number: int,
+    number: VersionNumber,
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
-) -> PlainTextResponse:
+) -> YamlResponse:
     plan = service.plan_or_404(session, vendor, plan_ref)
     return _yaml_response(service.version_or_404(session, plan, number))
 
@@ -194,11 +206,11 @@ def _wants_yaml(request: Request) -> bool:
 )
 def get_version(
     plan_ref: str,
-    number: int,
+    number: VersionNumber,
     request: Request,
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
-) -> PlanVersionOut | PlainTextResponse:
+) -> PlanVersionOut | YamlResponse:
     plan = service.plan_or_404(session, vendor, plan_ref)
     version = service.version_or_404(session, plan, number)
     if _wants_yaml(request):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session
 
 from metering.catalog.customers import service as customers
 from metering.catalog.subscriptions import repository, service
-from metering.catalog.subscriptions.schemas import SubscriptionOut
+from metering.catalog.subscriptions.schemas import SUBSCRIPTION_EXAMPLE, SubscriptionOut
 from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
 from metering.platform.api import problems
@@ -23,6 +23,8 @@ router = APIRouter(
 
 
 class SubscriptionList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"data": [SUBSCRIPTION_EXAMPLE]}]})
+
     data: list[SubscriptionOut]
 
 

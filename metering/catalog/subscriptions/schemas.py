@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from metering.platform.api.inputs import INT_MAX, Instant
 
 
 class Effective(StrEnum):
@@ -24,6 +27,19 @@ class ApplyMode(StrEnum):
     NONE = "none"
 
 
+SUBSCRIPTION_EXAMPLE: dict[str, Any] = {
+    "id": "sub_01m8y51h7rm2gayjbnkg38fm79",
+    "plan_id": "pln_01m8y51h4x1mnd2xf51bcj0341",
+    "plan": "support-agent",
+    "version": 1,
+    "plan_version_id": "plv_01m8y51h5jrcm33p1nt0vdzh3a",
+    "starts_at": "2026-11-01T00:00:00Z",
+    "ends_at": None,
+    "billed_through": "2026-11-01T00:00:00Z",
+    "created_at": "2026-11-02T09:15:00Z",
+}
+
+
 class PlanChange(BaseModel):
     """Subscribe a customer to a plan version, or change the version it is on."""
 
@@ -40,7 +56,10 @@ class PlanChange(BaseModel):
 
     plan: str = Field(min_length=1, description="The plan's slug or id.")
     version: int | None = Field(
-        default=None, ge=1, description="A version that must exist; the latest by default."
+        default=None,
+        ge=1,
+        le=INT_MAX,
+        description="A version that must exist; the latest by default.",
     )
     effective: Effective = Field(
         default=Effective.NEXT_PERIOD,
@@ -48,7 +67,7 @@ class PlanChange(BaseModel):
         "`immediately` (now; the current period is split). A first subscription starts at "
         "`starts_at`.",
     )
-    starts_at: AwareDatetime | None = Field(
+    starts_at: Instant | None = Field(
         default=None,
         description="Only for a first subscription: when it starts (may be in the past: "
         "stored events from then on are matched again). Default: the start of the plan's "
@@ -57,6 +76,8 @@ class PlanChange(BaseModel):
 
 
 class SubscriptionOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [SUBSCRIPTION_EXAMPLE]})
+
     id: str
     plan_id: str
     plan: str = Field(description="The plan's slug.")

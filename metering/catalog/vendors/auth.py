@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 from standardwebhooks import Webhook, WebhookVerificationError
 
@@ -20,6 +21,7 @@ from metering.catalog.vendors.credentials import hash_api_key
 from metering.catalog.vendors.models import Vendor
 from metering.platform.api import problems
 from metering.platform.api.problems import ProblemError, not_found
+from metering.platform.db.faults import retried_once
 from metering.platform.db.session import get_session
 from metering.platform.db.types import utcnow
 from metering.platform.settings import Settings, get_settings
@@ -41,19 +43,33 @@ SIGNATURE_PROBLEMS = (
 """What `verify_webhook` can answer."""
 
 
-def current_vendor(request: Request, session: Session = Depends(get_session)) -> Vendor:
+API_KEY = HTTPBearer(
+    auto_error=False,
+    scheme_name="vendorApiKey",
+    description="The vendor's API key: `Authorization: Bearer <key>` (`metering vendors "
+    "create` prints the first one; `POST /v1/vendor/api_keys` makes more).",
+)
+"""Declares the bearer key in OpenAPI for every route that depends on `current_vendor`."""
+
+
+def current_vendor(
+    request: Request,
+    session: Session = Depends(get_session),
+    credentials: HTTPAuthorizationCredentials | None = Security(API_KEY),
+) -> Vendor:
     """The vendor whose API key is in `Authorization: Bearer <key>`; a 401 problem otherwise."""
-    header = request.headers.get("authorization")
-    if not header:
-        raise problems.MISSING_API_KEY.error(
-            "Send your API key as 'Authorization: Bearer <key>'.", headers=BEARER
+    if credentials is None or not credentials.credentials.strip():
+        detail = (
+            "The Authorization header must be 'Bearer <key>'."
+            if request.headers.get("authorization")
+            else "Send your API key as 'Authorization: Bearer <key>'."
         )
-    scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        raise problems.MISSING_API_KEY.error(
-            "The Authorization header must be 'Bearer <key>'.", headers=BEARER
-        )
-    vendor = repository.vendor_by_key_hash(session, hash_api_key(key.strip()))
+        raise problems.MISSING_API_KEY.error(detail, headers=BEARER)
+    key_hash = hash_api_key(credentials.credentials.strip())
+    # A read, so safe to run again when the connection was lost under it.
+    vendor = retried_once(
+        session, lambda: repository.vendor_by_key_hash(session, key_hash), commit=False
+    )
     if vendor is None:
         raise problems.INVALID_API_KEY.error(
             "The API key is not valid (unknown or revoked).", headers=BEARER

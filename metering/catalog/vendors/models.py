@@ -22,6 +22,8 @@ class Vendor(SQLModel, table=True):
     portal_color: str | None = Field(default=None, max_length=7)
     # Days after a first failed payment on which it is tried again; null: the default schedule.
     payment_retry_days: list[int] | None = Field(default=None, sa_type=sa.JSON)
+    # Who computes tax on its invoices (`stripe`: Stripe Tax); null: no tax is computed.
+    tax_provider: str | None = Field(default=None, max_length=40)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 

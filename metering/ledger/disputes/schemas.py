@@ -49,7 +49,10 @@ class DisputeOut(BaseModel):
 class AcceptBody(BaseModel):
     """Accepting credits the outcome; the note is shown to the customer."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"note": "Agreed: the conversation was reopened."}]},
+    )
 
     note: Note | None = None
 
@@ -57,6 +60,9 @@ class AcceptBody(BaseModel):
 class RejectBody(BaseModel):
     """Rejecting keeps the outcome billed; the note tells the customer why."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"note": "The customer confirmed the resolution."}]},
+    )
 
     note: Note

@@ -7,11 +7,14 @@ Status codes of both ingestion doors:
 - problems, nothing stored: 400 malformed JSON, 401 bad or missing key or signature,
   404 unknown vendor (webhook), 409 or 422 for a single event, 413 body over the size limit
   or more than 1,000 events, 415 unsupported Content-Type.
+
+A transaction that loses its connection is run once more on a fresh one (an event id is
+stored once, so that is safe); a second loss, or a database that does not answer, is a 503
+with `Retry-After`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -52,9 +55,12 @@ from metering.ledger.states import EventStatus
 from metering.platform.api import problems
 from metering.platform.api.body import read_body
 from metering.platform.api.deps import app_settings
+from metering.platform.api.inputs import CalendarTime
+from metering.platform.api.openapi import STANDARD_WEBHOOKS
 from metering.platform.api.pagination import Cursor, Limit, Page, paginate
 from metering.platform.api.problem_docs import problem_responses
 from metering.platform.db import jsontext
+from metering.platform.db.faults import retried_once
 from metering.platform.db.session import get_session
 from metering.platform.db.types import utcnow
 from metering.platform.monitoring import metrics
@@ -133,10 +139,10 @@ _STORED_ONE: dict[int | str, dict[str, Any]] = {
 def _ingest(
     session: Session, vendor_id: str, envelope: Envelope, settings: Settings, door: str
 ) -> ExactJSONResponse:
-    result = service.ingest(
-        session, vendor_id, envelope.items, utcnow(), service.limits_of(settings)
+    limits = service.limits_of(settings)
+    result = retried_once(
+        session, lambda: service.ingest(session, vendor_id, envelope.items, utcnow(), limits)
     )
-    session.commit()
     _count(door, result)
     if not envelope.batch and result.rejected:
         rejected = result.rejected[0]
@@ -197,7 +203,7 @@ async def post_events(
     summary="Send events (signed webhook)",
     response_model=IngestResponse,
     responses={**_STORED_ONE, **problem_responses(*SIGNATURE_PROBLEMS, *_INGEST_PROBLEMS)},
-    openapi_extra=_INGEST_OPENAPI,
+    openapi_extra={**_INGEST_OPENAPI, **STANDARD_WEBHOOKS},
     description="`POST /v1/events` for signed deliveries: Standard Webhooks headers made with "
     "the vendor's signing secret; timestamps more than 5 minutes off are refused (`401`), "
     "an unknown vendor is `404`." + STATUS_CODES,
@@ -209,8 +215,12 @@ async def post_webhook_events(
     with the vendor's signing secret (timestamps older or newer than 5 minutes refused)."""
     settings = app_settings(request)
     body = await read_body(request, settings.max_body_bytes)
+    headers = dict(request.headers)
     vendor = await run_in_threadpool(
-        verify_webhook, session, vendor_id, body, dict(request.headers), settings=settings
+        retried_once,
+        session,
+        lambda: verify_webhook(session, vendor_id, body, headers, settings=settings),
+        commit=False,
     )
     envelope = read_envelope(body, request.headers.get("content-type"), service.limits_of(settings))
     return await run_in_threadpool(_ingest, session, vendor.id, envelope, settings, "webhook")
@@ -244,7 +254,7 @@ def _detail(session: Session, event: StoredEvent) -> ExactJSONResponse:
             period_end=row.period_end,
             dedupe_key=row.dedupe_key,
             match_key=row.match_key,
-            value=row.value if row.value is not None else row.value_text,
+            value=row.measured(),
             problem=row.problem,
             settles_at=row.settles_at,
             plan_version_id=row.plan_version_id,
@@ -268,10 +278,10 @@ def list_events(
     ),
     type: str | None = Query(None, description="Event type."),
     status: EventStatus | None = Query(None, description="Event status."),
-    occurred_from: datetime | None = Query(
+    occurred_from: CalendarTime | None = Query(
         None, alias="from", description="Events at or after this time (ISO 8601)."
     ),
-    occurred_to: datetime | None = Query(
+    occurred_to: CalendarTime | None = Query(
         None, alias="to", description="Events before this time (ISO 8601)."
     ),
     cursor: Cursor = None,

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from metering.platform.api import problems
+from metering.platform.api.inputs import json_fault, text_fault
 from metering.platform.api.problems import ProblemError
 from metering.platform.db import jsontext
 from pricing_rules.event_json import EventFormatError, event_from_json
@@ -154,7 +155,7 @@ def content_hash(
 def _item_id(item: Any) -> str | None:
     if isinstance(item, Mapping):
         value = item.get("id")
-        if isinstance(value, str) and value.strip():
+        if isinstance(value, str) and value.strip() and text_fault(value) is None:
             return value
     return None
 
@@ -162,6 +163,9 @@ def _item_id(item: Any) -> str | None:
 def parse_item(item: Any, now: datetime, limits: Limits) -> EventIn:
     """One validated event, or an `ItemError` naming the field and what was expected."""
     event_id = _item_id(item)
+    fault = json_fault(item)  # text no column holds, too deep, not a finite number
+    if fault is not None:
+        raise ItemError(str(fault), event_id)
     try:
         event = event_from_json(item)
     except EventFormatError as exc:

@@ -3,10 +3,35 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+EVENT_EXAMPLE: dict[str, Any] = {
+    "id": "evt_101",
+    "type": "deal.closed",
+    "customer": "acme",
+    "customer_id": "cus_01m8y51h6wnk2mcpywvn5sm0n5",
+    "timestamp": "2026-11-28T14:03:00Z",
+    "received_at": "2026-11-28T14:03:01Z",
+    "status": "counted",
+    "properties": {"amount": 1250.5, "deal_id": "d-7"},
+    "cost": None,
+    "plan_version_id": "plv_01m8y51h5jrcm33p1nt0vdzh3a",
+    "void": None,
+}
+OUTCOME_EXAMPLE: dict[str, Any] = {
+    "outcome": "pipeline_value",
+    "state": "counted",
+    "period_start": "2026-11-01T00:00:00Z",
+    "period_end": "2026-12-01T00:00:00Z",
+    "dedupe_key": "evt_101",
+    "match_key": None,
+    "value": "1250.5",
+    "problem": None,
+    "settles_at": "2026-11-28T14:03:00Z",
+    "plan_version_id": "plv_01m8y51h5jrcm33p1nt0vdzh3a",
+}
 
 
 class RejectedItem(BaseModel):
@@ -56,7 +81,11 @@ class IngestResponse(BaseModel):
 
 
 class VoidIn(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000, examples=["test traffic sent by mistake"])
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "test traffic sent by mistake"}]}
+    )
+
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class VoidOut(BaseModel):
@@ -67,19 +96,27 @@ class VoidOut(BaseModel):
 class OutcomeOut(BaseModel):
     """One candidate outcome of an event and what became of it."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [OUTCOME_EXAMPLE]})
+
     outcome: str
     state: str = Field(description="counted | duplicate | reversed | voided | problem")
     period_start: datetime
     period_end: datetime
     dedupe_key: str
     match_key: str | None
-    value: Decimal | str | None = Field(description="The measured value (count: null).")
+    value: str | None = Field(
+        description="The measured value, a decimal string (`sum`, `max`, `latest`) or the "
+        "key's text (`unique`); null for `count`.",
+        examples=["1250.5"],
+    )
     problem: str | None
     settles_at: datetime = Field(description="Billable from this time unless reversed.")
     plan_version_id: str
 
 
 class EventOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EVENT_EXAMPLE]})
+
     id: str
     type: str
     customer: str = Field(description="The vendor's id of the customer, as sent.")
@@ -96,4 +133,8 @@ class EventOut(BaseModel):
 
 
 class EventDetail(EventOut):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{**EVENT_EXAMPLE, "outcomes": [OUTCOME_EXAMPLE]}]}
+    )
+
     outcomes: list[OutcomeOut]

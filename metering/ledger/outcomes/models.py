@@ -11,6 +11,7 @@ from sqlmodel import Field, SQLModel
 
 from metering.ledger.states import COUNTED
 from metering.platform.db.types import Amount, BigIntKey, UTCDateTime, utcnow
+from pricing_rules.engine import decimal_text
 
 
 class Outcome(SQLModel, table=True):
@@ -64,6 +65,11 @@ class Outcome(SQLModel, table=True):
     # (`metering.ledger.states`); counted_from None: never.
     counted_from: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     counted_until: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+
+    def measured(self) -> str | None:
+        """The measured value as the API shows it: a decimal string (`12.5`, as amounts
+        are), the text a `unique` measure keeps, or None for a count."""
+        return decimal_text(self.value) if self.value is not None else self.value_text
 
 
 class OutcomeReversal(SQLModel, table=True):

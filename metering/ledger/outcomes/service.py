@@ -33,6 +33,7 @@ from metering.ledger.outcomes.stale import mark_stale
 from metering.ledger.states import EventStatus, OutcomeState
 from metering.platform.db.bulk import prefer_index_lookups
 from metering.platform.db.locks import lock_groups, lock_names
+from metering.platform.db.types import AMOUNT_INTEGER_DIGITS, fits_amount
 from pricing_rules.events import Event
 from pricing_rules.outcomes import Candidate, OutcomeHit, ReversalHit
 from pricing_rules.periods import Period, clip
@@ -121,7 +122,15 @@ def _key_of(row: dict[str, Any]) -> Key:
 def _outcome_row(ref: StoredEventRef, hit: OutcomeHit) -> dict[str, Any]:
     period = ref.classified.period
     assert period is not None
-    value = hit.value
+    value, problem = hit.value, hit.problem
+    if isinstance(value, Decimal) and not fits_amount(value):
+        value, problem = (
+            None,
+            (
+                f"measured value {value} is beyond what an amount holds "
+                f"(under 10^{AMOUNT_INTEGER_DIGITS})"
+            ),
+        )
     return {
         "vendor_id": ref.vendor_id,
         "customer_id": ref.customer_id,
@@ -137,7 +146,7 @@ def _outcome_row(ref: StoredEventRef, hit: OutcomeHit) -> dict[str, Any]:
         "value": value if isinstance(value, Decimal) else None,
         "value_text": value if isinstance(value, str) else None,
         "dimension": hit.dimension,
-        "problem": hit.problem,
+        "problem": problem,
         "settles_at": hit.settles_at,
         "state": OutcomeState.VOIDED if ref.voided_at else OutcomeState.DUPLICATE,
         "counted_from": None,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlmodel import Session, col
 
 from metering.catalog.customers import service as customers
+from metering.catalog.customers.accounts import ProviderAccounts, provider_accounts
 from metering.catalog.customers.endpoints import customer_out
 from metering.catalog.customers.schemas import CustomerOut
 from metering.catalog.overrides import service as overrides
@@ -103,6 +104,7 @@ def change_plan(
     data: PlanChange,
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
+    accounts: ProviderAccounts = Depends(provider_accounts),
 ) -> CustomerOut:
     """A first subscription starts at `starts_at` (default: the start of the plan's current
     period). A change takes effect at the end of the current period (`next_period`, shown
@@ -114,7 +116,7 @@ def change_plan(
         session, vendor, customer, data.plan, data.version, data.effective, data.starts_at
     )
     session.commit()
-    return customer_out(session, customer)
+    return customer_out(session, customer, accounts)
 
 
 OVERRIDE_PROBLEMS = (

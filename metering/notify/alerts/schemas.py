@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from metering.notify.alerts.models import AlertKind
+from metering.platform.api.inputs import StoredAmount
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
@@ -37,7 +37,7 @@ class AlertCreate(BaseModel):
         "true-up, after a stop_billing cap); outcome_count: billable outcomes (of `outcome`, "
         "or all); maximum_percent: the charges as a percent of the plan's `maximum` amount."
     )
-    threshold: Decimal = Field(gt=0, description="Fires when the figure reaches it.")
+    threshold: StoredAmount = Field(gt=0, description="Fires when the figure reaches it.")
     customer: str | None = Field(default=None, description="A customer id (cus_...).")
     plan: str | None = Field(default=None, description="A plan id or slug: all its subscribers.")
     outcome: str | None = Field(default=None, max_length=200)
@@ -55,6 +55,23 @@ class AlertCreate(BaseModel):
 
 
 class AlertOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "alr_01m8y51j4zedbgk7c8jkeatt3g",
+                    "kind": "spend",
+                    "threshold": "1000",
+                    "customer_id": None,
+                    "plan_id": "pln_01m8y51h4x1mnd2xf51bcj0341",
+                    "outcome": None,
+                    "name": "Spend over 1,000",
+                    "created_at": "2026-11-02T09:20:00Z",
+                }
+            ]
+        }
+    )
+
     id: str
     kind: str
     threshold: str
@@ -67,6 +84,24 @@ class AlertOut(BaseModel):
 
 class FiringOut(BaseModel):
     """One crossing: the rule (or the plan maximum), the customer's period, the figures."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 7,
+                    "rule_id": "alr_01m8y51j4zedbgk7c8jkeatt3g",
+                    "kind": "spend",
+                    "customer_id": "cus_01m8y51h6wnk2mcpywvn5sm0n5",
+                    "period_start": "2026-11-01T00:00:00Z",
+                    "period_end": "2026-12-01T00:00:00Z",
+                    "figure": "1003.95",
+                    "threshold": "1000",
+                    "fired_at": "2026-11-24T10:01:00Z",
+                }
+            ]
+        }
+    )
 
     id: int
     rule_id: str | None

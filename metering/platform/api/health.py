@@ -18,7 +18,11 @@ router = APIRouter(tags=["health"])
 logger = logging.getLogger(__name__)
 
 
-@router.get("/healthz", summary="The process is up")
+@router.get(
+    "/healthz",
+    summary="The process is up",
+    responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}},
+)
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -28,7 +32,10 @@ def healthz() -> dict[str, str]:
     summary="The database is reachable and migrated, and the jobs keep succeeding",
     description="503 when the database is unreachable, migrations are pending, or a job "
     "(whichever process runs it) has had no success for three of its intervals.",
-    responses=problem_responses(problems.NOT_READY),
+    responses={
+        200: {"content": {"application/json": {"example": {"status": "ready"}}}},
+        **problem_responses(problems.NOT_READY),
+    },
 )
 def readyz(request: Request) -> dict[str, str]:
     """Ready when the database answers with a current schema and no job is overdue; a 503

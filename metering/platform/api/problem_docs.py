@@ -63,6 +63,24 @@ def problem_responses(*kinds: ProblemType) -> dict[int | str, dict[str, Any]]:
     return {status: _response(by_status[status]) for status in sorted(by_status)}
 
 
+def add_problem_responses(responses: dict[str, Any], *kinds: ProblemType) -> None:
+    """Document `kinds` in an operation's generated `responses`, beside what it lists: a
+    status it already answers with problems gets their examples, a new one its response."""
+    for status, documented in problem_responses(*kinds).items():
+        existing: dict[str, Any] = responses.get(str(status)) or {}
+        content = existing.get("content", {}).get(PROBLEM_JSON)
+        if content is None:
+            responses[str(status)] = documented
+            continue
+        added = documented["content"][PROBLEM_JSON]["examples"]
+        examples = content.setdefault("examples", {})
+        examples.update({slug: value for slug, value in added.items() if slug not in examples})
+        titles = dict.fromkeys(
+            [*existing["description"].split("; "), *documented["description"].split("; ")]
+        )
+        existing["description"] = "; ".join(titles)
+
+
 def catalogue_table() -> str:
     """Every problem type as a Markdown table, for the API's description."""
     rows = [

@@ -8,15 +8,20 @@ catalogue type; a client never sees a stack trace.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from metering.platform.api import problems
+from metering.platform.api.inputs import MAX_JSON_DEPTH, field_name
 from metering.platform.api.problems import PROBLEM_JSON, ProblemError
+from metering.platform.db.faults import transient
+
+RETRY_AFTER_SECONDS = 2
+"""What a 503 for a database fault asks the client to wait before sending again."""
 
 logger = logging.getLogger(__name__)
 
@@ -25,21 +30,6 @@ def problem_response(problem: ProblemError) -> JSONResponse:
     return JSONResponse(
         problem.body(), status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers
     )
-
-
-def field_name(loc: Sequence[str | int]) -> str:
-    """`("body", "events", 3, "id")` -> `events[3].id`; query and path fields keep their source."""
-    parts = list(loc)
-    prefix = ""
-    if parts and parts[0] == "body":
-        parts = parts[1:]
-    elif parts and parts[0] in ("query", "path", "header", "cookie"):
-        prefix = f"{parts[0]} parameter "
-        parts = parts[1:]
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return prefix + (text or "body")
 
 
 def validation_problem(exc: RequestValidationError) -> ProblemError:
@@ -61,13 +51,35 @@ async def _problem_handler(_request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc)
 
 
-async def _validation_handler(_request: Request, exc: Exception) -> JSONResponse:
+def not_json(request: Request, exc: RequestValidationError) -> ProblemError | None:
+    """A 415 for a body sent to a JSON route as something else (form data, text, no
+    Content-Type: what `curl -d` sends). FastAPI leaves such a body unread, as bytes, and
+    would only say that it is not an object."""
+    if not (isinstance(exc.body, bytes) and exc.body):
+        return None
+    if not any(tuple(error["loc"]) == ("body",) for error in exc.errors()):
+        return None
+    media_type = request.headers.get("content-type") or "none"
+    return problems.HTTP_UNSUPPORTED_MEDIA_TYPE.error(
+        f"Send the body as JSON with 'Content-Type: application/json' (Content-Type was "
+        f"'{media_type}')."
+    )
+
+
+async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return problem_response(validation_problem(exc))
+    return problem_response(not_json(request, exc) or validation_problem(exc))
 
 
 async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc.__cause__, RecursionError):  # FastAPI could not decode the body
+        return problem_response(
+            problems.INVALID_REQUEST.error(
+                f"body: JSON nested far more than {MAX_JSON_DEPTH} levels deep, the most a "
+                "field's value may nest"
+            )
+        )
     kind = problems.plain(exc.status_code)
     detail = exc.detail if isinstance(exc.detail, str) else kind.title
     if kind is problems.HTTP_NOT_FOUND and detail == kind.title:
@@ -77,9 +89,26 @@ async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(kind.error(detail, headers=exc.headers))
 
 
+def database_problem(exc: Exception) -> ProblemError | None:
+    """The 503 for a database fault a client can retry (`faults.transient`), else None."""
+    if not transient(exc):
+        return None
+    return problems.DATABASE_UNAVAILABLE.error(
+        "The database is unreachable or the connection to it was lost. Send the request "
+        f"again in {RETRY_AFTER_SECONDS} seconds.",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def log_failure(request: Request, exc: Exception) -> None:
+    """The one log line, with its traceback, of a request that failed on our side."""
+    what = "database fault" if transient(exc) else "unhandled error"
+    logger.error("%s on %s %s", what, request.method, request.url.path, exc_info=exc)
+
+
 async def _crash_handler(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    problem = problems.HTTP_INTERNAL_SERVER_ERROR.error(
+    log_failure(request, exc)
+    problem = database_problem(exc) or problems.HTTP_INTERNAL_SERVER_ERROR.error(
         "An unexpected error occurred; it has been logged. Retrying the request is safe."
     )
     return problem_response(problem)
@@ -90,4 +119,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _problem_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
+    # Handled where they are raised, so the server does not log them a second time.
+    app.add_exception_handler(DBAPIError, _crash_handler)
     app.add_exception_handler(Exception, _crash_handler)

@@ -112,7 +112,9 @@ HTTP_NOT_FOUND = _plain(
 )
 HTTP_METHOD_NOT_ALLOWED = _plain(405, "The path takes other methods, listed in the `Allow` header.")
 HTTP_UNSUPPORTED_MEDIA_TYPE = _plain(
-    415, 'A rule file sent as neither YAML nor JSON `{"yaml": ...}`.'
+    415,
+    "A body in a media type the operation does not take: a rule file as neither YAML nor JSON "
+    '`{"yaml": ...}`, any other body as anything but JSON.',
 )
 HTTP_INTERNAL_SERVER_ERROR = _plain(
     500, "An unexpected error; it is logged, and retrying the request is safe."
@@ -149,6 +151,14 @@ NOT_READY = _declare(
     503,
     "Service Unavailable",
     "The database is unreachable or its schema is not current.",
+)
+DATABASE_UNAVAILABLE = _declare(
+    "database-unavailable",
+    503,
+    "Service Unavailable",
+    "The database could not be reached or the connection to it was lost; send the request "
+    "again after the seconds in `Retry-After` (an event id is stored once, so resending "
+    "events never doubles them).",
 )
 
 # Credentials: the vendor's API key, or the Standard Webhooks signature of the event webhook.
@@ -320,6 +330,40 @@ PAYMENT_REFERENCE_CONFLICT = _declare(
     "Payment Reference Conflict",
     "A payment with this reference was recorded for the invoice with another amount, date or "
     "method; a reference names one payment.",
+)
+STRIPE_NOT_CONFIGURED = _declare(
+    "stripe-not-configured",
+    404,
+    "Stripe Not Configured",
+    "The service has no Stripe webhook secret (METERING_STRIPE_WEBHOOK_SECRET), so it takes no "
+    "Stripe webhooks.",
+)
+STRIPE_CUSTOMER_INVALID = _declare(
+    "stripe-customer-invalid",
+    422,
+    "Stripe Customer Invalid",
+    "`stripe_customer_id` names no customer in Stripe (or a deleted one), or Stripe is not "
+    "configured (no stripe_api_key).",
+)
+STRIPE_CUSTOMER_CONFLICT = _declare(
+    "stripe-customer-conflict",
+    409,
+    "Stripe Customer Conflict",
+    "The Stripe customer is linked to another customer (`customer_id` names it), or one of "
+    "this customer's invoices is being made in Stripe under its current Stripe customer.",
+)
+PAYMENT_METHOD_NOT_SUPPORTED = _declare(
+    "payment-method-not-supported",
+    409,
+    "Payment Method Not Supported",
+    "The customer's payment provider keeps no payment methods (`manual`: the vendor collects "
+    "its invoices itself), or it is not configured.",
+)
+PROVIDER_UNAVAILABLE = _declare(
+    "provider-unavailable",
+    503,
+    "Payment Provider Unavailable",
+    "The payment provider did not answer or failed; nothing was changed, try again.",
 )
 STRIPE_SIGNATURE_INVALID = _declare(
     "stripe-signature-invalid",

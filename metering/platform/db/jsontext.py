@@ -37,9 +37,45 @@ def column_text(value: Any) -> str | None:
     return None if value is None else dumps(value)
 
 
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+_KEPT_DEPTH = 64
+_TOO_DEEP = '"\\u0000nested too deep"'
+
+
+def _cut_too_deep(text: str) -> str:
+    """`text` with every object or array below `_KEPT_DEPTH` levels replaced by a string
+    that no check lets through (it starts with a NUL), so what is left can be decoded."""
+    pieces: list[str] = []
+    kept_until = depth = 0
+    cut_from: int | None = None
+    for token in _TOKEN.finditer(text):
+        mark = token.group()
+        if mark[0] == '"':
+            continue
+        if mark in "[{":
+            depth += 1
+            if depth > _KEPT_DEPTH and cut_from is None:
+                cut_from = token.start()
+            continue
+        if depth == _KEPT_DEPTH + 1 and cut_from is not None:
+            pieces += [text[kept_until:cut_from], _TOO_DEEP]
+            kept_until, cut_from = token.end(), None
+        depth -= 1
+    pieces.append(text[kept_until:])
+    return "".join(pieces)
+
+
 def loads(text: str | bytes) -> Any:
-    """Decode JSON, reading every non-integer number as a `Decimal`."""
-    return json.loads(text, parse_float=Decimal)
+    """Decode JSON, reading every non-integer number as a `Decimal`.
+
+    JSON nested too deep for the decoder's recursion comes back with its deepest parts
+    replaced (`_cut_too_deep`), so one deep event is refused by itself, never its batch.
+    """
+    try:
+        return json.loads(text, parse_float=Decimal)
+    except RecursionError:
+        decoded = text.decode() if isinstance(text, bytes) else text
+        return json.loads(_cut_too_deep(decoded), parse_float=Decimal)
 
 
 def iso_utc(value: datetime) -> str:

@@ -73,6 +73,12 @@ class ExactNumeric(sa.TypeDecorator[Decimal]):
 
 # Money, quantities and measured values: exact decimals, never float.
 Amount = ExactNumeric()
+AMOUNT_INTEGER_DIGITS = 38 - 12
+
+
+def fits_amount(value: Decimal) -> bool:
+    """Whether an `Amount` column holds `value`: finite, under 10^26 in magnitude."""
+    return value.is_finite() and (value.is_zero() or value.adjusted() < AMOUNT_INTEGER_DIGITS)
 
 
 def utcnow() -> datetime:

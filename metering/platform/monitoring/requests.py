@@ -4,7 +4,8 @@
 or makes one, binds it for the log lines of the request, returns it in `X-Request-Id`, and
 observes the request's duration by route template (`/v1/customers/{customer_id}`, never the
 raw path) when the answer has been sent. `MonitoredApp` puts it outside Starlette's error
-middleware, so the crash handler's log line and its 500 answer carry the id too.
+middleware, so the crash handler's log line and its 500 answer carry the id too; the crash,
+answered and logged there, ends here instead of being logged again by the server.
 """
 
 from __future__ import annotations
@@ -60,11 +61,13 @@ class RequestContext:
         token = REQUEST_ID.set(request_id)
         started = time.perf_counter()
         status = 500  # an answer that never started is a failure
+        started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started = True
                 headers = [
                     (k, v) for k, v in message.get("headers", []) if k.lower() != _HEADER_KEY
                 ]
@@ -73,6 +76,11 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            if not started:
+                raise
+            # Starlette's error middleware re-raises a crash after its handler has logged
+            # it and answered; raising it further would have the server log it again.
         finally:
             elapsed = time.perf_counter() - started
             metrics.observe_request(scope["method"], route_template(scope), status, elapsed)

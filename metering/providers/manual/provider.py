@@ -12,14 +12,23 @@ from datetime import datetime
 
 from metering.billing.payments.protocol import (
     Collection,
+    CustomerSnapshot,
     Failure,
     Finalized,
     InvoiceSnapshot,
     LineSnapshot,
+    NotSupported,
     Paid,
+    PaymentMethod,
+    PaymentMethodAdded,
     ProviderEvent,
     Sent,
+    SetupSession,
     WebhookRejected,
+)
+
+NO_PAYMENT_METHODS = (
+    "the manual provider keeps no payment methods: the vendor collects its invoices itself"
 )
 
 
@@ -28,6 +37,7 @@ class ManualProvider:
 
     name = "manual"
     label = "Manual"
+    keeps_payment_methods = False
 
     def ensure_customer(self, invoice: InvoiceSnapshot, now: datetime) -> str:
         return invoice.customer.id
@@ -57,6 +67,24 @@ class ManualProvider:
 
     def failure(self, error: Exception) -> Failure | None:
         return None
+
+    def has_customer(self, external_id: str) -> bool:
+        """There are no accounts elsewhere to link."""
+        return False
+
+    def open_customer(self, customer: CustomerSnapshot) -> str:
+        raise NotSupported(NO_PAYMENT_METHODS)
+
+    def payment_method(self, customer: str) -> PaymentMethod | None:
+        raise NotSupported(NO_PAYMENT_METHODS)
+
+    def payment_method_session(
+        self, customer: str, return_url: str, currency: str | None
+    ) -> SetupSession:
+        raise NotSupported(NO_PAYMENT_METHODS)
+
+    def use_payment_method(self, added: PaymentMethodAdded) -> PaymentMethod:
+        raise NotSupported(NO_PAYMENT_METHODS)
 
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         raise WebhookRejected("the manual provider sends no webhooks")

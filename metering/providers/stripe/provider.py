@@ -17,19 +17,22 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 import stripe
 from stripe.params import (
     CustomerCreateParams,
+    CustomerTaxIdCreateParams,
     CustomerUpdateParams,
     InvoiceCreateParams,
     InvoiceItemCreateParams,
 )
+from stripe.params.checkout import SessionCreateParams
 
 from metering.billing.payments.models import SyncState
 from metering.billing.payments.protocol import (
     Collection,
+    CustomerSnapshot,
     DeclineCode,
     Declined,
     Failure,
@@ -37,9 +40,13 @@ from metering.billing.payments.protocol import (
     InvoiceSnapshot,
     LineSnapshot,
     Paid,
+    PaymentMethod,
+    PaymentMethodAdded,
     PermanentSyncError,
     ProviderEvent,
     Sent,
+    SetupSession,
+    TaxLine,
 )
 from metering.catalog.customers.models import CollectionMethod
 from metering.platform.settings import Settings
@@ -55,7 +62,11 @@ IDEMPOTENCY_WINDOW = timedelta(hours=23)
 
 def idempotency(invoice: InvoiceSnapshot, *parts: object) -> stripe.RequestOptions:
     """The idempotency key of one Stripe write: our ids, then the invoice's key round."""
-    key = ":".join(str(part) for part in ("metering", *parts, f"r{invoice.key_round}"))
+    return _key(invoice.key_round, *parts)
+
+
+def _key(key_round: int, *parts: object) -> stripe.RequestOptions:
+    key = ":".join(str(part) for part in ("metering", *parts, f"r{key_round}"))
     return {"idempotency_key": key}
 
 
@@ -108,6 +119,39 @@ def _stripe_invoice(invoice: InvoiceSnapshot) -> str:
     return invoice.provider_invoice_id
 
 
+def _address(address: Mapping[str, str | None]) -> Any:
+    """Our address as Stripe's (the same field names)."""
+    return {key: value for key, value in address.items() if value}
+
+
+def _customer_metadata(customer: CustomerSnapshot) -> dict[str, str]:
+    return {
+        "metering_customer_id": customer.id,
+        "metering_vendor_id": customer.vendor_id,
+        "external_id": customer.external_id,
+    }
+
+
+# Stripe's payment method types that are bank accounts (debits), as the portal names them.
+BANK_ACCOUNTS = ("sepa_debit", "us_bank_account", "bacs_debit", "au_becs_debit", "acss_debit")
+
+
+def _described(method: stripe.PaymentMethod) -> PaymentMethod:
+    """A card (brand, last 4, expiry) or a bank account (its type, last 4)."""
+    details = method.to_dict().get(method.type) or {}
+    if method.type == "card":
+        return PaymentMethod(
+            "card",
+            str(details.get("brand") or "card"),
+            str(details.get("last4") or ""),
+            details.get("exp_month"),
+            details.get("exp_year"),
+        )
+    kind = "bank_account" if method.type in BANK_ACCOUNTS else method.type
+    brand = details.get("bank_name") or method.type
+    return PaymentMethod(kind, str(brand), str(details.get("last4") or ""))
+
+
 def _paid_at(paid: stripe.Invoice) -> datetime | None:
     transitions = getattr(paid, "status_transitions", None)
     stamp = transitions.paid_at if transitions is not None else None
@@ -119,6 +163,7 @@ class StripeProvider:
 
     name = "stripe"
     label = "Stripe"
+    keeps_payment_methods = True
 
     def __init__(
         self, client: stripe.StripeClient | None, webhook_secret: str | None, tolerance: int
@@ -142,27 +187,61 @@ class StripeProvider:
         return self._client
 
     def ensure_customer(self, invoice: InvoiceSnapshot, now: datetime) -> str:
-        """Create the Stripe customer (or bring its name, email and our ids up to date)."""
+        """Create the Stripe customer (or bring our ids, and its name and email when we have
+        them, up to date: a linked customer keeps the name it has in Stripe when ours has
+        none)."""
         customer = invoice.customer
-        metadata = {
-            "metering_customer_id": customer.id,
-            "metering_vendor_id": customer.vendor_id,
-            "external_id": customer.external_id,
-        }
-        name = customer.name or customer.external_id
         if customer.provider_id is None:
-            if _may_exist(invoice, now) and (found := self._find_customer(customer.id)):
-                return found
-            created: CustomerCreateParams = {"name": name, "metadata": metadata}
-            if customer.email:
-                created["email"] = customer.email
-            key = idempotency(invoice, "customer", customer.id, "create", _digest(created))
-            return self.client.v1.customers.create(created, options=key).id
-        updated: CustomerUpdateParams = {"name": name, "metadata": metadata}
+            return self._create_customer(customer, invoice.key_round, _may_exist(invoice, now))
+        updated: CustomerUpdateParams = {"metadata": _customer_metadata(customer)}
+        if customer.name:
+            updated["name"] = customer.name
         if customer.email:
             updated["email"] = customer.email
+        if customer.address:
+            updated["address"] = _address(customer.address)
         key = idempotency(invoice, "customer", customer.id, "update", _digest(updated))
-        return self.client.v1.customers.update(customer.provider_id, updated, options=key).id
+        found = self.client.v1.customers.update(customer.provider_id, updated, options=key).id
+        self._add_tax_ids(invoice, customer)
+        return found
+
+    def _add_tax_ids(self, invoice: InvoiceSnapshot, customer: CustomerSnapshot) -> None:
+        """The customer's tax ids that its Stripe customer does not have yet (Stripe keeps
+        them apart from the customer; a linked customer may have some already)."""
+        if not customer.tax_ids or customer.provider_id is None:
+            return
+        listed = self.client.v1.customers.tax_ids.list(customer.provider_id)
+        there = {(tax_id.type, tax_id.value) for tax_id in listed.auto_paging_iter()}
+        for wanted in customer.tax_ids:
+            if (wanted["type"], wanted["value"]) in there:
+                continue
+            params: CustomerTaxIdCreateParams = {
+                "type": wanted["type"],
+                "value": wanted["value"],
+            }
+            key = idempotency(invoice, "customer", customer.id, "tax_id", _digest(params))
+            self.client.v1.customers.tax_ids.create(customer.provider_id, params, options=key)
+
+    def _create_customer(self, customer: CustomerSnapshot, key_round: int, look: bool) -> str:
+        """The Stripe customer made for ours (looked up first when `look`): the same key and
+        parameters whether the sync or a payment method setup makes it, so within Stripe's
+        idempotency window both get the same customer."""
+        if look and (found := self._find_customer(customer.id)):
+            return found
+        created: CustomerCreateParams = {
+            "name": customer.name or customer.external_id,
+            "metadata": _customer_metadata(customer),
+        }
+        if customer.email:
+            created["email"] = customer.email
+        if customer.address:
+            created["address"] = _address(customer.address)
+        if customer.tax_ids:
+            created["tax_id_data"] = [
+                {"type": tax_id["type"], "value": tax_id["value"]} for tax_id in customer.tax_ids
+            ]
+        key = _key(key_round, "customer", customer.id, "create", _digest(created))
+        return self.client.v1.customers.create(created, options=key).id
 
     def _find_customer(self, customer_id: str) -> str | None:
         """The Stripe customer made for ours whose id we never stored (Stripe's search, which
@@ -197,6 +276,8 @@ class StripeProvider:
         }
         if invoice.collection_method == CollectionMethod.SEND_INVOICE:
             params["days_until_due"] = invoice.days_until_due
+        if invoice.tax_provider == self.name:  # Stripe Tax computes it from the address
+            params["automatic_tax"] = {"enabled": True}
         key = idempotency(invoice, "invoice", invoice.id, "create")
         return self.client.v1.invoices.create(params, options=key).id
 
@@ -274,8 +355,26 @@ class StripeProvider:
         )
         _minor(invoice.total, invoice.currency, f"invoice {invoice.id} total")
         paid = Paid(_paid_at(finalized)) if finalized.status == "paid" else None
-        total = _major(finalized.total, invoice.currency)
-        return Finalized(total, finalized.hosted_invoice_url, paid)
+        taxes = finalized.total_taxes or []
+        tax = sum(entry.amount for entry in taxes)
+        total = _major(finalized.total - tax, invoice.currency)
+        if invoice.tax_provider != self.name:
+            return Finalized(total, finalized.hosted_invoice_url, paid)
+        lines = tuple(self._tax_line(entry, invoice.currency) for entry in taxes)
+        return Finalized(
+            total, finalized.hosted_invoice_url, paid, _major(tax, invoice.currency), lines
+        )
+
+    def _tax_line(self, entry: stripe.Invoice.TotalTax, currency: str) -> TaxLine:
+        """One of Stripe's computed taxes, named and rated by its tax rate."""
+        details = entry.tax_rate_details
+        amount = _major(entry.amount, currency)
+        if details is None:
+            return TaxLine("Tax", None, amount)
+        rate = self.client.v1.tax_rates.retrieve(details.tax_rate)
+        where = f" ({rate.jurisdiction})" if rate.jurisdiction else ""
+        percent = Decimal(str(rate.percentage)).normalize()
+        return TaxLine(f"{rate.display_name}{where}", percent, amount)
 
     def collect(self, invoice: InvoiceSnapshot) -> Collection:
         """charge_automatically: pay now; a declined card, a card that asks for
@@ -374,6 +473,70 @@ class StripeProvider:
 
     def failure(self, error: Exception) -> Failure | None:
         return failures.failure(error)
+
+    def has_customer(self, external_id: str) -> bool:
+        """Whether Stripe has the customer (a deleted one is answered as `deleted`)."""
+        try:
+            found = self.client.v1.customers.retrieve(external_id)
+        except stripe.InvalidRequestError as error:
+            if error.http_status == 404:
+                return False
+            raise
+        return not getattr(found, "deleted", False)
+
+    def open_customer(self, customer: CustomerSnapshot) -> str:
+        return self._create_customer(customer, 0, look=True)
+
+    def payment_method(self, customer: str) -> PaymentMethod | None:
+        """The method Stripe charges the customer's invoices to: its invoice default, else its
+        default source."""
+        found = self.client.v1.customers.retrieve(customer)
+        settings = found.invoice_settings
+        default = settings.default_payment_method if settings is not None else None
+        method_id = default if isinstance(default, str) else getattr(default, "id", None)
+        source = found.default_source
+        method_id = method_id or (source if isinstance(source, str) else None)
+        if method_id is None:
+            return None
+        return _described(self.client.v1.payment_methods.retrieve(method_id))
+
+    def payment_method_session(
+        self, customer: str, return_url: str, currency: str | None
+    ) -> SetupSession:
+        """A Checkout Session in `setup` mode for the customer: Stripe's hosted page collects
+        a card or bank account and returns to `return_url` (cancelled or not). Stripe
+        chooses the methods it offers for `currency`; without one, cards only."""
+        params: SessionCreateParams = {
+            "mode": "setup",
+            "customer": customer,
+            "success_url": return_url,
+            "cancel_url": return_url,
+            "setup_intent_data": {"metadata": {"metering_purpose": "default_payment_method"}},
+        }
+        if currency is not None:
+            params["currency"] = currency
+        else:
+            params["allowed_payment_method_types"] = ["card"]
+        made = self.client.v1.checkout.sessions.create(params)
+        if made.url is None:
+            raise PermanentSyncError(f"Stripe Checkout Session {made.id} has no url")
+        expires = datetime.fromtimestamp(made.expires_at, UTC) if made.expires_at else None
+        return SetupSession(made.url, expires)
+
+    def use_payment_method(self, added: PaymentMethodAdded) -> PaymentMethod:
+        """The SetupIntent's payment method becomes the customer's default for invoices."""
+        setup = self.client.v1.setup_intents.retrieve(added.setup)
+        method = setup.payment_method
+        method_id = method if isinstance(method, str) else getattr(method, "id", None)
+        if setup.status != "succeeded" or method_id is None:
+            raise PermanentSyncError(
+                f"Stripe SetupIntent {added.setup} is {setup.status}: no payment method to use"
+            )
+        updated: CustomerUpdateParams = {"invoice_settings": {"default_payment_method": method_id}}
+        # Without an idempotency key: setting the same default again is harmless, and a key
+        # would replay a failed answer to every redelivery of the event for 24 hours.
+        self.client.v1.customers.update(added.customer, updated)
+        return _described(self.client.v1.payment_methods.retrieve(method_id))
 
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         return webhook.parse(payload, headers, self.webhook_secret or "", self.tolerance)

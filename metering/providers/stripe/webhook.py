@@ -21,6 +21,7 @@ from metering.billing.payments.protocol import (
     InvoiceChange,
     Opened,
     Paid,
+    PaymentMethodAdded,
     ProviderEvent,
     Voided,
     WebhookRejected,
@@ -52,8 +53,31 @@ def _change(event_type: str, stripe_invoice: dict[str, Any]) -> InvoiceChange | 
     return None
 
 
+# Events that say a customer added a payment method: a Checkout Session in setup mode
+# completed, or a SetupIntent succeeded (both come for one session; applying both is harmless).
+PAYMENT_METHOD_EVENTS = ("checkout.session.completed", "setup_intent.succeeded")
+
+
+def _payment_method_added(
+    event_type: str, stripe_object: dict[str, Any]
+) -> PaymentMethodAdded | None:
+    """The customer and SetupIntent of a payment method added; None for another event (a
+    Checkout Session in payment or subscription mode)."""
+    customer = stripe_object.get("customer")
+    if event_type == "checkout.session.completed":
+        setup = stripe_object.get("setup_intent") if stripe_object.get("mode") == "setup" else None
+    else:
+        setup = stripe_object.get("id")
+    if isinstance(customer, str) and isinstance(setup, str):
+        return PaymentMethodAdded(customer, setup)
+    return None
+
+
 def event_of(event_id: str, event_type: str, stripe_object: dict[str, Any]) -> ProviderEvent:
     """The provider event of a Stripe event whose `data.object` is `stripe_object`."""
+    if event_type in PAYMENT_METHOD_EVENTS:
+        added = _payment_method_added(event_type, stripe_object)
+        return ProviderEvent(event_id, event_type, None, None, None, added)
     if not (event_type.startswith("invoice.") and stripe_object.get("object") == "invoice"):
         return ProviderEvent(event_id, event_type, None, None, None)
     stripe_id = stripe_object.get("id")
@@ -84,15 +108,24 @@ def parse(payload: bytes, headers: Mapping[str, str], secret: str, tolerance: in
     return event_of(str(event.id), str(event.type), data)
 
 
-def apply_event(session: Session, event: ProviderEvent) -> WebhookOutcome:
-    """Record the event and update our invoice; the caller commits (a concurrent duplicate
-    then fails on the `stripe_events` key and changes nothing)."""
-    if session.get(StripeEventSeen, event.id) is not None:
-        ours = webhooks.find_invoice(session, PROVIDER, event)
-        invoice_id = ours[0] if ours is not None else None
-        return WebhookOutcome(event.id, event.type, invoice_id, False, True, "already applied")
+def seen(session: Session, event: ProviderEvent) -> bool:
+    return session.get(StripeEventSeen, event.id) is not None
+
+
+def record(session: Session, event: ProviderEvent) -> None:
+    """The event is applied (the caller commits; a concurrent duplicate fails on the key)."""
     session.add(
         StripeEventSeen(id=event.id, type=event.type, stripe_invoice_id=event.external_invoice_id)
     )
     session.flush()
+
+
+def apply_event(session: Session, event: ProviderEvent) -> WebhookOutcome:
+    """Record the event and update our invoice; the caller commits (a concurrent duplicate
+    then fails on the `stripe_events` key and changes nothing)."""
+    if seen(session, event):
+        ours = webhooks.find_invoice(session, PROVIDER, event)
+        invoice_id = ours[0] if ours is not None else None
+        return WebhookOutcome(event.id, event.type, invoice_id, False, True, "already applied")
+    record(session, event)
     return webhooks.apply_event(session, PROVIDER, LABEL, event)

@@ -85,6 +85,12 @@ def serve_command(
             uvicorn.run(APP, factory=True, host=host, port=port, log_config=log_config)
             return
         config = TCPConfig(
-            APP, factory=True, host=host, port=port, workers=workers, log_config=log_config
+            APP,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=log_config,
+            timeout_worker_healthcheck=settings.serve_worker_healthcheck_seconds,
         )
         Multiprocess(config, sockets=[config.bind_socket()]).run()

@@ -1,10 +1,10 @@
 """The uvicorn configuration of `metering serve --workers N`, in a module of its own.
 
 Each worker process unpickles its configuration, importing this module, before it answers
-the supervisor's health checks; uvicorn kills a worker that does not answer within 5
-seconds. Kept apart from the rest of the command (which imports the whole service), this
-takes a fraction of a second even on a busy host; the app is imported afterwards, while the
-worker already answers.
+the supervisor's health checks; uvicorn kills a worker that does not answer in time
+(`METERING_SERVE_WORKER_HEALTHCHECK_SECONDS`, 30 by default). Kept apart from the rest of
+the command (which imports the whole service), this takes a fraction of a second even on a
+busy host; the app is imported afterwards, while the worker already answers.
 """
 
 from __future__ import annotations

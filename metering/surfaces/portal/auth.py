@@ -30,6 +30,7 @@ from metering.platform.web.format import Formatter
 from metering.platform.web.templating import render
 from metering.surfaces.portal.branding import Branding, branding_of
 from metering.surfaces.portal.errors import PortalPageError
+from metering.surfaces.portal.invoices import FailedPayment, failed_payments
 from metering.surfaces.portal.keys import serializer
 from metering.surfaces.portal.models import PortalSession
 
@@ -48,6 +49,8 @@ class PortalContext:
     return_url: str | None
     branding: Branding
     fmt: Formatter
+    # The customer's invoices whose payment failed (a banner on every page), newest first.
+    failed_payments: tuple[FailedPayment, ...] = ()
 
 
 def portal_now() -> datetime:
@@ -134,6 +137,7 @@ def portal_context(request: Request, session: Session = Depends(get_session)) ->
         return_url=row.return_url,
         branding=branding_of(vendor, _settings(request)),
         fmt=formatter_for(session, customer, now),
+        failed_payments=tuple(failed_payments(session, customer.id)),
     )
 
 

@@ -1,8 +1,9 @@
 """Errors on portal pages are HTML pages a person can act on, never JSON or a stack trace.
 
 Handlers raise `PortalPageError`; `install_page_handlers` also turns the API's problem
-handlers (unknown route, bad query, crash, any `ProblemError`) into pages for paths under
-`/portal`, and leaves every other path to the RFC 9457 handlers.
+handlers (unknown route, bad query, crash, database fault, any `ProblemError`) into pages
+for paths under `/portal` and the vendor's pages under `/vendor/`, and leaves every other
+path to the RFC 9457 handlers.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from metering.platform.api.problem_handlers import validation_problem
+from metering.platform.api.problem_handlers import database_problem, validation_problem
 from metering.platform.api.problems import ProblemError
 from metering.platform.web.templating import render
 
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
     from metering.surfaces.portal.branding import Branding
 
 PORTAL_PREFIX = "/portal"
+PAGE_PREFIXES = (PORTAL_PREFIX, "/vendor/")
+"""Paths answered with HTML pages, errors included."""
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
@@ -78,7 +82,15 @@ def _as_page(exc: Exception) -> PortalPageError:
     if isinstance(exc, PortalPageError):
         return exc
     if isinstance(exc, ProblemError):
-        return PortalPageError(exc.status, exc.title, exc.detail)
+        return PortalPageError(exc.status, exc.title, exc.detail, headers=exc.headers)
+    unavailable = database_problem(exc)
+    if unavailable is not None:
+        return PortalPageError(
+            unavailable.status,
+            "Briefly unavailable",
+            "We could not reach our database just now. Reload the page in a few seconds.",
+            headers=unavailable.headers,
+        )
     if isinstance(exc, RequestValidationError):
         problem = validation_problem(exc)
         return PortalPageError(
@@ -101,7 +113,7 @@ def _as_page(exc: Exception) -> PortalPageError:
 
 def _wrap(original: Handler | None) -> Handler:
     async def handler(request: Request, exc: Exception) -> Response:
-        if request.url.path.startswith(PORTAL_PREFIX) or original is None:
+        if request.url.path.startswith(PAGE_PREFIXES) or original is None:
             expected = PortalPageError | ProblemError | StarletteHTTPException
             if original is not None and not isinstance(exc, expected | RequestValidationError):
                 await original(request, exc)  # the API's handler logs the crash
@@ -115,5 +127,6 @@ def install_page_handlers(app: FastAPI) -> None:
     """Render errors under `/portal` as pages; call after `install_problem_handlers`."""
     handlers: dict[Any, Handler] = app.exception_handlers  # type: ignore[assignment]
     app.add_exception_handler(PortalPageError, _wrap(None))
-    for kind in (ProblemError, RequestValidationError, StarletteHTTPException, Exception):
+    kinds = (ProblemError, RequestValidationError, StarletteHTTPException, DBAPIError, Exception)
+    for kind in kinds:
         app.add_exception_handler(kind, _wrap(handlers.get(kind)))

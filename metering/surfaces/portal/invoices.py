@@ -16,6 +16,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from metering.billing.invoices import repository
+from metering.billing.invoices.announce import payment_error
 from metering.billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus
 from metering.billing.invoices.usage import id_count
 from metering.billing.payments import links
@@ -24,6 +25,9 @@ from metering.platform.api.pagination import decode_cursor, encode_cursor, inval
 from metering.platform.web.format import Formatter
 
 PAGE_SIZE = 20
+
+# Invoices the customer still has to pay.
+OPEN = (InvoiceStatus.ISSUED.value, InvoiceStatus.PAYMENT_FAILED.value)
 
 
 def listing(
@@ -132,6 +136,86 @@ def lines(session: Session, invoice: Invoice) -> list[LineView]:
         )
         for row in rows
     ]
+
+
+@dataclass(frozen=True)
+class FailedPayment:
+    """An invoice of the customer whose payment failed, and why in plain words."""
+
+    invoice: Invoice
+    message: str
+
+
+def failed_payments(session: Session, customer_id: str) -> list[FailedPayment]:
+    """The customer's invoices whose payment failed, newest period first (the portal's
+    banner on every page)."""
+    failed = session.exec(
+        select(Invoice)
+        .where(
+            Invoice.customer_id == customer_id,
+            Invoice.status == InvoiceStatus.PAYMENT_FAILED.value,
+        )
+        .order_by(col(Invoice.period_start).desc())
+    ).all()
+    found = links.of_invoices(session, [invoice.id for invoice in failed])
+    return [
+        FailedPayment(
+            invoice,
+            payment_error(found[invoice.id])["message"]
+            if invoice.id in found
+            else "The payment failed.",
+        )
+        for invoice in failed
+    ]
+
+
+@dataclass(frozen=True)
+class OpenInvoice:
+    """An invoice still to be paid: where to pay it (the provider's hosted page, if it has
+    one) and by when."""
+
+    invoice: Invoice
+    pay_url: str | None
+    owed: Decimal
+
+
+def open_invoices(session: Session, customer_id: str) -> list[OpenInvoice]:
+    """The customer's issued and payment-failed invoices, soonest due first."""
+    rows = session.exec(
+        select(Invoice)
+        .where(Invoice.customer_id == customer_id, col(Invoice.status).in_(OPEN))
+        .order_by(col(Invoice.due_at), col(Invoice.period_start))
+    ).all()
+    urls = hosted_urls(session, rows)
+    owed = taxes(session, rows)
+    return [OpenInvoice(row, urls.get(row.id), owed[row.id].owed) for row in rows]
+
+
+def hosted_urls(session: Session, invoices: Sequence[Invoice]) -> dict[str, str]:
+    """Invoice id -> its page at its payment provider, for the invoices that have one."""
+    found = links.of_invoices(session, [invoice.id for invoice in invoices])
+    return {key: link.hosted_url for key, link in found.items() if link.hosted_url}
+
+
+@dataclass(frozen=True)
+class Taxed:
+    """The invoice's tax as its provider computed it (None: no tax), and what is owed."""
+
+    tax: Decimal | None
+    lines: list[dict[str, Any]]
+    owed: Decimal
+
+
+def taxes(session: Session, invoices: Sequence[Invoice]) -> dict[str, Taxed]:
+    """Invoice id -> its tax and the total the customer pays (one query)."""
+    found = links.of_invoices(session, [invoice.id for invoice in invoices])
+    shown = {}
+    for invoice in invoices:
+        link = found.get(invoice.id)
+        tax = link.tax if link is not None else None
+        lines = (link.tax_lines or []) if link is not None and tax is not None else []
+        shown[invoice.id] = Taxed(tax, lines, links.owed(invoice.total, link))
+    return shown
 
 
 def hosted_url(session: Session, invoice: Invoice) -> str | None:

@@ -47,6 +47,9 @@ def invoice_list(
         "portal/invoices.html",
         {
             "invoices": shown,
+            "pay_urls": invoices.hosted_urls(session, rows),
+            "taxed": invoices.taxes(session, rows),
+            "open": invoices.OPEN,
             "next_cursor": next_cursor,
             "first_page": cursor is None,
             "labels": STATUS_LABELS,
@@ -71,6 +74,8 @@ def invoice_page(
         {
             "invoice": invoice,
             "hosted_url": invoices.hosted_url(session, invoice),
+            "taxed": invoices.taxes(session, [invoice])[invoice.id],
+            "open": invoices.OPEN,
             "lines": invoices.lines(session, invoice),
             "ifmt": invoices.formatter_of(session, invoice, portal.customer.locale),
             "labels": STATUS_LABELS,

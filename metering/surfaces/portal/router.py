@@ -11,6 +11,7 @@ from metering.surfaces.portal import (
     invoices_pages,
     outcomes_pages,
     overview_pages,
+    payment_pages,
     session_pages,
 )
 from metering.surfaces.portal.auth import require_csrf
@@ -23,7 +24,7 @@ def install_portal(app: FastAPI) -> None:
     app.include_router(session_pages.router)
     # Signed-in pages: every unsafe request must carry the session's CSRF token.
     guarded = [Depends(require_csrf)]
-    for pages in (overview_pages, invoices_pages, outcomes_pages, disputes_pages):
+    for pages in (overview_pages, invoices_pages, payment_pages, outcomes_pages, disputes_pages):
         app.include_router(pages.router, dependencies=guarded)
     mount_static(app)
     install_page_handlers(app)

@@ -36,6 +36,17 @@ class PortalSessionCreate(BaseModel):
 class PortalSessionOut(BaseModel):
     """The link to hand to the customer: it opens once, within 15 minutes."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://billing.example.com/portal/session/-q3alGZprqmbhJYskQwcWdQe-L7gXxUJ4au87A6Eekk",
+                    "expires_at": "2026-11-28T14:18:00Z",
+                }
+            ]
+        }
+    )
+
     url: str
     expires_at: datetime
 
@@ -54,6 +65,20 @@ class PortalBrandingUpdate(BaseModel):
 
 class PortalBrandingOut(BaseModel):
     """What is set, and what the portal shows (defaults filled in, text colour chosen)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "portal_name": "Acme AI",
+                    "portal_color": "#0f766e",
+                    "shown_name": "Acme AI",
+                    "shown_color": "#0f766e",
+                    "text_color": "#ffffff",
+                }
+            ]
+        }
+    )
 
     portal_name: str | None
     portal_color: str | None

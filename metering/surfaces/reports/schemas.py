@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from metering.surfaces.reports.margin import (
     CurrencyTotals,
@@ -106,7 +106,92 @@ class CurrencyTotalsOut(BaseModel):
     unpriced_events: int
 
 
+MARGIN_REPORT_EXAMPLE: dict[str, Any] = {
+    "period": "2026-10",
+    "as_of": "2026-11-20T12:00:00Z",
+    "customers": [
+        {
+            "customer_id": "cus_01m8y51h6wnk2mcpywvn5sm0n5",
+            "customer": "acme",
+            "plan": "support-agent",
+            "plan_version": 1,
+            "currency": "usd",
+            "period_start": "2026-10-01T00:00:00Z",
+            "period_end": "2026-11-01T00:00:00Z",
+            "revenue_source": "invoice",
+            "overridden": False,
+            "invoice_ids": ["inv_01jd3k2m8n4p6q8r0s2t4v6w8y"],
+            "outcomes": [
+                {
+                    "outcome": "pipeline_value",
+                    "settled": 1,
+                    "pending": 0,
+                    "revenue": "18.00",
+                    "cost": "0.12",
+                    "margin": "17.88",
+                    "margin_percent": "99.33",
+                },
+                {
+                    "outcome": "resolved_conversation",
+                    "settled": 1,
+                    "pending": 0,
+                    "revenue": "0.99",
+                    "cost": "0.00",
+                    "margin": "0.99",
+                    "margin_percent": "100.00",
+                },
+            ],
+            "outcome_revenue": "18.99",
+            "other_revenue": "0.00",
+            "revenue": "18.99",
+            "attributed_cost": "0.12",
+            "unbilled_cost": "0.00",
+            "cost": "0.12",
+            "margin": "18.87",
+            "margin_percent": "99.37",
+            "unpriced": [],
+        }
+    ],
+    "totals": [
+        {
+            "currency": "usd",
+            "outcomes": [
+                {
+                    "outcome": "pipeline_value",
+                    "settled": 1,
+                    "pending": 0,
+                    "revenue": "18.00",
+                    "cost": "0.12",
+                    "margin": "17.88",
+                    "margin_percent": "99.33",
+                },
+                {
+                    "outcome": "resolved_conversation",
+                    "settled": 1,
+                    "pending": 0,
+                    "revenue": "0.99",
+                    "cost": "0.00",
+                    "margin": "0.99",
+                    "margin_percent": "100.00",
+                },
+            ],
+            "settled": 2,
+            "pending": 0,
+            "revenue": "18.99",
+            "attributed_cost": "0.12",
+            "unbilled_cost": "0.00",
+            "cost": "0.12",
+            "margin": "18.87",
+            "margin_percent": "99.37",
+            "unpriced_events": 0,
+        }
+    ],
+}
+
+
 class MarginReportOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [MARGIN_REPORT_EXAMPLE]})
+
     period: str
     as_of: datetime
     customers: list[CustomerMarginOut]

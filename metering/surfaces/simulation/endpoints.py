@@ -28,6 +28,7 @@ from metering.catalog.vendors.models import Vendor
 from metering.platform.api import problems
 from metering.platform.api.body import read_body
 from metering.platform.api.deps import app_settings
+from metering.platform.api.inputs import CalendarTime
 from metering.platform.api.problem_docs import problem_responses
 from metering.platform.db.session import get_session
 from metering.platform.db.types import utcnow
@@ -89,8 +90,8 @@ def _run(url: str, plan_id: str, rules: RuleFile, start: datetime, end: datetime
 async def simulate_plan(
     plan_ref: str,
     request: Request,
-    start: datetime = Query(alias="from", description="Start of the range (ISO 8601)."),
-    end: datetime = Query(alias="to", description="End of the range, exclusive."),
+    start: CalendarTime = Query(alias="from", description="Start of the range (ISO 8601)."),
+    end: CalendarTime = Query(alias="to", description="End of the range, exclusive."),
     filename: str = Query("proposed.yaml", description="File name used in error messages."),
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from metering.surfaces.simulation.service import SimulationResult
 from pricing_rules.engine import money_text
@@ -60,6 +61,40 @@ class ProposedRules(BaseModel):
     currency: str
 
 
+SIMULATION_EXAMPLE: dict[str, Any] = {
+    "plan_id": "pln_01m8y51h4x1mnd2xf51bcj0341",
+    "plan": "support-agent",
+    "current_versions": [1],
+    "proposed": {"plan": "support-agent", "version": 2, "currency": "usd"},
+    "currency": "usd",
+    "from": "2026-10-01T00:00:00Z",
+    "to": "2026-11-01T00:00:00Z",
+    "as_of": "2026-11-20T12:00:00Z",
+    "events": 2,
+    "customers": [
+        {
+            "current": "18.99",
+            "proposed": "19.10",
+            "difference": "0.11",
+            "percent_change": "0.58",
+            "customer": "acme",
+            "customer_id": "cus_01m8y51h6wnk2mcpywvn5sm0n5",
+            "periods": 1,
+            "events": 2,
+            "overridden": False,
+        }
+    ],
+    "total": {
+        "current": "18.99",
+        "proposed": "19.10",
+        "difference": "0.11",
+        "percent_change": "0.58",
+    },
+    "treatment_changes": [],
+    "examples": [],
+}
+
+
 class SimulationOut(BaseModel):
     plan_id: str
     plan: str
@@ -77,7 +112,9 @@ class SimulationOut(BaseModel):
     )
     examples: list[TreatmentChangeExample] = Field(description="The first events that change.")
 
-    model_config = {"populate_by_name": True}
+    model_config = ConfigDict(
+        populate_by_name=True, json_schema_extra={"examples": [SIMULATION_EXAMPLE]}
+    )
 
 
 def percent_change(current: Decimal, proposed: Decimal) -> Decimal | None:

@@ -96,6 +96,27 @@ def test_get_one_shows_status_and_outcome_rows(
     assert missing.json()["detail"] == "No event 'nope'."
 
 
+def test_a_measured_value_is_a_decimal_string_as_documented(
+    app_client: TestClient, engine: Engine, vendor: VendorFixture, plan_id: str
+) -> None:
+    create_customer(engine, vendor.id, "acme", plan_id)
+    deal = {
+        "id": "d1",
+        "type": "deal.closed",
+        "customer": "acme",
+        "timestamp": "2026-11-02T09:00:00Z",
+        "properties": {"amount": 1250.5, "deal_id": "d-7"},
+    }
+    _send(app_client, vendor, deal)
+    response = app_client.get("/v1/events/d1", headers=auth(vendor.api_key))
+    # The event's properties stay as sent; the outcome's value is a string like every amount.
+    assert response.json()["properties"]["amount"] == 1250.5
+    [outcome] = response.json()["outcomes"]
+    assert (outcome["outcome"], outcome["value"]) == ("pipeline_value", "1250.5")
+    schema = app_client.get("/openapi.json").json()["components"]["schemas"]["OutcomeOut"]
+    assert schema["properties"]["value"]["anyOf"] == [{"type": "string"}, {"type": "null"}]
+
+
 def test_void_promotes_the_next_candidate_and_is_idempotent(
     app_client: TestClient, engine: Engine, vendor: VendorFixture, plan_id: str
 ) -> None:

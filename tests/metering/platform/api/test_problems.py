@@ -86,6 +86,21 @@ def test_malformed_json_is_a_400_saying_where() -> None:
     )
 
 
+def test_a_body_that_is_not_json_is_a_415_naming_its_content_type() -> None:
+    for content_type in ("application/x-www-form-urlencoded", "text/plain", None):
+        headers = {"content-type": content_type} if content_type else {}
+        response = client.post("/things", content=b'{"name": "a", "count": 1}', headers=headers)
+        assert response.status_code == 415, content_type
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["detail"] == (
+            "Send the body as JSON with 'Content-Type: application/json' "
+            f"(Content-Type was '{content_type or 'none'}')."
+        )
+    missing = client.post("/things", headers={"content-type": "text/plain"})
+    assert missing.status_code == 422
+    assert missing.json()["errors"] == [{"field": "body", "message": "Field required"}]
+
+
 def test_unknown_route_is_a_404_problem() -> None:
     response = client.get("/v1/nothing-here")
     assert response.status_code == 404

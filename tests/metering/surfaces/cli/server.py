@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import uvicorn
 
@@ -12,8 +13,23 @@ from metering.surfaces.app import create_app
 
 
 class BackgroundServer:
-    def __init__(self, settings: Settings) -> None:
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
+    """`settings`' app, or `app`; `log_config=None` leaves logging as the test set it (the
+    server's own lines then reach pytest's log capture)."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        app: Any = None,
+        log_config: dict[str, Any] | None = uvicorn.config.LOGGING_CONFIG,
+    ) -> None:
+        config = uvicorn.Config(
+            app or create_app(settings),
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            log_config=log_config,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

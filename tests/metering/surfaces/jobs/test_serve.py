@@ -74,6 +74,29 @@ def test_serve_with_workers_runs_the_jobs_once_in_the_supervisor(
     assert not scheduler_running()
 
 
+@pytest.mark.parametrize(("setting", "timeout"), [(None, 30), ("90", 90)])
+def test_serve_with_workers_gives_slow_workers_time_to_answer_health_checks(
+    setting: str | None, timeout: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn's own 5 s killed workers that were busy importing on a loaded host, forever."""
+    configs: list[Any] = []
+
+    class Supervisor:
+        def __init__(self, config: Any, sockets: list[Any]) -> None:
+            configs.append(config)
+            self.sockets = sockets
+
+        def run(self) -> None:
+            self.sockets[0].close()
+
+    if setting is not None:
+        monkeypatch.setenv("METERING_SERVE_WORKER_HEALTHCHECK_SECONDS", setting)
+    monkeypatch.setattr(serve, "Multiprocess", Supervisor)
+    result = invoke_serve(["--port", "0", "--workers", "2", "--no-jobs"], tmp_path, monkeypatch)
+    assert result.exit_code == 0, result.output
+    assert [(c.workers, c.timeout_worker_healthcheck) for c in configs] == [(2, timeout)]
+
+
 def test_serve_no_jobs_leaves_them_to_workers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

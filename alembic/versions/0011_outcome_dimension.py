@@ -4,8 +4,8 @@ A charge with `group_by: properties.model` bills one line per model; the close g
 period's outcome rows by this column, written with the row from the event under the plan
 version in force. Rows stored before this revision had no grouped charge: NULL.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-03
 """
 
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0010"
-down_revision: str | None = "0009"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -6,8 +6,8 @@ override's, `base_version_id` naming the base. Such a version is numbered -1, -2
 its plan, so the plan's own numbers stay unique and no table is rebuilt (SQLite would
 rebuild `plan_versions`, which other tables reference); its rules keep the base's number.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-03
 """
 
@@ -19,8 +19,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0011"
-down_revision: str | None = "0010"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
