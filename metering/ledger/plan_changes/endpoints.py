@@ -18,6 +18,7 @@ from metering.catalog.plans import service as plans
 from metering.catalog.plans.endpoints import (
     RULE_FILE_PROBLEMS,
     YAML_TYPES,
+    VersionNumber,
     invalid_rules_problem,
     rules_media_type,
     rules_text,
@@ -216,7 +217,7 @@ def list_overrides(
 )
 def get_override(
     customer_id: str,
-    number: int,
+    number: VersionNumber,
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
 ) -> OverrideOut:
