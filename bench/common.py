@@ -69,7 +69,7 @@ minimum: "500.00"
 
 # The same traffic under one outcome per conversation by precedence (a qualified lead before a
 # resolution before a human handoff) and AI resolutions billed only once a verifier confirms
-# them (or 72 hours later without one).
+# them (or 72 hours later without one), priced per AI model (`group_by`).
 OUTCOME_RULES = """
 plan: bench-outcomes
 version: 1
@@ -102,15 +102,21 @@ outcomes:
 charges:
   - outcome: resolved_conversation
     model: graduated
-    free_units: 50
-    tiers:
-      - {up_to: 1000, unit_price: "0.99"}
-      - {up_to: null, unit_price: "0.79"}
+    free_units: 10
+    group_by: properties.model
+    prices:
+      gpt-4o: [{up_to: 1000, unit_price: "0.99"}, {up_to: null, unit_price: "0.79"}]
+      claude: [{up_to: 500, unit_price: "1.09"}, {up_to: null, unit_price: "0.89"}]
+      default: [{up_to: 1000, unit_price: "0.49"}, {up_to: null, unit_price: "0.39"}]
   - {outcome: qualified_lead, model: per_unit, unit_price: "9.99"}
   - {outcome: handoff, model: per_unit, unit_price: "0.99"}
   - {name: Platform fee, model: flat, price: "200.00"}
 minimum: "500.00"
 """
+
+
+MODELS = ("gpt-4o", "claude", "llama", "mistral", None)
+"""With the `outcomes` plan, the model of resolution n is MODELS[n % 5] (None: none named)."""
 
 
 def plan_rules(name: str, support: str) -> str:
@@ -144,8 +150,8 @@ def support_events(
 ) -> Iterator[Event]:
     """Resolutions (some on a human or phone, some repeated), reopens, scored leads and a
     `deals` share of deals, at random seconds in [start, start + span). `verified`: leads
-    name a conversation too, half of them are a verifier's confirmation instead, and the
-    conversations a human handled are handoffs."""
+    name a conversation too, half of them are a verifier's confirmation instead, the
+    conversations a human handled are handoffs, and most resolutions name their model."""
     rng = random.Random(seed)
     channels = ("chat", "email", "phone")
     for n in range(count):
@@ -158,6 +164,8 @@ def support_events(
                 "channel": channels[rng.randrange(3)],
                 "handled_by": "ai" if rng.random() < 0.8 else "human",
             }
+            if verified and (model := MODELS[n % len(MODELS)]) is not None:
+                props["model"] = model
             handed_off = verified and props["handled_by"] == "human"
             kind = "conversation.handed_off" if handed_off else "conversation.resolved"
             yield Event(f"e{n}", kind, customer, at, props)

@@ -47,7 +47,7 @@ EVENT_COLUMNS = (
 OUTCOME_COLUMNS = (
     "vendor_id, customer_id, plan_version_id, event_pk, event_id, outcome, period_start, "
     "period_end, dedupe_key, match_key, occurred_at, value, value_text, problem, "
-    "settles_at, verify_by, state, counted_from, counted_until"
+    "settles_at, verify_by, state, counted_from, counted_until, dimension"
 )
 
 
@@ -226,6 +226,7 @@ def copy_events(
                                     state.state,
                                     state.counted_from,
                                     state.counted_until,
+                                    hit.dimension,
                                 )
                             )
         connection.commit()

@@ -5,7 +5,8 @@ memory figure shows what pricing keeps (one entry per dedupe key, and the candid
 whose outcome can be reversed), not the events themselves. Most ids here are new, so the
 number of keys grows with the events; the per-key cost is printed.
 Run: `make bench` or `python bench/price.py [--events N] [--plan outcomes]` (one outcome per
-conversation by precedence, verified resolutions: `bench/common.py`, `OUTCOME_RULES`).
+conversation by precedence, verified resolutions, prices per AI model: `bench/common.py`,
+`OUTCOME_RULES`).
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def main() -> None:
         "--plan",
         choices=["support", "outcomes"],
         default="support",
-        help="outcomes: one outcome per conversation (exclusive), verified resolutions.",
+        help="outcomes: one outcome per conversation (exclusive), verified resolutions, "
+        "prices per model (group_by).",
     )
     args = parser.parse_args()
 

@@ -3,7 +3,8 @@
     python bench/rate.py [--events 1000000] [--customers 1000] [--deals 0.1] [--plan outcomes]
 
 `--plan outcomes` closes the same traffic under one outcome per conversation by precedence
-(`exclusive`) and verified resolutions (`confirmed_by`), with verifiers' confirmations.
+(`exclusive`), verified resolutions (`confirmed_by`) and prices per AI model (`group_by`),
+with verifiers' confirmations.
 
 Loading is not timed: a child process generates the events, derives their outcome rows
 with the pure core (classify, then `resolve_key` per dedupe key, as ingestion does) and
@@ -91,7 +92,8 @@ def main() -> None:
         choices=["support", "outcomes"],
         default="support",
         help="support: tiers, a package, a percentage; outcomes: one outcome per conversation "
-        "by precedence (exclusive) and verified resolutions (confirmed_by).",
+        "by precedence (exclusive), verified resolutions (confirmed_by), prices per model "
+        "(group_by).",
     )
     args = parser.parse_args()
     sizes = (args.events, args.customers, 0.0 if args.plan == "outcomes" else args.deals, args.plan)

@@ -99,11 +99,17 @@ def price_events(
 
 def price_customer(rules: RuleFile, usage: CustomerUsage) -> PricedInvoice:
     """Price one customer's in-memory usage with the same lines as billing from storage."""
-    measured = {
-        name: MeasuredUsage(quantity=o.quantity, events=o.billable, values=_values_of(o))
-        for name, o in usage.outcomes.items()
-    }
+    measured = {name: _measured(o) for name, o in usage.outcomes.items()}
     return price_usage(rules, measured)
+
+
+def _measured(usage: OutcomeUsage) -> MeasuredUsage:
+    return MeasuredUsage(
+        quantity=usage.quantity,
+        events=usage.billable,
+        values=_values_of(usage),
+        groups={value: _measured(group) for value, group in usage.groups.items()},
+    )
 
 
 def _values_of(usage: OutcomeUsage) -> Callable[[], Iterable[Decimal]]:

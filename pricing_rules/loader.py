@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar, Union, get_args, get_origin
@@ -66,9 +66,9 @@ def load_document(text: str, model: type[M], filename: str = "<rules>") -> M:
         result = model.model_validate(document.data)
     except ValidationError as invalid:
         errors.extend(_locate_validation_errors(invalid, model, document, filename))
-        raise RuleFileError(_unique_sorted(errors)) from None
+        raise RuleFileError(sorted_errors(errors)) from None
     if errors:
-        raise RuleFileError(_unique_sorted(errors))
+        raise RuleFileError(sorted_errors(errors))
     return result
 
 
@@ -84,10 +84,24 @@ def _not_a_mapping(model: type[BaseModel], kind: str) -> str:
 def _locate_validation_errors(
     invalid: ValidationError, model: type[BaseModel], document: Document, filename: str
 ) -> Iterator[RuleError]:
+    return locate_errors(invalid, model, document.data, document, filename)
+
+
+def locate_errors(
+    invalid: ValidationError,
+    model: type[BaseModel],
+    data: Any,
+    document: Document,
+    filename: str,
+    relocate: Callable[[Loc], Loc] = lambda loc: loc,
+) -> Iterator[RuleError]:
+    """Each error of validating `data` as `model`, in rule-file words, at the place in
+    `document` that `relocate` maps its location to (data built from a document, such as a
+    plan's charge with an override's keys, is checked in the document it came from)."""
     for detail in invalid.errors(include_url=False):
-        walk = _walk(model, detail["loc"], document.data)
+        walk = _walk(model, detail["loc"], data)
         for loc, target, message in _explain(detail, walk):
-            line, column = document.position(loc, target)
+            line, column = document.position(relocate(loc), target)
             yield RuleError(filename, line, column, message)
 
 
@@ -380,5 +394,6 @@ def _order(error: RuleError) -> tuple[int, int, str]:
     return (error.line, error.column, error.message)
 
 
-def _unique_sorted(errors: list[RuleError]) -> list[RuleError]:
+def sorted_errors(errors: list[RuleError]) -> list[RuleError]:
+    """Errors once each, in file order."""
     return sorted(set(errors), key=_order)

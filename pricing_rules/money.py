@@ -107,7 +107,9 @@ def minor_units(currency: str) -> int:
     return precision
 
 
+@lru_cache(maxsize=64)
 def _quantum(currency: str) -> Decimal:
+    """Cached: a close rounds every line, and babel's lookup costs more than the rounding."""
     return Decimal(1).scaleb(-minor_units(currency))
 
 

@@ -38,7 +38,7 @@ from enum import StrEnum
 from typing import Any
 
 from pricing_rules.events import Event
-from pricing_rules.measures import Accumulator, MeasureProblem
+from pricing_rules.measures import Accumulator, Measure, MeasureProblem
 from pricing_rules.paths import MISSING, Getter, canonical_key, compile_getter
 from pricing_rules.periods import Period, period_containing
 from pricing_rules.rules import ConfirmedBy, OutcomeSpec, RejectedBy, ReversedBy, RuleFile
@@ -58,6 +58,8 @@ class OutcomeHit:
     settles_at: datetime
     verify_by: datetime | None = None
     """The end of its confirmation window, for a verified outcome."""
+    dimension: str | None = None
+    """The value of the outcome's `group_by` path, when a charge prices it per value."""
 
 
 class ClaimKind(StrEnum):
@@ -191,6 +193,7 @@ class _CompiledOutcome:
     settle_after: timedelta
     reversible: bool
     verify_within: timedelta | None
+    group_of: Callable[[Event], str | None] | None = None
 
     def evaluate(self, event: Event) -> tuple[str, str | None, MeasureValue, str | None]:
         """(dedupe key, match key, value, problem) as a plain tuple: this is the hot path."""
@@ -221,6 +224,7 @@ class _CompiledOutcome:
     def hit(self, event: Event) -> OutcomeHit:
         key, match_key, value, problem = self.evaluate(event)
         within = self.verify_within
+        dimension = None if self.group_of is None else self.group_of(event)
         return OutcomeHit(
             self.name,
             key,
@@ -229,6 +233,7 @@ class _CompiledOutcome:
             problem,
             event.timestamp + self.settle_after,
             None if within is None else event.timestamp + within,
+            dimension,
         )
 
 
@@ -252,7 +257,22 @@ def _always(event: Event) -> bool:
     return True
 
 
-def _compile_outcome(name: str, spec: OutcomeSpec, key_path: str | None) -> _CompiledOutcome:
+def dimension_reader(path: str) -> Callable[[Event], str | None]:
+    """A closure reading a `group_by` value as text (None when the event has none)."""
+    getter = compile_getter(path)
+
+    def read(event: Event) -> str | None:
+        raw = getter(event)
+        if raw is MISSING or raw is None:
+            return None
+        return raw if raw.__class__ is str else canonical_key(raw)
+
+    return read
+
+
+def _compile_outcome(
+    name: str, spec: OutcomeSpec, key_path: str | None, group_path: str | None
+) -> _CompiledOutcome:
     settle = spec.settle
     confirmed_by = settle.confirmed_by
     match_path = next((c.match for c in _claims(spec) if c is not None), None)
@@ -266,6 +286,7 @@ def _compile_outcome(name: str, spec: OutcomeSpec, key_path: str | None) -> _Com
         settle_after=settle.after,
         reversible=any(c is not None for c in _claims(spec)),
         verify_within=None if confirmed_by is None else confirmed_by.within,
+        group_of=dimension_reader(group_path) if group_path else None,
     )
 
 
@@ -289,11 +310,13 @@ class CompiledPlan:
         self.exclusive_order: tuple[str, ...] = () if exclusive is None else exclusive.order
         """Exclusive outcomes, highest precedence first (they share the exclusive key)."""
         self.verification: dict[str, Verification] = {}
+        self.group_paths = group_paths = rules.group_paths
+        """The `group_by` path of each outcome a charge prices per value."""
         for name, spec in rules.outcomes.items():
             key_path = spec.unique_by
             if exclusive is not None and name in exclusive.order:
                 key_path = exclusive.key
-            compiled = _compile_outcome(name, spec, key_path)
+            compiled = _compile_outcome(name, spec, key_path, group_paths.get(name))
             self.outcomes_by_type.setdefault(spec.event, []).append(compiled)
             confirmed_by = spec.settle.confirmed_by
             if confirmed_by is not None:
@@ -374,6 +397,8 @@ class OutcomeUsage:
     awaiting: int = 0
     """Verified outcomes without their confirmation (yet, or ever with `otherwise: drop`)."""
     superseded: int = 0
+    groups: dict[str | None, OutcomeUsage] = field(default_factory=dict)
+    """Billable usage per value of the outcome's `group_by` path, when it has one."""
 
 
 @dataclass(slots=True)
@@ -389,8 +414,9 @@ class CustomerUsage:
         return found
 
 
-# A candidate as the ledger keeps it: (timestamp, event id, match key, value, problem).
-_Kept = tuple[datetime, str, str | None, MeasureValue, str | None]
+# A candidate as the ledger keeps it: (timestamp, event id, match key, value, problem,
+# group_by value).
+_Kept = tuple[datetime, str, str | None, MeasureValue, str | None, str | None]
 _GroupKey = tuple[str, str, str]
 
 
@@ -425,7 +451,7 @@ class OutcomeLedger:
         self._last_rejection: dict[tuple[str, str], dict[str, datetime]] = {}
         self._confirmations: dict[tuple[str, str], dict[str, list[datetime]]] = {}
         self._steps = {
-            kind: [(o.name, o.matches, o.evaluate, o.reversible) for o in compiled]
+            kind: [(o.name, o.matches, o.evaluate, o.reversible, o.group_of) for o in compiled]
             for kind, compiled in plan.outcomes_by_type.items()
         }
 
@@ -465,11 +491,12 @@ class OutcomeLedger:
             steps = steps_of(kind)
             if steps is None:
                 continue
-            for name, matches, evaluate, reversible in steps:
+            for name, matches, evaluate, reversible, group_of in steps:
                 if not matches(event):
                     continue
                 key, match_key, value, problem = evaluate(event)
-                kept: _Kept = (ts, event.id, match_key, value, problem)
+                dimension = None if group_of is None else group_of(event)
+                kept: _Kept = (ts, event.id, match_key, value, problem, dimension)
                 gkey = (customer, name, key)
                 first = single.get(gkey)
                 if first is None:
@@ -546,6 +573,7 @@ class OutcomeLedger:
             else self.as_of - verification.within,
             order.index(outcome) if exclusive else -1,
             subjects.setdefault(customer, {}) if exclusive else None,
+            spec.measure if outcome in self.plan.group_paths else None,
         )
 
     def _winner(self, gkey: _GroupKey, first: _Kept, tally: _Tally) -> _Kept | None:
@@ -556,7 +584,7 @@ class OutcomeLedger:
         kept_by_id = {kept[1]: kept for kept in several or (first,)}
         awaiting: set[str] = set()
         if verification is not None:
-            for ts, event_id, match_key, _, _ in kept_by_id.values():
+            for ts, event_id, match_key, _, _, _ in kept_by_id.values():
                 times = tally.confirmations.get(match_key or "", ())
                 counts_from = verification.counts_from(ts, times)
                 if counts_from is None or counts_from > self.as_of:
@@ -650,6 +678,8 @@ class OutcomeLedger:
                 tally.usage.superseded += 1
         for tally in tallies.values():
             tally.usage.quantity = tally.accumulator.result()
+            for by_value, accumulator in tally.groups.values():
+                by_value.quantity = accumulator.result()
         return dict(sorted(usages.items()))
 
 
@@ -671,15 +701,29 @@ class _Tally:
     """Its outcome's place in `exclusive.order` (-1: not exclusive)."""
     subjects: dict[str, int] | None
     """The customer's best place billed per subject, for an exclusive outcome."""
+    measure: Measure | None = None
+    """For an outcome a charge prices per `group_by` value: each value is measured apart."""
+    groups: dict[str | None, tuple[OutcomeUsage, Accumulator]] = field(default_factory=dict)
 
     def count(self, winner: _Kept, as_of: datetime) -> None:
-        """A key's billed winner: pending until it settles, then measured."""
-        occurred_at, event_id, _, value, _ = winner
+        """A key's billed winner: pending until it settles, then measured (and measured
+        under its `group_by` value too, when it has one)."""
+        occurred_at, event_id, _, value, _, group = winner
         usage = self.usage
         if occurred_at + self.settle_after > as_of:
             usage.pending += 1
-        else:
-            usage.billable += 1
-            if isinstance(value, Decimal):
-                usage.values.append(value)
-            self.accumulator.add(value, occurred_at, event_id)
+            return
+        usage.billable += 1
+        if isinstance(value, Decimal):
+            usage.values.append(value)
+        self.accumulator.add(value, occurred_at, event_id)
+        if self.measure is not None:
+            by_value = self.groups.get(group)
+            if by_value is None:
+                by_value = self.groups[group] = (
+                    OutcomeUsage(usage.outcome),
+                    self.measure.accumulator(),
+                )
+                usage.groups[group] = by_value[0]
+            by_value[0].billable += 1
+            by_value[1].add(value, occurred_at, event_id)

@@ -8,11 +8,11 @@ cap compare against that rounded subtotal, so the printed lines always add up.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
-from pricing_rules.charges import TierAmount, Usage
+from pricing_rules.charges import ChargeBase, TierAmount, Usage
 from pricing_rules.money import round_money
 from pricing_rules.rules import RuleFile
 
@@ -29,6 +29,22 @@ class PricedLine:
     amount: Decimal
     tiers: tuple[TierAmount, ...] = ()
     detail: str = ""
+    charge_index: int | None = None
+    """The rule file's charge this line prices (None for the minimum and the cap)."""
+    group: GroupLabel | None = None
+    """The `group_by` value this line prices, for a charge priced per value."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupLabel:
+    """The value of a `group_by` line: its path and value (None: events without it)."""
+
+    path: str
+    value: str | None
+
+    @property
+    def text(self) -> str:
+        return "(none)" if self.value is None else self.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +67,8 @@ class MeasuredUsage:
     quantity: Decimal = ZERO
     events: int = 0
     values: Callable[[], Iterable[Decimal]] = tuple
+    groups: Mapping[str | None, MeasuredUsage] = field(default_factory=dict)
+    """The usage of each value of the outcome's `group_by` path, when a charge groups it."""
 
 
 NO_USAGE = MeasuredUsage()
@@ -60,8 +78,12 @@ def price_usage(rules: RuleFile, usage: Mapping[str, MeasuredUsage]) -> PricedIn
     """Price one customer's period: one line per charge, then the minimum or cap line."""
     currency = rules.currency
     lines: list[PricedLine] = []
-    for charge in rules.charges:
+    for index, charge in enumerate(rules.charges):
         outcome = charge.priced_outcome
+        path = charge.group_path
+        if outcome is not None and path is not None:
+            lines.extend(_group_lines(index, charge, path, usage.get(outcome, NO_USAGE), currency))
+            continue
         if outcome is None:
             priced = charge.price(Usage(quantity=Decimal(1)))
         else:
@@ -79,6 +101,7 @@ def price_usage(rules: RuleFile, usage: Mapping[str, MeasuredUsage]) -> PricedIn
                 amount=round_money(priced.amount, currency),
                 tiers=priced.tiers,
                 detail=priced.detail,
+                charge_index=index,
             )
         )
     subtotal = sum((line.amount for line in lines), ZERO)
@@ -90,6 +113,33 @@ def price_usage(rules: RuleFile, usage: Mapping[str, MeasuredUsage]) -> PricedIn
     if cap is not None and cap.on_reach == "stop_billing" and subtotal > cap.amount:
         lines.append(_bound_line("maximum", "Period cap", cap.amount, subtotal, currency))
     return PricedInvoice(currency, tuple(lines))
+
+
+def _group_lines(
+    index: int, charge: ChargeBase, path: str, measured: MeasuredUsage, currency: str
+) -> list[PricedLine]:
+    """One line per value of the charge's `group_by` path seen in the period."""
+    groups = {
+        value: Usage(quantity=group.quantity, events=group.events)
+        for value, group in measured.groups.items()
+    }
+    lines = []
+    for found in charge.price_groups(groups):
+        label = GroupLabel(path, found.value)
+        lines.append(
+            PricedLine(
+                charge=f"{charge.display_name} ({label.text})",
+                kind="charge",
+                outcome=charge.priced_outcome,
+                quantity=found.amount.quantity,
+                amount=round_money(found.amount.amount, currency),
+                tiers=found.amount.tiers,
+                detail=found.amount.detail,
+                charge_index=index,
+                group=label,
+            )
+        )
+    return lines
 
 
 def _bound_line(

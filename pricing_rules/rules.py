@@ -247,6 +247,16 @@ class RuleFile(RuleModel):
             raise RuleValueErrors(problems)
         return rule_file
 
+    @property
+    def group_paths(self) -> dict[str, str]:
+        """The `group_by` path of each outcome a charge prices per value (one per outcome)."""
+        return {
+            outcome: path
+            for charge in self.charges
+            if (outcome := charge.priced_outcome) is not None
+            and (path := charge.group_path) is not None
+        }
+
 
 def reference_problems(data: Mapping[str, Any]) -> list[RuleValueError]:
     """Charges naming outcomes that do not exist or cannot be priced so, and a minimum above
@@ -255,10 +265,12 @@ def reference_problems(data: Mapping[str, Any]) -> list[RuleValueError]:
     outcomes = data.get("outcomes")
     outcomes = outcomes if isinstance(outcomes, Mapping) else {}
     charges = data.get("charges")
+    grouped: dict[str, str] = {}
     for index, item in enumerate(charges if isinstance(charges, list) else []):
         charge = _raw(item)
         if not isinstance(charge, Mapping):
             continue
+        problems.extend(_group_problems(charge, index, grouped))
         model = charge_class(charge.get("model"))
         if model is not None and not model.prices_outcome:
             continue
@@ -388,6 +400,25 @@ def _verification_problems(name: str, outcome: Any) -> list[RuleValueError]:
             )
         )
     return problems
+
+
+def _group_problems(
+    charge: Mapping[str, Any], index: int, grouped: dict[str, str]
+) -> list[RuleValueError]:
+    """Charges of one outcome that group it by different paths (its rows keep one value)."""
+    path, outcome = charge.get("group_by"), charge.get("outcome")
+    if not isinstance(path, str) or not isinstance(outcome, str):
+        return []
+    first = grouped.setdefault(outcome, path)
+    if first == path:
+        return []
+    return [
+        RuleValueError(
+            f"outcome {outcome!r} is already grouped by {first} in an earlier charge; "
+            "the charges of one outcome group it by the same path",
+            ("charges", index, "group_by"),
+        )
+    ]
 
 
 def _raw(value: Any) -> Any:

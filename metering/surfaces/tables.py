@@ -12,6 +12,7 @@ from metering.billing.payments.models import (
     InvoicePaymentLink,
 )
 from metering.catalog.customers.models import Customer
+from metering.catalog.overrides.models import CustomerOverride
 from metering.catalog.plans.models import Plan, PlanVersion
 from metering.catalog.subscriptions.models import Subscription
 from metering.catalog.vendors.models import ApiKey, SigningSecret, Vendor
@@ -31,6 +32,7 @@ __all__ = [
     "AlertRule",
     "ApiKey",
     "Customer",
+    "CustomerOverride",
     "CustomerPaymentLink",
     "Dispute",
     "EventVoid",

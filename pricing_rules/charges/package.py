@@ -16,6 +16,7 @@ class PackageCharge(UnitCharge):
     """`price` in the rule file; `package_price` in Python, since `price()` is the method."""
 
     position: ClassVar[int] = 50
+    price_key: ClassVar[str] = "price"
 
     model: Literal["package"]
     package_size: PositiveInt = Field(description="Units in one pack.")

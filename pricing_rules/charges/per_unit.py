@@ -15,6 +15,7 @@ PositiveInt = Annotated[int, Field(strict=True, gt=0)]
 
 class PerUnitCharge(UnitCharge):
     position: ClassVar[int] = 20
+    price_key: ClassVar[str] = "unit_price"
 
     model: Literal["per_unit"]
     unit_price: Money = Field(description="Price of one unit (or of one group with divide_by).")

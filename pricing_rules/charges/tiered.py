@@ -10,7 +10,7 @@ A plan that wants 0 at no usage puts the fee on a later tier or uses a `flat` ch
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -18,13 +18,24 @@ from pricing_rules.charges.base import ZERO, ChargeAmount, TierAmount, UnitCharg
 from pricing_rules.charges.tiers import Tiers, tier_amount
 
 
-class GraduatedCharge(UnitCharge):
+class TieredCharge(UnitCharge):
+    """Tiers as the price: a `prices` entry is a list of tiers, or one unit price for all."""
+
+    price_key: ClassVar[str] = "tiers"
+
+    tiers: Tiers = Field(description="Ascending tiers; the last has up_to: null.")
+
+    @classmethod
+    def price_entry(cls, raw: Any) -> Any:
+        return raw if isinstance(raw, list | tuple) else [{"up_to": None, "unit_price": raw}]
+
+
+class GraduatedCharge(TieredCharge):
     """Each tier prices the units that fall in it; every tier reached adds its flat price."""
 
     position: ClassVar[int] = 30
 
     model: Literal["graduated"]
-    tiers: Tiers = Field(description="Ascending tiers; the last has up_to: null.")
 
     def price(self, usage: Usage) -> ChargeAmount:
         paid = self.paid_units(usage.quantity)
@@ -48,13 +59,12 @@ class GraduatedCharge(UnitCharge):
         )
 
 
-class VolumeCharge(UnitCharge):
+class VolumeCharge(TieredCharge):
     """Every unit is priced at the tier the total falls in, plus that tier's flat price."""
 
     position: ClassVar[int] = 40
 
     model: Literal["volume"]
-    tiers: Tiers = Field(description="Ascending tiers; the last has up_to: null.")
 
     def price(self, usage: Usage) -> ChargeAmount:
         paid = self.paid_units(usage.quantity)

@@ -87,7 +87,8 @@ def test_check_invalid_file_prints_located_errors_and_exits_1(rule_files: Path) 
         "broken.yaml:2:10: expected a whole number, got 'three'",
         "broken.yaml:10:5: missing required key 'unit_price'",
         "broken.yaml:12:5: unknown key 'unit_prise' in per unit charge; expected one of "
-        "model, name, outcome, free_units, unit_price, divide_by, round",
+        "model, name, outcome, free_units, group_by, prices, tiers_across, unit_price, divide_by, "
+        "round",
     ]
 
 
@@ -138,6 +139,22 @@ def test_installed_console_script_checks_files(rule_files: Path) -> None:
         "broken.yaml:2:10: expected a whole number, got 'three'",
         "broken.yaml:10:5: missing required key 'unit_price'",
         "broken.yaml:12:5: unknown key 'unit_prise' in per unit charge; expected one of "
-        "model, name, outcome, free_units, unit_price, divide_by, round",
+        "model, name, outcome, free_units, group_by, prices, tiers_across, unit_price, divide_by, "
+        "round",
     ]
     assert completed.stdout.splitlines()[3].startswith("support-agent.yaml: plan support-agent")
+
+
+def test_check_names_the_outcomes_priced_per_value(tmp_path: Path) -> None:
+    rules = tmp_path / "calls.yaml"
+    rules.write_text(
+        "plan: calls\nversion: 1\ncurrency: usd\noutcomes:\n  call: {event: model.called}\n"
+        "charges:\n  - {outcome: call, model: per_unit, group_by: properties.model,\n"
+        '     prices: {gpt-4o: "0.05", default: "0.01"}}\n'
+    )
+    result = CliRunner().invoke(app, ["rules", "check", str(rules)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        f"{rules}: plan calls v1 (usd, month): 1 outcome, 1 charge "
+        "(priced per value: call by properties.model)"
+    ]

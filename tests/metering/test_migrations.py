@@ -53,6 +53,8 @@ TABLES = {
     "job_runs",
     # issue 12: payments received outside a payment provider
     "invoice_payments",
+    # issue 16: per-customer price books
+    "customer_overrides",
 }
 
 

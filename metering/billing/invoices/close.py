@@ -271,7 +271,12 @@ def _price(
         counted = tallies.get(item.customer_id, {})
         usage = measured_usage(rules, item.customer_id, counted, stream)
         outcome_ids = {name: tally.ids for name, tally in counted.items()}
-        lines = rate(rules, usage, outcome_ids, item.period.start, item.period.end)
+        group_ids = {
+            (name, value): group.ids
+            for name, tally in counted.items()
+            for value, group in tally.groups.items()
+        }
+        lines = rate(rules, usage, outcome_ids, item.period.start, item.period.end, group_ids)
         drafts.append(_Draft(item, customers[item.customer_id], lines))
     return drafts
 

@@ -46,6 +46,7 @@ class _Row:
     value_text: str | None
     occurred_at: datetime
     event_id: str
+    dimension: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,7 @@ def _current_rows(
         t.settles_at,
         t.counted_from,
         t.counted_until,
+        t.dimension,
     ).where(
         t.customer_id == customer_id,
         t.period_start == period_start,
@@ -131,7 +133,15 @@ def _current_rows(
             continue
         number = None if row.value is None else exact_decimal(row.value)
         rows.append(
-            _Row(row.id, row.outcome, number, row.value_text, row.occurred_at, row.event_id)
+            _Row(
+                row.id,
+                row.outcome,
+                number,
+                row.value_text,
+                row.occurred_at,
+                row.event_id,
+                row.dimension,
+            )
         )
     return rows, pending
 
@@ -142,19 +152,43 @@ def usage_of_rows(rules: RuleFile, rows: Iterable[_Row]) -> dict[str, MeasuredUs
     for row in rows:
         if row.outcome in rules.outcomes:
             grouped.setdefault(row.outcome, []).append(row)
+    by_value = rules.group_paths
     usage: dict[str, MeasuredUsage] = {}
     for outcome, members in grouped.items():
-        accumulator = rules.outcomes[outcome].measure.accumulator()
-        values: list[Decimal] = []
-        for row in members:
-            value: Any = row.value_text if row.value is None else row.value
-            accumulator.add(value, row.occurred_at, row.event_id)
-            if row.value is not None:
-                values.append(row.value)
-        usage[outcome] = MeasuredUsage(
-            quantity=accumulator.result(), events=len(members), values=_returning(values)
-        )
+        usage[outcome] = _measure(rules, outcome, members)
+        if outcome in by_value:
+            groups: dict[str | None, list[_Row]] = {}
+            for row in members:
+                groups.setdefault(row.dimension, []).append(row)
+            usage[outcome] = replace(
+                usage[outcome],
+                groups={value: _measure(rules, outcome, rows) for value, rows in groups.items()},
+            )
     return usage
+
+
+def _measure(rules: RuleFile, outcome: str, members: list[_Row]) -> MeasuredUsage:
+    accumulator = rules.outcomes[outcome].measure.accumulator()
+    values: list[Decimal] = []
+    for row in members:
+        value: Any = row.value_text if row.value is None else row.value
+        accumulator.add(value, row.occurred_at, row.event_id)
+        if row.value is not None:
+            values.append(row.value)
+    return MeasuredUsage(
+        quantity=accumulator.result(), events=len(members), values=_returning(values)
+    )
+
+
+def _dimensions(session: Session, ids: Iterable[int]) -> dict[int, str | None]:
+    """The `group_by` value of each row, for the rows a grouped correction line names."""
+    wanted = sorted(ids)
+    t = Outcome.__table__.c  # type: ignore[attr-defined]
+    found: dict[int, str | None] = {}
+    for start in range(0, len(wanted), 10_000):
+        chunk = wanted[start : start + 10_000]
+        found.update(session.execute(sa.select(t.id, t.dimension).where(t.id.in_(chunk))).all())
+    return found
 
 
 def _returning(values: list[Decimal]) -> Callable[[], Iterable[Decimal]]:
@@ -195,11 +229,20 @@ def correct_period(
     }
     keys = _ordered_keys(before, after, billed.amounts)
     period = Period(invoice.period_start, invoice.period_end, None, rules.billing.timezone)
+    dimensions: dict[int, str | None] = {}
+    if rules.group_paths:
+        dimensions = {row.id: row.dimension for row in rows}
+        dimensions.update(_dimensions(session, set().union(*removed.values()) - set(dimensions)))
     credits = _Difference(
-        LineKind.CREDIT, f"Correction of invoice {_number(invoice)}", before, after, removed
+        LineKind.CREDIT,
+        f"Correction of invoice {_number(invoice)}",
+        before,
+        after,
+        removed,
+        dimensions,
     )
     adjustments = _Difference(
-        LineKind.ADJUSTMENT, f"Adjustment for {period.label}", after, before, added
+        LineKind.ADJUSTMENT, f"Adjustment for {period.label}", after, before, added, dimensions
     )
     lines = credits.lines(keys, billed.amounts, billed.quantities, billed, invoice)
     lines += adjustments.lines(
@@ -261,6 +304,7 @@ class _Difference:
     target: dict[str, KeyedLine]
     other: dict[str, KeyedLine]
     ids: dict[str, set[int]]
+    dimensions: dict[int, str | None]
 
     def lines(
         self,
@@ -292,12 +336,29 @@ class _Difference:
                     amount=amount,
                     period_start=invoice.period_start,
                     period_end=invoice.period_end,
-                    detail={"corrects": key},
-                    outcome_ids=sorted(self.ids.get(outcome, ())) if outcome else [],
+                    detail=_correction_detail(key, line),
+                    outcome_ids=self._ids(line) if outcome else [],
                     corrects_invoice_id=invoice.id,
                 )
             )
         return drafts
+
+    def _ids(self, line: KeyedLine | None) -> list[int]:
+        """The rows a line takes back or adds: its outcome's, or only its value's."""
+        if line is None or line.outcome is None:
+            return []
+        ids = self.ids.get(line.outcome, set())
+        if line.group is not None:
+            ids = {i for i in ids if self.dimensions.get(i) == line.group.value}
+        return sorted(ids)
+
+
+def _correction_detail(key: str, line: KeyedLine | None) -> dict[str, Any]:
+    """What a correction corrects: its charge key, and the `group_by` value of its line."""
+    detail: dict[str, Any] = {"corrects": key}
+    if line is not None and "group" in line.detail:
+        detail["group"] = line.detail["group"]
+    return detail
 
 
 def _number(invoice: Invoice) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from metering.billing.invoices.usage import OutcomeIds
 from pricing_rules.charges import TierAmount
 from pricing_rules.charges.base import ChargeBase
-from pricing_rules.pricing import MeasuredUsage, PricedInvoice, price_usage
+from pricing_rules.pricing import GroupLabel, MeasuredUsage, PricedInvoice, price_usage
 from pricing_rules.rules import RuleFile
 
 
@@ -37,10 +37,12 @@ class LineDraft:
     corrects_invoice_id: str | None = None
 
 
-def charge_key(index: int, charge: ChargeBase) -> str:
-    """`charge:<index>:<name or outcome>`: stable while the version's charges are."""
+def charge_key(index: int, charge: ChargeBase, group: GroupLabel | None = None) -> str:
+    """`charge:<index>:<name or outcome>`, and `[<value>]` after it for one value of a
+    `group_by` charge (`[]` for events without one): stable while the version's charges are."""
     label = charge.name or charge.priced_outcome or charge.model
-    return f"charge:{index}:{label}"
+    key = f"charge:{index}:{label}"
+    return key if group is None else f"{key}[{group.value or ''}]"
 
 
 def _text(value: Decimal | None) -> str | None:
@@ -70,21 +72,46 @@ class KeyedLine:
     quantity: Decimal
     amount: Decimal
     detail: dict[str, Any]
+    group: GroupLabel | None = None
 
 
 def keyed_lines(rules: RuleFile, priced: PricedInvoice) -> list[KeyedLine]:
     """The lines of `priced` in order, each with its charge key."""
-    keys = [charge_key(i, c) for i, c in enumerate(rules.charges)]
     result = []
-    for index, line in enumerate(priced.lines):
-        key = keys[index] if index < len(keys) else line.kind
+    for line in priced.lines:
+        index = line.charge_index
+        key = line.kind if index is None else charge_key(index, rules.charges[index], line.group)
         detail: dict[str, Any] = {"text": line.detail}
         if line.tiers:
             detail["tiers"] = [tier_detail(tier) for tier in line.tiers]
+        if line.group is not None:
+            detail["group"] = {"path": line.group.path, "value": line.group.value}
         result.append(
-            KeyedLine(key, line.kind, line.charge, line.outcome, line.quantity, line.amount, detail)
+            KeyedLine(
+                key,
+                line.kind,
+                line.charge,
+                line.outcome,
+                line.quantity,
+                line.amount,
+                detail,
+                line.group,
+            )
         )
     return result
+
+
+GroupIds = Mapping[tuple[str, str | None], OutcomeIds]
+"""The ids of each (outcome, group_by value), for the lines of a grouped charge."""
+
+
+def line_ids(line: KeyedLine, ids: Mapping[str, OutcomeIds], group_ids: GroupIds) -> OutcomeIds:
+    """The outcome rows a line counts: its outcome's, or only its value's."""
+    if line.outcome is None:
+        return ()
+    if line.group is not None:
+        return group_ids.get((line.outcome, line.group.value), ())
+    return ids.get(line.outcome, ())
 
 
 def rate(
@@ -93,6 +120,7 @@ def rate(
     ids: Mapping[str, OutcomeIds],
     period_start: datetime,
     period_end: datetime,
+    group_ids: GroupIds | None = None,
 ) -> list[LineDraft]:
     """The lines of one customer's period: one per charge, then the minimum or cap."""
     return [
@@ -106,7 +134,7 @@ def rate(
             period_start=period_start,
             period_end=period_end,
             detail=line.detail,
-            outcome_ids=ids.get(line.outcome, ()) if line.outcome else (),
+            outcome_ids=line_ids(line, ids, group_ids or {}),
         )
         for line in keyed_lines(rules, price_usage(rules, usage))
     ]

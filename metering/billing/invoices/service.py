@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -25,7 +25,7 @@ from metering.billing.invoices.schemas import (
     UpcomingInvoice,
     UpcomingLine,
 )
-from metering.billing.invoices.usage import id_count
+from metering.billing.invoices.usage import OutcomeTally, id_count
 from metering.billing.payments import links, received, sync
 from metering.billing.payments.models import InvoicePaymentLink, SyncState
 from metering.billing.payments.schemas import PaymentCreate, PaymentError
@@ -259,6 +259,18 @@ def pending_corrections(
     return lines
 
 
+def _billable_count(line: LineDraft, tallies: Mapping[str, OutcomeTally]) -> int:
+    """The outcomes a live line counts: its outcome's, or its `group_by` value's."""
+    tally = tallies.get(line.outcome or "")
+    if tally is None:
+        return 0
+    group = line.detail.get("group")
+    if group is not None:
+        found = tally.groups.get(group["value"])
+        return found.billable if found is not None else 0
+    return tally.billable
+
+
 def upcoming(session: Session, customer: Customer, now: datetime) -> UpcomingInvoice:
     """The period containing `now`, priced as of `now`, with what is pending apart."""
     subscription = subscription_in_force(session, customer, now)
@@ -266,7 +278,6 @@ def upcoming(session: Session, customer: Customer, now: datetime) -> UpcomingInv
     period = subscription_period(subscription, rules, now)
     rated = rate_live(session, rules, [customer.id], period, now)[customer.id]
     tallies, lines = rated.tallies, rated.lines
-    counts = {name: tally.billable for name, tally in tallies.items()}
     corrections = pending_corrections(session, customer, now, period.start, rules.currency)
     pending = [
         PendingOutcomes(outcome=name, count=tally.pending, next_settles_at=tally.next_settles_at)
@@ -284,7 +295,7 @@ def upcoming(session: Session, customer: Customer, now: datetime) -> UpcomingInv
         as_of=now,
         closes_at=period.end + rules.billing.close_after,
         lines=[
-            upcoming_line(line, rules.currency, counts.get(line.outcome or "", 0)) for line in lines
+            upcoming_line(line, rules.currency, _billable_count(line, tallies)) for line in lines
         ],
         corrections=[upcoming_line(line, rules.currency) for line in corrections],
         pending=pending,

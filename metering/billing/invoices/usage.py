@@ -18,8 +18,8 @@ Python aggregate, so both databases measure what the pure core measures.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -57,6 +57,8 @@ class OutcomeTally:
     next_settles_at: datetime | None = None
     changes_after: int = 0
     """Rows whose billing changes after `as_of` (known now): the period needs correcting."""
+    groups: dict[str | None, OutcomeTally] = field(default_factory=dict)
+    """The tally of each value of the outcome's `group_by` path, when a charge groups it."""
 
     @property
     def unsettled(self) -> bool:
@@ -181,6 +183,62 @@ def measure_tallies(
     """
     if not customer_ids:
         return {}
+    _hash_aggregates(session)
+    tallies: Tallies = {}
+    grouped = rules.group_paths
+    for (customer_id, outcome, value), tally in _tally_rows(
+        session, rules, customer_ids, period_start, as_of, with_ids, bool(grouped)
+    ):
+        outcomes = tallies.setdefault(customer_id, {})
+        if outcome not in grouped:
+            outcomes[outcome] = tally  # its rows have no dimension: one row per outcome
+            continue
+        whole = outcomes.setdefault(outcome, OutcomeTally(largest=tally.largest))
+        whole.groups[value] = tally
+        _add_group(whole, tally)
+    distinct = [o for o in grouped if isinstance(rules.outcomes[o].measure, Unique)]
+    if distinct:  # distinct values do not add up over groups: count them once more
+        for (customer_id, outcome, _), tally in _tally_rows(
+            session, rules, customer_ids, period_start, as_of, False, False, distinct
+        ):
+            tallies[customer_id][outcome].distinct = tally.distinct
+    latest = [name for name, spec in rules.outcomes.items() if isinstance(spec.measure, Latest)]
+    if latest:
+        _add_latest(session, tallies, customer_ids, period_start, as_of, latest)
+    return tallies
+
+
+def _add_group(whole: OutcomeTally, group: OutcomeTally) -> None:
+    """Add one dimension's tally to its outcome's (ids joined in the form they came in)."""
+    whole.billable += group.billable
+    whole.total += group.total
+    whole.largest = max(whole.largest, group.largest)
+    whole.pending += group.pending
+    whole.changes_after += group.changes_after
+    if group.next_settles_at is not None and (
+        whole.next_settles_at is None or group.next_settles_at < whole.next_settles_at
+    ):
+        whole.next_settles_at = group.next_settles_at
+    if isinstance(whole.ids, str) or isinstance(group.ids, str):
+        inner = [id_array_text(i).strip("{}") for i in (whole.ids, group.ids)]
+        whole.ids = "{" + ",".join(part for part in inner if part) + "}"
+    else:
+        whole.ids = [*whole.ids, *group.ids]
+
+
+def _tally_rows(
+    session: Session,
+    rules: RuleFile,
+    customer_ids: Collection[str],
+    period_start: datetime,
+    as_of: datetime,
+    with_ids: bool,
+    by_dimension: bool,
+    outcomes: list[str] | None = None,
+) -> Iterator[tuple[tuple[str, str, str | None], OutcomeTally]]:
+    """One aggregate by customer and outcome, and by dimension (the value of the outcome's
+    `group_by` path, None for an outcome without one) when asked; of `outcomes` only when
+    given."""
     t = OUTCOMES.c
     settled = states.BILLABLE.sql(t, as_of)
     waiting = states.PENDING.sql(t, as_of)
@@ -201,13 +259,14 @@ def measure_tallies(
         columns.append(_raw(sa.func.max(t.value).filter(settled)).label("largest"))
     if any(isinstance(m, Unique) for m in measures):
         columns.append(sa.func.count(sa.distinct(t.value_text)).filter(settled).label("distinct"))
-    statement = (
-        sa.select(*columns)
-        .where(*scope(customer_ids, period_start, as_of))
-        .group_by(t.customer_id, t.outcome)
-    )
-    tallies: Tallies = {}
-    _hash_aggregates(session)
+    keys: list[sa.ColumnElement[Any]] = [t.customer_id, t.outcome]
+    where = scope(customer_ids, period_start, as_of)
+    if by_dimension:
+        keys.append(t.dimension)
+        columns.append(t.dimension)
+    if outcomes is not None:
+        where.append(t.outcome.in_(outcomes))
+    statement = sa.select(*columns).where(*where).group_by(*keys)
     for row in session.execute(statement).mappings():
         tally = OutcomeTally(
             billable=row["billable"],
@@ -222,11 +281,7 @@ def measure_tallies(
             tally.largest = exact_decimal(row["largest"])
         if row.get("distinct") is not None:
             tally.distinct = row["distinct"]
-        tallies.setdefault(row["customer_id"], {})[row["outcome"]] = tally
-    latest = [name for name, spec in rules.outcomes.items() if isinstance(spec.measure, Latest)]
-    if latest:
-        _add_latest(session, tallies, customer_ids, period_start, as_of, latest)
-    return tallies
+        yield (row["customer_id"], row["outcome"], row.get("dimension")), tally
 
 
 def _add_latest(
@@ -237,33 +292,42 @@ def _add_latest(
     as_of: datetime,
     outcomes: list[str],
 ) -> None:
-    """The value of the last row by (occurred_at, event id), as the core orders them."""
+    """The value of the last row by (occurred_at, event id), as the core orders them, of
+    each outcome and of each value of a grouped one."""
     t = OUTCOMES.c
     event_id: sa.ColumnElement[Any] = t.event_id
     if _is_postgres(session):
         event_id = sa.collate(event_id, "C")  # code point order, as Python compares
+    order = (t.occurred_at.desc(), event_id.desc())
     ranked = (
         sa.select(
             t.customer_id,
             t.outcome,
+            t.dimension,
             _raw(t.value).label("value"),
             sa.func.row_number()
-            .over(
-                partition_by=(t.customer_id, t.outcome),
-                order_by=(t.occurred_at.desc(), event_id.desc()),
-            )
+            .over(partition_by=(t.customer_id, t.outcome), order_by=order)
             .label("rank"),
+            sa.func.row_number()
+            .over(partition_by=(t.customer_id, t.outcome, t.dimension), order_by=order)
+            .label("group_rank"),
         )
         .where(*billable_scope(customer_ids, period_start, as_of), t.outcome.in_(outcomes))
         .subquery()
     )
-    statement = sa.select(ranked.c.customer_id, ranked.c.outcome, ranked.c.value).where(
-        ranked.c.rank == 1
+    r = ranked.c
+    statement = sa.select(r.customer_id, r.outcome, r.dimension, r.value, r.rank).where(
+        sa.or_(r.rank == 1, r.group_rank == 1)
     )
-    for customer_id, outcome, value in session.execute(statement):
+    for customer_id, outcome, dimension, value, rank in session.execute(statement):
         tally = tallies.get(customer_id, {}).get(outcome)
-        if tally is not None and value is not None:
+        if tally is None or value is None:
+            continue
+        if rank == 1:
             tally.latest = exact_decimal(value)
+        group = tally.groups.get(dimension)
+        if group is not None:
+            group.latest = exact_decimal(value)
 
 
 def quantity_of(rules: RuleFile, outcome: str, tally: OutcomeTally) -> Decimal:

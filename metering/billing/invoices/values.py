@@ -188,6 +188,13 @@ def measured_usage(
         if outcome in stream.outcomes and tally.billable:
             values = stream.values(customer_id, outcome)
         usage[outcome] = MeasuredUsage(
-            quantity=quantity_of(rules, outcome, tally), events=tally.billable, values=values
+            quantity=quantity_of(rules, outcome, tally),
+            events=tally.billable,
+            values=values,
+            groups={
+                value: MeasuredUsage(quantity_of(rules, outcome, group), group.billable)
+                for value, group in tally.groups.items()
+                if group.billable
+            },
         )
     return usage

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from metering.catalog.plans.models import PlanVersion
 from pricing_rules.loader import load_rules
 from pricing_rules.outcomes import CompiledPlan, compile_plan
+from pricing_rules.overrides import apply_override
 from pricing_rules.rules import RuleFile
 
 EXCLUSIVE_LOCK = "*exclusive"
@@ -26,6 +27,8 @@ class PlanRef:
     version_id: str
     plan: CompiledPlan
     key_locked: frozenset[str]
+    overridden: bool = False
+    """The version a customer's override made over an uploaded one (its base)."""
 
     def lock_name(self, outcome: str) -> str:
         """The name writers of `outcome` lock (with the customer, and maybe the key)."""
@@ -63,11 +66,19 @@ def compiled(version: PlanVersion) -> PlanRef:
     """The compiled rules of `version` (versions never change, so the cache never expires)."""
     ref = _cache.get(version.id)
     if ref is None:
-        plan = compile_plan(load_rules(version.yaml, f"plan version {version.id}"))
-        ref = PlanRef(version.id, plan, key_locked_outcomes(plan))
+        plan = compile_plan(effective_rules(version))
+        ref = PlanRef(version.id, plan, key_locked_outcomes(plan), version.overridden)
         with _lock:
             _cache[version.id] = ref
     return ref
+
+
+def effective_rules(version: PlanVersion) -> RuleFile:
+    """The version's rules: its YAML, with the customer's override applied when it has one."""
+    rules = load_rules(version.yaml, f"plan version {version.id}")
+    if version.override_yaml is None:
+        return rules
+    return apply_override(version.override_yaml, rules, f"override of {version.id}")
 
 
 def versions_by_id(session: Session, version_ids: Iterable[str]) -> dict[str, PlanRef]:

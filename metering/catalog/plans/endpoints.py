@@ -74,15 +74,15 @@ def rules_text(body: bytes, media_type: str) -> str:
     )
 
 
-def invalid_rules_problem(error: RuleFileError) -> ProblemError:
-    """A 422 listing every error of the rule file with its line and column."""
+def invalid_rules_problem(
+    error: RuleFileError, problem: problems.ProblemType = problems.INVALID_RULE_FILE
+) -> ProblemError:
+    """A 422 listing every error of the rule file (or override) with its line and column."""
     items = [
         {"file": e.file, "line": e.line, "column": e.column, "message": e.message}
         for e in error.errors
     ]
-    return problems.INVALID_RULE_FILE.error(
-        "\n".join(str(e) for e in error.errors), extra={"errors": items}
-    )
+    return problem.error("\n".join(str(e) for e in error.errors), extra={"errors": items})
 
 
 def version_out(plan: Plan, version: PlanVersion) -> PlanVersionOut:

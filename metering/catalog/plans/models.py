@@ -37,3 +37,12 @@ class PlanVersion(SQLModel, table=True):
     yaml: str = Field(sa_type=sa.Text)
     parsed: dict[str, Any] = Field(sa_type=sa.JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    # A customer's price book over `base_version_id` (`catalog/overrides`): the base's YAML
+    # with `override_yaml` applied, numbered -1, -2, ... in the plan so the plan's own
+    # numbers stay unique (its rules keep the base's number). None: an uploaded rule file.
+    base_version_id: str | None = Field(default=None, max_length=40)
+    override_yaml: str | None = Field(default=None, sa_type=sa.Text)
+
+    @property
+    def overridden(self) -> bool:
+        return self.base_version_id is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlmodel import Session, col, func, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -25,9 +26,14 @@ def by_slug(session: Session, vendor_id: str, slug: str) -> Plan | None:
     return session.exec(statement).first()
 
 
+def uploaded() -> Any:
+    """Versions uploaded as rule files, not those a customer's override made."""
+    return col(PlanVersion.base_version_id).is_(None)
+
+
 def version(session: Session, plan_id: str, number: int) -> PlanVersion | None:
     statement = select(PlanVersion).where(
-        PlanVersion.plan_id == plan_id, PlanVersion.version == number
+        PlanVersion.plan_id == plan_id, PlanVersion.version == number, uploaded()
     )
     return session.exec(statement).first()
 
@@ -35,7 +41,7 @@ def version(session: Session, plan_id: str, number: int) -> PlanVersion | None:
 def latest_version(session: Session, plan_id: str) -> PlanVersion | None:
     statement = (
         select(PlanVersion)
-        .where(PlanVersion.plan_id == plan_id)
+        .where(PlanVersion.plan_id == plan_id, uploaded())
         .order_by(col(PlanVersion.version).desc())
         .limit(1)
     )
@@ -49,7 +55,7 @@ def latest_numbers(session: Session, plan_ids: Iterable[str]) -> dict[str, int]:
         return {}
     statement = (
         select(PlanVersion.plan_id, func.max(PlanVersion.version))
-        .where(col(PlanVersion.plan_id).in_(ids))
+        .where(col(PlanVersion.plan_id).in_(ids), uploaded())
         .group_by(col(PlanVersion.plan_id))
     )
     return {plan_id: number for plan_id, number in session.exec(statement).all()}
@@ -60,4 +66,10 @@ def plans_of(vendor_id: str) -> SelectOfScalar[Plan]:
 
 
 def versions_of(plan_id: str) -> SelectOfScalar[PlanVersion]:
-    return select(PlanVersion).where(PlanVersion.plan_id == plan_id)
+    return select(PlanVersion).where(PlanVersion.plan_id == plan_id, uploaded())
+
+
+def lowest_number(session: Session, plan_id: str) -> int:
+    """The lowest version number of the plan (an override's version takes the next below)."""
+    statement = select(func.min(PlanVersion.version)).where(PlanVersion.plan_id == plan_id)
+    return session.exec(statement).one() or 0

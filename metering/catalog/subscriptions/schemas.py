@@ -83,6 +83,11 @@ class SubscriptionOut(BaseModel):
     plan: str = Field(description="The plan's slug.")
     version: int
     plan_version_id: str
+    overridden: bool = Field(
+        default=False,
+        description="On the customer's own price book: `version` with its override "
+        "(GET /v1/customers/{id}/overrides).",
+    )
     starts_at: datetime
     ends_at: datetime | None = Field(description="Exclusive; null while it runs on.")
     billed_through: datetime | None = Field(description="End of the last period invoiced.")

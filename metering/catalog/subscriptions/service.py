@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from metering.catalog.customers.models import Customer
@@ -67,20 +68,26 @@ def new_subscription(customer: Customer, version: PlanVersion, starts_at: dateti
 def describe(session: Session, subs: Sequence[Subscription]) -> list[SubscriptionOut]:
     """API views of subscriptions, with their plan slugs and version numbers."""
     version_ids = {sub.plan_version_id for sub in subs}
-    versions = {}
+    versions: dict[str, tuple[int, str, bool]] = {}
     if version_ids:
+        base = aliased(PlanVersion)
         rows = session.exec(
-            select(PlanVersion.id, PlanVersion.version, Plan.slug)
+            select(PlanVersion.id, PlanVersion.version, Plan.slug, base.version)
             .join(Plan, col(Plan.id) == col(PlanVersion.plan_id))
+            .outerjoin(base, col(base.id) == col(PlanVersion.base_version_id))
             .where(col(PlanVersion.id).in_(sorted(version_ids)))
         ).all()
-        versions = {vid: (number, slug) for vid, number, slug in rows}
+        versions = {
+            vid: (number if base_number is None else base_number, slug, base_number is not None)
+            for vid, number, slug, base_number in rows
+        }
     return [
         SubscriptionOut(
             id=sub.id,
             plan_id=sub.plan_id,
             plan=versions[sub.plan_version_id][1],
             version=versions[sub.plan_version_id][0],
+            overridden=versions[sub.plan_version_id][2],
             plan_version_id=sub.plan_version_id,
             starts_at=sub.starts_at,
             ends_at=sub.ends_at,

@@ -55,6 +55,9 @@ class Outcome(SQLModel, table=True):
     occurred_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     value: Decimal | None = Field(default=None, sa_type=Amount)
     value_text: str | None = Field(default=None, sa_type=sa.Text)
+    # The value of the `group_by` path a charge prices this outcome by (None: no such
+    # charge, or the event had no value there).
+    dimension: str | None = Field(default=None, sa_type=sa.Text)
     problem: str | None = Field(default=None, sa_type=sa.Text)
     settles_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     state: str = Field(max_length=32)

@@ -159,6 +159,7 @@ def _outcome_row(ref: StoredEventRef, hit: OutcomeHit) -> dict[str, Any]:
         "occurred_at": ref.event.timestamp,
         "value": value if isinstance(value, Decimal) else None,
         "value_text": value if isinstance(value, str) else None,
+        "dimension": hit.dimension,
         "problem": problem,
         "settles_at": hit.settles_at,
         "verify_by": hit.verify_by,

@@ -5,28 +5,34 @@ paths and tags are the customers' and the plans' own."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from metering.catalog.customers import service as customers
 from metering.catalog.customers.accounts import ProviderAccounts, provider_accounts
 from metering.catalog.customers.endpoints import customer_out
 from metering.catalog.customers.schemas import CustomerOut
+from metering.catalog.overrides import service as overrides
+from metering.catalog.overrides.models import CustomerOverride
+from metering.catalog.overrides.schemas import OverrideOut, override_request_body
 from metering.catalog.plans import service as plans
 from metering.catalog.plans.endpoints import (
     RULE_FILE_PROBLEMS,
+    YAML_TYPES,
+    VersionNumber,
     invalid_rules_problem,
     rules_media_type,
     rules_text,
     version_out,
 )
 from metering.catalog.plans.schemas import PlanVersionOut, rule_file_request_body
-from metering.catalog.subscriptions.schemas import ApplyMode, PlanChange
+from metering.catalog.subscriptions.schemas import ApplyMode, Effective, PlanChange
 from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
 from metering.ledger.plan_changes import service
 from metering.platform.api import problems
 from metering.platform.api.body import read_body
 from metering.platform.api.deps import app_settings
+from metering.platform.api.pagination import Cursor, Limit, Page, paginate
 from metering.platform.api.problem_docs import problem_responses
 from metering.platform.db.session import get_session
 from metering.platform.settings import Settings
@@ -112,3 +118,108 @@ def change_plan(
     )
     session.commit()
     return customer_out(session, customer, accounts)
+
+
+OVERRIDE_PROBLEMS = (
+    problems.HTTP_BAD_REQUEST,
+    problems.BODY_TOO_LARGE,
+    problems.HTTP_UNSUPPORTED_MEDIA_TYPE,
+    problems.INVALID_OVERRIDE,
+)
+
+
+def _override_text(body: bytes, media_type: str) -> str:
+    """The document as sent: YAML, or JSON (which the YAML reader reads as well)."""
+    if media_type not in (*YAML_TYPES, "application/json"):
+        raise problems.HTTP_UNSUPPORTED_MEDIA_TYPE.error(
+            f"Send the override as application/yaml or application/json, not {media_type!r}."
+        )
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise problems.HTTP_BAD_REQUEST.error("The override is not UTF-8 text.") from None
+
+
+@router.post(
+    "/v1/customers/{customer_id}/overrides",
+    tags=["customers"],
+    response_model=OverrideOut,
+    status_code=201,
+    summary="Give a customer prices of its own",
+    openapi_extra=override_request_body(),
+    responses=problem_responses(
+        *API_KEY_PROBLEMS, *OVERRIDE_PROBLEMS, problems.NOT_FOUND, problems.NO_SUBSCRIPTION
+    ),
+)
+async def create_override(
+    customer_id: str,
+    request: Request,
+    effective: Effective = Query(
+        Effective.NEXT_PERIOD,
+        description="From the end of the customer's current period (`next_period`), or now "
+        "(`immediately`: the current period is split, and its events derived again).",
+    ),
+    filename: str = Query("override.yaml", description="File name used in error messages."),
+    vendor: Vendor = Depends(current_vendor),
+    session: Session = Depends(get_session),
+    settings: Settings = Depends(app_settings),
+) -> OverrideOut:
+    """Override named charges of the customer's plan (their prices, tiers, prices by value,
+    free units) and the plan's minimum and maximum. Each override is a new immutable
+    version over the plan version the customer is on, replacing the previous one; every
+    mistake is listed with its line and column."""
+    body = await read_body(request, settings.max_body_bytes)
+    text = _override_text(body, rules_media_type(request))
+    customer = customers.get_or_404(session, vendor, customer_id)
+    try:
+        row = service.give_override(session, customer, text, filename, effective)
+    except RuleFileError as error:
+        raise invalid_rules_problem(error, problems.INVALID_OVERRIDE) from None
+    session.commit()
+    return overrides.override_out(session, row)
+
+
+@router.get(
+    "/v1/customers/{customer_id}/overrides",
+    tags=["customers"],
+    response_model=Page[OverrideOut],
+    summary="List a customer's overrides",
+    responses=problem_responses(*API_KEY_PROBLEMS, problems.NOT_FOUND, problems.INVALID_CURSOR),
+)
+def list_overrides(
+    customer_id: str,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+    vendor: Vendor = Depends(current_vendor),
+    session: Session = Depends(get_session),
+) -> Page[OverrideOut]:
+    """Oldest first, each with the plan version's rules (`base`), the document, and the
+    rules the customer is billed by under it (`merged`)."""
+    customer = customers.get_or_404(session, vendor, customer_id)
+    rows, next_cursor = paginate(
+        session,
+        overrides.of_customer(customer),
+        col(CustomerOverride.version),
+        cursor,
+        limit,
+    )
+    return Page[OverrideOut](
+        data=[overrides.override_out(session, row) for row in rows], next_cursor=next_cursor
+    )
+
+
+@router.get(
+    "/v1/customers/{customer_id}/overrides/{number}",
+    tags=["customers"],
+    response_model=OverrideOut,
+    summary="One override of a customer, with its base and merged rules",
+    responses=problem_responses(*API_KEY_PROBLEMS, problems.NOT_FOUND),
+)
+def get_override(
+    customer_id: str,
+    number: VersionNumber,
+    vendor: Vendor = Depends(current_vendor),
+    session: Session = Depends(get_session),
+) -> OverrideOut:
+    customer = customers.get_or_404(session, vendor, customer_id)
+    return overrides.override_out(session, overrides.override_or_404(session, customer, number))

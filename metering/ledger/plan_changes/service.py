@@ -19,8 +19,11 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from metering.catalog.customers.models import Customer
+from metering.catalog.overrides import service as overrides
+from metering.catalog.overrides.models import CustomerOverride
 from metering.catalog.plans.compiled import rules_of
 from metering.catalog.plans.models import PlanVersion
+from metering.catalog.plans.repository import uploaded
 from metering.catalog.subscriptions import repository
 from metering.catalog.subscriptions.models import Subscription
 from metering.catalog.subscriptions.schemas import ApplyMode, Effective
@@ -77,6 +80,18 @@ def subscribe(
     """
     now = now or utcnow()
     _, target = resolve_version(session, vendor, plan_ref, version)
+    return change_to(session, customer, target, effective, starts_at, now)
+
+
+def change_to(
+    session: Session,
+    customer: Customer,
+    target: PlanVersion,
+    effective: Effective,
+    starts_at: datetime | None,
+    now: datetime,
+) -> Change:
+    """`subscribe` to a version already found (an uploaded one, or an override's)."""
     _lock_customers(session, [customer.id])
     subs = repository.of_customer(session, customer.id)
     current = in_force(subs, now)
@@ -211,6 +226,7 @@ def apply_version(
             col(Subscription.plan_id) == version.plan_id,
             col(Subscription.ends_at).is_(None),
             col(PlanVersion.version) < version.version,
+            uploaded(),  # a customer with its own price book keeps it
         )
         .order_by(col(Subscription.customer_id))
     )
@@ -235,3 +251,23 @@ def apply_version(
             )
         )
     return changes
+
+
+def give_override(
+    session: Session,
+    customer: Customer,
+    text: str,
+    filename: str,
+    effective: Effective,
+    now: datetime | None = None,
+) -> CustomerOverride:
+    """Put the customer on its own prices: the version `text` makes over the plan version it
+    is on, from the end of its current period or now (the period split, its events derived
+    again), as any plan change. RuleFileError locates every mistake of `text`."""
+    now = now or utcnow()
+    _lock_customers(session, [customer.id])
+    base = overrides.base_version(session, customer, now)
+    version = overrides.make_version(session, base, text, filename)
+    change = change_to(session, customer, version, effective, None, now)
+    starts = change.subscription.starts_at
+    return overrides.record(session, customer, text, base, version, effective.value, starts)

@@ -239,6 +239,13 @@ INVALID_RULE_FILE = _declare(
     "Invalid Rule File",
     "The rule file has errors; `errors` lists each with its line and column.",
 )
+INVALID_OVERRIDE = _declare(
+    "invalid-override",
+    422,
+    "Invalid Override",
+    "The customer's override has errors; `errors` lists each with its line and column (a "
+    "charge the plan does not have, a key no charge takes, a price the charge refuses).",
+)
 PLAN_VERSION_EXISTS = _declare(
     "plan-version-exists",
     409,

@@ -28,8 +28,14 @@ from metering.surfaces.reports.margin import (
     CustomerMargin,
     MarginReport,
     OutcomeMargin,
+    value_order,
 )
-from metering.surfaces.reports.schemas import CustomerMarginOut, report_out
+from metering.surfaces.reports.schemas import (
+    CustomerMarginOut,
+    OutcomeMarginOut,
+    OutcomeValueMarginOut,
+    report_out,
+)
 from metering.surfaces.reports.service import BadPeriod, margin_report
 from pricing_rules.money import round_money
 
@@ -46,7 +52,9 @@ CSV_COLUMNS = (
     "period_start",
     "period_end",
     "revenue_source",
+    "overridden",
     "outcome",
+    "value",
     "settled",
     "pending",
     "revenue",
@@ -110,6 +118,11 @@ def _add_outcomes(
         counts = (str(item.settled), str(item.pending))
         table.add_row(*_cells(name, outcome, counts, item, currency))
         name = ""
+        for value in sorted(item.values, key=value_order):
+            part = item.values[value]
+            counts = (str(part.settled), str(part.pending))
+            label = f"  {'(none)' if value is None else value}"
+            table.add_row(*_cells(name, label, counts, part, currency), style="dim")
     return name
 
 
@@ -125,7 +138,8 @@ def _table(report: MarginReport) -> Table:
     for index, row in enumerate(report.customers):
         if index:
             table.add_section()
-        name = f"{row.customer} ({row.currency}, {row.revenue_source})"
+        overridden = ", overridden" if row.overridden else ""
+        name = f"{row.customer} ({row.currency}, {row.revenue_source}{overridden})"
         name = _add_outcomes(table, name, row.outcomes, row.currency)
         if row.other_revenue:
             table.add_row(
@@ -156,7 +170,12 @@ def _customer_cells(row: CustomerMarginOut) -> dict[str, Any]:
         "period_start": row.period_start.isoformat(),
         "period_end": row.period_end.isoformat(),
         "revenue_source": row.revenue_source,
+        "overridden": row.overridden,
     }
+
+
+def _outcome_cells(kind: str, item: OutcomeMarginOut | OutcomeValueMarginOut) -> dict[str, Any]:
+    return {"row": kind, **item.model_dump(exclude={"values"}), "attributed_cost": item.cost}
 
 
 def csv_rows(report: MarginReport) -> Iterator[dict[str, Any]]:
@@ -165,7 +184,9 @@ def csv_rows(report: MarginReport) -> Iterator[dict[str, Any]]:
     for row in out.customers:
         cells = {"period": out.period, **_customer_cells(row)}
         for item in row.outcomes:
-            yield cells | {"row": "outcome", **item.model_dump(), "attributed_cost": item.cost}
+            yield cells | _outcome_cells("outcome", item)
+            for part in item.values:
+                yield cells | {"outcome": item.outcome} | _outcome_cells("value", part)
         yield cells | {
             "row": "customer",
             **row.model_dump(exclude={"outcomes", "unpriced", "invoice_ids", "outcome_revenue"}),
@@ -177,13 +198,10 @@ def csv_rows(report: MarginReport) -> Iterator[dict[str, Any]]:
         }
     for totals in out.totals:
         for item in totals.outcomes:
-            yield {
-                "period": out.period,
-                "row": "total",
-                "currency": totals.currency,
-                **item.model_dump(),
-                "attributed_cost": item.cost,
-            }
+            cells = {"period": out.period, "currency": totals.currency}
+            yield cells | _outcome_cells("total", item)
+            for part in item.values:
+                yield cells | {"outcome": item.outcome} | _outcome_cells("total value", part)
         yield {"period": out.period, "row": "total", **totals.model_dump(exclude={"outcomes"})}
 
 

@@ -27,9 +27,11 @@ def _count(number: int, noun: str) -> str:
 
 def summary(rules: RuleFile) -> str:
     """One line saying what a valid rule file defines."""
+    grouped = sorted({f"{o} by {p}" for o, p in rules.group_paths.items()})
     return (
         f"plan {rules.plan} v{rules.version} ({rules.currency}, {rules.billing.interval}): "
         f"{_count(len(rules.outcomes), 'outcome')}, {_count(len(rules.charges), 'charge')}"
+        + (f" (priced per value: {', '.join(grouped)})" if grouped else "")
     )
 
 

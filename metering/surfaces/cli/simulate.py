@@ -147,7 +147,7 @@ def _print(out: SimulationOut) -> None:
     for name in ("customer", f"current ({currency})", f"proposed ({currency})", "difference"):
         table.add_column(name, justify="left" if name == "customer" else "right")
     table.add_column("change", justify="right")
-    rows = [(c.customer, c) for c in out.customers]
+    rows = [(c.customer + (" (own prices)" if c.overridden else ""), c) for c in out.customers]
     for label, row in [*rows, ("total", out.total)]:
         if label == "total":
             table.add_section()

@@ -38,22 +38,27 @@ def attribution_key(getter: Getter | None, event: Event) -> str | None:
     return canonical_key(value)
 
 
+Owner = tuple[str, str | None]
+"""An outcome type and the value of its `group_by` path (None when it has none)."""
+
+
 class Attribution:
     """The outcome each key of a batch belongs to, built from its counted outcomes."""
 
     def __init__(self, getter: Getter | None, counted: Iterable[CountedOutcome]) -> None:
         self._getter = getter
-        self._owners: dict[tuple[str, str], str] = {}
+        self._owners: dict[tuple[str, str], Owner] = {}
         if getter is None:
             return
         for row in counted:  # earliest first: the first outcome seen keeps the key
             key = attribution_key(getter, row.event)
             if key is not None:
-                self._owners.setdefault((row.customer_id, key), row.outcome)
+                self._owners.setdefault((row.customer_id, key), (row.outcome, row.dimension))
 
-    def outcome_of(self, cost: CostEvent) -> str | None:
-        """The outcome type `cost` is attributed to; None for unbilled cost."""
+    def owner_of(self, cost: CostEvent) -> Owner | None:
+        """The outcome type (and its `group_by` value) `cost` is attributed to; None for
+        unbilled cost."""
         if cost.own_outcome is not None:
-            return cost.own_outcome
+            return (cost.own_outcome, cost.own_dimension)
         key = attribution_key(self._getter, cost.event)
         return None if key is None else self._owners.get((cost.customer_id, key))

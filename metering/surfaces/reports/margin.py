@@ -23,6 +23,11 @@ def margin_percent(revenue: Decimal, margin: Decimal) -> Decimal | None:
     return margin * HUNDRED / revenue
 
 
+def value_order(value: str | None) -> tuple[bool, str]:
+    """`group_by` values as invoices list them: by text, events without one last."""
+    return (value is None, value or "")
+
+
 class _RevenueAndCost(Protocol):
     @property
     def revenue(self) -> Decimal: ...
@@ -65,13 +70,31 @@ class _SplitCost(_Margin):
 
 @dataclass(slots=True)
 class OutcomeMargin(_Margin):
-    """One outcome type of one customer's period."""
+    """One outcome type of one customer's period; `values` splits it by the value of the
+    `group_by` path its charges price it by (revenue there is what grouped lines billed)."""
 
     outcome: str
     settled: int = 0
     pending: int = 0
     revenue: Decimal = ZERO
     cost: Decimal = ZERO
+    value: str | None = None
+    values: dict[str | None, OutcomeMargin] = field(default_factory=dict)
+
+    def of_value(self, value: str | None) -> OutcomeMargin:
+        found = self.values.get(value)
+        if found is None:
+            found = self.values[value] = OutcomeMargin(self.outcome, value=value)
+        return found
+
+    def add(self, other: OutcomeMargin) -> None:
+        """Add `other`'s figures, value by value."""
+        self.settled += other.settled
+        self.pending += other.pending
+        self.revenue += other.revenue
+        self.cost += other.cost
+        for value, item in other.values.items():
+            self.of_value(value).add(item)
 
 
 @dataclass(slots=True)
@@ -91,6 +114,8 @@ class CustomerMargin(_SplitCost):
     period_start: datetime
     period_end: datetime
     revenue_source: str = "live"
+    overridden: bool = False
+    """Billed by the customer's own override of `plan_version` (kept under its plan)."""
     invoice_ids: list[str] = field(default_factory=list)
     outcomes: dict[str, OutcomeMargin] = field(default_factory=dict)
     other_revenue: Decimal = ZERO
@@ -136,11 +161,7 @@ class CurrencyTotals(_SplitCost):
 
     def add(self, row: CustomerMargin) -> None:
         for name, item in row.outcomes.items():
-            total = self.outcomes.setdefault(name, OutcomeMargin(name))
-            total.settled += item.settled
-            total.pending += item.pending
-            total.revenue += item.revenue
-            total.cost += item.cost
+            self.outcomes.setdefault(name, OutcomeMargin(name)).add(item)
         self.settled += sum(o.settled for o in row.outcomes.values())
         self.pending += sum(o.pending for o in row.outcomes.values())
         self.revenue += row.revenue

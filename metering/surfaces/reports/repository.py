@@ -36,6 +36,7 @@ class BilledLine:
     kind: str
     outcome: str | None
     amount: Decimal
+    detail: dict[str, Any]
 
 
 def invoiced(session: Session, customer_ids: Collection[str], period_start: datetime) -> set[str]:
@@ -60,6 +61,7 @@ def billed_lines(
             col(InvoiceLine.kind),
             col(InvoiceLine.outcome),
             col(InvoiceLine.amount),
+            col(InvoiceLine.detail),
         )
         .join(Invoice, col(Invoice.id) == col(InvoiceLine.invoice_id))
         .where(
@@ -101,6 +103,7 @@ class CountedOutcome:
     customer_id: str
     outcome: str
     event: Event
+    dimension: str | None = None
 
 
 def counted_outcomes(
@@ -108,7 +111,7 @@ def counted_outcomes(
 ) -> Iterator[CountedOutcome]:
     """The counted outcomes of the period, earliest first per customer (settled or not)."""
     statement = (
-        sa.select(col(Outcome.outcome), *_EVENT_COLUMNS)
+        sa.select(col(Outcome.outcome), col(Outcome.dimension), *_EVENT_COLUMNS)
         .join(StoredEvent, col(StoredEvent.pk) == col(Outcome.event_pk))
         .where(
             col(Outcome.customer_id).in_(sorted(customer_ids)),
@@ -124,7 +127,7 @@ def counted_outcomes(
     )
     result = session.execute(statement.execution_options(yield_per=STREAM_ROWS))
     for row in result:
-        yield CountedOutcome(row.customer_id, row.outcome, _event(row))
+        yield CountedOutcome(row.customer_id, row.outcome, _event(row), row.dimension)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +137,7 @@ class CostEvent:
     customer_id: str
     event: Event
     own_outcome: str | None
+    own_dimension: str | None = None
 
 
 def has_cost() -> sa.ColumnElement[bool]:
@@ -159,6 +163,7 @@ def cost_events(
         sa.select(
             col(Outcome.event_pk).label("event_pk"),
             sa.func.min(col(Outcome.outcome)).label("outcome"),
+            sa.func.min(col(Outcome.dimension)).label("dimension"),
         )
         .where(
             col(Outcome.customer_id).in_(ids),
@@ -169,7 +174,11 @@ def cost_events(
         .subquery()
     )
     statement = (
-        sa.select(*_EVENT_COLUMNS, own.c.outcome.label("own_outcome"))
+        sa.select(
+            *_EVENT_COLUMNS,
+            own.c.outcome.label("own_outcome"),
+            own.c.dimension.label("own_dimension"),
+        )
         .outerjoin(own, own.c.event_pk == col(StoredEvent.pk))
         .where(
             col(StoredEvent.vendor_id) == vendor_id,
@@ -182,4 +191,4 @@ def cost_events(
     )
     result = session.execute(statement.execution_options(yield_per=STREAM_ROWS))
     for row in result:
-        yield CostEvent(row.customer_id, _event(row), row.own_outcome)
+        yield CostEvent(row.customer_id, _event(row), row.own_outcome, row.own_dimension)

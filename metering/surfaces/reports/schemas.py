@@ -14,6 +14,7 @@ from metering.surfaces.reports.margin import (
     CustomerMargin,
     MarginReport,
     OutcomeMargin,
+    value_order,
 )
 from pricing_rules.money import minor_units
 
@@ -41,6 +42,21 @@ class OutcomeMarginOut(BaseModel):
     cost: str = Field(description="Cost attributed to these outcomes.")
     margin: str
     margin_percent: str | None = Field(description="Margin / revenue x 100; null without revenue.")
+    values: list[OutcomeValueMarginOut] = Field(
+        default_factory=list,
+        description="The outcome split by the value of the group_by path its charges price it "
+        "by (revenue: what the lines of each value billed); empty when none does.",
+    )
+
+
+class OutcomeValueMarginOut(BaseModel):
+    value: str | None = Field(description="The group_by value; null: events without one.")
+    settled: int
+    pending: int
+    revenue: str
+    cost: str
+    margin: str
+    margin_percent: str | None
 
 
 class UnpricedOut(BaseModel):
@@ -59,6 +75,9 @@ class CustomerMarginOut(BaseModel):
     revenue_source: str = Field(
         description="`invoice`: billed lines of the period (with later corrections); "
         "`live`: rated as of the report."
+    )
+    overridden: bool = Field(
+        description="Billed by the customer's own override of this plan version."
     )
     invoice_ids: list[str]
     outcomes: list[OutcomeMarginOut]
@@ -100,6 +119,7 @@ MARGIN_REPORT_EXAMPLE: dict[str, Any] = {
             "period_start": "2026-10-01T00:00:00Z",
             "period_end": "2026-11-01T00:00:00Z",
             "revenue_source": "invoice",
+            "overridden": False,
             "invoice_ids": ["inv_01jd3k2m8n4p6q8r0s2t4v6w8y"],
             "outcomes": [
                 {
@@ -178,15 +198,25 @@ class MarginReportOut(BaseModel):
     totals: list[CurrencyTotalsOut] = Field(description="One entry per currency billed.")
 
 
+def _figures(row: OutcomeMargin, currency: str) -> dict[str, Any]:
+    return {
+        "settled": row.settled,
+        "pending": row.pending,
+        "revenue": _amount(row.revenue, currency),
+        "cost": _amount(row.cost, currency),
+        "margin": _amount(row.margin, currency),
+        "margin_percent": _percent(row.margin_percent),
+    }
+
+
 def outcome_out(row: OutcomeMargin, currency: str) -> OutcomeMarginOut:
     return OutcomeMarginOut(
         outcome=row.outcome,
-        settled=row.settled,
-        pending=row.pending,
-        revenue=_amount(row.revenue, currency),
-        cost=_amount(row.cost, currency),
-        margin=_amount(row.margin, currency),
-        margin_percent=_percent(row.margin_percent),
+        **_figures(row, currency),
+        values=[
+            OutcomeValueMarginOut(value=value, **_figures(row.values[value], currency))
+            for value in sorted(row.values, key=value_order)
+        ],
     )
 
 
@@ -200,6 +230,7 @@ def customer_out(row: CustomerMargin) -> CustomerMarginOut:
         period_start=row.period_start,
         period_end=row.period_end,
         revenue_source=row.revenue_source,
+        overridden=row.overridden,
         invoice_ids=row.invoice_ids,
         outcomes=[outcome_out(row.outcomes[name], row.currency) for name in sorted(row.outcomes)],
         outcome_revenue=_amount(row.outcome_revenue, row.currency),

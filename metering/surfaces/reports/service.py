@@ -32,10 +32,12 @@ batch's attribution keys, never the period's events.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from itertools import groupby
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -191,6 +193,7 @@ def _batch_margins(
             currency=rules.currency,
             period_start=period.start,
             period_end=period.end,
+            overridden=part.plan.overridden,
         )
         for part in batch
     }
@@ -200,6 +203,9 @@ def _batch_margins(
         for name, tally in outcomes.items():
             row = rows[customer_id].outcome(name)
             row.settled, row.pending = tally.billable, tally.pending
+            for value, group in tally.groups.items():
+                part = row.of_value(value)
+                part.settled, part.pending = group.billable, group.pending
     _add_revenue(session, rules, period, rows, tallies, as_of)
     _add_costs(session, vendor_id, rules, period, rows)
     return list(rows.values())
@@ -220,10 +226,7 @@ def _add_revenue(
         row.revenue_source = "invoice"
         if line.invoice_id not in row.invoice_ids:
             row.invoice_ids.append(line.invoice_id)
-        if line.outcome is None:
-            row.other_revenue += line.amount
-        else:
-            row.outcome(line.outcome).revenue += line.amount
+        _add_line_revenue(row, line.outcome, line.detail, line.amount)
     live = sorted(set(rows) - invoiced)
     if not live:
         return
@@ -232,10 +235,21 @@ def _add_revenue(
             usage = measured_usage(rules, customer_id, tallies.get(customer_id, {}), stream)
             row = rows[customer_id]
             for draft in rate(rules, usage, {}, period.start, period.end):
-                if draft.outcome is None:
-                    row.other_revenue += draft.amount
-                else:
-                    row.outcome(draft.outcome).revenue += draft.amount
+                _add_line_revenue(row, draft.outcome, draft.detail, draft.amount)
+
+
+def _add_line_revenue(
+    row: CustomerMargin, outcome: str | None, detail: Mapping[str, Any], amount: Decimal
+) -> None:
+    """A line's amount on its outcome (and its `group_by` value), or not per outcome."""
+    if outcome is None:
+        row.other_revenue += amount
+        return
+    item = row.outcome(outcome)
+    item.revenue += amount
+    group = detail.get("group")
+    if group is not None:
+        item.of_value(group["value"]).revenue += amount
 
 
 def _add_costs(
@@ -247,6 +261,7 @@ def _add_costs(
 ) -> None:
     """Price each cost while the events stream, and land it on its outcome or as unbilled."""
     getter = key_getter(rules)
+    grouped = rules.group_paths
     counted = repository.counted_outcomes(session, rows, period.start) if getter else ()
     attribution = Attribution(getter, counted)
     for cost in repository.cost_events(session, vendor_id, rows, period.start, period.end):
@@ -257,8 +272,12 @@ def _add_costs(
         if priced.amount is None:
             row.unpriced[priced.problem or "cost cannot be priced"] += 1
             continue
-        outcome = attribution.outcome_of(cost)
-        if outcome is None:
+        owner = attribution.owner_of(cost)
+        if owner is None:
             row.unbilled_cost += priced.amount
-        else:
-            row.outcome(outcome).cost += priced.amount
+            continue
+        outcome, value = owner
+        item = row.outcome(outcome)
+        item.cost += priced.amount
+        if outcome in grouped:
+            item.of_value(value).cost += priced.amount

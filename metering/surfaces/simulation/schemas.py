@@ -34,6 +34,10 @@ class CustomerAmounts(Amounts):
     customer_id: str
     periods: int = Field(description="Periods priced, both sides together.")
     events: int = Field(description="Stored events read for this customer.")
+    overridden: bool = Field(
+        description="Billed by its own override of the plan: `current` is its own prices, "
+        "`proposed` the proposal's (an override does not follow a proposal)."
+    )
 
 
 class TreatmentChangeCount(BaseModel):
@@ -77,6 +81,7 @@ SIMULATION_EXAMPLE: dict[str, Any] = {
             "customer_id": "cus_01m8y51h6wnk2mcpywvn5sm0n5",
             "periods": 1,
             "events": 2,
+            "overridden": False,
         }
     ],
     "total": {
@@ -156,6 +161,7 @@ def simulation_out(result: SimulationResult) -> SimulationOut:
                     "customer_id": c.customer_id,
                     "periods": c.periods,
                     "events": c.events,
+                    "overridden": c.overridden,
                     **amounts(c.current, c.proposed, exponent),
                 }
                 for c in result.customers

@@ -52,6 +52,9 @@ class CustomerResult:
     proposed: Decimal = ZERO
     periods: int = 0
     events: int = 0
+    overridden: bool = False
+    """Billed by its own override of a version of the plan in the range: the current side is
+    its own prices, the proposed side the proposal's (an override does not follow it)."""
 
 
 Treatments = dict[TreatmentKey, Treatment]
@@ -175,6 +178,7 @@ def _run_customer(
     events: Iterable[Streamed],
     examples: int,
     credited: Credits,
+    overridden: bool,
 ) -> None:
     """Feed one customer's time-ordered events to each window while it is open.
 
@@ -182,7 +186,12 @@ def _run_customer(
     name and dedupe key, in the period they were credited in, from when they were: each
     window sees the voids and credits recorded by its as-of time, as the close does.
     """
-    result = CustomerResult(subscriber.id, subscriber.external_id, periods=len(windows))
+    result = CustomerResult(
+        subscriber.id,
+        subscriber.external_id,
+        periods=len(windows),
+        overridden=overridden,
+    )
 
     def run_of(window: Window) -> _PeriodRun:
         keys = {
@@ -278,6 +287,10 @@ def simulate(
         s.id: customer_windows(terms.get(s.id, []), compiled, start, end, now) for s in subscribers
     }
     credited = repository.credited_keys(session, [s.id for s in subscribers])
+
+    def overridden(customer_id: str) -> bool:
+        return any(term.plan.overridden for term in terms.get(customer_id, []))
+
     done = 0
     for offset in range(0, len(subscribers), CUSTOMER_BATCH):
         batch = subscribers[offset : offset + CUSTOMER_BATCH]
@@ -296,6 +309,7 @@ def simulate(
                 events,
                 examples,
                 credited.get(customer_id, {}),
+                overridden(customer_id),
             )
             done += 1
             _report(progress, done, len(subscribers), simulation)
@@ -307,6 +321,7 @@ def simulate(
                 (),
                 examples,
                 credited.get(subscriber.id, {}),
+                overridden(subscriber.id),
             )
             done += 1
             _report(progress, done, len(subscribers), simulation)

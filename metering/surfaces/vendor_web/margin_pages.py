@@ -21,7 +21,7 @@ from metering.platform.db.types import utcnow
 from metering.platform.web import format as web_format
 from metering.platform.web.charts import Point, bar_chart
 from metering.platform.web.templating import humanize, render
-from metering.surfaces.reports.margin import MarginReport
+from metering.surfaces.reports.margin import MarginReport, OutcomeMargin, value_order
 from metering.surfaces.reports.service import BadPeriod, margin_report
 from metering.surfaces.vendor_web.auth import VendorContext, vendor_context
 from pricing_rules.money import round_money
@@ -38,6 +38,14 @@ def money(amount: Decimal, currency: str) -> str:
 
 def percent(value: Decimal | None) -> str:
     return "n/a" if value is None else f"{value:.1f} %"
+
+
+def by_value(item: OutcomeMargin) -> list[tuple[str, OutcomeMargin]]:
+    """An outcome's figures per `group_by` value, as invoices list them."""
+    return [
+        ("(none)" if value is None else value, item.values[value])
+        for value in sorted(item.values, key=value_order)
+    ]
 
 
 def _charts(report: MarginReport) -> list[dict[str, Any]]:
@@ -96,6 +104,7 @@ def margin_page(
         "plan": plan or "",
         "money": money,
         "percent": percent,
+        "by_value": by_value,
         "report": None,
         "error": None,
     }

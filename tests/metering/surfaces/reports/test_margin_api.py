@@ -46,6 +46,7 @@ def test_report_per_customer_and_outcome(app_client: Any, vendor: VendorFixture,
             "cost": "0.021",
             "margin": "0.969",
             "margin_percent": "97.88",
+            "values": [],
         }
     ]
     assert (row["other_revenue"], row["revenue"]) == ("20.00", "20.99")
