@@ -83,7 +83,7 @@ def test_every_example_plan_uploads(app_client: Any, auth: dict[str, str]) -> No
         _upload(app_client, auth, path.read_text())["plan"]
         for path in sorted(EXAMPLES.glob("*.yaml"))
     ]
-    assert slugs == ["deal-value", "sales-agent", "support-agent"]
+    assert slugs == ["deal-value", "sales-agent", "support-agent", "support-outcomes"]
 
 
 def test_the_same_yaml_again_is_idempotent(
