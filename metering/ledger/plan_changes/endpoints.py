@@ -177,7 +177,7 @@ async def create_override(
     ),
     effective_from: Instant | None = Query(
         None,
-        description="From this instant instead (RFC 3339 with its timezone, as a plan's "
+        description="From this instant instead (RFC 3339 with its timezone, as a subscription's "
         "`starts_at`): later than now, the switch waits for it; earlier, within the "
         "subscription in force and after the last invoiced period, the period containing it "
         "is split there and its events derived again. Not with `effective`.",

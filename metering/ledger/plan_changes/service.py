@@ -141,6 +141,9 @@ def switch_at(
         current = in_force(subs, now)
         started = f" ({current.starts_at.isoformat()})" if current else ""
         raise _refused(at, f"is before the start of the customer's current subscription{started}")
+    # A close running now may be invoicing the period `at` falls in: wait for it, read what
+    # it billed, and keep the next close from claiming the row until this change commits.
+    session.refresh(host, with_for_update=True)
     if host.billed_through is not None and at < host.billed_through:
         raise _refused(
             at,
