@@ -1,9 +1,10 @@
 """Subscribing customers to plan versions and changing them, one period boundary at a time.
 
 A customer's subscriptions never overlap. A change ends the current subscription at the end
-of its current period (or now, when asked) and starts the new one there; a change not yet
-in force is replaced by the next one. When a change reaches into time that has events (an
-immediate change, a first subscription starting in the past), the customer's outcomes from
+of its current period (or now, or at an override's `effective_from`: all through `switch_at`)
+and starts the new one there; a change not yet in force is replaced by the next one. When a
+change reaches into time that has events (an immediate change, a back-dated override, a
+first subscription starting in the past), the customer's outcomes from
 the affected period on are derived again from its events, in the same transaction. This is
 why plan changes belong to the ledger: the subscription rows are the catalog's, the outcome
 rows derived from them are ours. Functions flush; the caller commits.
