@@ -71,7 +71,9 @@ class OverrideOut(BaseModel):
     customer_id: str
     version: int = Field(description="Numbered per customer from 1; never changed.")
     document: str = Field(description="The override as sent (YAML or JSON).")
-    effective: str = Field(description="`next_period` or `immediately`, as asked.")
+    effective: str = Field(
+        description="`next_period` or `immediately`, as asked; `at` for an `effective_from`."
+    )
     effective_from: datetime = Field(description="When the customer's prices change.")
     plan: str = Field(description="The plan's slug.")
     plan_version: int = Field(description="The plan version the override applies to.")

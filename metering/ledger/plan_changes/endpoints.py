@@ -4,6 +4,8 @@ paths and tags are the customers' and the plans' own."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlmodel import Session, col
 
@@ -32,6 +34,7 @@ from metering.ledger.plan_changes import service
 from metering.platform.api import problems
 from metering.platform.api.body import read_body
 from metering.platform.api.deps import app_settings
+from metering.platform.api.inputs import Fault, Instant, invalid_fields
 from metering.platform.api.pagination import Cursor, Limit, Page, paginate
 from metering.platform.api.problem_docs import problem_responses
 from metering.platform.db.session import get_session
@@ -140,6 +143,14 @@ def _override_text(body: bytes, media_type: str) -> str:
         raise problems.HTTP_BAD_REQUEST.error("The override is not UTF-8 text.") from None
 
 
+def _when(effective: Effective | None, effective_from: datetime | None) -> Effective | datetime:
+    """One of the two ways to say when an override starts; `next_period` when neither."""
+    if effective is not None and effective_from is not None:
+        message = "send either effective (next_period or immediately) or effective_from, not both"
+        raise invalid_fields([Fault("query parameter effective_from", message)])
+    return effective_from or effective or Effective.NEXT_PERIOD
+
+
 @router.post(
     "/v1/customers/{customer_id}/overrides",
     tags=["customers"],
@@ -148,16 +159,29 @@ def _override_text(body: bytes, media_type: str) -> str:
     summary="Give a customer prices of its own",
     openapi_extra=override_request_body(),
     responses=problem_responses(
-        *API_KEY_PROBLEMS, *OVERRIDE_PROBLEMS, problems.NOT_FOUND, problems.NO_SUBSCRIPTION
+        *API_KEY_PROBLEMS,
+        *OVERRIDE_PROBLEMS,
+        problems.NOT_FOUND,
+        problems.NO_SUBSCRIPTION,
+        problems.INVALID_REQUEST,
     ),
 )
 async def create_override(
     customer_id: str,
     request: Request,
-    effective: Effective = Query(
-        Effective.NEXT_PERIOD,
-        description="From the end of the customer's current period (`next_period`), or now "
-        "(`immediately`: the current period is split, and its events derived again).",
+    effective: Effective | None = Query(
+        None,
+        description="From the end of the customer's current period (`next_period`, the "
+        "default), or now (`immediately`: the current period is split, and its events derived "
+        "again). Not with `effective_from`.",
+    ),
+    effective_from: Instant | None = Query(
+        None,
+        description="From this instant instead (RFC 3339 with its timezone, as a subscription's "
+        "`starts_at`): later than now, the switch waits for it; earlier, within the "
+        "subscription in force and after the last invoiced period, the period containing it "
+        "is split there and its events derived again. Not with `effective`.",
+        examples=["2026-11-15T00:00:00Z"],
     ),
     filename: str = Query("override.yaml", description="File name used in error messages."),
     vendor: Vendor = Depends(current_vendor),
@@ -168,11 +192,12 @@ async def create_override(
     free units) and the plan's minimum and maximum. Each override is a new immutable
     version over the plan version the customer is on, replacing the previous one; every
     mistake is listed with its line and column."""
+    when = _when(effective, effective_from)
     body = await read_body(request, settings.max_body_bytes)
     text = _override_text(body, rules_media_type(request))
     customer = customers.get_or_404(session, vendor, customer_id)
     try:
-        row = service.give_override(session, customer, text, filename, effective)
+        row = service.give_override(session, customer, text, filename, when)
     except RuleFileError as error:
         raise invalid_rules_problem(error, problems.INVALID_OVERRIDE) from None
     session.commit()

@@ -1,9 +1,10 @@
 """Subscribing customers to plan versions and changing them, one period boundary at a time.
 
 A customer's subscriptions never overlap. A change ends the current subscription at the end
-of its current period (or now, when asked) and starts the new one there; a change not yet
-in force is replaced by the next one. When a change reaches into time that has events (an
-immediate change, a first subscription starting in the past), the customer's outcomes from
+of its current period (or now, or at an override's `effective_from`: all through `switch_at`)
+and starts the new one there; a change not yet in force is replaced by the next one. When a
+change reaches into time that has events (an immediate change, a back-dated override, a
+first subscription starting in the past), the customer's outcomes from
 the affected period on are derived again from its events, in the same transaction. This is
 why plan changes belong to the ledger: the subscription rows are the catalog's, the outcome
 rows derived from them are ours. Functions flush; the caller commits.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -37,8 +38,12 @@ from metering.catalog.vendors.models import Vendor
 from metering.ledger.events.models import StoredEvent
 from metering.ledger.outcomes.service import rederive_customer
 from metering.platform.api import problems
+from metering.platform.api.inputs import Fault, invalid_fields
 from metering.platform.db.types import utcnow
 from pricing_rules.periods import period_containing
+
+AT_INSTANT = "at"
+"""An override's `effective` when it was given an `effective_from` instant."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,30 +114,62 @@ def change_to(
         not pending or effective == Effective.NEXT_PERIOD
     ):
         return Change(wanted_last, changed=False)
-    for sub in pending:
-        session.delete(sub)
-    session.flush()
     if current.plan_version_id == target.id:  # back to the current version: no change pending
+        for sub in pending:
+            session.delete(sub)
+        session.flush()
         current.ends_at = None
         return _touched(session, customer, current, current_period(session, current, now).end, now)
-    period = current_period(session, current, now)
-    if effective == Effective.NEXT_PERIOD:
-        current.ends_at = period.end
-        current.updated_at = now
-        session.add(current)
-        new = new_subscription(customer, target, period.end)
-        session.add(new)
-        return _touched(session, customer, new, period.end, now)
-    if current.starts_at == now:  # nothing of it has run: put it on the new version instead
-        current.plan_id, current.plan_version_id = target.plan_id, target.id
-        new = current
+    at = current_period(session, current, now).end if effective == Effective.NEXT_PERIOD else now
+    return switch_at(session, customer, target, at, now)
+
+
+def switch_at(
+    session: Session, customer: Customer, target: PlanVersion, at: datetime, now: datetime
+) -> Change:
+    """Put the customer on `target` from the instant `at`: in the future, the switch waits
+    (changes not yet in force from `at` on are replaced); in the past, the period containing
+    `at` is split there and its events derived again. `at` may not reach before the
+    subscription in force now, nor into a period already invoiced (a 422 naming
+    `effective_from`, the field that asks for it)."""
+    subs = repository.of_customer(session, customer.id)
+    later = [sub for sub in subs if sub.starts_at > now and sub.starts_at >= at]
+    kept = [sub for sub in subs if sub not in later and sub.starts_at <= at]
+    host = max(kept, key=lambda sub: sub.starts_at, default=None)
+    if host is None:
+        raise _refused(at, "is before the customer's first subscription starts")
+    if host.ends_at is not None and host.ends_at <= now:
+        current = in_force(subs, now)
+        started = f" ({current.starts_at.isoformat()})" if current else ""
+        raise _refused(at, f"is before the start of the customer's current subscription{started}")
+    # A close running now may be invoicing the period `at` falls in: wait for it, read what
+    # it billed, and keep the next close from claiming the row until this change commits.
+    session.refresh(host, with_for_update=True)
+    if host.billed_through is not None and at < host.billed_through:
+        raise _refused(
+            at,
+            f"is in a period already invoiced (through {host.billed_through.isoformat()}); "
+            "prices of an invoiced period do not change",
+        )
+    since = at if at > now else current_period(session, host, at).start
+    for sub in later:
+        session.delete(sub)
+    session.flush()
+    if host.starts_at == at:  # nothing of it may stay: put it on the new version instead
+        host.plan_id, host.plan_version_id = target.plan_id, target.id
+        host.ends_at = None
+        new = host
     else:
-        current.ends_at = now
-        current.updated_at = now
-        new = new_subscription(customer, target, now)
-    session.add(current)
+        host.ends_at = at
+        host.updated_at = now
+        new = new_subscription(customer, target, at)
+    session.add(host)
     session.add(new)
-    return _touched(session, customer, new, period.start, now)
+    return _touched(session, customer, new, since, now)
+
+
+def _refused(at: datetime, reason: str) -> Exception:
+    return invalid_fields([Fault("query parameter effective_from", f"{at.isoformat()} {reason}")])
 
 
 def _first(
@@ -258,16 +295,22 @@ def give_override(
     customer: Customer,
     text: str,
     filename: str,
-    effective: Effective,
+    when: Effective | datetime,
     now: datetime | None = None,
 ) -> CustomerOverride:
     """Put the customer on its own prices: the version `text` makes over the plan version it
-    is on, from the end of its current period or now (the period split, its events derived
-    again), as any plan change. RuleFileError locates every mistake of `text`."""
+    is on, from the end of its current period, now, or an instant `when` (before now: the
+    period containing it is split there, its events derived again), as any plan change.
+    RuleFileError locates every mistake of `text`."""
     now = now or utcnow()
     _lock_customers(session, [customer.id])
     base = overrides.base_version(session, customer, now)
     version = overrides.make_version(session, base, text, filename)
-    change = change_to(session, customer, version, effective, None, now)
+    if isinstance(when, Effective):
+        change = change_to(session, customer, version, when, None, now)
+        asked = when.value
+    else:
+        change = switch_at(session, customer, version, when.astimezone(UTC), now)
+        asked = AT_INSTANT
     starts = change.subscription.starts_at
-    return overrides.record(session, customer, text, base, version, effective.value, starts)
+    return overrides.record(session, customer, text, base, version, asked, starts)

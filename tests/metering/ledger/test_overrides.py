@@ -71,11 +71,13 @@ def acme(engine: Engine, vendor: VendorFixture) -> str:
     return create_customer(engine, vendor.id, "acme", plan, starts_at=OCTOBER)
 
 
-def override(engine: Engine, customer_id: str, text: str, effective: Effective, now: datetime):  # type: ignore[no-untyped-def]
+def override(  # type: ignore[no-untyped-def]
+    engine: Engine, customer_id: str, text: str, when: Effective | datetime, now: datetime
+):
     with Session(engine, expire_on_commit=False) as session:
         customer = session.get(Customer, customer_id)
         assert customer is not None
-        row = give_override(session, customer, text, "acme.yaml", effective, now)
+        row = give_override(session, customer, text, "acme.yaml", when, now)
         session.commit()
         return row
 
