@@ -418,6 +418,8 @@ class CustomerUsage:
 # group_by value).
 _Kept = tuple[datetime, str, str | None, MeasureValue, str | None, str | None]
 _GroupKey = tuple[str, str, str]
+_Times = tuple[datetime, ...] | list[datetime]
+"""The confirmation times of one match key."""
 
 
 class OutcomeLedger:
@@ -449,7 +451,7 @@ class OutcomeLedger:
         self._duplicates: dict[_GroupKey, int] = {}
         self._last_reversal: dict[tuple[str, str], dict[str, datetime]] = {}
         self._last_rejection: dict[tuple[str, str], dict[str, datetime]] = {}
-        self._confirmations: dict[tuple[str, str], dict[str, list[datetime]]] = {}
+        self._confirmations: dict[tuple[str, str], dict[str, _Times]] = {}
         self._steps = {
             kind: [(o.name, o.matches, o.evaluate, o.reversible, o.group_of) for o in compiled]
             for kind, compiled in plan.outcomes_by_type.items()
@@ -527,14 +529,7 @@ class OutcomeLedger:
             ts = event.timestamp
             kind = reversal.kind
             if kind is ClaimKind.CONFIRMATION:
-                times = self._confirmations.get(group)
-                if times is None:
-                    times = self._confirmations[group] = {}
-                found = times.get(match_key)
-                if found is None:
-                    times[match_key] = [ts]
-                else:
-                    found.append(ts)
+                self._add_confirmation(group, match_key, ts)
                 continue
             claims = self._last_reversal if kind is ClaimKind.REVERSAL else self._last_rejection
             latest = claims.get(group)
@@ -543,6 +538,21 @@ class OutcomeLedger:
             seen = latest.get(match_key)
             if seen is None or ts > seen:
                 latest[match_key] = ts
+
+    def _add_confirmation(self, group: tuple[str, str], match_key: str, ts: datetime) -> None:
+        """Keep a confirmation's time. Most match keys get one confirmation: it is kept in a
+        tuple, which the garbage collector stops tracking, not in a list that every full
+        collection (during pricing, after `resolve`) would walk; a second one makes a list."""
+        times = self._confirmations.get(group)
+        if times is None:
+            times = self._confirmations[group] = {}
+        found = times.get(match_key)
+        if found is None:
+            times[match_key] = (ts,)
+        elif isinstance(found, tuple):
+            times[match_key] = [*found, ts]
+        else:
+            found.append(ts)
 
     def key_count(self) -> int:
         """Dedupe keys held in memory: what the ledger's memory grows with."""
@@ -693,7 +703,7 @@ class _Tally:
     settle_after: timedelta
     reversals: Mapping[str, datetime] | None
     rejections: Mapping[str, datetime] | None
-    confirmations: Mapping[str, list[datetime]]
+    confirmations: Mapping[str, _Times]
     verification: Verification | None
     counted_by: datetime | None
     """With `otherwise: count`, an unconfirmed candidate counts if it occurred by this."""
