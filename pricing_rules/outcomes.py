@@ -194,6 +194,9 @@ class _CompiledOutcome:
     reversible: bool
     verify_within: timedelta | None
     group_of: Callable[[Event], str | None] | None = None
+    match_is_key: bool = False
+    """The match key is read from the dedupe key's path (a conversation id for both): the
+    dedupe key is reused instead of reading the event again."""
 
     def evaluate(self, event: Event) -> tuple[str, str | None, MeasureValue, str | None]:
         """(dedupe key, match key, value, problem) as a plain tuple: this is the hot path."""
@@ -209,7 +212,9 @@ class _CompiledOutcome:
             else:
                 key = raw if raw.__class__ is str else canonical_key(raw)
         match_key: str | None = None
-        if self.match_of is not None:
+        if self.match_is_key:
+            match_key = key if problem is None else None  # a problem here: the key is missing
+        elif self.match_of is not None:
             raw_match = self.match_of(event)
             if raw_match is not MISSING:
                 match_key = raw_match if raw_match.__class__ is str else canonical_key(raw_match)
@@ -287,6 +292,7 @@ def _compile_outcome(
         reversible=any(c is not None for c in _claims(spec)),
         verify_within=None if confirmed_by is None else confirmed_by.within,
         group_of=dimension_reader(group_path) if group_path else None,
+        match_is_key=bool(key_path) and match_path == key_path,
     )
 
 
@@ -448,8 +454,9 @@ class OutcomeLedger:
         self.period = period
         self.as_of = as_of
         self.credited = frozenset(credited)
-        self.customers: set[str] = set()
         self._single: dict[str, dict[_Key, _Kept]] = {}
+        """Per customer with an event in the period (even one that is no outcome), the kept
+        candidate of each key."""
         self._several: dict[str, dict[_Key, list[_Kept]]] = {}
         """Per customer, every candidate of a reversible key that had more than one."""
         self._duplicates: dict[str, dict[_Key, int]] = {}
@@ -481,7 +488,6 @@ class OutcomeLedger:
         as_of, start, end = self.as_of, self.period.start, self.period.end
         steps_of = self._steps.get
         reversals_of = self.plan.reversals_by_type.get
-        add_customer = self.customers.add
         single = self._single
         for event in events:
             ts = event.timestamp
@@ -494,13 +500,12 @@ class OutcomeLedger:
             if not start <= ts < end:
                 continue
             customer = event.customer
-            add_customer(customer)
-            steps = steps_of(kind)
-            if steps is None:
-                continue
             keys = single.get(customer)
             if keys is None:
                 keys = single[customer] = {}
+            steps = steps_of(kind)
+            if steps is None:
+                continue
             for name, matches, evaluate, reversible, group_of in steps:
                 if not matches(event):
                     continue
@@ -638,10 +643,11 @@ class OutcomeLedger:
                 gc.enable()
 
     def _resolve(self) -> dict[str, CustomerUsage]:
-        usages = {customer: CustomerUsage(customer) for customer in self.customers}
-        for customer, keys in self._single.items():
-            self._resolve_customer(usages[customer], keys)
-        return dict(sorted(usages.items()))
+        usages = {}
+        for customer, keys in sorted(self._single.items()):
+            usages[customer] = usage = CustomerUsage(customer)
+            self._resolve_customer(usage, keys)
+        return usages
 
     def _resolve_customer(self, usage: CustomerUsage, keys: dict[_Key, _Kept]) -> None:
         """One customer's keys, in the order they were first seen: the hot loop of `resolve`."""
@@ -692,6 +698,10 @@ class OutcomeLedger:
                 usage.problems.append(Problem(winner[1], outcome, problem))
             elif credited and (customer, outcome, key) in credited:
                 tally.usage.credited += 1
+            elif tally.place == 0:
+                # The first of `exclusive.order` always wins its subject: counted now.
+                subjects[key] = 0
+                tally.count(winner, as_of)
             elif (contest := tally.subjects) is not None:
                 best = contest.get(key)
                 if best is None or tally.place < best:
