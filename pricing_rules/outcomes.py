@@ -194,6 +194,9 @@ class _CompiledOutcome:
     reversible: bool
     verify_within: timedelta | None
     group_of: Callable[[Event], str | None] | None = None
+    match_is_key: bool = False
+    """The match key is read from the dedupe key's path (a conversation id for both): the
+    dedupe key is reused instead of reading the event again."""
 
     def evaluate(self, event: Event) -> tuple[str, str | None, MeasureValue, str | None]:
         """(dedupe key, match key, value, problem) as a plain tuple: this is the hot path."""
@@ -209,7 +212,9 @@ class _CompiledOutcome:
             else:
                 key = raw if raw.__class__ is str else canonical_key(raw)
         match_key: str | None = None
-        if self.match_of is not None:
+        if self.match_is_key:
+            match_key = key if problem is None else None  # a problem here: the key is missing
+        elif self.match_of is not None:
             raw_match = self.match_of(event)
             if raw_match is not MISSING:
                 match_key = raw_match if raw_match.__class__ is str else canonical_key(raw_match)
@@ -287,6 +292,7 @@ def _compile_outcome(
         reversible=any(c is not None for c in _claims(spec)),
         verify_within=None if confirmed_by is None else confirmed_by.within,
         group_of=dimension_reader(group_path) if group_path else None,
+        match_is_key=bool(key_path) and match_path == key_path,
     )
 
 
@@ -417,7 +423,10 @@ class CustomerUsage:
 # A candidate as the ledger keeps it: (timestamp, event id, match key, value, problem,
 # group_by value).
 _Kept = tuple[datetime, str, str | None, MeasureValue, str | None, str | None]
-_GroupKey = tuple[str, str, str]
+_Key = tuple[str, str]
+"""A dedupe key within one customer: (outcome, dedupe key)."""
+_Times = tuple[datetime, ...] | list[datetime]
+"""The confirmation times of one match key."""
 
 
 class OutcomeLedger:
@@ -426,6 +435,8 @@ class OutcomeLedger:
     Memory holds one entry per dedupe key (every candidate of a key only when the outcome can
     be reversed, since a later reversal may promote a later candidate), never the events.
     Candidates are plain tuples here; `resolve_key` decides only the keys that need it.
+    They are kept per customer, so that `resolve` settles one customer's keys (and decides
+    its exclusive contenders) while they are still in the processor's cache.
 
     `credited` names the keys (customer, outcome, dedupe key) the vendor credited, by
     accepting a dispute: such a key's winner is counted as credited, never billed, and none
@@ -443,13 +454,16 @@ class OutcomeLedger:
         self.period = period
         self.as_of = as_of
         self.credited = frozenset(credited)
-        self.customers: set[str] = set()
-        self._single: dict[_GroupKey, _Kept] = {}
-        self._several: dict[_GroupKey, list[_Kept]] = {}
-        self._duplicates: dict[_GroupKey, int] = {}
+        self._single: dict[str, dict[_Key, _Kept]] = {}
+        """Per customer with an event in the period (even one that is no outcome), the kept
+        candidate of each key."""
+        self._several: dict[str, dict[_Key, list[_Kept]]] = {}
+        """Per customer, every candidate of a reversible key that had more than one."""
+        self._duplicates: dict[str, dict[_Key, int]] = {}
+        """Per customer, the later candidates of a key that cannot be reversed, counted."""
         self._last_reversal: dict[tuple[str, str], dict[str, datetime]] = {}
         self._last_rejection: dict[tuple[str, str], dict[str, datetime]] = {}
-        self._confirmations: dict[tuple[str, str], dict[str, list[datetime]]] = {}
+        self._confirmations: dict[tuple[str, str], dict[str, _Times]] = {}
         self._steps = {
             kind: [(o.name, o.matches, o.evaluate, o.reversible, o.group_of) for o in compiled]
             for kind, compiled in plan.outcomes_by_type.items()
@@ -474,8 +488,7 @@ class OutcomeLedger:
         as_of, start, end = self.as_of, self.period.start, self.period.end
         steps_of = self._steps.get
         reversals_of = self.plan.reversals_by_type.get
-        add_customer = self.customers.add
-        single, several, duplicates = self._single, self._several, self._duplicates
+        single = self._single
         for event in events:
             ts = event.timestamp
             if ts > as_of:
@@ -487,7 +500,9 @@ class OutcomeLedger:
             if not start <= ts < end:
                 continue
             customer = event.customer
-            add_customer(customer)
+            keys = single.get(customer)
+            if keys is None:
+                keys = single[customer] = {}
             steps = steps_of(kind)
             if steps is None:
                 continue
@@ -497,21 +512,28 @@ class OutcomeLedger:
                 key, match_key, value, problem = evaluate(event)
                 dimension = None if group_of is None else group_of(event)
                 kept: _Kept = (ts, event.id, match_key, value, problem, dimension)
-                gkey = (customer, name, key)
-                first = single.get(gkey)
+                skey = (name, key)
+                first = keys.get(skey)
                 if first is None:
-                    single[gkey] = kept
+                    keys[skey] = kept
                 elif reversible:
-                    group = several.get(gkey)
-                    if group is None:
-                        several[gkey] = [first, kept]
-                    else:
-                        group.append(kept)
+                    self._add_several(customer, skey, first, kept)
                 else:
                     # Without reversals only the earliest candidate can ever count.
-                    duplicates[gkey] = duplicates.get(gkey, 0) + 1
+                    counted = self._duplicates.setdefault(customer, {})
+                    counted[skey] = counted.get(skey, 0) + 1
                     if (ts, event.id) < (first[0], first[1]):
-                        single[gkey] = kept
+                        keys[skey] = kept
+
+    def _add_several(self, customer: str, skey: _Key, first: _Kept, kept: _Kept) -> None:
+        """Another candidate of a reversible key: all are kept, a reversal of the first may
+        promote a later one."""
+        groups = self._several.setdefault(customer, {})
+        group = groups.get(skey)
+        if group is None:
+            groups[skey] = [first, kept]
+        else:
+            group.append(kept)
 
     def _add_reversals(self, event: Event, reversals: list[_CompiledReversal]) -> None:
         """Keep each claim: the latest reversal and rejection of a match key, every
@@ -527,14 +549,7 @@ class OutcomeLedger:
             ts = event.timestamp
             kind = reversal.kind
             if kind is ClaimKind.CONFIRMATION:
-                times = self._confirmations.get(group)
-                if times is None:
-                    times = self._confirmations[group] = {}
-                found = times.get(match_key)
-                if found is None:
-                    times[match_key] = [ts]
-                else:
-                    found.append(ts)
+                self._add_confirmation(group, match_key, ts)
                 continue
             claims = self._last_reversal if kind is ClaimKind.REVERSAL else self._last_rejection
             latest = claims.get(group)
@@ -544,16 +559,31 @@ class OutcomeLedger:
             if seen is None or ts > seen:
                 latest[match_key] = ts
 
+    def _add_confirmation(self, group: tuple[str, str], match_key: str, ts: datetime) -> None:
+        """Keep a confirmation's time. Most match keys get one confirmation: it is kept in a
+        tuple, which the garbage collector stops tracking, not in a list that every full
+        collection (during pricing, after `resolve`) would walk; a second one makes a list."""
+        times = self._confirmations.get(group)
+        if times is None:
+            times = self._confirmations[group] = {}
+        found = times.get(match_key)
+        if found is None:
+            times[match_key] = (ts,)
+        elif isinstance(found, tuple):
+            times[match_key] = [*found, ts]
+        else:
+            found.append(ts)
+
     def key_count(self) -> int:
         """Dedupe keys held in memory: what the ledger's memory grows with."""
-        return len(self._single)
+        return sum(len(keys) for keys in self._single.values())
 
     def _tally(
         self,
         customer: str,
         outcome: str,
         usage: OutcomeUsage,
-        subjects: dict[str, dict[str, int]],
+        subjects: dict[str, int],
     ) -> _Tally:
         spec = self.plan.rules.outcomes[outcome]
         group = (customer, outcome)
@@ -572,13 +602,14 @@ class OutcomeLedger:
             if verification is None or not verification.count_unconfirmed
             else self.as_of - verification.within,
             order.index(outcome) if exclusive else -1,
-            subjects.setdefault(customer, {}) if exclusive else None,
+            subjects if exclusive else None,
             spec.measure if outcome in self.plan.group_paths else None,
         )
 
-    def _winner(self, gkey: _GroupKey, first: _Kept, tally: _Tally) -> _Kept | None:
+    def _winner(
+        self, first: _Kept, several: list[_Kept] | None, duplicates: int, tally: _Tally
+    ) -> _Kept | None:
         """The candidate that counts for a key, tallying the others by what became of them."""
-        several = self._several.get(gkey)
         latest, rejections, verification = tally.reversals, tally.rejections, tally.verification
         usage = tally.usage
         kept_by_id = {kept[1]: kept for kept in several or (first,)}
@@ -598,7 +629,7 @@ class OutcomeLedger:
         usage.reversed += len(resolution.reversed)
         usage.rejected += len(resolution.rejected)
         usage.awaiting += len(resolution.awaiting)
-        usage.duplicates += len(resolution.duplicates) + self._duplicates.get(gkey, 0)
+        usage.duplicates += len(resolution.duplicates) + duplicates
         return None if resolution.winner is None else kept_by_id[resolution.winner.event_id]
 
     def resolve(self) -> dict[str, CustomerUsage]:
@@ -612,35 +643,39 @@ class OutcomeLedger:
                 gc.enable()
 
     def _resolve(self) -> dict[str, CustomerUsage]:
-        usages = {customer: CustomerUsage(customer) for customer in self.customers}
-        tallies: dict[tuple[str, str], _Tally] = {}
-        # The best place in `exclusive.order` billed per customer and subject, and every
-        # billed winner of an exclusive outcome: counted once all are known.
-        subjects: dict[str, dict[str, int]] = {}
+        usages = {}
+        for customer, keys in sorted(self._single.items()):
+            usages[customer] = usage = CustomerUsage(customer)
+            self._resolve_customer(usage, keys)
+        return usages
+
+    def _resolve_customer(self, usage: CustomerUsage, keys: dict[_Key, _Kept]) -> None:
+        """One customer's keys, in the order they were first seen: the hot loop of `resolve`."""
+        customer = usage.customer
+        tallies: dict[str, _Tally] = {}
+        # The best place in `exclusive.order` billed per subject, and every billed winner of
+        # an exclusive outcome: counted once all of the customer's keys are known.
+        subjects: dict[str, int] = {}
         contenders: list[tuple[_Tally, str, _Kept]] = []
-        credited, several, duplicates, as_of = (
-            self.credited,
-            self._several,
-            self._duplicates,
-            self.as_of,
-        )
-        for gkey, first in self._single.items():
-            customer, outcome, key = gkey
-            tally = tallies.get((customer, outcome))
+        several = self._several.get(customer, _NO_GROUPS)
+        duplicates = self._duplicates.get(customer, _NO_COUNTS)
+        credited, as_of = self.credited, self.as_of
+        for skey, first in keys.items():
+            outcome, key = skey
+            tally = tallies.get(outcome)
             if tally is None:
-                usage = usages[customer].usage(outcome)
-                tally = self._tally(customer, outcome, usage, subjects)
-                tallies[(customer, outcome)] = tally
+                tally = self._tally(customer, outcome, usage.usage(outcome), subjects)
+                tallies[outcome] = tally
             match = first[2]
             if (
-                gkey not in several
+                not (several and skey in several)
                 and (tally.reversals is None or match not in tally.reversals)
                 and (tally.rejections is None or match not in tally.rejections)
             ):
                 # Alone and never cancelled (the common case): it counts, once confirmed
                 # when its outcome is verified.
-                if duplicates and gkey in duplicates:
-                    tally.usage.duplicates += duplicates[gkey]
+                if duplicates and skey in duplicates:
+                    tally.usage.duplicates += duplicates[skey]
                 verification = tally.verification
                 winner: _Kept | None = first
                 if verification is not None:
@@ -655,14 +690,18 @@ class OutcomeLedger:
                         tally.usage.awaiting += 1
                         winner = None
             else:
-                winner = self._winner(gkey, first, tally)
+                winner = self._winner(first, several.get(skey), duplicates.get(skey, 0), tally)
             if winner is None:
                 continue
             problem = winner[4]
             if problem is not None:
-                usages[customer].problems.append(Problem(winner[1], outcome, problem))
-            elif credited and gkey in credited:
+                usage.problems.append(Problem(winner[1], outcome, problem))
+            elif credited and (customer, outcome, key) in credited:
                 tally.usage.credited += 1
+            elif tally.place == 0:
+                # The first of `exclusive.order` always wins its subject: counted now.
+                subjects[key] = 0
+                tally.count(winner, as_of)
             elif (contest := tally.subjects) is not None:
                 best = contest.get(key)
                 if best is None or tally.place < best:
@@ -672,7 +711,7 @@ class OutcomeLedger:
                 tally.count(winner, as_of)
         # In the order they were found (reading the kept candidates in memory order).
         for tally, key, winner in contenders:
-            if tally.subjects is not None and tally.subjects[key] == tally.place:
+            if subjects[key] == tally.place:
                 tally.count(winner, as_of)
             else:
                 tally.usage.superseded += 1
@@ -680,7 +719,10 @@ class OutcomeLedger:
             tally.usage.quantity = tally.accumulator.result()
             for by_value, accumulator in tally.groups.values():
                 by_value.quantity = accumulator.result()
-        return dict(sorted(usages.items()))
+
+
+_NO_GROUPS: Mapping[_Key, list[_Kept]] = {}
+_NO_COUNTS: Mapping[_Key, int] = {}
 
 
 @dataclass(slots=True)
@@ -693,7 +735,7 @@ class _Tally:
     settle_after: timedelta
     reversals: Mapping[str, datetime] | None
     rejections: Mapping[str, datetime] | None
-    confirmations: Mapping[str, list[datetime]]
+    confirmations: Mapping[str, _Times]
     verification: Verification | None
     counted_by: datetime | None
     """With `otherwise: count`, an unconfirmed candidate counts if it occurred by this."""
