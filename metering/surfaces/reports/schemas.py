@@ -106,6 +106,28 @@ class CurrencyTotalsOut(BaseModel):
     unpriced_events: int
 
 
+_OUTCOMES_EXAMPLE: list[dict[str, Any]] = [
+    {
+        "outcome": "pipeline_value",
+        "settled": 1,
+        "pending": 0,
+        "revenue": "18.00",
+        "cost": "0.12",
+        "margin": "17.88",
+        "margin_percent": "99.33",
+    },
+    {
+        "outcome": "resolved_conversation",
+        "settled": 1,
+        "pending": 0,
+        "revenue": "0.99",
+        "cost": "0.00",
+        "margin": "0.99",
+        "margin_percent": "100.00",
+    },
+]
+"""One customer's outcomes in the example, which are also the currency's totals."""
+
 MARGIN_REPORT_EXAMPLE: dict[str, Any] = {
     "period": "2026-10",
     "as_of": "2026-11-20T12:00:00Z",
@@ -121,26 +143,7 @@ MARGIN_REPORT_EXAMPLE: dict[str, Any] = {
             "revenue_source": "invoice",
             "overridden": False,
             "invoice_ids": ["inv_01jd3k2m8n4p6q8r0s2t4v6w8y"],
-            "outcomes": [
-                {
-                    "outcome": "pipeline_value",
-                    "settled": 1,
-                    "pending": 0,
-                    "revenue": "18.00",
-                    "cost": "0.12",
-                    "margin": "17.88",
-                    "margin_percent": "99.33",
-                },
-                {
-                    "outcome": "resolved_conversation",
-                    "settled": 1,
-                    "pending": 0,
-                    "revenue": "0.99",
-                    "cost": "0.00",
-                    "margin": "0.99",
-                    "margin_percent": "100.00",
-                },
-            ],
+            "outcomes": _OUTCOMES_EXAMPLE,
             "outcome_revenue": "18.99",
             "other_revenue": "0.00",
             "revenue": "18.99",
@@ -155,26 +158,7 @@ MARGIN_REPORT_EXAMPLE: dict[str, Any] = {
     "totals": [
         {
             "currency": "usd",
-            "outcomes": [
-                {
-                    "outcome": "pipeline_value",
-                    "settled": 1,
-                    "pending": 0,
-                    "revenue": "18.00",
-                    "cost": "0.12",
-                    "margin": "17.88",
-                    "margin_percent": "99.33",
-                },
-                {
-                    "outcome": "resolved_conversation",
-                    "settled": 1,
-                    "pending": 0,
-                    "revenue": "0.99",
-                    "cost": "0.00",
-                    "margin": "0.99",
-                    "margin_percent": "100.00",
-                },
-            ],
+            "outcomes": _OUTCOMES_EXAMPLE,
             "settled": 2,
             "pending": 0,
             "revenue": "18.99",

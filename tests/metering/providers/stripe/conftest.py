@@ -10,10 +10,12 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from metering.platform.settings import Settings
-from tests.metering.conftest import LOCAL_RECEIVERS
+from metering.surfaces.app import create_app
+from tests.metering.conftest import LOCAL_RECEIVERS, VendorFixture, create_vendor
 from tests.stripe_fake.harness import API_KEY, FakeStripe, running_fake_stripe
 
 
@@ -33,6 +35,18 @@ def fake_stripe(module_fake_stripe: FakeStripe) -> FakeStripe:
 @pytest.fixture
 def settings(engine: Engine, database_url: str, fake_stripe: FakeStripe) -> Settings:
     return sync_settings(database_url, fake_stripe.url)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """The app on the settings that reach the fake."""
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@pytest.fixture
+def vendor(engine: Engine) -> VendorFixture:
+    return create_vendor(engine, "Acme AI")
 
 
 def sync_settings(database_url: str, api_base: str, **overrides: object) -> Settings:

@@ -3,17 +3,14 @@ linked once, and used by the sync instead of making a customer."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from metering.billing.invoices.models import InvoiceStatus
 from metering.billing.payments import links
 from metering.platform.settings import Settings
-from metering.surfaces.app import create_app
 from metering.surfaces.providers import sync_due
 from tests.metering.conftest import create_vendor
 from tests.metering.platform.api.support import bearer
@@ -25,12 +22,6 @@ from tests.metering.providers.stripe.factory import (
     stripe_customer_of,
 )
 from tests.stripe_fake.harness import FakeStripe
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as client:
-        yield client
 
 
 def _created(client: TestClient, key: str, **fields: Any) -> Any:

@@ -5,11 +5,9 @@ payments tried again at once, and what the manual provider answers."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -18,9 +16,8 @@ from metering.billing.invoices.models import InvoiceStatus
 from metering.catalog.customers.models import Customer
 from metering.platform.db.types import utcnow
 from metering.platform.settings import Settings
-from metering.surfaces.app import create_app
 from metering.surfaces.providers import sync_due
-from tests.metering.conftest import VendorFixture, create_vendor
+from tests.metering.conftest import VendorFixture
 from tests.metering.platform.api.support import bearer
 from tests.metering.providers.stripe.factory import (
     NOW,
@@ -33,17 +30,6 @@ from tests.metering.providers.stripe.test_webhook import signed
 from tests.stripe_fake.harness import FakeStripe
 
 RETURN = "https://app.acme.test/billing"
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as client:
-        yield client
-
-
-@pytest.fixture
-def vendor(engine: Engine) -> VendorFixture:
-    return create_vendor(engine, "Acme AI")
 
 
 def open_session(client: TestClient, vendor: VendorFixture, customer_id: str) -> Any:

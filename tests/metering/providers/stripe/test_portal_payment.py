@@ -5,10 +5,8 @@ send_invoice invoices with their due date."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -16,9 +14,8 @@ from sqlmodel import Session
 from metering.billing.invoices.models import InvoiceStatus
 from metering.catalog.customers.models import Customer
 from metering.platform.settings import Settings
-from metering.surfaces.app import create_app
 from metering.surfaces.providers import sync_due
-from tests.metering.conftest import VendorFixture, create_vendor
+from tests.metering.conftest import VendorFixture
 from tests.metering.providers.stripe.factory import NOW, billing, invoice_row, issued_invoice
 from tests.metering.providers.stripe.test_webhook import signed
 from tests.metering.surfaces.portal.helpers import csrf_of, sign_in
@@ -34,17 +31,6 @@ BANNER = (
 def text_of(page: str) -> str:
     """The page's text as read (a link ending a sentence leaves no space before its stop)."""
     return page_text(page).replace(" .", ".").replace(" :", ":").replace(" ,", ",")
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as client:
-        yield client
-
-
-@pytest.fixture
-def vendor(engine: Engine) -> VendorFixture:
-    return create_vendor(engine, "Acme AI")
 
 
 def test_a_failed_payment_shows_a_banner_and_a_new_card_pays_it(

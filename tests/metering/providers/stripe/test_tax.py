@@ -5,18 +5,15 @@ The fake computes a fixed 19 % VAT for Germany and none elsewhere (tests/stripe_
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from metering.billing.invoices.models import InvoiceStatus
 from metering.platform.settings import Settings
-from metering.surfaces.app import create_app
 from metering.surfaces.providers import sync_due
-from tests.metering.conftest import VendorFixture, create_vendor
+from tests.metering.conftest import VendorFixture
 from tests.metering.platform.api.support import bearer
 from tests.metering.providers.stripe.factory import (
     NOW,
@@ -31,17 +28,6 @@ from tests.stripe_fake.harness import FakeStripe
 
 BERLIN = {"line1": "Unter den Linden 1", "city": "Berlin", "postal_code": "10117", "country": "de"}
 VAT_ID = {"type": "eu_vat", "value": "DE 123456789"}
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as client:
-        yield client
-
-
-@pytest.fixture
-def vendor(engine: Engine) -> VendorFixture:
-    return create_vendor(engine, "Acme AI")
 
 
 def with_tax(client: TestClient, vendor: VendorFixture) -> None:

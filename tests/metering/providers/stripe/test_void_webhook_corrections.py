@@ -8,12 +8,10 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -23,7 +21,6 @@ from metering.billing.payments.models import SyncState
 from metering.catalog.customers.models import Customer
 from metering.ledger.outcomes.models import StalePeriod
 from metering.platform.settings import Settings
-from metering.surfaces.app import create_app
 from metering.surfaces.providers import sync_due
 from tests.metering.billing.invoices.helpers import (
     OCTOBER,
@@ -42,12 +39,6 @@ from tests.metering.providers.stripe.factory import invoice_row
 from tests.stripe_fake.harness import API_KEY, FakeStripe
 
 JANUARY_CLOSE = datetime(2027, 1, 5, tzinfo=UTC)
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as client:
-        yield client
 
 
 def deliver_stripes_events(

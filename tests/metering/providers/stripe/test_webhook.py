@@ -7,7 +7,6 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,19 +22,12 @@ from metering.platform.settings import Settings
 from metering.providers.stripe.endpoints import store_event
 from metering.providers.stripe.models import StripeEventSeen
 from metering.providers.stripe.webhook import event_of
-from metering.surfaces.app import create_app
 from metering.surfaces.providers import sync_due
 from tests.metering.providers.stripe.factory import NOW, billing, invoice_row, issued_invoice
 from tests.stripe_fake.harness import FakeStripe
 
 SECRET = "whsec_test_secret"
 PAID_AT = datetime(2026, 11, 5, 9, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as client:
-        yield client
 
 
 def signed(payload: bytes, secret: str = SECRET, at: int | None = None) -> dict[str, str]:
