@@ -10,6 +10,7 @@ import re
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from axe_playwright_python.sync_playwright import Axe
 from babel.numbers import parse_decimal
 from playwright.sync_api import Locator, Page
 
@@ -111,3 +112,99 @@ def apply_filters(page: Page, **choices: str) -> None:
         else:
             field.fill(value)
     follow(page, form.get_by_role("button", name="Apply filters"))
+
+
+# --- Layout and accessibility checks every page gets (see metering/platform/README.md) ---
+
+AXE = Axe()
+BLOCKING_IMPACTS = ("serious", "critical")
+PHONE_WIDEST = 640  # below this the stylesheet stacks tables into cards (portal.css)
+
+# Every cell of every table's body and footer, amounts (`.num`, `data-amount`) among them.
+BODY_CELLS = "table > tbody > tr > *, table > tfoot > tr > *"
+CELLS_OUTSIDE = """([selector, widest]) => [...document.querySelectorAll(selector)]
+  .filter(cell => cell.getClientRects().length && cell.innerText.trim())
+  .filter(cell => {
+    const box = cell.getBoundingClientRect();
+    return box.left < 0 || box.right > widest;
+  })
+  .map(cell => {
+    const box = cell.getBoundingClientRect(), table = cell.closest('table');
+    const name = table.getAttribute('aria-label') || table.getAttribute('aria-labelledby');
+    return `${cell.innerText.trim()} at ${Math.round(box.left)}..${Math.round(box.right)}px`
+      + ` in ${name || 'a table'}`;
+  })"""
+# The size a chart label is drawn at: its font size in the drawing times the drawing's scale.
+CHART_LABEL_SIZES = """() => [...document.querySelectorAll('figure.chart svg text')]
+  .filter(text => text.getClientRects().length)
+  .map(text => [text.textContent, parseFloat(getComputedStyle(text).fontSize)
+                                  * text.ownerSVGElement.getScreenCTM().a])"""
+CLIPPED_CHART_LABELS = """() => [...document.querySelectorAll('figure.chart svg text')]
+  .filter(text => text.getClientRects().length)
+  .filter(text => {
+    const label = text.getBoundingClientRect();
+    const drawing = text.ownerSVGElement.getBoundingClientRect();
+    return label.top < drawing.top - 0.5 || label.bottom > drawing.bottom + 0.5
+        || label.left < drawing.left - 0.5 || label.right > drawing.right + 0.5;
+  })
+  .map(text => text.textContent)"""
+
+
+def axe_violations(page: Page, impacts: tuple[str, ...] = BLOCKING_IMPACTS) -> list[str]:
+    """axe-core's violations of the page as it is now, of the given impacts, one line each
+    (rule, impact, how many elements, the first element)."""
+    found = AXE.run(page).response["violations"]
+    return [
+        f"{rule['id']} ({rule['impact']}) x{len(rule['nodes'])}: {rule['nodes'][0]['html'][:160]}"
+        for rule in found
+        if rule["impact"] in impacts
+    ]
+
+
+def assert_accessible(page: Page, name: str) -> None:
+    """No serious or critical axe-core violation on the page as shown (details opened)."""
+    open_every_details(page)
+    assert axe_violations(page) == [], f"{name} at {viewport_width(page)}px"
+
+
+def viewport_width(page: Page) -> int:
+    width: int = page.evaluate("window.innerWidth")
+    return width
+
+
+def open_every_details(page: Page) -> None:
+    """Open every `<details>` (the charts' figures as a table) so their content is checked."""
+    page.evaluate("() => document.querySelectorAll('details').forEach(d => { d.open = true; })")
+
+
+def assert_fits_the_screen(page: Page, name: str) -> None:
+    """The page is not wider than the screen, every amount of every table is on screen
+    (left to right), and chart labels are at least 11 px and not cut off."""
+    open_every_details(page)
+    width = viewport_width(page)
+    scroll_width = page.evaluate("document.scrollingElement.scrollWidth")
+    assert scroll_width <= width, f"{name}: the page is {scroll_width}px wide on a {width}px screen"
+    outside = page.evaluate(CELLS_OUTSIDE, [BODY_CELLS, width])
+    assert outside == [], f"{name}: cells (amounts) off a {width}px screen"
+    small = [
+        (label, round(size, 1)) for label, size in page.evaluate(CHART_LABEL_SIZES) if size < 11
+    ]
+    assert small == [], f"{name}: chart labels under 11px at {width}px"
+    assert page.evaluate(CLIPPED_CHART_LABELS) == [], f"{name}: chart labels cut off at {width}px"
+
+
+def check_page(page: Page, name: str) -> None:
+    """The one call a browser test makes for each page it opens: axe-core finds nothing
+    serious, and on a phone-sized screen every amount fits it."""
+    assert_accessible(page, name)
+    if viewport_width(page) < PHONE_WIDEST:
+        assert_fits_the_screen(page, name)
+
+
+def sign_in_vendor(page: Page, app: PortalApp, path: str = "/vendor/margin") -> None:
+    """Open a vendor page, sign in with the vendor's API key on the login form it leads to,
+    and land on the page."""
+    page.goto(path)
+    page.get_by_label("API key", exact=True).fill(app.api.keys.api_key)
+    follow(page, page.get_by_role("button", name="Sign in"))
+    assert page.url == f"{app.url}{path}", page.url

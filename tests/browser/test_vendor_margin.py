@@ -87,7 +87,7 @@ def customer_totals(page: Page) -> dict[str, Decimal]:
     shown = {}
     for group in table.locator("tbody").all():
         customer = group.locator("th").first.inner_text().strip().splitlines()[0]
-        revenue = group.locator("tr.customer-total td").nth(3).inner_text()
+        revenue = group.locator("tr.customer-total td").nth(2).inner_text()
         shown[customer] = money(revenue)
     return shown
 

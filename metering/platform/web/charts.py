@@ -36,6 +36,41 @@ def _nice_top(largest: Decimal) -> Decimal:
     return 10 * magnitude
 
 
+# Labels are drawn for the narrowest screen: below 40rem portal.css sets chart text to
+# PHONE_FONT drawing units, which a 960-unit drawing scaled into a 390px screen shows at
+# about 12px. Pads leave room for that size, so no label is cut off at the edges.
+PHONE_FONT = 32
+LONG_LABEL = 14  # characters: a longer axis label is broken into two lines
+
+
+def _label_lines(label: str) -> list[str]:
+    """An axis label as one line, or two (split at the space nearest its middle) if long."""
+    if len(label) <= LONG_LABEL or " " not in label:
+        return [label]
+    spaces = [i for i, char in enumerate(label) if char == " "]
+    cut = min(spaces, key=lambda i: abs(i - len(label) / 2))
+    return [label[:cut], label[cut + 1 :]]
+
+
+def _axis_label(kind: str, x: float, width: int, baseline: float, label: str) -> str:
+    """An axis label centred on `x`, kept inside the drawing at the phone's font size."""
+    lines = _label_lines(label)
+    half = max(len(line) for line in lines) * 0.3 * PHONE_FONT
+    anchor, at = "middle", x
+    if x - half < 0:
+        anchor, at = "start", 2.0
+    elif x + half > width:
+        anchor, at = "end", width - 2.0
+    spans = "".join(
+        f'<tspan x="{at:.1f}" dy="{0 if n == 0 else 1.1:.1f}em">{escape(line)}</tspan>'
+        for n, line in enumerate(lines)
+    )
+    return (
+        f'<text class="{kind}" x="{at:.1f}" y="{baseline:.1f}" text-anchor="{anchor}">'
+        f"{spans}</text>"
+    )
+
+
 def bar_chart(
     points: Sequence[Point],
     *,
@@ -44,7 +79,7 @@ def bar_chart(
     label_heading: str = "Day",
     show: Callable[[Decimal | int], str] = str,
     width: int = 960,
-    height: int = 240,
+    height: int = 280,
 ) -> Markup:
     """A bar per point with its value axis, plus the same figures as a table.
 
@@ -56,11 +91,14 @@ def bar_chart(
     top = _nice_top(largest)
     # Value labels sit inside the plot, above their grid line: however long a formatted
     # amount ("€12,000.00") and however the drawing is scaled, it is never cut off.
-    left, right, bottom, top_pad = 8, 8, 28, 20
+    two_lines = any(len(_label_lines(p.label)) > 1 for p in points)
+    bottom = round(PHONE_FONT * (2.4 if two_lines else 1.3))
+    left, right, top_pad = 8, 8, round(PHONE_FONT * 1.1)
     plot_w, plot_h = width - left - right, height - bottom - top_pad
     slot = plot_w / max(len(points), 1)
     bar_w = max(slot * 0.7, 1)
     every = max(1, len(points) // 10 + (1 if len(points) % 10 else 0))
+    labelled = -(-len(points) // every)
     parts: list[str] = []
     tick_labels: list[str] = []
     middle = top / 2
@@ -74,6 +112,7 @@ def bar_chart(
             f'<text class="tick" x="{left}" y="{y - 4:.1f}" text-anchor="start">'
             f"{escape(show(tick))}</text>"
         )
+    baseline = top_pad + plot_h + PHONE_FONT + 2
     for index, point in enumerate(points):
         value = Decimal(point.value)
         bar_h = float(value / top) * plot_h if top else 0
@@ -85,12 +124,10 @@ def bar_chart(
             f"{escape(show(point.value))}</title></rect>"
         )
         if index % every == 0:
-            # Every other label is minor: a narrow screen hides those (see portal.css).
-            kind = "label-minor" if (index // every) % 2 else "label"
-            parts.append(
-                f'<text class="{kind}" x="{x + bar_w / 2:.1f}" y="{height - 6}" '
-                f'text-anchor="middle">{escape(point.label)}</text>'
-            )
+            # With many labels every other one is minor: a narrow screen hides those.
+            minor = labelled > 5 and (index // every) % 2
+            kind = "label-minor" if minor else "label"
+            parts.append(_axis_label(kind, x + bar_w / 2, width, baseline, point.label))
     parts.extend(tick_labels)  # over the bars, haloed (portal.css)
     total = sum((Decimal(p.value) for p in points), Decimal(0))
     bars = "1 bar" if len(points) == 1 else f"{len(points)} bars"

@@ -15,6 +15,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from metering.platform.web.tables import label_cells
+
 WEB_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = WEB_DIR / "templates"
 STATIC_DIR = WEB_DIR / "static"
@@ -64,6 +66,10 @@ def render(
         headers={**PAGE_HEADERS, **(headers or {})},
     )
     assert isinstance(response, HTMLResponse)
+    labelled = label_cells(bytes(response.body).decode()).encode()
+    if labelled != response.body:
+        response.body = labelled
+        response.headers["content-length"] = str(len(labelled))
     return response
 
 

@@ -7,8 +7,10 @@ type (unbilled cost as its own bar). Totals are per currency, so charts are per 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
@@ -25,7 +27,7 @@ from metering.surfaces.reports.margin import MarginReport, OutcomeMargin, value_
 from metering.surfaces.reports.service import BadPeriod, margin_report
 from metering.surfaces.vendor_web.auth import VendorContext, vendor_context
 from pricing_rules.money import round_money
-from pricing_rules.periods import period_containing
+from pricing_rules.periods import next_period, period_containing, period_from_label
 
 router = APIRouter(include_in_schema=False)
 UNBILLED = "Unbilled"
@@ -37,7 +39,24 @@ def money(amount: Decimal, currency: str) -> str:
 
 
 def percent(value: Decimal | None) -> str:
-    return "n/a" if value is None else f"{value:.1f} %"
+    """`93.5%`: one decimal, no space (how the vendor's people write it)."""
+    return "n/a" if value is None else f"{value:.1f}%"
+
+
+def neighbour_links(label: str, customer: str, plan: str) -> dict[str, str]:
+    """The margin page of the month before and after `label` (same filters); none when the
+    label is not a month (a week, a quarter or a year can still be typed in the URL)."""
+    try:
+        month = period_from_label(label, "month", "UTC")
+    except ValueError:
+        return {}
+    before = period_containing(month.start - timedelta(seconds=1), "month", "UTC")
+    after = next_period(month, "month", "UTC")
+    filters = {key: value for key, value in (("customer", customer), ("plan", plan)) if value}
+    return {
+        name: "/vendor/margin?" + urlencode({"period": period.label, **filters})
+        for name, period in (("previous", before), ("next", after))
+    }
 
 
 def by_value(item: OutcomeMargin) -> list[tuple[str, OutcomeMargin]]:
@@ -100,6 +119,8 @@ def margin_page(
         "vendor": context.vendor,
         "csrf_token": context.csrf_token,
         "period": label,
+        "month": label if neighbour_links(label, "", "") else "",
+        "links": neighbour_links(label, customer or "", plan or ""),
         "customer": customer or "",
         "plan": plan or "",
         "money": money,

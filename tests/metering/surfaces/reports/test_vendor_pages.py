@@ -66,7 +66,7 @@ def test_sign_in_with_the_api_key_shows_the_margins(
     assert "Margin per outcome, 2026-11" in text
     assert "acme" in text and "Resolved conversation" in text
     assert "$0.97" in text  # 0.99 - 0.021, rounded for reading
-    assert "97.9 %" in text
+    assert "97.9%" in text
     assert 'id="margin-usd">$20.91<' in text  # 20.99 - 0.078
     assert "of which unbilled $0.06" in text
     assert "1 event(s) with unpriced cost: model &#39;gpt-9&#39; has no token prices" in text
