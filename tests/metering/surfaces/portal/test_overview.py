@@ -117,8 +117,10 @@ def test_overview_chart_counts_outcomes_per_local_day(
     october_and_november(engine, vendor.id)
     sign_in(app_client, vendor.api_key, acme)
     page = app_client.get("/portal")
-    assert '<svg viewBox="0 0 960 240" role="img"' in page.text
-    rows = dict(re.findall(r'<th scope="row">(\w+ \d+)</th><td class="num">(\d+)</td>', page.text))
+    assert '<svg viewBox="0 0 960 280" role="img"' in page.text
+    rows = dict(
+        re.findall(r'<th scope="row"[^>]*>(\w+ \d+)</th><td class="num"[^>]*>(\d+)</td>', page.text)
+    )
     assert len(rows) == 20  # Nov 1 to Nov 20
     assert (rows["Nov 3"], rows["Nov 10"], rows["Nov 12"], rows["Nov 20"]) == ("3", "3", "1", "2")
     assert sum(int(n) for n in rows.values()) == 9

@@ -73,6 +73,27 @@ def test_sign_in_with_the_api_key_shows_the_margins(
     assert text.count("<svg") == 2
 
 
+def test_a_month_picker_with_the_months_before_and_after(
+    app_client: Any, vendor: VendorFixture, acme: str
+) -> None:
+    sign_in(app_client, vendor.api_key)
+    text = app_client.get("/vendor/margin?period=2026-01&customer=acme").text
+    assert '<input id="period" name="period" type="month" value="2026-01"' in text
+    assert '<a href="/vendor/margin?period=2025-12&amp;customer=acme" rel="prev">' in text
+    assert '<a href="/vendor/margin?period=2026-02&amp;customer=acme" rel="next">' in text
+    quarter = app_client.get("/vendor/margin?period=2026-Q4").text
+    assert 'type="month" value=""' in quarter and 'rel="prev"' not in quarter
+
+
+def test_every_table_header_has_text(app_client: Any, vendor: VendorFixture, acme: str) -> None:
+    sign_in(app_client, vendor.api_key)
+    text = app_client.get(MARGIN).text
+    assert "Resolved conversation" in text
+    assert '"></th>' not in text and "<th></th>" not in text
+    assert '<th scope="rowgroup" colspan="7">acme<br>' in text
+    assert '<td class="num" data-label="Margin %">97.9%</td>' in text
+
+
 def test_wrong_key_and_missing_csrf_are_refused(
     app_client: Any, vendor: VendorFixture, acme: str
 ) -> None:
