@@ -4,7 +4,7 @@
 (headings in `<thead>`) and gets, with no markup of its own:
 
 * `data-label="<column heading>"` on each cell of `<tbody>` and `<tfoot>` that spans one
-  column, which portal.css shows before the value when a narrow screen stacks the table's
+  column and whose heading shows text (a heading only for screen readers gives no label), which portal.css shows before the value when a narrow screen stacks the table's
   rows into cards (below 40rem);
 * on a `<div class="table-scroll">` wrapping a table, `role="group"`, `tabindex="0"` and
   the table's name, so that a box still scrolling sideways (between phone and desktop sizes)
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 _TAG = re.compile(r"<(/?)(table|thead|tbody|tfoot|tr|th|td)\b([^>]*)>", re.IGNORECASE)
 _MARKUP = re.compile(r"<[^>]*>")
+_HIDDEN = re.compile(r'<span class="visually-hidden">.*?</span>', re.DOTALL)
 _SPACES = re.compile(r"\s+")
 _COLSPAN = re.compile(r"""\bcolspan\s*=\s*["']?(\d+)""", re.IGNORECASE)
 _SCROLL_BOX = re.compile(
@@ -73,13 +74,14 @@ def _label_cells(page: str) -> str:
             if not closing:
                 table.heading_from, table.heading_span = match.end(), _span(attributes)
             elif table.heading_from is not None:
-                heading = text_of(page[table.heading_from : match.start()])
+                heading = text_of(_HIDDEN.sub("", page[table.heading_from : match.start()]))
                 table.headings.extend([heading] * table.heading_span)
                 table.heading_from = None
         elif tables[-1].section in ("tbody", "tfoot") and not closing:
             table, span = tables[-1], _span(attributes)
-            if span == 1 and table.column < len(table.headings) and "data-label" not in tag:
-                label = html.escape(table.headings[table.column], quote=True)
+            label = table.headings[table.column] if table.column < len(table.headings) else ""
+            if span == 1 and label and "data-label" not in tag:
+                label = html.escape(label, quote=True)
                 tag = f'<{match.group(2)}{attributes} data-label="{label}">'
             table.column += span
         out.append(page[last : match.start()])

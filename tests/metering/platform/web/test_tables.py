@@ -10,13 +10,14 @@ INVOICE = """<h2 id="lines">Invoice lines</h2>
 <div class="table-scroll">
 <table aria-labelledby="lines">
   <thead><tr><th scope="col">Description</th><th scope="col" class="num">Quantity</th>
-    <th scope="col" class="num">Amount <span class="visually-hidden">in USD</span></th></tr></thead>
+    <th scope="col" class="num">Amount <span class="visually-hidden">in USD</span></th>
+    <th scope="col"><span class="visually-hidden">Details</span></th></tr></thead>
   <tbody>
     <tr><td><strong>Resolved</strong>
       <table><thead><tr><th>Tier</th><th class="num">Amount</th></tr></thead>
         <tbody><tr><td>1</td><td class="num">$4.50</td></tr></tbody></table>
-    </td><td class="num">4</td><td class="num">$4.50</td></tr>
-    <tr><td colspan="3">Nothing else</td></tr>
+    </td><td class="num">4</td><td class="num">$4.50</td><td><a href="/1">Details</a></td></tr>
+    <tr><td colspan="4">Nothing else</td></tr>
   </tbody>
   <tfoot><tr><th scope="row" colspan="2">Total</th><td class="num">$4.50</td></tr></tfoot>
 </table>
@@ -26,8 +27,12 @@ INVOICE = """<h2 id="lines">Invoice lines</h2>
 def test_each_cell_is_labelled_with_its_column_heading() -> None:
     page = label_cells(INVOICE)
     assert '<td class="num" data-label="Quantity">4</td>' in page
-    assert '<td class="num" data-label="Amount in USD">$4.50</td></tr>\n    <tr>' in page
     assert '<td data-label="Description"><strong>Resolved</strong>' in page
+
+
+def test_a_heading_only_screen_readers_get_gives_no_visible_label() -> None:
+    page = label_cells(INVOICE)
+    assert '<td class="num" data-label="Amount">$4.50</td><td><a href="/1">Details</a></td>' in page
 
 
 def test_a_nested_table_uses_its_own_headings() -> None:
@@ -37,9 +42,9 @@ def test_a_nested_table_uses_its_own_headings() -> None:
 
 def test_a_cell_over_several_columns_has_no_label_and_the_footer_follows_the_columns() -> None:
     page = label_cells(INVOICE)
-    assert '<td colspan="3">Nothing else</td>' in page
+    assert '<td colspan="4">Nothing else</td>' in page
     assert '<th scope="row" colspan="2">Total</th>' in page
-    assert '<td class="num" data-label="Amount in USD">$4.50</td></tr></tfoot>' in page
+    assert '<td class="num" data-label="Amount">$4.50</td></tr></tfoot>' in page
 
 
 def test_the_scrolling_box_is_named_like_its_table_and_focusable() -> None:
