@@ -4,14 +4,18 @@
 (headings in `<thead>`) and gets, with no markup of its own:
 
 * `data-label="<column heading>"` on each cell of `<tbody>` and `<tfoot>` that spans one
-  column and whose heading shows text (a heading only for screen readers gives no label), which portal.css shows before the value when a narrow screen stacks the table's
-  rows into cards (below 40rem);
+  column and whose heading shows text (a heading only screen readers get gives no label),
+  which portal.css shows before the value when a narrow screen stacks the table's rows into
+  cards (below 40rem);
 * on a `<div class="table-scroll">` wrapping a table, `role="group"`, `tabindex="0"` and
   the table's name, so that a box still scrolling sideways (between phone and desktop sizes)
-  can be reached and scrolled with the keyboard and is announced.
+  can be reached and scrolled with the keyboard and is announced (portal.js takes the stop
+  away where the table fits).
 
 A cell that already has `data-label` keeps it (a template may say it better). Templates are
 ours and autoescaped, so a tag never holds a raw `>` and a tokenizer of tags is enough.
+Tests reading a page's HTML should match cells by their text (or allow attributes), since
+cells gain `data-label`.
 """
 
 from __future__ import annotations
