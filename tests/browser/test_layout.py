@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize
@@ -38,10 +39,18 @@ def file_dispute(page: Page, key: str) -> None:
     assert heading(page) == "Disputes"
 
 
+@dataclass(frozen=True)
+class Toured:
+    """The customers the tour signs in as."""
+
+    customer: str
+    planless: str
+
+
 @pytest.fixture(scope="module")
-def toured(browser: Browser, portal_app: PortalApp) -> str:
+def toured(browser: Browser, portal_app: PortalApp) -> Toured:
     """A customer of its own (invoiced, this month's events sent) with one dispute answered
-    by the vendor and one still open; its id."""
+    by the vendor and one still open, and a customer without a plan."""
     api, months = portal_app.api, portal_app.seeded.months
     external_id = f"layout-{uuid.uuid4().hex[:8]}"
     customer = invoiced_customer(api, portal_app.engine, months, external_id, "Layout Ltd")
@@ -53,7 +62,10 @@ def toured(browser: Browser, portal_app: PortalApp) -> str:
         d for d in api.disputes("open") if d["customer_id"] == customer and d["dedupe_key"] == "c-4"
     ]
     api.call("POST", f"/v1/disputes/{answered['id']}/reject", json={"note": "It was billable."})
-    return customer
+    planless = api.call(
+        "POST", "/v1/customers", 201, json={"external_id": f"{external_id}-none", "name": "None"}
+    )
+    return Toured(customer, planless["id"])
 
 
 @pytest.fixture(params=list(SIZES))
@@ -72,11 +84,11 @@ def sized_page(
         yield opened
 
 
-def tour(page: Page, app: PortalApp, customer: str) -> Iterator[str]:
+def tour(page: Page, app: PortalApp, toured: Toured) -> Iterator[str]:
     """Open every page in turn, yielding its name once it has loaded."""
     page.goto("/portal")
     yield "signed-out"
-    sign_in(page, app, customer)
+    sign_in(page, app, toured.customer)
     yield "overview"
     for name in ("Outcomes", "Invoices", "Payment", "Disputes"):
         go_to(page, name)
@@ -87,6 +99,8 @@ def tour(page: Page, app: PortalApp, customer: str) -> Iterator[str]:
     page.goto("/portal/outcomes?q=c-4")
     follow(page, page.get_by_role("table", name="Outcomes").get_by_role("link", name="Details"))
     yield "outcome"
+    sign_in(page, app, toured.planless)
+    yield "overview-without-plan"
     page.goto("/vendor/login")
     yield "vendor-login"
     sign_in_vendor(page, app, f"/vendor/margin?period={app.seeded.months.last.label}")
@@ -96,11 +110,11 @@ def tour(page: Page, app: PortalApp, customer: str) -> Iterator[str]:
 
 
 def test_every_page_passes_axe_and_fits_the_screen(
-    sized_page: Page, portal_app: PortalApp, toured: str, shot: Shot
+    sized_page: Page, portal_app: PortalApp, toured: Toured, shot: Shot
 ) -> None:
     seen = []
     for name in tour(sized_page, portal_app, toured):
         shot(sized_page, name)
         check_page(sized_page, name)
         seen.append(name)
-    assert len(seen) == 11
+    assert len(seen) == 12
