@@ -24,7 +24,8 @@ import html
 import re
 from dataclasses import dataclass, field
 
-_TAG = re.compile(r"<(/?)(table|thead|tbody|tfoot|tr|th|td)\b([^>]*)>", re.IGNORECASE)
+# Templates write tags in lowercase; matching case-sensitively keeps the scan cheap.
+_TAG = re.compile(r"<(/?)(table|thead|tbody|tfoot|tr|th|td)\b([^>]*)>")
 _MARKUP = re.compile(r"<[^>]*>")
 _HIDDEN = re.compile(r'<span class="visually-hidden">.*?</span>', re.DOTALL)
 _SPACES = re.compile(r"\s+")
