@@ -90,7 +90,9 @@ def build(engine: Engine) -> Books:
         session.add(delivery)
         session.commit()
         delivery_id = delivery.id
-    add_alert(engine, vendor.id, kind="spend", threshold="1", plan="support-agent", name="Any spend")
+    add_alert(
+        engine, vendor.id, kind="spend", threshold="1", plan="support-agent", name="Any spend"
+    )
     fire(engine, at(20))
     send(engine, vendor.id, [{**deal("acme-now", at(1), "1000"), "timestamp": recent()}], utcnow())
     other = create_vendor(engine, "Other AI")

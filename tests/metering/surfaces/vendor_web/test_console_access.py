@@ -19,7 +19,13 @@ from tests.metering.surfaces.vendor_web.scenario import (
     sign_in,
 )
 
-PAGES = ["/vendor/customers", "/vendor/invoices", "/vendor/disputes", "/vendor/webhooks", "/vendor/alerts"]
+PAGES = [
+    "/vendor/customers",
+    "/vendor/invoices",
+    "/vendor/disputes",
+    "/vendor/webhooks",
+    "/vendor/alerts",
+]
 
 
 @pytest.fixture
@@ -52,7 +58,7 @@ def unchanged(engine: Engine, books: Books) -> None:
 def test_pages_and_actions_need_a_signed_in_vendor(
     engine: Engine, app_client: TestClient, books: Books
 ) -> None:
-    for path in PAGES + [f"/vendor/customers/{books.customers['acme']}"]:
+    for path in [*PAGES, f"/vendor/customers/{books.customers['acme']}"]:
         answer = app_client.get(path, follow_redirects=False)
         assert answer.status_code == 303, path
         assert answer.headers["location"].startswith("/vendor/login?next=")

@@ -1,0 +1,124 @@
+"""The customers list and a customer's page: the upcoming total is the API's upcoming invoice
+to the cent, payment status from the invoices, search, plan filter, 50 a page, and the
+portal link button making a link that opens the portal once."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from tests.metering.conftest import create_customer, create_plan
+from tests.metering.platform.api.support import bearer
+from tests.metering.surfaces.vendor_web.scenario import Books, build, csrf, sign_in
+
+
+@pytest.fixture
+def books(engine: Engine, app_client: TestClient) -> Books:
+    made = build(engine)
+    sign_in(app_client, made.vendor.api_key)
+    return made
+
+
+def row_of(page: str, customer_id: str) -> str:
+    """The table row linking to the customer."""
+    (row,) = [part for part in page.split("<tr")[1:] if f"/vendor/customers/{customer_id}" in part]
+    return row
+
+
+def cell(row: str, label: str) -> str:
+    found = re.search(rf'data-label="{label}">(.*?)</t[dh]>', row, re.S)
+    assert found is not None, (label, row)
+    return re.sub(r"<[^>]+>", "", found[1]).strip()
+
+
+def api_upcoming(client: TestClient, books: Books, customer_id: str) -> Decimal:
+    answer = client.get(
+        f"/v1/customers/{customer_id}/upcoming_invoice", headers=bearer(books.vendor.api_key)
+    )
+    assert answer.status_code == 200
+    return Decimal(answer.json()["total"])
+
+
+def test_the_list_shows_plan_upcoming_total_and_payment_status(
+    app_client: TestClient, books: Books
+) -> None:
+    page = app_client.get("/vendor/customers").text
+    acme = row_of(page, books.customers["acme"])
+    assert cell(acme, "Plan") == "support-agent v1"
+    # the current period: the fee and 1.5% of a 1,000.00 deal, above the 25.00 minimum
+    assert api_upcoming(app_client, books, books.customers["acme"]) == Decimal("35.00")
+    assert cell(acme, "Upcoming total") == "$35.00"
+    assert cell(acme, "Payment status") == "1 failed payment"
+    globex = row_of(page, books.customers["globex"])
+    assert api_upcoming(app_client, books, books.customers["globex"]) == Decimal("25.00")
+    assert cell(globex, "Upcoming total") == "$25.00"  # the minimum
+    assert cell(globex, "Payment status") == "1 open invoice"
+    assert cell(row_of(page, books.customers["initech"]), "Payment status") == "Paid up"
+
+
+def test_search_and_plan_filter(engine: Engine, app_client: TestClient, books: Books) -> None:
+    other_plan = create_plan(
+        engine,
+        books.vendor.id,
+        "plan: other\nversion: 1\ncurrency: eur\n"
+        "billing: {interval: month}\noutcomes: {}\ncharges:\n"
+        '  - {name: Fee, model: flat, price: "9.50"}\n',
+    )
+    umbrella = create_customer(engine, books.vendor.id, "umbrella", other_plan)
+    found = app_client.get("/vendor/customers", params={"q": "GLOB"}).text
+    assert books.customers["globex"] in found
+    assert books.customers["acme"] not in found and umbrella not in found
+    on_other = app_client.get("/vendor/customers", params={"plan": "other"}).text
+    assert cell(row_of(on_other, umbrella), "Upcoming total") == "€9.50"
+    assert books.customers["acme"] not in on_other
+    none = app_client.get("/vendor/customers", params={"q": "nobody"}).text
+    assert "No customer matches these filters." in none
+
+
+def test_customers_come_fifty_a_page(engine: Engine, app_client: TestClient, books: Books) -> None:
+    for n in range(50):
+        create_customer(engine, books.vendor.id, f"extra-{n:02}")
+    first = app_client.get("/vendor/customers").text
+    assert first.count('data-label="Payment status"') == 50
+    match = re.search(r'href="/vendor/customers\?cursor=([^"]+)" rel="next"', first)
+    assert match is not None
+    second = app_client.get(f"/vendor/customers?cursor={match[1]}").text
+    assert second.count('data-label="Payment status"') == 3  # 53 in all
+    assert 'rel="next"' not in second and "First page" in second
+    assert "extra-49" in second
+    bad = app_client.get("/vendor/customers", params={"cursor": "nonsense"})
+    assert bad.status_code == 400
+
+
+def test_a_customers_page(app_client: TestClient, books: Books) -> None:
+    page = app_client.get(f"/vendor/customers/{books.customers['acme']}")
+    assert page.status_code == 200
+    text = page.text
+    assert "<h1>acme</h1>" in text
+    assert re.search(r'id="upcoming-total">\$35\.00', text)
+    assert "support-agent v1" in text and "in force" in text
+    assert "Payment failed" in text
+    assert "Reopened" in text  # the open dispute's reason
+    assert "Any spend" in text  # the plan's alert rule
+    assert "Create a portal link" in text
+
+
+def test_the_portal_link_button_makes_a_link_that_opens_once(
+    app_client: TestClient, books: Books
+) -> None:
+    made = app_client.post(
+        f"/vendor/customers/{books.customers['globex']}/portal_link",
+        data={"csrf_token": csrf(app_client)},
+    )
+    assert made.status_code == 200
+    match = re.search(r'value="(http://testserver/portal/session/[^"]+)"', made.text)
+    assert match is not None
+    path = match[1].removeprefix("http://testserver")
+    app_client.cookies.clear()
+    opened = app_client.get(path, follow_redirects=False)
+    assert opened.status_code == 303 and opened.headers["location"] == "/portal"
+    assert app_client.get(path, follow_redirects=False).status_code in (403, 410)
