@@ -129,12 +129,12 @@ def _customer_values(
         for d in disputes.of_customer(session, customer.id)
         if d.status == DisputeStatus.OPEN.value
     ]
+    applies = col(AlertRule.customer_id) == customer.id
+    if current is not None:
+        on_plan = col(AlertRule.customer_id).is_(None) & (col(AlertRule.plan_id) == current.plan_id)
+        applies = applies | on_plan
     rules = session.exec(
-        alerts.rules(context.vendor.id)
-        .where(
-            sa.or_(col(AlertRule.customer_id) == customer.id, col(AlertRule.customer_id).is_(None))
-        )
-        .order_by(col(AlertRule.created_at))
+        alerts.rules(context.vendor.id).where(applies).order_by(col(AlertRule.created_at))
     ).all()
     firings = session.exec(
         alerts.firings(context.vendor.id, customer_id=customer.id)
