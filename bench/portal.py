@@ -24,7 +24,7 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -32,7 +32,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import vendor_console
-from common import percentile
+from common import percentile, timings
 from fastapi.testclient import TestClient
 from postgres import copy_events, fresh_database, seed
 
@@ -135,20 +135,6 @@ def sign_in(client: TestClient, api_key: str, customer_id: str) -> None:
     opened = client.get(url[url.index("/portal/") :], follow_redirects=False)
     if opened.status_code != 303:
         raise SystemExit(f"the sign-in link was refused: {opened.status_code} {opened.text}")
-
-
-def timings(request: Callable[[], Any], runs: int, warmup: int = 3) -> list[float]:
-    """Milliseconds per request, after `warmup` untimed ones; each must answer 200."""
-    for _ in range(warmup):
-        request()
-    times = []
-    for _ in range(runs):
-        began = time.perf_counter()
-        answer = request()
-        times.append((time.perf_counter() - began) * 1000)
-        if answer.status_code != 200:
-            raise SystemExit(f"{answer.request.url} answered {answer.status_code}")
-    return times
 
 
 def main() -> None:

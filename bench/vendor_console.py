@@ -17,9 +17,8 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
 
-from common import percentile
+from common import percentile, timings
 from fastapi.testclient import TestClient
 from postgres import copy_events, fresh_database, seed
 
@@ -73,19 +72,6 @@ def sign_in(client: TestClient, api_key: str) -> None:
     )
     if signed.status_code != 303:
         raise SystemExit(f"the vendor sign-in was refused: {signed.status_code}")
-
-
-def timings(request: Callable[[], Any], runs: int, warmup: int = 3) -> list[float]:
-    for _ in range(warmup):
-        request()
-    times = []
-    for _ in range(runs):
-        began = time.perf_counter()
-        answer = request()
-        times.append((time.perf_counter() - began) * 1000)
-        if answer.status_code != 200:
-            raise SystemExit(f"{answer.request.url} answered {answer.status_code}")
-    return times
 
 
 def later_page(client: TestClient, pages: int) -> str:

@@ -3,7 +3,6 @@ and another vendor's objects are 404 to read and to act on, changing nothing."""
 
 from __future__ import annotations
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -13,7 +12,6 @@ from metering.platform.outbox.models import WebhookDelivery
 from metering.surfaces.portal.models import PortalSession
 from tests.metering.surfaces.vendor_web.scenario import (
     Books,
-    build,
     csrf,
     invoice_status,
     sign_in,
@@ -26,11 +24,6 @@ PAGES = [
     "/vendor/webhooks",
     "/vendor/alerts",
 ]
-
-
-@pytest.fixture
-def books(engine: Engine) -> Books:
-    return build(engine)
 
 
 def actions(books: Books) -> list[str]:

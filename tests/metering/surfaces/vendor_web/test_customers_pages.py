@@ -7,20 +7,12 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from tests.metering.conftest import create_customer, create_plan
 from tests.metering.platform.api.support import bearer
-from tests.metering.surfaces.vendor_web.scenario import Books, build, csrf, sign_in
-
-
-@pytest.fixture
-def books(engine: Engine, app_client: TestClient) -> Books:
-    made = build(engine)
-    sign_in(app_client, made.vendor.api_key)
-    return made
+from tests.metering.surfaces.vendor_web.scenario import Books, csrf
 
 
 def row_of(page: str, customer_id: str) -> str:
@@ -35,53 +27,55 @@ def cell(row: str, label: str) -> str:
     return re.sub(r"<[^>]+>", "", found[1]).strip()
 
 
-def api_upcoming(client: TestClient, books: Books, customer_id: str) -> Decimal:
+def api_upcoming(client: TestClient, signed_in: Books, customer_id: str) -> Decimal:
     answer = client.get(
-        f"/v1/customers/{customer_id}/upcoming_invoice", headers=bearer(books.vendor.api_key)
+        f"/v1/customers/{customer_id}/upcoming_invoice", headers=bearer(signed_in.vendor.api_key)
     )
     assert answer.status_code == 200
     return Decimal(answer.json()["total"])
 
 
 def test_the_list_shows_plan_upcoming_total_and_payment_status(
-    app_client: TestClient, books: Books
+    app_client: TestClient, signed_in: Books
 ) -> None:
     page = app_client.get("/vendor/customers").text
-    acme = row_of(page, books.customers["acme"])
+    acme = row_of(page, signed_in.customers["acme"])
     assert cell(acme, "Plan") == "support-agent v1"
     # the current period: the fee and 1.5% of a 1,000.00 deal, above the 25.00 minimum
-    assert api_upcoming(app_client, books, books.customers["acme"]) == Decimal("35.00")
+    assert api_upcoming(app_client, signed_in, signed_in.customers["acme"]) == Decimal("35.00")
     assert cell(acme, "Upcoming total") == "$35.00"
     assert cell(acme, "Payment status") == "1 failed payment"
-    globex = row_of(page, books.customers["globex"])
-    assert api_upcoming(app_client, books, books.customers["globex"]) == Decimal("25.00")
+    globex = row_of(page, signed_in.customers["globex"])
+    assert api_upcoming(app_client, signed_in, signed_in.customers["globex"]) == Decimal("25.00")
     assert cell(globex, "Upcoming total") == "$25.00"  # the minimum
     assert cell(globex, "Payment status") == "1 open invoice"
-    assert cell(row_of(page, books.customers["initech"]), "Payment status") == "Paid up"
+    assert cell(row_of(page, signed_in.customers["initech"]), "Payment status") == "Paid up"
 
 
-def test_search_and_plan_filter(engine: Engine, app_client: TestClient, books: Books) -> None:
+def test_search_and_plan_filter(engine: Engine, app_client: TestClient, signed_in: Books) -> None:
     other_plan = create_plan(
         engine,
-        books.vendor.id,
+        signed_in.vendor.id,
         "plan: other\nversion: 1\ncurrency: eur\n"
         "billing: {interval: month}\noutcomes: {}\ncharges:\n"
         '  - {name: Fee, model: flat, price: "9.50"}\n',
     )
-    umbrella = create_customer(engine, books.vendor.id, "umbrella", other_plan)
+    umbrella = create_customer(engine, signed_in.vendor.id, "umbrella", other_plan)
     found = app_client.get("/vendor/customers", params={"q": "GLOB"}).text
-    assert books.customers["globex"] in found
-    assert books.customers["acme"] not in found and umbrella not in found
+    assert signed_in.customers["globex"] in found
+    assert signed_in.customers["acme"] not in found and umbrella not in found
     on_other = app_client.get("/vendor/customers", params={"plan": "other"}).text
     assert cell(row_of(on_other, umbrella), "Upcoming total") == "€9.50"
-    assert books.customers["acme"] not in on_other
+    assert signed_in.customers["acme"] not in on_other
     none = app_client.get("/vendor/customers", params={"q": "nobody"}).text
     assert "No customer matches these filters." in none
 
 
-def test_customers_come_fifty_a_page(engine: Engine, app_client: TestClient, books: Books) -> None:
+def test_customers_come_fifty_a_page(
+    engine: Engine, app_client: TestClient, signed_in: Books
+) -> None:
     for n in range(50):
-        create_customer(engine, books.vendor.id, f"extra-{n:02}")
+        create_customer(engine, signed_in.vendor.id, f"extra-{n:02}")
     first = app_client.get("/vendor/customers").text
     assert first.count('data-label="Payment status"') == 50
     match = re.search(r'href="/vendor/customers\?cursor=([^"]+)" rel="next"', first)
@@ -94,8 +88,8 @@ def test_customers_come_fifty_a_page(engine: Engine, app_client: TestClient, boo
     assert bad.status_code == 400
 
 
-def test_a_customers_page(app_client: TestClient, books: Books) -> None:
-    page = app_client.get(f"/vendor/customers/{books.customers['acme']}")
+def test_a_customers_page(app_client: TestClient, signed_in: Books) -> None:
+    page = app_client.get(f"/vendor/customers/{signed_in.customers['acme']}")
     assert page.status_code == 200
     text = page.text
     assert "<h1>acme</h1>" in text
@@ -108,10 +102,10 @@ def test_a_customers_page(app_client: TestClient, books: Books) -> None:
 
 
 def test_the_portal_link_button_makes_a_link_that_opens_once(
-    app_client: TestClient, books: Books
+    app_client: TestClient, signed_in: Books
 ) -> None:
     made = app_client.post(
-        f"/vendor/customers/{books.customers['globex']}/portal_link",
+        f"/vendor/customers/{signed_in.customers['globex']}/portal_link",
         data={"csrf_token": csrf(app_client)},
     )
     assert made.status_code == 200

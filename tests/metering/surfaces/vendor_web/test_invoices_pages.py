@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
@@ -13,17 +12,8 @@ from tests.metering.billing.invoices.helpers import payment_link
 from tests.metering.surfaces.reports.test_vendor_pages import csrf_of
 from tests.metering.surfaces.vendor_web.scenario import (
     Books,
-    build,
     invoice_status,
-    sign_in,
 )
-
-
-@pytest.fixture
-def books(engine: Engine, app_client: TestClient) -> Books:
-    made = build(engine)
-    sign_in(app_client, made.vendor.api_key)
-    return made
 
 
 def shown_ids(page: str) -> list[str]:
@@ -31,30 +21,32 @@ def shown_ids(page: str) -> list[str]:
 
 
 def test_failed_payments_come_first_and_the_status_filter(
-    app_client: TestClient, books: Books
+    app_client: TestClient, signed_in: Books
 ) -> None:
     page = app_client.get("/vendor/invoices").text
     ids = shown_ids(page)
-    assert ids[0] == books.invoices["acme"]
-    assert sorted(ids) == sorted(books.invoices.values())
+    assert ids[0] == signed_in.invoices["acme"]
+    assert sorted(ids) == sorted(signed_in.invoices.values())
     assert "Payment failed" in page and "$25.00" in page
     paid = app_client.get("/vendor/invoices", params={"status": "paid"}).text
-    assert shown_ids(paid) == [books.invoices["initech"]]
+    assert shown_ids(paid) == [signed_in.invoices["initech"]]
     none = app_client.get("/vendor/invoices", params={"status": "void"}).text
     assert "No invoice is void." in none
 
 
-def test_actions_are_offered_by_status(app_client: TestClient, books: Books) -> None:
+def test_actions_are_offered_by_status(app_client: TestClient, signed_in: Books) -> None:
     page = app_client.get("/vendor/invoices").text
-    acme, globex, initech = (books.invoices[n] for n in ("acme", "globex", "initech"))
+    acme, globex, initech = (signed_in.invoices[n] for n in ("acme", "globex", "initech"))
     assert f"/vendor/invoices/{acme}/retry" in page and f"/vendor/invoices/{acme}/void" in page
     assert f"/vendor/invoices/{globex}/void" in page
     assert f"/vendor/invoices/{globex}/retry" not in page
     assert f"/vendor/invoices/{initech}/" not in page
 
 
-def test_void_asks_first_then_voids(engine: Engine, app_client: TestClient, books: Books) -> None:
-    invoice = books.invoices["globex"]
+def test_void_asks_first_then_voids(
+    engine: Engine, app_client: TestClient, signed_in: Books
+) -> None:
+    invoice = signed_in.invoices["globex"]
     confirm = app_client.get(f"/vendor/invoices/{invoice}/void")
     assert confirm.status_code == 200
     assert "This cannot be undone." in confirm.text
@@ -68,9 +60,9 @@ def test_void_asks_first_then_voids(engine: Engine, app_client: TestClient, book
 
 
 def test_a_paid_invoice_cannot_be_voided(
-    engine: Engine, app_client: TestClient, books: Books
+    engine: Engine, app_client: TestClient, signed_in: Books
 ) -> None:
-    invoice = books.invoices["initech"]
+    invoice = signed_in.invoices["initech"]
     confirm = app_client.get(f"/vendor/invoices/{invoice}/void")
     assert confirm.status_code == 409
     assert "Void is not possible" in confirm.text and "is paid" in confirm.text
@@ -81,9 +73,9 @@ def test_a_paid_invoice_cannot_be_voided(
 
 
 def test_retry_payment_makes_the_failed_payment_due_now(
-    engine: Engine, app_client: TestClient, books: Books
+    engine: Engine, app_client: TestClient, signed_in: Books
 ) -> None:
-    invoice = books.invoices["acme"]
+    invoice = signed_in.invoices["acme"]
     confirm = app_client.get(f"/vendor/invoices/{invoice}/retry")
     assert "charged again now" in confirm.text
     done = app_client.post(
@@ -94,9 +86,15 @@ def test_retry_payment_makes_the_failed_payment_due_now(
     link = payment_link(engine, invoice)
     assert link.step == "finalized" and link.error is None
     assert link.next_attempt_at is not None
-    assert app_client.get(f"/vendor/invoices/{books.invoices['globex']}/retry").status_code == 409
+    assert (
+        app_client.get(f"/vendor/invoices/{signed_in.invoices['globex']}/retry").status_code == 409
+    )
 
 
-def test_an_unknown_action_or_invoice_is_not_found(app_client: TestClient, books: Books) -> None:
-    assert app_client.get(f"/vendor/invoices/{books.invoices['acme']}/delete").status_code == 404
+def test_an_unknown_action_or_invoice_is_not_found(
+    app_client: TestClient, signed_in: Books
+) -> None:
+    assert (
+        app_client.get(f"/vendor/invoices/{signed_in.invoices['acme']}/delete").status_code == 404
+    )
     assert app_client.get("/vendor/invoices/inv_nothing/void").status_code == 404

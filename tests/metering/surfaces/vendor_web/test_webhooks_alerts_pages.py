@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -15,40 +14,31 @@ from tests.metering.surfaces.reports.test_vendor_pages import csrf_of
 from tests.metering.surfaces.vendor_web.scenario import (
     ENDPOINT_URL,
     Books,
-    build,
-    sign_in,
 )
 
 
-@pytest.fixture
-def books(engine: Engine, app_client: TestClient) -> Books:
-    made = build(engine)
-    sign_in(app_client, made.vendor.api_key)
-    return made
-
-
 def test_failed_deliveries_first_and_retry(
-    engine: Engine, app_client: TestClient, books: Books
+    engine: Engine, app_client: TestClient, signed_in: Books
 ) -> None:
     page = app_client.get("/vendor/webhooks").text
-    assert re.findall(r'<tr id="row-([^"]+)"', page)[0] == books.delivery
+    assert re.findall(r'<tr id="row-([^"]+)"', page)[0] == signed_in.delivery
     assert ENDPOINT_URL in page and "connection refused" in page and "outcome.disputed" in page
     assert (
         "No webhook delivery is delivered."
         in app_client.get("/vendor/webhooks?status=delivered").text
     )
     done = app_client.post(
-        f"/vendor/webhooks/{books.delivery}/retry", data={"csrf_token": csrf_of(page)}
+        f"/vendor/webhooks/{signed_in.delivery}/retry", data={"csrf_token": csrf_of(page)}
     )
     assert done.status_code == 200
     assert "is due again now" in done.text
     with Session(engine) as session:
-        delivery = session.get(WebhookDelivery, books.delivery)
+        delivery = session.get(WebhookDelivery, signed_in.delivery)
         assert delivery is not None
         assert delivery.status == "pending" and delivery.next_attempt_at is not None
 
 
-def test_the_alerts_page(app_client: TestClient, books: Books) -> None:
+def test_the_alerts_page(app_client: TestClient, signed_in: Books) -> None:
     page = app_client.get("/vendor/alerts").text
     assert "Any spend" in page
     assert "Spend reaches 1" in page and "plan support-agent" in page
