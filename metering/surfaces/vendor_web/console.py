@@ -9,9 +9,10 @@ services' `get_or_404` raise the problem, and `problem_page` shows it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from fastapi import Request
@@ -20,7 +21,7 @@ from sqlmodel import Session
 from sqlmodel.sql.expression import SelectOfScalar
 
 from metering.platform.api import problems
-from metering.platform.api.pagination import decode_cursor, encode_cursor
+from metering.platform.api.pagination import decode_cursor, encode_cursor, paginate
 from metering.platform.api.problems import ProblemError
 from metering.platform.web import format as web_format
 from metering.platform.web.templating import render
@@ -85,6 +86,36 @@ def check_csrf(context: VendorContext, token: str | None) -> None:
     """Refuse a form this console did not send (403), before anything is read or changed."""
     if not csrf_valid(context, token):
         raise problems.plain(403).error(EXPIRED_FORM)
+
+
+@dataclass(frozen=True, slots=True)
+class KeysetPage(Generic[Row]):
+    """One page of rows in ascending key order, with the cursors of its neighbours."""
+
+    rows: Sequence[Row]
+    next_cursor: str | None
+    previous_cursor: str | None
+
+
+def keyset_page(
+    session: Session,
+    statement: SelectOfScalar[Row],
+    key: Any,
+    after: str | None,
+    before: str | None,
+    limit: int = PAGE_SIZE,
+) -> KeysetPage[Row]:
+    """The page after `after` (or before `before`, or the first) in ascending `key` order:
+    `paginate` with a way back, so a long list can be walked both ways."""
+    if before is None:
+        rows, next_cursor = paginate(session, statement, key, after, limit)
+        previous = encode_cursor(getattr(rows[0], key.key)) if after and rows else None
+        return KeysetPage(rows, next_cursor, previous)
+    bound = decode_cursor(before)
+    found = session.exec(statement.where(key < bound).order_by(key.desc()).limit(limit + 1)).all()
+    rows = list(reversed(found[:limit]))
+    previous = encode_cursor(getattr(rows[0], key.key)) if len(found) > limit else None
+    return KeysetPage(rows, encode_cursor(getattr(rows[-1], key.key)) if rows else None, previous)
 
 
 def first_then_newest(

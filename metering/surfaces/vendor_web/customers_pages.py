@@ -29,7 +29,6 @@ from metering.ledger.disputes.models import DisputeStatus
 from metering.notify.alerts import repository as alerts
 from metering.notify.alerts.models import AlertFiring, AlertRule
 from metering.platform.api.deps import app_settings
-from metering.platform.api.pagination import paginate
 from metering.platform.api.problems import ProblemError
 from metering.platform.db.session import get_session
 from metering.platform.db.types import utcnow
@@ -70,6 +69,7 @@ def customers_page(
     q: str = Query("", max_length=200),
     plan: str = Query("", max_length=200),
     cursor: str | None = Query(None),
+    before: str | None = Query(None),
     context: VendorContext = Depends(vendor_context),
     session: Session = Depends(get_session),
 ) -> HTMLResponse:
@@ -83,8 +83,8 @@ def customers_page(
     if chosen is not None:
         statement = _on_plan(statement, chosen.id, now)
     try:
-        page, next_cursor = paginate(
-            session, statement, col(Customer.id), cursor or None, console.PAGE_SIZE
+        page = console.keyset_page(
+            session, statement, col(Customer.id), cursor or None, before or None
         )
     except ProblemError as error:
         return console.problem_page(request, context, error, "/vendor/customers")
@@ -95,13 +95,14 @@ def customers_page(
         console.values(
             context,
             "customers",
-            rows=customer_rows(session, page, now),
+            rows=customer_rows(session, page.rows, now),
             plans=vendor_plans,
             q=q.strip(),
             plan=plan,
             filters=filters,
-            next_cursor=next_cursor,
-            first_page=cursor is None,
+            next_cursor=page.next_cursor,
+            previous_cursor=page.previous_cursor,
+            first_page=cursor is None and before is None,
         ),
     )
 

@@ -71,21 +71,30 @@ def test_search_and_plan_filter(engine: Engine, app_client: TestClient, signed_i
     assert "No customer matches these filters." in none
 
 
-def test_customers_come_fifty_a_page(
+def link(page: str, rel: str) -> str:
+    found = re.search(rf'href="(/vendor/customers\?[^"]+)" rel="{rel}"', page)
+    assert found is not None, rel
+    return found[1].replace("&amp;", "&")
+
+
+def test_customers_come_fifty_a_page_both_ways(
     engine: Engine, app_client: TestClient, signed_in: Books
 ) -> None:
-    for n in range(50):
-        create_customer(engine, signed_in.vendor.id, f"extra-{n:02}")
-    first = app_client.get("/vendor/customers").text
+    for n in range(100):
+        create_customer(engine, signed_in.vendor.id, f"extra-{n:03}")
+    first = app_client.get("/vendor/customers?q=extra").text
     assert first.count('data-label="Payment status"') == 50
-    match = re.search(r'href="/vendor/customers\?cursor=([^"]+)" rel="next"', first)
-    assert match is not None
-    second = app_client.get(f"/vendor/customers?cursor={match[1]}").text
-    assert second.count('data-label="Payment status"') == 3  # 53 in all
+    assert 'rel="prev"' not in first and "First page" not in first
+    second = app_client.get(link(first, "next")).text
+    assert second.count('data-label="Payment status"') == 50
+    assert "extra-050" in second and "extra-049" not in second and "extra-099" in second
     assert 'rel="next"' not in second and "First page" in second
-    assert "extra-49" in second
-    bad = app_client.get("/vendor/customers", params={"cursor": "nonsense"})
-    assert bad.status_code == 400
+    back = app_client.get(link(second, "prev")).text
+    assert back.count('data-label="Payment status"') == 50
+    assert "extra-000" in back and "extra-049" in back and "extra-050" not in back
+    assert 'rel="prev"' not in back and link(back, "next") == link(first, "next")
+    assert app_client.get("/vendor/customers", params={"cursor": "nonsense"}).status_code == 400
+    assert app_client.get("/vendor/customers", params={"before": "nonsense"}).status_code == 400
 
 
 def test_a_customers_page(app_client: TestClient, signed_in: Books) -> None:
