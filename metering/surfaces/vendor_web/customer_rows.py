@@ -23,10 +23,10 @@ from metering.billing.invoices.live import rate_live
 from metering.billing.invoices.models import Invoice, InvoiceStatus
 from metering.billing.invoices.service import pending_corrections
 from metering.catalog.customers.models import Customer
-from metering.catalog.plans.compiled import rules_of
+from metering.catalog.plans.compiled import PlanRef, rules_of, versions_by_id
 from metering.catalog.subscriptions import repository as subscriptions
 from metering.catalog.subscriptions.models import Subscription
-from metering.catalog.subscriptions.service import describe, in_force
+from metering.catalog.subscriptions.service import in_force
 from metering.ledger.outcomes.stale import stale_marks
 from pricing_rules.periods import Period
 from pricing_rules.rules import RuleFile
@@ -130,6 +130,12 @@ def payment_statuses(session: Session, customer_ids: Sequence[str]) -> dict[str,
     }
 
 
+def plan_label(ref: PlanRef) -> str:
+    """`slug vN`, as `describe` names a subscription's plan, from the compiled-plan cache."""
+    rules = ref.plan.rules
+    return f"{rules.plan} v{rules.version}" + (" (own prices)" if ref.overridden else "")
+
+
 def customer_rows(
     session: Session, customers: Sequence[Customer], now: datetime
 ) -> list[CustomerRow]:
@@ -140,15 +146,16 @@ def customer_rows(
         for customer_id, subs in subscriptions.of_customers(session, ids).items()
         if (sub := in_force(subs, now)) is not None
     }
+    refs = versions_by_id(session, {sub.plan_version_id for sub in current.values()})
     plans = {
-        out.id: f"{out.plan} v{out.version}" for out in describe(session, list(current.values()))
+        customer_id: plan_label(refs[sub.plan_version_id]) for customer_id, sub in current.items()
     }
     upcoming = upcoming_totals(session, current, {c.id: c for c in customers}, now)
     payments = payment_statuses(session, ids)
     return [
         CustomerRow(
             customer=customer,
-            plan=plans[current[customer.id].id] if customer.id in current else None,
+            plan=plans.get(customer.id),
             upcoming=upcoming.get(customer.id),
             payment=payments.get(customer.id, PaymentStatus()),
         )
