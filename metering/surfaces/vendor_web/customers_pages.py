@@ -45,10 +45,14 @@ RECENT = 20
 
 
 def _search(statement: SelectOfScalar[Customer], q: str) -> SelectOfScalar[Customer]:
-    """Customers whose id, external id, name or email contains `q` (any case)."""
-    pattern = f"%{q.lower()}%"
+    """Customers whose id, external id, name or email contains `q` (any case; `%` and `_`
+    are plain characters)."""
     fields = (Customer.id, Customer.external_id, Customer.name, Customer.email)
-    return statement.where(sa.or_(*(sa.func.lower(col(field)).like(pattern) for field in fields)))
+    return statement.where(
+        sa.or_(
+            *(sa.func.lower(col(field)).contains(q.lower(), autoescape=True) for field in fields)
+        )
+    )
 
 
 def _on_plan(
