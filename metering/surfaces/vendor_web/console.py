@@ -23,11 +23,10 @@ from sqlmodel.sql.expression import SelectOfScalar
 from metering.platform.api import problems
 from metering.platform.api.pagination import decode_cursor, encode_cursor, paginate
 from metering.platform.api.problems import ProblemError
-from metering.platform.web import format as web_format
 from metering.platform.web.templating import render
+from metering.surfaces.vendor_web import margin_pages
 from metering.surfaces.vendor_web.auth import VendorContext, csrf_valid
 from pricing_rules.engine import decimal_text
-from pricing_rules.money import round_money
 
 Row = TypeVar("Row")
 PAGE_SIZE = 50
@@ -37,8 +36,8 @@ EXPIRED_FORM = (
 
 
 def money(amount: Decimal | str, currency: str) -> str:
-    """An amount for reading: rounded half-up to the currency's minor unit."""
-    return web_format.money(round_money(Decimal(amount), currency), currency)
+    """An amount for reading, as the margin page shows them (an API amount is a string)."""
+    return margin_pages.money(Decimal(amount), currency)
 
 
 def when(instant: datetime | None) -> str:
