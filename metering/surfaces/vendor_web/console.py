@@ -8,7 +8,7 @@ services' `get_or_404` raise the problem, and `problem_page` shows it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -120,15 +120,16 @@ def keyset_page(
 def first_then_newest(
     session: Session,
     statement: SelectOfScalar[Row],
-    first: sa.ColumnElement[bool],
-    is_first: Callable[[Row], bool],
+    status: Any,
+    first: str,
     key: Any,
     cursor: str | None,
     limit: int = PAGE_SIZE,
 ) -> tuple[Sequence[Row], str | None]:
-    """Rows matching `first` before the others, each group newest (highest `key`) first, a
-    page at a time; the cursor names the last row's group and key."""
-    rank = sa.case((first, 0), else_=1)
+    """Rows whose `status` column is `first` (failed ones) before the others, each group
+    newest (highest `key`) first, a page at a time; the cursor names the last row's group
+    and key."""
+    rank = sa.case((status == first, 0), else_=1)
     if cursor is not None:
         value = decode_cursor(cursor)
         group, _, after = str(value).partition(":")
@@ -142,4 +143,5 @@ def first_then_newest(
         return rows, None
     page = rows[:limit]
     last = page[-1]
-    return page, encode_cursor(f"{0 if is_first(last) else 1}:{getattr(last, key.key)}")
+    last_group = 0 if getattr(last, status.key) == first else 1
+    return page, encode_cursor(f"{last_group}:{getattr(last, key.key)}")

@@ -85,13 +85,12 @@ def invoices_page(
     """Every status, failed payments first, newest first; or one status."""
     chosen = status if status in STATUS_LABELS else None
     statement = repository.listing(context.vendor.id, None, chosen)
-    failed = col(Invoice.status) == InvoiceStatus.PAYMENT_FAILED.value
     try:
         rows, next_cursor = console.first_then_newest(
             session,
             statement,
-            failed,
-            lambda row: row.status == InvoiceStatus.PAYMENT_FAILED.value,
+            col(Invoice.status),
+            InvoiceStatus.PAYMENT_FAILED.value,
             col(Invoice.id),
             cursor or None,
         )

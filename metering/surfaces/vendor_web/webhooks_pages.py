@@ -35,13 +35,12 @@ def deliveries_page(
     statuses = [s.value for s in DeliveryStatus]
     chosen = status if status in statuses else None
     statement = repository.deliveries(context.vendor.id, None, chosen)
-    failed = col(WebhookDelivery.status) == DeliveryStatus.FAILED.value
     try:
         rows, next_cursor = console.first_then_newest(
             session,
             statement,
-            failed,
-            lambda row: row.status == DeliveryStatus.FAILED.value,
+            col(WebhookDelivery.status),
+            DeliveryStatus.FAILED.value,
             col(WebhookDelivery.id),
             cursor or None,
         )
