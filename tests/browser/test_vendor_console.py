@@ -78,6 +78,22 @@ def test_every_console_page_opens_from_the_navigation(
         shot(page, name.lower())
 
 
+def test_every_console_page_opens_on_a_phone(
+    phone_page: Page, portal_app: PortalApp, shot: Shot
+) -> None:
+    """At 390x844 with touch: each page loads without a script error or an outside request
+    (the phone layout itself is the stylesheet's, checked by the layout tests)."""
+    signed_in(phone_page, portal_app, "/vendor/customers")
+    for path in ("customers", "invoices", "disputes", "webhooks", "alerts"):
+        response = phone_page.goto(f"/vendor/{path}")
+        assert response is not None and response.status == 200
+        assert phone_page.get_by_role("heading", level=1).is_visible()
+        shot(phone_page, f"phone-{path}")
+    phone_page.goto(f"/vendor/customers/{portal_app.seeded.acme}")
+    assert heading(phone_page) == "Acme Corp"
+    shot(phone_page, "phone-customer")
+
+
 def test_the_customers_list_shows_the_apis_upcoming_total(
     page: Page, portal_app: PortalApp, shot: Shot
 ) -> None:
