@@ -1,5 +1,5 @@
 """What the benchmarks share without a database: the support-agent plan and events, and
-the figures they print (peak RSS, percentiles).
+the figures they print (peak RSS, percentiles, request timings).
 
 The scripts run as `python bench/<name>.py`, so this directory is on `sys.path` and they
 import it as `common`. It imports only the pure core, so that `bench/price.py`, which
@@ -12,7 +12,8 @@ import argparse
 import random
 import resource
 import statistics
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -194,3 +195,17 @@ def rss_mib() -> float:
 def percentile(values: list[float], percent: int) -> float:
     """The `percent`th percentile of `values` (inclusive method, as the targets are read)."""
     return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
+
+
+def timings(request: Callable[[], Any], runs: int, warmup: int = 3) -> list[float]:
+    """Milliseconds per request, after `warmup` untimed ones; each must answer 200."""
+    for _ in range(warmup):
+        request()
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        answer = request()
+        times.append((time.perf_counter() - began) * 1000)
+        if answer.status_code != 200:
+            raise SystemExit(f"{answer.request.url} answered {answer.status_code}")
+    return times

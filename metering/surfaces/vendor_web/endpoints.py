@@ -8,7 +8,15 @@ from sqlmodel import Session
 
 from metering.platform.db.session import get_session
 from metering.platform.web.templating import render
-from metering.surfaces.vendor_web import auth, margin_pages
+from metering.surfaces.vendor_web import (
+    alerts_pages,
+    auth,
+    customers_pages,
+    disputes_pages,
+    invoices_pages,
+    margin_pages,
+    webhooks_pages,
+)
 
 router = APIRouter(include_in_schema=False)
 HOME = "/vendor/margin"
@@ -80,5 +88,13 @@ async def _to_login(_request: Request, exc: Exception) -> Response:
 def install_vendor_web(app: FastAPI) -> None:
     """Add the login and the vendor pages to `app` (static files come with the portal)."""
     app.include_router(router)
-    app.include_router(margin_pages.router)
+    for pages in (
+        margin_pages,
+        customers_pages,
+        invoices_pages,
+        disputes_pages,
+        webhooks_pages,
+        alerts_pages,
+    ):
+        app.include_router(pages.router)
     app.add_exception_handler(auth.SignInRequired, _to_login)
