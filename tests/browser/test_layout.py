@@ -1,5 +1,5 @@
 """Every portal and vendor page at a desktop (1280 x 800) and a phone (390 x 844) size, in
-Chromium: axe-core finds no serious or critical violation at either size, and on the phone
+Chromium (the vendor console's pages too): axe-core finds no serious or critical violation at either size, and on the phone
 the page never scrolls sideways, every amount of every table is on screen and chart labels
 are at least 11 px and not cut off (`check_page` in pages.py, which new pages call too).
 
@@ -107,6 +107,11 @@ def tour(page: Page, app: PortalApp, toured: Toured) -> Iterator[str]:
     yield "vendor-margin"
     page.goto("/vendor/margin")
     yield "vendor-margin-open-month"
+    for path in ("customers", "invoices", "disputes", "webhooks", "alerts"):
+        page.goto(f"/vendor/{path}")
+        yield f"vendor-{path}"
+    page.goto(f"/vendor/customers/{toured.customer}")
+    yield "vendor-customer"
 
 
 def test_every_page_passes_axe_and_fits_the_screen(
@@ -117,4 +122,4 @@ def test_every_page_passes_axe_and_fits_the_screen(
         shot(sized_page, name)
         check_page(sized_page, name)
         seen.append(name)
-    assert len(seen) == 12
+    assert len(seen) == 18
