@@ -3,8 +3,8 @@
 The stored detail says "28 units, 1 free, graduated": pricing jargon without a currency. Here
 the same line reads "28 resolved conversations, first one free; 1-1,000 at $0.99, 1,001 and
 up at $0.79" (with an en dash), every amount in the line's currency, named by the rule
-file's charge name when it has one (else the outcome's name in words). Nothing is priced again: amounts come from the
-line's stored detail, bounds and prices from the rule file's charge.
+file's charge name when it has one (else the outcome's name in words). Nothing is priced
+again: amounts come from the line's stored detail, bounds and prices from the rule file.
 """
 
 from __future__ import annotations
