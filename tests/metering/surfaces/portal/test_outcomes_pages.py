@@ -6,6 +6,8 @@ import csv
 import io
 import re
 from collections.abc import Iterator
+from decimal import Decimal
+from html import unescape
 from typing import Any
 
 import pytest
@@ -35,6 +37,10 @@ def client(app: Any, engine: Engine, vendor: VendorFixture) -> Iterator[TestClie
     app.dependency_overrides.pop(portal_now, None)
 
 
+def text_of(html: str) -> str:
+    return unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)))
+
+
 def row_ids(page: str) -> list[int]:
     return [int(found) for found in re.findall(r'href="/portal/outcomes/(\d+)"', page)]
 
@@ -47,7 +53,7 @@ def ids_of(engine: Engine, *event_ids: str) -> list[int]:
 def test_the_table_shows_statuses_invoices_and_visible_properties_only(
     client: TestClient, engine: Engine
 ) -> None:
-    page = client.get("/portal/outcomes")
+    page = client.get("/portal/outcomes", params={"all": "1"})
 
     assert page.status_code == 200
     first, second = invoices(engine)
@@ -57,9 +63,26 @@ def test_the_table_shows_statuses_invoices_and_visible_properties_only(
         assert f">{label}</span>" in page.text
     assert "Pending settlement" in page.text
     assert '<th scope="col">Channel</th>' in page.text and ">Topic</th>" in page.text
-    assert "<td>billing</td>" in page.text
+    assert '<td data-label="Topic">billing</td>' in page.text
     assert SECRET not in page.text and "Note" not in page.text
     assert len(row_ids(page.text)) == 13
+
+
+def test_duplicates_are_hidden_by_default_behind_a_toggle_with_their_count(
+    client: TestClient, engine: Engine
+) -> None:
+    page = client.get("/portal/outcomes")
+    assert ">Duplicate</span>" not in page.text
+    assert len(row_ids(page.text)) == 12
+    text = text_of(page.text)
+    assert "12 outcomes." in text
+    assert "1 duplicate or superseded outcome hidden (they add nothing to your bill)" in text
+    assert 'id="show-repeats" href="/portal/outcomes?all=1"' in page.text
+    shown = client.get("/portal/outcomes", params={"all": "1"})
+    assert ">Duplicate</span>" in shown.text and "13 outcomes." in text_of(shown.text)
+    assert 'id="hide-repeats"' in shown.text
+    asked = client.get("/portal/outcomes", params={"status": "duplicate"})
+    assert row_ids(asked.text) == ids_of(engine, "d-dup")
 
 
 def test_filters_narrow_the_table(client: TestClient, engine: Engine) -> None:
@@ -70,10 +93,12 @@ def test_filters_narrow_the_table(client: TestClient, engine: Engine) -> None:
     by_type = client.get("/portal/outcomes", params={"outcome": "pipeline_value"})
     assert row_ids(by_type.text) == ids_of(engine, "deal")
 
-    days = client.get("/portal/outcomes", params={"from": "2026-12-02", "to": "2026-12-03"})
+    days = client.get(
+        "/portal/outcomes", params={"from": "2026-12-02", "to": "2026-12-03", "all": "1"}
+    )
     assert row_ids(days.text) == ids_of(engine, "d-dup", "d-billable")
 
-    searched = client.get("/portal/outcomes", params={"q": "c2"})
+    searched = client.get("/portal/outcomes", params={"q": "c2", "all": "1"})
     assert sorted(row_ids(searched.text)) == sorted(
         ids_of(engine, "r2", "d-billable", "d-dup", "d-reversed", "d-void", "d-disputed")
         + ids_of(engine, "d-credited", "d-pending")
@@ -116,27 +141,37 @@ def test_the_csv_export_has_every_filtered_row_and_visible_columns_only(
     assert 'filename="outcomes-acme-20261210.csv"' in export.headers["content-disposition"]
     rows = list(csv.reader(io.StringIO(export.text)))
     assert rows[0] == [
-        "time",
-        "outcome",
-        "status",
-        "invoice",
-        "dedupe_key",
-        "properties.channel",
-        "properties.topic",
+        "Time (UTC)",
+        "Outcome",
+        "Status",
+        "Invoice",
+        "Counted once per",
+        "Adds to your bill",
+        "Currency",
+        "Channel",
+        "Topic",
     ]
-    assert len(rows) == 1 + 12
-    oldest = ["2026-10-01T12:00:00Z", "resolved_conversation", "billed", "1", "c0"]
-    assert rows[-1] == [*oldest, "chat", "billing"]
+    assert len(rows) == 1 + 11  # the duplicate is left out, as on the page
+    oldest = ["2026-10-01T12:00:00Z", "Resolved conversation", "Billed", "1", "c0", "0.00", "USD"]
+    assert rows[-1] == [*oldest, "chat", "billing"]  # the first of October's 2 free ones
     assert {row[2] for row in rows[1:]} == {
-        "billed",
-        "credited",
-        "billable",
-        "duplicate",
-        "pending",
-        "reversed",
-        "voided",
-        "disputed",
+        "Billed",
+        "Credited",
+        "Billable",
+        "Pending settlement",
+        "Reversed",
+        "Voided",
+        "Disputed",
     }
+    by_key = {row[4]: row[5] for row in rows[1:]}
+    # December: c20 the first counted (free), c23 second (free, disputed, still counted),
+    # c25 pending (the third: 0.99); reversed, voided and credited add nothing.
+    assert (by_key["c20"], by_key["c23"], by_key["c25"]) == ("0.00", "0.00", "0.99")
+    assert (by_key["c21"], by_key["c22"], by_key["c24"]) == ("0.00", "0.00", "0.00")
+    every = client.get(
+        "/portal/outcomes.csv", params={"outcome": "resolved_conversation", "all": "1"}
+    )
+    assert len(list(csv.reader(io.StringIO(every.text)))) == 1 + 12
     assert SECRET not in export.text
 
     billed = client.get("/portal/outcomes.csv", params={"status": "billed"})
@@ -153,7 +188,16 @@ def test_the_outcomes_behind_an_invoice_line(client: TestClient, engine: Engine)
     assert line.kind == LineKind.CHARGE
     page = client.get("/portal/outcomes", params={"invoice": first.id, "line": line.id})
     assert row_ids(page.text) == ids_of(engine, "r3", "r2", "r1", "r0")
-    assert f'href="/portal/invoices/{first.id}">Back to the invoice' in page.text
+    assert f'href="/portal/invoices/{first.id}">Back to invoice #1' in page.text
+    heading = "4 outcomes behind the line \u201cResolved conversation\u201d of invoice #1"
+    assert heading in text_of(page.text)
+    # Each names the invoice it is on and what it adds now: r1 and r2 were credited since
+    # (reopened, disputed), so r0 and r3 are the period's 2 free ones and nothing is added.
+    first, second = invoices(engine)
+    assert page.text.count(f'<a href="/portal/invoices/{first.id}">invoice #1</a>') == 2
+    assert page.text.count(f'<a href="/portal/invoices/{second.id}">invoice #2</a>') == 2
+    added = re.findall(r'data-label="Adds to your bill" data-amount="([^"]+)"', page.text)
+    assert [Decimal(a) for a in added] == [0, 0, 0, 0]
 
 
 def test_another_customers_outcomes_and_lines_are_404(
