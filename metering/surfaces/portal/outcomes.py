@@ -97,6 +97,7 @@ class OutcomeView:
     """The outcome billed for the same subject instead (`exclusive`)."""
     evidence: dict[str, str] = field(default_factory=dict)
     """The `evidence` paths read on the event that confirmed it."""
+    plan_version_id: str = ""
     money: RowMoney | None = None
     """What it adds to its invoice and which invoice that is (`outcomes_money`)."""
 
@@ -348,6 +349,7 @@ def _views(
                 open_dispute_id=dispute_id if status is DisplayStatus.DISPUTED else None,
                 superseded_by=winners.get(row.id),
                 evidence=proofs.get(row.id, {}),
+                plan_version_id=row.plan_version_id,
                 money=money.get(row.id),
             )
         )

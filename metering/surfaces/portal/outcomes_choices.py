@@ -17,6 +17,7 @@ from metering.catalog.subscriptions import repository as subscriptions
 from metering.catalog.subscriptions.service import in_force
 from metering.ledger.outcomes.models import Outcome
 from metering.surfaces.portal.line_words import outcome_name
+from metering.surfaces.portal.outcomes import OutcomeView
 
 OUTCOMES: sa.Table = Outcome.__table__  # type: ignore[attr-defined]
 INVOICES: sa.Table = Invoice.__table__  # type: ignore[attr-defined]
@@ -74,3 +75,8 @@ def choices(session: Session, customer_id: str, now: datetime) -> Choices:
             labels[start] = "ended, not invoiced yet"
     ordered = sorted(periods.items(), reverse=True)
     return Choices(sorted(names), ordered, labels, names)
+
+
+def display_name(session: Session, row: OutcomeView) -> str:
+    """An outcome row's display name under the plan version that made it."""
+    return outcome_name(rules_of(session, row.plan_version_id), row.outcome)

@@ -287,6 +287,8 @@ def _outcome_page(
         "portal/outcomes_detail.html",
         {
             "row": row,
+            "settled": row.settles_at <= now,
+            "outcome_name": outcomes_choices.display_name(session, row),
             "columns": columns,
             "disputes": history,
             "error": error,

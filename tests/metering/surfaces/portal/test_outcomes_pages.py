@@ -6,6 +6,7 @@ import csv
 import io
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from html import unescape
 from typing import Any
@@ -128,6 +129,40 @@ def test_pages_link_to_the_next_with_the_same_filters(
     assert row_ids(first.text) == ids_of(engine, "d-pending", "d-credited")
     assert row_ids(second.text) == ids_of(engine, "d-disputed", "d-void")
     assert "First page" in second.text
+    back = re.search(r'href="/portal/outcomes\?([^"]+)" rel="prev"', second.text)
+    assert back is not None and "outcome=resolved_conversation" in back.group(1)
+    previous = client.get(f"/portal/outcomes?{back.group(1).replace('&amp;', '&')}")
+    assert row_ids(previous.text) == row_ids(first.text)
+    assert 'rel="prev"' not in previous.text and 'rel="next"' in previous.text
+    assert 'rel="prev"' not in first.text
+
+
+def test_the_period_filter_lists_every_period_with_outcomes_labelled(
+    client: TestClient, engine: Engine, vendor: VendorFixture
+) -> None:
+    page = client.get("/portal/outcomes")
+    options = re.findall(r'<option value="(2026-[^"]+)"[^>]*>([^<]+)</option>', page.text)
+    labels = [unescape(label).replace("\u2009", " ") for _, label in options]
+    assert labels == [
+        "Dec 1 \u2013 31, 2026 (current)",
+        "Nov 1 \u2013 30, 2026 (invoice #2)",
+        "Oct 1 \u2013 31, 2026 (invoice #1)",
+    ]
+    # In January, December has ended and is not invoiced yet: it is listed, so labelled.
+    january = client.app.dependency_overrides  # type: ignore[attr-defined]
+    january[portal_now] = lambda: datetime(2027, 1, 2, tzinfo=UTC)
+    later = client.get("/portal/outcomes")
+    options = re.findall(r'<option value="(2026-[^"]+)"[^>]*>([^<]+)</option>', later.text)
+    assert unescape(options[0][1]).replace("\u2009", " ") == (
+        "Dec 1 \u2013 31, 2026 (ended, not invoiced yet)"
+    )
+    december = client.get("/portal/outcomes", params={"period": options[0][0]})
+    assert ids_of(engine, "d-billable")[0] in row_ids(december.text)
+
+
+def test_the_search_example_is_one_of_the_customers_keys(client: TestClient) -> None:
+    page = client.get("/portal/outcomes")
+    assert 'placeholder="e.g. c25"' in page.text  # the latest outcome's key
 
 
 def test_the_csv_export_has_every_filtered_row_and_visible_columns_only(
@@ -226,6 +261,19 @@ def test_the_detail_page_shows_the_outcome_and_a_dispute_form_when_disputable(
     assert billed.status_code == 200
     assert "Dispute this outcome" in billed.text and 'name="csrf_token"' in billed.text
     assert "<dd>billing</dd>" in billed.text and SECRET not in billed.text
+
+    settled = text_of(billed.text)
+    assert "Settled Oct 2, 2026, 12:00 PM UTC" in settled
+    assert "Adds to your bill $0.00 Invoice invoice #1" in settled  # one of October's free
+    pending = text_of(client.get(f"/portal/outcomes/{outcome_row(engine, 'd-pending').id}").text)
+    assert "Settles Dec 11, 2026, 11:00 AM UTC" in pending
+    assert (
+        "Adds to your bill $0.99 Invoice the invoice of Dec 1 \u2013 31, 2026"
+        in pending.replace("\u2009", " ")
+    )
+    assert "issued Jan 4, 2027" in pending
+    duplicate = text_of(client.get(f"/portal/outcomes/{outcome_row(engine, 'd-dup').id}").text)
+    assert "Adds to your bill $0.00 Invoice not billed" in duplicate
 
     for event_id in ("d-disputed", "d-credited", "d-dup", "r1"):
         page = client.get(f"/portal/outcomes/{outcome_row(engine, event_id).id}")
