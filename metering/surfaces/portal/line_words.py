@@ -171,7 +171,7 @@ def describe(
     """A line of an invoice or of the live rating in the customer's words."""
     charge = charge_of(rules, charge_key) if kind == "charge" else None
     if kind == "minimum" and rules.minimum is not None:
-        return LineWords("Period minimum", f"period minimum {fmt.money(rules.minimum)}", [])
+        return LineWords("Minimum spend true-up", f"period minimum {fmt.money(rules.minimum)}", [])
     if kind == "maximum" and rules.maximum is not None:
         return LineWords("Period cap", f"period cap {fmt.money(rules.maximum.amount)}", [])
     if charge is None or isinstance(charge, FlatCharge) or outcome is None:
