@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import io
-import re
 from decimal import Decimal
 
 from fastapi.testclient import TestClient
-from pypdf import PdfReader
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from metering.catalog.customers.models import Customer
 from tests.metering.billing.invoices.helpers import update_invoice, update_payment_link
 from tests.metering.conftest import VendorFixture, create_customer
-from tests.metering.surfaces.portal.helpers import sign_in
+from tests.metering.surfaces.portal.helpers import pdf_text, sign_in
 from tests.metering.surfaces.portal.test_invoices_pages import (  # noqa: F401 (fixtures)
     acme,
     october_invoice,
     plan_id,
 )
-
-
-def pdf_text(content: bytes) -> str:
-    reader = PdfReader(io.BytesIO(content))
-    text = "\n".join(page.extract_text() for page in reader.pages)
-    return re.sub(r"[ \t]+", " ", text)
 
 
 def set_billing_details(engine: Engine, customer_id: str) -> None:
