@@ -218,5 +218,5 @@ def build(session: Session, customer: Customer, now: datetime) -> Overview:
         next_to_settle=next_to_settle(session, customer.id, period.start, now, window),
         per_day=counts.per_day,
         previous=previous_period(session, customer, period.start, now),
-        projection=project(session, customer.id, upcoming, period, now),
+        projection=project(session, customer.id, upcoming, period, now, window),
     )

@@ -13,8 +13,9 @@ steps) as of a chosen instant, so none can disagree with the invoice that follow
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -46,13 +47,16 @@ class Projection:
 
 
 def last_settle(
-    session: Session, customer_id: str, period_start: datetime, now: datetime
+    session: Session, customer_id: str, period_start: datetime, now: datetime, window: timedelta
 ) -> datetime | None:
-    """When the period's last pending row settles (None: none is pending)."""
+    """When the period's last pending row settles (None: none is pending). A row settles
+    `window` (the longest `settle.after`) after it occurred at the latest, so only the rows
+    that occurred within it are read."""
     t = OUTCOMES.c
     found: datetime | None = session.execute(
         sa.select(sa.func.max(t.settles_at)).where(
             t.customer_id == customer_id,
+            t.occurred_at > now - window,
             t.period_start == period_start,
             states.PENDING.sql(t, now),
         )
@@ -60,33 +64,39 @@ def last_settle(
     return found
 
 
-def _by_outcome(rating: LiveRating) -> dict[str, Decimal]:
+def _by_outcome(lines: Iterable[tuple[str | None, Decimal]]) -> dict[str, Decimal]:
     amounts: dict[str, Decimal] = {}
-    for line in rating.lines:
-        if line.outcome is not None:
-            amounts[line.outcome] = amounts.get(line.outcome, ZERO) + line.amount
+    for outcome, amount in lines:
+        if outcome is not None:
+            amounts[outcome] = amounts.get(outcome, ZERO) + amount
     return amounts
 
 
 def project(
-    session: Session, customer_id: str, upcoming: UpcomingInvoice, period: Period, now: datetime
+    session: Session,
+    customer_id: str,
+    upcoming: UpcomingInvoice,
+    period: Period,
+    now: datetime,
+    window: timedelta,
 ) -> Projection:
     """The upcoming invoice's total now and if every pending outcome settles (corrections of
-    earlier periods included in both, as the upcoming invoice includes them)."""
+    earlier periods included in both, as the upcoming invoice includes them): one more
+    rating, as of the instant the last pending row settles."""
     now_total = Decimal(upcoming.total)
-    settles = last_settle(session, customer_id, period.start, now)
+    settles = last_settle(session, customer_id, period.start, now, window)
     if settles is None:
         return Projection(now_total, now_total)
     rules = rules_of(session, upcoming.plan_version_id)
-    current = rate_live(session, rules, [customer_id], period, now)[customer_id]
     settled = rate_live(session, rules, [customer_id], period, max(settles, now))[customer_id]
-    before, after = _by_outcome(current), _by_outcome(settled)
+    before = _by_outcome((line.outcome, Decimal(line.amount)) for line in upcoming.lines)
+    after = _by_outcome((line.outcome, line.amount) for line in settled.lines)
     pending = {
-        name: after.get(name, ZERO) - before.get(name, ZERO)
-        for name, tally in current.tallies.items()
-        if tally.pending
+        p.outcome: after.get(p.outcome, ZERO) - before.get(p.outcome, ZERO)
+        for p in upcoming.pending
     }
-    return Projection(now_total, now_total + settled.total - current.total, pending)
+    charged = sum((Decimal(line.amount) for line in upcoming.lines), ZERO)
+    return Projection(now_total, now_total + settled.total - charged, pending)
 
 
 @dataclass(frozen=True)
