@@ -40,6 +40,7 @@ Group = tuple[str, str, datetime, str]
 
 class Row(Protocol):
     id: Any
+    occurred_at: datetime
     customer_id: str
     outcome: str
     period_start: datetime
@@ -87,10 +88,23 @@ def _ordered(session: Session, group: Group) -> list[Any]:
     return list(session.execute(statement).all())
 
 
-def _ranks(session: Session, group: Group, ids: Sequence[int]) -> dict[int, tuple[Any, int, int]]:
-    """Row id -> (dimension, rank among the group, rank among its dimension), for `ids` only:
-    a count's share needs only the row's place, which SQL numbers without sending the rows."""
+def _ranks(session: Session, group: Group, rows: Sequence[Row]) -> dict[int, tuple[Any, int, int]]:
+    """Row id -> (dimension, rank among the group, rank among its dimension), for `rows`
+    only: a count's share needs only the row's place. The rows before the page's earliest
+    instant are counted (an index range), and only those from it to the page's latest are
+    numbered, so a page of recent rows never sorts the whole period."""
     t = OUTCOMES.c
+    ids = [row.id for row in rows]
+    first = min(row.occurred_at for row in rows)
+    last = max(row.occurred_at for row in rows)
+    grouped = [t.dimension, sa.func.count()]
+    before = dict(
+        session.execute(
+            sa.select(*grouped)
+            .where(*_of_group(group), t.occurred_at < first)
+            .group_by(t.dimension)
+        ).all()
+    )
     order = _order(session)
     numbered = (
         sa.select(
@@ -99,12 +113,16 @@ def _ranks(session: Session, group: Group, ids: Sequence[int]) -> dict[int, tupl
             sa.func.row_number().over(order_by=order).label("rank"),
             sa.func.row_number().over(partition_by=t.dimension, order_by=order).label("in_value"),
         )
-        .where(*_of_group(group))
+        .where(*_of_group(group), t.occurred_at >= first, t.occurred_at <= last)
         .subquery()
     )
     n = numbered.c
-    statement = sa.select(n.id, n.dimension, n.rank, n.in_value).where(n.id.in_(list(ids)))
-    return {row.id: (row.dimension, row.rank, row.in_value) for row in session.execute(statement)}
+    statement = sa.select(n.id, n.dimension, n.rank, n.in_value).where(n.id.in_(ids))
+    earlier = sum(before.values())
+    return {
+        row.id: (row.dimension, earlier + row.rank, before.get(row.dimension, 0) + row.in_value)
+        for row in session.execute(statement)
+    }
 
 
 def _count_shares(
@@ -152,21 +170,21 @@ def _shares(rules: RuleFile, outcome: str, ordered: Sequence[Any]) -> dict[int, 
 def added_by_rows(session: Session, rows: Iterable[Row]) -> dict[int, Decimal | None]:
     """Row id -> what it adds to its invoice (0 when it is not billed; None: not defined)."""
     added: dict[int, Decimal | None] = {}
-    groups: dict[Group, list[int]] = defaultdict(list)
+    groups: dict[Group, list[Row]] = defaultdict(list)
     for row in rows:
         if states.COUNTED.holds(row):
             groups[(row.customer_id, row.outcome, row.period_start, row.plan_version_id)].append(
-                row.id
+                row
             )
         else:
             added[row.id] = ZERO
-    for group, ids in groups.items():
+    for group, members in groups.items():
         rules = rules_of(session, group[3])
         charges = _charges(rules, group[1])
         if charges is not None and isinstance(rules.outcomes[group[1]].measure, Count):
-            shares = _count_shares(charges, _ranks(session, group, ids))
+            shares = _count_shares(charges, _ranks(session, group, members))
         else:
             shares = _shares(rules, group[1], _ordered(session, group))
-        for row_id in ids:
-            added[row_id] = shares.get(row_id, ZERO)
+        for row in members:
+            added[row.id] = shares.get(row.id, ZERO)
     return added
