@@ -184,3 +184,34 @@ def test_a_rejected_dispute_shows_the_vendors_note_and_the_outcome_stays_billed(
     assert page.get_by_label("Reason").is_visible()  # it can be disputed again
     assert api.upcoming(customer)["corrections"] == []
     shot(page, "outcome")
+
+
+def test_an_open_dispute_shows_its_stake_and_can_be_withdrawn(
+    page: Page, portal_app: PortalApp, shot: Shot
+) -> None:
+    api, months = portal_app.api, portal_app.seeded.months
+    external_id = f"dispute-withdraw-{uuid.uuid4().hex[:8]}"
+    customer = api.new_customer(external_id, "Initech", months.this.start)
+    api.send(this_month_events(external_id, months))
+    before = api.upcoming(customer)
+    sign_in(page, portal_app, customer)
+
+    dispute_from_the_outcome_page(page, "c-16", shot)
+    (row,) = dispute_rows(page)
+    assert row["Status"] == "Open"
+    assert row["At stake"].startswith("$")  # what the outcome adds to the bill now
+    go_to(page, "Outcomes")
+    apply_filters(page, **{"Search key or event id": "c-16"})
+    (listed,) = shown_outcomes(page)
+    assert row["At stake"] == listed["Adds to your bill"]
+    go_to(page, "Disputes")
+    follow(
+        page, page.get_by_role("button", name="Withdraw the dispute on resolved conversation c-16")
+    )
+    assert page.get_by_role("status").inner_text().startswith("Your dispute was withdrawn")
+    (row,) = dispute_rows(page)
+    assert row["Status"] == "Withdrawn" and row["Action"] == "closed"
+    assert row["Vendor's answer"].startswith("Withdrawn by you")
+    assert page.get_by_role("button", name="Withdraw").count() == 0
+    shot(page, "withdrawn")
+    assert api.upcoming(customer)["total"] == before["total"]  # the outcome stays billed

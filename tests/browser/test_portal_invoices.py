@@ -21,6 +21,7 @@ from tests.browser.pages import (
 )
 from tests.browser.seed import invoiced_customer
 from tests.metering.billing.invoices.helpers import update_payment_link
+from tests.metering.surfaces.portal.helpers import pdf_text
 
 
 def test_an_invoice_its_lines_and_the_outcomes_behind_a_line(
@@ -53,9 +54,21 @@ def test_an_invoice_its_lines_and_the_outcomes_behind_a_line(
     assert money(lines.locator(":scope > tfoot td").inner_text()) == Decimal(invoice["total"])
     charged = invoice["lines"][0]
     tiers = page.get_by_role("table", name=f"Tiers of {charged['description']}")
-    assert [
-        money(cells.locator("td").last.inner_text()) for cells in tiers.locator("tbody tr").all()
-    ] == [Decimal(tier["amount"]) for tier in charged["detail"]["tiers"]]
+    rows = tiers.locator("tbody tr").all()
+    # The free units are a row of their own (at $0.00), then the tiers the API lists.
+    assert rows[0].locator("td").first.inner_text() == "Free"
+    assert [money(cells.locator("td").last.inner_text()) for cells in rows] == [
+        Decimal(0),
+        *(Decimal(tier["amount"]) for tier in charged["detail"]["tiers"]),
+    ]
+    units = sum(Decimal(cells.locator("td").nth(1).inner_text()) for cells in rows)
+    assert units == Decimal(charged["quantity"])
+    pdf = page.get_by_role("link", name="Download PDF")
+    assert pdf.get_attribute("href") == f"/portal/invoices/{invoice['id']}/pdf"
+    with page.expect_download() as started:
+        pdf.click()
+    printed = pdf_text(started.value.path().read_bytes())
+    assert f"Total {lines.locator(':scope > tfoot td').inner_text()}" in printed
     shot(page, "invoice")
 
     assert page.get_by_role("button", name="Print").is_visible()  # shown by portal.js
@@ -70,7 +83,8 @@ def test_an_invoice_its_lines_and_the_outcomes_behind_a_line(
     behind = portal_app.api.line_outcomes(invoice, charged)
     follow(page, page.get_by_role("link", name=f"{len(behind)} outcomes behind this line"))
     assert heading(page) == "Outcomes"
-    assert page.get_by_text("Showing the outcomes behind one line of an invoice").is_visible()
+    behind_heading = page.get_by_role("heading", name=f"{len(behind)} outcomes behind the line")
+    assert "of invoice #1" in behind_heading.inner_text()
     rows = shown_outcomes(page)
     assert sorted(row["Counted once per"] for row in rows) == sorted(
         outcome["dedupe_key"] for outcome in behind

@@ -51,6 +51,11 @@ def expected(months: Months) -> Counter[tuple[str, str]]:
     )
 
 
+def without_repeats(counts: Counter[tuple[str, str]]) -> Counter[tuple[str, str]]:
+    """What the list shows by default: duplicates are hidden behind a toggle."""
+    return Counter({key: n for key, n in counts.items() if key[1] != "Duplicate"})
+
+
 def open_outcomes(page: Page, portal_app: PortalApp) -> None:
     sign_in(page, portal_app, portal_app.seeded.acme)
     go_to(page, "Outcomes")
@@ -62,14 +67,26 @@ def test_the_list_shows_every_outcome_and_the_filters_narrow_it(
 ) -> None:
     months = portal_app.seeded.months
     open_outcomes(page, portal_app)
+    listed = shown_outcomes(page)
+    assert statuses(listed) == without_repeats(expected(months))
+    count = page.locator("#outcome-count").inner_text()
+    assert f"{len(listed)} outcomes." in count
+    assert "2 duplicate or superseded outcomes hidden" in count
+    follow(page, page.get_by_role("link", name="show them"))
     everything = shown_outcomes(page)
     assert statuses(everything) == expected(months)
     c4 = next(row for row in everything if row["Counted once per"] == "c-4")
     assert (c4["Outcome"], c4["Channel"], c4["Topic"]) == (
-        "Resolved conversation",
+        "Resolved conversations",  # the rule file's name for its charge
         "chat",
         "refunds",
     )
+    # What each adds to the bill, in dollars: nothing for a duplicate or a reversed one.
+    for row in everything:
+        assert row["Adds to your bill"].startswith("$"), row
+        if row["Status"] in ("Duplicate", "Reversed"):
+            assert row["Adds to your bill"] == "$0.00" and row["Invoice"] == "not billed"
+    assert c4["Invoice"] == "invoice #1"
     assert SECRET_NOTE not in page.content()
     shot(page, "all")
 
@@ -95,7 +112,7 @@ def test_the_list_shows_every_outcome_and_the_filters_narrow_it(
     apply_filters(page, Status="All statuses", **{"Search key or event id": "c-12"})
     assert statuses(shown_outcomes(page)) == Counter(
         {("c-12", this_month(months, 2)): 1, ("c-12", "Duplicate"): 1}
-    )
+    )  # duplicates are still shown: the toggle is kept with the filters
     shot(page, "search")
 
     apply_filters(page, **{"Search key or event id": "", "Status": "Pending settlement"})
@@ -120,24 +137,28 @@ def test_the_export_downloads_the_filtered_list_as_csv(
     assert SECRET_NOTE not in text
     rows = list(csv.DictReader(io.StringIO(text)))
     assert rows[0].keys() == {
-        "time",
-        "outcome",
-        "status",
-        "invoice",
-        "dedupe_key",
-        "properties.channel",
-        "properties.topic",
+        "Time (UTC)",
+        "Outcome",
+        "Status",
+        "Invoice",
+        "Counted once per",
+        "Adds to your bill",
+        "Currency",
+        "Channel",
+        "Topic",
     }
     assert sorted(
-        (row["dedupe_key"], row["status"], row["invoice"], row["properties.channel"])
-        for row in rows
+        (row["Counted once per"], row["Status"], row["Invoice"], row["Channel"]) for row in rows
     ) == [
-        ("c-1", "billed", "1", "chat"),
-        ("c-2", "billed", "1", "email"),
-        ("c-4", "billed", "1", "chat"),
-        ("c-6", "billed", "1", "email"),
+        ("c-1", "Billed", "1", "chat"),
+        ("c-2", "Billed", "1", "email"),
+        ("c-4", "Billed", "1", "chat"),
+        ("c-6", "Billed", "1", "email"),
     ]
-    assert all(row["outcome"] == "resolved_conversation" for row in rows)
+    assert all(row["Outcome"] == "Resolved conversations" for row in rows)
+    assert all(row["Currency"] == "USD" for row in rows)
+    table = {r["Counted once per"]: r["Adds to your bill"] for r in shown_outcomes(page)}
+    assert {row["Counted once per"]: f"${row['Adds to your bill']}" for row in rows} == table
 
 
 def test_the_whole_list_exports_every_row(page: Page, portal_app: PortalApp) -> None:
@@ -146,15 +167,21 @@ def test_the_whole_list_exports_every_row(page: Page, portal_app: PortalApp) -> 
         page.get_by_role("link", name="Export CSV").click()
     with open(started.value.path(), encoding="utf-8") as exported:
         rows = list(csv.DictReader(exported))
+    assert len(rows) == sum(without_repeats(expected(portal_app.seeded.months)).values())
+    follow(page, page.get_by_role("link", name="show them"))
+    with page.expect_download() as started:
+        page.get_by_role("link", name="Export CSV").click()
+    with open(started.value.path(), encoding="utf-8") as exported:
+        rows = list(csv.DictReader(exported))
     assert len(rows) == sum(expected(portal_app.seeded.months).values())
-    assert Counter(row["status"] for row in rows)["duplicate"] == 2
+    assert Counter(row["Status"] for row in rows)["Duplicate"] == 2
 
 
 def test_an_outcome_page_shows_its_facts(page: Page, portal_app: PortalApp, shot: Shot) -> None:
     open_outcomes(page, portal_app)
     apply_filters(page, **{"Search key or event id": "c-4"})
     follow(page, page.get_by_role("table", name="Outcomes").get_by_role("link", name="Details"))
-    assert heading(page).startswith("Resolved conversation")
+    assert heading(page).startswith("Resolved conversations")
     facts = dict(
         zip(
             page.locator("dl.facts dt").all_inner_texts(),
@@ -164,6 +191,8 @@ def test_an_outcome_page_shows_its_facts(page: Page, portal_app: PortalApp, shot
     )
     assert facts["Status"] == "Billed on invoice #1"
     assert facts["Counted once per"] == "c-4"
+    assert facts["Settled"].endswith("UTC")  # past tense: it settled last month
+    assert facts["Adds to your bill"].startswith("$") and facts["Invoice"] == "invoice #1"
     assert facts["Event"] == "acme-a4"
     assert (facts["Channel"], facts["Topic"]) == ("chat", "refunds")
     assert SECRET_NOTE not in page.content()
@@ -199,3 +228,8 @@ def test_a_long_list_is_paged(page: Page, portal_app: PortalApp, shot: Shot) -> 
     assert second == [f"k-{n}" for n in range(9, -1, -1)]
     assert page.get_by_role("link", name="Next page").count() == 0
     shot(page, "second")
+    follow(
+        page, page.get_by_role("navigation", name="Pages").get_by_role("link", name="Previous page")
+    )
+    assert [row["Counted once per"] for row in shown_outcomes(page)] == first
+    assert page.get_by_role("link", name="Previous page").count() == 0

@@ -60,11 +60,22 @@ def test_the_overview_shows_the_upcoming_invoice_to_the_cent(
     pending = {row["outcome"]: row["count"] for row in upcoming["pending"]}
     assert pending == {"resolved_conversation": waiting}
     pending_table = page.get_by_role("table", name="Pending settlement")
-    assert table_rows(pending_table)[0][0] == "Resolved conversation"
+    assert table_rows(pending_table)[0][0] == "Resolved conversations"  # the charge's name
     (row,) = pending_table.locator("tbody tr").all()
-    count, settles = row.locator("td").all_inner_texts()
+    count, adds, settles = row.locator("td").all_inner_texts()
     assert count == str(waiting)
     assert " ".join(settles.split()) == en_us_time(upcoming["pending"][0]["next_settles_at"])
+    # What the pending ones are worth on their line once settled, and the invoice if every
+    # one of them settles: more by their worth less what the period minimum then no longer
+    # has to make up.
+    if_settled = money(page.locator("#projected-if-settled").inner_text())
+    assert money(adds) > 0 and total < if_settled <= total + money(adds)
+    card = page.locator(".card", has=page.get_by_role("heading", name="If every pending"))
+    assert f"${if_settled - total} more for {waiting} pending outcomes" in card.inner_text()
+    assert money(page.locator("#amount-due").inner_text()) == if_settled
+    closes = datetime.fromisoformat(upcoming["closes_at"].replace("Z", "+00:00"))
+    invoiced_on = page.locator("#invoiced-on").inner_text()
+    assert f"invoiced on {closes:%b} {closes.day}, {closes.year}" in invoiced_on
     outcomes_card = page.locator(
         ".card", has=page.get_by_role("heading", name="Outcomes this period")
     )

@@ -17,11 +17,13 @@ from metering.platform.db.types import UTCDateTime, utcnow
 
 
 class DisputeStatus(StrEnum):
-    """open -> accepted (the outcome is credited) | rejected; resolved once."""
+    """open -> accepted (the outcome is credited) | rejected by the vendor | withdrawn by the
+    customer; closed once, for good (terminal: a key disputed again is a new dispute)."""
 
     OPEN = "open"
     ACCEPTED = "accepted"
     REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
 
 
 class Dispute(SQLModel, table=True):

@@ -40,7 +40,10 @@ class DisputeOut(BaseModel):
     dedupe_key: str = Field(description="The key the outcome was deduplicated on.")
     event_id: str = Field(description="The event that made the outcome.")
     reason: str
-    status: str = Field(description="open, accepted (the outcome is credited) or rejected.")
+    status: str = Field(
+        description="open, accepted (the outcome is credited), rejected, or withdrawn by the "
+        "customer."
+    )
     resolution_note: str | None
     created_at: datetime
     resolved_at: datetime | None

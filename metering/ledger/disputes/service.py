@@ -3,7 +3,10 @@
 Accepting credits the outcome's key: its winner becomes `credited` (see
 `metering.ledger.states`), so the current period's invoice leaves it out and, when its period
 was already invoiced, the next close adds a credit line naming that invoice.
-Each change enqueues its outbound webhook in the same transaction.
+The customer may withdraw an open dispute: it is closed for good (`withdrawn`), the outcome
+stays billed as it was, and the vendor hears of it as of any other closing
+(`dispute.resolved`, with the status `withdrawn`). Each change enqueues its outbound webhook
+in the same transaction.
 """
 
 from __future__ import annotations
@@ -146,6 +149,27 @@ def reject(session: Session, vendor: Vendor, dispute_id: str, note: str, now: da
     """Reject: the outcome stays billed; the note tells the customer why."""
     dispute = _open_for_resolution(session, vendor, dispute_id)
     _resolve(dispute, DisputeStatus.REJECTED, note, now)
+    session.add(dispute)
+    session.flush()
+    enqueue(session, dispute.vendor_id, "dispute.resolved", _event_data(dispute))
+    return dispute
+
+
+def withdraw(session: Session, customer: Customer, dispute_id: str, now: datetime) -> Dispute:
+    """The customer takes back its open dispute: 404 for a dispute it does not have, 409 once
+    the dispute is closed (accepted, rejected or withdrawn)."""
+    found = session.get(Dispute, dispute_id)
+    if found is None or found.customer_id != customer.id or found.vendor_id != customer.vendor_id:
+        raise not_found("dispute", dispute_id)
+    lock_names(session, [(found.customer_id, found.outcome)])
+    dispute = repository.lock(session, dispute_id)
+    assert dispute is not None
+    if dispute.status != DisputeStatus.OPEN.value:
+        raise problems.DISPUTE_RESOLVED.error(
+            f"Dispute '{dispute_id}' was already {dispute.status}; only an open dispute can be "
+            "withdrawn."
+        )
+    _resolve(dispute, DisputeStatus.WITHDRAWN, None, now)
     session.add(dispute)
     session.flush()
     enqueue(session, dispute.vendor_id, "dispute.resolved", _event_data(dispute))

@@ -294,7 +294,7 @@ DISPUTE_RESOLVED = _declare(
     "dispute-resolved",
     409,
     "Dispute Resolved",
-    "The dispute was already accepted or rejected; a dispute is resolved once.",
+    "The dispute was already accepted, rejected or withdrawn; a dispute is closed once.",
 )
 
 # Invoices and payments.

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
 from metering.platform.api.problems import ProblemError
 from metering.platform.db.session import get_session
-from metering.surfaces.portal import invoices
+from metering.surfaces.portal import invoice_pdf, invoice_print, invoices
 from metering.surfaces.portal.auth import PortalContext, portal_context, render_page
 from metering.surfaces.portal.errors import PortalPageError, not_found_page
 
@@ -67,6 +67,7 @@ def invoice_page(
     invoice = invoices.of_customer(session, portal.customer.id, invoice_id)
     if invoice is None:
         raise not_found_page("invoice", portal)
+    shown_lines = invoices.lines(session, invoice)
     return render_page(
         request,
         portal,
@@ -76,8 +77,33 @@ def invoice_page(
             "hosted_url": invoices.hosted_url(session, invoice),
             "taxed": invoices.taxes(session, [invoice])[invoice.id],
             "open": invoices.OPEN,
-            "lines": invoices.lines(session, invoice),
+            "lines": shown_lines,
+            "words": invoice_print.line_words(session, invoice, shown_lines, portal.customer),
             "ifmt": invoices.formatter_of(session, invoice, portal.customer.locale),
             "labels": STATUS_LABELS,
+            "status_text": invoice_print.status_text(session, invoice),
+        },
+    )
+
+
+@router.get("/{invoice_id}/pdf")
+def invoice_as_pdf(
+    invoice_id: str,
+    portal: PortalContext = Depends(portal_context),
+    session: Session = Depends(get_session),
+) -> Response:
+    """The invoice as printed, as a PDF file (rendered here, never fetched from elsewhere)."""
+    invoice = invoices.of_customer(session, portal.customer.id, invoice_id)
+    if invoice is None:
+        raise not_found_page("invoice", portal)
+    printed = invoice_print.printed(session, invoice, portal.customer, portal.branding.name)
+    name = f"invoice-{invoice.number if invoice.number is not None else invoice.id}.pdf"
+    return Response(
+        invoice_pdf.render(printed),
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
         },
     )

@@ -19,18 +19,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from metering.billing.invoices.close import subscription_period
 from metering.billing.invoices.models import Invoice, InvoiceLine
 from metering.catalog.plans.compiled import rules_of
 from metering.catalog.subscriptions import repository as subscriptions
-from metering.catalog.subscriptions.service import in_force
 from metering.ledger.disputes import repository as disputes
 from metering.ledger.events.models import StoredEvent
 from metering.ledger.outcomes.models import Outcome
-from metering.ledger.states import DisplayStatus
+from metering.ledger.states import DisplayStatus, OutcomeState
 from metering.platform.api.pagination import decode_cursor, encode_cursor
 from metering.platform.api.problems import ProblemError
 from metering.surfaces.portal.outcomes_context import evidence, superseding, value_text
+from metering.surfaces.portal.outcomes_money import RowMoney, money_of
 from metering.surfaces.portal.outcomes_status import (
     LABELS,
     InvoiceRef,
@@ -45,6 +44,8 @@ from pricing_rules.paths import Getter, compile_getter
 from pricing_rules.rules import RuleFile
 
 PAGE_SIZE = 50
+REPEATS = (OutcomeState.DUPLICATE.value, OutcomeState.SUPERSEDED.value)
+"""States hidden from the list by default: another row of the same key is the one billed."""
 EXPORT_CHUNK = 2000
 
 OUTCOMES: sa.Table = Outcome.__table__  # type: ignore[attr-defined]
@@ -72,6 +73,8 @@ class OutcomeFilter:
     search: str | None = None
     invoice_id: str | None = None
     line_id: str | None = None
+    hide_repeats: bool = False
+    """Leave out duplicates and superseded outcomes (they add nothing; a toggle shows them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,9 @@ class OutcomeView:
     """The outcome billed for the same subject instead (`exclusive`)."""
     evidence: dict[str, str] = field(default_factory=dict)
     """The `evidence` paths read on the event that confirmed it."""
+    plan_version_id: str = ""
+    money: RowMoney | None = None
+    """What it adds to its invoice and which invoice that is (`outcomes_money`)."""
 
     @property
     def label(self) -> str:
@@ -114,6 +120,7 @@ class OutcomePage:
     rows: list[OutcomeView]
     next_cursor: str | None
     columns: list[str]
+    previous_cursor: str | None = None
 
 
 # --- what the customer may see ------------------------------------------------------------
@@ -138,36 +145,6 @@ def visible_columns(session: Session, customer_id: str) -> list[str]:
             for path in _shown(rules, name):
                 seen.setdefault(path, None)
     return list(seen)
-
-
-@dataclass(frozen=True, slots=True)
-class Choices:
-    """What the filter form offers: outcome types and billing periods (newest first)."""
-
-    outcome_names: list[str]
-    periods: list[tuple[datetime, datetime]]
-
-
-def choices(session: Session, customer_id: str, now: datetime) -> Choices:
-    """The customer's outcome types, its invoiced periods and the period in force now."""
-    subs = subscriptions.of_customer(session, customer_id)
-    names: dict[str, None] = {}
-    for subscription in subs:
-        for name in rules_of(session, subscription.plan_version_id).outcomes:
-            names.setdefault(name, None)
-    periods = {
-        (start, end)
-        for start, end in session.execute(
-            sa.select(INVOICES.c.period_start, INVOICES.c.period_end).where(
-                INVOICES.c.customer_id == customer_id
-            )
-        )
-    }
-    current = in_force(subs, now)
-    if current is not None:
-        period = subscription_period(current, rules_of(session, current.plan_version_id), now)
-        periods.add((period.start, period.end))
-    return Choices(sorted(names), sorted(periods, reverse=True))
 
 
 def _properties(session: Session, rows: Sequence[Any]) -> dict[int, dict[str, str]]:
@@ -203,7 +180,7 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _conditions(
+def conditions(
     session: Session,
     customer_id: str,
     flt: OutcomeFilter,
@@ -214,6 +191,8 @@ def _conditions(
     where: list[sa.ColumnElement[bool]] = [t.customer_id == customer_id]
     if flt.outcome:
         where.append(t.outcome == flt.outcome)
+    if flt.hide_repeats:
+        where.append(t.state.notin_(REPEATS))
     if flt.since is not None:
         where.append(t.occurred_at >= flt.since)
     if flt.until is not None:
@@ -312,19 +291,27 @@ def _rows(
     disputed: Collection[disputes.Key],
     cursor: str | None,
     limit: int,
+    newer: bool = False,
 ) -> list[Any]:
+    """Rows after `cursor`, newest first; with `newer`, the rows before it, oldest first."""
     t = OUTCOMES.c
     statement = sa.select(*(t[name] for name in COLUMNS)).where(
-        *_conditions(session, customer_id, flt, now, disputed)
+        *conditions(session, customer_id, flt, now, disputed)
     )
     if cursor is not None:
         when, ident = _after(cursor)
-        statement = statement.where(
-            # The bound on the indexed column first, so the scan starts at the cursor.
-            t.occurred_at <= when,
-            sa.or_(t.occurred_at < when, t.id < ident),
-        )
-    statement = statement.order_by(t.occurred_at.desc(), t.id.desc()).limit(limit + 1)
+        if newer:
+            statement = statement.where(
+                t.occurred_at >= when, sa.or_(t.occurred_at > when, t.id > ident)
+            )
+        else:
+            statement = statement.where(
+                # The bound on the indexed column first, so the scan starts at the cursor.
+                t.occurred_at <= when,
+                sa.or_(t.occurred_at < when, t.id < ident),
+            )
+    order = (t.occurred_at, t.id) if newer else (t.occurred_at.desc(), t.id.desc())
+    statement = statement.order_by(*order).limit(limit + 1)
     return list(session.execute(statement).all())
 
 
@@ -342,6 +329,7 @@ def _views(
     ]
     winners = superseding(session, rows, [status for status, _ in shown])
     proofs = evidence(session, rows)
+    money = money_of(session, customer_id, rows)
     views = []
     for row, (status, invoice) in zip(rows, shown, strict=True):
         dispute_id = disputed.get(_key(customer_id, row))
@@ -361,6 +349,8 @@ def _views(
                 open_dispute_id=dispute_id if status is DisplayStatus.DISPUTED else None,
                 superseded_by=winners.get(row.id),
                 evidence=proofs.get(row.id, {}),
+                plan_version_id=row.plan_version_id,
+                money=money.get(row.id),
             )
         )
     return views
@@ -377,18 +367,31 @@ def page(
     now: datetime,
     cursor: str | None = None,
     limit: int = PAGE_SIZE,
+    before: str | None = None,
 ) -> OutcomePage:
-    """One page, newest first; `next_cursor` continues after its last row (None: the end).
+    """One page, newest first: after `cursor`, or the page just before `before`.
+    `next_cursor` continues after its last row and `previous_cursor` before its first (None:
+    there is no such page).
 
     Raises `BadCursor` for a cursor this list did not issue and `UnknownLine` for an invoice
     or line of another customer.
     """
     check_invoice_filter(session, customer_id, flt)
     disputed = open_keys(session, customer_id)
-    rows = _rows(session, customer_id, flt, now, disputed, cursor, limit)
-    next_cursor = _cursor_of(rows[limit - 1]) if len(rows) > limit else None
-    views = _views(session, customer_id, rows[:limit], now, disputed)
-    return OutcomePage(views, next_cursor, visible_columns(session, customer_id))
+    next_cursor: str | None
+    if before is not None:
+        rows = _rows(session, customer_id, flt, now, disputed, before, limit, newer=True)
+        more_before = len(rows) > limit
+        rows = list(reversed(rows[:limit]))
+        next_cursor = _cursor_of(rows[-1]) if rows else before
+        previous_cursor = _cursor_of(rows[0]) if more_before else None
+    else:
+        rows = _rows(session, customer_id, flt, now, disputed, cursor, limit)
+        next_cursor = _cursor_of(rows[limit - 1]) if len(rows) > limit else None
+        rows = rows[:limit]
+        previous_cursor = _cursor_of(rows[0]) if cursor is not None and rows else None
+    views = _views(session, customer_id, rows, now, disputed)
+    return OutcomePage(views, next_cursor, visible_columns(session, customer_id), previous_cursor)
 
 
 def every_row(

@@ -26,7 +26,8 @@ from metering.ledger.states import DisplayStatus
 from metering.platform.api.problems import ProblemError
 from metering.platform.db.session import get_engine, get_session
 from metering.platform.web.templating import humanize
-from metering.surfaces.portal import outcomes
+from metering.surfaces.portal import outcomes, outcomes_choices
+from metering.surfaces.portal import outcomes_counts as outcome_counts
 from metering.surfaces.portal.auth import (
     PortalContext,
     check_csrf,
@@ -40,7 +41,8 @@ from metering.surfaces.portal.outcomes_status import LABELS
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
-FILTER_FIELDS = ("outcome", "status", "period", "from", "to", "q", "invoice", "line")
+FILTER_FIELDS = ("outcome", "status", "period", "from", "to", "q", "invoice", "line", "all")
+SHOWN_REPEATS = (DisplayStatus.DUPLICATE, DisplayStatus.SUPERSEDED)
 
 
 def _bad(title: str, message: str, portal: PortalContext) -> PortalPageError:
@@ -73,7 +75,7 @@ def _period(
 
 
 def filter_of(
-    params: dict[str, str], portal: PortalContext, choices: outcomes.Choices
+    params: dict[str, str], portal: PortalContext, choices: outcomes_choices.Choices
 ) -> OutcomeFilter:
     """The filter the query string asks for; a 400 page for a value no form would send."""
     status = None
@@ -100,6 +102,7 @@ def filter_of(
         search=params.get("q") or None,
         invoice_id=params.get("invoice") or None,
         line_id=params.get("line") or None,
+        hide_repeats=not params.get("all") and status not in SHOWN_REPEATS,
     )
 
 
@@ -121,16 +124,23 @@ def column_title(path: str) -> str:
 def list_outcomes(
     request: Request,
     cursor: str | None = None,
+    before: str | None = None,
     portal: PortalContext = Depends(portal_context),
     session: Session = Depends(get_session),
     now: datetime = Depends(portal_now),
 ) -> HTMLResponse:
     params = _params(request)
-    choices = outcomes.choices(session, portal.customer.id, now)
+    choices = outcomes_choices.choices(session, portal.customer.id, now)
     flt = filter_of(params, portal, choices)
     try:
         shown = outcomes.page(
-            session, portal.customer.id, flt, now, cursor or None, outcomes.PAGE_SIZE
+            session,
+            portal.customer.id,
+            flt,
+            now,
+            cursor or None,
+            outcomes.PAGE_SIZE,
+            before or None,
         )
     except outcomes.UnknownLine:
         raise not_found_page("invoice line", portal) from None
@@ -149,15 +159,24 @@ def list_outcomes(
             "statuses": list(DisplayStatus),
             "labels": LABELS,
             "columns": [(path, column_title(path)) for path in shown.columns],
-            "filtered": any(params.values()),
+            "filtered": any(v for k, v in params.items() if k != "all"),
             "export_query": _query(params),
             "next_query": _query(params, cursor=shown.next_cursor) if shown.next_cursor else None,
-            "first_query": _query(params) if cursor else None,
+            "previous_query": (
+                _query(params, before=shown.previous_cursor) if shown.previous_cursor else None
+            ),
+            "first_query": _query(params) if cursor or before else None,
+            "counts": outcome_counts.counts(session, portal.customer.id, flt, now),
+            "all_query": _query(params, all="1"),
+            "repeats_hidden_query": _query({k: v for k, v in params.items() if k != "all"}),
+            "heading": outcome_counts.line_heading(session, flt),
+            "search_example": outcome_counts.search_example(session, portal.customer.id),
         },
     )
 
 
-CSV_HEADER = ("time", "outcome", "status", "invoice", "dedupe_key")
+CSV_HEADER = ("Time (UTC)", "Outcome", "Status", "Invoice", "Counted once per")
+CSV_MONEY = ("Adds to your bill", "Currency")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
@@ -169,30 +188,41 @@ def csv_cell(text: str) -> str:
     return text
 
 
-def csv_row(row: OutcomeView, columns: list[str]) -> list[str]:
+def csv_row(row: OutcomeView, columns: list[str], names: dict[str, str]) -> list[str]:
+    """One outcome as the page shows it: display names, its invoice number, what it adds to
+    the bill as a plain decimal (empty when it is not priced alone) and its currency."""
+    money = row.money
+    adds = "" if money is None or money.shown is None else format(money.shown, "f")
     cells = [
         row.occurred_at.isoformat().replace("+00:00", "Z"),
-        row.outcome,
-        row.status.value,
+        names.get(row.outcome, humanize(row.outcome)),
+        LABELS[row.status],
         str(row.invoice.number) if row.invoice and row.invoice.number is not None else "",
         row.dedupe_key,
+        adds,
+        money.currency.upper() if money is not None else "",
         *(row.properties.get(path, "") for path in columns),
     ]
     return [csv_cell(cell) for cell in cells]
 
 
 def csv_chunks(
-    engine: Engine, customer_id: str, flt: OutcomeFilter, now: datetime, columns: list[str]
+    engine: Engine,
+    customer_id: str,
+    flt: OutcomeFilter,
+    now: datetime,
+    columns: list[str],
+    names: dict[str, str],
 ) -> Iterator[str]:
     """The CSV text, a chunk of rows at a time, read in a session of its own (the request's
     session is closed by the time the response streams)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([*CSV_HEADER, *columns])
+    writer.writerow([*CSV_HEADER, *CSV_MONEY, *(column_title(path) for path in columns)])
     with Session(engine) as session:
         for chunk in outcomes.every_row(session, customer_id, flt, now):
             for row in chunk:
-                writer.writerow(csv_row(row, columns))
+                writer.writerow(csv_row(row, columns, names))
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
@@ -214,7 +244,8 @@ def export_outcomes(
     now: datetime = Depends(portal_now),
 ) -> StreamingResponse:
     params = _params(request)
-    flt = filter_of(params, portal, outcomes.choices(session, portal.customer.id, now))
+    choices = outcomes_choices.choices(session, portal.customer.id, now)
+    flt = filter_of(params, portal, choices)
     try:
         outcomes.check_invoice_filter(session, portal.customer.id, flt)
     except outcomes.UnknownLine:
@@ -223,7 +254,7 @@ def export_outcomes(
     customer_id, filename = portal.customer.id, _filename(portal, now)
     session.close()  # ends its transaction: SQLite would not let the stream's session begin
     return StreamingResponse(
-        csv_chunks(engine, customer_id, flt, now, columns),
+        csv_chunks(engine, customer_id, flt, now, columns, choices.display_names),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',
@@ -256,6 +287,8 @@ def _outcome_page(
         "portal/outcomes_detail.html",
         {
             "row": row,
+            "settled": row.settles_at <= now,
+            "outcome_name": outcomes_choices.display_name(session, row),
             "columns": columns,
             "disputes": history,
             "error": error,

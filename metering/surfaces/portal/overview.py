@@ -29,6 +29,13 @@ from metering.catalog.subscriptions import repository as subscriptions
 from metering.catalog.subscriptions.service import in_force
 from metering.ledger import states
 from metering.ledger.outcomes.models import Outcome
+from metering.surfaces.portal.overview_money import (
+    Projection,
+    SameDays,
+    pending_count,
+    project,
+    same_days,
+)
 from pricing_rules.periods import Period, zone
 
 NEXT_TO_SETTLE = 5
@@ -50,6 +57,10 @@ class PreviousPeriod:
     currency: str
     total: Decimal
     invoice: Invoice | None
+    pending: int = 0
+    """Its outcomes still pending now (0 once invoiced: the invoice is final)."""
+    same_days: SameDays | None = None
+    """Its first days rated alike, as many as the current period has had so far."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,7 @@ class Overview:
     next_to_settle: list[Outcome] = field(default_factory=list)
     per_day: list[DayCount] = field(default_factory=list)
     previous: PreviousPeriod | None = None
+    projection: Projection | None = None
 
     @property
     def total(self) -> Decimal:
@@ -79,8 +91,10 @@ class Overview:
 
     @property
     def change(self) -> Decimal | None:
-        """This period so far minus the previous period's total."""
-        return None if self.previous is None else self.total - self.previous.total
+        """This period so far minus the previous period's same first days."""
+        if self.previous is None or self.previous.same_days is None:
+            return None
+        return self.total - self.previous.same_days.total
 
 
 def _period_outcomes(customer_id: str, period_start: datetime) -> Any:
@@ -159,14 +173,6 @@ def period_counts(
     return PeriodCounts(per_day=per_day, reversed=dict(sorted(reversed_by.items())))
 
 
-def rated_total(
-    session: Session, customer_id: str, plan_version_id: str, period: Period, as_of: datetime
-) -> Decimal:
-    """A period's total rated as of `as_of`, as the upcoming invoice is (no writes)."""
-    rules = rules_of(session, plan_version_id)
-    return rate_live(session, rules, [customer_id], period, as_of)[customer_id].total
-
-
 def previous_period(
     session: Session, customer: Customer, current_start: datetime, now: datetime
 ) -> PreviousPeriod | None:
@@ -184,10 +190,17 @@ def previous_period(
             col(Invoice.status) != InvoiceStatus.DRAFT.value,
         )
     ).first()
+    alike = same_days(
+        session, customer.id, subscription.plan_version_id, period, current_start, now
+    )
     if invoice is not None:
-        return PreviousPeriod(period.start, period.end, invoice.currency, invoice.total, invoice)
-    total = rated_total(session, customer.id, subscription.plan_version_id, period, now)
-    return PreviousPeriod(period.start, period.end, rules.currency, total, None)
+        return PreviousPeriod(
+            period.start, period.end, invoice.currency, invoice.total, invoice, 0, alike
+        )
+    rated = rate_live(session, rules, [customer.id], period, now)[customer.id]
+    return PreviousPeriod(
+        period.start, period.end, rules.currency, rated.total, None, pending_count(rated), alike
+    )
 
 
 def build(session: Session, customer: Customer, now: datetime) -> Overview:
@@ -205,4 +218,5 @@ def build(session: Session, customer: Customer, now: datetime) -> Overview:
         next_to_settle=next_to_settle(session, customer.id, period.start, now, window),
         per_day=counts.per_day,
         previous=previous_period(session, customer, period.start, now),
+        projection=project(session, customer.id, upcoming, period, now, window),
     )

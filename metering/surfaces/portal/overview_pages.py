@@ -12,6 +12,7 @@ from metering.platform.api.problems import ProblemError
 from metering.platform.db.session import get_session
 from metering.platform.web.charts import Point, bar_chart
 from metering.surfaces.portal import overview as overview_service
+from metering.surfaces.portal import overview_words
 from metering.surfaces.portal.auth import PortalContext, portal_context, portal_now, render_page
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
@@ -45,5 +46,7 @@ def overview(
             "overview": shown,
             "upcoming": shown.upcoming,
             "chart": chart,
+            "words": overview_words.lines(session, shown.upcoming, fmt),
+            "names": overview_words.names(session, shown.upcoming),
         },
     )

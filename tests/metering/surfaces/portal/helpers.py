@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import re
 from typing import Any
 
 from fastapi.testclient import TestClient
+from pypdf import PdfReader
 
 from tests.metering.platform.api.support import bearer
 
@@ -31,3 +34,10 @@ def csrf_of(page: str) -> str:
     marker = 'name="csrf_token" value="'
     start = page.index(marker) + len(marker)
     return page[start : page.index('"', start)]
+
+
+def pdf_text(content: bytes) -> str:
+    """The text of a PDF as pypdf extracts it, runs of spaces made one."""
+    reader = PdfReader(io.BytesIO(content))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    return re.sub(r"[ \t]+", " ", text)

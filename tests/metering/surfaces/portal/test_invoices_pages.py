@@ -79,11 +79,17 @@ def test_invoice_page_lines_and_tiers(
     text = text_of(page.text)
     assert "Invoice #1 Issued" in text
     assert "Period Oct 1 \u2013 31, 2026" in text and "Total $26.53" in text
-    assert "resolved_conversation (graduated) 9 units, 2 free, graduated" in text
-    assert "1 1\u20135 (5) $0.99 $4.95" in text
-    assert "2 6\u20137 (2) $0.79 $1.58" in text
+    assert (
+        "Resolved conversation 9 resolved conversations, first 2 free; "
+        "1\u20135 at $0.99, 6 and up at $0.79" in text
+    )
+    # The free units are a tier row of their own: 2 + 5 + 2 is the quantity, 9.
+    assert (
+        "Free 2 $0.00 $0.00 Tier 1: 1\u20135 5 $0.99 $4.95 Tier 2: 6\u20137 2 $0.79 $1.58" in text
+    )
+    assert "Status Open" in text
     assert "9 outcomes behind this line 9 $6.53" in text
-    assert "Platform fee flat fee 1 $20.00" in text
+    assert "Platform fee flat fee $20.00 1 $20.00" in text
     line = next(row for row in lines(engine, invoice_id) if row.outcome)
     assert f"/portal/outcomes?invoice={invoice_id}&amp;line={line.id}" in page.text
     assert "data-print" in page.text and "View and pay on Stripe" not in page.text

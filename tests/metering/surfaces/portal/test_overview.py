@@ -97,18 +97,20 @@ def test_overview_shows_the_period_so_far(
     assert 'id="projected-total" data-amount="38.96">$38.96<' in page.text
     assert "Current period: Nov 1 \u2013 30, 2026" in text.replace("\u2009", " ")
     # By outcome: 6 settled resolutions (2 free) and the deal; pending and reversed apart.
-    assert re.search(r"Resolved conversation .*? 6 6 2 1 \$3\.96", text)
-    assert re.search(r"Pipeline value .*? 1 1,000 0 0 \$15\.00", text)
+    assert re.search(r"Resolved conversation 6 6 2 1 \$3\.96", text)
+    assert re.search(r"Pipeline value 1 1,000 0 0 \$15\.00", text)
     assert "Platform fee 1 flat fee $20.00" in text
     assert "Total so far $38.96" in text
     # Pending: two, the first settles 24 hours after 09:00 on Nov 20.
     settles = text_of(format_datetime(nov(21, 9), "UTC", "en_US"))
-    assert f"Resolved conversation 2 {settles}" in text
+    assert f"Resolved conversation 2 $1.78 {settles}" in text  # the 5th paid at 0.99, 6th 0.79
     assert "/portal/outcomes?outcome=resolved_conversation&amp;status=pending" in page.text
     assert "/portal/outcomes?outcome=resolved_conversation&amp;status=reversed" in page.text
     # Previous period: October's invoice, and the difference.
     assert "invoice #1, issued" in text
-    assert "$25.00" in text and "This period so far is $13.96 more." in text
+    assert "$25.00" in text
+    assert "first 20 days (to Oct 20, 2026, 12:00 PM UTC) came to $25.00" in text
+    assert "This period's first 20 days came to $13.96 more." in text
 
 
 def test_overview_chart_counts_outcomes_per_local_day(
