@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
+from metering.billing.credits.models import CreditEntry, CreditGrant
 from metering.billing.invoices.models import Invoice, InvoiceCounter, InvoiceLine
 from metering.billing.payments.models import (
     CustomerPaymentLink,
@@ -31,6 +32,8 @@ __all__ = [
     "AlertFiring",
     "AlertRule",
     "ApiKey",
+    "CreditEntry",
+    "CreditGrant",
     "Customer",
     "CustomerOverride",
     "CustomerPaymentLink",

@@ -26,13 +26,16 @@ class InvoiceStatus(StrEnum):
 
 
 class LineKind(StrEnum):
-    """`credit` and `adjustment` correct an earlier period; the rest price this one."""
+    """`credit` and `adjustment` correct an earlier period; `credits` is a prepaid grant
+    paying for (negative) or given back (positive) the lines of a period; the rest price
+    this one."""
 
     CHARGE = "charge"
     MINIMUM = "minimum"
     MAXIMUM = "maximum"
     CREDIT = "credit"
     ADJUSTMENT = "adjustment"
+    CREDITS = "credits"
 
 
 class Invoice(SQLModel, table=True):
