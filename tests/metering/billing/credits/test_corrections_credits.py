@@ -63,9 +63,12 @@ def paid_once(engine: Engine, period_start: datetime) -> tuple[Decimal, Decimal,
         found = session.exec(
             select(InvoiceLine).where(col(InvoiceLine.period_start) == period_start)
         ).all()
-        drawn = session.exec(
-            select(CreditEntry.amount).where(col(CreditEntry.period_start) == period_start)
-        ).all()
+        drawn = [
+            entry.amount
+            for entry in session.exec(
+                select(CreditEntry).where(col(CreditEntry.period_start) == period_start)
+            )
+        ]
     price = sum((line.amount for line in found if line.kind != "credits"), Decimal(0))
     money = sum((line.amount for line in found), Decimal(0))
     return price, money, -sum(drawn, Decimal(0))
