@@ -27,6 +27,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from metering.billing.commitments.positions import PeriodPosition, period_position
+from metering.billing.commitments.stale import spread_stale_marks
 from metering.billing.credits.drawdown import Closing, record_uses, settle_invoices
 from metering.billing.invoices import lifecycle, repository
 from metering.billing.invoices.corrections import correct_period
@@ -232,11 +234,12 @@ def _close_batch(
         rules = rules_of(session, first.plan_version_id)
         as_of = period.end + rules.billing.close_after
         ids = [item.customer_id for item in claimed]
+        spread_stale_marks(session, ids)
         marks = stale_marks(session, ids)  # read before measuring
         with ValueStream(session, rules, ids, period.start, as_of) as stream:
             stream.prefetch()
             tallies = measure_tallies(session, rules, ids, period.start, as_of)
-            drafts = _price(session, claimed, rules, tallies, stream)
+            drafts = _price(session, claimed, rules, tallies, stream, as_of)
         cleared, corrected = _add_corrections(session, drafts, marks, as_of, rules.currency)
         settled = settle_invoices(session, _closing(drafts), rules.currency, as_of)
         for draft in drafts:
@@ -267,12 +270,14 @@ def _price(
     rules: RuleFile,
     tallies: Tallies,
     stream: ValueStream,
+    as_of: datetime,
 ) -> list[_Draft]:
     """Each claimed period priced by the core from its tallies."""
     if not claimed:
         return []
     ids = [item.customer_id for item in claimed]
     customers = {c.id: c for c in session.exec(select(Customer).where(col(Customer.id).in_(ids)))}
+    positions = _positions(session, claimed, rules, as_of)
     drafts = []
     for item in sorted(claimed, key=lambda item: item.customer_id):  # the stream's order
         counted = tallies.get(item.customer_id, {})
@@ -283,9 +288,42 @@ def _price(
             for name, tally in counted.items()
             for value, group in tally.groups.items()
         }
-        lines = rate(rules, usage, outcome_ids, item.period.start, item.period.end, group_ids)
+        found = positions.get(item.customer_id)
+        lines = rate(
+            rules,
+            usage,
+            outcome_ids,
+            item.period.start,
+            item.period.end,
+            group_ids,
+            found.position if found else None,
+            found.ids if found else None,
+        )
         drafts.append(_Draft(item, customers[item.customer_id], lines))
     return drafts
+
+
+def _positions(
+    session: Session, claimed: Sequence[DuePeriod], rules: RuleFile, as_of: datetime
+) -> dict[str, PeriodPosition]:
+    """Each claimed period's position in its commitment term (none without a commitment)."""
+    if rules.commitment is None:
+        return {}
+    plans = dict(
+        session.execute(
+            sa.select(col(Subscription.id), col(Subscription.plan_id)).where(
+                col(Subscription.id).in_(sorted(item.subscription_id for item in claimed))
+            )
+        ).all()
+    )
+    found = {}
+    for item in claimed:
+        period = (item.period.start, item.period.end)
+        plan_id = plans[item.subscription_id]
+        position = period_position(session, rules, item.customer_id, plan_id, period, as_of)
+        if position is not None:
+            found[item.customer_id] = position
+    return found
 
 
 def _closing(drafts: Sequence[_Draft]) -> list[Closing]:

@@ -26,11 +26,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from metering.billing.commitments.positions import period_position
 from metering.billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus, LineKind
 from metering.billing.invoices.rating import KeyedLine, LineDraft, keyed_lines
+from metering.catalog.subscriptions.models import Subscription
 from metering.ledger import states
 from metering.ledger.outcomes.models import Outcome
 from metering.platform.db.types import exact_decimal
+from pricing_rules.commitments import Position
 from pricing_rules.periods import Period
 from pricing_rules.pricing import MeasuredUsage, price_usage
 from pricing_rules.rules import RuleFile
@@ -222,13 +225,16 @@ def correct_period(
     removed = {o: ids - kept.get(o, set()) for o, ids in billed.ids.items()}
     added = {o: ids - kept.get(o, set()) for o, ids in current_ids.items()}
     kept_rows = [row for row in rows if row.id in kept.get(row.outcome, ())]
+    position = _position(session, invoice, rules, as_of)
     before = {
         line.key: line
-        for line in keyed_lines(rules, price_usage(rules, usage_of_rows(rules, kept_rows)))
+        for line in keyed_lines(
+            rules, price_usage(rules, usage_of_rows(rules, kept_rows), position)
+        )
     }
     after = {
         line.key: line
-        for line in keyed_lines(rules, price_usage(rules, usage_of_rows(rules, rows)))
+        for line in keyed_lines(rules, price_usage(rules, usage_of_rows(rules, rows), position))
     }
     keys = _ordered_keys(before, after, billed.amounts)
     period = Period(invoice.period_start, invoice.period_end, None, rules.billing.timezone)
@@ -256,6 +262,28 @@ def correct_period(
         invoice,
     )
     return Correction(_net_invoice_level(lines, credits, adjustments), pending)
+
+
+def _position(
+    session: Session, invoice: Invoice, rules: RuleFile, as_of: datetime
+) -> Position | None:
+    """The period's position in its commitment term as of this close: an earlier period of
+    the term corrected in the same close moves it, so the split at the crossing moves with
+    it (its committed and overage lines are corrected like any charge)."""
+    if rules.commitment is None:
+        return None
+    subscription = session.get(Subscription, invoice.subscription_id)
+    if subscription is None:
+        return None
+    found = period_position(
+        session,
+        rules,
+        invoice.customer_id,
+        subscription.plan_id,
+        (invoice.period_start, invoice.period_end),
+        as_of,
+    )
+    return found.position if found else None
 
 
 def _net_invoice_level(
