@@ -232,18 +232,20 @@ def commitment_parts(
             "committed",
             under,
             round_money(under * commitment.price, currency),
-            f"{outcome} (committed, {_text(under)} of {_text(committed_units)} "
-            f"at {_text(commitment.price)})",
+            f"{outcome} (committed, {_text(under)} at {commitment.price})",
         )
     ]
     if over:
         amount, tiers = commitment.overage.amount(overage_before, over)
+        price = commitment.overage.unit_price
+        how = f" at {price}" if price is not None else ", graduated"
         parts.append(
             CommitmentPart(
                 "overage",
                 over,
                 round_money(amount, currency),
-                f"{outcome} (overage, {_text(over)} past the commitment)",
+                f"{outcome} (overage, {_text(over)} past the {_text(committed_units)} "
+                f"committed{how})",
                 tiers,
             )
         )

@@ -261,6 +261,7 @@ def correct_period(
         billed,
         invoice,
     )
+    lines = _net_commitment(lines, credits, adjustments)
     return Correction(_net_invoice_level(lines, credits, adjustments), pending)
 
 
@@ -284,6 +285,57 @@ def _position(
         as_of,
     )
     return found.position if found else None
+
+
+def _net_commitment(
+    lines: list[LineDraft], credits: _Difference, adjustments: _Difference
+) -> list[LineDraft]:
+    """One line per commitment line (committed, overage) when the crossing moved.
+
+    A period whose position in the term moved (an earlier period of the term changed) gets
+    a credit and an adjustment of the same commitment line that partly cancel, and a
+    "credit" that adds money; they are netted into one line per key: a credit taking money
+    back (naming the rows taken back) or an adjustment adding some (naming the rows added).
+    Kept as they are when netting would leave taken-back or added rows unnamed.
+    """
+    moved = [line for line in lines if line.charge_key.startswith("commitment:")]
+    moved_ids = {id(line) for line in moved}
+    if not moved:
+        return lines
+    totals: dict[str, Decimal] = {}
+    for line in moved:
+        totals[line.charge_key] = totals.get(line.charge_key, ZERO) + line.amount
+    removed = {i for line in moved if line.kind == credits.kind.value for i in line.outcome_ids}
+    added = {i for line in moved if line.kind != credits.kind.value for i in line.outcome_ids}
+    kinds = {key: credits if total < 0 else adjustments for key, total in totals.items() if total}
+    if (removed and credits not in kinds.values()) or (added and adjustments not in kinds.values()):
+        return lines
+    netted: list[LineDraft] = []
+    done: set[str] = set()
+    for line in lines:
+        key = line.charge_key
+        if id(line) not in moved_ids:
+            netted.append(line)
+            continue
+        if key in done or key not in kinds:
+            continue
+        done.add(key)
+        source = kinds[key]
+        own = credits if line.kind == credits.kind.value else adjustments
+        quantity = sum(
+            (m.quantity or ZERO for m in moved if m.charge_key == key), ZERO
+        )
+        netted.append(
+            replace(
+                line,
+                kind=source.kind.value,
+                description=f"{source.title}: {line.description.removeprefix(f'{own.title}: ')}",
+                amount=totals[key],
+                quantity=quantity,
+                outcome_ids=sorted(removed if source is credits else added),
+            )
+        )
+    return netted
 
 
 def _net_invoice_level(
