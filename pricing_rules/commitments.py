@@ -46,7 +46,9 @@ def _term_months(value: Any) -> int:
         found = _TERM_FORM.match(value)
         if found:
             return int(found.group(1))
-    raise ValueError(f'expected year, quarter, month or "N months" (such as "6 months"), got {value!r}')
+    raise ValueError(
+        f'expected year, quarter, month or "N months" (such as "6 months"), got {value!r}'
+    )
 
 
 TermMonths = Annotated[
@@ -77,7 +79,7 @@ class Overage(FrozenModel):
     def _has_one_price(self) -> Self:
         if (self.unit_price is None) == (self.tiers is None):
             raise RuleValueError(
-                "overage needs a price: expected unit_price (such as \"1.20\") or tiers, "
+                'overage needs a price: expected unit_price (such as "1.20") or tiers, '
                 "exactly one of them"
             )
         return self
@@ -158,7 +160,7 @@ def term_problems(commitment: Any, interval: Any) -> list[RuleValueError]:
     except ValueError:
         return []  # reported by the field itself
     interval = interval if isinstance(interval, str) else "month"
-    per = _INTERVAL_MONTHS.get(interval)  # type: ignore[call-overload]
+    per = _INTERVAL_MONTHS.get(interval)
     if per is not None and months % per == 0:
         return []
     return [

@@ -50,6 +50,7 @@ def test_top_level_keys_are_the_contract_and_nothing_else() -> None:
         "maximum",
         "costs",
         "exclusive",
+        "commitment",
     ]
     assert schema["required"] == ["plan", "version", "currency", "charges"]
 

@@ -29,6 +29,7 @@ from sqlmodel import Session, col, select
 from metering.billing.commitments.positions import period_position
 from metering.billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus, LineKind
 from metering.billing.invoices.rating import KeyedLine, LineDraft, keyed_lines
+from metering.billing.invoices.usage import id_list
 from metering.catalog.subscriptions.models import Subscription
 from metering.ledger import states
 from metering.ledger.outcomes.models import Outcome
@@ -305,8 +306,8 @@ def _net_commitment(
     totals: dict[str, Decimal] = {}
     for line in moved:
         totals[line.charge_key] = totals.get(line.charge_key, ZERO) + line.amount
-    removed = {i for line in moved if line.kind == credits.kind.value for i in line.outcome_ids}
-    added = {i for line in moved if line.kind != credits.kind.value for i in line.outcome_ids}
+    removed = {i for m in moved if m.kind == credits.kind.value for i in id_list(m.outcome_ids)}
+    added = {i for m in moved if m.kind != credits.kind.value for i in id_list(m.outcome_ids)}
     kinds = {key: credits if total < 0 else adjustments for key, total in totals.items() if total}
     if (removed and credits not in kinds.values()) or (added and adjustments not in kinds.values()):
         return lines
@@ -322,9 +323,7 @@ def _net_commitment(
         done.add(key)
         source = kinds[key]
         own = credits if line.kind == credits.kind.value else adjustments
-        quantity = sum(
-            (m.quantity or ZERO for m in moved if m.charge_key == key), ZERO
-        )
+        quantity = sum((m.quantity or ZERO for m in moved if m.charge_key == key), ZERO)
         netted.append(
             replace(
                 line,

@@ -436,6 +436,13 @@ CREDIT_PURCHASE_UNAVAILABLE = _declare(
     "no payment provider to issue its purchase invoice; `errors` names the field.",
 )
 
+NO_COMMITMENT = _declare(
+    "no-commitment",
+    404,
+    "No Commitment",
+    "The customer's plan in force has no commitment, so there is no consumption against one.",
+)
+
 CATALOGUE: tuple[ProblemType, ...] = tuple(_DECLARED.values())
 """Every problem type the API answers with, in declaration order."""
 

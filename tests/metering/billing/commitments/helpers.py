@@ -87,6 +87,12 @@ def change_plan(engine: Engine, vendor_id: str, customer_id: str, when: datetime
         customer = session.get(Customer, customer_id)
         assert owner is not None and customer is not None
         subscribe(
-            session, owner, customer, "zendesk", version=2, effective=Effective.IMMEDIATELY, now=when
+            session,
+            owner,
+            customer,
+            "zendesk",
+            version=2,
+            effective=Effective.IMMEDIATELY,
+            now=when,
         )
         session.commit()
