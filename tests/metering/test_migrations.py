@@ -55,6 +55,9 @@ TABLES = {
     "invoice_payments",
     # issue 16: per-customer price books
     "customer_overrides",
+    # issue 14: prepaid credits and their ledger
+    "credit_grants",
+    "credit_entries",
 }
 
 
