@@ -38,8 +38,8 @@ from enum import StrEnum
 from typing import Any
 
 from pricing_rules.events import Event
-from pricing_rules.measures import Accumulator, Measure, MeasureProblem
-from pricing_rules.paths import MISSING, Getter, canonical_key, compile_getter
+from pricing_rules.measures import Accumulator, Count, Measure, MeasureProblem
+from pricing_rules.paths import MISSING, Getter, canonical_key, compile_getter, top_property
 from pricing_rules.periods import Period, period_containing
 from pricing_rules.rules import ConfirmedBy, OutcomeSpec, RejectedBy, ReversedBy, RuleFile
 
@@ -198,6 +198,11 @@ class _CompiledOutcome:
     """The match key is read from the dedupe key's path (a conversation id for both): the
     dedupe key is reused instead of reading the event again."""
 
+    key_property: str | None = None
+    """The dedupe key's path is one level under `properties`: read here without a getter."""
+    counts_only: bool = False
+    """Its measure is `count`: no value to read."""
+
     def evaluate(self, event: Event) -> tuple[str, str | None, MeasureValue, str | None]:
         """(dedupe key, match key, value, problem) as a plain tuple: this is the hot path."""
         problem: str | None = None
@@ -205,7 +210,12 @@ class _CompiledOutcome:
         if key_of is None:
             key = event.id
         else:
-            raw = key_of(event)
+            key_property = self.key_property
+            raw = (
+                key_of(event)
+                if key_property is None
+                else event.properties.get(key_property, MISSING)
+            )
             if raw is MISSING:
                 key = f"missing:{event.id}"
                 problem = f"{self.key_path} is missing, so the outcome cannot be deduplicated"
@@ -219,7 +229,7 @@ class _CompiledOutcome:
             if raw_match is not MISSING:
                 match_key = raw_match if raw_match.__class__ is str else canonical_key(raw_match)
         value: MeasureValue = None
-        if problem is None:
+        if problem is None and not self.counts_only:
             try:
                 value = self.value_of(event)
             except MeasureProblem as exc:
@@ -264,6 +274,16 @@ def _always(event: Event) -> bool:
 
 def dimension_reader(path: str) -> Callable[[Event], str | None]:
     """A closure reading a `group_by` value as text (None when the event has none)."""
+    name = top_property(path)
+    if name is not None:
+
+        def read_property(event: Event) -> str | None:
+            raw = event.properties.get(name)
+            if raw is None or raw.__class__ is str:
+                return raw
+            return canonical_key(raw)
+
+        return read_property
     getter = compile_getter(path)
 
     def read(event: Event) -> str | None:
@@ -293,6 +313,8 @@ def _compile_outcome(
         verify_within=None if confirmed_by is None else confirmed_by.within,
         group_of=dimension_reader(group_path) if group_path else None,
         match_is_key=bool(key_path) and match_path == key_path,
+        key_property=top_property(key_path) if key_path else None,
+        counts_only=isinstance(spec.measure, Count),
     )
 
 
@@ -427,6 +449,11 @@ _Key = tuple[str, str]
 """A dedupe key within one customer: (outcome, dedupe key)."""
 _Times = tuple[datetime, ...] | list[datetime]
 """The confirmation times of one match key."""
+_ClaimStep = tuple[
+    str, Callable[[Event], bool], Getter, dict[tuple[str, str], dict[str, Any]], bool
+]
+"""A claim an event type makes, as the hot loop reads it: (outcome, matches, match key
+getter, where the ledger keeps such claims, whether it is a confirmation)."""
 
 
 class OutcomeLedger:
@@ -468,6 +495,18 @@ class OutcomeLedger:
             kind: [(o.name, o.matches, o.evaluate, o.reversible, o.group_of) for o in compiled]
             for kind, compiled in plan.outcomes_by_type.items()
         }
+        stores: dict[ClaimKind, dict[tuple[str, str], dict[str, Any]]] = {
+            ClaimKind.REVERSAL: self._last_reversal,
+            ClaimKind.REJECTION: self._last_rejection,
+            ClaimKind.CONFIRMATION: self._confirmations,
+        }
+        self._claims: dict[str, list[_ClaimStep]] = {
+            kind: [
+                (r.outcome, r.matches, r.match_of, stores[r.kind], r.kind is ClaimKind.CONFIRMATION)
+                for r in compiled
+            ]
+            for kind, compiled in plan.reversals_by_type.items()
+        }
 
     def add(self, event: Event) -> None:
         self.add_all((event,))
@@ -487,16 +526,16 @@ class OutcomeLedger:
         """The hot loop: everything it touches per event is a local."""
         as_of, start, end = self.as_of, self.period.start, self.period.end
         steps_of = self._steps.get
-        reversals_of = self.plan.reversals_by_type.get
+        claims_of = self._claims.get
         single = self._single
         for event in events:
             ts = event.timestamp
             if ts > as_of:
                 continue
             kind = event.type
-            reversals = reversals_of(kind)
-            if reversals is not None:
-                self._add_reversals(event, reversals)
+            claims = claims_of(kind)
+            if claims is not None:
+                self._add_claims(event, claims)
             if not start <= ts < end:
                 continue
             customer = event.customer
@@ -535,44 +574,35 @@ class OutcomeLedger:
         else:
             group.append(kept)
 
-    def _add_reversals(self, event: Event, reversals: list[_CompiledReversal]) -> None:
+    def _add_claims(self, event: Event, claims: list[_ClaimStep]) -> None:
         """Keep each claim: the latest reversal and rejection of a match key, every
-        confirmation (a candidate's window picks its own)."""
-        for reversal in reversals:
-            if not reversal.matches(event):
+        confirmation (a candidate's window picks its own).
+
+        Most match keys get one confirmation: it is kept in a tuple, which the garbage
+        collector stops tracking, not in a list that every full collection (during pricing,
+        after `resolve`) would walk; a second one makes a list."""
+        ts = event.timestamp
+        for outcome, matches, match_of, store, confirms in claims:
+            if not matches(event):
                 continue
-            raw = reversal.match_of(event)
+            raw = match_of(event)
             if raw is MISSING:
                 continue
             match_key = raw if raw.__class__ is str else canonical_key(raw)
-            group = (event.customer, reversal.outcome)
-            ts = event.timestamp
-            kind = reversal.kind
-            if kind is ClaimKind.CONFIRMATION:
-                self._add_confirmation(group, match_key, ts)
-                continue
-            claims = self._last_reversal if kind is ClaimKind.REVERSAL else self._last_rejection
-            latest = claims.get(group)
-            if latest is None:
-                latest = claims[group] = {}
-            seen = latest.get(match_key)
-            if seen is None or ts > seen:
-                latest[match_key] = ts
-
-    def _add_confirmation(self, group: tuple[str, str], match_key: str, ts: datetime) -> None:
-        """Keep a confirmation's time. Most match keys get one confirmation: it is kept in a
-        tuple, which the garbage collector stops tracking, not in a list that every full
-        collection (during pricing, after `resolve`) would walk; a second one makes a list."""
-        times = self._confirmations.get(group)
-        if times is None:
-            times = self._confirmations[group] = {}
-        found = times.get(match_key)
-        if found is None:
-            times[match_key] = (ts,)
-        elif isinstance(found, tuple):
-            times[match_key] = [*found, ts]
-        else:
-            found.append(ts)
+            group = (event.customer, outcome)
+            by_key = store.get(group)
+            if by_key is None:
+                by_key = store[group] = {}
+            seen = by_key.get(match_key)
+            if confirms:
+                if seen is None:
+                    by_key[match_key] = (ts,)
+                elif isinstance(seen, tuple):
+                    by_key[match_key] = [*seen, ts]
+                else:
+                    seen.append(ts)
+            elif seen is None or ts > seen:
+                by_key[match_key] = ts
 
     def key_count(self) -> int:
         """Dedupe keys held in memory: what the ledger's memory grows with."""
@@ -602,7 +632,9 @@ class OutcomeLedger:
             if verification is None or not verification.count_unconfirmed
             else self.as_of - verification.within,
             order.index(outcome) if exclusive else -1,
+            order[: order.index(outcome)] if exclusive else (),
             subjects if exclusive else None,
+            isinstance(spec.measure, Count),
             spec.measure if outcome in self.plan.group_paths else None,
         )
 
@@ -698,15 +730,22 @@ class OutcomeLedger:
                 usage.problems.append(Problem(winner[1], outcome, problem))
             elif credited and (customer, outcome, key) in credited:
                 tally.usage.credited += 1
-            elif tally.place == 0:
-                # The first of `exclusive.order` always wins its subject: counted now.
-                subjects[key] = 0
-                tally.count(winner, as_of)
             elif (contest := tally.subjects) is not None:
-                best = contest.get(key)
-                if best is None or tally.place < best:
-                    contest[key] = tally.place
-                contenders.append((tally, key, winner))
+                place = tally.place
+                for rival in tally.rivals:
+                    if (rival, key) in keys:
+                        # An outcome before it in `exclusive.order` has a candidate on this
+                        # subject: decided once every key of the customer is resolved.
+                        best = contest.get(key)
+                        if best is None or place < best:
+                            contest[key] = place
+                        contenders.append((tally, key, winner))
+                        break
+                else:
+                    # Nothing before it in `exclusive.order` names this subject (always so
+                    # for the first): it wins, and is counted now.
+                    contest[key] = place
+                    tally.count(winner, as_of)
             else:
                 tally.count(winner, as_of)
         # In the order they were found (reading the kept candidates in memory order).
@@ -716,9 +755,7 @@ class OutcomeLedger:
             else:
                 tally.usage.superseded += 1
         for tally in tallies.values():
-            tally.usage.quantity = tally.accumulator.result()
-            for by_value, accumulator in tally.groups.values():
-                by_value.quantity = accumulator.result()
+            tally.finish()
 
 
 _NO_GROUPS: Mapping[_Key, list[_Kept]] = {}
@@ -741,8 +778,12 @@ class _Tally:
     """With `otherwise: count`, an unconfirmed candidate counts if it occurred by this."""
     place: int
     """Its outcome's place in `exclusive.order` (-1: not exclusive)."""
+    rivals: tuple[str, ...]
+    """The outcomes before it in `exclusive.order`, which supersede it on a shared subject."""
     subjects: dict[str, int] | None
     """The customer's best place billed per subject, for an exclusive outcome."""
+    by_count: bool
+    """Its measure is `count`: the quantity is the number billed, no accumulator is fed."""
     measure: Measure | None = None
     """For an outcome a charge prices per `group_by` value: each value is measured apart."""
     groups: dict[str | None, tuple[OutcomeUsage, Accumulator]] = field(default_factory=dict)
@@ -756,9 +797,11 @@ class _Tally:
             usage.pending += 1
             return
         usage.billable += 1
-        if isinstance(value, Decimal):
-            usage.values.append(value)
-        self.accumulator.add(value, occurred_at, event_id)
+        by_count = self.by_count
+        if not by_count:
+            if isinstance(value, Decimal):
+                usage.values.append(value)
+            self.accumulator.add(value, occurred_at, event_id)
         if self.measure is not None:
             by_value = self.groups.get(group)
             if by_value is None:
@@ -768,4 +811,17 @@ class _Tally:
                 )
                 usage.groups[group] = by_value[0]
             by_value[0].billable += 1
-            by_value[1].add(value, occurred_at, event_id)
+            if not by_count:
+                by_value[1].add(value, occurred_at, event_id)
+
+    def finish(self) -> None:
+        """Set the quantities once every key is counted."""
+        usage = self.usage
+        if self.by_count:
+            usage.quantity = Decimal(usage.billable)
+            for by_value, _ in self.groups.values():
+                by_value.quantity = Decimal(by_value.billable)
+            return
+        usage.quantity = self.accumulator.result()
+        for by_value, accumulator in self.groups.values():
+            by_value.quantity = accumulator.result()
