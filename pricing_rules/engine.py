@@ -19,7 +19,6 @@ from pricing_rules.periods import Period
 from pricing_rules.pricing import MeasuredUsage, PricedInvoice, price_usage
 from pricing_rules.rules import RuleFile
 
-
 UnbilledCount = Literal["pending", "reversed", "superseded", "rejected", "awaiting_verification"]
 UNBILLED_COUNTS: tuple[UnbilledCount, ...] = get_args(UnbilledCount)
 """The outcomes a report counts per outcome type beside the billed ones, by why they are not
