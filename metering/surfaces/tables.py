@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
+from metering.billing.credit_purchases.models import AutoTopUp
 from metering.billing.invoices.models import Invoice, InvoiceCounter, InvoiceLine
 from metering.billing.payments.models import (
     CustomerPaymentLink,
@@ -31,6 +32,7 @@ __all__ = [
     "AlertFiring",
     "AlertRule",
     "ApiKey",
+    "AutoTopUp",
     "Customer",
     "CustomerOverride",
     "CustomerPaymentLink",

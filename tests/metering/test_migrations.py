@@ -55,6 +55,8 @@ TABLES = {
     "invoice_payments",
     # issue 16: per-customer price books
     "customer_overrides",
+    # issue 14: automatic top-ups of paid credits
+    "credit_auto_top_ups",
 }
 
 
