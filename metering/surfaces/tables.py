@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import SQLModel
 
 from metering.billing.credit_purchases.models import AutoTopUp
+from metering.billing.credits.models import CreditEntry, CreditGrant
 from metering.billing.invoices.models import Invoice, InvoiceCounter, InvoiceLine
 from metering.billing.payments.models import (
     CustomerPaymentLink,
@@ -33,6 +34,8 @@ __all__ = [
     "AlertRule",
     "ApiKey",
     "AutoTopUp",
+    "CreditEntry",
+    "CreditGrant",
     "Customer",
     "CustomerOverride",
     "CustomerPaymentLink",

@@ -55,7 +55,9 @@ TABLES = {
     "invoice_payments",
     # issue 16: per-customer price books
     "customer_overrides",
-    # issue 14: automatic top-ups of paid credits
+    # issue 14: prepaid credits (grants, their ledger), automatic top-ups
+    "credit_grants",
+    "credit_entries",
     "credit_auto_top_ups",
 }
 

@@ -35,14 +35,16 @@ class InvoiceKind(StrEnum):
 
 
 class LineKind(StrEnum):
-    """`credit` and `adjustment` correct an earlier period; `credit_purchase` sells prepaid
-    credits; the rest price this one."""
+    """`credit` and `adjustment` correct an earlier period; `credits` is a prepaid grant
+    paying for (negative) or given back (positive) the lines of a period; `credit_purchase`
+    sells prepaid credits; the rest price this one."""
 
     CHARGE = "charge"
     MINIMUM = "minimum"
     MAXIMUM = "maximum"
     CREDIT = "credit"
     ADJUSTMENT = "adjustment"
+    CREDITS = "credits"
     CREDIT_PURCHASE = "credit_purchase"
 
 

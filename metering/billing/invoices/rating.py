@@ -37,11 +37,23 @@ class LineDraft:
     corrects_invoice_id: str | None = None
 
 
+def charge_label(charge: ChargeBase) -> str:
+    """How a charge is named: its `name`, else the outcome it prices, else its model."""
+    return charge.name or charge.priced_outcome or charge.model
+
+
+def label_of_key(key: str) -> str | None:
+    """The charge label inside a `charge_key` (None for the minimum, cap or another line)."""
+    if not key.startswith("charge:"):
+        return None
+    label = key.split(":", 2)[2]
+    return label.split("[", 1)[0] if label.endswith("]") else label
+
+
 def charge_key(index: int, charge: ChargeBase, group: GroupLabel | None = None) -> str:
     """`charge:<index>:<name or outcome>`, and `[<value>]` after it for one value of a
     `group_by` charge (`[]` for events without one): stable while the version's charges are."""
-    label = charge.name or charge.priced_outcome or charge.model
-    key = f"charge:{index}:{label}"
+    key = f"charge:{index}:{charge_label(charge)}"
     return key if group is None else f"{key}[{group.value or ''}]"
 
 
