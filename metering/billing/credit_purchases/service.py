@@ -5,7 +5,8 @@ numbered with the vendor's other invoices, its status moves only through `lifecy
 its payment runs through the same sync and steps as a period's. It is dated at the instant
 it is issued (`period_start` == `period_end`), which is never a whole minute, so it never
 takes the (customer, period start) of a period's invoice. The grant it sells waits in
-`pending_payment` until `lifecycle.mark_paid` hands the invoice to `activation`.
+`pending_payment` until `lifecycle.mark_paid` hands the invoice to `activation` (or is
+usable at once with `effective: on_issue`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from typing import Any
 
 from sqlmodel import Session
 
+from metering.billing.credits import service as grants
+from metering.billing.credits.models import CreditGrant
+from metering.billing.credits.schemas import GrantCreate
 from metering.billing.invoices import lifecycle, repository
 from metering.billing.invoices.models import InvoiceKind, LineKind
 from metering.billing.invoices.rating import LineDraft
@@ -24,44 +28,68 @@ from metering.catalog.customers.models import CollectionMethod, Customer
 from metering.catalog.subscriptions import repository as subscriptions
 from metering.catalog.subscriptions.service import in_force
 from metering.platform.api import problems
-from metering.platform.api.inputs import Fault, invalid_fields
+from metering.platform.settings import Settings
 from pricing_rules.engine import money_text
 from pricing_rules.money import minor_units
 
 CHARGE_KEY = "credit_purchase"
 
 
-def price_faults(price: Decimal, currency: str, field: str = "purchase.price") -> list[Fault]:
-    """What is wrong with a purchase price in `currency` (nothing: an empty list)."""
-    if not price.is_finite() or price <= 0:
-        return [Fault(field, "must be more than zero")]
-    places = minor_units(currency)
-    if price != price.quantize(Decimal(1).scaleb(-places)):
-        return [Fault(field, f"has more decimals than {currency.upper()} has ({places})")]
-    return []
+def providers_of(settings: Settings) -> set[str]:
+    """The payment providers this service collects through: manual always, Stripe with a key."""
+    return {"manual", "stripe"} if settings.stripe_api_key is not None else {"manual"}
 
 
-def provider_faults(
-    customer: Customer, providers: Collection[str], field: str = "purchase"
-) -> list[Fault]:
-    """A purchase needs a payment provider the service can collect through (`providers`:
-    the ones configured, e.g. `manual` always, `stripe` with an API key)."""
-    if customer.payment_provider in providers:
-        return []
-    return [
-        Fault(
-            field,
-            f"the customer's payment provider ({customer.payment_provider}) is not configured "
-            "on this service, so nothing can collect the purchase invoice",
-        )
-    ]
+def _refused(problem: problems.ProblemType, field: str, message: str) -> problems.ProblemError:
+    return problem.error(
+        f"{field}: {message}", extra={"errors": [{"field": field, "message": message}]}
+    )
 
 
 def check(customer: Customer, currency: str, price: Decimal, providers: Collection[str]) -> None:
-    """Refuse a purchase, before anything is written, with a 422 naming the field."""
-    faults = provider_faults(customer, providers) + price_faults(price, currency)
-    if faults:
-        raise invalid_fields(faults)
+    """Refuse a purchase, before anything is written, with a 422 naming the field: the
+    customer's payment provider must be one this service collects through (`providers`),
+    the price above zero in the currency's minor unit."""
+    if customer.payment_provider not in providers:
+        raise _refused(
+            problems.CREDIT_PURCHASE_UNAVAILABLE,
+            "purchase",
+            f"the customer's payment provider ({customer.payment_provider}) is not configured "
+            "on this service, so nothing can collect the purchase invoice",
+        )
+    if not price.is_finite() or price <= 0:
+        raise _refused(problems.INVALID_CREDIT_GRANT, "purchase.price", "must be above zero")
+    places = minor_units(currency)
+    if price != price.quantize(Decimal(1).scaleb(-places)):
+        raise _refused(
+            problems.INVALID_CREDIT_GRANT,
+            "purchase.price",
+            f"has more decimals than {currency.upper()} has ({places})",
+        )
+
+
+def purchase(
+    session: Session,
+    customer: Customer,
+    data: GrantCreate,
+    providers: Collection[str],
+    now: datetime,
+) -> CreditGrant:
+    """A paid grant bought through its invoice, in the caller's transaction: the grant waits
+    in `pending_payment` for the invoice to be paid, or is usable at once with
+    `effective: on_issue`. Bad input raises before the caller commits, so nothing is kept."""
+    assert data.purchase is not None
+    grant = grants.create_pending(session, customer, data, now)
+    price = Decimal(data.purchase.price)
+    invoice_id = issue_invoice(
+        session, customer, grant.currency, grant.amount, price, providers, now
+    )
+    grant.purchase_invoice_id = invoice_id
+    session.add(grant)
+    session.flush()
+    if data.purchase.effective == "on_issue":
+        return grants.activate(session, grant.id, now, invoice_id)
+    return grant
 
 
 def _instant(now: datetime) -> datetime:
