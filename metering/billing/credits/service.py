@@ -5,13 +5,15 @@ activating, voiding and adjusting them, and their API views. Balances move only 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import fields
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from sqlmodel import Session
 
 from metering.billing.credits import ledger, repository
-from metering.billing.credits.ledger import LedgerError
+from metering.billing.credits.drawdown import settle, use_order
+from metering.billing.credits.ledger import LedgerError, LockedGrant
 from metering.billing.credits.models import (
     CreditEntry,
     CreditGrant,
@@ -21,14 +23,20 @@ from metering.billing.credits.models import (
 )
 from metering.billing.credits.schemas import (
     AdjustmentCreate,
+    BalanceOut,
+    CurrencyBalance,
     EntryOut,
+    ExpiringGrant,
     GrantCreate,
     GrantOut,
 )
+from metering.billing.invoices.close import subscription_period
+from metering.billing.invoices.live import rate_live
 from metering.billing.invoices.rating import charge_label
 from metering.catalog.customers.models import Customer
 from metering.catalog.plans.compiled import rules_of
 from metering.catalog.subscriptions import repository as subscriptions
+from metering.catalog.subscriptions.service import in_force
 from metering.catalog.vendors.models import Vendor
 from metering.platform.api import problems
 from metering.platform.api.problems import ProblemError, not_found
@@ -277,3 +285,68 @@ def entry_out(entry: CreditEntry) -> EntryOut:
 
 def entries_out(entries: Sequence[CreditEntry]) -> list[EntryOut]:
     return [entry_out(entry) for entry in entries]
+
+
+EXPIRING_WITHIN = timedelta(days=30)
+
+
+def _copy(grant: CreditGrant) -> LockedGrant:
+    """A grant as the drawdown reads it, without locking (a projection writes nothing)."""
+    return LockedGrant(**{f.name: getattr(grant, f.name) for f in fields(LockedGrant)})
+
+
+def _projected_draws(
+    session: Session, customer: Customer, grants: Sequence[LockedGrant], now: datetime
+) -> dict[str, Decimal]:
+    """What each grant would pay if the customer's open period closed now (live rating)."""
+    subscription = in_force(subscriptions.of_customer(session, customer.id), now)
+    if subscription is None or not grants:
+        return {}
+    rules = rules_of(session, subscription.plan_version_id)
+    period = subscription_period(subscription, rules, now)
+    rated = rate_live(session, rules, [customer.id], period, now)[customer.id]
+    usable = [g for g in grants if g.currency == rules.currency]
+    settled = settle(usable, rated.lines, (period.start, period.end), {}, now)
+    draws: dict[str, Decimal] = {}
+    for use in settled.uses:
+        draws[use.grant.id] = draws.get(use.grant.id, Decimal(0)) - use.amount
+    return draws
+
+
+def balance_of(session: Session, customer: Customer, now: datetime) -> BalanceOut:
+    """Per currency: available now, the open period's projected draw, what is left after it,
+    and the grants expiring within 30 days."""
+    grants = [_copy(g) for g in repository.active_grants(session, customer.id)]
+    draws = _projected_draws(session, customer, grants, now)
+    currencies = sorted({g.currency for g in grants} | set(plans_billed(session, customer)))
+    balances = []
+    for currency in currencies:
+        mine = [g for g in grants if g.currency == currency]
+        usable = [
+            g
+            for g in mine
+            if g.effective_at <= now and (g.expires_at is None or g.expires_at > now)
+        ]
+        available = sum((g.remaining for g in usable), Decimal(0))
+        drawn = sum((draws.get(g.id, Decimal(0)) for g in mine), Decimal(0))
+        after = sum((g.remaining - draws.get(g.id, Decimal(0)) for g in usable), Decimal(0))
+        expiring = [
+            ExpiringGrant(
+                grant_id=g.id,
+                name=g.name,
+                remaining=money(g.remaining, currency),
+                expires_at=g.expires_at,
+            )
+            for g in sorted(usable, key=use_order)
+            if g.expires_at is not None and g.expires_at <= now + EXPIRING_WITHIN and g.remaining
+        ]
+        balances.append(
+            CurrencyBalance(
+                currency=currency,
+                available=money(available, currency),
+                projected_draw=money(drawn, currency),
+                available_after_projection=money(after, currency),
+                expiring_soon=expiring,
+            )
+        )
+    return BalanceOut(customer_id=customer.id, as_of=now, balances=balances)

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from metering.billing.credits.drawdown import Closing, record_uses, settle_invoices
 from metering.billing.invoices import lifecycle, repository
 from metering.billing.invoices.corrections import correct_period
 from metering.billing.invoices.models import InvoiceKind, InvoiceStatus
@@ -205,6 +206,7 @@ class _Draft:
     customer: Customer
     lines: list[LineDraft]
     corrections: int = 0
+    invoice_id: str = field(default_factory=repository.new_invoice_id)
 
 
 def _close_batch(
@@ -236,7 +238,12 @@ def _close_batch(
             tallies = measure_tallies(session, rules, ids, period.start, as_of)
             drafts = _price(session, claimed, rules, tallies, stream)
         cleared, corrected = _add_corrections(session, drafts, marks, as_of, rules.currency)
+        settled = settle_invoices(session, _closing(drafts), rules.currency, as_of)
+        for draft in drafts:
+            if draft.invoice_id in settled:
+                draft.lines.extend(settled[draft.invoice_id].lines)
         closed = _issue(session, drafts, rules, as_of, now)
+        record_uses(session, settled, now)
         cleared += [
             (customer_id, period.start, marks[(customer_id, period.start)])
             for customer_id in ids
@@ -279,6 +286,15 @@ def _price(
         lines = rate(rules, usage, outcome_ids, item.period.start, item.period.end, group_ids)
         drafts.append(_Draft(item, customers[item.customer_id], lines))
     return drafts
+
+
+def _closing(drafts: Sequence[_Draft]) -> list[Closing]:
+    """The drafts as credits see them: charges and corrections, then credits pay (brief:
+    subtotal, commitments, credits, then tax, which the payment provider adds)."""
+    return [
+        Closing(d.invoice_id, d.item.customer_id, d.lines, (d.item.period.start, d.item.period.end))
+        for d in drafts
+    ]
 
 
 def _issue(
@@ -366,7 +382,7 @@ def _issued_row(
     if method == CollectionMethod.SEND_INVOICE.value:
         due_at = now + timedelta(days=customer.days_until_due)
     return {
-        "id": repository.new_invoice_id(),
+        "id": draft.invoice_id,
         "vendor_id": item.vendor_id,
         "customer_id": item.customer_id,
         "subscription_id": item.subscription_id,

@@ -66,7 +66,8 @@ class _Billed:
 
 
 def _billed(session: Session, customer_id: str, period_start: datetime) -> _Billed:
-    """What the customer's lines for the period billed so far (void invoices do not count)."""
+    """What the customer's lines for the period billed so far (void invoices and `credits`
+    lines do not count: `metering.billing.credits.drawdown` settles credits apart)."""
     lines = session.exec(
         select(InvoiceLine)
         .join(Invoice, col(Invoice.id) == col(InvoiceLine.invoice_id))
@@ -74,6 +75,8 @@ def _billed(session: Session, customer_id: str, period_start: datetime) -> _Bill
             InvoiceLine.customer_id == customer_id,
             InvoiceLine.period_start == period_start,
             col(Invoice.status) != InvoiceStatus.VOID.value,
+            # Credits pay for lines; they are no price of the period.
+            col(InvoiceLine.kind) != LineKind.CREDITS.value,
         )
         .order_by(col(Invoice.created_at), col(Invoice.id), col(InvoiceLine.position))
     ).all()
