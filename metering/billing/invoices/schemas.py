@@ -83,8 +83,7 @@ class InvoiceLineOut(BaseModel):
     id: str
     position: int
     kind: str = Field(
-        description="charge | minimum | maximum | credit | adjustment | credits | "
-        "credit_purchase"
+        description="charge | minimum | maximum | credit | adjustment | credits | credit_purchase"
     )
     charge_key: str = Field(description="The rule-file charge this line prices.")
     description: str
