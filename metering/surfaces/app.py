@@ -7,6 +7,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends
 
+from metering.billing.credit_purchases import endpoints as credit_purchases
+from metering.billing.credit_purchases import service as purchases
+from metering.billing.credit_purchases import top_up
 from metering.billing.credits import endpoints as credits
 from metering.billing.invoices import endpoints as invoices
 from metering.billing.payments import endpoints as payments
@@ -68,6 +71,13 @@ def create_app(settings: Settings | None = None) -> MonitoredApp:
     app.state.settings = settings
     app.state.engine = engine
     app.state.provider_accounts = LinkedAccounts(settings)
+    providers = purchases.providers_of(settings)
+
+    def after_ingest(_vendor_id: str, customer_ids: set[str]) -> None:
+        """Automatic top-ups of the customers whose events came in (once a minute each)."""
+        top_up.check_customers(engine, customer_ids, providers)
+
+    app.state.after_ingest = after_ingest
     install_problem_handlers(app)
     install_openapi(app)
     app.include_router(health.router)
@@ -81,6 +91,7 @@ def create_app(settings: Settings | None = None) -> MonitoredApp:
     app.include_router(events.router)
     app.include_router(invoices.router)
     app.include_router(credits.router)
+    app.include_router(credit_purchases.router)
     app.include_router(payments.router)
     app.include_router(payment_methods.router)
     app.include_router(reports.router)

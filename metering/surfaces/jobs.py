@@ -15,6 +15,8 @@ from contextlib import contextmanager
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from metering.billing.credit_purchases import top_up
+from metering.billing.credit_purchases.service import providers_of
 from metering.billing.invoices.close import close_due
 from metering.notify.alerts.evaluation import evaluate
 from metering.notify.webhooks.delivery import deliver_due
@@ -37,9 +39,13 @@ ALERTS_JOB_ID = "evaluate_alerts"
 
 @recorded(CLOSE_JOB_ID)
 def close_due_periods() -> None:
-    """Close every period that is due now (invoices issued, corrections billed)."""
+    """Close every period that is due now (invoices issued, corrections billed), then check
+    the automatic top-ups of the customers invoiced (their credits were just drawn)."""
     context = current()
     report = close_due(context.engine, now=utcnow())
+    closed = {invoice.customer_id for invoice in report.invoices}
+    providers = providers_of(context.settings)
+    top_up.check_customers(context.engine, closed, providers, throttled=False)
     logger.info(
         "close_due_periods: %d invoices issued, %d periods corrected, %d left to another process",
         len(report.invoices),
