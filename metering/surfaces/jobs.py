@@ -17,6 +17,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from metering.billing.credit_purchases import top_up
 from metering.billing.credit_purchases.service import providers_of
+from metering.billing.credits.expiry import expire_due
 from metering.billing.invoices.close import close_due
 from metering.notify.alerts.evaluation import evaluate
 from metering.notify.webhooks.delivery import deliver_due
@@ -35,6 +36,7 @@ CLOSE_JOB_ID = "close_due_periods"
 SYNC_JOB_ID = "sync_invoices"
 WEBHOOKS_JOB_ID = "deliver_webhooks"
 ALERTS_JOB_ID = "evaluate_alerts"
+EXPIRY_JOB_ID = "expire_credits"
 
 
 @recorded(CLOSE_JOB_ID)
@@ -99,6 +101,15 @@ def evaluate_alerts() -> None:
         logger.info("evaluate_alerts: %d alerts fired", len(fired))
 
 
+@recorded(EXPIRY_JOB_ID)
+def expire_credits() -> None:
+    """Credit grants past their expiry, whose periods are all closed, give up what is left."""
+    context = current()
+    expired = expire_due(context.engine, now=utcnow())
+    if expired:
+        logger.info("expire_credits: %d grants expired", expired)
+
+
 def jobs_of(settings: Settings) -> list[scheduler.Job]:
     """Every job with the interval `settings` gives it."""
     return [
@@ -106,6 +117,7 @@ def jobs_of(settings: Settings) -> list[scheduler.Job]:
         scheduler.Job(SYNC_JOB_ID, sync_invoices, settings.jobs_sync_interval),
         scheduler.Job(WEBHOOKS_JOB_ID, deliver_webhooks, settings.jobs_webhooks_interval),
         scheduler.Job(ALERTS_JOB_ID, evaluate_alerts, settings.jobs_alerts_interval),
+        scheduler.Job(EXPIRY_JOB_ID, expire_credits, settings.jobs_expiry_interval),
     ]
 
 

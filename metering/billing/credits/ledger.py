@@ -104,6 +104,36 @@ def lock_of_customers(
     return found
 
 
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # `new_id`'s
+_last_entry_id = ""
+
+
+def _successor(entry_id: str) -> str:
+    """The next id after `entry_id` in `new_id`'s alphabet (same length)."""
+    digits = list(entry_id)
+    for index in range(len(digits) - 1, entry_id.index("_"), -1):
+        position = _ALPHABET.index(digits[index])
+        if position + 1 < len(_ALPHABET):
+            digits[index] = _ALPHABET[position + 1]
+            return "".join(digits)
+        digits[index] = _ALPHABET[0]
+    raise ValueError(f"no id after {entry_id}")
+
+
+def _entry_ids(count: int) -> list[str]:
+    """New entry ids, increasing within this process even within one millisecond, so the
+    ledger (paged by id) lists a grant's entries in the order they were written."""
+    global _last_entry_id
+    ids = []
+    for _ in range(count):
+        candidate = new_id("cle")
+        if candidate <= _last_entry_id:
+            candidate = _successor(_last_entry_id)
+        ids.append(candidate)
+        _last_entry_id = candidate
+    return ids
+
+
 def record(session: Session, changes: Sequence[Change]) -> list[str]:
     """Write the entries of `changes` and their grants' new balances; the entry ids.
 
@@ -119,7 +149,7 @@ def record(session: Session, changes: Sequence[Change]) -> list[str]:
                 "would leave it below zero"
             )
         balances[change.grant.id] = after
-    ids = [new_id("cle") for _ in changes]
+    ids = _entry_ids(len(changes))
     rows: list[dict[str, object]] = [
         {
             "id": entry_id,
