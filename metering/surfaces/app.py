@@ -21,6 +21,7 @@ from metering.ledger.disputes import endpoints as disputes
 from metering.ledger.events import endpoints as events
 from metering.ledger.plan_changes import endpoints as plan_changes
 from metering.notify.alerts import endpoints as alerts
+from metering.notify.credit_notices import endpoints as credit_notices
 from metering.notify.webhooks import endpoints as webhooks_out
 from metering.platform.api import health
 from metering.platform.api.inputs import check_request
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> MonitoredApp:
     app.include_router(stripe_webhook.router)
     app.include_router(webhooks_out.router)
     app.include_router(alerts.router)
+    app.include_router(credit_notices.router)
     install_portal(app)
     install_vendor_web(app)
     return app

@@ -22,6 +22,7 @@ from metering.ledger.disputes.models import Dispute
 from metering.ledger.events.models import EventVoid, StoredEvent
 from metering.ledger.outcomes.models import Outcome, OutcomeReversal, StalePeriod
 from metering.notify.alerts.models import AlertFiring, AlertRule
+from metering.notify.credit_notices.models import CreditNotice, CreditNoticeSettings
 from metering.platform.jobs.models import JobRun, apscheduler_jobs
 from metering.platform.outbox.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from metering.providers.stripe.models import StripeEventSeen
@@ -36,6 +37,8 @@ __all__ = [
     "AutoTopUp",
     "CreditEntry",
     "CreditGrant",
+    "CreditNotice",
+    "CreditNoticeSettings",
     "Customer",
     "CustomerOverride",
     "CustomerPaymentLink",

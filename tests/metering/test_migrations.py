@@ -59,6 +59,8 @@ TABLES = {
     "credit_grants",
     "credit_entries",
     "credit_auto_top_ups",
+    "credit_notice_settings",
+    "credit_notices",
 }
 
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from metering.billing.credits import ledger
+from metering.billing.credits import service as grants
 from metering.billing.credits.models import CreditGrant, GrantStatus
 
 GRANTS: sa.Table = CreditGrant.__table__  # type: ignore[attr-defined]
@@ -28,7 +29,7 @@ def on_paid(session: Session, invoice_id: str, at: datetime) -> None:
     sold = _sold_by(session, invoice_id)
     for grant in ledger.lock(session, sold).values():
         if grant.status == GrantStatus.PENDING_PAYMENT.value:
-            ledger.activate(session, grant, at, invoice_id)
+            grants.activate(session, grant.id, at, invoice_id)
 
 
 def on_void(session: Session, invoice_id: str, at: datetime) -> None:
