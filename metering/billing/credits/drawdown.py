@@ -77,12 +77,6 @@ def _unexpired(grant: LockedGrant, instant: datetime) -> bool:
     return grant.expires_at is None or grant.expires_at > instant
 
 
-def applies(grant: LockedGrant, line: LineDraft) -> bool:
-    if line.kind == LineKind.CREDITS.value:
-        return False
-    return grant.applies_to is None or label_of_key(line.charge_key) in grant.applies_to
-
-
 def _periods(lines: Iterable[LineDraft]) -> dict[PeriodKey, list[LineDraft]]:
     grouped: dict[PeriodKey, list[LineDraft]] = {}
     for line in lines:
@@ -183,6 +177,8 @@ def _draw(
     net = sum((line.amount for line in lines), ZERO)
     period_budget = min(net, budget)
     unpaid = [max(line.amount, ZERO) for line in lines]
+    labels = [label_of_key(line.charge_key) for line in lines]
+    every = list(range(len(lines)))
     corrects = next((line.corrects_invoice_id for line in lines), None)
     total = ZERO
     for grant in ordered:
@@ -190,7 +186,8 @@ def _draw(
             break
         if left[grant.id] <= 0 or not valid_for(grant, *key):
             continue
-        mine = [i for i, line in enumerate(lines) if applies(grant, line)]
+        names = grant.applies_to
+        mine = every if names is None else [i for i in every if labels[i] in names]
         payable = sum((unpaid[i] for i in mine), ZERO)
         amount = min(left[grant.id], payable, period_budget - total)
         if amount <= 0:

@@ -168,16 +168,32 @@ def record(session: Session, changes: Sequence[Change]) -> list[str]:
         for entry_id, c in zip(ids, changes, strict=True)
     ]
     insert_rows(session, ENTRIES, rows)
-    if balances:
-        session.execute(
-            sa.update(GRANTS)
-            .where(GRANTS.c.id == sa.bindparam("grant_id"))
-            .values(remaining=sa.bindparam("balance")),
-            [{"grant_id": gid, "balance": amount} for gid, amount in balances.items()],
-        )
+    _write_balances(session, balances)
     for change in changes:
         change.grant.remaining = balances[change.grant.id]
     return ids
+
+
+def _write_balances(session: Session, balances: dict[str, Decimal]) -> None:
+    """Each grant's new `remaining`: one statement on PostgreSQL (arrays), else one per row."""
+    if not balances:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            sa.text(
+                "UPDATE credit_grants AS g SET remaining = v.balance FROM unnest("
+                "CAST(:ids AS VARCHAR[]), CAST(:balances AS NUMERIC[])) AS v(id, balance) "
+                "WHERE g.id = v.id"
+            ),
+            {"ids": list(balances), "balances": list(balances.values())},
+        )
+        return
+    session.execute(
+        sa.update(GRANTS)
+        .where(GRANTS.c.id == sa.bindparam("grant_id"))
+        .values(remaining=sa.bindparam("balance")),
+        [{"grant_id": gid, "balance": amount} for gid, amount in balances.items()],
+    )
 
 
 def _set(session: Session, grant: LockedGrant, **values: object) -> None:
