@@ -15,9 +15,12 @@ from contextlib import contextmanager
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from metering.billing.credit_purchases import top_up
+from metering.billing.credit_purchases.service import providers_of
 from metering.billing.credits.expiry import expire_due
 from metering.billing.invoices.close import close_due
 from metering.notify.alerts.evaluation import evaluate
+from metering.notify.credit_notices import evaluation as credit_notices
 from metering.notify.webhooks.delivery import deliver_due
 from metering.platform.db.types import utcnow
 from metering.platform.jobs import scheduler
@@ -39,9 +42,13 @@ EXPIRY_JOB_ID = "expire_credits"
 
 @recorded(CLOSE_JOB_ID)
 def close_due_periods() -> None:
-    """Close every period that is due now (invoices issued, corrections billed)."""
+    """Close every period that is due now (invoices issued, corrections billed), then check
+    the automatic top-ups of the customers invoiced (their credits were just drawn)."""
     context = current()
     report = close_due(context.engine, now=utcnow())
+    closed = {invoice.customer_id for invoice in report.invoices}
+    providers = providers_of(context.settings)
+    top_up.check_customers(context.engine, closed, providers, throttled=False)
     logger.info(
         "close_due_periods: %d invoices issued, %d periods corrected, %d left to another process",
         len(report.invoices),
@@ -88,11 +95,16 @@ def deliver_webhooks() -> None:
 
 @recorded(ALERTS_JOB_ID)
 def evaluate_alerts() -> None:
-    """Fire the alert rules (and plan maximums that notify) crossed since the last run."""
+    """Fire the alert rules (and plan maximums that notify) crossed since the last run, and
+    the credit notices (low, depleted, expiring, expired) that became true."""
     context = current()
-    fired = evaluate(context.engine, now=utcnow())
+    now = utcnow()
+    fired = evaluate(context.engine, now=now)
     if fired:
         logger.info("evaluate_alerts: %d alerts fired", len(fired))
+    told = credit_notices.evaluate(context.engine, now)
+    if told:
+        logger.info("evaluate_alerts: %d credit notices sent", len(told))
 
 
 @recorded(EXPIRY_JOB_ID)

@@ -58,6 +58,10 @@ TABLES = {
     # issue 14: prepaid credits and their ledger
     "credit_grants",
     "credit_entries",
+    # issue 14: automatic top-ups, credit notices
+    "credit_auto_top_ups",
+    "credit_notice_settings",
+    "credit_notices",
 }
 
 

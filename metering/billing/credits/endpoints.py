@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Body, Depends, Query
 from sqlmodel import Session, col
 
+from metering.billing.credit_purchases import service as purchases
 from metering.billing.credits import repository, service
 from metering.billing.credits.models import CreditEntry, CreditGrant
 from metering.billing.credits.schemas import (
@@ -20,10 +21,12 @@ from metering.catalog.customers import service as customers
 from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
 from metering.platform.api import problems
+from metering.platform.api.deps import app_settings
 from metering.platform.api.pagination import Cursor, Limit, Page, paginate
 from metering.platform.api.problem_docs import problem_responses
 from metering.platform.db.session import get_session
 from metering.platform.db.types import utcnow
+from metering.platform.settings import Settings
 
 router = APIRouter(tags=["credits"], responses=problem_responses(*API_KEY_PROBLEMS))
 
@@ -37,6 +40,7 @@ router = APIRouter(tags=["credits"], responses=problem_responses(*API_KEY_PROBLE
         problems.NOT_FOUND,
         problems.INVALID_CREDIT_GRANT,
         problems.CREDIT_PURCHASE_UNAVAILABLE,
+        problems.NO_SUBSCRIPTION,
         problems.INVALID_REQUEST,
     ),
 )
@@ -45,11 +49,19 @@ def create_grant(
     data: GrantCreate,
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
+    settings: Settings = Depends(app_settings),
 ) -> GrantOut:
     """The customer's invoices draw from it at each close (lower `priority` first, then
-    earliest expiry, then oldest), for periods overlapping its validity, never below zero."""
+    earliest expiry, then oldest), for periods overlapping its validity, never below zero.
+    With `purchase`, a one-line invoice (kind `credit_purchase`) sells it through the
+    customer's payment provider, and it is usable once that invoice is paid (`on_payment`)
+    or at once (`on_issue`); `purchase_invoice_id` names the invoice."""
     customer = customers.get_or_404(session, vendor, customer_id)
-    grant = service.create(session, customer, data, utcnow())
+    if data.purchase is not None:
+        providers = purchases.providers_of(settings)
+        grant = purchases.purchase(session, customer, data, providers, utcnow())
+    else:
+        grant = service.create(session, customer, data, utcnow())
     session.commit()
     return service.grant_out(grant)
 

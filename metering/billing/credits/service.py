@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from sqlmodel import Session
 
 from metering.billing.credits import ledger, repository
+from metering.billing.credits.announce import announce_granted
 from metering.billing.credits.drawdown import settle, use_order
 from metering.billing.credits.ledger import LedgerError, LockedGrant
 from metering.billing.credits.models import (
@@ -192,7 +193,9 @@ def activate(
     """A pending grant becomes usable from now (its purchase invoice paid): `grant` entry."""
     locked = ledger.lock(session, [grant_id])[grant_id]
     ledger.activate(session, locked, now, invoice_id)
-    return _reloaded(session, grant_id)
+    grant = _reloaded(session, grant_id)
+    announce_granted(session, grant)
+    return grant
 
 
 def _reloaded(session: Session, grant_id: str) -> CreditGrant:

@@ -32,7 +32,7 @@ from metering.billing.commitments.stale import spread_stale_marks
 from metering.billing.credits.drawdown import Closing, record_uses, settle_invoices
 from metering.billing.invoices import lifecycle, repository
 from metering.billing.invoices.corrections import correct_period
-from metering.billing.invoices.models import InvoiceStatus
+from metering.billing.invoices.models import InvoiceKind, InvoiceStatus
 from metering.billing.invoices.rating import LineDraft, rate
 from metering.billing.invoices.usage import Tallies, measure_tallies
 from metering.billing.invoices.values import ValueStream, measured_usage
@@ -426,6 +426,7 @@ def _issued_row(
         "subscription_id": item.subscription_id,
         "plan_version_id": item.plan_version_id,
         "number": number,
+        "kind": InvoiceKind.PERIOD.value,
         "currency": rules.currency,
         "period_start": item.period.start,
         "period_end": item.period.end,

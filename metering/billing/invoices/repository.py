@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from metering.billing.invoices.models import Invoice, InvoiceCounter, InvoiceLine
+from metering.billing.invoices.models import Invoice, InvoiceCounter, InvoiceKind, InvoiceLine
 from metering.billing.invoices.rating import LineDraft
 from metering.billing.invoices.usage import id_array_text, id_list
 from metering.catalog.customers.models import Customer
@@ -56,6 +56,7 @@ def customers_invoiced(
             select(Invoice.customer_id).where(
                 col(Invoice.customer_id).in_(sorted(customer_ids)),
                 Invoice.period_start == period_start,
+                Invoice.kind == InvoiceKind.PERIOD.value,
             )
         ).all()
     )
@@ -70,7 +71,10 @@ def invoices_of_periods(
         return {}
     rows = session.exec(
         select(Invoice)
-        .where(col(Invoice.customer_id).in_(sorted({c for c, _ in wanted})))
+        .where(
+            col(Invoice.customer_id).in_(sorted({c for c, _ in wanted})),
+            Invoice.kind == InvoiceKind.PERIOD.value,
+        )
         .order_by(col(Invoice.period_start))
     ).all()
     found: dict[str, list[Invoice]] = {}

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from metering.billing.invoices.close import subscription_period
-from metering.billing.invoices.models import Invoice, InvoiceLine
+from metering.billing.invoices.models import Invoice, InvoiceKind, InvoiceLine
 from metering.catalog.plans.compiled import rules_of
 from metering.catalog.subscriptions import repository as subscriptions
 from metering.catalog.subscriptions.service import in_force
@@ -159,7 +159,8 @@ def choices(session: Session, customer_id: str, now: datetime) -> Choices:
         (start, end)
         for start, end in session.execute(
             sa.select(INVOICES.c.period_start, INVOICES.c.period_end).where(
-                INVOICES.c.customer_id == customer_id
+                INVOICES.c.customer_id == customer_id,
+                INVOICES.c.kind == InvoiceKind.PERIOD.value,
             )
         )
     }

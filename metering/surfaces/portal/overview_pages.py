@@ -11,6 +11,7 @@ from sqlmodel import Session
 from metering.platform.api.problems import ProblemError
 from metering.platform.db.session import get_session
 from metering.platform.web.charts import Point, bar_chart
+from metering.surfaces.portal import credits
 from metering.surfaces.portal import overview as overview_service
 from metering.surfaces.portal.auth import PortalContext, portal_context, portal_now, render_page
 
@@ -45,5 +46,13 @@ def overview(
             "overview": shown,
             "upcoming": shown.upcoming,
             "chart": chart,
+            "credit": next(
+                (
+                    b.line
+                    for b in credits.balances(session, portal.customer, now)
+                    if b.line.currency == shown.upcoming.currency
+                ),
+                None,
+            ),
         },
     )

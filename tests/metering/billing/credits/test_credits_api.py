@@ -128,7 +128,7 @@ BAD_INPUT = [
     (
         {"amount": "10", "category": "paid", "purchase": {"price": "9.00"}},
         "purchase",
-        "not available",
+        "payment provider (stripe) is not configured",  # no Stripe key in these tests
     ),
 ]
 
