@@ -31,8 +31,8 @@ from metering.billing.credits.schemas import (
     GrantCreate,
     GrantOut,
 )
-from metering.billing.invoices.close import subscription_period
 from metering.billing.invoices.live import rate_live
+from metering.billing.invoices.periods import subscription_period
 from metering.billing.invoices.rating import charge_label
 from metering.catalog.customers.models import Customer
 from metering.catalog.plans.compiled import rules_of

@@ -32,7 +32,7 @@ from metering.billing.commitments.stale import spread_stale_marks
 from metering.billing.credits.drawdown import Closing, record_uses, settle_invoices
 from metering.billing.invoices import lifecycle, repository
 from metering.billing.invoices.corrections import correct_period
-from metering.billing.invoices.models import InvoiceKind, InvoiceStatus
+from metering.billing.invoices.models import Invoice, InvoiceKind, InvoiceStatus
 from metering.billing.invoices.rating import LineDraft, rate
 from metering.billing.invoices.usage import Tallies, measure_tallies
 from metering.billing.invoices.values import ValueStream, measured_usage
@@ -82,13 +82,6 @@ class CloseReport:
     invoices: list[ClosedInvoice] = field(default_factory=list)
     corrected_periods: int = 0
     skipped: int = 0
-
-
-def subscription_period(subscription: Subscription, rules: RuleFile, at: datetime) -> Period:
-    """The plan period containing `at`, cut to the subscription."""
-    billing = rules.billing
-    period = period_containing(at, billing.interval, billing.timezone)
-    return clip(period, subscription.starts_at, subscription.ends_at)
 
 
 def due_periods(
@@ -201,7 +194,7 @@ def _claim(session: Session, batch: Sequence[DuePeriod]) -> list[DuePeriod]:
 
 
 @dataclass(slots=True)
-class _Draft:
+class Draft:
     """One invoice being built in a batch."""
 
     item: DuePeriod
@@ -209,6 +202,7 @@ class _Draft:
     lines: list[LineDraft]
     corrections: int = 0
     invoice_id: str = field(default_factory=repository.new_invoice_id)
+    kind: InvoiceKind = InvoiceKind.PERIOD
 
 
 def _close_batch(
@@ -239,13 +233,14 @@ def _close_batch(
         with ValueStream(session, rules, ids, period.start, as_of) as stream:
             stream.prefetch()
             tallies = measure_tallies(session, rules, ids, period.start, as_of)
-            drafts = _price(session, claimed, rules, tallies, stream, as_of)
+            drafts = price_claimed(session, claimed, rules, tallies, stream, as_of)
+        bill_rest_after_interim(session, drafts, rules, as_of)
         cleared, corrected = _add_corrections(session, drafts, marks, as_of, rules.currency)
         settled = settle_invoices(session, _closing(drafts), rules.currency, as_of)
         for draft in drafts:
             if draft.invoice_id in settled:
                 draft.lines.extend(settled[draft.invoice_id].lines)
-        closed = _issue(session, drafts, rules, as_of, now)
+        closed = issue_drafts(session, drafts, rules, as_of, now)
         record_uses(session, settled, now)
         cleared += [
             (customer_id, period.start, marks[(customer_id, period.start)])
@@ -264,14 +259,14 @@ def _close_batch(
     return moved
 
 
-def _price(
+def price_claimed(
     session: Session,
     claimed: Sequence[DuePeriod],
     rules: RuleFile,
     tallies: Tallies,
     stream: ValueStream,
     as_of: datetime,
-) -> list[_Draft]:
+) -> list[Draft]:
     """Each claimed period priced by the core from its tallies."""
     if not claimed:
         return []
@@ -299,8 +294,29 @@ def _price(
             found.position if found else None,
             found.ids if found else None,
         )
-        drafts.append(_Draft(item, customers[item.customer_id], lines))
+        drafts.append(Draft(item, customers[item.customer_id], lines))
     return drafts
+
+
+def bill_rest_after_interim(
+    session: Session, drafts: Sequence[Draft], rules: RuleFile, as_of: datetime
+) -> None:
+    """A period with an interim invoice bills the rest by difference per charge, with the
+    correction arithmetic (tiers, minimum, cap and commitment stay exact: a volume tier
+    reached since can make the rest a credit)."""
+    if not drafts:
+        return
+    period_start = drafts[0].item.period.start
+    interims = repository.interims_of(session, [d.item.customer_id for d in drafts], period_start)
+    for draft in drafts:
+        interim = interims.get(draft.item.customer_id)
+        if interim is None:
+            continue
+        period = draft.item.period
+        billed = Invoice.model_validate(
+            {**interim.model_dump(), "period_start": period.start, "period_end": period.end}
+        )
+        draft.lines = correct_period(session, billed, rules, as_of).lines
 
 
 def _positions(
@@ -326,7 +342,7 @@ def _positions(
     return found
 
 
-def _closing(drafts: Sequence[_Draft]) -> list[Closing]:
+def _closing(drafts: Sequence[Draft]) -> list[Closing]:
     """The drafts as credits see them: charges and corrections, then credits pay (brief:
     subtotal, commitments, credits, then tax, which the payment provider adds)."""
     return [
@@ -335,8 +351,8 @@ def _closing(drafts: Sequence[_Draft]) -> list[Closing]:
     ]
 
 
-def _issue(
-    session: Session, drafts: Sequence[_Draft], rules: RuleFile, as_of: datetime, now: datetime
+def issue_drafts(
+    session: Session, drafts: Sequence[Draft], rules: RuleFile, as_of: datetime, now: datetime
 ) -> list[ClosedInvoice]:
     """Number the drafts (gapless: the counter stays locked until commit) and issue them."""
     if not drafts:
@@ -366,7 +382,7 @@ def _issue(
 
 def _add_corrections(
     session: Session,
-    drafts: Sequence[_Draft],
+    drafts: Sequence[Draft],
     marks: dict[tuple[str, datetime], int],
     as_of: datetime,
     currency: str,
@@ -410,11 +426,14 @@ def _add_corrections(
 
 
 def _issued_row(
-    draft: _Draft, rules: RuleFile, number: int, as_of: datetime, now: datetime
+    draft: Draft, rules: RuleFile, number: int, as_of: datetime, now: datetime
 ) -> dict[str, Any]:
     """The invoice of a draft (numbered, due) as a row with every column but the status ones,
     which `lifecycle.issue` adds: a batch is COPYed in, which bypasses column defaults."""
     item, customer = draft.item, draft.customer
+    start, end = item.period.start, item.period.end
+    if draft.kind == InvoiceKind.INTERIM:
+        start = end = as_of
     method = customer.collection_method
     due_at = None
     if method == CollectionMethod.SEND_INVOICE.value:
@@ -426,10 +445,10 @@ def _issued_row(
         "subscription_id": item.subscription_id,
         "plan_version_id": item.plan_version_id,
         "number": number,
-        "kind": InvoiceKind.PERIOD.value,
+        "kind": draft.kind.value,
         "currency": rules.currency,
-        "period_start": item.period.start,
-        "period_end": item.period.end,
+        "period_start": start,
+        "period_end": end,
         "as_of": as_of,
         "total": sum((line.amount for line in draft.lines), Decimal(0)),
         "collection_method": method,

@@ -32,6 +32,11 @@ class InvoiceKind(StrEnum):
 
     PERIOD = "period"
     CREDIT_PURCHASE = "credit_purchase"
+    INTERIM = "interim"
+    """Threshold invoicing: what a period had settled when it reached the plan's
+    `billing.invoice_at`, dated at that instant (`period_start` == `period_end` == `as_of`);
+    its lines carry the period they price, and the period's own invoice bills the rest by
+    difference (`metering.billing.invoices.thresholds`)."""
 
 
 class LineKind(StrEnum):

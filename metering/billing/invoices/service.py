@@ -11,10 +11,10 @@ from sqlmodel import Session, col, select
 
 from metering.billing.invoices import lifecycle, repository
 from metering.billing.invoices.announce import payment_error
-from metering.billing.invoices.close import subscription_period
 from metering.billing.invoices.corrections import correct_period
 from metering.billing.invoices.live import rate_live
 from metering.billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus
+from metering.billing.invoices.periods import subscription_period
 from metering.billing.invoices.rating import LineDraft
 from metering.billing.invoices.schemas import (
     InvoiceDetail,

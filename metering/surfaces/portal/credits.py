@@ -24,7 +24,7 @@ from metering.billing.credits.schemas import (
     GrantOut,
     Purchase,
 )
-from metering.billing.invoices.close import subscription_period
+from metering.billing.invoices.periods import subscription_period
 from metering.catalog.customers.models import Customer
 from metering.catalog.plans.compiled import rules_of
 from metering.catalog.subscriptions import repository as subscriptions

@@ -19,8 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from metering.billing.invoices.close import subscription_period
 from metering.billing.invoices.models import Invoice, InvoiceKind, InvoiceLine
+from metering.billing.invoices.periods import subscription_period
 from metering.catalog.plans.compiled import rules_of
 from metering.catalog.subscriptions import repository as subscriptions
 from metering.catalog.subscriptions.service import in_force
