@@ -19,6 +19,7 @@ from metering.billing.credit_purchases import top_up
 from metering.billing.credit_purchases.service import providers_of
 from metering.billing.credits.expiry import expire_due
 from metering.billing.invoices.close import close_due
+from metering.billing.invoices.thresholds import invoice_thresholds
 from metering.notify.alerts.evaluation import evaluate
 from metering.notify.credit_notices import evaluation as credit_notices
 from metering.notify.webhooks.delivery import deliver_due
@@ -42,18 +43,23 @@ EXPIRY_JOB_ID = "expire_credits"
 
 @recorded(CLOSE_JOB_ID)
 def close_due_periods() -> None:
-    """Close every period that is due now (invoices issued, corrections billed), then check
-    the automatic top-ups of the customers invoiced (their credits were just drawn)."""
+    """Close every period that is due now (invoices issued, corrections billed), issue the
+    interim invoices of open periods at their threshold, then check the automatic top-ups of
+    the customers invoiced (their credits were just drawn)."""
     context = current()
-    report = close_due(context.engine, now=utcnow())
-    closed = {invoice.customer_id for invoice in report.invoices}
+    now = utcnow()
+    report = close_due(context.engine, now=now)
+    interims = invoice_thresholds(context.engine, now)
+    closed = {invoice.customer_id for invoice in [*report.invoices, *interims]}
     providers = providers_of(context.settings)
     top_up.check_customers(context.engine, closed, providers, throttled=False)
     logger.info(
-        "close_due_periods: %d invoices issued, %d periods corrected, %d left to another process",
+        "close_due_periods: %d invoices issued, %d periods corrected, %d left to another process, "
+        "%d interim invoices",
         len(report.invoices),
         report.corrected_periods,
         report.skipped,
+        len(interims),
     )
 
 

@@ -236,7 +236,7 @@ def _close_batch(
             drafts = price_claimed(session, claimed, rules, tallies, stream, as_of)
         bill_rest_after_interim(session, drafts, rules, as_of)
         cleared, corrected = _add_corrections(session, drafts, marks, as_of, rules.currency)
-        settled = settle_invoices(session, _closing(drafts), rules.currency, as_of)
+        settled = settle_invoices(session, closings(drafts), rules.currency, as_of)
         for draft in drafts:
             if draft.invoice_id in settled:
                 draft.lines.extend(settled[draft.invoice_id].lines)
@@ -342,7 +342,7 @@ def _positions(
     return found
 
 
-def _closing(drafts: Sequence[Draft]) -> list[Closing]:
+def closings(drafts: Sequence[Draft]) -> list[Closing]:
     """The drafts as credits see them: charges and corrections, then credits pay (brief:
     subtotal, commitments, credits, then tax, which the payment provider adds)."""
     return [
