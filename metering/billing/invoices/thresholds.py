@@ -35,6 +35,7 @@ from metering.billing.invoices.models import InvoiceKind, LineKind
 from metering.billing.invoices.periods import subscription_period
 from metering.billing.invoices.usage import measure_tallies
 from metering.billing.invoices.values import ValueStream
+from metering.catalog.customers.models import Customer
 from metering.catalog.plans.compiled import rules_of
 from metering.catalog.subscriptions.models import Subscription
 from pricing_rules.rules import RuleFile
@@ -66,8 +67,11 @@ def invoice_thresholds(
     return issued
 
 
-def threshold_of(rules: RuleFile) -> Decimal | None:
-    """The settled amount that triggers an interim invoice (None: no threshold)."""
+def threshold_of(rules: RuleFile, customer: Customer | None) -> Decimal | None:
+    """The settled amount that triggers an interim invoice: the customer's own, else the
+    plan's (None: no threshold)."""
+    if customer is not None and customer.invoice_at is not None:
+        return customer.invoice_at
     invoice_at = rules.billing.invoice_at
     return invoice_at.amount if invoice_at is not None else None
 
@@ -81,7 +85,7 @@ def _check(engine: Engine, subscription_id: str, now: datetime) -> list[ClosedIn
         if sub is None:
             return []
         rules = rules_of(session, sub.plan_version_id)
-        threshold = threshold_of(rules)
+        threshold = threshold_of(rules, session.get(Customer, sub.customer_id))
         if threshold is None:
             return []
         period = subscription_period(sub, rules, now)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from metering.billing.invoices.models import InvoiceKind
@@ -25,6 +26,7 @@ from tests.metering.billing.invoices.helpers import (
     summary,
 )
 from tests.metering.conftest import VendorFixture, create_customer, create_plan
+from tests.metering.platform.api.support import bearer
 
 RULES = """\
 plan: fast
@@ -115,3 +117,25 @@ def test_a_threshold_reached_exactly_counts(engine: Engine, vendor: VendorFixtur
 
     assert thresholds(engine, at(5, 11)) == []  # 2 settled: 4.00
     assert thresholds(engine, at(5, 12)) == [acme]  # 3 settled: 5.00, the threshold itself
+
+
+def test_a_customer_threshold_overrides_the_plans(
+    engine: Engine, vendor: VendorFixture, app_client: TestClient
+) -> None:
+    plan = create_plan(engine, vendor.id, RULES)
+    acme = create_customer(engine, vendor.id, "acme", plan, starts_at=OCTOBER)
+    headers = bearer(vendor.api_key)
+
+    below = app_client.patch(f"/v1/customers/{acme}", json={"invoice_at": "-1"}, headers=headers)
+    lower = app_client.patch(f"/v1/customers/{acme}", json={"invoice_at": "4.00"}, headers=headers)
+
+    assert below.status_code == 422
+    [error] = below.json()["errors"]
+    assert error["field"] == "invoice_at"
+    assert "must not be below zero" in error["message"]
+    assert lower.status_code == 200, lower.text
+    assert lower.json()["invoice_at"] == "4.00"
+    send(engine, vendor.id, resolutions(range(1, 3)), at(3, 13))
+    assert thresholds(engine, at(4)) == [acme]  # 2.00 + 2.00 reaches its own 4.00
+    back = app_client.patch(f"/v1/customers/{acme}", json={"invoice_at": None}, headers=headers)
+    assert back.json()["invoice_at"] is None
