@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, get_args
 
+from pricing_rules.commitments import Position
 from pricing_rules.events import Event
 from pricing_rules.money import minor_units
 from pricing_rules.outcomes import CustomerUsage, OutcomeLedger, OutcomeUsage, compile_plan
@@ -102,10 +103,13 @@ def price_events(
     return PricingReport(rules, period, as_of, priced)
 
 
-def price_customer(rules: RuleFile, usage: CustomerUsage) -> PricedInvoice:
-    """Price one customer's in-memory usage with the same lines as billing from storage."""
+def price_customer(
+    rules: RuleFile, usage: CustomerUsage, position: Position | None = None
+) -> PricedInvoice:
+    """Price one customer's in-memory usage with the same lines as billing from storage
+    (`position`: where the period stands in its commitment term)."""
     measured = {name: _measured(o) for name, o in usage.outcomes.items()}
-    return price_usage(rules, measured)
+    return price_usage(rules, measured, position)
 
 
 def _measured(usage: OutcomeUsage) -> MeasuredUsage:
