@@ -10,6 +10,7 @@ found in timestamp order.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -47,6 +48,33 @@ def term_anchor(session: Session, customer_id: str, plan_id: str) -> datetime | 
         )
     ).scalar_one_or_none()
     return first
+
+
+def positions_of(
+    session: Session,
+    rules: RuleFile,
+    customer_ids: Sequence[str],
+    period: tuple[datetime, datetime],
+    as_of: datetime,
+) -> dict[str, PeriodPosition]:
+    """The period's position of each customer whose subscription at the period's start is
+    on a plan with this commitment (live figures: the upcoming invoice, the portal)."""
+    if rules.commitment is None or not customer_ids:
+        return {}
+    s = Subscription
+    rows = session.execute(
+        sa.select(col(s.customer_id), col(s.plan_id)).where(
+            col(s.customer_id).in_(sorted(customer_ids)),
+            col(s.starts_at) <= period[0],
+            sa.or_(col(s.ends_at).is_(None), col(s.ends_at) > period[0]),
+        )
+    ).all()
+    found = {}
+    for customer_id, plan_id in rows:
+        position = period_position(session, rules, customer_id, plan_id, period, as_of)
+        if position is not None:
+            found[customer_id] = position
+    return found
 
 
 def term_of(

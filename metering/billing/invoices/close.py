@@ -31,8 +31,8 @@ from metering.billing.commitments.positions import PeriodPosition, period_positi
 from metering.billing.commitments.stale import spread_stale_marks
 from metering.billing.credits.drawdown import Closing, record_uses, settle_invoices
 from metering.billing.invoices import lifecycle, repository
-from metering.billing.invoices.corrections import correct_period
-from metering.billing.invoices.models import Invoice, InvoiceKind, InvoiceStatus
+from metering.billing.invoices.corrections import correct_period, rest_after_interim
+from metering.billing.invoices.models import InvoiceKind, InvoiceStatus
 from metering.billing.invoices.rating import LineDraft, rate
 from metering.billing.invoices.usage import Tallies, measure_tallies
 from metering.billing.invoices.values import ValueStream, measured_usage
@@ -310,13 +310,8 @@ def bill_rest_after_interim(
     interims = repository.interims_of(session, [d.item.customer_id for d in drafts], period_start)
     for draft in drafts:
         interim = interims.get(draft.item.customer_id)
-        if interim is None:
-            continue
-        period = draft.item.period
-        billed = Invoice.model_validate(
-            {**interim.model_dump(), "period_start": period.start, "period_end": period.end}
-        )
-        draft.lines = correct_period(session, billed, rules, as_of).lines
+        if interim is not None:
+            draft.lines = rest_after_interim(session, interim, draft.item.period, rules, as_of)
 
 
 def _positions(

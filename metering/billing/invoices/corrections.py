@@ -266,6 +266,17 @@ def correct_period(
     return Correction(_net_invoice_level(lines, credits, adjustments), pending)
 
 
+def rest_after_interim(
+    session: Session, interim: Invoice, period: Period, rules: RuleFile, as_of: datetime
+) -> list[LineDraft]:
+    """What a period with an interim invoice still owes: its price as of `as_of` less what
+    its lines billed, charge by charge (a credit where a tier reached since lowers it)."""
+    billed = Invoice.model_validate(
+        {**interim.model_dump(), "period_start": period.start, "period_end": period.end}
+    )
+    return correct_period(session, billed, rules, as_of).lines
+
+
 def _position(
     session: Session, invoice: Invoice, rules: RuleFile, as_of: datetime
 ) -> Position | None:

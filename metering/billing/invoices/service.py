@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from metering.billing.invoices import lifecycle, repository
 from metering.billing.invoices.announce import payment_error
-from metering.billing.invoices.corrections import correct_period
+from metering.billing.invoices.corrections import correct_period, rest_after_interim
 from metering.billing.invoices.live import rate_live
 from metering.billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus
 from metering.billing.invoices.periods import subscription_period
@@ -278,6 +278,9 @@ def upcoming(session: Session, customer: Customer, now: datetime) -> UpcomingInv
     period = subscription_period(subscription, rules, now)
     rated = rate_live(session, rules, [customer.id], period, now)[customer.id]
     tallies, lines = rated.tallies, rated.lines
+    interim = repository.interims_of(session, [customer.id], period.start).get(customer.id)
+    if interim is not None:  # threshold invoicing billed part of it already
+        lines = rest_after_interim(session, interim, period, rules, now)
     corrections = pending_corrections(session, customer, now, period.start, rules.currency)
     pending = [
         PendingOutcomes(outcome=name, count=tally.pending, next_settles_at=tally.next_settles_at)

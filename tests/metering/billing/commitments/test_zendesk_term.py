@@ -11,6 +11,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from metering.billing.invoices.models import InvoiceLine
+from metering.billing.invoices.service import upcoming
+from metering.catalog.customers.models import Customer
 from metering.ledger.outcomes.models import Outcome
 from tests.metering.billing.commitments.helpers import (
     RULES,
@@ -177,3 +179,17 @@ def test_a_late_event_and_reversals_move_the_crossing_back_to_the_cent(
         "commitment:committed": Decimal("2.50"),
         "commitment:overage": Decimal("1.30"),
     }
+
+
+def test_the_upcoming_invoice_counts_the_term_so_far(engine: Engine, vendor: VendorFixture) -> None:
+    through_september(engine, vendor)
+    send_month(engine, vendor.id, 10, [10])
+    with Session(engine) as session:
+        customer = session.exec(select(Customer)).one()
+        shown = upcoming(session, customer, day(10, 20))
+
+    assert [(line.description, line.amount) for line in shown.lines] == [
+        ("Platform fee", "10.00"),
+        ("resolved_conversation (committed, 0 at 0.50)", "0.00"),
+        ("resolved_conversation (overage, 1 past the 12 committed at 1.30)", "1.30"),
+    ]

@@ -9,8 +9,11 @@ from decimal import Decimal
 
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from metering.billing.invoices.models import InvoiceKind
+from metering.billing.invoices.service import upcoming
+from metering.catalog.customers.models import Customer
 from metering.billing.invoices.thresholds import invoice_thresholds
 from pricing_rules.loader import load_rules
 from pricing_rules.pricing import MeasuredUsage, price_usage
@@ -81,6 +84,15 @@ def test_interim_plus_final_is_the_period_price(engine: Engine, vendor: VendorFi
     # more of October 30th that arrives late, after the period ended.
     send(engine, vendor.id, [reopen("o1", at(20), "c1")], at(20, 13))
     send(engine, vendor.id, resolutions(range(14, 18)), at(19, 13))
+    with Session(engine) as session:
+        customer = session.get(Customer, acme)
+        assert customer is not None
+        shown = upcoming(session, customer, at(25))
+    # The upcoming invoice shows the rest: 11 at 0.50 now, 8.00 billed for the volume.
+    assert [(line.description, line.amount) for line in shown.lines] == [
+        ("Correction of invoice #1: resolved_conversation (volume)", "-1.00"),
+        ("Adjustment for 2026-10: resolved_conversation (volume)", "-1.50"),
+    ]
     send(engine, vendor.id, [resolution("late", at(30), "c-late")], at(2, month=11))
     close(engine, at(5, month=11))
 
