@@ -13,8 +13,8 @@ from sqlmodel import Session
 
 from metering.billing.invoices.models import InvoiceKind
 from metering.billing.invoices.service import upcoming
-from metering.catalog.customers.models import Customer
 from metering.billing.invoices.thresholds import invoice_thresholds
+from metering.catalog.customers.models import Customer
 from pricing_rules.loader import load_rules
 from pricing_rules.pricing import MeasuredUsage, price_usage
 from tests.metering.billing.invoices.helpers import (
