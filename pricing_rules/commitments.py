@@ -15,7 +15,7 @@ charge lines, minimum, cap, then commitments, then credits, then tax).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -23,8 +23,9 @@ from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 
-from pricing_rules.charges.base import FrozenModel, TierAmount
-from pricing_rules.charges.tiers import Tiers, tier_amount
+from pricing_rules.charges.base import FrozenModel, TierAmount, Usage
+from pricing_rules.charges.tiered import GraduatedCharge
+from pricing_rules.charges.tiers import Tiers
 from pricing_rules.errors import RuleValueError
 from pricing_rules.money import Money, round_money
 from pricing_rules.periods import Interval, Period, next_period, period_containing
@@ -88,24 +89,10 @@ class Overage(FrozenModel):
         """The exact price of `units` overage units after `before` of them in the term."""
         if self.unit_price is not None:
             return units * self.unit_price, ()
-        total, rows = _graduated(self.tiers or (), before + units)
-        earlier, _ = _graduated(self.tiers or (), before)
-        return total - earlier, rows
-
-
-def _graduated(tiers: Iterable[Any], quantity: Decimal) -> tuple[Decimal, tuple[TierAmount, ...]]:
-    rows: list[TierAmount] = []
-    lower = ZERO
-    for number, tier in enumerate(tiers, start=1):
-        if number > 1 and quantity <= lower:
-            break
-        upper = quantity if tier.up_to is None else min(quantity, tier.up_to)
-        units = max(upper - lower, ZERO)
-        rows.append(tier_amount(number, tier, lower, units, tier.amount(units)))
-        if tier.up_to is None:
-            break
-        lower = tier.up_to
-    return sum((row.amount for row in rows), ZERO), tuple(rows)
+        graduated = GraduatedCharge(model="graduated", outcome="overage", tiers=self.tiers or ())
+        total = graduated.price(Usage(quantity=before + units))
+        earlier = graduated.price(Usage(quantity=before))
+        return total.amount - earlier.amount, total.tiers
 
 
 class Commitment(FrozenModel):
