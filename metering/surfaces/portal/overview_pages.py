@@ -8,6 +8,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
+from metering.billing.commitments import service as commitments
+from metering.billing.commitments.schemas import CommitmentOut
 from metering.platform.api.problems import ProblemError
 from metering.platform.db.session import get_session
 from metering.platform.web.charts import Point, bar_chart
@@ -54,5 +56,16 @@ def overview(
                 ),
                 None,
             ),
+            "commitment": _commitment(session, portal, now),
         },
     )
+
+
+def _commitment(session: Session, portal: PortalContext, now: datetime) -> CommitmentOut | None:
+    """Consumption against the commitment, when the customer's plan has one."""
+    try:
+        return commitments.consumption(session, portal.customer, now)
+    except ProblemError as problem:
+        if problem.status != 404:
+            raise
+        return None
