@@ -152,12 +152,16 @@ def void(session: Session, invoice_id: str, at: datetime) -> bool:
     if moved is None:
         return False
     vendor_id = moved.vendor_id
+    # An interim invoice billed part of its period: the period's own invoice (if issued
+    # already) counted on it, so the period is corrected again too.
+    priced = (
+        [LineKind.CREDIT.value, LineKind.ADJUSTMENT.value]
+        if moved.kind != InvoiceKind.INTERIM.value
+        else [kind.value for kind in LineKind if kind != LineKind.CREDITS]
+    )
     corrected = session.execute(
         sa.select(LINES.c.customer_id, LINES.c.period_start)
-        .where(
-            LINES.c.invoice_id == invoice_id,
-            LINES.c.kind.in_([LineKind.CREDIT.value, LineKind.ADJUSTMENT.value]),
-        )
+        .where(LINES.c.invoice_id == invoice_id, LINES.c.kind.in_(priced))
         .distinct()
     ).all()
     mark_stale(session, [(vendor_id, customer, start) for customer, start in corrected])

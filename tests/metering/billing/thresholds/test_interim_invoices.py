@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from metering.billing.invoices import lifecycle
 from metering.billing.invoices.models import InvoiceKind
 from metering.billing.invoices.service import upcoming
 from metering.billing.invoices.thresholds import invoice_thresholds
@@ -151,3 +152,27 @@ def test_a_customer_threshold_overrides_the_plans(
     assert thresholds(engine, at(4)) == [acme]  # 2.00 + 2.00 reaches its own 4.00
     back = app_client.patch(f"/v1/customers/{acme}", json={"invoice_at": None}, headers=headers)
     assert back.json()["invoice_at"] is None
+
+
+def test_voiding_the_interim_after_the_final_bills_it_again(
+    engine: Engine, vendor: VendorFixture
+) -> None:
+    plan = create_plan(engine, vendor.id, RULES)
+    acme = create_customer(engine, vendor.id, "acme", plan, starts_at=OCTOBER)
+    send(engine, vendor.id, resolutions(range(1, 9)), at(9, 13))
+    assert thresholds(engine, at(11)) == [acme]
+    close(engine, at(5, month=11))
+    interim, final = invoices(engine)
+    assert final.total == Decimal("0.00")  # all of it was billed on the interim
+
+    with Session(engine) as session:
+        lifecycle.void(session, interim.id, at(10, month=11))
+        session.commit()
+    close(engine, at(5, month=12))
+
+    november = invoices(engine)[-1]
+    # The fee moves with the correction of the final, as a minimum true-up does.
+    assert summary(engine, november.id)[-2:] == [
+        ("credit", "Correction of invoice #2: Platform fee", "2.00"),
+        ("adjustment", "Adjustment for 2026-10: resolved_conversation (volume)", "8.00"),
+    ]
