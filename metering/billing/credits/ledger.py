@@ -78,6 +78,11 @@ def _locked(session: Session, where: sa.ColumnElement[bool]) -> list[LockedGrant
     return [LockedGrant(*row) for row in session.execute(statement)]
 
 
+def snapshot(grant: CreditGrant) -> LockedGrant:
+    """A grant as the drawdown reads it, unlocked: for projections, which write nothing."""
+    return LockedGrant(**{f.name: getattr(grant, f.name) for f in fields(LockedGrant)})
+
+
 def lock(session: Session, grant_ids: Collection[str]) -> dict[str, LockedGrant]:
     """The grants of `grant_ids`, locked until the transaction ends."""
     if not grant_ids:
