@@ -164,8 +164,9 @@ def void(session: Session, invoice_id: str, at: datetime) -> bool:
         .where(LINES.c.invoice_id == invoice_id, LINES.c.kind.in_(priced))
         .distinct()
     ).all()
-    mark_stale(session, [(vendor_id, customer, start) for customer, start in corrected])
+    # Grants before stale marks, in the order a close takes them (no deadlock between them).
     credits_ledger.give_back(session, invoice_id, at)
+    mark_stale(session, [(vendor_id, customer, start) for customer, start in corrected])
     if moved.kind == InvoiceKind.CREDIT_PURCHASE.value:
         activation.on_void(session, invoice_id, at)
     links.make_due(session, invoice_id, at)
