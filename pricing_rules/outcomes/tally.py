@@ -22,9 +22,12 @@ CustomerKey = tuple[str, str]
 """A dedupe key within one customer: (outcome, dedupe key)."""
 ConfirmationTimes = tuple[datetime, ...] | list[datetime]
 """The confirmation times of one match key."""
-ClaimStep = tuple[str, Callable[[Event], bool], Getter, dict[tuple[str, str], dict[str, Any]], bool]
+ClaimStep = tuple[
+    str, Callable[[Event], bool] | None, Getter, dict[tuple[str, str], dict[str, Any]], bool
+]
 """A claim an event type makes, as the hot loop reads it: (outcome, matches, match key
-getter, where the ledger keeps such claims, whether it is a confirmation)."""
+getter, where the ledger keeps such claims, whether it is a confirmation); matches is None
+without `where`."""
 
 
 @dataclass(slots=True)
