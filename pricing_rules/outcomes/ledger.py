@@ -194,7 +194,7 @@ class OutcomeLedger:
         return Tally(
             usage,
             spec.measure.accumulator(),
-            spec.settle.after,
+            self.as_of - spec.settle.after,
             self._last_reversal.get(group),
             self._last_rejection.get(group),
             self._confirmations.get(group, _NO_TIMES),
@@ -316,13 +316,13 @@ class OutcomeLedger:
                     # Nothing before it in `exclusive.order` names this subject (always so
                     # for the first): it wins, and is counted now.
                     contest[key] = place
-                    tally.count(winner, as_of)
+                    tally.count(winner)
             else:
-                tally.count(winner, as_of)
+                tally.count(winner)
         # In the order they were found (reading the kept candidates in memory order).
         for tally, key, winner in contenders:
             if subjects[key] == tally.place:
-                tally.count(winner, as_of)
+                tally.count(winner)
             else:
                 tally.usage.superseded += 1
         for tally in tallies.values():
