@@ -109,7 +109,8 @@ class CompiledClaim:
         return ReversalHit(self.outcome, canonical_key(raw), self.kind)
 
 
-def _always(event: Event) -> bool:
+def always_matches(event: Event) -> bool:
+    """The test of an outcome or claim without `where`: the ledger's hot loops skip it."""
     return True
 
 
@@ -144,7 +145,7 @@ def _compile_outcome(
     match_path = next((c.match for c in _claims(spec) if c is not None), None)
     return CompiledOutcome(
         name=name,
-        matches=spec.where.compile() if spec.where is not None else _always,
+        matches=spec.where.compile() if spec.where is not None else always_matches,
         key_path=key_path,
         key_of=compile_getter(key_path) if key_path else None,
         match_of=compile_getter(match_path) if match_path else None,
@@ -197,7 +198,7 @@ class CompiledPlan:
                     self.reversals_by_type.setdefault(claim.event, []).append(
                         CompiledClaim(
                             outcome=name,
-                            matches=claim.where.compile() if claim.where else _always,
+                            matches=claim.where.compile() if claim.where else always_matches,
                             match_of=compile_getter(claim.match),
                             kind=kind,
                         )

@@ -4,14 +4,14 @@ simulating or benchmarking, under the same rules as stored outcome rows."""
 from __future__ import annotations
 
 import gc
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from pricing_rules.events import Event
 from pricing_rules.measures import Count
 from pricing_rules.outcomes.classification import ClaimKind
-from pricing_rules.outcomes.compiled_plan import CompiledPlan
+from pricing_rules.outcomes.compiled_plan import CompiledPlan, always_matches
 from pricing_rules.outcomes.key_resolution import NO_CLAIMS, Candidate, resolve_key
 from pricing_rules.outcomes.tally import ClaimStep, ConfirmationTimes, CustomerKey, Kept, Tally
 from pricing_rules.outcomes.usage import CustomerUsage, OutcomeUsage, Problem
@@ -55,7 +55,9 @@ class OutcomeLedger:
         self._last_rejection: dict[tuple[str, str], dict[str, datetime]] = {}
         self._confirmations: dict[tuple[str, str], dict[str, ConfirmationTimes]] = {}
         self._steps = {
-            kind: [(o.name, o.matches, o.evaluate, o.reversible, o.group_of) for o in compiled]
+            kind: [
+                (o.name, _where(o.matches), o.evaluate, o.reversible, o.group_of) for o in compiled
+            ]
             for kind, compiled in plan.outcomes_by_type.items()
         }
         stores: dict[ClaimKind, dict[tuple[str, str], dict[str, Any]]] = {
@@ -65,7 +67,13 @@ class OutcomeLedger:
         }
         self._claims: dict[str, list[ClaimStep]] = {
             kind: [
-                (r.outcome, r.matches, r.match_of, stores[r.kind], r.kind is ClaimKind.CONFIRMATION)
+                (
+                    r.outcome,
+                    _where(r.matches),
+                    r.match_of,
+                    stores[r.kind],
+                    r.kind is ClaimKind.CONFIRMATION,
+                )
                 for r in compiled
             ]
             for kind, compiled in plan.reversals_by_type.items()
@@ -109,7 +117,7 @@ class OutcomeLedger:
             if steps is None:
                 continue
             for name, matches, evaluate, reversible, group_of in steps:
-                if not matches(event):
+                if matches is not None and not matches(event):
                     continue
                 key, match_key, value, problem = evaluate(event)
                 dimension = None if group_of is None else group_of(event)
@@ -146,7 +154,7 @@ class OutcomeLedger:
         after `resolve`) would walk; a second one makes a list."""
         ts = event.timestamp
         for outcome, matches, match_of, store, confirms in claims:
-            if not matches(event):
+            if matches is not None and not matches(event):
                 continue
             raw = match_of(event)
             if raw is MISSING:
@@ -186,7 +194,7 @@ class OutcomeLedger:
         return Tally(
             usage,
             spec.measure.accumulator(),
-            spec.settle.after,
+            self.as_of - spec.settle.after,
             self._last_reversal.get(group),
             self._last_rejection.get(group),
             self._confirmations.get(group, _NO_TIMES),
@@ -308,13 +316,13 @@ class OutcomeLedger:
                     # Nothing before it in `exclusive.order` names this subject (always so
                     # for the first): it wins, and is counted now.
                     contest[key] = place
-                    tally.count(winner, as_of)
+                    tally.count(winner)
             else:
-                tally.count(winner, as_of)
+                tally.count(winner)
         # In the order they were found (reading the kept candidates in memory order).
         for tally, key, winner in contenders:
             if subjects[key] == tally.place:
-                tally.count(winner, as_of)
+                tally.count(winner)
             else:
                 tally.usage.superseded += 1
         for tally in tallies.values():
@@ -324,3 +332,8 @@ class OutcomeLedger:
 _NO_GROUPS: Mapping[CustomerKey, list[Kept]] = {}
 _NO_TIMES: Mapping[str, ConfirmationTimes] = {}
 _NO_COUNTS: Mapping[CustomerKey, int] = {}
+
+
+def _where(matches: Callable[[Event], bool]) -> Callable[[Event], bool] | None:
+    """A step's `where` test, None when it has none (a call saved per event)."""
+    return None if matches is always_matches else matches

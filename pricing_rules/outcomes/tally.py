@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -22,9 +22,12 @@ CustomerKey = tuple[str, str]
 """A dedupe key within one customer: (outcome, dedupe key)."""
 ConfirmationTimes = tuple[datetime, ...] | list[datetime]
 """The confirmation times of one match key."""
-ClaimStep = tuple[str, Callable[[Event], bool], Getter, dict[tuple[str, str], dict[str, Any]], bool]
+ClaimStep = tuple[
+    str, Callable[[Event], bool] | None, Getter, dict[tuple[str, str], dict[str, Any]], bool
+]
 """A claim an event type makes, as the hot loop reads it: (outcome, matches, match key
-getter, where the ledger keeps such claims, whether it is a confirmation)."""
+getter, where the ledger keeps such claims, whether it is a confirmation); matches is None
+without `where`."""
 
 
 @dataclass(slots=True)
@@ -34,7 +37,8 @@ class Tally:
 
     usage: OutcomeUsage
     accumulator: Accumulator
-    settle_after: timedelta
+    settled_by: datetime
+    """A winner that occurred after this has not settled as of the resolution's time."""
     reversals: Mapping[str, datetime] | None
     rejections: Mapping[str, datetime] | None
     confirmations: Mapping[str, ConfirmationTimes]
@@ -53,12 +57,12 @@ class Tally:
     """For an outcome a charge prices per `group_by` value: each value is measured apart."""
     groups: dict[str | None, tuple[OutcomeUsage, Accumulator]] = field(default_factory=dict)
 
-    def count(self, winner: Kept, as_of: datetime) -> None:
+    def count(self, winner: Kept) -> None:
         """A key's billed winner: pending until it settles, then measured (and measured
         under its `group_by` value too, when it has one)."""
         occurred_at, event_id, _, value, _, group = winner
         usage = self.usage
-        if occurred_at + self.settle_after > as_of:
+        if occurred_at > self.settled_by:
             usage.pending += 1
             return
         usage.billable += 1
