@@ -251,3 +251,27 @@ def record_uses(session: Session, settled: Mapping[str, Settlement], at: datetim
     ]
     if changes:
         ledger.record(session, changes)
+
+
+def project(
+    session: Session,
+    customer_id: str,
+    currency: str,
+    lines: Sequence[LineDraft],
+    current: PeriodKey,
+    as_of: datetime,
+) -> list[LineDraft]:
+    """The `credits` lines a close would add to `lines` now (writing nothing)."""
+    grants = [
+        ledger.snapshot(g)
+        for g in repository.active_grants(session, customer_id)
+        if g.currency == currency
+    ]
+    if not grants:
+        return []
+    earlier = {
+        line.period_start for line in lines if (line.period_start, line.period_end) != current
+    }
+    paid = repository.paid_by_grants(session, [customer_id], earlier)
+    paid_before = {start: by_grant for (_, start), by_grant in paid.items()}
+    return settle(grants, lines, current, paid_before, as_of).lines

@@ -16,8 +16,9 @@ transaction, here, so no caller can forget it:
   payment_failed -> payment_failed move: a payment that fails again updates the reason on
   the payment link (`payments.dunning`) and announces nothing again;
 - void: the periods its credit and adjustment lines corrected are marked stale, so the next
-  close bills those corrections again, and its payment provider is due to void its copy (a
-  voided purchase of credits voids the grant it sold).
+  close bills those corrections again, the prepaid credits it drew go back to their grants
+  (`credits.ledger.give_back`), and its payment provider is due to void its copy (a voided
+  purchase of credits voids the grant it sold).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from metering.billing.credit_purchases import activation
+from metering.billing.credits import ledger as credits_ledger
 from metering.billing.invoices import repository
 from metering.billing.invoices.announce import announce_issued, announce_status
 from metering.billing.invoices.models import (
@@ -161,5 +163,7 @@ def void(session: Session, invoice_id: str, at: datetime) -> bool:
     mark_stale(session, [(vendor_id, customer, start) for customer, start in corrected])
     if moved.kind == InvoiceKind.CREDIT_PURCHASE.value:
         activation.on_void(session, invoice_id, at)
+    else:
+        credits_ledger.give_back(session, invoice_id, at)
     links.make_due(session, invoice_id, at)
     return True

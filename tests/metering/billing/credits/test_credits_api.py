@@ -190,3 +190,12 @@ def test_balance_projects_the_open_period(
     assert [(g["grant_id"], g["remaining"]) for g in usd["expiring_soon"]] == [
         (soon["id"], "10.00")
     ]
+
+    upcoming = app_client.get(
+        f"/v1/customers/{customer}/upcoming_invoice", headers=bearer(vendor.api_key)
+    ).json()
+    assert [(c["description"], c["amount"]) for c in upcoming["credits"]] == [
+        ("Credits: Soon", "-10.00"),
+        ("Credits: Big", "-17.50"),
+    ]
+    assert upcoming["total"] == "0.00"

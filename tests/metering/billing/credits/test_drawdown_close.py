@@ -9,6 +9,8 @@ from sqlmodel import Session
 
 from metering.billing.credits import service
 from metering.billing.credits.models import CreditGrant
+from metering.billing.invoices import service as invoice_service
+from metering.billing.invoices.models import Invoice
 from tests.metering.billing.credits.helpers import (
     JPY_RULES,
     RULES,
@@ -181,4 +183,28 @@ def test_a_jpy_customer_draws_whole_yen(engine: Engine, vendor: VendorFixture) -
     ]
     assert (october.currency, october.total) == ("jpy", Decimal(1167))
     assert remaining(engine, pack) == Decimal(0)
+    assert_ledger_right(engine)
+
+
+def test_a_voided_invoice_gives_its_credits_back(engine: Engine, vendor: VendorFixture) -> None:
+    plan = create_plan(engine, vendor.id, RULES)
+    customer = create_customer(engine, vendor.id, "acme", plan, starts_at=OCTOBER)
+    pack = grant(engine, customer, "30.00", at(1), name="Pack", effective_at=OCTOBER)
+    resolutions(engine, vendor.id, "oct", 10, at(10))
+    close(engine, at(5, month=11))
+    [october] = invoices(engine)
+    assert october.total == Decimal("15.00")
+
+    with Session(engine) as session:
+        stored = session.get(Invoice, october.id)
+        assert stored is not None
+        invoice_service.void(session, stored, at(6, month=11))
+        session.commit()
+
+    assert entries(engine, pack) == [
+        ("grant", "30.00"),
+        ("drawdown", "-30.00"),
+        ("restore", "30.00"),
+    ]
+    assert remaining(engine, pack) == Decimal("30.00")
     assert_ledger_right(engine)
