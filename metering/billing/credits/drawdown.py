@@ -230,16 +230,16 @@ def settle_invoices(
         for line in c.lines
         if (line.period_start, line.period_end) != c.period
     }
-    paid = repository.paid_by_grants(session, [c.customer_id for c in wanted], earlier)
-    settled = {}
-    for c in wanted:
-        paid_before = {
-            start: by_grant
-            for (customer, start), by_grant in paid.items()
-            if customer == c.customer_id
-        }
-        settled[c.invoice_id] = settle(grants[c.customer_id], c.lines, c.period, paid_before, as_of)
-    return settled
+    paid: dict[str, dict[datetime, Mapping[str, Decimal]]] = {}
+    found = repository.paid_by_grants(session, [c.customer_id for c in wanted], earlier)
+    for (customer_id, start), by_grant in found.items():
+        paid.setdefault(customer_id, {})[start] = by_grant
+    return {
+        c.invoice_id: settle(
+            grants[c.customer_id], c.lines, c.period, paid.get(c.customer_id, {}), as_of
+        )
+        for c in wanted
+    }
 
 
 def record_uses(session: Session, settled: Mapping[str, Settlement], at: datetime) -> None:

@@ -160,10 +160,11 @@ def void(session: Session, invoice_id: str, at: datetime) -> bool:
         )
         .distinct()
     ).all()
-    mark_stale(session, [(vendor_id, customer, start) for customer, start in corrected])
+    # Grants before stale marks, in the order a close takes them (no deadlock between them).
     if moved.kind == InvoiceKind.CREDIT_PURCHASE.value:
         activation.on_void(session, invoice_id, at)
     else:
         credits_ledger.give_back(session, invoice_id, at)
+    mark_stale(session, [(vendor_id, customer, start) for customer, start in corrected])
     links.make_due(session, invoice_id, at)
     return True
