@@ -45,10 +45,10 @@ def close_due_periods() -> None:
     """Close every period that is due now (invoices issued, corrections billed), then check
     the automatic top-ups of the customers invoiced (their credits were just drawn)."""
     context = current()
-    report = close_due(context.engine, now=utcnow())
+    now = utcnow()
+    report = close_due(context.engine, now=now)
     closed = {invoice.customer_id for invoice in report.invoices}
-    providers = providers_of(context.settings)
-    top_up.check_customers(context.engine, closed, providers, throttled=False)
+    top_up.after_close(context.engine, closed, providers_of(context.settings), now)
     logger.info(
         "close_due_periods: %d invoices issued, %d periods corrected, %d left to another process",
         len(report.invoices),
