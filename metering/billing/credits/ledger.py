@@ -129,13 +129,13 @@ def _entry_ids(count: int) -> list[str]:
     """New entry ids, increasing within this process even within one millisecond, so the
     ledger (paged by id) lists a grant's entries in the order they were written."""
     global _last_entry_id
-    ids = []
-    for _ in range(count):
-        candidate = new_id("cle")
-        if candidate <= _last_entry_id:
-            candidate = _successor(_last_entry_id)
-        ids.append(candidate)
-        _last_entry_id = candidate
+    if not count:
+        return []
+    candidate = new_id("cle")  # one fresh id per batch; the rest follow it
+    ids = [candidate if candidate > _last_entry_id else _successor(_last_entry_id)]
+    for _ in range(count - 1):
+        ids.append(_successor(ids[-1]))
+    _last_entry_id = ids[-1]
     return ids
 
 
