@@ -51,8 +51,7 @@ def close_due_periods() -> None:
     report = close_due(context.engine, now=now)
     interims = invoice_thresholds(context.engine, now)
     closed = {invoice.customer_id for invoice in [*report.invoices, *interims]}
-    providers = providers_of(context.settings)
-    top_up.check_customers(context.engine, closed, providers, throttled=False)
+    top_up.after_close(context.engine, closed, providers_of(context.settings), now)
     logger.info(
         "close_due_periods: %d invoices issued, %d periods corrected, %d left to another process, "
         "%d interim invoices",

@@ -1,6 +1,7 @@
 """What a purchase invoice's moves do to the grant it sells (called by `lifecycle`, in the
-transaction of the move): paid, the grant pending payment becomes usable; void, the grant
-is voided (what an `on_issue` grant already paid for stays drawn)."""
+transaction of the move): paid, the grant pending payment becomes usable (`credits.granted`);
+void, the grant is voided (what an `on_issue` grant already paid for stays drawn). It imports
+the ledger, never the credits service, which imports the close (and so `lifecycle`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from metering.billing.credits import ledger
-from metering.billing.credits import service as grants
+from metering.billing.credits.announce import announce_granted
 from metering.billing.credits.models import CreditGrant, GrantStatus
 
 GRANTS: sa.Table = CreditGrant.__table__  # type: ignore[attr-defined]
@@ -29,7 +30,11 @@ def on_paid(session: Session, invoice_id: str, at: datetime) -> None:
     sold = _sold_by(session, invoice_id)
     for grant in ledger.lock(session, sold).values():
         if grant.status == GrantStatus.PENDING_PAYMENT.value:
-            grants.activate(session, grant.id, at, invoice_id)
+            ledger.activate(session, grant, at, invoice_id)
+            activated = session.get(CreditGrant, grant.id)
+            assert activated is not None
+            session.refresh(activated)
+            announce_granted(session, activated)
 
 
 def on_void(session: Session, invoice_id: str, at: datetime) -> None:

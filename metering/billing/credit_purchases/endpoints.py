@@ -54,6 +54,14 @@ def set_auto_top_up(
     return top_up.top_up_out(configured)
 
 
+def _top_up_or_404(session: Session, vendor: Vendor, customer_id: str) -> AutoTopUp:
+    customer = customers.get_or_404(session, vendor, customer_id)
+    found = session.get(AutoTopUp, customer.id)
+    if found is None:
+        raise problems.not_found("automatic top-up of customer", customer_id)
+    return found
+
+
 @router.get(
     PATH,
     response_model=AutoTopUpOut,
@@ -65,10 +73,7 @@ def get_auto_top_up(
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
 ) -> AutoTopUpOut:
-    customer = customers.get_or_404(session, vendor, customer_id)
-    found = session.get(AutoTopUp, customer.id)
-    if found is None:
-        raise problems.not_found("automatic top-up of customer", customer_id)
+    found = _top_up_or_404(session, vendor, customer_id)
     return top_up.top_up_out(found)
 
 
@@ -83,10 +88,7 @@ def delete_auto_top_up(
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
 ) -> Response:
-    customer = customers.get_or_404(session, vendor, customer_id)
-    found = session.get(AutoTopUp, customer.id)
-    if found is None:
-        raise problems.not_found("automatic top-up of customer", customer_id)
+    found = _top_up_or_404(session, vendor, customer_id)
     session.delete(found)
     session.commit()
     return Response(status_code=204)

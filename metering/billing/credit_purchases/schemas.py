@@ -30,6 +30,24 @@ class AutoTopUpSet(BaseModel):
 
 
 class AutoTopUpOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "customer_id": "cus_01jd3k2m8n4p6q8r0s2t4v6w8y",
+                    "currency": "usd",
+                    "below": "20.00",
+                    "amount": "100.00",
+                    "price": "100.00",
+                    "armed": True,
+                    "crossings": 0,
+                    "checked_at": None,
+                    "updated_at": "2026-12-01T09:30:00Z",
+                }
+            ]
+        }
+    )
+
     customer_id: str
     currency: str
     below: str

@@ -167,6 +167,13 @@ def _claim(session: Session, customer_id: str, now: datetime) -> bool:
     return claimed is not None
 
 
+def after_close(
+    engine: Engine, customer_ids: Collection[str], providers: Collection[str], now: datetime
+) -> list[str]:
+    """Check the top-ups of the customers a close just invoiced (their credits were drawn)."""
+    return check_customers(engine, customer_ids, providers, now, throttled=False)
+
+
 def check_customers(
     engine: Engine,
     customer_ids: Collection[str],

@@ -17,8 +17,8 @@ transaction, here, so no caller can forget it:
   the payment link (`payments.dunning`) and announces nothing again;
 - void: the periods its credit and adjustment lines corrected are marked stale, so the next
   close bills those corrections again, the prepaid credits it drew go back to their grants
-  (`credits.ledger.give_back`), and its payment provider is due to void its copy (a
-  voided purchase of credits voids the grant it sold).
+  (`credits.ledger.give_back`), and its payment provider is due to void its copy (a voided
+  purchase of credits voids the grant it sold).
 """
 
 from __future__ import annotations
@@ -165,9 +165,10 @@ def void(session: Session, invoice_id: str, at: datetime) -> bool:
         .distinct()
     ).all()
     # Grants before stale marks, in the order a close takes them (no deadlock between them).
-    credits_ledger.give_back(session, invoice_id, at)
-    mark_stale(session, [(vendor_id, customer, start) for customer, start in corrected])
     if moved.kind == InvoiceKind.CREDIT_PURCHASE.value:
         activation.on_void(session, invoice_id, at)
+    else:
+        credits_ledger.give_back(session, invoice_id, at)
+    mark_stale(session, [(vendor_id, customer, start) for customer, start in corrected])
     links.make_due(session, invoice_id, at)
     return True

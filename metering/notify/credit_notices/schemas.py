@@ -28,6 +28,18 @@ class CreditNoticeSettingsSet(BaseModel):
 
 
 class CreditNoticeSettingsOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "low_below": {"usd": "50.00"},
+                    "expiring_days": 7,
+                    "updated_at": "2026-12-01T09:30:00Z",
+                }
+            ]
+        }
+    )
+
     low_below: dict[str, str]
     expiring_days: int
     updated_at: datetime | None

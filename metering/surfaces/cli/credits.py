@@ -13,12 +13,13 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from metering.billing.credit_purchases import service as purchases
 from metering.billing.credits import repository, service
 from metering.billing.credits.models import CreditEntry, CreditGrant
 from metering.billing.credits.schemas import GrantCreate
+from metering.catalog.customers.models import Customer
 from metering.catalog.vendors.service import VendorNotFound
 from metering.platform.api.problems import ProblemError
 from metering.platform.db.types import utcnow
@@ -33,6 +34,13 @@ credits_app = typer.Typer(
 SHOWN = 200
 
 VENDOR = typer.Option(None, "--vendor", help="The vendor (id or name), when several have the id.")
+
+
+def _customer(session: Session, customer: str, vendor: str | None) -> Customer:
+    try:
+        return find_customer(session, customer, vendor)
+    except VendorNotFound as error:
+        raise fail(str(error)) from None
 
 
 def _when(value: object) -> str:
@@ -99,10 +107,7 @@ def list_command(
 ) -> None:
     """The customer's grants, oldest first: category, remaining, expiry, status."""
     with open_session() as session:
-        try:
-            found = find_customer(session, customer, vendor)
-        except VendorNotFound as error:
-            raise fail(str(error)) from None
+        found = _customer(session, customer, vendor)
         grants = session.exec(
             repository.grants_of(found.id).order_by(col(CreditGrant.created_at)).limit(SHOWN)
         ).all()
@@ -141,10 +146,7 @@ def ledger_command(
 ) -> None:
     """Every change of the customer's credit balances, oldest first."""
     with open_session() as session:
-        try:
-            found = find_customer(session, customer, vendor)
-        except VendorNotFound as error:
-            raise fail(str(error)) from None
+        found = _customer(session, customer, vendor)
         entries = session.exec(
             repository.entries_of(found.id, grant).order_by(col(CreditEntry.id)).limit(SHOWN)
         ).all()
@@ -180,10 +182,7 @@ def balance_command(
     """Per currency: available now, what the open period would draw, what is left after it."""
     now = parse_as_of(as_of)
     with open_session() as session:
-        try:
-            found = find_customer(session, customer, vendor)
-        except VendorNotFound as error:
-            raise fail(str(error)) from None
+        found = _customer(session, customer, vendor)
         balance = service.balance_of(session, found, now)
     table = Table(
         "currency",

@@ -16,6 +16,8 @@ from rich.table import Table
 from rich.text import Text
 from sqlmodel import Session
 
+from metering.billing.credit_purchases import top_up
+from metering.billing.credit_purchases.service import providers_of
 from metering.billing.invoices import repository
 from metering.billing.invoices.close import CloseReport, close_due
 from metering.billing.invoices.models import Invoice
@@ -131,6 +133,8 @@ def run_command(
 
             report = close_due(engine, now, vendor_id, customer_id, advance)
         interims = invoice_thresholds(engine, now, vendor_id, customer_id)
+        closed = {invoice.customer_id for invoice in [*report.invoices, *interims]}
+        top_up.after_close(engine, closed, providers_of(get_settings()), now)
         with open_session() as session:
             if report.invoices:
                 console.print(_summary(session, report))

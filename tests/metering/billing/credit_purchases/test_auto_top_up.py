@@ -4,19 +4,43 @@ drop; the top-up is armed again once the balance is back above the threshold."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+from typer.testing import CliRunner
 
 from metering.billing.credit_purchases import top_up
+from metering.billing.credit_purchases.schemas import AutoTopUpSet
+from metering.billing.credits.models import CreditGrant
+from metering.billing.invoices.models import Invoice
+from metering.catalog.customers.models import Customer
 from metering.platform.db.types import utcnow
+from metering.platform.settings import get_settings
+from metering.surfaces.cli.main import app
 from tests.metering.billing.credit_purchases.test_purchase_api import _customer, _get
-from tests.metering.conftest import VendorFixture
+from tests.metering.billing.credits.helpers import grant
+from tests.metering.conftest import VendorFixture, create_customer
+from tests.metering.ledger.events.helpers import ingest_all
 from tests.metering.platform.api.support import bearer
 
 MANUAL = {"manual"}
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_database(
+    database_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    monkeypatch.setenv("METERING_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    yield database_url
+    get_settings.cache_clear()
 
 
 def _deal(client: TestClient, vendor: VendorFixture, event_id: str, amount: int) -> None:
@@ -139,3 +163,49 @@ def test_a_bad_top_up_is_refused_naming_the_field(
         assert refused.status_code == 422, refused.text
         assert refused.json()["errors"][0]["field"] == field
     assert app_client.get(path, headers=auth).status_code == 404
+
+
+def test_a_close_that_draws_the_balance_down_buys_the_top_up(
+    engine: Engine, vendor: VendorFixture, plan_id: str, cli_database: str
+) -> None:
+    """October bills 15.00 (1.5% of a 1,000 deal), paid by a 20.00 grant: 5.00 is left,
+    below the 10.00 threshold, so `metering invoices run` buys the top-up after the close."""
+    october = datetime(2026, 10, 1, tzinfo=UTC)
+    customer_id = create_customer(engine, vendor.id, "acme", plan_id, starts_at=october)
+    with Session(engine) as session:
+        customer = session.get(Customer, customer_id)
+        assert customer is not None
+        customer.payment_provider = "manual"
+        top_up.configure(
+            session,
+            customer,
+            AutoTopUpSet(below="10.00", amount="100.00", price="95.00"),
+            MANUAL,
+            october,
+        )
+        session.commit()
+    grant(engine, customer_id, "20.00", october, effective_at=october)
+    deal = resolution_free_deal(datetime(2026, 10, 10, tzinfo=UTC))
+    ingest_all(engine, vendor.id, [deal], datetime(2026, 10, 10, 1, tzinfo=UTC))
+
+    ran = runner.invoke(app, ["invoices", "run", "--as-of", "2026-11-05T00:00:00Z"])
+
+    assert ran.exit_code == 0, ran.output
+    with Session(engine) as session:
+        grants = session.exec(select(CreditGrant).order_by(col(CreditGrant.created_at))).all()
+        assert [(g.amount, g.remaining, g.status) for g in grants] == [
+            (Decimal("20.00"), Decimal("5.00"), "active"),
+            (Decimal("100.00"), Decimal("0"), "pending_payment"),
+        ]
+        purchase = session.get(Invoice, grants[1].purchase_invoice_id)
+        assert purchase is not None and purchase.total == Decimal("95.00")
+
+
+def resolution_free_deal(at: datetime) -> dict[str, Any]:
+    return {
+        "id": "deal-1",
+        "type": "deal.closed",
+        "customer": "acme",
+        "timestamp": at.isoformat(),
+        "properties": {"amount": 1000},
+    }

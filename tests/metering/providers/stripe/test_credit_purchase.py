@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -23,6 +24,7 @@ from metering.platform.settings import Settings
 from metering.surfaces.providers import sync_due
 from tests.metering.billing.invoices.helpers import lines as line_rows
 from tests.metering.providers.stripe.factory import billing, invoice_row
+from tests.metering.providers.stripe.test_webhook import PAID_AT, deliver, event, paid
 from tests.stripe_fake.harness import FakeStripe
 
 PROVIDERS = {"stripe", "manual"}
@@ -160,3 +162,23 @@ def test_a_purchase_without_a_configured_provider_is_refused(engine: Engine) -> 
     assert "payment provider (stripe) is not configured" in raised.value.detail
     with Session(engine) as session:
         assert session.exec(select(CreditGrant)).all() == []
+
+
+def test_a_sent_purchase_invoice_makes_the_grant_usable_when_stripe_says_it_is_paid(
+    engine: Engine, settings: Settings, fake_stripe: FakeStripe, client: TestClient
+) -> None:
+    billed = billing(engine, collection_method="send_invoice")
+    grant = _buy(engine, billed.customer_id, _order("90.00"))
+    sync_due(engine, settings, now=SYNCED_AT)
+    state = invoice_row(engine, grant.purchase_invoice_id or "")
+    assert (state.status, state.stripe_hosted_url is not None) == ("issued", True)
+    assert _grant(engine, grant.id) == ("pending_payment", Decimal(0), [])
+
+    payload = event("evt_purchase_paid", "invoice.paid", paid(state.stripe_invoice_id or ""))
+    assert deliver(client, payload)["applied"]
+
+    assert invoice_row(engine, state.id).paid_at == PAID_AT
+    assert _grant(engine, grant.id) == ("active", Decimal("100.00"), [("grant", Decimal("100.00"))])
+    with Session(engine) as session:
+        [entry] = session.exec(select(CreditEntry).where(CreditEntry.grant_id == grant.id)).all()
+    assert (entry.at, entry.invoice_id) == (PAID_AT, state.id)
