@@ -10,14 +10,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
+from pricing_rules.commitments import Position
 from pricing_rules.events import Event
 from pricing_rules.money import minor_units
 from pricing_rules.outcomes import CustomerUsage, OutcomeLedger, OutcomeUsage, compile_plan
 from pricing_rules.periods import Period
 from pricing_rules.pricing import MeasuredUsage, PricedInvoice, price_usage
 from pricing_rules.rules import RuleFile
+
+UnbilledCount = Literal["pending", "reversed", "superseded", "rejected", "awaiting_verification"]
+UNBILLED_COUNTS: tuple[UnbilledCount, ...] = get_args(UnbilledCount)
+"""The outcomes a report counts per outcome type beside the billed ones, by why they are not
+billed (yet): `awaiting_verification` is `OutcomeUsage.awaiting`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +60,7 @@ class PricingReport:
                         }
                         for line in c.invoice.lines
                     ],
-                    "pending": self._counts(c.usage, "pending"),
-                    "reversed": self._counts(c.usage, "reversed"),
+                    **{kind: self._counts(c.usage, kind) for kind in UNBILLED_COUNTS},
                     "problems": [
                         {"event": p.event_id, "outcome": p.outcome, "message": p.message}
                         for p in c.usage.problems
@@ -66,10 +71,11 @@ class PricingReport:
             ],
         }
 
-    def _counts(self, usage: CustomerUsage, kind: Literal["pending", "reversed"]) -> dict[str, int]:
+    def _counts(self, usage: CustomerUsage, kind: UnbilledCount) -> dict[str, int]:
         """Every outcome of the plan with its count, 0 when the customer had none."""
+        field = "awaiting" if kind == "awaiting_verification" else kind
         return {
-            name: getattr(found, kind) if (found := usage.outcomes.get(name)) else 0
+            name: getattr(found, field) if (found := usage.outcomes.get(name)) else 0
             for name in self.rules.outcomes
         }
 
@@ -97,10 +103,13 @@ def price_events(
     return PricingReport(rules, period, as_of, priced)
 
 
-def price_customer(rules: RuleFile, usage: CustomerUsage) -> PricedInvoice:
-    """Price one customer's in-memory usage with the same lines as billing from storage."""
+def price_customer(
+    rules: RuleFile, usage: CustomerUsage, position: Position | None = None
+) -> PricedInvoice:
+    """Price one customer's in-memory usage with the same lines as billing from storage
+    (`position`: where the period stands in its commitment term)."""
     measured = {name: _measured(o) for name, o in usage.outcomes.items()}
-    return price_usage(rules, measured)
+    return price_usage(rules, measured, position)
 
 
 def _measured(usage: OutcomeUsage) -> MeasuredUsage:

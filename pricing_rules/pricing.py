@@ -13,10 +13,11 @@ from decimal import Decimal
 from typing import Literal
 
 from pricing_rules.charges import ChargeBase, TierAmount, Usage
+from pricing_rules.commitments import Position, commitment_parts
 from pricing_rules.money import round_money
 from pricing_rules.rules import RuleFile
 
-LineKind = Literal["charge", "minimum", "maximum"]
+LineKind = Literal["charge", "minimum", "maximum", "commitment"]
 ZERO = Decimal(0)
 
 
@@ -33,6 +34,8 @@ class PricedLine:
     """The rule file's charge this line prices (None for the minimum and the cap)."""
     group: GroupLabel | None = None
     """The `group_by` value this line prices, for a charge priced per value."""
+    part: str | None = None
+    """Which line of the commitment this is (committed, overage, true_up)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +77,12 @@ class MeasuredUsage:
 NO_USAGE = MeasuredUsage()
 
 
-def price_usage(rules: RuleFile, usage: Mapping[str, MeasuredUsage]) -> PricedInvoice:
-    """Price one customer's period: one line per charge, then the minimum or cap line."""
+def price_usage(
+    rules: RuleFile, usage: Mapping[str, MeasuredUsage], position: Position | None = None
+) -> PricedInvoice:
+    """Price one customer's period: one line per charge, then the minimum or cap line, then
+    the commitment's lines from the period's `position` in its term (the term's start when
+    not given: a period priced alone)."""
     currency = rules.currency
     lines: list[PricedLine] = []
     for index, charge in enumerate(rules.charges):
@@ -112,6 +119,22 @@ def price_usage(rules: RuleFile, usage: Mapping[str, MeasuredUsage]) -> PricedIn
     cap = rules.maximum
     if cap is not None and cap.on_reach == "stop_billing" and subtotal > cap.amount:
         lines.append(_bound_line("maximum", "Period cap", cap.amount, subtotal, currency))
+    if rules.commitment is not None:
+        outcome = rules.commitment.outcome
+        quantity = usage.get(outcome, NO_USAGE).quantity
+        for part in commitment_parts(rules.commitment, position or Position(), quantity, currency):
+            lines.append(
+                PricedLine(
+                    charge=part.description,
+                    kind="commitment",
+                    outcome=None if part.part == "true_up" else outcome,
+                    quantity=part.quantity,
+                    amount=part.amount,
+                    tiers=part.tiers,
+                    detail=f"commitment {part.part}",
+                    part=part.part,
+                )
+            )
     return PricedInvoice(currency, tuple(lines))
 
 

@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails
 
 from pricing_rules.charges import Charge, charge_class
+from pricing_rules.commitments import Commitment, term_problems
 from pricing_rules.conditions import Where
 from pricing_rules.durations import Duration
 from pricing_rules.errors import RuleValueError, RuleValueErrors
@@ -43,6 +44,13 @@ class RuleModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class InvoiceAt(RuleModel):
+    """Threshold invoicing: an interim invoice once the open period's settled amount
+    reaches this."""
+
+    amount: Money = Field(description='Settled amount that triggers an interim invoice, "5000.00".')
+
+
 class Billing(RuleModel):
     interval: Interval = "month"
     timezone: Timezone = "UTC"
@@ -50,6 +58,7 @@ class Billing(RuleModel):
         default=timedelta(hours=72),
         description="Late events are accepted into a period until its end plus this.",
     )
+    invoice_at: InvoiceAt | None = None
 
 
 class ReversedBy(RuleModel):
@@ -218,6 +227,10 @@ class RuleFile(RuleModel):
     maximum: MaximumSetting | None = None
     costs: Costs | None = None
     exclusive: Exclusive | None = None
+    commitment: Commitment | None = Field(
+        default=None,
+        description="Units of one outcome committed over a term of whole billing periods.",
+    )
 
     @model_validator(mode="wrap")
     @classmethod
@@ -296,6 +309,7 @@ def reference_problems(data: Mapping[str, Any]) -> list[RuleValueError]:
                 )
             )
     problems += _exclusive_problems(data.get("exclusive"), outcomes)
+    problems += _commitment_problems(data, outcomes)
     for name, outcome in outcomes.items():
         problems += _verification_problems(str(name), _raw(outcome))
     minimum, maximum = data.get("minimum"), _raw(data.get("maximum"))
@@ -309,6 +323,54 @@ def reference_problems(data: Mapping[str, Any]) -> list[RuleValueError]:
         problems.append(
             RuleValueError(f"minimum {minimum} is above maximum {maximum}", ("minimum",))
         )
+    return problems
+
+
+def _commitment_problems(
+    data: Mapping[str, Any], outcomes: Mapping[str, Any]
+) -> list[RuleValueError]:
+    """The committed outcome exists, is counted or summed, and no charge prices it too;
+    the term is made of whole billing periods."""
+    commitment = _raw(data.get("commitment"))
+    if not isinstance(commitment, Mapping):
+        return []
+    billing = _raw(data.get("billing"))
+    interval = billing.get("interval") if isinstance(billing, Mapping) else None
+    problems = term_problems(dict(commitment), interval or "month")
+    units = commitment.get("units")
+    known = ", ".join(sorted(str(key) for key in outcomes)) or "none are defined"
+    charges = data.get("charges")
+    for name in units if isinstance(units, Mapping) else {}:
+        at = ("commitment", "units", name)
+        outcome = _raw(outcomes.get(name))
+        if outcome is None:
+            problems.append(
+                RuleValueError(
+                    f"commitment refers to unknown outcome {name!r}; expected one of the "
+                    f"outcomes of this file ({known})",
+                    at,
+                )
+            )
+            continue
+        measure = outcome.get("measure") if isinstance(outcome, Mapping) else None
+        if measure is not None and not _adds_up(measure):
+            problems.append(
+                RuleValueError(
+                    f"a commitment adds up units across periods; outcome {name!r} must use "
+                    "measure count or {sum: <path>}",
+                    at,
+                )
+            )
+        for index, item in enumerate(charges if isinstance(charges, list) else []):
+            charge = _raw(item)
+            if isinstance(charge, Mapping) and charge.get("outcome") == name:
+                problems.append(
+                    RuleValueError(
+                        f"outcome {name!r} is priced by the commitment (its price and "
+                        "overage); expected no charge for it",
+                        ("charges", index, "outcome"),
+                    )
+                )
     return problems
 
 
@@ -429,6 +491,15 @@ def _raw(value: Any) -> Any:
 def _sums(outcome: Any) -> bool:
     measure = outcome.get("measure") if isinstance(outcome, Mapping) else None
     return isinstance(measure, Sum) or (isinstance(measure, Mapping) and "sum" in measure)
+
+
+def _adds_up(measure: Any) -> bool:
+    """A count or a sum, as raw data or as a model: units that add up across periods."""
+    if isinstance(measure, Count | Sum) or measure == "count":
+        return True
+    return isinstance(measure, Mapping) and (
+        "sum" in measure or measure.get("kind") in ("count", "sum")
+    )
 
 
 def _is_amount(value: Any) -> bool:

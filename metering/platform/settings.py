@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     # Jobs run in `metering serve` (unless --no-jobs) and in `metering worker`.
     jobs_close_interval: timedelta = timedelta(minutes=5)
     jobs_sync_interval: timedelta = timedelta(seconds=30)
+    # Credit grants past their expiry give up what is left (issue 14).
+    jobs_expiry_interval: timedelta = timedelta(minutes=5)
 
     # Outbound webhooks and alerts (issue 6): a delivery's POST times out quickly; failures
     # are retried with exponential backoff (base doubling up to the cap, with jitter) until

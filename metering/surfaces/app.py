@@ -7,6 +7,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends
 
+from metering.billing.commitments import endpoints as commitments
+from metering.billing.credit_purchases import endpoints as credit_purchases
+from metering.billing.credit_purchases import service as purchases
+from metering.billing.credit_purchases import top_up
+from metering.billing.credits import endpoints as credits
 from metering.billing.invoices import endpoints as invoices
 from metering.billing.payments import endpoints as payments
 from metering.catalog.customers import endpoints as customers
@@ -17,6 +22,7 @@ from metering.ledger.disputes import endpoints as disputes
 from metering.ledger.events import endpoints as events
 from metering.ledger.plan_changes import endpoints as plan_changes
 from metering.notify.alerts import endpoints as alerts
+from metering.notify.credit_notices import endpoints as credit_notices
 from metering.notify.webhooks import endpoints as webhooks_out
 from metering.platform.api import health
 from metering.platform.api.inputs import check_request
@@ -67,6 +73,13 @@ def create_app(settings: Settings | None = None) -> MonitoredApp:
     app.state.settings = settings
     app.state.engine = engine
     app.state.provider_accounts = LinkedAccounts(settings)
+    providers = purchases.providers_of(settings)
+
+    def after_ingest(_vendor_id: str, customer_ids: set[str]) -> None:
+        """Automatic top-ups of the customers whose events came in (once a minute each)."""
+        top_up.check_customers(engine, customer_ids, providers)
+
+    app.state.after_ingest = after_ingest
     install_problem_handlers(app)
     install_openapi(app)
     app.include_router(health.router)
@@ -79,6 +92,9 @@ def create_app(settings: Settings | None = None) -> MonitoredApp:
     app.include_router(simulation.router)
     app.include_router(events.router)
     app.include_router(invoices.router)
+    app.include_router(credits.router)
+    app.include_router(commitments.router)
+    app.include_router(credit_purchases.router)
     app.include_router(payments.router)
     app.include_router(payment_methods.router)
     app.include_router(reports.router)
@@ -86,6 +102,7 @@ def create_app(settings: Settings | None = None) -> MonitoredApp:
     app.include_router(stripe_webhook.router)
     app.include_router(webhooks_out.router)
     app.include_router(alerts.router)
+    app.include_router(credit_notices.router)
     install_portal(app)
     install_vendor_web(app)
     return app

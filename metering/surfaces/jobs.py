@@ -15,8 +15,13 @@ from contextlib import contextmanager
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from metering.billing.credit_purchases import top_up
+from metering.billing.credit_purchases.service import providers_of
+from metering.billing.credits.expiry import expire_due
 from metering.billing.invoices.close import close_due
+from metering.billing.invoices.thresholds import invoice_thresholds
 from metering.notify.alerts.evaluation import evaluate
+from metering.notify.credit_notices import evaluation as credit_notices
 from metering.notify.webhooks.delivery import deliver_due
 from metering.platform.db.types import utcnow
 from metering.platform.jobs import scheduler
@@ -33,18 +38,27 @@ CLOSE_JOB_ID = "close_due_periods"
 SYNC_JOB_ID = "sync_invoices"
 WEBHOOKS_JOB_ID = "deliver_webhooks"
 ALERTS_JOB_ID = "evaluate_alerts"
+EXPIRY_JOB_ID = "expire_credits"
 
 
 @recorded(CLOSE_JOB_ID)
 def close_due_periods() -> None:
-    """Close every period that is due now (invoices issued, corrections billed)."""
+    """Close every period that is due now (invoices issued, corrections billed), issue the
+    interim invoices of open periods at their threshold, then check the automatic top-ups of
+    the customers invoiced (their credits were just drawn)."""
     context = current()
-    report = close_due(context.engine, now=utcnow())
+    now = utcnow()
+    report = close_due(context.engine, now=now)
+    interims = invoice_thresholds(context.engine, now)
+    closed = {invoice.customer_id for invoice in [*report.invoices, *interims]}
+    top_up.after_close(context.engine, closed, providers_of(context.settings), now)
     logger.info(
-        "close_due_periods: %d invoices issued, %d periods corrected, %d left to another process",
+        "close_due_periods: %d invoices issued, %d periods corrected, %d left to another process, "
+        "%d interim invoices",
         len(report.invoices),
         report.corrected_periods,
         report.skipped,
+        len(interims),
     )
 
 
@@ -86,11 +100,25 @@ def deliver_webhooks() -> None:
 
 @recorded(ALERTS_JOB_ID)
 def evaluate_alerts() -> None:
-    """Fire the alert rules (and plan maximums that notify) crossed since the last run."""
+    """Fire the alert rules (and plan maximums that notify) crossed since the last run, and
+    the credit notices (low, depleted, expiring, expired) that became true."""
     context = current()
-    fired = evaluate(context.engine, now=utcnow())
+    now = utcnow()
+    fired = evaluate(context.engine, now=now)
     if fired:
         logger.info("evaluate_alerts: %d alerts fired", len(fired))
+    told = credit_notices.evaluate(context.engine, now)
+    if told:
+        logger.info("evaluate_alerts: %d credit notices sent", len(told))
+
+
+@recorded(EXPIRY_JOB_ID)
+def expire_credits() -> None:
+    """Credit grants past their expiry, whose periods are all closed, give up what is left."""
+    context = current()
+    expired = expire_due(context.engine, now=utcnow())
+    if expired:
+        logger.info("expire_credits: %d grants expired", expired)
 
 
 def jobs_of(settings: Settings) -> list[scheduler.Job]:
@@ -100,6 +128,7 @@ def jobs_of(settings: Settings) -> list[scheduler.Job]:
         scheduler.Job(SYNC_JOB_ID, sync_invoices, settings.jobs_sync_interval),
         scheduler.Job(WEBHOOKS_JOB_ID, deliver_webhooks, settings.jobs_webhooks_interval),
         scheduler.Job(ALERTS_JOB_ID, evaluate_alerts, settings.jobs_alerts_interval),
+        scheduler.Job(EXPIRY_JOB_ID, expire_credits, settings.jobs_expiry_interval),
     ]
 
 

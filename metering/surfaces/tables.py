@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
+from metering.billing.credit_purchases.models import AutoTopUp
+from metering.billing.credits.models import CreditEntry, CreditGrant
 from metering.billing.invoices.models import Invoice, InvoiceCounter, InvoiceLine
 from metering.billing.payments.models import (
     CustomerPaymentLink,
@@ -20,6 +22,7 @@ from metering.ledger.disputes.models import Dispute
 from metering.ledger.events.models import EventVoid, StoredEvent
 from metering.ledger.outcomes.models import Outcome, OutcomeReversal, StalePeriod
 from metering.notify.alerts.models import AlertFiring, AlertRule
+from metering.notify.credit_notices.models import CreditNotice, CreditNoticeSettings
 from metering.platform.jobs.models import JobRun, apscheduler_jobs
 from metering.platform.outbox.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from metering.providers.stripe.models import StripeEventSeen
@@ -31,6 +34,11 @@ __all__ = [
     "AlertFiring",
     "AlertRule",
     "ApiKey",
+    "AutoTopUp",
+    "CreditEntry",
+    "CreditGrant",
+    "CreditNotice",
+    "CreditNoticeSettings",
     "Customer",
     "CustomerOverride",
     "CustomerPaymentLink",

@@ -1,6 +1,6 @@
-"""Every portal and vendor page at a desktop (1280 x 800) and a phone (390 x 844) size, in
-Chromium (the vendor console's pages too): axe-core finds no serious or critical violation at either size, and on the phone
-the page never scrolls sideways, every amount of every table is on screen and chart labels
+"""Every portal and vendor console page at a desktop (1280 x 800) and a phone (390 x 844)
+size, in Chromium: axe-core finds no serious or critical violation at either size, and on the
+phone the page never scrolls sideways, every amount of every table is on screen and chart labels
 are at least 11 px and not cut off (`check_page` in pages.py, which new pages call too).
 
 The customer toured has an invoice, pending and reversed outcomes, an answered dispute and an

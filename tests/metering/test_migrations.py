@@ -55,6 +55,13 @@ TABLES = {
     "invoice_payments",
     # issue 16: per-customer price books
     "customer_overrides",
+    # issue 14: prepaid credits and their ledger
+    "credit_grants",
+    "credit_entries",
+    # issue 14: automatic top-ups, credit notices
+    "credit_auto_top_ups",
+    "credit_notice_settings",
+    "credit_notices",
 }
 
 

@@ -367,7 +367,7 @@ def test_rule_file_unknown_top_level_key_and_missing_charges() -> None:
     assert rule_errors(text) == [
         "plan.yaml:1:1: missing required key 'charges'",
         "plan.yaml:4:1: unknown key 'charge' at the top level; expected one of plan, version, "
-        "currency, billing, outcomes, charges, minimum, maximum, costs, exclusive",
+        "currency, billing, outcomes, charges, minimum, maximum, costs, exclusive, commitment",
     ]
 
 

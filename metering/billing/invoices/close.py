@@ -7,7 +7,9 @@ closing is deterministic whenever it runs: a reversal, void or credit stored bef
 close but taking effect after that instant does not count yet (`metering.ledger.states`,
 counted spans), and the period stays stale so the next close corrects it. Customers
 sharing a plan version and a period are closed together: one aggregate query, bulk
-inserts, one UPDATE of the cursors.
+inserts, one UPDATE of the cursors. Once charges, minimum, cap and corrections are priced,
+the customers' prepaid credits pay for them (`metering.billing.credits.drawdown`: negative
+`credits` lines, and ledger entries written in the same transaction).
 
 Safe to run twice or in two processes: each batch claims its subscription rows
 (PostgreSQL `FOR UPDATE SKIP LOCKED`; SQLite has one writer at a time) and closes only the
@@ -27,9 +29,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from metering.billing.commitments.positions import PeriodPosition, period_position
+from metering.billing.commitments.stale import spread_stale_marks
+from metering.billing.credits.drawdown import Closing, record_uses, settle_invoices
 from metering.billing.invoices import lifecycle, repository
-from metering.billing.invoices.corrections import correct_period
-from metering.billing.invoices.models import InvoiceStatus
+from metering.billing.invoices.corrections import correct_period, rest_after_interim
+from metering.billing.invoices.models import InvoiceKind, InvoiceStatus
 from metering.billing.invoices.rating import LineDraft, rate
 from metering.billing.invoices.usage import Tallies, measure_tallies
 from metering.billing.invoices.values import ValueStream, measured_usage
@@ -79,13 +84,6 @@ class CloseReport:
     invoices: list[ClosedInvoice] = field(default_factory=list)
     corrected_periods: int = 0
     skipped: int = 0
-
-
-def subscription_period(subscription: Subscription, rules: RuleFile, at: datetime) -> Period:
-    """The plan period containing `at`, cut to the subscription."""
-    billing = rules.billing
-    period = period_containing(at, billing.interval, billing.timezone)
-    return clip(period, subscription.starts_at, subscription.ends_at)
 
 
 def due_periods(
@@ -198,13 +196,15 @@ def _claim(session: Session, batch: Sequence[DuePeriod]) -> list[DuePeriod]:
 
 
 @dataclass(slots=True)
-class _Draft:
+class Draft:
     """One invoice being built in a batch."""
 
     item: DuePeriod
     customer: Customer
     lines: list[LineDraft]
     corrections: int = 0
+    invoice_id: str = field(default_factory=repository.new_invoice_id)
+    kind: InvoiceKind = InvoiceKind.PERIOD
 
 
 def _close_batch(
@@ -230,13 +230,20 @@ def _close_batch(
         rules = rules_of(session, first.plan_version_id)
         as_of = period.end + rules.billing.close_after
         ids = [item.customer_id for item in claimed]
+        spread_stale_marks(session, ids)
         marks = stale_marks(session, ids)  # read before measuring
         with ValueStream(session, rules, ids, period.start, as_of) as stream:
             stream.prefetch()
             tallies = measure_tallies(session, rules, ids, period.start, as_of)
-            drafts = _price(session, claimed, rules, tallies, stream)
+            drafts = price_claimed(session, claimed, rules, tallies, stream, as_of)
+        bill_rest_after_interim(session, drafts, rules, as_of)
         cleared, corrected = _add_corrections(session, drafts, marks, as_of, rules.currency)
-        closed = _issue(session, drafts, rules, as_of, now)
+        settled = settle_invoices(session, closings(drafts), rules.currency, as_of)
+        for draft in drafts:
+            if draft.invoice_id in settled:
+                draft.lines.extend(settled[draft.invoice_id].lines)
+        closed = issue_drafts(session, drafts, rules, as_of, now)
+        record_uses(session, settled, now)
         cleared += [
             (customer_id, period.start, marks[(customer_id, period.start)])
             for customer_id in ids
@@ -254,18 +261,20 @@ def _close_batch(
     return moved
 
 
-def _price(
+def price_claimed(
     session: Session,
     claimed: Sequence[DuePeriod],
     rules: RuleFile,
     tallies: Tallies,
     stream: ValueStream,
-) -> list[_Draft]:
+    as_of: datetime,
+) -> list[Draft]:
     """Each claimed period priced by the core from its tallies."""
     if not claimed:
         return []
     ids = [item.customer_id for item in claimed]
     customers = {c.id: c for c in session.exec(select(Customer).where(col(Customer.id).in_(ids)))}
+    positions = _positions(session, claimed, rules, as_of)
     drafts = []
     for item in sorted(claimed, key=lambda item: item.customer_id):  # the stream's order
         counted = tallies.get(item.customer_id, {})
@@ -276,13 +285,71 @@ def _price(
             for name, tally in counted.items()
             for value, group in tally.groups.items()
         }
-        lines = rate(rules, usage, outcome_ids, item.period.start, item.period.end, group_ids)
-        drafts.append(_Draft(item, customers[item.customer_id], lines))
+        found = positions.get(item.customer_id)
+        lines = rate(
+            rules,
+            usage,
+            outcome_ids,
+            item.period.start,
+            item.period.end,
+            group_ids,
+            found.position if found else None,
+            found.ids if found else None,
+        )
+        drafts.append(Draft(item, customers[item.customer_id], lines))
     return drafts
 
 
-def _issue(
-    session: Session, drafts: Sequence[_Draft], rules: RuleFile, as_of: datetime, now: datetime
+def bill_rest_after_interim(
+    session: Session, drafts: Sequence[Draft], rules: RuleFile, as_of: datetime
+) -> None:
+    """A period with an interim invoice bills the rest by difference per charge, with the
+    correction arithmetic (tiers, minimum, cap and commitment stay exact: a volume tier
+    reached since can make the rest a credit)."""
+    if not drafts:
+        return
+    period_start = drafts[0].item.period.start
+    interims = repository.interims_of(session, [d.item.customer_id for d in drafts], period_start)
+    for draft in drafts:
+        interim = interims.get(draft.item.customer_id)
+        if interim is not None:
+            draft.lines = rest_after_interim(session, interim, draft.item.period, rules, as_of)
+
+
+def _positions(
+    session: Session, claimed: Sequence[DuePeriod], rules: RuleFile, as_of: datetime
+) -> dict[str, PeriodPosition]:
+    """Each claimed period's position in its commitment term (none without a commitment)."""
+    if rules.commitment is None:
+        return {}
+    plans = dict(
+        session.execute(
+            sa.select(col(Subscription.id), col(Subscription.plan_id)).where(
+                col(Subscription.id).in_(sorted(item.subscription_id for item in claimed))
+            )
+        ).all()
+    )
+    found = {}
+    for item in claimed:
+        period = (item.period.start, item.period.end)
+        plan_id = plans[item.subscription_id]
+        position = period_position(session, rules, item.customer_id, plan_id, period, as_of)
+        if position is not None:
+            found[item.customer_id] = position
+    return found
+
+
+def closings(drafts: Sequence[Draft]) -> list[Closing]:
+    """The drafts as credits see them: charges and corrections, then credits pay (brief:
+    subtotal, commitments, credits, then tax, which the payment provider adds)."""
+    return [
+        Closing(d.invoice_id, d.item.customer_id, d.lines, (d.item.period.start, d.item.period.end))
+        for d in drafts
+    ]
+
+
+def issue_drafts(
+    session: Session, drafts: Sequence[Draft], rules: RuleFile, as_of: datetime, now: datetime
 ) -> list[ClosedInvoice]:
     """Number the drafts (gapless: the counter stays locked until commit) and issue them."""
     if not drafts:
@@ -312,7 +379,7 @@ def _issue(
 
 def _add_corrections(
     session: Session,
-    drafts: Sequence[_Draft],
+    drafts: Sequence[Draft],
     marks: dict[tuple[str, datetime], int],
     as_of: datetime,
     currency: str,
@@ -356,25 +423,29 @@ def _add_corrections(
 
 
 def _issued_row(
-    draft: _Draft, rules: RuleFile, number: int, as_of: datetime, now: datetime
+    draft: Draft, rules: RuleFile, number: int, as_of: datetime, now: datetime
 ) -> dict[str, Any]:
     """The invoice of a draft (numbered, due) as a row with every column but the status ones,
     which `lifecycle.issue` adds: a batch is COPYed in, which bypasses column defaults."""
     item, customer = draft.item, draft.customer
+    start, end = item.period.start, item.period.end
+    if draft.kind == InvoiceKind.INTERIM:
+        start = end = as_of
     method = customer.collection_method
     due_at = None
     if method == CollectionMethod.SEND_INVOICE.value:
         due_at = now + timedelta(days=customer.days_until_due)
     return {
-        "id": repository.new_invoice_id(),
+        "id": draft.invoice_id,
         "vendor_id": item.vendor_id,
         "customer_id": item.customer_id,
         "subscription_id": item.subscription_id,
         "plan_version_id": item.plan_version_id,
         "number": number,
+        "kind": draft.kind.value,
         "currency": rules.currency,
-        "period_start": item.period.start,
-        "period_end": item.period.end,
+        "period_start": start,
+        "period_end": end,
         "as_of": as_of,
         "total": sum((line.amount for line in draft.lines), Decimal(0)),
         "collection_method": method,

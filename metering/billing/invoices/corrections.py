@@ -26,11 +26,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from metering.billing.commitments.positions import period_position
 from metering.billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus, LineKind
 from metering.billing.invoices.rating import KeyedLine, LineDraft, keyed_lines
+from metering.billing.invoices.usage import id_list
+from metering.catalog.subscriptions.models import Subscription
 from metering.ledger import states
 from metering.ledger.outcomes.models import Outcome
 from metering.platform.db.types import exact_decimal
+from pricing_rules.commitments import Position
 from pricing_rules.periods import Period
 from pricing_rules.pricing import MeasuredUsage, price_usage
 from pricing_rules.rules import RuleFile
@@ -66,7 +70,8 @@ class _Billed:
 
 
 def _billed(session: Session, customer_id: str, period_start: datetime) -> _Billed:
-    """What the customer's lines for the period billed so far (void invoices do not count)."""
+    """What the customer's lines for the period billed so far (void invoices and `credits`
+    lines do not count: `metering.billing.credits.drawdown` settles credits apart)."""
     lines = session.exec(
         select(InvoiceLine)
         .join(Invoice, col(Invoice.id) == col(InvoiceLine.invoice_id))
@@ -74,6 +79,8 @@ def _billed(session: Session, customer_id: str, period_start: datetime) -> _Bill
             InvoiceLine.customer_id == customer_id,
             InvoiceLine.period_start == period_start,
             col(Invoice.status) != InvoiceStatus.VOID.value,
+            # Credits pay for lines; they are no price of the period.
+            col(InvoiceLine.kind) != LineKind.CREDITS.value,
         )
         .order_by(col(Invoice.created_at), col(Invoice.id), col(InvoiceLine.position))
     ).all()
@@ -219,13 +226,16 @@ def correct_period(
     removed = {o: ids - kept.get(o, set()) for o, ids in billed.ids.items()}
     added = {o: ids - kept.get(o, set()) for o, ids in current_ids.items()}
     kept_rows = [row for row in rows if row.id in kept.get(row.outcome, ())]
+    position = _position(session, invoice, rules, as_of)
     before = {
         line.key: line
-        for line in keyed_lines(rules, price_usage(rules, usage_of_rows(rules, kept_rows)))
+        for line in keyed_lines(
+            rules, price_usage(rules, usage_of_rows(rules, kept_rows), position)
+        )
     }
     after = {
         line.key: line
-        for line in keyed_lines(rules, price_usage(rules, usage_of_rows(rules, rows)))
+        for line in keyed_lines(rules, price_usage(rules, usage_of_rows(rules, rows), position))
     }
     keys = _ordered_keys(before, after, billed.amounts)
     period = Period(invoice.period_start, invoice.period_end, None, rules.billing.timezone)
@@ -252,7 +262,90 @@ def correct_period(
         billed,
         invoice,
     )
+    lines = _net_commitment(lines, credits, adjustments)
     return Correction(_net_invoice_level(lines, credits, adjustments), pending)
+
+
+def rest_after_interim(
+    session: Session, interim: Invoice, period: Period, rules: RuleFile, as_of: datetime
+) -> list[LineDraft]:
+    """What a period with an interim invoice still owes: its price as of `as_of` less what
+    its lines billed, charge by charge (a credit where a tier reached since lowers it)."""
+    billed = Invoice.model_validate(
+        {**interim.model_dump(), "period_start": period.start, "period_end": period.end}
+    )
+    return correct_period(session, billed, rules, as_of).lines
+
+
+def _position(
+    session: Session, invoice: Invoice, rules: RuleFile, as_of: datetime
+) -> Position | None:
+    """The period's position in its commitment term as of this close: an earlier period of
+    the term corrected in the same close moves it, so the split at the crossing moves with
+    it (its committed and overage lines are corrected like any charge)."""
+    if rules.commitment is None:
+        return None
+    subscription = session.get(Subscription, invoice.subscription_id)
+    if subscription is None:
+        return None
+    found = period_position(
+        session,
+        rules,
+        invoice.customer_id,
+        subscription.plan_id,
+        (invoice.period_start, invoice.period_end),
+        as_of,
+    )
+    return found.position if found else None
+
+
+def _net_commitment(
+    lines: list[LineDraft], credits: _Difference, adjustments: _Difference
+) -> list[LineDraft]:
+    """One line per commitment line (committed, overage) when the crossing moved.
+
+    A period whose position in the term moved (an earlier period of the term changed) gets
+    a credit and an adjustment of the same commitment line that partly cancel, and a
+    "credit" that adds money; they are netted into one line per key: a credit taking money
+    back (naming the rows taken back) or an adjustment adding some (naming the rows added).
+    Kept as they are when netting would leave taken-back or added rows unnamed.
+    """
+    moved = [line for line in lines if line.charge_key.startswith("commitment:")]
+    moved_ids = {id(line) for line in moved}
+    if not moved:
+        return lines
+    totals: dict[str, Decimal] = {}
+    for line in moved:
+        totals[line.charge_key] = totals.get(line.charge_key, ZERO) + line.amount
+    removed = {i for m in moved if m.kind == credits.kind.value for i in id_list(m.outcome_ids)}
+    added = {i for m in moved if m.kind != credits.kind.value for i in id_list(m.outcome_ids)}
+    kinds = {key: credits if total < 0 else adjustments for key, total in totals.items() if total}
+    if (removed and credits not in kinds.values()) or (added and adjustments not in kinds.values()):
+        return lines
+    netted: list[LineDraft] = []
+    done: set[str] = set()
+    for line in lines:
+        key = line.charge_key
+        if id(line) not in moved_ids:
+            netted.append(line)
+            continue
+        if key in done or key not in kinds:
+            continue
+        done.add(key)
+        source = kinds[key]
+        own = credits if line.kind == credits.kind.value else adjustments
+        quantity = sum((m.quantity or ZERO for m in moved if m.charge_key == key), ZERO)
+        netted.append(
+            replace(
+                line,
+                kind=source.kind.value,
+                description=f"{source.title}: {line.description.removeprefix(f'{own.title}: ')}",
+                amount=totals[key],
+                quantity=quantity,
+                outcome_ids=sorted(removed if source is credits else added),
+            )
+        )
+    return netted
 
 
 def _net_invoice_level(

@@ -11,11 +11,14 @@ transaction, here, so no caller can forget it:
 
 - issued: the invoice's payment link is opened (due now) with its customer's payment
   provider, fixed for the invoice's life, and `invoice.issued` announced;
-- paid, payment_failed: `invoice.paid` / `invoice.payment_failed` announced. There is no
+- paid, payment_failed: `invoice.paid` / `invoice.payment_failed` announced (a paid purchase
+  of credits makes the grant it sold usable: `credit_purchases.activation`). There is no
   payment_failed -> payment_failed move: a payment that fails again updates the reason on
   the payment link (`payments.dunning`) and announces nothing again;
 - void: the periods its credit and adjustment lines corrected are marked stale, so the next
-  close bills those corrections again, and its payment provider is due to void its copy.
+  close bills those corrections again, the prepaid credits it drew go back to their grants
+  (`credits.ledger.give_back`), and its payment provider is due to void its copy (a voided
+  purchase of credits voids the grant it sold).
 """
 
 from __future__ import annotations
@@ -27,9 +30,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from metering.billing.credit_purchases import activation
+from metering.billing.credits import ledger as credits_ledger
 from metering.billing.invoices import repository
 from metering.billing.invoices.announce import announce_issued, announce_status
-from metering.billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus, LineKind
+from metering.billing.invoices.models import (
+    Invoice,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceStatus,
+    LineKind,
+)
 from metering.billing.invoices.rating import LineDraft
 from metering.billing.payments import links
 from metering.catalog.customers.models import Customer
@@ -66,8 +77,10 @@ def _sources(target: InvoiceStatus) -> list[str]:
     return sorted(status.value for status, targets in TRANSITIONS.items() if target in targets)
 
 
-def _move(session: Session, invoice_id: str, target: InvoiceStatus, at: datetime) -> str | None:
-    """Move the invoice to `target` if its status allows; its vendor id, or None."""
+def _move(
+    session: Session, invoice_id: str, target: InvoiceStatus, at: datetime
+) -> sa.Row[tuple[str, str]] | None:
+    """Move the invoice to `target` if its status allows; its vendor id and kind, or None."""
     values: dict[str, Any] = {"status": target.value, "updated_at": utcnow()}
     if target in DATED:
         values[DATED[target]] = at
@@ -75,10 +88,10 @@ def _move(session: Session, invoice_id: str, target: InvoiceStatus, at: datetime
         sa.update(INVOICES)
         .where(INVOICES.c.id == invoice_id, INVOICES.c.status.in_(_sources(target)))
         .values(values)
-        .returning(INVOICES.c.vendor_id)
+        .returning(INVOICES.c.vendor_id, INVOICES.c.kind)
     )
-    vendor_id: str | None = session.execute(statement).scalar_one_or_none()
-    return vendor_id
+    moved: sa.Row[tuple[str, str]] | None = session.execute(statement).one_or_none()
+    return moved
 
 
 def issued_columns(at: datetime) -> dict[str, Any]:
@@ -115,8 +128,11 @@ def issue(
 
 def mark_paid(session: Session, invoice_id: str, at: datetime) -> bool:
     """Paid at `at`; whether the invoice moved (a paid or void one does not)."""
-    if _move(session, invoice_id, InvoiceStatus.PAID, at) is None:
+    moved = _move(session, invoice_id, InvoiceStatus.PAID, at)
+    if moved is None:
         return False
+    if moved.kind == InvoiceKind.CREDIT_PURCHASE.value:
+        activation.on_paid(session, invoice_id, at)
     announce_status(session.connection(), invoice_id, InvoiceStatus.PAID.value)
     return True
 
@@ -132,17 +148,27 @@ def mark_failed(session: Session, invoice_id: str) -> bool:
 
 def void(session: Session, invoice_id: str, at: datetime) -> bool:
     """Void the invoice; whether it moved (voiding a void or paid one does not)."""
-    vendor_id = _move(session, invoice_id, InvoiceStatus.VOID, at)
-    if vendor_id is None:
+    moved = _move(session, invoice_id, InvoiceStatus.VOID, at)
+    if moved is None:
         return False
+    vendor_id = moved.vendor_id
+    # An interim invoice billed part of its period: the period's own invoice (if issued
+    # already) counted on it, so the period is corrected again too.
+    priced = (
+        [LineKind.CREDIT.value, LineKind.ADJUSTMENT.value]
+        if moved.kind != InvoiceKind.INTERIM.value
+        else [kind.value for kind in LineKind if kind != LineKind.CREDITS]
+    )
     corrected = session.execute(
         sa.select(LINES.c.customer_id, LINES.c.period_start)
-        .where(
-            LINES.c.invoice_id == invoice_id,
-            LINES.c.kind.in_([LineKind.CREDIT.value, LineKind.ADJUSTMENT.value]),
-        )
+        .where(LINES.c.invoice_id == invoice_id, LINES.c.kind.in_(priced))
         .distinct()
     ).all()
+    # Grants before stale marks, in the order a close takes them (no deadlock between them).
+    if moved.kind == InvoiceKind.CREDIT_PURCHASE.value:
+        activation.on_void(session, invoice_id, at)
+    else:
+        credits_ledger.give_back(session, invoice_id, at)
     mark_stale(session, [(vendor_id, customer, start) for customer, start in corrected])
     links.make_due(session, invoice_id, at)
     return True

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from sqlmodel import Session
 
+from metering.billing.commitments.positions import positions_of
 from metering.billing.invoices.rating import LineDraft, rate
 from metering.billing.invoices.usage import OutcomeTally, measure_tallies
 from metering.billing.invoices.values import ValueStream, measured_usage
@@ -45,12 +46,14 @@ def rate_live(
     """Every customer of `customer_ids` (sharing `rules` and `period`), in one aggregate."""
     ids = sorted(customer_ids)
     rated: dict[str, LiveRating] = {}
+    positions = positions_of(session, rules, ids, (period.start, period.end), as_of)
     with ValueStream(session, rules, ids, period.start, as_of) as stream:
         tallies = measure_tallies(session, rules, ids, period.start, as_of, with_ids=False)
         for customer_id in ids:  # the stream's order
             counted = tallies.get(customer_id, {})
             usage = measured_usage(rules, customer_id, counted, stream)
-            rated[customer_id] = LiveRating(
-                counted, rate(rules, usage, {}, period.start, period.end)
-            )
+            found = positions.get(customer_id)
+            position = found.position if found else None
+            lines = rate(rules, usage, {}, period.start, period.end, position=position)
+            rated[customer_id] = LiveRating(counted, lines)
     return rated

@@ -25,19 +25,38 @@ class InvoiceStatus(StrEnum):
     VOID = "void"
 
 
+class InvoiceKind(StrEnum):
+    """`period`: a customer's invoice for one billing period (one per period); `credit_purchase`:
+    a one-off invoice for prepaid credits, dated at its issue instant (`period_start` ==
+    `period_end`), which the close and corrections never read."""
+
+    PERIOD = "period"
+    CREDIT_PURCHASE = "credit_purchase"
+    INTERIM = "interim"
+    """Threshold invoicing: what a period had settled when it reached the plan's
+    `billing.invoice_at`, dated at that instant (`period_start` == `period_end` == `as_of`);
+    its lines carry the period they price, and the period's own invoice bills the rest by
+    difference (`metering.billing.invoices.thresholds`)."""
+
+
 class LineKind(StrEnum):
-    """`credit` and `adjustment` correct an earlier period; the rest price this one."""
+    """`credit` and `adjustment` correct an earlier period; `credits` is a prepaid grant
+    paying for (negative) or given back (positive) the lines of a period; `credit_purchase`
+    sells prepaid credits; the rest price this one."""
 
     CHARGE = "charge"
     MINIMUM = "minimum"
     MAXIMUM = "maximum"
     CREDIT = "credit"
     ADJUSTMENT = "adjustment"
+    CREDITS = "credits"
+    CREDIT_PURCHASE = "credit_purchase"
 
 
 class Invoice(SQLModel, table=True):
-    """One customer's invoice for one period; never edited once issued (only its status,
-    which `lifecycle` alone writes). Its state at the payment provider is its payment link."""
+    """One customer's invoice for one period (or for a purchase of credits: `kind`); never
+    edited once issued (only its status, which `lifecycle` alone writes). Its state at the
+    payment provider is its payment link."""
 
     __tablename__ = "invoices"
     __table_args__ = (
@@ -52,6 +71,11 @@ class Invoice(SQLModel, table=True):
     subscription_id: str = Field(foreign_key="subscriptions.id", max_length=40)
     plan_version_id: str = Field(foreign_key="plan_versions.id", max_length=40)
     number: int | None = Field(default=None)
+    kind: str = Field(
+        default=InvoiceKind.PERIOD.value,
+        max_length=20,
+        sa_column_kwargs={"server_default": InvoiceKind.PERIOD.value},
+    )
     status: str = Field(default=InvoiceStatus.DRAFT.value, max_length=20)
     currency: str = Field(max_length=3)
     period_start: datetime = Field(sa_type=UTCDateTime, nullable=False)

@@ -16,6 +16,7 @@ from typing import Any
 from metering.billing.invoices.usage import OutcomeIds
 from pricing_rules.charges import TierAmount
 from pricing_rules.charges.base import ChargeBase
+from pricing_rules.commitments import Position
 from pricing_rules.pricing import GroupLabel, MeasuredUsage, PricedInvoice, price_usage
 from pricing_rules.rules import RuleFile
 
@@ -37,11 +38,23 @@ class LineDraft:
     corrects_invoice_id: str | None = None
 
 
+def charge_label(charge: ChargeBase) -> str:
+    """How a charge is named: its `name`, else the outcome it prices, else its model."""
+    return charge.name or charge.priced_outcome or charge.model
+
+
+def label_of_key(key: str) -> str | None:
+    """The charge label inside a `charge_key` (None for the minimum, cap or another line)."""
+    if not key.startswith("charge:"):
+        return None
+    label = key.split(":", 2)[2]
+    return label.split("[", 1)[0] if label.endswith("]") else label
+
+
 def charge_key(index: int, charge: ChargeBase, group: GroupLabel | None = None) -> str:
     """`charge:<index>:<name or outcome>`, and `[<value>]` after it for one value of a
     `group_by` charge (`[]` for events without one): stable while the version's charges are."""
-    label = charge.name or charge.priced_outcome or charge.model
-    key = f"charge:{index}:{label}"
+    key = f"charge:{index}:{charge_label(charge)}"
     return key if group is None else f"{key}[{group.value or ''}]"
 
 
@@ -81,6 +94,8 @@ def keyed_lines(rules: RuleFile, priced: PricedInvoice) -> list[KeyedLine]:
     for line in priced.lines:
         index = line.charge_index
         key = line.kind if index is None else charge_key(index, rules.charges[index], line.group)
+        if line.part is not None:
+            key = f"{line.kind}:{line.part}"
         detail: dict[str, Any] = {"text": line.detail}
         if line.tiers:
             detail["tiers"] = [tier_detail(tier) for tier in line.tiers]
@@ -105,10 +120,22 @@ GroupIds = Mapping[tuple[str, str | None], OutcomeIds]
 """The ids of each (outcome, group_by value), for the lines of a grouped charge."""
 
 
-def line_ids(line: KeyedLine, ids: Mapping[str, OutcomeIds], group_ids: GroupIds) -> OutcomeIds:
-    """The outcome rows a line counts: its outcome's, or only its value's."""
+CommitmentIds = Mapping[str, OutcomeIds]
+"""The rows of each commitment line (`commitment:committed`, `commitment:overage`)."""
+
+
+def line_ids(
+    line: KeyedLine,
+    ids: Mapping[str, OutcomeIds],
+    group_ids: GroupIds,
+    commitment_ids: CommitmentIds | None = None,
+) -> OutcomeIds:
+    """The outcome rows a line counts: its outcome's, only its value's, or only its side
+    of the commitment's crossing."""
     if line.outcome is None:
         return ()
+    if commitment_ids is not None and line.key in commitment_ids:
+        return commitment_ids[line.key]
     if line.group is not None:
         return group_ids.get((line.outcome, line.group.value), ())
     return ids.get(line.outcome, ())
@@ -121,8 +148,11 @@ def rate(
     period_start: datetime,
     period_end: datetime,
     group_ids: GroupIds | None = None,
+    position: Position | None = None,
+    commitment_ids: CommitmentIds | None = None,
 ) -> list[LineDraft]:
-    """The lines of one customer's period: one per charge, then the minimum or cap."""
+    """The lines of one customer's period: one per charge, then the minimum or cap, then
+    the commitment's (from the period's `position` in its term)."""
     return [
         LineDraft(
             kind=line.kind,
@@ -134,7 +164,7 @@ def rate(
             period_start=period_start,
             period_end=period_end,
             detail=line.detail,
-            outcome_ids=line_ids(line, ids, group_ids or {}),
+            outcome_ids=line_ids(line, ids, group_ids or {}, commitment_ids),
         )
-        for line in keyed_lines(rules, price_usage(rules, usage))
+        for line in keyed_lines(rules, price_usage(rules, usage, position))
     ]

@@ -11,7 +11,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from metering.billing.invoices.models import Invoice, InvoiceCounter, InvoiceLine
+from metering.billing.invoices.models import (
+    Invoice,
+    InvoiceCounter,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceStatus,
+)
 from metering.billing.invoices.rating import LineDraft
 from metering.billing.invoices.usage import id_array_text, id_list
 from metering.catalog.customers.models import Customer
@@ -56,9 +62,31 @@ def customers_invoiced(
             select(Invoice.customer_id).where(
                 col(Invoice.customer_id).in_(sorted(customer_ids)),
                 Invoice.period_start == period_start,
+                Invoice.kind == InvoiceKind.PERIOD.value,
             )
         ).all()
     )
+
+
+def interims_of(
+    session: Session, customer_ids: Collection[str], period_start: datetime
+) -> dict[str, Invoice]:
+    """The interim invoice (not void) of each customer's period starting at `period_start`:
+    an interim is dated at its instant, so it is found by the period its lines price."""
+    if not customer_ids:
+        return {}
+    rows = session.exec(
+        select(Invoice)
+        .join(InvoiceLine, col(InvoiceLine.invoice_id) == col(Invoice.id))
+        .where(
+            col(Invoice.customer_id).in_(sorted(customer_ids)),
+            Invoice.kind == InvoiceKind.INTERIM.value,
+            col(Invoice.status) != InvoiceStatus.VOID.value,
+            InvoiceLine.period_start == period_start,
+        )
+        .order_by(col(Invoice.created_at))
+    ).all()
+    return {row.customer_id: row for row in rows}
 
 
 def invoices_of_periods(
@@ -70,7 +98,10 @@ def invoices_of_periods(
         return {}
     rows = session.exec(
         select(Invoice)
-        .where(col(Invoice.customer_id).in_(sorted({c for c, _ in wanted})))
+        .where(
+            col(Invoice.customer_id).in_(sorted({c for c, _ in wanted})),
+            Invoice.kind == InvoiceKind.PERIOD.value,
+        )
         .order_by(col(Invoice.period_start))
     ).all()
     found: dict[str, list[Invoice]] = {}

@@ -23,6 +23,7 @@ _INVOICE_EXAMPLE: dict[str, Any] = {
     "currency": "usd",
     "period_start": "2026-10-01T00:00:00Z",
     "period_end": "2026-11-01T00:00:00Z",
+    "kind": "period",
     "as_of": "2026-11-04T00:00:00Z",
     "total": "524.21",
     "collection_method": "charge_automatically",
@@ -81,7 +82,9 @@ class InvoiceLineOut(BaseModel):
 
     id: str
     position: int
-    kind: str = Field(description="charge | minimum | maximum | credit | adjustment")
+    kind: str = Field(
+        description="charge | minimum | maximum | credit | adjustment | credits | credit_purchase"
+    )
     charge_key: str = Field(description="The rule-file charge this line prices.")
     description: str
     outcome: str | None
@@ -110,6 +113,11 @@ class InvoiceOut(BaseModel):
 
     id: str
     number: int | None = Field(description="Gapless per vendor, given when issued.")
+    kind: str = Field(
+        default="period",
+        description="period | credit_purchase (a one-off invoice selling prepaid credits, "
+        "dated at the instant it was issued: period_start == period_end).",
+    )
     customer_id: str
     subscription_id: str
     plan_version_id: str
@@ -298,5 +306,10 @@ class UpcomingInvoice(BaseModel):
     corrections: list[UpcomingLine] = Field(
         description="Credits and adjustments of earlier periods the next close would add."
     )
+    credits: list[UpcomingLine] = Field(
+        default_factory=list,
+        description="What the customer's prepaid credit grants would pay (kind `credits`, "
+        "negative) or get back (positive) if the period closed now.",
+    )
     pending: list[PendingOutcomes]
-    total: str = Field(description="Sum of the lines and corrections.")
+    total: str = Field(description="Sum of the lines, corrections and credits.")

@@ -9,12 +9,13 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from metering.billing.credits.drawdown import project
 from metering.billing.invoices import lifecycle, repository
 from metering.billing.invoices.announce import payment_error
-from metering.billing.invoices.close import subscription_period
-from metering.billing.invoices.corrections import correct_period
+from metering.billing.invoices.corrections import correct_period, rest_after_interim
 from metering.billing.invoices.live import rate_live
 from metering.billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus
+from metering.billing.invoices.periods import subscription_period
 from metering.billing.invoices.rating import LineDraft
 from metering.billing.invoices.schemas import (
     InvoiceDetail,
@@ -278,13 +279,18 @@ def upcoming(session: Session, customer: Customer, now: datetime) -> UpcomingInv
     period = subscription_period(subscription, rules, now)
     rated = rate_live(session, rules, [customer.id], period, now)[customer.id]
     tallies, lines = rated.tallies, rated.lines
+    interim = repository.interims_of(session, [customer.id], period.start).get(customer.id)
+    if interim is not None:  # threshold invoicing billed part of it already
+        lines = rest_after_interim(session, interim, period, rules, now)
     corrections = pending_corrections(session, customer, now, period.start, rules.currency)
     pending = [
         PendingOutcomes(outcome=name, count=tally.pending, next_settles_at=tally.next_settles_at)
         for name, tally in sorted(tallies.items())
         if tally.pending and tally.next_settles_at is not None
     ]
-    total = sum((line.amount for line in [*lines, *corrections]), Decimal(0))
+    current = (period.start, period.end)
+    credits = project(session, customer.id, rules.currency, [*lines, *corrections], current, now)
+    total = sum((line.amount for line in [*lines, *corrections, *credits]), Decimal(0))
     return UpcomingInvoice(
         customer_id=customer.id,
         subscription_id=subscription.id,
@@ -298,6 +304,7 @@ def upcoming(session: Session, customer: Customer, now: datetime) -> UpcomingInv
             upcoming_line(line, rules.currency, _billable_count(line, tallies)) for line in lines
         ],
         corrections=[upcoming_line(line, rules.currency) for line in corrections],
+        credits=[upcoming_line(line, rules.currency) for line in credits],
         pending=pending,
         total=_money(total, rules.currency),
     )

@@ -88,6 +88,9 @@ class InvoiceSnapshot:
     lines: tuple[LineSnapshot, ...]
     # The vendor's tax provider (`stripe`: the provider computes tax); None: no tax.
     tax_provider: str | None = None
+    # `period`, or `credit_purchase`: a one-off invoice selling credits, dated at one instant
+    # (`period_start` == `period_end`), whose line prices no period.
+    kind: str = "period"
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,7 @@ def customers_out(
                 stripe_customer_id=stripe_ids.get(customer.id),
                 address=customer.address,
                 tax_ids=customer.tax_ids,
+                invoice_at=None if customer.invoice_at is None else str(customer.invoice_at),
                 created_at=customer.created_at,
                 updated_at=customer.updated_at,
             )

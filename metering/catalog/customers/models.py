@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from metering.platform.db.types import UTCDateTime, utcnow
+from metering.platform.db.types import Amount, UTCDateTime, utcnow
 
 
 class CustomerStatus(StrEnum):
@@ -69,5 +70,7 @@ class Customer(SQLModel, table=True):
     # ([{type, value}]): where tax is computed, sent with its customer at the provider.
     address: dict[str, str] | None = Field(default=None, sa_type=sa.JSON)
     tax_ids: list[dict[str, str]] | None = Field(default=None, sa_type=sa.JSON)
+    # Threshold invoicing: its own `billing.invoice_at` amount over the plan's (None: the plan's).
+    invoice_at: Decimal | None = Field(default=None, sa_type=Amount, nullable=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -19,6 +20,22 @@ Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$", max_lengt
 StripeCustomerId = Annotated[
     str, StringConstraints(pattern=r"^cus_[A-Za-z0-9]{1,96}$", strip_whitespace=True)
 ]
+
+
+def _threshold(value: str) -> str:
+    """A decimal string at or above zero (the settled amount of an interim invoice)."""
+    if Decimal(value) < 0:
+        raise ValueError('must not be below zero; expected an amount such as "5000.00"')
+    return value
+
+
+ThresholdText = Annotated[
+    str,
+    StringConstraints(pattern=r"^[+-]?[0-9]{1,20}(\.[0-9]{1,12})?$", strip_whitespace=True),
+    AfterValidator(_threshold),
+]
+"""Threshold invoicing's amount, as a decimal string ("5000.00")."""
+
 # How the billing portal formats amounts and dates for the customer: en_US, de_DE, fr_FR...
 Locale = Annotated[str, StringConstraints(max_length=20), AfterValidator(parse_locale)]
 
@@ -100,6 +117,12 @@ class CustomerUpdate(BaseModel):
     )
     address: Address | None = Field(default=None, description="Replaces the address.")
     tax_ids: TaxIds | None = Field(default=None, description="Replaces the tax ids.")
+    invoice_at: ThresholdText | None = Field(
+        default=None,
+        description="Threshold invoicing: an interim invoice once the open period's settled "
+        "amount reaches this, over the plan's `billing.invoice_at`; null goes back to the "
+        "plan's.",
+    )
 
 
 class CustomerOut(BaseModel):
@@ -150,5 +173,8 @@ class CustomerOut(BaseModel):
     )
     address: dict[str, str] | None = None
     tax_ids: list[dict[str, str]] | None = None
+    invoice_at: str | None = Field(
+        default=None, description="Its own threshold for interim invoices (null: the plan's)."
+    )
     created_at: datetime
     updated_at: datetime

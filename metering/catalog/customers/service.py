@@ -7,6 +7,8 @@ Functions add and flush; the caller commits.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -137,6 +139,8 @@ def update(session: Session, customer: Customer, data: CustomerUpdate) -> Custom
             customer.address = address
         elif field == "tax_ids":
             customer.tax_ids = tax_ids
+        elif field == "invoice_at":
+            customer.invoice_at = None if value is None else Decimal(value)
         elif field not in LINKED:
             setattr(customer, field, value)
     customer.updated_at = utcnow()

@@ -15,11 +15,13 @@ with `Retry-After`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from sqlmodel import Session, col
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from metering.catalog.customers import service as customers
@@ -137,7 +139,12 @@ _STORED_ONE: dict[int | str, dict[str, Any]] = {
 
 
 def _ingest(
-    session: Session, vendor_id: str, envelope: Envelope, settings: Settings, door: str
+    session: Session,
+    vendor_id: str,
+    envelope: Envelope,
+    settings: Settings,
+    door: str,
+    after: AfterIngest | None = None,
 ) -> ExactJSONResponse:
     limits = service.limits_of(settings)
     result = retried_once(
@@ -158,7 +165,20 @@ def _ingest(
         events=[StoredItem(**_fields(s)) for s in result.stored],
     )
     status = 201 if not envelope.batch and result.accepted else 200
-    return ExactJSONResponse(body.model_dump(), status_code=status)
+    response = ExactJSONResponse(body.model_dump(), status_code=status)
+    if after is not None and result.customer_ids:  # after the answer is sent
+        response.background = BackgroundTask(after, vendor_id, result.customer_ids)
+    return response
+
+
+# What the app runs after events are stored, off the answer's path (`app.state.after_ingest`,
+# set by the surfaces layer): called with the vendor's id and our ids of the customers.
+AfterIngest = Callable[[str, set[str]], None]
+
+
+def _after_ingest(request: Request) -> AfterIngest | None:
+    after: AfterIngest | None = getattr(request.app.state, "after_ingest", None)
+    return after
 
 
 def _count(door: str, result: service.IngestResult) -> None:
@@ -195,7 +215,8 @@ async def post_events(
     settings = app_settings(request)
     body = await read_body(request, settings.max_body_bytes)
     envelope = read_envelope(body, request.headers.get("content-type"), service.limits_of(settings))
-    return await run_in_threadpool(_ingest, session, vendor.id, envelope, settings, "api")
+    after = _after_ingest(request)
+    return await run_in_threadpool(_ingest, session, vendor.id, envelope, settings, "api", after)
 
 
 @router.post(
@@ -223,7 +244,10 @@ async def post_webhook_events(
         commit=False,
     )
     envelope = read_envelope(body, request.headers.get("content-type"), service.limits_of(settings))
-    return await run_in_threadpool(_ingest, session, vendor.id, envelope, settings, "webhook")
+    after = _after_ingest(request)
+    return await run_in_threadpool(
+        _ingest, session, vendor.id, envelope, settings, "webhook", after
+    )
 
 
 def _event_out(event: StoredEvent, void: Any = None) -> dict[str, Any]:

@@ -49,6 +49,8 @@ class IngestResult:
     duplicates: int = 0
     rejected: list[Rejected] = field(default_factory=list)
     stored: list[Stored] = field(default_factory=list)
+    # Our ids of the customers whose events were stored (what may have changed their spend).
+    customer_ids: set[str] = field(default_factory=set)
 
 
 def limits_of(settings: Settings) -> Limits:
@@ -155,6 +157,7 @@ def _store(
     ]
     statuses = write_outcomes(session, refs, now)
     result.accepted = len(refs)
+    result.customer_ids = {ref.customer_id for ref in refs}
     result.stored = [
         Stored(indexes[ref.event.id], ref.event.id, statuses[ref.pk].value) for ref in refs
     ]

@@ -407,6 +407,42 @@ CANNOT_SIMULATE = _declare(
     "The plan's history cannot be priced over this range (for example, it starts after now).",
 )
 
+# Credits.
+INVALID_CREDIT_GRANT = _declare(
+    "invalid-credit-grant",
+    422,
+    "Invalid Credit Grant",
+    "The grant's amount, currency, dates or applies_to cannot be used for this customer; "
+    "`errors` names the field. Nothing was written.",
+)
+CREDIT_GRANT_VOIDED = _declare(
+    "credit-grant-voided",
+    409,
+    "Credit Grant Voided",
+    "The grant is voided already: it cannot be voided or adjusted again.",
+)
+INVALID_CREDIT_ADJUSTMENT = _declare(
+    "invalid-credit-adjustment",
+    422,
+    "Invalid Credit Adjustment",
+    "The adjustment is zero, has more decimals than the currency, or would leave the grant "
+    "below zero; `errors` names the field.",
+)
+CREDIT_PURCHASE_UNAVAILABLE = _declare(
+    "credit-purchase-unavailable",
+    422,
+    "Credit Purchase Unavailable",
+    "The grant cannot be bought through an invoice: it is promotional, or the customer has "
+    "no payment provider to issue its purchase invoice; `errors` names the field.",
+)
+
+NO_COMMITMENT = _declare(
+    "no-commitment",
+    404,
+    "No Commitment",
+    "The customer's plan in force has no commitment, so there is no consumption against one.",
+)
+
 CATALOGUE: tuple[ProblemType, ...] = tuple(_DECLARED.values())
 """Every problem type the API answers with, in declaration order."""
 

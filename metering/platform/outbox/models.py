@@ -26,6 +26,11 @@ class EventType(StrEnum):
     INVOICE_UNCOLLECTIBLE = "invoice.uncollectible"
     OUTCOME_DISPUTED = "outcome.disputed"
     DISPUTE_RESOLVED = "dispute.resolved"
+    CREDITS_GRANTED = "credits.granted"
+    CREDITS_LOW = "credits.low"
+    CREDITS_DEPLETED = "credits.depleted"
+    CREDITS_EXPIRING = "credits.expiring"
+    CREDITS_EXPIRED = "credits.expired"
 
 
 class DeliveryStatus(StrEnum):

@@ -107,6 +107,14 @@ def _collection_method(invoice: InvoiceSnapshot) -> Literal["charge_automaticall
     return "charge_automatically"
 
 
+def _description(invoice: InvoiceSnapshot) -> str:
+    """What Stripe shows as the invoice's description: its period, or what it sells."""
+    if invoice.kind == "credit_purchase":
+        return f"Invoice {invoice.number}: prepaid credits"
+    period = Period(invoice.period_start, invoice.period_end, None, invoice.timezone)
+    return f"Invoice {invoice.number} for {period.local_days}"
+
+
 def _stripe_customer(invoice: InvoiceSnapshot) -> str:
     if invoice.customer.provider_id is None:
         raise PermanentSyncError(f"customer {invoice.customer.id} has no Stripe customer id")
@@ -258,14 +266,13 @@ class StripeProvider:
         """
         if _may_exist(invoice, now) and (found := self._find_by_metadata(invoice)):
             return found
-        period = Period(invoice.period_start, invoice.period_end, None, invoice.timezone)
         params: InvoiceCreateParams = {
             "customer": _stripe_customer(invoice),
             "currency": invoice.currency,
             "collection_method": _collection_method(invoice),
             "auto_advance": False,
             "pending_invoice_items_behavior": "exclude",
-            "description": f"Invoice {invoice.number} for {period.local_days}",
+            "description": _description(invoice),
             "metadata": {
                 "metering_invoice_id": invoice.id,
                 "metering_invoice_number": str(invoice.number),
@@ -307,12 +314,13 @@ class StripeProvider:
             "amount": _minor(line.amount, invoice.currency, f"line {line.position} ({line.id})"),
             "currency": invoice.currency,
             "description": line.description,
-            "period": {
-                "start": _timestamp(line.period_start),
-                "end": _timestamp(line.period_end) - 1,
-            },
             "metadata": metadata,
         }
+        if line.period_end > line.period_start:  # a purchase of credits prices no period
+            params["period"] = {
+                "start": _timestamp(line.period_start),
+                "end": _timestamp(line.period_end) - 1,
+            }
         item = self.client.v1.invoice_items.create(
             params, options=idempotency(invoice, "line", line.id, "item")
         )

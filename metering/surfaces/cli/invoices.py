@@ -16,10 +16,13 @@ from rich.table import Table
 from rich.text import Text
 from sqlmodel import Session
 
+from metering.billing.credit_purchases import top_up
+from metering.billing.credit_purchases.service import providers_of
 from metering.billing.invoices import repository
 from metering.billing.invoices.close import CloseReport, close_due
 from metering.billing.invoices.models import Invoice
 from metering.billing.invoices.service import invoice_detail, void
+from metering.billing.invoices.thresholds import invoice_thresholds
 from metering.catalog.plans.compiled import rules_of
 from metering.catalog.vendors.service import VendorNotFound, find_vendor
 from metering.platform.api.problems import ProblemError
@@ -99,7 +102,8 @@ def run_command(
         "that have not ended.",
     ),
 ) -> None:
-    """Close every period due, issue its invoice, and bill corrections of earlier ones."""
+    """Close every period due, issue its invoice, and bill corrections of earlier ones; then
+    issue the interim invoice of every open period that reached its `invoice_at`."""
     console = Console(soft_wrap=True)
     now = parse_as_of(as_of)
     _check_future(now, utcnow(), force)
@@ -128,6 +132,9 @@ def run_command(
                 progress.update(task, completed=done, total=found)
 
             report = close_due(engine, now, vendor_id, customer_id, advance)
+        interims = invoice_thresholds(engine, now, vendor_id, customer_id)
+        closed = {invoice.customer_id for invoice in [*report.invoices, *interims]}
+        top_up.after_close(engine, closed, providers_of(get_settings()), now)
         with open_session() as session:
             if report.invoices:
                 console.print(_summary(session, report))
@@ -137,6 +144,7 @@ def run_command(
         f"{len(report.invoices)} invoice(s) issued as of {now.isoformat()}, "
         f"{report.corrected_periods} earlier period(s) corrected"
         + (f", {report.skipped} being closed by another process" if report.skipped else "")
+        + (f", {len(interims)} interim invoice(s) at a threshold" if interims else "")
     )
 
 

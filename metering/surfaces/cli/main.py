@@ -6,6 +6,7 @@ import typer
 
 from metering.surfaces.cli.alerts import alerts_app
 from metering.surfaces.cli.apply import apply_command
+from metering.surfaces.cli.credits import credits_app
 from metering.surfaces.cli.db import db_app
 from metering.surfaces.cli.events import events_app
 from metering.surfaces.cli.invoices import invoices_app
@@ -37,5 +38,6 @@ app.add_typer(portal_app, name="portal")
 app.add_typer(report_app, name="report")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(credits_app, name="credits")
 app.command("serve")(serve_command)
 app.command("worker")(worker_command)

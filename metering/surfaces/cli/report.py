@@ -146,6 +146,14 @@ def _table(report: MarginReport) -> Table:
                 name, "not per outcome", "", "", _money(row.other_revenue, row.currency), ""
             )
             name = ""
+        if row.promotional_credits:
+            credits = _money(row.promotional_credits, row.currency)
+            table.add_row(name, "promotional credits (discount)", "", "", credits, "")
+            name = ""
+        if row.prepaid_credits:
+            prepaid = _money(row.prepaid_credits, row.currency)
+            table.add_row(name, "paid credits (collected in advance)", "", "", f"({prepaid})", "")
+            name = ""
         if row.unbilled_cost:
             table.add_row(
                 name, "unbilled cost", "", "", "", _money(row.unbilled_cost, row.currency)

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from metering.billing.invoices.close import subscription_period
-from metering.billing.invoices.models import Invoice, InvoiceStatus
+from metering.billing.invoices.models import Invoice, InvoiceKind, InvoiceStatus
+from metering.billing.invoices.periods import subscription_period
 from metering.catalog.plans.compiled import rules_of
 from metering.catalog.subscriptions import repository as subscriptions
 from metering.catalog.subscriptions.models import Subscription
@@ -85,7 +85,9 @@ def choices(session: Session, customer_id: str, now: datetime) -> Choices:
         start: (end, number)
         for start, end, number in session.execute(
             sa.select(i.period_start, i.period_end, i.number).where(
-                i.customer_id == customer_id, i.status != InvoiceStatus.DRAFT.value
+                i.customer_id == customer_id,
+                i.kind == InvoiceKind.PERIOD.value,
+                i.status != InvoiceStatus.DRAFT.value,
             )
         )
     }

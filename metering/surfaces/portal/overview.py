@@ -19,9 +19,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from metering.billing.invoices import service as invoices
-from metering.billing.invoices.close import subscription_period
 from metering.billing.invoices.live import rate_live
-from metering.billing.invoices.models import Invoice, InvoiceStatus
+from metering.billing.invoices.models import Invoice, InvoiceKind, InvoiceStatus
+from metering.billing.invoices.periods import subscription_period
 from metering.billing.invoices.schemas import UpcomingInvoice
 from metering.catalog.customers.models import Customer
 from metering.catalog.plans.compiled import rules_of
@@ -187,6 +187,7 @@ def previous_period(
         select(Invoice).where(
             Invoice.customer_id == customer.id,
             Invoice.period_start == period.start,
+            Invoice.kind == InvoiceKind.PERIOD.value,
             col(Invoice.status) != InvoiceStatus.DRAFT.value,
         )
     ).first()

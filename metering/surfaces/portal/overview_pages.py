@@ -8,11 +8,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
+from metering.billing.commitments import service as commitments
+from metering.billing.commitments.schemas import CommitmentOut
 from metering.platform.api.problems import ProblemError
 from metering.platform.db.session import get_session
 from metering.platform.web.charts import Point, bar_chart
+from metering.surfaces.portal import credits, overview_words
 from metering.surfaces.portal import overview as overview_service
-from metering.surfaces.portal import overview_words
 from metering.surfaces.portal.auth import PortalContext, portal_context, portal_now, render_page
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
@@ -48,5 +50,24 @@ def overview(
             "chart": chart,
             "words": overview_words.lines(session, shown.upcoming, fmt),
             "names": overview_words.names(session, shown.upcoming),
+            "credit": next(
+                (
+                    b.line
+                    for b in credits.balances(session, portal.customer, now)
+                    if b.line.currency == shown.upcoming.currency
+                ),
+                None,
+            ),
+            "commitment": _commitment(session, portal, now),
         },
     )
+
+
+def _commitment(session: Session, portal: PortalContext, now: datetime) -> CommitmentOut | None:
+    """Consumption against the commitment, when the customer's plan has one."""
+    try:
+        return commitments.consumption(session, portal.customer, now)
+    except ProblemError as problem:
+        if problem.status != 404:
+            raise
+        return None

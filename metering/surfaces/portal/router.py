@@ -6,6 +6,7 @@ from fastapi import Depends, FastAPI
 
 from metering.platform.web.templating import mount_static
 from metering.surfaces.portal import (
+    credits_pages,
     disputes_pages,
     endpoints,
     invoices_pages,
@@ -24,7 +25,14 @@ def install_portal(app: FastAPI) -> None:
     app.include_router(session_pages.router)
     # Signed-in pages: every unsafe request must carry the session's CSRF token.
     guarded = [Depends(require_csrf)]
-    for pages in (overview_pages, invoices_pages, payment_pages, outcomes_pages, disputes_pages):
+    for pages in (
+        overview_pages,
+        invoices_pages,
+        credits_pages,
+        payment_pages,
+        outcomes_pages,
+        disputes_pages,
+    ):
         app.include_router(pages.router, dependencies=guarded)
     mount_static(app)
     install_page_handlers(app)

@@ -104,6 +104,9 @@ class CustomerMargin(_SplitCost):
     `revenue_source` is `invoice` when the period is invoiced (its lines, with the credits
     and adjustments later invoices made for it), `live` when it is rated as of the report.
     `other_revenue` is what no outcome carries: flat fees, the minimum true-up, the cap.
+    Credits that paid the invoice: `promotional_credits` (negative) is a discount, so it
+    lowers `revenue`; `prepaid_credits` is what paid grants covered, revenue collected in
+    advance (when they were bought), so `revenue` keeps it.
     """
 
     customer_id: str
@@ -119,6 +122,8 @@ class CustomerMargin(_SplitCost):
     invoice_ids: list[str] = field(default_factory=list)
     outcomes: dict[str, OutcomeMargin] = field(default_factory=dict)
     other_revenue: Decimal = ZERO
+    promotional_credits: Decimal = ZERO
+    prepaid_credits: Decimal = ZERO
     unbilled_cost: Decimal = ZERO
     unpriced: Counter[str] = field(default_factory=Counter)
 
@@ -134,7 +139,7 @@ class CustomerMargin(_SplitCost):
 
     @property
     def revenue(self) -> Decimal:
-        return self.outcome_revenue + self.other_revenue
+        return self.outcome_revenue + self.other_revenue + self.promotional_credits
 
     @property
     def attributed_cost(self) -> Decimal:
@@ -155,6 +160,8 @@ class CurrencyTotals(_SplitCost):
     settled: int = 0
     pending: int = 0
     revenue: Decimal = ZERO
+    promotional_credits: Decimal = ZERO
+    prepaid_credits: Decimal = ZERO
     attributed_cost: Decimal = ZERO
     unbilled_cost: Decimal = ZERO
     unpriced_events: int = 0
@@ -165,6 +172,8 @@ class CurrencyTotals(_SplitCost):
         self.settled += sum(o.settled for o in row.outcomes.values())
         self.pending += sum(o.pending for o in row.outcomes.values())
         self.revenue += row.revenue
+        self.promotional_credits += row.promotional_credits
+        self.prepaid_credits += row.prepaid_credits
         self.attributed_cost += row.attributed_cost
         self.unbilled_cost += row.unbilled_cost
         self.unpriced_events += row.unpriced_events

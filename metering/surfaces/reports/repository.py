@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from metering.billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus
+from metering.billing.invoices.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
 from metering.ledger import states
 from metering.ledger.events.models import StoredEvent
 from metering.ledger.outcomes.models import Outcome
@@ -44,6 +44,7 @@ def invoiced(session: Session, customer_ids: Collection[str], period_start: date
     statement = sa.select(col(Invoice.customer_id)).where(
         col(Invoice.customer_id).in_(sorted(customer_ids)),
         col(Invoice.period_start) == period_start,
+        col(Invoice.kind) == InvoiceKind.PERIOD.value,
         col(Invoice.status) != InvoiceStatus.VOID.value,
     )
     return set(session.execute(statement).scalars())

@@ -83,6 +83,16 @@ class CustomerMarginOut(BaseModel):
     outcomes: list[OutcomeMarginOut]
     outcome_revenue: str
     other_revenue: str = Field(description="Revenue not per outcome: flat fees, minimum, cap.")
+    promotional_credits: str = Field(
+        "0",
+        description="Promotional credits that paid the period (negative): a discount, "
+        "included in `revenue`.",
+    )
+    prepaid_credits: str = Field(
+        "0",
+        description="What paid credits covered: revenue collected in advance, when they were "
+        "bought; `revenue` keeps it.",
+    )
     revenue: str
     attributed_cost: str
     unbilled_cost: str = Field(description="Cost on keys that became no counted outcome.")
@@ -98,6 +108,8 @@ class CurrencyTotalsOut(BaseModel):
     settled: int
     pending: int
     revenue: str
+    promotional_credits: str = Field("0", description="A discount, included in `revenue`.")
+    prepaid_credits: str = Field("0", description="Collected in advance; `revenue` keeps it.")
     attributed_cost: str
     unbilled_cost: str
     cost: str
@@ -146,6 +158,8 @@ MARGIN_REPORT_EXAMPLE: dict[str, Any] = {
             "outcomes": _OUTCOMES_EXAMPLE,
             "outcome_revenue": "18.99",
             "other_revenue": "0.00",
+            "promotional_credits": "0.00",
+            "prepaid_credits": "0.00",
             "revenue": "18.99",
             "attributed_cost": "0.12",
             "unbilled_cost": "0.00",
@@ -162,6 +176,8 @@ MARGIN_REPORT_EXAMPLE: dict[str, Any] = {
             "settled": 2,
             "pending": 0,
             "revenue": "18.99",
+            "promotional_credits": "0.00",
+            "prepaid_credits": "0.00",
             "attributed_cost": "0.12",
             "unbilled_cost": "0.00",
             "cost": "0.12",
@@ -219,6 +235,8 @@ def customer_out(row: CustomerMargin) -> CustomerMarginOut:
         outcomes=[outcome_out(row.outcomes[name], row.currency) for name in sorted(row.outcomes)],
         outcome_revenue=_amount(row.outcome_revenue, row.currency),
         other_revenue=_amount(row.other_revenue, row.currency),
+        promotional_credits=_amount(row.promotional_credits, row.currency),
+        prepaid_credits=_amount(row.prepaid_credits, row.currency),
         revenue=_amount(row.revenue, row.currency),
         attributed_cost=_amount(row.attributed_cost, row.currency),
         unbilled_cost=_amount(row.unbilled_cost, row.currency),
@@ -239,6 +257,8 @@ def totals_out(row: CurrencyTotals) -> CurrencyTotalsOut:
         settled=row.settled,
         pending=row.pending,
         revenue=_amount(row.revenue, row.currency),
+        promotional_credits=_amount(row.promotional_credits, row.currency),
+        prepaid_credits=_amount(row.prepaid_credits, row.currency),
         attributed_cost=_amount(row.attributed_cost, row.currency),
         unbilled_cost=_amount(row.unbilled_cost, row.currency),
         cost=_amount(row.cost, row.currency),

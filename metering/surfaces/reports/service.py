@@ -41,6 +41,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from metering.billing.credits.models import GrantCategory
+from metering.billing.invoices.models import LineKind
 from metering.billing.invoices.rating import rate
 from metering.billing.invoices.usage import Tallies, measure_tallies
 from metering.billing.invoices.values import ValueStream, measured_usage
@@ -226,7 +228,10 @@ def _add_revenue(
         row.revenue_source = "invoice"
         if line.invoice_id not in row.invoice_ids:
             row.invoice_ids.append(line.invoice_id)
-        _add_line_revenue(row, line.outcome, line.detail, line.amount)
+        if line.kind == LineKind.CREDITS.value:
+            _add_credits(row, line.detail, line.amount)
+        else:
+            _add_line_revenue(row, line.outcome, line.detail, line.amount)
     live = sorted(set(rows) - invoiced)
     if not live:
         return
@@ -236,6 +241,15 @@ def _add_revenue(
             row = rows[customer_id]
             for draft in rate(rules, usage, {}, period.start, period.end):
                 _add_line_revenue(row, draft.outcome, draft.detail, draft.amount)
+
+
+def _add_credits(row: CustomerMargin, detail: Mapping[str, Any], amount: Decimal) -> None:
+    """A credits line (negative: drawn; positive: given back): a promotional grant's is a
+    discount, a paid grant's was collected in advance (counted as what it covered)."""
+    if detail.get("category") == GrantCategory.PAID.value:
+        row.prepaid_credits -= amount
+    else:
+        row.promotional_credits += amount
 
 
 def _add_line_revenue(

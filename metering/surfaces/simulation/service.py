@@ -23,6 +23,7 @@ from sqlmodel import Session
 from metering.catalog.plans.models import Plan
 from metering.catalog.subscriptions.repository import Term, terms_of
 from metering.surfaces.simulation import repository
+from metering.surfaces.simulation.commitments import TermConsumption
 from metering.surfaces.simulation.repository import Credits, Subscriber
 from metering.surfaces.simulation.treatments import Treatment, TreatmentKey, TreatmentTracker
 from metering.surfaces.simulation.windows import Side, Window, customer_windows
@@ -105,11 +106,14 @@ class _PeriodRun:
         self.ledger.add_all(events)
         self.tracker.add_all(events)
 
-    def finish(self, customer: str) -> tuple[Decimal, Treatments]:
-        """The period's invoice total (flat fees and minimum also without events)."""
+    def finish(self, customer: str, consumed: TermConsumption) -> tuple[Decimal, Treatments]:
+        """The period's invoice total (flat fees and minimum also without events, and the
+        commitment's lines from what the term used before it)."""
         usage = self.ledger.resolve().get(customer) or CustomerUsage(customer)
         rules = self.window.plan.rules
-        return price_customer(rules, usage).total, self.tracker.resolve()
+        position, key = consumed.position(self.window)
+        consumed.add(key, rules, usage)
+        return price_customer(rules, usage, position).total, self.tracker.resolve()
 
 
 Streamed = tuple[Event, datetime | None]
@@ -179,6 +183,7 @@ def _run_customer(
     examples: int,
     credited: Credits,
     overridden: bool,
+    anchor: datetime | None = None,
 ) -> None:
     """Feed one customer's time-ordered events to each window while it is open.
 
@@ -202,11 +207,12 @@ def _run_customer(
         return _PeriodRun(window, keys)
 
     comparison = _Comparison(simulation, subscriber.external_id, examples)
+    consumed = TermConsumption(anchor)
     waiting = list(windows)  # earliest period first
     running: list[_PeriodRun] = []
 
     def finish(run: _PeriodRun) -> None:
-        total, treatments = run.finish(subscriber.external_id)
+        total, treatments = run.finish(subscriber.external_id, consumed)
         if run.window.side is Side.CURRENT:
             result.current += total
         else:
@@ -291,6 +297,10 @@ def simulate(
     def overridden(customer_id: str) -> bool:
         return any(term.plan.overridden for term in terms.get(customer_id, []))
 
+    def anchor(customer_id: str) -> datetime | None:
+        """Where the customer's commitment terms start: its first subscription to the plan."""
+        return min((term.starts_at for term in terms.get(customer_id, [])), default=None)
+
     done = 0
     for offset in range(0, len(subscribers), CUSTOMER_BATCH):
         batch = subscribers[offset : offset + CUSTOMER_BATCH]
@@ -310,6 +320,7 @@ def simulate(
                 examples,
                 credited.get(customer_id, {}),
                 overridden(customer_id),
+                anchor(customer_id),
             )
             done += 1
             _report(progress, done, len(subscribers), simulation)
@@ -322,6 +333,7 @@ def simulate(
                 examples,
                 credited.get(subscriber.id, {}),
                 overridden(subscriber.id),
+                anchor(subscriber.id),
             )
             done += 1
             _report(progress, done, len(subscribers), simulation)

@@ -18,9 +18,9 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from metering.billing.invoices.close import subscription_period
 from metering.billing.invoices.live import rate_live
 from metering.billing.invoices.models import Invoice, InvoiceStatus
+from metering.billing.invoices.periods import subscription_period
 from metering.billing.invoices.service import pending_corrections
 from metering.catalog.customers.models import Customer
 from metering.catalog.plans.compiled import PlanRef, rules_of, versions_by_id

@@ -51,4 +51,5 @@ def every_second(database_url: str) -> Settings:
         jobs_sync_interval=second,
         jobs_webhooks_interval=second,
         jobs_alerts_interval=second,
+        jobs_expiry_interval=second,
     )

@@ -19,12 +19,13 @@ from metering.surfaces import jobs as tasks
 from metering.surfaces.jobs import (
     ALERTS_JOB_ID,
     CLOSE_JOB_ID,
+    EXPIRY_JOB_ID,
     SYNC_JOB_ID,
     WEBHOOKS_JOB_ID,
     jobs_of,
 )
 
-ALL_JOBS = sorted([ALERTS_JOB_ID, CLOSE_JOB_ID, SYNC_JOB_ID, WEBHOOKS_JOB_ID])
+ALL_JOBS = sorted([ALERTS_JOB_ID, CLOSE_JOB_ID, EXPIRY_JOB_ID, SYNC_JOB_ID, WEBHOOKS_JOB_ID])
 
 
 def job_settings(database_url: str, close: timedelta, sync: timedelta) -> Settings:
@@ -58,6 +59,7 @@ def test_both_jobs_are_stored_with_their_intervals(engine: Engine, database_url:
     assert jobs[SYNC_JOB_ID].func is tasks.sync_invoices
     assert jobs[WEBHOOKS_JOB_ID].func is tasks.deliver_webhooks
     assert jobs[ALERTS_JOB_ID].func is tasks.evaluate_alerts
+    assert jobs[EXPIRY_JOB_ID].func is tasks.expire_credits
     for job in jobs.values():
         assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, None)
 

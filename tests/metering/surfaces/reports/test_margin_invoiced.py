@@ -12,6 +12,7 @@ from sqlmodel import Session
 from metering.billing.invoices.close import close_due
 from metering.surfaces.reports.margin import CustomerMargin
 from metering.surfaces.reports.service import margin_report
+from tests.metering.billing.credits.helpers import grant
 from tests.metering.conftest import VendorFixture, create_customer, create_plan
 from tests.metering.ledger.events.helpers import ingest_all
 from tests.metering.surfaces.reports.helpers import (
@@ -65,3 +66,29 @@ def test_reversed_after_invoice_credits_revenue_and_unbills_its_cost(
     assert (resolved.settled, resolved.revenue, resolved.cost) == (0, Decimal("0.00"), Decimal(0))
     assert row.unbilled_cost == Decimal("0.078")  # c-1's 0.021 joins c-2's and c-3's
     assert row.margin == Decimal("19.922")
+
+
+def test_promotional_credits_are_a_discount_and_paid_credits_revenue_collected_in_advance(
+    engine: Engine, vendor: VendorFixture, acme: str
+) -> None:
+    """20.99 billed: a 5.00 promotional grant pays first, then 10.00 of a paid grant."""
+    grant(engine, acme, "5.00", NOVEMBER, category="promotional", priority=1, effective_at=NOVEMBER)
+    grant(engine, acme, "10.00", NOVEMBER, category="paid", priority=2, effective_at=NOVEMBER)
+    ingest_all(engine, vendor.id, month_of_conversations(), REPORTED)
+    (issued,) = close_due(engine, CLOSED).invoices
+    assert issued.total == Decimal("5.99")
+
+    row = november(engine, vendor, CLOSED)
+
+    assert row.promotional_credits == Decimal("-5.00")
+    assert row.prepaid_credits == Decimal("10.00")
+    assert row.other_revenue == Decimal("20.00")
+    assert row.revenue == Decimal("15.99")  # the discount only
+    assert row.margin == Decimal("15.912")
+    with Session(engine) as session:
+        (totals,) = margin_report(session, vendor.id, "2026-11", CLOSED).totals
+    assert (totals.promotional_credits, totals.prepaid_credits, totals.revenue) == (
+        Decimal("-5.00"),
+        Decimal("10.00"),
+        Decimal("15.99"),
+    )

@@ -1,0 +1,1 @@
+"""Credit notices: `credits.low`, `credits.depleted`, `credits.expiring`, `credits.expired`."""
