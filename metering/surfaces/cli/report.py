@@ -59,6 +59,8 @@ CSV_COLUMNS = (
     "pending",
     "revenue",
     "other_revenue",
+    "promotional_credits",
+    "prepaid_credits",
     "attributed_cost",
     "unbilled_cost",
     "cost",
