@@ -1,15 +1,16 @@
 """Opening the event log named by `METERING_EVENTLOG_URL`.
 
 * `chdb:var/eventlog` - ClickHouse's engine in this process, data in that folder;
-* `http://host:8123/?database=db` - a ClickHouse server (a `Distributed` table on a
-  cluster: see README).
+* `http://host:8123/?database=db&table=t` - a ClickHouse server; other query parameters
+  are ClickHouse settings sent with every query (`insert_distributed_sync=1` for a
+  `Distributed` table on a cluster: see README).
 """
 
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-from metering.ledger.eventlog.clickhouse import ClickHouseLog
+from metering.ledger.eventlog.clickhouse import TABLE, ClickHouseLog
 from metering.ledger.eventlog.transports import ChdbTransport, HttpTransport
 
 _OPEN: dict[str, ClickHouseLog] = {}
@@ -24,10 +25,10 @@ def open_eventlog(url: str) -> ClickHouseLog:
         raise ValueError(
             f"METERING_EVENTLOG_URL: expected chdb:<folder> or http(s)://, got {url!r}"
         )
-    database = parse_qs(parts.query).get("database", [None])[0]
-    table = parse_qs(parts.query).get("table", ["metering_events"])[0]
+    settings = {name: values[-1] for name, values in parse_qs(parts.query).items()}
+    table = settings.pop("table", TABLE)
     base = f"{parts.scheme}://{parts.netloc}"
-    return ClickHouseLog(HttpTransport(base, database), table=table)
+    return ClickHouseLog(HttpTransport(base, settings), table=table)
 
 
 def shared_eventlog(url: str) -> ClickHouseLog:

@@ -15,8 +15,11 @@ class EventLogUnavailable(RuntimeError):
 class HttpTransport:
     """A ClickHouse server's HTTP interface (port 8123 by default)."""
 
-    def __init__(self, url: str, database: str | None = None, timeout: float = 30.0) -> None:
-        self._params = {} if database is None else {"database": database}
+    def __init__(
+        self, url: str, settings: dict[str, str] | None = None, timeout: float = 30.0
+    ) -> None:
+        """`settings`: ClickHouse settings sent with every query (`database` among them)."""
+        self._params = dict(settings or {})
         self._client = httpx.Client(base_url=url, timeout=timeout)
 
     def execute(self, sql: str, data: str | None = None) -> str:
