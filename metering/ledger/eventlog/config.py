@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+from sqlmodel import Session
+
+from metering.catalog.vendors.models import Vendor
 from metering.ledger.eventlog.clickhouse import TABLE, ClickHouseLog
-from metering.ledger.eventlog.transports import ChdbTransport, HttpTransport
+from metering.ledger.eventlog.transports import ChdbTransport, EventLogUnavailable, HttpTransport
+from metering.platform.settings import get_settings
 
 _OPEN: dict[str, ClickHouseLog] = {}
 
@@ -37,3 +41,16 @@ def shared_eventlog(url: str) -> ClickHouseLog:
     if found is None:
         found = _OPEN[url] = open_eventlog(url)
     return found
+
+
+def eventlog_of(session: Session, vendor_id: str) -> ClickHouseLog | None:
+    """The event log of a vendor that enabled it; None for the others (the default)."""
+    vendor = session.get(Vendor, vendor_id)
+    if vendor is None or not vendor.eventlog:
+        return None
+    url = get_settings().eventlog_url
+    if url is None:
+        raise EventLogUnavailable(
+            f"vendor {vendor_id} writes to the event log, but METERING_EVENTLOG_URL is not set"
+        )
+    return shared_eventlog(url)
