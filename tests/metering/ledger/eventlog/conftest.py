@@ -12,11 +12,12 @@ import pytest
 from sqlmodel import Session, select
 
 from metering.catalog.customers.models import Customer
-from metering.ledger.eventlog.clickhouse import ClickHouseLog
+from metering.ledger.eventlog.clickhouse import ClickHouseLog, Transport
+from metering.ledger.eventlog.config import shared_eventlog
 from metering.ledger.eventlog.convert import record_of
 from metering.ledger.eventlog.protocol import EventLog
 from metering.ledger.eventlog.stored import StoredEventLog
-from metering.ledger.eventlog.transports import ChdbTransport, HttpTransport
+from metering.ledger.eventlog.transports import HttpTransport
 from metering.ledger.events.parsing import parse_item
 from metering.ledger.events.service import ingest
 from metering.platform.db.engine import make_engine
@@ -95,10 +96,14 @@ def clickhouse_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[lis
 
 
 @pytest.fixture(scope="session")
-def chdb_transport(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbTransport]:
-    transport = ChdbTransport(str(tmp_path_factory.mktemp("chdb")))
-    yield transport
-    transport.close()
+def chdb_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The one chdb folder of the test process (chdb keeps one session per process)."""
+    return f"chdb:{tmp_path_factory.mktemp('chdb')}"
+
+
+@pytest.fixture(scope="session")
+def chdb_transport(chdb_url: str) -> Transport:
+    return shared_eventlog(chdb_url).transport
 
 
 def fresh_table() -> str:
