@@ -23,11 +23,14 @@ class HttpTransport:
         self._client = httpx.Client(base_url=url, timeout=timeout)
 
     def execute(self, sql: str, data: str | None = None) -> str:
-        if data is None:
-            response = self._client.post("/", params=self._params, content=sql.encode())
-        else:
-            params = {**self._params, "query": sql}
-            response = self._client.post("/", params=params, content=data.encode())
+        try:
+            if data is None:
+                response = self._client.post("/", params=self._params, content=sql.encode())
+            else:
+                params = {**self._params, "query": sql}
+                response = self._client.post("/", params=params, content=data.encode())
+        except httpx.HTTPError as error:
+            raise EventLogUnavailable(f"ClickHouse did not answer: {error}") from error
         if response.status_code != 200:
             raise EventLogUnavailable(
                 f"ClickHouse answered {response.status_code}: {response.text.strip()[:500]}"
