@@ -22,7 +22,7 @@ from metering.ledger.events.models import StoredEvent
 from metering.ledger.outcomes.models import Outcome
 from metering.platform.db import jsontext
 from metering.surfaces.reports import repository
-from metering.surfaces.reports.repository import EVENTS, OUTCOMES, CostEvent
+from metering.surfaces.reports.repository import EVENTS, CostEvent
 from pricing_rules.events import Event
 
 
@@ -50,20 +50,8 @@ def _from_log(
 ) -> Iterator[CostEvent]:
     ids = sorted(customer_ids)
     own = {
-        row.event_id: (row.outcome, row.dimension)
-        for row in session.execute(
-            sa.select(
-                col(Outcome.event_id),
-                sa.func.min(col(Outcome.outcome)).label("outcome"),
-                sa.func.min(col(Outcome.dimension)).label("dimension"),
-            )
-            .where(
-                col(Outcome.customer_id).in_(ids),
-                col(Outcome.period_start) == start,
-                states.COUNTED.sql(OUTCOMES.c),
-            )
-            .group_by(col(Outcome.event_id))
-        )
+        row.event: (row.outcome, row.dimension)
+        for row in session.execute(repository.own_outcomes(ids, start, col(Outcome.event_id)))
     }
     voided = set(
         session.execute(
