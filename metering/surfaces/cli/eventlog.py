@@ -111,3 +111,23 @@ def verify_command(vendor: str = VENDOR) -> None:
     if missing:
         raise fail(f"{missing} customer months differ between the stores")
     typer.echo(f"{len(checks)} customer months checked: the event log has every stored event")
+
+
+@eventlog_app.command("enable")
+def enable_command(
+    vendor: str = VENDOR,
+    off: bool = typer.Option(False, "--off", help="Turn it off again."),
+) -> None:
+    """Write the vendor's accepted events to the event log too (backfill first, see README).
+    Turned off, cost-only events written meanwhile stay only in the event log."""
+    if not off:
+        _url()
+    with open_session() as session:
+        try:
+            found = find_vendor(session, vendor)
+        except VendorNotFound as error:
+            raise fail(str(error)) from None
+        found.eventlog = not off
+        session.add(found)
+        session.commit()
+    typer.echo(f"event log {'off' if off else 'on'} for vendor {found.id}")

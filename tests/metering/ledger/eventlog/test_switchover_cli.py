@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from typer.testing import CliRunner
 
+from metering.catalog.vendors.models import Vendor
 from metering.ledger.eventlog.config import open_eventlog
 from metering.ledger.eventlog.switchover import backfill
 from metering.platform.settings import get_settings
@@ -78,3 +79,32 @@ def test_a_stopped_backfill_goes_on_and_verify_finds_the_stores_equal(
     assert result.exit_code == 1
     assert "DIFFERENT" in result.output
     assert "1 customer months differ between the stores" in result.output
+
+
+def test_enable_turns_the_vendor_setting_on_and_off(engine: Engine, url: str) -> None:
+    vendor = create_vendor(engine, "Switching")
+    result = runner.invoke(app, ["eventlog", "enable", "--vendor", "Switching"])
+    assert result.exit_code == 0, result.output
+    assert f"event log on for vendor {vendor.id}" in result.output
+    assert _eventlog(engine, vendor.id) is True
+    result = runner.invoke(app, ["eventlog", "enable", "--vendor", vendor.id, "--off"])
+    assert f"event log off for vendor {vendor.id}" in result.output
+    assert _eventlog(engine, vendor.id) is False
+
+
+def test_enable_needs_the_event_log_url(
+    engine: Engine, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_vendor(engine, "Switching")
+    monkeypatch.delenv("METERING_EVENTLOG_URL")
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["eventlog", "enable", "--vendor", "Switching"])
+    assert result.exit_code == 1
+    assert "METERING_EVENTLOG_URL is not set" in result.output
+
+
+def _eventlog(engine: Engine, vendor_id: str) -> bool:
+    with Session(engine) as session:
+        found = session.get(Vendor, vendor_id)
+        assert found is not None
+        return found.eventlog
