@@ -7,6 +7,7 @@ currency. Backends store those values in typed columns and add them up without f
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -116,7 +117,7 @@ class MonthTotals:
         )
 
 
-def totals_of(records: list[EventRecord]) -> list[MonthTotals]:
+def totals_of(records: Iterable[EventRecord]) -> list[MonthTotals]:
     """Monthly figures computed in Python: what every backend must return for `records`."""
     found: dict[tuple[str, str], MonthTotals] = {}
     types: dict[tuple[str, str], set[str]] = {}

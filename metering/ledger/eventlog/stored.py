@@ -85,7 +85,7 @@ class StoredEventLog:
             yield record_of_row(row)
 
     def monthly(self, vendor_id: str, customer_id: str | None = None) -> list[MonthTotals]:
-        return totals_of(list(self.all_events(vendor_id, customer_id)))
+        return totals_of(self.all_events(vendor_id, customer_id))
 
     def close(self) -> None:
         """The session belongs to the caller."""
