@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     portal_link_lifetime: timedelta = timedelta(minutes=15)
     portal_session_lifetime: timedelta = timedelta(hours=12)
 
+    # The event log (issue 18): where vendors with `eventlog` enabled also write every
+    # accepted event: `chdb:<folder>` (in process) or `http://host:8123/?database=db`.
+    # None: no vendor may enable it; the default path needs no ClickHouse.
+    eventlog_url: str | None = None
+
     # Operating it (issue 13): how `metering serve` and `metering worker` write their log
     # lines (one JSON object a line, or text for a terminal), and where a worker serves its
     # own Prometheus metrics (no port: not served; see README, Monitoring).

@@ -24,6 +24,9 @@ class Vendor(SQLModel, table=True):
     payment_retry_days: list[int] | None = Field(default=None, sa_type=sa.JSON)
     # Who computes tax on its invoices (`stripe`: Stripe Tax); null: no tax is computed.
     tax_provider: str | None = Field(default=None, max_length=40)
+    # Also write every accepted event to the ClickHouse event log (METERING_EVENTLOG_URL);
+    # its cost-only events are then stored only there (metering/ledger/eventlog).
+    eventlog: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 

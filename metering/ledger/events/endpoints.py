@@ -132,6 +132,7 @@ _INGEST_PROBLEMS = (
     problems.TOO_MANY_EVENTS,
     problems.EVENT_CONFLICT,
     problems.INVALID_EVENT,
+    problems.EVENTLOG_UNAVAILABLE,
 )
 _STORED_ONE: dict[int | str, dict[str, Any]] = {
     201: {"model": IngestResponse, "description": "One event stored."}

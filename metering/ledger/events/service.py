@@ -15,6 +15,7 @@ from typing import Any
 from sqlmodel import Session
 
 from metering.catalog.subscriptions.repository import term_at, terms_of
+from metering.ledger.eventlog import hook as eventlog_hook
 from metering.ledger.events import repository
 from metering.ledger.events.models import EventVoid, StoredEvent
 from metering.ledger.events.parsing import EventIn, ItemError, Limits, parse_item
@@ -115,11 +116,15 @@ def _store(
     terms = terms_of(session, customers.values())
     rows: list[dict[str, Any]] = []
     classified = {}
+    log = eventlog_hook.Hook.of(session, vendor_id)
     for event_id in sorted(events):  # one lock order for every writer
         event = events[event_id].event
         customer_id = customers[event.customer]
         found = classify(term_at(terms.get(customer_id, ()), event.timestamp), event)
         classified[event_id] = found
+        if log is not None and log.keeps_only(found.status, events[event_id]):
+            log.hold(customer_id, events[event_id], indexes[event_id])
+            continue
         rows.append(
             {
                 "vendor_id": vendor_id,
@@ -161,6 +166,14 @@ def _store(
     result.stored = [
         Stored(indexes[ref.event.id], ref.event.id, statuses[ref.pk].value) for ref in refs
     ]
+    if log is not None:  # before the caller commits: acknowledged only when both have it
+        logged = log.write([(ref.customer_id, events[ref.event.id]) for ref in refs])
+        result.accepted += len(logged.stored)
+        result.duplicates += logged.duplicates
+        result.stored += [Stored(i, event_id, status) for i, event_id, status in logged.stored]
+        for index, event_id in logged.conflicts:
+            detail = _conflict_detail(event_id, "was already stored")
+            result.rejected.append(Rejected(index, event_id, 409, detail))
 
 
 def get_event(session: Session, vendor_id: str, event_id: str) -> StoredEvent:

@@ -160,6 +160,13 @@ DATABASE_UNAVAILABLE = _declare(
     "again after the seconds in `Retry-After` (an event id is stored once, so resending "
     "events never doubles them).",
 )
+EVENTLOG_UNAVAILABLE = _declare(
+    "eventlog-unavailable",
+    503,
+    "Service Unavailable",
+    "The vendor's event log (ClickHouse) did not take the batch, so nothing was stored; send "
+    "the request again (an event id is stored once, so resending never doubles events).",
+)
 
 # Credentials: the vendor's API key, or the Standard Webhooks signature of the event webhook.
 MISSING_API_KEY = _declare(

@@ -8,6 +8,7 @@ from metering.surfaces.cli.alerts import alerts_app
 from metering.surfaces.cli.apply import apply_command
 from metering.surfaces.cli.credits import credits_app
 from metering.surfaces.cli.db import db_app
+from metering.surfaces.cli.eventlog import eventlog_app
 from metering.surfaces.cli.events import events_app
 from metering.surfaces.cli.invoices import invoices_app
 from metering.surfaces.cli.outcomes import outcomes_app
@@ -32,6 +33,7 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(db_app, name="db")
 app.add_typer(vendors_app, name="vendors")
 app.add_typer(events_app, name="events")
+app.add_typer(eventlog_app, name="eventlog")
 app.add_typer(outcomes_app, name="outcomes")
 app.add_typer(invoices_app, name="invoices")
 app.add_typer(portal_app, name="portal")

@@ -149,6 +149,24 @@ def has_cost() -> sa.ColumnElement[bool]:
     )
 
 
+def own_outcomes(customer_ids: list[str], start: datetime, event: Any) -> sa.Select[Any]:
+    """Per event (`event`: its pk or its id as the outcome rows name it), the counted outcome
+    of the period starting at `start` it made itself (the first by name) and its value."""
+    return (
+        sa.select(
+            event.label("event"),
+            sa.func.min(col(Outcome.outcome)).label("outcome"),
+            sa.func.min(col(Outcome.dimension)).label("dimension"),
+        )
+        .where(
+            col(Outcome.customer_id).in_(customer_ids),
+            col(Outcome.period_start) == start,
+            states.COUNTED.sql(OUTCOMES.c),
+        )
+        .group_by(event)
+    )
+
+
 def cost_events(
     session: Session,
     vendor_id: str,
@@ -160,27 +178,14 @@ def cost_events(
     counted outcome it made itself (the first by name if it counts for several), joined in
     one pass over the period's counted outcomes rather than looked up event by event."""
     ids = sorted(customer_ids)
-    own = (
-        sa.select(
-            col(Outcome.event_pk).label("event_pk"),
-            sa.func.min(col(Outcome.outcome)).label("outcome"),
-            sa.func.min(col(Outcome.dimension)).label("dimension"),
-        )
-        .where(
-            col(Outcome.customer_id).in_(ids),
-            col(Outcome.period_start) == start,
-            states.COUNTED.sql(OUTCOMES.c),
-        )
-        .group_by(col(Outcome.event_pk))
-        .subquery()
-    )
+    own = own_outcomes(ids, start, col(Outcome.event_pk)).subquery()
     statement = (
         sa.select(
             *_EVENT_COLUMNS,
             own.c.outcome.label("own_outcome"),
             own.c.dimension.label("own_dimension"),
         )
-        .outerjoin(own, own.c.event_pk == col(StoredEvent.pk))
+        .outerjoin(own, own.c.event == col(StoredEvent.pk))
         .where(
             col(StoredEvent.vendor_id) == vendor_id,
             col(StoredEvent.customer_id).in_(ids),

@@ -50,7 +50,7 @@ from metering.catalog.customers.models import Customer
 from metering.catalog.plans.compiled import PlanRef, versions_by_id
 from metering.catalog.subscriptions.models import Subscription
 from metering.catalog.subscriptions.repository import of_customers
-from metering.surfaces.reports import repository
+from metering.surfaces.reports import eventlog_costs, repository
 from metering.surfaces.reports.attribution import Attribution, key_getter
 from metering.surfaces.reports.margin import CustomerMargin, MarginReport
 from pricing_rules.costs import event_cost
@@ -278,7 +278,7 @@ def _add_costs(
     grouped = rules.group_paths
     counted = repository.counted_outcomes(session, rows, period.start) if getter else ()
     attribution = Attribution(getter, counted)
-    for cost in repository.cost_events(session, vendor_id, rows, period.start, period.end):
+    for cost in eventlog_costs.cost_events(session, vendor_id, rows, period.start, period.end):
         priced = event_cost(rules, cost.event.cost)
         if priced is None:
             continue

@@ -1,0 +1,209 @@
+"""The event log in ClickHouse: one `ReplacingMergeTree` keyed by (vendor, customer, event
+id), partitioned by month, read with `FINAL` so a retried event counts once.
+
+The SQL is kept to what ClickHouse 18.16 (Debian's server) runs as well as current
+releases (chdb): no DateTime64 (time is a DateTime plus epoch microseconds), no JSON type
+(properties are text), Decimal(38, 18) for money summed as Decimal, tokens as UInt64.
+The transport (in process or HTTP) only moves text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Protocol
+
+from metering.ledger.eventlog import tsv
+from metering.ledger.eventlog.protocol import Cursor, Page
+from metering.ledger.eventlog.record import EventRecord, MonthTotals, epoch_micros
+
+TABLE = "metering_events"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+COLUMNS = (
+    "vendor_id",
+    "customer_id",
+    "customer_external_id",
+    "event_id",
+    "type",
+    "occurred_at",
+    "occurred_micros",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cost_amount",
+    "cost_currency",
+    "properties",
+    "cost",
+    "content_hash",
+)
+_READ = (
+    "customer_id, customer_external_id, event_id, type, occurred_micros, properties, cost, "
+    "content_hash"
+)
+
+
+def create_table_sql(table: str = TABLE, engine: str | None = None) -> str:
+    """The table; `engine` replaces the default (e.g. a replicated engine on a cluster)."""
+    engine = engine or "ReplacingMergeTree()"
+    return (
+        f"CREATE TABLE IF NOT EXISTS {table} ("
+        "vendor_id String, customer_id String, customer_external_id String, "
+        "event_id String, type String, occurred_at DateTime('UTC'), occurred_micros Int64, "
+        "model Nullable(String), input_tokens UInt64, output_tokens UInt64, "
+        "cost_amount Nullable(Decimal(38, 18)), cost_currency Nullable(String), "
+        "properties String, cost Nullable(String), content_hash String"
+        f") ENGINE = {engine} PARTITION BY toYYYYMM(occurred_at) "
+        "ORDER BY (vendor_id, customer_id, event_id)"
+    )
+
+
+class Transport(Protocol):
+    def execute(self, sql: str, data: str | None = None) -> str:
+        """Run one statement (with TabSeparated `data` for an INSERT); TabSeparated out."""
+
+    def close(self) -> None: ...
+
+
+def _row(record: EventRecord) -> list[str | None]:
+    parts = record.cost_parts()
+    return [
+        record.vendor_id,
+        record.customer_id,
+        record.customer_external_id,
+        record.event_id,
+        record.type,
+        record.occurred_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        str(record.occurred_micros),
+        parts.model,
+        str(parts.input_tokens),
+        str(parts.output_tokens),
+        None if parts.amount is None else format(parts.amount, "f"),
+        parts.currency,
+        record.properties,
+        record.cost,
+        record.content_hash,
+    ]
+
+
+def _record(vendor_id: str, values: list[str | None]) -> EventRecord:
+    customer_id, external, event_id, type_, micros, properties, cost, content_hash = values
+    return EventRecord(
+        vendor_id=vendor_id,
+        customer_id=customer_id or "",
+        customer_external_id=external or "",
+        event_id=event_id or "",
+        type=type_ or "",
+        occurred_at=EPOCH + timedelta(microseconds=int(micros or 0)),
+        properties=properties or "{}",
+        cost=cost,
+        content_hash=content_hash or "",
+    )
+
+
+def _in(values: Collection[str]) -> str:
+    return "(" + ", ".join(tsv.literal(v) for v in sorted(values)) + ")"
+
+
+class ClickHouseLog:
+    """The event log over any transport (chdb in process, or a server over HTTP)."""
+
+    def __init__(self, transport: Transport, table: str = TABLE, create: bool = True) -> None:
+        self.transport = transport
+        self.table = table
+        if create:
+            transport.execute(create_table_sql(table))
+
+    def write(self, records: Sequence[EventRecord]) -> None:
+        if not records:
+            return
+        self.transport.execute(
+            f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) FORMAT TabSeparated",
+            tsv.rows_text(_row(r) for r in records),
+        )
+
+    def _select(self, vendor_id: str, where: str, tail: str = "") -> Iterator[EventRecord]:
+        sql = (
+            f"SELECT {_READ} FROM {self.table} FINAL "
+            f"WHERE vendor_id = {tsv.literal(vendor_id)} AND {where} {tail} FORMAT TabSeparated"
+        )
+        for values in tsv.parse(self.transport.execute(sql)):
+            yield _record(vendor_id, values)
+
+    def events(
+        self, vendor_id: str, customer_id: str, after: Cursor | None = None, limit: int = 100
+    ) -> Page:
+        where = f"customer_id = {tsv.literal(customer_id)}"
+        if after is not None:
+            where += (
+                f" AND (occurred_micros > {int(after.occurred_micros)} OR "
+                f"(occurred_micros = {int(after.occurred_micros)} AND "
+                f"event_id > {tsv.literal(after.event_id)}))"
+            )
+        tail = f"ORDER BY occurred_micros, event_id LIMIT {int(limit) + 1}"
+        found = list(self._select(vendor_id, where, tail))
+        more = len(found) > limit
+        found = found[:limit]
+        last = found[-1] if more else None
+        return Page(found, None if last is None else Cursor(last.occurred_micros, last.event_id))
+
+    def stream(
+        self, vendor_id: str, customer_ids: Collection[str], start: datetime, end: datetime
+    ) -> Iterator[EventRecord]:
+        if not customer_ids:
+            return iter(())
+        lo, hi = epoch_micros(start), epoch_micros(end)
+        where = (
+            f"customer_id IN {_in(customer_ids)} AND cost IS NOT NULL "
+            f"AND occurred_micros >= {lo} AND occurred_micros < {hi}"
+        )
+        return self._select(vendor_id, where)
+
+    def hashes(self, vendor_id: str, event_ids: Collection[str]) -> dict[str, str]:
+        if not event_ids:
+            return {}
+        sql = (
+            f"SELECT event_id, content_hash FROM {self.table} FINAL "
+            f"WHERE vendor_id = {tsv.literal(vendor_id)} AND event_id IN {_in(event_ids)} "
+            "FORMAT TabSeparated"
+        )
+        return {str(e): str(h) for e, h in tsv.parse(self.transport.execute(sql))}
+
+    def monthly(self, vendor_id: str, customer_id: str | None = None) -> list[MonthTotals]:
+        where = f"vendor_id = {tsv.literal(vendor_id)}"
+        if customer_id is not None:
+            where += f" AND customer_id = {tsv.literal(customer_id)}"
+        month = "toYYYYMM(occurred_at)"
+        totals_sql = (
+            f"SELECT customer_id, {month} AS m, count(), countIf(cost IS NOT NULL), "
+            f"uniqExact(type) FROM {self.table} FINAL WHERE {where} "
+            "GROUP BY customer_id, m FORMAT TabSeparated"
+        )
+        found: dict[tuple[str, str], MonthTotals] = {}
+        for customer, m, count, costs, types in tsv.parse(self.transport.execute(totals_sql)):
+            key = (str(customer), _month(m))
+            found[key] = MonthTotals(key[0], key[1], int(count or 0), int(costs or 0))
+            found[key].distinct_types = int(types or 0)
+        tokens_sql = (
+            f"SELECT customer_id, {month} AS m, model, sum(input_tokens), sum(output_tokens) "
+            f"FROM {self.table} FINAL WHERE {where} AND model IS NOT NULL "
+            "GROUP BY customer_id, m, model FORMAT TabSeparated"
+        )
+        for customer, m, model, inp, out in tsv.parse(self.transport.execute(tokens_sql)):
+            found[(str(customer), _month(m))].tokens[str(model)] = (int(inp or 0), int(out or 0))
+        money_sql = (
+            f"SELECT customer_id, {month} AS m, cost_currency, toString(sum(cost_amount)) "
+            f"FROM {self.table} FINAL WHERE {where} AND cost_currency IS NOT NULL "
+            "GROUP BY customer_id, m, cost_currency FORMAT TabSeparated"
+        )
+        for customer, m, currency, amount in tsv.parse(self.transport.execute(money_sql)):
+            found[(str(customer), _month(m))].money[str(currency)] = Decimal(amount or "0")
+        return [found[key] for key in sorted(found)]
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def _month(yyyymm: str | None) -> str:
+    text = yyyymm or "000000"
+    return f"{text[:4]}-{text[4:]}"

@@ -1,0 +1,41 @@
+"""Event-log records from what ingestion parsed and from stored event rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from metering.ledger.eventlog.record import EventRecord
+from metering.ledger.events.parsing import EventIn
+from metering.platform.db import jsontext
+
+
+def record_of(vendor_id: str, customer_id: str, parsed: EventIn) -> EventRecord:
+    """The record of an event ingestion accepted (its JSON as ingestion encoded it)."""
+    event = parsed.event
+    return EventRecord(
+        vendor_id=vendor_id,
+        customer_id=customer_id,
+        customer_external_id=event.customer,
+        event_id=event.id,
+        type=event.type,
+        occurred_at=event.timestamp,
+        properties=str(parsed.properties_json),
+        cost=None if parsed.cost_json is None else str(parsed.cost_json),
+        content_hash=parsed.content_hash,
+    )
+
+
+def record_of_row(row: Any) -> EventRecord:
+    """The record of a stored event row (a `StoredEvent` or a row with its columns)."""
+    cost = row.cost
+    return EventRecord(
+        vendor_id=row.vendor_id,
+        customer_id=row.customer_id,
+        customer_external_id=row.customer_external_id,
+        event_id=row.event_id,
+        type=row.type,
+        occurred_at=row.occurred_at,
+        properties=jsontext.dumps(row.properties or {}),
+        cost=None if cost is None else jsontext.dumps(cost),
+        content_hash=row.content_hash,
+    )

@@ -1,0 +1,75 @@
+"""What ingestion does for a vendor with the event log: every accepted event is written to
+it before the batch is acknowledged, and cost-only events (a cost, no outcome) are stored
+only there, idempotent by id like the SQL store (a retry is a duplicate, an id reused with
+other content a conflict)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlmodel import Session
+
+from metering.ledger.eventlog.clickhouse import ClickHouseLog
+from metering.ledger.eventlog.config import eventlog_of
+from metering.ledger.eventlog.convert import record_of
+from metering.ledger.eventlog.transports import EventLogUnavailable
+from metering.ledger.events.parsing import EventIn
+from metering.ledger.states import EventStatus
+from metering.platform.api import problems
+
+
+@dataclass(slots=True)
+class Logged:
+    """The outcome of the log-only events of a batch."""
+
+    stored: list[tuple[int, str, str]] = field(default_factory=list)
+    """(index, event id, status) of each new one"""
+    duplicates: int = 0
+    conflicts: list[tuple[int, str]] = field(default_factory=list)
+
+
+class Hook:
+    """One batch's writes to a vendor's event log."""
+
+    def __init__(self, vendor_id: str, log: ClickHouseLog) -> None:
+        self.vendor_id = vendor_id
+        self.log = log
+        self._held: dict[str, tuple[str, EventIn, int]] = {}
+
+    @classmethod
+    def of(cls, session: Session, vendor_id: str) -> Hook | None:
+        try:
+            log = eventlog_of(session, vendor_id)
+        except EventLogUnavailable as error:
+            raise problems.EVENTLOG_UNAVAILABLE.error(str(error)) from None
+        return None if log is None else cls(vendor_id, log)
+
+    @staticmethod
+    def keeps_only(status: EventStatus, parsed: EventIn) -> bool:
+        """A cost-only event: it carries a cost and makes, reverses or confirms nothing."""
+        return status == EventStatus.UNMATCHED and parsed.event.cost is not None
+
+    def hold(self, customer_id: str, parsed: EventIn, index: int) -> None:
+        self._held[parsed.event.id] = (customer_id, parsed, index)
+
+    def write(self, stored: Sequence[tuple[str, EventIn]]) -> Logged:
+        """Write the events the SQL store took and the held log-only ones that are new."""
+        logged = Logged()
+        try:
+            known = self.log.hashes(self.vendor_id, self._held.keys())
+            records = [record_of(self.vendor_id, c, parsed) for c, parsed in stored]
+            for event_id in sorted(self._held):
+                customer_id, parsed, index = self._held[event_id]
+                earlier = known.get(event_id)
+                if earlier == parsed.content_hash:
+                    logged.duplicates += 1
+                elif earlier is not None:
+                    logged.conflicts.append((index, event_id))
+                else:
+                    records.append(record_of(self.vendor_id, customer_id, parsed))
+                    logged.stored.append((index, event_id, EventStatus.UNMATCHED.value))
+            self.log.write(records)
+        except EventLogUnavailable as error:
+            raise problems.EVENTLOG_UNAVAILABLE.error(str(error)) from None
+        return logged

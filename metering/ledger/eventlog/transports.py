@@ -1,0 +1,69 @@
+"""How SQL text reaches ClickHouse: chdb's engine in this process, or a server over HTTP."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import httpx
+
+
+class EventLogUnavailable(RuntimeError):
+    """ClickHouse did not take a statement; the batch must not be acknowledged."""
+
+
+class HttpTransport:
+    """A ClickHouse server's HTTP interface (port 8123 by default)."""
+
+    def __init__(
+        self, url: str, settings: dict[str, str] | None = None, timeout: float = 30.0
+    ) -> None:
+        """`settings`: ClickHouse settings sent with every query (`database` among them)."""
+        self._params = dict(settings or {})
+        self._client = httpx.Client(base_url=url, timeout=timeout)
+
+    def execute(self, sql: str, data: str | None = None) -> str:
+        try:
+            if data is None:
+                response = self._client.post("/", params=self._params, content=sql.encode())
+            else:
+                params = {**self._params, "query": sql}
+                response = self._client.post("/", params=params, content=data.encode())
+        except httpx.HTTPError as error:
+            raise EventLogUnavailable(f"ClickHouse did not answer: {error}") from error
+        if response.status_code != 200:
+            raise EventLogUnavailable(
+                f"ClickHouse answered {response.status_code}: {response.text.strip()[:500]}"
+            )
+        return response.text
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class ChdbTransport:
+    """ClickHouse's engine in process (chdb), data kept in `path`; one statement at a time
+    (a chdb session is not safe to share between threads)."""
+
+    def __init__(self, path: str) -> None:
+        try:
+            from chdb import session as chdb_session
+        except ImportError as error:  # pragma: no cover - depends on the install
+            raise EventLogUnavailable(
+                "METERING_EVENTLOG_URL names chdb, which is not installed (pip install chdb)"
+            ) from error
+        self._session: Any = chdb_session.Session(path)  # type: ignore[no-untyped-call]
+        self._lock = threading.Lock()
+
+    def execute(self, sql: str, data: str | None = None) -> str:
+        statement = sql if data is None else f"{sql}\n{data}"
+        with self._lock:
+            try:
+                result = self._session.query(statement, "TabSeparated")
+            except Exception as error:
+                raise EventLogUnavailable(f"chdb: {error}") from error
+        return str(result.bytes().decode()) if result is not None else ""
+
+    def close(self) -> None:
+        with self._lock:
+            self._session.close()

@@ -1,0 +1,52 @@
+"""ClickHouse's TabSeparated format: the one wire format both the old server (18.16) and
+chdb read and write the same way, Decimals included (as text, never floats)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+NULL = "\\N"
+_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0", "'": "\\'"}
+_UNESCAPES = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r", "0": "\0", "'": "'", "b": "\b"}
+_UNESCAPES |= {"f": "\f", "a": "\a", "v": "\v"}
+
+
+def field(value: str | None) -> str:
+    if value is None:
+        return NULL
+    if not any(c in value for c in _ESCAPES):
+        return value
+    return "".join(_ESCAPES.get(c, c) for c in value)
+
+
+def rows_text(rows: Iterable[Iterable[str | None]]) -> str:
+    return "".join("\t".join(field(value) for value in row) + "\n" for row in rows)
+
+
+def _unescape(text: str) -> str | None:
+    if text == NULL:
+        return None
+    if "\\" not in text:
+        return text
+    out: list[str] = []
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char == "\\" and index + 1 < len(text):
+            out.append(_UNESCAPES.get(text[index + 1], text[index + 1]))
+            index += 2
+        else:
+            out.append(char)
+            index += 1
+    return "".join(out)
+
+
+def parse(text: str) -> Iterator[list[str | None]]:
+    for line in text.split("\n"):
+        if line:
+            yield [_unescape(value) for value in line.split("\t")]
+
+
+def literal(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

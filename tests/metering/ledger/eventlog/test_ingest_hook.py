@@ -1,0 +1,93 @@
+"""Posting events for a vendor with the event log: acknowledged only once ClickHouse has
+them, cost-only events kept only there, retries and conflicting ids answered as before."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from metering.catalog.vendors.models import Vendor
+from metering.ledger.eventlog.config import shared_eventlog
+from metering.platform.settings import get_settings
+from metering.surfaces.app import create_app
+from tests.metering.conftest import VendorFixture, create_vendor, receiving_settings
+from tests.metering.ledger.eventlog.conftest import fresh_table
+from tests.metering.ledger.eventlog.server import Server, free_ports
+from tests.metering.ledger.events.helpers import auth, table
+from tests.metering.surfaces.reports.helpers import at, call, money, resolution, tokens
+
+
+def _client(database_url: str, url: str, monkeypatch: pytest.MonkeyPatch) -> TestClient:
+    monkeypatch.setenv("METERING_EVENTLOG_URL", url)
+    get_settings.cache_clear()
+    return TestClient(create_app(receiving_settings(database_url=database_url)))
+
+
+@pytest.fixture
+def logged(engine: Engine) -> Iterator[VendorFixture]:
+    vendor = create_vendor(engine, "Logged")
+    with Session(engine) as session:
+        row = session.get(Vendor, vendor.id)
+        assert row is not None
+        row.eventlog = True
+        session.add(row)
+        session.commit()
+    yield vendor
+    get_settings.cache_clear()
+
+
+def _stored(engine: Engine) -> list[Any]:
+    return [row[0] for row in table(engine, "events", "event_id", order="event_id")]
+
+
+def test_cost_only_events_are_acknowledged_and_kept_only_in_the_event_log(
+    engine: Engine,
+    database_url: str,
+    logged: VendorFixture,
+    clickhouse_servers: list[Server],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = f"{clickhouse_servers[0].url}/?table={fresh_table()}"
+    items = [
+        call("m-1", "c-1", tokens("gpt-4o", 1200, 300), at(10, 9)),
+        call("m-2", "c-1", money("0.0123"), at(10, 10)),
+        resolution("r-1", "c-1", at(10, 12)),
+    ]
+    with _client(database_url, url, monkeypatch) as client:
+        first = client.post("/v1/events", json={"events": items}, headers=auth(logged.api_key))
+        retry = client.post("/v1/events", json={"events": items}, headers=auth(logged.api_key))
+        changed = call("m-1", "c-1", money("9.99"), at(10, 9))
+        conflict = client.post("/v1/events", json=changed, headers=auth(logged.api_key))
+
+    assert first.status_code == 200, first.text
+    assert (first.json()["accepted"], first.json()["duplicates"]) == (3, 0)
+    assert [e["id"] for e in first.json()["events"]] == ["m-1", "m-2", "r-1"]
+    assert (retry.json()["accepted"], retry.json()["duplicates"]) == (0, 3)
+    assert conflict.status_code == 409
+    assert "'m-1' was already stored with different content" in conflict.json()["detail"]
+    assert _stored(engine) == ["r-1"]
+    log = shared_eventlog(url)
+    (month,) = log.monthly(logged.id)
+    assert month.events == 3
+    assert month.tokens == {"gpt-4o": (1200, 300)}
+    assert str(month.money["usd"].normalize()) == "0.0123"
+
+
+def test_nothing_is_stored_when_the_event_log_does_not_answer(
+    engine: Engine, database_url: str, logged: VendorFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (closed,) = free_ports(1)
+    url = f"http://127.0.0.1:{closed}/?table={fresh_table()}"
+    with _client(database_url, url, monkeypatch) as client:
+        response = client.post(
+            "/v1/events", json=resolution("r-1", "c-1", at(10)), headers=auth(logged.api_key)
+        )
+    assert response.status_code == 503
+    assert response.json()["type"].endswith("/eventlog-unavailable")
+    assert "ClickHouse did not answer" in response.json()["detail"]
+    assert _stored(engine) == []
