@@ -28,6 +28,10 @@ decision into the stored `OutcomeState` of every candidate:
   window (`verify_by`), and never if not (the portal then shows it `unverified`). With
   `otherwise: count` an unconfirmed candidate is `counted` with a span that starts at the
   end of its window;
+- `over_limit`: its key's winner, but counting it would take the customer's spend or the
+  outcome's units for the period past a `block` limit (`limits.apply_limits`, run after the
+  keys resolve): stored, never billed, counted again in timestamp order once a reversal,
+  void or credit brings the period back under (its counted span is then the key's own);
 - `superseded`: its key's billed winner, but its outcome is exclusive (`exclusive` in the
   plan) and a winner of an outcome earlier in `exclusive.order` is billed for the same
   subject (the same dedupe key): `group_states` resolves the keys of one subject together.
@@ -101,6 +105,7 @@ class OutcomeState(StrEnum):
     REJECTED = "rejected"
     AWAITING_VERIFICATION = "awaiting_verification"
     SUPERSEDED = "superseded"
+    OVER_LIMIT = "over_limit"
 
 
 class EventStatus(StrEnum):
@@ -122,6 +127,7 @@ class EventStatus(StrEnum):
     REJECTED = "rejected"
     AWAITING_VERIFICATION = "awaiting_verification"
     SUPERSEDED = "superseded"
+    OVER_LIMIT = "over_limit"
 
 
 class DisplayStatus(StrEnum):
@@ -147,6 +153,8 @@ class DisplayStatus(StrEnum):
     AWAITING_VERIFICATION = "awaiting_verification"
     # Its window ended without a confirmation (`otherwise: drop`): never billed.
     UNVERIFIED = "unverified"
+    # Past a `block` limit: stored, not billed, counted again if spend falls back under.
+    OVER_LIMIT = "over_limit"
 
 
 # --- what the rules read --------------------------------------------------------------------
@@ -274,6 +282,9 @@ PROBLEM = InState(OutcomeState.PROBLEM)
 REJECTED = InState(OutcomeState.REJECTED)
 AWAITING_VERIFICATION = InState(OutcomeState.AWAITING_VERIFICATION)
 SUPERSEDED = InState(OutcomeState.SUPERSEDED)
+OVER_LIMIT = InState(OutcomeState.OVER_LIMIT)
+TALLIED = frozenset({OutcomeState.COUNTED, OutcomeState.OVER_LIMIT})
+"""The states the running tallies keep (`metering.ledger.tallies`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -613,6 +624,7 @@ def group_states(keys: Sequence[KeyFacts]) -> list[list[KeyState]]:
 _BEST_FIRST = (
     (OutcomeState.COUNTED, EventStatus.COUNTED),
     (OutcomeState.CREDITED, EventStatus.CREDITED),
+    (OutcomeState.OVER_LIMIT, EventStatus.OVER_LIMIT),
     (OutcomeState.AWAITING_VERIFICATION, EventStatus.AWAITING_VERIFICATION),
     (OutcomeState.SUPERSEDED, EventStatus.SUPERSEDED),
     (OutcomeState.PROBLEM, EventStatus.PROBLEM),

@@ -20,6 +20,7 @@ from metering.catalog.vendors.models import ApiKey, SigningSecret, Vendor
 from metering.ledger.disputes.models import Dispute
 from metering.ledger.events.models import EventVoid, StoredEvent
 from metering.ledger.outcomes.models import Outcome, OutcomeReversal, StalePeriod
+from metering.ledger.tallies.models import OutcomeTally
 from metering.notify.alerts.models import AlertFiring, AlertRule
 from metering.platform.jobs.models import JobRun, apscheduler_jobs
 from metering.platform.outbox.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -48,6 +49,7 @@ __all__ = [
     "JobRun",
     "Outcome",
     "OutcomeReversal",
+    "OutcomeTally",
     "Plan",
     "PlanVersion",
     "PortalKey",

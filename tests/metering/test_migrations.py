@@ -55,6 +55,11 @@ TABLES = {
     "invoice_payments",
     # issue 16: per-customer price books
     "customer_overrides",
+    # issue 14: prepaid credits
+    "credit_grants",
+    "credit_entries",
+    # issue 15: running outcome tallies for the allowance check
+    "outcome_tallies",
 }
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from metering.platform.db.types import UTCDateTime, utcnow
+from metering.platform.db.types import Amount, UTCDateTime, utcnow
 
 
 class CustomerStatus(StrEnum):
@@ -69,5 +70,9 @@ class Customer(SQLModel, table=True):
     # ([{type, value}]): where tax is computed, sent with its customer at the provider.
     address: dict[str, str] | None = Field(default=None, sa_type=sa.JSON)
     tax_ids: list[dict[str, str]] | None = Field(default=None, sa_type=sa.JSON)
+    # The vendor's spend limit for this customer (`spend_limit`): it can only lower the
+    # plan's maximum; `on_reach` as in the rule file (notify, stop_billing, block).
+    spend_limit_amount: Decimal | None = Field(default=None, sa_type=Amount)
+    spend_limit_on_reach: str | None = Field(default=None, max_length=20)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

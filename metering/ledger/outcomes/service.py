@@ -27,7 +27,7 @@ from metering.catalog.subscriptions.repository import Term, term_at, terms_of
 from metering.ledger import states
 from metering.ledger.disputes import repository as disputes
 from metering.ledger.events.models import StoredEvent
-from metering.ledger.outcomes import repository
+from metering.ledger.outcomes import limits, repository
 from metering.ledger.outcomes.models import Outcome
 from metering.ledger.outcomes.repository import Key, MatchRef
 from metering.ledger.outcomes.stale import mark_stale
@@ -281,6 +281,8 @@ def _resolve(
     now: datetime,
     ended: set[StaleMark],
     voided: Mapping[int, datetime] | None = None,
+    *,
+    with_limits: bool = True,
 ) -> tuple[list[str], set[int]]:
     """Resolve every key touched; insert `new_rows` with their states, update changed rows.
 
@@ -289,7 +291,9 @@ def _resolve(
     candidate, reversal, void and credit of its key with their times). `voided`: when the
     events of voided new rows were voided, by event pk. The caller holds the (customer,
     outcome) locks of everything touched. Every period ended by `now` in which a row was
-    inserted or changed state or span is added to `ended`.
+    inserted or changed state or span is added to `ended`. Then the block limits of every
+    period touched decide which counted rows are over them (`limits`), unless `with_limits`
+    is False (the call that counts rows back under a limit again).
     """
     keys = {_key_of(row) for row in new_rows} | extra_keys
     if reversal_matches:
@@ -359,7 +363,43 @@ def _resolve(
     for row, state in zip(new_rows, new_states, strict=True):
         row["state"] = state
     repository.insert_rows(session, new_rows)
+    if with_limits:
+        periods = {(key[0], key[2], ms[0].plan_version_id) for key, ms in groups.items() if ms}
+        changed_events |= _apply_limits(session, periods, now, ended, new_rows, new_states)
     return new_states, changed_events
+
+
+def _apply_limits(
+    session: Session,
+    periods: Collection[limits.PeriodRef],
+    now: datetime,
+    ended: set[StaleMark],
+    new_rows: list[dict[str, Any]],
+    new_states: list[str],
+) -> set[int]:
+    """Take counted rows past a block limit out and count rows back under it again; the
+    states of `new_rows` follow. Returns the pks of events whose rows changed."""
+    decided = limits.decide(session, periods)
+    if not decided:
+        return set()
+    repository.set_states(session, limits.over_limit_changes(decided))
+    changed = {row.event_pk for row in decided.over}
+    ended.update(
+        (row.vendor_id, row.customer_id, row.period_start)
+        for row in decided.over
+        if row.period_end <= now
+    )
+    over = {(row.event_pk, row.outcome, row.dedupe_key) for row in decided.over}
+    for index, row in enumerate(new_rows):
+        if (row["event_pk"], row["outcome"], row["dedupe_key"]) in over:
+            new_states[index] = str(OutcomeState.OVER_LIMIT)
+            row["state"] = new_states[index]
+    if decided.readmit:
+        _, readmitted = _resolve(
+            session, [], (), set(decided.readmit), now, ended, with_limits=False
+        )
+        changed |= readmitted
+    return changed
 
 
 def _subjects(groups: Mapping[Key, list[_Member]], plans: Mapping[str, PlanRef]) -> list[Key_s]:

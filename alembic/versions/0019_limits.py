@@ -1,0 +1,104 @@
+"""Limits: running outcome tallies for the allowance check, and customer spend limits.
+
+Revision ID: 0019
+Revises: 0014
+Create Date: 2026-12-03
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from alembic import op
+
+revision: str = "0019"
+down_revision: str | None = "0014"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+TS = sa.DateTime(timezone=True)
+AMOUNT = sa.Numeric(38, 12)
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "outcome_tallies",
+        sa.Column("id", ID, primary_key=True, autoincrement=True),
+        sa.Column("vendor_id", sa.String(40), sa.ForeignKey("vendors.id"), nullable=False),
+        sa.Column("customer_id", sa.String(40), sa.ForeignKey("customers.id"), nullable=False),
+        sa.Column("outcome", sa.String(200), nullable=False),
+        sa.Column("period_start", TS, nullable=False),
+        sa.Column("state", sa.String(30), nullable=False),
+        sa.Column("settles_by", TS, nullable=False),
+        sa.Column("units", AMOUNT, nullable=False),
+        sa.Column("rows", sa.Integer(), nullable=False),
+        sa.UniqueConstraint(
+            "customer_id",
+            "period_start",
+            "outcome",
+            "state",
+            "settles_by",
+            name="uq_outcome_tallies_bucket",
+        ),
+    )
+    with op.batch_alter_table("customers") as batch:
+        batch.add_column(sa.Column("spend_limit_amount", AMOUNT, nullable=True))
+        batch.add_column(sa.Column("spend_limit_on_reach", sa.String(20), nullable=True))
+    _backfill()
+
+
+def _hour_up(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    hour = value.replace(minute=0, second=0, microsecond=0)
+    return hour if hour == value else hour + timedelta(hours=1)
+
+
+def _backfill() -> None:
+    """Tally the counted rows already stored (`metering.ledger.tallies`)."""
+    bind = op.get_bind()
+    rows = bind.execute(
+        sa.text(
+            "SELECT vendor_id, customer_id, outcome, period_start, state, settles_at, value "
+            "FROM outcomes WHERE state IN ('counted', 'over_limit')"
+        )
+    )
+    buckets: dict[tuple[object, ...], list[object]] = {}
+    for vendor, customer, outcome, start, state, settles_at, value in rows:
+        if isinstance(settles_at, str):
+            settles_at = datetime.fromisoformat(settles_at)
+        key = (vendor, customer, outcome, start, state, _hour_up(settles_at))
+        found = buckets.setdefault(key, [Decimal(0), 0])
+        found[0] = Decimal(str(found[0])) + (Decimal(1) if value is None else Decimal(str(value)))
+        found[1] = int(str(found[1])) + 1
+    table = sa.table(
+        "outcome_tallies",
+        *(sa.column(name) for name in ("vendor_id", "customer_id", "outcome", "period_start")),
+        *(sa.column(name) for name in ("state", "settles_by", "units", "rows")),
+    )
+    values = [
+        dict(
+            zip(
+                ("vendor_id", "customer_id", "outcome", "period_start", "state", "settles_by"),
+                key,
+                strict=True,
+            ),
+            units=found[0],
+            rows=found[1],
+        )
+        for key, found in buckets.items()
+    ]
+    if values:
+        op.bulk_insert(table, values)  # type: ignore[arg-type]
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("customers") as batch:
+        batch.drop_column("spend_limit_on_reach")
+        batch.drop_column("spend_limit_amount")
+    op.drop_table("outcome_tallies")
