@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
-    BeforeValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
@@ -112,11 +112,11 @@ class Settle(RuleModel):
 
 
 OnReach = Literal["notify", "stop_billing", "block"]
-_ON_REACH = {
-    "enum": ["notify", "stop_billing", "block"],
-    "description": "notify: only tell the vendor; stop_billing: bill no more than the limit; "
-    "block: outcomes past the limit are over_limit, stored and never billed.",
-}
+_ON_REACH_TEXT = (
+    "notify: only tell the vendor; stop_billing: bill no more than the limit; "
+    "block: outcomes past the limit are over_limit, stored and never billed."
+)
+_ON_REACH = {"enum": ["notify", "stop_billing", "block"], "description": _ON_REACH_TEXT}
 WarnAt = Annotated[
     int,
     Field(
@@ -142,7 +142,7 @@ class Maximum(RuleModel):
     (a cap line)."""
 
     amount: PositiveMoney
-    on_reach: OnReach = Field(default="stop_billing", description=_ON_REACH["description"])
+    on_reach: OnReach = Field(default="stop_billing", description=_ON_REACH_TEXT)
     warn_at: WarnAt = 80
 
     @model_validator(mode="before")

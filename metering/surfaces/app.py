@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends
 
+from metering.billing.allowance import endpoints as allowance
 from metering.billing.credits import endpoints as credits
 from metering.billing.invoices import endpoints as invoices
 from metering.billing.payments import endpoints as payments
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> MonitoredApp:
     app.include_router(events.router)
     app.include_router(invoices.router)
     app.include_router(credits.router)
+    app.include_router(allowance.router)
     app.include_router(payments.router)
     app.include_router(payment_methods.router)
     app.include_router(reports.router)

@@ -58,7 +58,10 @@ class LimitChanges:
 
 
 def _within(
-    rules: RuleFile, customer_id: str, period_start: datetime, amount: Decimal | None,
+    rules: RuleFile,
+    customer_id: str,
+    period_start: datetime,
+    amount: Decimal | None,
     session: Session,
 ) -> bool:
     """The tally's fast answer: no over_limit row and every total within its limit."""

@@ -490,6 +490,31 @@ def resolve_keys(session: Session, keys: Collection[Key], now: datetime) -> None
     mark_stale(session, ended)
 
 
+def enforce_limits(session: Session, customer: Customer, now: datetime) -> None:
+    """Decide the block limits of the customer's periods that have outcome rows in force
+    now again, after its spend limit changed: rows past it go over, rows under it count."""
+    prefer_index_lookups(session)
+    outcomes = session.exec(
+        select(Outcome.outcome).where(Outcome.customer_id == customer.id).distinct()
+    ).all()
+    lock_names(session, _with_exclusive([(customer.id, name) for name in outcomes]))
+    periods = session.exec(
+        select(Outcome.period_start, Outcome.plan_version_id)
+        .where(
+            col(Outcome.customer_id) == customer.id,
+            col(Outcome.period_end) > now,
+            col(Outcome.period_start) <= now,
+        )
+        .distinct()
+    ).all()
+    ended: set[StaleMark] = set()
+    changed = _apply_limits(
+        session, {(customer.id, start, version) for start, version in periods}, now, ended, [], []
+    )
+    _refresh_statuses(session, changed)
+    mark_stale(session, ended)
+
+
 def as_core_event(row: StoredEvent) -> Event:
     """The pure core's view of a stored event."""
     return Event(

@@ -45,7 +45,7 @@ class Deltas:
         self.changes: dict[Bucket, list[Any]] = {}
 
     def add(self, row: Mapping[str, Any] | Outcome, sign: int) -> None:
-        get = row.get if isinstance(row, Mapping) else lambda name: getattr(row, name)
+        get: Any = row.get if isinstance(row, Mapping) else lambda name: getattr(row, name)
         state = get("state")
         if state not in TALLIED:
             return
