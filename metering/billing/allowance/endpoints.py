@@ -14,7 +14,6 @@ from metering.billing.allowance.schemas import (
     SpendLimitIn,
     SpendLimitOut,
 )
-from metering.catalog.customers import repository as customers
 from metering.catalog.customers import service as customer_service
 from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
@@ -43,8 +42,10 @@ def get_allowance(
     """Whether one more `outcome` may be billed now (`ok`, `warning`, `blocked`), what is
     left before the nearest limit, the credit balance and the open period's spend. Reads
     running tallies: cheap enough to call before every piece of billable work."""
-    customer = customer_service.get_or_404(session, vendor, customer_id)
-    return service.allowance(session, customer, outcome, utcnow())
+    found = service.allowances(session, vendor.id, [customer_id], outcome, utcnow())[customer_id]
+    if isinstance(found, ProblemError):
+        raise found
+    return found
 
 
 @router.post(
@@ -58,24 +59,15 @@ def batch_allowance(
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
 ) -> AllowanceBatchOut:
-    """One item per customer id, in the order sent: its allowance, or the problem (an
+    """One item per distinct customer id, in the order sent: its allowance, or the problem (an
     unknown customer, no plan in force, an outcome its plan lacks) that kept it from one."""
-    now = utcnow()
-    found = {c.id: c for c in customers.get_many(session, vendor.id, data.customer_ids)}
-    items = []
-    for customer_id in data.customer_ids:
-        customer = found.get(customer_id)
-        try:
-            if customer is None:
-                raise problems.not_found("customer", customer_id)
-            items.append(
-                AllowanceItem(
-                    customer_id=customer_id,
-                    allowance=service.allowance(session, customer, data.outcome, now),
-                )
-            )
-        except ProblemError as problem:
-            items.append(AllowanceItem(customer_id=customer_id, problem=problem.body()))
+    found = service.allowances(session, vendor.id, data.customer_ids, data.outcome, utcnow())
+    items = [
+        AllowanceItem(customer_id=customer_id, problem=answer.body())
+        if isinstance(answer, ProblemError)
+        else AllowanceItem(customer_id=customer_id, allowance=answer)
+        for customer_id, answer in found.items()
+    ]
     return AllowanceBatchOut(data=items)
 
 

@@ -11,27 +11,24 @@ would not be paid for the work.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from sqlmodel import Session
 
+from metering.billing.allowance import repository
 from metering.billing.allowance.schemas import AllowanceOut, LimitOut, PeriodSpend
-from metering.billing.credits import repository as credits
 from metering.billing.credits.service import money
-from metering.billing.invoices.close import subscription_period
-from metering.catalog.customers.models import Customer
 from metering.catalog.plans.compiled import rules_of
-from metering.catalog.subscriptions import repository as subscriptions
-from metering.catalog.subscriptions.service import in_force
-from metering.ledger.outcomes.limits import customer_spend_limit
+from metering.ledger.outcomes.limits import spend_limit
 from metering.ledger.tallies import repository as tallies
 from metering.platform.api import problems
 from metering.platform.api.problems import ProblemError
 from pricing_rules import limits
 from pricing_rules.engine import decimal_text
+from pricing_rules.periods import Period, clip, period_containing
 from pricing_rules.pricing import MeasuredUsage
 from pricing_rules.rules import RuleFile
 
@@ -144,38 +141,79 @@ def _reason(state: str, decided: _Limit | None) -> str:
     return f"{lim.used_percent}% of {name} of {bound} is used."
 
 
-def allowance(session: Session, customer: Customer, outcome: str, now: datetime) -> AllowanceOut:
-    """The allowance of one customer for one outcome of the plan in force now."""
-    subscription = in_force(subscriptions.of_customer(session, customer.id), now)
-    if subscription is None:
-        raise problems.NO_SUBSCRIPTION.error(f"Customer '{customer.id}' has no plan in force now.")
-    rules = rules_of(session, subscription.plan_version_id)
-    if outcome not in rules.outcomes:
-        raise unknown_outcome(outcome, rules)
-    period = subscription_period(subscription, rules, now)
-    found = tallies.period_tallies(session, [customer.id], period.start, now)
+def allowances(
+    session: Session, vendor_id: str, customer_ids: Sequence[str], outcome: str, now: datetime
+) -> dict[str, AllowanceOut | ProblemError]:
+    """The allowance of each customer for `outcome` under the plan in force now, or the
+    problem that keeps it from one; three queries however many customers."""
+    found = repository.terms(session, vendor_id, customer_ids, now)
+    credit = repository.usable_credit(session, found.keys(), now) if found else {}
+    answers: dict[str, AllowanceOut | ProblemError] = {}
+    periods: dict[str, tuple[RuleFile, Period]] = {}
+    for customer_id in customer_ids:
+        terms = found.get(customer_id)
+        if terms is None:
+            answers[customer_id] = problems.not_found("customer", customer_id)
+        elif terms.plan_version_id is None or terms.starts_at is None:
+            answers[customer_id] = problems.NO_SUBSCRIPTION.error(
+                f"Customer '{customer_id}' has no plan in force now."
+            )
+        else:
+            rules = rules_of(session, terms.plan_version_id)
+            if outcome not in rules.outcomes:
+                answers[customer_id] = unknown_outcome(outcome, rules)
+                continue
+            billing = rules.billing
+            plan_period = period_containing(now, billing.interval, billing.timezone)
+            periods[customer_id] = (rules, clip(plan_period, terms.starts_at, terms.ends_at))
+    by_start: dict[datetime, list[str]] = {}
+    for customer_id, (_, period) in periods.items():
+        by_start.setdefault(period.start, []).append(customer_id)
+    tallied: dict[tuple[str, str], tallies.PeriodTally] = {}
+    for start, ids in by_start.items():
+        tallied.update(tallies.period_tallies(session, ids, start, now))
+    for customer_id, (rules, period) in periods.items():
+        terms = found[customer_id]
+        mine = {name: t for (cid, name), t in tallied.items() if cid == customer_id}
+        limit = spend_limit(terms.spend_limit_amount, terms.spend_limit_on_reach)
+        balance = credit.get((customer_id, rules.currency))
+        answers[customer_id] = _allowance(
+            customer_id, rules, period, mine, limit, balance, outcome, now
+        )
+    return {customer_id: answers[customer_id] for customer_id in customer_ids}
+
+
+def _allowance(
+    customer_id: str,
+    rules: RuleFile,
+    period: Period,
+    found: Mapping[str, tallies.PeriodTally],
+    customer_limit: limits.MoneyLimit | None,
+    credit: Decimal | None,
+    outcome: str,
+    now: datetime,
+) -> AllowanceOut:
     settled: dict[str, MeasuredUsage] = {}
     total: dict[str, MeasuredUsage] = {}
-    over = 0
-    for (_, name), tally in found.items():
+    for name, tally in found.items():
         sums = limits.sums(rules, name)
         settled[name] = MeasuredUsage(
             tally.settled_units if sums else Decimal(tally.settled_rows), tally.settled_rows
         )
         total[name] = MeasuredUsage(tally.units if sums else Decimal(tally.rows), tally.rows)
-        over += tally.over_limit_rows if name == outcome else 0
     spent_settled = limits.spend(rules, settled)
     spent = limits.spend(rules, total)
     used_units = total[outcome].quantity if outcome in total else Decimal(0)
     checked: list[_Limit] = []
     if (unit := _unit_limit(rules, outcome, used_units)) is not None:
         checked.append(unit)
-    for limit in limits.money_limits(rules, customer_spend_limit(customer)):
+    for limit in limits.money_limits(rules, customer_limit):
         checked.append(_money_limit(limit, rules, total, spent, outcome))
     state, decided = _state(checked)
     remaining_units = _remaining([lim.remaining for lim in checked if lim.blocks])
+    held = found[outcome].over_limit_rows if outcome in found else 0
     return AllowanceOut(
-        customer_id=customer.id,
+        customer_id=customer_id,
         outcome=outcome,
         as_of=now,
         currency=rules.currency,
@@ -183,29 +221,15 @@ def allowance(session: Session, customer: Customer, outcome: str, now: datetime)
         period_end=period.end,
         state=state,
         remaining_units=None if remaining_units is None else decimal_text(remaining_units),
-        remaining_credit=_credit(session, customer, rules.currency, now),
+        remaining_credit=None if credit is None else money(credit, rules.currency),
         period_spend=PeriodSpend(
             settled=money(spent_settled, rules.currency),
             pending=money(spent - spent_settled, rules.currency),
             total=money(spent, rules.currency),
         ),
         units_used=decimal_text(used_units),
-        over_limit=over,
+        over_limit=held,
         limit=None if decided is None else decided.out,
         reason=_reason(state, decided),
         limits=[lim.out for lim in checked],
     )
-
-
-def _credit(session: Session, customer: Customer, currency: str, now: datetime) -> str | None:
-    """The usable balance of the customer's active grants in the plan's currency."""
-    grants = [
-        g
-        for g in credits.active_grants(session, customer.id)
-        if g.currency == currency
-        and g.effective_at <= now
-        and (g.expires_at is None or g.expires_at > now)
-    ]
-    if not grants:
-        return None
-    return money(sum((g.remaining for g in grants), Decimal(0)), currency)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
-
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from metering.catalog.customers.models import Customer
@@ -41,14 +39,4 @@ def listing(
 def with_external_id(session: Session, external_id: str) -> list[Customer]:
     """Every vendor's customer with this external id (the CLI names customers this way)."""
     statement = select(Customer).where(Customer.external_id == external_id)
-    return list(session.exec(statement).all())
-
-
-def get_many(session: Session, vendor_id: str, customer_ids: Collection[str]) -> list[Customer]:
-    """The vendor's customers among these ids (another vendor's are left out)."""
-    if not customer_ids:
-        return []
-    statement = select(Customer).where(
-        col(Customer.vendor_id) == vendor_id, col(Customer.id).in_(sorted(set(customer_ids)))
-    )
     return list(session.exec(statement).all())

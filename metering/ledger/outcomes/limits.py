@@ -32,17 +32,22 @@ PeriodRef = tuple[str, datetime, str]
 """customer id, period start, plan version id (of a row written in it)."""
 
 
-def customer_spend_limit(customer: Customer | None) -> limits.MoneyLimit | None:
-    """The customer's own spend limit, as the core reads it."""
-    if customer is None or customer.spend_limit_amount is None:
+def spend_limit(amount: Decimal | None, on_reach: str | None) -> limits.MoneyLimit | None:
+    """A customer's own spend limit (its `spend_limit_*` columns), as the core reads it."""
+    if amount is None:
         return None
-    on_reach = customer.spend_limit_on_reach or "block"
     return limits.MoneyLimit(
-        customer.spend_limit_amount,
-        on_reach,  # type: ignore[arg-type]
+        amount,
+        on_reach or "block",  # type: ignore[arg-type]
         80,
         "customer_spend_limit",
     )
+
+
+def customer_spend_limit(customer: Customer | None) -> limits.MoneyLimit | None:
+    if customer is None:
+        return None
+    return spend_limit(customer.spend_limit_amount, customer.spend_limit_on_reach)
 
 
 @dataclass(slots=True)

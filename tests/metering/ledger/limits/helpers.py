@@ -11,7 +11,10 @@ from sqlalchemy.engine import Engine
 from tests.metering.ledger.events.helpers import ingest_all, reopen_event, resolved, table
 
 
-def rules(limits: str = 'maximum: {amount: "10.00", on_reach: block}', outcome_extra: str = "") -> str:
+BLOCK_AT_10 = 'maximum: {amount: "10.00", on_reach: block}'
+
+
+def rules(limits: str = BLOCK_AT_10, outcome_extra: str = "") -> str:
     return f"""\
 plan: limited
 version: 1
