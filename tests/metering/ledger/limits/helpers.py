@@ -10,7 +10,6 @@ from sqlalchemy.engine import Engine
 
 from tests.metering.ledger.events.helpers import ingest_all, reopen_event, resolved, table
 
-
 BLOCK_AT_10 = 'maximum: {amount: "10.00", on_reach: block}'
 
 
