@@ -127,7 +127,7 @@ async def timed(
     async def caller(number: int) -> None:
         rng = random.Random(number)
         async with httpx.AsyncClient(
-            base_url=base, timeout=30, headers={"Authorization": f"Bearer {key}"}
+            base_url=base, timeout=120, headers={"Authorization": f"Bearer {key}"}
         ) as http:
             while left[0] > 0:
                 left[0] -= 1

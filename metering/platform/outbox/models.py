@@ -26,6 +26,10 @@ class EventType(StrEnum):
     INVOICE_UNCOLLECTIBLE = "invoice.uncollectible"
     OUTCOME_DISPUTED = "outcome.disputed"
     DISPUTE_RESOLVED = "dispute.resolved"
+    # A limit of a customer's period (`maximum`, `spend_limit`, an outcome's `limit`) is
+    # at its `warn_at` percent, or reached; each once per period.
+    LIMIT_WARNING = "limit.warning"
+    LIMIT_REACHED = "limit.reached"
 
 
 class DeliveryStatus(StrEnum):
