@@ -156,13 +156,17 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--callers", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--no-jobs", action="store_true", help="serve without its jobs (an API-only process)"
+    )
     args = parser.parse_args()
     now = utcnow()
     with fresh_database(DATABASE) as url:
         began = time.perf_counter()
         key, customer_ids = load(url, args.outcomes, args.customers, now)
         print(f"loaded {args.outcomes:,} outcome events in {time.perf_counter() - began:.1f} s")
-        with server(url, args.workers) as base:
+        extra = ("--no-jobs",) if args.no_jobs else ()
+        with server(url, args.workers, *extra, start_within=600) as base:
 
             def check(http: httpx.AsyncClient, rng: random.Random) -> Any:
                 customer = rng.choice(customer_ids)
@@ -184,7 +188,8 @@ def main() -> None:
             batches = asyncio.run(
                 timed(base, key, args.callers, max(args.requests // 20, 100), batch)
             )
-    print(f"{args.callers} callers, serve --workers {args.workers}, PostgreSQL")
+    jobs = " --no-jobs" if args.no_jobs else ""
+    print(f"{args.callers} callers, serve --workers {args.workers}{jobs}, PostgreSQL")
     summary("/healthz (baseline)", baseline)
     p95, p99 = summary("allowance check", checks)
     summary("batch of 100 (info)", batches)
