@@ -106,8 +106,7 @@ def load(url: str, outcomes: int, customers: int, now: datetime) -> tuple[str, l
     copy_events(url, seeded, generate(outcomes, names, period.start, end), None, (rules, period))
     engine = make_engine(url)
     with Session(engine) as session:
-        for customer_id in seeded.customer_ids.values():
-            tallies.rebuild(session, customer_id, period.start)
+        tallies.rebuild(session, seeded.customer_ids.values(), period.start)
         session.commit()
     engine.dispose()
     return seeded.api_key, list(seeded.customer_ids.values())

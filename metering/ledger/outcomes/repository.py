@@ -231,7 +231,7 @@ def delete_for_customer(
     ).all()
     for start in {start for _, start, _, _ in found}:
         session.execute(sa.delete(Outcome).where(rows, col(Outcome.period_start) == start))
-        tallies.rebuild(session, customer_id, start)
+        tallies.rebuild(session, [customer_id], start)
     session.execute(sa.delete(Outcome).where(rows))
     session.execute(sa.delete(OutcomeReversal).where(reversals))
     return Removed(

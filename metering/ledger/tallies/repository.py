@@ -150,23 +150,28 @@ def period_tallies(
     }
 
 
-def rebuild(session: Session, customer_id: str, period_start: datetime) -> None:
-    """Recount one customer's period from its outcome rows (the reconciliation at close)."""
+def rebuild(session: Session, customer_ids: Collection[str], period_start: datetime) -> None:
+    """Recount these customers' period from its outcome rows: the reconciliation a close
+    runs, so a tally never drifts from the rows for long."""
+    if not customer_ids:
+        return
+    ids = sorted(set(customer_ids))
     session.execute(
-        sa.delete(TABLE).where(
-            TABLE.c.customer_id == customer_id, TABLE.c.period_start == period_start
+        sa.delete(TABLE).where(TABLE.c.customer_id.in_(ids), TABLE.c.period_start == period_start)
+    )
+    o = Outcome.__table__.c  # type: ignore[attr-defined]
+    rows = session.execute(
+        sa.select(
+            o.vendor_id, o.customer_id, o.outcome, o.period_start, o.state, o.settles_at, o.value
+        ).where(
+            o.customer_id.in_(ids),
+            o.period_start == period_start,
+            o.state.in_([str(s) for s in TALLIED]),
         )
     )
-    rows = session.exec(
-        select(Outcome).where(
-            col(Outcome.customer_id) == customer_id,
-            col(Outcome.period_start) == period_start,
-            col(Outcome.state).in_([str(s) for s in TALLIED]),
-        )
-    ).all()
     deltas = Deltas()
     for row in rows:
-        deltas.add(row, 1)
+        deltas.add(dict(row._mapping), 1)
     deltas.apply(session)
 
 

@@ -4,12 +4,16 @@ counted again in timestamp order when spend falls back under (both databases).""
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from metering.ledger.events.service import void
+from tests.metering.billing.invoices.helpers import close
 from tests.metering.conftest import VendorFixture, create_customer, create_plan
 from tests.metering.ledger.limits.helpers import (
     NOW,
@@ -96,3 +100,19 @@ def test_notify_and_stop_billing_hold_nothing(engine: Engine, vendor: VendorFixt
     ]
     send(engine, vendor.id, *events)
     assert {status for status, _ in state(engine).values()} == {"counted"}
+
+
+def test_the_close_bills_no_held_outcome_and_reconciles_the_tallies(
+    engine: Engine, vendor: VendorFixture
+) -> None:
+    create_customer(engine, vendor.id, "acme", create_plan(engine, vendor.id, rules()))
+    send(engine, vendor.id, *STORY[:3])
+    with engine.begin() as connection:  # a tally that drifted (say, a row written by hand)
+        connection.execute(sa.text("UPDATE outcome_tallies SET rows = rows + 5"))
+    report = close(engine, datetime(2026, 12, 5, tzinfo=UTC))
+    assert tallied(engine) == counted_rows(engine)
+    # r3 is over the limit: the invoice bills r1 and r2 only, 2 x 4.00.
+    november = [
+        i.total for i in report.invoices if i.period_start == datetime(2026, 11, 1, tzinfo=UTC)
+    ]
+    assert november == [Decimal("8.00")]
