@@ -55,7 +55,7 @@ TABLES = {
     "invoice_payments",
     # issue 16: per-customer price books
     "customer_overrides",
-    # issue 14: prepaid credits
+    # issue 14: prepaid credits and their ledger
     "credit_grants",
     "credit_entries",
     # issue 15: running outcome tallies for the allowance check

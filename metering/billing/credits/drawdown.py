@@ -77,12 +77,6 @@ def _unexpired(grant: LockedGrant, instant: datetime) -> bool:
     return grant.expires_at is None or grant.expires_at > instant
 
 
-def applies(grant: LockedGrant, line: LineDraft) -> bool:
-    if line.kind == LineKind.CREDITS.value:
-        return False
-    return grant.applies_to is None or label_of_key(line.charge_key) in grant.applies_to
-
-
 def _periods(lines: Iterable[LineDraft]) -> dict[PeriodKey, list[LineDraft]]:
     grouped: dict[PeriodKey, list[LineDraft]] = {}
     for line in lines:
@@ -183,6 +177,8 @@ def _draw(
     net = sum((line.amount for line in lines), ZERO)
     period_budget = min(net, budget)
     unpaid = [max(line.amount, ZERO) for line in lines]
+    labels = [label_of_key(line.charge_key) for line in lines]
+    every = list(range(len(lines)))
     corrects = next((line.corrects_invoice_id for line in lines), None)
     total = ZERO
     for grant in ordered:
@@ -190,7 +186,8 @@ def _draw(
             break
         if left[grant.id] <= 0 or not valid_for(grant, *key):
             continue
-        mine = [i for i, line in enumerate(lines) if applies(grant, line)]
+        names = grant.applies_to
+        mine = every if names is None else [i for i in every if labels[i] in names]
         payable = sum((unpaid[i] for i in mine), ZERO)
         amount = min(left[grant.id], payable, period_budget - total)
         if amount <= 0:
@@ -233,16 +230,16 @@ def settle_invoices(
         for line in c.lines
         if (line.period_start, line.period_end) != c.period
     }
-    paid = repository.paid_by_grants(session, [c.customer_id for c in wanted], earlier)
-    settled = {}
-    for c in wanted:
-        paid_before = {
-            start: by_grant
-            for (customer, start), by_grant in paid.items()
-            if customer == c.customer_id
-        }
-        settled[c.invoice_id] = settle(grants[c.customer_id], c.lines, c.period, paid_before, as_of)
-    return settled
+    paid: dict[str, dict[datetime, Mapping[str, Decimal]]] = {}
+    found = repository.paid_by_grants(session, [c.customer_id for c in wanted], earlier)
+    for (customer_id, start), by_grant in found.items():
+        paid.setdefault(customer_id, {})[start] = by_grant
+    return {
+        c.invoice_id: settle(
+            grants[c.customer_id], c.lines, c.period, paid.get(c.customer_id, {}), as_of
+        )
+        for c in wanted
+    }
 
 
 def record_uses(session: Session, settled: Mapping[str, Settlement], at: datetime) -> None:
@@ -254,3 +251,27 @@ def record_uses(session: Session, settled: Mapping[str, Settlement], at: datetim
     ]
     if changes:
         ledger.record(session, changes)
+
+
+def project(
+    session: Session,
+    customer_id: str,
+    currency: str,
+    lines: Sequence[LineDraft],
+    current: PeriodKey,
+    as_of: datetime,
+) -> list[LineDraft]:
+    """The `credits` lines a close would add to `lines` now (writing nothing)."""
+    grants = [
+        ledger.snapshot(g)
+        for g in repository.active_grants(session, customer_id)
+        if g.currency == currency
+    ]
+    if not grants:
+        return []
+    earlier = {
+        line.period_start for line in lines if (line.period_start, line.period_end) != current
+    }
+    paid = repository.paid_by_grants(session, [customer_id], earlier)
+    paid_before = {start: by_grant for (_, start), by_grant in paid.items()}
+    return settle(grants, lines, current, paid_before, as_of).lines

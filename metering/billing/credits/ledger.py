@@ -78,6 +78,11 @@ def _locked(session: Session, where: sa.ColumnElement[bool]) -> list[LockedGrant
     return [LockedGrant(*row) for row in session.execute(statement)]
 
 
+def snapshot(grant: CreditGrant) -> LockedGrant:
+    """A grant as the drawdown reads it, unlocked: for projections, which write nothing."""
+    return LockedGrant(**{f.name: getattr(grant, f.name) for f in fields(LockedGrant)})
+
+
 def lock(session: Session, grant_ids: Collection[str]) -> dict[str, LockedGrant]:
     """The grants of `grant_ids`, locked until the transaction ends."""
     if not grant_ids:
@@ -168,16 +173,32 @@ def record(session: Session, changes: Sequence[Change]) -> list[str]:
         for entry_id, c in zip(ids, changes, strict=True)
     ]
     insert_rows(session, ENTRIES, rows)
-    if balances:
-        session.execute(
-            sa.update(GRANTS)
-            .where(GRANTS.c.id == sa.bindparam("grant_id"))
-            .values(remaining=sa.bindparam("balance")),
-            [{"grant_id": gid, "balance": amount} for gid, amount in balances.items()],
-        )
+    _write_balances(session, balances)
     for change in changes:
         change.grant.remaining = balances[change.grant.id]
     return ids
+
+
+def _write_balances(session: Session, balances: dict[str, Decimal]) -> None:
+    """Each grant's new `remaining`: one statement on PostgreSQL (arrays), else one per row."""
+    if not balances:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            sa.text(
+                "UPDATE credit_grants AS g SET remaining = v.balance FROM unnest("
+                "CAST(:ids AS VARCHAR[]), CAST(:balances AS NUMERIC[])) AS v(id, balance) "
+                "WHERE g.id = v.id"
+            ),
+            {"ids": list(balances), "balances": list(balances.values())},
+        )
+        return
+    session.execute(
+        sa.update(GRANTS)
+        .where(GRANTS.c.id == sa.bindparam("grant_id"))
+        .values(remaining=sa.bindparam("balance")),
+        [{"grant_id": gid, "balance": amount} for gid, amount in balances.items()],
+    )
 
 
 def _set(session: Session, grant: LockedGrant, **values: object) -> None:
@@ -232,3 +253,32 @@ def invariant_violations(session: Session, customer_ids: Collection[str] = ()) -
         if remaining < ZERO:
             found.append(f"grant {grant_id}: remaining {remaining} is below zero")
     return found
+
+
+def give_back(session: Session, invoice_id: str, at: datetime) -> None:
+    """A voided invoice's credits go back to the grants that paid it (per period, so later
+    corrections of those periods see them unpaid), unless a grant is voided or expired."""
+    e = ENTRIES.c
+    statement = (
+        sa.select(e.grant_id, e.period_start, e.period_end, sa.func.sum(e.amount))
+        .where(
+            e.invoice_id == invoice_id,
+            e.kind.in_([EntryKind.DRAWDOWN.value, EntryKind.RESTORE.value]),
+        )
+        .group_by(e.grant_id, e.period_start, e.period_end)
+    )
+    used = [
+        (g, start, end, ZERO - Decimal(net)) for g, start, end, net in session.execute(statement)
+    ]
+    grants = lock(session, {grant_id for grant_id, *_ in used})
+    changes = []
+    for grant_id, start, end, drawn in sorted(used, key=lambda u: (u[0], u[1])):
+        grant = grants[grant_id]
+        if not drawn or grant.status != GrantStatus.ACTIVE.value or grant.expired_at:
+            continue
+        if drawn > 0:
+            kind, amount = EntryKind.RESTORE, drawn
+        else:  # it restored more than it drew: take that back, as far as the grant holds
+            kind, amount = EntryKind.DRAWDOWN, max(drawn, -grant.remaining)
+        changes.append(Change(grant, kind, amount, at, invoice_id, start, end, "invoice voided"))
+    record(session, [c for c in changes if c.amount])

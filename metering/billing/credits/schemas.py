@@ -72,7 +72,9 @@ class GrantCreate(BaseModel):
 
 
 class GrantVoid(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "Contract ended"}]}
+    )
 
     reason: str | None = Field(None, max_length=500)
 
@@ -80,7 +82,12 @@ class GrantVoid(BaseModel):
 class AdjustmentCreate(BaseModel):
     """A manual change of a grant's balance (an operator's correction)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"amount": "-20.00", "reason": "Goodwill credit entered twice"}]
+        },
+    )
 
     amount: SignedMoneyText = Field(description="Signed; the balance never goes below zero.")
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
@@ -170,6 +177,31 @@ class CurrencyBalance(BaseModel):
 
 
 class BalanceOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "customer_id": "cus_01jd3k2m8n4p6q8r0s2t4v6w8y",
+                "as_of": "2026-11-20T10:00:00Z",
+                "balances": [
+                    {
+                        "currency": "usd",
+                        "available": "312.40",
+                        "projected_draw": "187.60",
+                        "available_after_projection": "124.80",
+                        "expiring_soon": [
+                            {
+                                "grant_id": "crg_01jd3k2m8n4p6q8r0s2t4v6w8y",
+                                "name": "Launch promotion",
+                                "remaining": "50.00",
+                                "expires_at": "2026-12-01T00:00:00Z",
+                            }
+                        ],
+                    }
+                ],
+            }
+        }
+    )
+
     customer_id: str
     as_of: datetime
     balances: list[CurrencyBalance]

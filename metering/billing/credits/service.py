@@ -5,7 +5,6 @@ activating, voiding and adjusting them, and their API views. Balances move only 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -290,11 +289,6 @@ def entries_out(entries: Sequence[CreditEntry]) -> list[EntryOut]:
 EXPIRING_WITHIN = timedelta(days=30)
 
 
-def _copy(grant: CreditGrant) -> LockedGrant:
-    """A grant as the drawdown reads it, without locking (a projection writes nothing)."""
-    return LockedGrant(**{f.name: getattr(grant, f.name) for f in fields(LockedGrant)})
-
-
 def _projected_draws(
     session: Session, customer: Customer, grants: Sequence[LockedGrant], now: datetime
 ) -> dict[str, Decimal]:
@@ -316,7 +310,7 @@ def _projected_draws(
 def balance_of(session: Session, customer: Customer, now: datetime) -> BalanceOut:
     """Per currency: available now, the open period's projected draw, what is left after it,
     and the grants expiring within 30 days."""
-    grants = [_copy(g) for g in repository.active_grants(session, customer.id)]
+    grants = [ledger.snapshot(g) for g in repository.active_grants(session, customer.id)]
     draws = _projected_draws(session, customer, grants, now)
     currencies = sorted({g.currency for g in grants} | set(plans_billed(session, customer)))
     balances = []

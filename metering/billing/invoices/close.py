@@ -7,7 +7,9 @@ closing is deterministic whenever it runs: a reversal, void or credit stored bef
 close but taking effect after that instant does not count yet (`metering.ledger.states`,
 counted spans), and the period stays stale so the next close corrects it. Customers
 sharing a plan version and a period are closed together: one aggregate query, bulk
-inserts, one UPDATE of the cursors.
+inserts, one UPDATE of the cursors. Once charges, minimum, cap and corrections are priced,
+the customers' prepaid credits pay for them (`metering.billing.credits.drawdown`: negative
+`credits` lines, and ledger entries written in the same transaction).
 
 Safe to run twice or in two processes: each batch claims its subscription rows
 (PostgreSQL `FOR UPDATE SKIP LOCKED`; SQLite has one writer at a time) and closes only the

@@ -15,7 +15,8 @@ transaction, here, so no caller can forget it:
   payment_failed -> payment_failed move: a payment that fails again updates the reason on
   the payment link (`payments.dunning`) and announces nothing again;
 - void: the periods its credit and adjustment lines corrected are marked stale, so the next
-  close bills those corrections again, and its payment provider is due to void its copy.
+  close bills those corrections again, the prepaid credits it drew go back to their grants
+  (`credits.ledger.give_back`), and its payment provider is due to void its copy.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from metering.billing.credits import ledger as credits_ledger
 from metering.billing.invoices import repository
 from metering.billing.invoices.announce import announce_issued, announce_status
 from metering.billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus, LineKind
@@ -143,6 +145,8 @@ def void(session: Session, invoice_id: str, at: datetime) -> bool:
         )
         .distinct()
     ).all()
+    # Grants before stale marks, in the order a close takes them (no deadlock between them).
+    credits_ledger.give_back(session, invoice_id, at)
     mark_stale(session, [(vendor_id, customer, start) for customer, start in corrected])
     links.make_due(session, invoice_id, at)
     return True

@@ -298,5 +298,10 @@ class UpcomingInvoice(BaseModel):
     corrections: list[UpcomingLine] = Field(
         description="Credits and adjustments of earlier periods the next close would add."
     )
+    credits: list[UpcomingLine] = Field(
+        default_factory=list,
+        description="What the customer's prepaid credit grants would pay (kind `credits`, "
+        "negative) or get back (positive) if the period closed now.",
+    )
     pending: list[PendingOutcomes]
-    total: str = Field(description="Sum of the lines and corrections.")
+    total: str = Field(description="Sum of the lines, corrections and credits.")

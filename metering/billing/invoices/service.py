@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from metering.billing.credits.drawdown import project
 from metering.billing.invoices import lifecycle, repository
 from metering.billing.invoices.announce import payment_error
 from metering.billing.invoices.close import subscription_period
@@ -284,7 +285,9 @@ def upcoming(session: Session, customer: Customer, now: datetime) -> UpcomingInv
         for name, tally in sorted(tallies.items())
         if tally.pending and tally.next_settles_at is not None
     ]
-    total = sum((line.amount for line in [*lines, *corrections]), Decimal(0))
+    current = (period.start, period.end)
+    credits = project(session, customer.id, rules.currency, [*lines, *corrections], current, now)
+    total = sum((line.amount for line in [*lines, *corrections, *credits]), Decimal(0))
     return UpcomingInvoice(
         customer_id=customer.id,
         subscription_id=subscription.id,
@@ -298,6 +301,7 @@ def upcoming(session: Session, customer: Customer, now: datetime) -> UpcomingInv
             upcoming_line(line, rules.currency, _billable_count(line, tallies)) for line in lines
         ],
         corrections=[upcoming_line(line, rules.currency) for line in corrections],
+        credits=[upcoming_line(line, rules.currency) for line in credits],
         pending=pending,
         total=_money(total, rules.currency),
     )

@@ -31,6 +31,11 @@ charges:
   - {name: Resolutions, outcome: resolved_conversation, model: per_unit, unit_price: "2.50"}
   - {name: Platform fee, model: flat, price: "20.00"}
 """
+JPY_RULES = (
+    RULES.replace("currency: usd", "currency: jpy")
+    .replace('"2.50"', '"250"')
+    .replace('"20.00"', '"2000"')
+)
 
 
 def grant(engine: Engine, customer_id: str, amount: str, now: datetime, **fields: Any) -> str:

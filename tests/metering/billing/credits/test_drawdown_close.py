@@ -5,8 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
+from metering.billing.credits import service
+from metering.billing.credits.models import CreditGrant
+from metering.billing.invoices import service as invoice_service
+from metering.billing.invoices.models import Invoice
 from tests.metering.billing.credits.helpers import (
+    JPY_RULES,
     RULES,
     assert_ledger_right,
     entries,
@@ -14,7 +20,7 @@ from tests.metering.billing.credits.helpers import (
     remaining,
     resolutions,
 )
-from tests.metering.billing.invoices.helpers import OCTOBER, at, close, invoices, summary
+from tests.metering.billing.invoices.helpers import OCTOBER, at, close, invoices, lines, summary
 from tests.metering.conftest import VendorFixture, create_customer, create_plan
 
 FEE = ("charge", "Platform fee", "20.00")
@@ -91,4 +97,114 @@ def test_two_grants_by_priority_and_expiry_over_three_periods(
         ("drawdown", "-45.00"),
     ]
     assert [remaining(engine, g) for g in (soon, later, promo)] == [Decimal(0)] * 3
+    assert_ledger_right(engine)
+
+
+def test_applies_to_pays_only_its_charge_not_the_minimum_true_up(
+    engine: Engine, vendor: VendorFixture
+) -> None:
+    rules = RULES + 'minimum: "50.00"\n'
+    plan = create_plan(engine, vendor.id, rules)
+    customer = create_customer(engine, vendor.id, "acme", plan, starts_at=OCTOBER)
+    usage = grant(
+        engine,
+        customer,
+        "100.00",
+        at(1),
+        name="Usage",
+        effective_at=OCTOBER,
+        applies_to=["Resolutions"],
+    )
+    fee = grant(
+        engine,
+        customer,
+        "5.00",
+        at(1),
+        name="Fee",
+        effective_at=OCTOBER,
+        priority=200,
+        applies_to=["Platform fee"],
+    )
+    resolutions(engine, vendor.id, "oct", 4, at(10))
+
+    close(engine, at(5, month=11))
+
+    [october] = invoices(engine)
+    # 4 x 2.50 = 10.00 + 20.00 fee, trued up to the 50.00 minimum: "Usage" pays the
+    # resolutions only, "Fee" 5.00 of the fee; the true-up is the customer's.
+    assert summary(engine, october.id) == [
+        ("charge", "Resolutions", "10.00"),
+        FEE,
+        ("minimum", "Minimum spend true-up", "20.00"),
+        ("credits", "Credits: Usage", "-10.00"),
+        ("credits", "Credits: Fee", "-5.00"),
+    ]
+    assert october.total == Decimal("35.00")
+    assert (remaining(engine, usage), remaining(engine, fee)) == (Decimal("90.00"), Decimal(0))
+    assert_ledger_right(engine)
+
+
+def test_a_half_used_grant_voided_pays_nothing_more(engine: Engine, vendor: VendorFixture) -> None:
+    plan = create_plan(engine, vendor.id, RULES)
+    customer = create_customer(engine, vendor.id, "acme", plan, starts_at=OCTOBER)
+    pack = grant(engine, customer, "90.00", at(1), name="Pack", effective_at=OCTOBER)
+    resolutions(engine, vendor.id, "oct", 10, at(10))
+    resolutions(engine, vendor.id, "nov", 4, at(10, month=11))
+    close(engine, at(5, month=11))
+    with Session(engine) as session:
+        found = session.get(CreditGrant, pack)
+        assert found is not None
+        service.void(session, found, at(6, month=11), "contract ended")
+        session.commit()
+
+    close(engine, at(5, month=12))
+
+    _, november = invoices(engine)
+    assert summary(engine, november.id) == [("charge", "Resolutions", "10.00"), FEE]
+    assert november.total == Decimal("30.00")
+    assert entries(engine, pack) == [("grant", "90.00"), ("drawdown", "-45.00"), ("void", "-45.00")]
+    assert_ledger_right(engine)
+
+
+def test_a_jpy_customer_draws_whole_yen(engine: Engine, vendor: VendorFixture) -> None:
+    plan = create_plan(engine, vendor.id, JPY_RULES)
+    customer = create_customer(engine, vendor.id, "acme", plan, starts_at=OCTOBER)
+    pack = grant(engine, customer, "3333", at(1), name="Pack", effective_at=OCTOBER)
+    resolutions(engine, vendor.id, "oct", 10, at(10))
+
+    close(engine, at(5, month=11))
+
+    [october] = invoices(engine)
+    # 10 x 250 + 2000 = 4500 yen; the grant pays 3333, the customer 1167.
+    assert [(line.kind, line.amount) for line in lines(engine, october.id)] == [
+        ("charge", Decimal(2500)),
+        ("charge", Decimal(2000)),
+        ("credits", Decimal(-3333)),
+    ]
+    assert (october.currency, october.total) == ("jpy", Decimal(1167))
+    assert remaining(engine, pack) == Decimal(0)
+    assert_ledger_right(engine)
+
+
+def test_a_voided_invoice_gives_its_credits_back(engine: Engine, vendor: VendorFixture) -> None:
+    plan = create_plan(engine, vendor.id, RULES)
+    customer = create_customer(engine, vendor.id, "acme", plan, starts_at=OCTOBER)
+    pack = grant(engine, customer, "30.00", at(1), name="Pack", effective_at=OCTOBER)
+    resolutions(engine, vendor.id, "oct", 10, at(10))
+    close(engine, at(5, month=11))
+    [october] = invoices(engine)
+    assert october.total == Decimal("15.00")
+
+    with Session(engine) as session:
+        stored = session.get(Invoice, october.id)
+        assert stored is not None
+        invoice_service.void(session, stored, at(6, month=11))
+        session.commit()
+
+    assert entries(engine, pack) == [
+        ("grant", "30.00"),
+        ("drawdown", "-30.00"),
+        ("restore", "30.00"),
+    ]
+    assert remaining(engine, pack) == Decimal("30.00")
     assert_ledger_right(engine)
