@@ -3,11 +3,39 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from metering.billing.credits.schemas import SignedMoneyText
+
+_LIMIT_EXAMPLE: dict[str, Any] = {
+    "kind": "plan_maximum",
+    "on_reach": "block",
+    "amount": "20.00",
+    "units": None,
+    "used": "12.00",
+    "used_percent": "60.00",
+    "warn_at": 50,
+    "reached": False,
+}
+_ALLOWANCE_EXAMPLE: dict[str, Any] = {
+    "customer_id": "cus_01m8yjszq3j4v5bfgqd1zj1zhy",
+    "outcome": "resolved_conversation",
+    "as_of": "2026-11-20T10:00:00Z",
+    "currency": "usd",
+    "period_start": "2026-11-01T00:00:00Z",
+    "period_end": "2026-12-01T00:00:00Z",
+    "state": "warning",
+    "remaining_units": "2",
+    "remaining_credit": "50.00",
+    "period_spend": {"settled": "4.00", "pending": "8.00", "total": "12.00"},
+    "units_used": "3",
+    "over_limit": 0,
+    "limit": _LIMIT_EXAMPLE,
+    "reason": "60.00% of the plan's maximum of 20.00 is used (warning from 50%).",
+    "limits": [_LIMIT_EXAMPLE],
+}
 
 AllowanceState = Literal["ok", "warning", "blocked"]
 OnReachName = Literal["notify", "stop_billing", "block"]
@@ -36,6 +64,8 @@ class LimitOut(BaseModel):
 
 
 class AllowanceOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_ALLOWANCE_EXAMPLE]})
+
     customer_id: str
     outcome: str
     as_of: datetime
@@ -61,6 +91,18 @@ class AllowanceOut(BaseModel):
 
 
 class AllowanceBatch(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "outcome": "resolved_conversation",
+                    "customer_ids": ["cus_01m8yjszq3j4v5bfgqd1zj1zhy"],
+                }
+            ]
+        },
+    )
+
     outcome: str = Field(min_length=1, max_length=200)
     customer_ids: list[str] = Field(min_length=1, max_length=100)
 
@@ -74,15 +116,47 @@ class AllowanceItem(BaseModel):
 
 
 class AllowanceBatchOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "data": [
+                        {
+                            "customer_id": _ALLOWANCE_EXAMPLE["customer_id"],
+                            "allowance": _ALLOWANCE_EXAMPLE,
+                            "problem": None,
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
     data: list[AllowanceItem]
 
 
 class SpendLimitIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"amount": "500.00", "on_reach": "block"}]}
+    )
+
     amount: SignedMoneyText = Field(description="Above zero, and at most the plan's maximum.")
     on_reach: OnReachName = "block"
 
 
 class SpendLimitOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "customer_id": "cus_01m8yjszq3j4v5bfgqd1zj1zhy",
+                    "amount": "500.00",
+                    "on_reach": "block",
+                }
+            ]
+        }
+    )
+
     customer_id: str
     amount: str | None
     on_reach: OnReachName | None
