@@ -122,13 +122,13 @@ def _decide_period(
     amount: Decimal | None,
     changes: LimitChanges,
 ) -> None:
-    rows = session.exec(
-        select(Outcome).where(
-            col(Outcome.customer_id) == customer_id,
-            col(Outcome.period_start) == period_start,
-            col(Outcome.state).in_([str(s) for s in states.TALLIED]),
-        )
-    ).all()
+    statement = select(Outcome).where(
+        col(Outcome.customer_id) == customer_id,
+        col(Outcome.period_start) == period_start,
+        col(Outcome.state).in_([str(s) for s in states.TALLIED]),
+    )
+    # The keys were just resolved with bulk updates by id: read the rows as stored.
+    rows = session.exec(statement.execution_options(populate_existing=True)).all()
     candidates = [
         limits.LimitCandidate(row.id or 0, row.outcome, row.occurred_at, row.event_id, row.value)
         for row in rows

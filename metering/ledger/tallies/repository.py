@@ -99,7 +99,9 @@ def rows_by_id(session: Session, ids: Collection[int]) -> list[Outcome]:
     found: list[Outcome] = []
     for start in range(0, len(ordered), 500):
         chunk = ordered[start : start + 500]
-        found += session.exec(select(Outcome).where(col(Outcome.id).in_(chunk))).all()
+        statement = select(Outcome).where(col(Outcome.id).in_(chunk))
+        # Rows changed in bulk by id earlier in this transaction: read them as stored.
+        found += session.exec(statement.execution_options(populate_existing=True)).all()
     return found
 
 

@@ -15,6 +15,7 @@ from sqlmodel import Session
 from metering.ledger.events.service import void
 from tests.metering.billing.invoices.helpers import close
 from tests.metering.conftest import VendorFixture, create_customer, create_plan
+from tests.metering.ledger.disputes.helpers import answer, file_dispute
 from tests.metering.ledger.limits.helpers import (
     NOW,
     counted_rows,
@@ -116,3 +117,24 @@ def test_the_close_bills_no_held_outcome_and_reconciles_the_tallies(
         i.total for i in report.invoices if i.period_start == datetime(2026, 11, 1, tzinfo=UTC)
     ]
     assert november == [Decimal("8.00")]
+
+
+def test_an_accepted_dispute_makes_room_for_the_earliest_held_outcome(
+    engine: Engine, vendor: VendorFixture
+) -> None:
+    customer_id = create_customer(
+        engine, vendor.id, "acme", create_plan(engine, vendor.id, rules())
+    )
+    send(engine, vendor.id, *STORY[:3], resolution("r4", "10:30", "c-4"))
+    # r1 (09:00) and r2 (10:00) count; r4 (10:30) and r3 (11:00) are held.
+    assert state(engine)["r4"] == ("over_limit", ["over_limit"])
+    dispute = file_dispute(engine, customer_id, "r2", NOW)
+    answer(engine, vendor.id, dispute, accepted=True, now=NOW)
+    # r2 is credited: 4.00 fits again, and the earliest held one (r4, 10:30) takes it.
+    assert state(engine) == {
+        "r1": ("counted", ["counted"]),
+        "r2": ("credited", ["credited"]),
+        "r3": ("over_limit", ["over_limit"]),
+        "r4": ("counted", ["counted"]),
+    }
+    assert tallied(engine) == counted_rows(engine)
