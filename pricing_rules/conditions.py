@@ -60,7 +60,14 @@ from pydantic_core import core_schema
 
 from pricing_rules.errors import Loc, RuleValueError, RuleValueErrors
 from pricing_rules.events import Event
-from pricing_rules.paths import MISSING, NESTED_PATTERN, check_path, compile_getter, segments
+from pricing_rules.paths import (
+    MISSING,
+    NESTED_PATTERN,
+    check_path,
+    compile_getter,
+    segments,
+    top_property,
+)
 
 Scalar: TypeAlias = bool | int | Decimal | str | None
 Operand: TypeAlias = Scalar | tuple[Scalar, ...]
@@ -165,15 +172,18 @@ def _condition_path(value: str) -> str:
 
 # --- in-memory matching -----------------------------------------------------------------
 
+ValueTest = Callable[[Any], bool]
+"""A test of the value read at a path (MISSING when absent), the core of a `Compare`."""
 
-def _membership(getter: Callable[[Event], Any], values: tuple[Scalar, ...]) -> Predicate:
-    """True when the event value equals one of `values` under the strict JSON rules."""
+
+def _membership(values: tuple[Scalar, ...]) -> ValueTest:
+    """True when the value equals one of `values` under the strict JSON rules."""
     strings = frozenset(v for v in values if isinstance(v, str))
     if len(strings) == len(values):
         if len(strings) == 1:
             (only,) = strings
-            return lambda event: getter(event) == only  # only a str equals a str
-        return lambda event: (value := getter(event)).__class__ is str and value in strings
+            return lambda value: value == only  # only a str equals a str
+        return lambda value: value.__class__ is str and value in strings
     numbers = frozenset(
         v for v in values if isinstance(v, int | Decimal) and not isinstance(v, bool)
     )
@@ -184,8 +194,7 @@ def _membership(getter: Callable[[Event], Any], values: tuple[Scalar, ...]) -> P
     has_true = any(v is True for v in values)
     has_false = any(v is False for v in values)
 
-    def matches(event: Event) -> bool:
-        value = getter(event)
+    def matches(value: Any) -> bool:
         kind = value.__class__
         if kind is str:
             return value in strings
@@ -204,17 +213,16 @@ def _membership(getter: Callable[[Event], Any], values: tuple[Scalar, ...]) -> P
     return matches
 
 
-def _ordering(getter: Callable[[Event], Any], op: str, bound: Scalar) -> Predicate:
+def _ordering(op: str, bound: Scalar) -> ValueTest:
     compare = _ORDERING[op]
     if isinstance(bound, str):
-        return lambda event: (value := getter(event)).__class__ is str and compare(value, bound)
+        return lambda value: value.__class__ is str and compare(value, bound)
     assert isinstance(bound, int | Decimal) and not isinstance(bound, bool)
     # A float on either side of the bound read as a float is on that side of the bound
     # itself (rounding is monotonic); only a float equal to it needs the exact comparison.
     near = float(bound)
 
-    def matches(event: Event) -> bool:
-        value = getter(event)
+    def matches(value: Any) -> bool:
         kind = value.__class__
         if kind is float:
             if value != near:
@@ -227,6 +235,18 @@ def _ordering(getter: Callable[[Event], Any], op: str, bound: Scalar) -> Predica
         return False
 
     return matches
+
+
+def _all_properties_hold(tests: Sequence[tuple[str, ValueTest]]) -> Predicate | None:
+    """Two tests of top-level properties (the usual `where`) fused into one closure that
+    reads the properties once: about a third of the cost of composing their predicates."""
+    if len(tests) != 2:
+        return None
+    (first_name, first), (second_name, second) = tests
+    return lambda event: (
+        first((props := event.properties).get(first_name, MISSING))
+        and second(props.get(second_name, MISSING))
+    )
 
 
 # --- the variants -----------------------------------------------------------------------
@@ -251,14 +271,22 @@ class Compare(_Node):
         return normalize_operand(op, value) if op is not None else value
 
     def compile(self) -> Predicate:
+        test = self.value_test()
+        name = top_property(self.path)
+        if name is not None:
+            return lambda event: test(event.properties.get(name, MISSING))
         getter = compile_getter(self.path)
+        return lambda event: test(getter(event))
+
+    def value_test(self) -> ValueTest:
+        """The test of the value at `path`, which `compile` composes with reading it."""
         if self.op in ORDERING_OPS:
             assert not isinstance(self.value, tuple)
-            return _ordering(getter, self.op, self.value)
+            return _ordering(self.op, self.value)
         values = self.value if isinstance(self.value, tuple) else (self.value,)
-        positive = _membership(getter, values)
+        positive = _membership(values)
         if self.op in ("ne", "not_in"):
-            return lambda event: not positive(event)
+            return lambda value: not positive(value)
         return positive
 
     def render(self, builder: PredicateBuilder[T]) -> T:
@@ -301,6 +329,15 @@ class AllOf(_Node):
     items: tuple[Condition, ...]
 
     def compile(self) -> Predicate:
+        property_tests = [
+            (name, item.value_test())
+            for item in self.items
+            if isinstance(item, Compare) and (name := top_property(item.path)) is not None
+        ]
+        if len(property_tests) == len(self.items):
+            fused = _all_properties_hold(property_tests)
+            if fused is not None:
+                return fused
         predicates = tuple(item.compile() for item in self.items)
         if not predicates:
             return lambda event: True

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pricing_rules.events import Event
 from pricing_rules.money import minor_units
@@ -18,6 +18,11 @@ from pricing_rules.outcomes import CustomerUsage, OutcomeLedger, OutcomeUsage, c
 from pricing_rules.periods import Period
 from pricing_rules.pricing import MeasuredUsage, PricedInvoice, price_usage
 from pricing_rules.rules import RuleFile
+
+UnbilledCount = Literal["pending", "reversed", "superseded", "rejected", "awaiting_verification"]
+UNBILLED_COUNTS: tuple[UnbilledCount, ...] = get_args(UnbilledCount)
+"""The outcomes a report counts per outcome type beside the billed ones, by why they are not
+billed (yet): `awaiting_verification` is `OutcomeUsage.awaiting`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +59,7 @@ class PricingReport:
                         }
                         for line in c.invoice.lines
                     ],
-                    "pending": self._counts(c.usage, "pending"),
-                    "reversed": self._counts(c.usage, "reversed"),
+                    **{kind: self._counts(c.usage, kind) for kind in UNBILLED_COUNTS},
                     "problems": [
                         {"event": p.event_id, "outcome": p.outcome, "message": p.message}
                         for p in c.usage.problems
@@ -66,10 +70,11 @@ class PricingReport:
             ],
         }
 
-    def _counts(self, usage: CustomerUsage, kind: Literal["pending", "reversed"]) -> dict[str, int]:
+    def _counts(self, usage: CustomerUsage, kind: UnbilledCount) -> dict[str, int]:
         """Every outcome of the plan with its count, 0 when the customer had none."""
+        field = "awaiting" if kind == "awaiting_verification" else kind
         return {
-            name: getattr(found, kind) if (found := usage.outcomes.get(name)) else 0
+            name: getattr(found, field) if (found := usage.outcomes.get(name)) else 0
             for name in self.rules.outcomes
         }
 

@@ -55,6 +55,13 @@ def segments(path: str) -> tuple[str, ...]:
     return tuple(path.split("."))
 
 
+def top_property(path: str) -> str | None:
+    """The key of a path one level under `properties` (the common case, one dict lookup that
+    a hot closure may do itself), else None."""
+    root, *rest = segments(path)
+    return rest[0] if root == "properties" and len(rest) == 1 else None
+
+
 def compile_getter(path: str) -> Getter:
     """A closure reading `path` from an event; returns MISSING when any step is absent."""
     root, *rest = segments(check_path(path))

@@ -103,3 +103,26 @@ def test_invalid_rule_file_is_reported_with_its_location(tmp_path: Path) -> None
     )
     assert code == 1
     assert f"{rules}:3:11: unknown currency 'usx'" in err
+
+
+def test_json_counts_superseded_rejected_and_unverified_outcomes() -> None:
+    """The README's support-outcomes reading: c-2's resolution is superseded by its
+    qualification, c-5's is rejected by its CSAT score, c-3's and c-6's are never verified."""
+    code, out, _ = run(
+        str(EXAMPLES / "support-outcomes.yaml"),
+        "--events",
+        str(EXAMPLES / "support-outcomes-events.jsonl"),
+        "--period",
+        "2026-11",
+        "--as-of",
+        "2026-12-04T00:00:00Z",
+        "--json",
+    )
+    assert code == 0
+    [acme] = json.loads(out)["customers"]
+    none = {"qualification": 0, "resolution": 0, "handoff": 0}
+    assert acme["superseded"] == {**none, "resolution": 1}
+    assert acme["rejected"] == {**none, "resolution": 1}
+    assert acme["awaiting_verification"] == {**none, "resolution": 2}
+    assert acme["pending"] == none and acme["reversed"] == none
+    assert acme["total"] == "12.96"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+from jsonschema.exceptions import best_match  # type: ignore[import-untyped]
 
 from pricing_rules.schema import rule_file_schema
 from pricing_rules.yaml_source import read_yaml
@@ -97,3 +98,39 @@ def test_schema_rejects_a_misspelt_key() -> None:
 
 def test_there_are_examples_to_check() -> None:
     assert len(EXAMPLES) >= 3
+
+
+def test_issue_16_keys_complete_and_check_in_an_editor() -> None:
+    """`exclusive`, `confirmed_by`, `rejected_by` and `evidence` are in the schema: the
+    example with all of them passes, a misspelt key or an `otherwise` it does not take fails."""
+    schema = rule_file_schema()
+    defs = schema["$defs"]
+    assert list(defs["Exclusive"]["properties"]) == ["key", "order"]
+    assert list(defs["Settle"]["properties"]) == [
+        "after",
+        "reversed_by",
+        "confirmed_by",
+        "rejected_by",
+    ]
+    assert defs["ConfirmedBy"]["properties"]["otherwise"]["enum"] == ["drop", "count"]
+    assert "evidence" in defs["OutcomeSpec"]["properties"]
+    validator = Draft202012Validator(schema)
+    example = Path(__file__).parents[2] / "pricing_rules" / "examples" / "support-outcomes.yaml"
+    good = read_yaml(example.read_text(), "x").data
+    assert list(validator.iter_errors(good)) == []
+    misspelt = {**good, "exclusive": {**good["exclusive"], "oder": ["resolution"]}}
+    found = best_match(validator.iter_errors(misspelt))
+    assert found is not None
+    assert found.message == "Additional properties are not allowed ('oder' was unexpected)"
+    resolution = good["outcomes"]["resolution"]
+    settle = {
+        **resolution["settle"],
+        "confirmed_by": {**resolution["settle"]["confirmed_by"], "otherwise": "maybe"},
+    }
+    maybe = {
+        **good,
+        "outcomes": {**good["outcomes"], "resolution": {**resolution, "settle": settle}},
+    }
+    found = best_match(validator.iter_errors(maybe))
+    assert found is not None
+    assert found.message == "'maybe' is not one of ['drop', 'count']"

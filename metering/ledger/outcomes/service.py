@@ -13,7 +13,7 @@ when a plan's reversal matches on another path than its dedupe key, writers of t
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -295,11 +295,39 @@ def _resolve(
     period touched decide which counted rows are over them (`limits`), unless `with_limits`
     is False (the call that counts rows back under a limit again).
     """
+    groups = _touched_members(session, new_rows, reversal_matches, extra_keys, voided or {})
+    plans = versions_by_id(session, {m.plan_version_id for ms in groups.values() for m in ms})
+    subjects = _resolution_units(session, groups, plans)
+    reversals, credited = _claims_on(session, groups)
+    writes = _Writes([str(OutcomeState.DUPLICATE)] * len(new_rows))
+    for subject in subjects:
+        facts = [_facts(key, groups.get(key, []), reversals, credited, plans) for key in subject]
+        for key, resolved_key in zip(subject, states.group_states(facts), strict=True):
+            writes.record(key, groups.get(key, []), resolved_key, new_rows, now, ended)
+    repository.set_states(session, writes.changes)
+    for row, state in zip(new_rows, writes.new_states, strict=True):
+        row["state"] = state
+    repository.insert_rows(session, new_rows)
+    if with_limits:
+        periods = {(key[0], key[2], ms[0].plan_version_id) for key, ms in groups.items() if ms}
+        writes.changed_events |= _apply_limits(
+            session, periods, now, ended, new_rows, writes.new_states
+        )
+    return writes.new_states, writes.changed_events
+
+
+def _touched_members(
+    session: Session,
+    new_rows: list[dict[str, Any]],
+    reversal_matches: Collection[MatchRef],
+    extra_keys: set[Key],
+    voided: Mapping[int, datetime],
+) -> dict[Key, list[_Member]]:
+    """The candidates of every key touched: stored ones, then the new rows (not stored yet)."""
     keys = {_key_of(row) for row in new_rows} | extra_keys
     if reversal_matches:
         keys |= repository.keys_matching(session, reversal_matches)
     groups = _stored_members(session, keys)
-    voided = voided or {}
     for index, row in enumerate(new_rows):
         groups.setdefault(_key_of(row), []).append(
             _Member(
@@ -316,10 +344,26 @@ def _resolve(
                 new_index=index,
             )
         )
-    plans = versions_by_id(session, {m.plan_version_id for ms in groups.values() for m in ms})
+    return groups
+
+
+def _resolution_units(
+    session: Session, groups: dict[Key, list[_Member]], plans: Mapping[str, PlanRef]
+) -> list[Key_s]:
+    """The keys resolved together: each subject of exclusive outcomes (its other keys' stored
+    candidates loaded into `groups`), then every other key alone."""
     subjects = _subjects(groups, plans)
     if missing := {key for subject in subjects for key in subject} - groups.keys():
         groups.update(_stored_members(session, missing))
+    grouped = {key for subject in subjects for key in subject}
+    return subjects + [(key,) for key in groups if key not in grouped]
+
+
+def _claims_on(
+    session: Session, groups: Mapping[Key, list[_Member]]
+) -> tuple[Mapping[MatchRef, list[states.Reversal]], Mapping[Key, datetime]]:
+    """The claims (reversals, rejections, confirmations) on the candidates' match keys, and
+    when each key was credited by an accepted dispute."""
     matches = {
         (key[0], key[1], member.match_key)
         for key, members in groups.items()
@@ -327,46 +371,47 @@ def _resolve(
         if member.match_key is not None
     }
     reversals = repository.reversals_of(session, matches) if matches else {}
-    credited = disputes.credited_at(session, groups.keys())
-    new_states = [str(OutcomeState.DUPLICATE)] * len(new_rows)
-    changes: list[repository.RowChange] = []
-    changed_events: set[int] = set()
-    grouped = {key for subject in subjects for key in subject}
-    subjects += [(key,) for key in groups if key not in grouped]
-    for subject in subjects:
-        facts = [_facts(key, groups.get(key, []), reversals, credited, plans) for key in subject]
-        for key, members, resolved_key in zip(
-            subject,
-            (groups.get(key, []) for key in subject),
-            states.group_states(facts),
-            strict=True,
-        ):
-            by_event = {member.event_id: member for member in members}
-            for resolved in resolved_key:
-                member = by_event[resolved.candidate.event_id]
-                now_state = (str(resolved.state), resolved.counted_from, resolved.counted_until)
-                if member.new_index is not None:
-                    new_states[member.new_index] = now_state[0]
-                    new_rows[member.new_index].update(
-                        counted_from=resolved.counted_from, counted_until=resolved.counted_until
-                    )
-                elif member.as_stored() != now_state:
-                    assert member.row_id is not None
-                    changes.append((member.row_id, *now_state))
-                    if member.state != now_state[0]:
-                        changed_events.add(member.event_pk)
-                else:
-                    continue
-                if member.period_end <= now:
-                    ended.add((member.vendor_id, key[0], key[2]))
-    repository.set_states(session, changes)
-    for row, state in zip(new_rows, new_states, strict=True):
-        row["state"] = state
-    repository.insert_rows(session, new_rows)
-    if with_limits:
-        periods = {(key[0], key[2], ms[0].plan_version_id) for key, ms in groups.items() if ms}
-        changed_events |= _apply_limits(session, periods, now, ended, new_rows, new_states)
-    return new_states, changed_events
+    return reversals, disputes.credited_at(session, groups.keys())
+
+
+@dataclass(slots=True)
+class _Writes:
+    """What a resolution changes: the states of the new rows, the stored rows whose state or
+    span changed, and the events those rows belong to."""
+
+    new_states: list[str]
+    changes: list[repository.RowChange] = field(default_factory=list)
+    changed_events: set[int] = field(default_factory=set)
+
+    def record(
+        self,
+        key: Key,
+        members: list[_Member],
+        resolved_key: list[states.KeyState],
+        new_rows: list[dict[str, Any]],
+        now: datetime,
+        ended: set[StaleMark],
+    ) -> None:
+        """One key's resolved candidates: a new row takes its state and span, a stored row
+        whose state or span differs is changed; the ended periods they touch are marked."""
+        by_event = {member.event_id: member for member in members}
+        for resolved in resolved_key:
+            member = by_event[resolved.candidate.event_id]
+            now_state = (str(resolved.state), resolved.counted_from, resolved.counted_until)
+            if member.new_index is not None:
+                self.new_states[member.new_index] = now_state[0]
+                new_rows[member.new_index].update(
+                    counted_from=resolved.counted_from, counted_until=resolved.counted_until
+                )
+            elif member.as_stored() != now_state:
+                assert member.row_id is not None
+                self.changes.append((member.row_id, *now_state))
+                if member.state != now_state[0]:
+                    self.changed_events.add(member.event_pk)
+            else:
+                continue
+            if member.period_end <= now:
+                ended.add((member.vendor_id, key[0], key[2]))
 
 
 def _apply_limits(
