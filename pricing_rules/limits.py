@@ -15,7 +15,7 @@ before the minimum true-up and the cap: what the customer has run up so far.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 from typing import Literal
@@ -87,7 +87,7 @@ def units_of(rules: RuleFile, outcome: str, value: Decimal | None) -> Decimal:
 class _Usage:
     quantity: Decimal = ZERO
     events: int = 0
-    values: list[Decimal] | None = None
+    values: list[Decimal] = field(default_factory=list)
 
 
 def spend(rules: RuleFile, usage: Mapping[str, MeasuredUsage]) -> Decimal:
@@ -123,7 +123,7 @@ def over_limit(
     over: set[int] = set()
     for candidate in sorted(candidates, key=lambda c: (c.occurred_at, c.event_id)):
         name = candidate.outcome
-        current = usage.setdefault(name, _Usage(values=[]))
+        current = usage.setdefault(name, _Usage())
         added = units_of(rules, name, candidate.value)
         cap = units_cap.get(name)
         if cap is not None and current.quantity + added > cap:
@@ -136,7 +136,7 @@ def over_limit(
                 continue
         current.quantity += added
         current.events += 1
-        if candidate.value is not None and current.values is not None:
+        if candidate.value is not None:
             current.values.append(candidate.value)
     return over
 
@@ -147,7 +147,7 @@ def _measured(
     """The usage with one more outcome of `name`."""
     found: dict[str, MeasuredUsage] = {}
     for outcome, current in usage.items():
-        values = list(current.values or ())
+        values = list(current.values)
         quantity, events = current.quantity, current.events
         if outcome == name:
             quantity, events = quantity + added, events + 1
