@@ -53,48 +53,54 @@ def upgrade() -> None:
 
 
 def _hour_up(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
     hour = value.replace(minute=0, second=0, microsecond=0)
     return hour if hour == value else hour + timedelta(hours=1)
 
 
 def _backfill() -> None:
-    """Tally the counted rows already stored (`metering.ledger.tallies`)."""
+    """Tally the counted rows already stored (`metering.ledger.tallies`), with timestamps
+    read and written as the application's UTC columns are (naive UTC on SQLite)."""
     bind = op.get_bind()
-    rows = bind.execute(
-        sa.text(
-            "SELECT vendor_id, customer_id, outcome, period_start, state, settles_at, value "
-            "FROM outcomes WHERE state IN ('counted', 'over_limit')"
-        )
+    sqlite = bind.dialect.name == "sqlite"
+    outcomes = sa.table(
+        "outcomes",
+        *(sa.column(name) for name in ("vendor_id", "customer_id", "outcome", "state")),
+        sa.column("period_start", TS),
+        sa.column("settles_at", TS),
+        sa.column("value", AMOUNT),
     )
-    buckets: dict[tuple[object, ...], list[object]] = {}
+    rows = bind.execute(
+        sa.select(
+            outcomes.c.vendor_id,
+            outcomes.c.customer_id,
+            outcomes.c.outcome,
+            outcomes.c.period_start,
+            outcomes.c.state,
+            outcomes.c.settles_at,
+            outcomes.c.value,
+        ).where(outcomes.c.state.in_(["counted", "over_limit"]))
+    )
+    buckets: dict[tuple[object, ...], tuple[Decimal, int]] = {}
     for vendor, customer, outcome, start, state, settles_at, value in rows:
-        if isinstance(settles_at, str):
-            settles_at = datetime.fromisoformat(settles_at)
-        key = (vendor, customer, outcome, start, state, _hour_up(settles_at))
-        found = buckets.setdefault(key, [Decimal(0), 0])
-        found[0] = Decimal(str(found[0])) + (Decimal(1) if value is None else Decimal(str(value)))
-        found[1] = int(str(found[1])) + 1
+        utc = settles_at if sqlite else settles_at.astimezone(UTC)
+        key = (vendor, customer, outcome, start, state, _hour_up(utc))
+        units, count = buckets.get(key, (Decimal(0), 0))
+        buckets[key] = (units + (Decimal(1) if value is None else Decimal(value)), count + 1)
+    names = ("vendor_id", "customer_id", "outcome", "period_start", "state", "settles_by")
     table = sa.table(
         "outcome_tallies",
-        *(sa.column(name) for name in ("vendor_id", "customer_id", "outcome", "period_start")),
-        *(sa.column(name) for name in ("state", "settles_by", "units", "rows")),
+        *(sa.column(name) for name in ("vendor_id", "customer_id", "outcome", "state")),
+        sa.column("period_start", TS),
+        sa.column("settles_by", TS),
+        sa.column("units", AMOUNT),
+        sa.column("rows", sa.Integer()),
     )
     values = [
-        dict(
-            zip(
-                ("vendor_id", "customer_id", "outcome", "period_start", "state", "settles_by"),
-                key,
-                strict=True,
-            ),
-            units=found[0],
-            rows=found[1],
-        )
-        for key, found in buckets.items()
+        dict(zip(names, key, strict=True), units=units, rows=count)
+        for key, (units, count) in buckets.items()
     ]
     if values:
-        op.bulk_insert(table, values)  # type: ignore[arg-type]
+        bind.execute(sa.insert(table), values)
 
 
 def downgrade() -> None:

@@ -3,12 +3,16 @@ counted again in timestamp order when spend falls back under (both databases).""
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -138,3 +142,21 @@ def test_an_accepted_dispute_makes_room_for_the_earliest_held_outcome(
         "r4": ("counted", ["counted"]),
     }
     assert tallied(engine) == counted_rows(engine)
+
+
+def test_the_migration_tallies_the_rows_already_stored(
+    engine: Engine, vendor: VendorFixture
+) -> None:
+    create_customer(engine, vendor.id, "acme", create_plan(engine, vendor.id, rules()))
+    send(engine, vendor.id, *STORY[:3], resolution("r4", "11:30", "c-4"))
+    expected = counted_rows(engine)
+    migration = Path(__file__).parents[4] / "alembic/versions/0019_limits.py"
+    spec = importlib.util.spec_from_file_location("limits_migration", migration)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with engine.begin() as connection:  # as the upgrade finds a database with outcomes
+        connection.execute(sa.text("DELETE FROM outcome_tallies"))
+        with Operations.context(MigrationContext.configure(connection)):
+            module._backfill()
+    assert tallied(engine) == expected
