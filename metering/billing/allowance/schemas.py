@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from metering.billing.credits.schemas import SignedMoneyText
 
@@ -36,6 +36,9 @@ _ALLOWANCE_EXAMPLE: dict[str, Any] = {
     "reason": "60.00% of the plan's maximum of 20.00 is used (warning from 50%).",
     "limits": [_LIMIT_EXAMPLE],
 }
+
+CustomerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+"""Our customer id (`cus_...`)."""
 
 AllowanceState = Literal["ok", "warning", "blocked"]
 OnReachName = Literal["notify", "stop_billing", "block"]
@@ -104,7 +107,7 @@ class AllowanceBatch(BaseModel):
     )
 
     outcome: str = Field(min_length=1, max_length=200)
-    customer_ids: list[str] = Field(min_length=1, max_length=100)
+    customer_ids: list[CustomerId] = Field(min_length=1, max_length=100)
 
 
 class AllowanceItem(BaseModel):
