@@ -99,12 +99,12 @@ def free_port() -> int:
         return port
 
 
-def server_command(port: int, workers: int) -> list[str]:
+def server_command(port: int, workers: int, *extra: str) -> list[str]:
     metering = shutil.which("metering", path=str(Path(sys.executable).parent))
     if metering:
         probe = subprocess.run([metering, "serve", "--help"], capture_output=True, check=False)
         if probe.returncode == 0:
-            return [metering, "serve", "--port", str(port), "--workers", str(workers)]
+            return [metering, "serve", "--port", str(port), "--workers", str(workers), *extra]
     return [
         sys.executable,
         "-m",
@@ -122,9 +122,11 @@ def server_command(port: int, workers: int) -> list[str]:
 
 
 @contextmanager
-def server(url: str, workers: int) -> Iterator[str]:
+def server(url: str, workers: int, *extra: str, start_within: float = 60) -> Iterator[str]:
+    """`metering serve` on a free port (`extra`: more of its options); its base URL once
+    `/healthz` answers, within `start_within` seconds."""
     port = free_port()
-    command = server_command(port, workers)
+    command = server_command(port, workers, *extra)
     print(
         "server:", " ".join(Path(command[0]).name if i == 0 else c for i, c in enumerate(command))
     )
@@ -132,7 +134,7 @@ def server(url: str, workers: int) -> Iterator[str]:
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + start_within
         while True:
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:

@@ -13,7 +13,9 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
@@ -31,7 +33,7 @@ from pricing_rules.conditions import Where
 from pricing_rules.durations import Duration
 from pricing_rules.errors import RuleValueError, RuleValueErrors
 from pricing_rules.measures import Count, Measure, Sum
-from pricing_rules.money import Currency, Money
+from pricing_rules.money import Currency, Money, parse_decimal
 from pricing_rules.paths import Path
 from pricing_rules.periods import Interval, Timezone
 
@@ -118,6 +120,86 @@ class Settle(RuleModel):
     rejected_by: RejectedBy | None = None
 
 
+OnReach = Literal["notify", "stop_billing", "block"]
+_ON_REACH_TEXT = (
+    "notify: only tell the vendor; stop_billing: bill no more than the limit; "
+    "block: outcomes past the limit are over_limit, stored and never billed."
+)
+_ON_REACH = {"enum": ["notify", "stop_billing", "block"], "description": _ON_REACH_TEXT}
+WarnAt = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=100,
+        description="Percent of the limit at which the allowance check answers `warning` "
+        "and a `limit.warning` webhook is sent once per period.",
+    ),
+]
+
+
+def _positive(value: Decimal) -> Decimal:
+    if value <= 0:
+        raise ValueError(f"a limit must be above zero, got {value}")
+    return value
+
+
+PositiveMoney = Annotated[Money, AfterValidator(_positive)]
+
+
+class Maximum(RuleModel):
+    """The period's spend limit; a plain amount in the file means `on_reach: stop_billing`
+    (a cap line)."""
+
+    amount: PositiveMoney
+    on_reach: OnReach = Field(default="stop_billing", description=_ON_REACH_TEXT)
+    warn_at: WarnAt = 80
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_amount(cls, data: Any) -> Any:
+        return data if isinstance(data, Mapping | BaseModel) else {"amount": data}
+
+
+_MONEY_SCHEMA = TypeAdapter(Money).json_schema()
+MaximumSetting = Annotated[
+    Maximum,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                _MONEY_SCHEMA,
+                {
+                    "type": "object",
+                    "properties": {
+                        "amount": _MONEY_SCHEMA,
+                        "on_reach": {**_ON_REACH, "default": "stop_billing"},
+                        "warn_at": {"type": "integer", "minimum": 1, "maximum": 100},
+                    },
+                    "required": ["amount"],
+                    "additionalProperties": False,
+                },
+            ],
+            "description": 'Period spend limit: an amount (a cap), or {amount: "20000.00", '
+            "on_reach: notify | stop_billing | block, warn_at: 80}.",
+        }
+    ),
+]
+
+
+class UnitLimit(RuleModel):
+    """How many units of one outcome a customer may have counted per billing period."""
+
+    units: Annotated[Decimal, BeforeValidator(parse_decimal), AfterValidator(_positive)] = Field(
+        description="Units (the outcome's measure) allowed per period; above zero."
+    )
+    per: Literal["period"] = Field(default="period", description="The billing period.")
+    on_reach: OnReach = Field(
+        default="block",
+        description="notify: only tell the vendor; block or stop_billing: the outcomes past "
+        "the limit are over_limit, stored and never billed.",
+    )
+    warn_at: WarnAt = 80
+
+
 class PortalSpec(RuleModel):
     show: tuple[Path, ...] = Field(
         default=(),
@@ -140,6 +222,7 @@ class OutcomeSpec(RuleModel):
         description="Paths of the confirming event shown to the customer in the portal next "
         "to the outcome (the verifier's verdict, the survey score); needs settle.confirmed_by.",
     )
+    limit: UnitLimit | None = None
 
 
 class Exclusive(RuleModel):
@@ -174,44 +257,6 @@ class Costs(RuleModel):
         "cost to the outcome.",
     )
     models: dict[ModelName, TokenPrices] = Field(default_factory=dict)
-
-
-class Maximum(RuleModel):
-    """The period cap; a plain amount in the file means `on_reach: stop_billing`."""
-
-    amount: Money
-    on_reach: Literal["notify", "stop_billing"] = Field(
-        default="stop_billing",
-        description="stop_billing caps the invoice at the amount; notify only tells the vendor.",
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_amount(cls, data: Any) -> Any:
-        return data if isinstance(data, Mapping | BaseModel) else {"amount": data}
-
-
-_MONEY_SCHEMA = TypeAdapter(Money).json_schema()
-MaximumSetting = Annotated[
-    Maximum,
-    WithJsonSchema(
-        {
-            "anyOf": [
-                _MONEY_SCHEMA,
-                {
-                    "type": "object",
-                    "properties": {
-                        "amount": _MONEY_SCHEMA,
-                        "on_reach": {"enum": ["notify", "stop_billing"], "default": "stop_billing"},
-                    },
-                    "required": ["amount"],
-                    "additionalProperties": False,
-                },
-            ],
-            "description": 'Period cap: an amount, or {amount: "20000.00", on_reach: notify}.',
-        }
-    ),
-]
 
 
 class RuleFile(RuleModel):

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends
 
+from metering.billing.allowance import endpoints as allowance
 from metering.billing.commitments import endpoints as commitments
 from metering.billing.credit_purchases import endpoints as credit_purchases
 from metering.billing.credit_purchases import service as purchases
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> MonitoredApp:
     app.include_router(credits.router)
     app.include_router(commitments.router)
     app.include_router(credit_purchases.router)
+    app.include_router(allowance.router)
     app.include_router(payments.router)
     app.include_router(payment_methods.router)
     app.include_router(reports.router)

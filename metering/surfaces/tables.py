@@ -21,6 +21,7 @@ from metering.catalog.vendors.models import ApiKey, SigningSecret, Vendor
 from metering.ledger.disputes.models import Dispute
 from metering.ledger.events.models import EventVoid, StoredEvent
 from metering.ledger.outcomes.models import Outcome, OutcomeReversal, StalePeriod
+from metering.ledger.tallies.models import OutcomeTally
 from metering.notify.alerts.models import AlertFiring, AlertRule
 from metering.notify.credit_notices.models import CreditNotice, CreditNoticeSettings
 from metering.platform.jobs.models import JobRun, apscheduler_jobs
@@ -53,6 +54,7 @@ __all__ = [
     "JobRun",
     "Outcome",
     "OutcomeReversal",
+    "OutcomeTally",
     "Plan",
     "PlanVersion",
     "PortalKey",

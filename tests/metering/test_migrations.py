@@ -62,6 +62,8 @@ TABLES = {
     "credit_auto_top_ups",
     "credit_notice_settings",
     "credit_notices",
+    # issue 15: running outcome tallies for the allowance check
+    "outcome_tallies",
 }
 
 

@@ -42,6 +42,7 @@ from metering.catalog.customers.models import CollectionMethod, Customer
 from metering.catalog.plans.compiled import rules_of
 from metering.catalog.subscriptions.models import Subscription
 from metering.ledger.outcomes.stale import clear_stale, mark_stale, stale_marks
+from metering.ledger.tallies import repository as running_tallies
 from metering.platform.db.types import utcnow
 from pricing_rules.periods import Period, clip, period_containing
 from pricing_rules.rules import RuleFile
@@ -255,6 +256,7 @@ def _close_batch(
             c for c, counted in tallies.items() if any(t.unsettled for t in counted.values())
         ]
         mark_stale(session, [(first.vendor_id, c, period.start) for c in waiting])
+        running_tallies.rebuild(session, ids, period.start)
         session.commit()
     report.invoices.extend(closed)
     report.corrected_periods += corrected

@@ -72,5 +72,9 @@ class Customer(SQLModel, table=True):
     tax_ids: list[dict[str, str]] | None = Field(default=None, sa_type=sa.JSON)
     # Threshold invoicing: its own `billing.invoice_at` amount over the plan's (None: the plan's).
     invoice_at: Decimal | None = Field(default=None, sa_type=Amount, nullable=True)
+    # The vendor's spend limit for this customer (`spend_limit`): it can only lower the
+    # plan's maximum; `on_reach` as in the rule file (notify, stop_billing, block).
+    spend_limit_amount: Decimal | None = Field(default=None, sa_type=Amount)
+    spend_limit_on_reach: str | None = Field(default=None, max_length=20)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

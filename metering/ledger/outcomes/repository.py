@@ -14,6 +14,7 @@ from metering.ledger import states
 from metering.ledger.events.models import EventVoid
 from metering.ledger.outcomes.models import Outcome, OutcomeReversal
 from metering.ledger.states import OutcomeState
+from metering.ledger.tallies import repository as tallies
 from metering.platform.db import bulk
 from pricing_rules.outcomes import ClaimKind
 
@@ -140,6 +141,10 @@ def reversals_of_event(session: Session, event_pk: int) -> Sequence[OutcomeRever
 
 def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     bulk.insert_rows(session, OUTCOMES, rows)
+    deltas = tallies.Deltas()
+    for row in rows:
+        deltas.add(row, 1)
+    deltas.apply(session)
 
 
 def insert_reversals(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -155,6 +160,8 @@ def set_states(session: Session, changes: Iterable[RowChange]) -> None:
     counted rows."""
     ordered = sorted(changes, key=lambda change: change[1] == OutcomeState.COUNTED)
     if ordered:
+        before = tallies.rows_by_id(session, [change[0] for change in ordered])
+        tallies.changed(before, {change[0]: change[1] for change in ordered}).apply(session)
         session.execute(
             sa.update(Outcome),
             [
@@ -165,6 +172,10 @@ def set_states(session: Session, changes: Iterable[RowChange]) -> None:
 
 
 def void_rows_of_event(session: Session, event_pk: int) -> None:
+    before = rows_of_event(session, event_pk)
+    tallies.changed(before, {row.id: OutcomeState.VOIDED for row in before if row.id}).apply(
+        session
+    )
     session.execute(
         sa.update(Outcome)
         .where(col(Outcome.event_pk) == event_pk)
@@ -218,6 +229,9 @@ def delete_for_customer(
     matches = session.exec(
         select(OutcomeReversal.outcome, OutcomeReversal.match_key).where(reversals).distinct()
     ).all()
+    for start in {start for _, start, _, _ in found}:
+        session.execute(sa.delete(Outcome).where(rows, col(Outcome.period_start) == start))
+        tallies.rebuild(session, [customer_id], start)
     session.execute(sa.delete(Outcome).where(rows))
     session.execute(sa.delete(OutcomeReversal).where(reversals))
     return Removed(

@@ -27,7 +27,7 @@ from metering.catalog.subscriptions.repository import Term, term_at, terms_of
 from metering.ledger import states
 from metering.ledger.disputes import repository as disputes
 from metering.ledger.events.models import StoredEvent
-from metering.ledger.outcomes import repository
+from metering.ledger.outcomes import limits, repository
 from metering.ledger.outcomes.models import Outcome
 from metering.ledger.outcomes.repository import Key, MatchRef
 from metering.ledger.outcomes.stale import mark_stale
@@ -281,6 +281,8 @@ def _resolve(
     now: datetime,
     ended: set[StaleMark],
     voided: Mapping[int, datetime] | None = None,
+    *,
+    with_limits: bool = True,
 ) -> tuple[list[str], set[int]]:
     """Resolve every key touched; insert `new_rows` with their states, update changed rows.
 
@@ -289,7 +291,9 @@ def _resolve(
     candidate, reversal, void and credit of its key with their times). `voided`: when the
     events of voided new rows were voided, by event pk. The caller holds the (customer,
     outcome) locks of everything touched. Every period ended by `now` in which a row was
-    inserted or changed state or span is added to `ended`.
+    inserted or changed state or span is added to `ended`. Then the block limits of every
+    period touched decide which counted rows are over them (`limits`), unless `with_limits`
+    is False (the call that counts rows back under a limit again).
     """
     groups = _touched_members(session, new_rows, reversal_matches, extra_keys, voided or {})
     plans = versions_by_id(session, {m.plan_version_id for ms in groups.values() for m in ms})
@@ -304,6 +308,11 @@ def _resolve(
     for row, state in zip(new_rows, writes.new_states, strict=True):
         row["state"] = state
     repository.insert_rows(session, new_rows)
+    if with_limits:
+        periods = {(key[0], key[2], ms[0].plan_version_id) for key, ms in groups.items() if ms}
+        writes.changed_events |= _apply_limits(
+            session, periods, now, ended, new_rows, writes.new_states
+        )
     return writes.new_states, writes.changed_events
 
 
@@ -405,6 +414,39 @@ class _Writes:
                 ended.add((member.vendor_id, key[0], key[2]))
 
 
+def _apply_limits(
+    session: Session,
+    periods: Collection[limits.PeriodRef],
+    now: datetime,
+    ended: set[StaleMark],
+    new_rows: list[dict[str, Any]],
+    new_states: list[str],
+) -> set[int]:
+    """Take counted rows past a block limit out and count rows back under it again; the
+    states of `new_rows` follow. Returns the pks of events whose rows changed."""
+    decided = limits.decide(session, periods)
+    if not decided:
+        return set()
+    repository.set_states(session, limits.over_limit_changes(decided))
+    changed = {row.event_pk for row in decided.over}
+    ended.update(
+        (row.vendor_id, row.customer_id, row.period_start)
+        for row in decided.over
+        if row.period_end <= now
+    )
+    over = {(row.event_pk, row.outcome, row.dedupe_key) for row in decided.over}
+    for index, row in enumerate(new_rows):
+        if (row["event_pk"], row["outcome"], row["dedupe_key"]) in over:
+            new_states[index] = str(OutcomeState.OVER_LIMIT)
+            row["state"] = new_states[index]
+    if decided.readmit:
+        _, readmitted = _resolve(
+            session, [], (), set(decided.readmit), now, ended, with_limits=False
+        )
+        changed |= readmitted
+    return changed
+
+
 def _subjects(groups: Mapping[Key, list[_Member]], plans: Mapping[str, PlanRef]) -> list[Key_s]:
     """The keys of exclusive outcomes grouped by subject (customer, period, dedupe key), each
     subject's keys in its plan's `exclusive.order`, whether stored rows have them or not."""
@@ -490,6 +532,31 @@ def resolve_keys(session: Session, keys: Collection[Key], now: datetime) -> None
     ended: set[StaleMark] = set()
     _, changed_events = _resolve(session, [], (), set(keys), now, ended)
     _refresh_statuses(session, changed_events)
+    mark_stale(session, ended)
+
+
+def enforce_limits(session: Session, customer: Customer, now: datetime) -> None:
+    """Decide the block limits of the customer's periods that have outcome rows in force
+    now again, after its spend limit changed: rows past it go over, rows under it count."""
+    prefer_index_lookups(session)
+    outcomes = session.exec(
+        select(Outcome.outcome).where(Outcome.customer_id == customer.id).distinct()
+    ).all()
+    lock_names(session, _with_exclusive([(customer.id, name) for name in outcomes]))
+    periods = session.exec(
+        select(Outcome.period_start, Outcome.plan_version_id)
+        .where(
+            col(Outcome.customer_id) == customer.id,
+            col(Outcome.period_end) > now,
+            col(Outcome.period_start) <= now,
+        )
+        .distinct()
+    ).all()
+    ended: set[StaleMark] = set()
+    changed = _apply_limits(
+        session, {(customer.id, start, version) for start, version in periods}, now, ended, [], []
+    )
+    _refresh_statuses(session, changed)
     mark_stale(session, ended)
 
 

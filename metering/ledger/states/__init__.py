@@ -28,6 +28,10 @@ decision into the stored `OutcomeState` of every candidate:
   window (`verify_by`), and never if not (the portal then shows it `unverified`). With
   `otherwise: count` an unconfirmed candidate is `counted` with a span that starts at the
   end of its window;
+- `over_limit`: its key's winner, but counting it would take the customer's spend or the
+  outcome's units for the period past a `block` limit (`outcomes/limits.py`, run after the
+  keys resolve): stored, never billed, counted again in timestamp order once a reversal,
+  void or credit brings the period back under (its counted span is then the key's own);
 - `superseded`: its key's billed winner, but its outcome is exclusive (`exclusive` in the
   plan) and a winner of an outcome earlier in `exclusive.order` is billed for the same
   subject (the same dedupe key): `group_states` resolves the keys of one subject together.
@@ -98,6 +102,7 @@ from metering.ledger.states.predicates import (
     COUNTED_AT,
     CREDITED,
     DUPLICATE,
+    OVER_LIMIT,
     PENDING,
     PROBLEM,
     REJECTED,
@@ -105,6 +110,7 @@ from metering.ledger.states.predicates import (
     SETTLED,
     STILL_COUNTING,
     SUPERSEDED,
+    TALLIED,
     VOIDED,
     Billable,
     ChangesAfter,
@@ -124,6 +130,7 @@ __all__ = [
     "CREDITED",
     "DUPLICATE",
     "EVENT_VOIDED",
+    "OVER_LIMIT",
     "PENDING",
     "PROBLEM",
     "REJECTED",
@@ -131,6 +138,7 @@ __all__ = [
     "SETTLED",
     "STILL_COUNTING",
     "SUPERSEDED",
+    "TALLIED",
     "VOIDED",
     "Billable",
     "ChangesAfter",

@@ -13,6 +13,7 @@ from metering.ledger.states.names import EventStatus, OutcomeState
 _BEST_FIRST = (
     (OutcomeState.COUNTED, EventStatus.COUNTED),
     (OutcomeState.CREDITED, EventStatus.CREDITED),
+    (OutcomeState.OVER_LIMIT, EventStatus.OVER_LIMIT),
     (OutcomeState.AWAITING_VERIFICATION, EventStatus.AWAITING_VERIFICATION),
     (OutcomeState.SUPERSEDED, EventStatus.SUPERSEDED),
     (OutcomeState.PROBLEM, EventStatus.PROBLEM),

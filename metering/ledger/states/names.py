@@ -17,6 +17,7 @@ class OutcomeState(StrEnum):
     REJECTED = "rejected"
     AWAITING_VERIFICATION = "awaiting_verification"
     SUPERSEDED = "superseded"
+    OVER_LIMIT = "over_limit"
 
 
 class EventStatus(StrEnum):
@@ -38,6 +39,7 @@ class EventStatus(StrEnum):
     REJECTED = "rejected"
     AWAITING_VERIFICATION = "awaiting_verification"
     SUPERSEDED = "superseded"
+    OVER_LIMIT = "over_limit"
 
 
 class DisplayStatus(StrEnum):
@@ -63,6 +65,8 @@ class DisplayStatus(StrEnum):
     AWAITING_VERIFICATION = "awaiting_verification"
     # Its window ended without a confirmation (`otherwise: drop`): never billed.
     UNVERIFIED = "unverified"
+    # Past a `block` limit: stored, not billed, counted again if spend falls back under.
+    OVER_LIMIT = "over_limit"
 
 
 # --- what the rules read --------------------------------------------------------------------

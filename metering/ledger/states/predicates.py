@@ -49,6 +49,9 @@ PROBLEM = InState(OutcomeState.PROBLEM)
 REJECTED = InState(OutcomeState.REJECTED)
 AWAITING_VERIFICATION = InState(OutcomeState.AWAITING_VERIFICATION)
 SUPERSEDED = InState(OutcomeState.SUPERSEDED)
+OVER_LIMIT = InState(OutcomeState.OVER_LIMIT)
+TALLIED = frozenset({OutcomeState.COUNTED, OutcomeState.OVER_LIMIT})
+"""The states the running tallies keep (`metering.ledger.tallies`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,8 +24,11 @@ from sqlmodel import Session, col, select
 
 from metering.catalog.customers.models import Customer
 from metering.catalog.plans.compiled import rules_of
+from metering.ledger.outcomes.limits import customer_spend_limit
+from metering.ledger.tallies import repository as tallies
 from metering.notify.alerts import repository
 from metering.notify.alerts.figures import PeriodFigures, period_figures
+from metering.notify.alerts.limits import LimitCrossing, limit_crossings
 from metering.notify.alerts.models import MAXIMUM_REACHED, AlertFiring, AlertKind, AlertRule
 from metering.notify.alerts.watch import RuleIndex, Watch, watch_groups, watches
 from metering.platform.db.types import utcnow
@@ -213,6 +216,7 @@ def _evaluate_group(
     customers = {
         c.id: c for c in session.exec(select(Customer).where(col(Customer.id).in_(ids))).all()
     }
+    found = tallies.period_tallies(session, ids, period.start, now)
     fired = []
     for watch in members:
         customer = customers[watch.subscription.customer_id]
@@ -222,4 +226,62 @@ def _evaluate_group(
             made = _fire(session, watch, version_rules, customer, crossing, now)
             if made is not None:
                 fired.append(made)
+        mine = {name: t for (cid, name), t in found.items() if cid == customer.id}
+        limit = customer_spend_limit(customer)
+        for reached in limit_crossings(version_rules, limit, mine):
+            made = _fire_limit(session, watch, version_rules, customer, reached, now)
+            if made is not None:
+                fired.append(made)
     return fired
+
+
+def _fire_limit(
+    session: Session,
+    watch: Watch,
+    rules: RuleFile,
+    customer: Customer,
+    crossing: LimitCrossing,
+    now: datetime,
+) -> Fired | None:
+    """Fire `limit.warning` or `limit.reached` once per (limit, customer, period)."""
+    period = watch.period
+    made = _insert_firing(
+        session,
+        {
+            "vendor_id": customer.vendor_id,
+            "rule_key": crossing.name,
+            "rule_id": None,
+            "kind": crossing.kind,
+            "customer_id": customer.id,
+            "period_start": period.start,
+            "period_end": period.end,
+            "figure": crossing.figure,
+            "threshold": crossing.threshold,
+            "fired_at": now,
+        },
+    )
+    if not made:
+        return None
+    exponent = minor_units(rules.currency)
+    money = crossing.outcome is None
+
+    def shown(value: Decimal) -> str:
+        return money_text(value, exponent) if money else decimal_text(value)
+
+    data = {
+        "limit": {
+            "kind": crossing.kind,
+            "outcome": crossing.outcome,
+            "on_reach": crossing.on_reach,
+            "limit": shown(crossing.limit),
+        },
+        "customer": {"id": customer.id, "external_id": customer.external_id},
+        "period": {"start": period.start, "end": period.end},
+        "figure": shown(crossing.figure),
+        "threshold": shown(crossing.threshold),
+        "currency": rules.currency,
+    }
+    enqueue(session, customer.vendor_id, crossing.event.value, data)
+    return Fired(
+        crossing.name, crossing.kind, customer.id, period.start, crossing.figure, crossing.threshold
+    )

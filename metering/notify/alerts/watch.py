@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from metering.catalog.customers.models import Customer
 from metering.catalog.plans.compiled import rules_of
 from metering.catalog.subscriptions.models import Subscription
 from metering.notify.alerts.models import AlertRule
@@ -83,7 +84,8 @@ class RuleIndex:
 def watches(
     session: Session, rules: RuleIndex, now: datetime, vendor_id: str | None
 ) -> list[Watch]:
-    """Every period of a subscription that a rule or its plan's maximum watches."""
+    """Every period of a subscription that a rule, its plan's maximum or unit limits, or its
+    customer's spend limit watches."""
     statement = select(Subscription).where(
         sa.or_(
             col(Subscription.ends_at).is_(None),
@@ -93,10 +95,20 @@ def watches(
     )
     if vendor_id is not None:
         statement = statement.where(Subscription.vendor_id == vendor_id)
+    limited = set(
+        session.exec(select(Customer.id).where(col(Customer.spend_limit_amount).is_not(None)))
+    )
     found: list[Watch] = []
     for subscription in session.exec(statement.order_by(col(Subscription.id))).all():
         version_rules = rules_of(session, subscription.plan_version_id)
-        if not rules.of(subscription) and version_rules.maximum is None:
+        has_limits = version_rules.maximum is not None or any(
+            spec.limit is not None for spec in version_rules.outcomes.values()
+        )
+        if (
+            not rules.of(subscription)
+            and not has_limits
+            and subscription.customer_id not in limited
+        ):
             continue
         found.extend(
             Watch(subscription, period)

@@ -31,6 +31,10 @@ class EventType(StrEnum):
     CREDITS_DEPLETED = "credits.depleted"
     CREDITS_EXPIRING = "credits.expiring"
     CREDITS_EXPIRED = "credits.expired"
+    # A limit of a customer's period (`maximum`, `spend_limit`, an outcome's `limit`) is
+    # at its `warn_at` percent, or reached; each once per period.
+    LIMIT_WARNING = "limit.warning"
+    LIMIT_REACHED = "limit.reached"
 
 
 class DeliveryStatus(StrEnum):

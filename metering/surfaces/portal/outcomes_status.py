@@ -46,6 +46,7 @@ LABELS = {
     DisplayStatus.SUPERSEDED: "Superseded",
     DisplayStatus.AWAITING_VERIFICATION: "Awaiting verification",
     DisplayStatus.UNVERIFIED: "Not verified",
+    DisplayStatus.OVER_LIMIT: "Over limit (not billed)",
 }
 
 

@@ -1,0 +1,190 @@
+"""Keeping the tallies: deltas from outcome-row writes, reads for the allowance check.
+
+Every writer of an outcome row's state goes through `metering.ledger.outcomes.repository`,
+which hands the rows it adds and takes away here, in its own transaction. A tally row is
+(customer, outcome, period, state, settle hour); only the states `TALLIED` are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from metering.ledger.outcomes.models import Outcome
+from metering.ledger.states import OVER_LIMIT, TALLIED
+from metering.ledger.tallies.models import OutcomeTally
+
+TABLE: sa.Table = OutcomeTally.__table__  # type: ignore[attr-defined]
+ONE = Decimal(1)
+Bucket = tuple[str, str, str, datetime, str, datetime]
+"""vendor, customer, outcome, period start, state, settles by."""
+
+
+def settles_by(settles_at: datetime) -> datetime:
+    """The settle time rounded up to the hour: a bucket is settled once its hour has passed."""
+    hour = settles_at.replace(minute=0, second=0, microsecond=0)
+    return hour if hour == settles_at else hour + timedelta(hours=1)
+
+
+def row_units(value: Decimal | None) -> Decimal:
+    """What one row adds to its outcome's units: its value for a summed measure, else 1."""
+    return ONE if value is None else value
+
+
+class Deltas:
+    """Tally changes gathered over one write, applied in one statement."""
+
+    def __init__(self) -> None:
+        self.changes: dict[Bucket, list[Any]] = {}
+
+    def add(self, row: Mapping[str, Any] | Outcome, sign: int) -> None:
+        get: Any = row.get if isinstance(row, Mapping) else lambda name: getattr(row, name)
+        state = get("state")
+        if state not in TALLIED:
+            return
+        bucket = (
+            get("vendor_id"),
+            get("customer_id"),
+            get("outcome"),
+            get("period_start"),
+            str(state),
+            settles_by(get("settles_at")),
+        )
+        found = self.changes.setdefault(bucket, [Decimal(0), 0])
+        found[0] += sign * row_units(get("value"))
+        found[1] += sign
+
+    def apply(self, session: Session) -> None:
+        rows = [
+            {
+                "vendor_id": vendor,
+                "customer_id": customer,
+                "outcome": outcome,
+                "period_start": start,
+                "state": state,
+                "settles_by": by,
+                "units": units,
+                "rows": count,
+            }
+            for (vendor, customer, outcome, start, state, by), (units, count) in sorted(
+                self.changes.items(), key=lambda item: item[0][1:]
+            )
+            if count or units
+        ]
+        self.changes = {}
+        if not rows:
+            return
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert(TABLE) if dialect == "postgresql" else sqlite.insert(TABLE)
+        statement = insert.on_conflict_do_update(
+            index_elements=["customer_id", "period_start", "outcome", "state", "settles_by"],
+            set_={
+                "units": TABLE.c.units + insert.excluded.units,
+                "rows": TABLE.c.rows + insert.excluded.rows,
+            },
+        )
+        session.execute(statement, rows)
+
+
+def rows_by_id(session: Session, ids: Collection[int]) -> list[Outcome]:
+    """The stored rows about to change, as they are before the change."""
+    ordered = list(ids)
+    found: list[Outcome] = []
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start : start + 500]
+        statement = select(Outcome).where(col(Outcome.id).in_(chunk))
+        # Rows changed in bulk by id earlier in this transaction: read them as stored.
+        found += session.exec(statement.execution_options(populate_existing=True)).all()
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodTally:
+    """One outcome's counted units and rows in a period, split by settled now or not."""
+
+    settled_units: Decimal = Decimal(0)
+    pending_units: Decimal = Decimal(0)
+    settled_rows: int = 0
+    pending_rows: int = 0
+    over_limit_rows: int = 0
+
+    @property
+    def units(self) -> Decimal:
+        return self.settled_units + self.pending_units
+
+    @property
+    def rows(self) -> int:
+        return self.settled_rows + self.pending_rows
+
+
+def period_tallies(
+    session: Session, customer_ids: Collection[str], period_start: datetime, now: datetime
+) -> dict[tuple[str, str], PeriodTally]:
+    """Each (customer, outcome)'s tally for the period starting at `period_start`."""
+    t = TABLE.c
+    settled = t.settles_by <= now
+    counted = t.state != str(OVER_LIMIT.state)
+    statement = (
+        sa.select(
+            t.customer_id,
+            t.outcome,
+            sa.func.sum(sa.case((sa.and_(counted, settled), t.units), else_=0)),
+            sa.func.sum(sa.case((sa.and_(counted, ~settled), t.units), else_=0)),
+            sa.func.sum(sa.case((sa.and_(counted, settled), t.rows), else_=0)),
+            sa.func.sum(sa.case((sa.and_(counted, ~settled), t.rows), else_=0)),
+            sa.func.sum(sa.case((~counted, t.rows), else_=0)),
+        )
+        .where(t.customer_id.in_(list(customer_ids)), t.period_start == period_start)
+        .group_by(t.customer_id, t.outcome)
+    )
+    return {
+        (customer, outcome): PeriodTally(
+            Decimal(su or 0), Decimal(pu or 0), int(sr or 0), int(pr or 0), int(ol or 0)
+        )
+        for customer, outcome, su, pu, sr, pr, ol in session.execute(statement)
+    }
+
+
+def rebuild(session: Session, customer_ids: Collection[str], period_start: datetime) -> None:
+    """Recount these customers' period from its outcome rows: the reconciliation a close
+    runs, so a tally never drifts from the rows for long."""
+    if not customer_ids:
+        return
+    ids = sorted(set(customer_ids))
+    session.execute(
+        sa.delete(TABLE).where(TABLE.c.customer_id.in_(ids), TABLE.c.period_start == period_start)
+    )
+    o = Outcome.__table__.c  # type: ignore[attr-defined]
+    rows = session.execute(
+        sa.select(
+            o.vendor_id, o.customer_id, o.outcome, o.period_start, o.state, o.settles_at, o.value
+        ).where(
+            o.customer_id.in_(ids),
+            o.period_start == period_start,
+            o.state.in_([str(s) for s in TALLIED]),
+        )
+    )
+    deltas = Deltas()
+    for row in rows:
+        deltas.add(dict(row._mapping), 1)
+    deltas.apply(session)
+
+
+def changed(before: Iterable[Outcome], after: Mapping[int, str]) -> Deltas:
+    """The deltas of rows whose state goes from what `before` holds to `after[id]`."""
+    deltas = Deltas()
+    for row in before:
+        assert row.id is not None
+        new_state = after[row.id]
+        if new_state == row.state:
+            continue
+        deltas.add(row, -1)
+        deltas.add({**row.model_dump(), "state": new_state}, 1)
+    return deltas
