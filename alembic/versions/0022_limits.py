@@ -1,7 +1,7 @@
 """Limits: running outcome tallies for the allowance check, and customer spend limits.
 
 Revision ID: 0022
-Revises: 0014
+Revises: 0021
 Create Date: 2026-12-03
 """
 
