@@ -1,7 +1,7 @@
 """The vendor setting that writes its events to the ClickHouse event log too.
 
 Revision ID: 0021
-Revises: 0013
+Revises: 0020
 Create Date: 2026-12-03
 """
 

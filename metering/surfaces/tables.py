@@ -24,6 +24,7 @@ from metering.ledger.outcomes.models import Outcome, OutcomeReversal, StalePerio
 from metering.ledger.tallies.models import OutcomeTally
 from metering.notify.alerts.models import AlertFiring, AlertRule
 from metering.notify.credit_notices.models import CreditNotice, CreditNoticeSettings
+from metering.platform.api.idempotency import IdempotentRequest
 from metering.platform.jobs.models import JobRun, apscheduler_jobs
 from metering.platform.outbox.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from metering.providers.stripe.models import StripeEventSeen
@@ -45,6 +46,7 @@ __all__ = [
     "CustomerPaymentLink",
     "Dispute",
     "EventVoid",
+    "IdempotentRequest",
     "Invoice",
     "InvoiceCounter",
     "InvoiceLine",

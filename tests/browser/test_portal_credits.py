@@ -27,6 +27,7 @@ def test_credits_page_balance_history_and_buying_the_pack(
         "POST",
         f"/v1/customers/{customer_id}/credit_grants",
         201,
+        headers={"Idempotency-Key": uuid.uuid4().hex},
         json={
             "amount": "200.00",
             "category": "promotional",

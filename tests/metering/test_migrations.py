@@ -64,6 +64,8 @@ TABLES = {
     "credit_notices",
     # issue 15: running outcome tallies for the allowance check
     "outcome_tallies",
+    # money-creating requests and their idempotency keys
+    "idempotent_requests",
 }
 
 

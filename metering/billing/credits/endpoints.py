@@ -22,6 +22,7 @@ from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
 from metering.platform.api import problems
 from metering.platform.api.deps import app_settings
+from metering.platform.api.idempotency import IdempotencyKey, once
 from metering.platform.api.pagination import Cursor, Limit, Page, paginate
 from metering.platform.api.problem_docs import problem_responses
 from metering.platform.db.session import get_session
@@ -41,12 +42,14 @@ router = APIRouter(tags=["credits"], responses=problem_responses(*API_KEY_PROBLE
         problems.INVALID_CREDIT_GRANT,
         problems.CREDIT_PURCHASE_UNAVAILABLE,
         problems.NO_SUBSCRIPTION,
+        problems.IDEMPOTENCY_KEY_REUSED,
         problems.INVALID_REQUEST,
     ),
 )
 def create_grant(
     customer_id: str,
     data: GrantCreate,
+    idempotency_key: IdempotencyKey,
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
     settings: Settings = Depends(app_settings),
@@ -55,15 +58,19 @@ def create_grant(
     earliest expiry, then oldest), for periods overlapping its validity, never below zero.
     With `purchase`, a one-line invoice (kind `credit_purchase`) sells it through the
     customer's payment provider, and it is usable once that invoice is paid (`on_payment`)
-    or at once (`on_issue`); `purchase_invoice_id` names the invoice."""
+    or at once (`on_issue`); `purchase_invoice_id` names the invoice. A repeat with the same
+    `Idempotency-Key` and body returns the grant the first request made."""
     customer = customers.get_or_404(session, vendor, customer_id)
-    if data.purchase is not None:
-        providers = purchases.providers_of(settings)
-        grant = purchases.purchase(session, customer, data, providers, utcnow())
-    else:
-        grant = service.create(session, customer, data, utcnow())
-    session.commit()
-    return service.grant_out(grant)
+
+    def make() -> str:
+        if data.purchase is not None:
+            providers = purchases.providers_of(settings)
+            return purchases.purchase(session, customer, data, providers, utcnow()).id
+        return service.create(session, customer, data, utcnow()).id
+
+    route = f"/v1/customers/{customer.id}/credit_grants"
+    grant_id = once(session, vendor.id, route, idempotency_key, data, make)
+    return service.grant_out(service.get_or_404(session, vendor, grant_id))
 
 
 @router.get(
@@ -128,20 +135,30 @@ def void_grant(
         problems.NOT_FOUND,
         problems.CREDIT_GRANT_VOIDED,
         problems.INVALID_CREDIT_ADJUSTMENT,
+        problems.IDEMPOTENCY_KEY_REUSED,
         problems.INVALID_REQUEST,
     ),
 )
 def adjust_grant(
     grant_id: str,
     data: AdjustmentCreate,
+    idempotency_key: IdempotencyKey,
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
 ) -> GrantOut:
-    """A `manual_adjustment` ledger entry with its reason; the balance never goes below 0."""
+    """A `manual_adjustment` ledger entry with its reason; the balance never goes below 0.
+    A repeat with the same `Idempotency-Key` and body adjusts nothing more."""
     grant = service.get_or_404(session, vendor, grant_id)
-    adjusted = service.adjust(session, grant, data, utcnow())
-    session.commit()
-    return service.grant_out(adjusted)
+    route = f"/v1/credit_grants/{grant.id}/adjustments"
+    once(
+        session,
+        vendor.id,
+        route,
+        idempotency_key,
+        data,
+        lambda: service.adjust(session, grant, data, utcnow()).id,
+    )
+    return service.grant_out(service.get_or_404(session, vendor, grant.id))
 
 
 @router.get(

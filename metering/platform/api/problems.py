@@ -435,6 +435,13 @@ INVALID_CREDIT_ADJUSTMENT = _declare(
     "The adjustment is zero, has more decimals than the currency, or would leave the grant "
     "below zero; `errors` names the field.",
 )
+IDEMPOTENCY_KEY_REUSED = _declare(
+    "idempotency-key-reused",
+    409,
+    "Idempotency Key Reused",
+    "The Idempotency-Key was sent before with another request body; a key stands for one "
+    "request, so a new request needs a new key.",
+)
 CREDIT_PURCHASE_UNAVAILABLE = _declare(
     "credit-purchase-unavailable",
     422,

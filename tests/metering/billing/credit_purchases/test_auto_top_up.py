@@ -27,7 +27,7 @@ from tests.metering.billing.credit_purchases.test_purchase_api import _customer,
 from tests.metering.billing.credits.helpers import grant
 from tests.metering.conftest import VendorFixture, create_customer
 from tests.metering.ledger.events.helpers import ingest_all
-from tests.metering.platform.api.support import bearer
+from tests.metering.platform.api.support import bearer, keyed
 
 MANUAL = {"manual"}
 runner = CliRunner()
@@ -68,7 +68,8 @@ def test_a_drop_below_the_threshold_buys_once_and_rearms_when_paid(
     auth = bearer(vendor.api_key)
     base = f"/v1/customers/{customer_id}"
     promo = {"amount": "30.00", "category": "promotional", "name": "Welcome"}
-    assert app_client.post(f"{base}/credit_grants", json=promo, headers=auth).status_code == 201
+    made = app_client.post(f"{base}/credit_grants", json=promo, headers=keyed(vendor.api_key))
+    assert made.status_code == 201
     configured = app_client.put(
         f"{base}/auto_top_up",
         json={"below": "20.00", "amount": "100.00", "price": "95.00"},

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from metering.catalog.customers.models import Customer
 from metering.platform.db.types import utcnow
 from tests.metering.conftest import VendorFixture, create_customer
-from tests.metering.platform.api.support import bearer
+from tests.metering.platform.api.support import bearer, keyed
 
 
 def _customer(engine: Engine, vendor: VendorFixture, plan_id: str, provider: str) -> str:
@@ -47,7 +47,9 @@ def test_bought_grant_waits_for_its_manual_invoice_to_be_paid(
     customer_id = _customer(engine, vendor, plan_id, "manual")
     auth = bearer(vendor.api_key)
 
-    made = app_client.post(f"/v1/customers/{customer_id}/credit_grants", json=BODY, headers=auth)
+    made = app_client.post(
+        f"/v1/customers/{customer_id}/credit_grants", json=BODY, headers=keyed(vendor.api_key)
+    )
 
     assert made.status_code == 201, made.text
     grant = made.json()
@@ -88,9 +90,10 @@ def test_purchase_without_a_configured_provider_is_refused_and_nothing_is_writte
     app_client: TestClient, engine: Engine, vendor: VendorFixture, plan_id: str
 ) -> None:
     customer_id = _customer(engine, vendor, plan_id, "stripe")  # the app has no Stripe key
-    auth = bearer(vendor.api_key)
 
-    refused = app_client.post(f"/v1/customers/{customer_id}/credit_grants", json=BODY, headers=auth)
+    refused = app_client.post(
+        f"/v1/customers/{customer_id}/credit_grants", json=BODY, headers=keyed(vendor.api_key)
+    )
 
     assert refused.status_code == 422, refused.text
     problem = refused.json()
@@ -108,7 +111,7 @@ def test_purchase_price_with_too_many_decimals_is_refused(
     body = {**BODY, "purchase": {"price": "45.001"}}
 
     refused = app_client.post(
-        f"/v1/customers/{customer_id}/credit_grants", json=body, headers=bearer(vendor.api_key)
+        f"/v1/customers/{customer_id}/credit_grants", json=body, headers=keyed(vendor.api_key)
     )
 
     assert refused.status_code == 422, refused.text

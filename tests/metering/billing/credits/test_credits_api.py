@@ -20,7 +20,7 @@ from tests.metering.billing.credits.helpers import (
     resolutions,
 )
 from tests.metering.conftest import VendorFixture, create_customer, create_plan
-from tests.metering.platform.api.support import bearer
+from tests.metering.platform.api.support import bearer, keyed
 
 
 def customer_on(engine: Engine, vendor: VendorFixture, rules: str = RULES) -> str:
@@ -31,7 +31,7 @@ def post_grant(
     client: TestClient, vendor: VendorFixture, customer: str, **body: Any
 ) -> dict[str, Any]:
     response = client.post(
-        f"/v1/customers/{customer}/credit_grants", json=body, headers=bearer(vendor.api_key)
+        f"/v1/customers/{customer}/credit_grants", json=body, headers=keyed(vendor.api_key)
     )
     result: dict[str, Any] = response.json()
     result["_status"] = response.status_code
@@ -71,7 +71,7 @@ def test_grant_list_get_void_and_ledger(
     adjusted = app_client.post(
         f"/v1/credit_grants/{made['id']}/adjustments",
         json={"amount": "-20.00", "reason": "goodwill taken back"},
-        headers=headers,
+        headers=keyed(vendor.api_key),
     )
     assert adjusted.status_code == 200
     assert adjusted.json()["remaining"] == "100.00"

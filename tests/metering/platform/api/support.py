@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +20,11 @@ def make_vendor(engine: Engine, name: str = "Acme AI") -> NewVendor:
         created = service.create_vendor(session, name)
         session.commit()
         return created
+
+
+def keyed(key: str) -> dict[str, str]:
+    """The vendor's bearer header and a fresh Idempotency-Key (for requests that need one)."""
+    return {**bearer(key), "Idempotency-Key": uuid.uuid4().hex}
 
 
 def bearer(key: str) -> dict[str, str]:
