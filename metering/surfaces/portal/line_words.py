@@ -182,6 +182,9 @@ def describe(
     group = detail.get("group")
     if isinstance(group, dict):
         name += f" ({group.get('value') or 'none'})"
+        if isinstance(charge, UnitCharge) and charge.tiers_across == "value":
+            # Each value is priced at its own entry of `prices`: say that price, not the default.
+            charge = charge.for_value(group.get("value"))
     amount = quantity if quantity is not None else ZERO
     parts = [_what(rules, outcome, amount, fmt)]
     if isinstance(charge, UnitCharge) and charge.free_units:

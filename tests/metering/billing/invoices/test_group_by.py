@@ -263,9 +263,9 @@ def test_the_portal_shows_each_model_line_and_its_outcomes(
 
     page = text_of(app_client.get(f"/portal/invoices/{october}").text)
 
-    assert "Tasks (claude) 2 units, at 1.50 2 outcomes behind this line 2 $3.00" in page
-    assert "Tasks (gpt-4o) 3 units, at 2.00 3 outcomes behind this line 3 $6.00" in page
-    assert "Tasks ((none)) 1 unit, at 0.50 1 outcome behind this line 1 $0.50" in page
+    assert "Tasks (claude) 2 tasks; $1.50 each 2 outcomes behind this line 2 $3.00" in page
+    assert "Tasks (gpt-4o) 3 tasks; $2.00 each 3 outcomes behind this line 3 $6.00" in page
+    assert "Tasks (none) 1 task; $0.50 each 1 outcome behind this line 1 $0.50" in page
     gpt = lines(engine, october)[1]
     behind = app_client.get("/portal/outcomes", params={"invoice": october, "line": gpt.id}).text
     assert sorted(re.findall(r"\bt[0-9]\b", text_of(behind))) == ["t1", "t3", "t6"]

@@ -150,7 +150,7 @@ def test_the_migration_tallies_the_rows_already_stored(
     create_customer(engine, vendor.id, "acme", create_plan(engine, vendor.id, rules()))
     send(engine, vendor.id, *STORY[:3], resolution("r4", "11:30", "c-4"))
     expected = counted_rows(engine)
-    migration = Path(__file__).parents[4] / "alembic/versions/0019_limits.py"
+    migration = Path(__file__).parents[4] / "alembic/versions/0022_limits.py"
     spec = importlib.util.spec_from_file_location("limits_migration", migration)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

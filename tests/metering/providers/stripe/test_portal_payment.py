@@ -114,7 +114,9 @@ def test_send_invoice_customers_see_pay_with_the_due_date(
     )
     assert "#1 Open Nov 18, 2026 $56.58 Pay invoice #1" in text_of(payment)
     assert f'href="{hosted}"' in payment
-    assert "Pay by Nov 18, 2026" in text_of(detail)
+    assert "Due Nov 18, 2026 Status Open Total $56.58" in text_of(detail)
+    assert "Pay $56.58 by Nov 18, 2026 (opens in a new tab)" in text_of(detail)
+    assert "Line 2 2 $15.00" in text_of(detail)  # a line no charge names shows its description
     assert "Payment failed" not in listed
 
 

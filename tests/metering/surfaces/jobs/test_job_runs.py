@@ -83,13 +83,30 @@ def test_every_job_records_its_start_and_its_success(engine: Engine, database_ur
         assert (run.last_failed_at, run.last_error) == (None, None)
 
 
+def _between_attempts(run: Any) -> bool:
+    return bool(
+        run.last_failed_at and run.last_started_at and run.last_started_at <= run.last_failed_at
+    )
+
+
 def test_a_failing_job_records_its_error_and_runs_again_at_its_next_tick(
     engine: Engine, database_url: str, flaky_job: list[scheduler.Job]
 ) -> None:
     settings = Settings(database_url=database_url)
     with scheduler.running_jobs(settings, flaky_job):
         wait_for(lambda: Flaky.attempts >= 2, 30, "a second attempt of the failing job")
-        failed = run_of(engine, FLAKY_JOB_ID)
+        # Read between two attempts: a snapshot taken as the next one starts has a start
+        # newer than its failure, which says nothing about how a failure is recorded.
+        snapshots = [run_of(engine, FLAKY_JOB_ID)]
+        wait_for(
+            lambda: (
+                _between_attempts(snapshots[-1])
+                or bool(snapshots.append(run_of(engine, FLAKY_JOB_ID)))
+            ),
+            30,
+            "a recorded failure",
+        )
+        failed = snapshots[-1]
         Flaky.failing = False
         wait_for(
             lambda: run_of(engine, FLAKY_JOB_ID).last_succeeded_at is not None,
