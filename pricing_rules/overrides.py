@@ -11,9 +11,10 @@ commitment: {price: "0.45", overage: {unit_price: "1.10"}}
 
 Only prices change: a charge's price keys, tiers, `prices` by value and free units, the
 plan's minimum and maximum, and its commitment's units, prices and true-up
-(`pricing_rules.commitment_overrides` says why the term and the outcome stay the plan's). What an outcome is, how it settles and what a charge prices stay
-the plan's. The effective rules are the plan's charges with the override's keys, validated
-exactly as a rule file is, with every error located in the override document.
+(`pricing_rules.commitment_overrides` says why its term and outcome stay the plan's). What
+an outcome is, how it settles and what a charge prices stay the plan's. The effective rules
+are the plan's with the override's keys, validated exactly as a rule file is, with every
+error located in the override document.
 """
 
 from __future__ import annotations
