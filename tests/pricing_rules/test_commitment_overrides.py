@@ -117,3 +117,16 @@ def test_an_overage_without_a_price_and_removing_the_commitment_are_refused() ->
         "acme.yaml:1:13: an override cannot remove the plan's commitment; expected the keys "
         "to change (units, price, overage, true_up)"
     ]
+
+
+def test_a_customer_without_a_true_up_pays_no_shortfall_at_the_term_end() -> None:
+    plan = load_rules(PLAN).commitment
+    own = merged("commitment: {true_up: none}\n").commitment
+    assert plan is not None and own is not None
+    end = Position(Decimal(5), ends_term=True)
+    # 5 used before, 2 in the last period: the plan bills the 5 unused at 0.50 = 2.50.
+    assert [p.amount for p in commitment_parts(plan, end, Decimal(2), "usd")] == [
+        Decimal("1.00"),
+        Decimal("2.50"),
+    ]
+    assert [p.amount for p in commitment_parts(own, end, Decimal(2), "usd")] == [Decimal("1.00")]

@@ -163,3 +163,36 @@ def test_the_api_shows_the_merged_commitment(
     assert body["merged"]["commitment"]["price"] == "0.40"
     assert body["merged"]["commitment"]["overage"]["unit_price"] == "0.90"
     assert body["merged"]["commitment"]["units"] == body["base"]["commitment"]["units"]
+
+
+def test_an_override_now_splits_the_month_and_moves_the_crossing(
+    engine: Engine, vendor: VendorFixture
+) -> None:
+    plan = create_plan(engine, vendor.id, RULES)
+    customer = create_customer(engine, vendor.id, "acme", plan, starts_at=YEAR)
+    send_month(engine, vendor.id, 1, [10])
+    month_end_close(engine, 1)
+    send_month(engine, vendor.id, 2, [2, 4])
+    with Session(engine) as session:
+        found = session.get(Customer, customer)
+        assert found is not None
+        give_override(
+            session, found, OWN_COMMITMENT, "acme.yaml", Effective.IMMEDIATELY, day(2, 15, 0)
+        )
+        session.commit()
+    send_month(engine, vendor.id, 2, [16, 18, 20])
+    month_end_close(engine, 2)
+
+    _, before, after = invoices(engine)
+    assert (before.period_start, after.period_start) == (
+        datetime(2026, 2, 1, tzinfo=UTC),
+        day(2, 15, 0),
+    )
+    assert summary(engine, before.id)[1:] == [
+        ("commitment", "resolved_conversation (committed, 2 at 0.50)", "1.00"),
+    ]
+    # 3 used before (1 in January, 2 before the 15th): 1 of the customer's 4 remains.
+    assert summary(engine, after.id)[1:] == [
+        ("commitment", "resolved_conversation (committed, 1 at 0.40)", "0.40"),
+        ("commitment", "resolved_conversation (overage, 2 past the 4 committed at 0.90)", "1.80"),
+    ]
