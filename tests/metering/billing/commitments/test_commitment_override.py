@@ -155,6 +155,7 @@ def test_the_api_shows_the_merged_commitment(
     made = app_client.post(
         f"/v1/customers/{customer}/overrides",
         json={"commitment": {"price": "0.40", "overage": {"unit_price": "0.90"}}},
+        params={"effective": "immediately"},
         headers=bearer(vendor.api_key),
     )
     assert made.status_code == 201, made.text
@@ -163,6 +164,8 @@ def test_the_api_shows_the_merged_commitment(
     assert body["merged"]["commitment"]["price"] == "0.40"
     assert body["merged"]["commitment"]["overage"]["unit_price"] == "0.90"
     assert body["merged"]["commitment"]["units"] == body["base"]["commitment"]["units"]
+    shown = app_client.get(f"/v1/customers/{customer}/commitment", headers=bearer(vendor.api_key))
+    assert (shown.json()["committed"], shown.json()["price"]) == ("12", "0.40")
 
 
 def test_an_override_now_splits_the_month_and_moves_the_crossing(
