@@ -6,12 +6,15 @@ charges:
     free_units: 100
     tiers: [{up_to: null, unit_price: "0.69"}]
 minimum: "100.00"                # null removes the plan's minimum
+commitment: {price: "0.45", overage: {unit_price: "1.10"}}
 ```
 
-Only prices change: a charge's price keys, tiers, `prices` by value and free units, and the
-plan's minimum and maximum. What an outcome is, how it settles and what a charge prices stay
-the plan's. The effective rules are the plan's charges with the override's keys, validated
-exactly as a rule file is, with every error located in the override document.
+Only prices change: a charge's price keys, tiers, `prices` by value and free units, the
+plan's minimum and maximum, and its commitment's units, prices and true-up
+(`pricing_rules.commitment_overrides` says why its term and outcome stay the plan's). What
+an outcome is, how it settles and what a charge prices stay the plan's. The effective rules
+are the plan's with the override's keys, validated exactly as a rule file is, with every
+error located in the override document.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pricing_rules.charges import Charge, ChargeBase
+from pricing_rules.commitment_overrides import CommitmentOverride, merged_commitment
 from pricing_rules.errors import Loc, RuleError, RuleFileError
 from pricing_rules.loader import load_document, locate_errors, sorted_errors
 from pricing_rules.money import Money
@@ -48,6 +52,9 @@ class Override(RuleModel):
     charges: dict[str, ChargeOverride] = Field(default_factory=dict)
     minimum: Money | None = Field(default=None, description="null removes the plan's minimum.")
     maximum: MaximumSetting | None = None
+    commitment: CommitmentOverride | None = Field(
+        default=None, description="Units, price, overage and true_up of the plan's commitment."
+    )
 
 
 class _OneCharge(BaseModel):
@@ -64,7 +71,8 @@ def charge_key(charge: ChargeBase) -> str | None:
 
 def apply_override(text: str, rules: RuleFile, filename: str = "<override>") -> RuleFile:
     """`rules` with the override in `text` applied; RuleFileError locates every mistake
-    (a charge the plan does not have, a key no charge takes, a price the charge refuses)."""
+    (a charge the plan does not have, a key no charge takes, a price the charge refuses, a
+    commitment the plan does not have or a change of its term)."""
     override = load_document(text, Override, filename)
     document = read_yaml(text, filename)
     errors: list[RuleError] = []
@@ -87,6 +95,10 @@ def apply_override(text: str, rules: RuleFile, filename: str = "<override>") -> 
     for bound in ("minimum", "maximum"):
         if bound in override.model_fields_set:
             update[bound] = getattr(override, bound)
+    if "commitment" in override.model_fields_set:
+        update["commitment"] = merged_commitment(
+            rules.commitment, override.commitment, document, filename, errors
+        )
     result = rules.model_copy(update=update)
     cap = result.maximum
     if result.minimum is not None and cap is not None and result.minimum > cap.amount:

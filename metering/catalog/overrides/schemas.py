@@ -28,6 +28,17 @@ def override_request_body() -> dict[str, Any]:
             "charges": {"type": "object", "additionalProperties": {"type": "object"}},
             "minimum": {"type": ["string", "null"]},
             "maximum": {},
+            "commitment": {
+                "type": ["object", "null"],
+                "description": "Keys of the plan's commitment; the term stays the plan's.",
+                "properties": {
+                    "units": {"type": "object", "additionalProperties": {}},
+                    "price": {"type": "string"},
+                    "overage": {"type": "object"},
+                    "true_up": {"enum": ["at_term_end", "none"]},
+                },
+                "additionalProperties": False,
+            },
         },
         "additionalProperties": False,
     }
