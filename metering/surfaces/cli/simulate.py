@@ -140,15 +140,15 @@ def _print_limits_and_credits(console: Console, out: SimulationOut) -> None:
     if not drawn:
         return
     currency = out.currency.upper()
-    table = Table(title="credits drawn by period", title_justify="left")
-    for name in ("customer", "side", "period", f"invoice ({currency})", f"drawn ({currency})"):
-        table.add_column(name, justify="right" if "(" in name else "left")
+    table = Table(title=f"credits drawn by period ({currency})", title_justify="left")
+    for name in ("customer", "side", "period from", "invoice", "drawn"):
+        table.add_column(name, justify="right" if name in ("invoice", "drawn") else "left")
     table.add_column("grants")
     for customer, d in drawn:
         table.add_row(
             Text(customer.customer),
             d.side,
-            f"{d.period_from.date().isoformat()} → {d.period_to.date().isoformat()}",
+            d.period_from.date().isoformat(),
             d.invoice,
             d.drawn,
             Text(", ".join(f"{g.name or g.grant_id} {g.amount}" for g in d.grants)),
