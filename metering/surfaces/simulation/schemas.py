@@ -95,6 +95,16 @@ class ProposedRules(BaseModel):
     currency: str
 
 
+_NOTHING_HELD_OR_DRAWN: dict[str, Any] = {
+    "credits": {
+        "current": "0.00",
+        "proposed": "0.00",
+        "difference": "0.00",
+        "percent_change": None,
+    },
+    "over_limit": {"current": 0, "proposed": 0},
+}
+
 SIMULATION_EXAMPLE: dict[str, Any] = {
     "plan_id": "pln_01m8y51h4x1mnd2xf51bcj0341",
     "plan": "support-agent",
@@ -116,13 +126,7 @@ SIMULATION_EXAMPLE: dict[str, Any] = {
             "periods": 1,
             "events": 2,
             "overridden": False,
-            "credits": {
-                "current": "0.00",
-                "proposed": "0.00",
-                "difference": "0.00",
-                "percent_change": None,
-            },
-            "over_limit": {"current": 0, "proposed": 0},
+            **_NOTHING_HELD_OR_DRAWN,
             "drawdowns": [],
         }
     ],
@@ -132,13 +136,7 @@ SIMULATION_EXAMPLE: dict[str, Any] = {
         "difference": "0.11",
         "percent_change": "0.58",
     },
-    "credits": {
-        "current": "0.00",
-        "proposed": "0.00",
-        "difference": "0.00",
-        "percent_change": None,
-    },
-    "over_limit": {"current": 0, "proposed": 0},
+    **_NOTHING_HELD_OR_DRAWN,
     "treatment_changes": [],
     "examples": [],
 }
