@@ -23,12 +23,20 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from metering.billing.allowance.limits_service import set_spend_limit
+from metering.billing.allowance.schemas import SpendLimitIn
+from metering.catalog.customers.models import Customer
 from metering.ledger.outcomes.models import Outcome
 from metering.surfaces.simulation.schemas import simulation_json
 from metering.surfaces.simulation.windows import Side
 from tests.metering.billing.invoices.helpers import OCTOBER, RULES, at, close, invoices, send
 from tests.metering.conftest import VendorFixture, create_customer, create_plan
-from tests.metering.surfaces.simulation.support import CLOSED_AT, billed_october, october_events
+from tests.metering.surfaces.simulation.support import (
+    CLOSED_AT,
+    PROPOSED,
+    billed_october,
+    october_events,
+)
 from tests.metering.surfaces.simulation.test_simulate_service import run
 
 MAXIMUM = (
@@ -97,3 +105,37 @@ def test_a_limit_in_force_is_simulated_as_the_close_billed_it(
     assert current == issued == Decimal("87.00")
     assert sum(c.over_limit[Side.CURRENT] for c in result.customers) == 2
     assert sum(c.proposed for c in result.customers) == Decimal("87.00")
+
+
+def test_a_customers_own_spend_limit_holds_on_both_sides(
+    engine: Engine, database_url: str, vendor: VendorFixture
+) -> None:
+    """acme set a 37.50 block spend limit before October: the close held r4 and r5, and the
+    simulation holds them on both sides (the limit as the customer has it now)."""
+    plan_id = create_plan(engine, vendor.id, RULES)
+    ids = {
+        name: create_customer(engine, vendor.id, name, plan_id, starts_at=OCTOBER)
+        for name in ("acme", "globex", "initech")
+    }
+    with Session(engine) as session:
+        acme = session.get(Customer, ids["acme"])
+        assert acme is not None
+        set_spend_limit(session, acme, SpendLimitIn(amount="37.50"), OCTOBER)
+        session.commit()
+    send(engine, vendor.id, october_events(), at(31))
+    close(engine, CLOSED_AT)
+    issued = sum((invoice.total for invoice in invoices(engine)), Decimal(0))
+
+    result = run(database_url, plan_id, PROPOSED)
+
+    [simulated] = [c for c in result.customers if c.external_id == "acme"]
+    assert issued == Decimal("87.00")
+    assert sum((c.current for c in result.customers), Decimal(0)) == issued
+    # Current: r4 and r5 held, 37.00 as issued. Proposed (1.19 from the first unit, the phone
+    # resolution counted, no reversal), in (timestamp, event id) order: r0 21.19, r1 22.38,
+    # d1 37.39; then r2 would make 38.58, d2 38.39, r3, r4, r5 and phone 38.58: all held.
+    assert simulated.over_limit == {Side.CURRENT: 2, Side.PROPOSED: 6}
+    assert (simulated.current, simulated.proposed) == (Decimal("37.00"), Decimal("37.39"))
+    # r4 and r5 are over the limit on both sides: no change of treatment to show.
+    held = {e.event_id for e in result.examples if e.proposed == "over limit"}
+    assert held == {"r2", "d2", "r3", "phone"}
