@@ -99,8 +99,7 @@ class Drawdowns:
     periods: dict[Side, list[tuple[Window, list[LineDraft]]]] = field(default_factory=dict)
 
     def add(self, window: Window, lines: list[LineDraft]) -> None:
-        if self.grants:
-            self.periods.setdefault(window.side, []).append((window, lines))
+        self.periods.setdefault(window.side, []).append((window, lines))
 
     def draw(self) -> list[PeriodDrawdown]:
         """Each side's periods with a draw, earliest first, current side first."""

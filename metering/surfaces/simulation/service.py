@@ -265,7 +265,8 @@ def _run_customer(
         else:
             result.proposed += priced.total
         result.over_limit[window.side] += held
-        drawdowns.add(window, drafts(window.plan.rules, priced, window))
+        if grants:  # drafting lines costs a little per period: only when credits may pay
+            drawdowns.add(window, drafts(window.plan.rules, priced, window))
         comparison.add(window, treatments)
 
     for chunk in _chunks(events, CHUNK_EVENTS):
