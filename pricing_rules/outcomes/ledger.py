@@ -235,24 +235,41 @@ class OutcomeLedger:
         usage.duplicates += len(resolution.duplicates) + duplicates
         return None if resolution.winner is None else kept_by_id[resolution.winner.event_id]
 
-    def resolve(self) -> dict[str, CustomerUsage]:
-        """Every customer with an event in the period, with its usage per outcome."""
+    def resolve(
+        self, held: Collection[tuple[str, str]] = frozenset(), keep_winners: bool = False
+    ) -> dict[str, CustomerUsage]:
+        """Every customer with an event in the period, with its usage per outcome.
+
+        `held`: (outcome, event id) of billed winners held over a block limit, counted as
+        `over_limit` instead (a limit decides on `winners`, kept when `keep_winners`).
+        Resolving again with other arguments gives the same keys the same winners."""
         collecting = gc.isenabled()
         gc.disable()  # as in `add_all`: the tuples made here form no cycle either
+        held_by: dict[str, set[str]] = {}
+        for outcome, event_id in held:
+            held_by.setdefault(outcome, set()).add(event_id)
         try:
-            return self._resolve()
+            return self._resolve(held_by, keep_winners)
         finally:
             if collecting:
                 gc.enable()
 
-    def _resolve(self) -> dict[str, CustomerUsage]:
+    def _resolve(
+        self, held: Mapping[str, Collection[str]], keep_winners: bool
+    ) -> dict[str, CustomerUsage]:
         usages = {}
         for customer, keys in sorted(self._single.items()):
             usages[customer] = usage = CustomerUsage(customer)
-            self._resolve_customer(usage, keys)
+            self._resolve_customer(usage, keys, held, keep_winners)
         return usages
 
-    def _resolve_customer(self, usage: CustomerUsage, keys: dict[CustomerKey, Kept]) -> None:
+    def _resolve_customer(
+        self,
+        usage: CustomerUsage,
+        keys: dict[CustomerKey, Kept],
+        held: Mapping[str, Collection[str]],
+        keep_winners: bool,
+    ) -> None:
         """One customer's keys, in the order they were first seen: the hot loop of `resolve`."""
         customer = usage.customer
         tallies: dict[str, Tally] = {}
@@ -268,6 +285,9 @@ class OutcomeLedger:
             tally = tallies.get(outcome)
             if tally is None:
                 tally = self._tally(customer, outcome, usage.usage(outcome), subjects)
+                tally.held = held.get(outcome, ())
+                if keep_winners:
+                    tally.winners = usage.winners
                 tallies[outcome] = tally
             match = first[2]
             if (

@@ -3,7 +3,7 @@ keeps its candidates in (plain tuples: the hot loops read them by position)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -12,7 +12,7 @@ from typing import Any
 from pricing_rules.events import Event
 from pricing_rules.measures import Accumulator, Measure, MeasureValue
 from pricing_rules.outcomes.key_resolution import Verification
-from pricing_rules.outcomes.usage import OutcomeUsage
+from pricing_rules.outcomes.usage import OutcomeUsage, Winner
 from pricing_rules.paths import Getter
 
 # A candidate as the ledger keeps it: (timestamp, event id, match key, value, problem,
@@ -56,12 +56,21 @@ class Tally:
     measure: Measure | None = None
     """For an outcome a charge prices per `group_by` value: each value is measured apart."""
     groups: dict[str | None, tuple[OutcomeUsage, Accumulator]] = field(default_factory=dict)
+    held: Collection[str] = ()
+    """Event ids of winners held over a limit: neither pending nor billed."""
+    winners: list[Winner] | None = None
+    """When asked for, every billed winner (pending or not) is noted here."""
 
     def count(self, winner: Kept) -> None:
         """A key's billed winner: pending until it settles, then measured (and measured
         under its `group_by` value too, when it has one)."""
         occurred_at, event_id, _, value, _, group = winner
         usage = self.usage
+        if self.winners is not None:
+            self.winners.append(Winner(usage.outcome, occurred_at, event_id, value))
+        if self.held and event_id in self.held:
+            usage.over_limit += 1
+            return
         if occurred_at > self.settled_by:
             usage.pending += 1
             return

@@ -4,7 +4,10 @@ reads."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
+
+from pricing_rules.measures import MeasureValue
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +35,20 @@ class OutcomeUsage:
     awaiting: int = 0
     """Verified outcomes without their confirmation (yet, or ever with `otherwise: drop`)."""
     superseded: int = 0
+    over_limit: int = 0
+    """Billed winners held over a block limit (`OutcomeLedger.resolve(held=...)`)."""
     groups: dict[str | None, OutcomeUsage] = field(default_factory=dict)
     """Billable usage per value of the outcome's `group_by` path, when it has one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Winner:
+    """A key's billed winner (pending or settled): what a limit decides on."""
+
+    outcome: str
+    occurred_at: datetime
+    event_id: str
+    value: MeasureValue
 
 
 @dataclass(slots=True)
@@ -41,6 +56,8 @@ class CustomerUsage:
     customer: str
     outcomes: dict[str, OutcomeUsage] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    winners: list[Winner] = field(default_factory=list)
+    """Every billed winner, when the ledger was asked to keep them."""
 
     def usage(self, outcome: str) -> OutcomeUsage:
         found = self.outcomes.get(outcome)

@@ -243,3 +243,33 @@ def test_period_of_follows_the_plan_timezone_across_calls() -> None:
     december = plan.period_of(datetime(2026, 12, 1, 5, tzinfo=UTC))
     assert december.start == datetime(2026, 12, 1, 5, tzinfo=UTC)
     assert plan.period_of(datetime(2026, 10, 31, 12, tzinfo=UTC)).end == november.start
+
+
+def test_resolve_keeps_the_billed_winners_and_leaves_held_ones_out() -> None:
+    """Three conversations (c1 reported twice) and a deal of 40: the winners are e1, e3, e4
+    and the deal; holding e3 and the deal leaves 2 resolutions and no deal billed, and
+    counts them over_limit. A winner still pending is a winner too."""
+    ledger = OutcomeLedger(PLAN, NOV, at(30))
+    ledger.add_all(
+        [
+            resolved("e1", "c1", at(2)),
+            resolved("e2", "c1", at(3)),
+            resolved("e3", "c2", at(4)),
+            resolved("e4", "c3", at(29)),  # pending as of Nov 30 (72h)
+            Event("d1", "deal.closed", "acme", at(5), {"amount": "40"}),
+        ]
+    )
+
+    kept = ledger.resolve(keep_winners=True)["acme"]
+    held = ledger.resolve(held={("resolved", "e3"), ("deal", "d1")})["acme"]
+
+    assert sorted((w.outcome, w.event_id, w.value) for w in kept.winners) == [
+        ("deal", "d1", Decimal("40")),
+        ("resolved", "e1", None),
+        ("resolved", "e3", None),
+        ("resolved", "e4", None),
+    ]
+    resolutions, deals = held.outcomes["resolved"], held.outcomes["deal"]
+    assert (resolutions.billable, resolutions.pending, resolutions.over_limit) == (1, 1, 1)
+    assert (deals.billable, deals.quantity, deals.over_limit) == (0, Decimal(0), 1)
+    assert held.winners == []

@@ -13,14 +13,15 @@ For each invoice being closed, in this order:
    (its charge names; every line when none), and never takes the invoice below zero. Each
    grant used is one negative `credits` line naming it and one `drawdown` entry.
 
-`settle` is pure (a projection passes copies of the grants); `settle_invoices` and
-`record_uses` are the close's: they lock the grants and write through `ledger`.
+`settle` is pure (a projection passes copies of the grants), and so is `replay` (one period
+after another on copies, what a simulation draws); `settle_invoices` and `record_uses` are
+the close's: they lock the grants and write through `ledger`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -134,6 +135,24 @@ def settle(
         if key in grouped and nets[key] > 0:
             budget -= _draw(settlement, key, grouped[key], ordered, left, budget)
     return settlement
+
+
+def replay(
+    grants: Sequence[LockedGrant],
+    periods: Sequence[tuple[PeriodKey, Sequence[LineDraft], datetime]],
+) -> list[Settlement]:
+    """Settle `periods` (each: its key, its lines, its close's instant) one after another, in
+    the order given, on copies of `grants` whose balances follow the draws: what the closes
+    would have drawn. The grants passed in are not changed."""
+    copies = [replace(grant) for grant in grants]
+    settled = []
+    for key, lines, closed_at in periods:
+        settlement = settle(copies, lines, key, {}, closed_at)
+        left = {grant.id: grant for grant in copies}
+        for use in settlement.uses:
+            left[use.grant.id].remaining += use.amount
+        settled.append(settlement)
+    return settled
 
 
 def _restore(

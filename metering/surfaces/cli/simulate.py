@@ -128,6 +128,39 @@ def _signed(text: str) -> str:
     return text if text.startswith("-") else f"+{text}"
 
 
+def _print_limits_and_credits(console: Console, out: SimulationOut) -> None:
+    """Outcomes a block limit holds, and what credits would have drawn per period."""
+    held = out.over_limit
+    if held.current or held.proposed:
+        console.print(
+            f"Outcomes over a block limit (not billed): current {held.current:,}, "
+            f"proposed {held.proposed:,}"
+        )
+    drawn = [(c, d) for c in out.customers for d in c.drawdowns]
+    if not drawn:
+        return
+    currency = out.currency.upper()
+    table = Table(title=f"credits drawn by period ({currency})", title_justify="left")
+    for name in ("customer", "side", "period from", "invoice", "drawn"):
+        table.add_column(name, justify="right" if name in ("invoice", "drawn") else "left")
+    table.add_column("grants")
+    for customer, d in drawn:
+        table.add_row(
+            Text(customer.customer),
+            d.side,
+            d.period_from.date().isoformat(),
+            d.invoice,
+            d.drawn,
+            Text(", ".join(f"{g.name or g.grant_id} {g.amount}" for g in d.grants)),
+        )
+    console.print(table)
+    credits = out.credits
+    console.print(
+        f"Credits drawn: current {credits.current}, proposed {credits.proposed} "
+        f"({_signed(credits.difference)}) {currency}"
+    )
+
+
 def _print(out: SimulationOut) -> None:
     console = Console()
     currency = out.currency.upper()
@@ -160,6 +193,7 @@ def _print(out: SimulationOut) -> None:
             change,
         )
     console.print(table)
+    _print_limits_and_credits(console, out)
     if not out.treatment_changes:
         console.print("No event changes treatment.")
         return

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -27,6 +28,8 @@ PAGE_ROWS = 5000
 class Subscriber:
     id: str
     external_id: str
+    spend_limit_amount: Decimal | None = None
+    spend_limit_on_reach: str | None = None
 
 
 CreditedKey = tuple[str, datetime, str]  # outcome, period start, dedupe key
@@ -52,7 +55,9 @@ def subscribers(session: Session, plan_id: str, start: datetime, end: datetime) 
     """Customers with a subscription to the plan overlapping [start, end), by id."""
     s, c = Subscription, Customer
     statement = (
-        sa.select(col(c.id), col(c.external_id))
+        sa.select(
+            col(c.id), col(c.external_id), col(c.spend_limit_amount), col(c.spend_limit_on_reach)
+        )
         .where(
             col(c.id).in_(
                 sa.select(col(s.customer_id)).where(
@@ -64,7 +69,7 @@ def subscribers(session: Session, plan_id: str, start: datetime, end: datetime) 
         )
         .order_by(col(c.id))
     )
-    return [Subscriber(id_, external) for id_, external in session.execute(statement)]
+    return [Subscriber(*row) for row in session.execute(statement)]
 
 
 def stream_events(

@@ -13,7 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from metering.surfaces.simulation.credits import PeriodDrawdown
 from metering.surfaces.simulation.service import SimulationResult
+from metering.surfaces.simulation.windows import Side
 from pricing_rules.engine import money_text
 from pricing_rules.money import minor_units
 
@@ -29,6 +31,30 @@ class Amounts(BaseModel):
     )
 
 
+class OverLimit(BaseModel):
+    current: int = Field(
+        description="Outcomes held over a block limit under the versions in force."
+    )
+    proposed: int = Field(description="Outcomes held over a block limit under the proposal.")
+
+
+class GrantDrawOut(BaseModel):
+    grant_id: str
+    name: str | None
+    amount: str = Field(description="What the grant would have paid (positive).")
+
+
+class PeriodDrawdownOut(BaseModel):
+    side: str = Field(description="current or proposed.")
+    period_from: datetime = Field(alias="from")
+    period_to: datetime = Field(alias="to")
+    invoice: str = Field(description="The period's invoice before credits.")
+    drawn: str = Field(description="What credits would have paid for it, in the close's order.")
+    grants: list[GrantDrawOut]
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
 class CustomerAmounts(Amounts):
     customer: str = Field(description="The vendor's id of the customer (external id).")
     customer_id: str
@@ -37,6 +63,14 @@ class CustomerAmounts(Amounts):
     overridden: bool = Field(
         description="Billed by its own override of the plan: `current` is its own prices, "
         "`proposed` the proposal's (an override does not follow a proposal)."
+    )
+    credits: Amounts = Field(
+        description="What the customer's credit grants would have paid (the close's drawdown, "
+        "replayed over the range from the grants as granted)."
+    )
+    over_limit: OverLimit
+    drawdowns: list[PeriodDrawdownOut] = Field(
+        description="Per side and period, what credits would have drawn and from which grant."
     )
 
 
@@ -61,6 +95,16 @@ class ProposedRules(BaseModel):
     currency: str
 
 
+_NOTHING_HELD_OR_DRAWN: dict[str, Any] = {
+    "credits": {
+        "current": "0.00",
+        "proposed": "0.00",
+        "difference": "0.00",
+        "percent_change": None,
+    },
+    "over_limit": {"current": 0, "proposed": 0},
+}
+
 SIMULATION_EXAMPLE: dict[str, Any] = {
     "plan_id": "pln_01m8y51h4x1mnd2xf51bcj0341",
     "plan": "support-agent",
@@ -82,6 +126,8 @@ SIMULATION_EXAMPLE: dict[str, Any] = {
             "periods": 1,
             "events": 2,
             "overridden": False,
+            **_NOTHING_HELD_OR_DRAWN,
+            "drawdowns": [],
         }
     ],
     "total": {
@@ -90,6 +136,7 @@ SIMULATION_EXAMPLE: dict[str, Any] = {
         "difference": "0.11",
         "percent_change": "0.58",
     },
+    **_NOTHING_HELD_OR_DRAWN,
     "treatment_changes": [],
     "examples": [],
 }
@@ -107,6 +154,8 @@ class SimulationOut(BaseModel):
     events: int
     customers: list[CustomerAmounts]
     total: Amounts
+    credits: Amounts = Field(description="What credits would have paid, all customers.")
+    over_limit: OverLimit = Field(description="Outcomes held over a block limit, all customers.")
     treatment_changes: list[TreatmentChangeCount] = Field(
         description="Per outcome, how many events change treatment, per kind of change."
     )
@@ -135,11 +184,27 @@ def amounts(current: Decimal, proposed: Decimal, exponent: int) -> dict[str, str
     }
 
 
+def _drawdown(drawdown: PeriodDrawdown, exponent: int) -> dict[str, Any]:
+    return {
+        "side": drawdown.side.value,
+        "from": drawdown.period_start,
+        "to": drawdown.period_end,
+        "invoice": money_text(drawdown.invoice, exponent),
+        "drawn": money_text(drawdown.drawn, exponent),
+        "grants": [
+            {"grant_id": g.grant_id, "name": g.name, "amount": money_text(g.amount, exponent)}
+            for g in drawdown.grants
+        ],
+    }
+
+
 def simulation_out(result: SimulationResult) -> SimulationOut:
     exponent = minor_units(result.currency)
     current = sum((c.current for c in result.customers), Decimal(0))
     proposed = sum((c.proposed for c in result.customers), Decimal(0))
     changes = sorted(result.changes.items(), key=lambda item: (item[0][0], -item[1], item[0]))
+    credits = {side: sum((c.credits(side) for c in result.customers), Decimal(0)) for side in Side}
+    held = {side: sum(c.over_limit[side] for c in result.customers) for side in Side}
     return SimulationOut.model_validate(
         {
             "plan_id": result.plan_id,
@@ -163,10 +228,15 @@ def simulation_out(result: SimulationResult) -> SimulationOut:
                     "events": c.events,
                     "overridden": c.overridden,
                     **amounts(c.current, c.proposed, exponent),
+                    "credits": amounts(c.credits(Side.CURRENT), c.credits(Side.PROPOSED), exponent),
+                    "over_limit": {side.value: c.over_limit[side] for side in Side},
+                    "drawdowns": [_drawdown(d, exponent) for d in c.drawdowns],
                 }
                 for c in result.customers
             ],
             "total": amounts(current, proposed, exponent),
+            "credits": amounts(credits[Side.CURRENT], credits[Side.PROPOSED], exponent),
+            "over_limit": {side.value: held[side] for side in Side},
             "treatment_changes": [
                 {"outcome": outcome, "current": before, "proposed": after, "events": count}
                 for (outcome, before, after), count in changes

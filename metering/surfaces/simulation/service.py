@@ -20,16 +20,22 @@ from itertools import groupby, islice
 
 from sqlmodel import Session
 
+from metering.billing.credits.ledger import LockedGrant
 from metering.catalog.plans.models import Plan
 from metering.catalog.subscriptions.repository import Term, terms_of
+from metering.ledger.outcomes.limits import spend_limit as limit_of_customer
 from metering.surfaces.simulation import repository
 from metering.surfaces.simulation.commitments import TermConsumption
+from metering.surfaces.simulation.credits import Drawdowns, PeriodDrawdown, drafts, grants_of
 from metering.surfaces.simulation.repository import Credits, Subscriber
 from metering.surfaces.simulation.treatments import Treatment, TreatmentKey, TreatmentTracker
 from metering.surfaces.simulation.windows import Side, Window, customer_windows
+from pricing_rules import limits
 from pricing_rules.engine import price_customer
 from pricing_rules.events import Event
+from pricing_rules.limits import MoneyLimit
 from pricing_rules.outcomes import CompiledPlan, CustomerUsage, OutcomeLedger, compile_plan
+from pricing_rules.pricing import PricedInvoice
 from pricing_rules.rules import RuleFile
 
 CUSTOMER_BATCH = 200
@@ -56,6 +62,13 @@ class CustomerResult:
     overridden: bool = False
     """Billed by its own override of a version of the plan in the range: the current side is
     its own prices, the proposed side the proposal's (an override does not follow it)."""
+    over_limit: dict[Side, int] = field(default_factory=lambda: dict.fromkeys(Side, 0))
+    """Outcomes held over a block limit (not billed), per side."""
+    drawdowns: list[PeriodDrawdown] = field(default_factory=list)
+
+    def credits(self, side: Side) -> Decimal:
+        """What credits would have paid on that side."""
+        return sum((d.drawn for d in self.drawdowns if d.side is side), ZERO)
 
 
 Treatments = dict[TreatmentKey, Treatment]
@@ -106,14 +119,44 @@ class _PeriodRun:
         self.ledger.add_all(events)
         self.tracker.add_all(events)
 
-    def finish(self, customer: str, consumed: TermConsumption) -> tuple[Decimal, Treatments]:
-        """The period's invoice total (flat fees and minimum also without events, and the
-        commitment's lines from what the term used before it)."""
-        usage = self.ledger.resolve().get(customer) or CustomerUsage(customer)
+    def finish(
+        self, customer: str, consumed: TermConsumption, spend_limit: MoneyLimit | None
+    ) -> tuple[PricedInvoice, Treatments, int]:
+        """The period's invoice (flat fees and minimum also without events, and the
+        commitment's lines from what the term used before it), without the outcomes a block
+        limit holds, as the ledger holds them (`pricing_rules.limits.over_limit`)."""
         rules = self.window.plan.rules
+        held = self._held(customer, rules, spend_limit)
+        usage = self.ledger.resolve(held).get(customer) or CustomerUsage(customer)
         position, key = consumed.position(self.window)
         consumed.add(key, rules, usage)
-        return price_customer(rules, usage, position).total, self.tracker.resolve()
+        treatments = self.tracker.resolve()
+        for event_id_outcome in held:
+            treatments[(event_id_outcome[1], event_id_outcome[0])] = Treatment.OVER_LIMIT
+        return price_customer(rules, usage, position), treatments, len(held)
+
+    def _held(
+        self, customer: str, rules: RuleFile, spend_limit: MoneyLimit | None
+    ) -> set[tuple[str, str]]:
+        """(outcome, event id) of the winners past a block limit of this period."""
+        if not limits.has_blocking_limits(rules, spend_limit):
+            return set()
+        amount = limits.blocking_amount(limits.money_limits(rules, spend_limit))
+        usage = self.ledger.resolve(keep_winners=True).get(customer)
+        if usage is None:
+            return set()
+        candidates = [
+            limits.LimitCandidate(
+                ref,
+                w.outcome,
+                w.occurred_at,
+                w.event_id,
+                w.value if isinstance(w.value, Decimal) else None,
+            )
+            for ref, w in enumerate(usage.winners)
+        ]
+        over = limits.over_limit(rules, candidates, amount)
+        return {(c.outcome, c.event_id) for c in candidates if c.ref in over}
 
 
 Streamed = tuple[Event, datetime | None]
@@ -184,6 +227,7 @@ def _run_customer(
     credited: Credits,
     overridden: bool,
     anchor: datetime | None = None,
+    grants: Sequence[LockedGrant] = (),
 ) -> None:
     """Feed one customer's time-ordered events to each window while it is open.
 
@@ -208,16 +252,22 @@ def _run_customer(
 
     comparison = _Comparison(simulation, subscriber.external_id, examples)
     consumed = TermConsumption(anchor)
+    drawdowns = Drawdowns(grants)
+    spend_limit = limit_of_customer(subscriber.spend_limit_amount, subscriber.spend_limit_on_reach)
     waiting = list(windows)  # earliest period first
     running: list[_PeriodRun] = []
 
     def finish(run: _PeriodRun) -> None:
-        total, treatments = run.finish(subscriber.external_id, consumed)
-        if run.window.side is Side.CURRENT:
-            result.current += total
+        window = run.window
+        priced, treatments, held = run.finish(subscriber.external_id, consumed, spend_limit)
+        if window.side is Side.CURRENT:
+            result.current += priced.total
         else:
-            result.proposed += total
-        comparison.add(run.window, treatments)
+            result.proposed += priced.total
+        result.over_limit[window.side] += held
+        if grants:  # drafting lines costs a little per period: only when credits may pay
+            drawdowns.add(window, drafts(window.plan.rules, priced, window))
+        comparison.add(window, treatments)
 
     for chunk in _chunks(events, CHUNK_EVENTS):
         result.events += sum(1 for _, voided in chunk if voided is None)
@@ -233,6 +283,7 @@ def _run_customer(
     for run in [*running, *(run_of(w) for w in waiting)]:
         finish(run)
     comparison.finish()
+    result.drawdowns = drawdowns.draw()
     simulation.customers.append(result)
 
 
@@ -293,6 +344,7 @@ def simulate(
         s.id: customer_windows(terms.get(s.id, []), compiled, start, end, now) for s in subscribers
     }
     credited = repository.credited_keys(session, [s.id for s in subscribers])
+    grants = grants_of(session, [s.id for s in subscribers], proposed.currency)
 
     def overridden(customer_id: str) -> bool:
         return any(term.plan.overridden for term in terms.get(customer_id, []))
@@ -321,6 +373,7 @@ def simulate(
                 credited.get(customer_id, {}),
                 overridden(customer_id),
                 anchor(customer_id),
+                grants.get(customer_id, ()),
             )
             done += 1
             _report(progress, done, len(subscribers), simulation)
@@ -334,6 +387,7 @@ def simulate(
                 credited.get(subscriber.id, {}),
                 overridden(subscriber.id),
                 anchor(subscriber.id),
+                grants.get(subscriber.id, ()),
             )
             done += 1
             _report(progress, done, len(subscribers), simulation)

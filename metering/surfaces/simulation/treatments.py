@@ -36,6 +36,7 @@ class Treatment(StrEnum):
     REJECTED = "rejected"
     AWAITING_VERIFICATION = "awaiting verification"
     SUPERSEDED = "superseded"
+    OVER_LIMIT = "over limit"
     EXCLUDED = "excluded by where"
     NOT_MATCHED = "not matched"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from metering.billing.credits.drawdown import settle
+from metering.billing.credits.drawdown import replay, settle
 from metering.billing.credits.ledger import LockedGrant
 from metering.billing.invoices.rating import LineDraft
 
@@ -69,3 +69,24 @@ def test_validity_must_overlap_the_period() -> None:
     starts_at_end = grant("next", "50.00", effective_at=END)
     ended_at_start = grant("last", "50.00", effective_at=START.replace(month=10), expires_at=START)
     assert drawn([starts_at_end, ended_at_start], LINES) == []
+
+
+def test_replay_carries_each_grants_balance_to_the_next_period_and_changes_no_grant() -> None:
+    """November 100.00 then December 100.00 against A 150.00 (priority 10) and B 80.00:
+    November A 100.00; December A its last 50.00, then B 50.00. The grants passed in keep
+    their balances (a simulation draws on copies)."""
+    a = grant("A", "150.00", priority=10)
+    b = grant("B", "80.00")
+    december = (END, datetime(2027, 1, 1, tzinfo=UTC))
+    later = [
+        LineDraft(x.kind, x.charge_key, x.description, None, None, x.amount, *december)
+        for x in LINES
+    ]
+
+    settled = replay([a, b], [((START, END), LINES, END), (december, later, december[1])])
+
+    assert [[(u.grant.label, str(u.amount)) for u in s.uses] for s in settled] == [
+        [("A", "-100.00")],
+        [("A", "-50.00"), ("B", "-50.00")],
+    ]
+    assert (a.remaining, b.remaining) == (Decimal("150.00"), Decimal("80.00"))
