@@ -88,6 +88,22 @@ def _ordered(session: Session, group: Group) -> list[Any]:
     return list(session.execute(statement).all())
 
 
+def _each_alone(charges: Sequence[ChargeBase] | None) -> bool:
+    """Whether every charge prices each row on its own value (a percentage): a row's share
+    then needs only the row, not the rows billed before it."""
+    return bool(charges) and all(
+        c.needs_values and not isinstance(c, UnitCharge) for c in charges or ()
+    )
+
+
+def _own(session: Session, rows: Sequence[Row]) -> list[Any]:
+    """These rows only: id, dimension, value (for charges that price each row alone)."""
+    t = OUTCOMES.c
+    value = sa.type_coerce(t.value, sa.types.NullType()).label("value")
+    statement = sa.select(t.id, t.dimension, value).where(t.id.in_([row.id for row in rows]))
+    return list(session.execute(statement).all())
+
+
 def _ranks(session: Session, group: Group, rows: Sequence[Row]) -> dict[int, tuple[Any, int, int]]:
     """Row id -> (dimension, rank among the group, rank among its dimension), for `rows`
     only: a count's share needs only the row's place. The rows before the page's earliest
@@ -181,8 +197,15 @@ def added_by_rows(session: Session, rows: Iterable[Row]) -> dict[int, Decimal | 
     for group, members in groups.items():
         rules = rules_of(session, group[3])
         charges = _charges(rules, group[1])
-        if charges is not None and isinstance(rules.outcomes[group[1]].measure, Count):
+        shares: dict[int, Decimal | None] = {}  # no charge prices it: each adds 0
+        if charges is None:
+            shares = {row.id: None for row in members}
+        elif not charges:
+            pass
+        elif isinstance(rules.outcomes[group[1]].measure, Count):
             shares = _count_shares(charges, _ranks(session, group, members))
+        elif _each_alone(charges):
+            shares = _shares(rules, group[1], _own(session, members))
         else:
             shares = _shares(rules, group[1], _ordered(session, group))
         for row in members:

@@ -39,6 +39,8 @@ class Outcome(SQLModel, table=True):
         sa.Index("ix_outcomes_event_pk", "event_pk"),
         # The portal lists a customer's outcomes newest first, a page at a time.
         sa.Index("ix_outcomes_customer_time", "customer_id", "occurred_at", "id"),
+        # The portal's pending outcomes: the next to settle and the last one to settle.
+        sa.Index("ix_outcomes_customer_settles", "customer_id", "settles_at", "id"),
     )
 
     id: int | None = Field(default=None, sa_type=BigIntKey, primary_key=True)

@@ -30,17 +30,19 @@ class Counts:
 
 
 def counts(session: Session, customer_id: str, flt: OutcomeFilter, now: datetime) -> Counts:
+    """Both counts in one pass over the rows the filter keeps with repeats shown: the hidden
+    repeats are those rows in a repeat state, the listed ones the others (when hidden)."""
     disputed = open_keys(session, customer_id)
-
-    def count(where: list[sa.ColumnElement[bool]]) -> int:
-        return int(session.execute(sa.select(sa.func.count()).where(*where)).scalar_one())
-
-    total = count(conditions(session, customer_id, flt, now, disputed))
-    hidden = 0
-    if flt.hide_repeats:
-        every = conditions(session, customer_id, replace(flt, hide_repeats=False), now, disputed)
-        hidden = count([*every, OUTCOMES.c.state.in_(REPEATS)])
-    return Counts(total, hidden)
+    every = conditions(session, customer_id, replace(flt, hide_repeats=False), now, disputed)
+    if not flt.hide_repeats:
+        statement = sa.select(sa.func.count()).where(*every)
+        return Counts(int(session.execute(statement).scalar_one()), 0)
+    repeat = OUTCOMES.c.state.in_(REPEATS)
+    statement = sa.select(
+        sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((repeat, 1), else_=0)), 0)
+    ).where(*every)
+    rows, repeats = session.execute(statement).one()
+    return Counts(int(rows) - int(repeats), int(repeats))
 
 
 @dataclass(frozen=True, slots=True)
