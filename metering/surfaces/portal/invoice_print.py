@@ -77,7 +77,9 @@ def printed(
     lines = []
     for view, said in zip(views, line_words(session, invoice, views, customer), strict=True):
         line = view.line
-        name = (said.name if line.kind in ("charge", "minimum", "maximum") else "") or line.description
+        name = (
+            said.name if line.kind in ("charge", "minimum", "maximum") else ""
+        ) or line.description
         quantity = fmt.number(line.quantity) if line.quantity is not None else ""
         lines.append(PrintedLine(name, said.text, quantity, fmt.money(line.amount)))
     taxed = invoices.taxes(session, [invoice])[invoice.id]
