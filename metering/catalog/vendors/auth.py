@@ -8,6 +8,7 @@ package's one exception type, and so the tolerance comes from the settings.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -101,6 +102,12 @@ def _check_timestamp(sent_at: datetime, now: datetime, tolerance: timedelta) -> 
         )
 
 
+SIGNATURE_ITEMS = re.compile(
+    r"v[0-9a-z]+,[A-Za-z0-9+/]+={0,2}(?: +v[0-9a-z]+,[A-Za-z0-9+/]+={0,2})*"
+)
+"""The syntax of `webhook-signature`: space-separated `<version>,<base64 signature>` items."""
+
+
 def _package_problem(error: WebhookVerificationError) -> ProblemError:
     """The package also checks the timestamp (fixed 5 minutes) and the header syntax."""
     message = str(error)
@@ -135,6 +142,11 @@ def check_signature(
         body.decode("utf-8")
     except UnicodeDecodeError:
         raise problems.HTTP_BAD_REQUEST.error("The body is not UTF-8 text.") from None
+    if not SIGNATURE_ITEMS.fullmatch(lowered["webhook-signature"].strip()):
+        # Checked here, not left to the package: its versions disagree on what they raise.
+        raise problems.INVALID_SIGNATURE_HEADERS.error(
+            "webhook-signature is malformed: expected space-separated 'v1,<base64>' items.",
+        )
     problem: ProblemError | None = None
     for secret in secrets:
         try:
