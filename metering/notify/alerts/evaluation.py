@@ -150,21 +150,22 @@ def _event_data(
     }
 
 
-def _fire(
+def _record(
     session: Session,
-    watch: Watch,
-    rules: RuleFile,
     customer: Customer,
-    crossing: Crossing,
+    period: Period,
+    key: str,
+    rule_id: str | None,
+    crossing: Crossing | LimitCrossing,
     now: datetime,
-) -> Fired | None:
-    period = watch.period
-    made = _insert_firing(
+) -> bool:
+    """The firing row of one crossing; False when it had fired already this period."""
+    return _insert_firing(
         session,
         {
             "vendor_id": customer.vendor_id,
-            "rule_key": crossing.key,
-            "rule_id": crossing.rule.id if crossing.rule is not None else None,
+            "rule_key": key,
+            "rule_id": rule_id,
             "kind": crossing.kind,
             "customer_id": customer.id,
             "period_start": period.start,
@@ -174,7 +175,19 @@ def _fire(
             "fired_at": now,
         },
     )
-    if not made:
+
+
+def _fire(
+    session: Session,
+    watch: Watch,
+    rules: RuleFile,
+    customer: Customer,
+    crossing: Crossing,
+    now: datetime,
+) -> Fired | None:
+    period = watch.period
+    rule_id = crossing.rule.id if crossing.rule is not None else None
+    if not _record(session, customer, period, crossing.key, rule_id, crossing, now):
         return None
     data = _event_data(crossing, rules, customer, period)
     enqueue(session, customer.vendor_id, EventType.ALERT_TRIGGERED.value, data)
@@ -216,7 +229,11 @@ def _evaluate_group(
     customers = {
         c.id: c for c in session.exec(select(Customer).where(col(Customer.id).in_(ids))).all()
     }
-    found = tallies.period_tallies(session, ids, period.start, now)
+    per_customer: dict[str, dict[str, tallies.PeriodTally]] = {}
+    for (customer_id, name), tally in tallies.period_tallies(
+        session, ids, period.start, now
+    ).items():
+        per_customer.setdefault(customer_id, {})[name] = tally
     fired = []
     for watch in members:
         customer = customers[watch.subscription.customer_id]
@@ -226,9 +243,8 @@ def _evaluate_group(
             made = _fire(session, watch, version_rules, customer, crossing, now)
             if made is not None:
                 fired.append(made)
-        mine = {name: t for (cid, name), t in found.items() if cid == customer.id}
         limit = customer_spend_limit(customer)
-        for reached in limit_crossings(version_rules, limit, mine):
+        for reached in limit_crossings(version_rules, limit, per_customer.get(customer.id, {})):
             made = _fire_limit(session, watch, version_rules, customer, reached, now)
             if made is not None:
                 fired.append(made)
@@ -245,22 +261,7 @@ def _fire_limit(
 ) -> Fired | None:
     """Fire `limit.warning` or `limit.reached` once per (limit, customer, period)."""
     period = watch.period
-    made = _insert_firing(
-        session,
-        {
-            "vendor_id": customer.vendor_id,
-            "rule_key": crossing.name,
-            "rule_id": None,
-            "kind": crossing.kind,
-            "customer_id": customer.id,
-            "period_start": period.start,
-            "period_end": period.end,
-            "figure": crossing.figure,
-            "threshold": crossing.threshold,
-            "fired_at": now,
-        },
-    )
-    if not made:
+    if not _record(session, customer, period, crossing.name, None, crossing, now):
         return None
     exponent = minor_units(rules.currency)
     money = crossing.outcome is None
