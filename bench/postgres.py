@@ -28,6 +28,7 @@ from metering.catalog.plans.service import upload
 from metering.catalog.subscriptions.models import Subscription
 from metering.catalog.vendors.service import create_vendor
 from metering.ledger.states import EventStatus, KeyFacts, Reversal, group_states
+from metering.ledger.tallies import repository as tallies
 from metering.platform.db import jsontext
 from metering.platform.db.engine import make_engine
 from metering.platform.db.ids import new_id
@@ -133,8 +134,9 @@ def copy_events(
 ) -> None:
     """COPY `events` (received at `received`, or when they occurred if None) into the
     seeded database; with `outcomes`, also the outcome rows the pure core derives from them
-    in that period: classify, then `key_states` per dedupe key, as ingestion does.
-    Without, every event is stored as counted. Then ANALYZE."""
+    in that period: classify, then `key_states` per dedupe key, as ingestion does, and the
+    running tallies ingestion keeps of them. Without, every event is stored as counted.
+    Then ANALYZE."""
     plan = None if outcomes is None else compile_plan(outcomes[0])
     candidates: dict[tuple[str, str, str], list[tuple[Candidate, int, Any]]] = {}
     reversals: dict[tuple[str, str], list[Reversal]] = {}
@@ -230,6 +232,12 @@ def copy_events(
                                 )
                             )
         connection.commit()
+        if outcomes is not None:
+            engine = make_engine(url)
+            with Session(engine) as session:
+                tallies.rebuild(session, ids.values(), outcomes[1].start)
+                session.commit()
+            engine.dispose()
         cursor.execute("ANALYZE")
 
 

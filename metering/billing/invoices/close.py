@@ -256,7 +256,7 @@ def _close_batch(
             c for c, counted in tallies.items() if any(t.unsettled for t in counted.values())
         ]
         mark_stale(session, [(first.vendor_id, c, period.start) for c in waiting])
-        running_tallies.rebuild(session, ids, period.start)
+        running_tallies.reconcile(session, ids, period.start)
         session.commit()
     report.invoices.extend(closed)
     report.corrected_periods += corrected
