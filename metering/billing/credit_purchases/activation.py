@@ -51,7 +51,10 @@ def on_void(session: Session, invoice_id: str, at: datetime, reason: str = "void
     for grant in ledger.lock(session, sold).values():
         if grant.status != GrantStatus.VOIDED.value:
             ledger.void(session, grant, at, f"purchase invoice {invoice_id} voided")
-        rearm(session, grant, reason)
+        voided = session.get(CreditGrant, grant.id)
+        assert voided is not None
+        session.refresh(voided)
+        rearm(session, voided, reason)
 
 
 def rearm(session: Session, grant: CreditGrant, reason: str) -> bool:

@@ -56,7 +56,7 @@ def _check(engine: Engine, billed: Billing, at: Any = NOW) -> list[str]:
     return top_up.check_customers(engine, [billed.customer_id], PROVIDERS, at, throttled=False)
 
 
-def _purchases(engine: Engine) -> list[tuple[str, Decimal, str, str, int]]:
+def _purchases(engine: Engine) -> list[tuple[str, Decimal, str, Decimal, int]]:
     """Each top-up purchase: invoice status and total, grant status, crossing, in order."""
     with Session(engine) as session:
         rows = session.exec(
@@ -71,7 +71,7 @@ def _purchases(engine: Engine) -> list[tuple[str, Decimal, str, str, int]]:
                 invoice.status,
                 invoice.total,
                 grant.status,
-                str(grant.remaining),
+                grant.remaining,
                 grant.details["auto_top_up_crossing"],
             )
             for grant, invoice in rows
@@ -97,14 +97,15 @@ def test_an_uncollectible_purchase_is_voided_and_the_top_up_buys_again(
     [first] = _check(engine, billed)
     assert _top_up(engine, billed.customer_id) == (False, 1)
 
-    sync_due(engine, settings, now=NOW)  # declined: retried in three days
-    assert _purchases(engine) == [("payment_failed", Decimal("95.00"), "pending_payment", "0", 1)]
+    synced = NOW + timedelta(minutes=1)
+    sync_due(engine, settings, now=synced)  # declined: retried in three days
+    assert _purchases(engine) == [("payment_failed", Decimal("95.00"), "pending_payment", Decimal(0), 1)]
     assert _check(engine, billed, NOW + timedelta(days=1)) == []  # still waiting on it
     assert _announced(engine) == []
 
-    sync_due(engine, settings, now=NOW + timedelta(days=3))  # the last retry fails
+    sync_due(engine, settings, now=synced + timedelta(days=3))  # the last retry fails
 
-    assert _purchases(engine) == [("void", Decimal("95.00"), "voided", "0", 1)]
+    assert _purchases(engine) == [("void", Decimal("95.00"), "voided", Decimal(0), 1)]
     assert _top_up(engine, billed.customer_id) == (True, 1)
     kinds = [kind for kind, _ in _announced(engine)]
     assert kinds == ["invoice.uncollectible", "credits.top_up_failed"]
@@ -119,8 +120,7 @@ def test_an_uncollectible_purchase_is_voided_and_the_top_up_buys_again(
         grant = session.get(CreditGrant, first)
         assert grant is not None
         invoice_id = grant.purchase_invoice_id or ""
-    # Stripe's copy is voided by the next sync: it can no longer be paid.
-    sync_due(engine, settings, now=NOW + timedelta(days=3, minutes=1))
+    # Stripe's copy was voided in the same pass: it can no longer be paid.
     remote = fake_stripe.client().v1.invoices.retrieve(
         invoice_row(engine, invoice_id).stripe_invoice_id or ""
     )
@@ -130,8 +130,8 @@ def test_an_uncollectible_purchase_is_voided_and_the_top_up_buys_again(
     [second] = _check(engine, billed, NOW + timedelta(days=3, minutes=2))
     assert second != first
     assert _purchases(engine) == [
-        ("void", Decimal("95.00"), "voided", "0", 1),
-        ("issued", Decimal("95.00"), "pending_payment", "0", 2),
+        ("void", Decimal("95.00"), "voided", Decimal(0), 1),
+        ("issued", Decimal("95.00"), "pending_payment", Decimal(0), 2),
     ]
     assert _top_up(engine, billed.customer_id) == (False, 2)
     # Seen again, the same drop buys nothing more.
@@ -164,7 +164,7 @@ def test_a_voided_purchase_rearms_once_and_an_older_failure_never_does(
     assert _top_up(engine, billed.customer_id) == (False, 2)
     assert _check(engine, billed, NOW + timedelta(minutes=2)) == []
     assert _purchases(engine) == [
-        ("void", Decimal("95.00"), "voided", "0", 1),
-        ("issued", Decimal("95.00"), "pending_payment", "0", 2),
+        ("void", Decimal("95.00"), "voided", Decimal(0), 1),
+        ("issued", Decimal("95.00"), "pending_payment", Decimal(0), 2),
     ]
     assert len(_announced(engine)) == 1
