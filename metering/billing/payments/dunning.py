@@ -6,9 +6,10 @@ on its payment link. The sync tries the payment again on the vendor's schedule: 
 the first failure (3, 5 and 7 by default), each retry a new request at the provider (a new
 idempotency key). When no scheduled retry is left after a failure, the invoice stays
 `payment_failed` and `invoice.uncollectible` is announced, once (an automatic top-up's
-purchase invoice is then voided and the top-up armed again: `credit_purchases.abandon`). A paid or void invoice is
-never tried again. A new payment method (`retry_now`) makes the customer's failed invoices
-due at once; if that attempt fails too, the next scheduled retry after it follows.
+purchase invoice is then voided and the top-up armed again: `credit_purchases.abandon`). A
+paid or void invoice is never tried again. A new payment method (`retry_now`) makes the
+customer's failed invoices due at once; if that attempt fails too, the next scheduled retry
+after it follows.
 
 The lifecycle has no payment_failed -> payment_failed move: a repeated failure updates the
 reason and the schedule on the payment link and announces nothing again

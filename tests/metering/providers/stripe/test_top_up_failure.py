@@ -99,7 +99,9 @@ def test_an_uncollectible_purchase_is_voided_and_the_top_up_buys_again(
 
     synced = NOW + timedelta(minutes=1)
     sync_due(engine, settings, now=synced)  # declined: retried in three days
-    assert _purchases(engine) == [("payment_failed", Decimal("95.00"), "pending_payment", Decimal(0), 1)]
+    assert _purchases(engine) == [
+        ("payment_failed", Decimal("95.00"), "pending_payment", Decimal(0), 1)
+    ]
     assert _check(engine, billed, NOW + timedelta(days=1)) == []  # still waiting on it
     assert _announced(engine) == []
 
@@ -153,7 +155,7 @@ def test_a_voided_purchase_rearms_once_and_an_older_failure_never_does(
     [(kind, data)] = _announced(engine)
     assert (kind, data["reason"], data["crossing"]) == ("credits.top_up_failed", "void", 1)
 
-    [second] = _check(engine, billed, NOW + timedelta(minutes=1))
+    assert len(_check(engine, billed, NOW + timedelta(minutes=1))) == 1
     assert _top_up(engine, billed.customer_id) == (False, 2)
     with Session(engine) as session:
         old = session.get(CreditGrant, first)

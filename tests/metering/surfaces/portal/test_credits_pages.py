@@ -92,7 +92,11 @@ def test_buy_credits_issues_the_purchase_invoice_of_the_amount_picked(
     with Session(engine) as session:
         [invoice] = session.exec(select(Invoice)).all()
         [bought_grant] = session.exec(select(CreditGrant)).all()
-    assert (invoice.kind, invoice.total, invoice.status) == ("credit_purchase", Decimal("75.50"), "issued")
+    assert (invoice.kind, invoice.total, invoice.status) == (
+        "credit_purchase",
+        Decimal("75.50"),
+        "issued",
+    )
     assert (bought_grant.amount, bought_grant.category, bought_grant.status) == (
         Decimal("75.50"),
         "paid",
