@@ -54,9 +54,13 @@ class AutoTopUpOut(BaseModel):
     amount: str
     price: str
     armed: bool = Field(
-        description="False from a drop below the threshold until the balance is back above it."
+        description="False from a drop below the threshold until the balance is back above "
+        "it, or until the purchase it made fails for good (voided, or uncollectible)."
     )
-    crossings: int = Field(description="How many drops have bought credits.")
+    crossings: int = Field(
+        description="How many purchases the top-up has made: one per drop, and one more "
+        "after each purchase that failed for good."
+    )
     checked_at: datetime | None
     updated_at: datetime
 

@@ -4,7 +4,7 @@ the overview shows the balance and what credits pay of the projected invoice."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from fastapi.testclient import TestClient
@@ -12,8 +12,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from metering.billing.credits.models import CreditGrant
+from metering.billing.credits.schemas import CurrencyBalance
 from metering.billing.invoices.models import Invoice
 from metering.platform.db.types import utcnow
+from metering.surfaces.portal.credits import run_out
 from tests.metering.billing.credit_purchases.test_auto_top_up import _deal
 from tests.metering.billing.credit_purchases.test_purchase_api import _customer
 from tests.metering.billing.credits.helpers import grant
@@ -187,3 +189,23 @@ def test_the_vendor_setting_is_off_by_default_and_refuses_bad_amounts(
     expected = {"enabled": True, "amounts": {"usd": {"minimum": "10.00", "maximum": "500.50"}}}
     assert set_.json() == expected
     assert app_client.get(path, headers=auth).json() == expected
+
+
+def test_the_run_out_date_is_what_is_left_over_the_periods_daily_burn() -> None:
+    """15.00 drawn over the 10 days the period has run is 1.50 a day; the 45.00 left after
+    it lasts 30 more days from now. Nothing drawn: no date."""
+    now = datetime(2026, 11, 11, 12, tzinfo=UTC)
+    line = CurrencyBalance(
+        currency="usd",
+        available="60.00",
+        projected_draw="15.00",
+        available_after_projection="45.00",
+        expiring_soon=[],
+    )
+    assert run_out(line, Decimal(10), now) == (
+        Decimal("1.5"),
+        datetime(2026, 12, 11, 12, tzinfo=UTC),
+    )
+    idle = line.model_copy(update={"projected_draw": "0.00", "available_after_projection": "60.00"})
+    assert run_out(idle, Decimal(10), now) == (None, None)
+    assert run_out(line, None, now) == (None, None)
