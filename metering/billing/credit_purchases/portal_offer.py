@@ -18,22 +18,15 @@ from metering.billing.credits.schemas import GrantCreate, Purchase
 from metering.catalog.customers.models import Customer
 from metering.catalog.vendors.models import Vendor
 from metering.platform.api import problems
-from metering.platform.api.problems import ProblemError
 from pricing_rules.money import check_currency
 
 PORTAL_GRANT_NAME = "Credits bought in the portal"
 
 
-def _refused(problem: problems.ProblemType, field: str, message: str) -> ProblemError:
-    return problem.error(
-        f"{field}: {message}", extra={"errors": [{"field": field, "message": message}]}
-    )
-
-
 def _amount(text: str, currency: str, field: str, problem: problems.ProblemType) -> Decimal:
     amount = grants.parse_amount(text, currency, field, problem)
     if amount <= 0:
-        raise _refused(problem, field, "must be above zero")
+        raise purchases.refused(problem, field, "must be above zero")
     return amount
 
 
@@ -54,16 +47,16 @@ def configure(vendor: Vendor, data: PortalPurchases) -> PortalPurchases:
         currency = given.lower()
         field = f"amounts.{given}"
         if not _known(currency):
-            raise _refused(problem, field, "is not a currency code (ISO 4217, like 'usd')")
+            raise purchases.refused(problem, field, "is not a currency code (ISO 4217, like 'usd')")
         minimum = _amount(limits.minimum, currency, f"{field}.minimum", problem)
         maximum = _amount(limits.maximum, currency, f"{field}.maximum", problem)
         if maximum < minimum:
-            raise _refused(problem, f"{field}.maximum", "must be at or above the minimum")
+            raise purchases.refused(problem, f"{field}.maximum", "must be at or above the minimum")
         amounts[currency] = PortalAmounts(
             minimum=grants.money(minimum, currency), maximum=grants.money(maximum, currency)
         )
     if data.enabled and not amounts:
-        raise _refused(problem, "amounts", "name at least one currency when enabled")
+        raise purchases.refused(problem, "amounts", "name at least one currency when enabled")
     offer = PortalPurchases(enabled=data.enabled, amounts=amounts)
     vendor.portal_credit_purchases = offer.model_dump()
     return offer
@@ -99,18 +92,19 @@ def buy(
     allowed = offered(session, vendor, customer)
     limits = allowed.get(currency.lower())
     if limits is None:
-        raise _refused(problem, "currency", "credits cannot be bought in this currency here")
+        message = "credits cannot be bought in this currency here"
+        raise purchases.refused(problem, "currency", message)
     currency = currency.lower()
     text = amount_text.strip()
     try:
         Decimal(text)
     except ArithmeticError:
-        raise _refused(problem, "amount", "say an amount like 50.00") from None
+        raise purchases.refused(problem, "amount", "say an amount like 50.00") from None
     amount = _amount(text, currency, "amount", problem)
     minimum, maximum = Decimal(limits.minimum), Decimal(limits.maximum)
     if not minimum <= amount <= maximum:
         span = f"{limits.minimum} and {limits.maximum} {currency.upper()}"
-        raise _refused(problem, "amount", f"must be between {span}")
+        raise purchases.refused(problem, "amount", f"must be between {span}")
     money = grants.money(amount, currency)
     order = GrantCreate(
         amount=money,
