@@ -1,5 +1,6 @@
 """The Credits page in Chromium: the customer reads its balance, grants and history, sees
-when its credits run out, buys the vendor's pack (the purchase invoice opens) and finds the
+when its credits run out, buys the amount it picks within the vendor's offer (the purchase invoice
+opens) and finds the
 bought grant awaiting payment; the overview shows the balance and what credits pay. The
 page passes the same accessibility checks as the others. Each test makes its own customer.
 """
@@ -17,7 +18,7 @@ from tests.browser.seed import iso, resolved
 from tests.browser.test_portal_accessibility import check
 
 
-def test_credits_page_balance_history_and_buying_the_pack(
+def test_credits_page_balance_history_and_buying_credits(
     page: Page, portal_app: PortalApp, shot: Shot
 ) -> None:
     api, months = portal_app.api, portal_app.seeded.months
@@ -38,8 +39,8 @@ def test_credits_page_balance_history_and_buying_the_pack(
     )
     api.call(
         "PUT",
-        f"/v1/customers/{customer_id}/auto_top_up",
-        json={"below": "0", "amount": "50.00", "price": "45.00"},
+        "/v1/vendor/portal_credit_purchases",
+        json={"enabled": True, "amounts": {"usd": {"minimum": "10.00", "maximum": "500.00"}}},
     )
     api.send(
         [
@@ -70,10 +71,11 @@ def test_credits_page_balance_history_and_buying_the_pack(
     assert "Granted" in history.inner_text()
     check(page, shot, "credits")
 
+    page.get_by_label("Amount (USD)").fill("75.00")
     follow(page, page.get_by_role("button", name="Buy credits"))
 
     assert heading(page).startswith("Invoice")
-    assert "Prepaid credits" in page.inner_text("main")
+    assert "Prepaid credits: 75.00 USD" in page.inner_text("main")
     go_to(page, "Credits")
     rows = page.get_by_role("table", name="Grants").locator("tbody tr")
     assert rows.count() == 2

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
+from metering.billing.credits import ledger as credits_ledger
 from metering.platform.db import migrate
 from metering.platform.db.engine import make_engine
 from metering.platform.settings import Settings
@@ -118,10 +119,14 @@ def _clear(engine: Engine) -> None:
 
 
 @pytest.fixture
-def engine(module_engine: Engine) -> Engine:
-    """The module's database, emptied before each test (the schema stays as migrated)."""
+def engine(module_engine: Engine) -> Iterator[Engine]:
+    """The module's database, emptied before each test (the schema stays as migrated). After
+    every test, whatever its scenario, the prepaid credits' ledger must be right: each
+    grant's remaining is the sum of its entries and never below zero."""
     _clear(module_engine)
-    return module_engine
+    yield module_engine
+    with Session(module_engine) as session:
+        assert credits_ledger.invariant_violations(session) == []
 
 
 @pytest.fixture

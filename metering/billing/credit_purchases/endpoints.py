@@ -1,4 +1,5 @@
-"""`/v1/customers/{id}/auto_top_up`: a customer's automatic purchase of paid credits.
+"""`/v1/customers/{id}/auto_top_up`: a customer's automatic purchase of paid credits;
+`/v1/vendor/portal_credit_purchases`: the credits customers may buy in the portal.
 
 A one-off purchase is a grant with `purchase` (`/v1/customers/{id}/credit_grants`)."""
 
@@ -7,10 +8,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 from sqlmodel import Session
 
+from metering.billing.credit_purchases import portal_offer, top_up
 from metering.billing.credit_purchases import service as purchases
-from metering.billing.credit_purchases import top_up
 from metering.billing.credit_purchases.models import AutoTopUp
-from metering.billing.credit_purchases.schemas import AutoTopUpOut, AutoTopUpSet
+from metering.billing.credit_purchases.schemas import AutoTopUpOut, AutoTopUpSet, PortalPurchases
 from metering.catalog.customers import service as customers
 from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
@@ -92,3 +93,41 @@ def delete_auto_top_up(
     session.delete(found)
     session.commit()
     return Response(status_code=204)
+
+
+OFFER_PATH = "/v1/vendor/portal_credit_purchases"
+
+
+@router.get(
+    OFFER_PATH,
+    response_model=PortalPurchases,
+    tags=["vendor"],
+    summary="Credits customers may buy in the portal",
+)
+def get_portal_credit_purchases(vendor: Vendor = Depends(current_vendor)) -> PortalPurchases:
+    """Whether the portal's Credits page has a "Buy credits" form, and the amounts allowed
+    per currency (off until set)."""
+    return portal_offer.offer_of(vendor)
+
+
+@router.put(
+    OFFER_PATH,
+    response_model=PortalPurchases,
+    tags=["vendor"],
+    summary="Let customers buy credits in the portal",
+    responses=problem_responses(problems.INVALID_REQUEST),
+)
+def set_portal_credit_purchases(
+    data: PortalPurchases,
+    vendor: Vendor = Depends(current_vendor),
+    session: Session = Depends(get_session),
+) -> PortalPurchases:
+    """`enabled`: the portal's Credits page shows a "Buy credits" form to customers billed
+    in a currency of `amounts`; the customer picks an amount between its `minimum` and
+    `maximum`, the engine issues its purchase invoice (credits at face value) through the
+    customer's payment provider and takes the customer to it; the grant is usable once the
+    invoice is paid. `{"enabled": false}` turns it off."""
+    offer = portal_offer.configure(vendor, data)
+    session.add(vendor)
+    session.commit()
+    return offer

@@ -12,9 +12,11 @@ from metering.platform.db.types import Amount, UTCDateTime, utcnow
 
 class AutoTopUp(SQLModel, table=True):
     """A customer's automatic top-up: when `available_after_projection` in `currency` drops
-    below `below`, a grant of `amount` is bought for `price`. `crossing` counts the drops
-    (the purchase key of the n-th is `auto_top_up:<n>`); `armed` is False from a drop until
-    the balance is back at or above `below`, so one drop buys once."""
+    below `below`, a grant of `amount` is bought for `price`. `crossing` counts the
+    purchases (the n-th one's grant has `auto_top_up_crossing: n` in its metadata); `armed`
+    is False from a drop until the balance is back at or above `below`, so one drop buys
+    once, or until that purchase fails for good (`activation.rearm`), so the next check buys
+    again as crossing n+1."""
 
     __tablename__ = "credit_auto_top_ups"
 

@@ -54,8 +54,42 @@ class AutoTopUpOut(BaseModel):
     amount: str
     price: str
     armed: bool = Field(
-        description="False from a drop below the threshold until the balance is back above it."
+        description="False from a drop below the threshold until the balance is back above "
+        "it, or until the purchase it made fails for good (voided, or uncollectible)."
     )
-    crossings: int = Field(description="How many drops have bought credits.")
+    crossings: int = Field(
+        description="How many purchases the top-up has made: one per drop, and one more "
+        "after each purchase that failed for good."
+    )
     checked_at: datetime | None
     updated_at: datetime
+
+
+class PortalAmounts(BaseModel):
+    """What a customer may buy at once in one currency, both ends included."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    minimum: SignedMoneyText = Field(description="Above zero ('10.00').")
+    maximum: SignedMoneyText = Field(description="At or above `minimum` ('500.00').")
+
+
+_PORTAL_EXAMPLE: dict[str, Any] = {
+    "enabled": True,
+    "amounts": {"usd": {"minimum": "10.00", "maximum": "500.00"}},
+}
+
+
+class PortalPurchases(BaseModel):
+    """Whether customers may buy paid credits in the portal, and how much at once per
+    currency. Credits bought there cost their face value; the customer picks the amount,
+    the engine issues its purchase invoice and the grant is usable once it is paid."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_PORTAL_EXAMPLE]})
+
+    enabled: bool = Field(False, description="Off by default: the portal sells no credits.")
+    amounts: dict[str, PortalAmounts] = Field(
+        default_factory=dict,
+        description="By currency (lower case); a customer billed in a currency not listed "
+        "cannot buy credits in the portal. At least one when `enabled`.",
+    )

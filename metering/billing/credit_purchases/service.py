@@ -40,7 +40,7 @@ def providers_of(settings: Settings) -> set[str]:
     return {"manual", "stripe"} if settings.stripe_api_key is not None else {"manual"}
 
 
-def _refused(problem: problems.ProblemType, field: str, message: str) -> problems.ProblemError:
+def refused(problem: problems.ProblemType, field: str, message: str) -> problems.ProblemError:
     return problem.error(
         f"{field}: {message}", extra={"errors": [{"field": field, "message": message}]}
     )
@@ -51,17 +51,17 @@ def check(customer: Customer, currency: str, price: Decimal, providers: Collecti
     customer's payment provider must be one this service collects through (`providers`),
     the price above zero in the currency's minor unit."""
     if customer.payment_provider not in providers:
-        raise _refused(
+        raise refused(
             problems.CREDIT_PURCHASE_UNAVAILABLE,
             "purchase",
             f"the customer's payment provider ({customer.payment_provider}) is not configured "
             "on this service, so nothing can collect the purchase invoice",
         )
     if not price.is_finite() or price <= 0:
-        raise _refused(problems.INVALID_CREDIT_GRANT, "purchase.price", "must be above zero")
+        raise refused(problems.INVALID_CREDIT_GRANT, "purchase.price", "must be above zero")
     places = minor_units(currency)
     if price != price.quantize(Decimal(1).scaleb(-places)):
-        raise _refused(
+        raise refused(
             problems.INVALID_CREDIT_GRANT,
             "purchase.price",
             f"has more decimals than {currency.upper()} has ({places})",

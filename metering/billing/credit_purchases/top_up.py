@@ -6,7 +6,10 @@ customer (`checked_at`, moved by one conditional UPDATE, so two processes check 
 after each close. When it is below the threshold and the top-up is `armed`, one conditional
 UPDATE disarms it and counts the crossing: only the writer whose UPDATE matched buys, so a
 drop buys once however many processes see it. The top-up is armed again once the balance is
-back at or above the threshold (typically when the bought grant's invoice is paid).
+back at or above the threshold (typically when the bought grant's invoice is paid), or when
+the purchase failed for good: its invoice voided, or uncollectible after the last payment
+retry (`abandon` then voids it, so a failed purchase and its replacement are never both
+payable); `credits.top_up_failed` says so, and the next check buys again as a new crossing.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from metering.billing.credit_purchases import service as purchases
+from metering.billing.credit_purchases.activation import CROSSING_KEY
 from metering.billing.credit_purchases.models import AutoTopUp
 from metering.billing.credit_purchases.schemas import AutoTopUpOut, AutoTopUpSet
 from metering.billing.credits import service as grants
@@ -147,7 +151,7 @@ def check(
         currency=top_up.currency,
         category=GrantCategory.PAID,
         name="Automatic top-up",
-        metadata={"auto_top_up_crossing": crossing},
+        metadata={CROSSING_KEY: crossing},
         purchase=Purchase(price=money(top_up.price, top_up.currency)),
     )
     return purchases.purchase(session, customer, order, providers, now)

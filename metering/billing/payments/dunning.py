@@ -5,9 +5,11 @@ authentication required) makes the invoice `payment_failed`, with the reason in 
 on its payment link. The sync tries the payment again on the vendor's schedule: days after
 the first failure (3, 5 and 7 by default), each retry a new request at the provider (a new
 idempotency key). When no scheduled retry is left after a failure, the invoice stays
-`payment_failed` and `invoice.uncollectible` is announced, once. A paid or void invoice is
-never tried again. A new payment method (`retry_now`) makes the customer's failed invoices
-due at once; if that attempt fails too, the next scheduled retry after it follows.
+`payment_failed` and `invoice.uncollectible` is announced, once (an automatic top-up's
+purchase invoice is then voided and the top-up armed again: `credit_purchases.abandon`). A
+paid or void invoice is never tried again. A new payment method (`retry_now`) makes the
+customer's failed invoices due at once; if that attempt fails too, the next scheduled retry
+after it follows.
 
 The lifecycle has no payment_failed -> payment_failed move: a repeated failure updates the
 reason and the schedule on the payment link and announces nothing again
@@ -23,6 +25,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from metering.billing.credit_purchases import abandon
 from metering.billing.invoices import lifecycle
 from metering.billing.invoices.announce import announce_uncollectible
 from metering.billing.invoices.models import Invoice, InvoiceStatus
@@ -91,6 +94,7 @@ def record_decline(session: Session, invoice_id: str, declined: Declined, now: d
     lifecycle.mark_failed(session, invoice_id)
     if gives_up:
         announce_uncollectible(session.connection(), invoice_id)
+        abandon.on_uncollectible(session, invoice_id, now)
 
 
 def record_reported_decline(session: Session, invoice_id: str, declined: Declined) -> bool:

@@ -83,8 +83,12 @@ def sync_invoice(run: Run, invoice_id: str) -> InvoiceSyncResult:
     try:
         while (step := next_step(invoice)) is not None:
             go_on = step(run, invoice)
+            voided = invoice.status != InvoiceStatus.VOID
             invoice = state.load(run.engine, invoice_id)
-            if not go_on:
+            # A step whose outcome voided the invoice (an automatic top-up's purchase that
+            # became uncollectible) goes on to void the provider's copy in this pass.
+            voided = voided and invoice.status == InvoiceStatus.VOID
+            if not go_on and not voided:
                 break
         finished = state.done(invoice_id, invoice.status, due)
         state.release(run.engine, invoice_id, run.owner, {}, finished)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -27,6 +28,10 @@ class Vendor(SQLModel, table=True):
     # Also write every accepted event to the ClickHouse event log (METERING_EVENTLOG_URL);
     # its cost-only events are then stored only there (metering/ledger/eventlog).
     eventlog: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    # Credits customers may buy in the portal: {"enabled": bool, "amounts": {currency:
+    # {"minimum": "10.00", "maximum": "500.00"}}}, sold at face value; null: off
+    # (metering/billing/credit_purchases/portal_offer.py).
+    portal_credit_purchases: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 

@@ -31,6 +31,9 @@ class EventType(StrEnum):
     CREDITS_DEPLETED = "credits.depleted"
     CREDITS_EXPIRING = "credits.expiring"
     CREDITS_EXPIRED = "credits.expired"
+    # An automatic top-up's purchase invoice was voided or became uncollectible: the top-up
+    # is armed again, so the next check buys again.
+    CREDITS_TOP_UP_FAILED = "credits.top_up_failed"
     # A limit of a customer's period (`maximum`, `spend_limit`, an outcome's `limit`) is
     # at its `warn_at` percent, or reached; each once per period.
     LIMIT_WARNING = "limit.warning"

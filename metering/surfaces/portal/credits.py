@@ -13,22 +13,17 @@ from decimal import Decimal
 
 from sqlmodel import Session, col
 
-from metering.billing.credit_purchases import service as purchases
-from metering.billing.credit_purchases.models import AutoTopUp
+from metering.billing.credit_purchases import portal_offer
+from metering.billing.credit_purchases.schemas import PortalAmounts
 from metering.billing.credits import repository, service
 from metering.billing.credits.models import CreditEntry, CreditGrant
-from metering.billing.credits.schemas import (
-    BalanceOut,
-    CurrencyBalance,
-    GrantCreate,
-    GrantOut,
-    Purchase,
-)
+from metering.billing.credits.schemas import BalanceOut, CurrencyBalance, GrantOut
 from metering.billing.invoices.periods import subscription_period
 from metering.catalog.customers.models import Customer
 from metering.catalog.plans.compiled import rules_of
 from metering.catalog.subscriptions import repository as subscriptions
 from metering.catalog.subscriptions.service import in_force
+from metering.catalog.vendors.models import Vendor
 
 LEDGER_SHOWN = 50
 GRANTS_SHOWN = 100
@@ -48,7 +43,8 @@ class CreditsPage:
     balances: list[Balance]
     grants: list[GrantOut]
     entries: list[CreditEntry]
-    top_up: AutoTopUp | None
+    # What the customer may buy here, by currency (empty: the vendor sells none here).
+    offer: dict[str, PortalAmounts]
 
 
 def _period_days(session: Session, customer: Customer, now: datetime) -> Decimal | None:
@@ -79,7 +75,7 @@ def balances(session: Session, customer: Customer, now: datetime) -> list[Balanc
     return [Balance(line, *run_out(line, days, now)) for line in found.balances]
 
 
-def build(session: Session, customer: Customer, now: datetime) -> CreditsPage:
+def build(session: Session, vendor: Vendor, customer: Customer, now: datetime) -> CreditsPage:
     grants: Sequence[CreditGrant] = session.exec(
         repository.grants_of(customer.id)
         .order_by(col(CreditGrant.created_at).desc())
@@ -92,23 +88,5 @@ def build(session: Session, customer: Customer, now: datetime) -> CreditsPage:
         balances=balances(session, customer, now),
         grants=[service.grant_out(grant) for grant in grants],
         entries=list(entries),
-        top_up=session.get(AutoTopUp, customer.id),
+        offer=portal_offer.offered(session, vendor, customer),
     )
-
-
-def buy(
-    session: Session, customer: Customer, providers: set[str], now: datetime
-) -> CreditGrant | None:
-    """Buy the pack the vendor set for the customer (its top-up's amount and price); None
-    when the vendor allows no top-up."""
-    pack = session.get(AutoTopUp, customer.id)
-    if pack is None:
-        return None
-    order = GrantCreate(
-        amount=service.money(pack.amount, pack.currency),
-        currency=pack.currency,
-        category="paid",
-        name="Credits bought in the portal",
-        purchase=Purchase(price=service.money(pack.price, pack.currency)),
-    )
-    return purchases.purchase(session, customer, order, providers, now)

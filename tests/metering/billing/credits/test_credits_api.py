@@ -65,6 +65,8 @@ def test_grant_list_get_void_and_ledger(
         "active",
     )
     assert (made["priority"], made["metadata"], made["applies_to"]) == (100, {"deal": "Q4"}, None)
+    # Defaults: usable from the request (effective_at is now), never expires.
+    assert (made["effective_at"], made["expires_at"]) == (made["created_at"], None)
     post_grant(app_client, vendor, customer, amount="5", name="Promo")
     headers = bearer(vendor.api_key)
 
@@ -177,6 +179,15 @@ def test_balance_projects_the_open_period(
         expires_at=(now + timedelta(days=10)).isoformat(),
     )
     post_grant(app_client, vendor, customer, amount="100.00", name="Big")
+    post_grant(  # expires in 40 days: not among those expiring in the next 30
+        app_client,
+        vendor,
+        customer,
+        amount="5.00",
+        name="Later",
+        priority=200,
+        expires_at=(now + timedelta(days=40)).isoformat(),
+    )
     resolutions(engine, vendor.id, "now", 3, now - timedelta(seconds=5))
 
     answer = app_client.get(
@@ -185,8 +196,8 @@ def test_balance_projects_the_open_period(
 
     [usd] = answer["balances"]
     # 3 x 2.50 + 20.00 = 27.50: 10.00 from "Soon" (priority 1), 17.50 from "Big".
-    assert (usd["currency"], usd["available"], usd["projected_draw"]) == ("usd", "110.00", "27.50")
-    assert usd["available_after_projection"] == "82.50"
+    assert (usd["currency"], usd["available"], usd["projected_draw"]) == ("usd", "115.00", "27.50")
+    assert usd["available_after_projection"] == "87.50"
     assert [(g["grant_id"], g["remaining"]) for g in usd["expiring_soon"]] == [
         (soon["id"], "10.00")
     ]
