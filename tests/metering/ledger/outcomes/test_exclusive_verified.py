@@ -14,6 +14,8 @@ from sqlmodel import Session, col, select
 
 from metering.ledger.events.models import StoredEvent
 from metering.ledger.outcomes.models import Outcome
+from metering.surfaces.portal.outcomes import OutcomeFilter
+from metering.surfaces.portal.outcomes import page as outcomes_page
 from tests.metering.billing.invoices.helpers import (
     OCTOBER,
     at,
@@ -104,6 +106,13 @@ def rows(engine: Engine, customer: str = "acme") -> dict[str, tuple[str, str]]:
             .where(StoredEvent.customer_external_id == customer)
         ).all()
     return {event_id: (outcome, state) for event_id, outcome, state in found}
+
+
+def portal_labels(engine: Engine, customer: str, now: datetime) -> dict[str, str]:
+    """event id -> the status the customer reads in the portal's outcome list at `now`."""
+    with Session(engine) as session:
+        found = outcomes_page(session, customer, OutcomeFilter(), now).rows
+    return {row.event_id: row.label for row in found}
 
 
 def statuses(engine: Engine) -> dict[str, str]:
@@ -210,7 +219,7 @@ def test_a_low_csat_after_the_invoice_is_credited_on_the_next_one(
     engine: Engine, vendor: VendorFixture
 ) -> None:
     plan = create_plan(engine, vendor.id, VERIFIED.replace("OTHERWISE", "count"))
-    create_customer(engine, vendor.id, "acme", plan, starts_at=OCTOBER)
+    customer = create_customer(engine, vendor.id, "acme", plan, starts_at=OCTOBER)
     send(
         engine,
         vendor.id,
@@ -336,7 +345,7 @@ def test_otherwise_count_bills_an_unconfirmed_outcome_once_its_window_ends(
     engine: Engine, vendor: VendorFixture
 ) -> None:
     plan = create_plan(engine, vendor.id, VERIFIED.replace("OTHERWISE", "count"))
-    create_customer(engine, vendor.id, "acme", plan, starts_at=OCTOBER)
+    customer = create_customer(engine, vendor.id, "acme", plan, starts_at=OCTOBER)
     send(
         engine,
         vendor.id,
@@ -345,14 +354,20 @@ def test_otherwise_count_bills_an_unconfirmed_outcome_once_its_window_ends(
             ev("r2", at(2), "c-2"),
             ev("v2", at(3), "c-2", verdict="assisted"),  # not a confirmation either
             ev("r3", at(2), "c-3"),
-            ev("s3", at(4), "c-3", score=1),  # rejected before its window ends
         ],
         at(3),
     )
-    assert rows(engine) == {
-        "r1": ("resolution", "awaiting_verification"),
-        "r2": ("resolution", "awaiting_verification"),
-        "r3": ("resolution", "rejected"),
+    send(engine, vendor.id, [ev("s3", at(4), "c-3", score=1)], at(4))  # rejected in its window
+    assert rows(engine)["r3"] == ("resolution", "rejected")
+    assert portal_labels(engine, customer, at(4)) == {
+        "r1": "Awaiting verification",
+        "r2": "Awaiting verification",
+        "r3": "Rejected",
+    }
+    assert portal_labels(engine, customer, at(6)) == {
+        "r1": "Billable",
+        "r2": "Billable",
+        "r3": "Rejected",
     }
     close(engine, at(5, month=11))
     [october] = invoices(engine)
