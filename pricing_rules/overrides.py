@@ -74,7 +74,9 @@ def override_summary(text: str, filename: str = "<override>") -> str:
     minimum; commitment`."""
     override = load_document(text, Override, filename)
     parts = [f"charges {', '.join(override.charges)}"] if override.charges else []
-    parts += [key for key in ("minimum", "maximum", "commitment") if key in override.model_fields_set]
+    parts += [
+        key for key in ("minimum", "maximum", "commitment") if key in override.model_fields_set
+    ]
     return "; ".join(parts) or "nothing"
 
 

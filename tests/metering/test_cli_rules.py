@@ -379,7 +379,8 @@ def test_each_mistake_of_an_override_is_located_in_it(tmp_path: Path, mistake: s
     (tmp_path / "plan.yaml").write_text(PLAN)
     (tmp_path / "acme.yaml").write_text(text)
     result = runner.invoke(
-        app, ["rules", "check", str(tmp_path / "plan.yaml"), "--override", str(tmp_path / "acme.yaml")]
+        app,
+        ["rules", "check", str(tmp_path / "plan.yaml"), "--override", str(tmp_path / "acme.yaml")],
     )
     assert result.exit_code == 1
     assert result.output.splitlines()[1:] == [f"{tmp_path / 'acme.yaml'}:{expected}"]
@@ -392,7 +393,8 @@ def test_a_valid_override_says_what_it_changes(tmp_path: Path) -> None:
         '  Calls: {prices: {gpt-4o: "0.05", default: "0.02"}}\nminimum: null\n'
     )
     result = runner.invoke(
-        app, ["rules", "check", str(tmp_path / "plan.yaml"), "--override", str(tmp_path / "acme.yaml")]
+        app,
+        ["rules", "check", str(tmp_path / "plan.yaml"), "--override", str(tmp_path / "acme.yaml")],
     )
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [

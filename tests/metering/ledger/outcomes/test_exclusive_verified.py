@@ -219,7 +219,7 @@ def test_a_low_csat_after_the_invoice_is_credited_on_the_next_one(
     engine: Engine, vendor: VendorFixture
 ) -> None:
     plan = create_plan(engine, vendor.id, VERIFIED.replace("OTHERWISE", "count"))
-    customer = create_customer(engine, vendor.id, "acme", plan, starts_at=OCTOBER)
+    create_customer(engine, vendor.id, "acme", plan, starts_at=OCTOBER)
     send(
         engine,
         vendor.id,
