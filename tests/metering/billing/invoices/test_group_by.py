@@ -14,8 +14,8 @@ from sqlmodel import Session, col, select
 from metering.billing.invoices.service import upcoming
 from metering.catalog.customers.models import Customer
 from metering.catalog.subscriptions.schemas import Effective
-from metering.ledger.plan_changes.service import give_override
 from metering.ledger.outcomes.models import Outcome
+from metering.ledger.plan_changes.service import give_override
 from metering.surfaces.reports.schemas import customer_out
 from metering.surfaces.reports.service import margin_report
 from pricing_rules.engine import price_events

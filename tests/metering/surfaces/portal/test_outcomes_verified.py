@@ -86,6 +86,7 @@ def test_the_pages_name_the_superseding_outcome_and_show_the_evidence(
             sign_in(client, vendor.api_key, customer)
             listed = client.get("/portal/outcomes", params={"all": "1"})
             detail = client.get(f"/portal/outcomes/{outcome_row(engine, 'o-5').id}")
+            lost = client.get(f"/portal/outcomes/{outcome_row(engine, 'o-2').id}")
     finally:
         app.dependency_overrides.pop(portal_now, None)
     assert listed.status_code == 200 and detail.status_code == 200
@@ -106,3 +107,9 @@ def test_the_pages_name_the_superseding_outcome_and_show_the_evidence(
     ]
     text = " ".join(unescape(re.sub(r"<[^>]+>", " ", detail.text)).split())
     assert "Evidence: Verdict resolved" in text
+    # o-2's page links to the qualification billed for its conversation instead.
+    winner = outcome_row(engine, "q-2").id
+    assert (
+        f'Superseded by <a id="superseded-by" href="/portal/outcomes/{winner}">qualification</a>'
+        in lost.text
+    )
