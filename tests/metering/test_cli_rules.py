@@ -257,6 +257,18 @@ MISTAKES = {
         "settle.confirmed_by.match is properties.ticket_id; expected one match path for every "
         "event that reverses, rejects or confirms an outcome",
     ),
+    "confirmed_by without a match (one error, not a second about paths)": (
+        VERIFIED.replace("        match: properties.conversation_id\n", "", 1),
+        "9:9: missing required key 'match'",
+    ),
+    "confirmed_by without a window": (
+        VERIFIED.replace("        within: 72h\n", ""),
+        "9:9: missing required key 'within'",
+    ),
+    "a window on rejected_by": (
+        VERIFIED.replace("where: {properties.score: {lte: 3}}", "within: 3d"),
+        "16:9: unknown key 'within' in rejected by; expected one of event, match, where",
+    ),
     "an unknown operator in rejected_by.where": (
         VERIFIED.replace("{lte: 3}", "{le: 3}"),
         "16:40: unknown operator 'le' for properties.score; expected one of eq, ne, in, "
