@@ -314,6 +314,11 @@ MISTAKES = {
         GROUPED.replace('unit_price: "0.99"', 'unit_price: "-0.99"'),
         "13:42: must not be negative, got -0.99",
     ),
+    "tiers by value on a per_unit charge": (
+        GROUPED.replace("model: graduated", "model: per_unit"),
+        '13:15: expected a decimal number such as "0.99", got a list (tiers are for a '
+        "graduated or volume charge)",
+    ),
     "two paths in group_by": (
         GROUPED.replace("group_by: properties.model", "group_by: [properties.model, region]"),
         "10:15: group_by takes one event path; price a second dimension with an outcome per "
