@@ -70,6 +70,13 @@ def parse_decimal(value: Any) -> Decimal:
             raise ValueError(
                 f'{value!r} is not a number; expected a decimal such as "0.99"'
             ) from None
+    elif isinstance(value, list | tuple):
+        raise ValueError(
+            'expected a decimal number such as "0.99", got a list (tiers are for a graduated '
+            "or volume charge)"
+        )
+    elif isinstance(value, dict):
+        raise ValueError('expected a decimal number such as "0.99", got a mapping')
     else:
         raise ValueError(f'expected a decimal number such as "0.99", got {value!r}')
     if not number.is_finite():

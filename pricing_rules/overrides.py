@@ -69,6 +69,17 @@ def charge_key(charge: ChargeBase) -> str | None:
     return charge.name or charge.priced_outcome
 
 
+def override_summary(text: str, filename: str = "<override>") -> str:
+    """What a valid override changes, in one phrase: `charges Resolutions, Platform fee;
+    minimum; commitment`."""
+    override = load_document(text, Override, filename)
+    parts = [f"charges {', '.join(override.charges)}"] if override.charges else []
+    parts += [
+        key for key in ("minimum", "maximum", "commitment") if key in override.model_fields_set
+    ]
+    return "; ".join(parts) or "nothing"
+
+
 def apply_override(text: str, rules: RuleFile, filename: str = "<override>") -> RuleFile:
     """`rules` with the override in `text` applied; RuleFileError locates every mistake
     (a charge the plan does not have, a key no charge takes, a price the charge refuses, a

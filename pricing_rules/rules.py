@@ -486,6 +486,7 @@ def _verification_problems(name: str, outcome: Any) -> list[RuleValueError]:
         section: claim.get("match")
         for section in ("reversed_by", "confirmed_by", "rejected_by")
         if isinstance(claim := _raw(settle.get(section)), Mapping)
+        and claim.get("match") is not None  # a missing match is reported as missing
     }
     first_section, first_path = next(iter(paths.items()), (None, None))
     for section, path in paths.items():

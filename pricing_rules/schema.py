@@ -12,9 +12,11 @@ from typing import Any, Final
 from pydantic.json_schema import GenerateJsonSchema
 
 from pricing_rules.durations import format_duration
+from pricing_rules.overrides import Override
 from pricing_rules.rules import RuleFile
 
 SCHEMA_ID: Final = "urn:outcome-metering:schema:rule-file"
+OVERRIDE_SCHEMA_ID: Final = "urn:outcome-metering:schema:override"
 DRAFT: Final = "https://json-schema.org/draft/2020-12/schema"
 
 
@@ -39,6 +41,24 @@ def rule_file_schema() -> dict[str, Any]:
         "description": (
             "One immutable version of a plan's outcome pricing: which events are billable "
             "outcomes, how they settle, and how they are charged."
+        ),
+        **body,
+    }
+
+
+def override_schema() -> dict[str, Any]:
+    """Draft 2020-12 JSON Schema of a customer's override (its keys; the values are checked
+    against the plan's charges when the override is applied)."""
+    body = Override.model_json_schema(schema_generator=_RuleFileJsonSchema)
+    body.pop("title", None)
+    body.pop("description", None)
+    return {
+        "$schema": DRAFT,
+        "$id": OVERRIDE_SCHEMA_ID,
+        "title": "Customer price override",
+        "description": (
+            "A customer's own prices over its plan version: named charges' price keys, the "
+            "minimum and maximum, and the commitment's units, prices and true-up."
         ),
         **body,
     }

@@ -198,6 +198,12 @@ class UnitCharge(OutcomeCharge):
         the raw mapping, so each fault is reported at the key to fix."""
         if not isinstance(data, dict) or not hasattr(cls, "price_key"):
             return data
+        if isinstance(data.get("group_by"), list):
+            raise RuleValueError(
+                "group_by takes one event path; price a second dimension with an outcome per "
+                "value (a where on its path), each grouped by the first",
+                ("group_by",),
+            )
         grouped, prices = data.get("group_by") is not None, data.get("prices")
         if not grouped:
             if prices is not None:

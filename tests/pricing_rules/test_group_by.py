@@ -272,3 +272,33 @@ def test_group_lines_price_the_same_from_the_charge_alone() -> None:
     alone = charge.for_value("gpt-4o")
     assert alone.unit_price == Decimal("0.05")  # type: ignore[attr-defined]
     assert charge.for_value("unlisted").unit_price == Decimal("0.01")  # type: ignore[attr-defined]
+
+
+def test_a_second_dimension_is_an_outcome_per_value_each_priced_by_the_first() -> None:
+    """The README's two-dimension form: region by outcome (a `where`), model by `group_by`."""
+    text = """\
+plan: calls
+version: 1
+currency: usd
+outcomes:
+  call_eu: {event: model.called, where: {properties.region: eu}}
+  call: {event: model.called, where: {not: {properties.region: eu}}}
+charges:
+  - {name: Calls EU, outcome: call_eu, model: per_unit, group_by: properties.model,
+     prices: {gpt-4o: "0.06", default: "0.02"}}
+  - {name: Calls, outcome: call, model: per_unit, group_by: properties.model,
+     prices: {gpt-4o: "0.05", default: "0.01"}}
+"""
+    events = [
+        Event(f"e-{n}", "model.called", "acme", NOV, {"model": model, "region": region})
+        for n, (model, region) in enumerate(
+            [("gpt-4o", "eu"), ("gpt-4o", "eu"), ("llama", "eu"), ("gpt-4o", "us"), ("llama", "us")]
+        )
+    ]
+    # EU: 2 x 0.06 + 1 x 0.02; elsewhere: 1 x 0.05 + 1 x 0.01. Each event is one outcome.
+    assert _lines(text, events) == [
+        ("Calls EU (gpt-4o)", "2", "0.12"),
+        ("Calls EU (llama)", "1", "0.02"),
+        ("Calls (gpt-4o)", "1", "0.05"),
+        ("Calls (llama)", "1", "0.01"),
+    ]

@@ -95,6 +95,8 @@ class OutcomeView:
     open_dispute_id: str | None = None
     superseded_by: str | None = None
     """The outcome billed for the same subject instead (`exclusive`)."""
+    superseded_by_id: int | None = None
+    """Its row, which the pages link to."""
     evidence: dict[str, str] = field(default_factory=dict)
     """The `evidence` paths read on the event that confirmed it."""
     plan_version_id: str = ""
@@ -347,7 +349,8 @@ def _views(
                 period_end=row.period_end,
                 properties=properties.get(row.id, {}),
                 open_dispute_id=dispute_id if status is DisplayStatus.DISPUTED else None,
-                superseded_by=winners.get(row.id),
+                superseded_by=winners[row.id][0] if row.id in winners else None,
+                superseded_by_id=winners[row.id][1] if row.id in winners else None,
                 evidence=proofs.get(row.id, {}),
                 plan_version_id=row.plan_version_id,
                 money=money.get(row.id),

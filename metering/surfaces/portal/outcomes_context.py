@@ -32,27 +32,27 @@ MATCH_TYPES = (sa.Text(), sa.Text(), sa.Text())
 
 def superseding(
     session: Session, rows: Sequence[Any], statuses: Sequence[DisplayStatus]
-) -> dict[int, str]:
-    """Row id -> the outcome that superseded it: the counted row of another outcome with the
-    same subject (customer, period, exclusive key)."""
+) -> dict[int, tuple[str, int]]:
+    """Row id -> the outcome that superseded it and its row id: the counted row of another
+    outcome with the same subject (customer, period, exclusive key)."""
     lost = [r for r, s in zip(rows, statuses, strict=True) if s is DisplayStatus.SUPERSEDED]
     if not lost:
         return {}
     t = OUTCOMES.c
     subjects = sorted({(r.customer_id, r.period_start, r.dedupe_key) for r in lost})
-    statement = sa.select(t.customer_id, t.period_start, t.dedupe_key, t.outcome).where(
+    statement = sa.select(t.customer_id, t.period_start, t.dedupe_key, t.outcome, t.id).where(
         states.COUNTED.sql(t),
         bulk.tuples_in(
             session, (t.customer_id, t.period_start, t.dedupe_key), SUBJECT_TYPES, subjects
         ),
     )
-    winners: dict[tuple[str, datetime, str], set[str]] = {}
-    for customer_id, period_start, key, outcome in session.execute(statement):
-        winners.setdefault((customer_id, period_start, key), set()).add(outcome)
+    winners: dict[tuple[str, datetime, str], set[tuple[str, int]]] = {}
+    for customer_id, period_start, key, outcome, row_id in session.execute(statement):
+        winners.setdefault((customer_id, period_start, key), set()).add((outcome, row_id))
     found = {}
     for row in lost:
-        others = winners.get((row.customer_id, row.period_start, row.dedupe_key), set())
-        others.discard(row.outcome)
+        subject = winners.get((row.customer_id, row.period_start, row.dedupe_key), set())
+        others = [winner for winner in subject if winner[0] != row.outcome]
         if others:
             found[row.id] = min(others)
     return found

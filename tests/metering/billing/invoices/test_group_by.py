@@ -13,7 +13,9 @@ from sqlmodel import Session, col, select
 
 from metering.billing.invoices.service import upcoming
 from metering.catalog.customers.models import Customer
+from metering.catalog.subscriptions.schemas import Effective
 from metering.ledger.outcomes.models import Outcome
+from metering.ledger.plan_changes.service import give_override
 from metering.surfaces.reports.schemas import customer_out
 from metering.surfaces.reports.service import margin_report
 from pricing_rules.engine import price_events
@@ -31,6 +33,7 @@ from tests.metering.billing.invoices.helpers import (
     summary,
 )
 from tests.metering.conftest import VendorFixture, create_customer, create_plan
+from tests.metering.platform.api.support import bearer
 from tests.metering.surfaces.portal.helpers import sign_in
 from tests.metering.surfaces.portal.test_invoices_pages import text_of
 
@@ -339,3 +342,54 @@ charges:
     assert [line.amount for line in lines(engine, october)] == [
         line.amount for line in customer.invoice.lines
     ]
+
+
+def test_a_customers_own_prices_by_model_replace_the_plans_map(
+    app_client: TestClient, engine: Engine, vendor: VendorFixture
+) -> None:
+    """An override of a grouped charge gives the whole map, its default included; the margin
+    report keeps the customer under its plan, marked overridden, still split by model."""
+    plan = create_plan(engine, vendor.id, PER_MODEL)
+    customer_id = create_customer(engine, vendor.id, "acme", plan, starts_at=OCTOBER)
+    own = 'charges:\n  Tasks:\n    prices: {gpt-4o: "1.20", default: "0.30"}\n'
+    with Session(engine) as session:
+        customer = session.get(Customer, customer_id)
+        assert customer is not None
+        give_override(session, customer, own, "acme.yaml", Effective.NEXT_PERIOD, at(20))
+        session.commit()
+    shown = app_client.get(
+        f"/v1/customers/{customer_id}/overrides/1", headers=bearer(vendor.api_key)
+    ).json()
+    assert shown["base"]["charges"][0]["prices"] == {
+        "gpt-4o": "2.00",
+        "claude": "1.50",
+        "default": "0.50",
+    }
+    assert shown["merged"]["charges"][0]["prices"] == {"gpt-4o": "1.20", "default": "0.30"}
+    november = [
+        task(e["id"], at(i + 2, month=11), e["properties"].get("model"))
+        for i, e in enumerate(OCTOBER_TASKS)
+    ]
+    send(engine, vendor.id, november, at(25, month=11))
+    close(engine, at(5, month=11))
+    close(engine, at(5, month=12))
+    october, own_prices = invoices(engine)
+    assert summary(engine, october.id) == [("charge", "Platform fee", "10.00")]
+    assert summary(engine, own_prices.id) == [
+        ("charge", "Tasks (claude)", "0.60"),  # no longer listed: 2 x the customer's 0.30
+        ("charge", "Tasks (gpt-4o)", "3.60"),  # 3 x 1.20
+        ("charge", "Tasks (mistral)", "0.30"),
+        ("charge", "Tasks ((none))", "0.30"),
+        ("charge", "Platform fee", "10.00"),
+    ]
+    with Session(engine) as session:
+        (row,) = margin_report(session, vendor.id, "2026-11", at(6, month=12)).customers
+    assert row.overridden is True
+    assert {
+        value: revenue for value, (_, revenue, _) in _by_value(row.outcomes["task"]).items()
+    } == {
+        "claude": Decimal("0.60"),
+        "gpt-4o": Decimal("3.60"),
+        "mistral": Decimal("0.30"),
+        None: Decimal("0.30"),
+    }

@@ -14,6 +14,8 @@ from sqlmodel import Session, col, select
 
 from metering.ledger.events.models import StoredEvent
 from metering.ledger.outcomes.models import Outcome
+from metering.surfaces.portal.outcomes import OutcomeFilter
+from metering.surfaces.portal.outcomes import page as outcomes_page
 from tests.metering.billing.invoices.helpers import (
     OCTOBER,
     at,
@@ -104,6 +106,13 @@ def rows(engine: Engine, customer: str = "acme") -> dict[str, tuple[str, str]]:
             .where(StoredEvent.customer_external_id == customer)
         ).all()
     return {event_id: (outcome, state) for event_id, outcome, state in found}
+
+
+def portal_labels(engine: Engine, customer: str, now: datetime) -> dict[str, str]:
+    """event id -> the status the customer reads in the portal's outcome list at `now`."""
+    with Session(engine) as session:
+        found = outcomes_page(session, customer, OutcomeFilter(), now).rows
+    return {row.event_id: row.label for row in found}
 
 
 def statuses(engine: Engine) -> dict[str, str]:
@@ -297,3 +306,69 @@ def test_an_accepted_dispute_of_the_winner_promotes_the_next(
         ("credit", "Correction of invoice #1: Qualifications", "-9.99"),
     ]
     assert november.total == Decimal("-9.00")
+
+
+def test_a_conversation_spanning_two_periods_bills_one_outcome_in_each(
+    engine: Engine, vendor: VendorFixture
+) -> None:
+    """Each outcome belongs to the period of its own event: the qualification on Nov 1 does
+    not supersede the resolution of Oct 31 (what the README says)."""
+    plan = create_plan(engine, vendor.id, INTERCOM)
+    create_customer(engine, vendor.id, "acme", plan, starts_at=OCTOBER)
+    send(
+        engine,
+        vendor.id,
+        [
+            ev("h1", at(31, 20), "c-1"),
+            ev("r1", at(31, 22), "c-1"),  # October's winner for c-1
+            ev("q1", at(1, 1, month=11), "c-1"),  # November's, alone there
+        ],
+        at(1, 2, month=11),
+    )
+    assert rows(engine) == {
+        "h1": ("handoff", "superseded"),
+        "r1": ("resolution", "counted"),
+        "q1": ("qualification", "counted"),
+    }
+    close(engine, at(5, month=11))
+    close(engine, at(5, month=12))
+    october, november = invoices(engine)
+    assert summary(engine, october.id) == [
+        ("charge", "Qualifications", "0.00"),
+        ("charge", "Resolutions", "0.99"),
+        ("charge", "Handoffs", "0.00"),
+    ]
+    assert (october.total, november.total) == (Decimal("0.99"), Decimal("9.99"))
+
+
+def test_otherwise_count_bills_an_unconfirmed_outcome_once_its_window_ends(
+    engine: Engine, vendor: VendorFixture
+) -> None:
+    plan = create_plan(engine, vendor.id, VERIFIED.replace("OTHERWISE", "count"))
+    customer = create_customer(engine, vendor.id, "acme", plan, starts_at=OCTOBER)
+    send(
+        engine,
+        vendor.id,
+        [
+            ev("r1", at(2), "c-1"),  # never confirmed: billed from Oct 5 12:00
+            ev("r2", at(2), "c-2"),
+            ev("v2", at(3), "c-2", verdict="assisted"),  # not a confirmation either
+            ev("r3", at(2), "c-3"),
+        ],
+        at(3),
+    )
+    send(engine, vendor.id, [ev("s3", at(4), "c-3", score=1)], at(4))  # rejected in its window
+    assert rows(engine)["r3"] == ("resolution", "rejected")
+    assert portal_labels(engine, customer, at(4)) == {
+        "r1": "Awaiting verification",
+        "r2": "Awaiting verification",
+        "r3": "Rejected",
+    }
+    assert portal_labels(engine, customer, at(6)) == {
+        "r1": "Billable",
+        "r2": "Billable",
+        "r3": "Rejected",
+    }
+    close(engine, at(5, month=11))
+    [october] = invoices(engine)
+    assert summary(engine, october.id) == [("charge", "Resolutions", "1.98")]
