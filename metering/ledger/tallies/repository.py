@@ -161,9 +161,9 @@ def _totals(session: Session, statement: sa.Select[Any]) -> dict[tuple[str, str,
     recount)."""
     found: dict[tuple[str, str, str], Any] = {}
     for customer, outcome, state, rows, units in session.execute(statement):
-        total = (int(rows or 0), round(exact_decimal(units or 0), 6))
-        if total != (0, 0):
-            found[(customer, outcome, str(state))] = total
+        count, amount = int(rows or 0), round(exact_decimal(units or 0), 6)
+        if count or amount:
+            found[(customer, outcome, str(state))] = (count, amount)
     return found
 
 
