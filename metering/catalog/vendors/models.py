@@ -27,6 +27,10 @@ class Vendor(SQLModel, table=True):
     # Also write every accepted event to the ClickHouse event log (METERING_EVENTLOG_URL);
     # its cost-only events are then stored only there (metering/ledger/eventlog).
     eventlog: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    # Its customers may set, change or remove their own spend limit in the portal.
+    customer_spend_limits: bool = Field(
+        default=False, sa_column_kwargs={"server_default": sa.false()}
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 
