@@ -23,9 +23,7 @@ def upgrade() -> None:
     # A plain ADD COLUMN: a batch would rebuild `vendors` on SQLite, which others reference.
     op.add_column(
         "vendors",
-        sa.Column(
-            "customer_spend_limits", sa.Boolean(), nullable=False, server_default=sa.false()
-        ),
+        sa.Column("customer_spend_limits", sa.Boolean(), nullable=False, server_default=sa.false()),
     )
 
 

@@ -55,9 +55,12 @@ def test_the_customer_sets_changes_and_removes_its_spend_limit(
     assert page.get_by_role("status").inner_text().startswith("Your spend limit is saved.")
     assert money(page.locator("#limit-now strong").inner_text()) == Decimal("250.00")
     assert "nothing past it is billed" in page.locator("#limit-now").inner_text()
-    assert allowing.api.get(f"/v1/customers/{customer_id}/allowance?outcome=resolved_conversation")[
-        "limit"
-    ]["amount"] == "250.00"
+    assert (
+        allowing.api.get(f"/v1/customers/{customer_id}/allowance?outcome=resolved_conversation")[
+            "limit"
+        ]["amount"]
+        == "250.00"
+    )
     shot(page, "spend-limit-set")
 
     page.get_by_label("Amount (USD)").fill("99.5")

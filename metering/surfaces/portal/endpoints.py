@@ -68,7 +68,9 @@ def _branding_out(vendor: Vendor, settings: Settings) -> PortalBrandingOut:
     )
 
 
-@router.get("/v1/vendor/portal", response_model=PortalBrandingOut, summary="Portal branding and settings")
+@router.get(
+    "/v1/vendor/portal", response_model=PortalBrandingOut, summary="Portal branding and settings"
+)
 def get_branding(
     vendor: Vendor = Depends(current_vendor), settings: Settings = Depends(app_settings)
 ) -> PortalBrandingOut:
