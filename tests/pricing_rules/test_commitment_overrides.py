@@ -111,7 +111,8 @@ def test_another_outcome_and_bad_prices_are_located() -> None:
 def test_an_overage_without_a_price_and_removing_the_commitment_are_refused() -> None:
     assert mistakes("commitment:\n  overage: {}\n") == [
         'acme.yaml:2:12: overage needs a price: expected unit_price (such as "1.20") or '
-        "tiers, exactly one of them"
+        'tiers for a units commitment, multiplier (such as "1.25") for an amount '
+        "commitment, exactly one of them"
     ]
     assert mistakes("commitment: null\n") == [
         "acme.yaml:1:13: an override cannot remove the plan's commitment; expected the keys "
