@@ -4,8 +4,10 @@ change on June 15); past the commitment, spend is billed at 1.25x (a 25% overage
 
 from __future__ import annotations
 
-from decimal import Decimal
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 
+from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from metering.billing.invoices.models import Invoice
@@ -17,8 +19,14 @@ from tests.metering.billing.commitments.helpers import (
     resolved,
     send_month,
 )
+from tests.metering.billing.commitments.test_commitment_portal import at_now, text_of
 from tests.metering.billing.invoices.helpers import invoices, send, summary
 from tests.metering.conftest import VendorFixture, create_customer, create_plan
+from tests.metering.platform.api.support import bearer
+from tests.metering.surfaces.portal.helpers import sign_in
+
+__all__ = ["at_now"]  # the portal's clock fixed at April 1: a quarter of the term gone
+TERM_END = datetime(2027, 1, 1, tzinfo=UTC)
 
 RULES = """\
 plan: zendesk
@@ -147,3 +155,37 @@ def test_a_shortfall_is_trued_up_on_the_last_period_of_the_term(
         ("commitment", "Commitment shortfall true-up (28 of the 120 committed unspent)", "28.00"),
     ]
     assert found[11].total == Decimal("32.00")
+
+
+def test_consumption_in_the_api_and_the_portal(
+    engine: Engine, vendor: VendorFixture, app_client: TestClient, at_now: None
+) -> None:
+    plan = create_plan(engine, vendor.id, RULES)
+    customer = create_customer(engine, vendor.id, "acme", plan, starts_at=YEAR)
+    for month in (1, 2, 3):
+        send_month(engine, vendor.id, month, [10, 11])  # 8.00 a month, not closed yet
+
+    body = app_client.get(
+        f"/v1/customers/{customer}/commitment", headers=bearer(vendor.api_key)
+    ).json()
+    as_of = datetime.fromisoformat(body["as_of"].replace("Z", "+00:00"))
+    term = Decimal((TERM_END - YEAR).total_seconds())
+    projected = Decimal(24) * term / Decimal((as_of - YEAR).total_seconds())
+    assert body == {
+        "customer_id": customer,
+        "form": "amount",
+        "outcome": None,
+        "committed": "120.00",
+        "used": "24.00",
+        "remaining": "96.00",
+        "projected": str(projected.quantize(Decimal("0.01"), ROUND_HALF_UP)),
+        "price": None,
+        "term_start": "2026-01-01T00:00:00Z",
+        "term_end": "2027-01-01T00:00:00Z",
+        "as_of": body["as_of"],
+    }
+    sign_in(app_client, vendor.api_key, customer)
+    text = text_of(app_client.get("/portal").text)
+    # 24.00 in the 90 days to April 1 of a 365-day term: 97.33 at that rate.
+    assert "Commitment $24.00 of $120.00 Spent: $96.00 remaining in the term ending" in text
+    assert "$97.33 projected at the rate so far" in text
