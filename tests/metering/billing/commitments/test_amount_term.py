@@ -9,8 +9,13 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
 
 from metering.billing.invoices.models import Invoice
+from metering.catalog.plans.models import Plan
+from metering.surfaces.simulation.readonly import read_only_session
+from metering.surfaces.simulation.service import simulate
+from pricing_rules.loader import load_rules
 from tests.metering.billing.commitments.helpers import (
     YEAR,
     change_plan,
@@ -27,6 +32,7 @@ from tests.metering.surfaces.portal.helpers import sign_in
 
 __all__ = ["at_now"]  # the portal's clock fixed at April 1: a quarter of the term gone
 TERM_END = datetime(2027, 1, 1, tzinfo=UTC)
+OCTOBER = datetime(2026, 10, 1, tzinfo=UTC)
 
 RULES = """\
 plan: zendesk
@@ -61,7 +67,10 @@ def drawn(amount: str, left: str) -> tuple[str, str, str]:
 
 
 def overage(past: str) -> tuple[str, str, str]:
-    text = f"Commitment overage ({past} spent past the 120 committed, billed at 1.25x the plan's prices)"
+    text = (
+        f"Commitment overage ({past} spent past the 120 committed, billed at 1.25x the "
+        "plan's prices)"
+    )
     return ("commitment", text, f"{Decimal(past) / 4:.2f}")
 
 
@@ -189,3 +198,26 @@ def test_consumption_in_the_api_and_the_portal(
     # 24.00 in the 90 days to April 1 of a 365-day term: 97.33 at that rate.
     assert "Commitment $24.00 of $120.00 Spent: $96.00 remaining in the term ending" in text
     assert "$97.33 projected at the rate so far" in text
+
+
+def test_rules_simulate_carries_the_terms_spend(
+    engine: Engine, database_url: str, vendor: VendorFixture
+) -> None:
+    through_september(engine, vendor)
+    issued = sum((invoice.total for invoice in invoices(engine)), Decimal(0))
+    proposed = RULES.replace("version: 1", "version: 3").replace('"120.00"', '"100.00"')
+    with Session(engine) as session:
+        plan_id = session.exec(select(Plan.id)).one()
+    with read_only_session(database_url) as session:
+        plan = session.get(Plan, plan_id)
+        assert plan is not None
+        result = simulate(
+            session, plan, load_rules(proposed), YEAR, OCTOBER, datetime(2026, 10, 10, tzinfo=UTC)
+        )
+
+    [customer] = result.customers
+    # Current: the invoices (40.00 + 14.00 + 30.00 + 47.25 in September).
+    assert customer.current == issued == Decimal("131.25")
+    # The proposal prices every window at its 4.00: 112.00 spent (28 resolutions), 76.00
+    # before September, so 24.00 fit in September and 12.00 are past 100.00 (3.00 more).
+    assert customer.proposed == Decimal("112.00") + Decimal("3.00")
