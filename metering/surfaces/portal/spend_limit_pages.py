@@ -145,7 +145,7 @@ def set_spend_limit(
     _refuse_unless_allowed(portal)
     entered = (amount.strip(), on_reach)
     try:
-        data = SpendLimitIn(amount=amount, on_reach=on_reach)  # type: ignore[arg-type]
+        data = SpendLimitIn(amount=amount, on_reach=on_reach)
     except ValidationError as invalid:
         field = str(invalid.errors()[0]["loc"][0])
         message = (
