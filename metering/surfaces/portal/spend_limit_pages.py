@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from metering.billing.allowance import limits_service
 from metering.billing.allowance.schemas import SpendLimitIn
+from metering.billing.credits.service import money
 from metering.catalog.plans.compiled import rules_of
 from metering.catalog.subscriptions import repository as subscriptions
 from metering.catalog.subscriptions.service import in_force
@@ -81,7 +82,10 @@ def _render(
     status_code: int = 200,
 ) -> HTMLResponse:
     page = limit_page(session, portal, now)
-    amount = entered[0] if entered else (format(page.amount, "f") if page.amount else "")
+    shown = ""
+    if page.amount is not None:
+        shown = money(page.amount, page.currency) if page.currency else format(page.amount, "f")
+    amount = entered[0] if entered else shown
     on_reach = entered[1] if entered else (page.on_reach or "block")
     return render_page(
         request,

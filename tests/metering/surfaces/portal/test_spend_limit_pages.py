@@ -86,7 +86,9 @@ def test_the_customer_sets_changes_and_removes_its_limit_within_the_plans_maximu
 
     assert saved.status_code == 303, saved.text
     assert saved.headers["location"] == "/portal/spend_limit?saved=set"
-    text = text_of(app_client.get(saved.headers["location"]).text)
+    shown = app_client.get(saved.headers["location"]).text
+    assert 'name="amount" inputmode="decimal" autocomplete="off" required value="5.00"' in shown
+    text = text_of(shown)
     assert "Your spend limit is saved." in text
     assert "$5.00 per period; when it is reached, new usage past it is held and not billed." in text
     assert "Change your limit" in text
