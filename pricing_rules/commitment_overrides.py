@@ -8,8 +8,9 @@ commitment:
   true_up: none
 ```
 
-A customer negotiates how much it commits to and at which prices, so `units`, `price`,
-`overage` and `true_up` may change. What is committed (the outcome) and the `term` stay the
+A customer negotiates how much it commits to and at which prices, so `units` (or `amount`
+for an amount commitment), `price`, `overage` and `true_up` may change; the form (units or
+an amount) stays the plan's. What is committed (the outcome) and the `term` stay the
 plan's: the term starts with the customer's first subscription to the plan and keeps going
 across its versions, so a term of another length would cut the periods already billed (and
 their true-ups) into other terms; the outcome is priced by the commitment instead of a
@@ -38,7 +39,7 @@ from pricing_rules.loader import locate_errors
 from pricing_rules.rules import RuleModel
 from pricing_rules.yaml_source import Document, Target
 
-CHANGEABLE = ("units", "price", "overage", "true_up")
+CHANGEABLE = ("units", "amount", "price", "overage", "true_up")
 TERM_REFUSED = (
     "the term cannot be overridden per customer: it starts with the customer's first "
     "subscription to the plan and runs across its versions, so another length would move the "
@@ -50,6 +51,7 @@ class CommitmentOverride(RuleModel):
     """The keys of the plan's commitment an override may set, checked as the plan's are."""
 
     units: Any = Field(default=None, description="{<the plan's outcome>: <units>}.")
+    amount: Any = Field(default=None, description="The amount, for an amount commitment.")
     price: Any = None
     overage: Any = Field(default=None, description="Replaces the plan's overage whole.")
     true_up: Any = None
@@ -114,6 +116,8 @@ def merged_commitment(
         )
         return None
     keys = {key: getattr(change, key) for key in change.model_fields_set}
+    if not _same_form(plan, keys, refuse):
+        return None
     if not _same_outcome(plan, keys.get("units"), refuse):
         keys.pop("units")
     data = {"commitment": {**plan.model_dump(by_alias=True), **keys}}
@@ -130,6 +134,23 @@ def merged_commitment(
         errors.extend(locate_errors(invalid, _OneCommitment, data, document, filename, relocate))
         return None
     return merged
+
+
+def _same_form(
+    plan: Commitment, keys: Mapping[str, Any], refuse: Callable[[Loc, Target, str], None]
+) -> bool:
+    """An override keeps the plan's form: units stay units, an amount stays an amount."""
+    other = "units" if plan.by_amount else "amount"
+    if other not in keys:
+        return True
+    form = "an amount of spend" if plan.by_amount else "units of one outcome"
+    refuse(
+        ("commitment", other),
+        "key",
+        f"the plan commits {form}; an override changes how much, not the form: expected "
+        f"{'amount' if plan.by_amount else 'units'}",
+    )
+    return False
 
 
 def _same_outcome(plan: Commitment, units: Any, refuse: Callable[[Loc, Target, str], None]) -> bool:

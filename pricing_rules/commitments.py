@@ -1,9 +1,20 @@
-"""Commitments across periods: units committed for a term of whole billing periods.
+"""Commitments across periods: units or an amount committed for a term of whole periods.
 
-A plan's `commitment` commits the customer to a number of units of one outcome over a term
-(a quarter, a year, "6 months") billed period by period: units under the commitment are
-billed at the committed `price`, units past it at the `overage` price, and at the end of the
-term a shortfall true-up bills what was not used (`true_up: at_term_end`).
+A plan's `commitment` commits the customer, over a term (a quarter, a year, "6 months")
+billed period by period, either to a number of units of one outcome (`units`) or to an
+amount of money spent at the plan's prices (`amount`).
+
+- `units`: units under the commitment are billed at the committed `price`, units past it at
+  the `overage` price (`unit_price` or graduated `tiers`).
+- `amount`: the charges bill the plan's prices as usual; what a period spends (its subtotal:
+  charge lines, minimum, cap) is drawn from the commitment, shown as a zero-amount
+  `committed` line (how much was drawn, how much is left). Past the commitment, spend is
+  billed at the overage `multiplier` of the plan's prices: an `overage` line adds
+  `(multiplier - 1) x` the spend past it (a negative line for a multiplier under 1: a
+  discount past the commitment), split from the exact cent where the term's spend crosses.
+
+At the end of the term a shortfall true-up bills what was not used (`true_up: at_term_end`):
+the unused units at the committed price, or the unused amount.
 
 Pricing a period needs only where the term stood before it (`used_before`) and the period's
 own quantity: the split at the crossing is exact (a `sum` outcome whose one event crosses
@@ -27,7 +38,7 @@ from pricing_rules.charges.base import FrozenModel, TierAmount, Usage
 from pricing_rules.charges.tiered import GraduatedCharge
 from pricing_rules.charges.tiers import Tiers
 from pricing_rules.errors import RuleValueError
-from pricing_rules.money import Money, round_money
+from pricing_rules.money import Money, minor_units, round_money
 from pricing_rules.periods import Interval, Period, next_period, period_containing
 
 ZERO = Decimal(0)
@@ -68,19 +79,27 @@ TermMonths = Annotated[
 
 
 class Overage(FrozenModel):
-    """The price of units past the commitment: one unit price, or graduated tiers counted
-    over the term's overage (tier 1 prices the first units past the commitment)."""
+    """The price past the commitment. For units: one unit price, or graduated tiers counted
+    over the term's overage (tier 1 prices the first units past the commitment). For an
+    amount: a multiplier of the plan's prices ("1.25": 25% more, "0.80": 20% off)."""
 
     unit_price: Money | None = Field(default=None, description="Price of each unit past it.")
     tiers: Tiers | None = Field(
         default=None, description="Graduated tiers over the term's overage units."
     )
+    multiplier: Annotated[Money, Field(gt=0)] | None = Field(
+        default=None,
+        description="An amount commitment's overage: spend past it is billed at the plan's "
+        'prices times this ("1.25", "0.80").',
+    )
 
     @model_validator(mode="after")
     def _has_one_price(self) -> Self:
-        if (self.unit_price is None) == (self.tiers is None):
+        given = [p for p in (self.unit_price, self.tiers, self.multiplier) if p is not None]
+        if len(given) != 1:
             raise RuleValueError(
-                'overage needs a price: expected unit_price (such as "1.20") or tiers, '
+                'overage needs a price: expected unit_price (such as "1.20") or tiers for a '
+                'units commitment, multiplier (such as "1.25") for an amount commitment, '
                 "exactly one of them"
             )
         return self
@@ -96,39 +115,101 @@ class Overage(FrozenModel):
 
 
 class Commitment(FrozenModel):
-    """Units of one outcome committed over a term of whole billing periods."""
+    """Units of one outcome, or an amount of spend, committed over a term of whole billing
+    periods."""
 
     term: TermMonths = Field(description='month, quarter, year or "N months".')
-    units: dict[str, Annotated[Decimal, Field(gt=0)]] = Field(
+    units: dict[str, Annotated[Decimal, Field(gt=0)]] | None = Field(
+        default=None,
         description="The committed outcome and its units over the term, such as "
-        "{resolved_conversation: 12000}.",
+        "{resolved_conversation: 12000}; or amount.",
         min_length=1,
     )
-    price: Money = Field(description="Price of each committed unit.")
-    overage: Overage = Field(description="Price of the units past the commitment.")
+    amount: Money | None = Field(
+        default=None,
+        description='Money committed over the term ("120000.00"), spent at the plan\'s '
+        "prices; or units.",
+    )
+    price: Money | None = Field(
+        default=None, description="Price of each committed unit (units commitments)."
+    )
+    overage: Overage = Field(description="Price past the commitment.")
     true_up: Literal["at_term_end", "none"] = Field(
         default="at_term_end",
-        description="at_term_end bills the unused units at the committed price on the "
-        "invoice of the term's last period; none does not.",
+        description="at_term_end bills the unused units at the committed price (or the unused "
+        "amount) on the invoice of the term's last period; none does not.",
     )
 
     @model_validator(mode="after")
-    def _one_outcome(self) -> Self:
-        if len(self.units) > 1:
+    def _one_form(self) -> Self:
+        if (self.units is None) == (self.amount is None):
+            got = "both" if self.units is not None else "neither"
+            raise RuleValueError(
+                "a commitment commits units of one outcome or an amount of spend; expected "
+                f"exactly one of units and amount, got {got}",
+                ("amount",) if got == "both" else (),
+            )
+        if self.amount is not None:
+            return self._amount_form(self.amount)
+        if self.units is not None and len(self.units) > 1:
             raise RuleValueError(
                 f"a commitment commits units of one outcome; expected one entry in units, "
                 f"got {len(self.units)}",
                 ("units",),
             )
+        if self.price is None:
+            raise RuleValueError(
+                'a units commitment needs the price of each committed unit, such as "0.50"',
+                ("price",),
+            )
+        if self.overage.multiplier is not None:
+            raise RuleValueError(
+                "a units commitment prices its overage per unit; expected unit_price or "
+                "tiers, not multiplier (which is for an amount commitment)",
+                ("overage", "multiplier"),
+            )
+        return self
+
+    def _amount_form(self, amount: Decimal) -> Self:
+        if amount <= 0:
+            raise RuleValueError(
+                f"a committed amount must be above zero, got {_text(amount)}", ("amount",)
+            )
+        if self.price is not None:
+            raise RuleValueError(
+                "an amount commitment is spent at the plan's prices; expected no price "
+                "(price is each committed unit's, for units)",
+                ("price",),
+            )
+        if self.overage.multiplier is None:
+            key = "unit_price" if self.overage.unit_price is not None else "tiers"
+            raise RuleValueError(
+                "an amount commitment's overage is a multiplier of the plan's prices; "
+                f'expected multiplier (such as "1.25"), not {key}',
+                ("overage", key),
+            )
         return self
 
     @property
+    def by_amount(self) -> bool:
+        return self.amount is not None
+
+    @property
     def outcome(self) -> str:
-        return next(iter(self.units))
+        """The committed outcome (units commitments)."""
+        return next(iter(self.units or {"": ZERO}))
 
     @property
     def committed_units(self) -> Decimal:
-        return next(iter(self.units.values()))
+        """Units committed, or the amount committed (an amount commitment)."""
+        if self.amount is not None:
+            return self.amount
+        return next(iter((self.units or {"": ZERO}).values()))
+
+    @property
+    def unit_price(self) -> Decimal:
+        """The committed unit price; 1 for an amount (a unit is one of the currency)."""
+        return self.price if self.price is not None else Decimal(1)
 
     def periods_per_term(self, interval: Interval) -> int | None:
         """How many billing periods make the term; None when it is not a whole number."""
@@ -136,6 +217,28 @@ class Commitment(FrozenModel):
         if months is None or self.term % months:
             return None
         return self.term // months
+
+
+def amount_problems(commitment: Any, currency: Any) -> list[RuleValueError]:
+    """A committed amount with more decimals than the currency has (raw data)."""
+    if not isinstance(commitment, dict) or not isinstance(currency, str):
+        return []
+    raw = commitment.get("amount")
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float, Decimal)):
+        return []
+    try:
+        value, digits = Decimal(str(raw)), minor_units(currency)
+    except (ArithmeticError, ValueError):
+        return []  # reported by the field itself
+    if not value.is_finite() or value == value.quantize(Decimal(1).scaleb(-digits)):
+        return []
+    return [
+        RuleValueError(
+            f"{raw} has more decimals than {currency} has ({digits}); expected an amount "
+            f"such as {Decimal(120000).quantize(Decimal(1).scaleb(-digits))}",
+            ("commitment", "amount"),
+        )
+    ]
 
 
 def term_problems(commitment: Any, interval: Any) -> list[RuleValueError]:
@@ -192,6 +295,7 @@ class Position:
     term's last period (which carries the shortfall true-up)."""
 
     used_before: Decimal = ZERO
+    """Units used before the period; for an amount commitment, the term's spend before it."""
     ends_term: bool = False
 
 
@@ -209,7 +313,11 @@ class CommitmentPart:
 def commitment_parts(
     commitment: Commitment, position: Position, quantity: Decimal, currency: str
 ) -> list[CommitmentPart]:
-    """The committed, overage and true-up lines of a period, each rounded once."""
+    """The committed, overage and true-up lines of a period, each rounded once. `quantity` is
+    the committed outcome's units, or the period's spend (subtotal) for an amount."""
+    if commitment.amount is not None:
+        return amount_parts(commitment, commitment.amount, position, quantity, currency)
+    assert commitment.price is not None
     committed_units = commitment.committed_units
     remaining = max(committed_units - position.used_before, ZERO)
     under = min(quantity, remaining)
@@ -248,6 +356,50 @@ def commitment_parts(
                 round_money(shortfall * commitment.price, currency),
                 f"Commitment shortfall true-up ({_text(shortfall)} of "
                 f"{_text(committed_units)} {outcome} unused)",
+            )
+        )
+    return parts
+
+
+def amount_parts(
+    commitment: Commitment, committed: Decimal, position: Position, spend: Decimal, currency: str
+) -> list[CommitmentPart]:
+    """An amount commitment's lines: the spend drawn from it (zero amount: the charge lines
+    bill it), the overage adjustment of the spend past it, and the term's shortfall."""
+    remaining = max(committed - position.used_before, ZERO)
+    under = min(max(spend, ZERO), remaining)
+    over = spend - under if spend > under else ZERO
+    left = remaining - under
+    total = _text(committed)
+    parts = [
+        CommitmentPart(
+            "committed",
+            under,
+            ZERO,
+            f"Commitment drawn ({_text(under)} of the {total} committed, {_text(left)} left)",
+        )
+    ]
+    multiplier = commitment.overage.multiplier
+    if over and multiplier is not None:
+        parts.append(
+            CommitmentPart(
+                "overage",
+                over,
+                round_money(over * (multiplier - 1), currency),
+                f"Commitment overage ({_text(over)} spent past the {total} committed, billed "
+                f"at {_text(multiplier)}x the plan's prices)",
+            )
+        )
+    spent = position.used_before + spend
+    if position.ends_term and commitment.true_up == "at_term_end" and spent < committed:
+        shortfall = committed - spent
+        parts.append(
+            CommitmentPart(
+                "true_up",
+                shortfall,
+                round_money(shortfall, currency),
+                f"Commitment shortfall true-up ({_text(shortfall)} of the {total} committed "
+                "unspent)",
             )
         )
     return parts

@@ -120,8 +120,12 @@ def price_usage(
     if cap is not None and cap.on_reach == "stop_billing" and subtotal > cap.amount:
         lines.append(_bound_line("maximum", "Period cap", cap.amount, subtotal, currency))
     if rules.commitment is not None:
-        outcome = rules.commitment.outcome
-        quantity = usage.get(outcome, NO_USAGE).quantity
+        by_amount = rules.commitment.by_amount
+        outcome = None if by_amount else rules.commitment.outcome
+        if outcome is None:  # an amount: the period's spend at the plan's prices
+            quantity = sum((line.amount for line in lines), ZERO)
+        else:
+            quantity = usage.get(outcome, NO_USAGE).quantity
         for part in commitment_parts(rules.commitment, position or Position(), quantity, currency):
             lines.append(
                 PricedLine(

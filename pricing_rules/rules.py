@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails
 
 from pricing_rules.charges import Charge, charge_class
-from pricing_rules.commitments import Commitment, term_problems
+from pricing_rules.commitments import Commitment, amount_problems, term_problems
 from pricing_rules.conditions import Where
 from pricing_rules.durations import Duration
 from pricing_rules.errors import RuleValueError, RuleValueErrors
@@ -382,6 +382,7 @@ def _commitment_problems(
     billing = _raw(data.get("billing"))
     interval = billing.get("interval") if isinstance(billing, Mapping) else None
     problems = term_problems(dict(commitment), interval or "month")
+    problems += amount_problems(dict(commitment), data.get("currency"))
     units = commitment.get("units")
     known = ", ".join(sorted(str(key) for key in outcomes)) or "none are defined"
     charges = data.get("charges")

@@ -81,7 +81,7 @@ def test_a_commitment_the_plan_does_not_have_is_refused_where_it_is_written() ->
         'charges:\n  Platform fee: {price: "5"}\ncommitment: {price: "0.40"}\n', NO_COMMITMENT
     ) == [
         "acme.yaml:3:1: the plan has no commitment; an override changes the plan's "
-        "commitment (units, price, overage, true_up), it cannot add one: give the plan a "
+        "commitment (units, amount, price, overage, true_up), it cannot add one: give the plan a "
         "commitment in a new version"
     ]
 
@@ -92,9 +92,9 @@ def test_a_term_and_an_unknown_key_are_located_together() -> None:
         "acme.yaml:2:9: the term cannot be overridden per customer: it starts with the "
         "customer's first subscription to the plan and runs across its versions, so another "
         "length would move the periods already billed into other terms; expected only units, "
-        "price, overage, true_up",
+        "amount, price, overage, true_up",
         "acme.yaml:4:3: unknown key 'rollover' in commitment override; expected one of units, "
-        "price, overage, true_up",
+        "amount, price, overage, true_up",
     ]
 
 
@@ -111,11 +111,12 @@ def test_another_outcome_and_bad_prices_are_located() -> None:
 def test_an_overage_without_a_price_and_removing_the_commitment_are_refused() -> None:
     assert mistakes("commitment:\n  overage: {}\n") == [
         'acme.yaml:2:12: overage needs a price: expected unit_price (such as "1.20") or '
-        "tiers, exactly one of them"
+        'tiers for a units commitment, multiplier (such as "1.25") for an amount '
+        "commitment, exactly one of them"
     ]
     assert mistakes("commitment: null\n") == [
         "acme.yaml:1:13: an override cannot remove the plan's commitment; expected the keys "
-        "to change (units, price, overage, true_up)"
+        "to change (units, amount, price, overage, true_up)"
     ]
 
 

@@ -78,7 +78,8 @@ def test_the_section_reads_as_written() -> None:
         (
             YEAR.replace('{unit_price: "1.20"}', "{}"),
             'plan.yaml:17:12: overage needs a price: expected unit_price (such as "1.20") or '
-            "tiers, exactly one of them",
+            'tiers for a units commitment, multiplier (such as "1.25") for an amount '
+            "commitment, exactly one of them",
         ),
         (
             YEAR.replace("{resolved: 12}", "{closed: 12}"),

@@ -6,6 +6,11 @@ what the term used before it, billable as of the close's instant: the same insta
 close and the corrections of earlier periods use, so a period corrected in this close and
 the periods after it in the term agree to the unit. Inside the period, the crossing is
 found in timestamp order.
+
+An amount commitment adds up spend instead of units: each earlier period of the term is
+priced again from its rows billable as of the same instant, with the rules of the plan
+version it was billed under (its subtotal: charges, minimum, cap), so a late event or a
+plan change moves the crossing exactly as it moves the periods' prices.
 """
 
 from __future__ import annotations
@@ -18,13 +23,16 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
+from metering.billing.invoices.models import Invoice, InvoiceKind, InvoiceStatus
 from metering.billing.invoices.rating import CommitmentIds
+from metering.catalog.plans.compiled import rules_of
 from metering.catalog.subscriptions.models import Subscription
 from metering.ledger import states
 from metering.ledger.outcomes.models import Outcome
 from metering.platform.db.types import exact_decimal
 from pricing_rules.commitments import Commitment, Position, Term, crossing_split, term_containing
 from pricing_rules.measures import Count
+from pricing_rules.pricing import price_usage
 from pricing_rules.rules import RuleFile
 
 ZERO = Decimal(0)
@@ -97,6 +105,60 @@ def _units(commitment: Commitment, rules: RuleFile, value: object) -> Decimal:
     return ZERO if value is None else exact_decimal(value)
 
 
+def spent_between(
+    session: Session,
+    customer_id: str,
+    plan_id: str,
+    start: datetime,
+    end: datetime,
+    as_of: datetime,
+) -> Decimal:
+    """The customer's spend at the plan's prices (each period's subtotal: charges, minimum,
+    cap) in its periods of the plan starting in [start, end), from the rows billable as of
+    `as_of`, each period with the rules of the plan version in force at its start."""
+    from metering.billing.invoices.corrections import current_rows, usage_of_rows
+
+    t = Outcome.__table__.c  # type: ignore[attr-defined]
+    starts = set(
+        session.execute(
+            sa.select(t.period_start)
+            .where(t.customer_id == customer_id, t.period_start >= start, t.period_start < end)
+            .distinct()
+        ).scalars()
+    )
+    i = Invoice
+    starts.update(
+        session.execute(
+            sa.select(col(i.period_start)).where(
+                col(i.customer_id) == customer_id,
+                col(i.kind) == InvoiceKind.PERIOD.value,
+                col(i.status) != InvoiceStatus.VOID.value,
+                col(i.period_start) >= start,
+                col(i.period_start) < end,
+            )
+        ).scalars()
+    )
+    s = Subscription
+    subscribed = session.execute(
+        sa.select(col(s.starts_at), col(s.ends_at), col(s.plan_version_id)).where(
+            col(s.customer_id) == customer_id, col(s.plan_id) == plan_id
+        )
+    ).all()
+    spent = ZERO
+    for period_start in sorted(starts):
+        version = next(
+            (v for a, e, v in subscribed if a <= period_start and (e is None or e > period_start)),
+            None,
+        )
+        if version is None:
+            continue
+        rules = rules_of(session, version)
+        rows, _ = current_rows(session, customer_id, period_start, as_of)
+        priced = price_usage(rules, usage_of_rows(rules, rows))
+        spent += sum((x.amount for x in priced.lines if x.kind != "commitment"), ZERO)
+    return spent
+
+
 def used_between(
     session: Session,
     rules: RuleFile,
@@ -161,6 +223,9 @@ def period_position(
     term = term_of(session, rules, customer_id, plan_id, start)
     if commitment is None or term is None:
         return None
+    if commitment.by_amount:
+        spent = spent_between(session, customer_id, plan_id, term.start, start, as_of)
+        return PeriodPosition(term, Position(used_before=spent, ends_term=end >= term.end))
     used = used_between(session, rules, customer_id, term.start, start, as_of)
     units = _period_units(session, rules, customer_id, start, as_of)
     under, over = crossing_split(max(commitment.committed_units - used, ZERO), units)

@@ -7,7 +7,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from sqlmodel import Session
 
-from metering.billing.commitments.positions import term_of, used_between
+from metering.billing.commitments.positions import spent_between, term_of, used_between
 from metering.billing.commitments.schemas import CommitmentOut
 from metering.catalog.customers.models import Customer
 from metering.catalog.plans.compiled import rules_of
@@ -33,24 +33,36 @@ def consumption(session: Session, customer: Customer, now: datetime) -> Commitme
         raise problems.NO_COMMITMENT.error(
             f"Customer '{customer.id}' has no commitment in its plan in force now."
         )
-    used = used_between(session, rules, customer.id, term.start, term.end, now)
+    if commitment.amount is not None:
+        plan_id = subscription.plan_id if subscription else ""
+        used = spent_between(session, customer.id, plan_id, term.start, term.end, now)
+    else:
+        used = used_between(session, rules, customer.id, term.start, term.end, now)
     elapsed = (now - term.start).total_seconds()
     length = (term.end - term.start).total_seconds()
     projected = used * Decimal(length) / Decimal(elapsed) if elapsed > 0 else used
-    whole = isinstance(rules.outcomes[commitment.outcome].measure, Count)
+    whole = not commitment.by_amount and isinstance(
+        rules.outcomes[commitment.outcome].measure, Count
+    )
     projected = projected.quantize(Decimal(1) if whole else Decimal("0.01"), ROUND_HALF_UP)
+    show = _money if commitment.by_amount else _text
     return CommitmentOut(
         customer_id=customer.id,
-        outcome=commitment.outcome,
-        committed=_text(commitment.committed_units),
-        used=_text(used),
-        remaining=_text(max(commitment.committed_units - used, ZERO)),
-        projected=_text(projected),
-        price=str(commitment.price),
+        form="amount" if commitment.by_amount else "units",
+        outcome=None if commitment.by_amount else commitment.outcome,
+        committed=show(commitment.committed_units),
+        used=show(used),
+        remaining=show(max(commitment.committed_units - used, ZERO)),
+        projected=show(projected),
+        price=None if commitment.price is None else str(commitment.price),
         term_start=term.start,
         term_end=term.end,
         as_of=now,
     )
+
+
+def _money(value: Decimal) -> str:
+    return format(value.quantize(Decimal("0.01")), "f")
 
 
 def _text(value: Decimal) -> str:

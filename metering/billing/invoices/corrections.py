@@ -107,7 +107,7 @@ def _billed(session: Session, customer_id: str, period_start: datetime) -> _Bill
     return billed
 
 
-def _current_rows(
+def current_rows(
     session: Session, customer_id: str, period_start: datetime, as_of: datetime
 ) -> tuple[list[_Row], bool]:
     """Rows of the period billable as of `as_of`, and whether it may bill otherwise later
@@ -218,7 +218,7 @@ def correct_period(
 ) -> Correction:
     """The credit and adjustment lines that bring `invoice`'s period to its price now."""
     billed = _billed(session, invoice.customer_id, invoice.period_start)
-    rows, pending = _current_rows(session, invoice.customer_id, invoice.period_start, as_of)
+    rows, pending = current_rows(session, invoice.customer_id, invoice.period_start, as_of)
     current_ids: dict[str, set[int]] = {}
     for row in rows:
         current_ids.setdefault(row.outcome, set()).add(row.id)

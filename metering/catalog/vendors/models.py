@@ -32,6 +32,10 @@ class Vendor(SQLModel, table=True):
     # {"minimum": "10.00", "maximum": "500.00"}}}, sold at face value; null: off
     # (metering/billing/credit_purchases/portal_offer.py).
     portal_credit_purchases: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+    # Its customers may set, change or remove their own spend limit in the portal.
+    customer_spend_limits: bool = Field(
+        default=False, sa_column_kwargs={"server_default": sa.false()}
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 

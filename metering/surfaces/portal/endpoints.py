@@ -64,10 +64,13 @@ def _branding_out(vendor: Vendor, settings: Settings) -> PortalBrandingOut:
         shown_name=shown.name,
         shown_color=shown.color,
         text_color=shown.text_color,
+        customer_spend_limits=vendor.customer_spend_limits,
     )
 
 
-@router.get("/v1/vendor/portal", response_model=PortalBrandingOut, summary="Portal branding")
+@router.get(
+    "/v1/vendor/portal", response_model=PortalBrandingOut, summary="Portal branding and settings"
+)
 def get_branding(
     vendor: Vendor = Depends(current_vendor), settings: Settings = Depends(app_settings)
 ) -> PortalBrandingOut:
@@ -77,7 +80,7 @@ def get_branding(
 @router.patch(
     "/v1/vendor/portal",
     response_model=PortalBrandingOut,
-    summary="Set the portal's name and colour",
+    summary="Set the portal's name, colour and what customers may change there",
     responses=problem_responses(problems.INVALID_REQUEST),
 )
 def update_branding(
@@ -87,8 +90,12 @@ def update_branding(
     settings: Settings = Depends(app_settings),
 ) -> PortalBrandingOut:
     """Absent fields stay; null returns to the defaults (METERING_PORTAL_VENDOR_NAME or your
-    vendor name, METERING_PORTAL_BRAND_COLOR). Text on the colour is chosen for contrast."""
+    vendor name, METERING_PORTAL_BRAND_COLOR). Text on the colour is chosen for contrast.
+    `customer_spend_limits: true` lets customers set their own spend limit in the portal;
+    null is false, the default."""
     for field, value in data.model_dump(exclude_unset=True).items():
+        if field == "customer_spend_limits":
+            value = bool(value)
         setattr(vendor, field, value)
     session.add(vendor)
     session.commit()

@@ -14,6 +14,7 @@ from metering.surfaces.portal import (
     overview_pages,
     payment_pages,
     session_pages,
+    spend_limit_pages,
 )
 from metering.surfaces.portal.auth import require_csrf
 from metering.surfaces.portal.errors import install_page_handlers
@@ -32,6 +33,7 @@ def install_portal(app: FastAPI) -> None:
         payment_pages,
         outcomes_pages,
         disputes_pages,
+        spend_limit_pages,
     ):
         app.include_router(pages.router, dependencies=guarded)
     mount_static(app)

@@ -52,15 +52,29 @@ class PortalSessionOut(BaseModel):
 
 
 class PortalBrandingUpdate(BaseModel):
-    """Your name and colour in the portal; null goes back to the service's defaults."""
+    """Your name and colour in the portal; null goes back to the service's defaults. Whether
+    your customers may set their own spend limit there (off unless you turn it on)."""
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"portal_name": "Acme AI", "portal_color": "#0f766e"}]},
+        json_schema_extra={
+            "examples": [
+                {
+                    "portal_name": "Acme AI",
+                    "portal_color": "#0f766e",
+                    "customer_spend_limits": True,
+                }
+            ]
+        },
     )
 
     portal_name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     portal_color: HexColor | None = Field(default=None, description="A hex colour, #rrggbb.")
+    customer_spend_limits: bool | None = Field(
+        default=None,
+        description="true: customers set, change or remove their own spend limit in the "
+        "portal (never above the plan's maximum); null or false: only you set it.",
+    )
 
 
 class PortalBrandingOut(BaseModel):
@@ -75,6 +89,7 @@ class PortalBrandingOut(BaseModel):
                     "shown_name": "Acme AI",
                     "shown_color": "#0f766e",
                     "text_color": "#ffffff",
+                    "customer_spend_limits": False,
                 }
             ]
         }
@@ -85,3 +100,6 @@ class PortalBrandingOut(BaseModel):
     shown_name: str
     shown_color: str
     text_color: str = Field(description="White or near-black, whichever reads on the colour.")
+    customer_spend_limits: bool = Field(
+        description="Whether customers may set their own spend limit in the portal."
+    )

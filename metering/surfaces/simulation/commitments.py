@@ -15,13 +15,14 @@ from decimal import Decimal
 from metering.surfaces.simulation.windows import Side, Window
 from pricing_rules.commitments import Position, term_containing
 from pricing_rules.outcomes import CustomerUsage
+from pricing_rules.pricing import PricedInvoice
 from pricing_rules.rules import RuleFile
 
 ZERO = Decimal(0)
 
 
 class TermConsumption:
-    """One customer's units used per side and term, fed period by period in order."""
+    """One customer's units (or spend) used per side and term, fed period by period."""
 
     def __init__(self, anchor: datetime | None) -> None:
         self.anchor = anchor
@@ -44,9 +45,20 @@ class TermConsumption:
         used = self.used.get(key, ZERO)
         return Position(used_before=used, ends_term=window.period.end >= term.end), key
 
-    def add(self, key: tuple[Side, datetime] | None, rules: RuleFile, usage: CustomerUsage) -> None:
+    def add(
+        self,
+        key: tuple[Side, datetime] | None,
+        rules: RuleFile,
+        usage: CustomerUsage,
+        priced: PricedInvoice,
+    ) -> None:
+        """Add the window's units of the committed outcome, or its spend (the subtotal at
+        the plan's prices) for an amount commitment."""
         if key is None or rules.commitment is None:
             return
-        found = usage.outcomes.get(rules.commitment.outcome)
-        quantity = found.quantity if found is not None else ZERO
+        if rules.commitment.by_amount:
+            quantity = sum((x.amount for x in priced.lines if x.kind != "commitment"), ZERO)
+        else:
+            found = usage.outcomes.get(rules.commitment.outcome)
+            quantity = found.quantity if found is not None else ZERO
         self.used[key] = self.used.get(key, ZERO) + quantity

@@ -129,11 +129,12 @@ class _PeriodRun:
         held = self._held(customer, rules, spend_limit)
         usage = self.ledger.resolve(held).get(customer) or CustomerUsage(customer)
         position, key = consumed.position(self.window)
-        consumed.add(key, rules, usage)
+        priced = price_customer(rules, usage, position)
+        consumed.add(key, rules, usage, priced)
         treatments = self.tracker.resolve()
         for event_id_outcome in held:
             treatments[(event_id_outcome[1], event_id_outcome[0])] = Treatment.OVER_LIMIT
-        return price_customer(rules, usage, position), treatments, len(held)
+        return priced, treatments, len(held)
 
     def _held(
         self, customer: str, rules: RuleFile, spend_limit: MoneyLimit | None

@@ -42,6 +42,7 @@ def test_consumption_against_the_commitment(
     share = Decimal((term_end - start).total_seconds()) / Decimal((as_of - start).total_seconds())
     assert body == {
         "customer_id": customer,
+        "form": "units",
         "outcome": "resolved_conversation",
         "committed": "12",
         "used": "3",

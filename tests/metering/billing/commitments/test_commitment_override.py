@@ -141,8 +141,8 @@ def test_the_api_refuses_a_commitment_the_plan_does_not_have(
             "line": 1,
             "column": 1,
             "message": "the plan has no commitment; an override changes the plan's commitment "
-            "(units, price, overage, true_up), it cannot add one: give the plan a commitment "
-            "in a new version",
+            "(units, amount, price, overage, true_up), it cannot add one: give the plan a "
+            "commitment in a new version",
         }
     ]
 

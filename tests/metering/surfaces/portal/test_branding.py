@@ -43,6 +43,7 @@ def test_vendor_sets_its_portal_name_and_colour(
         "shown_name": "Acme AI",
         "shown_color": "#4f46e5",
         "text_color": "#ffffff",
+        "customer_spend_limits": False,
     }
     changed = app_client.patch(
         "/v1/vendor/portal",
