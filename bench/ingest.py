@@ -123,7 +123,7 @@ def server_command(port: int, workers: int, *extra: str) -> list[str]:
 
 
 @contextmanager
-def server(url: str, workers: int, *extra: str, start_within: float = 60) -> Iterator[str]:
+def server(url: str, workers: int, *extra: str, start_within: float = 180) -> Iterator[str]:
     """`metering serve` on a free port (`extra`: more of its options); its base URL once
     `/healthz` answers, within `start_within` seconds."""
     port = free_port()
