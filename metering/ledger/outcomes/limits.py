@@ -122,7 +122,7 @@ def _spend_limits(
     ids = sorted(customer_ids)
     for start in range(0, len(ids), _CHUNK):
         statement = select(
-            Customer.id, Customer.spend_limit_amount, Customer.spend_limit_on_reach
+            col(Customer.id), col(Customer.spend_limit_amount), col(Customer.spend_limit_on_reach)
         ).where(col(Customer.id).in_(ids[start : start + _CHUNK]))
         for customer_id, amount, on_reach in session.exec(statement).all():
             found[customer_id] = spend_limit(amount, on_reach)

@@ -156,9 +156,7 @@ def update_rows(session: Session, entity: Any, key: str, rows: Sequence[dict[str
         f"UPDATE {table.name} SET {assignments} FROM unnest({arrays}) AS incoming({names}) "
         f"WHERE {table.name}.{key} = incoming.{key}"
     )
-    session.execute(
-        sa.text(sql), {column.name: _column_values(column, rows) for column in columns}
-    )
+    session.execute(sa.text(sql), {column.name: _column_values(column, rows) for column in columns})
 
 
 def tuples_in(
