@@ -1,5 +1,6 @@
 """Ingestion benchmark: HTTP batches against `metering serve --workers 2` on PostgreSQL,
-with PostgreSQL COPY of the same rows as the baseline.
+with PostgreSQL COPY of the same rows as the baseline (the rows are built before its clock
+starts; the parse-inclusive figure is printed for comparison).
 
     python bench/ingest.py [--events 200000] [--batch 500] [--clients 8] [--singles 1000]
                            [--terminations 5]
@@ -122,7 +123,7 @@ def server_command(port: int, workers: int, *extra: str) -> list[str]:
 
 
 @contextmanager
-def server(url: str, workers: int, *extra: str, start_within: float = 60) -> Iterator[str]:
+def server(url: str, workers: int, *extra: str, start_within: float = 180) -> Iterator[str]:
     """`metering serve` on a free port (`extra`: more of its options); its base URL once
     `/healthz` answers, within `start_within` seconds."""
     port = free_port()
@@ -328,34 +329,48 @@ def single_latencies(
     return latencies
 
 
+def copy_row(
+    vendor_id: str, customers: dict[str, str], item: dict[str, Any], now: datetime
+) -> tuple[Any, ...]:
+    """The events row HTTP ingestion writes for `item` (parsed, hashed, status set)."""
+    event = event_from_json(item)
+    return (
+        vendor_id,
+        event.id,
+        event.type,
+        customers[event.customer],
+        event.customer,
+        event.timestamp,
+        now,
+        jsontext.dumps(event.properties),
+        None,
+        content_hash(event),
+        "counted",
+        None,
+    )
+
+
 def copy_rows(
     url: str, vendor_id: str, customers: dict[str, str], events: list[dict[str, Any]]
-) -> float:
-    """COPY the rows HTTP ingestion writes (parsed, hashed, status set) into the events table."""
+) -> tuple[float, float]:
+    """COPY the rows HTTP ingestion writes into the events table (same table, same indexes).
+
+    Returns the seconds of the COPY alone (the rows built before the clock starts: the
+    honest baseline) and of building the rows (parsing and hashing every event in Python),
+    which the earlier, parse-inclusive baseline counted too.
+    """
     started = time.perf_counter()
     now = datetime.now(UTC)
+    rows = [copy_row(vendor_id, customers, item, now) for item in events]
+    building = time.perf_counter() - started
     with psycopg.connect(conninfo(url)) as connection, connection.cursor() as cursor:
+        started = time.perf_counter()
         with cursor.copy(f"COPY events ({COPY_COLUMNS}) FROM STDIN") as copy:
-            for item in events:
-                event = event_from_json(item)
-                copy.write_row(
-                    (
-                        vendor_id,
-                        event.id,
-                        event.type,
-                        customers[event.customer],
-                        event.customer,
-                        event.timestamp,
-                        now,
-                        jsontext.dumps(event.properties),
-                        None,
-                        content_hash(event),
-                        "counted",
-                        None,
-                    )
-                )
+            for row in rows:
+                copy.write_row(row)
         connection.commit()
-    return time.perf_counter() - started
+        copying = time.perf_counter() - started
+    return copying, building
 
 
 def main() -> None:
@@ -403,17 +418,27 @@ def main() -> None:
                 lost, doubled, doubled_outcomes = lost_and_doubled(url, again)
     with fresh_database(f"metering_bench_copy_{secrets.token_hex(4)}") as url:
         seeded = seed_support(url)
-        copy_seconds = copy_rows(url, seeded.vendor_id, seeded.customer_ids, events)
+        copy_seconds, build_seconds = copy_rows(url, seeded.vendor_id, seeded.customer_ids, events)
     http_rate = args.events / http_seconds
     copy_rate = args.events / copy_seconds
+    parsed_copy_rate = args.events / (copy_seconds + build_seconds)
     print(
         f"events:            {args.events} in batches of {args.batch}, {args.clients} clients, "
         f"{args.workers} workers, "
         + ("one kept-alive connection per client" if args.keep_alive else "a connection per batch")
     )
     print(f"HTTP ingestion:    {http_rate:10,.0f} events/s ({http_seconds:.1f} s)")
-    print(f"PostgreSQL COPY:   {copy_rate:10,.0f} events/s ({copy_seconds:.1f} s)")
+    print(
+        f"PostgreSQL COPY:   {copy_rate:10,.0f} events/s ({copy_seconds:.1f} s, rows built "
+        "before the clock: the baseline)"
+    )
+    parsed_seconds = copy_seconds + build_seconds
+    print(
+        f"COPY with parsing: {parsed_copy_rate:10,.0f} events/s ({parsed_seconds:.1f} s, "
+        f"{build_seconds:.1f} s of it parsing and hashing in Python: the old baseline)"
+    )
     print(f"HTTP / COPY:       {http_rate / copy_rate:10.1%}  (target at least 25%)")
+    print(f"HTTP / old COPY:   {http_rate / parsed_copy_rate:10.1%}  (parse-inclusive baseline)")
     for label, latencies in (("new connection", fresh), ("kept-alive", kept)):
         print(
             f"single events, {label + ':':16}p50 {percentile(latencies, 50) * 1000:.1f} ms, "

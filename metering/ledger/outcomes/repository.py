@@ -162,13 +162,15 @@ def set_states(session: Session, changes: Iterable[RowChange]) -> None:
     if ordered:
         before = tallies.rows_by_id(session, [change[0] for change in ordered])
         tallies.changed(before, {change[0]: change[1] for change in ordered}).apply(session)
-        session.execute(
-            sa.update(Outcome),
-            [
-                {"id": row_id, "state": state, "counted_from": start, "counted_until": end}
-                for row_id, state, start, end in ordered
-            ],
-        )
+        values = [
+            {"id": row_id, "state": str(state), "counted_from": start, "counted_until": end}
+            for row_id, state, start, end in ordered
+        ]
+        # One statement per step: every demotion before any promotion (the unique index on
+        # counted rows is checked row by row, in an order an UPDATE does not promise).
+        promoted = [value for value in values if value["state"] == OutcomeState.COUNTED]
+        bulk.update_rows(session, Outcome, "id", values[: len(values) - len(promoted)])
+        bulk.update_rows(session, Outcome, "id", promoted)
 
 
 def void_rows_of_event(session: Session, event_pk: int) -> None:

@@ -32,6 +32,7 @@ from metering.ledger.outcomes.models import Outcome
 from metering.ledger.outcomes.repository import Key, MatchRef
 from metering.ledger.outcomes.stale import mark_stale
 from metering.ledger.states import EventStatus, OutcomeState
+from metering.platform.db import bulk
 from metering.platform.db.bulk import prefer_index_lookups
 from metering.platform.db.locks import lock_groups, lock_names
 from metering.platform.db.types import AMOUNT_INTEGER_DIGITS, fits_amount
@@ -496,8 +497,7 @@ def _refresh_statuses(session: Session, event_pks: Collection[int]) -> None:
 
 def _set_statuses(session: Session, statuses: Iterable[tuple[int, str]]) -> None:
     values = [{"pk": pk, "status": str(status)} for pk, status in statuses]
-    if values:
-        session.execute(sa.update(StoredEvent), values)
+    bulk.update_rows(session, StoredEvent, "pk", values)
 
 
 def void_outcomes(session: Session, event: StoredEvent, now: datetime) -> None:

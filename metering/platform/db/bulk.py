@@ -131,6 +131,34 @@ def _insert_copy(
         cursor.close()
 
 
+def update_rows(session: Session, entity: Any, key: str, rows: Sequence[dict[str, Any]]) -> None:
+    """Update rows of `entity` (a table model) by `key`, each dict naming its key and the
+    columns to set (the same keys in every dict).
+
+    PostgreSQL gets one `UPDATE ... FROM unnest(...)` per call, whatever the number of
+    rows; SQLite the ORM's update by primary key. Rows are updated in no particular order
+    within the statement: a caller whose rows must change in an order (a unique index that
+    holds between them) makes one call per step.
+    """
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(sa.update(entity), list(rows))
+        return
+    table: sa.Table = entity.__table__
+    columns = [table.c[name] for name in rows[0]]
+    names = ", ".join(column.name for column in columns)
+    arrays = ", ".join(_array_cast(column) for column in columns)
+    assignments = ", ".join(
+        f"{column.name} = incoming.{column.name}" for column in columns if column.name != key
+    )
+    sql = (
+        f"UPDATE {table.name} SET {assignments} FROM unnest({arrays}) AS incoming({names}) "
+        f"WHERE {table.name}.{key} = incoming.{key}"
+    )
+    session.execute(sa.text(sql), {column.name: _column_values(column, rows) for column in columns})
+
+
 def tuples_in(
     session: Session,
     columns: Sequence[Any],

@@ -348,3 +348,58 @@ def test_exact_decimals_round_trip(
     raw = app_client.get("/v1/events/evt_d", headers=auth(vendor.api_key)).text
     assert '"properties":{"amount":1234.5678901234567890123,"n":3}' in raw
     assert json.loads(raw)["status"] == "unmatched"
+
+
+def test_large_batches_keep_every_event_once_with_duplicates_and_conflicts(
+    app_client: TestClient, engine: Engine, vendor: VendorFixture, plan_id: str
+) -> None:
+    """Batches of a hundred events (PostgreSQL stages them with COPY): repeats and reused
+    ids inside a batch and across batches, two events per conversation (one counts)."""
+    create_customer(engine, vendor.id, "acme", plan_id)
+    first = [resolved(f"evt_{n:03}", f"c-{n // 2}") for n in range(100)]
+    first.insert(6, first[5])  # the same event twice: a duplicate
+    first.insert(9, resolved("evt_007", "c-99"))  # evt_007 (index 8) with other content
+    answer = app_client.post("/v1/events", json={"events": first}, headers=auth(vendor.api_key))
+
+    assert answer.status_code == 200
+    assert (answer.json()["accepted"], answer.json()["duplicates"]) == (100, 1)
+    assert answer.json()["rejected"] == [
+        {
+            "index": 9,
+            "id": "evt_007",
+            "status": 409,
+            "detail": "event 'evt_007' appears earlier in this batch (index 8) with different "
+            "content; an event id is stored once and never overwritten, so send a change as a "
+            "new event with a new id",
+        }
+    ]
+    second = [resolved(f"evt_{n:03}", f"c-{n // 2}") for n in range(50, 150)]
+    second[10] = resolved("evt_060", "c-98")  # stored with other content
+    again = app_client.post("/v1/events", json={"events": second}, headers=auth(vendor.api_key))
+
+    assert (again.json()["accepted"], again.json()["duplicates"]) == (50, 49)
+    assert again.json()["rejected"] == [
+        {
+            "index": 10,
+            "id": "evt_060",
+            "status": 409,
+            "detail": "event 'evt_060' was already stored with different content; an event id "
+            "is stored once and never overwritten, so send a change as a new event with a new id",
+        }
+    ]
+    assert [item["id"] for item in again.json()["events"]] == [
+        f"evt_{n:03}" for n in range(100, 150)
+    ]
+    events = _events(engine)
+    assert [event_id for event_id, _, _ in events] == [f"evt_{n:03}" for n in range(150)]
+    outcomes = table(engine, "outcomes", "event_id", "dedupe_key", "state", order="event_id")
+    assert [(event_id, key) for event_id, key, _ in outcomes] == [
+        (f"evt_{n:03}", f"c-{n // 2}") for n in range(150)
+    ]
+    counted = [key for _, key, state in outcomes if state == "counted"]
+    assert sorted(counted) == sorted(f"c-{n}" for n in range(75))  # one per conversation
+    statuses = {event_id: status for event_id, _, status in events}
+    states = {event_id: state for event_id, _, state in outcomes}
+    assert statuses == states  # each event's status follows its one outcome row
+    answered = {item["id"]: item["status"] for item in again.json()["events"]}
+    assert answered == {event_id: statuses[event_id] for event_id in answered}
