@@ -1,7 +1,7 @@
 """Credit balance benchmark: `GET /v1/customers/{id}/credit_balance` against `metering
 serve --workers 2` on PostgreSQL, with 100,000 outcomes in the open period.
 
-    python bench/credit_balance.py [--outcomes 100000] [--customers 10] [--grants 4]
+    python bench/credit_balance.py [--outcomes 100000] [--customers 5] [--grants 4]
                                    [--rate 40] [--requests 2000]
 
 Loading is not timed and is `bench/allowance.py`'s (its plan, its generated events COPYed
@@ -104,7 +104,7 @@ async def paced(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--outcomes", type=int, default=100_000)
-    parser.add_argument("--customers", type=int, default=10)
+    parser.add_argument("--customers", type=int, default=5)
     parser.add_argument("--grants", type=int, default=4)
     parser.add_argument("--rate", type=float, default=40.0, help="requests per second")
     parser.add_argument("--requests", type=int, default=2000)
