@@ -1,8 +1,8 @@
 """Credit balance benchmark: `GET /v1/customers/{id}/credit_balance` against `metering
 serve --workers 2` on PostgreSQL, with 100,000 outcomes in the open period.
 
-    python bench/credit_balance.py [--outcomes 100000] [--customers 5] [--grants 4]
-                                   [--rate 40] [--requests 2000]
+    python bench/credit_balance.py [--outcomes 100000] [--customers 10] [--grants 4]
+                                   [--rate 10] [--requests 600]
 
 Loading is not timed and is `bench/allowance.py`'s (its plan, its generated events COPYed
 with their outcome rows, its tallies rebuilt); then each customer gets `--grants` grants
@@ -104,10 +104,10 @@ async def paced(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--outcomes", type=int, default=100_000)
-    parser.add_argument("--customers", type=int, default=5)
+    parser.add_argument("--customers", type=int, default=10)
     parser.add_argument("--grants", type=int, default=4)
-    parser.add_argument("--rate", type=float, default=40.0, help="requests per second")
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--rate", type=float, default=10.0, help="requests per second")
+    parser.add_argument("--requests", type=int, default=600)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     now = utcnow()
