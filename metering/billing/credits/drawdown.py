@@ -237,22 +237,34 @@ class Closing:
 def settle_invoices(
     session: Session, closing: Sequence[Closing], currency: str, as_of: datetime
 ) -> dict[str, Settlement]:
-    """Lock the customers' grants in `currency` and settle each invoice (by invoice id);
-    invoices of customers without a grant are left out."""
-    grants = ledger.lock_of_customers(session, {c.customer_id for c in closing}, currency)
-    if not grants:
+    """Lock the customers' grants in `currency` that the closes may move and settle each
+    invoice (by invoice id); invoices of customers without such a grant are left out.
+
+    A grant used up, or expired before every period the invoices bill, can neither pay nor
+    take anything back unless it paid an earlier period being corrected: only those are
+    locked (`ledger.lock_of_customers`), which `settle` would have skipped anyway."""
+    if not closing:
         return {}
-    wanted = [c for c in closing if c.customer_id in grants]
     earlier = {
         line.period_start
-        for c in wanted
+        for c in closing
         for line in c.lines
         if (line.period_start, line.period_end) != c.period
     }
     paid: dict[str, dict[datetime, Mapping[str, Decimal]]] = {}
-    found = repository.paid_by_grants(session, [c.customer_id for c in wanted], earlier)
+    found = repository.paid_by_grants(session, [c.customer_id for c in closing], earlier)
     for (customer_id, start), by_grant in found.items():
         paid.setdefault(customer_id, {})[start] = by_grant
+    payers = {grant_id for by_grant in found.values() for grant_id in by_grant}
+    first = min(
+        [c.period[0] for c in closing] + [line.period_start for c in closing for line in c.lines]
+    )
+    grants = ledger.lock_of_customers(
+        session, {c.customer_id for c in closing}, currency, first, payers
+    )
+    if not grants:
+        return {}
+    wanted = [c for c in closing if c.customer_id in grants]
     return {
         c.invoice_id: settle(
             grants[c.customer_id], c.lines, c.period, paid.get(c.customer_id, {}), as_of

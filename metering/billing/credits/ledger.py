@@ -91,20 +91,31 @@ def lock(session: Session, grant_ids: Collection[str]) -> dict[str, LockedGrant]
 
 
 def lock_of_customers(
-    session: Session, customer_ids: Collection[str], currency: str
+    session: Session,
+    customer_ids: Collection[str],
+    currency: str,
+    usable_after: datetime | None = None,
+    payers: Collection[str] = (),
 ) -> dict[str, list[LockedGrant]]:
-    """Each customer's active grants in `currency`, locked until the transaction ends."""
+    """Each customer's active grants in `currency`, locked until the transaction ends.
+
+    With `usable_after`, only those a close may move: not expired by then and holding
+    something, or among `payers` (grants a restore may give back to, empty or not). The
+    others (used up, or expired long ago) are left unlocked, so a customer's old grants do
+    not make each close lock more rows."""
     found: dict[str, list[LockedGrant]] = {}
     if not customer_ids:
         return found
-    for grant in _locked(
-        session,
-        sa.and_(
-            GRANTS.c.customer_id.in_(sorted(customer_ids)),
-            GRANTS.c.currency == currency,
-            GRANTS.c.status == GrantStatus.ACTIVE.value,
-        ),
-    ):
+    where = [
+        GRANTS.c.customer_id.in_(sorted(customer_ids)),
+        GRANTS.c.currency == currency,
+        GRANTS.c.status == GrantStatus.ACTIVE.value,
+    ]
+    if usable_after is not None:
+        unexpired = sa.or_(GRANTS.c.expires_at.is_(None), GRANTS.c.expires_at > usable_after)
+        movable = sa.and_(unexpired, GRANTS.c.remaining > ZERO)
+        where.append(sa.or_(movable, GRANTS.c.id.in_(sorted(payers))) if payers else movable)
+    for grant in _locked(session, sa.and_(*where)):
         found.setdefault(grant.customer_id, []).append(grant)
     return found
 

@@ -36,6 +36,7 @@ from metering.billing.invoices.rating import charge_label
 from metering.catalog.customers.models import Customer
 from metering.catalog.plans.compiled import rules_of
 from metering.catalog.subscriptions import repository as subscriptions
+from metering.catalog.subscriptions.models import Subscription
 from metering.catalog.subscriptions.service import in_force
 from metering.catalog.vendors.models import Vendor
 from metering.platform.api import problems
@@ -71,10 +72,15 @@ def parse_amount(text: str, currency: str, field: str, problem: problems.Problem
     return amount
 
 
-def plans_billed(session: Session, customer: Customer) -> dict[str, list[RuleFile]]:
-    """The rules of each plan version the customer is subscribed to, by currency."""
+def plans_billed(
+    session: Session, customer: Customer, subs: Sequence[Subscription] | None = None
+) -> dict[str, list[RuleFile]]:
+    """The rules of each plan version the customer is subscribed to (`subs`, read when not
+    given), by currency."""
     found: dict[str, list[RuleFile]] = {}
-    versions = {sub.plan_version_id for sub in subscriptions.of_customer(session, customer.id)}
+    if subs is None:
+        subs = subscriptions.of_customer(session, customer.id)
+    versions = {sub.plan_version_id for sub in subs}
     for version_id in sorted(versions):
         rules = rules_of(session, version_id)
         found.setdefault(rules.currency, []).append(rules)
@@ -293,10 +299,14 @@ EXPIRING_WITHIN = timedelta(days=30)
 
 
 def _projected_draws(
-    session: Session, customer: Customer, grants: Sequence[LockedGrant], now: datetime
+    session: Session,
+    customer: Customer,
+    subs: Sequence[Subscription],
+    grants: Sequence[LockedGrant],
+    now: datetime,
 ) -> dict[str, Decimal]:
     """What each grant would pay if the customer's open period closed now (live rating)."""
-    subscription = in_force(subscriptions.of_customer(session, customer.id), now)
+    subscription = in_force(subs, now)
     if subscription is None or not grants:
         return {}
     rules = rules_of(session, subscription.plan_version_id)
@@ -314,8 +324,9 @@ def balance_of(session: Session, customer: Customer, now: datetime) -> BalanceOu
     """Per currency: available now, the open period's projected draw, what is left after it,
     and the grants expiring within 30 days."""
     grants = [ledger.snapshot(g) for g in repository.active_grants(session, customer.id)]
-    draws = _projected_draws(session, customer, grants, now)
-    currencies = sorted({g.currency for g in grants} | set(plans_billed(session, customer)))
+    subs = subscriptions.of_customer(session, customer.id)  # read once for both below
+    draws = _projected_draws(session, customer, subs, grants, now)
+    currencies = sorted({g.currency for g in grants} | set(plans_billed(session, customer, subs)))
     balances = []
     for currency in currencies:
         mine = [g for g in grants if g.currency == currency]

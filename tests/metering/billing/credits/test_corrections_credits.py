@@ -175,3 +175,35 @@ def test_a_late_event_after_the_grant_expired_is_billed(
     assert november.total == Decimal("32.50")
     assert paid_once(engine, OCTOBER) == (Decimal("47.50"), Decimal("2.50"), Decimal("45.00"))
     assert_ledger_right(engine)
+
+
+def test_a_reversal_restores_a_grant_the_period_used_up(
+    engine: Engine, vendor: VendorFixture
+) -> None:
+    # October's 45.00 takes the whole pack: the restore still finds it at the next close.
+    pack = october_paid_by(engine, vendor, "45.00")
+    assert remaining(engine, pack) == Decimal("0.00")
+    send(
+        engine,
+        vendor.id,
+        [reopen("o1", at(12), "oct-c1"), reopen("o2", at(12), "oct-c2")],
+        at(10, month=11),
+    )
+
+    close(engine, at(5, month=12))
+
+    _, november = invoices(engine)
+    assert summary(engine, november.id) == [
+        *NOVEMBER_CHARGES,
+        ("credit", "Correction of invoice #1: Resolutions", "-5.00"),
+        ("credits", "Credits restored: Pack", "5.00"),
+    ]
+    assert november.total == Decimal("30.00")
+    assert entries(engine, pack) == [
+        ("grant", "45.00"),
+        ("drawdown", "-45.00"),
+        ("restore", "5.00"),
+    ]
+    assert remaining(engine, pack) == Decimal("5.00")
+    assert paid_once(engine, OCTOBER) == (Decimal("40.00"), Decimal("0.00"), Decimal("40.00"))
+    assert_ledger_right(engine)
