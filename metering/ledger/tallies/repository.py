@@ -18,10 +18,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from metering.ledger.outcomes.models import Outcome
-from metering.ledger.states import OVER_LIMIT, TALLIED
+from metering.ledger.states import COUNTED, OVER_LIMIT, TALLIED
 from metering.ledger.tallies.models import OutcomeTally
+from metering.platform.db.types import exact_decimal
 
 TABLE: sa.Table = OutcomeTally.__table__  # type: ignore[attr-defined]
+OUTCOMES: sa.Table = Outcome.__table__  # type: ignore[attr-defined]
 ONE = Decimal(1)
 Bucket = tuple[str, str, str, datetime, str, datetime]
 """vendor, customer, outcome, period start, state, settles by."""
@@ -127,11 +129,20 @@ class PeriodTally:
 def period_tallies(
     session: Session, customer_ids: Collection[str], period_start: datetime, now: datetime
 ) -> dict[tuple[str, str], PeriodTally]:
-    """Each (customer, outcome)'s tally for the period starting at `period_start`."""
+    """Each (customer, outcome)'s tally for the period starting at `period_start`, settled
+    exactly as of `now` (`settles_at <= now`), in one round trip.
+
+    The tally buckets settle by the hour: those whose hour has passed are settled, the
+    others pending. Only the bucket of the hour under way holds rows of both kinds, so the
+    counted rows in it whose settle time has passed (at most an hour of them, by the
+    `(customer_id, settles_at)` index) are moved from pending to settled.
+    """
     t = TABLE.c
+    ids = sorted(set(customer_ids))
     settled = t.settles_by <= now
     counted = t.state != str(OVER_LIMIT.state)
-    statement = (
+    zero = sa.literal(0)
+    statement: sa.Select[Any] | sa.CompoundSelect = (
         sa.select(
             t.customer_id,
             t.outcome,
@@ -141,14 +152,36 @@ def period_tallies(
             sa.func.sum(sa.case((sa.and_(counted, ~settled), t.rows), else_=0)),
             sa.func.sum(sa.case((~counted, t.rows), else_=0)),
         )
-        .where(t.customer_id.in_(list(customer_ids)), t.period_start == period_start)
+        .where(t.customer_id.in_(ids), t.period_start == period_start)
         .group_by(t.customer_id, t.outcome)
     )
-    return {
-        (customer, outcome): PeriodTally(
-            Decimal(su or 0), Decimal(pu or 0), int(sr or 0), int(pr or 0), int(ol or 0)
+    hour_began = now.replace(minute=0, second=0, microsecond=0)
+    if hour_began < now:
+        o = OUTCOMES.c
+        units = sa.func.sum(sa.func.coalesce(o.value, 1))
+        rows = sa.func.count()
+        settled_this_hour = (
+            sa.select(o.customer_id, o.outcome, units, -units, rows, -rows, zero)
+            .where(
+                o.customer_id.in_(ids),
+                o.settles_at > hour_began,
+                o.settles_at <= now,
+                o.period_start == period_start,
+                o.state == str(COUNTED.state),
+            )
+            .group_by(o.customer_id, o.outcome)
         )
-        for customer, outcome, su, pu, sr, pr, ol in session.execute(statement)
+        statement = sa.union_all(statement, settled_this_hour)
+    found: dict[tuple[str, str], list[Any]] = {}
+    for customer, outcome, su, pu, sr, pr, ol in session.execute(statement):
+        into = found.setdefault((customer, outcome), [Decimal(0), Decimal(0), 0, 0, 0])
+        into[0] += exact_decimal(su or 0)
+        into[1] += exact_decimal(pu or 0)
+        into[2] += int(sr or 0)
+        into[3] += int(pr or 0)
+        into[4] += int(ol or 0)
+    return {
+        key: PeriodTally(*amounts) for key, amounts in found.items()
     }
 
 
@@ -161,7 +194,7 @@ def rebuild(session: Session, customer_ids: Collection[str], period_start: datet
     session.execute(
         sa.delete(TABLE).where(TABLE.c.customer_id.in_(ids), TABLE.c.period_start == period_start)
     )
-    o = Outcome.__table__.c  # type: ignore[attr-defined]
+    o = OUTCOMES.c
     rows = session.execute(
         sa.select(
             o.vendor_id, o.customer_id, o.outcome, o.period_start, o.state, o.settles_at, o.value
