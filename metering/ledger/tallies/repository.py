@@ -7,7 +7,7 @@ which hands the rows it adds and takes away here, in its own transaction. A tall
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -126,11 +126,15 @@ class PeriodTally:
         return self.settled_rows + self.pending_rows
 
 
-def period_tallies(
-    session: Session, customer_ids: Collection[str], period_start: datetime, now: datetime
-) -> dict[tuple[str, str], PeriodTally]:
-    """Each (customer, outcome)'s tally for the period starting at `period_start`, settled
-    exactly as of `now` (`settles_at <= now`), in one round trip.
+def tally_selects(
+    customer_ids: Collection[str], now: datetime, period_start: datetime | None = None
+) -> list[sa.Select[Any]]:
+    """Selects of (customer id, outcome, period start, settled units, pending units,
+    settled rows, pending rows, over_limit rows), exact as of `now` (`settles_at <= now`)
+    once the rows of one (customer, outcome, period) are added up (`fold`).
+
+    The period is `period_start`, or when None each customer's latest period started by
+    `now` (the open one, if it has any outcome: the caller checks the start).
 
     The tally buckets settle by the hour: those whose hour has passed are settled, the
     others pending. Only the bucket of the hour under way holds rows of both kinds, so the
@@ -141,48 +145,68 @@ def period_tallies(
     ids = sorted(set(customer_ids))
     settled = t.settles_by <= now
     counted = t.state != str(OVER_LIMIT.state)
-    zero = sa.literal(0)
-    statement: sa.Select[Any] | sa.CompoundSelect = (
+    if period_start is None:
+        latest = TABLE.alias("latest").c
+        in_period = t.period_start == (
+            sa.select(sa.func.max(latest.period_start))
+            .where(latest.customer_id == t.customer_id, latest.period_start <= now)
+            .scalar_subquery()
+        )
+    else:
+        in_period = t.period_start == period_start
+    found = [
         sa.select(
             t.customer_id,
             t.outcome,
+            t.period_start,
             sa.func.sum(sa.case((sa.and_(counted, settled), t.units), else_=0)),
             sa.func.sum(sa.case((sa.and_(counted, ~settled), t.units), else_=0)),
             sa.func.sum(sa.case((sa.and_(counted, settled), t.rows), else_=0)),
             sa.func.sum(sa.case((sa.and_(counted, ~settled), t.rows), else_=0)),
             sa.func.sum(sa.case((~counted, t.rows), else_=0)),
         )
-        .where(t.customer_id.in_(ids), t.period_start == period_start)
-        .group_by(t.customer_id, t.outcome)
-    )
+        .where(t.customer_id.in_(ids), in_period)
+        .group_by(t.customer_id, t.outcome, t.period_start)
+    ]
     hour_began = now.replace(minute=0, second=0, microsecond=0)
     if hour_began < now:
         o = OUTCOMES.c
         units = sa.func.sum(sa.func.coalesce(o.value, 1))
         rows = sa.func.count()
-        settled_this_hour = (
-            sa.select(o.customer_id, o.outcome, units, -units, rows, -rows, zero)
-            .where(
-                o.customer_id.in_(ids),
-                o.settles_at > hour_began,
-                o.settles_at <= now,
-                o.period_start == period_start,
-                o.state == str(COUNTED.state),
+        this_hour = [o.customer_id.in_(ids), o.settles_at > hour_began, o.settles_at <= now]
+        if period_start is not None:
+            this_hour.append(o.period_start == period_start)
+        found.append(
+            sa.select(
+                o.customer_id, o.outcome, o.period_start, units, -units, rows, -rows, sa.literal_column("0")
             )
-            .group_by(o.customer_id, o.outcome)
+            .where(*this_hour, o.state == str(COUNTED.state))
+            .group_by(o.customer_id, o.outcome, o.period_start)
         )
-        statement = sa.union_all(statement, settled_this_hour)
-    found: dict[tuple[str, str], list[Any]] = {}
-    for customer, outcome, su, pu, sr, pr, ol in session.execute(statement):
-        into = found.setdefault((customer, outcome), [Decimal(0), Decimal(0), 0, 0, 0])
+    return found
+
+
+def fold(rows: Iterable[Sequence[Any]]) -> dict[tuple[str, str, datetime], PeriodTally]:
+    """The rows of `tally_selects` added up per (customer, outcome, period start)."""
+    found: dict[tuple[str, str, datetime], list[Any]] = {}
+    for customer, outcome, start, su, pu, sr, pr, ol in rows:
+        into = found.setdefault((customer, outcome, start), [Decimal(0), Decimal(0), 0, 0, 0])
         into[0] += exact_decimal(su or 0)
         into[1] += exact_decimal(pu or 0)
         into[2] += int(sr or 0)
         into[3] += int(pr or 0)
         into[4] += int(ol or 0)
-    return {
-        key: PeriodTally(*amounts) for key, amounts in found.items()
-    }
+    return {key: PeriodTally(*amounts) for key, amounts in found.items()}
+
+
+def period_tallies(
+    session: Session, customer_ids: Collection[str], period_start: datetime, now: datetime
+) -> dict[tuple[str, str], PeriodTally]:
+    """Each (customer, outcome)'s tally for the period starting at `period_start`, settled
+    exactly as of `now`, in one round trip."""
+    statement = sa.union_all(*tally_selects(customer_ids, now, period_start))
+    found = fold(session.execute(statement))
+    return {(customer, outcome): tally for (customer, outcome, _), tally in found.items()}
 
 
 def rebuild(session: Session, customer_ids: Collection[str], period_start: datetime) -> None:
