@@ -3,6 +3,7 @@ statement, so one round trip to the database, for one customer or a batch of a h
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,7 @@ from metering.platform.db.types import Amount, UTCDateTime, exact_decimal
 CUSTOMERS: sa.Table = Customer.__table__  # type: ignore[attr-defined]
 SUBSCRIPTIONS: sa.Table = Subscription.__table__  # type: ignore[attr-defined]
 GRANTS: sa.Table = CreditGrant.__table__  # type: ignore[attr-defined]
+VENDOR = sa.bindparam("vendor")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,14 +52,13 @@ class Snapshot:
     period started by now, the open period's when it has a start the caller expects."""
 
 
-def snapshot(
-    session: Session, vendor_id: str, customer_ids: Collection[str], now: datetime
-) -> Snapshot:
-    """Terms, credit and tallies in one statement: a UNION ALL of the three reads, each row
-    told apart by its kind, in columns (kind, customer id, text, text, time, time, five
-    numbers)."""
-    ids = sorted(set(customer_ids))
+@functools.cache
+def _statement() -> sa.CompoundSelect:
+    """Terms, credit and tallies: a UNION ALL of the three reads, each row told apart by its
+    kind, in columns (kind, customer id, text, text, time, time, five numbers). Built once,
+    with the parameters of `tallies.tally_params` and `VENDOR`."""
     c, s, g = CUSTOMERS.c, SUBSCRIPTIONS.c, GRANTS.c
+    ids, now = tallies.IDS, tallies.NOW
     # Typed NULLs: PostgreSQL settles a UNION's column types pair by pair.
     text = sa.cast(sa.null(), sa.String)
     time = sa.cast(sa.null(), UTCDateTime)
@@ -77,7 +78,7 @@ def snapshot(
             *[number] * 4,
         )
         .select_from(CUSTOMERS.outerjoin(SUBSCRIPTIONS, in_force))
-        .where(c.vendor_id == vendor_id, c.id.in_(ids))
+        .where(c.vendor_id == VENDOR, c.id.in_(ids))
     )
     credit = (
         sa.select(
@@ -98,13 +99,22 @@ def snapshot(
         )
         .group_by(g.customer_id, g.currency)
     )
-    counts = sa.union_all(*tallies.tally_selects(ids, now)).subquery()
+    counts = sa.union_all(*tallies.tally_selects(latest=True)).subquery()
     k = list(counts.c)
     tallied = sa.select(sa.literal_column("'tally'"), k[0], k[1], text, k[2], time, *k[3:])
+    return sa.union_all(terms, credit, tallied)
+
+
+def snapshot(
+    session: Session, vendor_id: str, customer_ids: Collection[str], now: datetime
+) -> Snapshot:
+    """Terms, credit and tallies of the vendor's customers among `customer_ids` as of `now`,
+    in one statement."""
+    params = tallies.tally_params(customer_ids, now) | {"vendor": vendor_id}
     found = Snapshot()
     rows: list[tuple[Any, ...]] = []
     for kind, customer_id, text, on_reach, at, ends_at, *numbers in session.execute(
-        sa.union_all(terms, credit, tallied)
+        _statement(), params
     ):
         if kind == "terms":
             amount = None if numbers[0] is None else exact_decimal(numbers[0])

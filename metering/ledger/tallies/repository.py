@@ -7,6 +7,7 @@ which hands the rows it adds and takes away here, in its own transaction. A tall
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,7 +21,7 @@ from sqlmodel import Session, col, select
 from metering.ledger.outcomes.models import Outcome
 from metering.ledger.states import COUNTED, OVER_LIMIT, TALLIED
 from metering.ledger.tallies.models import OutcomeTally
-from metering.platform.db.types import exact_decimal
+from metering.platform.db.types import UTCDateTime, exact_decimal
 
 TABLE: sa.Table = OutcomeTally.__table__  # type: ignore[attr-defined]
 OUTCOMES: sa.Table = Outcome.__table__  # type: ignore[attr-defined]
@@ -126,35 +127,48 @@ class PeriodTally:
         return self.settled_rows + self.pending_rows
 
 
-def tally_selects(
-    customer_ids: Collection[str], now: datetime, period_start: datetime | None = None
-) -> list[sa.Select[Any]]:
-    """Selects of (customer id, outcome, period start, settled units, pending units,
-    settled rows, pending rows, over_limit rows), exact as of `now` (`settles_at <= now`)
-    once the rows of one (customer, outcome, period) are added up (`fold`).
+IDS = sa.bindparam("ids", expanding=True)
+NOW = sa.bindparam("now", type_=UTCDateTime)
+HOUR_BEGAN = sa.bindparam("hour_began", type_=UTCDateTime)
+PERIOD_START = sa.bindparam("period_start", type_=UTCDateTime)
 
-    The period is `period_start`, or when None each customer's latest period started by
-    `now` (the open one, if it has any outcome: the caller checks the start).
+
+def tally_params(customer_ids: Collection[str], now: datetime) -> dict[str, Any]:
+    """The parameters of `tally_selects` (and `PERIOD_START` when it is fixed)."""
+    hour_began = now.replace(minute=0, second=0, microsecond=0)
+    return {"ids": sorted(set(customer_ids)), "now": now, "hour_began": hour_began}
+
+
+@functools.cache
+def tally_selects(latest: bool) -> tuple[sa.Select[Any], ...]:
+    """Selects of (customer id, outcome, period start, settled units, pending units,
+    settled rows, pending rows, over_limit rows) of the customers `IDS`, exact as of `NOW`
+    (`settles_at <= now`) once the rows of one (customer, outcome, period) are added up
+    (`fold`); parameters from `tally_params`. Built once: only the parameters change.
+
+    The period is `PERIOD_START`, or with `latest` each customer's latest period started by
+    `NOW` (the open one, if it has any outcome: the caller checks the start).
 
     The tally buckets settle by the hour: those whose hour has passed are settled, the
     others pending. Only the bucket of the hour under way holds rows of both kinds, so the
     counted rows in it whose settle time has passed (at most an hour of them, by the
     `(customer_id, settles_at)` index) are moved from pending to settled.
     """
-    t = TABLE.c
-    ids = sorted(set(customer_ids))
-    settled = t.settles_by <= now
+    t, o = TABLE.c, OUTCOMES.c
+    settled = t.settles_by <= NOW
     counted = t.state != str(OVER_LIMIT.state)
-    if period_start is None:
-        latest = TABLE.alias("latest").c
+    if latest:
+        last = TABLE.alias("latest").c
         in_period = t.period_start == (
-            sa.select(sa.func.max(latest.period_start))
-            .where(latest.customer_id == t.customer_id, latest.period_start <= now)
+            sa.select(sa.func.max(last.period_start))
+            .where(last.customer_id == t.customer_id, last.period_start <= NOW)
             .scalar_subquery()
         )
+        this_hour = [o.customer_id.in_(IDS)]
     else:
-        in_period = t.period_start == period_start
-    found = [
+        in_period = t.period_start == PERIOD_START
+        this_hour = [o.customer_id.in_(IDS), o.period_start == PERIOD_START]
+    tallied = (
         sa.select(
             t.customer_id,
             t.outcome,
@@ -165,25 +179,31 @@ def tally_selects(
             sa.func.sum(sa.case((sa.and_(counted, ~settled), t.rows), else_=0)),
             sa.func.sum(sa.case((~counted, t.rows), else_=0)),
         )
-        .where(t.customer_id.in_(ids), in_period)
+        .where(t.customer_id.in_(IDS), in_period)
         .group_by(t.customer_id, t.outcome, t.period_start)
-    ]
-    hour_began = now.replace(minute=0, second=0, microsecond=0)
-    if hour_began < now:
-        o = OUTCOMES.c
-        units = sa.func.sum(sa.func.coalesce(o.value, 1))
-        rows = sa.func.count()
-        this_hour = [o.customer_id.in_(ids), o.settles_at > hour_began, o.settles_at <= now]
-        if period_start is not None:
-            this_hour.append(o.period_start == period_start)
-        found.append(
-            sa.select(
-                o.customer_id, o.outcome, o.period_start, units, -units, rows, -rows, sa.literal_column("0")
-            )
-            .where(*this_hour, o.state == str(COUNTED.state))
-            .group_by(o.customer_id, o.outcome, o.period_start)
+    )
+    units = sa.func.sum(sa.func.coalesce(o.value, 1))
+    rows = sa.func.count()
+    settled_this_hour = (
+        sa.select(
+            o.customer_id,
+            o.outcome,
+            o.period_start,
+            units,
+            -units,
+            rows,
+            -rows,
+            sa.literal_column("0"),
         )
-    return found
+        .where(
+            *this_hour,
+            o.settles_at > HOUR_BEGAN,
+            o.settles_at <= NOW,
+            o.state == str(COUNTED.state),
+        )
+        .group_by(o.customer_id, o.outcome, o.period_start)
+    )
+    return tallied, settled_this_hour
 
 
 def fold(rows: Iterable[Sequence[Any]]) -> dict[tuple[str, str, datetime], PeriodTally]:
@@ -199,13 +219,18 @@ def fold(rows: Iterable[Sequence[Any]]) -> dict[tuple[str, str, datetime], Perio
     return {key: PeriodTally(*amounts) for key, amounts in found.items()}
 
 
+@functools.cache
+def _period_statement() -> sa.CompoundSelect:
+    return sa.union_all(*tally_selects(latest=False))
+
+
 def period_tallies(
     session: Session, customer_ids: Collection[str], period_start: datetime, now: datetime
 ) -> dict[tuple[str, str], PeriodTally]:
     """Each (customer, outcome)'s tally for the period starting at `period_start`, settled
     exactly as of `now`, in one round trip."""
-    statement = sa.union_all(*tally_selects(customer_ids, now, period_start))
-    found = fold(session.execute(statement))
+    params = tally_params(customer_ids, now) | {"period_start": period_start}
+    found = fold(session.execute(_period_statement(), params))
     return {(customer, outcome): tally for (customer, outcome, _), tally in found.items()}
 
 
