@@ -22,7 +22,7 @@ from metering.platform.db.types import Amount, UTCDateTime, exact_decimal
 CUSTOMERS: sa.Table = Customer.__table__  # type: ignore[attr-defined]
 SUBSCRIPTIONS: sa.Table = Subscription.__table__  # type: ignore[attr-defined]
 GRANTS: sa.Table = CreditGrant.__table__  # type: ignore[attr-defined]
-VENDOR = sa.bindparam("vendor")
+VENDOR: sa.BindParameter[str] = sa.bindparam("vendor")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +53,7 @@ class Snapshot:
 
 
 @functools.cache
-def _statement() -> sa.CompoundSelect:
+def _statement() -> sa.CompoundSelect[Any]:
     """Terms, credit and tallies: a UNION ALL of the three reads, each row told apart by its
     kind, in columns (kind, customer id, text, text, time, time, five numbers). Built once,
     with the parameters of `tallies.tally_params` and `VENDOR`."""

@@ -127,7 +127,7 @@ class PeriodTally:
         return self.settled_rows + self.pending_rows
 
 
-IDS = sa.bindparam("ids", expanding=True)
+IDS: sa.BindParameter[list[str]] = sa.bindparam("ids", expanding=True)
 NOW = sa.bindparam("now", type_=UTCDateTime)
 HOUR_BEGAN = sa.bindparam("hour_began", type_=UTCDateTime)
 PERIOD_START = sa.bindparam("period_start", type_=UTCDateTime)
@@ -164,7 +164,7 @@ def tally_selects(latest: bool) -> tuple[sa.Select[Any], ...]:
             .where(last.customer_id == t.customer_id, last.period_start <= NOW)
             .scalar_subquery()
         )
-        this_hour = [o.customer_id.in_(IDS)]
+        this_hour: list[sa.ColumnElement[bool]] = [o.customer_id.in_(IDS)]
     else:
         in_period = t.period_start == PERIOD_START
         this_hour = [o.customer_id.in_(IDS), o.period_start == PERIOD_START]
@@ -220,7 +220,7 @@ def fold(rows: Iterable[Sequence[Any]]) -> dict[tuple[str, str, datetime], Perio
 
 
 @functools.cache
-def _period_statement() -> sa.CompoundSelect:
+def _period_statement() -> sa.CompoundSelect[Any]:
     return sa.union_all(*tally_selects(latest=False))
 
 
