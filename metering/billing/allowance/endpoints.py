@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Depends, Query
 from sqlmodel import Session
 
@@ -18,10 +20,10 @@ from metering.catalog.customers import service as customer_service
 from metering.catalog.vendors.auth import API_KEY_PROBLEMS, current_vendor
 from metering.catalog.vendors.models import Vendor
 from metering.platform.api import problems
+from metering.platform.api.clock import request_now
 from metering.platform.api.problem_docs import problem_responses
 from metering.platform.api.problems import ProblemError
 from metering.platform.db.session import get_session
-from metering.platform.db.types import utcnow
 
 router = APIRouter(tags=["allowance"], responses=problem_responses(*API_KEY_PROBLEMS))
 ALLOWANCE_PROBLEMS = (problems.NOT_FOUND, problems.NO_SUBSCRIPTION, problems.INVALID_REQUEST)
@@ -38,11 +40,12 @@ def get_allowance(
     outcome: str = Query(min_length=1, max_length=200, description="An outcome of the plan."),
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
+    now: datetime = Depends(request_now),
 ) -> AllowanceOut:
     """Whether one more `outcome` may be billed now (`ok`, `warning`, `blocked`), what is
     left before the nearest limit, the credit balance and the open period's spend. Reads
     running tallies: cheap enough to call before every piece of billable work."""
-    found = service.allowances(session, vendor.id, [customer_id], outcome, utcnow())[customer_id]
+    found = service.allowances(session, vendor.id, [customer_id], outcome, now)[customer_id]
     if isinstance(found, ProblemError):
         raise found
     return found
@@ -58,10 +61,11 @@ def batch_allowance(
     data: AllowanceBatch,
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
+    now: datetime = Depends(request_now),
 ) -> AllowanceBatchOut:
     """One item per distinct customer id, in the order sent: its allowance, or the problem (an
     unknown customer, no plan in force, an outcome its plan lacks) that kept it from one."""
-    found = service.allowances(session, vendor.id, data.customer_ids, data.outcome, utcnow())
+    found = service.allowances(session, vendor.id, data.customer_ids, data.outcome, now)
     items = [
         AllowanceItem(customer_id=customer_id, problem=answer.body())
         if isinstance(answer, ProblemError)
@@ -82,11 +86,12 @@ def put_spend_limit(
     data: SpendLimitIn,
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
+    now: datetime = Depends(request_now),
 ) -> SpendLimitOut:
     """A limit on the customer's spend per period, at most the plan's maximum; with
     `on_reach: block` the outcomes past it are `over_limit` and not billed."""
     customer = customer_service.get_or_404(session, vendor, customer_id)
-    out = limits_service.set_spend_limit(session, customer, data, utcnow())
+    out = limits_service.set_spend_limit(session, customer, data, now)
     session.commit()
     return out
 
@@ -101,8 +106,9 @@ def delete_spend_limit(
     customer_id: str,
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
+    now: datetime = Depends(request_now),
 ) -> SpendLimitOut:
     customer = customer_service.get_or_404(session, vendor, customer_id)
-    out = limits_service.clear_spend_limit(session, customer, utcnow())
+    out = limits_service.clear_spend_limit(session, customer, now)
     session.commit()
     return out

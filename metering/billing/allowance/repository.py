@@ -1,12 +1,14 @@
-"""The reads of the allowance check, set-based and in plain SQL (no ORM objects): a few
-indexed queries for one customer or a batch of a hundred."""
+"""The reads of the allowance check, set-based and in plain SQL (no ORM objects): one
+statement, so one round trip to the database, for one customer or a batch of a hundred."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -14,10 +16,13 @@ from sqlmodel import Session
 from metering.billing.credits.models import CreditGrant, GrantStatus
 from metering.catalog.customers.models import Customer
 from metering.catalog.subscriptions.models import Subscription
+from metering.ledger.tallies import repository as tallies
+from metering.platform.db.types import Amount, UTCDateTime, exact_decimal
 
 CUSTOMERS: sa.Table = Customer.__table__  # type: ignore[attr-defined]
 SUBSCRIPTIONS: sa.Table = Subscription.__table__  # type: ignore[attr-defined]
 GRANTS: sa.Table = CreditGrant.__table__  # type: ignore[attr-defined]
+VENDOR: sa.BindParameter[str] = sa.bindparam("vendor")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,42 +37,94 @@ class CustomerTerms:
     ends_at: datetime | None
 
 
-def terms(
-    session: Session, vendor_id: str, customer_ids: Collection[str], now: datetime
-) -> dict[str, CustomerTerms]:
-    """The vendor's customers among `customer_ids` (another vendor's are absent)."""
-    c, s = CUSTOMERS.c, SUBSCRIPTIONS.c
+@dataclass(slots=True)
+class Snapshot:
+    """What the allowance check reads, as of one moment."""
+
+    terms: dict[str, CustomerTerms] = field(default_factory=dict)
+    """The vendor's customers among those asked (another vendor's are absent)."""
+    credit: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    """The remaining amount of each customer's active grants usable now, by currency."""
+    tallies: dict[tuple[str, datetime], dict[str, tallies.PeriodTally]] = field(
+        default_factory=dict
+    )
+    """By (customer id, period start), then outcome: the tallies of each customer's latest
+    period started by now, the open period's when it has a start the caller expects."""
+
+
+@functools.cache
+def _statement() -> sa.CompoundSelect[Any]:
+    """Terms, credit and tallies: a UNION ALL of the three reads, each row told apart by its
+    kind, in columns (kind, customer id, text, text, time, time, five numbers). Built once,
+    with the parameters of `tallies.tally_params` and `VENDOR`."""
+    c, s, g = CUSTOMERS.c, SUBSCRIPTIONS.c, GRANTS.c
+    ids, now = tallies.IDS, tallies.NOW
+    # Typed NULLs: PostgreSQL settles a UNION's column types pair by pair.
+    text = sa.cast(sa.null(), sa.String)
+    time = sa.cast(sa.null(), UTCDateTime)
+    number = sa.cast(sa.null(), Amount)
     in_force = sa.and_(
         s.customer_id == c.id, s.starts_at <= now, sa.or_(s.ends_at.is_(None), s.ends_at > now)
     )
-    statement = (
+    terms = (
         sa.select(
+            sa.literal_column("'terms'"),
             c.id,
-            c.spend_limit_amount,
-            c.spend_limit_on_reach,
             s.plan_version_id,
+            c.spend_limit_on_reach,
             s.starts_at,
             s.ends_at,
+            c.spend_limit_amount,
+            *[number] * 4,
         )
         .select_from(CUSTOMERS.outerjoin(SUBSCRIPTIONS, in_force))
-        .where(c.vendor_id == vendor_id, c.id.in_(sorted(set(customer_ids))))
+        .where(c.vendor_id == VENDOR, c.id.in_(ids))
     )
-    return {row[0]: CustomerTerms(*row) for row in session.execute(statement)}
-
-
-def usable_credit(
-    session: Session, customer_ids: Collection[str], now: datetime
-) -> dict[tuple[str, str], Decimal]:
-    """The remaining amount of each customer's active grants usable now, by currency."""
-    g = GRANTS.c
-    statement = (
-        sa.select(g.customer_id, g.currency, sa.func.sum(g.remaining))
+    credit = (
+        sa.select(
+            sa.literal_column("'credit'"),
+            g.customer_id,
+            g.currency,
+            text,
+            time,
+            time,
+            sa.func.sum(g.remaining),
+            *[number] * 4,
+        )
         .where(
-            g.customer_id.in_(sorted(set(customer_ids))),
+            g.customer_id.in_(ids),
             g.status == GrantStatus.ACTIVE.value,
             g.effective_at <= now,
             sa.or_(g.expires_at.is_(None), g.expires_at > now),
         )
         .group_by(g.customer_id, g.currency)
     )
-    return {(row[0], row[1]): Decimal(row[2]) for row in session.execute(statement)}
+    counts = sa.union_all(*tallies.tally_selects(latest=True)).subquery()
+    k = list(counts.c)
+    tallied = sa.select(sa.literal_column("'tally'"), k[0], k[1], text, k[2], time, *k[3:])
+    return sa.union_all(terms, credit, tallied)
+
+
+def snapshot(
+    session: Session, vendor_id: str, customer_ids: Collection[str], now: datetime
+) -> Snapshot:
+    """Terms, credit and tallies of the vendor's customers among `customer_ids` as of `now`,
+    in one statement."""
+    params = tallies.tally_params(customer_ids, now) | {"vendor": vendor_id}
+    found = Snapshot()
+    rows: list[tuple[Any, ...]] = []
+    for kind, customer_id, text, on_reach, at, ends_at, *numbers in session.execute(
+        _statement(), params
+    ):
+        if kind == "terms":
+            amount = None if numbers[0] is None else exact_decimal(numbers[0])
+            found.terms[customer_id] = CustomerTerms(
+                customer_id, amount, on_reach, text, at, ends_at
+            )
+        elif kind == "credit":
+            found.credit[(customer_id, text)] = exact_decimal(numbers[0])
+        else:
+            rows.append((customer_id, text, at, *numbers))
+    for (customer_id, outcome, start), tally in tallies.fold(rows).items():
+        found.tallies.setdefault((customer_id, start), {})[outcome] = tally
+    return found

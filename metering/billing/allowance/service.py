@@ -145,13 +145,12 @@ def allowances(
     session: Session, vendor_id: str, customer_ids: Sequence[str], outcome: str, now: datetime
 ) -> dict[str, AllowanceOut | ProblemError]:
     """The allowance of each customer for `outcome` under the plan in force now, or the
-    problem that keeps it from one; three queries however many customers."""
-    found = repository.terms(session, vendor_id, customer_ids, now)
-    credit = repository.usable_credit(session, found.keys(), now) if found else {}
+    problem that keeps it from one; one statement however many customers (and one more
+    the first time a plan version is used in this process)."""
+    read = repository.snapshot(session, vendor_id, customer_ids, now)
     answers: dict[str, AllowanceOut | ProblemError] = {}
-    periods: dict[str, tuple[RuleFile, Period]] = {}
     for customer_id in customer_ids:
-        terms = found.get(customer_id)
+        terms = read.terms.get(customer_id)
         if terms is None:
             answers[customer_id] = problems.not_found("customer", customer_id)
         elif terms.plan_version_id is None or terms.starts_at is None:
@@ -165,21 +164,14 @@ def allowances(
                 continue
             billing = rules.billing
             plan_period = period_containing(now, billing.interval, billing.timezone)
-            periods[customer_id] = (rules, clip(plan_period, terms.starts_at, terms.ends_at))
-    by_start: dict[datetime, list[str]] = {}
-    for customer_id, (_, period) in periods.items():
-        by_start.setdefault(period.start, []).append(customer_id)
-    tallied: dict[tuple[str, str], tallies.PeriodTally] = {}
-    for start, ids in by_start.items():
-        tallied.update(tallies.period_tallies(session, ids, start, now))
-    for customer_id, (rules, period) in periods.items():
-        terms = found[customer_id]
-        mine = {name: t for (cid, name), t in tallied.items() if cid == customer_id}
-        limit = spend_limit(terms.spend_limit_amount, terms.spend_limit_on_reach)
-        balance = credit.get((customer_id, rules.currency))
-        answers[customer_id] = _allowance(
-            customer_id, rules, period, mine, limit, balance, outcome, now
-        )
+            period = clip(plan_period, terms.starts_at, terms.ends_at)
+            # The latest period with tallies is the open one, or an earlier one (none yet).
+            mine = read.tallies.get((customer_id, period.start), {})
+            limit = spend_limit(terms.spend_limit_amount, terms.spend_limit_on_reach)
+            balance = read.credit.get((customer_id, rules.currency))
+            answers[customer_id] = _allowance(
+                customer_id, rules, period, mine, limit, balance, outcome, now
+            )
     return {customer_id: answers[customer_id] for customer_id in customer_ids}
 
 

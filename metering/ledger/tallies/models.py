@@ -15,7 +15,8 @@ class OutcomeTally(SQLModel, table=True):
     """Units and rows of one (customer, outcome, period, state, settle hour).
 
     Only `counted` and `over_limit` rows are tallied. `settles_by` is the row's settle time
-    rounded up to the hour, so "settled by now" is a sum over a few hundred rows per period.
+    rounded up to the hour, so "settled by now" is a sum over a few hundred rows per period,
+    plus the rows of the hour under way that have settled (`repository.tally_selects`).
     Kept in the same transaction as every write of an outcome row's state
     (`metering.ledger.outcomes.repository`), reconciled from the rows at close.
     """

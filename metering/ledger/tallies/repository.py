@@ -7,7 +7,8 @@ which hands the rows it adds and takes away here, in its own transaction. A tall
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+import functools
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -18,11 +19,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from metering.ledger.outcomes.models import Outcome
-from metering.ledger.states import OVER_LIMIT, TALLIED
+from metering.ledger.states import COUNTED, OVER_LIMIT, TALLIED
 from metering.ledger.tallies.models import OutcomeTally
-from metering.platform.db.types import exact_decimal
+from metering.platform.db.types import UTCDateTime, exact_decimal
 
 TABLE: sa.Table = OutcomeTally.__table__  # type: ignore[attr-defined]
+OUTCOMES: sa.Table = Outcome.__table__  # type: ignore[attr-defined]
 ONE = Decimal(1)
 Bucket = tuple[str, str, str, datetime, str, datetime]
 """vendor, customer, outcome, period start, state, settles by."""
@@ -125,32 +127,111 @@ class PeriodTally:
         return self.settled_rows + self.pending_rows
 
 
-def period_tallies(
-    session: Session, customer_ids: Collection[str], period_start: datetime, now: datetime
-) -> dict[tuple[str, str], PeriodTally]:
-    """Each (customer, outcome)'s tally for the period starting at `period_start`."""
-    t = TABLE.c
-    settled = t.settles_by <= now
+IDS: sa.BindParameter[list[str]] = sa.bindparam("ids", expanding=True)
+NOW = sa.bindparam("now", type_=UTCDateTime)
+HOUR_BEGAN = sa.bindparam("hour_began", type_=UTCDateTime)
+PERIOD_START = sa.bindparam("period_start", type_=UTCDateTime)
+
+
+def tally_params(customer_ids: Collection[str], now: datetime) -> dict[str, Any]:
+    """The parameters of `tally_selects` (and `PERIOD_START` when it is fixed)."""
+    hour_began = now.replace(minute=0, second=0, microsecond=0)
+    return {"ids": sorted(set(customer_ids)), "now": now, "hour_began": hour_began}
+
+
+@functools.cache
+def tally_selects(latest: bool) -> tuple[sa.Select[Any], ...]:
+    """Selects of (customer id, outcome, period start, settled units, pending units,
+    settled rows, pending rows, over_limit rows) of the customers `IDS`, exact as of `NOW`
+    (`settles_at <= now`) once the rows of one (customer, outcome, period) are added up
+    (`fold`); parameters from `tally_params`. Built once: only the parameters change.
+
+    The period is `PERIOD_START`, or with `latest` each customer's latest period started by
+    `NOW` (the open one, if it has any outcome: the caller checks the start).
+
+    The tally buckets settle by the hour: those whose hour has passed are settled, the
+    others pending. Only the bucket of the hour under way holds rows of both kinds, so the
+    counted rows in it whose settle time has passed (at most an hour of them, by the
+    `(customer_id, settles_at)` index) are moved from pending to settled.
+    """
+    t, o = TABLE.c, OUTCOMES.c
+    settled = t.settles_by <= NOW
     counted = t.state != str(OVER_LIMIT.state)
-    statement = (
+    if latest:
+        last = TABLE.alias("latest").c
+        in_period = t.period_start == (
+            sa.select(sa.func.max(last.period_start))
+            .where(last.customer_id == t.customer_id, last.period_start <= NOW)
+            .scalar_subquery()
+        )
+        this_hour: list[sa.ColumnElement[bool]] = [o.customer_id.in_(IDS)]
+    else:
+        in_period = t.period_start == PERIOD_START
+        this_hour = [o.customer_id.in_(IDS), o.period_start == PERIOD_START]
+    tallied = (
         sa.select(
             t.customer_id,
             t.outcome,
+            t.period_start,
             sa.func.sum(sa.case((sa.and_(counted, settled), t.units), else_=0)),
             sa.func.sum(sa.case((sa.and_(counted, ~settled), t.units), else_=0)),
             sa.func.sum(sa.case((sa.and_(counted, settled), t.rows), else_=0)),
             sa.func.sum(sa.case((sa.and_(counted, ~settled), t.rows), else_=0)),
             sa.func.sum(sa.case((~counted, t.rows), else_=0)),
         )
-        .where(t.customer_id.in_(list(customer_ids)), t.period_start == period_start)
-        .group_by(t.customer_id, t.outcome)
+        .where(t.customer_id.in_(IDS), in_period)
+        .group_by(t.customer_id, t.outcome, t.period_start)
     )
-    return {
-        (customer, outcome): PeriodTally(
-            Decimal(su or 0), Decimal(pu or 0), int(sr or 0), int(pr or 0), int(ol or 0)
+    units = sa.func.sum(sa.func.coalesce(o.value, 1))
+    rows = sa.func.count()
+    settled_this_hour = (
+        sa.select(
+            o.customer_id,
+            o.outcome,
+            o.period_start,
+            units,
+            -units,
+            rows,
+            -rows,
+            sa.literal_column("0"),
         )
-        for customer, outcome, su, pu, sr, pr, ol in session.execute(statement)
-    }
+        .where(
+            *this_hour,
+            o.settles_at > HOUR_BEGAN,
+            o.settles_at <= NOW,
+            o.state == str(COUNTED.state),
+        )
+        .group_by(o.customer_id, o.outcome, o.period_start)
+    )
+    return tallied, settled_this_hour
+
+
+def fold(rows: Iterable[Sequence[Any]]) -> dict[tuple[str, str, datetime], PeriodTally]:
+    """The rows of `tally_selects` added up per (customer, outcome, period start)."""
+    found: dict[tuple[str, str, datetime], list[Any]] = {}
+    for customer, outcome, start, su, pu, sr, pr, ol in rows:
+        into = found.setdefault((customer, outcome, start), [Decimal(0), Decimal(0), 0, 0, 0])
+        into[0] += exact_decimal(su or 0)
+        into[1] += exact_decimal(pu or 0)
+        into[2] += int(sr or 0)
+        into[3] += int(pr or 0)
+        into[4] += int(ol or 0)
+    return {key: PeriodTally(*amounts) for key, amounts in found.items()}
+
+
+@functools.cache
+def _period_statement() -> sa.CompoundSelect[Any]:
+    return sa.union_all(*tally_selects(latest=False))
+
+
+def period_tallies(
+    session: Session, customer_ids: Collection[str], period_start: datetime, now: datetime
+) -> dict[tuple[str, str], PeriodTally]:
+    """Each (customer, outcome)'s tally for the period starting at `period_start`, settled
+    exactly as of `now`, in one round trip."""
+    params = tally_params(customer_ids, now) | {"period_start": period_start}
+    found = fold(session.execute(_period_statement(), params))
+    return {(customer, outcome): tally for (customer, outcome, _), tally in found.items()}
 
 
 def _totals(session: Session, statement: sa.Select[Any]) -> dict[tuple[str, str, str], Any]:
@@ -175,7 +256,7 @@ def drifted(session: Session, customer_ids: Collection[str], period_start: datet
     ids = sorted(set(customer_ids))
     if not ids:
         return []
-    o = Outcome.__table__.c  # type: ignore[attr-defined]
+    o = OUTCOMES.c
     t = TABLE.c
     stored = _totals(
         session,
@@ -231,7 +312,7 @@ def rebuild(session: Session, customer_ids: Collection[str], period_start: datet
     session.execute(
         sa.delete(TABLE).where(TABLE.c.customer_id.in_(ids), TABLE.c.period_start == period_start)
     )
-    o = Outcome.__table__.c  # type: ignore[attr-defined]
+    o = OUTCOMES.c
     by = _settles_by_sql(session.get_bind().dialect.name, o.settles_at)
     groups = (
         sa.select(

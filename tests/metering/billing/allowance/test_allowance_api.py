@@ -5,20 +5,27 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy.engine import Engine
 
-from metering.platform.db.types import utcnow
+from metering.platform.api.clock import request_now
 from tests.metering.conftest import VendorFixture, create_customer, create_plan
 from tests.metering.ledger.events.helpers import auth, ingest_all, resolved
 from tests.metering.ledger.limits.helpers import rules, state
 
-NOW = utcnow()
+NOW = datetime(2026, 3, 15, 12, 30, tzinfo=UTC)
+"""The API answers as of this moment (mid-period, mid-hour), not the real clock."""
 
 
-def resolutions(engine: Engine, vendor_id: str, *hours_ago: int, prefix: str = "acme") -> None:
+@pytest.fixture(autouse=True)
+def fixed_clock(app: Any) -> None:
+    app.dependency_overrides[request_now] = lambda: NOW
+
+
+def resolutions(engine: Engine, vendor_id: str, *hours_ago: float, prefix: str = "acme") -> None:
     """One resolved conversation per entry, that many hours before now."""
     events = [
         resolved(
@@ -40,7 +47,6 @@ def allowance(client: Any, vendor: VendorFixture, customer_id: str, outcome: str
 
 
 def setup(engine: Engine, vendor: VendorFixture, plan: str | None = None) -> str:
-    # The API answers for the period containing the real clock; events are hours before it.
     return create_customer(
         engine, vendor.id, "acme", create_plan(engine, vendor.id, plan or rules())
     )
@@ -57,7 +63,7 @@ def test_ok_then_blocked_with_the_spend_and_what_is_left(
     assert body["period_spend"] == {"settled": "0.00", "pending": "0.00", "total": "0.00"}
     assert body["remaining_credit"] is None
     # One settled (30 h ago, settle 24 h), one pending (1 h ago): 8.00 of 10.00 = 80%.
-    resolutions(engine, vendor.id, min(30, NOW.day * 24 - 12), 1)
+    resolutions(engine, vendor.id, 30, 1)
     body = allowance(app_client, vendor, customer_id, "resolved_conversation").json()
     assert body["period_spend"] == {"settled": "4.00", "pending": "4.00", "total": "8.00"}
     # A third (12.00) would cross 10.00: none fit, so the check already answers blocked.
@@ -73,6 +79,19 @@ def test_ok_then_blocked_with_the_spend_and_what_is_left(
         "reached": True,
     }
     assert body["reason"] == "the plan's maximum of 10.00 is reached (8.00 used, on_reach block)."
+
+
+def test_settled_is_exact_to_the_moment_not_the_hour(
+    engine: Engine, vendor: VendorFixture, app_client: Any
+) -> None:
+    # Settle 24 h: the first settled at 12:10 today, the second at 12:30 (now, so settled),
+    # the third settles at 12:50. All three are in the hour under way (12:00 to 13:00).
+    plan = rules(limits='maximum: {amount: "100.00", on_reach: block}')
+    customer_id = setup(engine, vendor, plan)
+    resolutions(engine, vendor.id, 24 + 20 / 60, 24, 24 - 20 / 60)
+    body = allowance(app_client, vendor, customer_id, "resolved_conversation").json()
+    assert body["period_spend"] == {"settled": "8.00", "pending": "4.00", "total": "12.00"}
+    assert (body["units_used"], body["remaining_units"]) == ("3", "22")
 
 
 def test_warning_from_the_vendor_percentage(
