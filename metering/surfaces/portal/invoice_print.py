@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from metering.billing.invoices.announce import payment_error
 from metering.billing.invoices.models import Invoice, InvoiceStatus
-from metering.billing.payments import links
+from metering.billing.payments import links, received
 from metering.catalog.customers.models import Customer
 from metering.catalog.plans.compiled import rules_of
 from metering.surfaces.portal import invoices
@@ -94,7 +94,10 @@ def printed(
     total = taxed.owed if taxed.tax is not None else Decimal(invoice.total)
     totals.append(("Total", fmt.money(total)))
     if invoice.status in invoices.OPEN:
-        totals.append(("Amount due", fmt.money(taxed.owed)))
+        paid = received.amounts_paid(session, [invoice.id]).get(invoice.id, Decimal(0))
+        if paid:
+            totals.append(("Paid", fmt.money(paid)))
+        totals.append(("Amount due", fmt.money(max(taxed.owed - paid, Decimal(0)))))
     facts = [("Period", fmt.period(invoice.period_start, invoice.period_end))]
     if invoice.issued_at:
         facts.append(("Issued", fmt.date(invoice.issued_at)))
