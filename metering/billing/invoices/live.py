@@ -9,7 +9,7 @@ keeps and a live figure does not show, are left out.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -18,8 +18,8 @@ from sqlmodel import Session
 
 from metering.billing.commitments.positions import positions_of
 from metering.billing.invoices.rating import LineDraft, rate
-from metering.billing.invoices.usage import OutcomeTally, measure_tallies
-from metering.billing.invoices.values import ValueStream, measured_usage
+from metering.billing.invoices.usage import OutcomeTally, measure_tallies, measure_tallies_at
+from metering.billing.invoices.values import HeldValues, ValueStream, measured_usage
 from pricing_rules.periods import Period
 from pricing_rules.rules import RuleFile
 
@@ -57,3 +57,32 @@ def rate_live(
             lines = rate(rules, usage, {}, period.start, period.end, position=position)
             rated[customer_id] = LiveRating(counted, lines)
     return rated
+
+
+def rate_live_at(
+    session: Session,
+    rules: RuleFile,
+    customer_ids: Collection[str],
+    period: Period,
+    instants: Sequence[datetime],
+) -> list[dict[str, LiveRating]]:
+    """`rate_live` as of each of `instants` (the portal's "now" and "once every pending
+    outcome settles"), from one aggregate and one read of the valued outcomes' values: for a
+    few customers (the values are held in memory)."""
+    ids = sorted(customer_ids)
+    held = HeldValues(session, rules, ids, period.start, instants)
+    every = measure_tallies_at(session, rules, ids, period.start, instants)
+    ratings: list[dict[str, LiveRating]] = []
+    for as_of, tallies in zip(instants, every, strict=True):
+        positions = positions_of(session, rules, ids, (period.start, period.end), as_of)
+        values = held.at(as_of)
+        rated: dict[str, LiveRating] = {}
+        for customer_id in ids:
+            counted = tallies.get(customer_id, {})
+            usage = measured_usage(rules, customer_id, counted, values)
+            found = positions.get(customer_id)
+            position = found.position if found else None
+            lines = rate(rules, usage, {}, period.start, period.end, position=position)
+            rated[customer_id] = LiveRating(counted, lines)
+        ratings.append(rated)
+    return ratings

@@ -23,7 +23,13 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from metering.billing.invoices.prefetch import Prefetch
-from metering.billing.invoices.usage import OUTCOMES, OutcomeTally, billable_scope, quantity_of
+from metering.billing.invoices.usage import (
+    OUTCOMES,
+    OutcomeTally,
+    billable_scope,
+    quantity_of,
+    scope,
+)
 from metering.ledger import states
 from metering.platform.db.types import exact_decimal
 from pricing_rules.pricing import MeasuredUsage
@@ -173,11 +179,72 @@ class ValueStream:
         return read
 
 
+class HeldValues:
+    """The settled values of a few customers' valued outcomes as of each of several instants,
+    read in one query and held in memory (the portal rates one customer's period at two
+    instants; a batch close streams with `ValueStream` instead). Each instant's values are
+    the rows `BILLABLE` as of it, tested in memory on the rows still counting at the earliest
+    (which hold those of every later instant)."""
+
+    def __init__(
+        self,
+        session: Session,
+        rules: RuleFile,
+        customer_ids: Collection[str],
+        period_start: datetime,
+        instants: Sequence[datetime],
+    ) -> None:
+        self._outcomes = valued_outcomes(rules)
+        self._rows: dict[tuple[str, str], list[Any]] = {}
+        if not self._outcomes or not customer_ids:
+            return
+        t = OUTCOMES.c
+        statement = sa.select(
+            t.customer_id,
+            t.outcome,
+            sa.type_coerce(t.value, sa.types.NullType()).label("value"),
+            t.counted_from,
+            t.counted_until,
+            t.settles_at,
+        ).where(
+            *scope(customer_ids, period_start, min(instants)),
+            sa.or_(*(states.BILLABLE.sql(t, as_of) for as_of in instants)),
+            t.outcome.in_(self._outcomes),
+        )
+        for row in session.execute(statement):
+            self._rows.setdefault((row.customer_id, row.outcome), []).append(row)
+
+    @property
+    def outcomes(self) -> list[str]:
+        return self._outcomes
+
+    def at(self, as_of: datetime) -> _HeldAt:
+        """The values as of one instant, as `measured_usage` reads a stream."""
+        return _HeldAt(self, as_of)
+
+    def values_at(self, customer_id: str, outcome: str, as_of: datetime) -> list[Decimal]:
+        rows = self._rows.get((customer_id, outcome), [])
+        return [exact_decimal(r.value) for r in rows if states.BILLABLE.holds(r, as_of)]
+
+
+class _HeldAt:
+    def __init__(self, held: HeldValues, as_of: datetime) -> None:
+        self._held = held
+        self._as_of = as_of
+
+    @property
+    def outcomes(self) -> list[str]:
+        return self._held.outcomes
+
+    def values(self, customer_id: str, outcome: str) -> Values:
+        return lambda: self._held.values_at(customer_id, outcome, self._as_of)
+
+
 def measured_usage(
     rules: RuleFile,
     customer_id: str,
     tallies: Mapping[str, OutcomeTally],
-    stream: ValueStream,
+    stream: ValueStream | _HeldAt,
 ) -> dict[str, MeasuredUsage]:
     """What `price_usage` takes, for one customer's tallies (values from `stream`)."""
     usage: dict[str, MeasuredUsage] = {}
