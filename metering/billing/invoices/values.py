@@ -182,9 +182,9 @@ class ValueStream:
 class HeldValues:
     """The settled values of a few customers' valued outcomes as of each of several instants,
     read in one query and held in memory (the portal rates one customer's period at two
-    instants; a batch close streams with `ValueStream` instead). Each instant's values are
-    the rows `BILLABLE` as of it, tested in memory on the rows still counting at the earliest
-    (which hold those of every later instant)."""
+    instants; a batch close streams with `ValueStream` instead). Each row says, per instant,
+    whether it is `BILLABLE` as of it; the rows read are those still counting at the earliest
+    (which hold those of every later instant) and billable at one of them."""
 
     def __init__(
         self,
@@ -195,49 +195,49 @@ class HeldValues:
         instants: Sequence[datetime],
     ) -> None:
         self._outcomes = valued_outcomes(rules)
-        self._rows: dict[tuple[str, str], list[Any]] = {}
+        self._instants = list(instants)
+        self._rows: dict[tuple[str, str], list[Sequence[Any]]] = {}
         if not self._outcomes or not customer_ids:
             return
         t = OUTCOMES.c
+        billable = [states.BILLABLE.sql(t, as_of) for as_of in instants]
         statement = sa.select(
             t.customer_id,
             t.outcome,
-            sa.type_coerce(t.value, sa.types.NullType()).label("value"),
-            t.counted_from,
-            t.counted_until,
-            t.settles_at,
+            sa.type_coerce(t.value, sa.types.NullType()),
+            *(sa.case((clause, 1), else_=0) for clause in billable),
         ).where(
             *scope(customer_ids, period_start, min(instants)),
-            sa.or_(*(states.BILLABLE.sql(t, as_of) for as_of in instants)),
+            sa.or_(*billable),
             t.outcome.in_(self._outcomes),
         )
-        for row in session.execute(statement):
-            self._rows.setdefault((row.customer_id, row.outcome), []).append(row)
+        for row in session.execute(statement).all():
+            self._rows.setdefault((row[0], row[1]), []).append(row)
 
     @property
     def outcomes(self) -> list[str]:
         return self._outcomes
 
     def at(self, as_of: datetime) -> _HeldAt:
-        """The values as of one instant, as `measured_usage` reads a stream."""
-        return _HeldAt(self, as_of)
+        """The values as of one of the instants, as `measured_usage` reads a stream."""
+        return _HeldAt(self, 3 + self._instants.index(as_of))
 
-    def values_at(self, customer_id: str, outcome: str, as_of: datetime) -> list[Decimal]:
+    def values_at(self, customer_id: str, outcome: str, column: int) -> list[Decimal]:
         rows = self._rows.get((customer_id, outcome), [])
-        return [exact_decimal(r.value) for r in rows if states.BILLABLE.holds(r, as_of)]
+        return [exact_decimal(row[2]) for row in rows if row[column]]
 
 
 class _HeldAt:
-    def __init__(self, held: HeldValues, as_of: datetime) -> None:
+    def __init__(self, held: HeldValues, column: int) -> None:
         self._held = held
-        self._as_of = as_of
+        self._column = column
 
     @property
     def outcomes(self) -> list[str]:
         return self._held.outcomes
 
     def values(self, customer_id: str, outcome: str) -> Values:
-        return lambda: self._held.values_at(customer_id, outcome, self._as_of)
+        return lambda: self._held.values_at(customer_id, outcome, self._column)
 
 
 def measured_usage(

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session, col, select
 
 from metering.billing.invoices import service as invoices
@@ -140,6 +141,21 @@ def local_days(start: datetime, end: datetime, timezone: str) -> list[tuple[date
         day += timedelta(days=1)
 
 
+def _day_bucket(session: Session, ends: list[datetime]) -> sa.ColumnElement[int]:
+    """The index of the first day whose end is after the row's instant (the last day for
+    any later row): PostgreSQL's `width_bucket` finds it by bisection (the number of ends
+    at or before the instant); SQLite tests the days in turn (a CASE)."""
+    occurred = col(Outcome.occurred_at)
+    if session.get_bind().dialect.name == "postgresql":
+        thresholds = sa.bindparam(
+            "day_ends", ends, type_=postgresql.ARRAY(sa.DateTime(timezone=True))
+        )
+        return sa.func.least(sa.func.width_bucket(occurred, thresholds), len(ends) - 1)
+    return sa.case(
+        *[(occurred < end, index) for index, end in enumerate(ends)], else_=len(ends) - 1
+    )
+
+
 @dataclass(frozen=True)
 class PeriodCounts:
     per_day: list[DayCount]
@@ -152,13 +168,10 @@ def period_counts(
     """Counted outcomes per local day up to `until`, and reversed ones by outcome name.
 
     One GROUP BY over the period's rows; the day of a row is the bucket between two local
-    midnights (a CASE over the period's days), so both databases cut days alike.
+    midnights (`_day_bucket`), so both databases cut days alike.
     """
     days = local_days(period.start, min(until, period.end), timezone)
-    bucket = sa.case(
-        *[(col(Outcome.occurred_at) < ends, index) for index, (_, ends) in enumerate(days)],
-        else_=len(days) - 1,
-    ).label("bucket")
+    bucket = _day_bucket(session, [ends for _, ends in days]).label("bucket")
     t = OUTCOMES.c
     statement = (
         sa.select(bucket, t.outcome, t.state, sa.func.count())
