@@ -73,9 +73,7 @@ def _by_outcome(lines: Iterable[tuple[str | None, Decimal]]) -> dict[str, Decima
     return amounts
 
 
-def project(
-    upcoming: UpcomingInvoice, settled: LiveRating | None
-) -> Projection:
+def project(upcoming: UpcomingInvoice, settled: LiveRating | None) -> Projection:
     """The upcoming invoice's total now and if every pending outcome settles (corrections of
     earlier periods included in both, as the upcoming invoice includes them). `settled` is
     the period rated as of the instant its last pending row settles (`last_settle`; None:

@@ -54,8 +54,8 @@ def overview(
                 (
                     b.line
                     for b in credits.balances(
-                    session, portal.customer, now, shown.rated.lines if shown.rated else None
-                )
+                        session, portal.customer, now, shown.rated.lines if shown.rated else None
+                    )
                     if b.line.currency == shown.upcoming.currency
                 ),
                 None,
