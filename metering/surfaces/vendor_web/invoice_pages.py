@@ -89,13 +89,4 @@ def invoice_as_pdf(
     printed = invoice_print.printed(
         session, invoice, customer, branding_of(context.vendor, settings).name
     )
-    name = f"invoice-{invoice.number if invoice.number is not None else invoice.id}.pdf"
-    return Response(
-        invoice_pdf.render(printed),
-        media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    return invoice_pdf.download(printed, invoice.number, invoice.id)
