@@ -144,3 +144,22 @@ def test_the_list_shows_each_customers_usable_credit_balance(
     assert cell(row_of(page, acme), "Credits") == "$42.50"
     assert cell(row_of(page, globex), "Credits") == "none"
     assert cell(row_of(page, signed_in.customers["initech"]), "Credits") == "none"
+
+
+def test_a_customers_page_shows_its_limits(app_client: TestClient, signed_in: Books) -> None:
+    acme = signed_in.customers["acme"]
+    assert (
+        "No spend or unit limit applies to this customer."
+        in app_client.get(f"/vendor/customers/{acme}").text
+    )
+    put = app_client.put(
+        f"/v1/customers/{acme}/spend_limit",
+        json={"amount": "150.00", "on_reach": "notify"},
+        headers=bearer(signed_in.vendor.api_key),
+    )
+    assert put.status_code == 200, put.text
+    page = app_client.get(f"/vendor/customers/{acme}").text
+    limits = page[page.index('id="limits-title"') : page.index('id="alerts-title"')]
+    assert cell(limits, "Limit") == "Spend limit (this customer)"
+    assert cell(limits, "Amount") == "$150.00 a period"
+    assert cell(limits, "When reached") == "Notify"
