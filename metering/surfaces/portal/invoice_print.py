@@ -3,6 +3,7 @@ its payment link, formatted as the invoice page formats it (`portal.invoices`)."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from sqlmodel import Session
@@ -47,6 +48,15 @@ def status_text(session: Session, invoice: Invoice) -> str:
         return words
     link = links.of_invoices(session, [invoice.id]).get(invoice.id)
     return f"{words}: {payment_error(link)['message']}" if link is not None else words
+
+
+def failure_reasons(session: Session, shown: Sequence[Invoice]) -> dict[str, str]:
+    """Invoice id -> why its payment failed, for the failed ones among `shown` (one query)."""
+    failed = [i.id for i in shown if i.status == InvoiceStatus.PAYMENT_FAILED.value]
+    return {
+        invoice_id: payment_error(link)["message"]
+        for invoice_id, link in links.of_invoices(session, failed).items()
+    }
 
 
 def line_words(

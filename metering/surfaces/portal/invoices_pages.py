@@ -49,6 +49,7 @@ def invoice_list(
             "invoices": shown,
             "pay_urls": invoices.hosted_urls(session, rows),
             "taxed": invoices.taxes(session, rows),
+            "failures": invoice_print.failure_reasons(session, rows),
             "open": invoices.OPEN,
             "next_cursor": next_cursor,
             "first_page": cursor is None,
