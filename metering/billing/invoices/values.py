@@ -218,16 +218,18 @@ class HeldValues:
     def outcomes(self) -> list[str]:
         return self._outcomes
 
-    def at(self, as_of: datetime) -> _HeldAt:
+    def at(self, as_of: datetime) -> HeldAt:
         """The values as of one of the instants, as `measured_usage` reads a stream."""
-        return _HeldAt(self, 3 + self._instants.index(as_of))
+        return HeldAt(self, 3 + self._instants.index(as_of))
 
     def values_at(self, customer_id: str, outcome: str, column: int) -> list[Decimal]:
         rows = self._rows.get((customer_id, outcome), [])
         return [exact_decimal(row[2]) for row in rows if row[column]]
 
 
-class _HeldAt:
+class HeldAt:
+    """`HeldValues` as of one of its instants."""
+
     def __init__(self, held: HeldValues, column: int) -> None:
         self._held = held
         self._column = column
@@ -244,7 +246,7 @@ def measured_usage(
     rules: RuleFile,
     customer_id: str,
     tallies: Mapping[str, OutcomeTally],
-    stream: ValueStream | _HeldAt,
+    stream: ValueStream | HeldAt,
 ) -> dict[str, MeasuredUsage]:
     """What `price_usage` takes, for one customer's tallies (values from `stream`)."""
     usage: dict[str, MeasuredUsage] = {}
