@@ -112,6 +112,8 @@ def tour(page: Page, app: PortalApp, toured: Toured) -> Iterator[str]:
         yield f"vendor-{path}"
     page.goto(f"/vendor/customers/{toured.customer}")
     yield "vendor-customer"
+    follow(page, page.get_by_role("table", name="Invoices").get_by_role("link").first)
+    yield "vendor-invoice"
 
 
 def test_every_page_passes_axe_and_fits_the_screen(
@@ -122,4 +124,4 @@ def test_every_page_passes_axe_and_fits_the_screen(
         shot(sized_page, name)
         check_page(sized_page, name)
         seen.append(name)
-    assert len(seen) == 18
+    assert len(seen) == 19

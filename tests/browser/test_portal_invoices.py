@@ -38,7 +38,7 @@ def test_an_invoice_its_lines_and_the_outcomes_behind_a_line(
     assert "Issued" in row.inner_text()
     shot(page, "list")
 
-    follow(page, row.get_by_role("link", name="#1"))
+    follow(page, row.get_by_role("link", name="#1", exact=True))
     assert page.url == f"{portal_app.url}/portal/invoices/{invoice['id']}"
     assert heading(page).startswith("Invoice #1")
     assert money(page.locator("#invoice-total").inner_text()) == Decimal(invoice["total"])

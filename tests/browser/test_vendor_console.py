@@ -140,6 +140,27 @@ def test_void_an_invoice_after_confirming(
     shot(page, "voided")
 
 
+def test_an_invoice_page_from_the_list_with_its_pdf(
+    page: Page, portal_app: PortalApp, own: Own, shot: Shot
+) -> None:
+    signed_in(page, portal_app, "/vendor/invoices?status=issued")
+    follow(page, page.locator(f"#row-{own.invoice_id}").get_by_role("link").first)
+    shown = portal_app.api.get(f"/v1/invoices/{own.invoice_id}")
+    assert heading(page).startswith(f"Invoice #{shown['number']}")
+    assert money(page.locator("#amount-due").inner_text()) == money(shown["amount_due"])
+    shot(page, "invoice")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download PDF").click()
+    assert download.value.suggested_filename == f"invoice-{shown['number']}.pdf"
+    follow(page, page.get_by_role("link", name="Void"))
+    assert heading(page).startswith("Void invoice #")
+    follow(page, page.get_by_role("link", name="Cancel"))
+    assert heading(page).startswith(f"Invoice #{shown['number']}")
+    follow(page, page.get_by_role("link", name="Console Ltd"))
+    assert heading(page) == "Console Ltd"
+    assert portal_app.api.get(f"/v1/invoices/{own.invoice_id}")["status"] == "issued"
+
+
 def test_retry_a_failed_payment_after_confirming(
     page: Page, portal_app: PortalApp, own: Own, shot: Shot
 ) -> None:

@@ -38,6 +38,28 @@ def active_grants(session: Session, customer_id: str) -> list[CreditGrant]:
     )
 
 
+def available_of(
+    session: Session, customer_ids: Collection[str], now: datetime
+) -> dict[str, dict[str, Decimal]]:
+    """Customer id -> currency -> the balance usable at `now` (active grants in effect and
+    not expired, as `service.balance_of` counts `available`), in one query (summed here:
+    SQLite would add the amounts as floats)."""
+    if not customer_ids:
+        return {}
+    g = CreditGrant.__table__.c  # type: ignore[attr-defined]
+    statement = sa.select(g.customer_id, g.currency, g.remaining).where(
+        g.customer_id.in_(sorted(customer_ids)),
+        g.status == GrantStatus.ACTIVE.value,
+        g.effective_at <= now,
+        sa.or_(g.expires_at.is_(None), g.expires_at > now),
+    )
+    found: dict[str, dict[str, Decimal]] = {}
+    for customer_id, currency, remaining in session.execute(statement):
+        by_currency = found.setdefault(customer_id, {})
+        by_currency[currency] = by_currency.get(currency, Decimal(0)) + remaining
+    return dict(sorted(found.items()))
+
+
 def paid_by_grants(
     session: Session, customer_ids: Collection[str], period_starts: Collection[datetime]
 ) -> dict[tuple[str, datetime], dict[str, Decimal]]:

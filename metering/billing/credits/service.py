@@ -32,7 +32,7 @@ from metering.billing.credits.schemas import (
 )
 from metering.billing.invoices.live import rate_live
 from metering.billing.invoices.periods import subscription_period
-from metering.billing.invoices.rating import charge_label
+from metering.billing.invoices.rating import LineDraft, charge_label
 from metering.catalog.customers.models import Customer
 from metering.catalog.plans.compiled import rules_of
 from metering.catalog.subscriptions import repository as subscriptions
@@ -304,28 +304,37 @@ def _projected_draws(
     subs: Sequence[Subscription],
     grants: Sequence[LockedGrant],
     now: datetime,
+    rated: Sequence[LineDraft] | None,
 ) -> dict[str, Decimal]:
-    """What each grant would pay if the customer's open period closed now (live rating)."""
+    """What each grant would pay if the customer's open period closed now (live rating;
+    `rated`: its lines, when the caller has rated it as of `now` already)."""
     subscription = in_force(subs, now)
     if subscription is None or not grants:
         return {}
     rules = rules_of(session, subscription.plan_version_id)
     period = subscription_period(subscription, rules, now)
-    rated = rate_live(session, rules, [customer.id], period, now)[customer.id]
+    if rated is None:
+        rated = rate_live(session, rules, [customer.id], period, now)[customer.id].lines
     usable = [g for g in grants if g.currency == rules.currency]
-    settled = settle(usable, rated.lines, (period.start, period.end), {}, now)
+    settled = settle(usable, rated, (period.start, period.end), {}, now)
     draws: dict[str, Decimal] = {}
     for use in settled.uses:
         draws[use.grant.id] = draws.get(use.grant.id, Decimal(0)) - use.amount
     return draws
 
 
-def balance_of(session: Session, customer: Customer, now: datetime) -> BalanceOut:
+def balance_of(
+    session: Session,
+    customer: Customer,
+    now: datetime,
+    rated: Sequence[LineDraft] | None = None,
+) -> BalanceOut:
     """Per currency: available now, the open period's projected draw, what is left after it,
-    and the grants expiring within 30 days."""
+    and the grants expiring within 30 days (`rated`: the open period's lines as of `now`,
+    when the caller has them)."""
     grants = [ledger.snapshot(g) for g in repository.active_grants(session, customer.id)]
     subs = subscriptions.of_customer(session, customer.id)  # read once for both below
-    draws = _projected_draws(session, customer, subs, grants, now)
+    draws = _projected_draws(session, customer, subs, grants, now, rated)
     currencies = sorted({g.currency for g in grants} | set(plans_billed(session, customer, subs)))
     balances = []
     for currency in currencies:

@@ -9,7 +9,7 @@ keeps and a live figure does not show, are left out.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -18,8 +18,13 @@ from sqlmodel import Session
 
 from metering.billing.commitments.positions import positions_of
 from metering.billing.invoices.rating import LineDraft, rate
-from metering.billing.invoices.usage import OutcomeTally, measure_tallies
-from metering.billing.invoices.values import ValueStream, measured_usage
+from metering.billing.invoices.usage import (
+    OutcomeTally,
+    Tallies,
+    measure_tallies,
+    measure_tallies_at,
+)
+from metering.billing.invoices.values import HeldAt, HeldValues, ValueStream, measured_usage
 from pricing_rules.periods import Period
 from pricing_rules.rules import RuleFile
 
@@ -36,6 +41,29 @@ class LiveRating:
         return sum((line.amount for line in self.lines), Decimal(0))
 
 
+def _rated(
+    session: Session,
+    rules: RuleFile,
+    ids: list[str],
+    period: Period,
+    as_of: datetime,
+    tallies: Tallies,
+    values: ValueStream | HeldAt,
+) -> dict[str, LiveRating]:
+    """Each customer's lines as of `as_of` from its tallies and values, in id order (the
+    stream's)."""
+    positions = positions_of(session, rules, ids, (period.start, period.end), as_of)
+    rated: dict[str, LiveRating] = {}
+    for customer_id in ids:
+        counted = tallies.get(customer_id, {})
+        usage = measured_usage(rules, customer_id, counted, values)
+        found = positions.get(customer_id)
+        position = found.position if found else None
+        lines = rate(rules, usage, {}, period.start, period.end, position=position)
+        rated[customer_id] = LiveRating(counted, lines)
+    return rated
+
+
 def rate_live(
     session: Session,
     rules: RuleFile,
@@ -45,15 +73,25 @@ def rate_live(
 ) -> dict[str, LiveRating]:
     """Every customer of `customer_ids` (sharing `rules` and `period`), in one aggregate."""
     ids = sorted(customer_ids)
-    rated: dict[str, LiveRating] = {}
-    positions = positions_of(session, rules, ids, (period.start, period.end), as_of)
     with ValueStream(session, rules, ids, period.start, as_of) as stream:
         tallies = measure_tallies(session, rules, ids, period.start, as_of, with_ids=False)
-        for customer_id in ids:  # the stream's order
-            counted = tallies.get(customer_id, {})
-            usage = measured_usage(rules, customer_id, counted, stream)
-            found = positions.get(customer_id)
-            position = found.position if found else None
-            lines = rate(rules, usage, {}, period.start, period.end, position=position)
-            rated[customer_id] = LiveRating(counted, lines)
-    return rated
+        return _rated(session, rules, ids, period, as_of, tallies, stream)
+
+
+def rate_live_at(
+    session: Session,
+    rules: RuleFile,
+    customer_ids: Collection[str],
+    period: Period,
+    instants: Sequence[datetime],
+) -> list[dict[str, LiveRating]]:
+    """`rate_live` as of each of `instants` (the portal's "now" and "once every pending
+    outcome settles"), from one aggregate and one read of the valued outcomes' values: for a
+    few customers (the values are held in memory)."""
+    ids = sorted(customer_ids)
+    held = HeldValues(session, rules, ids, period.start, instants)
+    every = measure_tallies_at(session, rules, ids, period.start, instants)
+    return [
+        _rated(session, rules, ids, period, as_of, tallies, held.at(as_of))
+        for as_of, tallies in zip(instants, every, strict=True)
+    ]

@@ -13,7 +13,7 @@ from metering.billing.credits.drawdown import project
 from metering.billing.invoices import lifecycle, repository
 from metering.billing.invoices.announce import payment_error
 from metering.billing.invoices.corrections import correct_period, rest_after_interim
-from metering.billing.invoices.live import rate_live
+from metering.billing.invoices.live import LiveRating, rate_live
 from metering.billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus
 from metering.billing.invoices.periods import subscription_period
 from metering.billing.invoices.rating import LineDraft
@@ -272,12 +272,17 @@ def _billable_count(line: LineDraft, tallies: Mapping[str, OutcomeTally]) -> int
     return tally.billable
 
 
-def upcoming(session: Session, customer: Customer, now: datetime) -> UpcomingInvoice:
-    """The period containing `now`, priced as of `now`, with what is pending apart."""
+def upcoming(
+    session: Session, customer: Customer, now: datetime, rated: LiveRating | None = None
+) -> UpcomingInvoice:
+    """The period containing `now`, priced as of `now`, with what is pending apart.
+
+    `rated`: that period already rated as of `now` (`rate_live`), when the caller has it."""
     subscription = subscription_in_force(session, customer, now)
     rules = rules_of(session, subscription.plan_version_id)
     period = subscription_period(subscription, rules, now)
-    rated = rate_live(session, rules, [customer.id], period, now)[customer.id]
+    if rated is None:
+        rated = rate_live(session, rules, [customer.id], period, now)[customer.id]
     tallies, lines = rated.tallies, rated.lines
     interim = repository.interims_of(session, [customer.id], period.start).get(customer.id)
     if interim is not None:  # threshold invoicing billed part of it already

@@ -181,31 +181,49 @@ def measure_tallies(
     Only an invoice keeps the ids of its rows: live figures leave them out (`with_ids`),
     which spares aggregating and reading a list as long as the period's outcomes.
     """
+    return measure_tallies_at(session, rules, customer_ids, period_start, [as_of], with_ids)[0]
+
+
+def measure_tallies_at(
+    session: Session,
+    rules: RuleFile,
+    customer_ids: Collection[str],
+    period_start: datetime,
+    instants: Sequence[datetime],
+    with_ids: bool = False,
+) -> list[Tallies]:
+    """`measure_tallies` as of each of `instants`, from one aggregate over the period's rows:
+    each instant's figures are the aggregates filtered by its own predicates, over the rows
+    still counting at the earliest (which holds those of every later instant), so each is
+    exactly what measuring as of that instant alone gives."""
     if not customer_ids:
-        return {}
+        return [{} for _ in instants]
     _hash_aggregates(session)
-    tallies: Tallies = {}
+    every: list[Tallies] = [{} for _ in instants]
     grouped = rules.group_paths
-    for (customer_id, outcome, value), tally in _tally_rows(
-        session, rules, customer_ids, period_start, as_of, with_ids, bool(grouped)
+    for (customer_id, outcome, value), counted in _tally_rows(
+        session, rules, customer_ids, period_start, instants, with_ids, bool(grouped)
     ):
-        outcomes = tallies.setdefault(customer_id, {})
-        if outcome not in grouped:
-            outcomes[outcome] = tally  # its rows have no dimension: one row per outcome
-            continue
-        whole = outcomes.setdefault(outcome, OutcomeTally(largest=tally.largest))
-        whole.groups[value] = tally
-        _add_group(whole, tally)
+        for tallies, tally in zip(every, counted, strict=True):
+            outcomes = tallies.setdefault(customer_id, {})
+            if outcome not in grouped:
+                outcomes[outcome] = tally  # its rows have no dimension: one row per outcome
+                continue
+            whole = outcomes.setdefault(outcome, OutcomeTally(largest=tally.largest))
+            whole.groups[value] = tally
+            _add_group(whole, tally)
     distinct = [o for o in grouped if isinstance(rules.outcomes[o].measure, Unique)]
     if distinct:  # distinct values do not add up over groups: count them once more
-        for (customer_id, outcome, _), tally in _tally_rows(
-            session, rules, customer_ids, period_start, as_of, False, False, distinct
+        for (customer_id, outcome, _), counted in _tally_rows(
+            session, rules, customer_ids, period_start, instants, False, False, distinct
         ):
-            tallies[customer_id][outcome].distinct = tally.distinct
+            for tallies, tally in zip(every, counted, strict=True):
+                tallies[customer_id][outcome].distinct = tally.distinct
     latest = [name for name, spec in rules.outcomes.items() if isinstance(spec.measure, Latest)]
     if latest:
-        _add_latest(session, tallies, customer_ids, period_start, as_of, latest)
-    return tallies
+        for tallies, as_of in zip(every, instants, strict=True):
+            _add_latest(session, tallies, customer_ids, period_start, as_of, latest)
+    return every
 
 
 def _add_group(whole: OutcomeTally, group: OutcomeTally) -> None:
@@ -231,36 +249,38 @@ def _tally_rows(
     rules: RuleFile,
     customer_ids: Collection[str],
     period_start: datetime,
-    as_of: datetime,
+    instants: Sequence[datetime],
     with_ids: bool,
     by_dimension: bool,
     outcomes: list[str] | None = None,
-) -> Iterator[tuple[tuple[str, str, str | None], OutcomeTally]]:
+) -> Iterator[tuple[tuple[str, str, str | None], list[OutcomeTally]]]:
     """One aggregate by customer and outcome, and by dimension (the value of the outcome's
     `group_by` path, None for an outcome without one) when asked; of `outcomes` only when
-    given."""
+    given. A tally per instant, each from the aggregates filtered as of it."""
     t = OUTCOMES.c
-    settled = states.BILLABLE.sql(t, as_of)
-    waiting = states.PENDING.sql(t, as_of)
     measures = [spec.measure for spec in rules.outcomes.values()]
-    columns: list[sa.ColumnElement[Any]] = [
-        t.customer_id,
-        t.outcome,
-        sa.func.count().filter(settled).label("billable"),
-        sa.func.count().filter(waiting).label("pending"),
-        sa.func.min(t.settles_at).filter(waiting).label("next_settles_at"),
-        sa.func.count().filter(states.CHANGES_AFTER.sql(t, as_of)).label("changes_after"),
-    ]
-    if with_ids:
-        columns.append(_ids(session, t.id, settled).label("ids"))
-    if any(isinstance(m, Sum) for m in measures):
-        columns.append(_raw(_sum(session, t.value).filter(settled)).label("total"))
-    if any(isinstance(m, Max) for m in measures):
-        columns.append(_raw(sa.func.max(t.value).filter(settled)).label("largest"))
-    if any(isinstance(m, Unique) for m in measures):
-        columns.append(sa.func.count(sa.distinct(t.value_text)).filter(settled).label("distinct"))
+    columns: list[sa.ColumnElement[Any]] = [t.customer_id, t.outcome]
+    for n, as_of in enumerate(instants):
+        settled = states.BILLABLE.sql(t, as_of)
+        waiting = states.PENDING.sql(t, as_of)
+        columns += [
+            sa.func.count().filter(settled).label(f"billable_{n}"),
+            sa.func.count().filter(waiting).label(f"pending_{n}"),
+            sa.func.min(t.settles_at).filter(waiting).label(f"next_settles_at_{n}"),
+            sa.func.count().filter(states.CHANGES_AFTER.sql(t, as_of)).label(f"changes_after_{n}"),
+        ]
+        if with_ids:
+            columns.append(_ids(session, t.id, settled).label(f"ids_{n}"))
+        if any(isinstance(m, Sum) for m in measures):
+            columns.append(_raw(_sum(session, t.value).filter(settled)).label(f"total_{n}"))
+        if any(isinstance(m, Max) for m in measures):
+            columns.append(_raw(sa.func.max(t.value).filter(settled)).label(f"largest_{n}"))
+        if any(isinstance(m, Unique) for m in measures):
+            columns.append(
+                sa.func.count(sa.distinct(t.value_text)).filter(settled).label(f"distinct_{n}")
+            )
     keys: list[sa.ColumnElement[Any]] = [t.customer_id, t.outcome]
-    where = scope(customer_ids, period_start, as_of)
+    where = scope(customer_ids, period_start, min(instants))
     if by_dimension:
         keys.append(t.dimension)
         columns.append(t.dimension)
@@ -268,20 +288,26 @@ def _tally_rows(
         where.append(t.outcome.in_(outcomes))
     statement = sa.select(*columns).where(*where).group_by(*keys)
     for row in session.execute(statement).mappings():
-        tally = OutcomeTally(
-            billable=row["billable"],
-            ids=_read_ids(row.get("ids")),
-            pending=row["pending"],
-            next_settles_at=row["next_settles_at"],
-            changes_after=row["changes_after"],
-        )
-        if row.get("total") is not None:
-            tally.total = exact_decimal(row["total"])
-        if row.get("largest") is not None:
-            tally.largest = exact_decimal(row["largest"])
-        if row.get("distinct") is not None:
-            tally.distinct = row["distinct"]
-        yield (row["customer_id"], row["outcome"], row.get("dimension")), tally
+        counted = [_tally_of(row, n) for n in range(len(instants))]
+        yield (row["customer_id"], row["outcome"], row.get("dimension")), counted
+
+
+def _tally_of(row: Any, n: int) -> OutcomeTally:
+    """The tally as of the `n`th instant from an aggregate row's columns."""
+    tally = OutcomeTally(
+        billable=row[f"billable_{n}"],
+        ids=_read_ids(row.get(f"ids_{n}")),
+        pending=row[f"pending_{n}"],
+        next_settles_at=row[f"next_settles_at_{n}"],
+        changes_after=row[f"changes_after_{n}"],
+    )
+    if row.get(f"total_{n}") is not None:
+        tally.total = exact_decimal(row[f"total_{n}"])
+    if row.get(f"largest_{n}") is not None:
+        tally.largest = exact_decimal(row[f"largest_{n}"])
+    if row.get(f"distinct_{n}") is not None:
+        tally.distinct = row[f"distinct_{n}"]
+    return tally
 
 
 def _add_latest(

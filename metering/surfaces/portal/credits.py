@@ -19,6 +19,7 @@ from metering.billing.credits import repository, service
 from metering.billing.credits.models import CreditEntry, CreditGrant
 from metering.billing.credits.schemas import BalanceOut, CurrencyBalance, GrantOut
 from metering.billing.invoices.periods import subscription_period
+from metering.billing.invoices.rating import LineDraft
 from metering.catalog.customers.models import Customer
 from metering.catalog.plans.compiled import rules_of
 from metering.catalog.subscriptions import repository as subscriptions
@@ -69,8 +70,11 @@ def run_out(
     return burn, now + timedelta(days=float(left / burn))
 
 
-def balances(session: Session, customer: Customer, now: datetime) -> list[Balance]:
-    found: BalanceOut = service.balance_of(session, customer, now)
+def balances(
+    session: Session, customer: Customer, now: datetime, rated: Sequence[LineDraft] | None = None
+) -> list[Balance]:
+    """`rated`: the open period's lines as of `now`, when the caller has them (the overview)."""
+    found: BalanceOut = service.balance_of(session, customer, now, rated)
     days = _period_days(session, customer, now)
     return [Balance(line, *run_out(line, days, now)) for line in found.balances]
 

@@ -4,13 +4,15 @@
 the invoice's currency (`invoice_print` builds it), and lays it out on A4: the vendor, the
 customer with its address and tax ids, the invoice's dates and status, its lines, tax and
 totals. The built-in Helvetica is written in Windows-1252, which has the common currency
-signs; a character outside it is replaced rather than failing the download.
+signs; a character outside it is replaced rather than failing the download. `download` is
+the file as the portal and the console answer with it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from fastapi.responses import Response
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
@@ -106,3 +108,17 @@ def render(printed: PrintedInvoice) -> bytes:
         pdf.set_font("Helvetica", "", 9)
         pdf.multi_cell(0, 5, _text(note), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     return bytes(pdf.output())
+
+
+def download(printed: PrintedInvoice, number: int | None, invoice_id: str) -> Response:
+    """The printed invoice as a PDF file to download (the portal's and the console's)."""
+    name = f"invoice-{number if number is not None else invoice_id}.pdf"
+    return Response(
+        render(printed),
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

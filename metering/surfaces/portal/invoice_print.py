@@ -3,13 +3,14 @@ its payment link, formatted as the invoice page formats it (`portal.invoices`)."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from sqlmodel import Session
 
 from metering.billing.invoices.announce import payment_error
 from metering.billing.invoices.models import Invoice, InvoiceStatus
-from metering.billing.payments import links
+from metering.billing.payments import links, received
 from metering.catalog.customers.models import Customer
 from metering.catalog.plans.compiled import rules_of
 from metering.surfaces.portal import invoices
@@ -47,6 +48,15 @@ def status_text(session: Session, invoice: Invoice) -> str:
         return words
     link = links.of_invoices(session, [invoice.id]).get(invoice.id)
     return f"{words}: {payment_error(link)['message']}" if link is not None else words
+
+
+def failure_reasons(session: Session, shown: Sequence[Invoice]) -> dict[str, str]:
+    """Invoice id -> why its payment failed, for the failed ones among `shown` (one query)."""
+    failed = [i.id for i in shown if i.status == InvoiceStatus.PAYMENT_FAILED.value]
+    return {
+        invoice_id: payment_error(link)["message"]
+        for invoice_id, link in links.of_invoices(session, failed).items()
+    }
 
 
 def line_words(
@@ -94,7 +104,10 @@ def printed(
     total = taxed.owed if taxed.tax is not None else Decimal(invoice.total)
     totals.append(("Total", fmt.money(total)))
     if invoice.status in invoices.OPEN:
-        totals.append(("Amount due", fmt.money(taxed.owed)))
+        paid = received.amounts_paid(session, [invoice.id]).get(invoice.id, Decimal(0))
+        if paid:
+            totals.append(("Paid", fmt.money(paid)))
+        totals.append(("Amount due", fmt.money(max(taxed.owed - paid, Decimal(0)))))
     facts = [("Period", fmt.period(invoice.period_start, invoice.period_end))]
     if invoice.issued_at:
         facts.append(("Issued", fmt.date(invoice.issued_at)))

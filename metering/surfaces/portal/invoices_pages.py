@@ -49,6 +49,7 @@ def invoice_list(
             "invoices": shown,
             "pay_urls": invoices.hosted_urls(session, rows),
             "taxed": invoices.taxes(session, rows),
+            "failures": invoice_print.failure_reasons(session, rows),
             "open": invoices.OPEN,
             "next_cursor": next_cursor,
             "first_page": cursor is None,
@@ -97,13 +98,4 @@ def invoice_as_pdf(
     if invoice is None:
         raise not_found_page("invoice", portal)
     printed = invoice_print.printed(session, invoice, portal.customer, portal.branding.name)
-    name = f"invoice-{invoice.number if invoice.number is not None else invoice.id}.pdf"
-    return Response(
-        invoice_pdf.render(printed),
-        media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    return invoice_pdf.download(printed, invoice.number, invoice.id)

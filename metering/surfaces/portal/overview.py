@@ -1,7 +1,9 @@
 """What the overview page shows: the current period so far and the one before it.
 
 The projected invoice is `metering.billing.invoices.service.upcoming`, the same call the API's
-upcoming invoice makes, so the page and the API can never disagree. Around it the page adds
+upcoming invoice makes (given the page's own rating of the period as of now, made in the same
+pass as the rating once every pending outcome settles), so the page and the API can never
+disagree. Around it the page adds
 two reads of outcome rows: one GROUP BY for the counted outcomes per local day and the
 reversed ones (day buckets are the plan timezone's midnights, so it means the same on SQLite
 and PostgreSQL), and the next pending outcomes to settle, read from the recent rows only
@@ -16,10 +18,11 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session, col, select
 
 from metering.billing.invoices import service as invoices
-from metering.billing.invoices.live import rate_live
+from metering.billing.invoices.live import LiveRating, rate_live_at
 from metering.billing.invoices.models import Invoice, InvoiceKind, InvoiceStatus
 from metering.billing.invoices.periods import subscription_period
 from metering.billing.invoices.schemas import UpcomingInvoice
@@ -32,6 +35,7 @@ from metering.ledger.outcomes.models import Outcome
 from metering.surfaces.portal.overview_money import (
     Projection,
     SameDays,
+    last_settle,
     pending_count,
     project,
     same_days,
@@ -72,6 +76,8 @@ class Overview:
     per_day: list[DayCount] = field(default_factory=list)
     previous: PreviousPeriod | None = None
     projection: Projection | None = None
+    rated: LiveRating | None = None
+    """The current period rated as of now (what the credits' projected draw prices)."""
 
     @property
     def total(self) -> Decimal:
@@ -135,6 +141,21 @@ def local_days(start: datetime, end: datetime, timezone: str) -> list[tuple[date
         day += timedelta(days=1)
 
 
+def _day_bucket(session: Session, ends: list[datetime]) -> sa.ColumnElement[int]:
+    """The index of the first day whose end is after the row's instant (the last day for
+    any later row): PostgreSQL's `width_bucket` finds it by bisection (the number of ends
+    at or before the instant); SQLite tests the days in turn (a CASE)."""
+    occurred = col(Outcome.occurred_at)
+    if session.get_bind().dialect.name == "postgresql":
+        thresholds = sa.bindparam(
+            "day_ends", ends, type_=postgresql.ARRAY(sa.DateTime(timezone=True))
+        )
+        return sa.func.least(sa.func.width_bucket(occurred, thresholds), len(ends) - 1)
+    return sa.case(
+        *[(occurred < end, index) for index, end in enumerate(ends)], else_=len(ends) - 1
+    )
+
+
 @dataclass(frozen=True)
 class PeriodCounts:
     per_day: list[DayCount]
@@ -147,13 +168,10 @@ def period_counts(
     """Counted outcomes per local day up to `until`, and reversed ones by outcome name.
 
     One GROUP BY over the period's rows; the day of a row is the bucket between two local
-    midnights (a CASE over the period's days), so both databases cut days alike.
+    midnights (`_day_bucket`), so both databases cut days alike.
     """
     days = local_days(period.start, min(until, period.end), timezone)
-    bucket = sa.case(
-        *[(col(Outcome.occurred_at) < ends, index) for index, (_, ends) in enumerate(days)],
-        else_=len(days) - 1,
-    ).label("bucket")
+    bucket = _day_bucket(session, [ends for _, ends in days]).label("bucket")
     t = OUTCOMES.c
     statement = (
         sa.select(bucket, t.outcome, t.state, sa.func.count())
@@ -191,27 +209,31 @@ def previous_period(
             col(Invoice.status) != InvoiceStatus.DRAFT.value,
         )
     ).first()
-    alike = same_days(
-        session, customer.id, subscription.plan_version_id, period, current_start, now
-    )
+    alike, rated = same_days(session, rules, customer.id, period, current_start, now)
     if invoice is not None:
         return PreviousPeriod(
             period.start, period.end, invoice.currency, invoice.total, invoice, 0, alike
         )
-    rated = rate_live(session, rules, [customer.id], period, now)[customer.id]
     return PreviousPeriod(
         period.start, period.end, rules.currency, rated.total, None, pending_count(rated), alike
     )
 
 
 def build(session: Session, customer: Customer, now: datetime) -> Overview:
-    """The overview of `customer` at `now` (a ProblemError 404 when it has no plan now)."""
-    upcoming = invoices.upcoming(session, customer, now)
-    rules = rules_of(session, upcoming.plan_version_id)
+    """The overview of `customer` at `now` (a ProblemError 404 when it has no plan now).
+
+    The current period is rated once for two instants, now and when its last pending row
+    settles (`rate_live_at`): the upcoming invoice and the projection share that pass."""
+    subscription = invoices.subscription_in_force(session, customer, now)
+    rules = rules_of(session, subscription.plan_version_id)
+    period = subscription_period(subscription, rules, now)
     timezone = rules.billing.timezone
-    period = Period(upcoming.period_start, upcoming.period_end, timezone=timezone)
-    counts = period_counts(session, customer.id, period, now, timezone)
     window = max((spec.settle.after for spec in rules.outcomes.values()), default=timedelta(0))
+    settles = last_settle(session, customer.id, period.start, now, window)
+    instants = [now] if settles is None else [now, max(settles, now)]
+    rated = [r[customer.id] for r in rate_live_at(session, rules, [customer.id], period, instants)]
+    upcoming = invoices.upcoming(session, customer, now, rated[0])
+    counts = period_counts(session, customer.id, period, now, timezone)
     return Overview(
         upcoming=upcoming,
         timezone=timezone,
@@ -219,5 +241,6 @@ def build(session: Session, customer: Customer, now: datetime) -> Overview:
         next_to_settle=next_to_settle(session, customer.id, period.start, now, window),
         per_day=counts.per_day,
         previous=previous_period(session, customer, period.start, now),
-        projection=project(session, customer.id, upcoming, period, now, window),
+        projection=project(upcoming, rated[1] if len(rated) > 1 else None),
+        rated=rated[0],
     )

@@ -1,8 +1,9 @@
 """What the customer will pay: the projection if every pending outcome settles, what each
 outcome's pending rows are worth, and the previous period compared like for like.
 
-Every figure is the live rating (`metering.billing.invoices.live.rate_live`, the close's own
-steps) as of a chosen instant, so none can disagree with the invoice that follows:
+Every figure is the live rating (`metering.billing.invoices.live.rate_live_at`, the close's own
+steps) as of a chosen instant, so none can disagree with the invoice that follows; a period's
+instants are rated together, in one aggregate over its rows:
 
 - "if every pending outcome settles" rates the current period as of the instant its last
   pending row settles: every row counted now is then settled, nothing else changes;
@@ -21,12 +22,12 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from metering.billing.invoices.live import LiveRating, rate_live
+from metering.billing.invoices.live import LiveRating, rate_live_at
 from metering.billing.invoices.schemas import UpcomingInvoice
-from metering.catalog.plans.compiled import rules_of
 from metering.ledger import states
 from metering.ledger.outcomes.models import Outcome
 from pricing_rules.periods import Period
+from pricing_rules.rules import RuleFile
 
 ZERO = Decimal(0)
 OUTCOMES: sa.Table = Outcome.__table__  # type: ignore[attr-defined]
@@ -72,23 +73,14 @@ def _by_outcome(lines: Iterable[tuple[str | None, Decimal]]) -> dict[str, Decima
     return amounts
 
 
-def project(
-    session: Session,
-    customer_id: str,
-    upcoming: UpcomingInvoice,
-    period: Period,
-    now: datetime,
-    window: timedelta,
-) -> Projection:
+def project(upcoming: UpcomingInvoice, settled: LiveRating | None) -> Projection:
     """The upcoming invoice's total now and if every pending outcome settles (corrections of
-    earlier periods included in both, as the upcoming invoice includes them): one more
-    rating, as of the instant the last pending row settles."""
+    earlier periods included in both, as the upcoming invoice includes them). `settled` is
+    the period rated as of the instant its last pending row settles (`last_settle`; None:
+    nothing is pending), from the same pass as the upcoming invoice's rating."""
     now_total = Decimal(upcoming.total)
-    settles = last_settle(session, customer_id, period.start, now, window)
-    if settles is None:
+    if settled is None:
         return Projection(now_total, now_total)
-    rules = rules_of(session, upcoming.plan_version_id)
-    settled = rate_live(session, rules, [customer_id], period, max(settles, now))[customer_id]
     before = _by_outcome((line.outcome, Decimal(line.amount)) for line in upcoming.lines)
     after = _by_outcome((line.outcome, line.amount) for line in settled.lines)
     pending = {
@@ -110,18 +102,22 @@ class SameDays:
 
 def same_days(
     session: Session,
+    rules: RuleFile,
     customer_id: str,
-    plan_version_id: str,
     previous: Period,
     current_start: datetime,
     now: datetime,
-) -> SameDays:
+) -> tuple[SameDays, LiveRating]:
+    """The previous period like for like, and rated as of `now` (its whole so far), from one
+    pass over its rows."""
     elapsed = now - current_start
     until = min(previous.start + elapsed, previous.end)
-    rules = rules_of(session, plan_version_id)
-    rated = rate_live(session, rules, [customer_id], previous, until)[customer_id]
+    alike, whole = (
+        rated[customer_id]
+        for rated in rate_live_at(session, rules, [customer_id], previous, [until, now])
+    )
     days = max(1, round(elapsed.total_seconds() / 86400))
-    return SameDays(rated.total, until, days)
+    return SameDays(alike.total, until, days), whole
 
 
 def pending_count(rating: LiveRating) -> int:

@@ -53,7 +53,9 @@ def overview(
             "credit": next(
                 (
                     b.line
-                    for b in credits.balances(session, portal.customer, now)
+                    for b in credits.balances(
+                        session, portal.customer, now, shown.rated.lines if shown.rated else None
+                    )
                     if b.line.currency == shown.upcoming.currency
                 ),
                 None,

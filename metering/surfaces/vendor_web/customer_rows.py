@@ -1,4 +1,5 @@
-"""The customers list's figures for one page of customers, in a few batched queries.
+"""The customers list's figures for one page of customers, in a few batched queries (the
+credit balances usable now: one query over the page's grants).
 
 Only the customers shown are rated, with the close's own live rating
 (`metering.billing.invoices.live.rate_live`): one aggregate per plan version and period
@@ -18,6 +19,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from metering.billing.credits import repository as credits
 from metering.billing.invoices.live import rate_live
 from metering.billing.invoices.models import Invoice, InvoiceStatus
 from metering.billing.invoices.periods import subscription_period
@@ -70,6 +72,8 @@ class CustomerRow:
     plan: str | None
     upcoming: Upcoming | None
     payment: PaymentStatus
+    credits: dict[str, Decimal]
+    """Currency -> the credit balance usable now (none: no usable grant)."""
 
 
 def upcoming_totals(
@@ -152,12 +156,14 @@ def customer_rows(
     }
     upcoming = upcoming_totals(session, current, {c.id: c for c in customers}, now)
     payments = payment_statuses(session, ids)
+    balances = credits.available_of(session, ids, now)
     return [
         CustomerRow(
             customer=customer,
             plan=plans.get(customer.id),
             upcoming=upcoming.get(customer.id),
             payment=payments.get(customer.id, PaymentStatus()),
+            credits={c: a for c, a in balances.get(customer.id, {}).items() if a},
         )
         for customer in customers
     ]

@@ -1,10 +1,12 @@
-"""`/vendor/customers`: the vendor's customers, 50 a page, with plan, upcoming total and
-payment status; a customer's page (subscriptions, invoices, open disputes, alert rules); and
+"""`/vendor/customers`: the vendor's customers, 50 a page, with plan, upcoming total, credits
+and payment status; a customer's page (subscriptions, invoices, open disputes, limits, alert
+rules); and
 the button that makes a portal link through the same service as `POST /v1/portal_sessions`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -13,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from metering.billing.allowance import limits_service
 from metering.billing.invoices import repository as invoices
 from metering.billing.invoices import service as invoice_service
 from metering.billing.invoices.models import Invoice
@@ -20,6 +23,7 @@ from metering.catalog.customers import repository as customers
 from metering.catalog.customers import service as customer_service
 from metering.catalog.customers.models import Customer
 from metering.catalog.plans import repository as plans
+from metering.catalog.plans.compiled import rules_of
 from metering.catalog.plans.models import Plan
 from metering.catalog.subscriptions import repository as subscriptions
 from metering.catalog.subscriptions.models import Subscription
@@ -33,12 +37,13 @@ from metering.platform.api.problems import ProblemError
 from metering.platform.db.session import get_session
 from metering.platform.db.types import utcnow
 from metering.platform.settings import Settings
-from metering.platform.web.templating import render
+from metering.platform.web.templating import humanize, render
 from metering.surfaces.portal import service as portal
 from metering.surfaces.portal.endpoints import portal_base
 from metering.surfaces.vendor_web import console
 from metering.surfaces.vendor_web.auth import VendorContext, vendor_context
 from metering.surfaces.vendor_web.customer_rows import customer_rows, upcoming_totals
+from pricing_rules.engine import decimal_text
 
 router = APIRouter(include_in_schema=False)
 RECENT = 20
@@ -111,6 +116,35 @@ def customers_page(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class LimitRow:
+    """A limit on what the customer is billed: its own spend limit, its plan's maximum, or
+    an outcome's unit limit (`on_reach` as in the rule file)."""
+
+    name: str
+    limit: str
+    on_reach: str
+
+
+def limits_of(session: Session, customer: Customer, current: Subscription | None) -> list[LimitRow]:
+    rules = rules_of(session, current.plan_version_id) if current is not None else None
+    currency = rules.currency if rules is not None else None
+    rows = []
+    own = limits_service.out(customer, currency)
+    if own.amount is not None:
+        amount = console.money(own.amount, currency) if currency else own.amount
+        reach = own.on_reach or "block"
+        rows.append(LimitRow("Spend limit (this customer)", f"{amount} a period", reach))
+    if rules is not None and rules.maximum is not None:
+        amount = console.money(rules.maximum.amount, rules.currency)
+        rows.append(LimitRow("Plan maximum", f"{amount} a period", rules.maximum.on_reach))
+    for name, spec in rules.outcomes.items() if rules is not None else ():
+        if spec.limit is not None:
+            units = f"{decimal_text(spec.limit.units)} {humanize(name)} a period"
+            rows.append(LimitRow("Unit limit", units, spec.limit.on_reach))
+    return rows
+
+
 def _customer_values(
     session: Session, context: VendorContext, customer: Customer
 ) -> dict[str, object]:
@@ -157,6 +191,7 @@ def _customer_values(
         disputes=open_disputes,
         rules=rules,
         firings=firings,
+        limits=limits_of(session, customer, current),
         portal_link=None,
     )
 

@@ -13,6 +13,7 @@ from metering.surfaces.vendor_web import (
     auth,
     customers_pages,
     disputes_pages,
+    invoice_pages,
     invoices_pages,
     margin_pages,
     webhooks_pages,
@@ -91,6 +92,7 @@ def install_vendor_web(app: FastAPI) -> None:
     for pages in (
         margin_pages,
         customers_pages,
+        invoice_pages,  # before the list's `/{id}/{action}` pages
         invoices_pages,
         disputes_pages,
         webhooks_pages,

@@ -65,8 +65,25 @@ def test_invoice_list(
     assert empty.status_code == 200 and "No invoices yet" in empty.text
     invoice_id = october_invoice(engine, vendor.id, acme)
     text = text_of(app_client.get("/portal/invoices").text)
-    assert "#1 Oct 1 \u2013 31, 2026 Issued Nov 5, 2026 $26.53" in text
-    assert f'href="/portal/invoices/{invoice_id}"' in app_client.get("/portal/invoices").text
+    assert "#1 PDF of invoice #1 Oct 1 \u2013 31, 2026 Issued Nov 5, 2026 $26.53" in text
+    page = app_client.get("/portal/invoices").text
+    assert f'href="/portal/invoices/{invoice_id}"' in page
+    assert f'href="/portal/invoices/{invoice_id}/pdf"' in page
+
+
+def test_a_failed_payment_says_why_in_the_list(
+    app_client: TestClient, engine: Engine, vendor: VendorFixture, acme: str
+) -> None:
+    invoice_id = october_invoice(engine, vendor.id, acme)
+    update_invoice(engine, invoice_id, status=InvoiceStatus.PAYMENT_FAILED.value)
+    update_payment_link(
+        engine, invoice_id, step="failed", error="card_declined", decline_code="expired_card"
+    )
+    sign_in(app_client, vendor.api_key, acme)
+    answer = app_client.get(f"/v1/invoices/{invoice_id}", headers=bearer(vendor.api_key))
+    reason = answer.json()["payment_error"]["message"]
+    text = text_of(app_client.get("/portal/invoices").text)
+    assert f"Payment failed {reason}" in text
 
 
 def test_invoice_page_lines_and_tiers(

@@ -51,7 +51,13 @@ def unchanged(engine: Engine, books: Books) -> None:
 def test_pages_and_actions_need_a_signed_in_vendor(
     engine: Engine, app_client: TestClient, books: Books
 ) -> None:
-    for path in [*PAGES, f"/vendor/customers/{books.customers['acme']}"]:
+    acme = books.invoices["acme"]
+    for path in [
+        *PAGES,
+        f"/vendor/customers/{books.customers['acme']}",
+        f"/vendor/invoices/{acme}",
+        f"/vendor/invoices/{acme}/pdf",
+    ]:
         answer = app_client.get(path, follow_redirects=False)
         assert answer.status_code == 303, path
         assert answer.headers["location"].startswith("/vendor/login?next=")
@@ -92,6 +98,8 @@ def test_another_vendors_objects_are_not_found_and_stay_as_they_were(
         f"/vendor/customers/{books.customers['acme']}",
         f"/vendor/invoices/{books.invoices['acme']}/void",
         f"/vendor/invoices/{books.invoices['acme']}/retry",
+        f"/vendor/invoices/{books.invoices['acme']}",
+        f"/vendor/invoices/{books.invoices['acme']}/pdf",
     ]
     for path in reads:
         answer = app_client.get(path)

@@ -5,11 +5,14 @@ portal link button making a link that opens the portal once."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from decimal import Decimal
 
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from metering.platform.db.types import utcnow
+from tests.metering.billing.credits.helpers import grant
 from tests.metering.conftest import create_customer, create_plan
 from tests.metering.platform.api.support import bearer
 from tests.metering.surfaces.vendor_web.scenario import Books, csrf
@@ -126,3 +129,37 @@ def test_the_portal_link_button_makes_a_link_that_opens_once(
     opened = app_client.get(path, follow_redirects=False)
     assert opened.status_code == 303 and opened.headers["location"] == "/portal"
     assert app_client.get(path, follow_redirects=False).status_code in (403, 410)
+
+
+def test_the_list_shows_each_customers_usable_credit_balance(
+    engine: Engine, app_client: TestClient, signed_in: Books
+) -> None:
+    now = utcnow()
+    acme, globex = signed_in.customers["acme"], signed_in.customers["globex"]
+    grant(engine, acme, "40.00", now, name="Welcome")
+    grant(engine, acme, "2.50", now, name="Goodwill")
+    grant(engine, globex, "9.99", now, effective_at=now + timedelta(days=3))  # not yet usable
+    grant(engine, globex, "5.00", now, effective_at=now - timedelta(days=2), expires_at=now)
+    page = app_client.get("/vendor/customers").text
+    assert cell(row_of(page, acme), "Credits") == "$42.50"
+    assert cell(row_of(page, globex), "Credits") == "none"
+    assert cell(row_of(page, signed_in.customers["initech"]), "Credits") == "none"
+
+
+def test_a_customers_page_shows_its_limits(app_client: TestClient, signed_in: Books) -> None:
+    acme = signed_in.customers["acme"]
+    assert (
+        "No spend or unit limit applies to this customer."
+        in app_client.get(f"/vendor/customers/{acme}").text
+    )
+    put = app_client.put(
+        f"/v1/customers/{acme}/spend_limit",
+        json={"amount": "150.00", "on_reach": "notify"},
+        headers=bearer(signed_in.vendor.api_key),
+    )
+    assert put.status_code == 200, put.text
+    page = app_client.get(f"/vendor/customers/{acme}").text
+    limits = page[page.index('id="limits-title"') : page.index('id="alerts-title"')]
+    assert cell(limits, "Limit") == "Spend limit (this customer)"
+    assert cell(limits, "Amount") == "$150.00 a period"
+    assert cell(limits, "When reached") == "Notify"
