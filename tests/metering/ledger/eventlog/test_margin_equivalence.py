@@ -17,8 +17,6 @@ from metering.platform.settings import get_settings
 from metering.surfaces.reports.margin import MarginReport
 from metering.surfaces.reports.service import margin_report
 from tests.metering.conftest import create_customer, create_plan, create_vendor
-from tests.metering.ledger.eventlog.conftest import fresh_table
-from tests.metering.ledger.eventlog.server import Server
 from tests.metering.ledger.events.helpers import ingest_all
 from tests.metering.surfaces.reports.helpers import (
     REPORTED,
@@ -29,19 +27,6 @@ from tests.metering.surfaces.reports.helpers import (
     month_of_conversations,
     tokens,
 )
-
-
-@pytest.fixture(params=["chdb", "clickhouse-18"])
-def eventlog_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    if request.param == "chdb":
-        url: str = request.getfixturevalue("chdb_url")
-    else:
-        servers: list[Server] = request.getfixturevalue("clickhouse_servers")
-        url = f"{servers[0].url}/?table={fresh_table()}"
-    monkeypatch.setenv("METERING_EVENTLOG_URL", url)
-    get_settings.cache_clear()
-    yield url
-    get_settings.cache_clear()
 
 
 def _vendor(engine: Engine, name: str, eventlog: bool) -> str:
