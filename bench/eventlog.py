@@ -175,10 +175,11 @@ def run_vendor(
     month = now.strftime("%Y-%m")
     customers = [f"customer-{n:04d}" for n in range(args.customers)]
     with fresh_database(f"metering_bench_{label}_{secrets.token_hex(4)}") as url:
-        seeded = seed(url, RULES, "bench.yaml", customers, now.replace(day=1) - timedelta(days=1))
+        month_start = now.replace(day=1, hour=0, minute=0, second=0)
+        seeded = seed(url, RULES, "bench.yaml", customers, month_start)
         if eventlog_url is not None:
             set_eventlog(url, seeded.vendor_id)
-        with server(url, args.workers) as base:
+        with server(url, args.workers, start_within=600) as base:
             seconds = asyncio.run(
                 post_batches(base, seeded.api_key, events, args.batch, args.clients, False)
             )
