@@ -120,7 +120,7 @@ def _at(when: datetime) -> str:
 def clickhouse(folder: Path) -> Iterator[tuple[str, str]]:
     """The event log's URL and what it is: a server like the tests', or chdb."""
     sys.path.insert(0, str(ROOT))
-    from tests.metering.ledger.eventlog.server import BINARY, run_servers  # noqa: PLC0415
+    from tests.metering.ledger.eventlog.server import BINARY, run_servers
 
     if BINARY.exists():
         with run_servers(folder, 1) as (one,):
@@ -163,8 +163,7 @@ def timed_report(url: str, vendor_id: str, month: str, as_of: datetime) -> tuple
 
 def _figures(report: MarginReport) -> list[Any]:
     totals = [
-        (t.currency, t.revenue, t.attributed_cost, t.unbilled_cost, t.margin)
-        for t in report.totals
+        (t.currency, t.revenue, t.attributed_cost, t.unbilled_cost, t.margin) for t in report.totals
     ]
     return [totals, len(report.customers)]
 
@@ -217,7 +216,9 @@ def main() -> None:
     if now - start < timedelta(hours=6):
         raise SystemExit("run it later than 06:00 on the 1st: the events need some of the month")
     events = make_events(args.events, args.customers, start, now - timedelta(minutes=5))
-    print(f"events: {len(events):,} ({CALLS} model calls per resolution), {args.customers} customers")
+    print(
+        f"events: {len(events):,} ({CALLS} model calls per resolution), {args.customers} customers"
+    )
     with tempfile.TemporaryDirectory() as folder, clickhouse(Path(folder)) as (log_url, kind):
         if log_url.startswith("chdb:"):
             args.workers = 1  # chdb allows one process per folder

@@ -65,9 +65,7 @@ class Hook:
         logged = Logged()
         try:
             known = self.log.hashes(self.vendor_id, self._held.keys())
-            records = [
-                record_of(self.vendor_id, c, parsed, received_at) for c, parsed in stored
-            ]
+            records = [record_of(self.vendor_id, c, parsed, received_at) for c, parsed in stored]
             for event_id in sorted(self._held):
                 customer_id, parsed, index, plan_version_id = self._held[event_id]
                 earlier = known.get(event_id)

@@ -19,9 +19,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from metering.ledger import states
-from metering.ledger.eventlog.clickhouse import ClickHouseLog
+from metering.ledger.eventlog.clickhouse import EPOCH, ClickHouseLog
 from metering.ledger.eventlog.config import eventlog_of
-from metering.ledger.eventlog.clickhouse import EPOCH
 from metering.ledger.eventlog.record import CostSum, EventRecord
 from metering.ledger.events.models import StoredEvent
 from metering.ledger.outcomes.models import Outcome
@@ -32,7 +31,6 @@ from pricing_rules.costs import Cost, MoneyCost, PricedCost, TokenCost, event_co
 from pricing_rules.events import Event
 from pricing_rules.paths import segments
 from pricing_rules.rules import RuleFile
-
 
 Priced = tuple[CostEvent, PricedCost, int]
 """Cost events (one, or several with the same properties), their price, how many."""

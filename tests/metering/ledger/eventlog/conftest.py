@@ -18,10 +18,10 @@ from metering.ledger.eventlog.convert import record_of
 from metering.ledger.eventlog.protocol import EventLog
 from metering.ledger.eventlog.stored import StoredEventLog
 from metering.ledger.eventlog.transports import HttpTransport
-from metering.platform.settings import get_settings
 from metering.ledger.events.parsing import parse_item
 from metering.ledger.events.service import ingest
 from metering.platform.db.engine import make_engine
+from metering.platform.settings import get_settings
 from tests.metering.conftest import create_vendor, migrated_database
 from tests.metering.ledger.eventlog.server import Server, run_servers
 from tests.metering.ledger.events.helpers import LIMITS

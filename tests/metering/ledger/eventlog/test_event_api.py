@@ -102,9 +102,7 @@ QUERIES: list[dict[str, Any]] = [
 
 
 @pytest.mark.usefixtures("eventlog_url")
-def test_the_event_list_is_the_same_with_the_event_log(
-    engine: Engine, database_url: str
-) -> None:
+def test_the_event_list_is_the_same_with_the_event_log(engine: Engine, database_url: str) -> None:
     plain, logged = _two_vendors(engine)
     with _client(database_url) as client:
         for query in QUERIES:
@@ -119,11 +117,8 @@ def test_the_event_list_is_the_same_with_the_event_log(
         )
     ids = [event["id"] for event in listed]
     # request order, then id order inside a request; the cost-only calls are listed too
-    assert ids == ["e-1", "e-2", "e-3", "r-1", "e-4", "e-5", "e-6", "o-3", "r-3", "e-7"] + [
-        "g-1",
-        "g-2",
-        "late",
-    ]
+    calls = ["e-1", "e-2", "e-3", "r-1", "e-4", "e-5", "e-6", "o-3", "r-3", "e-7", "g-1", "g-2"]
+    assert ids == [*calls, "late"]
     assert listed[0]["cost"] == {"model": "gpt-4o", "input_tokens": 1200, "output_tokens": 300}
     assert listed[0]["status"] == "unmatched"
     assert listed[0]["received_at"] == "2026-12-02T00:00:00Z"

@@ -3,11 +3,9 @@ margin report to the cent; the second keeps its cost-only events only in ClickHo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
@@ -16,12 +14,11 @@ from metering.billing.invoices.models import Invoice
 from metering.catalog.customers.models import Customer
 from metering.catalog.vendors.models import Vendor
 from metering.ledger.events.models import StoredEvent
-from metering.platform.settings import get_settings
 from metering.notify.alerts.evaluation import evaluate
 from metering.surfaces.reports.margin import MarginReport
 from metering.surfaces.reports.service import margin_report
-from tests.metering.conftest import create_customer, create_plan, create_vendor
 from tests.metering.billing.invoices.helpers import summary
+from tests.metering.conftest import create_customer, create_plan, create_vendor
 from tests.metering.ledger.events.helpers import ingest_all
 from tests.metering.notify.alerts.helpers import add_alert
 from tests.metering.surfaces.reports.helpers import (
