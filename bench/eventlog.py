@@ -178,13 +178,12 @@ def run_vendor(
         seeded = seed(url, RULES, "bench.yaml", customers, month_start)
         if eventlog_url is not None:
             set_eventlog(url, seeded.vendor_id)
-        with server(url, args.workers, start_within=600) as base:
+        with server(url, args.workers, "--no-jobs", start_within=600) as base:
             seconds = asyncio.run(
                 post_batches(base, seeded.api_key, events, args.batch, args.clients, False)
             )
-        with psycopg.connect(conninfo(url)) as connection:
-            connection.execute("VACUUM ANALYZE")  # type: ignore[arg-type]
-        connection.close()
+        with psycopg.connect(conninfo(url), autocommit=True) as connection:
+            connection.execute("VACUUM ANALYZE")
         report_seconds, figures = timed_report(url, seeded.vendor_id, month, now)
         found = {
             "rate": len(events) / seconds,
