@@ -20,8 +20,7 @@ def field(value: str | None) -> str:
 
 def rows_text(rows: Iterable[Iterable[str | None]]) -> str:
     return "".join(
-        "\t".join(NULL if value is None else value.translate(_TRANSLATION) for value in row)
-        + "\n"
+        "\t".join(NULL if value is None else value.translate(_TRANSLATION) for value in row) + "\n"
         for row in rows
     )
 
