@@ -91,6 +91,12 @@ def event_cost(rules: RuleFile, cost: Mapping[str, Any] | None) -> PricedCost | 
         parsed = parse_cost(cost)
     except CostFormatError as error:
         return PricedCost(None, f"malformed cost: {error.message}")
+    return price_cost(rules, parsed)
+
+
+def price_cost(rules: RuleFile, parsed: Cost) -> PricedCost:
+    """The cost under `rules` of a parsed cost (one event's, or the sum of several: prices
+    are linear, so pricing a sum of tokens equals summing each event's price)."""
     if isinstance(parsed, MoneyCost):
         if parsed.currency != rules.currency:
             return PricedCost(

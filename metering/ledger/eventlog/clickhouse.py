@@ -10,13 +10,14 @@ The transport (in process or HTTP) only moves text.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
 from metering.ledger.eventlog import tsv
 from metering.ledger.eventlog.protocol import Cursor, Page
-from metering.ledger.eventlog.record import EventRecord, MonthTotals, epoch_micros
+from metering.ledger.eventlog.record import CostSum, EventRecord, MonthTotals, epoch_micros
 
 TABLE = "metering_events"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -36,23 +37,33 @@ COLUMNS = (
     "properties",
     "cost",
     "content_hash",
+    "received_micros",
+    "status",
+    "plan_version_id",
+    "voided",
+    "void_reason",
+    "voided_micros",
+    "version",
 )
 _READ = (
     "customer_id, customer_external_id, event_id, type, occurred_micros, properties, cost, "
-    "content_hash"
+    "content_hash, received_micros, status, plan_version_id, voided, void_reason, voided_micros"
 )
+NOT_VOIDED = "voided = 0"
 
 
 def create_table_sql(table: str = TABLE, engine: str | None = None) -> str:
     """The table; `engine` replaces the default (e.g. a replicated engine on a cluster)."""
-    engine = engine or "ReplacingMergeTree()"
+    engine = engine or "ReplacingMergeTree(version)"
     return (
         f"CREATE TABLE IF NOT EXISTS {table} ("
         "vendor_id String, customer_id String, customer_external_id String, "
         "event_id String, type String, occurred_at DateTime('UTC'), occurred_micros Int64, "
         "model Nullable(String), input_tokens UInt64, output_tokens UInt64, "
         "cost_amount Nullable(Decimal(38, 18)), cost_currency Nullable(String), "
-        "properties String, cost Nullable(String), content_hash String"
+        "properties String, cost Nullable(String), content_hash String, "
+        "received_micros Int64, status String, plan_version_id Nullable(String), "
+        "voided UInt8, void_reason String, voided_micros Int64, version UInt64"
         f") ENGINE = {engine} PARTITION BY toYYYYMM(occurred_at) "
         "ORDER BY (vendor_id, customer_id, event_id)"
     )
@@ -65,7 +76,11 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-def _row(record: EventRecord) -> list[str | None]:
+def _micros(when: datetime | None) -> str:
+    return "0" if when is None else str(epoch_micros(when))
+
+
+def _row(record: EventRecord, version: int = 0) -> list[str | None]:
     parts = record.cost_parts()
     return [
         record.vendor_id,
@@ -83,11 +98,23 @@ def _row(record: EventRecord) -> list[str | None]:
         record.properties,
         record.cost,
         record.content_hash,
+        _micros(record.received_at),
+        record.status,
+        record.plan_version_id,
+        "0" if record.voided_at is None else "1",
+        record.void_reason or "",
+        _micros(record.voided_at),
+        str(version),
     ]
 
 
+def _at(micros: str | None) -> datetime:
+    return EPOCH + timedelta(microseconds=int(micros or 0))
+
+
 def _record(vendor_id: str, values: list[str | None]) -> EventRecord:
-    customer_id, external, event_id, type_, micros, properties, cost, content_hash = values
+    customer_id, external, event_id, type_, micros, properties, cost, content_hash = values[:8]
+    received, status, plan_version_id, voided, reason, voided_micros = values[8:]
     return EventRecord(
         vendor_id=vendor_id,
         customer_id=customer_id or "",
@@ -98,6 +125,11 @@ def _record(vendor_id: str, values: list[str | None]) -> EventRecord:
         properties=properties or "{}",
         cost=cost,
         content_hash=content_hash or "",
+        received_at=_at(received) if received and received != "0" else None,
+        status=status or "",
+        plan_version_id=plan_version_id,
+        void_reason=reason if voided == "1" else None,
+        voided_at=_at(voided_micros) if voided == "1" else None,
     )
 
 
@@ -114,13 +146,79 @@ class ClickHouseLog:
         if create:
             transport.execute(create_table_sql(table))
 
-    def write(self, records: Sequence[EventRecord]) -> None:
+    def write(self, records: Sequence[EventRecord], version: int = 0) -> None:
+        """Insert the records; a row with a higher `version` replaces one with the same key
+        (a void of a log-only event), equal versions are retries of one event."""
         if not records:
             return
         self.transport.execute(
             f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) FORMAT TabSeparated",
-            tsv.rows_text(_row(r) for r in records),
+            tsv.rows_text(_row(r, version) for r in records),
         )
+
+    def find(self, vendor_id: str, event_id: str) -> EventRecord | None:
+        """The vendor's event with this id, deduplicated (a void replaces it)."""
+        for record in self._select(vendor_id, f"event_id = {tsv.literal(event_id)}", "LIMIT 1"):
+            return record
+        return None
+
+    def void(self, record: EventRecord, reason: str, voided_at: datetime) -> EventRecord:
+        """Void a log-only event: the same row again, marked voided, with a higher version,
+        so every `FINAL` read sees the void and cost sums leave the event out. Voiding a
+        voided event again returns it as it is (the first reason and time stay)."""
+        if record.voided_at is not None:
+            return record
+        voided = replace(record, void_reason=reason, voided_at=voided_at)
+        self.write([voided], version=max(1, epoch_micros(voided_at)))
+        return voided
+
+    def listing(
+        self,
+        vendor_id: str,
+        where: str,
+        after: tuple[int, str] | None,
+        limit: int,
+    ) -> list[EventRecord]:
+        """The vendor's events matching `where` (SQL on the table's columns) by (received
+        time, event id), the SQL store's order, after the (received micros, event id) `after`."""
+        if after is not None:
+            where += (
+                f" AND (received_micros > {int(after[0])} OR (received_micros = "
+                f"{int(after[0])} AND event_id > {tsv.literal(after[1])}))"
+            )
+        tail = f"ORDER BY received_micros, event_id LIMIT {int(limit)}"
+        return list(self._select(vendor_id, where, tail))
+
+    def cost_sums(
+        self, vendor_id: str, customer_ids: Collection[str], start: datetime, end: datetime
+    ) -> Iterator[CostSum]:
+        """The log-only, unvoided cost events of the customers in [start, end), summed in
+        ClickHouse per customer, properties (the attribution key is read from them), and
+        model (integer tokens) or currency (Decimal money)."""
+        if not customer_ids:
+            return
+        lo, hi = epoch_micros(start), epoch_micros(end)
+        sql = (
+            "SELECT customer_id, properties, model, cost_currency, count(), "
+            "sum(input_tokens), sum(output_tokens), toString(sum(cost_amount)) "
+            f"FROM {self.table} FINAL WHERE vendor_id = {tsv.literal(vendor_id)} "
+            f"AND customer_id IN {_in(customer_ids)} AND cost IS NOT NULL "
+            f"AND status != '' AND {NOT_VOIDED} "
+            f"AND occurred_micros >= {lo} AND occurred_micros < {hi} "
+            "GROUP BY customer_id, properties, model, cost_currency FORMAT TabSeparated"
+        )
+        for row in tsv.parse(self.transport.execute(sql)):
+            customer, properties, model, currency, count, inp, out, amount = row
+            yield CostSum(
+                customer_id=customer or "",
+                properties=properties or "{}",
+                model=model,
+                currency=currency,
+                events=int(count or 0),
+                input_tokens=int(inp or 0),
+                output_tokens=int(out or 0),
+                amount=None if currency is None else Decimal(amount or "0"),
+            )
 
     def _select(self, vendor_id: str, where: str, tail: str = "") -> Iterator[EventRecord]:
         sql = (
@@ -148,24 +246,35 @@ class ClickHouseLog:
         return Page(found, None if last is None else Cursor(last.occurred_micros, last.event_id))
 
     def stream(
-        self, vendor_id: str, customer_ids: Collection[str], start: datetime, end: datetime
+        self,
+        vendor_id: str,
+        customer_ids: Collection[str],
+        start: datetime,
+        end: datetime,
+        only_sql_stored: bool = False,
     ) -> Iterator[EventRecord]:
+        """Cost events in [start, end), voided log-only ones left out; `only_sql_stored`:
+        only those the SQL store holds too (log-only ones are read summed, `cost_sums`)."""
         if not customer_ids:
             return iter(())
         lo, hi = epoch_micros(start), epoch_micros(end)
         where = (
-            f"customer_id IN {_in(customer_ids)} AND cost IS NOT NULL "
+            f"customer_id IN {_in(customer_ids)} AND cost IS NOT NULL AND {NOT_VOIDED} "
             f"AND occurred_micros >= {lo} AND occurred_micros < {hi}"
         )
+        if only_sql_stored:
+            where += " AND status = ''"
         return self._select(vendor_id, where)
 
     def hashes(self, vendor_id: str, event_ids: Collection[str]) -> dict[str, str]:
         if not event_ids:
             return {}
+        # Without FINAL: every row of an id has its content hash (a void keeps it), and
+        # skipping the merge on read keeps this per-batch lookup a plain column scan.
         sql = (
-            f"SELECT event_id, content_hash FROM {self.table} FINAL "
+            f"SELECT event_id, any(content_hash) FROM {self.table} "
             f"WHERE vendor_id = {tsv.literal(vendor_id)} AND event_id IN {_in(event_ids)} "
-            "FORMAT TabSeparated"
+            "GROUP BY event_id FORMAT TabSeparated"
         )
         return {str(e): str(h) for e, h in tsv.parse(self.transport.execute(sql))}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from metering.ledger.eventlog.record import EventRecord
@@ -9,8 +10,16 @@ from metering.ledger.events.parsing import EventIn
 from metering.platform.db import jsontext
 
 
-def record_of(vendor_id: str, customer_id: str, parsed: EventIn) -> EventRecord:
-    """The record of an event ingestion accepted (its JSON as ingestion encoded it)."""
+def record_of(
+    vendor_id: str,
+    customer_id: str,
+    parsed: EventIn,
+    received_at: datetime | None = None,
+    status: str = "",
+    plan_version_id: str | None = None,
+) -> EventRecord:
+    """The record of an event ingestion accepted (its JSON as ingestion encoded it);
+    `status` "unmatched" for a log-only one (the SQL store has the others' status)."""
     event = parsed.event
     return EventRecord(
         vendor_id=vendor_id,
@@ -22,6 +31,9 @@ def record_of(vendor_id: str, customer_id: str, parsed: EventIn) -> EventRecord:
         properties=str(parsed.properties_json),
         cost=None if parsed.cost_json is None else str(parsed.cost_json),
         content_hash=parsed.content_hash,
+        received_at=received_at,
+        status=status,
+        plan_version_id=plan_version_id,
     )
 
 
@@ -38,4 +50,5 @@ def record_of_row(row: Any) -> EventRecord:
         properties=jsontext.dumps(row.properties or {}),
         cost=None if cost is None else jsontext.dumps(cost),
         content_hash=row.content_hash,
+        received_at=row.received_at,
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlmodel import Session
 
@@ -35,7 +36,7 @@ class Hook:
     def __init__(self, vendor_id: str, log: ClickHouseLog) -> None:
         self.vendor_id = vendor_id
         self.log = log
-        self._held: dict[str, tuple[str, EventIn, int]] = {}
+        self._held: dict[str, tuple[str, EventIn, int, str | None]] = {}
 
     @classmethod
     def of(cls, session: Session, vendor_id: str) -> Hook | None:
@@ -50,24 +51,39 @@ class Hook:
         """A cost-only event: it carries a cost and makes, reverses or confirms nothing."""
         return status == EventStatus.UNMATCHED and parsed.event.cost is not None
 
-    def hold(self, customer_id: str, parsed: EventIn, index: int) -> None:
-        self._held[parsed.event.id] = (customer_id, parsed, index)
+    def hold(
+        self, customer_id: str, parsed: EventIn, index: int, plan_version_id: str | None = None
+    ) -> None:
+        """A log-only event (`plan_version_id`: the version it was matched against)."""
+        self._held[parsed.event.id] = (customer_id, parsed, index, plan_version_id)
 
-    def write(self, stored: Sequence[tuple[str, EventIn]]) -> Logged:
-        """Write the events the SQL store took and the held log-only ones that are new."""
+    def write(
+        self, stored: Sequence[tuple[str, EventIn]], received_at: datetime | None = None
+    ) -> Logged:
+        """Write the events the SQL store took and the held log-only ones that are new
+        (`received_at`: the request's time, which the event list orders by)."""
         logged = Logged()
         try:
             known = self.log.hashes(self.vendor_id, self._held.keys())
-            records = [record_of(self.vendor_id, c, parsed) for c, parsed in stored]
+            records = [record_of(self.vendor_id, c, parsed, received_at) for c, parsed in stored]
             for event_id in sorted(self._held):
-                customer_id, parsed, index = self._held[event_id]
+                customer_id, parsed, index, plan_version_id = self._held[event_id]
                 earlier = known.get(event_id)
                 if earlier == parsed.content_hash:
                     logged.duplicates += 1
                 elif earlier is not None:
                     logged.conflicts.append((index, event_id))
                 else:
-                    records.append(record_of(self.vendor_id, customer_id, parsed))
+                    records.append(
+                        record_of(
+                            self.vendor_id,
+                            customer_id,
+                            parsed,
+                            received_at,
+                            status=EventStatus.UNMATCHED.value,
+                            plan_version_id=plan_version_id,
+                        )
+                    )
                     logged.stored.append((index, event_id, EventStatus.UNMATCHED.value))
             self.log.write(records)
         except EventLogUnavailable as error:

@@ -44,6 +44,18 @@ class EventRecord:
     properties: str
     cost: str | None
     content_hash: str
+    received_at: datetime | None = None
+    status: str = ""
+    """"unmatched" for an event stored only in the log (a cost-only event); "" for one the
+    SQL store also holds, which has its status"""
+    plan_version_id: str | None = None
+    void_reason: str | None = None
+    voided_at: datetime | None = None
+    """set on an event voided in the log (only a log-only event is voided there)"""
+
+    @property
+    def log_only(self) -> bool:
+        return self.status != ""
 
     @property
     def occurred_micros(self) -> int:
@@ -88,6 +100,21 @@ def cost_parts(cost_json: str | None) -> CostParts:
             f"{38 - COST_SCALE} digits before the point"
         )
     return CostParts(amount=amount, currency=parsed.currency)
+
+
+@dataclass(frozen=True, slots=True)
+class CostSum:
+    """Cost events of a customer with the same properties and the same model (tokens) or
+    currency (money), summed: what a margin report prices at once (prices are linear)."""
+
+    customer_id: str
+    properties: str
+    model: str | None
+    currency: str | None
+    events: int
+    input_tokens: int
+    output_tokens: int
+    amount: Decimal | None
 
 
 @dataclass(slots=True)

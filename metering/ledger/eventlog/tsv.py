@@ -11,16 +11,18 @@ _UNESCAPES = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r", "0": "\0", "'": "'", 
 _UNESCAPES |= {"f": "\f", "a": "\a", "v": "\v"}
 
 
+_TRANSLATION = str.maketrans(_ESCAPES)
+
+
 def field(value: str | None) -> str:
-    if value is None:
-        return NULL
-    if not any(c in value for c in _ESCAPES):
-        return value
-    return "".join(_ESCAPES.get(c, c) for c in value)
+    return NULL if value is None else value.translate(_TRANSLATION)
 
 
 def rows_text(rows: Iterable[Iterable[str | None]]) -> str:
-    return "".join("\t".join(field(value) for value in row) + "\n" for row in rows)
+    return "".join(
+        "\t".join(NULL if value is None else value.translate(_TRANSLATION) for value in row) + "\n"
+        for row in rows
+    )
 
 
 def _unescape(text: str) -> str | None:

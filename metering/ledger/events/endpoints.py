@@ -33,6 +33,11 @@ from metering.catalog.vendors.auth import (
 )
 from metering.catalog.vendors.models import Vendor
 from metering.ledger import states
+from metering.ledger.eventlog import listing as eventlog_listing
+from metering.ledger.eventlog.clickhouse import ClickHouseLog
+from metering.ledger.eventlog.config import eventlog_of
+from metering.ledger.eventlog.record import EventRecord
+from metering.ledger.eventlog.transports import EventLogUnavailable
 from metering.ledger.events import repository, service
 from metering.ledger.events.models import StoredEvent
 from metering.ledger.events.parsing import (
@@ -267,6 +272,26 @@ def _event_out(event: StoredEvent, void: Any = None) -> dict[str, Any]:
     ).model_dump()
 
 
+def _eventlog(session: Session, vendor_id: str) -> ClickHouseLog | None:
+    try:
+        return eventlog_of(session, vendor_id)
+    except EventLogUnavailable as error:
+        raise problems.EVENTLOG_UNAVAILABLE.error(str(error)) from None
+
+
+def _log_only(session: Session, vendor_id: str, event_id: str) -> EventRecord | None:
+    """A cost-only event of an event-log vendor (stored only in the log), else None."""
+    log = _eventlog(session, vendor_id)
+    if log is None or repository.by_event_id(session, vendor_id, event_id) is not None:
+        return None
+    return eventlog_listing.find(log, vendor_id, event_id)
+
+
+def _logged_detail(event: StoredEvent, void: Any) -> ExactJSONResponse:
+    """A log-only event: it makes no outcome."""
+    return ExactJSONResponse({**_event_out(event, void), "outcomes": []})
+
+
 def _detail(session: Session, event: StoredEvent) -> ExactJSONResponse:
     assert event.pk is not None
     rows = outcomes.rows_of_event(session, event.pk)
@@ -331,6 +356,13 @@ def list_events(
         occurred_from=occurred_from,
         occurred_to=occurred_to,
     )
+    log = _eventlog(session, vendor.id)
+    if log is not None:  # every event of such a vendor is in the event log
+        listed, next_cursor = eventlog_listing.list_events(
+            session, log, vendor.id, where, cursor, limit
+        )
+        data = [_event_out(event, void) for event, void in listed]
+        return ExactJSONResponse({"data": data, "next_cursor": next_cursor})
     rows, next_cursor = paginate(
         session,
         repository.listing(vendor.id, where),
@@ -355,6 +387,9 @@ def get_event(
     vendor: Vendor = Depends(current_vendor),
     session: Session = Depends(get_session),
 ) -> ExactJSONResponse:
+    logged = _log_only(session, vendor.id, event_id)
+    if logged is not None:
+        return _logged_detail(*eventlog_listing.shown(logged))
     return _detail(session, service.get_event(session, vendor.id, event_id))
 
 
@@ -372,6 +407,11 @@ def void_event(
 ) -> ExactJSONResponse:
     """Mark the event voided: kept for audit, out of rating. Its outcome is taken back and
     the next candidate of its key, if any, counts instead. Voiding again changes nothing."""
+    logged = _log_only(session, vendor.id, event_id)
+    if logged is not None:
+        log = _eventlog(session, vendor.id)
+        assert log is not None
+        return _logged_detail(*eventlog_listing.void(log, logged, data.reason, utcnow()))
     event, _ = service.void(session, vendor.id, event_id, data.reason)
     session.commit()
     return _detail(session, event)

@@ -123,7 +123,7 @@ def _store(
         found = classify(term_at(terms.get(customer_id, ()), event.timestamp), event)
         classified[event_id] = found
         if log is not None and log.keeps_only(found.status, events[event_id]):
-            log.hold(customer_id, events[event_id], indexes[event_id])
+            log.hold(customer_id, events[event_id], indexes[event_id], found.plan_version_id)
             continue
         rows.append(
             {
@@ -167,7 +167,7 @@ def _store(
         Stored(indexes[ref.event.id], ref.event.id, statuses[ref.pk].value) for ref in refs
     ]
     if log is not None:  # before the caller commits: acknowledged only when both have it
-        logged = log.write([(ref.customer_id, events[ref.event.id]) for ref in refs])
+        logged = log.write([(ref.customer_id, events[ref.event.id]) for ref in refs], now)
         result.accepted += len(logged.stored)
         result.duplicates += logged.duplicates
         result.stored += [Stored(i, event_id, status) for i, event_id, status in logged.stored]

@@ -1,9 +1,13 @@
 """Where a margin report reads a vendor's cost events: the SQL store, or the ClickHouse event
 log for a vendor that enabled it (its cost-only events are stored only there).
 
-From the event log, each cost event comes with the counted outcome it made itself (read from
-the outcome rows, which stay in the SQL store) and voided events are left out (voids stay
-there too), so both paths give the report the same events and so the same numbers.
+From the event log, the events the SQL store holds too (those that make, reverse or confirm
+outcomes) come one by one with the counted outcome each made itself (outcome rows stay in the
+SQL store), voided ones left out (their voids stay there too). The cost-only events, the bulk
+of them, are summed in ClickHouse per customer, properties (which hold the attribution key)
+and model (integer tokens) or currency (Decimal money), and each sum is priced once: prices
+are linear, so this equals pricing each event, to the cent and beyond. Voided cost-only
+events (voided in the log) are left out there. Both paths give the same numbers.
 """
 
 from __future__ import annotations
@@ -15,29 +19,72 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from metering.ledger import states
-from metering.ledger.eventlog.clickhouse import ClickHouseLog
+from metering.ledger.eventlog.clickhouse import EPOCH, ClickHouseLog
 from metering.ledger.eventlog.config import eventlog_of
-from metering.ledger.eventlog.record import EventRecord
+from metering.ledger.eventlog.record import CostSum, EventRecord
 from metering.ledger.events.models import StoredEvent
 from metering.ledger.outcomes.models import Outcome
 from metering.platform.db import jsontext
 from metering.surfaces.reports import repository
 from metering.surfaces.reports.repository import EVENTS, CostEvent
+from pricing_rules.costs import Cost, MoneyCost, PricedCost, TokenCost, event_cost, price_cost
 from pricing_rules.events import Event
+from pricing_rules.paths import segments
+from pricing_rules.rules import RuleFile
+
+Priced = tuple[CostEvent, PricedCost, int]
+"""Cost events (one, or several with the same properties), their price, how many."""
 
 
-def cost_events(
+def priced_costs(
     session: Session,
     vendor_id: str,
+    rules: RuleFile,
     customer_ids: Collection[str],
     start: datetime,
     end: datetime,
-) -> Iterator[CostEvent]:
-    """The period's events with a cost (as `repository.cost_events`), from the vendor's store."""
+) -> Iterator[Priced]:
+    """The period's costs priced under `rules`, from the vendor's store."""
     log = eventlog_of(session, vendor_id)
+    summed = log is not None and _by_properties(rules)
     if log is None:
-        return repository.cost_events(session, vendor_id, customer_ids, start, end)
-    return _from_log(session, log, vendor_id, customer_ids, start, end)
+        events = repository.cost_events(session, vendor_id, customer_ids, start, end)
+    else:
+        events = _from_log(session, log, vendor_id, customer_ids, start, end, summed)
+    for cost in events:
+        priced = event_cost(rules, cost.event.cost)
+        if priced is not None:
+            yield cost, priced, 1
+    if log is not None and summed:
+        for total in log.cost_sums(vendor_id, customer_ids, start, end):
+            yield _summed(total), price_cost(rules, _cost(total)), total.events
+
+
+def _by_properties(rules: RuleFile) -> bool:
+    """Whether cost-only events can be summed per properties: the attribution key, if
+    any, is read from them (a key read from the id or time of an event needs each event)."""
+    path = rules.costs.attribute_to if rules.costs is not None else None
+    return path is None or segments(path)[0] == "properties"
+
+
+def _cost(total: CostSum) -> Cost:
+    if total.model is not None:
+        return TokenCost(total.model, total.input_tokens, total.output_tokens)
+    assert total.currency is not None and total.amount is not None
+    return MoneyCost(total.amount, total.currency)
+
+
+def _summed(total: CostSum) -> CostEvent:
+    """Summed log-only events as one event: what attribution reads are their properties."""
+    event = Event(
+        id="",
+        type="",
+        customer="",
+        timestamp=EPOCH,
+        properties=jsontext.loads(total.properties),
+        cost=None,
+    )
+    return CostEvent(total.customer_id, event, None, None)
 
 
 def _from_log(
@@ -47,7 +94,9 @@ def _from_log(
     customer_ids: Collection[str],
     start: datetime,
     end: datetime,
+    summed: bool,
 ) -> Iterator[CostEvent]:
+    """Cost events one by one: those the SQL store holds too, or all when not `summed`."""
     ids = sorted(customer_ids)
     own = {
         row.event: (row.outcome, row.dimension)
@@ -64,7 +113,7 @@ def _from_log(
             )
         ).scalars()
     )
-    for record in log.stream(vendor_id, ids, start, end):
+    for record in log.stream(vendor_id, ids, start, end, only_sql_stored=summed):
         if record.event_id in voided:
             continue
         outcome, dimension = own.get(record.event_id, (None, None))

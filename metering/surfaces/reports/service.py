@@ -53,7 +53,6 @@ from metering.catalog.subscriptions.repository import of_customers
 from metering.surfaces.reports import eventlog_costs, repository
 from metering.surfaces.reports.attribution import Attribution, key_getter
 from metering.surfaces.reports.margin import CustomerMargin, MarginReport
-from pricing_rules.costs import event_cost
 from pricing_rules.periods import INTERVALS, Period, clip, period_from_label
 from pricing_rules.rules import RuleFile
 
@@ -278,13 +277,11 @@ def _add_costs(
     grouped = rules.group_paths
     counted = repository.counted_outcomes(session, rows, period.start) if getter else ()
     attribution = Attribution(getter, counted)
-    for cost in eventlog_costs.cost_events(session, vendor_id, rows, period.start, period.end):
-        priced = event_cost(rules, cost.event.cost)
-        if priced is None:
-            continue
+    costs = eventlog_costs.priced_costs(session, vendor_id, rules, rows, period.start, period.end)
+    for cost, priced, events in costs:
         row = rows[cost.customer_id]
         if priced.amount is None:
-            row.unpriced[priced.problem or "cost cannot be priced"] += 1
+            row.unpriced[priced.problem or "cost cannot be priced"] += events
             continue
         owner = attribution.owner_of(cost)
         if owner is None:

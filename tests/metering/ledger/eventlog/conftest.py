@@ -21,6 +21,7 @@ from metering.ledger.eventlog.transports import HttpTransport
 from metering.ledger.events.parsing import parse_item
 from metering.ledger.events.service import ingest
 from metering.platform.db.engine import make_engine
+from metering.platform.settings import get_settings
 from tests.metering.conftest import create_vendor, migrated_database
 from tests.metering.ledger.eventlog.server import Server, run_servers
 from tests.metering.ledger.events.helpers import LIMITS
@@ -127,3 +128,16 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     http = HttpTransport(servers[0].url)
     yield ClickHouseStore(ClickHouseLog(http, table=fresh_table()))
     http.close()
+
+
+@pytest.fixture(params=["chdb", "clickhouse-18"])
+def eventlog_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    if request.param == "chdb":
+        url: str = request.getfixturevalue("chdb_url")
+    else:
+        servers: list[Server] = request.getfixturevalue("clickhouse_servers")
+        url = f"{servers[0].url}/?table={fresh_table()}"
+    monkeypatch.setenv("METERING_EVENTLOG_URL", url)
+    get_settings.cache_clear()
+    yield url
+    get_settings.cache_clear()

@@ -3,24 +3,27 @@ margin report to the cent; the second keeps its cost-only events only in ClickHo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
+from metering.billing.invoices.close import close_due
+from metering.billing.invoices.models import Invoice
+from metering.catalog.customers.models import Customer
 from metering.catalog.vendors.models import Vendor
 from metering.ledger.events.models import StoredEvent
-from metering.platform.settings import get_settings
+from metering.notify.alerts.evaluation import evaluate
 from metering.surfaces.reports.margin import MarginReport
 from metering.surfaces.reports.service import margin_report
+from tests.metering.billing.invoices.helpers import summary
 from tests.metering.conftest import create_customer, create_plan, create_vendor
-from tests.metering.ledger.eventlog.conftest import fresh_table
-from tests.metering.ledger.eventlog.server import Server
 from tests.metering.ledger.events.helpers import ingest_all
+from tests.metering.notify.alerts.helpers import add_alert
 from tests.metering.surfaces.reports.helpers import (
+    CLOSED,
+    NOVEMBER,
     REPORTED,
     RULES,
     at,
@@ -29,19 +32,6 @@ from tests.metering.surfaces.reports.helpers import (
     month_of_conversations,
     tokens,
 )
-
-
-@pytest.fixture(params=["chdb", "clickhouse-18"])
-def eventlog_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    if request.param == "chdb":
-        url: str = request.getfixturevalue("chdb_url")
-    else:
-        servers: list[Server] = request.getfixturevalue("clickhouse_servers")
-        url = f"{servers[0].url}/?table={fresh_table()}"
-    monkeypatch.setenv("METERING_EVENTLOG_URL", url)
-    get_settings.cache_clear()
-    yield url
-    get_settings.cache_clear()
 
 
 def _vendor(engine: Engine, name: str, eventlog: bool) -> str:
@@ -108,3 +98,34 @@ def test_the_margin_report_is_the_same_to_the_cent(engine: Engine, eventlog_url:
     assert acme.cost == Decimal("0.078")  # the hand-computed figure of the SQL path's tests
     # model calls are cost-only: the SQL store of the event-log vendor keeps the 3 others
     assert (_stored(engine, plain), _stored(engine, logged)) == (13, 3)
+
+
+def _invoices(engine: Engine, vendor_id: str) -> list[Any]:
+    with Session(engine) as session:
+        found = session.exec(
+            select(Invoice)
+            .where(Invoice.vendor_id == vendor_id, Invoice.period_start == NOVEMBER)
+            .order_by(col(Invoice.total))
+        ).all()
+        customers = {c.id: c.external_id for c in session.exec(select(Customer)).all()}
+        made = [(customers[i.customer_id], i.period_start, i.status, i.total, i.id) for i in found]
+    return [(*invoice[:4], summary(engine, invoice[4])) for invoice in made]
+
+
+def test_invoices_and_alerts_are_the_same_to_the_cent(engine: Engine, eventlog_url: str) -> None:
+    plain = _vendor(engine, "Plain", eventlog=False)
+    logged = _vendor(engine, "Logged", eventlog=True)
+    fired = {}
+    for vendor_id in (plain, logged):
+        ingest_all(engine, vendor_id, _events(), REPORTED)
+        add_alert(engine, vendor_id, kind="spend", threshold="20.50", plan="support-agent")
+        found = evaluate(engine, now=REPORTED, vendor_id=vendor_id)
+        fired[vendor_id] = sorted((f.kind, f.period_start, f.figure, f.threshold) for f in found)
+    close_due(engine, CLOSED)
+
+    assert fired[logged] == fired[plain]
+    # acme: the 20.00 fee and c-1's resolution (c-3 was reopened): 20.99
+    assert fired[logged] == [("spend", NOVEMBER, Decimal("20.99"), Decimal("20.50"))]
+    assert _invoices(engine, logged) == _invoices(engine, plain)
+    totals = sorted((row[0], row[3]) for row in _invoices(engine, logged))
+    assert totals == [("acme", Decimal("20.99")), ("globex", Decimal("20.00"))]
