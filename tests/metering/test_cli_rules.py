@@ -375,7 +375,7 @@ OVERRIDE_MISTAKES = {
     "a commitment the plan does not have": (
         'commitment:\n  price: "0.45"\n',
         "1:1: the plan has no commitment; an override changes the plan's commitment (units, "
-        "price, overage, true_up), it cannot add one: give the plan a commitment in a new "
+        "amount, price, overage, true_up), it cannot add one: give the plan a commitment in a new "
         "version",
     ),
     "a minimum above the maximum": (

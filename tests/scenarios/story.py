@@ -46,6 +46,12 @@ class Months:
     def close_b(self) -> datetime:
         return self.b.end + self.close_after + timedelta(minutes=30)
 
+    @staticmethod
+    def after_api_calls(at: datetime) -> datetime:
+        """`at`, or a moment from now once it has passed: what the API does (a payment
+        recorded) makes work due on the real clock, which a job run at `at` must follow."""
+        return max(at, datetime.now(UTC) + timedelta(seconds=1))
+
     def in_a(self, days: int) -> datetime:
         return self.a.start + timedelta(days=days)
 

@@ -4,15 +4,30 @@ only lower the plan's maximum (10.00, block; 4.00 per resolved conversation)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from tests.metering.billing.allowance.test_allowance_api import allowance, resolutions, setup
+from metering.platform.api.clock import request_now
+from tests.metering.billing.allowance.test_allowance_api import (
+    NOW,
+    allowance,
+    resolutions,
+    setup,
+)
 from tests.metering.conftest import VendorFixture
 from tests.metering.ledger.limits.helpers import state
 from tests.metering.platform.api.support import bearer
 from tests.metering.surfaces.portal.helpers import csrf_of, sign_in
 from tests.metering.surfaces.portal.test_invoices_pages import text_of
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock(app: Any) -> None:
+    """The portal and the API answer as of the moment the outcomes were sent around."""
+    app.dependency_overrides[request_now] = lambda: NOW
 
 
 def allow(client: TestClient, vendor: VendorFixture, on: bool | None) -> dict[str, object]:
