@@ -233,6 +233,9 @@ def build(session: Session, customer: Customer, now: datetime) -> Overview:
     instants = [now] if settles is None else [now, max(settles, now)]
     rated = [r[customer.id] for r in rate_live_at(session, rules, [customer.id], period, instants)]
     upcoming = invoices.upcoming(session, customer, now, rated[0])
+    if_settled = (
+        None if settles is None else invoices.upcoming(session, customer, instants[1], rated[1])
+    )
     counts = period_counts(session, customer.id, period, now, timezone)
     return Overview(
         upcoming=upcoming,
@@ -241,6 +244,6 @@ def build(session: Session, customer: Customer, now: datetime) -> Overview:
         next_to_settle=next_to_settle(session, customer.id, period.start, now, window),
         per_day=counts.per_day,
         previous=previous_period(session, customer, period.start, now),
-        projection=project(upcoming, rated[1] if len(rated) > 1 else None),
+        projection=project(upcoming, if_settled),
         rated=rated[0],
     )

@@ -73,22 +73,21 @@ def _by_outcome(lines: Iterable[tuple[str | None, Decimal]]) -> dict[str, Decima
     return amounts
 
 
-def project(upcoming: UpcomingInvoice, settled: LiveRating | None) -> Projection:
-    """The upcoming invoice's total now and if every pending outcome settles (corrections of
-    earlier periods included in both, as the upcoming invoice includes them). `settled` is
-    the period rated as of the instant its last pending row settles (`last_settle`; None:
-    nothing is pending), from the same pass as the upcoming invoice's rating."""
+def project(upcoming: UpcomingInvoice, if_settled: UpcomingInvoice | None) -> Projection:
+    """The upcoming invoice's total now and if every pending outcome settles: `if_settled` is
+    the upcoming invoice as of the instant the period's last pending row settles
+    (`last_settle`; None: nothing is pending), so corrections, an interim invoice already
+    issued and the credits it would draw count as in the invoice itself."""
     now_total = Decimal(upcoming.total)
-    if settled is None:
+    if if_settled is None:
         return Projection(now_total, now_total)
     before = _by_outcome((line.outcome, Decimal(line.amount)) for line in upcoming.lines)
-    after = _by_outcome((line.outcome, line.amount) for line in settled.lines)
+    after = _by_outcome((line.outcome, Decimal(line.amount)) for line in if_settled.lines)
     pending = {
         p.outcome: after.get(p.outcome, ZERO) - before.get(p.outcome, ZERO)
         for p in upcoming.pending
     }
-    charged = sum((Decimal(line.amount) for line in upcoming.lines), ZERO)
-    return Projection(now_total, now_total + settled.total - charged, pending)
+    return Projection(now_total, Decimal(if_settled.total), pending)
 
 
 @dataclass(frozen=True)

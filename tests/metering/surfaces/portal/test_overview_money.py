@@ -14,6 +14,7 @@ from sqlmodel import Session
 from metering.billing.invoices import service as invoices
 from metering.catalog.customers.models import Customer
 from metering.surfaces.portal import overview
+from tests.metering.billing.credits.helpers import grant
 from tests.metering.billing.invoices.helpers import OCTOBER, RULES, at, close, resolution
 from tests.metering.conftest import VendorFixture, create_customer, create_plan
 from tests.metering.ledger.events.helpers import ingest_all
@@ -59,6 +60,23 @@ def test_projection_if_every_pending_outcome_settles_is_what_then_bills(
     assert shown.projection.if_settled == Decimal("26.53")  # + 0.99 + 0.79 + 0.79
     assert shown.projection.pending_value == {"resolved_conversation": Decimal("2.57")}
     assert upcoming_total(engine, acme, nov(22, 12)) == Decimal("26.53")
+
+
+def test_credits_count_in_what_is_due_once_every_pending_outcome_settles(
+    engine: Engine, vendor: VendorFixture, acme: str
+) -> None:
+    # The case above with 25.00 of credits: they pay the 23.96 billed now, and 1.04 of the
+    # 2.57 pending, so 1.53 is due once everything settles.
+    grant(engine, acme, "25.00", OCTOBER, category="promotional")
+    events = [resolution(f"e-{n}", nov(3), f"c-{n}") for n in range(6)]
+    events += [resolution(f"p-{n}", nov(20, 9 + n), f"p-{n}") for n in range(3)]
+    ingest_all(engine, vendor.id, events, nov(20, 12))
+    shown = build(engine, acme, nov(20, 12))
+    assert shown.projection is not None
+    assert shown.projection.now == Decimal("0.00")
+    assert shown.projection.if_settled == Decimal("1.53")
+    assert shown.projection.pending_value == {"resolved_conversation": Decimal("2.57")}
+    assert upcoming_total(engine, acme, nov(22, 12)) == Decimal("1.53")
 
 
 def test_nothing_pending_projects_the_same_total(
