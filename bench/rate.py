@@ -7,19 +7,19 @@
 (`exclusive`), verified resolutions (`confirmed_by`) and prices per AI model (`group_by`),
 with verifiers' confirmations.
 
-Loading is not timed: a child process generates the events, derives their outcome rows
-with the pure core (classify, then `resolve_key` per dedupe key, as ingestion does) and
-COPYs both into a fresh `bench_rate` database (reversal rows are not stored: closing never
-reads them). The parent then times `SELECT customer_id, count(*) FROM events GROUP BY
-customer_id` as the baseline and the whole close (`close_due`; the plan has graduated,
-package, percentage and flat charges and a minimum), and prints the ratio
-(target under 10x) and its own peak RSS (target under 500 MB), which the loading child
-does not count in. The invoices' grand total is checked against the core's price of the
-same events. With `--grants N`, each customer also gets N prepaid credit grants (mixed
-priorities, expiries and `applies_to`, some smaller than the invoice) and the same period is
-closed again without, with, with and without them (best of each; the order balances cache
-warming): the close with credits is compared with the close without (target within 1.3x),
-and the invoices must add up to the plain total minus what the ledger drew.
+Loading is not timed: a child process generates the events, derives their outcome rows with
+the pure core (classify, then `resolve_key` per dedupe key, as ingestion does) and COPYs
+both into a fresh `bench_rate` database (reversal rows are not stored: closing never reads
+them). The parent then times `SELECT customer_id, count(*) FROM events GROUP BY customer_id`
+as the baseline (best of 3) and the whole close (`close_due`, best of 2, the period reopened
+between them; the plan has graduated, package, percentage and flat charges and a minimum),
+and prints the ratio (target under 10x) and its own peak RSS (target under 500 MB), which
+the loading child does not count in. The invoices' grand total is checked against the core's
+price of the same events. With `--grants N`, each customer also gets N prepaid credit grants
+(mixed priorities, expiries and `applies_to`, some smaller than the invoice) and the same
+period is closed again without, with, with and without them (best of each; the order
+balances cache warming): the close with credits is compared with the close without (target
+within 1.3x), and the invoices must add up to the plain total minus what the ledger drew.
 Needs the PostgreSQL server at 127.0.0.1:5432 (METERING_BENCH_POSTGRES_URL).
 """
 
@@ -250,10 +250,19 @@ def main() -> None:
         before = rss_mib()
         began = time.perf_counter()
         report = close_due(engine, CLOSE_AT)
-        elapsed = time.perf_counter() - began
+        first = time.perf_counter() - began
+        # Then again, as a running worker closes (plan compiled, statements cached): the
+        # best of both, as the baseline is the best of its runs.
+        reopen_period(engine)
+        began = time.perf_counter()
+        report = close_due(engine, CLOSE_AT)
+        elapsed = min(first, time.perf_counter() - began)
         total = sum((invoice.total for invoice in report.invoices), Decimal(0))
         print(f"baseline GROUP BY count: {baseline:.3f} s")
-        print(f"close of {len(report.invoices):,} invoices: {elapsed:.3f} s")
+        print(
+            f"close of {len(report.invoices):,} invoices: {elapsed:.3f} s "
+            f"(best of 2; the first, in a fresh process: {first:.3f} s)"
+        )
         print(f"close / baseline: {elapsed / baseline:.1f}x (target under 10x)")
         print(f"peak RSS: {rss_mib():.0f} MiB (before the close {before:.0f} MiB; target 500)")
         print(f"grand total {total} usd, core {expected} usd")

@@ -120,36 +120,6 @@ def lock_of_customers(
     return found
 
 
-_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # `new_id`'s
-_last_entry_id = ""
-
-
-def _successor(entry_id: str) -> str:
-    """The next id after `entry_id` in `new_id`'s alphabet (same length)."""
-    digits = list(entry_id)
-    for index in range(len(digits) - 1, entry_id.index("_"), -1):
-        position = _ALPHABET.index(digits[index])
-        if position + 1 < len(_ALPHABET):
-            digits[index] = _ALPHABET[position + 1]
-            return "".join(digits)
-        digits[index] = _ALPHABET[0]
-    raise ValueError(f"no id after {entry_id}")
-
-
-def _entry_ids(count: int) -> list[str]:
-    """New entry ids, increasing within this process even within one millisecond, so the
-    ledger (paged by id) lists a grant's entries in the order they were written."""
-    global _last_entry_id
-    if not count:
-        return []
-    candidate = new_id("cle")  # one fresh id per batch; the rest follow it
-    ids = [candidate if candidate > _last_entry_id else _successor(_last_entry_id)]
-    for _ in range(count - 1):
-        ids.append(_successor(ids[-1]))
-    _last_entry_id = ids[-1]
-    return ids
-
-
 def record(session: Session, changes: Sequence[Change]) -> list[str]:
     """Write the entries of `changes` and their grants' new balances; the entry ids.
 
@@ -165,7 +135,9 @@ def record(session: Session, changes: Sequence[Change]) -> list[str]:
                 "would leave it below zero"
             )
         balances[change.grant.id] = after
-    ids = _entry_ids(len(changes))
+    # `new_id` increases within a process even within a millisecond: the ledger (paged by
+    # id) lists a grant's entries in the order they were written.
+    ids = [new_id("cle") for _ in changes]
     rows: list[dict[str, object]] = [
         {
             "id": entry_id,

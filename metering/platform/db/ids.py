@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 import threading
 import time
@@ -9,16 +10,11 @@ import time
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 _RANDOM_BITS = 80
 
+# base64's RFC 4648 digits, in value order, to ours: encoding in C instead of a Python loop.
+_FROM_RFC4648 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET)
+
 _lock = threading.Lock()
 _last = (0, 0)
-
-
-def _base32(number: int, width: int) -> str:
-    chars = []
-    for _ in range(width):
-        number, digit = divmod(number, 32)
-        chars.append(_ALPHABET[digit])
-    return "".join(reversed(chars))
 
 
 def _next_stamp() -> tuple[int, int]:
@@ -46,4 +42,7 @@ def _next_stamp() -> tuple[int, int]:
 def new_id(prefix: str) -> str:
     """A new id sorting by creation time (so cursors over ids follow creation order)."""
     millis, random = _next_stamp()
-    return f"{prefix}_{_base32(millis, 10)}{_base32(random, 16)}"
+    # 10 digits of milliseconds and 16 of randomness are 130 bits: the low bits of 20 bytes,
+    # whose first 6 of 32 digits are the 30 zero bits above them.
+    raw = ((millis << _RANDOM_BITS) | random).to_bytes(20, "big")
+    return f"{prefix}_{base64.b32encode(raw)[6:].decode().translate(_FROM_RFC4648)}"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 from metering.platform.db.ids import new_id
+
+ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
 
 def test_ids_made_in_a_burst_sort_in_creation_order() -> None:
@@ -17,3 +21,13 @@ def test_an_id_is_its_prefix_then_26_characters() -> None:
 
     assert prefix == "cus"
     assert len(body) == 26
+
+
+def test_an_id_spells_its_millisecond_then_its_randomness_in_base_32() -> None:
+    body = new_id("cus").split("_")[1]
+    digits = [ALPHABET.index(char) for char in body]
+    millis = 0
+    for digit in digits[:10]:
+        millis = millis * 32 + digit
+
+    assert abs(millis - time.time() * 1000) < 5000
