@@ -7,8 +7,8 @@
 Loading is not timed: a vendor, a plan with a block maximum and a unit limit, and
 `--customers` customers subscribed since the period start are made through the services;
 generated events spread from the start of the current period to now are classified by the
-pure core and COPYed with their outcome rows, then each customer's running tally is rebuilt
-from its rows (the reconciliation a close does).
+pure core and COPYed with their outcome rows and the running tallies ingestion would keep
+(`copy_events`).
 
 The load is the one the check meets: a vendor's agents call it before each piece of
 billable work (a conversation turn, a model call), which takes a second or more, so a
@@ -49,10 +49,7 @@ import httpx
 from common import percentile
 from ingest import server
 from postgres import copy_events, fresh_database, seed
-from sqlmodel import Session
 
-from metering.ledger.tallies import repository as tallies
-from metering.platform.db.engine import make_engine
 from metering.platform.db.types import utcnow
 from pricing_rules.events import Event
 from pricing_rules.loader import load_rules
@@ -114,18 +111,13 @@ def generate(
 
 
 def load(url: str, outcomes: int, customers: int, now: datetime) -> tuple[str, list[str]]:
-    """Seed, COPY events and outcome rows, rebuild the tallies; the API key and customer ids."""
+    """Seed, COPY events, outcome rows and tallies; the API key and customer ids."""
     rules = load_rules(RULES, "bench-allowance.yaml")
     period = period_containing(now, rules.billing.interval, rules.billing.timezone)
     names = [f"customer-{n:03}" for n in range(customers)]
     seeded = seed(url, RULES, "bench-allowance.yaml", names, period.start, "Bench Allowance")
     end = max(now - timedelta(minutes=1), period.start + timedelta(minutes=1))
     copy_events(url, seeded, generate(outcomes, names, period.start, end), None, (rules, period))
-    engine = make_engine(url)
-    with Session(engine) as session:
-        tallies.rebuild(session, seeded.customer_ids.values(), period.start)
-        session.commit()
-    engine.dispose()
     return seeded.api_key, list(seeded.customer_ids.values())
 
 
