@@ -43,6 +43,8 @@ from metering.platform.api.pagination import decode_cursor, encode_cursor, inval
 from metering.platform.api.problems import not_found
 from pricing_rules.engine import decimal_text, money_text
 from pricing_rules.money import minor_units
+from pricing_rules.periods import Period
+from pricing_rules.rules import RuleFile
 
 
 def get_or_404(session: Session, vendor: Vendor, invoice_id: str) -> Invoice:
@@ -283,33 +285,58 @@ def upcoming(
     period = subscription_period(subscription, rules, now)
     if rated is None:
         rated = rate_live(session, rules, [customer.id], period, now)[customer.id]
-    tallies, lines = rated.tallies, rated.lines
+    [found] = upcoming_at(session, customer, subscription, rules, period, [(now, rated)])
+    return found
+
+
+def upcoming_at(
+    session: Session,
+    customer: Customer,
+    subscription: Subscription,
+    rules: RuleFile,
+    period: Period,
+    rated: Sequence[tuple[datetime, LiveRating]],
+) -> list[UpcomingInvoice]:
+    """The upcoming invoice of `period` as of each instant with the period's rating then (the
+    portal's now and once every pending outcome settles): the subscription, plan and
+    interim invoice are read once for all of them."""
     interim = repository.interims_of(session, [customer.id], period.start).get(customer.id)
-    if interim is not None:  # threshold invoicing billed part of it already
-        lines = rest_after_interim(session, interim, period, rules, now)
-    corrections = pending_corrections(session, customer, now, period.start, rules.currency)
-    pending = [
-        PendingOutcomes(outcome=name, count=tally.pending, next_settles_at=tally.next_settles_at)
-        for name, tally in sorted(tallies.items())
-        if tally.pending and tally.next_settles_at is not None
-    ]
-    current = (period.start, period.end)
-    credits = project(session, customer.id, rules.currency, [*lines, *corrections], current, now)
-    total = sum((line.amount for line in [*lines, *corrections, *credits]), Decimal(0))
-    return UpcomingInvoice(
-        customer_id=customer.id,
-        subscription_id=subscription.id,
-        plan_version_id=subscription.plan_version_id,
-        currency=rules.currency,
-        period_start=period.start,
-        period_end=period.end,
-        as_of=now,
-        closes_at=period.end + rules.billing.close_after,
-        lines=[
-            upcoming_line(line, rules.currency, _billable_count(line, tallies)) for line in lines
-        ],
-        corrections=[upcoming_line(line, rules.currency) for line in corrections],
-        credits=[upcoming_line(line, rules.currency) for line in credits],
-        pending=pending,
-        total=_money(total, rules.currency),
-    )
+    found = []
+    for now, rating in rated:
+        tallies, lines = rating.tallies, rating.lines
+        if interim is not None:  # threshold invoicing billed part of it already
+            lines = rest_after_interim(session, interim, period, rules, now)
+        corrections = pending_corrections(session, customer, now, period.start, rules.currency)
+        pending = [
+            PendingOutcomes(
+                outcome=name, count=tally.pending, next_settles_at=tally.next_settles_at
+            )
+            for name, tally in sorted(tallies.items())
+            if tally.pending and tally.next_settles_at is not None
+        ]
+        current = (period.start, period.end)
+        credits = project(
+            session, customer.id, rules.currency, [*lines, *corrections], current, now
+        )
+        total = sum((line.amount for line in [*lines, *corrections, *credits]), Decimal(0))
+        found.append(
+            UpcomingInvoice(
+                customer_id=customer.id,
+                subscription_id=subscription.id,
+                plan_version_id=subscription.plan_version_id,
+                currency=rules.currency,
+                period_start=period.start,
+                period_end=period.end,
+                as_of=now,
+                closes_at=period.end + rules.billing.close_after,
+                lines=[
+                    upcoming_line(line, rules.currency, _billable_count(line, tallies))
+                    for line in lines
+                ],
+                corrections=[upcoming_line(line, rules.currency) for line in corrections],
+                credits=[upcoming_line(line, rules.currency) for line in credits],
+                pending=pending,
+                total=_money(total, rules.currency),
+            )
+        )
+    return found

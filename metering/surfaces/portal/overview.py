@@ -232,10 +232,10 @@ def build(session: Session, customer: Customer, now: datetime) -> Overview:
     settles = last_settle(session, customer.id, period.start, now, window)
     instants = [now] if settles is None else [now, max(settles, now)]
     rated = [r[customer.id] for r in rate_live_at(session, rules, [customer.id], period, instants)]
-    upcoming = invoices.upcoming(session, customer, now, rated[0])
-    if_settled = (
-        None if settles is None else invoices.upcoming(session, customer, instants[1], rated[1])
+    upcoming, *settled = invoices.upcoming_at(
+        session, customer, subscription, rules, period, list(zip(instants, rated, strict=True))
     )
+    if_settled = settled[0] if settled else None
     counts = period_counts(session, customer.id, period, now, timezone)
     return Overview(
         upcoming=upcoming,
