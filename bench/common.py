@@ -68,6 +68,33 @@ minimum: "500.00"
 """
 
 
+# The plan of the cost benchmarks (margin report, event log): resolutions per unit, a flat fee,
+# and token prices for attributing model calls to conversations.
+COST_RULES = """
+plan: bench
+version: 1
+currency: usd
+billing: {interval: month, timezone: UTC, close_after: 72h}
+outcomes:
+  resolved_conversation:
+    event: conversation.resolved
+    unique_by: properties.conversation_id
+    settle:
+      after: 24h
+      reversed_by: {event: conversation.reopened, match: properties.conversation_id}
+charges:
+  - outcome: resolved_conversation
+    model: per_unit
+    unit_price: "0.99"
+  - {name: Platform fee, model: flat, price: "200.00"}
+costs:
+  attribute_to: properties.conversation_id
+  models:
+    gpt-4o: {input: "2.50", output: "10.00"}
+    small: {input: "0.15", output: "0.60"}
+"""
+
+
 # The same traffic under one outcome per conversation by precedence (a qualified lead before a
 # resolution before a human handoff) and AI resolutions billed only once a verifier confirms
 # them (or 72 hours later without one), priced per AI model (`group_by`).

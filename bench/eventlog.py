@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from common import COST_RULES
 from ingest import post_batches, server
 from postgres import conninfo, fresh_database, seed
 from sqlmodel import Session
@@ -47,29 +48,6 @@ from metering.surfaces.reports.margin import MarginReport
 from metering.surfaces.reports.service import margin_report
 
 ROOT = Path(__file__).resolve().parents[1]
-RULES = """
-plan: bench
-version: 1
-currency: usd
-billing: {interval: month, timezone: UTC, close_after: 72h}
-outcomes:
-  resolved_conversation:
-    event: conversation.resolved
-    unique_by: properties.conversation_id
-    settle:
-      after: 24h
-      reversed_by: {event: conversation.reopened, match: properties.conversation_id}
-charges:
-  - outcome: resolved_conversation
-    model: per_unit
-    unit_price: "0.99"
-  - {name: Platform fee, model: flat, price: "200.00"}
-costs:
-  attribute_to: properties.conversation_id
-  models:
-    gpt-4o: {input: "2.50", output: "10.00"}
-    small: {input: "0.15", output: "0.60", per: 1000000}
-"""
 CALLS = 10
 
 
@@ -175,7 +153,7 @@ def run_vendor(
     customers = [f"customer-{n:04d}" for n in range(args.customers)]
     with fresh_database(f"metering_bench_{label}_{secrets.token_hex(4)}") as url:
         month_start = now.replace(day=1, hour=0, minute=0, second=0)
-        seeded = seed(url, RULES, "bench.yaml", customers, month_start)
+        seeded = seed(url, COST_RULES, "bench.yaml", customers, month_start)
         if eventlog_url is not None:
             set_eventlog(url, seeded.vendor_id)
         with server(url, args.workers, "--no-jobs", start_within=600) as base:

@@ -22,7 +22,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from common import customer_ids, rss_mib, sizes_parser
+from common import COST_RULES, customer_ids, rss_mib, sizes_parser
 from postgres import copy_events, loaded_database, seed
 from sqlmodel import Session
 
@@ -36,29 +36,6 @@ from pricing_rules.periods import period_from_label
 DATABASE = "bench_margin"
 PERIOD = period_from_label("2026-11", "month", "UTC")
 AS_OF = PERIOD.end + timedelta(days=1)
-RULES = """
-plan: bench
-version: 1
-currency: usd
-billing: {interval: month, timezone: UTC, close_after: 72h}
-outcomes:
-  resolved_conversation:
-    event: conversation.resolved
-    unique_by: properties.conversation_id
-    settle:
-      after: 24h
-      reversed_by: {event: conversation.reopened, match: properties.conversation_id}
-charges:
-  - outcome: resolved_conversation
-    model: per_unit
-    unit_price: "0.99"
-  - {name: Platform fee, model: flat, price: "200.00"}
-costs:
-  attribute_to: properties.conversation_id
-  models:
-    gpt-4o: {input: "2.50", output: "10.00"}
-    small: {input: "0.15", output: "0.60"}
-"""
 
 
 def _cost(rng: random.Random) -> dict[str, Any]:
@@ -94,8 +71,8 @@ def generate(count: int, customers: int, seed: int = 11) -> Iterator[Event]:
 
 def load(url: str, events: int, customers: int, expected: Any) -> None:
     """In the child: seed, COPY events and their outcome rows, sum the costs with the core."""
-    seeded = seed(url, RULES, "bench.yaml", customer_ids(customers), PERIOD.start)
-    rules = load_rules(RULES, "bench.yaml")
+    seeded = seed(url, COST_RULES, "bench.yaml", customer_ids(customers), PERIOD.start)
+    rules = load_rules(COST_RULES, "bench.yaml")
     copy_events(url, seeded, generate(events, customers), AS_OF, (rules, PERIOD))
     priced = Decimal(0)
     for event in generate(events, customers):
