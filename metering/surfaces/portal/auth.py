@@ -23,7 +23,6 @@ from metering.catalog.plans.compiled import rules_of
 from metering.catalog.subscriptions import repository as subscriptions
 from metering.catalog.subscriptions.service import in_force
 from metering.catalog.vendors.models import Vendor
-from metering.platform.api.clock import request_now
 from metering.platform.db.session import get_session
 from metering.platform.db.types import utcnow
 from metering.platform.settings import Settings
@@ -52,10 +51,6 @@ class PortalContext:
     fmt: Formatter
     # The customer's invoices whose payment failed (a banner on every page), newest first.
     failed_payments: tuple[FailedPayment, ...] = ()
-
-
-portal_now = request_now
-"""The instant pages show data as of: the API's clock, so one override fixes both."""
 
 
 def _signed_out(title: str, message: str) -> PortalPageError:

@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from metering.billing.credit_purchases import portal_offer
 from metering.billing.credit_purchases.service import providers_of
+from metering.platform.api.clock import request_now
 from metering.platform.api.deps import app_settings
 from metering.platform.api.problems import ProblemError
 from metering.platform.db.session import get_session
@@ -20,7 +21,6 @@ from metering.surfaces.portal.auth import (
     PortalContext,
     check_csrf,
     portal_context,
-    portal_now,
     render_page,
 )
 from metering.surfaces.portal.errors import PortalPageError
@@ -69,7 +69,7 @@ def credits_page(
     request: Request,
     portal: PortalContext = Depends(portal_context),
     session: Session = Depends(get_session),
-    now: datetime = Depends(portal_now),
+    now: datetime = Depends(request_now),
 ) -> HTMLResponse:
     return _credits_page(request, portal, session, now)
 
@@ -83,7 +83,7 @@ def buy_credits(
     portal: PortalContext = Depends(portal_context),
     session: Session = Depends(get_session),
     settings: Settings = Depends(app_settings),
-    now: datetime = Depends(portal_now),
+    now: datetime = Depends(request_now),
 ) -> HTMLResponse | RedirectResponse:
     """Issue the purchase invoice of the amount the customer picked (within what the vendor
     allows) and take the customer to it, where its Pay button opens the provider's page."""

@@ -11,13 +11,13 @@ from sqlmodel import Session
 
 from metering.ledger.disputes import repository
 from metering.ledger.disputes import service as disputes
+from metering.platform.api.clock import request_now
 from metering.platform.api.problems import ProblemError
 from metering.platform.db.session import get_session
 from metering.surfaces.portal.auth import (
     PortalContext,
     check_csrf,
     portal_context,
-    portal_now,
     render_page,
 )
 from metering.surfaces.portal.disputes_context import at_stake
@@ -55,7 +55,7 @@ def withdraw_dispute(
     csrf_token: str = Form(""),
     portal: PortalContext = Depends(portal_context),
     session: Session = Depends(get_session),
-    now: datetime = Depends(portal_now),
+    now: datetime = Depends(request_now),
 ) -> RedirectResponse:
     """Withdraw an open dispute through the disputes service; a closed one is a page saying so."""
     check_csrf(portal, csrf_token)

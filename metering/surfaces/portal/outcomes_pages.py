@@ -23,6 +23,7 @@ from sqlmodel import Session
 from metering.ledger.disputes import repository as disputes_repository
 from metering.ledger.disputes import service as disputes
 from metering.ledger.states import DisplayStatus
+from metering.platform.api.clock import request_now
 from metering.platform.api.problems import ProblemError
 from metering.platform.db.session import get_engine, get_session
 from metering.platform.web.templating import humanize
@@ -32,7 +33,6 @@ from metering.surfaces.portal.auth import (
     PortalContext,
     check_csrf,
     portal_context,
-    portal_now,
     render_page,
 )
 from metering.surfaces.portal.errors import PortalPageError, not_found_page
@@ -127,7 +127,7 @@ def list_outcomes(
     before: str | None = None,
     portal: PortalContext = Depends(portal_context),
     session: Session = Depends(get_session),
-    now: datetime = Depends(portal_now),
+    now: datetime = Depends(request_now),
 ) -> HTMLResponse:
     params = _params(request)
     choices = outcomes_choices.choices(session, portal.customer.id, now)
@@ -241,7 +241,7 @@ def export_outcomes(
     portal: PortalContext = Depends(portal_context),
     session: Session = Depends(get_session),
     engine: Engine = Depends(get_engine),
-    now: datetime = Depends(portal_now),
+    now: datetime = Depends(request_now),
 ) -> StreamingResponse:
     params = _params(request)
     choices = outcomes_choices.choices(session, portal.customer.id, now)
@@ -305,7 +305,7 @@ def show_outcome(
     outcome_id: int,
     portal: PortalContext = Depends(portal_context),
     session: Session = Depends(get_session),
-    now: datetime = Depends(portal_now),
+    now: datetime = Depends(request_now),
 ) -> HTMLResponse:
     return _outcome_page(request, portal, session, outcome_id, now)
 
@@ -318,7 +318,7 @@ def dispute_outcome(
     csrf_token: str = Form(""),
     portal: PortalContext = Depends(portal_context),
     session: Session = Depends(get_session),
-    now: datetime = Depends(portal_now),
+    now: datetime = Depends(request_now),
 ) -> HTMLResponse | RedirectResponse:
     """File a dispute, then show the disputes list; a refusal re-shows the form saying why."""
     check_csrf(portal, csrf_token)

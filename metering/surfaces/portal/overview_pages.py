@@ -10,12 +10,13 @@ from sqlmodel import Session
 
 from metering.billing.commitments import service as commitments
 from metering.billing.commitments.schemas import CommitmentOut
+from metering.platform.api.clock import request_now
 from metering.platform.api.problems import ProblemError
 from metering.platform.db.session import get_session
 from metering.platform.web.charts import Point, bar_chart
 from metering.surfaces.portal import credits, overview_words
 from metering.surfaces.portal import overview as overview_service
-from metering.surfaces.portal.auth import PortalContext, portal_context, portal_now, render_page
+from metering.surfaces.portal.auth import PortalContext, portal_context, render_page
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
@@ -25,7 +26,7 @@ def overview(
     request: Request,
     portal: PortalContext = Depends(portal_context),
     session: Session = Depends(get_session),
-    now: datetime = Depends(portal_now),
+    now: datetime = Depends(request_now),
 ) -> HTMLResponse:
     try:
         shown = overview_service.build(session, portal.customer, now)

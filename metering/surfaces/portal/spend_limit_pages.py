@@ -20,13 +20,13 @@ from metering.billing.credits.service import money
 from metering.catalog.plans.compiled import rules_of
 from metering.catalog.subscriptions import repository as subscriptions
 from metering.catalog.subscriptions.service import in_force
+from metering.platform.api.clock import request_now
 from metering.platform.api.problems import ProblemError
 from metering.platform.db.session import get_session
 from metering.surfaces.portal.auth import (
     PortalContext,
     check_csrf,
     portal_context,
-    portal_now,
     render_page,
 )
 from metering.surfaces.portal.errors import PortalPageError
@@ -109,7 +109,7 @@ def spend_limit_page(
     request: Request,
     portal: PortalContext = Depends(portal_context),
     session: Session = Depends(get_session),
-    now: datetime = Depends(portal_now),
+    now: datetime = Depends(request_now),
 ) -> HTMLResponse:
     return _render(request, portal, session, now, saved=request.query_params.get("saved"))
 
@@ -142,7 +142,7 @@ def set_spend_limit(
     csrf_token: str = Form(""),
     portal: PortalContext = Depends(portal_context),
     session: Session = Depends(get_session),
-    now: datetime = Depends(portal_now),
+    now: datetime = Depends(request_now),
 ) -> HTMLResponse | RedirectResponse:
     """Set or change the limit; a refusal re-shows the form saying which field and why."""
     check_csrf(portal, csrf_token)
@@ -182,7 +182,7 @@ def remove_spend_limit(
     csrf_token: str = Form(""),
     portal: PortalContext = Depends(portal_context),
     session: Session = Depends(get_session),
-    now: datetime = Depends(portal_now),
+    now: datetime = Depends(request_now),
 ) -> RedirectResponse:
     """Remove the customer's own limit: the plan's maximum (if any) applies again."""
     check_csrf(portal, csrf_token)

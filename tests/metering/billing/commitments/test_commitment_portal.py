@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from metering.surfaces.portal.auth import portal_now
+from metering.platform.api.clock import request_now
 from tests.metering.billing.commitments.helpers import RULES, YEAR, day, send_month
 from tests.metering.conftest import SUPPORT_RULES, VendorFixture, create_customer, create_plan
 from tests.metering.surfaces.portal.helpers import sign_in
@@ -21,9 +21,9 @@ NOW = datetime(2026, 4, 1, tzinfo=UTC)  # a quarter of the term gone
 
 @pytest.fixture
 def at_now(app: Any) -> Iterator[None]:
-    app.dependency_overrides[portal_now] = lambda: NOW
+    app.dependency_overrides[request_now] = lambda: NOW
     yield
-    app.dependency_overrides.pop(portal_now, None)
+    app.dependency_overrides.pop(request_now, None)
 
 
 def text_of(html: str) -> str:

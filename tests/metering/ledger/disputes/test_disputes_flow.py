@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from metering.platform.api.clock import request_now
 from metering.platform.db.ids import new_id
 from metering.platform.outbox.models import WebhookDelivery, WebhookEndpoint
-from metering.surfaces.portal.auth import portal_now
 from tests.metering.conftest import VendorFixture
 from tests.metering.ledger.disputes.helpers import outcome_row
 from tests.metering.platform.api.support import bearer, make_vendor
@@ -36,11 +36,11 @@ def client(app: Any, engine: Engine, vendor: VendorFixture) -> Iterator[TestClie
             )
         )
         session.commit()
-    app.dependency_overrides[portal_now] = lambda: NOW
+    app.dependency_overrides[request_now] = lambda: NOW
     with TestClient(app) as client:
         sign_in(client, vendor.api_key, customer)
         yield client
-    app.dependency_overrides.pop(portal_now, None)
+    app.dependency_overrides.pop(request_now, None)
 
 
 def file_from_the_form(client: TestClient, outcome_id: int | None, reason: str) -> Any:

@@ -17,10 +17,10 @@ from sqlmodel import Session, col, select
 from metering.catalog.customers.models import Customer
 from metering.ledger.disputes import service
 from metering.ledger.disputes.models import Dispute
+from metering.platform.api.clock import request_now
 from metering.platform.api.problems import ProblemError
 from metering.platform.db.ids import new_id
 from metering.platform.outbox.models import WebhookDelivery, WebhookEndpoint
-from metering.surfaces.portal.auth import portal_now
 from tests.metering.conftest import VendorFixture, create_customer
 from tests.metering.ledger.disputes.helpers import answer, file_dispute, outcome_row
 from tests.metering.surfaces.portal.helpers import csrf_of, sign_in
@@ -46,11 +46,11 @@ def acme(engine: Engine, vendor: VendorFixture) -> str:
 
 @pytest.fixture
 def client(app: Any, vendor: VendorFixture, acme: str) -> Iterator[TestClient]:
-    app.dependency_overrides[portal_now] = lambda: NOW
+    app.dependency_overrides[request_now] = lambda: NOW
     with TestClient(app) as client:
         sign_in(client, vendor.api_key, acme)
         yield client
-    app.dependency_overrides.pop(portal_now, None)
+    app.dependency_overrides.pop(request_now, None)
 
 
 def dispute_of(engine: Engine, event_id: str) -> Dispute:

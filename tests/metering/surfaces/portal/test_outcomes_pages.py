@@ -18,8 +18,8 @@ from sqlmodel import Session, select
 
 from metering.billing.invoices.models import LineKind
 from metering.ledger.disputes.models import Dispute
+from metering.platform.api.clock import request_now
 from metering.surfaces.portal import outcomes
-from metering.surfaces.portal.auth import portal_now
 from tests.metering.billing.invoices.helpers import invoices, lines, send
 from tests.metering.conftest import VendorFixture, create_customer
 from tests.metering.ledger.disputes.helpers import outcome_row
@@ -31,11 +31,11 @@ from tests.metering.surfaces.portal.outcomes_scenario import NOW, SECRET, build,
 def client(app: Any, engine: Engine, vendor: VendorFixture) -> Iterator[TestClient]:
     """Signed in as acme, pages as of `NOW`."""
     customer = build(engine, vendor)
-    app.dependency_overrides[portal_now] = lambda: NOW
+    app.dependency_overrides[request_now] = lambda: NOW
     with TestClient(app) as client:
         sign_in(client, vendor.api_key, customer)
         yield client
-    app.dependency_overrides.pop(portal_now, None)
+    app.dependency_overrides.pop(request_now, None)
 
 
 def text_of(html: str) -> str:
@@ -150,7 +150,7 @@ def test_the_period_filter_lists_every_period_with_outcomes_labelled(
     ]
     # In January, December has ended and is not invoiced yet: it is listed, so labelled.
     january = client.app.dependency_overrides  # type: ignore[attr-defined]
-    january[portal_now] = lambda: datetime(2027, 1, 2, tzinfo=UTC)
+    january[request_now] = lambda: datetime(2027, 1, 2, tzinfo=UTC)
     later = client.get("/portal/outcomes")
     options = re.findall(r'<option value="(2026-[^"]+)"[^>]*>([^<]+)</option>', later.text)
     assert unescape(options[0][1]).replace("\u2009", " ") == (

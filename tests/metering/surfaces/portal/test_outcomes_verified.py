@@ -15,8 +15,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from metering.ledger.states import DisplayStatus
+from metering.platform.api.clock import request_now
 from metering.surfaces.portal import outcomes
-from metering.surfaces.portal.auth import portal_now
 from metering.surfaces.portal.outcomes import OutcomeFilter
 from tests.metering.billing.invoices.helpers import send
 from tests.metering.conftest import VendorFixture, create_customer, create_plan
@@ -80,7 +80,7 @@ def test_the_pages_name_the_superseding_outcome_and_show_the_evidence(
     lines = (EXAMPLES / "support-outcomes-events.jsonl").read_text().splitlines()
     now = datetime(2026, 11, 9, tzinfo=UTC)
     send(engine, vendor.id, [json.loads(line) for line in lines], now)
-    app.dependency_overrides[portal_now] = lambda: now
+    app.dependency_overrides[request_now] = lambda: now
     try:
         with TestClient(app) as client:
             sign_in(client, vendor.api_key, customer)
@@ -88,7 +88,7 @@ def test_the_pages_name_the_superseding_outcome_and_show_the_evidence(
             detail = client.get(f"/portal/outcomes/{outcome_row(engine, 'o-5').id}")
             lost = client.get(f"/portal/outcomes/{outcome_row(engine, 'o-2').id}")
     finally:
-        app.dependency_overrides.pop(portal_now, None)
+        app.dependency_overrides.pop(request_now, None)
     assert listed.status_code == 200 and detail.status_code == 200
     cells = [
         unescape(re.sub(r"<[^>]+>", " ", cell)).split()

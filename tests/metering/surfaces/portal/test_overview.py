@@ -15,11 +15,11 @@ from sqlmodel import Session
 
 from metering.billing.invoices import service as invoices
 from metering.catalog.customers.models import Customer
+from metering.platform.api.clock import request_now
 from metering.platform.db.types import utcnow
 from metering.platform.web.format import datetime as format_datetime
 from metering.platform.web.format import money
 from metering.surfaces.portal import overview
-from metering.surfaces.portal.auth import portal_now
 from tests.metering.billing.invoices.helpers import (
     OCTOBER,
     RULES,
@@ -68,9 +68,9 @@ def acme(engine: Engine, vendor: VendorFixture) -> str:
 
 @pytest.fixture
 def at_now(app: Any) -> Iterator[None]:
-    app.dependency_overrides[portal_now] = lambda: NOW
+    app.dependency_overrides[request_now] = lambda: NOW
     yield
-    app.dependency_overrides.pop(portal_now, None)
+    app.dependency_overrides.pop(request_now, None)
 
 
 def text_of(html: str) -> str:
@@ -151,7 +151,7 @@ def test_previous_period_not_yet_invoiced_is_rated_as_the_close_will(
     ingest_all(
         engine, vendor.id, [resolution(f"o-{n}", at(10), f"o-{n}") for n in range(3)], at(11)
     )
-    app.dependency_overrides[portal_now] = lambda: nov(2, 12)
+    app.dependency_overrides[request_now] = lambda: nov(2, 12)
     sign_in(app_client, vendor.api_key, acme)
     text = text_of(app_client.get("/portal").text)
     app.dependency_overrides.clear()
