@@ -14,10 +14,9 @@ from pricing_rules.commitments import (
     crossing_split,
     term_containing,
 )
-from pricing_rules.errors import RuleFileError
-from pricing_rules.loader import load_rules
 from pricing_rules.pricing import MeasuredUsage, price_usage
 from pricing_rules.rules import RuleFile
+from tests.pricing_rules.helpers import errors, load
 
 BASE = """\
 plan: zendesk
@@ -36,13 +35,7 @@ charges:
 
 
 def rules(commitment: str, base: str = BASE) -> RuleFile:
-    return load_rules(base + commitment, "plan.yaml")
-
-
-def errors(text: str) -> list[str]:
-    with pytest.raises(RuleFileError) as raised:
-        load_rules(text, "plan.yaml")
-    return [str(error) for error in raised.value.errors]
+    return load(base + commitment)
 
 
 YEAR = """\

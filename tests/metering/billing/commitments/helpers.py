@@ -15,7 +15,7 @@ from metering.catalog.vendors.models import Vendor
 from metering.ledger.plan_changes.service import subscribe
 from tests.metering.billing.invoices.helpers import close, iso, send
 
-RULES = """\
+OUTCOMES = """\
 plan: zendesk
 version: 1
 currency: usd
@@ -27,6 +27,12 @@ outcomes:
     settle:
       after: 24h
       reversed_by: {event: conversation.reopened, match: properties.conversation_id}
+"""
+"""The plan's head: one resolution an outcome, settled a day later unless reopened."""
+
+RULES = (
+    OUTCOMES
+    + """\
 charges:
   - {name: Platform fee, model: flat, price: "10.00"}
 commitment:
@@ -36,6 +42,22 @@ commitment:
   overage: {unit_price: "1.20"}
   true_up: at_term_end
 """
+)
+
+AMOUNT_RULES = (
+    OUTCOMES
+    + """\
+charges:
+  - {name: Resolutions, outcome: resolved_conversation, model: per_unit, unit_price: "4.00"}
+commitment:
+  term: year
+  amount: "120.00"
+  overage: {multiplier: "1.25"}
+  true_up: at_term_end
+"""
+)
+"""An amount commitment: 120.00 a year (120,000.00 scaled down) spent at 4.00 a resolution;
+past it, spend is billed at 1.25x (a 25% overage line)."""
 
 VERSION_2 = RULES.replace("version: 1", "version: 2").replace('"1.20"', '"1.30"')
 """The plan change of month 6: overage at 1.30 from then on."""

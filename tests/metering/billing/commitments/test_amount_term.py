@@ -17,6 +17,7 @@ from metering.surfaces.simulation.readonly import read_only_session
 from metering.surfaces.simulation.service import simulate
 from pricing_rules.loader import load_rules
 from tests.metering.billing.commitments.helpers import (
+    AMOUNT_RULES,
     YEAR,
     change_plan,
     day,
@@ -34,27 +35,7 @@ __all__ = ["at_now"]  # the portal's clock fixed at April 1: a quarter of the te
 TERM_END = datetime(2027, 1, 1, tzinfo=UTC)
 OCTOBER = datetime(2026, 10, 1, tzinfo=UTC)
 
-RULES = """\
-plan: zendesk
-version: 1
-currency: usd
-billing: {interval: month, timezone: UTC, close_after: 72h}
-outcomes:
-  resolved_conversation:
-    event: conversation.resolved
-    unique_by: properties.conversation_id
-    settle:
-      after: 24h
-      reversed_by: {event: conversation.reopened, match: properties.conversation_id}
-charges:
-  - {name: Resolutions, outcome: resolved_conversation, model: per_unit, unit_price: "4.00"}
-commitment:
-  term: year
-  amount: "120.00"
-  overage: {multiplier: "1.25"}
-  true_up: at_term_end
-"""
-VERSION_2 = RULES.replace("version: 1", "version: 2").replace('"4.00"', '"5.00"')
+VERSION_2 = AMOUNT_RULES.replace("version: 1", "version: 2").replace('"4.00"', '"5.00"')
 
 
 def charge(count: int, price: str) -> tuple[str, str, str]:
@@ -77,7 +58,7 @@ def overage(past: str) -> tuple[str, str, str]:
 def through_september(engine: Engine, vendor: VendorFixture) -> list[Invoice]:
     """Two resolutions a month (8.00) to May: 40.00; June 1-14 one (4.00), June 15-30 two at
     5.00 (10.00): 54.00; July and August three (15.00 each): 84.00; September nine (45.00)."""
-    plan = create_plan(engine, vendor.id, RULES)
+    plan = create_plan(engine, vendor.id, AMOUNT_RULES)
     customer = create_customer(engine, vendor.id, "acme", plan, starts_at=YEAR)
     create_plan(engine, vendor.id, VERSION_2)
     for month in range(1, 6):
@@ -149,7 +130,7 @@ def test_a_late_august_event_moves_the_crossing_and_the_close_corrects_september
 def test_a_shortfall_is_trued_up_on_the_last_period_of_the_term(
     engine: Engine, vendor: VendorFixture
 ) -> None:
-    plan = create_plan(engine, vendor.id, RULES)
+    plan = create_plan(engine, vendor.id, AMOUNT_RULES)
     create_customer(engine, vendor.id, "acme", plan, starts_at=YEAR)
     for month in range(1, 13):
         send_month(engine, vendor.id, month, [10, 11] if month <= 11 else [10])
@@ -169,7 +150,7 @@ def test_a_shortfall_is_trued_up_on_the_last_period_of_the_term(
 def test_consumption_in_the_api_and_the_portal(
     engine: Engine, vendor: VendorFixture, app_client: TestClient, at_now: None
 ) -> None:
-    plan = create_plan(engine, vendor.id, RULES)
+    plan = create_plan(engine, vendor.id, AMOUNT_RULES)
     customer = create_customer(engine, vendor.id, "acme", plan, starts_at=YEAR)
     for month in (1, 2, 3):
         send_month(engine, vendor.id, month, [10, 11])  # 8.00 a month, not closed yet
@@ -205,7 +186,7 @@ def test_rules_simulate_carries_the_terms_spend(
 ) -> None:
     through_september(engine, vendor)
     issued = sum((invoice.total for invoice in invoices(engine)), Decimal(0))
-    proposed = RULES.replace("version: 1", "version: 3").replace('"120.00"', '"100.00"')
+    proposed = AMOUNT_RULES.replace("version: 1", "version: 3").replace('"120.00"', '"100.00"')
     with Session(engine) as session:
         plan_id = session.exec(select(Plan.id)).one()
     with read_only_session(database_url) as session:
