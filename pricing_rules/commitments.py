@@ -19,14 +19,15 @@ the unused units at the committed price, or the unused amount.
 Pricing a period needs only where the term stood before it (`used_before`) and the period's
 own quantity: the split at the crossing is exact (a `sum` outcome whose one event crosses
 is split inside that event). `crossing_split` says which outcomes, in timestamp order,
-fall on each side. The lines come after the period's minimum and cap (the brief's order:
-charge lines, minimum, cap, then commitments, then credits, then tax).
+fall on each side (`spend_split` for an amount: the outcome whose spend crosses it). The
+lines come after the period's minimum and cap (the brief's order: charge lines, minimum,
+cap, then commitments, then credits, then tax).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -421,6 +422,43 @@ def crossing_split(
             over.append(key)
         left -= amount
     return under, over
+
+
+def spend_split(spend: Callable[[int], Decimal], count: int, remaining: Decimal) -> tuple[int, int]:
+    """Where an amount commitment is crossed among a period's `count` outcomes in timestamp
+    order, given `spend(k)`, the period's spend (its subtotal) with only its first k of them.
+
+    Returns `(under, over)`: the first `under` outcomes count under the `remaining`
+    commitment (the spend before each is below it) and the outcomes from index `over` on are
+    past it (the spend after each is above it). As in `crossing_split`, the outcome whose
+    spend straddles the crossing is on both sides, and one that adds nothing at the exact
+    crossing is on neither. Found by bisection (spend evaluated O(log count) times), which
+    takes spend to grow with the outcomes: it does under every model but a volume tier, whose
+    lower price can make it fall; there the outcome found is one where spend passes the
+    commitment.
+    """
+    known: dict[int, Decimal] = {count: spend(count)}
+
+    def first(low: int, reached: Callable[[Decimal], bool]) -> int:
+        """The first k in [low, count] whose spend has `reached` (the whole period's has)."""
+        high = count
+        while low < high:
+            middle = (low + high) // 2
+            if middle not in known:
+                known[middle] = spend(middle)
+            if reached(known[middle]):
+                high = middle
+            else:
+                low = middle + 1
+        return low
+
+    total = known[count]
+    if total < remaining:  # a period before the crossing: one pricing
+        return count, count
+    under = first(0, lambda spent: spent >= remaining)
+    if total == remaining:
+        return under, count
+    return under, max(first(under, lambda spent: spent > remaining) - 1, 0)
 
 
 def _text(value: Decimal) -> str:

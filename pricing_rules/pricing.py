@@ -59,6 +59,12 @@ class PricedInvoice:
     def total(self) -> Decimal:
         return sum((line.amount for line in self.lines), ZERO)
 
+    @property
+    def subtotal(self) -> Decimal:
+        """What the period spends at the plan's prices (charges, minimum, cap): what an
+        amount commitment draws from."""
+        return sum((line.amount for line in self.lines if line.kind != "commitment"), ZERO)
+
 
 @dataclass(frozen=True, slots=True)
 class MeasuredUsage:

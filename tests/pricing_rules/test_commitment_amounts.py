@@ -7,12 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from pricing_rules.commitments import Position, crossing_split
-from pricing_rules.errors import RuleFileError
-from pricing_rules.loader import load_rules
+from pricing_rules.commitments import Position, crossing_split, spend_split
 from pricing_rules.pricing import MeasuredUsage, price_usage
 from pricing_rules.rules import RuleFile
 from pricing_rules.schema import rule_file_schema
+from tests.pricing_rules.helpers import errors, load
 
 BASE = """\
 plan: spend
@@ -35,13 +34,7 @@ commitment:
 
 
 def rules(commitment: str = YEAR, base: str = BASE) -> RuleFile:
-    return load_rules(base + commitment, "plan.yaml")
-
-
-def errors(text: str) -> list[str]:
-    with pytest.raises(RuleFileError) as raised:
-        load_rules(text, "plan.yaml")
-    return [str(error) for error in raised.value.errors]
+    return load(base + commitment)
 
 
 def lines(plan: RuleFile, resolutions: int, spent_before: str, ends_term: bool = False) -> list:
@@ -105,6 +98,34 @@ def test_month_9_crosses_inside_one_outcome_to_the_cent() -> None:
     # 1.00 under and 2.00 over, and every later one is past it.
     under, over = crossing_split(Decimal("4000.00"), [(n, Decimal("3.00")) for n in range(2000)])
     assert (len(under), under[-1], over[0], len(over)) == (1334, 1333, 1333, 667)
+
+
+def test_the_crossing_outcome_is_found_from_the_periods_spend() -> None:
+    # The same month by its spend with the first k outcomes (the 200.00 platform fee of a
+    # plan with one spends before any): 3,800.00 fit after the fee, so the 1,267th (the
+    # period spends 3,998.00 before it, 4,001.00 with it) is under and past it.
+    calls: list[int] = []
+
+    def spend(k: int) -> Decimal:
+        calls.append(k)
+        return Decimal("200.00") + 3 * k
+
+    assert spend_split(spend, 2000, Decimal("4000.00")) == (1267, 1266)
+    assert len(calls) <= 2 * 12  # bisection, not one pricing per outcome
+    calls.clear()
+    assert spend_split(spend, 2000, Decimal("7000.00")) == (2000, 2000)  # all under it
+    assert calls == [2000]  # a period before the crossing is priced once
+
+
+@pytest.mark.parametrize("remaining", ["0", "5", "6", "6.5", "12", "13", "100"])
+def test_the_spend_split_is_the_units_split_of_each_outcomes_price(remaining: str) -> None:
+    # Outcomes of 3.00, 0 (free), 1.50, 0, 3.00, 2.00 after a 1.00 fee: each is on the side
+    # `crossing_split` puts a units outcome of that many units, whatever the remaining.
+    prices = [Decimal(p) for p in ("3.00", "0", "1.50", "0", "3.00", "2.00")]
+    left = Decimal(remaining)
+    under, over = crossing_split(left - 1, list(enumerate(prices)))
+    found = spend_split(lambda k: 1 + sum(prices[:k], Decimal(0)), len(prices), left)
+    assert (list(range(found[0])), list(range(found[1], len(prices)))) == (under, over)
 
 
 def test_past_the_commitment_every_cent_is_overage() -> None:

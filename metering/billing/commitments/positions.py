@@ -10,7 +10,10 @@ found in timestamp order.
 An amount commitment adds up spend instead of units: each earlier period of the term is
 priced again from its rows billable as of the same instant, with the rules of the plan
 version it was billed under (its subtotal: charges, minimum, cap), so a late event or a
-plan change moves the crossing exactly as it moves the periods' prices.
+plan change moves the crossing exactly as it moves the periods' prices. Its lines name
+their rows like a units commitment's: the period's rows of priced outcomes, in timestamp
+order, split where the term's spend crosses the amount (`spend_split`: the outcome whose
+price straddles it is on the committed and the overage line).
 """
 
 from __future__ import annotations
@@ -30,7 +33,14 @@ from metering.catalog.subscriptions.models import Subscription
 from metering.ledger import states
 from metering.ledger.outcomes.models import Outcome
 from metering.platform.db.types import exact_decimal
-from pricing_rules.commitments import Commitment, Position, Term, crossing_split, term_containing
+from pricing_rules.commitments import (
+    Commitment,
+    Position,
+    Term,
+    crossing_split,
+    spend_split,
+    term_containing,
+)
 from pricing_rules.measures import Count
 from pricing_rules.pricing import price_usage
 from pricing_rules.rules import RuleFile
@@ -79,7 +89,9 @@ def positions_of(
     ).all()
     found = {}
     for customer_id, plan_id in rows:
-        position = period_position(session, rules, customer_id, plan_id, period, as_of)
+        position = period_position(
+            session, rules, customer_id, plan_id, period, as_of, with_ids=False
+        )
         if position is not None:
             found[customer_id] = position
     return found
@@ -154,9 +166,33 @@ def spent_between(
             continue
         rules = rules_of(session, version)
         rows, _ = current_rows(session, customer_id, period_start, as_of)
-        priced = price_usage(rules, usage_of_rows(rules, rows))
-        spent += sum((x.amount for x in priced.lines if x.kind != "commitment"), ZERO)
+        spent += price_usage(rules, usage_of_rows(rules, rows)).subtotal
     return spent
+
+
+def _spend_ids(
+    session: Session,
+    rules: RuleFile,
+    customer_id: str,
+    period_start: datetime,
+    as_of: datetime,
+    remaining: Decimal,
+) -> CommitmentIds:
+    """The rows of an amount commitment's committed and overage lines: the period's rows
+    billable as of `as_of` of the outcomes its charges price, in timestamp order, split
+    where the period's spend passes what the term has `remaining`."""
+    from metering.billing.invoices.corrections import current_rows, usage_of_rows
+
+    priced = {charge.priced_outcome for charge in rules.charges}
+    found, _ = current_rows(session, customer_id, period_start, as_of)
+    rows = sorted((r for r in found if r.outcome in priced), key=lambda r: (r.occurred_at, r.id))
+    under, over = spend_split(
+        lambda k: price_usage(rules, usage_of_rows(rules, rows[:k])).subtotal,
+        len(rows),
+        remaining,
+    )
+    ids = tuple(row.id for row in rows)
+    return {"commitment:committed": ids[:under], "commitment:overage": ids[over:]}
 
 
 def used_between(
@@ -215,9 +251,11 @@ def period_position(
     plan_id: str,
     period: tuple[datetime, datetime],
     as_of: datetime,
+    with_ids: bool = True,
 ) -> PeriodPosition | None:
     """The position of the customer's period [start, end) as of `as_of` (None: the plan
-    has no commitment)."""
+    has no commitment), with the rows of each side of the crossing unless `with_ids` is
+    False (live figures and corrections show no rows of their own)."""
     commitment = rules.commitment
     start, end = period
     term = term_of(session, rules, customer_id, plan_id, start)
@@ -225,12 +263,20 @@ def period_position(
         return None
     if commitment.by_amount:
         spent = spent_between(session, customer_id, plan_id, term.start, start, as_of)
-        return PeriodPosition(term, Position(used_before=spent, ends_term=end >= term.end))
+        position = Position(used_before=spent, ends_term=end >= term.end)
+        if not with_ids:
+            return PeriodPosition(term, position)
+        remaining = max(commitment.committed_units - spent, ZERO)
+        ids = _spend_ids(session, rules, customer_id, start, as_of, remaining)
+        return PeriodPosition(term, position, ids)
     used = used_between(session, rules, customer_id, term.start, start, as_of)
+    position = Position(used_before=used, ends_term=end >= term.end)
+    if not with_ids:
+        return PeriodPosition(term, position)
     units = _period_units(session, rules, customer_id, start, as_of)
     under, over = crossing_split(max(commitment.committed_units - used, ZERO), units)
     return PeriodPosition(
         term,
-        Position(used_before=used, ends_term=end >= term.end),
+        position,
         {"commitment:committed": tuple(under), "commitment:overage": tuple(over)},
     )

@@ -295,6 +295,7 @@ def _position(
         subscription.plan_id,
         (invoice.period_start, invoice.period_end),
         as_of,
+        with_ids=False,
     )
     return found.position if found else None
 

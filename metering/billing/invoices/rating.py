@@ -131,11 +131,12 @@ def line_ids(
     commitment_ids: CommitmentIds | None = None,
 ) -> OutcomeIds:
     """The outcome rows a line counts: its outcome's, only its value's, or only its side
-    of the commitment's crossing."""
-    if line.outcome is None:
-        return ()
+    of the commitment's crossing (an amount commitment's lines name no outcome but have
+    rows all the same)."""
     if commitment_ids is not None and line.key in commitment_ids:
         return commitment_ids[line.key]
+    if line.outcome is None:
+        return ()
     if line.group is not None:
         return group_ids.get((line.outcome, line.group.value), ())
     return ids.get(line.outcome, ())

@@ -57,7 +57,7 @@ class TermConsumption:
         if key is None or rules.commitment is None:
             return
         if rules.commitment.by_amount:
-            quantity = sum((x.amount for x in priced.lines if x.kind != "commitment"), ZERO)
+            quantity = priced.subtotal
         else:
             found = usage.outcomes.get(rules.commitment.outcome)
             quantity = found.quantity if found is not None else ZERO
