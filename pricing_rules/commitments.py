@@ -432,27 +432,34 @@ def spend_split(spend: Callable[[int], Decimal], count: int, remaining: Decimal)
     commitment (the spend before each is below it) and the outcomes from index `over` on are
     past it (the spend after each is above it). As in `crossing_split`, the outcome whose
     spend straddles the crossing is on both sides, and one that adds nothing at the exact
-    crossing is on neither. Found by bisection (spend evaluated O(log count) times), which
+    crossing is on neither. Found by search (spend evaluated O(log count) times), which
     takes spend to grow with the outcomes: it does under every model but a volume tier, whose
     lower price can make it fall; there the outcome found is one where spend passes the
     commitment.
     """
-    known: dict[int, Decimal] = {count: spend(count)}
+    known: dict[int, Decimal] = {}
+
+    def at(k: int) -> Decimal:
+        if k not in known:
+            known[k] = spend(k)
+        return known[k]
 
     def first(low: int, reached: Callable[[Decimal], bool]) -> int:
-        """The first k in [low, count] whose spend has `reached` (the whole period's has)."""
-        high = count
+        """The first k in [low, count] whose spend has `reached` (the whole period's has),
+        galloping from `low` before bisecting: a crossing early in the period prices only
+        short prefixes."""
+        high, step = low, 1
+        while high < count and not reached(at(high)):
+            low, high, step = high + 1, min(high + step, count), step * 2
         while low < high:
             middle = (low + high) // 2
-            if middle not in known:
-                known[middle] = spend(middle)
-            if reached(known[middle]):
+            if reached(at(middle)):
                 high = middle
             else:
                 low = middle + 1
         return low
 
-    total = known[count]
+    total = at(count)
     if total < remaining:  # a period before the crossing: one pricing
         return count, count
     under = first(0, lambda spent: spent >= remaining)
