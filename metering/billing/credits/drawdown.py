@@ -86,25 +86,33 @@ def _periods(lines: Iterable[LineDraft]) -> dict[PeriodKey, list[LineDraft]]:
     return grouped
 
 
+_CREDITS = LineKind.CREDITS.value
+_TITLES = {
+    EntryKind.DRAWDOWN: ("Credits", "drawdown"),
+    EntryKind.RESTORE: ("Credits restored", "restore"),
+}
+
+
 def _line(use: Use, corrects: str | None) -> LineDraft:
     grant = use.grant
-    title = "Credits" if use.kind == EntryKind.DRAWDOWN else "Credits restored"
+    title, entry = _TITLES[use.kind]
     return LineDraft(
-        kind=LineKind.CREDITS.value,
-        charge_key=f"credits:{grant.id}",
-        description=f"{title}: {grant.label}",
-        outcome=None,
-        quantity=None,
-        amount=use.amount,
-        period_start=use.period_start,
-        period_end=use.period_end,
-        detail={
+        _CREDITS,
+        f"credits:{grant.id}",
+        f"{title}: {grant.name or grant.id}",
+        None,
+        None,
+        use.amount,
+        use.period_start,
+        use.period_end,
+        {
             "grant_id": grant.id,
             "grant_name": grant.name,
             "category": grant.category,
-            "entry": use.kind.value,
+            "entry": entry,
         },
-        corrects_invoice_id=corrects,
+        (),
+        corrects,
     )
 
 
@@ -126,14 +134,16 @@ def settle(
     budget = sum((line.amount for line in lines), ZERO)
     grouped = _periods(lines)
     earlier = sorted(key for key in grouped if key != current)
-    by_id = {grant.id: grant for grant in grants}
     nets = {key: sum((line.amount for line in found), ZERO) for key, found in grouped.items()}
-    for key in earlier:
-        if nets[key] < 0:
-            budget += _restore(settlement, key, grouped[key], -nets[key], paid_before, by_id, as_of)
+    if earlier:
+        by_id = {grant.id: grant for grant in grants}
+        for key in earlier:
+            if nets[key] < 0:
+                wanted = -nets[key]
+                budget += _restore(settlement, key, grouped[key], wanted, paid_before, by_id, as_of)
     for key in [*earlier, current]:
         if key in grouped and nets[key] > 0:
-            budget -= _draw(settlement, key, grouped[key], ordered, left, budget)
+            budget -= _draw(settlement, key, grouped[key], nets[key], ordered, left, budget)
     return settlement
 
 
@@ -188,24 +198,28 @@ def _draw(
     settlement: Settlement,
     key: PeriodKey,
     lines: Sequence[LineDraft],
+    net: Decimal,
     ordered: Sequence[LockedGrant],
     left: dict[str, Decimal],
     budget: Decimal,
 ) -> Decimal:
-    """Pay the period's lines from the grants valid for it; the amount paid."""
-    net = sum((line.amount for line in lines), ZERO)
+    """Pay the period's lines (`net`: their sum) from the grants valid for it; the amount
+    paid."""
     period_budget = min(net, budget)
     unpaid = [max(line.amount, ZERO) for line in lines]
-    labels = [label_of_key(line.charge_key) for line in lines]
-    every = list(range(len(lines)))
-    corrects = next((line.corrects_invoice_id for line in lines), None)
+    labels: list[str | None] = []
+    every = range(len(lines))
+    corrects = lines[0].corrects_invoice_id if lines else None
     total = ZERO
+    start, end = key
     for grant in ordered:
         if period_budget - total <= 0:
             break
-        if left[grant.id] <= 0 or not valid_for(grant, *key):
+        if left[grant.id] <= 0 or not valid_for(grant, start, end):
             continue
         names = grant.applies_to
+        if names is not None and not labels:
+            labels = [label_of_key(line.charge_key) for line in lines]
         mine = every if names is None else [i for i in every if labels[i] in names]
         payable = sum((unpaid[i] for i in mine), ZERO)
         amount = min(left[grant.id], payable, period_budget - total)

@@ -57,7 +57,9 @@ def new_ids(prefix: str, count: int) -> list[str]:
     if count <= 0:
         return []
     millis, first = _stamps(count)
-    head = f"{prefix}_{''.join([_PAIRS[(millis >> shift) & 1023] for shift in (40, 30, 20, 10, 0)])}"
+    head = (
+        f"{prefix}_{''.join([_PAIRS[(millis >> shift) & 1023] for shift in (40, 30, 20, 10, 0)])}"
+    )
     highs: dict[int, str] = {}
     found = []
     for random in range(first, first + count):
