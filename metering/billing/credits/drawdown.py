@@ -37,6 +37,7 @@ ZERO = Decimal(0)
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
 PeriodKey = tuple[datetime, datetime]
+_CREDITS = LineKind.CREDITS.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,15 +82,14 @@ def _unexpired(grant: LockedGrant, instant: datetime) -> bool:
 def _periods(lines: Iterable[LineDraft]) -> dict[PeriodKey, list[LineDraft]]:
     grouped: dict[PeriodKey, list[LineDraft]] = {}
     for line in lines:
-        if line.kind != LineKind.CREDITS.value:
+        if line.kind != _CREDITS:
             grouped.setdefault((line.period_start, line.period_end), []).append(line)
     return grouped
 
 
-_CREDITS = LineKind.CREDITS.value
 _TITLES = {
-    EntryKind.DRAWDOWN: ("Credits", "drawdown"),
-    EntryKind.RESTORE: ("Credits restored", "restore"),
+    EntryKind.DRAWDOWN: ("Credits", EntryKind.DRAWDOWN.value),
+    EntryKind.RESTORE: ("Credits restored", EntryKind.RESTORE.value),
 }
 
 
@@ -97,22 +97,21 @@ def _line(use: Use, corrects: str | None) -> LineDraft:
     grant = use.grant
     title, entry = _TITLES[use.kind]
     return LineDraft(
-        _CREDITS,
-        f"credits:{grant.id}",
-        f"{title}: {grant.name or grant.id}",
-        None,
-        None,
-        use.amount,
-        use.period_start,
-        use.period_end,
-        {
+        kind=_CREDITS,
+        charge_key=f"credits:{grant.id}",
+        description=f"{title}: {grant.label}",
+        outcome=None,
+        quantity=None,
+        amount=use.amount,
+        period_start=use.period_start,
+        period_end=use.period_end,
+        detail={
             "grant_id": grant.id,
             "grant_name": grant.name,
             "category": grant.category,
             "entry": entry,
         },
-        (),
-        corrects,
+        corrects_invoice_id=corrects,
     )
 
 
