@@ -37,6 +37,7 @@ ZERO = Decimal(0)
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
 PeriodKey = tuple[datetime, datetime]
+_CREDITS = LineKind.CREDITS.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,16 +82,22 @@ def _unexpired(grant: LockedGrant, instant: datetime) -> bool:
 def _periods(lines: Iterable[LineDraft]) -> dict[PeriodKey, list[LineDraft]]:
     grouped: dict[PeriodKey, list[LineDraft]] = {}
     for line in lines:
-        if line.kind != LineKind.CREDITS.value:
+        if line.kind != _CREDITS:
             grouped.setdefault((line.period_start, line.period_end), []).append(line)
     return grouped
 
 
+_TITLES = {
+    EntryKind.DRAWDOWN: ("Credits", EntryKind.DRAWDOWN.value),
+    EntryKind.RESTORE: ("Credits restored", EntryKind.RESTORE.value),
+}
+
+
 def _line(use: Use, corrects: str | None) -> LineDraft:
     grant = use.grant
-    title = "Credits" if use.kind == EntryKind.DRAWDOWN else "Credits restored"
+    title, entry = _TITLES[use.kind]
     return LineDraft(
-        kind=LineKind.CREDITS.value,
+        kind=_CREDITS,
         charge_key=f"credits:{grant.id}",
         description=f"{title}: {grant.label}",
         outcome=None,
@@ -102,7 +109,7 @@ def _line(use: Use, corrects: str | None) -> LineDraft:
             "grant_id": grant.id,
             "grant_name": grant.name,
             "category": grant.category,
-            "entry": use.kind.value,
+            "entry": entry,
         },
         corrects_invoice_id=corrects,
     )
@@ -126,14 +133,16 @@ def settle(
     budget = sum((line.amount for line in lines), ZERO)
     grouped = _periods(lines)
     earlier = sorted(key for key in grouped if key != current)
-    by_id = {grant.id: grant for grant in grants}
     nets = {key: sum((line.amount for line in found), ZERO) for key, found in grouped.items()}
-    for key in earlier:
-        if nets[key] < 0:
-            budget += _restore(settlement, key, grouped[key], -nets[key], paid_before, by_id, as_of)
+    if earlier:
+        by_id = {grant.id: grant for grant in grants}
+        for key in earlier:
+            if nets[key] < 0:
+                wanted = -nets[key]
+                budget += _restore(settlement, key, grouped[key], wanted, paid_before, by_id, as_of)
     for key in [*earlier, current]:
         if key in grouped and nets[key] > 0:
-            budget -= _draw(settlement, key, grouped[key], ordered, left, budget)
+            budget -= _draw(settlement, key, grouped[key], nets[key], ordered, left, budget)
     return settlement
 
 
@@ -188,24 +197,28 @@ def _draw(
     settlement: Settlement,
     key: PeriodKey,
     lines: Sequence[LineDraft],
+    net: Decimal,
     ordered: Sequence[LockedGrant],
     left: dict[str, Decimal],
     budget: Decimal,
 ) -> Decimal:
-    """Pay the period's lines from the grants valid for it; the amount paid."""
-    net = sum((line.amount for line in lines), ZERO)
+    """Pay the period's lines (`net`: their sum) from the grants valid for it; the amount
+    paid."""
     period_budget = min(net, budget)
     unpaid = [max(line.amount, ZERO) for line in lines]
-    labels = [label_of_key(line.charge_key) for line in lines]
-    every = list(range(len(lines)))
-    corrects = next((line.corrects_invoice_id for line in lines), None)
+    labels: list[str | None] = []
+    every = range(len(lines))
+    corrects = lines[0].corrects_invoice_id if lines else None
     total = ZERO
+    start, end = key
     for grant in ordered:
         if period_budget - total <= 0:
             break
-        if left[grant.id] <= 0 or not valid_for(grant, *key):
+        if left[grant.id] <= 0 or not valid_for(grant, start, end):
             continue
         names = grant.applies_to
+        if names is not None and not labels:
+            labels = [label_of_key(line.charge_key) for line in lines]
         mine = every if names is None else [i for i in every if labels[i] in names]
         payable = sum((unpaid[i] for i in mine), ZERO)
         amount = min(left[grant.id], payable, period_budget - total)

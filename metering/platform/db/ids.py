@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import secrets
 import threading
 import time
@@ -10,15 +9,19 @@ import time
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 _RANDOM_BITS = 80
 
-# base64's RFC 4648 digits, in value order, to ours: encoding in C instead of a Python loop.
-_FROM_RFC4648 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET)
+# Every 10-bit value as its two digits: an id is 13 lookups (base64's b32encode is a
+# Python loop, 2.5x slower).
+_PAIRS = [high + low for high in _ALPHABET for low in _ALPHABET]
+_SHIFTS = range(120, -1, -10)
+_LOW_40 = (1 << 40) - 1
 
 _lock = threading.Lock()
 _last = (0, 0)
 
 
-def _next_stamp() -> tuple[int, int]:
-    """(millis, random) strictly above the last one this process made.
+def _stamps(count: int) -> tuple[int, int]:
+    """(millis, random) of the first of `count` stamps in a row (random, random + 1, ...),
+    strictly above the last one this process made.
 
     Two ids made in the same millisecond would otherwise sort by chance, so a page of
     events or deliveries ordered by id could show the later one first; like a monotonic
@@ -30,19 +33,45 @@ def _next_stamp() -> tuple[int, int]:
     with _lock:
         last_millis, last_random = _last
         if millis > last_millis:
-            stamp = (millis, secrets.randbits(_RANDOM_BITS - 1))
-        elif last_random + 1 < 1 << _RANDOM_BITS:
-            stamp = (last_millis, last_random + 1)
+            first = (millis, secrets.randbits(_RANDOM_BITS - 1))
+        elif last_random + count < 1 << _RANDOM_BITS:
+            first = (last_millis, last_random + 1)
         else:
-            stamp = (last_millis + 1, secrets.randbits(_RANDOM_BITS - 1))
-        _last = stamp
-        return stamp
+            first = (last_millis + 1, secrets.randbits(_RANDOM_BITS - 1))
+        _last = (first[0], first[1] + count - 1)
+        return first
 
 
 def new_id(prefix: str) -> str:
     """A new id sorting by creation time (so cursors over ids follow creation order)."""
-    millis, random = _next_stamp()
-    # 10 digits of milliseconds and 16 of randomness are 130 bits: the low bits of 20 bytes,
-    # whose first 6 of 32 digits are the 30 zero bits above them.
-    raw = ((millis << _RANDOM_BITS) | random).to_bytes(20, "big")
-    return f"{prefix}_{base64.b32encode(raw)[6:].decode().translate(_FROM_RFC4648)}"
+    millis, random = _stamps(1)
+    # 10 digits of milliseconds and 16 of randomness: 130 bits, 13 pairs of digits.
+    value = (millis << _RANDOM_BITS) | random
+    return f"{prefix}_{''.join([_PAIRS[(value >> shift) & 1023] for shift in _SHIFTS])}"
+
+
+def new_ids(prefix: str, count: int) -> list[str]:
+    """`count` new ids, increasing, as `count` calls of `new_id` would make them, at a
+    fraction of the cost (a close makes thousands): they share their milliseconds, and
+    their randoms (consecutive) mostly share all but the last 8 digits."""
+    if count <= 0:
+        return []
+    millis, first = _stamps(count)
+    head = (
+        f"{prefix}_{''.join([_PAIRS[(millis >> shift) & 1023] for shift in (40, 30, 20, 10, 0)])}"
+    )
+    highs: dict[int, str] = {}
+    found = []
+    for random in range(first, first + count):
+        high, low = random >> 40, random & _LOW_40
+        if high not in highs:
+            highs[high] = "".join([_PAIRS[(high >> shift) & 1023] for shift in (30, 20, 10, 0)])
+        found.append(
+            head
+            + highs[high]
+            + _PAIRS[low >> 30]
+            + _PAIRS[(low >> 20) & 1023]
+            + _PAIRS[(low >> 10) & 1023]
+            + _PAIRS[low & 1023]
+        )
+    return found
