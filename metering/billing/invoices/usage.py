@@ -107,7 +107,7 @@ class _ExactSum:
         return str(self.total)
 
 
-def _raw(expression: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+def raw_value(expression: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     """The driver's value, without the column type's conversion (see `exact_decimal`)."""
     return sa.type_coerce(expression, sa.types.NullType())
 
@@ -116,7 +116,7 @@ def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _sum(session: Session, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+def exact_sum(session: Session, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     if _is_postgres(session):
         return sa.func.sum(column)
     driver = session.connection().connection.driver_connection
@@ -272,9 +272,9 @@ def _tally_rows(
         if with_ids:
             columns.append(_ids(session, t.id, settled).label(f"ids_{n}"))
         if any(isinstance(m, Sum) for m in measures):
-            columns.append(_raw(_sum(session, t.value).filter(settled)).label(f"total_{n}"))
+            columns.append(raw_value(exact_sum(session, t.value).filter(settled)).label(f"total_{n}"))
         if any(isinstance(m, Max) for m in measures):
-            columns.append(_raw(sa.func.max(t.value).filter(settled)).label(f"largest_{n}"))
+            columns.append(raw_value(sa.func.max(t.value).filter(settled)).label(f"largest_{n}"))
         if any(isinstance(m, Unique) for m in measures):
             columns.append(
                 sa.func.count(sa.distinct(t.value_text)).filter(settled).label(f"distinct_{n}")
@@ -330,7 +330,7 @@ def _add_latest(
             t.customer_id,
             t.outcome,
             t.dimension,
-            _raw(t.value).label("value"),
+            raw_value(t.value).label("value"),
             sa.func.row_number()
             .over(partition_by=(t.customer_id, t.outcome), order_by=order)
             .label("rank"),
