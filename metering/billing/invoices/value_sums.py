@@ -1,4 +1,5 @@
-"""Per-event charges added up in the database, for live figures of a few customers.
+"""Per-event charges added up in the database, for live figures (`measure_tallies_at`'s
+`summed`).
 
 A percentage charge prices each event's value (clamped per event) and adds the amounts up
 unrounded; the line is rounded once (`pricing_rules.charges.percentage`). Its line therefore
@@ -9,23 +10,20 @@ PostgreSQL computes the per-event amount in NUMERIC, whose products and sums are
 (the rate is passed as the exact fraction `rate / 100`); SQLite keeps values as REAL, so its
 aggregate converts each value as the stream does and calls the charge's own `event_amount`.
 
-A batch close still streams the values (`metering.billing.invoices.values.ValueStream`).
+The sums are columns of the tally aggregate (`metering.billing.invoices.usage`), so a live
+rating scans the period's rows once. A batch close still streams the values
+(`metering.billing.invoices.values.ValueStream`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from metering.billing.invoices.usage import OUTCOMES, exact_sum, raw_value, scope
-from metering.ledger import states
 from metering.platform.db.types import exact_decimal
-from pricing_rules.charges import PerEventSums
 from pricing_rules.charges.percentage import HUNDRED, PercentageCharge
 from pricing_rules.rules import RuleFile
 
@@ -76,7 +74,10 @@ def amount_sum(
     return function
 
 
-def per_event_charges(rules: RuleFile) -> list[tuple[int, PercentageCharge]]:
+PerEventCharges = list[tuple[int, PercentageCharge]]
+
+
+def per_event_charges(rules: RuleFile) -> PerEventCharges:
     """The charges (with their index) that price each event's value."""
     found = []
     for index, charge in enumerate(rules.charges):
@@ -86,98 +87,3 @@ def per_event_charges(rules: RuleFile) -> list[tuple[int, PercentageCharge]]:
             raise TypeError(f"no database sum for per-event {charge.model} charges")
         found.append((index, charge))
     return found
-
-
-Sums = dict[int, PerEventSums]
-"""Charge index -> its figures."""
-
-
-class ValueSums:
-    """The per-event charges' figures of a few customers as of each of several instants, from
-    one aggregate by customer and outcome over the rows still counting at the earliest
-    instant, each instant's sums filtered by `BILLABLE` as of it (as `measure_tallies_at`)."""
-
-    def __init__(
-        self,
-        session: Session,
-        rules: RuleFile,
-        customer_ids: Collection[str],
-        period_start: datetime,
-        instants: Sequence[datetime],
-    ) -> None:
-        charges = per_event_charges(rules)
-        self._instants = list(instants)
-        self._outcomes = list(dict.fromkeys(c.priced_outcome or "" for _, c in charges))
-        self._sums: dict[tuple[str, str], list[Sums]] = {}
-        if not charges or not customer_ids:
-            return
-        t = OUTCOMES.c
-        billable = [states.BILLABLE.sql(t, as_of) for as_of in instants]
-        columns: list[sa.ColumnElement[Any]] = [t.customer_id, t.outcome]
-        for clause in billable:
-            columns += [
-                sa.func.count().filter(clause),
-                raw_value(exact_sum(session, t.value).filter(clause)),
-                *(raw_value(amount_sum(session, c, i, t.value).filter(clause)) for i, c in charges),
-            ]
-        statement = (
-            sa.select(*columns)
-            .where(
-                *scope(customer_ids, period_start, min(instants)),
-                sa.or_(*billable),
-                t.outcome.in_(self._outcomes),
-            )
-            .group_by(t.customer_id, t.outcome)
-        )
-        width = 2 + len(charges)
-        for row in session.execute(statement).all():
-            customer_id, outcome = row[0], row[1]
-            self._sums[(customer_id, outcome)] = [
-                _sums_of(outcome, charges, row[2 + n * width : 2 + (n + 1) * width])
-                for n in range(len(instants))
-            ]
-
-    def at(self, as_of: datetime) -> SumsAt:
-        """The sums as of one of the instants, as `measured_usage` reads them."""
-        return SumsAt(self, self._instants.index(as_of))
-
-    @property
-    def outcomes(self) -> list[str]:
-        return self._outcomes
-
-    def sums_at(self, customer_id: str, outcome: str, n: int) -> Sums:
-        found = self._sums.get((customer_id, outcome))
-        return found[n] if found is not None else {}
-
-
-def _sums_of(
-    outcome: str, charges: Iterable[tuple[int, PercentageCharge]], row: Sequence[Any]
-) -> Sums:
-    events, value, *amounts = row
-    total = ZERO if value is None else exact_decimal(value)
-    return {
-        index: PerEventSums(events, total, ZERO if amount is None else exact_decimal(amount))
-        for (index, charge), amount in zip(charges, amounts, strict=True)
-        if charge.priced_outcome == outcome
-    }
-
-
-class SumsAt:
-    """`ValueSums` as of one of its instants."""
-
-    def __init__(self, held: ValueSums, n: int) -> None:
-        self._held = held
-        self._n = n
-
-    @property
-    def outcomes(self) -> list[str]:
-        return self._held.outcomes
-
-    def sums(self, customer_id: str, outcome: str) -> Sums:
-        return self._held.sums_at(customer_id, outcome, self._n)
-
-    def values(self, customer_id: str, outcome: str) -> Any:
-        def refused() -> Iterable[Decimal]:
-            raise LookupError(f"{outcome}: its values are added up, not held")
-
-        return refused

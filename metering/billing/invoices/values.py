@@ -29,7 +29,6 @@ from metering.billing.invoices.usage import (
     billable_scope,
     quantity_of,
 )
-from metering.billing.invoices.value_sums import Sums, SumsAt
 from metering.ledger import states
 from metering.platform.db.types import exact_decimal
 from pricing_rules.pricing import MeasuredUsage
@@ -164,10 +163,6 @@ class ValueStream:
             yield from self._head[1]
             self._head = next(self._runs, None)
 
-    def sums(self, customer_id: str, outcome: str) -> Sums:
-        """None added up: the charges read the values."""
-        return {}
-
     def values(self, customer_id: str, outcome: str) -> Values:
         """The values of one customer's outcome, when its charge asks for them."""
 
@@ -187,19 +182,17 @@ def measured_usage(
     rules: RuleFile,
     customer_id: str,
     tallies: Mapping[str, OutcomeTally],
-    stream: ValueStream | SumsAt,
+    stream: ValueStream | None,
 ) -> dict[str, MeasuredUsage]:
-    """What `price_usage` takes, for one customer's tallies (values from `stream`, or their
-    per-event charges' sums from `SumsAt`)."""
+    """What `price_usage` takes, for one customer's tallies (values from `stream`; None when
+    the tallies were measured `summed`: their per-event charges need no values)."""
     usage: dict[str, MeasuredUsage] = {}
     for outcome, tally in tallies.items():
         if outcome not in rules.outcomes:
             continue
         values: Values = tuple
-        sums: Sums = {}
-        if outcome in stream.outcomes and tally.billable:
+        if stream is not None and outcome in stream.outcomes and tally.billable:
             values = stream.values(customer_id, outcome)
-            sums = stream.sums(customer_id, outcome)
         usage[outcome] = MeasuredUsage(
             quantity=quantity_of(rules, outcome, tally),
             events=tally.billable,
@@ -209,6 +202,6 @@ def measured_usage(
                 for value, group in tally.groups.items()
                 if group.billable
             },
-            sums=sums,
+            sums=tally.sums,
         )
     return usage
