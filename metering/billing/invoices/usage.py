@@ -296,10 +296,6 @@ def _tally_rows(
             columns.append(
                 sa.func.count(sa.distinct(t.value_text)).filter(settled).label(f"distinct_{n}")
             )
-        if per_event:
-            columns.append(
-                raw_value(exact_sum(session, t.value).filter(settled)).label(f"values_{n}")
-            )
         for index, charge in per_event:
             amounts = amount_sum(session, charge, index, t.value)
             valued = sa.and_(settled, t.outcome == charge.valued_outcome)
@@ -334,11 +330,9 @@ def _tally_of(row: Any, n: int, per_event: PerEventCharges) -> OutcomeTally:
         tally.distinct = row[f"distinct_{n}"]
     for index, charge in per_event:
         if charge.valued_outcome == row["outcome"]:
-            value, amount = row[f"values_{n}"], row[f"amounts_{index}_{n}"]
+            amount = row[f"amounts_{index}_{n}"]  # its outcome sums its values: `total`
             tally.sums[index] = PerEventSums(
-                tally.billable,
-                ZERO if value is None else exact_decimal(value),
-                ZERO if amount is None else exact_decimal(amount),
+                tally.billable, tally.total, ZERO if amount is None else exact_decimal(amount)
             )
     return tally
 
