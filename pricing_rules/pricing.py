@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
-from pricing_rules.charges import ChargeBase, TierAmount, Usage
+from pricing_rules.charges import ChargeBase, PerEventSums, TierAmount, Usage
 from pricing_rules.commitments import Position, commitment_parts
 from pricing_rules.money import round_money
 from pricing_rules.rules import RuleFile
@@ -78,6 +78,9 @@ class MeasuredUsage:
     values: Callable[[], Iterable[Decimal]] = tuple
     groups: Mapping[str | None, MeasuredUsage] = field(default_factory=dict)
     """The usage of each value of the outcome's `group_by` path, when a charge groups it."""
+    sums: Mapping[int, PerEventSums] = field(default_factory=dict)
+    """Charge index -> that per-event charge's figures added up by the store: the charge
+    prices from them instead of reading `values`."""
 
 
 NO_USAGE = MeasuredUsage()
@@ -101,9 +104,10 @@ def price_usage(
             priced = charge.price(Usage(quantity=Decimal(1)))
         else:
             measured = usage.get(outcome, NO_USAGE)
-            values = measured.values() if charge.needs_values else ()
+            sums = measured.sums.get(index)
+            values = measured.values() if charge.needs_values and sums is None else ()
             priced = charge.price(
-                Usage(quantity=measured.quantity, values=values, events=measured.events)
+                Usage(quantity=measured.quantity, values=values, events=measured.events, sums=sums)
             )
         lines.append(
             PricedLine(

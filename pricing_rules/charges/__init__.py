@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, TypeAlias, get
 
 from pydantic import BeforeValidator, Field
 
-from pricing_rules.charges.base import ChargeAmount, ChargeBase, TierAmount, Usage
+from pricing_rules.charges.base import ChargeAmount, ChargeBase, PerEventSums, TierAmount, Usage
 from pricing_rules.charges.tiers import Tier
 from pricing_rules.errors import RuleValueError
 
@@ -112,6 +112,7 @@ __all__ = [
     "Charge",
     "ChargeAmount",
     "ChargeBase",
+    "PerEventSums",
     "Tier",
     "TierAmount",
     "Usage",

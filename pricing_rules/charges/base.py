@@ -46,6 +46,21 @@ class Usage:
     events: int = 0
     groups: Mapping[str | None, Usage] = field(default_factory=dict)
     """The usage of each value of the charge's `group_by` path (None: the event had none)."""
+    sums: PerEventSums | None = None
+    """The charge's per-event figures already added up where the values are stored, given
+    instead of `values` (see `PerEventSums`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PerEventSums:
+    """A per-event charge's figures over a period's values, added up exactly by the store (a
+    SQL SUM of the value and of the charge's per-event amount): pricing from them gives what
+    pricing the values one by one gives, since that charge only adds its per-event amounts
+    and rounds the line once."""
+
+    events: int = 0
+    value: Decimal = ZERO
+    amount: Decimal = ZERO
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
-from pricing_rules.charges.base import ZERO, ChargeAmount, OutcomeCharge, Usage, number_text
+from pricing_rules.charges.base import (
+    ZERO,
+    ChargeAmount,
+    OutcomeCharge,
+    PerEventSums,
+    Usage,
+    number_text,
+)
 from pricing_rules.errors import RuleValueError
 from pricing_rules.money import Money, NonNegativeDecimal
 
@@ -46,19 +54,25 @@ class PercentageCharge(OutcomeCharge):
             amount += self.per_event_fee
         return amount
 
-    def price(self, usage: Usage) -> ChargeAmount:
+    def add_up(self, values: Iterable[Decimal]) -> PerEventSums:
+        """The events, their values and their amounts (`event_amount`), added up."""
         total_value = ZERO
         total_amount = ZERO
         events = 0
-        for value in usage.values:
+        for value in values:
             total_value += value
             total_amount += self.event_amount(value)
             events += 1
+        return PerEventSums(events, total_value, total_amount)
+
+    def price(self, usage: Usage) -> ChargeAmount:
+        sums = usage.sums if usage.sums is not None else self.add_up(usage.values)
+        events = sums.events
         return ChargeAmount(
-            quantity=total_value,
-            amount=total_amount,
+            quantity=sums.value,
+            amount=sums.amount,
             detail=(
                 f"{events} event{'' if events == 1 else 's'}, "
-                f"{number_text(self.rate)}% of {number_text(total_value)}"
+                f"{number_text(self.rate)}% of {number_text(sums.value)}"
             ),
         )

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from pricing_rules.charges import Charge, ChargeAmount, TierAmount, Usage
+from pricing_rules.charges import Charge, ChargeAmount, PerEventSums, TierAmount, Usage
 from pricing_rules.charges.flat import FlatCharge
 from pricing_rules.charges.package import PackageCharge
 from pricing_rules.charges.per_unit import PerUnitCharge
@@ -227,6 +227,15 @@ def test_percentage_reads_a_generator_once() -> None:
     result = percentage().price(Usage(quantity=Decimal(2), values=stream()))
     assert result.amount == Decimal("4.5")
     assert reads == [Decimal(100), Decimal(200)]
+
+
+def test_percentage_prices_the_sums_a_store_added_up_as_it_prices_the_values() -> None:
+    rule = percentage(per_event_min="1.00", per_event_max="50.00")
+    values = [Decimal(10), Decimal(1000), Decimal(10000)]
+    sums = rule.add_up(values)
+    assert sums == PerEventSums(3, Decimal(11010), Decimal("66.00"))
+    from_sums = rule.price(Usage(quantity=Decimal(3), values=(), sums=sums))
+    assert from_sums == rule.price(Usage(quantity=Decimal(3), values=values))
 
 
 def test_percentage_of_no_events_is_zero() -> None:

@@ -24,7 +24,7 @@ from metering.billing.invoices.usage import (
     measure_tallies,
     measure_tallies_at,
 )
-from metering.billing.invoices.values import HeldAt, HeldValues, ValueStream, measured_usage
+from metering.billing.invoices.values import ValueStream, measured_usage
 from pricing_rules.periods import Period
 from pricing_rules.rules import RuleFile
 
@@ -48,7 +48,7 @@ def _rated(
     period: Period,
     as_of: datetime,
     tallies: Tallies,
-    values: ValueStream | HeldAt,
+    values: ValueStream | None,
 ) -> dict[str, LiveRating]:
     """Each customer's lines as of `as_of` from its tallies and values, in id order (the
     stream's)."""
@@ -86,12 +86,11 @@ def rate_live_at(
     instants: Sequence[datetime],
 ) -> list[dict[str, LiveRating]]:
     """`rate_live` as of each of `instants` (the portal's "now" and "once every pending
-    outcome settles"), from one aggregate and one read of the valued outcomes' values: for a
-    few customers (the values are held in memory)."""
+    outcome settles"), from one aggregate which also adds up the percentage charges' values
+    and per-event amounts (`summed`), so no value is read."""
     ids = sorted(customer_ids)
-    held = HeldValues(session, rules, ids, period.start, instants)
-    every = measure_tallies_at(session, rules, ids, period.start, instants)
+    every = measure_tallies_at(session, rules, ids, period.start, instants, summed=True)
     return [
-        _rated(session, rules, ids, period, as_of, tallies, held.at(as_of))
+        _rated(session, rules, ids, period, as_of, tallies, None)
         for as_of, tallies in zip(instants, every, strict=True)
     ]

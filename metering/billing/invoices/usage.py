@@ -27,9 +27,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from metering.billing.invoices.value_sums import PerEventCharges, amount_sum, per_event_charges
 from metering.ledger import states
 from metering.ledger.outcomes.models import Outcome
 from metering.platform.db.types import exact_decimal
+from pricing_rules.charges import PerEventSums
 from pricing_rules.measures import Latest, Max, Sum, Unique
 from pricing_rules.rules import RuleFile
 
@@ -59,6 +61,9 @@ class OutcomeTally:
     """Rows whose billing changes after `as_of` (known now): the period needs correcting."""
     groups: dict[str | None, OutcomeTally] = field(default_factory=dict)
     """The tally of each value of the outcome's `group_by` path, when a charge groups it."""
+    sums: dict[int, PerEventSums] = field(default_factory=dict)
+    """Charge index -> the figures of the per-event charge pricing this outcome, when measured
+    `summed` (`metering.billing.invoices.value_sums`)."""
 
     @property
     def unsettled(self) -> bool:
@@ -107,7 +112,7 @@ class _ExactSum:
         return str(self.total)
 
 
-def _raw(expression: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+def raw_value(expression: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     """The driver's value, without the column type's conversion (see `exact_decimal`)."""
     return sa.type_coerce(expression, sa.types.NullType())
 
@@ -116,7 +121,7 @@ def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _sum(session: Session, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+def exact_sum(session: Session, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     if _is_postgres(session):
         return sa.func.sum(column)
     driver = session.connection().connection.driver_connection
@@ -191,18 +196,21 @@ def measure_tallies_at(
     period_start: datetime,
     instants: Sequence[datetime],
     with_ids: bool = False,
+    summed: bool = False,
 ) -> list[Tallies]:
     """`measure_tallies` as of each of `instants`, from one aggregate over the period's rows:
     each instant's figures are the aggregates filtered by its own predicates, over the rows
     still counting at the earliest (which holds those of every later instant), so each is
-    exactly what measuring as of that instant alone gives."""
+    exactly what measuring as of that instant alone gives. With `summed`, the same aggregate
+    adds up the per-event charges (`OutcomeTally.sums`), which then need no values."""
     if not customer_ids:
         return [{} for _ in instants]
     _hash_aggregates(session)
     every: list[Tallies] = [{} for _ in instants]
     grouped = rules.group_paths
+    per_event = per_event_charges(rules) if summed else []
     for (customer_id, outcome, value), counted in _tally_rows(
-        session, rules, customer_ids, period_start, instants, with_ids, bool(grouped)
+        session, rules, customer_ids, period_start, instants, with_ids, bool(grouped), per_event
     ):
         for tallies, tally in zip(every, counted, strict=True):
             outcomes = tallies.setdefault(customer_id, {})
@@ -215,7 +223,7 @@ def measure_tallies_at(
     distinct = [o for o in grouped if isinstance(rules.outcomes[o].measure, Unique)]
     if distinct:  # distinct values do not add up over groups: count them once more
         for (customer_id, outcome, _), counted in _tally_rows(
-            session, rules, customer_ids, period_start, instants, False, False, distinct
+            session, rules, customer_ids, period_start, instants, False, False, [], distinct
         ):
             for tallies, tally in zip(every, counted, strict=True):
                 tallies[customer_id][outcome].distinct = tally.distinct
@@ -242,6 +250,11 @@ def _add_group(whole: OutcomeTally, group: OutcomeTally) -> None:
         whole.ids = "{" + ",".join(part for part in inner if part) + "}"
     else:
         whole.ids = [*whole.ids, *group.ids]
+    for index, sums in group.sums.items():
+        found = whole.sums.get(index, PerEventSums())
+        whole.sums[index] = PerEventSums(
+            found.events + sums.events, found.value + sums.value, found.amount + sums.amount
+        )
 
 
 def _tally_rows(
@@ -252,11 +265,13 @@ def _tally_rows(
     instants: Sequence[datetime],
     with_ids: bool,
     by_dimension: bool,
+    per_event: PerEventCharges,
     outcomes: list[str] | None = None,
 ) -> Iterator[tuple[tuple[str, str, str | None], list[OutcomeTally]]]:
     """One aggregate by customer and outcome, and by dimension (the value of the outcome's
     `group_by` path, None for an outcome without one) when asked; of `outcomes` only when
-    given. A tally per instant, each from the aggregates filtered as of it."""
+    given; with the sums of the `per_event` charges. A tally per instant, each from the
+    aggregates filtered as of it."""
     t = OUTCOMES.c
     measures = [spec.measure for spec in rules.outcomes.values()]
     columns: list[sa.ColumnElement[Any]] = [t.customer_id, t.outcome]
@@ -272,13 +287,19 @@ def _tally_rows(
         if with_ids:
             columns.append(_ids(session, t.id, settled).label(f"ids_{n}"))
         if any(isinstance(m, Sum) for m in measures):
-            columns.append(_raw(_sum(session, t.value).filter(settled)).label(f"total_{n}"))
+            columns.append(
+                raw_value(exact_sum(session, t.value).filter(settled)).label(f"total_{n}")
+            )
         if any(isinstance(m, Max) for m in measures):
-            columns.append(_raw(sa.func.max(t.value).filter(settled)).label(f"largest_{n}"))
+            columns.append(raw_value(sa.func.max(t.value).filter(settled)).label(f"largest_{n}"))
         if any(isinstance(m, Unique) for m in measures):
             columns.append(
                 sa.func.count(sa.distinct(t.value_text)).filter(settled).label(f"distinct_{n}")
             )
+        for index, charge in per_event:
+            amounts = amount_sum(session, charge, index, t.value)
+            valued = sa.and_(settled, t.outcome == charge.valued_outcome)
+            columns.append(raw_value(amounts.filter(valued)).label(f"amounts_{index}_{n}"))
     keys: list[sa.ColumnElement[Any]] = [t.customer_id, t.outcome]
     where = scope(customer_ids, period_start, min(instants))
     if by_dimension:
@@ -288,11 +309,11 @@ def _tally_rows(
         where.append(t.outcome.in_(outcomes))
     statement = sa.select(*columns).where(*where).group_by(*keys)
     for row in session.execute(statement).mappings():
-        counted = [_tally_of(row, n) for n in range(len(instants))]
+        counted = [_tally_of(row, n, per_event) for n in range(len(instants))]
         yield (row["customer_id"], row["outcome"], row.get("dimension")), counted
 
 
-def _tally_of(row: Any, n: int) -> OutcomeTally:
+def _tally_of(row: Any, n: int, per_event: PerEventCharges) -> OutcomeTally:
     """The tally as of the `n`th instant from an aggregate row's columns."""
     tally = OutcomeTally(
         billable=row[f"billable_{n}"],
@@ -307,6 +328,12 @@ def _tally_of(row: Any, n: int) -> OutcomeTally:
         tally.largest = exact_decimal(row[f"largest_{n}"])
     if row.get(f"distinct_{n}") is not None:
         tally.distinct = row[f"distinct_{n}"]
+    for index, charge in per_event:
+        if charge.valued_outcome == row["outcome"]:
+            amount = row[f"amounts_{index}_{n}"]  # its outcome sums its values: `total`
+            tally.sums[index] = PerEventSums(
+                tally.billable, tally.total, ZERO if amount is None else exact_decimal(amount)
+            )
     return tally
 
 
@@ -330,7 +357,7 @@ def _add_latest(
             t.customer_id,
             t.outcome,
             t.dimension,
-            _raw(t.value).label("value"),
+            raw_value(t.value).label("value"),
             sa.func.row_number()
             .over(partition_by=(t.customer_id, t.outcome), order_by=order)
             .label("rank"),

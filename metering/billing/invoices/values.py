@@ -28,7 +28,6 @@ from metering.billing.invoices.usage import (
     OutcomeTally,
     billable_scope,
     quantity_of,
-    scope,
 )
 from metering.ledger import states
 from metering.platform.db.types import exact_decimal
@@ -179,82 +178,20 @@ class ValueStream:
         return read
 
 
-class HeldValues:
-    """The settled values of a few customers' valued outcomes as of each of several instants,
-    read in one query and held in memory (the portal rates one customer's period at two
-    instants; a batch close streams with `ValueStream` instead). Each row says, per instant,
-    whether it is `BILLABLE` as of it; the rows read are those still counting at the earliest
-    (which hold those of every later instant) and billable at one of them."""
-
-    def __init__(
-        self,
-        session: Session,
-        rules: RuleFile,
-        customer_ids: Collection[str],
-        period_start: datetime,
-        instants: Sequence[datetime],
-    ) -> None:
-        self._outcomes = valued_outcomes(rules)
-        self._instants = list(instants)
-        self._rows: dict[tuple[str, str], list[Sequence[Any]]] = {}
-        if not self._outcomes or not customer_ids:
-            return
-        t = OUTCOMES.c
-        billable = [states.BILLABLE.sql(t, as_of) for as_of in instants]
-        statement = sa.select(
-            t.customer_id,
-            t.outcome,
-            sa.type_coerce(t.value, sa.types.NullType()),
-            *(sa.case((clause, 1), else_=0) for clause in billable),
-        ).where(
-            *scope(customer_ids, period_start, min(instants)),
-            sa.or_(*billable),
-            t.outcome.in_(self._outcomes),
-        )
-        for row in session.execute(statement).all():
-            self._rows.setdefault((row[0], row[1]), []).append(row)
-
-    @property
-    def outcomes(self) -> list[str]:
-        return self._outcomes
-
-    def at(self, as_of: datetime) -> HeldAt:
-        """The values as of one of the instants, as `measured_usage` reads a stream."""
-        return HeldAt(self, 3 + self._instants.index(as_of))
-
-    def values_at(self, customer_id: str, outcome: str, column: int) -> list[Decimal]:
-        rows = self._rows.get((customer_id, outcome), [])
-        return [exact_decimal(row[2]) for row in rows if row[column]]
-
-
-class HeldAt:
-    """`HeldValues` as of one of its instants."""
-
-    def __init__(self, held: HeldValues, column: int) -> None:
-        self._held = held
-        self._column = column
-
-    @property
-    def outcomes(self) -> list[str]:
-        return self._held.outcomes
-
-    def values(self, customer_id: str, outcome: str) -> Values:
-        return lambda: self._held.values_at(customer_id, outcome, self._column)
-
-
 def measured_usage(
     rules: RuleFile,
     customer_id: str,
     tallies: Mapping[str, OutcomeTally],
-    stream: ValueStream | HeldAt,
+    stream: ValueStream | None,
 ) -> dict[str, MeasuredUsage]:
-    """What `price_usage` takes, for one customer's tallies (values from `stream`)."""
+    """What `price_usage` takes, for one customer's tallies (values from `stream`; None when
+    the tallies were measured `summed`: their per-event charges need no values)."""
     usage: dict[str, MeasuredUsage] = {}
     for outcome, tally in tallies.items():
         if outcome not in rules.outcomes:
             continue
         values: Values = tuple
-        if outcome in stream.outcomes and tally.billable:
+        if stream is not None and outcome in stream.outcomes and tally.billable:
             values = stream.values(customer_id, outcome)
         usage[outcome] = MeasuredUsage(
             quantity=quantity_of(rules, outcome, tally),
@@ -265,5 +202,6 @@ def measured_usage(
                 for value, group in tally.groups.items()
                 if group.billable
             },
+            sums=tally.sums,
         )
     return usage

@@ -6,8 +6,9 @@ pass as the rating once every pending outcome settles), so the page and the API 
 disagree. Around it the page adds
 two reads of outcome rows: one GROUP BY for the counted outcomes per local day and the
 reversed ones (day buckets are the plan timezone's midnights, so it means the same on SQLite
-and PostgreSQL), and the next pending outcomes to settle, read from the recent rows only
-(states and pending: `metering.ledger.states`).
+and PostgreSQL; on PostgreSQL it runs on a second connection while the period is rated), and
+the next pending outcomes to settle, read from the recent rows only (states and pending:
+`metering.ledger.states`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from metering.billing.invoices import service as invoices
 from metering.billing.invoices.live import LiveRating, rate_live_at
 from metering.billing.invoices.models import Invoice, InvoiceKind, InvoiceStatus
 from metering.billing.invoices.periods import subscription_period
+from metering.billing.invoices.prefetch import Beside
 from metering.billing.invoices.schemas import UpcomingInvoice
 from metering.catalog.customers.models import Customer
 from metering.catalog.plans.compiled import rules_of
@@ -162,33 +164,42 @@ class PeriodCounts:
     reversed: dict[str, int]
 
 
-def period_counts(
-    session: Session, customer_id: str, period: Period, until: datetime, timezone: str
-) -> PeriodCounts:
-    """Counted outcomes per local day up to `until`, and reversed ones by outcome name.
+class CountingPeriod:
+    """Counted outcomes per local day up to `until`, and reversed ones by outcome name,
+    counted beside the caller's own queries (`Beside`: PostgreSQL scans the period's rows for
+    them while the caller rates the period).
 
     One GROUP BY over the period's rows; the day of a row is the bucket between two local
     midnights (`_day_bucket`), so both databases cut days alike.
     """
-    days = local_days(period.start, min(until, period.end), timezone)
-    bucket = _day_bucket(session, [ends for _, ends in days]).label("bucket")
-    t = OUTCOMES.c
-    statement = (
-        sa.select(bucket, t.outcome, t.state, sa.func.count())
-        .where(*_period_outcomes(customer_id, period.start))
-        .where(sa.or_(states.COUNTED.sql(t), states.REVERSED.sql(t)))
-        .group_by(bucket, t.outcome, t.state)
-    )
-    counted: dict[int, int] = {}
-    reversed_by: dict[str, int] = {}
-    for row in session.execute(statement).all():
-        index, name, _, count = row
-        if states.COUNTED.holds(row):
-            counted[int(index)] = counted.get(int(index), 0) + int(count)
-        else:
-            reversed_by[name] = reversed_by.get(name, 0) + int(count)
-    per_day = [DayCount(day, counted.get(index, 0)) for index, (day, _) in enumerate(days)]
-    return PeriodCounts(per_day=per_day, reversed=dict(sorted(reversed_by.items())))
+
+    def __init__(
+        self, session: Session, customer_id: str, period: Period, until: datetime, timezone: str
+    ) -> None:
+        self._days = local_days(period.start, min(until, period.end), timezone)
+        bucket = _day_bucket(session, [ends for _, ends in self._days]).label("bucket")
+        t = OUTCOMES.c
+        statement = (
+            sa.select(bucket, t.outcome, t.state, sa.func.count())
+            .where(*_period_outcomes(customer_id, period.start))
+            .where(sa.or_(states.COUNTED.sql(t), states.REVERSED.sql(t)))
+            .group_by(bucket, t.outcome, t.state)
+        )
+        self._rows = Beside(session, statement)
+
+    def counts(self) -> PeriodCounts:
+        counted: dict[int, int] = {}
+        reversed_by: dict[str, int] = {}
+        for row in self._rows.rows():
+            index, name, _, count = row
+            if states.COUNTED.holds(row):
+                counted[int(index)] = counted.get(int(index), 0) + int(count)
+            else:
+                reversed_by[name] = reversed_by.get(name, 0) + int(count)
+        per_day = [
+            DayCount(day, counted.get(index, 0)) for index, (day, _) in enumerate(self._days)
+        ]
+        return PeriodCounts(per_day=per_day, reversed=dict(sorted(reversed_by.items())))
 
 
 def previous_period(
@@ -229,6 +240,7 @@ def build(session: Session, customer: Customer, now: datetime) -> Overview:
     period = subscription_period(subscription, rules, now)
     timezone = rules.billing.timezone
     window = max((spec.settle.after for spec in rules.outcomes.values()), default=timedelta(0))
+    counting = CountingPeriod(session, customer.id, period, now, timezone)
     settles = last_settle(session, customer.id, period.start, now, window)
     instants = [now] if settles is None else [now, max(settles, now)]
     rated = [r[customer.id] for r in rate_live_at(session, rules, [customer.id], period, instants)]
@@ -236,7 +248,7 @@ def build(session: Session, customer: Customer, now: datetime) -> Overview:
         session, customer, subscription, rules, period, list(zip(instants, rated, strict=True))
     )
     if_settled = settled[0] if settled else None
-    counts = period_counts(session, customer.id, period, now, timezone)
+    counts = counting.counts()
     return Overview(
         upcoming=upcoming,
         timezone=timezone,

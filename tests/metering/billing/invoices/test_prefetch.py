@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from metering.billing.invoices.prefetch import CHUNK_ROWS, Prefetch
+from metering.billing.invoices.prefetch import CHUNK_ROWS, Beside, Prefetch
 
 pytestmark = pytest.mark.postgres
 
@@ -48,4 +48,23 @@ def test_an_error_reaches_the_reader_and_stopping_early_frees_the_connection(
         session.rollback()
 
     assert len(first) == CHUNK_ROWS
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def test_a_query_beside_reads_the_snapshot_while_the_session_goes_on(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE letters (c TEXT)"))
+        connection.execute(sa.text("INSERT INTO letters VALUES ('a'), ('b')"))
+    with Session(engine) as session:
+        session.execute(sa.text("SELECT 1"))
+        beside = Beside(session, sa.text("SELECT c FROM letters ORDER BY c"))
+        with engine.begin() as other:  # committed after the snapshot: not seen
+            other.execute(sa.text("INSERT INTO letters VALUES ('c')"))
+        assert session.execute(sa.text("SELECT count(*) FROM letters")).scalar_one() == 3
+        assert [row[0] for row in beside.rows()] == ["a", "b"]
+        failing = Beside(session, sa.text("SELECT c FROM no_such_table"))
+        with pytest.raises(sa.exc.ProgrammingError, match="no_such_table"):
+            failing.rows()
+        session.rollback()
+
     assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
