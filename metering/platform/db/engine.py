@@ -62,3 +62,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
     return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def single_statement_reads(engine: Engine) -> Engine:
+    """`engine` for work that only reads, each statement on its own: on PostgreSQL in
+    autocommit, so a read costs no BEGIN and ROLLBACK round trips (one statement sees one
+    snapshot by itself). SQLite's engine is returned as is: its transactions are emitted by
+    SQLAlchemy (`_begin_immediate`), which autocommit would undo for the pooled connection."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
