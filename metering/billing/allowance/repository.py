@@ -123,9 +123,7 @@ def snapshot(
     params = tallies.tally_params(customer_ids, now) | {"key_hash": key_hash}
     found = Snapshot()
     rows: list[tuple[Any, ...]] = []
-    for kind, owner, text, on_reach, at, ends_at, *numbers in session.execute(
-        _statement(), params
-    ):
+    for kind, owner, text, on_reach, at, ends_at, *numbers in session.execute(_statement(), params):
         if kind == "vendor":
             found.vendor_id = owner
         elif kind == "terms":

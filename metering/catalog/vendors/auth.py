@@ -76,9 +76,7 @@ def invalid_api_key() -> ProblemError:
     )
 
 
-def current_vendor(
-    session: Session = Depends(get_session), key: str = Depends(api_key)
-) -> Vendor:
+def current_vendor(session: Session = Depends(get_session), key: str = Depends(api_key)) -> Vendor:
     """The vendor whose API key is in `Authorization: Bearer <key>`; a 401 problem otherwise."""
     key_hash = hash_api_key(key)
     # A read, so safe to run again when the connection was lost under it.
