@@ -7,6 +7,12 @@ units of each outcome settled and pending, priced by the pure core as quantities
 `warn_at` percent. With `stop_billing` on the plan's maximum the outcomes past it are still
 counted (the invoice is capped), but the check answers `blocked` all the same: the vendor
 would not be paid for the work.
+
+The check is what an agent calls before every piece of billable work, so its path is lean:
+the API key and every read are one statement (`repository.snapshot`), run outside a
+transaction on PostgreSQL (no BEGIN, no ROLLBACK), the parsed plan is cached per immutable
+version, and `check` does all of it in one worker thread, holding a pooled connection only
+while it runs (never across a wait for another thread).
 """
 
 from __future__ import annotations
@@ -16,16 +22,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from metering.billing.allowance import repository
 from metering.billing.allowance.schemas import AllowanceOut, LimitOut, PeriodSpend
 from metering.billing.credits.service import money
 from metering.catalog.plans.compiled import rules_of
+from metering.catalog.vendors.auth import invalid_api_key
+from metering.catalog.vendors.credentials import hash_api_key
 from metering.ledger.outcomes.limits import spend_limit
 from metering.ledger.tallies import repository as tallies
 from metering.platform.api import problems
 from metering.platform.api.problems import ProblemError
+from metering.platform.db.engine import single_statement_reads
+from metering.platform.db.faults import retried_once
 from pricing_rules import limits
 from pricing_rules.engine import decimal_text
 from pricing_rules.periods import Period, clip, period_containing
@@ -141,13 +152,29 @@ def _reason(state: str, decided: _Limit | None) -> str:
     return f"{lim.used_percent}% of {name} of {bound} is used."
 
 
+def check(
+    engine: Engine, api_key: str, customer_ids: Sequence[str], outcome: str, now: datetime
+) -> dict[str, AllowanceOut | ProblemError]:
+    """`allowances` for the vendor of `api_key` (a 401 problem when it has none), in a
+    session of its own: the connection goes back to the pool before this returns."""
+    with Session(single_statement_reads(engine)) as session:
+        return allowances(session, hash_api_key(api_key), customer_ids, outcome, now)
+
+
 def allowances(
-    session: Session, vendor_id: str, customer_ids: Sequence[str], outcome: str, now: datetime
+    session: Session, key_hash: str, customer_ids: Sequence[str], outcome: str, now: datetime
 ) -> dict[str, AllowanceOut | ProblemError]:
     """The allowance of each customer for `outcome` under the plan in force now, or the
     problem that keeps it from one; one statement however many customers (and one more
     the first time a plan version is used in this process)."""
-    read = repository.snapshot(session, vendor_id, customer_ids, now)
+    # A read, so safe to run again when the connection was lost under it.
+    read = retried_once(
+        session,
+        lambda: repository.snapshot(session, key_hash, customer_ids, now),
+        commit=False,
+    )
+    if read.vendor_id is None:
+        raise invalid_api_key()
     answers: dict[str, AllowanceOut | ProblemError] = {}
     for customer_id in customer_ids:
         terms = read.terms.get(customer_id)

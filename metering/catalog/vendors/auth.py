@@ -53,12 +53,12 @@ API_KEY = HTTPBearer(
 """Declares the bearer key in OpenAPI for every route that depends on `current_vendor`."""
 
 
-def current_vendor(
+async def api_key(
     request: Request,
-    session: Session = Depends(get_session),
     credentials: HTTPAuthorizationCredentials | None = Security(API_KEY),
-) -> Vendor:
-    """The vendor whose API key is in `Authorization: Bearer <key>`; a 401 problem otherwise."""
+) -> str:
+    """The key in `Authorization: Bearer <key>`; a 401 problem without one. Async, so
+    reading a header takes no worker thread."""
     if credentials is None or not credentials.credentials.strip():
         detail = (
             "The Authorization header must be 'Bearer <key>'."
@@ -66,15 +66,25 @@ def current_vendor(
             else "Send your API key as 'Authorization: Bearer <key>'."
         )
         raise problems.MISSING_API_KEY.error(detail, headers=BEARER)
-    key_hash = hash_api_key(credentials.credentials.strip())
+    return credentials.credentials.strip()
+
+
+def invalid_api_key() -> ProblemError:
+    """The 401 of a key that is unknown or revoked."""
+    return problems.INVALID_API_KEY.error(
+        "The API key is not valid (unknown or revoked).", headers=BEARER
+    )
+
+
+def current_vendor(session: Session = Depends(get_session), key: str = Depends(api_key)) -> Vendor:
+    """The vendor whose API key is in `Authorization: Bearer <key>`; a 401 problem otherwise."""
+    key_hash = hash_api_key(key)
     # A read, so safe to run again when the connection was lost under it.
     vendor = retried_once(
         session, lambda: repository.vendor_by_key_hash(session, key_hash), commit=False
     )
     if vendor is None:
-        raise problems.INVALID_API_KEY.error(
-            "The API key is not valid (unknown or revoked).", headers=BEARER
-        )
+        raise invalid_api_key()
     return vendor
 
 

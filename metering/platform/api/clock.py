@@ -7,7 +7,7 @@ from datetime import datetime
 from metering.platform.db.types import utcnow
 
 
-def request_now() -> datetime:
-    """Now, read once per request. Tests answer as of a fixed time by replacing it
-    (`app.dependency_overrides[request_now]`)."""
+async def request_now() -> datetime:
+    """Now, read once per request (async: reading the clock takes no worker thread). Tests
+    answer as of a fixed time by replacing it (`app.dependency_overrides[request_now]`)."""
     return utcnow()

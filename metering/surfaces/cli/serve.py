@@ -31,7 +31,12 @@ from metering.surfaces.cli.tcp import TCPConfig
 from metering.surfaces.cli.worker import jobs_summary
 from metering.surfaces.jobs import running_jobs
 
-APP = "metering.surfaces.app:create_app"
+APP = "metering.surfaces.app:create_served_app"
+KEEP_ALIVE_SECONDS = 30
+"""How long an idle kept-alive connection stays open: longer than clients keep idle ones
+(httpx: 5 s). At uvicorn's default, also 5 s, the server can close a connection just as a
+client reuses it, and that request fails with 'server disconnected' (seen under load from
+agents calling about once a second)."""
 
 
 @contextmanager
@@ -82,7 +87,14 @@ def serve_command(
         else:
             typer.echo("jobs: off (run `metering worker`)")
         if workers == 1:
-            uvicorn.run(APP, factory=True, host=host, port=port, log_config=log_config)
+            uvicorn.run(
+                APP,
+                factory=True,
+                host=host,
+                port=port,
+                log_config=log_config,
+                timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            )
             return
         config = TCPConfig(
             APP,
@@ -91,6 +103,7 @@ def serve_command(
             port=port,
             workers=workers,
             log_config=log_config,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
             timeout_worker_healthcheck=settings.serve_worker_healthcheck_seconds,
         )
         Multiprocess(config, sockets=[config.bind_socket()]).run()

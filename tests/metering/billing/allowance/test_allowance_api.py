@@ -5,14 +5,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
 
+from metering.catalog.vendors.models import ApiKey
 from metering.platform.api.clock import request_now
-from tests.metering.conftest import VendorFixture, create_customer, create_plan
+from tests.metering.conftest import VendorFixture, create_customer, create_plan, create_vendor
 from tests.metering.ledger.events.helpers import auth, ingest_all, resolved
 from tests.metering.ledger.limits.helpers import rules, state
 
@@ -146,6 +149,38 @@ def test_unknown_customer_and_unknown_outcome(
             "expected one of: resolved_conversation",
         }
     ]
+
+
+def test_the_key_is_checked_in_the_same_read_revoked_at_once_and_vendors_apart(
+    engine: Engine, vendor: VendorFixture, app_client: Any
+) -> None:
+    """The check reads the API key in its own statement (no cached key): a revoked key is
+    refused from the next call, and another vendor's key does not see the customer."""
+    customer_id = setup(engine, vendor)
+    missing = app_client.get(
+        f"/v1/customers/{customer_id}/allowance", params={"outcome": "resolved_conversation"}
+    )
+    assert (missing.status_code, missing.headers["www-authenticate"]) == (401, "Bearer")
+    unknown = allowance(app_client, replace(vendor, api_key="mk_live_nope"), customer_id, "x")
+    assert unknown.status_code == 401
+    assert unknown.json()["detail"] == "The API key is not valid (unknown or revoked)."
+    other = create_vendor(engine, "Other AI")
+    assert allowance(app_client, other, customer_id, "resolved_conversation").status_code == 404
+    batch = app_client.post(
+        "/v1/allowance",
+        json={"outcome": "resolved_conversation", "customer_ids": [customer_id]},
+        headers=auth(other.api_key),
+    )
+    assert batch.json()["data"][0]["problem"]["status"] == 404
+    assert allowance(app_client, vendor, customer_id, "resolved_conversation").status_code == 200
+    with Session(engine) as session:
+        for key in session.exec(select(ApiKey).where(ApiKey.vendor_id == vendor.id)):
+            key.revoked_at = NOW
+            session.add(key)
+        session.commit()
+    revoked = allowance(app_client, vendor, customer_id, "resolved_conversation")
+    assert revoked.status_code == 401
+    assert revoked.json()["detail"] == "The API key is not valid (unknown or revoked)."
 
 
 def test_batch_answers_each_customer_and_refuses_more_than_100(

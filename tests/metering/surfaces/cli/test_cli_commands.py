@@ -259,12 +259,13 @@ def test_serve_migrates_then_runs_uvicorn(tmp_path: Path, monkeypatch: pytest.Mo
     assert result.exit_code == 0, result.output
     assert calls == [
         (
-            ("metering.surfaces.app:create_app",),
+            ("metering.surfaces.app:create_served_app",),
             {
                 "factory": True,
                 "host": "127.0.0.1",
                 "port": 8123,
                 "log_config": logging_config("json"),
+                "timeout_keep_alive": 30,
             },
         )
     ]
