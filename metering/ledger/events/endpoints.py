@@ -154,7 +154,10 @@ def _ingest(
 ) -> ExactJSONResponse:
     limits = service.limits_of(settings)
     result = retried_once(
-        session, lambda: service.ingest(session, vendor_id, envelope.items, utcnow(), limits)
+        session,
+        lambda: service.ingest(
+            session, vendor_id, envelope.items, utcnow(), limits, envelope.checked
+        ),
     )
     _count(door, result)
     if not envelope.batch and result.rejected:
