@@ -15,12 +15,12 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from metering.ledger.outcomes.models import Outcome
 from metering.ledger.states import COUNTED, OVER_LIMIT, TALLIED
 from metering.ledger.tallies.models import OutcomeTally
+from metering.platform.db import bulk
 from metering.platform.db.types import UTCDateTime, exact_decimal
 
 TABLE: sa.Table = OutcomeTally.__table__  # type: ignore[attr-defined]
@@ -82,18 +82,8 @@ class Deltas:
             if count or units
         ]
         self.changes = {}
-        if not rows:
-            return
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert(TABLE) if dialect == "postgresql" else sqlite.insert(TABLE)
-        statement = insert.on_conflict_do_update(
-            index_elements=["customer_id", "period_start", "outcome", "state", "settles_by"],
-            set_={
-                "units": TABLE.c.units + insert.excluded.units,
-                "rows": TABLE.c.rows + insert.excluded.rows,
-            },
-        )
-        session.execute(statement, rows)
+        key = ("customer_id", "period_start", "outcome", "state", "settles_by")
+        bulk.add_rows(session, TABLE, rows, key, ("units", "rows"))
 
 
 def rows_by_id(session: Session, ids: Collection[int]) -> list[Outcome]:
