@@ -13,6 +13,7 @@ totals of all of them, whichever worker answers.
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 from collections.abc import Iterator
@@ -25,13 +26,33 @@ from uvicorn.supervisors.multiprocess import Multiprocess
 
 from metering.platform.db import migrate
 from metering.platform.monitoring import logs, metrics
+from metering.platform.monitoring.requests import MonitoredApp
 from metering.platform.settings import get_settings
+from metering.surfaces.app import create_app
 from metering.surfaces.cli.db import database_label
 from metering.surfaces.cli.tcp import TCPConfig
 from metering.surfaces.cli.worker import jobs_summary
 from metering.surfaces.jobs import running_jobs
 
-APP = "metering.surfaces.app:create_app"
+APP = "metering.surfaces.cli.serve:served_app"
+YOUNG_OBJECTS = 20_000
+"""The collector's first threshold in a served process (Python's default is 700)."""
+
+
+def served_app() -> MonitoredApp:
+    """`create_app` for the processes `metering serve` runs (uvicorn's factory).
+
+    What the process made to start (modules, tables, the app) is frozen out of the cyclic
+    collector's scans, and its young generation is made large enough that handling a batch
+    of events, which makes and drops tens of thousands of objects, does not set off
+    collections over them: they were about 5% of an ingest batch's time. Memory is still
+    freed by reference counting as before; only cycles wait longer.
+    """
+    app = create_app()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG_OBJECTS, *gc.get_threshold()[1:])
+    return app
 
 
 @contextmanager

@@ -259,7 +259,7 @@ def test_serve_migrates_then_runs_uvicorn(tmp_path: Path, monkeypatch: pytest.Mo
     assert result.exit_code == 0, result.output
     assert calls == [
         (
-            ("metering.surfaces.app:create_app",),
+            ("metering.surfaces.cli.serve:served_app",),
             {
                 "factory": True,
                 "host": "127.0.0.1",
