@@ -41,6 +41,17 @@ def row_units(value: Decimal | None) -> Decimal:
     return ONE if value is None else value
 
 
+_BUCKET_FIELDS = (
+    "state",
+    "vendor_id",
+    "customer_id",
+    "outcome",
+    "period_start",
+    "settles_at",
+    "value",
+)
+
+
 class Deltas:
     """Tally changes gathered over one write, applied in one statement."""
 
@@ -48,20 +59,23 @@ class Deltas:
         self.changes: dict[Bucket, list[Any]] = {}
 
     def add(self, row: Mapping[str, Any] | Outcome, sign: int) -> None:
-        get: Any = row.get if isinstance(row, Mapping) else lambda name: getattr(row, name)
-        state = get("state")
+        if not isinstance(row, Mapping):
+            row = {name: getattr(row, name) for name in _BUCKET_FIELDS}
+        state = row["state"]
         if state not in TALLIED:
             return
         bucket = (
-            get("vendor_id"),
-            get("customer_id"),
-            get("outcome"),
-            get("period_start"),
+            row["vendor_id"],
+            row["customer_id"],
+            row["outcome"],
+            row["period_start"],
             str(state),
-            settles_by(get("settles_at")),
+            settles_by(row["settles_at"]),
         )
-        found = self.changes.setdefault(bucket, [Decimal(0), 0])
-        found[0] += sign * row_units(get("value"))
+        found = self.changes.get(bucket)
+        if found is None:
+            found = self.changes[bucket] = [Decimal(0), 0]
+        found[0] += sign * row_units(row["value"])
         found[1] += sign
 
     def apply(self, session: Session) -> None:
