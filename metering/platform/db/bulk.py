@@ -7,6 +7,7 @@ and to plan than 500 VALUES tuples. SQLite takes the plain multi-row INSERT.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -100,8 +101,9 @@ def _insert_copy(
     conflicts must be skipped or values returned (COPY itself can do neither)."""
     columns = [table.c[name] for name in rows[0]]
     names = ", ".join(column.name for column in columns)
-    json_columns = [isinstance(column.type, sa.JSON) for column in columns]
-    keys = [column.name for column in columns]
+    json_columns = [i for i, column in enumerate(columns) if isinstance(column.type, sa.JSON)]
+    getter = operator.itemgetter(*(column.name for column in columns))
+    values_of = getter if len(columns) > 1 else lambda row: (getter(row),)
     direct = not skip_conflicts_on and not returning
     target = table.name if direct else f"incoming_{table.name}"
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
@@ -113,12 +115,10 @@ def _insert_copy(
             )
         with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row(
-                    [
-                        jsontext.column_text(row[key]) if is_json else row[key]
-                        for key, is_json in zip(keys, json_columns, strict=True)
-                    ]
-                )
+                values = list(values_of(row))
+                for index in json_columns:
+                    values[index] = jsontext.column_text(values[index])
+                copy.write_row(values)
         if direct:
             return []
         sql = f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {target}"
