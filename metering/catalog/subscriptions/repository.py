@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from metering.catalog.plans.compiled import PlanRef, versions_by_id
 from metering.catalog.subscriptions.models import Subscription
+from metering.platform.db import bulk
 
 CHUNK = 1000
 
@@ -47,7 +48,7 @@ def terms_of(session: Session, customer_ids: Collection[str]) -> dict[str, list[
             col(Subscription.plan_version_id),
             col(Subscription.starts_at),
             col(Subscription.ends_at),
-        ).where(col(Subscription.customer_id).in_(ids[start : start + CHUNK]))
+        ).where(bulk.text_in(session, col(Subscription.customer_id), ids[start : start + CHUNK]))
         rows.extend(tuple(row) for row in session.execute(statement).all())
     plans = versions_by_id(session, {row[2] for row in rows})
     terms: dict[str, list[Term]] = {}

@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from metering.ledger.disputes.models import Dispute, DisputeStatus
+from metering.platform.db import bulk
 
 Key = tuple[str, str, datetime, str]  # customer_id, outcome, period_start, dedupe_key
 CHUNK = 500
@@ -25,7 +26,7 @@ def credits_of(session: Session, customer_ids: Collection[str]) -> dict[Key, dat
     for start in range(0, len(ordered), CHUNK):
         rows = session.exec(
             select(Dispute).where(
-                col(Dispute.customer_id).in_(ordered[start : start + CHUNK]),
+                bulk.text_in(session, col(Dispute.customer_id), ordered[start : start + CHUNK]),
                 Dispute.status == DisputeStatus.ACCEPTED.value,
             )
         ).all()

@@ -61,7 +61,7 @@ def hold_subscriptions(session: Session, customer_ids: Collection[str]) -> None:
     for start in range(0, len(ids), CHUNK):
         session.execute(
             sa.select(col(Customer.id))
-            .where(col(Customer.id).in_(ids[start : start + CHUNK]))
+            .where(bulk.text_in(session, col(Customer.id), ids[start : start + CHUNK]))
             .order_by(col(Customer.id))
             .with_for_update(read=True, key_share=True)
         )
@@ -72,7 +72,7 @@ def _customers(session: Session, vendor_id: str, external_ids: list[str]) -> dic
     for start in range(0, len(external_ids), CHUNK):
         statement = select(Customer.external_id, Customer.id).where(
             Customer.vendor_id == vendor_id,
-            col(Customer.external_id).in_(external_ids[start : start + CHUNK]),
+            bulk.text_in(session, col(Customer.external_id), external_ids[start : start + CHUNK]),
         )
         found.update(dict(session.exec(statement).all()))
     return found

@@ -70,15 +70,21 @@ def _conflict_detail(event_id: str, where: str) -> str:
 
 
 def ingest(
-    session: Session, vendor_id: str, items: list[Any], now: datetime, limits: Limits
+    session: Session,
+    vendor_id: str,
+    items: list[Any],
+    now: datetime,
+    limits: Limits,
+    checked: bool = False,
 ) -> IngestResult:
-    """Store the valid items of one request (the caller commits)."""
+    """Store the valid items of one request (the caller commits); `checked` as in
+    `parse_item`."""
     result = IngestResult()
     first_seen: dict[str, EventIn] = {}
     indexes: dict[str, int] = {}
     for index, item in enumerate(items):
         try:
-            parsed = parse_item(item, now, limits)
+            parsed = parse_item(item, now, limits, checked)
         except ItemError as error:
             result.rejected.append(Rejected(index, error.event_id, 422, error.detail))
             continue

@@ -24,6 +24,7 @@ from metering.ledger.outcomes.models import Outcome
 from metering.ledger.outcomes.repository import Key
 from metering.ledger.states import OutcomeState
 from metering.ledger.tallies import repository as tallies
+from metering.platform.db import bulk
 from pricing_rules import limits
 from pricing_rules.pricing import MeasuredUsage
 from pricing_rules.rules import RuleFile
@@ -123,7 +124,7 @@ def _spend_limits(
     for start in range(0, len(ids), _CHUNK):
         statement = select(
             col(Customer.id), col(Customer.spend_limit_amount), col(Customer.spend_limit_on_reach)
-        ).where(col(Customer.id).in_(ids[start : start + _CHUNK]))
+        ).where(bulk.text_in(session, col(Customer.id), ids[start : start + _CHUNK]))
         for customer_id, amount, on_reach in session.exec(statement).all():
             found[customer_id] = spend_limit(amount, on_reach)
     return found

@@ -194,6 +194,13 @@ def group_states(keys: Sequence[KeyFacts]) -> list[list[KeyState]]:
     each key resolves on its own, then only the first key with a billed winner counts, at
     every instant (so a reversal, void or credit of that winner promotes the next one); the
     billed winners of the others are `superseded`. One key alone is plain `key_states`."""
+    if len(keys) == 1 and len(keys[0].candidates) == 1 and keys[0].static:
+        # The common case, said directly: one candidate and no fact after it wins its key,
+        # counted from its time on unless it carries a problem.
+        (candidate,) = keys[0].candidates
+        if candidate.problem:
+            return [[KeyState(candidate, OutcomeState.PROBLEM)]]
+        return [[KeyState(candidate, OutcomeState.COUNTED, candidate.occurred_at, None)]]
     resolved = [key.resolve(_AFTER_ALL) for key in keys]
     billed_now = [
         None if winner is None or winner.problem or credited else winner

@@ -15,12 +15,12 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from metering.ledger.outcomes.models import Outcome
 from metering.ledger.states import COUNTED, OVER_LIMIT, TALLIED
 from metering.ledger.tallies.models import OutcomeTally
+from metering.platform.db import bulk
 from metering.platform.db.types import UTCDateTime, exact_decimal
 
 TABLE: sa.Table = OutcomeTally.__table__  # type: ignore[attr-defined]
@@ -41,6 +41,17 @@ def row_units(value: Decimal | None) -> Decimal:
     return ONE if value is None else value
 
 
+_BUCKET_FIELDS = (
+    "state",
+    "vendor_id",
+    "customer_id",
+    "outcome",
+    "period_start",
+    "settles_at",
+    "value",
+)
+
+
 class Deltas:
     """Tally changes gathered over one write, applied in one statement."""
 
@@ -48,20 +59,23 @@ class Deltas:
         self.changes: dict[Bucket, list[Any]] = {}
 
     def add(self, row: Mapping[str, Any] | Outcome, sign: int) -> None:
-        get: Any = row.get if isinstance(row, Mapping) else lambda name: getattr(row, name)
-        state = get("state")
+        if not isinstance(row, Mapping):
+            row = {name: getattr(row, name) for name in _BUCKET_FIELDS}
+        state = row["state"]
         if state not in TALLIED:
             return
         bucket = (
-            get("vendor_id"),
-            get("customer_id"),
-            get("outcome"),
-            get("period_start"),
+            row["vendor_id"],
+            row["customer_id"],
+            row["outcome"],
+            row["period_start"],
             str(state),
-            settles_by(get("settles_at")),
+            settles_by(row["settles_at"]),
         )
-        found = self.changes.setdefault(bucket, [Decimal(0), 0])
-        found[0] += sign * row_units(get("value"))
+        found = self.changes.get(bucket)
+        if found is None:
+            found = self.changes[bucket] = [Decimal(0), 0]
+        found[0] += sign * row_units(row["value"])
         found[1] += sign
 
     def apply(self, session: Session) -> None:
@@ -82,18 +96,8 @@ class Deltas:
             if count or units
         ]
         self.changes = {}
-        if not rows:
-            return
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert(TABLE) if dialect == "postgresql" else sqlite.insert(TABLE)
-        statement = insert.on_conflict_do_update(
-            index_elements=["customer_id", "period_start", "outcome", "state", "settles_by"],
-            set_={
-                "units": TABLE.c.units + insert.excluded.units,
-                "rows": TABLE.c.rows + insert.excluded.rows,
-            },
-        )
-        session.execute(statement, rows)
+        key = ("customer_id", "period_start", "outcome", "state", "settles_by")
+        bulk.add_rows(session, TABLE, rows, key, ("units", "rows"))
 
 
 def rows_by_id(session: Session, ids: Collection[int]) -> list[Outcome]:

@@ -133,6 +133,41 @@ def _insert_copy(
         cursor.close()
 
 
+def add_rows(
+    session: Session,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    key: Sequence[str],
+    added: Sequence[str],
+) -> None:
+    """Insert `rows`, or add their `added` columns onto the stored row with the same `key`
+    (a unique constraint), row by row in the order given (the order locks are taken in).
+
+    PostgreSQL gets one `INSERT ... SELECT FROM unnest ... ON CONFLICT DO UPDATE`, however many
+    rows (an executemany would run a statement per row); SQLite the dialect's upsert. Two
+    rows with the same key in one call are refused by PostgreSQL: the caller merges them.
+    """
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        insert = sqlite.insert(table)
+        statement = insert.on_conflict_do_update(
+            index_elements=list(key),
+            set_={name: table.c[name] + insert.excluded[name] for name in added},
+        )
+        session.execute(statement, list(rows))
+        return
+    columns = [table.c[name] for name in rows[0]]
+    names = ", ".join(column.name for column in columns)
+    arrays = ", ".join(_array_cast(column) for column in columns)
+    sums = ", ".join(f"{name} = {table.name}.{name} + excluded.{name}" for name in added)
+    sql = (
+        f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sums}"
+    )
+    session.execute(sa.text(sql), {column.name: _column_values(column, rows) for column in columns})
+
+
 def update_rows(session: Session, entity: Any, key: str, rows: Sequence[dict[str, Any]]) -> None:
     """Update rows of `entity` (a table model) by `key`, each dict naming its key and the
     columns to set (the same keys in every dict).
@@ -180,6 +215,16 @@ def tuples_in(
         .render_derived(with_types=True)
     )
     return sa.tuple_(*columns).in_(sa.select(*(source.c[name] for name in names)))
+
+
+def text_in(session: Session, column: Any, values: Sequence[str]) -> sa.ColumnElement[bool]:
+    """`column IN values` for a text column; on PostgreSQL `column = ANY(array)`: one
+    parameter however many values, so the statement is compiled once and sent as it is (an
+    IN list renders, and the driver re-parses, a placeholder per value on every call)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return column.in_(values)  # type: ignore[no-any-return]
+    array = sa.bindparam(None, list(values), type_=postgresql.ARRAY(sa.Text()))
+    return column == sa.any_(array)  # type: ignore[no-any-return]
 
 
 def prefer_index_lookups(session: Session) -> None:

@@ -37,9 +37,10 @@ def lock_groups(
     """
     if session.get_bind().dialect.name != "postgresql":
         return
-    exclusive = {lock_id(*group) for group in groups}
-    member_ids = {lock_id(*member) for member in members}
-    shared = {lock_id(*member[:-1]) for member in members} - exclusive
+    exclusive = {lock_id(*group) for group in set(groups)}
+    distinct = set(members)
+    member_ids = {lock_id(*member) for member in distinct}
+    shared = {lock_id(*group) for group in {member[:-1] for member in distinct}} - exclusive
     modes = sorted([(i, False) for i in exclusive] + [(i, True) for i in shared])
     if modes:
         session.execute(

@@ -303,6 +303,21 @@ def spans_of(found: list[states.KeyState]) -> dict[str, tuple[Any, ...]]:
     return {k.candidate.event_id: (k.state, k.counted_from, k.counted_until) for k in found}
 
 
+def test_a_lone_candidate_with_no_later_fact_counts_from_its_time_unless_a_problem() -> None:
+    """The shortcut of `group_states` for the common key says what the full resolution says."""
+    assert spans_of(states.key_states([Candidate("only", at(0), "m")])) == {
+        "only": (OutcomeState.COUNTED, at(0), None)
+    }
+    troubled = [Candidate("only", at(0), "m", problem="measured value is not a number")]
+    assert spans_of(states.key_states(troubled)) == {"only": (OutcomeState.PROBLEM, None, None)}
+    for found in (
+        states.key_states([Candidate("only", at(0), "m")], [states.Reversal("m", at(1))]),
+        states.key_states([Candidate("only", at(0), "m")], credited_at=at(1)),
+        states.key_states([Candidate("only", at(0), "m")], voided_at={"only": at(1)}),
+    ):  # a later fact: the full resolution, a span that ends
+        assert spans_of(found)["only"][1:] == (at(0), at(1))
+
+
 def test_a_reversal_ends_the_winners_span_at_its_own_time() -> None:
     found = states.key_states([Candidate("w", at(0), "m")], [states.Reversal("m", at(80))])
     assert spans_of(found) == {"w": (OutcomeState.REVERSED, at(0), at(80))}
