@@ -19,6 +19,7 @@ ones whose cursor has not moved, and invoices are unique per (customer, period s
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -35,6 +36,7 @@ from metering.billing.credits.drawdown import Closing, record_uses, settle_invoi
 from metering.billing.invoices import lifecycle, repository
 from metering.billing.invoices.corrections import correct_period, rest_after_interim
 from metering.billing.invoices.models import InvoiceKind, InvoiceStatus
+from metering.billing.invoices.prefetch import Prefetch
 from metering.billing.invoices.rating import LineDraft, rate
 from metering.billing.invoices.usage import Tallies, measure_tallies
 from metering.billing.invoices.values import ValueStream, measured_usage
@@ -233,9 +235,14 @@ def _close_batch(
         ids = [item.customer_id for item in claimed]
         spread_stale_marks(session, ids)
         marks = stale_marks(session, ids)  # read before measuring
-        with ValueStream(session, rules, ids, period.start, as_of) as stream:
+        stored = running_tallies.StoredTotals()
+        with (
+            ValueStream(session, rules, ids, period.start, as_of) as stream,
+            _kept_tallies(session, ids, period.start) as kept,
+        ):
             stream.prefetch()
-            tallies = measure_tallies(session, rules, ids, period.start, as_of)
+            tallies = measure_tallies(session, rules, ids, period.start, as_of, stored=stored)
+            kept_rows = kept()
             drafts = price_claimed(session, claimed, rules, tallies, stream, as_of)
         bill_rest_after_interim(session, drafts, rules, as_of)
         cleared, corrected = _add_corrections(session, drafts, marks, as_of, rules.currency)
@@ -256,11 +263,28 @@ def _close_batch(
             c for c, counted in tallies.items() if any(t.unsettled for t in counted.values())
         ]
         mark_stale(session, [(first.vendor_id, c, period.start) for c in waiting])
-        running_tallies.reconcile(session, ids, period.start)
+        running_tallies.reconcile(session, ids, period.start, stored.totals(), kept_rows)
         session.commit()
     report.invoices.extend(closed)
     report.corrected_periods += corrected
     return moved
+
+
+@contextmanager
+def _kept_tallies(
+    session: Session, ids: Sequence[str], period_start: datetime
+) -> Iterator[Callable[[], list[Sequence[Any]] | None]]:
+    """The tally side of the close's tally check (`running_tallies.drifted`), read on
+    PostgreSQL beside the close's aggregate (`Prefetch`); SQLite reads it when reconciling."""
+    if not ids or session.get_bind().dialect.name != "postgresql":
+        yield lambda: None
+        return
+    params = {"customers": sorted(set(ids)), "period_start": period_start}
+    prefetch = Prefetch(session, running_tallies.KEPT_SQL, params)
+    try:
+        yield lambda: [row for chunk in prefetch.chunks() for row in chunk]
+    finally:
+        prefetch.close()
 
 
 def price_claimed(

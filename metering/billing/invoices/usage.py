@@ -29,6 +29,7 @@ from sqlmodel import Session
 
 from metering.ledger import states
 from metering.ledger.outcomes.models import Outcome
+from metering.ledger.tallies.repository import StoredTotals, tallied_columns
 from metering.platform.db.types import exact_decimal
 from pricing_rules.measures import Latest, Max, Sum, Unique
 from pricing_rules.rules import RuleFile
@@ -175,13 +176,19 @@ def measure_tallies(
     period_start: datetime,
     as_of: datetime,
     with_ids: bool = True,
+    stored: StoredTotals | None = None,
 ) -> Tallies:
     """Every outcome of `customer_ids` in the period starting at `period_start`.
 
     Only an invoice keeps the ids of its rows: live figures leave them out (`with_ids`),
-    which spares aggregating and reading a list as long as the period's outcomes.
+    which spares aggregating and reading a list as long as the period's outcomes. A close
+    also gathers the rows and units of each tallied state into `stored` from the same
+    aggregate (the outcome side of its tally check, `metering.ledger.tallies`).
     """
-    return measure_tallies_at(session, rules, customer_ids, period_start, [as_of], with_ids)[0]
+    instants = [as_of]
+    return measure_tallies_at(
+        session, rules, customer_ids, period_start, instants, with_ids, stored
+    )[0]
 
 
 def measure_tallies_at(
@@ -191,6 +198,7 @@ def measure_tallies_at(
     period_start: datetime,
     instants: Sequence[datetime],
     with_ids: bool = False,
+    stored: StoredTotals | None = None,
 ) -> list[Tallies]:
     """`measure_tallies` as of each of `instants`, from one aggregate over the period's rows:
     each instant's figures are the aggregates filtered by its own predicates, over the rows
@@ -202,8 +210,12 @@ def measure_tallies_at(
     every: list[Tallies] = [{} for _ in instants]
     grouped = rules.group_paths
     for (customer_id, outcome, value), counted in _tally_rows(
-        session, rules, customer_ids, period_start, instants, with_ids, bool(grouped)
+        session, rules, customer_ids, period_start, instants, with_ids, bool(grouped), stored
     ):
+        if stored is not None and not any(
+            t.billable or t.pending or t.changes_after for t in counted
+        ):
+            continue  # only rows `stored` asked for, none still counting
         for tallies, tally in zip(every, counted, strict=True):
             outcomes = tallies.setdefault(customer_id, {})
             if outcome not in grouped:
@@ -215,7 +227,7 @@ def measure_tallies_at(
     distinct = [o for o in grouped if isinstance(rules.outcomes[o].measure, Unique)]
     if distinct:  # distinct values do not add up over groups: count them once more
         for (customer_id, outcome, _), counted in _tally_rows(
-            session, rules, customer_ids, period_start, instants, False, False, distinct
+            session, rules, customer_ids, period_start, instants, False, False, None, distinct
         ):
             for tallies, tally in zip(every, counted, strict=True):
                 tallies[customer_id][outcome].distinct = tally.distinct
@@ -252,11 +264,15 @@ def _tally_rows(
     instants: Sequence[datetime],
     with_ids: bool,
     by_dimension: bool,
+    stored: StoredTotals | None = None,
     outcomes: list[str] | None = None,
 ) -> Iterator[tuple[tuple[str, str, str | None], list[OutcomeTally]]]:
     """One aggregate by customer and outcome, and by dimension (the value of the outcome's
     `group_by` path, None for an outcome without one) when asked; of `outcomes` only when
-    given. A tally per instant, each from the aggregates filtered as of it."""
+    given. A tally per instant, each from the aggregates filtered as of it. With `stored`,
+    the aggregate also takes in the rows in a tallied state and adds up their rows and units
+    into it: a group of only such rows has tallies of zeros (billable, pending and changing
+    after none), which the caller skips."""
     t = OUTCOMES.c
     measures = [spec.measure for spec in rules.outcomes.values()]
     columns: list[sa.ColumnElement[Any]] = [t.customer_id, t.outcome]
@@ -281,6 +297,10 @@ def _tally_rows(
             )
     keys: list[sa.ColumnElement[Any]] = [t.customer_id, t.outcome]
     where = scope(customer_ids, period_start, min(instants))
+    if stored is not None:
+        counting, *period = where
+        where = [sa.or_(counting, t.state.in_([str(s) for s in states.TALLIED])), *period]
+        columns += tallied_columns(t)
     if by_dimension:
         keys.append(t.dimension)
         columns.append(t.dimension)
@@ -289,6 +309,8 @@ def _tally_rows(
     statement = sa.select(*columns).where(*where).group_by(*keys)
     for row in session.execute(statement).mappings():
         counted = [_tally_of(row, n) for n in range(len(instants))]
+        if stored is not None:
+            stored.add(row["customer_id"], row["outcome"], row)
         yield (row["customer_id"], row["outcome"], row.get("dimension")), counted
 
 
