@@ -297,38 +297,53 @@ def _tally_rows(
             )
     keys: list[sa.ColumnElement[Any]] = [t.customer_id, t.outcome]
     where = scope(customer_ids, period_start, min(instants))
+    extra: list[sa.ColumnElement[Any]] = []
     if stored is not None:
         counting, *period = where
         where = [sa.or_(counting, t.state.in_([str(s) for s in states.TALLIED])), *period]
-        columns += tallied_columns(t)
+        extra = tallied_columns(t)
+        columns += extra
     if by_dimension:
         keys.append(t.dimension)
         columns.append(t.dimension)
     if outcomes is not None:
         where.append(t.outcome.in_(outcomes))
     statement = sa.select(*columns).where(*where).group_by(*keys)
-    for row in session.execute(statement).mappings():
-        counted = [_tally_of(row, n) for n in range(len(instants))]
+    result = session.execute(statement)
+    index = {name: position for position, name in enumerate(result.keys())}
+    # Positions, not names: a name looked up per row per column costs as much as the query.
+    fields = ("billable", "ids", "pending", "next_settles_at", "changes_after")
+    fields += ("total", "largest", "distinct")
+    wanted = [[index.get(f"{name}_{n}") for name in fields] for n in range(len(instants))]
+    tallied = [index[column.name] for column in extra]
+    dimension = index.get("dimension")
+    for row in result:
+        counted = [_tally_of(row, positions) for positions in wanted]
         if stored is not None:
-            stored.add(row["customer_id"], row["outcome"], row)
-        yield (row["customer_id"], row["outcome"], row.get("dimension")), counted
+            stored.add(row[0], row[1], [row[position] for position in tallied])
+        yield (row[0], row[1], None if dimension is None else row[dimension]), counted
 
 
-def _tally_of(row: Any, n: int) -> OutcomeTally:
-    """The tally as of the `n`th instant from an aggregate row's columns."""
-    tally = OutcomeTally(
-        billable=row[f"billable_{n}"],
-        ids=_read_ids(row.get(f"ids_{n}")),
-        pending=row[f"pending_{n}"],
-        next_settles_at=row[f"next_settles_at_{n}"],
-        changes_after=row[f"changes_after_{n}"],
+def _tally_of(row: Sequence[Any], positions: Sequence[int | None]) -> OutcomeTally:
+    """The tally as of one instant from an aggregate row, its columns at `positions`
+    (billable, ids, pending, next settle, changes after, total, largest, distinct; None for
+    a column the query left out)."""
+    billable, ids, pending, next_settles_at, changes_after, total, largest, distinct = (
+        None if position is None else row[position] for position in positions
     )
-    if row.get(f"total_{n}") is not None:
-        tally.total = exact_decimal(row[f"total_{n}"])
-    if row.get(f"largest_{n}") is not None:
-        tally.largest = exact_decimal(row[f"largest_{n}"])
-    if row.get(f"distinct_{n}") is not None:
-        tally.distinct = row[f"distinct_{n}"]
+    tally = OutcomeTally(
+        billable=billable,
+        ids=_read_ids(ids),
+        pending=pending,
+        next_settles_at=next_settles_at,
+        changes_after=changes_after,
+    )
+    if total is not None:
+        tally.total = exact_decimal(total)
+    if largest is not None:
+        tally.largest = exact_decimal(largest)
+    if distinct is not None:
+        tally.distinct = distinct
     return tally
 
 

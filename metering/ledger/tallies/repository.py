@@ -234,6 +234,7 @@ def period_tallies(
     return {(customer, outcome): tally for (customer, outcome, _), tally in found.items()}
 
 
+_TALLIED_NAMES = sorted(str(s) for s in TALLIED)
 Totals = dict[tuple[str, str, str], tuple[int, Decimal]]
 """(customer, outcome, state) -> (rows, units rounded to 6 places), zero groups left out."""
 
@@ -263,7 +264,7 @@ def tallied_columns(o: Any) -> list[sa.ColumnElement[Any]]:
     row in a `TALLIED` state: the outcome side of `drifted`, which a close reads from the
     aggregate it runs anyway instead of scanning the rows again (`StoredTotals`)."""
     columns: list[sa.ColumnElement[Any]] = []
-    for state in sorted(str(s) for s in TALLIED):
+    for state in _TALLIED_NAMES:
         in_state = o.state == state
         units = sa.func.sum(sa.func.coalesce(o.value, 1)).filter(in_state)
         columns += [
@@ -280,11 +281,12 @@ class StoredTotals:
     def __init__(self) -> None:
         self._rows: list[tuple[str, str, str, Any, Any]] = []
 
-    def add(self, customer: str, outcome: str, row: Mapping[str, Any]) -> None:
-        for state in sorted(str(s) for s in TALLIED):
-            count = row[f"tallied_rows_{state}"]
+    def add(self, customer: str, outcome: str, values: Sequence[Any]) -> None:
+        """One group's values of `tallied_columns`, in their order."""
+        for n, state in enumerate(_TALLIED_NAMES):
+            count, units = values[2 * n], values[2 * n + 1]
             if count:
-                self._rows.append((customer, outcome, state, count, row[f"tallied_units_{state}"]))
+                self._rows.append((customer, outcome, state, count, units))
 
     def totals(self) -> Totals:
         return _totals(self._rows)
