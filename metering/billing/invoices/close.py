@@ -45,6 +45,7 @@ from metering.catalog.plans.compiled import rules_of
 from metering.catalog.subscriptions.models import Subscription
 from metering.ledger.outcomes.stale import clear_stale, mark_stale, stale_marks
 from metering.ledger.tallies import repository as running_tallies
+from metering.platform.db.members import one_of
 from metering.platform.db.types import utcnow
 from pricing_rules.periods import Period, clip, period_containing
 from pricing_rules.rules import RuleFile
@@ -186,7 +187,7 @@ def _claim(session: Session, batch: Sequence[DuePeriod]) -> list[DuePeriod]:
             col(s.ends_at),
             col(s.plan_version_id),
         )
-        .where(col(s.id).in_(sorted(expected)))
+        .where(one_of(col(s.id), sorted(expected)))
         .with_for_update(skip_locked=True)
     )
     claimed = []
@@ -299,7 +300,9 @@ def price_claimed(
     if not claimed:
         return []
     ids = [item.customer_id for item in claimed]
-    customers = {c.id: c for c in session.exec(select(Customer).where(col(Customer.id).in_(ids)))}
+    customers = {
+        c.id: c for c in session.exec(select(Customer).where(one_of(col(Customer.id), ids)))
+    }
     positions = _positions(session, claimed, rules, as_of)
     drafts = []
     for item in sorted(claimed, key=lambda item: item.customer_id):  # the stream's order

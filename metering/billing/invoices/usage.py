@@ -30,6 +30,7 @@ from sqlmodel import Session
 from metering.ledger import states
 from metering.ledger.outcomes.models import Outcome
 from metering.ledger.tallies.repository import StoredTotals, tallied_columns
+from metering.platform.db.members import one_of
 from metering.platform.db.types import exact_decimal
 from pricing_rules.measures import Latest, Max, Sum, Unique
 from pricing_rules.rules import RuleFile
@@ -152,7 +153,7 @@ def _period_of(
     customer_ids: Collection[str], period_start: datetime
 ) -> list[sa.ColumnElement[bool]]:
     t = OUTCOMES.c
-    return [t.period_start == period_start, t.customer_id.in_(sorted(customer_ids))]
+    return [t.period_start == period_start, one_of(t.customer_id, sorted(customer_ids))]
 
 
 def scope(
@@ -312,8 +313,16 @@ def _tally_rows(
     result = session.execute(statement)
     index = {name: position for position, name in enumerate(result.keys())}
     # Positions, not names: a name looked up per row per column costs as much as the query.
-    fields = ("billable", "ids", "pending", "next_settles_at", "changes_after")
-    fields += ("total", "largest", "distinct")
+    fields = [
+        "billable",
+        "ids",
+        "pending",
+        "next_settles_at",
+        "changes_after",
+        "total",
+        "largest",
+        "distinct",
+    ]
     wanted = [[index.get(f"{name}_{n}") for name in fields] for n in range(len(instants))]
     tallied = [index[column.name] for column in extra]
     dimension = index.get("dimension")
@@ -328,9 +337,8 @@ def _tally_of(row: Sequence[Any], positions: Sequence[int | None]) -> OutcomeTal
     """The tally as of one instant from an aggregate row, its columns at `positions`
     (billable, ids, pending, next settle, changes after, total, largest, distinct; None for
     a column the query left out)."""
-    billable, ids, pending, next_settles_at, changes_after, total, largest, distinct = (
-        None if position is None else row[position] for position in positions
-    )
+    values: list[Any] = [None if position is None else row[position] for position in positions]
+    billable, ids, pending, next_settles_at, changes_after, total, largest, distinct = values
     tally = OutcomeTally(
         billable=billable,
         ids=_read_ids(ids),
