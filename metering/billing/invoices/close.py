@@ -28,7 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from metering.billing.commitments.positions import PeriodPosition, period_position
 from metering.billing.commitments.stale import spread_stale_marks
@@ -51,6 +51,7 @@ from pricing_rules.periods import Period, clip, period_containing
 from pricing_rules.rules import RuleFile
 
 BATCH_SIZE = 1000
+CUSTOMERS: sa.Table = Customer.__table__  # type: ignore[attr-defined]
 Progress = Callable[[int, int], None]
 """Called after each batch with (periods done, periods found due so far)."""
 
@@ -199,12 +200,21 @@ def _claim(session: Session, batch: Sequence[DuePeriod]) -> list[DuePeriod]:
     return claimed
 
 
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """How a customer pays its invoices: what an issued invoice's due date depends on (read
+    as two columns: loading a thousand customers as models costs a tenth of a close)."""
+
+    collection_method: str
+    days_until_due: int
+
+
 @dataclass(slots=True)
 class Draft:
     """One invoice being built in a batch."""
 
     item: DuePeriod
-    customer: Customer
+    customer: Terms
     lines: list[LineDraft]
     corrections: int = 0
     invoice_id: str = field(default_factory=repository.new_invoice_id)
@@ -300,8 +310,12 @@ def price_claimed(
     if not claimed:
         return []
     ids = [item.customer_id for item in claimed]
+    c = CUSTOMERS.c
     customers = {
-        c.id: c for c in session.exec(select(Customer).where(one_of(col(Customer.id), ids)))
+        customer_id: Terms(method, days)
+        for customer_id, method, days in session.execute(
+            sa.select(c.id, c.collection_method, c.days_until_due).where(one_of(c.id, ids))
+        )
     }
     positions = _positions(session, claimed, rules, as_of)
     drafts = []
