@@ -19,6 +19,7 @@ from metering.billing.invoices.models import Invoice, InvoiceStatus
 from metering.catalog.plans.compiled import rules_of
 from metering.catalog.subscriptions.models import Subscription
 from metering.ledger.outcomes.stale import mark_stale, stale_marks
+from metering.platform.db.members import one_of
 from pricing_rules.rules import RuleFile
 
 
@@ -41,7 +42,7 @@ def spread_stale_marks(session: Session, customer_ids: Collection[str]) -> None:
         )
         .join(s, col(s.id) == col(i.subscription_id))
         .where(
-            col(i.customer_id).in_(sorted(earliest)),
+            one_of(col(i.customer_id), sorted(earliest)),
             col(i.status) != InvoiceStatus.VOID.value,
         )
         .order_by(col(i.customer_id), col(i.period_start))

@@ -19,6 +19,7 @@ from metering.billing.payments.links import LINKS
 from metering.billing.payments.models import SyncState
 from metering.billing.payments.protocol import DECLINE_WORDS, DeclineCode
 from metering.catalog.customers.models import Customer
+from metering.platform.db.members import one_of
 from metering.platform.outbox.models import EventType
 from metering.platform.outbox.service import enqueue_many
 from pricing_rules.engine import money_text
@@ -94,7 +95,7 @@ def _invoices(connection: Connection, invoice_ids: Collection[str]) -> Sequence[
         )
         .join(CUSTOMERS, c.id == i.customer_id)
         .outerjoin(LINKS, link.invoice_id == i.id)
-        .where(i.id.in_(sorted(invoice_ids)))
+        .where(one_of(i.id, sorted(invoice_ids)))
         .order_by(i.id)
     )
     return connection.execute(statement).all()

@@ -45,6 +45,7 @@ from metering.billing.invoices.rating import LineDraft
 from metering.billing.payments import links
 from metering.catalog.customers.models import Customer
 from metering.ledger.outcomes.stale import mark_stale
+from metering.platform.db.members import one_of
 from metering.platform.db.types import utcnow
 from metering.platform.monitoring import metrics
 
@@ -115,7 +116,7 @@ def issue(
     customer_ids = sorted({row["customer_id"] for row, _ in invoices})
     found = session.execute(
         sa.select(CUSTOMERS.c.id, CUSTOMERS.c.payment_provider).where(
-            CUSTOMERS.c.id.in_(customer_ids)
+            one_of(CUSTOMERS.c.id, customer_ids)
         )
     )
     providers: dict[str, str] = {row.id: row.payment_provider for row in found}

@@ -24,6 +24,7 @@ from metering.catalog.customers.models import Customer
 from metering.catalog.subscriptions.models import Subscription
 from metering.platform.db import bulk
 from metering.platform.db.ids import new_id
+from metering.platform.db.members import one_of
 
 _INVOICES: sa.Table = Invoice.__table__  # type: ignore[attr-defined]
 _LINES: sa.Table = InvoiceLine.__table__  # type: ignore[attr-defined]
@@ -60,7 +61,7 @@ def customers_invoiced(
     return set(
         session.exec(
             select(Invoice.customer_id).where(
-                col(Invoice.customer_id).in_(sorted(customer_ids)),
+                one_of(col(Invoice.customer_id), sorted(customer_ids)),
                 Invoice.period_start == period_start,
                 Invoice.kind == InvoiceKind.PERIOD.value,
             )
@@ -79,7 +80,7 @@ def interims_of(
         select(Invoice)
         .join(InvoiceLine, col(InvoiceLine.invoice_id) == col(Invoice.id))
         .where(
-            col(Invoice.customer_id).in_(sorted(customer_ids)),
+            one_of(col(Invoice.customer_id), sorted(customer_ids)),
             Invoice.kind == InvoiceKind.INTERIM.value,
             col(Invoice.status) != InvoiceStatus.VOID.value,
             InvoiceLine.period_start == period_start,
@@ -168,7 +169,7 @@ def advance_subscriptions(
 ) -> None:
     session.execute(
         sa.update(Subscription)
-        .where(col(Subscription.id).in_(list(subscription_ids)))
+        .where(one_of(col(Subscription.id), list(subscription_ids)))
         .values(billed_through=billed_through, updated_at=now)
     )
 

@@ -30,8 +30,11 @@ from sqlmodel import Session
 from metering.billing.invoices.value_sums import PerEventCharges, amount_sum, per_event_charges
 from metering.ledger import states
 from metering.ledger.outcomes.models import Outcome
+from metering.ledger.tallies.repository import StoredTotals, tallied_columns
+from metering.platform.db.members import one_of
 from metering.platform.db.types import exact_decimal
 from pricing_rules.charges import PerEventSums
+from pricing_rules.charges.percentage import PercentageCharge
 from pricing_rules.measures import Latest, Max, Sum, Unique
 from pricing_rules.rules import RuleFile
 
@@ -156,7 +159,7 @@ def _period_of(
     customer_ids: Collection[str], period_start: datetime
 ) -> list[sa.ColumnElement[bool]]:
     t = OUTCOMES.c
-    return [t.period_start == period_start, t.customer_id.in_(sorted(customer_ids))]
+    return [t.period_start == period_start, one_of(t.customer_id, sorted(customer_ids))]
 
 
 def scope(
@@ -180,13 +183,19 @@ def measure_tallies(
     period_start: datetime,
     as_of: datetime,
     with_ids: bool = True,
+    stored: StoredTotals | None = None,
 ) -> Tallies:
     """Every outcome of `customer_ids` in the period starting at `period_start`.
 
     Only an invoice keeps the ids of its rows: live figures leave them out (`with_ids`),
-    which spares aggregating and reading a list as long as the period's outcomes.
+    which spares aggregating and reading a list as long as the period's outcomes. A close
+    also gathers the rows and units of each tallied state into `stored` from the same
+    aggregate (the outcome side of its tally check, `metering.ledger.tallies`).
     """
-    return measure_tallies_at(session, rules, customer_ids, period_start, [as_of], with_ids)[0]
+    instants = [as_of]
+    return measure_tallies_at(
+        session, rules, customer_ids, period_start, instants, with_ids, stored=stored
+    )[0]
 
 
 def measure_tallies_at(
@@ -197,6 +206,7 @@ def measure_tallies_at(
     instants: Sequence[datetime],
     with_ids: bool = False,
     summed: bool = False,
+    stored: StoredTotals | None = None,
 ) -> list[Tallies]:
     """`measure_tallies` as of each of `instants`, from one aggregate over the period's rows:
     each instant's figures are the aggregates filtered by its own predicates, over the rows
@@ -210,8 +220,20 @@ def measure_tallies_at(
     grouped = rules.group_paths
     per_event = per_event_charges(rules) if summed else []
     for (customer_id, outcome, value), counted in _tally_rows(
-        session, rules, customer_ids, period_start, instants, with_ids, bool(grouped), per_event
+        session,
+        rules,
+        customer_ids,
+        period_start,
+        instants,
+        with_ids,
+        bool(grouped),
+        per_event,
+        stored,
     ):
+        if stored is not None and not any(
+            t.billable or t.pending or t.changes_after for t in counted
+        ):
+            continue  # only rows `stored` asked for, none still counting
         for tallies, tally in zip(every, counted, strict=True):
             outcomes = tallies.setdefault(customer_id, {})
             if outcome not in grouped:
@@ -223,7 +245,7 @@ def measure_tallies_at(
     distinct = [o for o in grouped if isinstance(rules.outcomes[o].measure, Unique)]
     if distinct:  # distinct values do not add up over groups: count them once more
         for (customer_id, outcome, _), counted in _tally_rows(
-            session, rules, customer_ids, period_start, instants, False, False, [], distinct
+            session, rules, customer_ids, period_start, instants, False, False, [], None, distinct
         ):
             for tallies, tally in zip(every, counted, strict=True):
                 tallies[customer_id][outcome].distinct = tally.distinct
@@ -266,12 +288,15 @@ def _tally_rows(
     with_ids: bool,
     by_dimension: bool,
     per_event: PerEventCharges,
+    stored: StoredTotals | None = None,
     outcomes: list[str] | None = None,
 ) -> Iterator[tuple[tuple[str, str, str | None], list[OutcomeTally]]]:
     """One aggregate by customer and outcome, and by dimension (the value of the outcome's
     `group_by` path, None for an outcome without one) when asked; of `outcomes` only when
     given; with the sums of the `per_event` charges. A tally per instant, each from the
-    aggregates filtered as of it."""
+    aggregates filtered as of it. With `stored`, the aggregate also takes in the rows in a
+    tallied state and adds up their rows and units into it: a group of only such rows has
+    tallies of zeros (billable, pending and changing after none), which the caller skips."""
     t = OUTCOMES.c
     measures = [spec.measure for spec in rules.outcomes.values()]
     columns: list[sa.ColumnElement[Any]] = [t.customer_id, t.outcome]
@@ -302,36 +327,75 @@ def _tally_rows(
             columns.append(raw_value(amounts.filter(valued)).label(f"amounts_{index}_{n}"))
     keys: list[sa.ColumnElement[Any]] = [t.customer_id, t.outcome]
     where = scope(customer_ids, period_start, min(instants))
+    extra: list[sa.ColumnElement[Any]] = []
+    if stored is not None:
+        counting, *period = where
+        where = [sa.or_(counting, t.state.in_([str(s) for s in states.TALLIED])), *period]
+        extra = tallied_columns(t)
+        columns += extra
     if by_dimension:
         keys.append(t.dimension)
         columns.append(t.dimension)
     if outcomes is not None:
         where.append(t.outcome.in_(outcomes))
     statement = sa.select(*columns).where(*where).group_by(*keys)
-    for row in session.execute(statement).mappings():
-        counted = [_tally_of(row, n, per_event) for n in range(len(instants))]
-        yield (row["customer_id"], row["outcome"], row.get("dimension")), counted
+    result = session.execute(statement)
+    column_at = {name: position for position, name in enumerate(result.keys())}
+    # Positions, not names: a name looked up per row per column costs as much as the query.
+    fields = [
+        "billable",
+        "ids",
+        "pending",
+        "next_settles_at",
+        "changes_after",
+        "total",
+        "largest",
+        "distinct",
+    ]
+    wanted = [[column_at.get(f"{name}_{n}") for name in fields] for n in range(len(instants))]
+    summing = [
+        [(i, charge, column_at[f"amounts_{i}_{n}"]) for i, charge in per_event]
+        for n in range(len(instants))
+    ]
+    tallied = [column_at[column.name] for column in extra]
+    dimension = column_at.get("dimension")
+    for row in result:
+        counted = [
+            _tally_of(row, positions, sums) for positions, sums in zip(wanted, summing, strict=True)
+        ]
+        if stored is not None:
+            stored.add(row[0], row[1], [row[position] for position in tallied])
+        yield (row[0], row[1], None if dimension is None else row[dimension]), counted
 
 
-def _tally_of(row: Any, n: int, per_event: PerEventCharges) -> OutcomeTally:
-    """The tally as of the `n`th instant from an aggregate row's columns."""
+def _tally_of(
+    row: Sequence[Any],
+    positions: Sequence[int | None],
+    sums: Sequence[tuple[int, PercentageCharge, int]] = (),
+) -> OutcomeTally:
+    """The tally as of one instant from an aggregate row, its columns at `positions`
+    (billable, ids, pending, next settle, changes after, total, largest, distinct; None for
+    a column the query left out), and the per-event charges' sums at theirs (`sums`: the
+    charge's index, the charge, the column)."""
+    values: list[Any] = [None if position is None else row[position] for position in positions]
+    billable, ids, pending, next_settles_at, changes_after, total, largest, distinct = values
     tally = OutcomeTally(
-        billable=row[f"billable_{n}"],
-        ids=_read_ids(row.get(f"ids_{n}")),
-        pending=row[f"pending_{n}"],
-        next_settles_at=row[f"next_settles_at_{n}"],
-        changes_after=row[f"changes_after_{n}"],
+        billable=billable,
+        ids=_read_ids(ids),
+        pending=pending,
+        next_settles_at=next_settles_at,
+        changes_after=changes_after,
     )
-    if row.get(f"total_{n}") is not None:
-        tally.total = exact_decimal(row[f"total_{n}"])
-    if row.get(f"largest_{n}") is not None:
-        tally.largest = exact_decimal(row[f"largest_{n}"])
-    if row.get(f"distinct_{n}") is not None:
-        tally.distinct = row[f"distinct_{n}"]
-    for index, charge in per_event:
-        if charge.valued_outcome == row["outcome"]:
-            amount = row[f"amounts_{index}_{n}"]  # its outcome sums its values: `total`
-            tally.sums[index] = PerEventSums(
+    if total is not None:
+        tally.total = exact_decimal(total)
+    if largest is not None:
+        tally.largest = exact_decimal(largest)
+    if distinct is not None:
+        tally.distinct = distinct
+    for i, charge, position in sums:
+        if charge.valued_outcome == row[1]:
+            amount = row[position]  # its outcome sums its values: `total`
+            tally.sums[i] = PerEventSums(
                 tally.billable, tally.total, ZERO if amount is None else exact_decimal(amount)
             )
     return tally

@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from metering.ledger.outcomes.models import StalePeriod
+from metering.platform.db.members import one_of
 from metering.platform.db.types import utcnow
 
 
@@ -56,6 +57,6 @@ def stale_marks(session: Session, customer_ids: Collection[str]) -> dict[tuple[s
     if not customer_ids:
         return {}
     rows = session.exec(
-        select(StalePeriod).where(col(StalePeriod.customer_id).in_(sorted(customer_ids)))
+        select(StalePeriod).where(one_of(col(StalePeriod.customer_id), sorted(customer_ids)))
     ).all()
     return {(row.customer_id, row.period_start): row.generation for row in rows}

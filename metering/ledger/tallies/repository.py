@@ -238,32 +238,67 @@ def period_tallies(
     return {(customer, outcome): tally for (customer, outcome, _), tally in found.items()}
 
 
-def _totals(session: Session, statement: sa.Select[Any]) -> dict[tuple[str, str, str], Any]:
-    """(customer, outcome, state) -> (rows, units rounded to 6 places), zero groups left out.
+_TALLIED_NAMES = sorted(str(s) for s in TALLIED)
+Totals = dict[tuple[str, str, str], tuple[int, Decimal]]
+"""(customer, outcome, state) -> (rows, units rounded to 6 places), zero groups left out."""
+
+
+def _totals(rows: Iterable[Sequence[Any]]) -> Totals:
+    """Rows of (customer, outcome, state, rows, units), added up per (customer, outcome, state).
 
     Units are compared rounded: SQLite sums NUMERIC as floats, and a difference below a
     millionth of a unit is float noise, not a drifted tally (a false alarm only costs a
     recount)."""
-    found: dict[tuple[str, str, str], Any] = {}
-    for customer, outcome, state, rows, units in session.execute(statement):
-        count, amount = int(rows or 0), round(exact_decimal(units or 0), 6)
+    added: dict[tuple[str, str, str], list[Any]] = {}
+    for customer, outcome, state, count, units in rows:
+        into = added.setdefault((customer, outcome, str(state)), [0, Decimal(0)])
+        into[0] += int(count or 0)
+        into[1] += exact_decimal(units or 0)
+    found: Totals = {}
+    for key, (count, units) in added.items():
+        amount = round(units, 6)
         if count or amount:
-            found[(customer, outcome, str(state))] = (count, amount)
+            found[key] = (count, amount)
     return found
 
 
-def drifted(session: Session, customer_ids: Collection[str], period_start: datetime) -> list[str]:
-    """The customers whose tallies of this period differ from their outcome rows.
+def tallied_columns(o: Any) -> list[sa.ColumnElement[Any]]:
+    """The rows and units of each tallied state, as aggregate columns of a query over a
+    period's outcome rows grouped by customer and outcome (or finer) that also takes in every
+    row in a `TALLIED` state: the outcome side of `drifted`, which a close reads from the
+    aggregate it runs anyway instead of scanning the rows again (`StoredTotals`)."""
+    columns: list[sa.ColumnElement[Any]] = []
+    for state in _TALLIED_NAMES:
+        in_state = o.state == state
+        units = sa.func.sum(sa.func.coalesce(o.value, 1)).filter(in_state)
+        columns += [
+            sa.func.count().filter(in_state).label(f"tallied_rows_{state}"),
+            units.label(f"tallied_units_{state}"),
+        ]
+    return columns
 
-    Two GROUP BYs instead of a recount: ingestion keeps the tallies in step, so a close
-    normally finds none and recounts nothing."""
-    ids = sorted(set(customer_ids))
-    if not ids:
-        return []
+
+class StoredTotals:
+    """The outcome side of `drifted` gathered from the rows of an aggregate with
+    `tallied_columns`, one (customer, outcome, ...) group at a time."""
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[str, str, str, Any, Any]] = []
+
+    def add(self, customer: str, outcome: str, values: Sequence[Any]) -> None:
+        """One group's values of `tallied_columns`, in their order."""
+        for n, state in enumerate(_TALLIED_NAMES):
+            count, units = values[2 * n], values[2 * n + 1]
+            if count:
+                self._rows.append((customer, outcome, state, count, units))
+
+    def totals(self) -> Totals:
+        return _totals(self._rows)
+
+
+def _stored_select(ids: list[str], period_start: datetime) -> sa.Select[Any]:
     o = OUTCOMES.c
-    t = TABLE.c
-    stored = _totals(
-        session,
+    return (
         sa.select(
             o.customer_id,
             o.outcome,
@@ -276,23 +311,68 @@ def drifted(session: Session, customer_ids: Collection[str], period_start: datet
             o.period_start == period_start,
             o.state.in_([str(s) for s in TALLIED]),
         )
-        .group_by(o.customer_id, o.outcome, o.state),
+        .group_by(o.customer_id, o.outcome, o.state)
     )
-    kept = _totals(
-        session,
+
+
+def kept_select(ids: list[str], period_start: datetime) -> sa.Select[Any]:
+    """The tally side of `drifted`: (customer, outcome, state, rows, units) of the period."""
+    t = TABLE.c
+    return (
         sa.select(t.customer_id, t.outcome, t.state, sa.func.sum(t.rows), sa.func.sum(t.units))
         .where(t.customer_id.in_(ids), t.period_start == period_start)
-        .group_by(t.customer_id, t.outcome, t.state),
+        .group_by(t.customer_id, t.outcome, t.state)
+    )
+
+
+KEPT_SQL = (
+    "SELECT customer_id, outcome, state, sum(rows), sum(units) FROM outcome_tallies "
+    "WHERE customer_id = ANY(%(customers)s) AND period_start = %(period_start)s "
+    "GROUP BY customer_id, outcome, state"
+)
+"""`kept_select` as the PostgreSQL driver takes it (a close reads it on a second
+connection, beside its aggregate), with `customers` and `period_start`."""
+
+
+def drifted(
+    session: Session,
+    customer_ids: Collection[str],
+    period_start: datetime,
+    stored: Totals | None = None,
+    kept: Iterable[Sequence[Any]] | None = None,
+) -> list[str]:
+    """The customers whose tallies of this period differ from their outcome rows.
+
+    Two GROUP BYs instead of a recount: ingestion keeps the tallies in step, so a close
+    normally finds none and recounts nothing. A close passes the `stored` side from its own
+    aggregate and the `kept` rows (of `KEPT_SQL`) read beside it."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return []
+    if stored is None:
+        stored = _totals(session.execute(_stored_select(ids, period_start)))
+    kept_totals = _totals(
+        kept if kept is not None else session.execute(kept_select(ids, period_start))
     )
     return sorted(
-        {key[0] for key in stored.keys() | kept.keys() if stored.get(key) != kept.get(key)}
+        {
+            key[0]
+            for key in stored.keys() | kept_totals.keys()
+            if stored.get(key) != kept_totals.get(key)
+        }
     )
 
 
-def reconcile(session: Session, customer_ids: Collection[str], period_start: datetime) -> None:
+def reconcile(
+    session: Session,
+    customer_ids: Collection[str],
+    period_start: datetime,
+    stored: Totals | None = None,
+    kept: Iterable[Sequence[Any]] | None = None,
+) -> None:
     """Recount the period of the customers whose tallies drifted from their rows: what a
-    close runs, so a tally never drifts for long."""
-    rebuild(session, drifted(session, customer_ids, period_start), period_start)
+    close runs, so a tally never drifts for long (`drifted` tells its arguments)."""
+    rebuild(session, drifted(session, customer_ids, period_start, stored, kept), period_start)
 
 
 def _settles_by_sql(dialect: str, settles_at: Any) -> Any:

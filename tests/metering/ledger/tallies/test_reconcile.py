@@ -9,7 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from metering.billing.invoices.usage import measure_tallies
 from metering.ledger.tallies import repository as tallies
+from pricing_rules.loader import load_rules
 from tests.metering.conftest import VendorFixture, create_customer, create_plan
 from tests.metering.ledger.events.helpers import resolved, table
 from tests.metering.ledger.limits.helpers import rules, send
@@ -71,3 +73,22 @@ def test_only_a_drifted_customer_is_recounted(engine: Engine, vendor: VendorFixt
         session.commit()
 
     assert buckets(engine) == kept
+
+
+def test_the_close_aggregate_gives_the_outcome_side_of_the_check(
+    engine: Engine, vendor: VendorFixture
+) -> None:
+    """What a close gathers from its own aggregate finds what the separate GROUP BY finds."""
+    ids = acme_and_globex(engine, vendor)
+    plan = load_rules(rules(UNLIMITED), "limited.yaml")
+    as_of = datetime(2026, 12, 4, tzinfo=UTC)
+    with Session(engine) as session:
+        stored = tallies.StoredTotals()
+        measure_tallies(session, plan, ids.values(), NOVEMBER, as_of, stored=stored)
+        assert tallies.drifted(session, ids.values(), NOVEMBER, stored.totals()) == []
+        session.execute(
+            sa.text("UPDATE outcome_tallies SET rows = rows + 1 WHERE customer_id = :c"),
+            {"c": ids["acme"]},
+        )
+        found = tallies.drifted(session, ids.values(), NOVEMBER, stored.totals())
+        assert found == tallies.drifted(session, ids.values(), NOVEMBER) == [ids["acme"]]
