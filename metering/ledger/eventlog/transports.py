@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -10,6 +12,16 @@ import httpx
 
 class EventLogUnavailable(RuntimeError):
     """ClickHouse did not take a statement; the batch must not be acknowledged."""
+
+
+@dataclass(frozen=True, slots=True)
+class External:
+    """A table sent with one query (ClickHouse's external data): `name`, its columns
+    (`structure`, e.g. "a String, b UInt8") and its rows as TabSeparated text."""
+
+    name: str
+    structure: str
+    rows: str
 
 
 class HttpTransport:
@@ -29,6 +41,26 @@ class HttpTransport:
             else:
                 params = {**self._params, "query": sql}
                 response = self._client.post("/", params=params, content=data.encode())
+        except httpx.HTTPError as error:
+            raise EventLogUnavailable(f"ClickHouse did not answer: {error}") from error
+        if response.status_code != 200:
+            raise EventLogUnavailable(
+                f"ClickHouse answered {response.status_code}: {response.text.strip()[:500]}"
+            )
+        return response.text
+
+    def execute_with(self, sql: str, table: External) -> str:
+        """Run a SELECT that reads `table`, sent along as external data (multipart)."""
+        params = {
+            **self._params,
+            "query": sql,
+            f"{table.name}_structure": table.structure,
+            f"{table.name}_format": "TabSeparated",
+        }
+        try:
+            response = self._client.post(
+                "/", params=params, files={table.name: (table.name, table.rows.encode())}
+            )
         except httpx.HTTPError as error:
             raise EventLogUnavailable(f"ClickHouse did not answer: {error}") from error
         if response.status_code != 200:
@@ -63,6 +95,18 @@ class ChdbTransport:
             except Exception as error:
                 raise EventLogUnavailable(f"chdb: {error}") from error
         return str(result.bytes().decode()) if result is not None else ""
+
+    def execute_with(self, sql: str, table: External) -> str:
+        """Run a SELECT that reads `table`: chdb takes no external data, so the rows go to
+        a Memory table of a unique name for the query, dropped after it."""
+        name = f"{table.name}_{secrets.token_hex(8)}"
+        self.execute(f"CREATE TABLE {name} ({table.structure}) ENGINE = Memory")
+        try:
+            if table.rows:
+                self.execute(f"INSERT INTO {name} FORMAT TabSeparated", table.rows)
+            return self.execute(sql.replace(table.name, name))
+        finally:
+            self.execute(f"DROP TABLE IF EXISTS {name}")
 
     def close(self) -> None:
         with self._lock:

@@ -141,6 +141,8 @@ def _store(
                 "plan_version_id": found.plan_version_id,
             }
         )
+    if log is not None:
+        log.start(now)  # the log-only events, while the SQL store takes the others
     inserted = repository.insert_new(session, rows)
     existing = repository.stored_hashes(session, vendor_id, events.keys() - inserted.keys())
     for event_id, stored_hash in existing.items():

@@ -19,21 +19,23 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from metering.ledger import states
-from metering.ledger.eventlog.clickhouse import EPOCH, ClickHouseLog
+from metering.ledger.eventlog.clickhouse import EPOCH, FLAT_KEY, ClickHouseLog
 from metering.ledger.eventlog.config import eventlog_of
-from metering.ledger.eventlog.record import CostSum, EventRecord
+from metering.ledger.eventlog.record import AttributedSum, CostSum
 from metering.ledger.events.models import StoredEvent
 from metering.ledger.outcomes.models import Outcome
 from metering.platform.db import jsontext
 from metering.surfaces.reports import repository
+from metering.surfaces.reports.attribution import Attribution, Owner
 from metering.surfaces.reports.repository import EVENTS, CostEvent
 from pricing_rules.costs import Cost, MoneyCost, PricedCost, TokenCost, event_cost, price_cost
 from pricing_rules.events import Event
-from pricing_rules.paths import segments
+from pricing_rules.paths import segments, top_property
 from pricing_rules.rules import RuleFile
 
-Priced = tuple[CostEvent, PricedCost, int]
-"""Cost events (one, or several with the same properties), their price, how many."""
+Priced = tuple[str, Owner | None, PricedCost, int]
+"""A customer's costs (one event, or several summed), the outcome they land on (None:
+unbilled), their price, how many events."""
 
 
 def priced_costs(
@@ -43,8 +45,9 @@ def priced_costs(
     customer_ids: Collection[str],
     start: datetime,
     end: datetime,
+    attribution: Attribution,
 ) -> Iterator[Priced]:
-    """The period's costs priced under `rules`, from the vendor's store."""
+    """The period's costs priced under `rules` and attributed, from the vendor's store."""
     log = eventlog_of(session, vendor_id)
     summed = log is not None and _by_properties(rules)
     if log is None:
@@ -54,10 +57,31 @@ def priced_costs(
     for cost in events:
         priced = event_cost(rules, cost.event.cost)
         if priced is not None:
-            yield cost, priced, 1
-    if log is not None and summed:
-        for total in log.cost_sums(vendor_id, customer_ids, start, end):
-            yield _summed(total), price_cost(rules, _cost(total)), total.events
+            yield cost.customer_id, attribution.owner_of(cost), priced, 1
+    if log is None or not summed:
+        return
+    key = _flat_key(rules)
+    if key is not None:
+        owners = attribution.owners()
+        for found in log.attributed_sums(vendor_id, customer_ids, start, end, key, owners):
+            owner = None if found.outcome is None else (found.outcome, found.dimension)
+            yield found.customer_id, owner, price_cost(rules, _cost(found)), found.events
+    for total in log.cost_sums(vendor_id, customer_ids, start, end, key=key):
+        cost = _summed(total)
+        yield (
+            total.customer_id,
+            attribution.owner_of(cost),
+            price_cost(rules, _cost(total)),
+            total.events,
+        )
+
+
+def _flat_key(rules: RuleFile) -> str | None:
+    """The property ClickHouse reads the attribution key from (`properties.NAME`, a name
+    written in JSON as it is), or None when the events are attributed in Python."""
+    path = rules.costs.attribute_to if rules.costs is not None else None
+    key = None if path is None else top_property(path)
+    return key if key is not None and FLAT_KEY.fullmatch(key) else None
 
 
 def _by_properties(rules: RuleFile) -> bool:
@@ -67,7 +91,7 @@ def _by_properties(rules: RuleFile) -> bool:
     return path is None or segments(path)[0] == "properties"
 
 
-def _cost(total: CostSum) -> Cost:
+def _cost(total: CostSum | AttributedSum) -> Cost:
     if total.model is not None:
         return TokenCost(total.model, total.input_tokens, total.output_tokens)
     assert total.currency is not None and total.amount is not None
@@ -117,15 +141,4 @@ def _from_log(
         if record.event_id in voided:
             continue
         outcome, dimension = own.get(record.event_id, (None, None))
-        yield CostEvent(record.customer_id, _event(record), outcome, dimension)
-
-
-def _event(record: EventRecord) -> Event:
-    return Event(
-        id=record.event_id,
-        type=record.type,
-        customer=record.customer_external_id,
-        timestamp=record.occurred_at,
-        properties=jsontext.loads(record.properties),
-        cost=None if record.cost is None else jsontext.loads(record.cost),
-    )
+        yield CostEvent(record.customer_id, record.event(), outcome, dimension)
