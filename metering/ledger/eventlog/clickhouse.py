@@ -81,8 +81,8 @@ class Transport(Protocol):
     def execute(self, sql: str, data: str | None = None) -> str:
         """Run one statement (with TabSeparated `data` for an INSERT); TabSeparated out."""
 
-    def execute_with(self, sql: str, table: External) -> str:
-        """Run a SELECT that reads `table` (rows sent along with the query)."""
+    def execute_with(self, sql: str, tables: Sequence[External]) -> str:
+        """Run a SELECT that reads `tables` (rows sent along with the query)."""
 
     def close(self) -> None: ...
 
@@ -201,14 +201,15 @@ class ClickHouseLog:
         return list(self._select(vendor_id, where, tail))
 
     def _log_only_costs(
-        self, vendor_id: str, customer_ids: Collection[str], start: datetime, end: datetime
+        self, vendor_id: str, customer_ids: Collection[str] | str, start: datetime, end: datetime
     ) -> str:
-        """The WHERE clause of the log-only, unvoided cost events of the customers in
-        [start, end)."""
+        """The WHERE clause of the log-only, unvoided cost events of the customers (or of
+        the customers of a table) in [start, end)."""
         lo, hi = epoch_micros(start), epoch_micros(end)
+        customers = customer_ids if isinstance(customer_ids, str) else _in(customer_ids)
         return (
             f"vendor_id = {tsv.literal(vendor_id)} "
-            f"AND customer_id IN {_in(customer_ids)} AND cost IS NOT NULL "
+            f"AND customer_id IN {customers} AND cost IS NOT NULL "
             f"AND status != '' AND {NOT_VOIDED} "
             f"AND occurred_micros >= {lo} AND occurred_micros < {hi}"
         )
@@ -234,9 +235,12 @@ class ClickHouseLog:
             for customer, value, outcome, dimension in owners
         )
         columns = "attribution_key String, outcome String, grouped UInt8, dimension String"
-        table = External(OWNERS, f"customer_id String, {columns}", rows)
+        tables = [
+            External(OWNERS, f"customer_id String, {columns}", rows),
+            External(CUSTOMERS, "customer_id String", tsv.rows_text([c] for c in customer_ids)),
+        ]
         present, value = _visit(key)
-        where = self._log_only_costs(vendor_id, customer_ids, start, end)
+        where = self._log_only_costs(vendor_id, CUSTOMERS, start, end)
         sql = (
             "SELECT customer_id, outcome, grouped, dimension, model, cost_currency, count(), "
             "sum(input_tokens), sum(output_tokens), toString(sum(cost_amount)) FROM ("
@@ -247,7 +251,7 @@ class ClickHouseLog:
             "GROUP BY customer_id, outcome, grouped, dimension, model, cost_currency "
             "FORMAT TabSeparated"
         )
-        for row in tsv.parse(self.transport.execute_with(sql, table)):
+        for row in tsv.parse(self.transport.execute_with(sql, tables)):
             customer, outcome, grouped, dimension, model, currency, count, inp, out, amount = row
             yield AttributedSum(
                 customer_id=customer or "",
@@ -405,6 +409,8 @@ class ClickHouseLog:
 
 OWNERS = "metering_cost_owners"
 """The external table of a margin report's attribution keys and their outcomes."""
+CUSTOMERS = "metering_cost_customers"
+"""The external table of a margin report's customers (too many for the URL)."""
 FLAT_KEY = re.compile(r"[A-Za-z0-9_$-]+")
 """Property names ClickHouse can look up as they are written in the JSON text."""
 

@@ -15,6 +15,7 @@ from sqlmodel import Session
 from metering.ledger.eventlog.clickhouse import ClickHouseLog
 from metering.ledger.eventlog.config import eventlog_of
 from metering.ledger.eventlog.convert import record_of
+from metering.ledger.eventlog.record import EventRecord
 from metering.ledger.eventlog.transports import EventLogUnavailable
 from metering.ledger.events.parsing import EventIn
 from metering.ledger.states import EventStatus
@@ -41,7 +42,7 @@ class Hook:
         self.vendor_id = vendor_id
         self.log = log
         self._held: dict[str, tuple[str, EventIn, int, str | None]] = {}
-        self._pending: Future[Logged] | None = None
+        self._pending: list[Future[Logged]] = []
 
     @classmethod
     def of(cls, session: Session, vendor_id: str) -> Hook | None:
@@ -62,27 +63,44 @@ class Hook:
         """A log-only event (`plan_version_id`: the version it was matched against)."""
         self._held[parsed.event.id] = (customer_id, parsed, index, plan_version_id)
 
+    @property
+    def held(self) -> set[str]:
+        """The ids of the batch's log-only events (the SQL store never has them)."""
+        return set(self._held)
+
     def start(self, received_at: datetime) -> None:
         """Write the held log-only events in the background while the SQL store takes the
-        others (`received_at`: the request's time, which the event list orders by); `write`
-        waits for it, so the batch is still acknowledged only when both stores have it."""
+        others (`received_at`: the request's time, which the event list orders by)."""
         if self._held:
-            self._pending = _POOL.submit(self._write_held, received_at)
+            self._pending.append(_POOL.submit(self._write_held, received_at))
 
-    def write(
-        self, stored: Sequence[tuple[str, EventIn]], received_at: datetime | None = None
-    ) -> Logged:
-        """Write the events the SQL store took, and the held log-only ones that are new
-        (unless `start` is writing them)."""
+    def took(self, stored: Sequence[tuple[str, EventIn]], received_at: datetime) -> None:
+        """Write the (customer id, event) the SQL store just took, in the background while
+        it writes their outcomes."""
+        records = [record_of(self.vendor_id, c, parsed, received_at) for c, parsed in stored]
+        if records:
+            self._pending.append(_POOL.submit(self._write, records))
+
+    def finish(self) -> Logged:
+        """Wait for the writes: the caller commits (and acknowledges the batch) only when
+        the event log has them, and answers 503 when it did not take them."""
+        logged = Logged()
+        pending, self._pending = self._pending, []
         try:
-            pending, self._pending = self._pending, None
-            logged = self._write_held(received_at) if pending is None else pending.result()
-            self.log.write([record_of(self.vendor_id, c, p, received_at) for c, p in stored])
+            for future in pending:
+                found = future.result()
+                logged.stored += found.stored
+                logged.duplicates += found.duplicates
+                logged.conflicts += found.conflicts
         except EventLogUnavailable as error:
             raise problems.EVENTLOG_UNAVAILABLE.error(str(error)) from None
         return logged
 
-    def _write_held(self, received_at: datetime | None) -> Logged:
+    def _write(self, records: list[EventRecord]) -> Logged:
+        self.log.write(records)
+        return Logged()  # the SQL store reports these events
+
+    def _write_held(self, received_at: datetime) -> Logged:
         """The held events the log has not seen (a retry is a duplicate, an id reused
         with other content a conflict), inserted."""
         logged = Logged()

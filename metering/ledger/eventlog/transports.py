@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,18 +51,16 @@ class HttpTransport:
             )
         return response.text
 
-    def execute_with(self, sql: str, table: External) -> str:
-        """Run a SELECT that reads `table`, sent along as external data (multipart)."""
-        params = {
-            **self._params,
-            "query": sql,
-            f"{table.name}_structure": table.structure,
-            f"{table.name}_format": "TabSeparated",
-        }
+    def execute_with(self, sql: str, tables: Sequence[External]) -> str:
+        """Run a SELECT that reads `tables`, sent along as external data (multipart; the
+        query goes in the URL, so it must stay short: long lists belong in a table)."""
+        params = dict(self._params, query=sql)
+        for table in tables:
+            params[f"{table.name}_structure"] = table.structure
+            params[f"{table.name}_format"] = "TabSeparated"
+        files = {table.name: (table.name, table.rows.encode()) for table in tables}
         try:
-            response = self._client.post(
-                "/", params=params, files={table.name: (table.name, table.rows.encode())}
-            )
+            response = self._client.post("/", params=params, files=files)
         except httpx.HTTPError as error:
             raise EventLogUnavailable(f"ClickHouse did not answer: {error}") from error
         if response.status_code != 200:
@@ -96,17 +96,22 @@ class ChdbTransport:
                 raise EventLogUnavailable(f"chdb: {error}") from error
         return str(result.bytes().decode()) if result is not None else ""
 
-    def execute_with(self, sql: str, table: External) -> str:
-        """Run a SELECT that reads `table`: chdb takes no external data, so the rows go to
-        a Memory table of a unique name for the query, dropped after it."""
-        name = f"{table.name}_{secrets.token_hex(8)}"
-        self.execute(f"CREATE TABLE {name} ({table.structure}) ENGINE = Memory")
+    def execute_with(self, sql: str, tables: Sequence[External]) -> str:
+        """Run a SELECT that reads `tables`: chdb takes no external data, so each goes to a
+        Memory table of a unique name for the query, dropped after it."""
+        names = {table.name: f"{table.name}_{secrets.token_hex(8)}" for table in tables}
         try:
-            if table.rows:
-                self.execute(f"INSERT INTO {name} FORMAT TabSeparated", table.rows)
-            return self.execute(sql.replace(table.name, name))
+            for table in tables:
+                name = names[table.name]
+                self.execute(f"CREATE TABLE {name} ({table.structure}) ENGINE = Memory")
+                if table.rows:
+                    self.execute(f"INSERT INTO {name} FORMAT TabSeparated", table.rows)
+            for external, name in names.items():
+                sql = re.sub(rf"\b{external}\b", name, sql)
+            return self.execute(sql)
         finally:
-            self.execute(f"DROP TABLE IF EXISTS {name}")
+            for name in names.values():
+                self.execute(f"DROP TABLE IF EXISTS {name}")
 
     def close(self) -> None:
         with self._lock:

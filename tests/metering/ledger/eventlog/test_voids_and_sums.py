@@ -140,7 +140,8 @@ def test_attributed_sums_join_flat_keys_and_leave_the_others_to_cost_sums(
     owners = [("cus_acme", "a", "resolved", None), ("cus_acme", "b", "resolved", "gold")]
     start, end = NOVEMBER
 
-    found = log.attributed_sums(VENDOR, ["cus_acme"], start, end, "conversation_id", owners)
+    customers = ["cus_acme"] + [f"cus_{n:030}" for n in range(1000)]  # too many for a URL
+    found = log.attributed_sums(VENDOR, customers, start, end, "conversation_id", owners)
     summed = sorted((s.outcome or "", s.dimension or "", s.events, s.input_tokens) for s in found)
     rest = log.cost_sums(VENDOR, ["cus_acme"], start, end, key="conversation_id")
 
