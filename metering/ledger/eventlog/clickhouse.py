@@ -160,11 +160,20 @@ class ClickHouseLog:
     def write(self, records: Sequence[EventRecord], version: int = 0) -> None:
         """Insert the records; a row with a higher `version` replaces one with the same key
         (a void of a log-only event), equal versions are retries of one event."""
-        if not records:
+        self.write_text("".join(self.line(r, version) for r in records))
+
+    @staticmethod
+    def line(record: EventRecord, version: int = 0) -> str:
+        """The record as a TabSeparated row (`CostNotStorable` for a cost the table cannot
+        hold exactly)."""
+        return tsv.rows_text([_row(record, version)])
+
+    def write_text(self, rows: str) -> None:
+        """Insert TabSeparated rows (`line`s)."""
+        if not rows:
             return
         self.transport.execute(
-            f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) FORMAT TabSeparated",
-            tsv.rows_text(_row(r, version) for r in records),
+            f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) FORMAT TabSeparated", rows
         )
 
     def find(self, vendor_id: str, event_id: str) -> EventRecord | None:
