@@ -4,10 +4,13 @@ log for a vendor that enabled it (its cost-only events are stored only there).
 From the event log, the events the SQL store holds too (those that make, reverse or confirm
 outcomes) come one by one with the counted outcome each made itself (outcome rows stay in the
 SQL store), voided ones left out (their voids stay there too). The cost-only events, the bulk
-of them, are summed in ClickHouse per customer, properties (which hold the attribution key)
-and model (integer tokens) or currency (Decimal money), and each sum is priced once: prices
-are linear, so this equals pricing each event, to the cent and beyond. Voided cost-only
-events (voided in the log) are left out there. Both paths give the same numbers.
+of them, are attributed and summed in ClickHouse: the batch's attribution keys and the
+outcome each lands on go with the query, and it returns sums per customer, outcome (or
+unbilled) and model (integer tokens) or currency (Decimal money), each priced once: prices
+are linear, so this equals pricing each event, to the cent and beyond. Events whose key
+ClickHouse cannot read exactly (see `flat_key_sql`) are summed per properties and attributed
+here. Voided cost-only events (voided in the log) are left out. Both paths give the same
+numbers.
 """
 
 from __future__ import annotations
