@@ -229,14 +229,15 @@ class ClickHouseLog:
         customer_ids: Collection[str],
         start: datetime,
         end: datetime,
-        key: str,
+        key: str | None,
         owners: Iterable[tuple[str, str, str, str | None]],
     ) -> Iterator[AttributedSum]:
         """The log-only cost events whose top-level property `key` ClickHouse reads exactly
         (`flat_key_sql`), attributed and summed in one query: each event's (customer, key)
         joined to `owners` (customer, key, outcome, dimension: the outcome that key's costs
         land on), summed per customer, outcome (None: unbilled) and model (integer tokens)
-        or currency (Decimal money). `cost_sums(..., key=key)` returns the others."""
+        or currency (Decimal money). `cost_sums(..., key=key)` returns the others. Without
+        `key` (no attribution key: all of it is unbilled), every log-only cost event."""
         if not customer_ids:
             return
         rows = tsv.rows_text(
@@ -248,14 +249,19 @@ class ClickHouseLog:
             External(OWNERS, f"customer_id String, {columns}", rows),
             External(CUSTOMERS, "customer_id String", tsv.rows_text([c] for c in customer_ids)),
         ]
-        present, value = _visit(key)
         where = self._log_only_costs(vendor_id, CUSTOMERS, start, end)
+        if key is None:
+            read = "''"
+        else:
+            present, value = _visit(key)
+            read = f"if({present}, concat('=', {value}), '')"
+            where += f" AND {flat_key_sql(key)}"
         sql = (
             "SELECT customer_id, outcome, grouped, dimension, model, cost_currency, count(), "
             "sum(input_tokens), sum(output_tokens), toString(sum(cost_amount)) FROM ("
-            f"SELECT customer_id, if({present}, concat('=', {value}), '') AS attribution_key, "
+            f"SELECT customer_id, {read} AS attribution_key, "
             "model, cost_currency, input_tokens, output_tokens, cost_amount "
-            f"FROM {self.table} FINAL WHERE {where} AND {flat_key_sql(key)}) AS costs "
+            f"FROM {self.table} FINAL WHERE {where}) AS costs "
             f"ANY LEFT JOIN {OWNERS} USING (customer_id, attribution_key) "
             "GROUP BY customer_id, outcome, grouped, dimension, model, cost_currency "
             "FORMAT TabSeparated"

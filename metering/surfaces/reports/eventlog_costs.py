@@ -63,12 +63,15 @@ def priced_costs(
             yield cost.customer_id, attribution.owner_of(cost), priced, 1
     if log is None or not summed:
         return
+    path = rules.costs.attribute_to if rules.costs is not None else None
     key = _flat_key(rules)
-    if key is not None:
+    if key is not None or path is None:
         owners = attribution.owners()
         for found in log.attributed_sums(vendor_id, customer_ids, start, end, key, owners):
             owner = None if found.outcome is None else (found.outcome, found.dimension)
             yield found.customer_id, owner, price_cost(rules, _cost(found)), found.events
+    if path is None:
+        return
     for total in log.cost_sums(vendor_id, customer_ids, start, end, key=key):
         cost = _summed(total)
         yield (

@@ -122,3 +122,20 @@ def test_keys_clickhouse_cannot_read_are_attributed_as_in_sql(
     gold = row.outcomes["resolved_conversation"].values["gold"]
     # a: flat, listed, brace (3 x 0.0027) and 0.01; b's nested call stays with b
     assert gold.cost == Decimal("0.0181")
+
+
+def test_without_an_attribution_key_every_cost_is_unbilled_as_in_sql(
+    engine: Engine, eventlog_url: str
+) -> None:
+    rules = GROUPED.replace("  attribute_to: properties.conversation_id\n", "")
+    plain = _vendor(engine, "Plain", False, rules)
+    logged = _vendor(engine, "Logged", True, rules)
+    for vendor_id in (plain, logged):
+        ingest_all(engine, vendor_id, _events(), REPORTED)
+
+    with Session(engine) as session:
+        expected = margin_report(session, plain, "2026-11", REPORTED)
+        found = margin_report(session, logged, "2026-11", REPORTED)
+    assert _figures(found) == _figures(expected)
+    assert found.customers[0].attributed_cost == 0
+    assert found.customers[0].unbilled_cost > 0
