@@ -19,6 +19,7 @@ from typing import Protocol
 from metering.ledger.eventlog import tsv
 from metering.ledger.eventlog.protocol import Cursor, Page
 from metering.ledger.eventlog.record import (
+    Attributed,
     AttributedSum,
     CostSum,
     EventRecord,
@@ -209,17 +210,16 @@ class ClickHouseLog:
         tail = f"ORDER BY received_micros, event_id LIMIT {int(limit)}"
         return list(self._select(vendor_id, where, tail))
 
-    def _log_only_costs(
+    def _cost_events(
         self, vendor_id: str, customer_ids: Collection[str] | str, start: datetime, end: datetime
     ) -> str:
-        """The WHERE clause of the log-only, unvoided cost events of the customers (or of
-        the customers of a table) in [start, end)."""
+        """The WHERE clause of the unvoided cost events of the customers (or of the
+        customers of a table) in [start, end)."""
         lo, hi = epoch_micros(start), epoch_micros(end)
         customers = customer_ids if isinstance(customer_ids, str) else _in(customer_ids)
         return (
             f"vendor_id = {tsv.literal(vendor_id)} "
-            f"AND customer_id IN {customers} AND cost IS NOT NULL "
-            f"AND status != '' AND {NOT_VOIDED} "
+            f"AND customer_id IN {customers} AND cost IS NOT NULL AND {NOT_VOIDED} "
             f"AND occurred_micros >= {lo} AND occurred_micros < {hi}"
         )
 
@@ -231,15 +231,18 @@ class ClickHouseLog:
         end: datetime,
         key: str | None,
         owners: Iterable[tuple[str, str, str, str | None]],
-    ) -> Iterator[AttributedSum]:
+    ) -> Attributed:
         """The log-only cost events whose top-level property `key` ClickHouse reads exactly
         (`flat_key_sql`), attributed and summed in one query: each event's (customer, key)
         joined to `owners` (customer, key, outcome, dimension: the outcome that key's costs
         land on), summed per customer, outcome (None: unbilled) and model (integer tokens)
-        or currency (Decimal money). `cost_sums(..., key=key)` returns the others. Without
-        `key` (no attribution key: all of it is unbilled), every log-only cost event."""
+        or currency (Decimal money). Without `key` (no attribution key: all of it is
+        unbilled), every log-only cost event. The same scan says whether there are others:
+        log-only ones read in Python (`cost_sums(..., key=key)`), and cost events the SQL
+        store holds too (`stream(..., only_sql_stored=True)`)."""
+        found = Attributed()
         if not customer_ids:
-            return
+            return found
         rows = tsv.rows_text(
             (customer, "=" + value, outcome, "0" if dimension is None else "1", dimension or "")
             for customer, value, outcome, dimension in owners
@@ -249,36 +252,46 @@ class ClickHouseLog:
             External(OWNERS, f"customer_id String, {columns}", rows),
             External(CUSTOMERS, "customer_id String", tsv.rows_text([c] for c in customer_ids)),
         ]
-        where = self._log_only_costs(vendor_id, CUSTOMERS, start, end)
         if key is None:
-            read = "''"
+            readable, read = "1", "''"
         else:
             present, value = _visit(key)
-            read = f"if({present}, concat('=', {value}), '')"
-            where += f" AND {flat_key_sql(key)}"
+            readable, read = flat_key_sql(key), f"if({present}, concat('=', {value}), '')"
         sql = (
-            "SELECT customer_id, outcome, grouped, dimension, model, cost_currency, count(), "
-            "sum(input_tokens), sum(output_tokens), toString(sum(cost_amount)) FROM ("
-            f"SELECT customer_id, {read} AS attribution_key, "
+            "SELECT in_sql, readable, customer_id, outcome, grouped, dimension, model, "
+            "cost_currency, count(), sum(input_tokens), sum(output_tokens), "
+            "toString(sum(cost_amount)) FROM ("
+            f"SELECT customer_id, status = '' AS in_sql, {readable} AS readable, "
+            f"if(readable AND NOT in_sql, {read}, '') AS attribution_key, "
             "model, cost_currency, input_tokens, output_tokens, cost_amount "
-            f"FROM {self.table} FINAL WHERE {where}) AS costs "
-            f"ANY LEFT JOIN {OWNERS} USING (customer_id, attribution_key) "
-            "GROUP BY customer_id, outcome, grouped, dimension, model, cost_currency "
+            f"FROM {self.table} FINAL WHERE "
+            f"{self._cost_events(vendor_id, CUSTOMERS, start, end)}) AS costs "
+            f"ANY LEFT JOIN {OWNERS} USING (customer_id, attribution_key) GROUP BY in_sql, "
+            "readable, customer_id, outcome, grouped, dimension, model, cost_currency "
             "FORMAT TabSeparated"
         )
         for row in tsv.parse(self.transport.execute_with(sql, tables)):
-            customer, outcome, grouped, dimension, model, currency, count, inp, out, amount = row
-            yield AttributedSum(
-                customer_id=customer or "",
-                outcome=outcome or None,
-                dimension=dimension if grouped == "1" else None,
-                model=model,
-                currency=currency,
-                events=int(count or 0),
-                input_tokens=int(inp or 0),
-                output_tokens=int(out or 0),
-                amount=None if currency is None else Decimal(amount or "0"),
-            )
+            in_sql, readable_row, customer, outcome, grouped, dimension, model = row[:7]
+            currency, count, inp, out, amount = row[7:]
+            if in_sql == "1":
+                found.sql_held = True
+            elif readable_row != "1":
+                found.unread = True
+            else:
+                found.sums.append(
+                    AttributedSum(
+                        customer_id=customer or "",
+                        outcome=outcome or None,
+                        dimension=dimension if grouped == "1" else None,
+                        model=model,
+                        currency=currency,
+                        events=int(count or 0),
+                        input_tokens=int(inp or 0),
+                        output_tokens=int(out or 0),
+                        amount=None if currency is None else Decimal(amount or "0"),
+                    )
+                )
+        return found
 
     def cost_sums(
         self,
@@ -294,7 +307,7 @@ class ClickHouseLog:
         `attributed_sums` leaves out."""
         if not customer_ids:
             return
-        where = self._log_only_costs(vendor_id, customer_ids, start, end)
+        where = self._cost_events(vendor_id, customer_ids, start, end) + " AND status != ''"
         if key is not None:
             where += f" AND NOT ({flat_key_sql(key)})"
         sql = (

@@ -146,6 +146,18 @@ class AttributedSum:
 
 
 @dataclass(slots=True)
+class Attributed:
+    """A report's log-only costs attributed in ClickHouse, and whether the scan saw cost
+    events that need another read."""
+
+    sums: list[AttributedSum] = field(default_factory=list)
+    unread: bool = False
+    """log-only ones whose key ClickHouse does not read (summed per properties instead)"""
+    sql_held: bool = False
+    """ones the SQL store holds too (read one by one)"""
+
+
+@dataclass(slots=True)
 class MonthTotals:
     """A customer's events of one calendar month (UTC), deduplicated by event id."""
 

@@ -52,34 +52,31 @@ def priced_costs(
 ) -> Iterator[Priced]:
     """The period's costs priced under `rules` and attributed, from the vendor's store."""
     log = eventlog_of(session, vendor_id)
-    summed = log is not None and _by_properties(rules)
+    path = rules.costs.attribute_to if rules.costs is not None else None
+    key = _flat_key(rules)
+    events: Iterator[CostEvent] = iter(())
+    unread = False
     if log is None:
         events = repository.cost_events(session, vendor_id, customer_ids, start, end)
-    else:
-        events = _from_log(session, log, vendor_id, customer_ids, start, end, summed)
+    elif key is None and path is not None:  # attributed here, summed when it can be
+        unread = _by_properties(rules)
+        events = _from_log(session, log, vendor_id, customer_ids, start, end, unread)
+    else:  # one scan attributes the bulk and says whether another read is needed
+        found = log.attributed_sums(vendor_id, customer_ids, start, end, key, attribution.owners())
+        for total in found.sums:
+            owner = None if total.outcome is None else (total.outcome, total.dimension)
+            yield total.customer_id, owner, price_cost(rules, _cost(total)), total.events
+        if found.sql_held:
+            events = _from_log(session, log, vendor_id, customer_ids, start, end, True)
+        unread = found.unread
     for cost in events:
         priced = event_cost(rules, cost.event.cost)
         if priced is not None:
             yield cost.customer_id, attribution.owner_of(cost), priced, 1
-    if log is None or not summed:
-        return
-    path = rules.costs.attribute_to if rules.costs is not None else None
-    key = _flat_key(rules)
-    if key is not None or path is None:
-        owners = attribution.owners()
-        for found in log.attributed_sums(vendor_id, customer_ids, start, end, key, owners):
-            owner = None if found.outcome is None else (found.outcome, found.dimension)
-            yield found.customer_id, owner, price_cost(rules, _cost(found)), found.events
-    if path is None:
-        return
-    for total in log.cost_sums(vendor_id, customer_ids, start, end, key=key):
-        cost = _summed(total)
-        yield (
-            total.customer_id,
-            attribution.owner_of(cost),
-            price_cost(rules, _cost(total)),
-            total.events,
-        )
+    if log is not None and unread:  # summed per properties and attributed here
+        for summed in log.cost_sums(vendor_id, customer_ids, start, end, key=key):
+            owner = attribution.owner_of(_summed(summed))
+            yield summed.customer_id, owner, price_cost(rules, _cost(summed)), summed.events
 
 
 def _flat_key(rules: RuleFile) -> str | None:

@@ -65,6 +65,7 @@ def _events() -> list[dict[str, Any]]:
         _resolved("r-7", "7", 4),
         _resolved("r-u", "ü", 5),
         _resolved("r-q", 'say "hi"', 6),
+        _resolved("r-c", "c", 7) | {"cost": money("0.5")},  # held in SQL: its own outcome's
         _call("flat", {"conversation_id": "a"}, small, 2),
         _call("flat-2", {"conversation_id": "a", "step": 2}, money("0.01"), 2),
         _call("other", {"conversation_id": "b"}, tokens("gpt-4o", 1000, 100), 3),
@@ -117,6 +118,7 @@ def test_keys_clickhouse_cannot_read_are_attributed_as_in_sql(
         found = margin_report(session, logged, "2026-11", REPORTED)
     assert _figures(found) == _figures(expected)
     (row,) = found.customers
+    assert row.attributed_cost > Decimal("0.5")
     # unbilled: nested-only, null, absent, unknown, empty (5 x 0.0027)
     assert row.unbilled_cost == Decimal("0.0135")
     gold = row.outcomes["resolved_conversation"].values["gold"]
@@ -137,5 +139,5 @@ def test_without_an_attribution_key_every_cost_is_unbilled_as_in_sql(
         expected = margin_report(session, plain, "2026-11", REPORTED)
         found = margin_report(session, logged, "2026-11", REPORTED)
     assert _figures(found) == _figures(expected)
-    assert found.customers[0].attributed_cost == 0
+    assert found.customers[0].attributed_cost == Decimal("0.5")  # r-c's own cost
     assert found.customers[0].unbilled_cost > 0

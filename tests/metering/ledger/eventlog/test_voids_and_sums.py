@@ -142,8 +142,11 @@ def test_attributed_sums_join_flat_keys_and_leave_the_others_to_cost_sums(
 
     customers = ["cus_acme"] + [f"cus_{n:030}" for n in range(1000)]  # too many for a URL
     found = log.attributed_sums(VENDOR, customers, start, end, "conversation_id", owners)
-    summed = sorted((s.outcome or "", s.dimension or "", s.events, s.input_tokens) for s in found)
+    summed = sorted(
+        (s.outcome or "", s.dimension or "", s.events, s.input_tokens) for s in found.sums
+    )
     rest = log.cost_sums(VENDOR, ["cus_acme"], start, end, key="conversation_id")
 
     assert summed == [("", "", 2, 24), ("resolved", "", 2, 3), ("resolved", "gold", 1, 4)]
     assert sorted(s.input_tokens for s in rest) == [32, 64, 128]
+    assert (found.unread, found.sql_held) == (True, False)
