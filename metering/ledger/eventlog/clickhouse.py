@@ -9,7 +9,8 @@ The transport (in process or HTTP) only moves text.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+import re
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -17,7 +18,15 @@ from typing import Protocol
 
 from metering.ledger.eventlog import tsv
 from metering.ledger.eventlog.protocol import Cursor, Page
-from metering.ledger.eventlog.record import CostSum, EventRecord, MonthTotals, epoch_micros
+from metering.ledger.eventlog.record import (
+    Attributed,
+    AttributedSum,
+    CostSum,
+    EventRecord,
+    MonthTotals,
+    epoch_micros,
+)
+from metering.ledger.eventlog.transports import External
 
 TABLE = "metering_events"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -72,6 +81,9 @@ def create_table_sql(table: str = TABLE, engine: str | None = None) -> str:
 class Transport(Protocol):
     def execute(self, sql: str, data: str | None = None) -> str:
         """Run one statement (with TabSeparated `data` for an INSERT); TabSeparated out."""
+
+    def execute_with(self, sql: str, tables: Sequence[External]) -> str:
+        """Run a SELECT that reads `tables` (rows sent along with the query)."""
 
     def close(self) -> None: ...
 
@@ -149,11 +161,20 @@ class ClickHouseLog:
     def write(self, records: Sequence[EventRecord], version: int = 0) -> None:
         """Insert the records; a row with a higher `version` replaces one with the same key
         (a void of a log-only event), equal versions are retries of one event."""
-        if not records:
+        self.write_text("".join(self.line(r, version) for r in records))
+
+    @staticmethod
+    def line(record: EventRecord, version: int = 0) -> str:
+        """The record as a TabSeparated row (`CostNotStorable` for a cost the table cannot
+        hold exactly)."""
+        return tsv.rows_text([_row(record, version)])
+
+    def write_text(self, rows: str) -> None:
+        """Insert TabSeparated rows (`line`s)."""
+        if not rows:
             return
         self.transport.execute(
-            f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) FORMAT TabSeparated",
-            tsv.rows_text(_row(r, version) for r in records),
+            f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) FORMAT TabSeparated", rows
         )
 
     def find(self, vendor_id: str, event_id: str) -> EventRecord | None:
@@ -189,22 +210,110 @@ class ClickHouseLog:
         tail = f"ORDER BY received_micros, event_id LIMIT {int(limit)}"
         return list(self._select(vendor_id, where, tail))
 
+    def _cost_events(
+        self, vendor_id: str, customer_ids: Collection[str] | str, start: datetime, end: datetime
+    ) -> str:
+        """The WHERE clause of the unvoided cost events of the customers (or of the
+        customers of a table) in [start, end)."""
+        lo, hi = epoch_micros(start), epoch_micros(end)
+        customers = customer_ids if isinstance(customer_ids, str) else _in(customer_ids)
+        return (
+            f"vendor_id = {tsv.literal(vendor_id)} "
+            f"AND customer_id IN {customers} AND cost IS NOT NULL AND {NOT_VOIDED} "
+            f"AND occurred_micros >= {lo} AND occurred_micros < {hi}"
+        )
+
+    def attributed_sums(
+        self,
+        vendor_id: str,
+        customer_ids: Collection[str],
+        start: datetime,
+        end: datetime,
+        key: str | None,
+        owners: Iterable[tuple[str, str, str, str | None]],
+    ) -> Attributed:
+        """The log-only cost events whose top-level property `key` ClickHouse reads exactly
+        (`flat_key_sql`), attributed and summed in one query: each event's (customer, key)
+        joined to `owners` (customer, key, outcome, dimension: the outcome that key's costs
+        land on), summed per customer, outcome (None: unbilled) and model (integer tokens)
+        or currency (Decimal money). Without `key` (no attribution key: all of it is
+        unbilled), every log-only cost event. The same scan says whether there are others:
+        log-only ones read in Python (`cost_sums(..., key=key)`), and cost events the SQL
+        store holds too (`stream(..., only_sql_stored=True)`)."""
+        found = Attributed()
+        if not customer_ids:
+            return found
+        rows = tsv.rows_text(
+            (customer, "=" + value, outcome, "0" if dimension is None else "1", dimension or "")
+            for customer, value, outcome, dimension in owners
+        )
+        columns = "attribution_key String, outcome String, grouped UInt8, dimension String"
+        tables = [
+            External(OWNERS, f"customer_id String, {columns}", rows),
+            External(CUSTOMERS, "customer_id String", tsv.rows_text([c] for c in customer_ids)),
+        ]
+        if key is None:
+            readable, read = "1", "''"
+        else:
+            present, value = _visit(key)
+            readable, read = flat_key_sql(key), f"if({present}, concat('=', {value}), '')"
+        sql = (
+            "SELECT in_sql, readable, customer_id, outcome, grouped, dimension, model, "
+            "cost_currency, count(), sum(input_tokens), sum(output_tokens), "
+            "toString(sum(cost_amount)) FROM ("
+            f"SELECT customer_id, status = '' AS in_sql, {readable} AS readable, "
+            f"if(readable AND NOT in_sql, {read}, '') AS attribution_key, "
+            "model, cost_currency, input_tokens, output_tokens, cost_amount "
+            f"FROM {self.table} FINAL WHERE "
+            f"{self._cost_events(vendor_id, CUSTOMERS, start, end)}) AS costs "
+            f"ANY LEFT JOIN {OWNERS} USING (customer_id, attribution_key) GROUP BY in_sql, "
+            "readable, customer_id, outcome, grouped, dimension, model, cost_currency "
+            "FORMAT TabSeparated"
+        )
+        for row in tsv.parse(self.transport.execute_with(sql, tables)):
+            in_sql, readable_row, customer, outcome, grouped, dimension, model = row[:7]
+            currency, count, inp, out, amount = row[7:]
+            if in_sql == "1":
+                found.sql_held = True
+            elif readable_row != "1":
+                found.unread = True
+            else:
+                found.sums.append(
+                    AttributedSum(
+                        customer_id=customer or "",
+                        outcome=outcome or None,
+                        dimension=dimension if grouped == "1" else None,
+                        model=model,
+                        currency=currency,
+                        events=int(count or 0),
+                        input_tokens=int(inp or 0),
+                        output_tokens=int(out or 0),
+                        amount=None if currency is None else Decimal(amount or "0"),
+                    )
+                )
+        return found
+
     def cost_sums(
-        self, vendor_id: str, customer_ids: Collection[str], start: datetime, end: datetime
+        self,
+        vendor_id: str,
+        customer_ids: Collection[str],
+        start: datetime,
+        end: datetime,
+        key: str | None = None,
     ) -> Iterator[CostSum]:
         """The log-only, unvoided cost events of the customers in [start, end), summed in
         ClickHouse per customer, properties (the attribution key is read from them), and
-        model (integer tokens) or currency (Decimal money)."""
+        model (integer tokens) or currency (Decimal money); with `key`, only those
+        `attributed_sums` leaves out."""
         if not customer_ids:
             return
-        lo, hi = epoch_micros(start), epoch_micros(end)
+        where = self._cost_events(vendor_id, customer_ids, start, end) + " AND status != ''"
+        if key is not None:
+            where += f" AND NOT ({flat_key_sql(key)})"
         sql = (
             "SELECT customer_id, properties, model, cost_currency, count(), "
             "sum(input_tokens), sum(output_tokens), toString(sum(cost_amount)) "
-            f"FROM {self.table} FINAL WHERE vendor_id = {tsv.literal(vendor_id)} "
-            f"AND customer_id IN {_in(customer_ids)} AND cost IS NOT NULL "
-            f"AND status != '' AND {NOT_VOIDED} "
-            f"AND occurred_micros >= {lo} AND occurred_micros < {hi} "
+            f"FROM {self.table} FINAL WHERE {where} "
             "GROUP BY customer_id, properties, model, cost_currency FORMAT TabSeparated"
         )
         for row in tsv.parse(self.transport.execute(sql)):
@@ -266,6 +375,19 @@ class ClickHouseLog:
             where += " AND status = ''"
         return self._select(vendor_id, where)
 
+    def log_only(
+        self, vendor_id: str, customer_id: str, since: datetime, until: datetime
+    ) -> Iterator[EventRecord]:
+        """A customer's events only the log holds (cost-only ones) in [since, until], voided
+        ones too (with their void), by time then id: what a simulation adds to the SQL
+        store's events."""
+        where = (
+            f"customer_id = {tsv.literal(customer_id)} AND status != '' "
+            f"AND occurred_micros >= {epoch_micros(since)} "
+            f"AND occurred_micros <= {epoch_micros(until)}"
+        )
+        return self._select(vendor_id, where, "ORDER BY occurred_micros, event_id")
+
     def hashes(self, vendor_id: str, event_ids: Collection[str]) -> dict[str, str]:
         if not event_ids:
             return {}
@@ -311,6 +433,33 @@ class ClickHouseLog:
 
     def close(self) -> None:
         self.transport.close()
+
+
+OWNERS = "metering_cost_owners"
+"""The external table of a margin report's attribution keys and their outcomes."""
+CUSTOMERS = "metering_cost_customers"
+"""The external table of a margin report's customers (too many for the URL)."""
+FLAT_KEY = re.compile(r"[A-Za-z0-9_$-]+")
+"""Property names ClickHouse can look up as they are written in the JSON text."""
+
+
+def _visit(key: str) -> tuple[str, str]:
+    name = tsv.literal(key)
+    return f"visitParamHas(properties, {name})", f"visitParamExtractString(properties, {name})"
+
+
+def flat_key_sql(key: str) -> str:
+    """The events whose attribution key ClickHouse's `visitParam` functions read exactly as
+    the pure core does: properties of one flat object (no nested object or array, whose
+    members could share the name; no escape, so no quote inside a string), the key absent
+    or a string. The others (a number, null, text with escapes) are read in Python."""
+    present, _ = _visit(key)
+    raw = f"visitParamExtractRaw(properties, {tsv.literal(key)})"
+    return (
+        "position(properties, '\\\\') = 0 AND position(properties, '[') = 0 "
+        "AND position(substring(properties, 2), '{') = 0 "
+        f"AND ({present} = 0 OR substring({raw}, 1, 1) = '\"')"
+    )
 
 
 def _month(yyyymm: str | None) -> str:

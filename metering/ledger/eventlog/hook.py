@@ -6,7 +6,7 @@ other content a conflict)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import Future
 from datetime import datetime
 
 from sqlmodel import Session
@@ -15,19 +15,10 @@ from metering.ledger.eventlog.clickhouse import ClickHouseLog
 from metering.ledger.eventlog.config import eventlog_of
 from metering.ledger.eventlog.convert import record_of
 from metering.ledger.eventlog.transports import EventLogUnavailable
+from metering.ledger.eventlog.writer import Held, Logged, Writer
 from metering.ledger.events.parsing import EventIn
 from metering.ledger.states import EventStatus
 from metering.platform.api import problems
-
-
-@dataclass(slots=True)
-class Logged:
-    """The outcome of the log-only events of a batch."""
-
-    stored: list[tuple[int, str, str]] = field(default_factory=list)
-    """(index, event id, status) of each new one"""
-    duplicates: int = 0
-    conflicts: list[tuple[int, str]] = field(default_factory=list)
 
 
 class Hook:
@@ -37,6 +28,8 @@ class Hook:
         self.vendor_id = vendor_id
         self.log = log
         self._held: dict[str, tuple[str, EventIn, int, str | None]] = {}
+        self._pending: list[Future[Logged]] = []
+        self._writer = Writer.of(log)
 
     @classmethod
     def of(cls, session: Session, vendor_id: str) -> Hook | None:
@@ -57,35 +50,44 @@ class Hook:
         """A log-only event (`plan_version_id`: the version it was matched against)."""
         self._held[parsed.event.id] = (customer_id, parsed, index, plan_version_id)
 
-    def write(
-        self, stored: Sequence[tuple[str, EventIn]], received_at: datetime | None = None
-    ) -> Logged:
-        """Write the events the SQL store took and the held log-only ones that are new
-        (`received_at`: the request's time, which the event list orders by)."""
+    @property
+    def held(self) -> set[str]:
+        """The ids of the batch's log-only events (the SQL store never has them)."""
+        return set(self._held)
+
+    def start(self, received_at: datetime) -> None:
+        """Queue the held log-only events (`received_at`: the request's time, which the
+        event list orders by); the event log writes them while the SQL store works."""
+        held = []
+        for event_id in sorted(self._held):  # the first of two reuses of an id wins
+            customer_id, parsed, index, plan_version_id = self._held[event_id]
+            record = record_of(
+                self.vendor_id,
+                customer_id,
+                parsed,
+                received_at,
+                status=EventStatus.UNMATCHED.value,
+                plan_version_id=plan_version_id,
+            )
+            held.append(Held(event_id, parsed.content_hash, self.log.line(record), index))
+        if held:
+            self._pending.append(self._writer.submit(self.vendor_id, held, ()))
+
+    def took(self, stored: Sequence[tuple[str, EventIn]], received_at: datetime) -> None:
+        """Queue the (customer id, event) the SQL store just took as new; the event log
+        writes them while the SQL store writes their outcomes."""
+        lines = [self.log.line(record_of(self.vendor_id, c, p, received_at)) for c, p in stored]
+        if lines:
+            self._pending.append(self._writer.submit(self.vendor_id, (), lines))
+
+    def finish(self) -> Logged:
+        """Wait for the writes: the caller commits (and acknowledges the batch) only when
+        the event log has them, and answers 503 when it did not take them."""
         logged = Logged()
+        pending, self._pending = self._pending, []
         try:
-            known = self.log.hashes(self.vendor_id, self._held.keys())
-            records = [record_of(self.vendor_id, c, parsed, received_at) for c, parsed in stored]
-            for event_id in sorted(self._held):
-                customer_id, parsed, index, plan_version_id = self._held[event_id]
-                earlier = known.get(event_id)
-                if earlier == parsed.content_hash:
-                    logged.duplicates += 1
-                elif earlier is not None:
-                    logged.conflicts.append((index, event_id))
-                else:
-                    records.append(
-                        record_of(
-                            self.vendor_id,
-                            customer_id,
-                            parsed,
-                            received_at,
-                            status=EventStatus.UNMATCHED.value,
-                            plan_version_id=plan_version_id,
-                        )
-                    )
-                    logged.stored.append((index, event_id, EventStatus.UNMATCHED.value))
-            self.log.write(records)
+            for future in pending:
+                logged.add(future.result())
         except EventLogUnavailable as error:
             raise problems.EVENTLOG_UNAVAILABLE.error(str(error)) from None
         return logged

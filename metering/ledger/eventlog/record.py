@@ -15,6 +15,7 @@ from typing import Any
 
 from metering.platform.db import jsontext
 from pricing_rules.costs import MoneyCost, TokenCost, parse_cost
+from pricing_rules.events import Event
 
 COST_SCALE = 18
 """Decimal places of the event log's money column (`Decimal(38, 18)`)."""
@@ -69,6 +70,17 @@ class EventRecord:
     def cost_parts(self) -> CostParts:
         return cost_parts(self.cost)
 
+    def event(self) -> Event:
+        """The event as the pure core reads it."""
+        return Event(
+            id=self.event_id,
+            type=self.type,
+            customer=self.customer_external_id,
+            timestamp=self.occurred_at,
+            properties=jsontext.loads(self.properties),
+            cost=None if self.cost is None else jsontext.loads(self.cost),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class CostParts:
@@ -115,6 +127,34 @@ class CostSum:
     input_tokens: int
     output_tokens: int
     amount: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttributedSum:
+    """Cost events of a customer attributed to one outcome (and `group_by` value; None:
+    unbilled cost) with the same model (tokens) or currency (money), summed."""
+
+    customer_id: str
+    outcome: str | None
+    dimension: str | None
+    model: str | None
+    currency: str | None
+    events: int
+    input_tokens: int
+    output_tokens: int
+    amount: Decimal | None
+
+
+@dataclass(slots=True)
+class Attributed:
+    """A report's log-only costs attributed in ClickHouse, and whether the scan saw cost
+    events that need another read."""
+
+    sums: list[AttributedSum] = field(default_factory=list)
+    unread: bool = False
+    """log-only ones whose key ClickHouse does not read (summed per properties instead)"""
+    sql_held: bool = False
+    """ones the SQL store holds too (read one by one)"""
 
 
 @dataclass(slots=True)

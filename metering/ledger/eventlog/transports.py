@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -10,6 +14,16 @@ import httpx
 
 class EventLogUnavailable(RuntimeError):
     """ClickHouse did not take a statement; the batch must not be acknowledged."""
+
+
+@dataclass(frozen=True, slots=True)
+class External:
+    """A table sent with one query (ClickHouse's external data): `name`, its columns
+    (`structure`, e.g. "a String, b UInt8") and its rows as TabSeparated text."""
+
+    name: str
+    structure: str
+    rows: str
 
 
 class HttpTransport:
@@ -29,6 +43,24 @@ class HttpTransport:
             else:
                 params = {**self._params, "query": sql}
                 response = self._client.post("/", params=params, content=data.encode())
+        except httpx.HTTPError as error:
+            raise EventLogUnavailable(f"ClickHouse did not answer: {error}") from error
+        if response.status_code != 200:
+            raise EventLogUnavailable(
+                f"ClickHouse answered {response.status_code}: {response.text.strip()[:500]}"
+            )
+        return response.text
+
+    def execute_with(self, sql: str, tables: Sequence[External]) -> str:
+        """Run a SELECT that reads `tables`, sent along as external data (multipart; the
+        query goes in the URL, so it must stay short: long lists belong in a table)."""
+        params = dict(self._params, query=sql)
+        for table in tables:
+            params[f"{table.name}_structure"] = table.structure
+            params[f"{table.name}_format"] = "TabSeparated"
+        files = {table.name: (table.name, table.rows.encode()) for table in tables}
+        try:
+            response = self._client.post("/", params=params, files=files)
         except httpx.HTTPError as error:
             raise EventLogUnavailable(f"ClickHouse did not answer: {error}") from error
         if response.status_code != 200:
@@ -63,6 +95,23 @@ class ChdbTransport:
             except Exception as error:
                 raise EventLogUnavailable(f"chdb: {error}") from error
         return str(result.bytes().decode()) if result is not None else ""
+
+    def execute_with(self, sql: str, tables: Sequence[External]) -> str:
+        """Run a SELECT that reads `tables`: chdb takes no external data, so each goes to a
+        Memory table of a unique name for the query, dropped after it."""
+        names = {table.name: f"{table.name}_{secrets.token_hex(8)}" for table in tables}
+        try:
+            for table in tables:
+                name = names[table.name]
+                self.execute(f"CREATE TABLE {name} ({table.structure}) ENGINE = Memory")
+                if table.rows:
+                    self.execute(f"INSERT INTO {name} FORMAT TabSeparated", table.rows)
+            for external, name in names.items():
+                sql = re.sub(rf"\b{external}\b", name, sql)
+            return self.execute(sql)
+        finally:
+            for name in names.values():
+                self.execute(f"DROP TABLE IF EXISTS {name}")
 
     def close(self) -> None:
         with self._lock:

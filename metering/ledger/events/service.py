@@ -147,8 +147,14 @@ def _store(
                 "plan_version_id": found.plan_version_id,
             }
         )
+    if log is not None:  # the event log writes while the SQL store works
+        log.start(now)
     inserted = repository.insert_new(session, rows)
-    existing = repository.stored_hashes(session, vendor_id, events.keys() - inserted.keys())
+    unseen = events.keys() - inserted.keys()
+    if log is not None:
+        log.took([(customers[events[e].event.customer], events[e]) for e in inserted], now)
+        unseen -= log.held
+    existing = repository.stored_hashes(session, vendor_id, unseen)
     for event_id, stored_hash in existing.items():
         if stored_hash == events[event_id].content_hash:
             result.duplicates += 1
@@ -173,7 +179,7 @@ def _store(
         Stored(indexes[ref.event.id], ref.event.id, statuses[ref.pk].value) for ref in refs
     ]
     if log is not None:  # before the caller commits: acknowledged only when both have it
-        logged = log.write([(ref.customer_id, events[ref.event.id]) for ref in refs], now)
+        logged = log.finish()
         result.accepted += len(logged.stored)
         result.duplicates += logged.duplicates
         result.stored += [Stored(i, event_id, status) for i, event_id, status in logged.stored]

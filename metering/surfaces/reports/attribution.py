@@ -13,7 +13,7 @@ way on cost events and on outcome events:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from metering.surfaces.reports.repository import CostEvent, CountedOutcome
 from pricing_rules.events import Event
@@ -54,6 +54,11 @@ class Attribution:
             key = attribution_key(getter, row.event)
             if key is not None:
                 self._owners.setdefault((row.customer_id, key), (row.outcome, row.dimension))
+
+    def owners(self) -> Iterator[tuple[str, str, str, str | None]]:
+        """(customer, key, outcome, `group_by` value) of every key of the batch."""
+        for (customer_id, key), (outcome, dimension) in self._owners.items():
+            yield customer_id, key, outcome, dimension
 
     def owner_of(self, cost: CostEvent) -> Owner | None:
         """The outcome type (and its `group_by` value) `cost` is attributed to; None for

@@ -277,13 +277,14 @@ def _add_costs(
     grouped = rules.group_paths
     counted = repository.counted_outcomes(session, rows, period.start) if getter else ()
     attribution = Attribution(getter, counted)
-    costs = eventlog_costs.priced_costs(session, vendor_id, rules, rows, period.start, period.end)
-    for cost, priced, events in costs:
-        row = rows[cost.customer_id]
+    costs = eventlog_costs.priced_costs(
+        session, vendor_id, rules, rows, period.start, period.end, attribution
+    )
+    for customer_id, owner, priced, events in costs:
+        row = rows[customer_id]
         if priced.amount is None:
             row.unpriced[priced.problem or "cost cannot be priced"] += events
             continue
-        owner = attribution.owner_of(cost)
         if owner is None:
             row.unbilled_cost += priced.amount
             continue

@@ -6,7 +6,8 @@ cursor (`yield_per`), so memory holds one page of rows, never the range.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import heapq
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -18,6 +19,7 @@ from metering.catalog.customers.models import Customer
 from metering.catalog.plans.models import Plan, PlanVersion
 from metering.catalog.subscriptions.models import Subscription
 from metering.ledger.disputes import repository as disputes
+from metering.ledger.eventlog.clickhouse import ClickHouseLog
 from metering.ledger.events.models import EventVoid, StoredEvent
 from pricing_rules.events import Event
 
@@ -109,6 +111,28 @@ def stream_events(
         customer_id, event_id, kind, external_id, occurred_at, properties, cost, voided = row
         event = Event(event_id, kind, external_id, occurred_at, properties or {}, cost)
         yield customer_id, event, voided
+
+
+Streamed = tuple[Event, datetime | None]
+"""An event and when it was voided (None: not voided)."""
+
+
+class LogOnly:
+    """A vendor's events only its event log holds (cost-only ones, which a proposed rule
+    file may count), merged by time into each customer's events from the SQL store; nothing
+    for a vendor without the event log."""
+
+    def __init__(
+        self, log: ClickHouseLog | None, vendor_id: str, since: datetime, until: datetime
+    ) -> None:
+        self._log, self._vendor_id, self._since, self._until = log, vendor_id, since, until
+
+    def of(self, customer_id: str, stored: Iterable[Streamed]) -> Iterable[Streamed]:
+        if self._log is None:
+            return stored
+        records = self._log.log_only(self._vendor_id, customer_id, self._since, self._until)
+        logged = ((record.event(), record.voided_at) for record in records)
+        return heapq.merge(stored, logged, key=lambda item: item[0].timestamp)
 
 
 def plans_matching(session: Session, ref: str, vendor_id: str | None) -> list[Plan]:

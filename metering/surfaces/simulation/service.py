@@ -23,11 +23,12 @@ from sqlmodel import Session
 from metering.billing.credits.ledger import LockedGrant
 from metering.catalog.plans.models import Plan
 from metering.catalog.subscriptions.repository import Term, terms_of
+from metering.ledger.eventlog.config import eventlog_of
 from metering.ledger.outcomes.limits import spend_limit as limit_of_customer
 from metering.surfaces.simulation import repository
 from metering.surfaces.simulation.commitments import TermConsumption
 from metering.surfaces.simulation.credits import Drawdowns, PeriodDrawdown, drafts, grants_of
-from metering.surfaces.simulation.repository import Credits, Subscriber
+from metering.surfaces.simulation.repository import Credits, Streamed, Subscriber
 from metering.surfaces.simulation.treatments import Treatment, TreatmentKey, TreatmentTracker
 from metering.surfaces.simulation.windows import Side, Window, customer_windows
 from pricing_rules import limits
@@ -158,10 +159,6 @@ class _PeriodRun:
         ]
         over = limits.over_limit(rules, candidates, amount)
         return {(c.outcome, c.event_id) for c in candidates if c.ref in over}
-
-
-Streamed = tuple[Event, datetime | None]
-"""An event and when it was voided (None: never)."""
 
 
 def _chunks(events: Iterable[Streamed], size: int) -> Iterator[list[Streamed]]:
@@ -355,16 +352,18 @@ def simulate(
         return min((term.starts_at for term in terms.get(customer_id, [])), default=None)
 
     done = 0
+    log = eventlog_of(session, plan.vendor_id)
     for offset in range(0, len(subscribers), CUSTOMER_BATCH):
         batch = subscribers[offset : offset + CUSTOMER_BATCH]
         spans = [w for s in batch for w in windows[s.id]]
         since = min((w.period.start for w in spans), default=start)
         until = max((w.as_of for w in spans), default=start)
         by_id = {s.id: s for s in batch}
+        logged = repository.LogOnly(log, plan.vendor_id, since, until)
         stream = repository.stream_events(session, plan.vendor_id, list(by_id), since, until)
         for customer_id, rows in groupby(stream, key=lambda row: row[0]):
             subscriber = by_id.pop(customer_id)
-            events = ((event, voided) for _, event, voided in rows)
+            events = logged.of(customer_id, ((event, voided) for _, event, voided in rows))
             _run_customer(
                 simulation,
                 subscriber,
@@ -378,12 +377,12 @@ def simulate(
             )
             done += 1
             _report(progress, done, len(subscribers), simulation)
-        for subscriber in by_id.values():  # no event in the range
+        for subscriber in by_id.values():  # no event in the range in the SQL store
             _run_customer(
                 simulation,
                 subscriber,
                 windows[subscriber.id],
-                (),
+                logged.of(subscriber.id, ()),
                 examples,
                 credited.get(subscriber.id, {}),
                 overridden(subscriber.id),

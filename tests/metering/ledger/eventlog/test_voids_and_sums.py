@@ -116,3 +116,37 @@ def test_cost_sums_priced_once_equal_each_event_priced(log: ClickHouseLog) -> No
     assert summed == each
     assert sum(total.events for total in sums) == 63  # the SQL store's one and October's out
     assert len(sums) < 63  # calls of one conversation and model come back as one row
+
+
+def test_attributed_sums_join_flat_keys_and_leave_the_others_to_cost_sums(
+    log: ClickHouseLog,
+) -> None:
+    def call(event_id: str, properties: dict[str, object], inp: int) -> dict[str, object]:
+        return event(
+            event_id, "2026-11-02T10:00:00Z", properties=properties, cost=tokens("small", inp, 0)
+        )
+
+    items = [
+        call("a1", {"conversation_id": "a"}, 1),
+        call("a2", {"conversation_id": "a", "n": 2}, 2),
+        call("b1", {"conversation_id": "b"}, 4),
+        call("none", {"n": 1}, 8),
+        call("empty", {"conversation_id": ""}, 16),
+        call("number", {"conversation_id": 7}, 32),
+        call("nested", {"conversation_id": "a", "m": {"conversation_id": "b"}}, 64),
+        call("quoted", {"conversation_id": 'x"y'}, 128),
+    ]
+    log.write(records(items))
+    owners = [("cus_acme", "a", "resolved", None), ("cus_acme", "b", "resolved", "gold")]
+    start, end = NOVEMBER
+
+    customers = ["cus_acme"] + [f"cus_{n:030}" for n in range(1000)]  # too many for a URL
+    found = log.attributed_sums(VENDOR, customers, start, end, "conversation_id", owners)
+    summed = sorted(
+        (s.outcome or "", s.dimension or "", s.events, s.input_tokens) for s in found.sums
+    )
+    rest = log.cost_sums(VENDOR, ["cus_acme"], start, end, key="conversation_id")
+
+    assert summed == [("", "", 2, 24), ("resolved", "", 2, 3), ("resolved", "gold", 1, 4)]
+    assert sorted(s.input_tokens for s in rest) == [32, 64, 128]
+    assert (found.unread, found.sql_held) == (True, False)
