@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -47,38 +46,6 @@ def _begin_immediate(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-PING_AFTER_IDLE_SECONDS = 1.0
-"""A pooled PostgreSQL connection idle longer than this is pinged before it is handed out."""
-
-
-def _checked_in(_dbapi_connection: Any, record: Any) -> None:
-    record.info["idle_since"] = time.monotonic()
-
-
-def _ping_when_idle(engine: Engine) -> None:
-    """Ping a pooled connection on checkout only when it sat idle past
-    `PING_AFTER_IDLE_SECONDS`; a dead one is replaced (`DisconnectionError`).
-
-    `pool_pre_ping` pings on every checkout: a round trip per request, as much as the
-    allowance check's one statement. A connection handed back moments ago is alive but for
-    a server that dropped it within that moment, and that is a fault the requests already
-    survive (`faults`: a read or an ingestion is retried once on a fresh connection, else a
-    503 with `Retry-After`); the first failure invalidates the pool's older connections."""
-    dialect = engine.dialect
-
-    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        idle_since = record.info.pop("idle_since", None)
-        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
-            return
-        try:
-            dialect.do_ping(dbapi_connection)
-        except dialect.loaded_dbapi.Error as error:
-            raise sa.exc.DisconnectionError(str(error)) from error
-
-    event.listen(engine, "checkin", _checked_in)
-    event.listen(engine, "checkout", checkout)
-
-
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout."""
     url = normalise_url(url)
@@ -94,9 +61,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
-    engine = sa.create_engine(url, **kwargs)
-    _ping_when_idle(engine)
-    return engine
+    # Pinged on every checkout: a connection the server dropped (restart, failover, a killed
+    # backend) is replaced before use, however recently it was handed back.
+    return sa.create_engine(url, pool_pre_ping=True, **kwargs)
 
 
 def single_statement_reads(engine: Engine) -> Engine:
