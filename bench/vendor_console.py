@@ -22,6 +22,7 @@ from common import percentile, timings
 from fastapi.testclient import TestClient
 from postgres import copy_events, fresh_database, seed
 
+from metering.platform import collector
 from metering.platform.settings import Settings
 from metering.surfaces.app import create_app
 from pricing_rules.events import Event
@@ -90,6 +91,7 @@ def later_page(client: TestClient, pages: int) -> str:
 def run(url: str, api_key: str, runs: int) -> list[str]:
     """Time the pages; the names of the gated ones whose p95 misses the target."""
     app = create_app(Settings(database_url=url))
+    collector.settle_for_serving()  # as `metering serve` runs it
     failed = []
     with TestClient(app) as client:
         sign_in(client, api_key)

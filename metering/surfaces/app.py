@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -26,6 +25,7 @@ from metering.ledger.plan_changes import endpoints as plan_changes
 from metering.notify.alerts import endpoints as alerts
 from metering.notify.credit_notices import endpoints as credit_notices
 from metering.notify.webhooks import endpoints as webhooks_out
+from metering.platform import collector
 from metering.platform.api import health
 from metering.platform.api.inputs import check_request
 from metering.platform.api.openapi import install_openapi
@@ -111,24 +111,10 @@ def create_app(settings: Settings | None = None) -> MonitoredApp:
     return app
 
 
-YOUNG_OBJECTS = 20_000
-"""The collector's first threshold in a served process (Python's default is 700)."""
-
-
 def create_served_app() -> MonitoredApp:
-    """The app `metering serve` runs in each worker process: `create_app`, then what exists
-    by now (modules, routes, schemas, about 270,000 objects) taken out of the cyclic
-    garbage collector's walks (`gc.freeze`). Otherwise each full collection walks all of it
-    (0.1 to 0.5 s measured on a busy 2-core host), stalling every request in flight: the
-    slowest percent of fast calls such as the allowance check. Tests keep `create_app`,
-    whose apps come and go.
-
-    The young generation's threshold is raised too: handling a batch of 500 events makes
-    and drops tens of thousands of objects, and at Python's default (700) the collections
-    they set off were about 5% of the batch. Reference counting still frees memory at once;
-    only cycles wait longer."""
+    """The app `metering serve` runs in each worker process: `create_app` with the
+    collector settled for serving (`collector.settle_for_serving`). Tests keep
+    `create_app`, whose apps come and go."""
     app = create_app()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(YOUNG_OBJECTS, *gc.get_threshold()[1:])
+    collector.settle_for_serving()
     return app
