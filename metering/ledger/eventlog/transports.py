@@ -37,19 +37,9 @@ class HttpTransport:
         self._client = httpx.Client(base_url=url, timeout=timeout)
 
     def execute(self, sql: str, data: str | None = None) -> str:
-        try:
-            if data is None:
-                response = self._client.post("/", params=self._params, content=sql.encode())
-            else:
-                params = {**self._params, "query": sql}
-                response = self._client.post("/", params=params, content=data.encode())
-        except httpx.HTTPError as error:
-            raise EventLogUnavailable(f"ClickHouse did not answer: {error}") from error
-        if response.status_code != 200:
-            raise EventLogUnavailable(
-                f"ClickHouse answered {response.status_code}: {response.text.strip()[:500]}"
-            )
-        return response.text
+        if data is None:
+            return self._post(params=self._params, content=sql.encode())
+        return self._post(params={**self._params, "query": sql}, content=data.encode())
 
     def execute_with(self, sql: str, tables: Sequence[External]) -> str:
         """Run a SELECT that reads `tables`, sent along as external data (multipart; the
@@ -59,8 +49,12 @@ class HttpTransport:
             params[f"{table.name}_structure"] = table.structure
             params[f"{table.name}_format"] = "TabSeparated"
         files = {table.name: (table.name, table.rows.encode()) for table in tables}
+        return self._post(params=params, files=files)
+
+    def _post(self, **request: Any) -> str:
+        """The server's answer to one POST; any failure is `EventLogUnavailable`."""
         try:
-            response = self._client.post("/", params=params, files=files)
+            response = self._client.post("/", **request)
         except httpx.HTTPError as error:
             raise EventLogUnavailable(f"ClickHouse did not answer: {error}") from error
         if response.status_code != 200:
