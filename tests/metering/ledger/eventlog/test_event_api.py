@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from metering.catalog.vendors.models import Vendor
 from metering.ledger.events.service import void
 from metering.surfaces.app import create_app
 from metering.surfaces.reports.service import margin_report
@@ -24,6 +23,7 @@ from tests.metering.conftest import (
     create_vendor,
     receiving_settings,
 )
+from tests.metering.ledger.eventlog.helpers import set_eventlog
 from tests.metering.ledger.eventlog.test_margin_equivalence import _events, _figures
 from tests.metering.ledger.events.helpers import auth, ingest_all
 from tests.metering.surfaces.reports.helpers import REPORTED, RULES
@@ -31,12 +31,7 @@ from tests.metering.surfaces.reports.helpers import REPORTED, RULES
 
 def _vendor(engine: Engine, name: str, eventlog: bool) -> VendorFixture:
     vendor = create_vendor(engine, name)
-    with Session(engine) as session:
-        row = session.get(Vendor, vendor.id)
-        assert row is not None
-        row.eventlog = eventlog
-        session.add(row)
-        session.commit()
+    set_eventlog(engine, vendor.id, eventlog)
     plan = create_plan(engine, vendor.id, RULES)
     create_customer(engine, vendor.id, "acme", plan)
     create_customer(engine, vendor.id, "globex", plan)

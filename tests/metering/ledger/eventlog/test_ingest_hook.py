@@ -9,14 +9,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
-from metering.catalog.vendors.models import Vendor
 from metering.ledger.eventlog.config import shared_eventlog
 from metering.platform.settings import get_settings
 from metering.surfaces.app import create_app
 from tests.metering.conftest import VendorFixture, create_vendor, receiving_settings
 from tests.metering.ledger.eventlog.conftest import fresh_table
+from tests.metering.ledger.eventlog.helpers import set_eventlog
 from tests.metering.ledger.eventlog.server import Server, free_ports
 from tests.metering.ledger.events.helpers import auth, table
 from tests.metering.surfaces.reports.helpers import at, call, money, resolution, tokens
@@ -31,12 +30,7 @@ def _client(database_url: str, url: str, monkeypatch: pytest.MonkeyPatch) -> Tes
 @pytest.fixture
 def logged(engine: Engine) -> Iterator[VendorFixture]:
     vendor = create_vendor(engine, "Logged")
-    with Session(engine) as session:
-        row = session.get(Vendor, vendor.id)
-        assert row is not None
-        row.eventlog = True
-        session.add(row)
-        session.commit()
+    set_eventlog(engine, vendor.id)
     yield vendor
     get_settings.cache_clear()
 

@@ -12,13 +12,13 @@ from sqlmodel import Session, col, func, select
 from metering.billing.invoices.close import close_due
 from metering.billing.invoices.models import Invoice
 from metering.catalog.customers.models import Customer
-from metering.catalog.vendors.models import Vendor
 from metering.ledger.events.models import StoredEvent
 from metering.notify.alerts.evaluation import evaluate
 from metering.surfaces.reports.margin import MarginReport
 from metering.surfaces.reports.service import margin_report
 from tests.metering.billing.invoices.helpers import summary
 from tests.metering.conftest import create_customer, create_plan, create_vendor
+from tests.metering.ledger.eventlog.helpers import set_eventlog
 from tests.metering.ledger.events.helpers import ingest_all
 from tests.metering.notify.alerts.helpers import add_alert
 from tests.metering.surfaces.reports.helpers import (
@@ -36,12 +36,7 @@ from tests.metering.surfaces.reports.helpers import (
 
 def _vendor(engine: Engine, name: str, eventlog: bool) -> str:
     vendor_id = create_vendor(engine, name).id
-    with Session(engine) as session:
-        vendor = session.get(Vendor, vendor_id)
-        assert vendor is not None
-        vendor.eventlog = eventlog
-        session.add(vendor)
-        session.commit()
+    set_eventlog(engine, vendor_id, eventlog)
     plan = create_plan(engine, vendor_id, RULES)
     create_customer(engine, vendor_id, "acme", plan)
     create_customer(engine, vendor_id, "globex", plan)

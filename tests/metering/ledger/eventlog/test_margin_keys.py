@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from metering.catalog.vendors.models import Vendor
 from metering.surfaces.reports.margin import MarginReport
 from metering.surfaces.reports.service import margin_report
 from tests.metering.conftest import create_customer, create_plan, create_vendor
+from tests.metering.ledger.eventlog.helpers import set_eventlog
 from tests.metering.ledger.events.helpers import ingest_all
 from tests.metering.surfaces.reports.helpers import REPORTED, RULES, at, money, tokens
 
@@ -25,12 +25,7 @@ GROUPED = RULES.replace(
 
 def _vendor(engine: Engine, name: str, eventlog: bool, rules: str) -> str:
     vendor_id = create_vendor(engine, name).id
-    with Session(engine) as session:
-        vendor = session.get(Vendor, vendor_id)
-        assert vendor is not None
-        vendor.eventlog = eventlog
-        session.add(vendor)
-        session.commit()
+    set_eventlog(engine, vendor_id, eventlog)
     create_customer(engine, vendor_id, "acme", create_plan(engine, vendor_id, rules))
     return vendor_id
 

@@ -16,13 +16,13 @@ from sqlmodel import Session
 from typer.testing import CliRunner
 
 from metering.catalog.plans.models import Plan
-from metering.catalog.vendors.models import Vendor
 from metering.platform.settings import get_settings
 from metering.surfaces.cli import simulate as simulate_cli
 from metering.surfaces.cli.main import app
 from metering.surfaces.simulation.service import simulate
 from pricing_rules.loader import load_rules
 from tests.metering.conftest import create_customer, create_plan, create_vendor
+from tests.metering.ledger.eventlog.helpers import set_eventlog
 from tests.metering.ledger.events.helpers import ingest_all
 from tests.metering.surfaces.reports.helpers import REPORTED, RULES, month_of_conversations
 
@@ -45,12 +45,7 @@ def cli_database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator
 
 def _vendor(engine: Engine, name: str, eventlog: bool) -> str:
     vendor_id = create_vendor(engine, name).id
-    with Session(engine) as session:
-        vendor = session.get(Vendor, vendor_id)
-        assert vendor is not None
-        vendor.eventlog = eventlog
-        session.add(vendor)
-        session.commit()
+    set_eventlog(engine, vendor_id, eventlog)
     plan_id = create_plan(engine, vendor_id, RULES)
     create_customer(engine, vendor_id, "acme", plan_id)
     create_customer(engine, vendor_id, "globex", plan_id)
