@@ -21,8 +21,8 @@ default 50 requests a second (a check a second for each of 50 agents, already mo
 an agent working in seconds needs) keeps the 2 workers, PostgreSQL and this load
 generator, which share the benchmark machine's 2 cores, out of saturation: a closed loop
 of 50 callers with no pause between calls measures the queue in front of the workers, not
-the call. (At 250 a second, the 2-core machine saturates: a check costs about 11 ms of
-server time in process, `/healthz` about 3.) Each latency runs from the request being
+the call. (A check costs about 5 to 6 ms of server time in process, `/healthz` about 3;
+at a few hundred a second the 2-core machine saturates.) Each latency runs from the request being
 sent to its answer.
 
 After a warm-up, the same run times `/healthz` with exactly the same load shape as the
