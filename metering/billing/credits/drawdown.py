@@ -226,9 +226,12 @@ def _draw(
             continue
         rest = amount
         for i in mine:
-            taken = min(rest, unpaid[i])
-            unpaid[i] -= taken
-            rest -= taken
+            if unpaid[i]:
+                taken = min(rest, unpaid[i])
+                unpaid[i] -= taken
+                rest -= taken
+                if not rest:
+                    break
         left[grant.id] -= amount
         total += amount
         use = Use(grant, EntryKind.DRAWDOWN, -amount, key[0], key[1])

@@ -23,7 +23,7 @@ from metering.billing.invoices.usage import id_array_text, id_list
 from metering.catalog.customers.models import Customer
 from metering.catalog.subscriptions.models import Subscription
 from metering.platform.db import bulk
-from metering.platform.db.ids import new_id
+from metering.platform.db.ids import new_id, new_ids
 from metering.platform.db.members import one_of
 
 _INVOICES: sa.Table = Invoice.__table__  # type: ignore[attr-defined]
@@ -113,11 +113,11 @@ def invoices_of_periods(
 
 
 def _line_row(
-    invoice: dict[str, Any], position: int, line: LineDraft, ids_as_text: bool
+    line_id: str, invoice: dict[str, Any], position: int, line: LineDraft, ids_as_text: bool
 ) -> dict[str, Any]:
     ids = line.outcome_ids
     return {
-        "id": new_id("il"),
+        "id": line_id,
         "invoice_id": invoice["id"],
         "customer_id": invoice["customer_id"],
         "position": position,
@@ -155,8 +155,9 @@ def insert_invoices(
     """Write invoices (rows with every column) and their lines: two statements a batch."""
     count = sum(len(lines) for _, lines in invoices)
     as_text = _copies(session, range(count))
+    line_ids = iter(new_ids("il", count))
     line_rows = [
-        _line_row(invoice, position, line, as_text)
+        _line_row(next(line_ids), invoice, position, line, as_text)
         for invoice, lines in invoices
         for position, line in enumerate(lines, start=1)
     ]

@@ -22,6 +22,7 @@ from types import FrameType
 
 import typer
 
+from metering.platform import collector
 from metering.platform.db import migrate
 from metering.platform.db.types import utcnow
 from metering.platform.jobs.context import current
@@ -86,6 +87,7 @@ def worker_command(
             if port is not None:
                 typer.echo(f"metrics: {stack.enter_context(metrics.served(host, port))}")
             stack.enter_context(running_jobs(settings))
+            collector.settle_for_serving()  # the jobs are built: the rest is their work
             typer.echo(
                 f"database {database_label(settings.database_url)} migrated; "
                 f"{jobs_summary(settings)} (Ctrl-C stops)"
