@@ -1,12 +1,19 @@
-"""A credit entry names its grant, customer and vendor through one foreign key.
+"""A credit entry's checks: one foreign key to its grant, none to its invoice.
 
-The entry's three foreign keys to `vendors`, `customers` and `credit_grants` become one
-composite key (grant_id, customer_id, vendor_id) -> credit_grants (id, customer_id,
-vendor_id), unique there. Nothing is lost: the grant's own keys check its customer and
-vendor, and the entry's customer and vendor must now be its grant's (before, each was only
-checked to exist). A close draws from thousands of grants: one check per entry instead of
-three. Grants' pages keep room for the new version of a row (PostgreSQL `fillfactor`), so
-the close's update of their balances stays on the page and leaves the indexes alone.
+A close draws from thousands of grants, and each foreign key is a check per entry written:
+
+- the entry's three keys to `vendors`, `customers` and `credit_grants` become one composite
+  key (grant_id, customer_id, vendor_id) -> credit_grants (id, customer_id, vendor_id),
+  unique there. Nothing is lost: the grant's own keys check its customer and vendor, and
+  the entry's customer and vendor must now be its grant's (before, each only had to exist);
+- the key to `invoices` goes. `credits.ledger.record`, the only writer of entries, takes
+  the invoice from the transaction that wrote it (a close) or moved it (a void giving
+  credits back, a paid purchase activating its grant), and invoices are never deleted;
+  `ledger.invariant_violations`, which the tests check after every scenario, reports an
+  entry naming an invoice that does not exist or is another customer's.
+
+Grants' pages keep room for the new version of a row (PostgreSQL `fillfactor`), so the
+close's update of their balances stays on the page and leaves the indexes alone.
 
 Revision ID: 0027
 Revises: 0026
@@ -33,11 +40,12 @@ SEPARATE = {
     "vendor_id": "vendors.id",
     "customer_id": "customers.id",
     "grant_id": "credit_grants.id",
+    "invoice_id": "invoices.id",
 }
 
 
 def _entries(separate_keys: bool) -> sa.Table:
-    """`credit_entries` as it stands (for SQLite's rebuild): with its three separate keys
+    """`credit_entries` as it stands (for SQLite's rebuild): with its four separate keys
     (as 0014 made it) or without them."""
 
     def key(name: str) -> list[sa.ForeignKey]:
@@ -53,7 +61,7 @@ def _entries(separate_keys: bool) -> sa.Table:
         sa.Column("currency", sa.String(3), nullable=False),
         sa.Column("kind", sa.String(20), nullable=False),
         sa.Column("amount", sa.Numeric(38, 12), nullable=False),
-        sa.Column("invoice_id", sa.String(40), sa.ForeignKey("invoices.id"), nullable=True),
+        sa.Column("invoice_id", sa.String(40), *key("invoice_id"), nullable=True),
         sa.Column("period_start", TS, nullable=True),
         sa.Column("period_end", TS, nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),

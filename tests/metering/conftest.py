@@ -122,7 +122,8 @@ def _clear(engine: Engine) -> None:
 def engine(module_engine: Engine) -> Iterator[Engine]:
     """The module's database, emptied before each test (the schema stays as migrated). After
     every test, whatever its scenario, the prepaid credits' ledger must be right: each
-    grant's remaining is the sum of its entries and never below zero."""
+    grant's remaining is the sum of its entries and never below zero, and each entry's
+    invoice exists and is its customer's."""
     _clear(module_engine)
     yield module_engine
     with Session(module_engine) as session:

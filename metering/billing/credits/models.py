@@ -88,6 +88,8 @@ class CreditEntry(SQLModel, table=True):
     `period_end`: the period whose usage it paid for (a drawdown) or gave back (a restore).
     Its grant, customer and vendor are one foreign key: they must be the grant's (whose own
     keys check the customer and vendor), one check per entry where a close writes thousands.
+    `invoice_id` has none: `ledger.record` takes it from the transaction that wrote or moved
+    the invoice, invoices are never deleted, and `ledger.invariant_violations` checks it.
     """
 
     __tablename__ = "credit_entries"
@@ -108,7 +110,7 @@ class CreditEntry(SQLModel, table=True):
     currency: str = Field(max_length=3)
     kind: str = Field(max_length=20)
     amount: Decimal = Field(sa_type=Amount)
-    invoice_id: str | None = Field(default=None, foreign_key="invoices.id", max_length=40)
+    invoice_id: str | None = Field(default=None, max_length=40)
     period_start: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     period_end: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     reason: str | None = Field(default=None, sa_type=sa.Text)

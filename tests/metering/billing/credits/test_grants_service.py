@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from metering.billing.credits import ledger, service
-from metering.billing.credits.models import CreditEntry, CreditGrant
+from metering.billing.credits.models import CreditEntry, CreditGrant, EntryKind
 from metering.billing.credits.schemas import GrantCreate
 from metering.catalog.customers.models import Customer
 from metering.platform.api.problems import ProblemError
@@ -44,3 +44,21 @@ def test_pending_grant_is_usable_only_once_activated(
         assert sorted(kinds) == [("grant", Decimal("100.00")), ("void", Decimal("-100.00"))]
         assert ledger.invariant_violations(session) == []
         assert session.exec(select(CreditGrant)).one().voided_at == NOW
+
+
+def test_an_entry_naming_a_missing_invoice_breaks_the_invariant(
+    engine: Engine, vendor: VendorFixture, plan_id: str
+) -> None:
+    """No foreign key checks an entry's invoice (migration 0027): the invariant does."""
+    customer_id = _customer(engine, vendor, plan_id)
+    with Session(engine) as session:
+        customer = session.get(Customer, customer_id)
+        assert customer is not None
+        made = service.create(session, customer, GrantCreate(amount="10.00"), NOW)
+        grant = ledger.lock(session, [made.id])[made.id]
+        change = ledger.Change(grant, EntryKind.DRAWDOWN, Decimal("-1.00"), NOW, "inv_missing")
+        [entry_id] = ledger.record(session, [change])
+        assert ledger.invariant_violations(session) == [
+            f"entry {entry_id}: invoice inv_missing is missing or another customer's"
+        ]
+        session.rollback()
