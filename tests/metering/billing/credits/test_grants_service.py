@@ -14,6 +14,7 @@ from metering.billing.credits.models import CreditEntry, CreditGrant, EntryKind
 from metering.billing.credits.schemas import GrantCreate
 from metering.catalog.customers.models import Customer
 from metering.platform.api.problems import ProblemError
+from tests.metering.billing.credits.helpers import grant
 from tests.metering.conftest import VendorFixture, create_customer
 
 NOW = datetime(2026, 11, 10, tzinfo=UTC)
@@ -50,13 +51,10 @@ def test_an_entry_naming_a_missing_invoice_breaks_the_invariant(
     engine: Engine, vendor: VendorFixture, plan_id: str
 ) -> None:
     """No foreign key checks an entry's invoice (migration 0027): the invariant does."""
-    customer_id = _customer(engine, vendor, plan_id)
+    grant_id = grant(engine, _customer(engine, vendor, plan_id), "10.00", NOW)
     with Session(engine) as session:
-        customer = session.get(Customer, customer_id)
-        assert customer is not None
-        made = service.create(session, customer, GrantCreate(amount="10.00"), NOW)
-        grant = ledger.lock(session, [made.id])[made.id]
-        change = ledger.Change(grant, EntryKind.DRAWDOWN, Decimal("-1.00"), NOW, "inv_missing")
+        locked = ledger.lock(session, [grant_id])[grant_id]
+        change = ledger.Change(locked, EntryKind.DRAWDOWN, Decimal("-1.00"), NOW, "inv_missing")
         [entry_id] = ledger.record(session, [change])
         assert ledger.invariant_violations(session) == [
             f"entry {entry_id}: invoice inv_missing is missing or another customer's"
