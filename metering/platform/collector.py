@@ -11,6 +11,9 @@ tenth of the close.
 from __future__ import annotations
 
 import gc
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 YOUNG_OBJECTS = 20_000
 """The collector's first threshold in a served process (Python's default is 700): handling
@@ -24,3 +27,31 @@ def settle_for_serving() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_OBJECTS, *gc.get_threshold()[1:])
+
+
+class _Pauses:
+    """How many `paused` blocks are running, and whether the collector ran before the first."""
+
+    lock = threading.Lock()
+    running = 0
+    was_enabled = False
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    """No collection while the block runs: for work that builds what lives until it ends (a
+    close batch: thousands of invoices, lines and credits, freed by reference counting when
+    it ends), where each young pass walks and keeps all of it. Pauses in several threads
+    are counted: the collector resumes when the last ends, if it was running before."""
+    with _Pauses.lock:
+        if _Pauses.running == 0:
+            _Pauses.was_enabled = gc.isenabled()
+            gc.disable()
+        _Pauses.running += 1
+    try:
+        yield
+    finally:
+        with _Pauses.lock:
+            _Pauses.running -= 1
+            if _Pauses.running == 0 and _Pauses.was_enabled:
+                gc.enable()

@@ -45,6 +45,7 @@ from metering.catalog.plans.compiled import rules_of
 from metering.catalog.subscriptions.models import Subscription
 from metering.ledger.outcomes.stale import clear_stale, mark_stale, stale_marks
 from metering.ledger.tallies import repository as running_tallies
+from metering.platform import collector
 from metering.platform.db.members import one_of
 from metering.platform.db.types import utcnow
 from pricing_rules.periods import Period, clip, period_containing
@@ -224,10 +225,11 @@ class Draft:
 def _close_batch(
     engine: Engine, batch: Sequence[DuePeriod], now: datetime, report: CloseReport
 ) -> int:
-    """Close one batch in one transaction; the number of subscriptions moved on."""
+    """Close one batch in one transaction (the garbage collector paused: what it builds lives
+    until it ends); the number of subscriptions moved on."""
     first = batch[0]
     period = first.period
-    with Session(engine, expire_on_commit=False) as session:
+    with collector.paused(), Session(engine, expire_on_commit=False) as session:
         claimed = _claim(session, batch)
         invoiced = repository.customers_invoiced(
             session, [item.customer_id for item in claimed], period.start
