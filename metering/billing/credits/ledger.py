@@ -19,15 +19,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
+from metering.billing.credits import repository
 from metering.billing.credits.models import CreditEntry, CreditGrant, EntryKind, GrantStatus
-from metering.billing.invoices.models import Invoice
 from metering.platform.db import jsontext
 from metering.platform.db.bulk import insert_rows
 from metering.platform.db.ids import new_ids
 
 GRANTS: sa.Table = CreditGrant.__table__  # type: ignore[attr-defined]
 ENTRIES: sa.Table = CreditEntry.__table__  # type: ignore[attr-defined]
-INVOICES: sa.Table = Invoice.__table__  # type: ignore[attr-defined]
 ZERO = Decimal(0)
 _IDS = postgresql.ARRAY(sa.String())
 
@@ -261,24 +260,14 @@ def invariant_violations(session: Session, customer_ids: Collection[str] = ()) -
     sums: dict[str, Decimal] = {}
     entries = sa.select(ENTRIES.c.grant_id, ENTRIES.c.amount)
     grants = sa.select(GRANTS.c.id, GRANTS.c.remaining)
-    invoice = INVOICES.c
-    strays = (
-        sa.select(ENTRIES.c.id, ENTRIES.c.invoice_id)
-        .outerjoin(INVOICES, invoice.id == ENTRIES.c.invoice_id)
-        .where(
-            ENTRIES.c.invoice_id.is_not(None),
-            sa.or_(invoice.id.is_(None), invoice.customer_id != ENTRIES.c.customer_id),
-        )
-    )
     if customer_ids:
         entries = entries.where(ENTRIES.c.customer_id.in_(sorted(customer_ids)))
         grants = grants.where(GRANTS.c.customer_id.in_(sorted(customer_ids)))
-        strays = strays.where(ENTRIES.c.customer_id.in_(sorted(customer_ids)))
     for grant_id, amount in session.execute(entries):
         sums[grant_id] = sums.get(grant_id, ZERO) + amount
     found = [
         f"entry {entry_id}: invoice {invoice_id} is missing or another customer's"
-        for entry_id, invoice_id in session.execute(strays)
+        for entry_id, invoice_id in repository.stray_invoices(session, customer_ids)
     ]
     for grant_id, remaining in session.execute(grants):
         total = sums.get(grant_id, ZERO)

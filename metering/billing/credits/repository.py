@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from metering.billing.credits.models import CreditEntry, CreditGrant, EntryKind, GrantStatus
+from metering.billing.invoices.models import Invoice
 
 
 def get(session: Session, vendor_id: str, grant_id: str) -> CreditGrant | None:
@@ -77,3 +78,22 @@ def paid_by_grants(
         paid = found.setdefault((customer_id, start), {})
         paid[grant_id] = paid.get(grant_id, Decimal(0)) - amount
     return found
+
+
+def stray_invoices(session: Session, customer_ids: Collection[str] = ()) -> list[tuple[str, str]]:
+    """(entry id, invoice id) of the entries naming an invoice that does not exist or is
+    another customer's: no foreign key checks an entry's invoice (migration 0027)."""
+    e = CreditEntry.__table__.c  # type: ignore[attr-defined]
+    invoices: sa.Table = Invoice.__table__  # type: ignore[attr-defined]
+    invoice = invoices.c
+    statement = (
+        sa.select(e.id, e.invoice_id)
+        .outerjoin(invoices, invoice.id == e.invoice_id)
+        .where(
+            e.invoice_id.is_not(None),
+            sa.or_(invoice.id.is_(None), invoice.customer_id != e.customer_id),
+        )
+    )
+    if customer_ids:
+        statement = statement.where(e.customer_id.in_(sorted(customer_ids)))
+    return [(entry_id, invoice_id) for entry_id, invoice_id in session.execute(statement)]
