@@ -7,6 +7,7 @@ and to plan than 500 VALUES tuples. SQLite takes the plain multi-row INSERT.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any
@@ -90,6 +91,30 @@ def _insert_unnest(
     return [tuple(row) for row in result.all()] if returning else []
 
 
+# The binary COPY type of each column type that travels in binary (JSON text goes as
+# `text`: a `json` field in binary is its text). Others, such as INTEGER, whose binary
+# dumper would wrap a larger int without a word, make the statement go as text.
+_BINARY_TYPES = {
+    "VARCHAR": "varchar",
+    "TEXT": "text",
+    "JSON": "text",
+    "BIGINT": "int8",
+    "NUMERIC": "numeric",
+    "BOOLEAN": "bool",
+    "TIMESTAMP WITH TIME ZONE": "timestamptz",
+}
+
+
+@functools.cache
+def _binary_types(table: sa.Table, names: tuple[str, ...]) -> list[str] | None:
+    """The binary COPY types of these columns of `table`, or None if one has none."""
+    found = [
+        _BINARY_TYPES.get(table.c[name].type.compile(dialect=_PG).split("(")[0])
+        for name in names
+    ]
+    return None if None in found else found  # type: ignore[return-value]
+
+
 def _insert_copy(
     session: Session,
     table: sa.Table,
@@ -98,9 +123,14 @@ def _insert_copy(
     returning: Sequence[str],
 ) -> list[tuple[Any, ...]]:
     """COPY the rows in: straight into `table`, or through a temporary table when
-    conflicts must be skipped or values returned (COPY itself can do neither)."""
+    conflicts must be skipped or values returned (COPY itself can do neither).
+
+    In binary when every column has a binary type (`_BINARY_TYPES`): a timestamp or a
+    number costs both sides far less than its text (about a tenth of the client's time
+    per outcome row)."""
     columns = [table.c[name] for name in rows[0]]
     names = ", ".join(column.name for column in columns)
+    types = _binary_types(table, tuple(rows[0]))
     json_at = [n for n, column in enumerate(columns) if isinstance(column.type, sa.JSON)]
     # One C call per row picks its values in column order (a tuple, even of one column).
     pick = itemgetter(*rows[0]) if len(columns) > 1 else lambda row: (row[columns[0].name],)
@@ -113,7 +143,10 @@ def _insert_copy(
                 f"CREATE TEMP TABLE IF NOT EXISTS {target} ON COMMIT DELETE ROWS AS "
                 f"SELECT {names} FROM {table.name} WITH NO DATA"
             )
-        with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+        binary = " (FORMAT BINARY)" if types is not None else ""
+        with cursor.copy(f"COPY {target} ({names}) FROM STDIN{binary}") as copy:
+            if types is not None:
+                copy.set_types(types)
             for row in rows:
                 values = pick(row)
                 if json_at:
