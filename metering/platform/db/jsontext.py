@@ -80,7 +80,9 @@ def loads(text: str | bytes) -> Any:
 
 def iso_utc(value: datetime) -> str:
     """`2026-11-28T14:03:00Z`: the one way times leave the service."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if value.tzinfo is not UTC:  # times parsed or made here are in UTC already
+        value = value.astimezone(UTC)
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def _default(value: Any) -> Any:
@@ -101,7 +103,15 @@ def dumps(value: Any, *, sort_keys: bool = True) -> str:
     """
     if isinstance(value, Encoded):
         return value
-    text = json.dumps(
-        value, sort_keys=sort_keys, separators=(",", ":"), default=_default, allow_nan=False
-    )
+    text = (_SORTED if sort_keys else _UNSORTED).encode(value)
     return _MARKED_NUMBER.sub(r"\1", text) if "\\u0000" in text else text
+
+
+# Made once: `json.dumps` with options builds an encoder on every call (a third of the
+# time of a small object's).
+_SORTED, _UNSORTED = (
+    json.JSONEncoder(
+        sort_keys=sort_keys, separators=(",", ":"), default=_default, allow_nan=False
+    )
+    for sort_keys in (True, False)
+)
