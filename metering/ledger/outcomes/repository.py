@@ -52,12 +52,36 @@ def _match_in(session: Session, table: Any, matches: list[MatchRef]) -> sa.Colum
     return bulk.tuples_in(session, columns, (TEXT, TEXT, TEXT), matches)
 
 
-def rows_of_keys(session: Session, keys: Collection[Key]) -> list[Outcome]:
+# What key resolution reads of a stored candidate (plain rows: no ORM objects to build).
+_CANDIDATE = tuple(
+    OUTCOMES.c[name]
+    for name in (
+        "id",
+        "vendor_id",
+        "customer_id",
+        "plan_version_id",
+        "event_pk",
+        "event_id",
+        "outcome",
+        "period_start",
+        "period_end",
+        "dedupe_key",
+        "match_key",
+        "occurred_at",
+        "problem",
+        "state",
+        "counted_from",
+        "counted_until",
+    )
+)
+
+
+def rows_of_keys(session: Session, keys: Collection[Key]) -> list[sa.Row[Any]]:
     """Every candidate of `keys`, voided ones too: until its void, a voided candidate
     counted like any other (`metering.ledger.states`, counted spans)."""
-    rows: list[Outcome] = []
+    rows: list[sa.Row[Any]] = []
     for chunk in _chunks(keys):
-        rows.extend(session.exec(select(Outcome).where(_key_in(session, chunk))).all())
+        rows.extend(session.execute(sa.select(*_CANDIDATE).where(_key_in(session, chunk))))
     return rows
 
 
