@@ -144,8 +144,7 @@ _BINARY_TYPES = {
 def _binary_types(table: sa.Table, names: tuple[str, ...]) -> list[str] | None:
     """The binary COPY types of these columns of `table`, or None if one has none."""
     found = [
-        _BINARY_TYPES.get(table.c[name].type.compile(dialect=_PG).split("(")[0])
-        for name in names
+        _BINARY_TYPES.get(table.c[name].type.compile(dialect=_PG).split("(")[0]) for name in names
     ]
     return None if None in found else found  # type: ignore[return-value]
 

@@ -110,8 +110,6 @@ def dumps(value: Any, *, sort_keys: bool = True) -> str:
 # Made once: `json.dumps` with options builds an encoder on every call (a third of the
 # time of a small object's).
 _SORTED, _UNSORTED = (
-    json.JSONEncoder(
-        sort_keys=sort_keys, separators=(",", ":"), default=_default, allow_nan=False
-    )
+    json.JSONEncoder(sort_keys=sort_keys, separators=(",", ":"), default=_default, allow_nan=False)
     for sort_keys in (True, False)
 )
