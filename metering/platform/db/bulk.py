@@ -16,6 +16,7 @@ from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
+from psycopg.rows import namedtuple_row
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlmodel import Session
@@ -276,7 +277,7 @@ def tuples_in(
     if session.get_bind().dialect.name != "postgresql":
         return sa.tuple_(*columns).in_(values)
     rows = sa.func.json_array_elements(
-        sa.cast(sa.bindparam(None, _json_rows(values), type_=sa.Text), sa.JSON)
+        sa.cast(sa.bindparam(None, json_rows(values), type_=sa.Text), sa.JSON)
     ).table_valued("value")
     picks = [
         sa.cast(rows.c.value.op("->>")(sa.literal_column(str(index))), type_)
@@ -285,7 +286,7 @@ def tuples_in(
     return sa.tuple_(*columns).in_(sa.select(*picks))
 
 
-def _json_rows(values: Sequence[tuple[Any, ...]]) -> str:
+def json_rows(values: Sequence[tuple[Any, ...]]) -> str:
     """The JSON array of the rows (arrays) made by the C encoder alone: datetimes become
     their ISO text first, once per distinct time (the keys of a batch share a few periods)."""
     times: dict[datetime, str] = {}
@@ -300,6 +301,20 @@ def _json_rows(values: Sequence[tuple[Any, ...]]) -> str:
 
     rows = [list(map(plain, value)) for value in values]
     return json.dumps(rows, separators=(",", ":"), allow_nan=False, default=_key_text)
+
+
+def driver_rows(session: Session, sql: str, *parameters: Any) -> list[Any]:
+    """The rows of `sql` (PostgreSQL, `%s` placeholders) run on the session's connection by
+    psycopg itself, as named tuples: for the lookups every batch makes, where building,
+    compiling and reading a SQLAlchemy statement cost more than the query."""
+    connection = session.connection().connection.driver_connection
+    cursor = connection.cursor(row_factory=namedtuple_row)  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, parameters)
+        rows: list[Any] = cursor.fetchall()
+        return rows
+    finally:
+        cursor.close()
 
 
 def _key_text(value: Any) -> str:
