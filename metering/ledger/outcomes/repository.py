@@ -109,10 +109,23 @@ def voided_at(session: Session, event_pks: Collection[int]) -> dict[int, datetim
     return found
 
 
+# The keys of `keys_matching` on PostgreSQL, joined to the match keys (distinct: a set).
+_KEYS_OF_MATCHES = (
+    "SELECT o.customer_id, o.outcome, o.period_start, o.dedupe_key "
+    "FROM json_array_elements(CAST(%s AS JSON)) AS m(k) JOIN outcomes AS o "
+    "ON o.match_key = m.k->>2 AND o.customer_id = m.k->>0 AND o.outcome = m.k->>1"
+)
+
+
 def keys_matching(session: Session, matches: Collection[MatchRef]) -> set[Key]:
     """The keys that have a candidate with one of these match keys."""
     keys: set[Key] = set()
-    for chunk in _chunks(matches):
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for chunk in _chunks(set(matches)):
+        if postgres:
+            rows = bulk.driver_rows(session, _KEYS_OF_MATCHES, bulk.json_rows(chunk))
+            keys.update((c, o, p, d) for c, o, p, d in rows)
+            continue
         statement = (
             select(Outcome.customer_id, Outcome.outcome, Outcome.period_start, Outcome.dedupe_key)
             .where(_match_in(session, Outcome, chunk))
