@@ -54,14 +54,22 @@ COPY_COLUMNS = (
 
 
 def seed_support(url: str) -> Seeded:
-    """A vendor with the support-agent plan and its customers."""
+    """A vendor with the support-agent plan and its customers, subscribed from the start of
+    the events' month. (Subscribed from years back, every period since would be due, and
+    the jobs `serve` runs would close thousands of invoices while the ingestion is timed.)"""
     customers = [f"customer-{number:03}" for number in range(CUSTOMERS)]
-    return seed(url, RULES.read_text(), RULES.name, customers, datetime(2020, 1, 1, tzinfo=UTC))
+    month = events_start().replace(day=1, hour=0, minute=0, second=0)
+    return seed(url, RULES.read_text(), RULES.name, customers, month)
+
+
+def events_start() -> datetime:
+    """The time of the first event `make_events` makes."""
+    return datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
 
 
 def make_events(count: int, prefix: str) -> list[dict[str, Any]]:
     """Resolutions over many conversations, with duplicates and reopens mixed in."""
-    base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    base = events_start()
     events = []
     for number in range(count):
         customer = f"customer-{number % CUSTOMERS:03}"

@@ -44,9 +44,10 @@ class Outcome(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, sa_type=BigIntKey, primary_key=True)
-    vendor_id: str = Field(foreign_key="vendors.id", max_length=40)
-    customer_id: str = Field(foreign_key="customers.id", max_length=40)
-    plan_version_id: str = Field(foreign_key="plan_versions.id", max_length=40)
+    # Copies of the event's (one foreign key, to the event, which has the other three).
+    vendor_id: str = Field(max_length=40)
+    customer_id: str = Field(max_length=40)
+    plan_version_id: str = Field(max_length=40)
     event_pk: int = Field(sa_type=BigIntKey, foreign_key="events.pk")
     event_id: str = Field(max_length=200)
     outcome: str = Field(max_length=200)
@@ -87,8 +88,9 @@ class OutcomeReversal(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, sa_type=BigIntKey, primary_key=True)
-    vendor_id: str = Field(foreign_key="vendors.id", max_length=40)
-    customer_id: str = Field(foreign_key="customers.id", max_length=40)
+    # Copies of the event's, as on `Outcome`.
+    vendor_id: str = Field(max_length=40)
+    customer_id: str = Field(max_length=40)
     outcome: str = Field(max_length=200)
     match_key: str = Field(sa_type=sa.Text)
     occurred_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

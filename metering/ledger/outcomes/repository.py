@@ -52,12 +52,49 @@ def _match_in(session: Session, table: Any, matches: list[MatchRef]) -> sa.Colum
     return bulk.tuples_in(session, columns, (TEXT, TEXT, TEXT), matches)
 
 
-def rows_of_keys(session: Session, keys: Collection[Key]) -> list[Outcome]:
+# What key resolution reads of a stored candidate (plain rows: no ORM objects to build).
+_CANDIDATE = tuple(
+    OUTCOMES.c[name]
+    for name in (
+        "id",
+        "vendor_id",
+        "customer_id",
+        "plan_version_id",
+        "event_pk",
+        "event_id",
+        "outcome",
+        "period_start",
+        "period_end",
+        "dedupe_key",
+        "match_key",
+        "occurred_at",
+        "problem",
+        "state",
+        "counted_from",
+        "counted_until",
+    )
+)
+
+
+# The same on PostgreSQL, joined to the keys (distinct: a set) sent as one JSON array.
+_KEYED_CANDIDATES = (
+    f"SELECT {', '.join(f'o.{column.name}' for column in _CANDIDATE)} "
+    "FROM json_array_elements(CAST(%s AS JSON)) AS k(v) JOIN outcomes AS o "
+    "ON o.customer_id = k.v->>0 AND o.outcome = k.v->>1 "
+    "AND o.period_start = CAST(k.v->>2 AS TIMESTAMPTZ) AND o.dedupe_key = k.v->>3"
+)
+
+
+def rows_of_keys(session: Session, keys: Collection[Key]) -> list[Any]:
     """Every candidate of `keys`, voided ones too: until its void, a voided candidate
     counted like any other (`metering.ledger.states`, counted spans)."""
-    rows: list[Outcome] = []
-    for chunk in _chunks(keys):
-        rows.extend(session.exec(select(Outcome).where(_key_in(session, chunk))).all())
+    rows: list[Any] = []
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for chunk in _chunks(set(keys)):
+        if postgres:
+            rows += bulk.driver_rows(session, _KEYED_CANDIDATES, bulk.json_rows(chunk))
+        else:
+            rows.extend(session.execute(sa.select(*_CANDIDATE).where(_key_in(session, chunk))))
     return rows
 
 
@@ -72,10 +109,23 @@ def voided_at(session: Session, event_pks: Collection[int]) -> dict[int, datetim
     return found
 
 
+# The keys of `keys_matching` on PostgreSQL, joined to the match keys (distinct: a set).
+_KEYS_OF_MATCHES = (
+    "SELECT o.customer_id, o.outcome, o.period_start, o.dedupe_key "
+    "FROM json_array_elements(CAST(%s AS JSON)) AS m(k) JOIN outcomes AS o "
+    "ON o.match_key = m.k->>2 AND o.customer_id = m.k->>0 AND o.outcome = m.k->>1"
+)
+
+
 def keys_matching(session: Session, matches: Collection[MatchRef]) -> set[Key]:
     """The keys that have a candidate with one of these match keys."""
     keys: set[Key] = set()
-    for chunk in _chunks(matches):
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for chunk in _chunks(set(matches)):
+        if postgres:
+            rows = bulk.driver_rows(session, _KEYS_OF_MATCHES, bulk.json_rows(chunk))
+            keys.update((c, o, p, d) for c, o, p, d in rows)
+            continue
         statement = (
             select(Outcome.customer_id, Outcome.outcome, Outcome.period_start, Outcome.dedupe_key)
             .where(_match_in(session, Outcome, chunk))
@@ -85,6 +135,15 @@ def keys_matching(session: Session, matches: Collection[MatchRef]) -> set[Key]:
     return keys
 
 
+# The claims of `reversals_of` on PostgreSQL, joined to the match keys (distinct: a set).
+_CLAIMS_ON_MATCHES = (
+    "SELECT r.customer_id, r.outcome, r.match_key, r.occurred_at, v.voided_at, r.kind "
+    "FROM json_array_elements(CAST(%s AS JSON)) AS m(k) JOIN outcome_reversals AS r "
+    "ON r.customer_id = m.k->>0 AND r.outcome = m.k->>1 AND r.match_key = m.k->>2 "
+    "LEFT JOIN event_voids AS v ON v.event_pk = r.event_pk"
+)
+
+
 def reversals_of(
     session: Session, matches: Collection[MatchRef]
 ) -> dict[MatchRef, list[states.Reversal]]:
@@ -92,7 +151,15 @@ def reversals_of(
     event was voided (if it was)."""
     found: dict[MatchRef, list[states.Reversal]] = {}
     r = OutcomeReversal
-    for chunk in _chunks(matches):
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for chunk in _chunks(set(matches)):
+        if postgres:
+            rows = bulk.driver_rows(session, _CLAIMS_ON_MATCHES, bulk.json_rows(chunk))
+            for customer_id, outcome, match_key, occurred_at, voided, kind in rows:
+                found.setdefault((customer_id, outcome, match_key), []).append(
+                    states.Reversal(match_key, occurred_at, voided, ClaimKind(kind))
+                )
+            continue
         statement = (
             sa.select(
                 col(r.customer_id),

@@ -80,7 +80,9 @@ def loads(text: str | bytes) -> Any:
 
 def iso_utc(value: datetime) -> str:
     """`2026-11-28T14:03:00Z`: the one way times leave the service."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if value.tzinfo is not UTC:  # times parsed or made here are in UTC already
+        value = value.astimezone(UTC)
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def _default(value: Any) -> Any:
@@ -113,3 +115,4 @@ def dumps(value: Any, *, sort_keys: bool = True) -> str:
         return value
     text = _ENCODERS[sort_keys](value)
     return _MARKED_NUMBER.sub(r"\1", text) if "\\u0000" in text else text
+

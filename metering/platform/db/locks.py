@@ -49,10 +49,19 @@ def lock_groups(
                 "ELSE pg_advisory_xact_lock(k) END "
                 "FROM unnest(CAST(:ids AS BIGINT[]), CAST(:shared AS BOOLEAN[])) AS t(k, s)"
             ),
-            {"ids": [i for i, _ in modes], "shared": [s for _, s in modes]},
+            {
+                "ids": _array_text(i for i, _ in modes),
+                "shared": _array_text("t" if s else "f" for _, s in modes),
+            },
         )
     if member_ids:
         session.execute(
             sa.text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:ids AS BIGINT[])) AS t(k)"),
-            {"ids": sorted(member_ids)},
+            {"ids": _array_text(sorted(member_ids))},
         )
+
+
+def _array_text(items: Iterable[object]) -> str:
+    """An array's text (`{1,2,3}`), cast by the statement: hundreds of numbers are one
+    join, where a list parameter is dumped element by element."""
+    return "{" + ",".join(map(str, items)) + "}"

@@ -59,7 +59,7 @@ class RequestContext:
             return
         request_id = accepted_request_id(Headers(scope=scope).get(HEADER)) or new_request_id()
         token = REQUEST_ID.set(request_id)
-        started = time.perf_counter()
+        began = time.perf_counter()
         status = 500  # an answer that never started is a failure
         started = False
 
@@ -82,7 +82,7 @@ class RequestContext:
             # Starlette's error middleware re-raises a crash after its handler has logged
             # it and answered; raising it further would have the server log it again.
         finally:
-            elapsed = time.perf_counter() - started
+            elapsed = time.perf_counter() - began
             metrics.observe_request(scope["method"], route_template(scope), status, elapsed)
             REQUEST_ID.reset(token)
 
