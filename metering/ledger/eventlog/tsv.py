@@ -3,6 +3,7 @@ chdb read and write the same way, Decimals included (as text, never floats)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 
 NULL = "\\N"
@@ -12,17 +13,19 @@ _UNESCAPES |= {"f": "\f", "a": "\a", "v": "\v"}
 
 
 _TRANSLATION = str.maketrans(_ESCAPES)
+_SPECIAL = re.compile("[" + re.escape("".join(_ESCAPES)) + "]")
 
 
 def field(value: str | None) -> str:
-    return NULL if value is None else value.translate(_TRANSLATION)
+    """A value as a field; most have nothing to escape, and a regex search finds that
+    several times faster than `translate` copies them."""
+    if value is None:
+        return NULL
+    return value.translate(_TRANSLATION) if _SPECIAL.search(value) else value
 
 
 def rows_text(rows: Iterable[Iterable[str | None]]) -> str:
-    return "".join(
-        "\t".join(NULL if value is None else value.translate(_TRANSLATION) for value in row) + "\n"
-        for row in rows
-    )
+    return "".join("\t".join(map(field, row)) + "\n" for row in rows)
 
 
 def _unescape(text: str) -> str | None:
