@@ -25,7 +25,15 @@ def field(value: str | None) -> str:
 
 
 def rows_text(rows: Iterable[Iterable[str | None]]) -> str:
-    return "".join("\t".join(map(field, row)) + "\n" for row in rows)
+    return "".join(map(_line, rows))
+
+
+def _line(row: Iterable[str | None]) -> str:
+    values = list(row)
+    # One search over the row's values instead of one per value: most rows need none.
+    if _SPECIAL.search("".join([value for value in values if value is not None])):
+        return "\t".join(map(field, values)) + "\n"
+    return "\t".join([NULL if value is None else value for value in values]) + "\n"
 
 
 def _unescape(text: str) -> str | None:
