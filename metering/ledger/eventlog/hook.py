@@ -14,6 +14,7 @@ from sqlmodel import Session
 from metering.ledger.eventlog.clickhouse import ClickHouseLog
 from metering.ledger.eventlog.config import eventlog_of
 from metering.ledger.eventlog.convert import record_of
+from metering.ledger.eventlog.record import cost_parts_of
 from metering.ledger.eventlog.transports import EventLogUnavailable
 from metering.ledger.eventlog.writer import Held, Logged, Writer
 from metering.ledger.events.parsing import EventIn
@@ -28,6 +29,7 @@ class Hook:
         self.vendor_id = vendor_id
         self.log = log
         self._held: dict[str, tuple[str, EventIn, int, str | None]] = {}
+        self._rows: list[Held] = []
         self._pending: list[Future[Logged]] = []
         self._writer = Writer.of(log)
 
@@ -56,9 +58,8 @@ class Hook:
         return set(self._held)
 
     def start(self, received_at: datetime) -> None:
-        """Queue the held log-only events (`received_at`: the request's time, which the
-        event list orders by); the event log writes them while the SQL store works."""
-        held = []
+        """Turn the held log-only events into rows (`received_at`: the request's time, which
+        the event list orders by) while nothing waits on ClickHouse yet; `took` queues them."""
         for event_id in sorted(self._held):  # the first of two reuses of an id wins
             customer_id, parsed, index, plan_version_id = self._held[event_id]
             record = record_of(
@@ -69,16 +70,17 @@ class Hook:
                 status=EventStatus.UNMATCHED.value,
                 plan_version_id=plan_version_id,
             )
-            held.append(Held(event_id, parsed.content_hash, self.log.line(record), index))
-        if held:
-            self._pending.append(self._writer.submit(self.vendor_id, held, ()))
+            line = self.log.line(record, parts=cost_parts_of(parsed.event.cost))
+            self._rows.append(Held(event_id, parsed.content_hash, line, index))
 
     def took(self, stored: Sequence[tuple[str, EventIn]], received_at: datetime) -> None:
-        """Queue the (customer id, event) the SQL store just took as new; the event log
-        writes them while the SQL store writes their outcomes."""
+        """Queue the held rows and the (customer id, event) the SQL store just took as new,
+        as one job: a request costs ClickHouse at most one INSERT (in a shared pass), which
+        runs while the SQL store writes the outcomes."""
         lines = [self.log.line(record_of(self.vendor_id, c, p, received_at)) for c, p in stored]
-        if lines:
-            self._pending.append(self._writer.submit(self.vendor_id, (), lines))
+        held, self._rows = self._rows, []
+        if held or lines:
+            self._pending.append(self._writer.submit(self.vendor_id, held, lines))
 
     def finish(self) -> Logged:
         """Wait for the writes: the caller commits (and acknowledges the batch) only when

@@ -95,9 +95,11 @@ class CostParts:
 
 def cost_parts(cost_json: str | None) -> CostParts:
     """The typed parts of an event's cost JSON (already checked when it was received)."""
-    if cost_json is None:
-        return CostParts()
-    value: Any = jsontext.loads(cost_json)
+    return cost_parts_of(None if cost_json is None else jsontext.loads(cost_json))
+
+
+def cost_parts_of(value: Any) -> CostParts:
+    """The typed parts of an event's decoded cost (None: no cost)."""
     if value is None:
         return CostParts()
     parsed = parse_cost(value)

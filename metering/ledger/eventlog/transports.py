@@ -26,6 +26,14 @@ class External:
     rows: str
 
 
+INSERT_SETTINGS = {"max_compress_block_size": "65536"}
+"""Sent with every INSERT (a URL's settings override them). An INSERT writes a new part,
+and the server allocates a compression buffer of `max_compress_block_size` (1 MiB by
+default) for each column file: for a part of a few hundred rows, touching those pages is
+most of the INSERT's CPU (kernel time; 4x less with 64 KiB, measured on 18.16). Merges
+use the server's own setting, so merged parts are compressed as before."""
+
+
 class HttpTransport:
     """A ClickHouse server's HTTP interface (port 8123 by default)."""
 
@@ -34,12 +42,13 @@ class HttpTransport:
     ) -> None:
         """`settings`: ClickHouse settings sent with every query (`database` among them)."""
         self._params = dict(settings or {})
+        self._insert_params = INSERT_SETTINGS | self._params
         self._client = httpx.Client(base_url=url, timeout=timeout)
 
     def execute(self, sql: str, data: str | None = None) -> str:
         if data is None:
             return self._post(params=self._params, content=sql.encode())
-        return self._post(params={**self._params, "query": sql}, content=data.encode())
+        return self._post(params={**self._insert_params, "query": sql}, content=data.encode())
 
     def execute_with(self, sql: str, tables: Sequence[External]) -> str:
         """Run a SELECT that reads `tables`, sent along as external data (multipart; the

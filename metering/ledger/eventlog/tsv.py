@@ -3,6 +3,7 @@ chdb read and write the same way, Decimals included (as text, never floats)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 
 NULL = "\\N"
@@ -12,17 +13,27 @@ _UNESCAPES |= {"f": "\f", "a": "\a", "v": "\v"}
 
 
 _TRANSLATION = str.maketrans(_ESCAPES)
+_SPECIAL = re.compile("[" + re.escape("".join(_ESCAPES)) + "]")
 
 
 def field(value: str | None) -> str:
-    return NULL if value is None else value.translate(_TRANSLATION)
+    """A value as a field; most have nothing to escape, and a regex search finds that
+    several times faster than `translate` copies them."""
+    if value is None:
+        return NULL
+    return value.translate(_TRANSLATION) if _SPECIAL.search(value) else value
 
 
 def rows_text(rows: Iterable[Iterable[str | None]]) -> str:
-    return "".join(
-        "\t".join(NULL if value is None else value.translate(_TRANSLATION) for value in row) + "\n"
-        for row in rows
-    )
+    return "".join(map(_line, rows))
+
+
+def _line(row: Iterable[str | None]) -> str:
+    values = list(row)
+    # One search over the row's values instead of one per value: most rows need none.
+    if _SPECIAL.search("".join([value for value in values if value is not None])):
+        return "\t".join(map(field, values)) + "\n"
+    return "\t".join([NULL if value is None else value for value in values]) + "\n"
 
 
 def _unescape(text: str) -> str | None:

@@ -116,7 +116,10 @@ def logging_config(log_format: LogFormat, level: str = "INFO") -> dict[str, Any]
         },
         "root": {"level": level, "handlers": ["stderr"]},
         # uvicorn's loggers write through the root's handler, not handlers of their own.
-        "loggers": {name: {"handlers": [], "propagate": True} for name in _UVICORN},
+        # httpx logs every request it sends at INFO: a line per event-log statement (two
+        # per batch) and per webhook attempt, which log their own outcomes already.
+        "loggers": {name: {"handlers": [], "propagate": True} for name in _UVICORN}
+        | {"httpx": {"level": "WARNING"}},
     }
 
 
