@@ -82,8 +82,13 @@ def insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, in
     """Insert the events whose (vendor, id) is not stored yet; their pks by event id.
 
     ON CONFLICT DO NOTHING makes concurrent posts of the same event safe: the unique
-    constraint lets exactly one insert win, the others see it as already stored.
+    constraint lets exactly one insert win, the others see it as already stored. On
+    PostgreSQL a batch of new ids goes by plain COPY (`bulk.copy_fresh`).
     """
+    if len(rows) >= bulk.COPY_THRESHOLD and session.get_bind().dialect.name == "postgresql":
+        keys = bulk.copy_fresh(session, EVENTS, rows, "pk")
+        if keys is not None:
+            return {row["event_id"]: pk for row, pk in zip(rows, keys, strict=True)}
     inserted = bulk.insert_rows(
         session,
         EVENTS,
