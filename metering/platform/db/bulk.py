@@ -338,6 +338,14 @@ def json_rows(values: Sequence[tuple[Any, ...]]) -> str:
     return json.dumps(rows, separators=(",", ":"), allow_nan=False, default=_key_text)
 
 
+def text_array(values: Sequence[str]) -> str:
+    """The text of a PostgreSQL text array of `values`, for `CAST(%s AS TEXT[])` in
+    `driver_rows` (psycopg would dump a list element by element)."""
+    text = _array_text(list(values))
+    assert isinstance(text, str)
+    return text
+
+
 def driver_rows(session: Session, sql: str, *parameters: Any) -> list[Any]:
     """The rows of `sql` (PostgreSQL, `%s` placeholders) run on the session's connection by
     psycopg itself, as named tuples: for the lookups every batch makes, where building,
