@@ -349,7 +349,10 @@ def text_array(values: Sequence[str]) -> str:
 def driver_rows(session: Session, sql: str, *parameters: Any) -> list[Any]:
     """The rows of `sql` (PostgreSQL, `%s` placeholders) run on the session's connection by
     psycopg itself, as named tuples: for the lookups every batch makes, where building,
-    compiling and reading a SQLAlchemy statement cost more than the query."""
+    compiling and reading a SQLAlchemy statement cost more than the query. Pending ORM
+    changes are flushed first, as a query of the session would (autoflush)."""
+    if session.autoflush:
+        session.flush()
     connection = session.connection().connection.driver_connection
     cursor = connection.cursor(row_factory=namedtuple_row)  # type: ignore[union-attr]
     try:
