@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -59,17 +58,27 @@ def hold_subscriptions(session: Session, customer_ids: Collection[str]) -> None:
         return
     ids = sorted(set(customer_ids))
     for start in range(0, len(ids), CHUNK):
-        session.execute(
-            sa.select(col(Customer.id))
-            .where(bulk.text_in(session, col(Customer.id), ids[start : start + CHUNK]))
-            .order_by(col(Customer.id))
-            .with_for_update(read=True, key_share=True)
-        )
+        bulk.driver_rows(session, _HOLD, bulk.text_array(ids[start : start + CHUNK]))
+
+
+# The statements every batch runs on PostgreSQL, by psycopg itself (`bulk.driver_rows`).
+_HOLD = "SELECT id FROM customers WHERE id = ANY(CAST(%s AS TEXT[])) ORDER BY id FOR KEY SHARE"
+_BY_EXTERNAL_ID = (
+    "SELECT external_id, id FROM customers "
+    "WHERE vendor_id = %s AND external_id = ANY(CAST(%s AS TEXT[]))"
+)
 
 
 def _customers(session: Session, vendor_id: str, external_ids: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
+    postgres = session.get_bind().dialect.name == "postgresql"
     for start in range(0, len(external_ids), CHUNK):
+        if postgres:
+            chunk = bulk.text_array(external_ids[start : start + CHUNK])
+            found.update(
+                (e, i) for e, i in bulk.driver_rows(session, _BY_EXTERNAL_ID, vendor_id, chunk)
+            )
+            continue
         statement = select(Customer.external_id, Customer.id).where(
             Customer.vendor_id == vendor_id,
             bulk.text_in(session, col(Customer.external_id), external_ids[start : start + CHUNK]),
@@ -82,8 +91,13 @@ def insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, in
     """Insert the events whose (vendor, id) is not stored yet; their pks by event id.
 
     ON CONFLICT DO NOTHING makes concurrent posts of the same event safe: the unique
-    constraint lets exactly one insert win, the others see it as already stored.
+    constraint lets exactly one insert win, the others see it as already stored. On
+    PostgreSQL a batch of new ids goes by plain COPY (`bulk.copy_fresh`).
     """
+    if len(rows) >= bulk.COPY_THRESHOLD and session.get_bind().dialect.name == "postgresql":
+        keys = bulk.copy_fresh(session, EVENTS, rows, "pk")
+        if keys is not None:
+            return {row["event_id"]: pk for row, pk in zip(rows, keys, strict=True)}
     inserted = bulk.insert_rows(
         session,
         EVENTS,

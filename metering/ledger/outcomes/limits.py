@@ -114,6 +114,12 @@ def decide(session: Session, periods: Collection[PeriodRef]) -> LimitChanges:
     return changes
 
 
+_SPEND_LIMITS = (
+    "SELECT id, spend_limit_amount, spend_limit_on_reach FROM customers "
+    "WHERE id = ANY(CAST(%s AS TEXT[]))"
+)
+
+
 def _spend_limits(
     session: Session, customer_ids: Collection[str]
 ) -> dict[str, limits.MoneyLimit | None]:
@@ -121,7 +127,13 @@ def _spend_limits(
     touches a few hundred customers: one lookup each cost more than the rest of the write)."""
     found: dict[str, limits.MoneyLimit | None] = {}
     ids = sorted(customer_ids)
+    postgres = session.get_bind().dialect.name == "postgresql"
     for start in range(0, len(ids), _CHUNK):
+        if postgres:  # by psycopg itself: no statement to build and compile per batch
+            chunk = bulk.text_array(ids[start : start + _CHUNK])
+            for customer_id, amount, on_reach in bulk.driver_rows(session, _SPEND_LIMITS, chunk):
+                found[customer_id] = spend_limit(amount, on_reach)
+            continue
         statement = select(
             col(Customer.id), col(Customer.spend_limit_amount), col(Customer.spend_limit_on_reach)
         ).where(bulk.text_in(session, col(Customer.id), ids[start : start + _CHUNK]))

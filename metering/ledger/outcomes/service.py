@@ -302,6 +302,11 @@ def _resolve(
     reversals, credited = _claims_on(session, groups)
     writes = _Writes([str(OutcomeState.DUPLICATE)] * len(new_rows))
     for subject in subjects:
+        lone = _lone(subject, groups, reversals, credited, plans)
+        if lone is not None:  # most keys: no facts to build, no instants to walk
+            key = subject[0]
+            writes.record(key, groups[key], [states.lone_state(lone)], new_rows, now, ended)
+            continue
         facts = [_facts(key, groups.get(key, []), reversals, credited, plans) for key in subject]
         for key, resolved_key in zip(subject, states.group_states(facts), strict=True):
             writes.record(key, groups.get(key, []), resolved_key, new_rows, now, ended)
@@ -460,6 +465,31 @@ def _subjects(groups: Mapping[Key, list[_Member]], plans: Mapping[str, PlanRef])
             subject = (key[0], key[2], key[3])
             found[subject] = tuple((key[0], name, key[2], key[3]) for name in order)
     return list(found.values())
+
+
+def _lone(
+    subject: Key_s,
+    groups: Mapping[Key, list[_Member]],
+    reversals: Mapping[MatchRef, list[states.Reversal]],
+    credited: Mapping[Key, datetime],
+    plans: Mapping[str, PlanRef],
+) -> Candidate | None:
+    """The candidate of a key alone in its subject, with one candidate and no fact after it
+    (what `_facts` would make `states.KeyFacts.static`), read off its member directly."""
+    if len(subject) != 1:
+        return None
+    key = subject[0]
+    members = groups.get(key)
+    if members is None or len(members) != 1:
+        return None
+    member = members[0]
+    if member.voided_at is not None or key in credited:
+        return None
+    if member.match_key is not None and reversals.get((key[0], key[1], member.match_key)):
+        return None
+    if plans[member.plan_version_id].plan.verification.get(key[1]) is not None:
+        return None
+    return Candidate(member.event_id, member.occurred_at, member.match_key, problem=member.problem)
 
 
 def _facts(

@@ -91,6 +91,7 @@ from metering.ledger.states.key_states import (
     Reversal,
     group_states,
     key_states,
+    lone_state,
     winner_state,
 )
 from metering.ledger.states.names import DisplayStatus, EventStatus, OutcomeState
@@ -170,5 +171,6 @@ __all__ = [
     "event_status",
     "group_states",
     "key_states",
+    "lone_state",
     "winner_state",
 ]

@@ -189,18 +189,22 @@ def key_states(
     return group_states([facts])[0]
 
 
+def lone_state(candidate: Candidate) -> KeyState:
+    """The common case, said directly: the one candidate of a key with no fact after it
+    (`KeyFacts.static`), alone in its subject, wins its key, counted from its time on
+    unless it carries a problem."""
+    if candidate.problem:
+        return KeyState(candidate, OutcomeState.PROBLEM)
+    return KeyState(candidate, OutcomeState.COUNTED, candidate.occurred_at, None)
+
+
 def group_states(keys: Sequence[KeyFacts]) -> list[list[KeyState]]:
     """`key_states` of the keys of one subject of exclusive outcomes, in `exclusive.order`:
     each key resolves on its own, then only the first key with a billed winner counts, at
     every instant (so a reversal, void or credit of that winner promotes the next one); the
     billed winners of the others are `superseded`. One key alone is plain `key_states`."""
     if len(keys) == 1 and len(keys[0].candidates) == 1 and keys[0].static:
-        # The common case, said directly: one candidate and no fact after it wins its key,
-        # counted from its time on unless it carries a problem.
-        (candidate,) = keys[0].candidates
-        if candidate.problem:
-            return [[KeyState(candidate, OutcomeState.PROBLEM)]]
-        return [[KeyState(candidate, OutcomeState.COUNTED, candidate.occurred_at, None)]]
+        return [[lone_state(keys[0].candidates[0])]]
     resolved = [key.resolve(_AFTER_ALL) for key in keys]
     billed_now = [
         None if winner is None or winner.problem or credited else winner

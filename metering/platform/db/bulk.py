@@ -15,6 +15,7 @@ from decimal import Decimal
 from operator import itemgetter
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from psycopg.rows import namedtuple_row
 from sqlalchemy.dialects import postgresql, sqlite
@@ -201,6 +202,40 @@ def _insert_copy(
         cursor.close()
 
 
+def copy_fresh(
+    session: Session, table: sa.Table, rows: Sequence[dict[str, Any]], key: str
+) -> list[int] | None:
+    """COPY `rows` straight into `table` (PostgreSQL) when none of them conflicts with a
+    stored row, their `key` values (the primary key) drawn from its sequence first; None,
+    with nothing written, when one does (the caller then skips the conflicts another way).
+
+    The usual batch is all new: a plain COPY costs the server far less than staging the
+    rows and inserting them with ON CONFLICT (a speculative insertion per row). A
+    savepoint makes a conflict cost the rows COPY wrote, never the transaction. A
+    concurrent writer of the same unique values makes COPY wait for its end, as ON
+    CONFLICT would, then conflict or go on."""
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(
+            f"SELECT nextval(pg_get_serial_sequence('{table.name}', '{key}')) "
+            "FROM generate_series(1, %s)",
+            (len(rows),),
+        )
+        keys = [value for (value,) in cursor.fetchall()]
+        cursor.execute("SAVEPOINT copy_fresh")
+        try:
+            _insert_copy(
+                session, table, [{key: k, **row} for k, row in zip(keys, rows, strict=True)], (), ()
+            )
+        except psycopg.errors.UniqueViolation:
+            cursor.execute("ROLLBACK TO SAVEPOINT copy_fresh")
+            return None
+        cursor.execute("RELEASE SAVEPOINT copy_fresh")
+        return keys
+    finally:
+        cursor.close()
+
+
 def add_rows(
     session: Session,
     table: sa.Table,
@@ -303,10 +338,21 @@ def json_rows(values: Sequence[tuple[Any, ...]]) -> str:
     return json.dumps(rows, separators=(",", ":"), allow_nan=False, default=_key_text)
 
 
+def text_array(values: Sequence[str]) -> str:
+    """The text of a PostgreSQL text array of `values`, for `CAST(%s AS TEXT[])` in
+    `driver_rows` (psycopg would dump a list element by element)."""
+    text = _array_text(list(values))
+    assert isinstance(text, str)
+    return text
+
+
 def driver_rows(session: Session, sql: str, *parameters: Any) -> list[Any]:
     """The rows of `sql` (PostgreSQL, `%s` placeholders) run on the session's connection by
     psycopg itself, as named tuples: for the lookups every batch makes, where building,
-    compiling and reading a SQLAlchemy statement cost more than the query."""
+    compiling and reading a SQLAlchemy statement cost more than the query. Pending ORM
+    changes are flushed first, as a query of the session would (autoflush)."""
+    if session.autoflush:
+        session.flush()
     connection = session.connection().connection.driver_connection
     cursor = connection.cursor(row_factory=namedtuple_row)  # type: ignore[union-attr]
     try:

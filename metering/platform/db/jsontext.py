@@ -115,4 +115,3 @@ def dumps(value: Any, *, sort_keys: bool = True) -> str:
         return value
     text = _ENCODERS[sort_keys](value)
     return _MARKED_NUMBER.sub(r"\1", text) if "\\u0000" in text else text
-
