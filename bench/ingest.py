@@ -448,6 +448,8 @@ def main() -> None:
     print(f"HTTP / COPY:       {http_rate / copy_rate:10.1%}  (target at least 25%)")
     print(f"HTTP / old COPY:   {http_rate / parsed_copy_rate:10.1%}  (parse-inclusive baseline)")
     for label, latencies in (("new connection", fresh), ("kept-alive", kept)):
+        if len(latencies) < 2:
+            continue  # --singles 0 or 1: no latency figures to give
         print(
             f"single events, {label + ':':16}p50 {percentile(latencies, 50) * 1000:.1f} ms, "
             f"p99 {percentile(latencies, 99) * 1000:.1f} ms over {len(latencies)} requests"
