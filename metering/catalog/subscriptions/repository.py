@@ -54,7 +54,7 @@ def terms_of(session: Session, customer_ids: Collection[str]) -> dict[str, list[
     postgres = session.get_bind().dialect.name == "postgresql"
     for start in range(0, len(ids), CHUNK):
         if postgres:  # by psycopg itself: every ingested batch reads its customers' terms
-            found = bulk.driver_rows(session, _TERMS, bulk.text_array(ids[start : start + CHUNK]))
+            found = bulk.driver_rows(session, _TERMS, bulk.array_text(ids[start : start + CHUNK]))
             rows += [(c, i, v, _utc(s), None if e is None else _utc(e)) for c, i, v, s, e in found]
             continue
         statement = sa.select(

@@ -33,7 +33,7 @@ def credits_of(session: Session, customer_ids: Collection[str]) -> dict[Key, dat
     postgres = session.get_bind().dialect.name == "postgresql"
     for start in range(0, len(ordered), CHUNK):
         if postgres:  # by psycopg itself: every ingested batch asks, and rarely finds one
-            chunk = bulk.text_array(ordered[start : start + CHUNK])
+            chunk = bulk.array_text(ordered[start : start + CHUNK])
             for c, o, p, d, at in bulk.driver_rows(session, _ACCEPTED, chunk):
                 key, accepted = (c, o, p.astimezone(UTC), d), at.astimezone(UTC)
                 if key not in found or accepted < found[key]:

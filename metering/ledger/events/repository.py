@@ -58,7 +58,7 @@ def hold_subscriptions(session: Session, customer_ids: Collection[str]) -> None:
         return
     ids = sorted(set(customer_ids))
     for start in range(0, len(ids), CHUNK):
-        bulk.driver_rows(session, _HOLD, bulk.text_array(ids[start : start + CHUNK]))
+        bulk.driver_rows(session, _HOLD, bulk.array_text(ids[start : start + CHUNK]))
 
 
 # The statements every batch runs on PostgreSQL, by psycopg itself (`bulk.driver_rows`).
@@ -74,7 +74,7 @@ def _customers(session: Session, vendor_id: str, external_ids: list[str]) -> dic
     postgres = session.get_bind().dialect.name == "postgresql"
     for start in range(0, len(external_ids), CHUNK):
         if postgres:
-            chunk = bulk.text_array(external_ids[start : start + CHUNK])
+            chunk = bulk.array_text(external_ids[start : start + CHUNK])
             found.update(
                 (e, i) for e, i in bulk.driver_rows(session, _BY_EXTERNAL_ID, vendor_id, chunk)
             )

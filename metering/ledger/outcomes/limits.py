@@ -130,7 +130,7 @@ def _spend_limits(
     postgres = session.get_bind().dialect.name == "postgresql"
     for start in range(0, len(ids), _CHUNK):
         if postgres:  # by psycopg itself: no statement to build and compile per batch
-            chunk = bulk.text_array(ids[start : start + _CHUNK])
+            chunk = bulk.array_text(ids[start : start + _CHUNK])
             for customer_id, amount, on_reach in bulk.driver_rows(session, _SPEND_LIMITS, chunk):
                 found[customer_id] = spend_limit(amount, on_reach)
             continue

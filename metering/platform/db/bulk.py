@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from operator import itemgetter
@@ -338,11 +338,12 @@ def json_rows(values: Sequence[tuple[Any, ...]]) -> str:
     return json.dumps(rows, separators=(",", ":"), allow_nan=False, default=_key_text)
 
 
-def text_array(values: Sequence[str]) -> str:
-    """The text of a PostgreSQL text array of `values`, for `CAST(%s AS TEXT[])` in
-    `driver_rows` (psycopg would dump a list element by element)."""
+def array_text(values: Iterable[str | int | bool]) -> str:
+    """The text of a PostgreSQL array of `values`, for a statement's `CAST(%s AS T[])`
+    (psycopg would dump a list element by element)."""
     text = _array_text(list(values))
-    assert isinstance(text, str)
+    if not isinstance(text, str):
+        raise TypeError("array_text takes strings, integers and booleans")
     return text
 
 

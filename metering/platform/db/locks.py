@@ -13,6 +13,8 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from metering.platform.db.bulk import array_text
+
 
 def lock_id(*parts: str) -> int:
     """A stable signed 64-bit number for a name made of `parts`."""
@@ -50,18 +52,12 @@ def lock_groups(
                 "FROM unnest(CAST(:ids AS BIGINT[]), CAST(:shared AS BOOLEAN[])) AS t(k, s)"
             ),
             {
-                "ids": _array_text(i for i, _ in modes),
-                "shared": _array_text("t" if s else "f" for _, s in modes),
+                "ids": array_text(i for i, _ in modes),
+                "shared": array_text(s for _, s in modes),
             },
         )
     if member_ids:
         session.execute(
             sa.text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:ids AS BIGINT[])) AS t(k)"),
-            {"ids": _array_text(sorted(member_ids))},
+            {"ids": array_text(sorted(member_ids))},
         )
-
-
-def _array_text(items: Iterable[object]) -> str:
-    """An array's text (`{1,2,3}`), cast by the statement: hundreds of numbers are one
-    join, where a list parameter is dumped element by element."""
-    return "{" + ",".join(map(str, items)) + "}"
