@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from metering.ledger.eventlog import tsv
 from metering.ledger.eventlog.protocol import Cursor, Page
@@ -91,6 +91,27 @@ class Transport(Protocol):
 
 def _micros(when: datetime | None) -> str:
     return "0" if when is None else str(epoch_micros(when))
+
+
+_SUMS = (
+    "model, cost_currency, count(), sum(input_tokens), sum(output_tokens), "
+    "toString(sum(cost_amount))"
+)
+"""The last columns of a cost-summing query, read by `_summed`."""
+
+
+def _summed(values: Sequence[str | None]) -> dict[str, Any]:
+    """The `Summed` fields of a row's `_SUMS` columns (ClickHouse sums integers; the money
+    comes as the text of its exact sum)."""
+    model, currency, count, inp, out, amount = values
+    return {
+        "model": model,
+        "currency": currency,
+        "events": int(count or 0),
+        "input_tokens": int(inp or 0),
+        "output_tokens": int(out or 0),
+        "amount": None if currency is None else Decimal(amount or "0"),
+    }
 
 
 def _row(record: EventRecord, version: int, parts: CostParts) -> list[str | None]:
@@ -258,9 +279,7 @@ class ClickHouseLog:
             present, value = _visit(key)
             readable, read = flat_key_sql(key), f"if({present}, concat('=', {value}), '')"
         sql = (
-            "SELECT in_sql, readable, customer_id, outcome, grouped, dimension, model, "
-            "cost_currency, count(), sum(input_tokens), sum(output_tokens), "
-            "toString(sum(cost_amount)) FROM ("
+            f"SELECT in_sql, readable, customer_id, outcome, grouped, dimension, {_SUMS} FROM ("
             f"SELECT customer_id, status = '' AS in_sql, {readable} AS readable, "
             f"if(readable AND NOT in_sql, {read}, '') AS attribution_key, "
             "model, cost_currency, input_tokens, output_tokens, cost_amount "
@@ -271,8 +290,7 @@ class ClickHouseLog:
             "FORMAT TabSeparated"
         )
         for row in tsv.parse(self.transport.execute_with(sql, tables)):
-            in_sql, readable_row, customer, outcome, grouped, dimension, model = row[:7]
-            currency, count, inp, out, amount = row[7:]
+            in_sql, readable_row, customer, outcome, grouped, dimension = row[:6]
             if in_sql == "1":
                 found.sql_held = True
             elif readable_row != "1":
@@ -283,12 +301,7 @@ class ClickHouseLog:
                         customer_id=customer or "",
                         outcome=outcome or None,
                         dimension=dimension if grouped == "1" else None,
-                        model=model,
-                        currency=currency,
-                        events=int(count or 0),
-                        input_tokens=int(inp or 0),
-                        output_tokens=int(out or 0),
-                        amount=None if currency is None else Decimal(amount or "0"),
+                        **_summed(row[6:]),
                     )
                 )
         return found
@@ -311,22 +324,13 @@ class ClickHouseLog:
         if key is not None:
             where += f" AND NOT ({flat_key_sql(key)})"
         sql = (
-            "SELECT customer_id, properties, model, cost_currency, count(), "
-            "sum(input_tokens), sum(output_tokens), toString(sum(cost_amount)) "
-            f"FROM {self.table} FINAL WHERE {where} "
+            f"SELECT customer_id, properties, {_SUMS} FROM {self.table} FINAL WHERE {where} "
             "GROUP BY customer_id, properties, model, cost_currency FORMAT TabSeparated"
         )
         for row in tsv.parse(self.transport.execute(sql)):
-            customer, properties, model, currency, count, inp, out, amount = row
+            customer, properties = row[:2]
             yield CostSum(
-                customer_id=customer or "",
-                properties=properties or "{}",
-                model=model,
-                currency=currency,
-                events=int(count or 0),
-                input_tokens=int(inp or 0),
-                output_tokens=int(out or 0),
-                amount=None if currency is None else Decimal(amount or "0"),
+                customer_id=customer or "", properties=properties or "{}", **_summed(row[2:])
             )
 
     def _select(self, vendor_id: str, where: str, tail: str = "") -> Iterator[EventRecord]:

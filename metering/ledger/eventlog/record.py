@@ -117,12 +117,10 @@ def cost_parts_of(value: Any) -> CostParts:
 
 
 @dataclass(frozen=True, slots=True)
-class CostSum:
-    """Cost events of a customer with the same properties and the same model (tokens) or
-    currency (money), summed: what a margin report prices at once (prices are linear)."""
+class Summed:
+    """Cost events with the same model (tokens) or currency (money), summed: what a margin
+    report prices at once (prices are linear)."""
 
-    customer_id: str
-    properties: str
     model: str | None
     currency: str | None
     events: int
@@ -132,19 +130,21 @@ class CostSum:
 
 
 @dataclass(frozen=True, slots=True)
-class AttributedSum:
-    """Cost events of a customer attributed to one outcome (and `group_by` value; None:
-    unbilled cost) with the same model (tokens) or currency (money), summed."""
+class CostSum(Summed):
+    """The `Summed` cost events of a customer with the same properties."""
+
+    customer_id: str
+    properties: str
+
+
+@dataclass(frozen=True, slots=True)
+class AttributedSum(Summed):
+    """The `Summed` cost events of a customer attributed to one outcome (and `group_by`
+    value; None: unbilled cost)."""
 
     customer_id: str
     outcome: str | None
     dimension: str | None
-    model: str | None
-    currency: str | None
-    events: int
-    input_tokens: int
-    output_tokens: int
-    amount: Decimal | None
 
 
 @dataclass(slots=True)
