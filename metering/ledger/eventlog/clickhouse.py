@@ -393,17 +393,23 @@ class ClickHouseLog:
         return self._select(vendor_id, where, "ORDER BY occurred_micros, event_id")
 
     def hashes(self, vendor_id: str, event_ids: Collection[str]) -> dict[str, str]:
+        return {event_id: known for event_id, (known, _) in self.seen(vendor_id, event_ids).items()}
+
+    def seen(self, vendor_id: str, event_ids: Collection[str]) -> dict[str, tuple[str, bool]]:
+        """The (content hash, log-only) of each of these ids the vendor's log holds."""
         if not event_ids:
             return {}
         # Without FINAL: every row of an id has its content hash (a void keeps it), and
         # skipping the merge on read keeps this per-batch lookup a plain column scan, of
         # the ids alone (PREWHERE): the other columns are read only for the rows found.
         sql = (
-            f"SELECT event_id, any(content_hash) FROM {self.table} "
+            f"SELECT event_id, any(content_hash), max(status != '') FROM {self.table} "
             f"PREWHERE event_id IN {_in(event_ids)} WHERE vendor_id = {tsv.literal(vendor_id)} "
             "GROUP BY event_id FORMAT TabSeparated"
         )
-        return {str(e): str(h) for e, h in tsv.parse(self.transport.execute(sql))}
+        return {
+            str(e): (str(h), only == "1") for e, h, only in tsv.parse(self.transport.execute(sql))
+        }
 
     def monthly(self, vendor_id: str, customer_id: str | None = None) -> list[MonthTotals]:
         where = f"vendor_id = {tsv.literal(vendor_id)}"

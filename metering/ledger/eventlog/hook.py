@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from datetime import datetime
 
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from metering.ledger.eventlog.clickhouse import ClickHouseLog
@@ -25,9 +26,11 @@ from metering.platform.api import problems
 class Hook:
     """One batch's writes to a vendor's event log."""
 
-    def __init__(self, vendor_id: str, log: ClickHouseLog) -> None:
+    def __init__(self, vendor_id: str, log: ClickHouseLog, engine: Engine | None = None) -> None:
+        """`engine`: the SQL store's (its advisory locks order writers across processes)."""
         self.vendor_id = vendor_id
         self.log = log
+        self.engine = engine
         self._held: dict[str, tuple[str, EventIn, int, str | None]] = {}
         self._rows: list[Held] = []
         self._pending: list[Future[Logged]] = []
@@ -39,7 +42,10 @@ class Hook:
             log = eventlog_of(session, vendor_id)
         except EventLogUnavailable as error:
             raise problems.EVENTLOG_UNAVAILABLE.error(str(error)) from None
-        return None if log is None else cls(vendor_id, log)
+        if log is None:
+            return None
+        bind = session.get_bind()
+        return cls(vendor_id, log, bind if isinstance(bind, Engine) else bind.engine)
 
     @staticmethod
     def keeps_only(status: EventStatus, parsed: EventIn) -> bool:
@@ -73,18 +79,27 @@ class Hook:
             line = self.log.line(record, parts=cost_parts_of(parsed.event.cost))
             self._rows.append(Held(event_id, parsed.content_hash, line, index))
 
-    def took(self, stored: Sequence[tuple[str, EventIn]], received_at: datetime) -> None:
-        """Queue the held rows and the (customer id, event) the SQL store just took as new,
-        as one job: a request costs ClickHouse at most one INSERT (in a shared pass), which
-        runs while the SQL store writes the outcomes."""
-        lines = [self.log.line(record_of(self.vendor_id, c, p, received_at)) for c, p in stored]
+    def took(self, stored: Sequence[tuple[str, EventIn, int]], received_at: datetime) -> None:
+        """Queue the held rows and the (customer id, event, index) the SQL store just took
+        as new, as one job: a request costs ClickHouse at most one INSERT (in a shared
+        pass)."""
+        new = [
+            Held(
+                parsed.event.id,
+                parsed.content_hash,
+                self.log.line(record_of(self.vendor_id, customer_id, parsed, received_at)),
+                index,
+            )
+            for customer_id, parsed, index in stored
+        ]
         held, self._rows = self._rows, []
-        if held or lines:
-            self._pending.append(self._writer.submit(self.vendor_id, held, lines))
+        if held or new:
+            self._pending.append(self._writer.submit(self.vendor_id, held, new, self.engine))
 
     def finish(self) -> Logged:
         """Wait for the writes: the caller commits (and acknowledges the batch) only when
-        the event log has them, and answers 503 when it did not take them."""
+        the event log has them, and answers 503 when it did not take them. The caller
+        takes back the SQL store's new events the log `clashes` with."""
         logged = Logged()
         pending, self._pending = self._pending, []
         try:

@@ -8,25 +8,38 @@ queues its rows and waits for the pass that writes them; while a pass runs, the 
 requests queue, and the following pass takes them all. Each request still gets its own
 answer (new, duplicate, conflict) and is acknowledged only once its rows are in, and ids
 reused within one pass are told apart as across passes (the first one queued wins).
+
+Passes of the same vendor take turns across processes (a PostgreSQL advisory lock held
+from the lookup to the end of the INSERT, on a connection of the writers' own): without
+it, two processes given one id with different content at the same moment would both look
+it up, both find nothing and both store it.
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from metering.ledger.eventlog.clickhouse import ClickHouseLog
 from metering.ledger.states import EventStatus
+from metering.platform.db.engine import make_engine
+from metering.platform.db.locks import lock_names
 
 UNMATCHED = EventStatus.UNMATCHED.value
 
 
 @dataclass(frozen=True, slots=True)
 class Held:
-    """A log-only event of a request: written unless the log has its id already."""
+    """An event of a request for the log: a log-only one, written unless the log has its
+    id already; or one the SQL store just took as new, written unless the log holds its id
+    as a log-only event (a clash the request undoes)."""
 
     event_id: str
     content_hash: str
@@ -43,25 +56,34 @@ class Logged:
     """(index, event id, status) of each new one"""
     duplicates: int = 0
     conflicts: list[tuple[int, str]] = field(default_factory=list)
+    clashes: dict[str, str] = field(default_factory=dict)
+    """event id -> content hash in the log, of the events the SQL store took as new whose
+    id the log already holds as a log-only event: not written; the request takes them back
+    and answers them as duplicates or conflicts"""
 
     def add(self, other: Logged) -> None:
         self.stored += other.stored
         self.duplicates += other.duplicates
         self.conflicts += other.conflicts
+        self.clashes |= other.clashes
 
 
 @dataclass(slots=True)
 class _Job:
     vendor_id: str
     held: Sequence[Held]
-    lines: Sequence[str]
-    """rows written as they are (events the SQL store took as new)"""
+    """log-only events"""
+    stored: Sequence[Held]
+    """events the SQL store took as new"""
+    engine: Engine | None
+    """the SQL store's, whose advisory locks give each vendor's passes their turns"""
     future: Future[Logged] = field(default_factory=Future)
 
 
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="eventlog")
 _WRITERS: weakref.WeakKeyDictionary[ClickHouseLog, Writer] = weakref.WeakKeyDictionary()
 _WRITERS_LOCK = threading.Lock()
+_TURN_ENGINES: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 
 
 class Writer:
@@ -81,10 +103,16 @@ class Writer:
                 found = _WRITERS[log] = Writer(log)
             return found
 
-    def submit(self, vendor_id: str, held: Sequence[Held], lines: Sequence[str]) -> Future[Logged]:
-        """Queue a request's rows; the future fails with `EventLogUnavailable` when
-        ClickHouse did not take the pass."""
-        job = _Job(vendor_id, held, lines)
+    def submit(
+        self,
+        vendor_id: str,
+        held: Sequence[Held],
+        stored: Sequence[Held],
+        engine: Engine | None = None,
+    ) -> Future[Logged]:
+        """Queue a request's rows (`engine`: the SQL store's); the future fails with
+        `EventLogUnavailable` when ClickHouse did not take the pass."""
+        job = _Job(vendor_id, held, stored, engine)
         with self._lock:
             self._queue.append(job)
             if not self._busy:
@@ -111,25 +139,64 @@ class Writer:
     def _pass(self, jobs: list[_Job]) -> list[Logged]:
         results = [Logged() for _ in jobs]
         lines: list[str] = []
-        for vendor_id in dict.fromkeys(job.vendor_id for job in jobs):
-            mine = [
-                (job, logged)
-                for job, logged in zip(jobs, results, strict=True)
-                if job.vendor_id == vendor_id
-            ]
-            ids = {held.event_id for job, _ in mine for held in job.held}
-            known = self.log.hashes(vendor_id, ids) if ids else {}
-            for job, logged in mine:
-                for held in job.held:
-                    earlier = known.get(held.event_id)
-                    if earlier == held.content_hash:
-                        logged.duplicates += 1
-                    elif earlier is not None:
-                        logged.conflicts.append((held.index, held.event_id))
-                    else:
-                        known[held.event_id] = held.content_hash
-                        lines.append(held.line)
-                        logged.stored.append((held.index, held.event_id, UNMATCHED))
-                lines.extend(job.lines)
-        self.log.write_text("".join(lines))
+        vendors = list(dict.fromkeys(job.vendor_id for job in jobs))
+        with _turns(next((job.engine for job in jobs if job.engine), None), vendors):
+            for vendor_id in vendors:
+                mine = [
+                    (job, logged)
+                    for job, logged in zip(jobs, results, strict=True)
+                    if job.vendor_id == vendor_id
+                ]
+                ids = {held.event_id for job, _ in mine for held in (*job.held, *job.stored)}
+                known = self.log.seen(vendor_id, ids)
+                for job, logged in mine:
+                    _settle(job, logged, known, lines)
+            self.log.write_text("".join(lines))
         return results
+
+
+def _settle(
+    job: _Job, logged: Logged, known: dict[str, tuple[str, bool]], lines: list[str]
+) -> None:
+    """Answer a job's events against what the log holds (`known`, which the job's new rows
+    join) and add the rows to write to `lines`."""
+    for held in job.held:
+        earlier = known.get(held.event_id)
+        if earlier is None:
+            known[held.event_id] = (held.content_hash, True)
+            lines.append(held.line)
+            logged.stored.append((held.index, held.event_id, UNMATCHED))
+        elif earlier[0] == held.content_hash:
+            logged.duplicates += 1
+        else:
+            logged.conflicts.append((held.index, held.event_id))
+    for new in job.stored:
+        earlier = known.get(new.event_id)
+        if earlier is not None and earlier[1]:
+            logged.clashes[new.event_id] = earlier[0]
+        else:  # a row of an SQL event the log has is an earlier try of it: written again
+            known[new.event_id] = (new.content_hash, False)
+            lines.append(new.line)
+
+
+@contextmanager
+def _turns(engine: Engine | None, vendor_ids: Collection[str]) -> Iterator[None]:
+    """The vendors' turns across processes, on PostgreSQL (SQLite runs one writing
+    transaction at a time, and a request's spans its log writes: nothing to take)."""
+    if engine is None or engine.dialect.name != "postgresql":
+        yield
+        return
+    with Session(_turn_engine(engine)) as session, session.begin():
+        lock_names(session, [("eventlog-pass", vendor_id) for vendor_id in vendor_ids])
+        yield
+
+
+def _turn_engine(engine: Engine) -> Engine:
+    """A one-connection engine for the turns: not the requests' pool, which requests
+    waiting for this pass may have emptied."""
+    with _WRITERS_LOCK:
+        found = _TURN_ENGINES.get(engine)
+        if found is None:
+            url = engine.url.render_as_string(hide_password=False)
+            found = _TURN_ENGINES[engine] = make_engine(url, pool_size=1, max_overflow=0)
+        return found

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -106,6 +107,13 @@ def insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, in
         returning=("pk", "event_id"),
     )
     return {event_id: pk for pk, event_id in inserted}
+
+
+def delete_new(session: Session, pks: Collection[int]) -> None:
+    """Take back events this transaction just inserted, before anything refers to them."""
+    for start in range(0, len(pks), CHUNK):
+        chunk = sorted(pks)[start : start + CHUNK]
+        session.execute(sa.delete(StoredEvent).where(col(StoredEvent.pk).in_(chunk)))
 
 
 def stored_hashes(session: Session, vendor_id: str, event_ids: Collection[str]) -> dict[str, str]:

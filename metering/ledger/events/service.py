@@ -151,9 +151,20 @@ def _store(
         log.start(now)
     inserted = repository.insert_new(session, rows)
     unseen = events.keys() - inserted.keys()
-    if log is not None:
-        log.took([(customers[events[e].event.customer], events[e]) for e in inserted], now)
+    logged = None
+    if log is not None:  # acknowledged only when both stores have the batch
+        new = [(customers[events[e].event.customer], events[e], indexes[e]) for e in inserted]
+        log.took(new, now)
         unseen -= log.held
+        logged = log.finish()
+        if logged.clashes:  # ids the log holds as log-only events: not new after all
+            repository.delete_new(session, [inserted.pop(e) for e in logged.clashes])
+            for event_id, logged_hash in logged.clashes.items():
+                if logged_hash == events[event_id].content_hash:
+                    result.duplicates += 1
+                else:
+                    detail = _conflict_detail(event_id, "was already stored")
+                    result.rejected.append(Rejected(indexes[event_id], event_id, 409, detail))
     existing = repository.stored_hashes(session, vendor_id, unseen)
     for event_id, stored_hash in existing.items():
         if stored_hash == events[event_id].content_hash:
@@ -178,8 +189,7 @@ def _store(
     result.stored = [
         Stored(indexes[ref.event.id], ref.event.id, statuses[ref.pk].value) for ref in refs
     ]
-    if log is not None:  # before the caller commits: acknowledged only when both have it
-        logged = log.finish()
+    if logged is not None:
         result.accepted += len(logged.stored)
         result.duplicates += logged.duplicates
         result.stored += [Stored(i, event_id, status) for i, event_id, status in logged.stored]

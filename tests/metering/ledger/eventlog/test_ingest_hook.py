@@ -72,6 +72,33 @@ def test_cost_only_events_are_acknowledged_and_kept_only_in_the_event_log(
     assert str(month.money["usd"].normalize()) == "0.0123"
 
 
+def test_an_id_the_log_holds_for_a_cost_only_event_is_not_new_to_the_sql_store(
+    engine: Engine,
+    database_url: str,
+    logged: VendorFixture,
+    clickhouse_servers: list[Server],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = f"{clickhouse_servers[0].url}/?table={fresh_table()}"
+    cost = call("x-1", "c-1", tokens("gpt-4o", 1200, 300), at(10, 9))
+    with _client(database_url, url, monkeypatch) as client:
+        first = client.post("/v1/events", json=cost, headers=auth(logged.api_key))
+        reused = [resolution("x-1", "c-1", at(10, 12)), resolution("r-2", "c-1", at(10, 13))]
+        second = client.post("/v1/events", json={"events": reused}, headers=auth(logged.api_key))
+
+    assert first.status_code == 201, first.text
+    assert second.status_code == 200, second.text
+    answer = second.json()
+    assert (answer["accepted"], answer["duplicates"]) == (1, 0)
+    assert [e["id"] for e in answer["events"]] == ["r-2"]
+    (rejected,) = answer["rejected"]
+    assert (rejected["index"], rejected["id"], rejected["status"]) == (0, "x-1", 409)
+    assert "'x-1' was already stored with different content" in rejected["detail"]
+    assert _stored(engine) == ["r-2"]
+    (month,) = shared_eventlog(url).monthly(logged.id)
+    assert (month.events, month.tokens) == (2, {"gpt-4o": (1200, 300)})
+
+
 def test_nothing_is_stored_when_the_event_log_does_not_answer(
     engine: Engine, database_url: str, logged: VendorFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,16 +1,21 @@
 """Group commit: concurrent requests' log-only events go in shared passes, and each request
-still learns which of its events are new, duplicates or conflicts, the first queued winning."""
+still learns which of its events are new, duplicates or conflicts, the first queued winning;
+across processes, one vendor's passes take turns."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from metering.ledger.eventlog.clickhouse import ClickHouseLog
-from metering.ledger.eventlog.transports import EventLogUnavailable, HttpTransport
+from metering.ledger.eventlog.clickhouse import ClickHouseLog, Transport
+from metering.ledger.eventlog.transports import EventLogUnavailable, External, HttpTransport
 from metering.ledger.eventlog.writer import Held, Writer
+from metering.platform.db.engine import make_engine
+from tests.metering.conftest import postgres_database
 from tests.metering.ledger.eventlog.conftest import fresh_table
 from tests.metering.ledger.eventlog.server import Server
 from tests.metering.ledger.eventlog.test_contract import event, tokens
@@ -51,3 +56,46 @@ def test_a_pass_clickhouse_refuses_fails_every_request_in_it(log: ClickHouseLog)
     future = Writer.of(broken).submit(VENDOR, [_held(log, "x", 1)], ())
     with pytest.raises(EventLogUnavailable):
         future.result()
+
+
+class _SlowLookups:
+    """A transport whose SELECTs take a while: two passes that do not take turns would
+    both look an id up before either writes it."""
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+
+    def execute(self, sql: str, data: str | None = None) -> str:
+        if sql.startswith("SELECT"):
+            time.sleep(0.5)
+        return self.inner.execute(sql, data)
+
+    def execute_with(self, sql: str, tables: Sequence[External]) -> str:
+        return self.inner.execute_with(sql, tables)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_two_processes_given_one_id_with_different_content_store_it_once(
+    log: ClickHouseLog,
+) -> None:
+    slow = ClickHouseLog(_SlowLookups(log.transport), table=log.table, create=False)
+    first, second = _held(log, "x", 1), _held(log, "x", 2)
+    with postgres_database("writer_turns") as url:
+        engine = make_engine(url)
+        writers = [Writer(slow), Writer(slow)]  # one per process: each its own passes
+        start = threading.Barrier(2)
+
+        def post(writer: Writer, held: Held) -> tuple[int, int]:
+            start.wait()
+            answer = writer.submit(VENDOR, [held], (), engine).result()
+            return len(answer.stored), len(answer.conflicts)
+
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(post, writers, [first, second]))
+        engine.dispose()
+
+    assert sorted(answers) == [(0, 1), (1, 0)]
+    (month,) = log.monthly(VENDOR)
+    assert month.events == 1
