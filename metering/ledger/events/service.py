@@ -147,7 +147,7 @@ def _store(
                 "plan_version_id": found.plan_version_id,
             }
         )
-    if log is not None:  # the event log writes while the SQL store works
+    if log is not None:  # the log-only rows, built before anything waits on ClickHouse
         log.start(now)
     inserted = repository.insert_new(session, rows)
     unseen = events.keys() - inserted.keys()
