@@ -13,9 +13,10 @@ with one worker for both vendors (said in the output).
 
 Prints, per vendor: the ingestion rate, the time of the month's margin report (in this
 process, after a warm-up run), and the storage of its events: `pg_total_relation_size` of
-the events table, and for the event-log vendor also the ClickHouse table's `bytes_on_disk`
-(active parts). Targets: report at least 5x faster and storage at least 5x smaller with the
-event log, ingestion no slower. Both reports must give the same figures to the cent.
+the events table, and for the event-log vendor also the `bytes_on_disk` of the ClickHouse
+tables (active parts of the events table and of the ids table beside it). Targets: report
+at least 5x faster and storage at least 5x smaller with the event log, ingestion no slower.
+Both reports must give the same figures to the cent.
 Needs the PostgreSQL server at 127.0.0.1:5432 (METERING_BENCH_POSTGRES_URL).
 """
 
@@ -121,8 +122,8 @@ def events_size(url: str) -> int:
 def clickhouse_size(eventlog_url: str) -> int:
     log = shared_eventlog(eventlog_url)
     text = log.transport.execute(
-        "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND table = "
-        f"'{log.table}' FORMAT TabSeparated"
+        "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND table IN "
+        f"('{log.table}', '{log.ids}') FORMAT TabSeparated"
     )
     return int(text.strip() or 0)
 

@@ -79,6 +79,30 @@ def create_table_sql(table: str = TABLE, engine: str | None = None) -> str:
     )
 
 
+def create_ids_sql(table: str = TABLE, engine: str | None = None) -> str:
+    """The table of ids beside `table` (`ids_table`): what ingestion looks an id up in,
+    through its primary index (the events table's starts with the customer, and an id is
+    unique per vendor). `digest`: the content hash's first 64 bits (`digest`; the full
+    hash, 64 characters of hex, would make this table a third of the events table's size);
+    `log_only`: 1 for a cost-only event kept only in the log."""
+    engine = engine or "ReplacingMergeTree"
+    return (
+        f"CREATE TABLE IF NOT EXISTS {ids_table(table)} (vendor_id String, event_id String, "
+        f"digest UInt64, log_only UInt8) ENGINE = {engine} "
+        "ORDER BY (vendor_id, event_id) SETTINGS index_granularity = 1024"
+    )
+
+
+def digest(content_hash: str) -> int:
+    """The first 64 bits of a content hash: two contents of one id told apart but for a
+    chance of one in 2**64."""
+    return int(content_hash[:16], 16)
+
+
+def ids_table(table: str) -> str:
+    return f"{table}_ids"
+
+
 class Transport(Protocol):
     def execute(self, sql: str, data: str | None = None) -> str:
         """Run one statement (with TabSeparated `data` for an INSERT); TabSeparated out."""
@@ -87,6 +111,15 @@ class Transport(Protocol):
         """Run a SELECT that reads `tables` (rows sent along with the query)."""
 
     def close(self) -> None: ...
+
+
+IDS_COLUMNS = "vendor_id, event_id, digest, log_only"
+
+
+def id_line(vendor_id: str, event_id: str, content_hash: str, log_only: bool) -> str:
+    """An event's row of the ids table (TabSeparated)."""
+    row = (vendor_id, event_id, str(digest(content_hash)), "1" if log_only else "0")
+    return tsv.rows_text([row])
 
 
 def _micros(when: datetime | None) -> str:
@@ -176,13 +209,18 @@ class ClickHouseLog:
     def __init__(self, transport: Transport, table: str = TABLE, create: bool = True) -> None:
         self.transport = transport
         self.table = table
+        self.ids = ids_table(table)
         if create:
             transport.execute(create_table_sql(table))
+            transport.execute(create_ids_sql(table))
 
     def write(self, records: Sequence[EventRecord], version: int = 0) -> None:
         """Insert the records; a row with a higher `version` replaces one with the same key
         (a void of a log-only event), equal versions are retries of one event."""
-        self.write_text("".join(self.line(r, version) for r in records))
+        self.write_text(
+            "".join(self.line(r, version) for r in records),
+            "".join(id_line(r.vendor_id, r.event_id, r.content_hash, r.log_only) for r in records),
+        )
 
     @staticmethod
     def line(record: EventRecord, version: int = 0, parts: CostParts | None = None) -> str:
@@ -190,13 +228,18 @@ class ClickHouseLog:
         hold exactly); `parts`: its cost's, when the caller has them (no JSON to decode)."""
         return tsv.rows_text([_row(record, version, parts or record.cost_parts())])
 
-    def write_text(self, rows: str) -> None:
-        """Insert TabSeparated rows (`line`s)."""
-        if not rows:
-            return
-        self.transport.execute(
-            f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) FORMAT TabSeparated", rows
-        )
+    def write_text(self, rows: str, ids: str) -> None:
+        """Insert TabSeparated rows (`line`s), then their `id_line`s: in that order, so an
+        id is never found without its event (a failure between the two leaves the event
+        unacknowledged, and its retry writes both again)."""
+        if rows:
+            self.transport.execute(
+                f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) FORMAT TabSeparated", rows
+            )
+        if ids:
+            self.transport.execute(
+                f"INSERT INTO {self.ids} ({IDS_COLUMNS}) FORMAT TabSeparated", ids
+            )
 
     def find(self, vendor_id: str, event_id: str) -> EventRecord | None:
         """The vendor's event with this id, deduplicated (a void replaces it)."""
@@ -393,22 +436,31 @@ class ClickHouseLog:
         return self._select(vendor_id, where, "ORDER BY occurred_micros, event_id")
 
     def hashes(self, vendor_id: str, event_ids: Collection[str]) -> dict[str, str]:
-        return {event_id: known for event_id, (known, _) in self.seen(vendor_id, event_ids).items()}
-
-    def seen(self, vendor_id: str, event_ids: Collection[str]) -> dict[str, tuple[str, bool]]:
-        """The (content hash, log-only) of each of these ids the vendor's log holds."""
+        """The full content hashes, read from the events table (a scan of the vendor's ids:
+        for checks and tests; ingestion asks `seen`)."""
         if not event_ids:
             return {}
-        # Without FINAL: every row of an id has its content hash (a void keeps it), and
-        # skipping the merge on read keeps this per-batch lookup a plain column scan, of
-        # the ids alone (PREWHERE): the other columns are read only for the rows found.
         sql = (
-            f"SELECT event_id, any(content_hash), max(status != '') FROM {self.table} "
+            f"SELECT event_id, any(content_hash) FROM {self.table} "
             f"PREWHERE event_id IN {_in(event_ids)} WHERE vendor_id = {tsv.literal(vendor_id)} "
             "GROUP BY event_id FORMAT TabSeparated"
         )
+        return {str(e): str(h) for e, h in tsv.parse(self.transport.execute(sql))}
+
+    def seen(self, vendor_id: str, event_ids: Collection[str]) -> dict[str, tuple[int, bool]]:
+        """The (`digest` of the content hash, log-only) of each of these ids the vendor's
+        log holds: read from the ids table by its primary index, so the cost follows the
+        ids asked, not the vendor's events (ingestion's lookup)."""
+        if not event_ids:
+            return {}
+        sql = (
+            f"SELECT event_id, any(digest), max(log_only) FROM {self.ids} "
+            f"WHERE vendor_id = {tsv.literal(vendor_id)} AND event_id IN {_in(event_ids)} "
+            "GROUP BY event_id FORMAT TabSeparated"
+        )
         return {
-            str(e): (str(h), only == "1") for e, h, only in tsv.parse(self.transport.execute(sql))
+            str(e): (int(h or 0), only == "1")
+            for e, h, only in tsv.parse(self.transport.execute(sql))
         }
 
     def monthly(self, vendor_id: str, customer_id: str | None = None) -> list[MonthTotals]:

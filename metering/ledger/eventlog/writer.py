@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from metering.ledger.eventlog.clickhouse import ClickHouseLog
+from metering.ledger.eventlog.clickhouse import ClickHouseLog, digest, id_line
 from metering.ledger.states import EventStatus
 from metering.platform.db.engine import make_engine
 from metering.platform.db.locks import lock_names
@@ -56,10 +56,10 @@ class Logged:
     """(index, event id, status) of each new one"""
     duplicates: int = 0
     conflicts: list[tuple[int, str]] = field(default_factory=list)
-    clashes: dict[str, str] = field(default_factory=dict)
-    """event id -> content hash in the log, of the events the SQL store took as new whose
-    id the log already holds as a log-only event: not written; the request takes them back
-    and answers them as duplicates or conflicts"""
+    clashes: dict[str, bool] = field(default_factory=dict)
+    """event id -> same content, of the events the SQL store took as new whose id the log
+    already holds as a log-only event: not written; the request takes them back and
+    answers them as duplicates (same content) or conflicts"""
 
     def add(self, other: Logged) -> None:
         self.stored += other.stored
@@ -139,6 +139,7 @@ class Writer:
     def _pass(self, jobs: list[_Job]) -> list[Logged]:
         results = [Logged() for _ in jobs]
         lines: list[str] = []
+        id_lines: list[str] = []
         vendors = list(dict.fromkeys(job.vendor_id for job in jobs))
         with _turns(next((job.engine for job in jobs if job.engine), None), vendors):
             for vendor_id in vendors:
@@ -150,33 +151,39 @@ class Writer:
                 ids = {held.event_id for job, _ in mine for held in (*job.held, *job.stored)}
                 known = self.log.seen(vendor_id, ids)
                 for job, logged in mine:
-                    _settle(job, logged, known, lines)
-            self.log.write_text("".join(lines))
+                    _settle(job, logged, known, lines, id_lines)
+            self.log.write_text("".join(lines), "".join(id_lines))
         return results
 
 
 def _settle(
-    job: _Job, logged: Logged, known: dict[str, tuple[str, bool]], lines: list[str]
+    job: _Job,
+    logged: Logged,
+    known: dict[str, tuple[int, bool]],
+    lines: list[str],
+    ids: list[str],
 ) -> None:
     """Answer a job's events against what the log holds (`known`, which the job's new rows
-    join) and add the rows to write to `lines`."""
+    join) and add the rows to write to `lines` and their ids to `ids`."""
     for held in job.held:
         earlier = known.get(held.event_id)
         if earlier is None:
-            known[held.event_id] = (held.content_hash, True)
+            known[held.event_id] = (digest(held.content_hash), True)
             lines.append(held.line)
+            ids.append(id_line(job.vendor_id, held.event_id, held.content_hash, True))
             logged.stored.append((held.index, held.event_id, UNMATCHED))
-        elif earlier[0] == held.content_hash:
+        elif earlier[0] == digest(held.content_hash):
             logged.duplicates += 1
         else:
             logged.conflicts.append((held.index, held.event_id))
     for new in job.stored:
         earlier = known.get(new.event_id)
         if earlier is not None and earlier[1]:
-            logged.clashes[new.event_id] = earlier[0]
+            logged.clashes[new.event_id] = earlier[0] == digest(new.content_hash)
         else:  # a row of an SQL event the log has is an earlier try of it: written again
-            known[new.event_id] = (new.content_hash, False)
+            known[new.event_id] = (digest(new.content_hash), False)
             lines.append(new.line)
+            ids.append(id_line(job.vendor_id, new.event_id, new.content_hash, False))
 
 
 @contextmanager

@@ -159,8 +159,8 @@ def _store(
         logged = log.finish()
         if logged.clashes:  # ids the log holds as log-only events: not new after all
             repository.delete_new(session, [inserted.pop(e) for e in logged.clashes])
-            for event_id, logged_hash in logged.clashes.items():
-                if logged_hash == events[event_id].content_hash:
+            for event_id, same in logged.clashes.items():
+                if same:
                     result.duplicates += 1
                 else:
                     detail = _conflict_detail(event_id, "was already stored")

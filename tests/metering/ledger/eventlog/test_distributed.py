@@ -10,9 +10,11 @@ import pytest
 from metering.ledger.eventlog import tsv
 from metering.ledger.eventlog.clickhouse import ClickHouseLog
 from metering.ledger.eventlog.transports import HttpTransport
+from metering.ledger.eventlog.writer import Held, Writer
 from tests.metering.ledger.eventlog.conftest import ClickHouseStore, fresh_table
 from tests.metering.ledger.eventlog.server import CLUSTER, Server
 from tests.metering.ledger.eventlog.test_contract import event, tokens
+from tests.metering.ledger.eventlog.test_voids_and_sums import VENDOR, records
 
 
 @pytest.fixture
@@ -24,6 +26,10 @@ def sharded(clickhouse_servers: list[Server]) -> Iterator[tuple[ClickHouseStore,
     shards[0].execute(
         f"CREATE TABLE {local}_all AS {local} ENGINE = "
         f"Distributed({CLUSTER}, default, {local}, cityHash64(vendor_id, customer_id))"
+    )
+    shards[0].execute(
+        f"CREATE TABLE {local}_all_ids AS {local}_ids ENGINE = "
+        f"Distributed({CLUSTER}, default, {local}_ids, cityHash64(vendor_id, event_id))"
     )
     front = HttpTransport(clickhouse_servers[0].url, {"insert_distributed_sync": "1"})
     yield ClickHouseStore(ClickHouseLog(front, table=f"{local}_all", create=False)), [local]
@@ -60,3 +66,26 @@ def test_a_customers_events_and_retries_stay_on_one_shard(
     ]
     pages = store.log.events(store.vendor_id, "cus_c3", limit=2)
     assert [r.event_id for r in pages.events] == ["c3-0", "c3-1"]
+
+
+def test_an_id_reused_by_customers_on_either_shard_is_a_conflict(
+    sharded: tuple[ClickHouseStore, list[str]],
+) -> None:
+    store, _ = sharded
+    log = store.log
+
+    def held(customer: str) -> Held:
+        item = event("x", "2026-11-02T10:00:00Z", customer=customer, cost=tokens("small", 1, 0))
+        (record,) = records([item])
+        return Held("x", record.content_hash, log.line(record), 0)
+
+    writer = Writer(log)
+    first = writer.submit(VENDOR, [held("c0")], ()).result()
+    others = [writer.submit(VENDOR, [held(f"c{n}")], ()).result() for n in range(1, 8)]
+    retry = writer.submit(VENDOR, [held("c0")], ()).result()
+
+    assert [event_id for _, event_id, _ in first.stored] == ["x"]
+    assert [[event_id for _, event_id in o.conflicts] for o in others] == [["x"]] * 7
+    assert (retry.duplicates, retry.stored, retry.conflicts) == (1, [], [])
+    (month,) = log.monthly(VENDOR)
+    assert (month.customer_id, month.events) == ("cus_c0", 1)
