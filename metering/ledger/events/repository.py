@@ -111,8 +111,9 @@ def insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, in
 
 def delete_new(session: Session, pks: Collection[int]) -> None:
     """Take back events this transaction just inserted, before anything refers to them."""
-    for start in range(0, len(pks), CHUNK):
-        chunk = sorted(pks)[start : start + CHUNK]
+    ordered = sorted(pks)
+    for start in range(0, len(ordered), CHUNK):
+        chunk = ordered[start : start + CHUNK]
         session.execute(sa.delete(StoredEvent).where(col(StoredEvent.pk).in_(chunk)))
 
 
