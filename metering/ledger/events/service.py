@@ -160,18 +160,11 @@ def _store(
         if logged.clashes:  # ids the log holds as log-only events: not new after all
             repository.delete_new(session, [inserted.pop(e) for e in logged.clashes])
             for event_id, same in logged.clashes.items():
-                if same:
-                    result.duplicates += 1
-                else:
-                    detail = _conflict_detail(event_id, "was already stored")
-                    result.rejected.append(Rejected(indexes[event_id], event_id, 409, detail))
+                _already_stored(result, indexes[event_id], event_id, same)
     existing = repository.stored_hashes(session, vendor_id, unseen)
     for event_id, stored_hash in existing.items():
-        if stored_hash == events[event_id].content_hash:
-            result.duplicates += 1
-        else:
-            detail = _conflict_detail(event_id, "was already stored")
-            result.rejected.append(Rejected(indexes[event_id], event_id, 409, detail))
+        same = stored_hash == events[event_id].content_hash
+        _already_stored(result, indexes[event_id], event_id, same)
     refs = [
         StoredEventRef(
             pk,
@@ -194,8 +187,17 @@ def _store(
         result.duplicates += logged.duplicates
         result.stored += [Stored(i, event_id, status) for i, event_id, status in logged.stored]
         for index, event_id in logged.conflicts:
-            detail = _conflict_detail(event_id, "was already stored")
-            result.rejected.append(Rejected(index, event_id, 409, detail))
+            _already_stored(result, index, event_id, same=False)
+
+
+def _already_stored(result: IngestResult, index: int, event_id: str, same: bool) -> None:
+    """Answer an event whose id a store already holds: a retry (`same` content) counts as
+    a duplicate, anything else is a conflict."""
+    if same:
+        result.duplicates += 1
+    else:
+        detail = _conflict_detail(event_id, "was already stored")
+        result.rejected.append(Rejected(index, event_id, 409, detail))
 
 
 def get_event(session: Session, vendor_id: str, event_id: str) -> StoredEvent:
