@@ -35,6 +35,12 @@ def logged(engine: Engine) -> Iterator[VendorFixture]:
     get_settings.cache_clear()
 
 
+@pytest.fixture
+def log_url(clickhouse_servers: list[Server]) -> str:
+    """A fresh table on the test server, as METERING_EVENTLOG_URL names it."""
+    return f"{clickhouse_servers[0].url}/?table={fresh_table()}"
+
+
 def _stored(engine: Engine) -> list[Any]:
     return [row[0] for row in table(engine, "events", "event_id", order="event_id")]
 
@@ -43,16 +49,15 @@ def test_cost_only_events_are_acknowledged_and_kept_only_in_the_event_log(
     engine: Engine,
     database_url: str,
     logged: VendorFixture,
-    clickhouse_servers: list[Server],
+    log_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    url = f"{clickhouse_servers[0].url}/?table={fresh_table()}"
     items = [
         call("m-1", "c-1", tokens("gpt-4o", 1200, 300), at(10, 9)),
         call("m-2", "c-1", money("0.0123"), at(10, 10)),
         resolution("r-1", "c-1", at(10, 12)),
     ]
-    with _client(database_url, url, monkeypatch) as client:
+    with _client(database_url, log_url, monkeypatch) as client:
         first = client.post("/v1/events", json={"events": items}, headers=auth(logged.api_key))
         retry = client.post("/v1/events", json={"events": items}, headers=auth(logged.api_key))
         changed = call("m-1", "c-1", money("9.99"), at(10, 9))
@@ -65,7 +70,7 @@ def test_cost_only_events_are_acknowledged_and_kept_only_in_the_event_log(
     assert conflict.status_code == 409
     assert "'m-1' was already stored with different content" in conflict.json()["detail"]
     assert _stored(engine) == ["r-1"]
-    log = shared_eventlog(url)
+    log = shared_eventlog(log_url)
     (month,) = log.monthly(logged.id)
     assert month.events == 3
     assert month.tokens == {"gpt-4o": (1200, 300)}
@@ -76,12 +81,11 @@ def test_an_id_the_log_holds_for_a_cost_only_event_is_not_new_to_the_sql_store(
     engine: Engine,
     database_url: str,
     logged: VendorFixture,
-    clickhouse_servers: list[Server],
+    log_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    url = f"{clickhouse_servers[0].url}/?table={fresh_table()}"
     cost = call("x-1", "c-1", tokens("gpt-4o", 1200, 300), at(10, 9))
-    with _client(database_url, url, monkeypatch) as client:
+    with _client(database_url, log_url, monkeypatch) as client:
         first = client.post("/v1/events", json=cost, headers=auth(logged.api_key))
         reused = [resolution("x-1", "c-1", at(10, 12)), resolution("r-2", "c-1", at(10, 13))]
         second = client.post("/v1/events", json={"events": reused}, headers=auth(logged.api_key))
@@ -95,7 +99,7 @@ def test_an_id_the_log_holds_for_a_cost_only_event_is_not_new_to_the_sql_store(
     assert (rejected["index"], rejected["id"], rejected["status"]) == (0, "x-1", 409)
     assert "'x-1' was already stored with different content" in rejected["detail"]
     assert _stored(engine) == ["r-2"]
-    (month,) = shared_eventlog(url).monthly(logged.id)
+    (month,) = shared_eventlog(log_url).monthly(logged.id)
     assert (month.events, month.tokens) == (2, {"gpt-4o": (1200, 300)})
 
 
