@@ -79,7 +79,7 @@ _CANDIDATE = tuple(
 # The same on PostgreSQL, joined to the keys (distinct: a set) sent as one JSON array.
 _KEYED_CANDIDATES = (
     f"SELECT {', '.join(f'o.{column.name}' for column in _CANDIDATE)} "
-    "FROM json_array_elements(CAST(%s AS JSON)) AS k(v) JOIN outcomes AS o "
+    "FROM jsonb_array_elements(CAST(%s AS JSONB)) AS k(v) JOIN outcomes AS o "
     "ON o.customer_id = k.v->>0 AND o.outcome = k.v->>1 "
     "AND o.period_start = CAST(k.v->>2 AS TIMESTAMPTZ) AND o.dedupe_key = k.v->>3"
 )
@@ -112,7 +112,7 @@ def voided_at(session: Session, event_pks: Collection[int]) -> dict[int, datetim
 # The keys of `keys_matching` on PostgreSQL, joined to the match keys (distinct: a set).
 _KEYS_OF_MATCHES = (
     "SELECT o.customer_id, o.outcome, o.period_start, o.dedupe_key "
-    "FROM json_array_elements(CAST(%s AS JSON)) AS m(k) JOIN outcomes AS o "
+    "FROM jsonb_array_elements(CAST(%s AS JSONB)) AS m(k) JOIN outcomes AS o "
     "ON o.match_key = m.k->>2 AND o.customer_id = m.k->>0 AND o.outcome = m.k->>1"
 )
 
@@ -138,7 +138,7 @@ def keys_matching(session: Session, matches: Collection[MatchRef]) -> set[Key]:
 # The claims of `reversals_of` on PostgreSQL, joined to the match keys (distinct: a set).
 _CLAIMS_ON_MATCHES = (
     "SELECT r.customer_id, r.outcome, r.match_key, r.occurred_at, v.voided_at, r.kind "
-    "FROM json_array_elements(CAST(%s AS JSON)) AS m(k) JOIN outcome_reversals AS r "
+    "FROM jsonb_array_elements(CAST(%s AS JSONB)) AS m(k) JOIN outcome_reversals AS r "
     "ON r.customer_id = m.k->>0 AND r.outcome = m.k->>1 AND r.match_key = m.k->>2 "
     "LEFT JOIN event_voids AS v ON v.event_pk = r.event_pk"
 )
