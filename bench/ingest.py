@@ -3,7 +3,12 @@ with PostgreSQL COPY of the same rows as the baseline (the rows are built before
 starts; the parse-inclusive figure is printed for comparison).
 
     python bench/ingest.py [--events 200000] [--batch 500] [--clients 8] [--singles 1000]
-                           [--terminations 5]
+                           [--rounds 3] [--terminations 5]
+
+The HTTP and COPY runs are repeated `--rounds` times, each on fresh databases, and the rates
+given are the medians (on this shared two-core machine one run varies by a tenth); each
+round's own ratio is printed too. Single-event latencies and terminations are measured in
+the first round.
 
 With `--terminations N`, the same events under new ids are sent a second time while every
 connection of the service to PostgreSQL is ended N times (`pg_terminate_backend`), spread
@@ -12,7 +17,7 @@ as a real client would. It prints the 5xx answers, the events lost and doubled (
 the database) and the rate against the run without terminations.
 
 Needs the PostgreSQL server at 127.0.0.1:5432 (METERING_BENCH_POSTGRES_URL to change it).
-Makes two fresh databases (one served, one for COPY) and drops them afterwards.
+Makes two fresh databases per round (one served, one for COPY) and drops them afterwards.
 A benchmark, not a test: it prints figures and fails only if something breaks.
 """
 
@@ -26,11 +31,12 @@ import os
 import secrets
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -403,6 +409,31 @@ def copy_rows(
     return copying, building
 
 
+def timed_http(
+    args: argparse.Namespace,
+    events: list[dict[str, Any]],
+    then: Callable[[str, str, str, float], None] | None = None,
+) -> float:
+    """Seconds to send `events` to a fresh service on a fresh database; `then(base, key,
+    url, seconds)` runs afterwards while the service still runs."""
+    with fresh_database(f"metering_bench_http_{secrets.token_hex(4)}") as url:
+        key = seed_support(url).api_key
+        with server(url, args.workers) as base:
+            seconds = asyncio.run(
+                post_batches(base, key, events, args.batch, args.clients, args.keep_alive)
+            )
+            if then is not None:
+                then(base, key, url, seconds)
+    return seconds
+
+
+def timed_copy(events: list[dict[str, Any]]) -> tuple[float, float]:
+    """`copy_rows` of `events` into a fresh database: (COPY seconds, build seconds)."""
+    with fresh_database(f"metering_bench_copy_{secrets.token_hex(4)}") as url:
+        seeded = seed_support(url)
+        return copy_rows(url, seeded.vendor_id, seeded.customer_ids, events)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
@@ -418,37 +449,51 @@ def main() -> None:
         help="send the events again while the service's PostgreSQL connections are ended "
         "this many times",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="timed HTTP and COPY runs, each on fresh databases; the figures are their "
+        "medians (on a shared two-core machine one run varies by a tenth)",
+    )
     args = parser.parse_args()
     faults: FaultRun | None = None
     events = make_events(args.events, "evt_")
     singles = make_events(args.singles, "one_")
-    with fresh_database(f"metering_bench_http_{secrets.token_hex(4)}") as url:
-        key = seed_support(url).api_key
-        with server(url, args.workers) as base:
-            http_seconds = asyncio.run(
-                post_batches(base, key, events, args.batch, args.clients, args.keep_alive)
-            )
-            half = len(singles) // 2
-            fresh = single_latencies(base, key, singles[:half], keep_alive=False)
-            kept = single_latencies(base, key, singles[half:], keep_alive=True)
-            if args.terminations:
-                again = make_events(args.events, "flt_")
-                faults = asyncio.run(
-                    post_through_terminations(
-                        base,
-                        key,
-                        url,
-                        again,
-                        args.batch,
-                        args.clients,
-                        args.terminations,
-                        http_seconds,
-                    )
+    fresh: list[float] = []
+    kept: list[float] = []
+    lost = doubled = doubled_outcomes = 0
+
+    def first_round(base: str, key: str, url: str, http_seconds: float) -> None:
+        nonlocal fresh, kept, faults, lost, doubled, doubled_outcomes
+        half = len(singles) // 2
+        fresh = single_latencies(base, key, singles[:half], keep_alive=False)
+        kept = single_latencies(base, key, singles[half:], keep_alive=True)
+        if args.terminations:
+            again = make_events(args.events, "flt_")
+            faults = asyncio.run(
+                post_through_terminations(
+                    base,
+                    key,
+                    url,
+                    again,
+                    args.batch,
+                    args.clients,
+                    args.terminations,
+                    http_seconds,
                 )
-                lost, doubled, doubled_outcomes = lost_and_doubled(url, again)
-    with fresh_database(f"metering_bench_copy_{secrets.token_hex(4)}") as url:
-        seeded = seed_support(url)
-        copy_seconds, build_seconds = copy_rows(url, seeded.vendor_id, seeded.customer_ids, events)
+            )
+            lost, doubled, doubled_outcomes = lost_and_doubled(url, again)
+
+    rounds: list[tuple[float, float, float]] = []
+    for number in range(max(args.rounds, 1)):
+        http = timed_http(args, events, first_round if number == 0 else None)
+        rounds.append((http, *timed_copy(events)))
+        print(f"round {number + 1}: HTTP / COPY {rounds[-1][1] / rounds[-1][0]:.1%}", flush=True)
+    http_seconds, copy_seconds, build_seconds = (
+        statistics.median(r[i] for r in rounds) for i in range(3)
+    )
+    ratios = ", ".join(f"{copy / http:.1%}" for http, copy, _ in rounds)
     http_rate = args.events / http_seconds
     copy_rate = args.events / copy_seconds
     parsed_copy_rate = args.events / (copy_seconds + build_seconds)
@@ -457,7 +502,7 @@ def main() -> None:
         f"{args.workers} workers, "
         + ("one kept-alive connection per client" if args.keep_alive else "a connection per batch")
     )
-    print(f"HTTP ingestion:    {http_rate:10,.0f} events/s ({http_seconds:.1f} s)")
+    print(f"HTTP ingestion:    {http_rate:10,.0f} events/s ({http_seconds:.1f} s, median)")
     print(
         f"PostgreSQL COPY:   {copy_rate:10,.0f} events/s ({copy_seconds:.1f} s, rows built "
         "before the clock: the baseline)"
@@ -467,7 +512,10 @@ def main() -> None:
         f"COPY with parsing: {parsed_copy_rate:10,.0f} events/s ({parsed_seconds:.1f} s, "
         f"{build_seconds:.1f} s of it parsing and hashing in Python: the old baseline)"
     )
-    print(f"HTTP / COPY:       {http_rate / copy_rate:10.1%}  (target at least 25%)")
+    print(
+        f"HTTP / COPY:       {http_rate / copy_rate:10.1%}  (target at least 25%; medians of "
+        f"{len(rounds)} rounds, whose own ratios were {ratios})"
+    )
     print(f"HTTP / old COPY:   {http_rate / parsed_copy_rate:10.1%}  (parse-inclusive baseline)")
     for label, latencies in (("new connection", fresh), ("kept-alive", kept)):
         if len(latencies) < 2:
