@@ -392,10 +392,9 @@ def prefer_index_lookups(session: Session) -> None:
     index probes costs the same at any table size.
     """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            sa.text(
-                "SELECT set_config('enable_seqscan', 'off', true), "
-                "set_config('enable_hashjoin', 'off', true), "
-                "set_config('enable_mergejoin', 'off', true)"
-            )
+        driver_rows(
+            session,
+            "SELECT set_config('enable_seqscan', 'off', true) AS seqscan, "
+            "set_config('enable_hashjoin', 'off', true) AS hashjoin, "
+            "set_config('enable_mergejoin', 'off', true) AS mergejoin",
         )

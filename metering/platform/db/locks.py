@@ -10,10 +10,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-import sqlalchemy as sa
 from sqlmodel import Session
 
-from metering.platform.db.bulk import array_text
+from metering.platform.db.bulk import array_text, driver_rows
 
 
 def lock_id(*parts: str) -> int:
@@ -44,20 +43,20 @@ def lock_groups(
     member_ids = {lock_id(*member) for member in distinct}
     shared = {lock_id(*group) for group in {member[:-1] for member in distinct}} - exclusive
     modes = sorted([(i, False) for i in exclusive] + [(i, True) for i in shared])
+    # Run by psycopg itself: every ingested batch takes these, and a SQLAlchemy statement
+    # costs more to build and read than the locks cost the server.
     if modes:
-        session.execute(
-            sa.text(
-                "SELECT CASE WHEN s THEN pg_advisory_xact_lock_shared(k) "
-                "ELSE pg_advisory_xact_lock(k) END "
-                "FROM unnest(CAST(:ids AS BIGINT[]), CAST(:shared AS BOOLEAN[])) AS t(k, s)"
-            ),
-            {
-                "ids": array_text(i for i, _ in modes),
-                "shared": array_text(s for _, s in modes),
-            },
+        driver_rows(
+            session,
+            "SELECT CASE WHEN s THEN pg_advisory_xact_lock_shared(k) "
+            "ELSE pg_advisory_xact_lock(k) END "
+            "FROM unnest(CAST(%s AS BIGINT[]), CAST(%s AS BOOLEAN[])) AS t(k, s)",
+            array_text(i for i, _ in modes),
+            array_text(s for _, s in modes),
         )
     if member_ids:
-        session.execute(
-            sa.text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:ids AS BIGINT[])) AS t(k)"),
-            {"ids": array_text(sorted(member_ids))},
+        driver_rows(
+            session,
+            "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(%s AS BIGINT[])) AS t(k)",
+            array_text(sorted(member_ids)),
         )
