@@ -118,8 +118,14 @@ IDS_COLUMNS = "vendor_id, event_id, digest, log_only"
 
 def id_line(vendor_id: str, event_id: str, content_hash: str, log_only: bool) -> str:
     """An event's row of the ids table (TabSeparated)."""
-    row = (vendor_id, event_id, str(digest(content_hash)), "1" if log_only else "0")
-    return tsv.rows_text([row])
+    row = [vendor_id, event_id, str(digest(content_hash)), "1" if log_only else "0"]
+    return tsv.row_text(row)
+
+
+def _seconds_text(when: datetime) -> str:
+    """`2026-12-03 10:11:12`, the DateTime column's text (`str` of a datetime is its
+    ISO form with a space, and several times cheaper than `strftime`)."""
+    return str(when if when.tzinfo is UTC else when.astimezone(UTC))[:19]
 
 
 def _micros(when: datetime | None) -> str:
@@ -154,7 +160,7 @@ def _row(record: EventRecord, version: int, parts: CostParts) -> list[str | None
         record.customer_external_id,
         record.event_id,
         record.type,
-        record.occurred_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        _seconds_text(record.occurred_at),
         str(record.occurred_micros),
         parts.model,
         str(parts.input_tokens),
@@ -226,7 +232,7 @@ class ClickHouseLog:
     def line(record: EventRecord, version: int = 0, parts: CostParts | None = None) -> str:
         """The record as a TabSeparated row (`CostNotStorable` for a cost the table cannot
         hold exactly); `parts`: its cost's, when the caller has them (no JSON to decode)."""
-        return tsv.rows_text([_row(record, version, parts or record.cost_parts())])
+        return tsv.row_text(_row(record, version, parts or record.cost_parts()))
 
     def write_text(self, rows: str, ids: str) -> None:
         """Insert TabSeparated rows (`line`s), then their `id_line`s: in that order, so an

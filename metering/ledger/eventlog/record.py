@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -26,10 +26,14 @@ class CostNotStorable(ValueError):
     """A money amount the event log's Decimal column cannot hold exactly."""
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
 def epoch_micros(when: datetime) -> int:
-    """Microseconds since the epoch, exact (no float on the way)."""
-    delta = when.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    """Microseconds since the epoch, exact (integer timedelta arithmetic, no float)."""
+    aware = when.astimezone(UTC) if when.tzinfo is None else when  # naive: local, as before
+    return (aware - _EPOCH) // _MICROSECOND
 
 
 @dataclass(frozen=True, slots=True)

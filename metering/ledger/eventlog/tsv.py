@@ -25,11 +25,12 @@ def field(value: str | None) -> str:
 
 
 def rows_text(rows: Iterable[Iterable[str | None]]) -> str:
-    return "".join(map(_line, rows))
+    return "".join(map(row_text, rows))
 
 
-def _line(row: Iterable[str | None]) -> str:
-    values = list(row)
+def row_text(row: Iterable[str | None]) -> str:
+    """One row, its line end included."""
+    values = row if isinstance(row, list) else list(row)
     # One search over the row's values instead of one per value: most rows need none.
     if _SPECIAL.search("".join([value for value in values if value is not None])):
         return "\t".join(map(field, values)) + "\n"
