@@ -116,10 +116,10 @@ class Transport(Protocol):
 IDS_COLUMNS = "vendor_id, event_id, digest, log_only"
 
 
-def id_line(vendor_id: str, event_id: str, content_hash: str, log_only: bool) -> str:
-    """An event's row of the ids table (TabSeparated)."""
-    row = [vendor_id, event_id, str(digest(content_hash)), "1" if log_only else "0"]
-    return tsv.row_text(row)
+def id_line(vendor_id: str, event_id: str, content_digest: int, log_only: bool) -> str:
+    """An event's row of the ids table (TabSeparated); `content_digest`: its `digest`."""
+    flag = "1" if log_only else "0"
+    return f"{tsv.field(vendor_id)}\t{tsv.field(event_id)}\t{content_digest}\t{flag}\n"
 
 
 def _seconds_text(when: datetime) -> str:
@@ -225,7 +225,10 @@ class ClickHouseLog:
         (a void of a log-only event), equal versions are retries of one event."""
         self.write_text(
             "".join(self.line(r, version) for r in records),
-            "".join(id_line(r.vendor_id, r.event_id, r.content_hash, r.log_only) for r in records),
+            "".join(
+                id_line(r.vendor_id, r.event_id, digest(r.content_hash), r.log_only)
+                for r in records
+            ),
         )
 
     @staticmethod

@@ -167,23 +167,25 @@ def _settle(
     join) and add the rows to write to `lines` and their ids to `ids`."""
     for held in job.held:
         earlier = known.get(held.event_id)
+        content = digest(held.content_hash)
         if earlier is None:
-            known[held.event_id] = (digest(held.content_hash), True)
+            known[held.event_id] = (content, True)
             lines.append(held.line)
-            ids.append(id_line(job.vendor_id, held.event_id, held.content_hash, True))
+            ids.append(id_line(job.vendor_id, held.event_id, content, True))
             logged.stored.append((held.index, held.event_id, UNMATCHED))
-        elif earlier[0] == digest(held.content_hash):
+        elif earlier[0] == content:
             logged.duplicates += 1
         else:
             logged.conflicts.append((held.index, held.event_id))
     for new in job.stored:
         earlier = known.get(new.event_id)
+        content = digest(new.content_hash)
         if earlier is not None and earlier[1]:
-            logged.clashes[new.event_id] = earlier[0] == digest(new.content_hash)
+            logged.clashes[new.event_id] = earlier[0] == content
         else:  # a row of an SQL event the log has is an earlier try of it: written again
-            known[new.event_id] = (digest(new.content_hash), False)
+            known[new.event_id] = (content, False)
             lines.append(new.line)
-            ids.append(id_line(job.vendor_id, new.event_id, new.content_hash, False))
+            ids.append(id_line(job.vendor_id, new.event_id, content, False))
 
 
 @contextmanager

@@ -51,6 +51,20 @@ def test_concurrent_requests_reusing_ids_store_each_id_once(log: ClickHouseLog) 
     assert sum(m.events for m in log.monthly(VENDOR)) == 25
 
 
+def test_ids_with_tabs_backslashes_and_quotes_are_told_apart_on_retry(log: ClickHouseLog) -> None:
+    writer = Writer.of(log)
+    odd = ["tab\there", "back\\slash", "quo'te", "new\nline", "tab\there2"]
+    first = writer.submit(VENDOR, [_held(log, event_id, 1) for event_id in odd], ()).result()
+    assert sorted(event_id for _, event_id, _ in first.stored) == sorted(odd)
+
+    again = writer.submit(VENDOR, [_held(log, event_id, 1) for event_id in odd], ()).result()
+    changed = writer.submit(VENDOR, [_held(log, odd[0], 2)], ()).result()
+
+    assert (again.stored, again.duplicates) == ([], 5)
+    assert changed.conflicts == [(0, "tab\there")]
+    assert sum(m.events for m in log.monthly(VENDOR)) == 5
+
+
 def test_a_pass_clickhouse_refuses_fails_every_request_in_it(log: ClickHouseLog) -> None:
     broken = ClickHouseLog(log.transport, table="no_such_table", create=False)
     future = Writer.of(broken).submit(VENDOR, [_held(log, "x", 1)], ())
