@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import Depends
+from sqlmodel import Session
 
 from metering.billing.allowance import endpoints as allowance
 from metering.billing.commitments import endpoints as commitments
@@ -77,9 +78,16 @@ def create_app(settings: Settings | None = None) -> MonitoredApp:
     app.state.provider_accounts = LinkedAccounts(settings)
     providers = purchases.providers_of(settings)
 
-    def after_ingest(_vendor_id: str, customer_ids: set[str]) -> None:
-        """Automatic top-ups of the customers whose events came in (once a minute each)."""
-        top_up.check_customers(engine, customer_ids, providers)
+    def after_ingest(
+        session: Session, _vendor_id: str, customer_ids: set[str]
+    ) -> Callable[[], object] | None:
+        """Automatic top-ups of the customers whose events came in (once a minute each):
+        which of them have one is read in the request's transaction, and only for those
+        does a check run after the answer (most batches need no connection of their own)."""
+        configured = top_up.with_top_ups(session, customer_ids)
+        if not configured:
+            return None
+        return lambda: top_up.check_customers(engine, configured, providers)
 
     app.state.after_ingest = after_ingest
     install_problem_handlers(app)

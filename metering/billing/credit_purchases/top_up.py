@@ -33,6 +33,7 @@ from metering.billing.credits.schemas import GrantCreate, Purchase
 from metering.catalog.customers.models import Customer
 from metering.platform.api import problems
 from metering.platform.api.problems import ProblemError
+from metering.platform.db import bulk
 from metering.platform.db.types import utcnow
 
 logger = logging.getLogger(__name__)
@@ -178,6 +179,13 @@ def after_close(
     return check_customers(engine, customer_ids, providers, now, throttled=False)
 
 
+def with_top_ups(session: Session, customer_ids: Collection[str]) -> list[str]:
+    """Which of these customers have an automatic top-up, in id order."""
+    column = TOP_UPS.c.customer_id
+    statement = sa.select(column).where(bulk.text_in(session, column, sorted(customer_ids)))
+    return sorted(session.execute(statement).scalars())
+
+
 def check_customers(
     engine: Engine,
     customer_ids: Collection[str],
@@ -189,14 +197,8 @@ def check_customers(
     most once a minute per customer, as on ingestion's path); the ids of grants bought. A
     purchase that fails (its provider gone) is logged and left armed for the next check."""
     now = now or utcnow()
-    with engine.connect() as connection:
-        configured = list(
-            connection.execute(
-                sa.select(TOP_UPS.c.customer_id).where(
-                    TOP_UPS.c.customer_id.in_(sorted(customer_ids))
-                )
-            ).scalars()
-        )
+    with Session(engine) as session:
+        configured = with_top_ups(session, customer_ids)
     bought: list[str] = []
     for customer_id in configured:
         with Session(engine) as session:

@@ -152,12 +152,17 @@ def _ingest(
     after: AfterIngest | None = None,
 ) -> ExactJSONResponse:
     limits = service.limits_of(settings)
-    result = retried_once(
-        session,
-        lambda: service.ingest(
+
+    def work() -> tuple[service.IngestResult, Callable[[], object] | None]:
+        found = service.ingest(
             session, vendor_id, envelope.items, utcnow(), limits, envelope.checked
-        ),
-    )
+        )
+        then = (
+            after(session, vendor_id, found.customer_ids) if after and found.customer_ids else None
+        )
+        return found, then
+
+    result, then = retried_once(session, work)
     _count(door, result)
     if not envelope.batch and result.rejected:
         rejected = result.rejected[0]
@@ -176,14 +181,15 @@ def _ingest(
     }
     status = 201 if not envelope.batch and result.accepted else 200
     response = ExactJSONResponse(body, status_code=status)
-    if after is not None and result.customer_ids:  # after the answer is sent
-        response.background = BackgroundTask(after, vendor_id, result.customer_ids)
+    if then is not None:  # after the answer is sent
+        response.background = BackgroundTask(then)
     return response
 
 
-# What the app runs after events are stored, off the answer's path (`app.state.after_ingest`,
-# set by the surfaces layer): called with the vendor's id and our ids of the customers.
-AfterIngest = Callable[[str, set[str]], None]
+# What the app does for stored events (`app.state.after_ingest`, set by the surfaces layer):
+# called in the request's transaction with the vendor's id and our ids of the customers
+# whose events were stored, it returns the work to run off the answer's path, if any.
+AfterIngest = Callable[[Session, str, set[str]], Callable[[], object] | None]
 
 
 def _after_ingest(request: Request) -> AfterIngest | None:
