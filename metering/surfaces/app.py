@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None) -> MonitoredApp:
         configured = top_up.with_top_ups(session, customer_ids)
         if not configured:
             return None
-        return lambda: top_up.check_customers(engine, configured, providers)
+        return lambda: top_up.check_configured(engine, configured, providers)
 
     app.state.after_ingest = after_ingest
     install_problem_handlers(app)

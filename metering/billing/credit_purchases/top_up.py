@@ -196,9 +196,21 @@ def check_customers(
     """Check the top-ups of these customers, each in its own transaction (`throttled`: at
     most once a minute per customer, as on ingestion's path); the ids of grants bought. A
     purchase that fails (its provider gone) is logged and left armed for the next check."""
-    now = now or utcnow()
     with Session(engine) as session:
         configured = with_top_ups(session, customer_ids)
+    return check_configured(engine, configured, providers, now, throttled)
+
+
+def check_configured(
+    engine: Engine,
+    configured: Collection[str],
+    providers: Collection[str],
+    now: datetime | None = None,
+    throttled: bool = True,
+) -> list[str]:
+    """`check_customers` of customers `with_top_ups` already found to have one (throttled,
+    a top-up removed since is skipped: its claim finds no row)."""
+    now = now or utcnow()
     bought: list[str] = []
     for customer_id in configured:
         with Session(engine) as session:
