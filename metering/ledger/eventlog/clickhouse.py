@@ -122,13 +122,7 @@ def id_line(vendor_id: str, event_id: str, content_digest: int, log_only: bool) 
     return f"{tsv.field(vendor_id)}\t{tsv.field(event_id)}\t{content_digest}\t{flag}\n"
 
 
-def _seconds_text(when: datetime) -> str:
-    """`2026-12-03 10:11:12`, the DateTime column's text (`str` of a datetime is its
-    ISO form with a space, and several times cheaper than `strftime`)."""
-    return str(when if when.tzinfo is UTC else when.astimezone(UTC))[:19]
-
-
-def _micros(when: datetime | None) -> str:
+def micros_text(when: datetime | None) -> str:
     return "0" if when is None else str(epoch_micros(when))
 
 
@@ -160,7 +154,9 @@ def _row(record: EventRecord, version: int, parts: CostParts) -> list[str | None
         record.customer_external_id,
         record.event_id,
         record.type,
-        _seconds_text(record.occurred_at),
+        # The DateTime column reads a whole number as seconds since the epoch (18.16 and
+        # current releases alike), and writing it costs a tenth of the date's text.
+        str(record.occurred_micros // 1_000_000),
         str(record.occurred_micros),
         parts.model,
         str(parts.input_tokens),
@@ -170,12 +166,12 @@ def _row(record: EventRecord, version: int, parts: CostParts) -> list[str | None
         record.properties,
         record.cost,
         record.content_hash,
-        _micros(record.received_at),
+        micros_text(record.received_at),
         record.status,
         record.plan_version_id,
         "0" if record.voided_at is None else "1",
         record.void_reason or "",
-        _micros(record.voided_at),
+        micros_text(record.voided_at),
         str(version),
     ]
 

@@ -14,8 +14,7 @@ from sqlmodel import Session
 
 from metering.ledger.eventlog.clickhouse import ClickHouseLog
 from metering.ledger.eventlog.config import eventlog_of
-from metering.ledger.eventlog.convert import record_of
-from metering.ledger.eventlog.record import cost_parts_of
+from metering.ledger.eventlog.convert import event_lines
 from metering.ledger.eventlog.transports import EventLogUnavailable
 from metering.ledger.eventlog.writer import Held, Logged, Writer
 from metering.ledger.events.parsing import EventIn
@@ -66,31 +65,32 @@ class Hook:
     def start(self, received_at: datetime) -> None:
         """Turn the held log-only events into rows (`received_at`: the request's time, which
         the event list orders by) while nothing waits on ClickHouse yet; `took` queues them."""
-        for event_id in sorted(self._held):  # the first of two reuses of an id wins
-            customer_id, parsed, index, plan_version_id = self._held[event_id]
-            record = record_of(
-                self.vendor_id,
-                customer_id,
-                parsed,
-                received_at,
-                status=EventStatus.UNMATCHED.value,
-                plan_version_id=plan_version_id,
-            )
-            line = self.log.line(record, parts=cost_parts_of(parsed.event.cost))
-            self._rows.append(Held(event_id, parsed.content_hash, line, index))
+        ordered = sorted(self._held)  # the first of two reuses of an id wins
+        held = [self._held[event_id] for event_id in ordered]
+        lines = event_lines(
+            self.vendor_id,
+            received_at,
+            EventStatus.UNMATCHED.value,
+            [(customer_id, parsed, version) for customer_id, parsed, _, version in held],
+        )
+        self._rows += [
+            Held(parsed.event.id, parsed.content_hash, line, index)
+            for (_, parsed, index, _), line in zip(held, lines, strict=True)
+        ]
 
     def took(self, stored: Sequence[tuple[str, EventIn, int]], received_at: datetime) -> None:
         """Queue the held rows and the (customer id, event, index) the SQL store just took
         as new, as one job: a request costs ClickHouse at most one INSERT (in a shared
         pass)."""
+        lines = event_lines(
+            self.vendor_id,
+            received_at,
+            "",
+            [(customer_id, parsed, None) for customer_id, parsed, _ in stored],
+        )
         new = [
-            Held(
-                parsed.event.id,
-                parsed.content_hash,
-                self.log.line(record_of(self.vendor_id, customer_id, parsed, received_at)),
-                index,
-            )
-            for customer_id, parsed, index in stored
+            Held(parsed.event.id, parsed.content_hash, line, index)
+            for (_, parsed, index), line in zip(stored, lines, strict=True)
         ]
         held, self._rows = self._rows, []
         if held or new:

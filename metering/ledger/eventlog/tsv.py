@@ -24,6 +24,11 @@ def field(value: str | None) -> str:
     return value.translate(_TRANSLATION) if _SPECIAL.search(value) else value
 
 
+def plain(text: str) -> bool:
+    """Whether `text` is a field as it is (nothing to escape)."""
+    return _SPECIAL.search(text) is None
+
+
 def rows_text(rows: Iterable[Iterable[str | None]]) -> str:
     return "".join(map(row_text, rows))
 
