@@ -64,6 +64,18 @@ class PricedCost:
 
 def parse_cost(cost: Mapping[str, Any]) -> Cost:
     """The cost an event carries; CostFormatError names the member that is malformed."""
+    if len(cost) == 3:  # the usual token cost, checked in one step (one per model call)
+        model, used, made = cost.get("model"), cost.get("input_tokens"), cost.get("output_tokens")
+        if (
+            type(model) is str
+            and type(used) is int
+            and type(made) is int
+            and used >= 0
+            and made >= 0
+            and len(model) <= MAX_MODEL_LENGTH
+            and model.strip()
+        ):
+            return TokenCost(model, used, made)
     keys = set(cost)
     if "amount" in keys or "currency" in keys:
         _only(keys, _MONEY_KEYS, "a money cost")
