@@ -225,7 +225,7 @@ def parse_item(item: Any, now: datetime, limits: Limits, checked: bool = False) 
             f"in the future (server time {jsontext.iso_utc(now)})",
             event.id,
         )
-    properties_json = jsontext.Encoded(jsontext.dumps(event.properties))
+    properties_json = jsontext.Encoded(jsontext.canonical(event.properties))
     size = len(properties_json)  # ASCII: `dumps` escapes every other character
     if size > limits.max_properties_bytes:
         field = "data" if time_field == "time" else "properties"
@@ -234,7 +234,7 @@ def parse_item(item: Any, now: datetime, limits: Limits, checked: bool = False) 
             f"bytes ({limits.max_properties_bytes // 1024} KiB)",
             event.id,
         )
-    cost_json = jsontext.encoded(event.cost)
+    cost_json = None if event.cost is None else jsontext.Encoded(jsontext.canonical(event.cost))
     return EventIn(
         event=event,
         content_hash=content_hash(event, properties_json, cost_json),

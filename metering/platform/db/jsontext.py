@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+
 # The C encoder cannot write a Decimal as a number, so `_default` turns one into a string
 # carrying a per-process random marker, and the marked strings are unquoted afterwards.
 # Real text cannot carry the marker: it starts with a NUL and a secret nobody sends.
@@ -65,6 +67,14 @@ def _cut_too_deep(text: str) -> str:
     return "".join(pieces)
 
 
+# msgspec reads and writes JSON several times faster than the standard library, with the
+# same values (numbers with a point or exponent as `Decimal`, the same canonical text). What
+# it refuses goes to the standard library, whose answers (NaN, lone surrogates, UTF-16, its
+# error messages, the cut of deep JSON) stay as they were.
+_DECODER = msgspec.json.Decoder(float_hook=Decimal)
+_CANONICAL = msgspec.json.Encoder(decimal_format="number", order="sorted")
+
+
 def loads(text: str | bytes) -> Any:
     """Decode JSON, reading every non-integer number as a `Decimal`.
 
@@ -72,10 +82,25 @@ def loads(text: str | bytes) -> Any:
     replaced (`_cut_too_deep`), so one deep event is refused by itself, never its batch.
     """
     try:
+        return _DECODER.decode(text)
+    except (msgspec.DecodeError, RecursionError):
+        pass
+    try:
         return json.loads(text, parse_float=Decimal)
     except RecursionError:
         decoded = text.decode() if isinstance(text, bytes) else text
         return json.loads(_cut_too_deep(decoded), parse_float=Decimal)
+
+
+def canonical(value: Any) -> str:
+    """`dumps(value)` of a value `loads` made and `parsing.json_fault` passed (objects,
+    arrays, text, integers, finite decimals, booleans, null): the canonical text of event
+    properties and costs, made ten times faster. msgspec writes text other than ASCII as it
+    is and DEL unescaped, where `dumps` escapes them: such text goes to `dumps`."""
+    text = _CANONICAL.encode(value)
+    if text.isascii() and b"\x7f" not in text:
+        return text.decode("ascii")
+    return dumps(value)
 
 
 def iso_utc(value: datetime) -> str:
