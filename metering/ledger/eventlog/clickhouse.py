@@ -201,6 +201,10 @@ def _record(vendor_id: str, values: list[str | None]) -> EventRecord:
     )
 
 
+def _id_row(event_id: str) -> str:
+    return tsv.field(event_id) + "\n"
+
+
 def _in(values: Collection[str]) -> str:
     return "(" + ", ".join(tsv.literal(v) for v in sorted(values)) + ")"
 
@@ -458,14 +462,17 @@ class ClickHouseLog:
         ids asked, not the vendor's events (ingestion's lookup)."""
         if not event_ids:
             return {}
+        # The ids travel as an external table: a server parses a literal list of a pass's
+        # ids at about five times the CPU of the whole lookup from a table (18.16).
         sql = (
             f"SELECT event_id, any(digest), max(log_only) FROM {self.ids} "
-            f"WHERE vendor_id = {tsv.literal(vendor_id)} AND event_id IN {_in(event_ids)} "
+            f"WHERE vendor_id = {tsv.literal(vendor_id)} AND event_id IN {ASKED} "
             "GROUP BY event_id FORMAT TabSeparated"
         )
+        asked = External(ASKED, "event_id String", "".join(map(_id_row, event_ids)))
         return {
             str(e): (int(h or 0), only == "1")
-            for e, h, only in tsv.parse(self.transport.execute(sql))
+            for e, h, only in tsv.parse(self.transport.execute_with(sql, [asked]))
         }
 
     def monthly(self, vendor_id: str, customer_id: str | None = None) -> list[MonthTotals]:
@@ -507,6 +514,8 @@ OWNERS = "metering_cost_owners"
 """The external table of a margin report's attribution keys and their outcomes."""
 CUSTOMERS = "metering_cost_customers"
 """The external table of a margin report's customers (too many for the URL)."""
+ASKED = "metering_asked_ids"
+"""The external table of the ids an ingestion pass looks up."""
 FLAT_KEY = re.compile(r"[A-Za-z0-9_$-]+")
 """Property names ClickHouse can look up as they are written in the JSON text."""
 

@@ -23,6 +23,7 @@ from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -35,8 +36,7 @@ from metering.platform.db.locks import lock_names
 UNMATCHED = EventStatus.UNMATCHED.value
 
 
-@dataclass(frozen=True, slots=True)
-class Held:
+class Held(NamedTuple):  # a tuple: made for every event a vendor with the log sends
     """An event of a request for the log: a log-only one, written unless the log has its
     id already; or one the SQL store just took as new, written unless the log holds its id
     as a log-only event (a clash the request undoes)."""
