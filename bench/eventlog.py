@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -148,30 +148,34 @@ def _figures(report: MarginReport) -> list[Any]:
 
 
 def run_vendor(
-    label: str, events: list[dict[str, Any]], args: Any, eventlog_url: str | None, now: datetime
+    label: str,
+    url: str,
+    events: list[dict[str, Any]],
+    args: Any,
+    eventlog_url: str | None,
+    now: datetime,
 ) -> dict[str, Any]:
     month = now.strftime("%Y-%m")
     customers = [f"customer-{n:04d}" for n in range(args.customers)]
-    with fresh_database(f"metering_bench_{label}_{secrets.token_hex(4)}") as url:
-        month_start = now.replace(day=1, hour=0, minute=0, second=0)
-        seeded = seed(url, COST_RULES, "bench.yaml", customers, month_start)
-        if eventlog_url is not None:
-            set_eventlog(url, seeded.vendor_id)
-        with server(url, args.workers, "--no-jobs", start_within=600) as base:
-            seconds = asyncio.run(
-                post_batches(base, seeded.api_key, events, args.batch, args.clients, False)
-            )
-        with psycopg.connect(conninfo(url), autocommit=True) as connection:
-            connection.execute("VACUUM ANALYZE")
-        report_seconds, figures = timed_report(url, seeded.vendor_id, month, now)
-        found = {
-            "rate": len(events) / seconds,
-            "seconds": seconds,
-            "report": report_seconds,
-            "figures": figures,
-            "pg": events_size(url),
-            "clickhouse": clickhouse_size(eventlog_url) if eventlog_url else 0,
-        }
+    month_start = now.replace(day=1, hour=0, minute=0, second=0)
+    seeded = seed(url, COST_RULES, "bench.yaml", customers, month_start)
+    if eventlog_url is not None:
+        set_eventlog(url, seeded.vendor_id)
+    with server(url, args.workers, "--no-jobs", start_within=600) as base:
+        seconds = asyncio.run(
+            post_batches(base, seeded.api_key, events, args.batch, args.clients, False)
+        )
+    with psycopg.connect(conninfo(url), autocommit=True) as connection:
+        connection.execute("VACUUM ANALYZE")
+    report_seconds, figures = timed_report(url, seeded.vendor_id, month, now)
+    found = {
+        "rate": len(events) / seconds,
+        "seconds": seconds,
+        "report": report_seconds,
+        "figures": figures,
+        "pg": events_size(url),
+        "clickhouse": clickhouse_size(eventlog_url) if eventlog_url else 0,
+    }
     print(
         f"{label:9} ingestion {found['rate']:9,.0f} events/s ({seconds:.1f} s), "
         f"margin report {report_seconds:.2f} s, PostgreSQL events {found['pg'] / 2**20:.1f} MiB"
@@ -197,14 +201,23 @@ def main() -> None:
     print(
         f"events: {len(events):,} ({CALLS} model calls per resolution), {args.customers} customers"
     )
-    with tempfile.TemporaryDirectory() as folder, clickhouse(Path(folder)) as (log_url, kind):
+    with ExitStack() as stack:
+        # Both databases made first and dropped last: dropping one removes hundreds of files,
+        # and on ext4 without a journal (this machine's) inodes freed in the last minutes
+        # are skipped one by one when ClickHouse makes the files of a part.
+        plain_url, logged_url = (
+            stack.enter_context(fresh_database(f"metering_bench_{label}_{secrets.token_hex(4)}"))
+            for label in ("postgres", "eventlog")
+        )
+        folder = stack.enter_context(tempfile.TemporaryDirectory())
+        log_url, kind = stack.enter_context(clickhouse(Path(folder)))
         if log_url.startswith("chdb:"):
             args.workers = 1  # chdb allows one process per folder
         print(f"event log: {kind}; serve --workers {args.workers}", flush=True)
-        plain = run_vendor("postgres", events, args, None, now)
+        plain = run_vendor("postgres", plain_url, events, args, None, now)
         os.environ["METERING_EVENTLOG_URL"] = log_url
         get_settings.cache_clear()
-        logged = run_vendor("eventlog", events, args, log_url, now)
+        logged = run_vendor("eventlog", logged_url, events, args, log_url, now)
     print(
         f"ingestion: {logged['rate'] / plain['rate']:.2f}x the rate without the event log "
         "(target at least 1x)"
