@@ -45,7 +45,8 @@ class Held(NamedTuple):  # a tuple: made for every event a vendor with the log s
     content_hash: str
     line: str
     """its TabSeparated row"""
-    index: int
+    item: int
+    """its index in the request's items"""
 
 
 @dataclass(slots=True)
@@ -172,11 +173,11 @@ def _settle(
             known[held.event_id] = (content, True)
             lines.append(held.line)
             ids.append(id_line(job.vendor_id, held.event_id, content, True))
-            logged.stored.append((held.index, held.event_id, UNMATCHED))
+            logged.stored.append((held.item, held.event_id, UNMATCHED))
         elif earlier[0] == content:
             logged.duplicates += 1
         else:
-            logged.conflicts.append((held.index, held.event_id))
+            logged.conflicts.append((held.item, held.event_id))
     for new in job.stored:
         earlier = known.get(new.event_id)
         content = digest(new.content_hash)
