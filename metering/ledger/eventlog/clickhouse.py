@@ -69,10 +69,10 @@ def create_table_sql(table: str = TABLE, engine: str | None = None) -> str:
         f"CREATE TABLE IF NOT EXISTS {table} ("
         "vendor_id String, customer_id String, customer_external_id String, "
         "event_id String, type String, occurred_at DateTime('UTC'), occurred_micros Int64, "
-        "model Nullable(String), input_tokens UInt64, output_tokens UInt64, "
-        "cost_amount Nullable(Decimal(38, 18)), cost_currency Nullable(String), "
-        "properties String, cost Nullable(String), content_hash String, "
-        "received_micros Int64, status String, plan_version_id Nullable(String), "
+        "model String, input_tokens UInt64, output_tokens UInt64, "
+        "cost_amount Decimal(38, 18), cost_currency String, "
+        "properties String, cost String, content_hash String, "
+        "received_micros Int64, status String, plan_version_id String, "
         "voided UInt8, void_reason String, voided_micros Int64, version UInt64"
         f") ENGINE = {engine} PARTITION BY toYYYYMM(occurred_at) "
         "ORDER BY (vendor_id, customer_id, event_id)"
@@ -138,12 +138,12 @@ def _summed(values: Sequence[str | None]) -> dict[str, Any]:
     comes as the text of its exact sum)."""
     model, currency, count, inp, out, amount = values
     return {
-        "model": model,
-        "currency": currency,
+        "model": model or None,
+        "currency": currency or None,
         "events": int(count or 0),
         "input_tokens": int(inp or 0),
         "output_tokens": int(out or 0),
-        "amount": None if currency is None else Decimal(amount or "0"),
+        "amount": Decimal(amount or "0") if currency else None,
     }
 
 
@@ -158,17 +158,17 @@ def _row(record: EventRecord, version: int, parts: CostParts) -> list[str | None
         # current releases alike), and writing it costs a tenth of the date's text.
         str(record.occurred_micros // 1_000_000),
         str(record.occurred_micros),
-        parts.model,
+        parts.model or "",
         str(parts.input_tokens),
         str(parts.output_tokens),
-        None if parts.amount is None else format(parts.amount, "f"),
-        parts.currency,
+        "0" if parts.amount is None else format(parts.amount, "f"),
+        parts.currency or "",
         record.properties,
-        record.cost,
+        record.cost or "",
         record.content_hash,
         micros_text(record.received_at),
         record.status,
-        record.plan_version_id,
+        record.plan_version_id or "",
         "0" if record.voided_at is None else "1",
         record.void_reason or "",
         micros_text(record.voided_at),
@@ -191,11 +191,11 @@ def _record(vendor_id: str, values: list[str | None]) -> EventRecord:
         type=type_ or "",
         occurred_at=EPOCH + timedelta(microseconds=int(micros or 0)),
         properties=properties or "{}",
-        cost=cost,
+        cost=cost or None,
         content_hash=content_hash or "",
         received_at=_at(received) if received and received != "0" else None,
         status=status or "",
-        plan_version_id=plan_version_id,
+        plan_version_id=plan_version_id or None,
         void_reason=reason if voided == "1" else None,
         voided_at=_at(voided_micros) if voided == "1" else None,
     )
@@ -292,7 +292,7 @@ class ClickHouseLog:
         customers = customer_ids if isinstance(customer_ids, str) else _in(customer_ids)
         return (
             f"vendor_id = {tsv.literal(vendor_id)} "
-            f"AND customer_id IN {customers} AND cost IS NOT NULL AND {NOT_VOIDED} "
+            f"AND customer_id IN {customers} AND cost != '' AND {NOT_VOIDED} "
             f"AND occurred_micros >= {lo} AND occurred_micros < {hi}"
         )
 
@@ -424,7 +424,7 @@ class ClickHouseLog:
             return iter(())
         lo, hi = epoch_micros(start), epoch_micros(end)
         where = (
-            f"customer_id IN {_in(customer_ids)} AND cost IS NOT NULL AND {NOT_VOIDED} "
+            f"customer_id IN {_in(customer_ids)} AND cost != '' AND {NOT_VOIDED} "
             f"AND occurred_micros >= {lo} AND occurred_micros < {hi}"
         )
         if only_sql_stored:
@@ -481,7 +481,7 @@ class ClickHouseLog:
             where += f" AND customer_id = {tsv.literal(customer_id)}"
         month = "toYYYYMM(occurred_at)"
         totals_sql = (
-            f"SELECT customer_id, {month} AS m, count(), countIf(cost IS NOT NULL), "
+            f"SELECT customer_id, {month} AS m, count(), countIf(cost != ''), "
             f"uniqExact(type) FROM {self.table} FINAL WHERE {where} "
             "GROUP BY customer_id, m FORMAT TabSeparated"
         )
@@ -492,14 +492,14 @@ class ClickHouseLog:
             found[key].distinct_types = int(types or 0)
         tokens_sql = (
             f"SELECT customer_id, {month} AS m, model, sum(input_tokens), sum(output_tokens) "
-            f"FROM {self.table} FINAL WHERE {where} AND model IS NOT NULL "
+            f"FROM {self.table} FINAL WHERE {where} AND model != '' "
             "GROUP BY customer_id, m, model FORMAT TabSeparated"
         )
         for customer, m, model, inp, out in tsv.parse(self.transport.execute(tokens_sql)):
             found[(str(customer), _month(m))].tokens[str(model)] = (int(inp or 0), int(out or 0))
         money_sql = (
             f"SELECT customer_id, {month} AS m, cost_currency, toString(sum(cost_amount)) "
-            f"FROM {self.table} FINAL WHERE {where} AND cost_currency IS NOT NULL "
+            f"FROM {self.table} FINAL WHERE {where} AND cost_currency != '' "
             "GROUP BY customer_id, m, cost_currency FORMAT TabSeparated"
         )
         for customer, m, currency, amount in tsv.parse(self.transport.execute(money_sql)):

@@ -66,17 +66,16 @@ def event_lines(
             continue
         tail = tails.get(plan_version_id)
         if tail is None:
-            version = tsv.NULL if plan_version_id is None else tsv.field(plan_version_id)
+            version = tsv.field(plan_version_id or "")
             tail = tails[plan_version_id] = f"{received}\t{status}\t{version}\t0\t\t0\t0\n"
-        amount = tsv.NULL if parts.amount is None else format(parts.amount, "f")
+        amount = "0" if parts.amount is None else format(parts.amount, "f")
         micros = epoch_micros(event.timestamp)
         lines.append(
             f"{head}{customer_id}\t{event.customer}\t{event.id}\t{event.type}\t"
             f"{micros // 1_000_000}\t{micros}\t"
-            f"{tsv.NULL if parts.model is None else parts.model}\t"
+            f"{parts.model or ''}\t"
             f"{parts.input_tokens}\t{parts.output_tokens}\t{amount}\t"
-            f"{tsv.NULL if parts.currency is None else parts.currency}\t{properties}\t"
-            f"{tsv.NULL if cost is None else cost}\t{parsed.content_hash}\t{tail}"
+            f"{parts.currency or ''}\t{properties}\t{cost or ''}\t{parsed.content_hash}\t{tail}"
         )
     return lines
 

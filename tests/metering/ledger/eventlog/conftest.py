@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import Session, select
 
 from metering.catalog.customers.models import Customer
-from metering.ledger.eventlog.clickhouse import ClickHouseLog, Transport
+from metering.ledger.eventlog.clickhouse import ClickHouseLog, Transport, create_table_sql
 from metering.ledger.eventlog.config import shared_eventlog
 from metering.ledger.eventlog.convert import record_of
 from metering.ledger.eventlog.protocol import EventLog
@@ -32,7 +32,26 @@ STORES = [
     pytest.param("postgresql", marks=pytest.mark.postgres),
     "chdb",
     "clickhouse-18",
+    "clickhouse-18-nullable",
 ]
+
+# The table as it was made before 2026-12-05, with Nullable columns (two more files each in
+# every part): still read and written the same way.
+NULLABLE_COLUMNS = {
+    "model String": "model Nullable(String)",
+    "cost_amount Decimal(38, 18)": "cost_amount Nullable(Decimal(38, 18))",
+    "cost_currency String": "cost_currency Nullable(String)",
+    "cost String": "cost Nullable(String)",
+    "plan_version_id String": "plan_version_id Nullable(String)",
+}
+
+
+def nullable_table_sql(table: str) -> str:
+    sql = create_table_sql(table)
+    for now, before in NULLABLE_COLUMNS.items():
+        assert now in sql, now
+        sql = sql.replace(now, before)
+    return sql
 
 
 class Store:
@@ -126,7 +145,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         return
     servers: list[Server] = request.getfixturevalue("clickhouse_servers")
     http = HttpTransport(servers[0].url)
-    yield ClickHouseStore(ClickHouseLog(http, table=fresh_table()))
+    table = fresh_table()
+    if kind == "clickhouse-18-nullable":
+        http.execute(nullable_table_sql(table))
+    yield ClickHouseStore(ClickHouseLog(http, table=table))
     http.close()
 
 
