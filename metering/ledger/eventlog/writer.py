@@ -137,12 +137,23 @@ class Writer:
             for job, logged in zip(jobs, results, strict=True):
                 job.future.set_result(logged)
 
+    def _joining(self, vendors: Collection[str]) -> list[_Job]:
+        """The jobs of these vendors queued since the pass took its own, in queue order."""
+        with self._lock:
+            joining = [job for job in self._queue if job.vendor_id in vendors]
+            self._queue = [job for job in self._queue if job.vendor_id not in vendors]
+        return joining
+
     def _pass(self, jobs: list[_Job]) -> list[Logged]:
-        results = [Logged() for _ in jobs]
+        """One lookup and one INSERT for `jobs`, to which the jobs of the same vendors that
+        were queued while the pass waited for its turn are added (another process's pass
+        held it): bigger passes, fewer parts for ClickHouse to make and merge."""
         lines: list[str] = []
         id_lines: list[str] = []
         vendors = list(dict.fromkeys(job.vendor_id for job in jobs))
         with _turns(next((job.engine for job in jobs if job.engine), None), vendors):
+            jobs += self._joining(vendors)  # `_drain` answers them with the others
+            results = [Logged() for _ in jobs]
             for vendor_id in vendors:
                 mine = [
                     (job, logged)

@@ -85,6 +85,8 @@ class _SlowLookups:
         return self.inner.execute(sql, data)
 
     def execute_with(self, sql: str, tables: Sequence[External]) -> str:
+        if sql.startswith("SELECT"):  # the lookup of ids
+            time.sleep(0.5)
         return self.inner.execute_with(sql, tables)
 
     def close(self) -> None:
@@ -113,3 +115,46 @@ def test_two_processes_given_one_id_with_different_content_store_it_once(
     assert sorted(answers) == [(0, 1), (1, 0)]
     (month,) = log.monthly(VENDOR)
     assert month.events == 1
+
+
+class _CountedInserts:
+    """A transport that counts the INSERTs of events (one per pass)."""
+
+    def __init__(self, inner: Transport, table: str) -> None:
+        self.inner = inner
+        self.table = table
+        self.inserts = 0
+
+    def execute(self, sql: str, data: str | None = None) -> str:
+        if sql.startswith(f"INSERT INTO {self.table} ("):
+            self.inserts += 1
+        return self.inner.execute(sql, data)
+
+    def execute_with(self, sql: str, tables: Sequence[External]) -> str:
+        return self.inner.execute_with(sql, tables)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_requests_queued_while_a_pass_waits_for_its_turn_join_that_pass(
+    log: ClickHouseLog,
+) -> None:
+    slow = ClickHouseLog(_SlowLookups(log.transport), table=log.table, create=False)
+    counted = _CountedInserts(log.transport, log.table)
+    mine = ClickHouseLog(counted, table=log.table, create=False)
+    with postgres_database("writer_joining") as url:
+        engine = make_engine(url)
+        other, writer = Writer(slow), Writer(mine)  # two processes
+        holding = other.submit(VENDOR, [_held(log, "a", 1)], (), engine)
+        time.sleep(0.2)  # the other process's pass has the turn (its lookup takes 0.5 s)
+        first = writer.submit(VENDOR, [_held(log, "b", 1)], (), engine)
+        time.sleep(0.1)  # this process's pass waits for the turn
+        second = writer.submit(VENDOR, [_held(log, "c", 1), _held(log, "b", 2)], (), engine)
+        answers = [future.result() for future in (holding, first, second)]
+        engine.dispose()
+
+    assert [[event_id for _, event_id, _ in a.stored] for a in answers] == [["a"], ["b"], ["c"]]
+    assert [len(a.conflicts) for a in answers] == [0, 0, 1]  # b reused: the first queued won
+    assert counted.inserts == 1  # b and c went in one pass
+    assert sum(m.events for m in log.monthly(VENDOR)) == 3
