@@ -83,7 +83,7 @@ def loads(text: str | bytes) -> Any:
     """
     try:
         return _DECODER.decode(text)
-    except (msgspec.DecodeError, RecursionError):
+    except (ValueError, RecursionError):  # msgspec.DecodeError, or text it cannot encode
         pass
     try:
         return json.loads(text, parse_float=Decimal)

@@ -72,21 +72,27 @@ def test_a_pass_clickhouse_refuses_fails_every_request_in_it(log: ClickHouseLog)
         future.result()
 
 
-class _SlowLookups:
-    """A transport whose SELECTs take a while: two passes that do not take turns would
-    both look an id up before either writes it."""
+class _Watched:
+    """A transport whose id lookups take `lookup_seconds` (two passes that do not take
+    turns would both look an id up before either writes it), and which counts the INSERTs
+    of events into `table` (one per pass)."""
 
-    def __init__(self, inner: Transport) -> None:
+    def __init__(self, inner: Transport, lookup_seconds: float = 0.0, table: str = "") -> None:
         self.inner = inner
+        self.lookup_seconds = lookup_seconds
+        self.table = table
+        self.inserts = 0
+        self.looking = threading.Event()  # set once a lookup started (its pass has the turn)
 
     def execute(self, sql: str, data: str | None = None) -> str:
-        if sql.startswith("SELECT"):
-            time.sleep(0.5)
+        if sql.startswith(f"INSERT INTO {self.table} ("):
+            self.inserts += 1
         return self.inner.execute(sql, data)
 
     def execute_with(self, sql: str, tables: Sequence[External]) -> str:
         if sql.startswith("SELECT"):  # the lookup of ids
-            time.sleep(0.5)
+            self.looking.set()
+            time.sleep(self.lookup_seconds)
         return self.inner.execute_with(sql, tables)
 
     def close(self) -> None:
@@ -96,7 +102,7 @@ class _SlowLookups:
 def test_two_processes_given_one_id_with_different_content_store_it_once(
     log: ClickHouseLog,
 ) -> None:
-    slow = ClickHouseLog(_SlowLookups(log.transport), table=log.table, create=False)
+    slow = ClickHouseLog(_Watched(log.transport, 0.5), table=log.table, create=False)
     first, second = _held(log, "x", 1), _held(log, "x", 2)
     with postgres_database("writer_turns") as url:
         engine = make_engine(url)
@@ -117,39 +123,20 @@ def test_two_processes_given_one_id_with_different_content_store_it_once(
     assert month.events == 1
 
 
-class _CountedInserts:
-    """A transport that counts the INSERTs of events (one per pass)."""
-
-    def __init__(self, inner: Transport, table: str) -> None:
-        self.inner = inner
-        self.table = table
-        self.inserts = 0
-
-    def execute(self, sql: str, data: str | None = None) -> str:
-        if sql.startswith(f"INSERT INTO {self.table} ("):
-            self.inserts += 1
-        return self.inner.execute(sql, data)
-
-    def execute_with(self, sql: str, tables: Sequence[External]) -> str:
-        return self.inner.execute_with(sql, tables)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 def test_requests_queued_while_a_pass_waits_for_its_turn_join_that_pass(
     log: ClickHouseLog,
 ) -> None:
-    slow = ClickHouseLog(_SlowLookups(log.transport), table=log.table, create=False)
-    counted = _CountedInserts(log.transport, log.table)
+    watched = _Watched(log.transport, 1.0)
+    slow = ClickHouseLog(watched, table=log.table, create=False)
+    counted = _Watched(log.transport, table=log.table)
     mine = ClickHouseLog(counted, table=log.table, create=False)
     with postgres_database("writer_joining") as url:
         engine = make_engine(url)
         other, writer = Writer(slow), Writer(mine)  # two processes
         holding = other.submit(VENDOR, [_held(log, "a", 1)], (), engine)
-        time.sleep(0.2)  # the other process's pass has the turn (its lookup takes 0.5 s)
+        assert watched.looking.wait(30)  # the other process's pass has the turn for 1 s
         first = writer.submit(VENDOR, [_held(log, "b", 1)], (), engine)
-        time.sleep(0.1)  # this process's pass waits for the turn
+        time.sleep(0.1)  # this process's pass took it and waits for the turn
         second = writer.submit(VENDOR, [_held(log, "c", 1), _held(log, "b", 2)], (), engine)
         answers = [future.result() for future in (holding, first, second)]
         engine.dispose()

@@ -77,6 +77,11 @@ def test_what_msgspec_refuses_is_read_by_the_standard_library(text: bytes) -> No
     assert repr(jsontext.loads(text)) == repr(_standard(text))
 
 
+def test_text_with_a_lone_surrogate_is_read_by_the_standard_library() -> None:
+    text = '{"a": "\ud800"}'  # the character itself, which msgspec cannot encode to UTF-8
+    assert jsontext.loads(text) == {"a": "\ud800"}
+
+
 @pytest.mark.parametrize("text", [b'{"a": 1,}', b"[1, 2", b'{"a": "\t"}', b"01"])
 def test_malformed_json_fails_with_the_standard_library_message(text: bytes) -> None:
     with pytest.raises(json.JSONDecodeError) as raised:
