@@ -201,10 +201,6 @@ def _record(vendor_id: str, values: list[str | None]) -> EventRecord:
     )
 
 
-def _id_row(event_id: str) -> str:
-    return tsv.field(event_id) + "\n"
-
-
 def _in(values: Collection[str]) -> str:
     return "(" + ", ".join(tsv.literal(v) for v in sorted(values)) + ")"
 
@@ -469,7 +465,7 @@ class ClickHouseLog:
             f"WHERE vendor_id = {tsv.literal(vendor_id)} AND event_id IN {ASKED} "
             "GROUP BY event_id FORMAT TabSeparated"
         )
-        asked = External(ASKED, "event_id String", "".join(map(_id_row, event_ids)))
+        asked = External(ASKED, "event_id String", tsv.rows_text([e] for e in event_ids))
         return {
             str(e): (int(h or 0), only == "1")
             for e, h, only in tsv.parse(self.transport.execute_with(sql, [asked]))

@@ -234,7 +234,7 @@ def parse_item(item: Any, now: datetime, limits: Limits, checked: bool = False) 
             f"bytes ({limits.max_properties_bytes // 1024} KiB)",
             event.id,
         )
-    cost_json = None if event.cost is None else jsontext.Encoded(jsontext.canonical(event.cost))
+    cost_json = jsontext.encoded(event.cost)
     return EventIn(
         event=event,
         content_hash=content_hash(event, properties_json, cost_json),

@@ -30,8 +30,9 @@ class Encoded(str):
 
 
 def encoded(value: Any) -> Encoded | None:
-    """`value` as canonical JSON text, ready for a JSON column (None stays SQL NULL)."""
-    return None if value is None else Encoded(dumps(value))
+    """A value `loads` made (`canonical`) as canonical JSON text, ready for a JSON column
+    (None stays SQL NULL)."""
+    return None if value is None else Encoded(canonical(value))
 
 
 def column_text(value: Any) -> str | None:
