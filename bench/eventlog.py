@@ -2,13 +2,17 @@
 (PostgreSQL only) and one with it (cost-only events in ClickHouse), in one run.
 
     python bench/eventlog.py [--events 1000000] [--customers 1000] [--batch 500]
-                             [--clients 8] [--workers 2]
+                             [--clients 8] [--workers 2] [--random-ids]
 
 Each vendor has its own fresh PostgreSQL database (so each events table holds one vendor's
 events) and is served by `metering serve --workers 2`. The events: per conversation ten model
 calls with a token cost and one resolution, spread over the current month up to now, for
-`--customers` customers. ClickHouse is Debian's clickhouse-server (18.16) started as a child
-process like the tests start it (`make clickhouse` unpacks it); without it, chdb in process
+`--customers` customers; ids such as "m17-3" (conversation 17, call 3), or 128 random bits in
+hex with `--random-ids` (as UUIDs would be: they do not compress, and a pass's ids fall in
+as many granules of the ids table as there are ids). ClickHouse is Debian's
+clickhouse-server (18.16) started as a child process like the tests start it (`make
+clickhouse` unpacks it), its data in a temporary folder (`TMPDIR` chooses where: ClickHouse
+belongs on a journaled filesystem, see the event log's README); without it, chdb in process
 with one worker for both vendors (said in the output).
 
 Prints, per vendor: the ingestion rate, the time of the month's margin report (in this
@@ -52,10 +56,17 @@ ROOT = Path(__file__).resolve().parents[1]
 CALLS = 10
 
 
-def make_events(count: int, customers: int, start: datetime, end: datetime) -> list[dict[str, Any]]:
+def make_events(
+    count: int, customers: int, start: datetime, end: datetime, random_ids: bool = False
+) -> list[dict[str, Any]]:
     """Conversations of `CALLS` model calls and a resolution each, customers in turn; a
     conversation's events a second apart, conversations spread over [start, end)."""
     rng = random.Random(18)
+    ids = random.Random(7)  # its own: the same events but for their ids either way
+
+    def event_id(readable: str) -> str:
+        return f"{ids.getrandbits(128):032x}" if random_ids else readable
+
     conversations = max(count // (CALLS + 1), 1)
     step = (end - start - timedelta(minutes=1)) / conversations
     events: list[dict[str, Any]] = []
@@ -67,7 +78,7 @@ def make_events(count: int, customers: int, start: datetime, end: datetime) -> l
             model = "gpt-4o" if rng.random() < 0.3 else "small"
             events.append(
                 {
-                    "id": f"m{number}-{call}",
+                    "id": event_id(f"m{number}-{call}"),
                     "type": "model.call",
                     "customer": customer,
                     "timestamp": _at(base + timedelta(seconds=call)),
@@ -81,7 +92,7 @@ def make_events(count: int, customers: int, start: datetime, end: datetime) -> l
             )
         events.append(
             {
-                "id": f"r{number}",
+                "id": event_id(f"r{number}"),
                 "type": "conversation.resolved",
                 "customer": customer,
                 "timestamp": _at(base + timedelta(seconds=CALLS)),
@@ -192,14 +203,17 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--random-ids", action="store_true", help="128 random bits per id")
     args = parser.parse_args()
     now = datetime.now(UTC).replace(microsecond=0)
     start = now.replace(day=1, hour=0, minute=0, second=0)
     if now - start < timedelta(hours=6):
         raise SystemExit("run it later than 06:00 on the 1st: the events need some of the month")
-    events = make_events(args.events, args.customers, start, now - timedelta(minutes=5))
+    end = now - timedelta(minutes=5)
+    events = make_events(args.events, args.customers, start, end, args.random_ids)
     print(
-        f"events: {len(events):,} ({CALLS} model calls per resolution), {args.customers} customers"
+        f"events: {len(events):,} ({CALLS} model calls per resolution), {args.customers} "
+        f"customers, {'random' if args.random_ids else 'readable'} ids"
     )
     with ExitStack() as stack:
         # Both databases made first and dropped last: dropping one removes hundreds of files,
