@@ -74,6 +74,12 @@ def _config(folder: Path, server: Server, shards: Sequence[Server]) -> str:
   <default_profile>default</default_profile>
   <default_database>default</default_database>
   <mark_cache_size>5368709</mark_cache_size>
+  <!-- ZSTD for every part, as the event log's README recommends: random ids and the
+       hex content hashes do not compress with LZ4 (the default) -->
+  <compression><case>
+    <min_part_size>0</min_part_size><min_part_size_ratio>0</min_part_size_ratio>
+    <method>zstd</method>
+  </case></compression>
   <remote_servers><{CLUSTER}>{remote}</{CLUSTER}></remote_servers>
 </yandex>
 """
