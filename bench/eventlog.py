@@ -2,24 +2,25 @@
 (PostgreSQL only) and one with it (cost-only events in ClickHouse), in one run.
 
     python bench/eventlog.py [--events 1000000] [--customers 1000] [--batch 500]
-                             [--clients 8] [--workers 2] [--random-ids]
+                             [--clients 8] [--workers 2] [--random-ids] [--zstd]
 
 Each vendor has its own fresh PostgreSQL database (so each events table holds one vendor's
 events) and is served by `metering serve --workers 2`. The events: per conversation ten model
 calls with a token cost and one resolution, spread over the current month up to now, for
 `--customers` customers; ids such as "m17-3" (conversation 17, call 3), or 128 random bits in
 hex with `--random-ids` (as UUIDs would be: they do not compress, and a pass's ids fall in
-as many granules of the ids table as there are ids). ClickHouse is Debian's
-clickhouse-server (18.16) started as a child process like the tests start it (`make
-clickhouse` unpacks it), its data in a temporary folder (`TMPDIR` chooses where: ClickHouse
-belongs on a journaled filesystem, see the event log's README); without it, chdb in process
-with one worker for both vendors (said in the output).
+as many granules of the id rows as there are ids). ClickHouse is Debian's clickhouse-server
+(18.16) started as a child process like the tests start it (`make clickhouse` unpacks it),
+its parts compressed with LZ4 (its default; `--zstd` for ZSTD), its data in a temporary
+folder (`TMPDIR` chooses where: ClickHouse belongs on a journaled filesystem, see the event
+log's README); without it, chdb in process with one worker for both vendors (said in the
+output).
 
 Prints, per vendor: the ingestion rate, the time of the month's margin report (in this
 process, after a warm-up run), and the storage of its events: `pg_total_relation_size` of
 the events table, and for the event-log vendor also the `bytes_on_disk` of the ClickHouse
-tables (active parts of the events table and of the ids table beside it). Targets: report
-at least 5x faster and storage at least 5x smaller with the event log, ingestion no slower.
+table (active parts of the events table, id rows included). Targets: report at least 5x
+faster and storage at least 5x smaller with the event log, ingestion no slower.
 Both reports must give the same figures to the cent.
 Needs the PostgreSQL server at 127.0.0.1:5432 (METERING_BENCH_POSTGRES_URL).
 """
@@ -107,14 +108,15 @@ def _at(when: datetime) -> str:
 
 
 @contextmanager
-def clickhouse(folder: Path) -> Iterator[tuple[str, str]]:
+def clickhouse(folder: Path, compression: str | None = None) -> Iterator[tuple[str, str]]:
     """The event log's URL and what it is: a server like the tests', or chdb."""
     sys.path.insert(0, str(ROOT))
     from tests.metering.ledger.eventlog.server import BINARY, run_servers
 
     if BINARY.exists():
-        with run_servers(folder, 1) as (one,):
-            yield f"{one.url}/?table=metering_events", "clickhouse-server 18.16 (child process)"
+        with run_servers(folder, 1, compression) as (one,):
+            kind = f"clickhouse-server 18.16 (child process), {compression or 'lz4'} parts"
+            yield f"{one.url}/?table=metering_events", kind
         return
     yield f"chdb:{folder / 'chdb'}", "chdb in process (no clickhouse-server: make clickhouse)"
 
@@ -133,8 +135,8 @@ def events_size(url: str) -> int:
 def clickhouse_size(eventlog_url: str) -> int:
     log = shared_eventlog(eventlog_url)
     text = log.transport.execute(
-        "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND table IN "
-        f"('{log.table}', '{log.ids}') FORMAT TabSeparated"
+        "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND table = "
+        f"'{log.table}' FORMAT TabSeparated"
     )
     return int(text.strip() or 0)
 
@@ -204,6 +206,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--random-ids", action="store_true", help="128 random bits per id")
+    parser.add_argument("--zstd", action="store_true", help="the server compresses with ZSTD")
     args = parser.parse_args()
     now = datetime.now(UTC).replace(microsecond=0)
     start = now.replace(day=1, hour=0, minute=0, second=0)
@@ -224,7 +227,7 @@ def main() -> None:
             for label in ("postgres", "eventlog")
         )
         folder = stack.enter_context(tempfile.TemporaryDirectory())
-        log_url, kind = stack.enter_context(clickhouse(Path(folder)))
+        log_url, kind = stack.enter_context(clickhouse(Path(folder), "zstd" if args.zstd else None))
         if log_url.startswith("chdb:"):
             args.workers = 1  # chdb allows one process per folder
         print(f"event log: {kind}; serve --workers {args.workers}", flush=True)

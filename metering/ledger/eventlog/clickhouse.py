@@ -1,5 +1,7 @@
 """The event log in ClickHouse: one `ReplacingMergeTree` keyed by (vendor, customer, event
-id), partitioned by month, read with `FINAL` so a retried event counts once.
+id), partitioned by month, read with `FINAL` so a retried event counts once. Beside each
+event the table holds its id row (customer '', see `id_row`), which ingestion looks ids up
+by through the primary index.
 
 The SQL is kept to what ClickHouse 18.16 (Debian's server) runs as well as current
 releases (chdb): no DateTime64 (time is a DateTime plus epoch microseconds), no JSON type
@@ -25,6 +27,7 @@ from metering.ledger.eventlog.record import (
     CostSum,
     EventRecord,
     MonthTotals,
+    digest,
     epoch_micros,
 )
 from metering.ledger.eventlog.transports import External
@@ -46,7 +49,7 @@ COLUMNS = (
     "cost_currency",
     "properties",
     "cost",
-    "content_hash",
+    "digest",
     "received_micros",
     "status",
     "plan_version_id",
@@ -57,9 +60,16 @@ COLUMNS = (
 )
 _READ = (
     "customer_id, customer_external_id, event_id, type, occurred_micros, properties, cost, "
-    "content_hash, received_micros, status, plan_version_id, voided, void_reason, voided_micros"
+    "received_micros, status, plan_version_id, voided, void_reason, voided_micros"
 )
 NOT_VOIDED = "voided = 0"
+EVENT_ROWS = "customer_id != ''"
+"""The rows of events (id rows have no customer)."""
+
+
+SHARDING_KEY = "cityHash64(vendor_id, if(customer_id = '', customer_external_id, customer_id))"
+"""A Distributed table's sharding key: by (vendor, customer), an id row by its event's
+customer (`id_row`), so an event, its id row and their retries go to one shard together."""
 
 
 def create_table_sql(table: str = TABLE, engine: str | None = None) -> str:
@@ -71,36 +81,12 @@ def create_table_sql(table: str = TABLE, engine: str | None = None) -> str:
         "event_id String, type String, occurred_at DateTime('UTC'), occurred_micros Int64, "
         "model String, input_tokens UInt64, output_tokens UInt64, "
         "cost_amount Decimal(38, 18), cost_currency String, "
-        "properties String, cost String, content_hash String, "
+        "properties String, cost String, digest UInt64, "
         "received_micros Int64, status String, plan_version_id String, "
         "voided UInt8, void_reason String, voided_micros Int64, version UInt64"
         f") ENGINE = {engine} PARTITION BY toYYYYMM(occurred_at) "
         "ORDER BY (vendor_id, customer_id, event_id)"
     )
-
-
-def create_ids_sql(table: str = TABLE, engine: str | None = None) -> str:
-    """The table of ids beside `table` (`ids_table`): what ingestion looks an id up in,
-    through its primary index (the events table's starts with the customer, and an id is
-    unique per vendor). `digest`: the content hash's first 64 bits (`digest`; the full
-    hash, 64 characters of hex, would make this table a third of the events table's size);
-    `log_only`: 1 for a cost-only event kept only in the log."""
-    engine = engine or "ReplacingMergeTree"
-    return (
-        f"CREATE TABLE IF NOT EXISTS {ids_table(table)} (vendor_id String, event_id String, "
-        f"digest UInt64, log_only UInt8) ENGINE = {engine} "
-        "ORDER BY (vendor_id, event_id) SETTINGS index_granularity = 1024"
-    )
-
-
-def digest(content_hash: str) -> int:
-    """The first 64 bits of a content hash: two contents of one id told apart but for a
-    chance of one in 2**64."""
-    return int(content_hash[:16], 16)
-
-
-def ids_table(table: str) -> str:
-    return f"{table}_ids"
 
 
 class Transport(Protocol):
@@ -113,13 +99,24 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-IDS_COLUMNS = "vendor_id, event_id, digest, log_only"
-
-
-def id_line(vendor_id: str, event_id: str, content_digest: int, log_only: bool) -> str:
-    """An event's row of the ids table (TabSeparated); `content_digest`: its `digest`."""
-    flag = "1" if log_only else "0"
-    return f"{tsv.field(vendor_id)}\t{tsv.field(event_id)}\t{content_digest}\t{flag}\n"
+def id_row(
+    vendor_id: str,
+    customer_id: str,
+    event_id: str,
+    occurred_micros: int,
+    content_hash: str,
+    status: str,
+) -> str:
+    """The id row of an event (TabSeparated): customer '' (so the id rows of a vendor sort
+    by id, first in each part, and a lookup reads them through the primary index), the
+    `digest` of the event's content hash, its status (log-only or not) and month; its
+    event's customer in `customer_external_id`, which a Distributed table's sharding key
+    reads so that an event and its id row go to one shard (and one part) together."""
+    return (
+        f"{tsv.field(vendor_id)}\t\t{tsv.field(customer_id)}\t{tsv.field(event_id)}\t\t"
+        f"{occurred_micros // 1_000_000}\t{occurred_micros}\t\t0\t0\t0\t\t\t\t"
+        f"{digest(content_hash)}\t0\t{tsv.field(status)}\t\t0\t\t0\t0\n"
+    )
 
 
 def micros_text(when: datetime | None) -> str:
@@ -165,7 +162,7 @@ def _row(record: EventRecord, version: int, parts: CostParts) -> list[str | None
         parts.currency or "",
         record.properties,
         record.cost or "",
-        record.content_hash,
+        "0",  # the digest is kept in the event's id row
         micros_text(record.received_at),
         record.status,
         record.plan_version_id or "",
@@ -181,8 +178,8 @@ def _at(micros: str | None) -> datetime:
 
 
 def _record(vendor_id: str, values: list[str | None]) -> EventRecord:
-    customer_id, external, event_id, type_, micros, properties, cost, content_hash = values[:8]
-    received, status, plan_version_id, voided, reason, voided_micros = values[8:]
+    customer_id, external, event_id, type_, micros, properties, cost = values[:7]
+    received, status, plan_version_id, voided, reason, voided_micros = values[7:]
     return EventRecord(
         vendor_id=vendor_id,
         customer_id=customer_id or "",
@@ -192,7 +189,6 @@ def _record(vendor_id: str, values: list[str | None]) -> EventRecord:
         occurred_at=EPOCH + timedelta(microseconds=int(micros or 0)),
         properties=properties or "{}",
         cost=cost or None,
-        content_hash=content_hash or "",
         received_at=_at(received) if received and received != "0" else None,
         status=status or "",
         plan_version_id=plan_version_id or None,
@@ -211,20 +207,28 @@ class ClickHouseLog:
     def __init__(self, transport: Transport, table: str = TABLE, create: bool = True) -> None:
         self.transport = transport
         self.table = table
-        self.ids = ids_table(table)
         if create:
             transport.execute(create_table_sql(table))
-            transport.execute(create_ids_sql(table))
 
     def write(self, records: Sequence[EventRecord], version: int = 0) -> None:
-        """Insert the records; a row with a higher `version` replaces one with the same key
-        (a void of a log-only event), equal versions are retries of one event."""
-        self.write_text(
-            "".join(self.line(r, version) for r in records),
-            "".join(
-                id_line(r.vendor_id, r.event_id, digest(r.content_hash), r.log_only)
-                for r in records
-            ),
+        """Insert the records, with their id rows; a row with a higher `version` replaces
+        one with the same key (a void of a log-only event: its id row stays as it is),
+        equal versions are retries of one event."""
+        if version:
+            self.write_text("".join(self.line(r, version) for r in records))
+        else:
+            self.write_text("".join(self.rows(r) for r in records))
+
+    @staticmethod
+    def rows(record: EventRecord, parts: CostParts | None = None) -> str:
+        """A new event's `line` and its `id_row`: what ingestion and backfill write."""
+        return ClickHouseLog.line(record, parts=parts) + id_row(
+            record.vendor_id,
+            record.customer_id,
+            record.event_id,
+            record.occurred_micros,
+            record.content_hash,
+            record.status,
         )
 
     @staticmethod
@@ -233,17 +237,12 @@ class ClickHouseLog:
         hold exactly); `parts`: its cost's, when the caller has them (no JSON to decode)."""
         return tsv.row_text(_row(record, version, parts or record.cost_parts()))
 
-    def write_text(self, rows: str, ids: str) -> None:
-        """Insert TabSeparated rows (`line`s), then their `id_line`s: in that order, so an
-        id is never found without its event (a failure between the two leaves the event
-        unacknowledged, and its retry writes both again)."""
+    def write_text(self, rows: str) -> None:
+        """Insert TabSeparated rows in one INSERT: one part, so each event and its id row
+        are stored together or not at all (an id is never found without its event)."""
         if rows:
             self.transport.execute(
                 f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) FORMAT TabSeparated", rows
-            )
-        if ids:
-            self.transport.execute(
-                f"INSERT INTO {self.ids} ({IDS_COLUMNS}) FORMAT TabSeparated", ids
             )
 
     def find(self, vendor_id: str, event_id: str) -> EventRecord | None:
@@ -383,8 +382,8 @@ class ClickHouseLog:
 
     def _select(self, vendor_id: str, where: str, tail: str = "") -> Iterator[EventRecord]:
         sql = (
-            f"SELECT {_READ} FROM {self.table} FINAL "
-            f"WHERE vendor_id = {tsv.literal(vendor_id)} AND {where} {tail} FORMAT TabSeparated"
+            f"SELECT {_READ} FROM {self.table} FINAL WHERE vendor_id = {tsv.literal(vendor_id)} "
+            f"AND {EVENT_ROWS} AND {where} {tail} FORMAT TabSeparated"
         )
         for values in tsv.parse(self.transport.execute(sql)):
             yield _record(vendor_id, values)
@@ -440,39 +439,38 @@ class ClickHouseLog:
         )
         return self._select(vendor_id, where, "ORDER BY occurred_micros, event_id")
 
-    def hashes(self, vendor_id: str, event_ids: Collection[str]) -> dict[str, str]:
-        """The full content hashes, read from the events table (a scan of the vendor's ids:
-        for checks and tests; ingestion asks `seen`)."""
-        if not event_ids:
-            return {}
-        sql = (
-            f"SELECT event_id, any(content_hash) FROM {self.table} "
-            f"PREWHERE event_id IN {_in(event_ids)} WHERE vendor_id = {tsv.literal(vendor_id)} "
-            "GROUP BY event_id FORMAT TabSeparated"
-        )
-        return {str(e): str(h) for e, h in tsv.parse(self.transport.execute(sql))}
+    def digests(self, vendor_id: str, event_ids: Collection[str]) -> dict[str, int]:
+        """The `digest` of the content hash of each of these ids the vendor's log holds
+        (for checks and tests; ingestion asks `seen`)."""
+        return {event_id: found for event_id, (found, _) in self.seen(vendor_id, event_ids).items()}
 
     def seen(self, vendor_id: str, event_ids: Collection[str]) -> dict[str, tuple[int, bool]]:
         """The (`digest` of the content hash, log-only) of each of these ids the vendor's
-        log holds: read from the ids table by its primary index, so the cost follows the
-        ids asked, not the vendor's events (ingestion's lookup)."""
+        log holds: read from the id rows through the primary index (vendor, '', event id),
+        so the cost follows the ids asked, not the vendor's events (ingestion's lookup; no
+        `FINAL`: every id row of an id has the same digest and status)."""
         if not event_ids:
             return {}
         # The ids travel as an external table: a server parses a literal list of a pass's
-        # ids at about five times the CPU of the whole lookup from a table (18.16).
+        # ids at about five times the CPU of the whole lookup from a table (18.16). Only
+        # the ids are read of the granules the index leaves (PREWHERE), in the query's own
+        # thread: half the server's CPU per lookup of the same query in parallel streams.
         sql = (
-            f"SELECT event_id, any(digest), max(log_only) FROM {self.ids} "
-            f"WHERE vendor_id = {tsv.literal(vendor_id)} AND event_id IN {ASKED} "
-            "GROUP BY event_id FORMAT TabSeparated"
+            f"SELECT event_id, digest, status != '' FROM {self.table} "
+            f"PREWHERE event_id IN {ASKED} "
+            f"WHERE vendor_id = {tsv.literal(vendor_id)} AND customer_id = '' "
+            "SETTINGS max_threads = 1 FORMAT TabSeparated"
         )
         asked = External(ASKED, "event_id String", tsv.rows_text([e] for e in event_ids))
-        return {
-            str(e): (int(h or 0), only == "1")
-            for e, h, only in tsv.parse(self.transport.execute_with(sql, [asked]))
-        }
+        found: dict[str, tuple[int, bool]] = {}
+        for event_id, content, log_only in tsv.parse(self.transport.execute_with(sql, [asked])):
+            key = str(event_id)
+            earlier = found.get(key)  # an id row written twice, before their parts merged
+            found[key] = (int(content or 0), log_only == "1" or (earlier or (0, False))[1])
+        return found
 
     def monthly(self, vendor_id: str, customer_id: str | None = None) -> list[MonthTotals]:
-        where = f"vendor_id = {tsv.literal(vendor_id)}"
+        where = f"vendor_id = {tsv.literal(vendor_id)} AND {EVENT_ROWS}"
         if customer_id is not None:
             where += f" AND customer_id = {tsv.literal(customer_id)}"
         month = "toYYYYMM(occurred_at)"

@@ -8,7 +8,7 @@ from typing import Any
 
 from metering.ledger.eventlog import tsv
 from metering.ledger.eventlog.clickhouse import ClickHouseLog, micros_text
-from metering.ledger.eventlog.record import EventRecord, cost_parts_of, epoch_micros
+from metering.ledger.eventlog.record import EventRecord, cost_parts_of, digest, epoch_micros
 from metering.ledger.events.parsing import EventIn
 from metering.platform.db import jsontext
 
@@ -46,9 +46,10 @@ def event_lines(
     status: str,
     events: Iterable[tuple[str, EventIn, str | None]],
 ) -> list[str]:
-    """The `ClickHouseLog.line` of the `record_of` each (customer id, event, plan version
-    id), made without the records: the same text (tested) in 40% of the time, for every
-    event ingestion writes to the log. (`CostNotStorable` as `line`.)"""
+    """The `ClickHouseLog.rows` (its row and its id row) of the `record_of` each (customer
+    id, event, plan version id), made without the records: the same text (tested) in 40%
+    of the time, for every event ingestion writes to the log. (`CostNotStorable` as
+    `line`.)"""
     head = tsv.field(vendor_id) + "\t"
     received = micros_text(received_at)
     tails: dict[str | None, str] = {}
@@ -62,7 +63,7 @@ def event_lines(
         texts = (customer_id, event.customer, event.id, event.type, properties, cost or "")
         if not tsv.plain("".join(texts)):  # rare: the general way escapes each value
             record = record_of(vendor_id, customer_id, parsed, received_at, status, plan_version_id)
-            lines.append(ClickHouseLog.line(record, parts=parts))
+            lines.append(ClickHouseLog.rows(record, parts=parts))
             continue
         tail = tails.get(plan_version_id)
         if tail is None:
@@ -70,12 +71,14 @@ def event_lines(
             tail = tails[plan_version_id] = f"{received}\t{status}\t{version}\t0\t\t0\t0\n"
         amount = "0" if parts.amount is None else format(parts.amount, "f")
         micros = epoch_micros(event.timestamp)
+        when = f"{micros // 1_000_000}\t{micros}\t"
         lines.append(
-            f"{head}{customer_id}\t{event.customer}\t{event.id}\t{event.type}\t"
-            f"{micros // 1_000_000}\t{micros}\t"
+            f"{head}{customer_id}\t{event.customer}\t{event.id}\t{event.type}\t{when}"
             f"{parts.model or ''}\t"
             f"{parts.input_tokens}\t{parts.output_tokens}\t{amount}\t"
-            f"{parts.currency or ''}\t{properties}\t{cost or ''}\t{parsed.content_hash}\t{tail}"
+            f"{parts.currency or ''}\t{properties}\t{cost or ''}\t0\t{tail}"
+            f"{head}\t{customer_id}\t{event.id}\t\t{when}\t0\t0\t0\t\t\t\t"
+            f"{digest(parsed.content_hash)}\t0\t{status}\t\t0\t\t0\t0\n"
         )
     return lines
 

@@ -40,9 +40,9 @@ class EventLog(Protocol):
     ) -> Iterator[EventRecord]:
         """The customers' events with a cost in [start, end), in no particular order."""
 
-    def hashes(self, vendor_id: str, event_ids: Collection[str]) -> dict[str, str]:
-        """The content hash of each of these events already stored (to tell a retry from a
-        conflicting reuse of an id)."""
+    def digests(self, vendor_id: str, event_ids: Collection[str]) -> dict[str, int]:
+        """The `digest` of the content hash of each of these events already stored (what
+        tells a retry from a conflicting reuse of an id)."""
 
     def monthly(self, vendor_id: str, customer_id: str | None = None) -> list[MonthTotals]:
         """Counts and sums per customer and month, sorted by both."""

@@ -30,6 +30,13 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
+def digest(content_hash: str) -> int:
+    """The first 64 bits of a content hash (hex), what the event log keeps of it: two
+    contents of one id told apart but for a chance of one in 2**64 (the content itself is
+    stored, so the full hash adds nothing else)."""
+    return int(content_hash[:16], 16)
+
+
 def epoch_micros(when: datetime) -> int:
     """Microseconds since the epoch, exact (integer timedelta arithmetic, no float)."""
     aware = when.astimezone(UTC) if when.tzinfo is None else when  # naive: local, as before
@@ -48,7 +55,9 @@ class EventRecord:
     occurred_at: datetime
     properties: str
     cost: str | None
-    content_hash: str
+    content_hash: str = ""
+    """as ingestion computed it; "" for an event read from the event log, which keeps only
+    its `digest`"""
     received_at: datetime | None = None
     status: str = ""
     """"unmatched" for an event stored only in the log (a cost-only event); "" for one the

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from metering.ledger.eventlog.convert import record_of_row
 from metering.ledger.eventlog.protocol import Cursor, Page
-from metering.ledger.eventlog.record import EventRecord, MonthTotals, totals_of
+from metering.ledger.eventlog.record import EventRecord, MonthTotals, digest, totals_of
 from metering.ledger.events.models import StoredEvent
 from metering.ledger.events.repository import stored_hashes
 
@@ -71,8 +71,9 @@ class StoredEventLog:
             if row.cost is not None:
                 yield record_of_row(row)
 
-    def hashes(self, vendor_id: str, event_ids: Collection[str]) -> dict[str, str]:
-        return stored_hashes(self.session, vendor_id, event_ids)
+    def digests(self, vendor_id: str, event_ids: Collection[str]) -> dict[str, int]:
+        found = stored_hashes(self.session, vendor_id, event_ids)
+        return {event_id: digest(content_hash) for event_id, content_hash in found.items()}
 
     def all_events(self, vendor_id: str, customer_id: str | None = None) -> Iterator[EventRecord]:
         """Every stored event of the vendor (or one customer), by customer then id."""

@@ -1,5 +1,5 @@
 """Group commit into the event log: the writes of a process's concurrent requests go in one
-pass, one lookup of content hashes per vendor and one INSERT for all of them.
+pass, one lookup of content digests per vendor and one INSERT for all of them.
 
 An INSERT into the MergeTree table costs ClickHouse a new part (tens of milliseconds of
 server CPU on 18.16, then merges) whatever its size, so a process that inserts each
@@ -28,7 +28,8 @@ from typing import NamedTuple
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from metering.ledger.eventlog.clickhouse import ClickHouseLog, digest, id_line
+from metering.ledger.eventlog.clickhouse import ClickHouseLog
+from metering.ledger.eventlog.record import digest
 from metering.ledger.states import EventStatus
 from metering.platform.db.engine import make_engine
 from metering.platform.db.locks import lock_names
@@ -43,8 +44,8 @@ class Held(NamedTuple):  # a tuple: made for every event a vendor with the log s
 
     event_id: str
     content_hash: str
-    line: str
-    """its TabSeparated row"""
+    rows: str
+    """its TabSeparated rows (`ClickHouseLog.rows`: the event's and its id row)"""
     item: int
     """its index in the request's items"""
 
@@ -149,7 +150,6 @@ class Writer:
         were queued while the pass waited for its turn are added (another process's pass
         held it): bigger passes, fewer parts for ClickHouse to make and merge."""
         lines: list[str] = []
-        id_lines: list[str] = []
         vendors = list(dict.fromkeys(job.vendor_id for job in jobs))
         with _turns(next((job.engine for job in jobs if job.engine), None), vendors):
             jobs += self._joining(vendors)  # `_drain` answers them with the others
@@ -163,8 +163,8 @@ class Writer:
                 ids = {held.event_id for job, _ in mine for held in (*job.held, *job.stored)}
                 known = self.log.seen(vendor_id, ids)
                 for job, logged in mine:
-                    _settle(job, logged, known, lines, id_lines)
-            self.log.write_text("".join(lines), "".join(id_lines))
+                    _settle(job, logged, known, lines)
+            self.log.write_text("".join(lines))
         return results
 
 
@@ -173,17 +173,15 @@ def _settle(
     logged: Logged,
     known: dict[str, tuple[int, bool]],
     lines: list[str],
-    ids: list[str],
 ) -> None:
     """Answer a job's events against what the log holds (`known`, which the job's new rows
-    join) and add the rows to write to `lines` and their ids to `ids`."""
+    join) and add the rows to write to `lines`."""
     for held in job.held:
         earlier = known.get(held.event_id)
         content = digest(held.content_hash)
         if earlier is None:
             known[held.event_id] = (content, True)
-            lines.append(held.line)
-            ids.append(id_line(job.vendor_id, held.event_id, content, True))
+            lines.append(held.rows)
             logged.stored.append((held.item, held.event_id, UNMATCHED))
         elif earlier[0] == content:
             logged.duplicates += 1
@@ -196,8 +194,7 @@ def _settle(
             logged.clashes[new.event_id] = earlier[0] == content
         else:  # a row of an SQL event the log has is an earlier try of it: written again
             known[new.event_id] = (content, False)
-            lines.append(new.line)
-            ids.append(id_line(job.vendor_id, new.event_id, content, False))
+            lines.append(new.rows)
 
 
 @contextmanager

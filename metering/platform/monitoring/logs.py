@@ -116,8 +116,8 @@ def logging_config(log_format: LogFormat, level: str = "INFO") -> dict[str, Any]
         },
         "root": {"level": level, "handlers": ["stderr"]},
         # uvicorn's loggers write through the root's handler, not handlers of their own.
-        # httpx logs every request it sends at INFO: a line per event-log statement (two
-        # per batch) and per webhook attempt, which log their own outcomes already.
+        # httpx logs every request it sends at INFO: a line per webhook attempt, which
+        # logs its own outcome already.
         "loggers": {name: {"handlers": [], "propagate": True} for name in _UVICORN}
         | {"httpx": {"level": "WARNING"}},
     }

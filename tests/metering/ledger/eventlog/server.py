@@ -57,7 +57,7 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def _config(folder: Path, server: Server, shards: Sequence[Server]) -> str:
+def _config(folder: Path, server: Server, shards: Sequence[Server], compression: str | None) -> str:
     remote = "".join(
         f"<shard><replica><host>127.0.0.1</host><port>{shard.tcp_port}</port></replica></shard>"
         for shard in shards
@@ -74,15 +74,21 @@ def _config(folder: Path, server: Server, shards: Sequence[Server]) -> str:
   <default_profile>default</default_profile>
   <default_database>default</default_database>
   <mark_cache_size>5368709</mark_cache_size>
-  <!-- ZSTD for every part, as the event log's README recommends: random ids and the
-       hex content hashes do not compress with LZ4 (the default) -->
-  <compression><case>
-    <min_part_size>0</min_part_size><min_part_size_ratio>0</min_part_size_ratio>
-    <method>zstd</method>
-  </case></compression>
+  {_compression(compression)}
   <remote_servers><{CLUSTER}>{remote}</{CLUSTER}></remote_servers>
 </yandex>
 """
+
+
+def _compression(method: str | None) -> str:
+    """Every part compressed with `method` (None: the server's default, LZ4)."""
+    if method is None:
+        return ""
+    return (
+        "<compression><case><min_part_size>0</min_part_size>"
+        f"<min_part_size_ratio>0</min_part_size_ratio><method>{method}</method>"
+        "</case></compression>"
+    )
 
 
 def _wait(server: Server, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -100,8 +106,9 @@ def _wait(server: Server, process: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @contextmanager
-def run_servers(folder: Path, count: int) -> Iterator[list[Server]]:
-    """`count` servers that know each other as the shards of cluster `two_shards`."""
+def run_servers(folder: Path, count: int, compression: str | None = None) -> Iterator[list[Server]]:
+    """`count` servers that know each other as the shards of cluster `two_shards`
+    (`compression`: of every part, e.g. "zstd"; LZ4 by default)."""
     if not BINARY.exists():
         pytest.fail(
             f"{BINARY} is missing: `make clickhouse` unpacks Debian's clickhouse-server there",
@@ -115,7 +122,7 @@ def run_servers(folder: Path, count: int) -> Iterator[list[Server]]:
         for index, server in enumerate(servers):
             home = folder / f"server{index}"
             home.mkdir(parents=True)
-            (home / "config.xml").write_text(_config(home, server, servers))
+            (home / "config.xml").write_text(_config(home, server, servers, compression))
             (home / "users.xml").write_text(USERS)
             log = home / "server.log"
             output = stack.enter_context(log.open("wb"))

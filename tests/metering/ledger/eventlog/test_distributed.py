@@ -1,5 +1,6 @@
 """Two ClickHouse 18.16 servers as two shards behind a `Distributed` table: a customer's
-events and their retries stay on one shard, so reads through it count each event once."""
+events, their id rows and their retries stay on one shard, so reads through it count each
+event once, and an id is looked up on every shard."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from metering.ledger.eventlog import tsv
-from metering.ledger.eventlog.clickhouse import ClickHouseLog
+from metering.ledger.eventlog.clickhouse import SHARDING_KEY, ClickHouseLog
 from metering.ledger.eventlog.transports import HttpTransport
 from metering.ledger.eventlog.writer import Held, Writer
 from tests.metering.ledger.eventlog.conftest import ClickHouseStore, fresh_table
@@ -25,11 +26,7 @@ def sharded(clickhouse_servers: list[Server]) -> Iterator[tuple[ClickHouseStore,
         ClickHouseLog(shard, table=local)
     shards[0].execute(
         f"CREATE TABLE {local}_all AS {local} ENGINE = "
-        f"Distributed({CLUSTER}, default, {local}, cityHash64(vendor_id, customer_id))"
-    )
-    shards[0].execute(
-        f"CREATE TABLE {local}_all_ids AS {local}_ids ENGINE = "
-        f"Distributed({CLUSTER}, default, {local}_ids, cityHash64(vendor_id, event_id))"
+        f"Distributed({CLUSTER}, default, {local}, {SHARDING_KEY})"
     )
     front = HttpTransport(clickhouse_servers[0].url, {"insert_distributed_sync": "1"})
     yield ClickHouseStore(ClickHouseLog(front, table=f"{local}_all", create=False)), [local]
@@ -53,12 +50,18 @@ def test_a_customers_events_and_retries_stay_on_one_shard(
     per_shard = []
     for server in clickhouse_servers:
         shard = HttpTransport(server.url)
-        sql = f"SELECT customer_id, count() FROM {local} FINAL GROUP BY customer_id FORMAT TSV"
-        per_shard.append({str(c): int(n or 0) for c, n in tsv.parse(shard.execute(sql))})
+        sql = (
+            "SELECT if(customer_id = '', customer_external_id, customer_id) AS customer, "
+            f"countIf(customer_id != ''), countIf(customer_id = '') FROM {local} FINAL "
+            "GROUP BY customer FORMAT TSV"
+        )
+        rows = tsv.parse(shard.execute(sql))
+        per_shard.append({str(c): (int(n or 0), int(i or 0)) for c, n, i in rows})
         shard.close()
     assert all(per_shard), f"every shard holds some customers: {per_shard}"
     assert set(per_shard[0]).isdisjoint(per_shard[1])
-    assert {f"cus_{c}": 3 for c in customers} == per_shard[0] | per_shard[1]
+    # each customer's three events and their three id rows
+    assert {f"cus_{c}": (3, 3) for c in customers} == per_shard[0] | per_shard[1]
 
     totals = store.log.monthly(store.vendor_id)
     assert [(t.customer_id, t.events, t.tokens) for t in totals] == [
@@ -77,7 +80,7 @@ def test_an_id_reused_by_customers_on_either_shard_is_a_conflict(
     def held(customer: str) -> Held:
         item = event("x", "2026-11-02T10:00:00Z", customer=customer, cost=tokens("small", 1, 0))
         (record,) = records([item])
-        return Held("x", record.content_hash, log.line(record), 0)
+        return Held("x", record.content_hash, log.rows(record), 0)
 
     writer = Writer(log)
     first = writer.submit(VENDOR, [held("c0")], ()).result()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from metering.ledger.eventlog.clickhouse import ClickHouseLog
+from metering.ledger.eventlog.clickhouse import COLUMNS, ClickHouseLog
 from metering.ledger.eventlog.convert import event_lines, record_of
 from metering.ledger.eventlog.record import EventRecord, epoch_micros
 from metering.ledger.events.parsing import ItemError, Limits, parse_item
@@ -38,14 +38,32 @@ def test_a_line_holds_the_second_and_the_exact_microseconds() -> None:
         occurred_at=datetime(2026, 12, 3, 1, 2, 3, 456789, tzinfo=PLUS_FIVE),
         properties="{}",
         cost=None,
-        content_hash="0" * 64,
+        content_hash="ff00" + "0" * 60,
         received_at=datetime(2026, 12, 3, 0, 0, 0, 1, tzinfo=UTC),
+        status="unmatched",
     )
-    fields = ClickHouseLog.line(record).rstrip("\n").split("\t")
+    line, id_line = (
+        dict(zip(COLUMNS, row.split("\t"), strict=True))
+        for row in ClickHouseLog.rows(record).rstrip("\n").split("\n")
+    )
     utc = datetime(2026, 12, 2, 20, 2, 3, 456789, tzinfo=UTC)  # the UTC day before
-    assert fields[5] == str(int(utc.replace(microsecond=0).timestamp()))  # DateTime's seconds
-    assert fields[6] == str(epoch_micros(utc))
-    assert fields[15] == "1796256000000001"
+    seconds = str(int(utc.replace(microsecond=0).timestamp()))  # DateTime's seconds
+    assert (line["occurred_at"], line["occurred_micros"]) == (seconds, str(epoch_micros(utc)))
+    assert line["received_micros"] == "1796256000000001"
+    assert (line["customer_id"], line["customer_external_id"], line["digest"]) == (
+        "cus_1",
+        "acme",
+        "0",
+    )
+    # The id row: no customer (it sorts by id), its event's customer for sharding, the
+    # first 64 bits of the content hash, the status and the month of its event.
+    assert (id_line["customer_id"], id_line["customer_external_id"]) == ("", "cus_1")
+    assert (id_line["event_id"], id_line["digest"], id_line["status"]) == (
+        "e-1",
+        str(0xFF00 << 48),
+        "unmatched",
+    )
+    assert (id_line["occurred_at"], id_line["type"], id_line["properties"]) == (seconds, "", "")
 
 
 # Mostly text that needs no escaping (the usual event), sometimes every kind that does.
@@ -109,4 +127,4 @@ def test_event_lines_are_the_lines_of_the_records(
     received = datetime(2026, 12, 3, 9, 0, 0, 7, tzinfo=UTC)
     lines = event_lines("ven\t1", received, status, [(customer_id, parsed, plan_version_id)])
     record = record_of("ven\t1", customer_id, parsed, received, status, plan_version_id)
-    assert lines == [ClickHouseLog.line(record)]
+    assert lines == [ClickHouseLog.rows(record)]

@@ -35,7 +35,7 @@ def log(request: pytest.FixtureRequest) -> Iterator[ClickHouseLog]:
 
 def _held(log: ClickHouseLog, event_id: str, inp: int) -> Held:
     (record,) = records([event(event_id, "2026-11-02T10:00:00Z", cost=tokens("small", inp, 0))])
-    return Held(event_id, record.content_hash, log.line(record), 0)
+    return Held(event_id, record.content_hash, log.rows(record), 0)
 
 
 def test_concurrent_requests_reusing_ids_store_each_id_once(log: ClickHouseLog) -> None:
