@@ -3,6 +3,7 @@
 
     python bench/eventlog.py [--events 1000000] [--customers 1000] [--batch 500]
                              [--clients 8] [--workers 2] [--random-ids] [--zstd]
+                             [--rounds 1]
 
 Each vendor has its own fresh PostgreSQL database (so each events table holds one vendor's
 events) and is served by `metering serve --workers 2`. The events: per conversation ten model
@@ -21,7 +22,9 @@ process, after a warm-up run), and the storage of its events: `pg_total_relation
 the events table, and for the event-log vendor also the `bytes_on_disk` of the ClickHouse
 table (active parts of the events table, id rows included). Targets: report at least 5x
 faster and storage at least 5x smaller with the event log, ingestion no slower.
-Both reports must give the same figures to the cent.
+Both reports must give the same figures to the cent. With `--rounds N`, N rounds on fresh
+databases and servers, the vendor that goes first alternating, and the medians of the
+rounds' ratios (runs on a shared two-core VM vary by a tenth or more).
 Needs the PostgreSQL server at 127.0.0.1:5432 (METERING_BENCH_POSTGRES_URL).
 """
 
@@ -32,6 +35,7 @@ import asyncio
 import os
 import random
 import secrets
+import statistics
 import sys
 import tempfile
 import time
@@ -207,6 +211,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--random-ids", action="store_true", help="128 random bits per id")
     parser.add_argument("--zstd", action="store_true", help="the server compresses with ZSTD")
+    parser.add_argument("--rounds", type=int, default=1, help="medians of this many rounds")
     args = parser.parse_args()
     now = datetime.now(UTC).replace(microsecond=0)
     start = now.replace(day=1, hour=0, minute=0, second=0)
@@ -219,37 +224,65 @@ def main() -> None:
         f"customers, {'random' if args.random_ids else 'readable'} ids"
     )
     with ExitStack() as stack:
-        # Both databases made first and dropped last: dropping one removes hundreds of files,
-        # and on ext4 without a journal (this machine's) inodes freed in the last minutes
-        # are skipped one by one when ClickHouse makes the files of a part.
-        plain_url, logged_url = (
-            stack.enter_context(fresh_database(f"metering_bench_{label}_{secrets.token_hex(4)}"))
-            for label in ("postgres", "eventlog")
-        )
-        folder = stack.enter_context(tempfile.TemporaryDirectory())
-        log_url, kind = stack.enter_context(clickhouse(Path(folder), "zstd" if args.zstd else None))
-        if log_url.startswith("chdb:"):
-            args.workers = 1  # chdb allows one process per folder
-        print(f"event log: {kind}; serve --workers {args.workers}", flush=True)
-        plain = run_vendor("postgres", plain_url, events, args, None, now)
-        os.environ["METERING_EVENTLOG_URL"] = log_url
-        get_settings.cache_clear()
-        logged = run_vendor("eventlog", logged_url, events, args, log_url, now)
+        rounds = [run_round(number, events, args, now, stack) for number in range(args.rounds)]
+    for plain, logged in rounds:
+        same = plain["figures"] == logged["figures"]
+        print(f"same margin figures to the cent: {same} {logged['figures'][0]}")
+        if not same:
+            raise SystemExit(f"the reports differ: {plain['figures']} != {logged['figures']}")
+    ratios = [logged["rate"] / plain["rate"] for plain, logged in rounds]
     print(
-        f"ingestion: {logged['rate'] / plain['rate']:.2f}x the rate without the event log "
-        "(target at least 1x)"
+        f"ingestion: {statistics.median(ratios):.2f}x the rate without the event log (target "
+        "at least 1x)" + (f"; median of the rounds' {_listed(ratios)}" if len(rounds) > 1 else "")
     )
-    print(f"margin report: {plain['report'] / logged['report']:.1f}x faster (target 5x)")
+    faster = [plain["report"] / logged["report"] for plain, logged in rounds]
+    print(
+        f"margin report: {statistics.median(faster):.1f}x faster (target 5x)"
+        + (f"; median of {_listed(faster, 1)}" if len(rounds) > 1 else "")
+    )
+    plain, logged = rounds[-1]
     stored = logged["clickhouse"] + logged["pg"]
     print(
         f"storage: {plain['pg'] / logged['clickhouse']:.1f}x smaller in ClickHouse "
         f"(target 5x); {plain['pg'] / stored:.1f}x counting the event-log vendor's "
         "PostgreSQL events (its resolutions) too"
     )
-    same = plain["figures"] == logged["figures"]
-    print(f"same margin figures to the cent: {same} {logged['figures'][0]}")
-    if not same:
-        raise SystemExit(f"the reports differ: {plain['figures']} != {logged['figures']}")
+
+
+def _listed(values: list[float], places: int = 2) -> str:
+    return ", ".join(f"{value:.{places}f}x" for value in values)
+
+
+def run_round(
+    number: int, events: list[dict[str, Any]], args: Any, now: datetime, stack: ExitStack
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both vendors on fresh databases and a fresh ClickHouse server; which goes first
+    alternates between rounds (the second runs on a machine the first left busier: a
+    database to vacuum, ClickHouse's last merges)."""
+    # Databases and folders are dropped only at the end (`stack`): dropping one removes
+    # hundreds of files, and on ext4 without a journal (this machine's) inodes freed in the
+    # last minutes are skipped one by one when ClickHouse makes the files of a part.
+    plain_url, logged_url = (
+        stack.enter_context(fresh_database(f"metering_bench_{label}_{secrets.token_hex(4)}"))
+        for label in ("postgres", "eventlog")
+    )
+    folder = stack.enter_context(tempfile.TemporaryDirectory())
+    with clickhouse(Path(folder), "zstd" if args.zstd else None) as (log_url, kind):
+        if log_url.startswith("chdb:"):
+            args.workers = 1  # chdb allows one process per folder
+        print(f"round {number + 1}; event log: {kind}; serve --workers {args.workers}", flush=True)
+        os.environ["METERING_EVENTLOG_URL"] = log_url  # used by the event-log vendor only
+        get_settings.cache_clear()
+        found: dict[str, dict[str, Any]] = {}
+        order = ["postgres", "eventlog"] if number % 2 == 0 else ["eventlog", "postgres"]
+        for label in order:
+            if label == "postgres":
+                found[label] = run_vendor(label, plain_url, events, args, None, now)
+            else:
+                found[label] = run_vendor(label, logged_url, events, args, log_url, now)
+        plain, logged = found["postgres"], found["eventlog"]
+        print(f"round {number + 1}: ingestion {logged['rate'] / plain['rate']:.2f}x", flush=True)
+        return plain, logged
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from metering.platform.db import jsontext
 from pricing_rules.costs import MoneyCost, TokenCost, parse_cost
@@ -95,8 +95,7 @@ class EventRecord:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class CostParts:
+class CostParts(NamedTuple):  # a tuple: made for every cost event ingestion logs
     """The typed columns of a cost: tokens for a model, or money in a currency."""
 
     model: str | None = None
