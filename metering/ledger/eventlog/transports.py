@@ -7,6 +7,7 @@ import http.client
 import re
 import secrets
 import select
+import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +35,13 @@ and the server allocates a compression buffer of `max_compress_block_size` (1 Mi
 default) for each column file: for a part of a few hundred rows, touching those pages is
 most of the INSERT's CPU (kernel time; 4x less with 64 KiB, measured on 18.16). Merges
 use the server's own setting, so merged parts are compressed as before."""
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Whether an idle connection has something to read: the server closed it (EOF)."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 POOL_SIZE = 8
@@ -95,7 +103,7 @@ class HttpTransport:
         """The server's answer to one POST; any failure is `EventLogUnavailable`. A kept-
         alive connection the server closed meanwhile is opened again and the statement
         sent once more (every statement here may run twice: an INSERT again stores rows
-        the table replaces by key)."""
+        the table replaces by key); a timeout is not retried."""
         target = "/?" + urlencode(params)
         headers = self._headers | {"Content-Type": content_type}
         for attempt in (1, 2):
@@ -106,7 +114,8 @@ class HttpTransport:
                 text = response.read().decode()
             except (OSError, http.client.HTTPException) as error:
                 connection.close()
-                if reused and attempt == 1:
+                dropped = isinstance(error, ConnectionError | http.client.BadStatusLine)
+                if reused and attempt == 1 and dropped:
                     continue
                 raise EventLogUnavailable(f"ClickHouse did not answer: {error!r}") from error
             self._give(connection)
@@ -123,8 +132,7 @@ class HttpTransport:
         with self._lock:
             while self._idle:
                 connection = self._idle.pop()
-                sock = connection.sock
-                if sock is not None and not select.select([sock], [], [], 0)[0]:
+                if connection.sock is not None and not _readable(connection.sock):
                     return connection, True
                 connection.close()  # closed by the server (EOF waiting), or never opened
         kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection

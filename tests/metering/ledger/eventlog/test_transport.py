@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -18,13 +19,15 @@ from tests.metering.ledger.eventlog.server import free_ports
 class Stub(ThreadingHTTPServer):
     """Answers each POST with `answer` (status, text); `close_after` drops the connection
     after answering, without saying so (as a server's keep-alive timeout does);
-    `drop_second` drops it on a connection's second statement, unanswered."""
+    `drop_second` drops it on a connection's second statement, unanswered; `slow_second`
+    answers that one after so many seconds."""
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
         self.answer = (200, "1\n")
         self.close_after = False
         self.drop_second = False
+        self.slow_second = 0.0
         self.connections = 0
         self.seen: list[dict[str, Any]] = []
 
@@ -44,6 +47,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.server.drop_second and self.answered == 1:
             self.close_connection = True  # gone without an answer, as at a timeout's edge
             return
+        if self.answered == 1:
+            time.sleep(self.server.slow_second)
         self.answered += 1
         status, text = self.server.answer
         data = text.encode()
@@ -97,6 +102,16 @@ def test_a_statement_the_server_dropped_on_a_kept_alive_connection_is_sent_again
     assert [seen["body"] for seen in stub.seen] == [b"SELECT 0", b"SELECT 1", b"SELECT 1"]
     assert stub.connections == 2
     transport.close()
+
+
+def test_a_statement_that_timed_out_is_not_sent_again(stub: Stub) -> None:
+    stub.slow_second = 1.0
+    transport = HttpTransport(url(stub), timeout=0.3)
+    transport.execute("SELECT 0")
+    with pytest.raises(EventLogUnavailable, match="ClickHouse did not answer: TimeoutError"):
+        transport.execute("SELECT 1")
+    time.sleep(1.0)
+    assert [seen["body"] for seen in stub.seen] == [b"SELECT 0", b"SELECT 1"]
 
 
 def test_an_insert_sends_its_rows_and_settings(stub: Stub) -> None:
