@@ -269,6 +269,11 @@ def run_round(
     folder = stack.enter_context(tempfile.TemporaryDirectory())
     with clickhouse(Path(folder), "zstd" if args.zstd else None) as (log_url, kind):
         if log_url.startswith("chdb:"):
+            if number:
+                raise SystemExit(
+                    "--rounds needs clickhouse-server (make clickhouse): chdb "
+                    "allows one session per process"
+                )
             args.workers = 1  # chdb allows one process per folder
         print(f"round {number + 1}; event log: {kind}; serve --workers {args.workers}", flush=True)
         os.environ["METERING_EVENTLOG_URL"] = log_url  # used by the event-log vendor only
