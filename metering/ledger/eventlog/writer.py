@@ -10,7 +10,7 @@ answer (new, duplicate, conflict) and is acknowledged only once its rows are in,
 reused within one pass are told apart as across passes (the first one queued wins).
 
 Passes of the same vendor take turns across processes (a PostgreSQL advisory lock held
-from the id lookup to the end of the INSERTs, on a connection of the writers' own): without
+from the id lookup to the end of the INSERT, on a connection of the writers' own): without
 it, two processes given one id with different content at the same moment would both look
 it up, both find nothing and both store it.
 """
