@@ -466,7 +466,8 @@ class ClickHouseLog:
         for event_id, content, log_only in tsv.parse(self.transport.execute_with(sql, [asked])):
             key = str(event_id)
             earlier = found.get(key)  # an id row written twice, before their parts merged
-            found[key] = (int(content or 0), log_only == "1" or (earlier or (0, False))[1])
+            held_only = log_only == "1" or (earlier is not None and earlier[1])
+            found[key] = (int(content or 0), held_only)
         return found
 
     def monthly(self, vendor_id: str, customer_id: str | None = None) -> list[MonthTotals]:
