@@ -169,7 +169,16 @@ def shot(request: pytest.FixtureRequest) -> Shot:
     def save(page: Page, name: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{test}-{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        for attempt in range(3):
+            try:
+                page.screenshot(path=str(path), full_page=True)
+                return path
+            except Error as error:
+                # Chromium sometimes has no compositor frame ready on a loaded 2-core machine
+                # ("Unable to capture screenshot"); the page is fine, so wait a frame and retry.
+                if "Unable to capture screenshot" not in str(error) or attempt == 2:
+                    raise
+                page.wait_for_timeout(250)
         return path
 
     return save
