@@ -109,35 +109,71 @@ def _wait(server: Server, process: subprocess.Popen[bytes], log: Path) -> None:
 def run_servers(folder: Path, count: int, compression: str | None = None) -> Iterator[list[Server]]:
     """`count` servers that know each other as the shards of cluster `two_shards`
     (`compression`: of every part, e.g. "zstd"; LZ4 by default)."""
-    if not BINARY.exists():
-        pytest.fail(
-            f"{BINARY} is missing: `make clickhouse` unpacks Debian's clickhouse-server there",
-            pytrace=False,
-        )
     ports = free_ports(2 * count)
     servers = [Server(ports[2 * i], ports[2 * i + 1]) for i in range(count)]
-    env = {**os.environ, "LD_LIBRARY_PATH": ":".join(str(p) for p in LIBRARIES)}
     with ExitStack() as stack:
-        started = []
-        for index, server in enumerate(servers):
-            home = folder / f"server{index}"
-            home.mkdir(parents=True)
-            (home / "config.xml").write_text(_config(home, server, servers, compression))
-            (home / "users.xml").write_text(USERS)
-            log = home / "server.log"
-            output = stack.enter_context(log.open("wb"))
-            process = subprocess.Popen(
-                [str(BINARY), f"--config-file={home / 'config.xml'}"],
-                cwd=home,
+        started = [
+            stack.enter_context(ServerProcess(folder / f"server{i}", s, servers, compression))
+            for i, s in enumerate(servers)
+        ]
+        for process in started:
+            process.wait_ready()
+        yield servers
+
+
+class ServerProcess:
+    """One server's process, on its own data folder; a test may `kill` it (SIGKILL, as a
+    crash or the OOM killer would) and `start` it again on the same folder and ports."""
+
+    def __init__(
+        self,
+        home: Path,
+        server: Server,
+        shards: Sequence[Server] | None = None,
+        compression: str | None = None,
+    ) -> None:
+        if not BINARY.exists():
+            pytest.fail(
+                f"{BINARY} is missing: `make clickhouse` unpacks Debian's clickhouse-server there",
+                pytrace=False,
+            )
+        self.home, self.server = home, server
+        home.mkdir(parents=True)
+        (home / "config.xml").write_text(_config(home, server, shards or [server], compression))
+        (home / "users.xml").write_text(USERS)
+        self.log = home / "server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> ServerProcess:
+        self.start(wait=False)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.process is not None:
+            _stop(self.process)
+
+    def start(self, wait: bool = True) -> None:
+        env = {**os.environ, "LD_LIBRARY_PATH": ":".join(str(p) for p in LIBRARIES)}
+        with self.log.open("ab") as output:
+            self.process = subprocess.Popen(
+                [str(BINARY), f"--config-file={self.home / 'config.xml'}"],
+                cwd=self.home,
                 env=env,
                 stdout=output,
                 stderr=subprocess.STDOUT,
             )
-            stack.callback(_stop, process)
-            started.append((server, process, log))
-        for server, process, log in started:
-            _wait(server, process, log)
-        yield servers
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        assert self.process is not None
+        _wait(self.server, self.process, self.log)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+        self.process = None
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
