@@ -56,7 +56,8 @@ class Logged:
 
     stored: list[tuple[int, str, str]] = field(default_factory=list)
     """(index, event id, status) of each new one"""
-    duplicates: int = 0
+    duplicates: list[tuple[int, str]] = field(default_factory=list)
+    """(index, event id) of each one the log held with the same content"""
     conflicts: list[tuple[int, str]] = field(default_factory=list)
     clashes: dict[str, bool] = field(default_factory=dict)
     """event id -> same content, of the events the SQL store took as new whose id the log
@@ -184,7 +185,7 @@ def _settle(
             lines.append(held.rows)
             logged.stored.append((held.item, held.event_id, UNMATCHED))
         elif earlier[0] == content:
-            logged.duplicates += 1
+            logged.duplicates.append((held.item, held.event_id))
         else:
             logged.conflicts.append((held.item, held.event_id))
     for new in job.stored:

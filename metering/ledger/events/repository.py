@@ -23,9 +23,9 @@ CUSTOMERS = Customer.metadata.tables["customers"]
 
 def ensure_customers(
     session: Session, vendor_id: str, external_ids: Collection[str], now: datetime
-) -> dict[str, str]:
-    """The ids of the customers with these external ids, creating missing ones as
-    unprovisioned; keyed by external id."""
+) -> tuple[dict[str, str], bool]:
+    """The ids of the customers with these external ids, keyed by external id, creating
+    missing ones as unprovisioned; and whether any was missing."""
     wanted = sorted(set(external_ids))
     found = _customers(session, vendor_id, wanted)
     missing = [external_id for external_id in wanted if external_id not in found]
@@ -44,7 +44,7 @@ def ensure_customers(
         ]
         bulk.insert_rows(session, CUSTOMERS, rows, skip_conflicts_on=("vendor_id", "external_id"))
         found.update(_customers(session, vendor_id, missing))
-    return found
+    return found, bool(missing)
 
 
 def hold_subscriptions(session: Session, customer_ids: Collection[str]) -> None:

@@ -2,8 +2,10 @@
 
 One transaction per request: customers named for the first time are created as
 unprovisioned, new events are inserted (a retried or concurrent duplicate is skipped by
-the unique constraint), and their outcome rows are written. Retrying a whole batch is
-always safe: stored events come back as duplicates, never as new rows.
+the unique constraint), and their outcome rows are written. (For a vendor with the event
+log, the new customers are committed first, in a transaction of their own: see `_store`.)
+Retrying a whole batch is always safe: stored events come back as duplicates, never as
+new rows.
 """
 
 from __future__ import annotations
@@ -52,6 +54,10 @@ class IngestResult:
     stored: list[Stored] = field(default_factory=list)
     # Our ids of the customers whose events were stored (what may have changed their spend).
     customer_ids: set[str] = field(default_factory=set)
+
+
+_LOGGED_BY_THIS_REQUEST = "eventlog_stored"
+"""`Session.info` key: the ids of the log-only events this request's log passes stored."""
 
 
 def limits_of(settings: Settings) -> Limits:
@@ -115,14 +121,21 @@ def _store(
     now: datetime,
     result: IngestResult,
 ) -> None:
-    customers = repository.ensure_customers(
+    log = eventlog_hook.Hook.of(session, vendor_id)
+    customers, created = repository.ensure_customers(
         session, vendor_id, {e.event.customer for e in events.values()}, now
     )
+    if created and log is not None:
+        # The event log keys rows by our customer id: a customer made in a transaction
+        # that then failed after the log took the batch would leave its rows under an id
+        # no retry makes again (the events twice in the log, their costs on no customer).
+        # Committed first, the retry finds it. (A batch that fails leaves the customers it
+        # named, unprovisioned, as a batch of a customer already known leaves nothing.)
+        session.commit()
     repository.hold_subscriptions(session, customers.values())
     terms = terms_of(session, customers.values())
     rows: list[dict[str, Any]] = []
     classified = {}
-    log = eventlog_hook.Hook.of(session, vendor_id)
     for event_id in sorted(events):  # one lock order for every writer
         event = events[event_id].event
         customer_id = customers[event.customer]
@@ -157,6 +170,12 @@ def _store(
         log.took(new, now)
         unseen -= log.held
         logged = log.finish()
+        # A transient database fault after the log took the batch makes `retried_once` run
+        # it again (the session is the request's): the log-only events the first run wrote
+        # are this request's, not duplicates.
+        mine: set[str] = session.info.setdefault(_LOGGED_BY_THIS_REQUEST, set())
+        own = [(i, event_id) for i, event_id in logged.duplicates if event_id in mine]
+        mine.update(event_id for _, event_id, _ in logged.stored)
         if logged.clashes:  # ids the log holds as log-only events: not new after all
             repository.delete_new(session, [inserted.pop(e) for e in logged.clashes])
             for event_id, same in logged.clashes.items():
@@ -183,9 +202,10 @@ def _store(
         Stored(indexes[ref.event.id], ref.event.id, statuses[ref.pk].value) for ref in refs
     ]
     if logged is not None:
-        result.accepted += len(logged.stored)
-        result.duplicates += logged.duplicates
-        result.stored += [Stored(i, event_id, status) for i, event_id, status in logged.stored]
+        stored = logged.stored + [(i, e, EventStatus.UNMATCHED.value) for i, e in own]
+        result.accepted += len(stored)
+        result.duplicates += len(logged.duplicates) - len(own)
+        result.stored += [Stored(i, event_id, status) for i, event_id, status in stored]
         for index, event_id in logged.conflicts:
             _already_stored(result, index, event_id, same=False)
 

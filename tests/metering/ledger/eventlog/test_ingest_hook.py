@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from metering.ledger.eventlog.config import shared_eventlog
+from metering.ledger.events import service as ingestion
 from metering.platform.settings import get_settings
 from metering.surfaces.app import create_app
 from tests.metering.conftest import VendorFixture, create_vendor, receiving_settings
@@ -116,3 +118,65 @@ def test_nothing_is_stored_when_the_event_log_does_not_answer(
     assert response.json()["type"].endswith("/eventlog-unavailable")
     assert "ClickHouse did not answer" in response.json()["detail"]
     assert _stored(engine) == []
+
+
+@pytest.mark.parametrize("transient", [False, True], ids=["error", "lost-connection"])
+def test_a_batch_the_log_took_but_the_database_did_not_commit_is_stored_once(
+    engine: Engine,
+    database_url: str,
+    logged: VendorFixture,
+    log_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    transient: bool,
+) -> None:
+    """The database fails after ClickHouse answered (its rows are in), in a transaction
+    that also made the batch's customer. An error: nothing is acknowledged, and the
+    client's retry stores the resolution in SQL once and answers the cost-only events,
+    which the log holds, as duplicates. A lost connection: the request runs the batch
+    once more itself, and answers every event as accepted. Either way each event is once
+    in each store, under the one customer."""
+    items = [
+        call("m-1", "c-1", tokens("gpt-4o", 1200, 300), at(10, 9)),
+        call("m-2", "c-1", tokens("small", 800, 80), at(10, 10)),
+        resolution("r-1", "c-1", at(10, 12)),
+    ]
+    failing = {"left": 1}
+    original = ingestion.write_outcomes
+
+    def write_outcomes(*args: Any, **kwargs: Any) -> Any:
+        if failing["left"]:
+            failing["left"] -= 1
+            lost = Exception("server closed the connection unexpectedly")
+            raise OperationalError("INSERT", {}, lost, connection_invalidated=transient)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(ingestion, "write_outcomes", write_outcomes)
+    monkeypatch.setenv("METERING_EVENTLOG_URL", log_url)
+    get_settings.cache_clear()
+    app = create_app(receiving_settings(database_url=database_url))
+    headers = auth(logged.api_key)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        first = client.post("/v1/events", json={"events": items}, headers=headers)
+        stored_meanwhile = _stored(engine)
+        retry = client.post("/v1/events", json={"events": items}, headers=headers)
+
+    if transient:
+        assert first.status_code == 200, first.text
+        assert (first.json()["accepted"], first.json()["duplicates"]) == (3, 0)
+        assert {e["id"]: e["status"] for e in first.json()["events"]} == {
+            "m-1": "unmatched",
+            "m-2": "unmatched",
+            "r-1": "unmatched",
+        }
+        assert stored_meanwhile == ["r-1"]
+        assert (retry.json()["accepted"], retry.json()["duplicates"]) == (0, 3)
+    else:
+        assert first.status_code == 500
+        assert stored_meanwhile == []
+        assert retry.status_code == 200, retry.text
+        assert (retry.json()["accepted"], retry.json()["duplicates"]) == (1, 2)
+        assert [e["id"] for e in retry.json()["events"]] == ["r-1"]
+    assert _stored(engine) == ["r-1"]
+    (month,) = shared_eventlog(log_url).monthly(logged.id)
+    assert month.events == 3
+    assert month.tokens == {"gpt-4o": (1200, 300), "small": (800, 80)}

@@ -46,7 +46,7 @@ def test_concurrent_requests_reusing_ids_store_each_id_once(log: ClickHouseLog) 
 
     stored = sorted(event_id for answer in answers for _, event_id, _ in answer.stored)
     assert stored == sorted([f"e{n}" for n in range(5)] + [f"own{n}" for n in range(20)])
-    settled = sum(a.duplicates + len(a.conflicts) + len(a.stored) for a in answers)
+    settled = sum(len(a.duplicates) + len(a.conflicts) + len(a.stored) for a in answers)
     assert settled == 40  # every event answered once
     assert sum(m.events for m in log.monthly(VENDOR)) == 25
 
@@ -60,7 +60,7 @@ def test_ids_with_tabs_backslashes_and_quotes_are_told_apart_on_retry(log: Click
     again = writer.submit(VENDOR, [_held(log, event_id, 1) for event_id in odd], ()).result()
     changed = writer.submit(VENDOR, [_held(log, odd[0], 2)], ()).result()
 
-    assert (again.stored, again.duplicates) == ([], 5)
+    assert (again.stored, len(again.duplicates)) == ([], 5)
     assert changed.conflicts == [(0, "tab\there")]
     assert sum(m.events for m in log.monthly(VENDOR)) == 5
 
