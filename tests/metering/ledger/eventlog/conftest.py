@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from metering.catalog.customers.models import Customer
@@ -22,7 +23,8 @@ from metering.ledger.events.parsing import parse_item
 from metering.ledger.events.service import ingest
 from metering.platform.db.engine import make_engine
 from metering.platform.settings import get_settings
-from tests.metering.conftest import create_vendor, migrated_database
+from tests.metering.conftest import VendorFixture, create_vendor, migrated_database
+from tests.metering.ledger.eventlog.helpers import set_eventlog
 from tests.metering.ledger.eventlog.server import Server, run_servers
 from tests.metering.ledger.events.helpers import LIMITS
 
@@ -162,4 +164,13 @@ def eventlog_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("METERING_EVENTLOG_URL", url)
     get_settings.cache_clear()
     yield url
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def logged(engine: Engine) -> Iterator[VendorFixture]:
+    """A vendor with the event log on (METERING_EVENTLOG_URL is the test's to set)."""
+    vendor = create_vendor(engine, "Logged")
+    set_eventlog(engine, vendor.id)
+    yield vendor
     get_settings.cache_clear()

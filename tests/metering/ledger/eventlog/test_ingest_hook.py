@@ -3,7 +3,6 @@ them, cost-only events kept only there, retries and conflicting ids answered as 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,9 +14,8 @@ from metering.ledger.eventlog.config import shared_eventlog
 from metering.ledger.events import service as ingestion
 from metering.platform.settings import get_settings
 from metering.surfaces.app import create_app
-from tests.metering.conftest import VendorFixture, create_vendor, receiving_settings
+from tests.metering.conftest import VendorFixture, receiving_settings
 from tests.metering.ledger.eventlog.conftest import fresh_table
-from tests.metering.ledger.eventlog.helpers import set_eventlog
 from tests.metering.ledger.eventlog.server import Server, free_ports
 from tests.metering.ledger.events.helpers import auth, table
 from tests.metering.surfaces.reports.helpers import at, call, money, resolution, tokens
@@ -27,14 +25,6 @@ def _client(database_url: str, url: str, monkeypatch: pytest.MonkeyPatch) -> Tes
     monkeypatch.setenv("METERING_EVENTLOG_URL", url)
     get_settings.cache_clear()
     return TestClient(create_app(receiving_settings(database_url=database_url)))
-
-
-@pytest.fixture
-def logged(engine: Engine) -> Iterator[VendorFixture]:
-    vendor = create_vendor(engine, "Logged")
-    set_eventlog(engine, vendor.id)
-    yield vendor
-    get_settings.cache_clear()
 
 
 @pytest.fixture

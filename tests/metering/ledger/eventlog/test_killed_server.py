@@ -18,9 +18,8 @@ from sqlalchemy.engine import Engine
 from metering.ledger.eventlog.config import shared_eventlog
 from metering.platform.settings import get_settings
 from metering.surfaces.app import create_app
-from tests.metering.conftest import VendorFixture, create_vendor, receiving_settings
+from tests.metering.conftest import VendorFixture, receiving_settings
 from tests.metering.ledger.eventlog.conftest import fresh_table
-from tests.metering.ledger.eventlog.helpers import set_eventlog
 from tests.metering.ledger.eventlog.server import Server, ServerProcess, free_ports
 from tests.metering.ledger.events.helpers import auth, table
 from tests.metering.surfaces.reports.helpers import at, call, resolution, tokens
@@ -49,14 +48,6 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
     with ServerProcess(tmp_path / "clickhouse", Server(http, tcp)) as process:
         process.wait_ready()
         yield process
-
-
-@pytest.fixture
-def logged(engine: Engine) -> Iterator[VendorFixture]:
-    vendor = create_vendor(engine, "Logged")
-    set_eventlog(engine, vendor.id)
-    yield vendor
-    get_settings.cache_clear()
 
 
 def test_batches_sent_again_after_clickhouse_was_killed_are_stored_once(
