@@ -17,11 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from metering.platform.api import problems
 from metering.platform.api.inputs import MAX_JSON_DEPTH, field_name
-from metering.platform.api.problems import PROBLEM_JSON, ProblemError
+from metering.platform.api.problems import PROBLEM_JSON, RETRY_AFTER_SECONDS, ProblemError
 from metering.platform.db.faults import transient
-
-RETRY_AFTER_SECONDS = 2
-"""What a 503 for a database fault asks the client to wait before sending again."""
 
 logger = logging.getLogger(__name__)
 

@@ -165,7 +165,8 @@ EVENTLOG_UNAVAILABLE = _declare(
     503,
     "Service Unavailable",
     "The vendor's event log (ClickHouse) did not take the batch, so nothing was stored; send "
-    "the request again (an event id is stored once, so resending never doubles events).",
+    "the request again after the seconds in `Retry-After` (an event id is stored once, so "
+    "resending never doubles events).",
 )
 
 # Credentials: the vendor's API key, or the Standard Webhooks signature of the event webhook.
@@ -474,3 +475,13 @@ def plain(status: int) -> ProblemType:
             return kind
     phrase = _status_phrase(status)
     return ProblemType(f"http-{status}", status, phrase, phrase, plain=True)
+
+
+RETRY_AFTER_SECONDS = 2
+"""What a 503 the client may retry (the database, the event log) asks it to wait first."""
+
+
+def eventlog_unavailable(detail: str) -> ProblemError:
+    """The 503 of an event log that did not answer, with `Retry-After` as a database
+    fault's."""
+    return EVENTLOG_UNAVAILABLE.error(detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})

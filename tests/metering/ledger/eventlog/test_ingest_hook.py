@@ -105,6 +105,7 @@ def test_nothing_is_stored_when_the_event_log_does_not_answer(
             "/v1/events", json=resolution("r-1", "c-1", at(10)), headers=auth(logged.api_key)
         )
     assert response.status_code == 503
+    assert response.headers["Retry-After"] == "2"
     assert response.json()["type"].endswith("/eventlog-unavailable")
     assert "ClickHouse did not answer" in response.json()["detail"]
     assert _stored(engine) == []
