@@ -208,15 +208,21 @@ def demo_events(day: date) -> list[dict[str, Any]]:
     return sorted(recent + earlier, key=lambda event: str(event["timestamp"]))
 
 
-def wait_until_ready(url: str, attempts: int = 100) -> None:
-    for _ in range(attempts):
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url}/readyz did not answer 200")
+def wait_until_serving(url: str, within: float = 60) -> None:
+    """Until the API answers. `/healthz`, not `/readyz`: the demo has migrated the database
+    itself, and starts the jobs only after sending its events, while `/readyz` is not ready
+    as long as the jobs of an earlier run (stopped, their last success recorded in the
+    database) are overdue: a second `make run` would wait for itself."""
+    deadline = time.monotonic() + within
+    with httpx.Client(timeout=2) as client:
+        while time.monotonic() < deadline:
+            try:
+                if client.get(f"{url}/healthz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+    raise RuntimeError(f"{url}/healthz did not answer 200 within {within:g} s")
 
 
 def send_demo_events(url: str, credentials: DemoCredentials, console: Console) -> SendReport:
@@ -305,7 +311,7 @@ def _stream(
     """Send the events, close what has ended, then leave the jobs running beside the API."""
     settings = get_settings()
     try:
-        wait_until_ready(url)
+        wait_until_serving(url)
         outcome.report = send_demo_events(url, credentials, console)
         close_periods(settings, console)
         if not once:

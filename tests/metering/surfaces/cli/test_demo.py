@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import socket
-from datetime import UTC, date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -19,6 +19,7 @@ from metering.catalog.plans.models import Plan, PlanVersion
 from metering.catalog.subscriptions.models import Subscription
 from metering.catalog.vendors.models import ApiKey, Vendor
 from metering.ledger.events.models import StoredEvent
+from metering.platform.jobs.runs import JobRuns, overdue_jobs
 
 
 def _count(session: Session, model: type) -> int:
@@ -119,3 +120,17 @@ def test_the_demo_runs_twice_end_to_end(
     assert stark.status == "unprovisioned"
     assert providers == {"manual"}
     assert {customer.payment_provider for customer in demo} == {"manual"}
+
+
+def test_the_demo_starts_again_after_an_earlier_runs_jobs_stopped(
+    cli_database: str, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An earlier `make run` (or `metering serve`) ran the jobs and was stopped an hour ago:
+    the database says they are overdue, which `/readyz` reports, and the demo, which starts
+    the jobs only after sending its events, still starts."""
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    JobRuns(engine, {"deliver_webhooks": timedelta(seconds=5)}, long_ago).register()
+    with engine.connect() as connection:
+        assert overdue_jobs(connection, datetime.now(UTC))
+    assert main(["--once", "--port", str(_free_port())]) == 0
+    assert "accepted 490, duplicates 0, rejected 0" in capsys.readouterr().out
