@@ -40,7 +40,7 @@ class Hook:
         try:
             log = eventlog_of(session, vendor_id)
         except EventLogUnavailable as error:
-            raise problems.eventlog_unavailable(str(error)) from None
+            raise problems.EVENTLOG_UNAVAILABLE.error(str(error)) from None
         if log is None:
             return None
         bind = session.get_bind()
@@ -106,5 +106,5 @@ class Hook:
             for future in pending:
                 logged.add(future.result())
         except EventLogUnavailable as error:
-            raise problems.eventlog_unavailable(str(error)) from None
+            raise problems.EVENTLOG_UNAVAILABLE.error(str(error)) from None
         return logged

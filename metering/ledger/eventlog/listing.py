@@ -122,7 +122,7 @@ def list_events(
             last = records[-1]
             after = (epoch_micros(last.received_at or last.occurred_at), last.event_id)
     except EventLogUnavailable as error:
-        raise problems.eventlog_unavailable(str(error)) from None
+        raise problems.EVENTLOG_UNAVAILABLE.error(str(error)) from None
     if len(found) <= limit:
         return [listed for _, listed in found], None
     last = found[limit - 1][0]
@@ -135,7 +135,7 @@ def find(log: ClickHouseLog, vendor_id: str, event_id: str) -> EventRecord | Non
     try:
         record = log.find(vendor_id, event_id)
     except EventLogUnavailable as error:
-        raise problems.eventlog_unavailable(str(error)) from None
+        raise problems.EVENTLOG_UNAVAILABLE.error(str(error)) from None
     return record if record is not None and record.log_only else None
 
 
@@ -146,4 +146,4 @@ def void(log: ClickHouseLog, record: EventRecord, reason: str, now: datetime) ->
     try:
         return shown(log.void(record, reason, now))
     except EventLogUnavailable as error:
-        raise problems.eventlog_unavailable(str(error)) from None
+        raise problems.EVENTLOG_UNAVAILABLE.error(str(error)) from None

@@ -286,7 +286,7 @@ def _eventlog(session: Session, vendor_id: str) -> ClickHouseLog | None:
     try:
         return eventlog_of(session, vendor_id)
     except EventLogUnavailable as error:
-        raise problems.eventlog_unavailable(str(error)) from None
+        raise problems.EVENTLOG_UNAVAILABLE.error(str(error)) from None
 
 
 def _log_only(session: Session, vendor_id: str, event_id: str) -> EventRecord | None:

@@ -92,8 +92,7 @@ def database_problem(exc: Exception) -> ProblemError | None:
         return None
     return problems.DATABASE_UNAVAILABLE.error(
         "The database is unreachable or the connection to it was lost. Send the request "
-        f"again in {RETRY_AFTER_SECONDS} seconds.",
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        f"again in {RETRY_AFTER_SECONDS} seconds."
     )
 
 

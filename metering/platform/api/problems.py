@@ -17,6 +17,8 @@ from http import HTTPStatus
 from typing import Any
 
 PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_SECONDS = 2
+"""What a 503 the client may retry (the database, the event log) asks it to wait first."""
 
 
 class ProblemError(Exception):
@@ -60,6 +62,8 @@ class ProblemType:
     """When it happens, in one line (for the OpenAPI document)."""
     plain: bool = False
     """`about:blank`: the title is the status phrase and the type adds nothing to it."""
+    retry_after: int | None = None
+    """Seconds every answer of this kind asks the client to wait (`Retry-After`)."""
 
     @property
     def uri(self) -> str:
@@ -73,6 +77,8 @@ class ProblemType:
         headers: Mapping[str, str] | None = None,
     ) -> ProblemError:
         """This problem, with what the call site knows: `detail`, members, headers."""
+        if self.retry_after is not None:
+            headers = {"Retry-After": str(self.retry_after), **(headers or {})}
         return ProblemError(
             self.status, self.title, detail, type=self.uri, extra=extra, headers=headers
         )
@@ -82,11 +88,16 @@ _DECLARED: dict[str, ProblemType] = {}
 
 
 def _declare(
-    slug: str, status: int, title: str, description: str, plain: bool = False
+    slug: str,
+    status: int,
+    title: str,
+    description: str,
+    plain: bool = False,
+    retry_after: int | None = None,
 ) -> ProblemType:
     if slug in _DECLARED:
         raise ValueError(f"problem type '{slug}' is declared twice")
-    _DECLARED[slug] = ProblemType(slug, status, title, description, plain)
+    _DECLARED[slug] = ProblemType(slug, status, title, description, plain, retry_after)
     return _DECLARED[slug]
 
 
@@ -159,6 +170,7 @@ DATABASE_UNAVAILABLE = _declare(
     "The database could not be reached or the connection to it was lost; send the request "
     "again after the seconds in `Retry-After` (an event id is stored once, so resending "
     "events never doubles them).",
+    retry_after=RETRY_AFTER_SECONDS,
 )
 EVENTLOG_UNAVAILABLE = _declare(
     "eventlog-unavailable",
@@ -167,6 +179,7 @@ EVENTLOG_UNAVAILABLE = _declare(
     "The vendor's event log (ClickHouse) did not take the batch, so nothing was stored; send "
     "the request again after the seconds in `Retry-After` (an event id is stored once, so "
     "resending never doubles events).",
+    retry_after=RETRY_AFTER_SECONDS,
 )
 
 # Credentials: the vendor's API key, or the Standard Webhooks signature of the event webhook.
@@ -475,13 +488,3 @@ def plain(status: int) -> ProblemType:
             return kind
     phrase = _status_phrase(status)
     return ProblemType(f"http-{status}", status, phrase, phrase, plain=True)
-
-
-RETRY_AFTER_SECONDS = 2
-"""What a 503 the client may retry (the database, the event log) asks it to wait first."""
-
-
-def eventlog_unavailable(detail: str) -> ProblemError:
-    """The 503 of an event log that did not answer, with `Retry-After` as a database
-    fault's."""
-    return EVENTLOG_UNAVAILABLE.error(detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
